@@ -1,0 +1,57 @@
+"""The ``selfrestore`` command line. Each verb lives in its own module under ``selfrestore/commands/``
+and is discovered automatically: a module defines ``register(subparsers)`` which adds its parser and sets
+``func`` to a function ``run(args) -> int`` (the exit code)."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from . import __version__
+from .errors import UserError
+
+DESCRIPTION = """\
+Restore images and videos from corrupted data alone: train (or fine-tune) a restoration network on your
+noisy / blurry data without any clean target, then restore.
+
+typical use:
+  selfrestore demo                                   # a 2-minute tour on a bundled image
+  selfrestore models                                 # the pretrained models shipped with the package
+  selfrestore fit noisy_dir/ --method n2v -o my.safetensors
+  selfrestore restore photos/ --model my.safetensors -o restored/
+  selfrestore evaluate --clean clean_dir/ --noise gauss25 --model my.safetensors
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="selfrestore", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"selfrestore {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from . import commands
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{commands.__name__}.{info.name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"selfrestore {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"selfrestore {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

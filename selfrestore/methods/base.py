@@ -1,0 +1,64 @@
+"""The self-supervision method interface: what a method consumes, how it trains, how it restores.
+
+A ``batch`` is a dict of tensors. Keys by batch kind (all images (N, C, H, W) in [0, 1] scale):
+
+* ``"single"``        : ``noisy``                       one corrupted observation per scene
+* ``"pair"``          : ``noisy``, ``noisy2``           two independent corruptions of one scene
+* ``"blurry_noisy"``  : ``blurry``, ``noisy``           a blurry long exposure + a noisy short one
+* ``"frames"``        : ``frames`` (N, T, C, H, W)      consecutive video frames
+* ``"burst"``         : ``frames`` (N, T, C, H, W)      raw burst frames
+
+Optional keys: ``clean`` (present only for the supervised reference and for validation; a self-supervised
+method must never read it in ``loss``), ``noise_params`` (dict of per-image tensors drawn by the
+corruption model, e.g. ``{"sigma": (N,)}``, for methods told the noise level is known).
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from ..corruption import Corruption
+
+
+class Method:
+    """Base class. Subclasses register with ``@METHODS.register("name")`` in their own file."""
+
+    name: ClassVar[str] = "method"
+    batch_kind: ClassVar[str] = "single"
+    needs_clean: ClassVar[bool] = False  #: True only for the supervised reference (benchmarks)
+    default_net: ClassVar[str] = "unet"
+    #: whether fine-tuning on the test images themselves ("restore --adapt N") is sound for this method
+    supports_adaptation: ClassVar[bool] = False
+
+    def __init__(self, noise: Corruption | None = None, **options: Any):
+        self.noise = noise
+        self.options = options
+
+    # --- network -----------------------------------------------------------------------------------
+    def net_kwargs(self, channels: int) -> dict[str, Any]:
+        """Constructor arguments for the network, given the number of image channels."""
+        return {"in_channels": channels, "out_channels": channels}
+
+    # --- training ----------------------------------------------------------------------------------
+    def loss(self, net: nn.Module, batch: dict[str, Tensor]) -> Tensor:
+        """A scalar loss computed without clean data (unless ``needs_clean``)."""
+        raise NotImplementedError
+
+    # --- inference ---------------------------------------------------------------------------------
+    def restore(self, net: nn.Module, obs: Tensor, **extra: Tensor) -> Tensor:
+        """Estimate the clean image from one observation (N, C, H, W). Default: run the network."""
+        return net(obs)
+
+    def config(self) -> dict[str, Any]:
+        """What must be stored in a checkpoint to rebuild this method."""
+        return {"name": self.name, "noise": self.noise.name if self.noise else None, **self.options}
+
+    def describe(self) -> str:
+        return self.name
+
+
+def l2(a: Tensor, b: Tensor) -> Tensor:
+    """Mean squared error in float32 (robust under autocast)."""
+    return torch.mean((a.float() - b.float()) ** 2)
