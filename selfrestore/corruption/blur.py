@@ -71,6 +71,13 @@ def _mat_cells_h5py(path: Path, variable: str | None) -> list[np.ndarray]:
         return _split_stack(np.asarray(node, dtype=np.float64).T)
 
 
+def _is_hdf5(path: Path) -> bool:
+    """MATLAB v7.3 files are HDF5 (signature after a 512-byte user block)."""
+    with open(path, "rb") as f:
+        head = f.read(2048)
+    return any(head[o:o + 8] == b"\x89HDF\r\n\x1a\n" for o in (0, 512, 1024))
+
+
 def _split_stack(array: np.ndarray) -> list[np.ndarray]:
     """One 2-D kernel, or a stack (k, k, n) as MATLAB writes it / (n, k, k) as NumPy does."""
     if array.ndim == 2:
@@ -94,10 +101,7 @@ def load_kernels(path: str | os.PathLike, variable: str | None = None) -> list[n
     suffix = p.suffix.lower()
     try:
         if suffix == ".mat":
-            try:
-                raw = _mat_cells_scipy(p, variable)
-            except NotImplementedError:  # MATLAB v7.3 = HDF5
-                raw = _mat_cells_h5py(p, variable)
+            raw = _mat_cells_h5py(p, variable) if _is_hdf5(p) else _mat_cells_scipy(p, variable)
         elif suffix == ".npy":
             raw = _split_stack(np.load(p, allow_pickle=False))
         elif suffix == ".npz":

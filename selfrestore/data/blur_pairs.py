@@ -1,0 +1,202 @@
+"""Data sources for deblurring: batch kind ``"blurry"``.
+
+A ``"blurry"`` batch holds ``blurry`` (N, C, p, p) and, for supervised training only, the aligned sharp
+``clean`` (N, C, p, p). Three sources:
+
+* :class:`SyntheticBlurPairs`: sharp images blurred on the fly with a :class:`~selfrestore.corruption.blur.Blur`
+  model (a fresh kernel and noise draw per patch: this is supervised training, where re-drawing the blur is
+  plain data augmentation). The patch is blurred with a 'valid' convolution of a larger crop, so no
+  padding artefact ever enters a training pair.
+* :class:`BlurryImages`: random crops of blurry images alone (``{"blurry"}``), for self-supervised
+  test-time adaptation and for training on a user's own blurry photos.
+* :class:`RealBlurPairs`: real blurry / sharp pairs from two folders, matched by file name.
+
+Every batch is a pure function of the NumPy generator the driver passes (see :mod:`selfrestore.data.base`).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..corruption.blur import Blur, blur
+from ..errors import UserError
+
+BATCH_KIND = "blurry"
+
+
+def _as_hwc(image: np.ndarray) -> np.ndarray:
+    a = np.asarray(image, dtype=np.float32)
+    return a[..., None] if a.ndim == 2 else a
+
+
+def _channels(images: Sequence[np.ndarray], what: str) -> int:
+    if not images:
+        raise UserError(f"{what}: no images")
+    channels = {img.shape[2] for img in images}
+    if len(channels) != 1:
+        raise UserError(f"{what}: images mix {sorted(channels)} channels; convert them to one")
+    return channels.pop()
+
+
+def _augment(patches: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+    """The same random flip / 90-degree rotation applied to every array of one sample."""
+    k, flip = int(rng.integers(4)), bool(rng.integers(2))
+    out = []
+    for p in patches:
+        q = np.rot90(p, k, axes=(0, 1))
+        out.append(q[:, ::-1] if flip else q)
+    return out
+
+
+def _crop(image: np.ndarray, size: int, rng: np.random.Generator, top_left: tuple[int, int] | None = None
+          ) -> tuple[np.ndarray, tuple[int, int]]:
+    """A size x size crop (reflect-padded first when the image is smaller)."""
+    h, w = image.shape[:2]
+    if h < size or w < size:
+        ph, pw = max(0, size - h), max(0, size - w)
+        image = np.pad(image, ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)), mode="reflect")
+        h, w = image.shape[:2]
+    if top_left is None:
+        top_left = (int(rng.integers(h - size + 1)), int(rng.integers(w - size + 1)))
+    y, x = top_left
+    return image[y:y + size, x:x + size], top_left
+
+
+def _stack(patches: list[np.ndarray]) -> Tensor:
+    return torch.from_numpy(np.ascontiguousarray(np.stack(patches).transpose(0, 3, 1, 2))).float()
+
+
+class SyntheticBlurPairs:
+    """Sharp images -> (blurry, clean) training patches with a fresh kernel and noise per patch.
+
+    ``with_clean=False`` drops the sharp patch (a self-supervised view of the same data).
+    """
+
+    kind = BATCH_KIND
+
+    def __init__(self, clean_images: Sequence[np.ndarray], corruption: Blur | None = None,
+                 with_clean: bool = True, augment: bool = True):
+        self.images = [_as_hwc(img) for img in clean_images]
+        self.channels = _channels(self.images, "synthetic blur pairs")
+        self.corruption = corruption if corruption is not None else Blur()
+        if not isinstance(self.corruption, Blur):
+            raise UserError(f"synthetic blur pairs need a blur model, got {self.corruption!r}")
+        self.with_clean = with_clean
+        self.augment = augment
+
+    def batch(self, rng: np.random.Generator, batch_size: int, patch_size: int) -> dict[str, Tensor]:
+        k = self.corruption.kernel_size
+        margin = k // 2
+        sharp, kernels, sigmas = [], [], []
+        for _ in range(batch_size):
+            image = self.images[int(rng.integers(len(self.images)))]
+            crop, _ = _crop(image, patch_size + 2 * margin, rng)
+            if self.augment:
+                crop = _augment([crop], rng)[0]
+            sharp.append(crop)
+            kernels.append(self.corruption.draw_kernel(rng))
+            sigmas.append(self.corruption.draw_sigma(rng))
+        big = _stack(sharp)
+        blurry = blur(big, torch.from_numpy(np.stack(kernels)), padding="valid")
+        noise = torch.from_numpy(rng.standard_normal(blurry.shape).astype(np.float32))
+        sigma = torch.tensor(sigmas, dtype=torch.float32)
+        blurry = blurry + sigma.view(-1, 1, 1, 1) * noise
+        batch = {"blurry": blurry, "noise_params": {"sigma": sigma}}
+        if self.with_clean:
+            batch["clean"] = big[:, :, margin:margin + patch_size, margin:margin + patch_size].contiguous()
+        return batch
+
+
+class BlurryImages:
+    """Random crops of blurry images only: ``{"blurry"}`` (self-supervised adaptation, real photos)."""
+
+    kind = BATCH_KIND
+
+    def __init__(self, images: Sequence[np.ndarray], augment: bool = True):
+        self.images = [_as_hwc(img) for img in images]
+        self.channels = _channels(self.images, "blurry images")
+        self.augment = augment
+
+    def batch(self, rng: np.random.Generator, batch_size: int, patch_size: int) -> dict[str, Tensor]:
+        patches = []
+        for _ in range(batch_size):
+            patch, _ = _crop(self.images[int(rng.integers(len(self.images)))], patch_size, rng)
+            patches.append(_augment([patch], rng)[0] if self.augment else patch)
+        return {"blurry": _stack(patches)}
+
+
+def match_pairs(blurry_dir: str | os.PathLike, sharp_dir: str | os.PathLike) -> list[tuple[Path, Path]]:
+    """Pair the images of two folders by file name (the stem, so ``a.png`` pairs with ``a.jpg``).
+
+    Raises :class:`UserError` naming the folder and the unmatched files when the names do not line up.
+    """
+    from ..io import list_images
+
+    found = {}
+    for name, folder in (("blurry", blurry_dir), ("sharp", sharp_dir)):
+        if not Path(folder).is_dir():
+            raise UserError(f"{folder}: {name} folder does not exist")
+        paths, problems = list_images([folder])
+        if problems:
+            raise UserError(problems[0])
+        by_stem: dict[str, Path] = {}
+        for p in paths:
+            stem = str(p.relative_to(folder).with_suffix(""))
+            if stem in by_stem:
+                raise UserError(f"{folder}: two images named {stem!r} ({by_stem[stem].name}, {p.name})")
+            by_stem[stem] = p
+        found[name] = by_stem
+    blurry, sharp = found["blurry"], found["sharp"]
+    only_blurry = sorted(set(blurry) - set(sharp))
+    only_sharp = sorted(set(sharp) - set(blurry))
+    if only_blurry or only_sharp:
+        parts = []
+        if only_blurry:
+            parts.append(f"{blurry_dir}: no sharp match for {', '.join(only_blurry[:3])}"
+                         + (" ..." if len(only_blurry) > 3 else ""))
+        if only_sharp:
+            parts.append(f"{sharp_dir}: no blurry match for {', '.join(only_sharp[:3])}"
+                         + (" ..." if len(only_sharp) > 3 else ""))
+        raise UserError("; ".join(parts))
+    return [(blurry[s], sharp[s]) for s in sorted(blurry)]
+
+
+class RealBlurPairs:
+    """Aligned real (blurry, sharp) pairs read from two folders matched by name; crops at the same place."""
+
+    kind = BATCH_KIND
+
+    def __init__(self, blurry_dir: str | os.PathLike, sharp_dir: str | os.PathLike, with_clean: bool = True,
+                 augment: bool = True):
+        from ..io import read_image
+
+        self.pairs = []
+        for b_path, s_path in match_pairs(blurry_dir, sharp_dir):
+            b, s = _as_hwc(read_image(b_path)[0]), _as_hwc(read_image(s_path)[0])
+            if b.shape != s.shape:
+                raise UserError(f"{b_path}: size {b.shape[1]}x{b.shape[0]}x{b.shape[2]} differs from "
+                                f"{s_path} ({s.shape[1]}x{s.shape[0]}x{s.shape[2]})")
+            self.pairs.append((b, s))
+        self.channels = _channels([b for b, _ in self.pairs], f"{blurry_dir}")
+        self.with_clean = with_clean
+        self.augment = augment
+
+    def batch(self, rng: np.random.Generator, batch_size: int, patch_size: int) -> dict[str, Tensor]:
+        blurry, sharp = [], []
+        for _ in range(batch_size):
+            b, s = self.pairs[int(rng.integers(len(self.pairs)))]
+            pb, corner = _crop(b, patch_size, rng)
+            ps, _ = _crop(s, patch_size, rng, top_left=corner)
+            if self.augment:
+                pb, ps = _augment([pb, ps], rng)
+            blurry.append(pb)
+            sharp.append(ps)
+        batch = {"blurry": _stack(blurry)}
+        if self.with_clean:
+            batch["clean"] = _stack(sharp)
+        return batch
