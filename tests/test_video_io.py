@@ -1,0 +1,91 @@
+"""Video I/O: frame folders, printf patterns and video files keep their form, bit depth and frame rate."""
+import numpy as np
+import pytest
+
+from selfrestore.data.synthetic_motion import make_motion_sequence
+from selfrestore.errors import UserError
+from selfrestore.io import read_image, write_image, ImageInfo
+from selfrestore.video_io import VideoInfo, VideoReader, VideoWriter, read_video, write_video
+
+
+@pytest.fixture(scope="module")
+def frames() -> np.ndarray:
+    from skimage import data
+
+    return make_motion_sequence(data.astronaut() / 255.0, frames=4, size=(48, 64), speed=2.0).frames
+
+
+def info(dtype="uint8", fps=24.0) -> VideoInfo:
+    return VideoInfo("folder", "test", 4, 48, 64, 3, dtype, fps=fps)
+
+
+def test_folder_of_16bit_frames_round_trips_with_names_and_depth(tmp_path, frames):
+    src = tmp_path / "in"
+    src.mkdir()
+    names = ["a_010.png", "a_020.png", "a_030.png", "a_040.png"]  # sorted order, not numbered from 0
+    for name, frame in zip(names, frames):
+        write_image(src / name, frame, ImageInfo(dtype="uint16"))
+    video, vinfo = read_video(src)
+    assert vinfo.kind == "folder" and vinfo.dtype == "uint16" and vinfo.names == names
+    assert np.abs(video - frames).max() < 1e-4  # 16 bits survive
+    write_video(tmp_path / "out", video, vinfo)
+    for name in names:
+        back, back_info = read_image(tmp_path / "out" / name)
+        assert back_info.dtype == "uint16"
+
+
+def test_printf_pattern_keeps_its_numbering(tmp_path, frames):
+    for i, frame in enumerate(frames):
+        write_image(tmp_path / f"{i + 1:05d}.png", frame)
+    (tmp_path / "notes.txt").write_text("not a frame")
+    reader = VideoReader(str(tmp_path / "%05d.png"))
+    assert len(reader) == 4 and reader.info.first_index == 1 and reader.info.kind == "pattern"
+    video = reader.read_all()
+    assert np.abs(video - frames).max() <= 0.5 / 255 + 1e-6
+    with VideoWriter(str(tmp_path / "out" / "f%03d.png"), reader.info) as writer:
+        for frame in video:
+            writer.write(frame)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["f001.png", "f002.png", "f003.png",
+                                                                     "f004.png"]
+
+
+def test_mp4_round_trip_keeps_frame_count_and_rate(tmp_path, frames):
+    write_video(tmp_path / "v.mp4", frames, info(fps=12.0))
+    video, vinfo = read_video(tmp_path / "v.mp4")
+    assert vinfo.kind == "file" and vinfo.frames == 4 and vinfo.fps == pytest.approx(12.0)
+    assert vinfo.dtype == "uint8" and video.shape == frames.shape
+    assert np.abs(video - frames).mean() < 0.02  # lossy H.264, but close
+
+
+def test_16bit_video_stays_16bit(tmp_path, frames):
+    write_video(tmp_path / "v.mkv", frames, info("uint16"))
+    video, vinfo = read_video(tmp_path / "v.mkv")
+    assert vinfo.dtype == "uint16"
+    assert np.abs(video - frames).max() < 2e-3  # far below one 8-bit step
+
+
+def test_failed_write_leaves_no_partial_video(tmp_path, frames):
+    with pytest.raises(RuntimeError):
+        with VideoWriter(tmp_path / "v.mp4", info()) as writer:
+            writer.write(frames[0])
+            raise RuntimeError("crash mid-video")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("make", ["missing", "empty_folder", "fake_mp4", "no_match", "text_file"])
+def test_bad_inputs_are_one_line_user_errors(tmp_path, make):
+    target = {"missing": tmp_path / "nope.mp4", "empty_folder": tmp_path,
+              "fake_mp4": tmp_path / "fake.mp4", "no_match": tmp_path / "%05d.png",
+              "text_file": tmp_path / "notes.txt"}[make]
+    if make == "fake_mp4":
+        target.write_text("this is not a video")
+    if make == "text_file":
+        target.write_text("hello")
+    with pytest.raises(UserError) as err:
+        VideoReader(target)
+    assert str(target) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_image_file_is_not_a_video_output(tmp_path):
+    with pytest.raises(UserError):
+        VideoWriter(tmp_path / "out.png", info())
