@@ -1,0 +1,153 @@
+"""``selfrestore burst``: restore the first frame of a burst (joint demosaicking + denoising, or x s
+multi-image super-resolution), classically or with a trained model, optionally fine-tuned on the burst."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from ._common import add_parser
+
+RAW_SUFFIXES = (".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf", ".pef", ".srw")
+
+DESCRIPTION = """\
+Restore the reference (first) frame of a burst.
+
+  --task demosaic : the frames are RGGB Bayer mosaics (single-channel images, or camera raw files when
+                    rawpy is installed); output is the denoised RGB of frame 1.
+  --task superres : the frames are gray or RGB; output is frame 1 on an x SCALE finer grid.
+
+Without --model the classical method runs (registration + shift-and-add). With --model a trained
+mosaic-to-mosaic ("m2m") or Deep Shift-and-Add ("dsa") model runs; --adapt N first fine-tunes it for N
+self-supervised steps on this very burst (Ehret et al. 2019); --adapt without --model trains from scratch."""
+
+EPILOG = """\
+examples:
+  selfrestore burst raw_frames/ --task demosaic -o reference.png
+  selfrestore burst f1.png f2.png f3.png f4.png f5.png --task superres --scale 2 -o sr.png
+  selfrestore burst raw_frames/ --task demosaic --model m2m.safetensors --adapt 100 -o reference.png"""
+
+
+def register(sub) -> None:
+    parser = add_parser(sub, "burst", help="restore a burst: demosaic + denoise, or multi-image super-resolution",
+                        description=DESCRIPTION, epilog=EPILOG)
+    parser.add_argument("frames", nargs="+", help="frame files or a folder (sorted; the first is the reference)")
+    parser.add_argument("--task", choices=["demosaic", "superres"], required=True)
+    parser.add_argument("--scale", type=int, default=2, help="super-resolution factor (superres)")
+    parser.add_argument("--model", default=None, help="trained m2m / dsa model file (default: classical)")
+    parser.add_argument("--adapt", type=int, default=0, metavar="STEPS",
+                        help="self-supervised fine-tuning steps on this burst before restoring")
+    parser.add_argument("--registration", choices=["translation", "euclidean", "affine"], default="affine")
+    parser.add_argument("-o", "--output", required=True, help="output image file")
+    parser.set_defaults(func=run)
+
+
+def read_raw(path: Path) -> np.ndarray:
+    """A camera raw file -> (H, W, 1) RGGB mosaic in [0, 1] (black/white levels applied), via rawpy."""
+    try:
+        import rawpy
+    except ImportError:
+        raise UserError(f"{path}: reading camera raw files needs rawpy (pip install rawpy)") from None
+    try:
+        with rawpy.imread(str(path)) as raw:
+            mosaic = raw.raw_image_visible.astype(np.float32)
+            black = float(np.mean(raw.black_level_per_channel))
+            white = float(raw.white_level)
+            pattern = raw.raw_pattern[:2, :2]
+            colours = raw.color_desc.decode() if isinstance(raw.color_desc, bytes) else str(raw.color_desc)
+    except Exception as exc:  # rawpy raises LibRawError subclasses for bad files
+        raise UserError(f"{path}: cannot read raw file: {exc}") from None
+    names = [[colours[int(pattern[r, c])] for c in range(2)] for r in range(2)]
+    # shift the crop so the top-left 2x2 tile reads R G / G B
+    for dy in range(2):
+        for dx in range(2):
+            if names[dy][dx] == "R" and names[1 - dy][1 - dx] == "B":
+                mosaic = mosaic[dy:, dx:]
+                h, w = mosaic.shape
+                mosaic = mosaic[: h - h % 2, : w - w % 2]
+                return np.clip((mosaic - black) / max(white - black, 1.0), 0, None)[..., None]
+    raise UserError(f"{path}: not a Bayer RGGB-family sensor (pattern {names})")
+
+
+def load_frames(inputs: list[str], task: str):
+    from ..io import list_images, read_image
+
+    paths, problems = list_images(inputs)
+    raw_paths = sorted(p for item in inputs for p in ([Path(item)] if Path(item).is_file() else
+                                                      Path(item).glob("*")) if p.suffix.lower() in RAW_SUFFIXES)
+    if problems and not raw_paths:
+        raise UserError(problems[0])
+    info = None
+    arrays = []
+    if raw_paths:
+        arrays = [read_raw(p) for p in raw_paths]
+    else:
+        for path in paths:
+            array, image_info = read_image(path)
+            info = info or image_info
+            arrays.append(array)
+    if len(arrays) < 2:
+        raise UserError("a burst needs at least 2 frames")
+    shape = arrays[0].shape
+    for array, path in zip(arrays, raw_paths or paths):
+        if array.shape != shape:
+            raise UserError(f"{path}: frame size {array.shape[:2]} differs from the first frame's {shape[:2]}")
+    if task == "demosaic" and shape[2] != 1:
+        raise UserError(f"{(raw_paths or paths)[0]}: --task demosaic needs single-channel RGGB Bayer frames, "
+                        f"this one has {shape[2]} channels")
+    frames = torch.from_numpy(np.stack(arrays).transpose(0, 3, 1, 2).copy())
+    if task == "demosaic":
+        frames = frames[..., : frames.shape[-2] // 4 * 4, : frames.shape[-1] // 4 * 4]
+    return frames, info
+
+
+def run(args) -> int:
+    from ..burst.registration import register_burst
+    from ..burst.shift_and_add import shift_and_add
+    from ..io import ImageInfo, write_image
+
+    raw = args.task == "demosaic"
+    if args.scale < 1:
+        raise UserError("--scale must be at least 1")
+    frames, info = load_frames(args.frames, args.task)
+    affines = register_burst(frames, model=args.registration, raw=raw)
+    if args.model is None and args.adapt == 0:
+        out = shift_and_add(frames, affines, scale=1 if raw else args.scale, raw=raw)
+    else:
+        out = _learned(args, frames, affines, raw)
+    if info is None or raw:
+        info = ImageInfo(dtype=info.dtype if info else "uint16", channels=3)
+    info.alpha = None
+    write_image(args.output, out.clamp(0, 1).permute(1, 2, 0).numpy(), info)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _learned(args, frames: torch.Tensor, affines: torch.Tensor, raw: bool) -> torch.Tensor:
+    from ..burst.sources import BurstFrames
+    from ..checkpoint import build_net, load_model
+    from ..registry import METHODS
+    from ..train import TrainConfig, train
+
+    if args.model:
+        method, net, _ = load_model(args.model)
+    else:
+        method = METHODS.get("m2m")() if raw else METHODS.get("dsa")(scale=args.scale)
+        net = build_net(method.default_net, **method.net_kwargs(frames.shape[1]))
+    if method.batch_kind != "burst" or method.needs_clean:
+        raise UserError(f"{args.model}: method {method.name!r} is not a self-supervised burst method")
+    if raw != (method.name == "m2m"):
+        raise UserError(f"{args.model}: a {method.name!r} model does not do --task {args.task}")
+    if args.adapt > 0:
+        source = BurstFrames(frames, raw=raw, registration=args.registration)
+        patch = min(64, frames.shape[-2], frames.shape[-1])
+        config = TrainConfig(steps=args.adapt, batch_size=4, patch_size=patch, lr=3e-4, amp=False, plot=False,
+                             ckpt_every=args.adapt)
+        with tempfile.TemporaryDirectory() as tmp:
+            train(method, net, source, config, Path(tmp) / "adapted.safetensors")
+    net.eval()
+    with torch.no_grad():
+        return method.restore(net, frames[None], affines=affines[None])[0].float()
