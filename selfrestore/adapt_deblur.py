@@ -1,0 +1,109 @@
+"""Self-supervised test-time adaptation of a deblurring network (Nah et al. 2022, Sec. 3.3, Algorithm 1).
+
+At test time there is no sharp image, only the blurry inputs B. Each iteration alternates:
+
+1. **M_R update** (M_D fixed). L = M_D(B) is the current deblurred image and L* = M_D(L) a pseudo-sharp
+   image (deblurring the deblurred image once more). M_R learns to rebuild the blur of the input from L and
+   to leave the pseudo-sharp image unchanged:  ||M_R(L) - B||_1 + ||M_R(L*) - L*||_1.
+2. **M_D update** (M_R fixed) with the self-supervised reblurring loss ||M_R(L) - sg(L)||_1 (sg: stop-
+   gradient): a clean image is hard to reblur, so M_D is pushed towards outputs in which M_R finds no blur
+   left to amplify.
+
+Iterations run on random crops of the inputs (``patch_size``; ``None`` uses the whole images), so one
+adaptation can cover one image or a whole folder. ``warmup`` M_R-only iterations come first: needed when
+M_R starts untrained (a model trained with plain L1), harmless otherwise.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .methods.reblur import frozen, l1
+
+
+@dataclass
+class AdaptConfig:
+    steps: int = 20                 #: alternations (one M_R update + one M_D update each)
+    warmup: int = 0                 #: M_R-only updates before the alternation
+    lr_deblur: float = 1e-5         #: Adam learning rate for M_D (small: adaptation, not retraining)
+    lr_reblur: float = 1e-4         #: Adam learning rate for M_R
+    patch_size: int | None = 128    #: crop size per iteration; None: whole images (one at a time)
+    batch_size: int = 4             #: crops per iteration
+    consistency: float = 0.0       #: weight of ||M_R(L) - B||_1 in the M_D update (a data anchor; 0: paper)
+    seed: int = 0
+
+
+def _as_batch(image: Tensor) -> Tensor:
+    return image if image.dim() == 4 else image.unsqueeze(0)
+
+
+def _crops(images: list[Tensor], config: AdaptConfig, rng: np.random.Generator, multiple: int) -> Tensor:
+    """A batch of random crops (one whole image when ``patch_size`` is None)."""
+    if config.patch_size is None:
+        return images[int(rng.integers(len(images)))]
+    crops = []
+    for _ in range(config.batch_size):
+        img = images[int(rng.integers(len(images)))]
+        h, w = img.shape[-2:]
+        size = min(config.patch_size, h, w)
+        size -= size % multiple
+        y, x = int(rng.integers(h - size + 1)), int(rng.integers(w - size + 1))
+        crops.append(img[..., y:y + size, x:x + size])
+    return torch.cat(crops)
+
+
+def adapt_deblur(deblur_net: nn.Module, reblur_net: nn.Module, blurry: Sequence[Tensor],
+                 config: AdaptConfig | None = None) -> dict[str, list[float]]:
+    """Adapt ``deblur_net`` (M_D, in place) and ``reblur_net`` (M_R, in place) to blurry images alone.
+
+    ``blurry``: tensors (1, C, H, W) or (C, H, W), on the networks' device. With ``patch_size=None`` the
+    image sides must be multiples of the network's ``size_multiple``. Returns the per-iteration losses
+    ``{"reblur": [...], "self": [...]}`` (``self`` is the self-supervised reblurring loss before each
+    M_D update).
+    """
+    config = config or AdaptConfig()
+    images = [_as_batch(b).detach() for b in blurry]
+    if not images:
+        raise ValueError("no images to adapt to")
+    device = images[0].device
+    reblur_net.to(device)
+    multiple = int(getattr(deblur_net, "size_multiple", 1))
+    rng = np.random.default_rng(config.seed)
+    opt_d = torch.optim.Adam(deblur_net.parameters(), lr=config.lr_deblur)
+    opt_r = torch.optim.Adam(reblur_net.parameters(), lr=config.lr_reblur)
+    was_training = deblur_net.training, reblur_net.training
+    deblur_net.train()
+    reblur_net.train()
+    history: dict[str, list[float]] = {"reblur": [], "self": []}
+    try:
+        for it in range(config.warmup + config.steps):
+            b = _crops(images, config, rng, multiple)
+            # 1. M_R update: rebuild the input blur from L, keep the pseudo-sharp L* = M_D(L) unchanged
+            with torch.no_grad():
+                deblurred = deblur_net(b)
+                pseudo_sharp = deblur_net(deblurred)
+            loss_r = l1(reblur_net(deblurred), b) + l1(reblur_net(pseudo_sharp), pseudo_sharp)
+            opt_r.zero_grad(set_to_none=True)
+            loss_r.backward()
+            opt_r.step()
+            history["reblur"].append(float(loss_r.detach()))
+            if it < config.warmup:
+                continue
+            # 2. M_D update with the self-supervised reblurring loss ||M_R(L) - sg(L)||
+            deblurred = deblur_net(b)
+            with frozen(reblur_net):
+                reblurred = reblur_net(deblurred)
+                loss_self = l1(reblurred, deblurred.detach())
+                loss_d = loss_self + config.consistency * l1(reblurred, b) if config.consistency else loss_self
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+            history["self"].append(float(loss_self.detach()))
+    finally:
+        deblur_net.train(was_training[0])
+        reblur_net.train(was_training[1])
+    return history

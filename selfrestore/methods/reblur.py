@@ -1,0 +1,184 @@
+"""Deblurring with the reblurring loss (Nah, Son, Lee & Lee, "Clean Images are Hard to Reblur", ICLR 2022).
+
+Two networks: the deblurring network M_D (the method's ``net``, a U-Net by default) and the small
+reblurring module M_R (:class:`~selfrestore.nets.reblur.ReblurNet`), which the method owns.
+
+* ``deblur_l1``: the supervised baseline, M_D trained with ||M_D(B) - S||_1 (B blurry, S sharp).
+* ``reblur``: two players updated in turn at every step (paper Sec. 3):
+
+  - M_R (``extra_loss``, M_D fixed), with L = M_D(B):
+    L_blur = ||M_R(L) - B||_1 (learn to amplify the blur M_D left, back to the input's blur) and
+    L_sharp = ||M_R(S') - S'||_1 (a sharp image has no blur to amplify: M_R must leave it alone), where
+    S' = S, or S' = M_D(S) with ``sharp_input="deblurred"`` (the variant that shows M_R the kind of sharp
+    image M_D produces, as at test time where the pseudo-sharp image is a network output);
+  - M_D (``loss``, M_R fixed): ||L - S||_1 + weight * ||M_R(L) - M_R(S)||_1, the supervised reblurring
+    loss: the blur M_R can still find in L must match what it finds in the sharp image.
+
+  At test time, :meth:`Reblur.adapt` runs the paper's self-supervised adaptation
+  (:mod:`selfrestore.adapt_deblur`) from the blurry inputs alone.
+
+How two networks fit the generic driver (no driver change beyond two optional hooks): the method exposes
+its auxiliary network through ``extra_modules()`` (the driver moves it to the device, puts its parameters
+in the optimiser and saves it in the checkpoint as ``extra.reblur.*``; ``load_extra_modules`` rebuilds it
+when a model file is loaded). ``loss`` returns the sum of the two players' objectives, each one blind to
+the other player's weights (M_R is frozen inside M_D's term, M_D's outputs are detached inside M_R's
+term), so a single backward pass and a single Adam step update M_D on its loss and M_R on its own: the
+two updates of one step of the paper's alternation, taken simultaneously from the same state.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..corruption import blur as _blur  # noqa: F401  (registers the "blur..." noise names)
+from ..nets.reblur import ReblurNet
+from ..registry import METHODS
+from .base import Method
+
+
+def l1(a: Tensor, b: Tensor) -> Tensor:
+    """Mean absolute error in float32 (robust under autocast)."""
+    return torch.mean(torch.abs(a.float() - b.float()))
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module) -> Iterator[nn.Module]:
+    """Run ``module`` as a fixed function: gradients flow through it to its input, not into its weights."""
+    flags = [p.requires_grad for p in module.parameters()]
+    for p in module.parameters():
+        p.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for p, flag in zip(module.parameters(), flags):
+            p.requires_grad_(flag)
+
+
+def _on_device(module: nn.Module, like: Tensor) -> nn.Module:
+    """Move ``module`` (in place, keeping its Parameter objects) to ``like``'s device if needed."""
+    param = next(module.parameters(), None)
+    if param is not None and param.device != like.device:
+        module.to(like.device)
+    return module
+
+
+@METHODS.register("deblur_l1")
+class DeblurL1(Method):
+    """Supervised deblurring baseline M_D with the L1 loss (needs sharp targets: benchmarks only)."""
+
+    name = "deblur_l1"
+    batch_kind = "blurry"
+    needs_clean = True
+    default_net = "unet"
+    supports_adaptation = True  #: through a fresh reblurring module (see :meth:`adapt`)
+
+    def loss(self, net: nn.Module, batch: dict[str, Tensor]) -> Tensor:
+        return l1(net(batch["blurry"]), batch["clean"])
+
+    # --- auxiliary networks (none here) -------------------------------------------------------------
+    def extra_modules(self, channels: int | None = None) -> dict[str, nn.Module]:
+        """Networks trained alongside ``net`` (optimised through ``loss``, saved in the checkpoint)."""
+        return {}
+
+    # --- test-time adaptation -----------------------------------------------------------------------
+    def reblur_module(self, channels: int) -> tuple[nn.Module, bool]:
+        """(M_R for test-time adaptation, whether it was trained): a fresh one here."""
+        return ReblurNet(channels), False
+
+    def adapt(self, net: nn.Module, blurry: Sequence[Tensor], steps: int, **settings: Any) -> dict[str, list[float]]:
+        """Self-supervised test-time adaptation of ``net`` (in place) on blurry images (each (1, C, H, W)
+        or (C, H, W)); ``settings`` go to :class:`selfrestore.adapt_deblur.AdaptConfig`. Returns the loss
+        history. Without a trained M_R, a fresh one is first fitted alone (``warmup``, default 50 steps)."""
+        from ..adapt_deblur import AdaptConfig, adapt_deblur
+
+        reblur_net, trained = self.reblur_module(blurry[0].shape[-3])
+        if not trained:
+            settings.setdefault("warmup", 50)
+        return adapt_deblur(net, reblur_net, blurry, AdaptConfig(steps=steps, **settings))
+
+
+@METHODS.register("reblur")
+class Reblur(DeblurL1):
+    """M_D trained with L1 + the supervised reblurring loss, alternating with M_R updates (Nah et al. 2022).
+
+    Options: ``weight`` (of the reblurring loss, default 1), ``reblur_blocks`` (1 or 2 residual blocks in
+    M_R), ``reblur_features`` (M_R width), ``sharp_input`` ("sharp": L_sharp on S; "deblurred": on M_D(S)).
+    """
+
+    name = "reblur"
+
+    def __init__(self, noise=None, weight: float = 1.0, reblur_blocks: int = 1, reblur_features: int = 32,
+                 sharp_input: str = "sharp", **options: Any):
+        if sharp_input not in ("sharp", "deblurred"):
+            raise ValueError(f"sharp_input must be 'sharp' or 'deblurred', not {sharp_input!r}")
+        if reblur_blocks not in (1, 2):
+            raise ValueError("reblur_blocks must be 1 or 2 (the paper's M_R sizes)")
+        super().__init__(noise, weight=float(weight), reblur_blocks=int(reblur_blocks),
+                         reblur_features=int(reblur_features), sharp_input=sharp_input, **options)
+        self.weight = float(weight)
+        self.sharp_input = sharp_input
+        self.reblur_net: ReblurNet | None = None
+
+    def net_kwargs(self, channels: int) -> dict[str, Any]:
+        self._channels = channels  # M_R is built for the same number of channels as M_D
+        return super().net_kwargs(channels)
+
+    def extra_modules(self, channels: int | None = None) -> dict[str, nn.Module]:
+        if self.reblur_net is None:
+            channels = channels or getattr(self, "_channels", None) or 3
+            self.reblur_net = ReblurNet(channels, features=self.options["reblur_features"],
+                                        blocks=self.options["reblur_blocks"])
+        return {"reblur": self.reblur_net}
+
+    def load_extra_modules(self, tensors: dict[str, Tensor]) -> None:
+        """Rebuild M_R from a model file's ``extra.reblur.*`` tensors."""
+        prefix = "extra.reblur."
+        state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        if not state:
+            return
+        self.reblur_net = None
+        module = self.extra_modules(int(state["head.weight"].shape[1]))["reblur"]
+        module.load_state_dict(state)
+        module.to(state["head.weight"].device)
+
+    def _reblur(self, like: Tensor) -> ReblurNet:
+        if self.reblur_net is None:
+            self.extra_modules(like.shape[1])
+        return _on_device(self.reblur_net, like)
+
+    def _sharp_reference(self, net: nn.Module, sharp: Tensor) -> Tensor:
+        if self.sharp_input == "deblurred":
+            with torch.no_grad():
+                return net(sharp).detach()
+        return sharp
+
+    def terms(self, net: nn.Module, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The loss terms of one step: ``l1`` and ``reblur`` (M_D's, with M_R frozen), ``blur`` and
+        ``sharp`` (M_R's, with M_D's outputs detached)."""
+        blurry, sharp = batch["blurry"], batch["clean"]
+        reblur = self._reblur(blurry)
+        deblurred = net(blurry)
+        with frozen(reblur):
+            with torch.no_grad():
+                target = reblur(sharp)
+            reblur_term = l1(reblur(deblurred), target)
+        reference = self._sharp_reference(net, sharp)
+        return {"l1": l1(deblurred, sharp), "reblur": reblur_term,
+                "blur": l1(reblur(deblurred.detach()), blurry), "sharp": l1(reblur(reference), reference)}
+
+    def loss(self, net: nn.Module, batch: dict[str, Tensor]) -> Tensor:
+        """M_D's objective L1 + weight * ||M_R(L) - M_R(S)||_1 plus M_R's objective L_blur + L_sharp;
+        their gradients touch disjoint parameters (see the module docstring)."""
+        t = self.terms(net, batch)
+        return t["l1"] + self.weight * t["reblur"] + t["blur"] + t["sharp"]
+
+    def reblur_module(self, channels: int) -> tuple[nn.Module, bool]:
+        """A copy of the trained M_R (adapting to one image set leaves the model unchanged)."""
+        import copy
+
+        if self.reblur_net is None:
+            return super().reblur_module(channels)
+        return copy.deepcopy(self.reblur_net), True
