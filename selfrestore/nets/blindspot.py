@@ -19,7 +19,8 @@ The net returns ``out_channels`` maps; what they mean (a mean, a covariance fact
 For unknown noise levels the same module can carry a small *non-blind* noise-level estimator (as the paper
 does): ``noise_outputs`` > 0 appends that many channels, constant over each image, holding an unconstrained
 noise parameter per image (``noise_estimator="per_image"``: a plain U-Net branch averaged over the image;
-``"global"``: one learned scalar for the whole data set). Those channels are not blind-spot outputs.
+``"global"``: one learned scalar for the whole data set), starting from ``noise_init`` and scaled by
+``noise_gain``. Those channels are not blind-spot outputs.
 """
 from __future__ import annotations
 
@@ -108,7 +109,8 @@ class BlindSpotUNet(nn.Module):
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, width: int = 48, depth: int = 5,
-                 noise_outputs: int = 0, noise_estimator: str = "per_image"):
+                 noise_outputs: int = 0, noise_estimator: str = "per_image", noise_init: float = 0.0,
+                 noise_gain: float = 1.0):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.width, self.depth = width, depth
@@ -124,14 +126,16 @@ class BlindSpotUNet(nn.Module):
         nn.init.kaiming_normal_(self.combine[-1].weight, a=1.0)  # linear output layer
         self.noise_outputs = noise_outputs
         self.noise_estimator = noise_estimator if noise_outputs else None
+        self.noise_gain = float(noise_gain)
         if noise_outputs:
+            start = float(noise_init) / self.noise_gain
             if noise_estimator == "per_image":
                 self.noise_net = nn.Sequential(UNetBody(in_channels, width, depth, blind=False),
                                                nn.Conv2d(d, noise_outputs, 1))
-                nn.init.zeros_(self.noise_net[-1].weight)  # start from the same value everywhere
-                nn.init.zeros_(self.noise_net[-1].bias)
+                nn.init.zeros_(self.noise_net[-1].weight)  # start from the same value for every image
+                nn.init.constant_(self.noise_net[-1].bias, start)
             elif noise_estimator == "global":
-                self.noise_param = nn.Parameter(torch.zeros(noise_outputs))
+                self.noise_param = nn.Parameter(torch.full((noise_outputs,), start))
             else:
                 raise ValueError(f"noise_estimator must be 'per_image' or 'global', not {noise_estimator!r}")
 
@@ -156,13 +160,14 @@ class BlindSpotUNet(nn.Module):
         return out
 
     def noise_maps(self, x: Tensor) -> Tensor:
-        """Unconstrained per-image noise parameters, broadcast to (N, noise_outputs, H, W)."""
+        """Unconstrained per-image noise parameters, broadcast to (N, noise_outputs, H, W). They are scaled
+        by ``noise_gain`` so that Adam, whose steps are bounded by the learning rate, can move them fast."""
         n, _, h, w = x.shape
         if self.noise_estimator == "global":
             values = self.noise_param.view(1, -1).expand(n, -1)
         else:
-            values = self.noise_net(x).mean(dim=(2, 3))
-        return values.view(n, -1, 1, 1).expand(n, self.noise_outputs, h, w)
+            values = self.noise_net(x).float().mean(dim=(2, 3))
+        return (self.noise_gain * values).reshape(n, -1, 1, 1).expand(n, self.noise_outputs, h, w)
 
 
 def blindspot_receptive_radius(depth: int) -> int:
@@ -219,5 +224,6 @@ def split_head(out: Tensor, head: str, channels: int) -> tuple[Tensor, Tensor | 
     else:
         for k, (i, j) in enumerate(triangular_indices(channels)):
             factor[:, i, j] = params[:, k]
-    sigma = torch.einsum("nkihw,nkjhw->nijhw", factor, factor)  # A^T A
+    with torch.autocast(out.device.type, enabled=False):  # keep the covariance in float32 under autocast
+        sigma = torch.einsum("nkihw,nkjhw->nijhw", factor, factor)  # A^T A
     return mu, sigma

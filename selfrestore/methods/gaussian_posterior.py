@@ -1,0 +1,105 @@
+"""Per-pixel multivariate Gaussian algebra for the Bayesian blind-spot method (Laine et al. 2019, sec. 4).
+
+Covariance matrices are stored per pixel as tensors of shape (N, C, C, H, W) and vectors as (N, C, H, W).
+C is small (1 or 3), so the Cholesky factorisation and the triangular solves are written out entry by entry
+on whole images, which is fast on CPU and differentiable, instead of calling batched LAPACK per pixel.
+Everything here runs in float32 whatever the autocast context (callers cast; we re-cast defensively).
+
+With prior x ~ N(mu, Sx) and observation y = x + n, n ~ N(0, Sn):
+
+* marginal (training):  y ~ N(mu, Sy), Sy = Sx + Sn                                      (paper eq. 4-5)
+* posterior (restore):  E[x | y] = mu + Sx Sy^-1 (y - mu),  Cov[x | y] = Sx - Sx Sy^-1 Sx   (eq. 6)
+
+These forms never invert Sx, so a singular prior (a confident net) is harmless; Sy is positive definite
+because Sn is (callers keep noise variances >= a small floor).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+EPS = 1e-8
+
+
+def add_diagonal(matrix: Tensor, diag: Tensor) -> Tensor:
+    """matrix (N, C, C, H, W) + diag(diag), with diag broadcastable to (N, C, H, W)."""
+    c = matrix.shape[1]
+    diag = diag.float().expand(matrix.shape[0], c, *matrix.shape[3:]) if diag.dim() == 4 else diag
+    out = matrix.clone()
+    idx = torch.arange(c, device=matrix.device)
+    out[:, idx, idx] = out[:, idx, idx] + diag
+    return out
+
+
+def outer(v: Tensor) -> Tensor:
+    """v v^T per pixel: (N, C, H, W) -> (N, C, C, H, W)."""
+    return v[:, :, None] * v[:, None, :]
+
+
+def cholesky(matrix: Tensor, floor: float = EPS) -> Tensor:
+    """Lower-triangular L with L L^T = matrix, per pixel. Pivots are floored at ``floor`` for safety."""
+    matrix = matrix.float()
+    c = matrix.shape[1]
+    rows: list[list[Tensor | None]] = [[None] * c for _ in range(c)]
+    for j in range(c):
+        radicand = matrix[:, j, j] - sum((rows[j][k] ** 2 for k in range(j)), torch.zeros_like(matrix[:, j, j]))
+        rows[j][j] = torch.sqrt(radicand.clamp_min(floor))
+        for i in range(j + 1, c):
+            acc = matrix[:, i, j] - sum((rows[i][k] * rows[j][k] for k in range(j)), torch.zeros_like(matrix[:, i, j]))
+            rows[i][j] = acc / rows[j][j]
+    zero = torch.zeros_like(matrix[:, 0, 0])
+    return torch.stack([torch.stack([rows[i][j] if j <= i else zero for j in range(c)], dim=1)
+                        for i in range(c)], dim=1)
+
+
+def solve_lower(chol: Tensor, b: Tensor) -> Tensor:
+    """z with L z = b (forward substitution). chol (N, C, C, H, W), b (N, C, H, W)."""
+    c = chol.shape[1]
+    z: list[Tensor] = []
+    for i in range(c):
+        acc = b[:, i].float() - sum((chol[:, i, k] * z[k] for k in range(i)), torch.zeros_like(b[:, i]).float())
+        z.append(acc / chol[:, i, i])
+    return torch.stack(z, dim=1)
+
+
+def solve_upper_transposed(chol: Tensor, b: Tensor) -> Tensor:
+    """x with L^T x = b (back substitution)."""
+    c = chol.shape[1]
+    x: list[Tensor | None] = [None] * c
+    for i in range(c - 1, -1, -1):
+        acc = b[:, i].float() - sum((chol[:, k, i] * x[k] for k in range(i + 1, c)), torch.zeros_like(b[:, i]).float())
+        x[i] = acc / chol[:, i, i]
+    return torch.stack(x, dim=1)  # type: ignore[arg-type]
+
+
+def solve(chol: Tensor, b: Tensor) -> Tensor:
+    """S^-1 b given the Cholesky factor of S."""
+    return solve_upper_transposed(chol, solve_lower(chol, b))
+
+
+def matvec(matrix: Tensor, v: Tensor) -> Tensor:
+    return torch.einsum("nijhw,njhw->nihw", matrix.float(), v.float())
+
+
+def gaussian_nll(y: Tensor, mean: Tensor, cov: Tensor) -> Tensor:
+    """-log N(y; mean, cov) per pixel, shape (N, H, W)."""
+    chol = cholesky(cov)
+    z = solve_lower(chol, y.float() - mean.float())
+    c = y.shape[1]
+    logdet = 2.0 * torch.log(torch.diagonal(chol, dim1=1, dim2=2)).sum(dim=-1)  # (N, H, W)
+    return 0.5 * (z.pow(2).sum(dim=1) + logdet + c * math.log(2 * math.pi))
+
+
+def posterior(y: Tensor, mu: Tensor, prior_cov: Tensor, noise_var: Tensor) -> tuple[Tensor, Tensor]:
+    """Posterior mean and per-channel posterior variance of x given y = x + n, x ~ N(mu, prior_cov),
+    n ~ N(0, diag(noise_var)). Returns (mean (N, C, H, W), variance (N, C, H, W))."""
+    y, mu, prior_cov = y.float(), mu.float(), prior_cov.float()
+    chol = cholesky(add_diagonal(prior_cov, noise_var))
+    mean = mu + matvec(prior_cov, solve(chol, y - mu))
+    # diag(Sx Sy^-1 Sx) = squared column norms of L^-1 Sx
+    c = y.shape[1]
+    m = torch.stack([solve_lower(chol, prior_cov[:, :, j]) for j in range(c)], dim=2)  # (N, C, C, H, W)
+    variance = torch.diagonal(prior_cov, dim1=1, dim2=2).permute(0, 3, 1, 2) - m.pow(2).sum(dim=1)
+    return mean, variance.clamp_min(0)

@@ -1,0 +1,233 @@
+"""Laine, Karras, Lehtinen & Aila 2019, "High-Quality Self-Supervised Deep Image Denoising".
+
+A blind-spot network (:mod:`selfrestore.nets.blindspot`) predicts, for every pixel, a Gaussian prior
+N(mu, Sigma_x) over the clean colour from the neighbourhood alone. Training maximises the likelihood of the
+observed noisy pixel under that prior convolved with the noise model (no clean data); restoration combines
+the prior with the observed pixel in closed form (the posterior mean), and the posterior covariance gives a
+per-pixel uncertainty for free.
+
+Heads (``head``): "mu" (mean only: trained by L2 to the noisy pixel, restores to mu, no Bayesian step),
+"diag" (per-channel variances), "full" (full colour covariance Sigma_x = A^T A, A upper triangular).
+
+Noise models and how they enter (``noise`` is a :class:`~selfrestore.corruption.Corruption`):
+
+* Gaussian sigma: Sigma_y = Sigma_x + sigma^2 I. sigma known (fixed or per image, from the batch's
+  ``noise_params``) or unknown.
+* Poisson lambda: Gaussian approximation with signal-dependent variance max(mu, 1e-3) / lambda per channel
+  (the prior mean stands in for the unknown clean value).
+* Poisson-Gaussian (a, b): variance a max(mu, 1e-3) + b^2 (known only).
+* Impulse alpha (random-valued, uniform in [0, 1]^C): training fits the moment-matched Gaussian of the
+  mixture (1 - alpha) N(mu, Sigma_x) + alpha U; restoration uses the exact mixture posterior
+  E[x | y] = w y + (1 - w) mu with w = (1 - alpha) N(y; mu, Sigma_x) / ((1 - alpha) N(y; mu, Sigma_x) + alpha).
+  The "mu" head uses the paper's annealed L_p loss |mu - y|^p, p from 2 down to 0.5.
+
+Unknown noise level (``noise_level``): "unknown" = a separate non-blind network estimates the level per
+image (its output averaged over the image); "global" = one learned level for the whole data set. The raw
+value r becomes softplus(r - 4) + 1e-3 (sigma for Gaussian, 1/lambda for Poisson, alpha for impulse).
+The likelihood alone cannot tell prior variance from noise variance, so, as in the paper, the loss gets
+the regulariser -0.1 * (noise std), which tips the balance towards explaining variance as noise.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..corruption import Corruption
+from ..corruption.noise import Gaussian, Impulse, Poisson, PoissonGaussian
+from ..errors import UserError
+from ..nets.blindspot import HEADS, head_channels, split_head
+from ..registry import METHODS
+from . import gaussian_posterior as gp
+from .base import Method
+
+NOISE_LEVELS = ("known", "unknown", "global")
+STD_FLOOR = 1e-3          # smallest noise std / signal used in variances (keeps Sigma_y invertible)
+REGULARISATION = 0.1      # weight of the -noise_std term for unknown noise levels (paper)
+#: where an estimated noise level starts (sigma, 1/lambda, alpha): deliberately ABOVE typical levels. From
+#: above, the likelihood itself pulls the level down within a few hundred steps (the prior variance cannot
+#: go below zero to compensate); from below (the paper starts near 0) the prior variance first absorbs the
+#: noise and only the weak regulariser moves the level up, which takes far longer than a CPU budget.
+NOISE_START = {"gauss": 0.2, "poisson": 0.2, "impulse": 0.5}
+NOISE_GAIN = 10.0         # the estimator's raw output is multiplied by this (10x faster Adam steps)
+
+
+def noise_family(noise: Corruption | None) -> str:
+    if isinstance(noise, Gaussian):
+        return "gauss"
+    if isinstance(noise, Poisson):
+        return "poisson"
+    if isinstance(noise, PoissonGaussian):
+        return "pg"
+    if isinstance(noise, Impulse):
+        return "impulse"
+    name = getattr(noise, "name", None)
+    raise UserError(f"laine19 needs a Gaussian, Poisson, Poisson-Gaussian or impulse noise model "
+                    f"(--noise gauss25 | poisson30 | pg0.01_0.02 | impulse0.5), got {name!r}")
+
+
+def raw_to_level(raw: Tensor) -> Tensor:
+    """The paper's positive map softplus(r - 4) + 1e-3, capped at 1 (a noise std / 1/lambda / alpha above 1
+    is meaningless on [0, 1] images, and the -0.1 sigma regulariser is unbounded below as sigma grows)."""
+    return (F.softplus(raw - 4.0) + 1e-3).clamp(max=1.0)
+
+
+def level_to_raw(level: float) -> float:
+    """Inverse of :func:`raw_to_level` (below the cap)."""
+    return math.log(math.expm1(level - 1e-3)) + 4.0
+
+
+def _per_image(value: Any, n: int, device: torch.device) -> Tensor:
+    """A float, (N,) or (1,) tensor -> (N, 1, 1, 1) float32."""
+    t = torch.as_tensor(value, dtype=torch.float32, device=device).reshape(-1)
+    return t.expand(n).reshape(n, 1, 1, 1) if t.numel() == 1 else t.reshape(n, 1, 1, 1)
+
+
+@METHODS.register("laine19")
+class Laine19(Method):
+    name: ClassVar[str] = "laine19"
+    batch_kind: ClassVar[str] = "single"
+    default_net: ClassVar[str] = "blindspot"
+    supports_adaptation: ClassVar[bool] = True  # trains on noisy images alone, so the test image is fair game
+
+    def __init__(self, noise: Corruption | None = None, head: str = "full", noise_level: str = "known",
+                 width: int | None = None, depth: int | None = None, **options: Any):
+        if head not in HEADS:
+            raise UserError(f"laine19: head must be one of {', '.join(HEADS)}, not {head!r}")
+        if noise_level not in NOISE_LEVELS:
+            raise UserError(f"laine19: noise level must be one of {', '.join(NOISE_LEVELS)}, not {noise_level!r}")
+        self.family = noise_family(noise)
+        if self.family == "pg" and noise_level != "known" and head != "mu":
+            raise UserError("laine19: the Poisson-Gaussian model is supported with a known noise level only")
+        net_size = {k: v for k, v in (("width", width), ("depth", depth)) if v is not None}
+        super().__init__(noise, head=head, noise_level=noise_level, **net_size, **options)
+        self.head, self.noise_level, self.net_size = head, noise_level, net_size
+        self.progress = 0.0  #: fraction of training done; the driver may set it (impulse "mu" annealing)
+
+    @property
+    def estimates_noise(self) -> bool:
+        return self.head != "mu" and self.noise_level != "known"
+
+    # --- network -----------------------------------------------------------------------------------
+    def net_kwargs(self, channels: int) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"in_channels": channels, "out_channels": head_channels(self.head, channels),
+                                  **self.net_size}
+        if self.estimates_noise:
+            kwargs["noise_outputs"] = 1
+            kwargs["noise_estimator"] = "global" if self.noise_level == "global" else "per_image"
+            kwargs["noise_init"] = level_to_raw(NOISE_START[self.family])
+            kwargs["noise_gain"] = NOISE_GAIN
+        return kwargs
+
+    # --- the noise model, per family ---------------------------------------------------------------
+    def _level(self, out: Tensor, channels: int, params: dict[str, Any] | None, key: str) -> Tensor:
+        """The noise parameter per image (N, 1, 1, 1): estimated by the net or known."""
+        n = out.shape[0]
+        if self.estimates_noise:
+            raw = out[:, head_channels(self.head, channels)].float().mean(dim=(1, 2)).view(n, 1, 1, 1)
+            return raw_to_level(raw)
+        if params and key in params:
+            return _per_image(params[key], n, out.device)
+        return _per_image(self.noise.nominal_params(n, out.device)[key], n, out.device)
+
+    def _noise_variance(self, out: Tensor, mu: Tensor, params: dict[str, Any] | None) -> Tensor:
+        """Per-pixel noise variance (broadcastable to (N, C, H, W)) for the additive-Gaussian families."""
+        c = mu.shape[1]
+        if self.family == "gauss":
+            return self._level(out, c, params, "sigma").clamp_min(STD_FLOOR) ** 2
+        signal = mu.clamp_min(STD_FLOOR)
+        if self.family == "poisson":
+            if self.estimates_noise:
+                return signal * self._level(out, c, params, "lam")  # the estimate is 1 / lambda
+            return signal / self._level(out, c, params, "lam")
+        noise: PoissonGaussian = self.noise  # type: ignore[assignment]
+        return noise.a * signal + max(noise.b, STD_FLOOR) ** 2
+
+    def _alpha(self, out: Tensor, channels: int, params: dict[str, Any] | None) -> Tensor:
+        return self._level(out, channels, params, "alpha").clamp(1e-3, 1 - 1e-3)
+
+    # --- training ----------------------------------------------------------------------------------
+    def loss(self, net: nn.Module, batch: dict[str, Tensor]) -> Tensor:
+        out = net(batch["noisy"])
+        with torch.autocast(out.device.type, enabled=False):  # likelihood and Cholesky math in float32
+            return self._loss(out, batch)
+
+    def _loss(self, out: Tensor, batch: dict[str, Tensor]) -> Tensor:
+        y = batch["noisy"]
+        c = y.shape[1]
+        params = batch.get("noise_params")
+        if self.head == "mu":
+            return self._mu_only_loss(out[:, :c].float(), y.float())
+        y = y.float()
+        mu, prior_cov = split_head(out, self.head, c)
+        if self.family == "impulse":
+            alpha = self._alpha(out, c, params)                              # (N, 1, 1, 1)
+            mean_y = (1 - alpha) * mu + alpha * 0.5
+            a = alpha.view(-1, 1, 1, 1, 1)
+            cov_y = (1 - a) * prior_cov + a * (1 - a) * gp.outer(mu - 0.5)   # mixture covariance
+            cov_y = gp.add_diagonal(cov_y, (alpha / 12.0 + 1e-6).expand(-1, c, *y.shape[2:]))
+            return gp.gaussian_nll(y, mean_y, cov_y).mean()
+        noise_var = self._noise_variance(out, mu, params)
+        nll = gp.gaussian_nll(y, mu, gp.add_diagonal(prior_cov, noise_var.expand_as(mu)))
+        if self.estimates_noise:
+            nll = nll - REGULARISATION * noise_var.expand_as(mu).sqrt().mean(dim=1)
+        return nll.mean()
+
+    def _mu_only_loss(self, mu: Tensor, y: Tensor) -> Tensor:
+        if self.family == "impulse":  # the median-seeking annealed L_p loss of the paper
+            p = max(0.5, 2.0 - 2.0 * float(self.progress))
+            return ((mu - y).abs() + 1e-8).pow(p).mean()
+        return torch.mean((mu - y) ** 2)
+
+    # --- inference ---------------------------------------------------------------------------------
+    def restore(self, net: nn.Module, obs: Tensor, return_std: bool = False, **extra: Any):
+        """Posterior mean (N, C, H, W); with ``return_std`` also the posterior standard deviation.
+        Known noise parameters may be passed as ``sigma=`` / ``lam=`` / ``alpha=`` (float or (N,));
+        otherwise the noise model's nominal value is used."""
+        mean, std = self._posterior(net, obs, extra, want_std=return_std)
+        return (mean, std) if return_std else mean
+
+    def restore_with_uncertainty(self, net: nn.Module, obs: Tensor, **extra: Any) -> tuple[Tensor, Tensor]:
+        """(posterior mean, posterior std), both (N, C, H, W)."""
+        return self._posterior(net, obs, extra, want_std=True)  # type: ignore[return-value]
+
+    def prior(self, net: nn.Module, obs: Tensor) -> tuple[Tensor, Tensor | None]:
+        """The network's prior (mu, Sigma_x) for every pixel, from the neighbourhood only."""
+        return split_head(net(obs), self.head, obs.shape[1])
+
+    def _posterior(self, net: nn.Module, obs: Tensor, extra: dict[str, Any], want_std: bool):
+        out = net(obs)
+        with torch.autocast(out.device.type, enabled=False):  # posterior math in float32
+            return self._posterior_from_output(out, obs, extra, want_std)
+
+    def _posterior_from_output(self, out: Tensor, obs: Tensor, extra: dict[str, Any], want_std: bool):
+        c = obs.shape[1]
+        mu, prior_cov = split_head(out, self.head, c)
+        if prior_cov is None:
+            if want_std:
+                raise UserError("laine19: uncertainty needs a covariance head (--head diag or full), "
+                                "the 'mu' head predicts no distribution")
+            return mu.to(obs.dtype), None
+        params = {k: v for k, v in extra.items() if k in ("sigma", "lam", "alpha")} or None
+        y = obs.float()
+        if self.family == "impulse":
+            alpha = self._alpha(out, c, params)
+            nll = gp.gaussian_nll(y, mu, gp.add_diagonal(prior_cov, torch.full_like(mu, 1e-6)))
+            # w = h / (h + alpha), h = (1 - alpha) N(y; mu, Sigma_x); uniform density 1 on [0, 1]^C
+            w = torch.sigmoid(torch.log1p(-alpha) - nll[:, None] - torch.log(alpha))
+            mean = w * y + (1 - w) * mu
+            var = (1 - w) * torch.diagonal(prior_cov, dim1=1, dim2=2).permute(0, 3, 1, 2) \
+                + w * (1 - w) * (y - mu) ** 2
+        else:
+            noise_var = self._noise_variance(out, mu, params)
+            mean, var = gp.posterior(y, mu, prior_cov, noise_var.expand_as(mu))
+        std = var.clamp_min(0).sqrt() if want_std else None
+        return mean, std
+
+    def describe(self) -> str:
+        head = {"mu": "mean only", "diag": "diagonal covariance", "full": "full covariance"}[self.head]
+        level = "" if self.head == "mu" else f", noise level {self.noise_level}"
+        return f"laine19 ({head}{level}, {getattr(self.noise, 'name', self.noise)})"

@@ -1,0 +1,214 @@
+"""Laine19: likelihood training and closed-form posterior, checked against known answers."""
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from selfrestore.corruption import parse_corruption
+from selfrestore.errors import UserError
+from selfrestore.methods import gaussian_posterior as gp
+from selfrestore.methods.laine19 import Laine19
+from selfrestore.nets.blindspot import BlindSpotUNet, head_channels, triangular_indices
+from selfrestore.registry import METHODS
+
+SIGMA = 25 / 255
+
+
+class FixedPrior(nn.Module):
+    """A stand-in 'network' that predicts the same prior N(mu, A^T A) at every pixel."""
+
+    def __init__(self, mu, factor, extra=None, head="full"):
+        super().__init__()
+        c = len(mu)
+        entries = [(i, i) for i in range(c)] if head == "diag" else triangular_indices(c)
+        values = list(mu) + [factor[i][j] for i, j in entries]
+        if extra is not None:
+            values.append(extra)
+        self.register_buffer("values", torch.tensor(values, dtype=torch.float32))
+
+    def forward(self, x):
+        n, _, h, w = x.shape
+        return self.values.view(1, -1, 1, 1).expand(n, -1, h, w)
+
+
+def _random_spd(generator):
+    a = torch.randn(3, 3, generator=generator, dtype=torch.float64) * 0.05
+    return a @ a.T + 0.001 * torch.eye(3, dtype=torch.float64)
+
+
+def test_registered_and_rebuildable_from_config():
+    method = METHODS.get("laine19")(noise=parse_corruption("gauss25"), head="diag", noise_level="unknown", width=8)
+    cfg = method.config()
+    assert cfg["head"] == "diag" and cfg["noise_level"] == "unknown" and cfg["width"] == 8
+    kwargs = method.net_kwargs(3)
+    assert kwargs["out_channels"] == 6 and kwargs["noise_outputs"] == 1 and kwargs["width"] == 8
+    with pytest.raises(UserError):
+        Laine19(noise=parse_corruption("bernoulli0.5"))
+    with pytest.raises(UserError):
+        Laine19(noise=parse_corruption("gauss25"), head="cholesky")
+
+
+def test_nll_matches_torch_multivariate_normal():
+    g = torch.Generator().manual_seed(0)
+    cov = _random_spd(g)
+    mean = torch.rand(3, dtype=torch.float64, generator=g)
+    y = mean + torch.randn(3, dtype=torch.float64, generator=g) * 0.1
+    expected = -torch.distributions.MultivariateNormal(mean, cov).log_prob(y)
+    as_img = lambda v: v.float().view(1, 3, 1, 1)  # noqa: E731
+    got = gp.gaussian_nll(as_img(y), as_img(mean), cov.float().view(1, 3, 3, 1, 1))
+    assert got.shape == (1, 1, 1)
+    assert abs(got.item() - expected.item()) < 1e-3
+
+
+def test_posterior_matches_direct_bayes_with_full_covariance():
+    g = torch.Generator().manual_seed(1)
+    prior_cov = _random_spd(g)
+    chol = torch.linalg.cholesky(prior_cov)
+    factor = chol.T.tolist()  # upper-triangular A with A^T A = prior_cov
+    mu = [0.3, 0.5, 0.7]
+    method = Laine19(noise=parse_corruption("gauss25"), head="full")
+    y = torch.rand(1, 3, 4, 4, generator=g)
+    mean, std = method.restore(FixedPrior(mu, factor), y, return_std=True)
+    # direct: (Sx^-1 + Sn^-1)^-1 (Sx^-1 mu + Sn^-1 y), in float64
+    sx_inv = torch.linalg.inv(prior_cov)
+    sn_inv = torch.eye(3, dtype=torch.float64) / SIGMA**2
+    post_cov = torch.linalg.inv(sx_inv + sn_inv)
+    yv = y.double().permute(0, 2, 3, 1).reshape(-1, 3)
+    expected = (post_cov @ (sx_inv @ torch.tensor(mu, dtype=torch.float64)[:, None] + sn_inv @ yv.T)).T
+    got = mean.double().permute(0, 2, 3, 1).reshape(-1, 3)
+    assert torch.allclose(got, expected, atol=2e-5)
+    expected_std = post_cov.diagonal().sqrt()
+    assert torch.allclose(std.double().permute(0, 2, 3, 1).reshape(-1, 3), expected_std.expand(16, 3), atol=2e-5)
+
+
+def test_constant_image_posterior_is_calibrated():
+    """Known answer: pixels x ~ N(c, s0^2) around a constant c, y = x + N(0, sigma^2). The posterior mean is
+    (s0^2 y + sigma^2 c) / (s0^2 + sigma^2) and its error variance equals the posterior variance
+    s0^2 sigma^2 / (s0^2 + sigma^2), which the method reports as its uncertainty."""
+    g = torch.Generator().manual_seed(2)
+    c, s0 = 0.4, 10 / 255
+    x = c + s0 * torch.randn(1, 3, 128, 128, generator=g)
+    y = x + SIGMA * torch.randn(x.shape, generator=g)
+    method = Laine19(noise=parse_corruption("gauss25"), head="diag")
+    prior = FixedPrior([c] * 3, [[s0, 0, 0], [0, s0, 0], [0, 0, s0]], head="diag")
+    mean, std = method.restore_with_uncertainty(prior, y)
+    expected_mean = (s0**2 * y + SIGMA**2 * c) / (s0**2 + SIGMA**2)
+    torch.testing.assert_close(mean, expected_mean, atol=1e-5, rtol=0)
+    expected_std = s0 * SIGMA / math.sqrt(s0**2 + SIGMA**2)
+    assert torch.allclose(std, torch.full_like(std, expected_std), atol=1e-6)
+    empirical = (mean - x).pow(2).mean().sqrt().item()
+    assert abs(empirical - expected_std) / expected_std < 0.03
+    # and the denoised error is far below the noise
+    assert empirical < 0.5 * SIGMA
+
+
+def test_per_image_sigma_from_batch_and_restore_kwargs():
+    method = Laine19(noise=parse_corruption("gauss5_50"), head="diag")
+    prior = FixedPrior([0.5] * 3, [[0.05, 0, 0], [0, 0.05, 0], [0, 0, 0.05]], head="diag")
+    y = torch.full((2, 3, 4, 4), 0.7)
+    low, high = method.restore(prior, y, sigma=torch.tensor([5 / 255, 50 / 255])).unbind(0)
+    assert (low - 0.7).abs().max() < (high - 0.7).abs().max()  # small noise -> trust the pixel
+    loss_known = method.loss(prior, {"noisy": y, "noise_params": {"sigma": torch.tensor([0.02, 0.2])}})
+    assert torch.isfinite(loss_known)
+
+
+def test_mu_head_restores_to_the_mean_and_has_no_uncertainty():
+    method = Laine19(noise=parse_corruption("gauss25"), head="mu")
+    prior = FixedPrior([0.1, 0.2, 0.3], [[0, 0, 0], [0, 0, 0], [0, 0, 0]])
+    y = torch.rand(1, 3, 4, 4)
+    out = method.restore(nn.Sequential(), y) if False else method.restore(_MuNet(), y)
+    assert torch.equal(out, _MuNet()(y)[:, :3])
+    with pytest.raises(UserError):
+        method.restore_with_uncertainty(_MuNet(), y)
+    assert method.net_kwargs(3)["out_channels"] == 3 and prior is not None
+
+
+class _MuNet(nn.Module):
+    def forward(self, x):
+        return torch.ones_like(x) * torch.tensor([0.1, 0.2, 0.3]).view(1, 3, 1, 1)
+
+
+def test_impulse_posterior_keeps_plausible_pixels_and_replaces_outliers():
+    method = Laine19(noise=parse_corruption("impulse0.5"), head="full")
+    s = 0.02
+    prior = FixedPrior([0.5] * 3, [[s, 0, 0], [0, s, 0], [0, 0, s]])
+    y = torch.tensor([[0.5, 0.51, 0.49], [0.95, 0.05, 0.9]]).T.reshape(1, 3, 1, 2)
+    mean, std = method.restore(prior, y, return_std=True)
+    assert torch.allclose(mean[..., 0], y[..., 0], atol=1e-3)      # consistent with the prior: kept
+    assert torch.allclose(mean[..., 1], torch.full((1, 3), 0.5), atol=1e-3)  # impossible under prior: mu
+    assert torch.all(std[..., 0] < 1e-3)
+    loss = method.loss(prior, {"noisy": torch.rand(2, 3, 4, 4)})
+    assert torch.isfinite(loss)
+
+
+def test_poisson_noise_variance_follows_the_prior_mean():
+    method = Laine19(noise=parse_corruption("poisson30"), head="diag")
+    dark = FixedPrior([0.05] * 3, [[0.05, 0, 0], [0, 0.05, 0], [0, 0, 0.05]], head="diag")
+    bright = FixedPrior([0.9] * 3, [[0.05, 0, 0], [0, 0.05, 0], [0, 0, 0.05]], head="diag")
+    y_dark, y_bright = torch.full((1, 3, 2, 2), 0.15), torch.full((1, 3, 2, 2), 1.0)
+    # relative pull towards the prior is stronger where the signal (and so the Poisson variance) is larger
+    pull_dark = (method.restore(dark, y_dark) - y_dark).abs().mean() / 0.1
+    pull_bright = (method.restore(bright, y_bright) - y_bright).abs().mean() / 0.1
+    assert pull_bright > pull_dark
+
+
+def _train(method, net, y, steps, lr, params=None):
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(steps):
+        i, j = torch.randint(0, y.shape[2] - 32 + 1, (2,), generator=g).tolist()
+        batch = {"noisy": y[:, :, i:i + 32, j:j + 32]}
+        if params:
+            batch["noise_params"] = params
+        loss = method.loss(net, batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return net
+
+
+def test_training_on_a_noisy_constant_image_learns_the_answer():
+    """Trained by the likelihood alone on one noisy constant image, the net's posterior mean recovers the
+    constant far better than the noise, and the reported uncertainty is much smaller than sigma."""
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(3)
+    clean = torch.full((2, 3, 64, 64), 0.45)
+    y = clean + SIGMA * torch.randn(clean.shape, generator=g)
+    method = Laine19(noise=parse_corruption("gauss25"), head="full", width=8, depth=2)
+    net = BlindSpotUNet(**method.net_kwargs(3))
+    _train(method, net, y, steps=120, lr=3e-3)
+    with torch.no_grad():
+        mean, std = method.restore_with_uncertainty(net, y)
+    noisy_rmse = (y - clean).pow(2).mean().sqrt().item()
+    rmse = (mean - clean).pow(2).mean().sqrt().item()
+    assert rmse < 0.3 * noisy_rmse
+    assert std.mean().item() < 0.5 * SIGMA
+
+
+@pytest.mark.parametrize("level", ["global", "unknown"])
+def test_unknown_sigma_is_estimated_with_the_regulariser(level):
+    """sigma is learned from the noisy data alone (one global value, or per image by a non-blind net)."""
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(4)
+    clean = torch.full((2, 3, 64, 64), 0.5)
+    y = clean + SIGMA * torch.randn(clean.shape, generator=g)
+    method = Laine19(noise=parse_corruption("gauss25"), head="diag", noise_level=level, width=8, depth=2)
+    net = BlindSpotUNet(**method.net_kwargs(3))
+    _train(method, net, y, steps=150, lr=3e-3)
+    with torch.no_grad():
+        sigma_hat = method._level(net(y[:, :, :32, :32]), 3, None, "sigma").mean().item()
+    assert abs(sigma_hat - SIGMA) / SIGMA < 0.15, sigma_hat * 255
+
+
+def test_loss_is_float32_under_bf16_autocast():
+    torch.manual_seed(0)
+    method = Laine19(noise=parse_corruption("poisson30"), head="full", noise_level="unknown", width=4, depth=2)
+    net = BlindSpotUNet(**method.net_kwargs(3))
+    y = torch.rand(2, 3, 16, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = method.loss(net, {"noisy": y})
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
+    assert head_channels("full", 3) == 9
