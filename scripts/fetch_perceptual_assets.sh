@@ -15,13 +15,17 @@
 # Python used for pip: $PYTHON, else .venv/bin/python if present, else python3.
 set -euo pipefail
 
-if [[ -n "${SELFRESTORE_CACHE:-}" ]]; then
-    DEST="$SELFRESTORE_CACHE/perceptual"
-else
-    DEST="${XDG_CACHE_HOME:-$HOME/.cache}/selfrestore/perceptual"
-fi
 if [[ -z "${PYTHON:-}" ]]; then
     if [[ -x .venv/bin/python ]]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
+fi
+# One source of truth for the location: the package itself; the shell rule below is its fallback.
+DEST="$("$PYTHON" -c 'from selfrestore.perceptual.assets import cache_dir; print(cache_dir())' 2>/dev/null)" || DEST=""
+if [[ -z "$DEST" ]]; then
+    if [[ -n "${SELFRESTORE_CACHE:-}" ]]; then
+        DEST="$SELFRESTORE_CACHE/perceptual"
+    else
+        DEST="${XDG_CACHE_HOME:-${HOME:?set HOME or SELFRESTORE_CACHE}/.cache}/selfrestore/perceptual"
+    fi
 fi
 
 NIQE_SHA256=2a7c182a68c9e7f1b2e2e5ec723279d6f65d912b6fcaf37eb2bf03d7367c4296
