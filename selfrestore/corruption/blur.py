@@ -268,6 +268,9 @@ class Blur(Corruption):
         self.high = float(sigma if sigma_high is None else sigma_high) / 255.0
         if not 0 <= self.low <= self.high:
             raise ValueError("need 0 <= sigma <= sigma_high")
+        # a parseable short name (a checkpoint stores it); a file kernel set is not part of the name, so a
+        # reloaded model reports random-motion kernels of the same size
+        self.name = f"blur{self.kernel_size}_gauss{(self.low + self.high) / 2 * 255:g}"
 
     # --- drawing parameters (NumPy generator: data sources use these directly) ---------------------
     def draw_kernel(self, rng: np.random.Generator) -> np.ndarray:
