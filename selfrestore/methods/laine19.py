@@ -92,6 +92,13 @@ class Laine19(Method):
     batch_kind: ClassVar[str] = "single"
     default_net: ClassVar[str] = "blindspot"
     supports_adaptation: ClassVar[bool] = True  # trains on noisy images alone, so the test image is fair game
+    cli_options: ClassVar[dict[str, dict[str, Any]]] = {
+        "head": {"choices": HEADS, "default": "full",
+                 "help": "laine19 prior: mu (mean only), diag (per-channel variance), full (colour covariance)"},
+        "noise_level": {"choices": NOISE_LEVELS, "default": "known",
+                        "help": "laine19: noise level known (from --noise), unknown (estimated per image) "
+                                "or global (one learned level for the data set)"},
+    }
 
     def __init__(self, noise: Corruption | None = None, head: str = "full", noise_level: str = "known",
                  width: int | None = None, depth: int | None = None, **options: Any):

@@ -2,7 +2,7 @@
 
 A few pixels per patch (``mask_ratio``, 0.2 % by default as in the reference implementation; chosen by
 stratified sampling, one per box of side ~1/sqrt(ratio)) have all their channels replaced by a random
-neighbour's value from a (2r+1)^2 window (``radius`` r = 2), never the pixel itself. The net sees the
+neighbour's value from a (2r+1)^2 window (``neighbour_radius`` r = 2), never the pixel itself. The net sees the
 modified patch and is trained by L2 against the *original* noisy values at the masked pixels only, so it
 cannot learn the identity. Restoration runs the net on the unmodified image.
 """
@@ -61,16 +61,22 @@ class Noise2Void(Method):
     batch_kind: ClassVar[str] = "single"
     default_net: ClassVar[str] = "unet"
     supports_adaptation: ClassVar[bool] = True  # needs only the noisy image
+    cli_options: ClassVar[dict[str, dict[str, Any]]] = {
+        "mask_ratio": {"type": float, "default": 0.002, "help": "n2v: fraction of pixels masked per patch"},
+        "neighbour_radius": {"type": int, "default": 2,
+                             "help": "n2v: masked pixels take the value of a random pixel within this radius"},
+    }
 
-    def __init__(self, noise: Corruption | None = None, mask_ratio: float = 0.002, radius: int = 2,
+    def __init__(self, noise: Corruption | None = None, mask_ratio: float = 0.002, neighbour_radius: int = 2,
                  width: int | None = None, depth: int | None = None, **options: Any):
         if not 0 < mask_ratio <= 0.5:
             raise UserError(f"n2v: mask ratio must be in (0, 0.5], got {mask_ratio}")
-        if radius < 1:
-            raise UserError(f"n2v: neighbour radius must be >= 1, got {radius}")
+        if neighbour_radius < 1:
+            raise UserError(f"n2v: neighbour radius must be >= 1, got {neighbour_radius}")
         net_size = {k: v for k, v in (("width", width), ("depth", depth)) if v is not None}
-        super().__init__(noise, mask_ratio=float(mask_ratio), radius=int(radius), **net_size, **options)
-        self.mask_ratio, self.radius, self.net_size = float(mask_ratio), int(radius), net_size
+        super().__init__(noise, mask_ratio=float(mask_ratio), neighbour_radius=int(neighbour_radius), **net_size,
+                         **options)
+        self.mask_ratio, self.radius, self.net_size = float(mask_ratio), int(neighbour_radius), net_size
 
     def net_kwargs(self, channels: int) -> dict[str, Any]:
         return {"in_channels": channels, "out_channels": channels, **self.net_size}

@@ -30,6 +30,10 @@ class Neighbor2Neighbor(Method):
     batch_kind: ClassVar[str] = "single"
     default_net: ClassVar[str] = "unet"
     supports_adaptation: ClassVar[bool] = True  # needs only the noisy image
+    cli_options: ClassVar[dict[str, dict[str, Any]]] = {
+        "gamma": {"type": float, "default": 2.0,
+                  "help": "nb2nb: final weight of the regulariser (ramped up linearly from 0)"},
+    }
 
     def __init__(self, noise: Corruption | None = None, gamma: float = 2.0, width: int | None = None,
                  depth: int | None = None, **options: Any):
