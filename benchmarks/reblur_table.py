@@ -164,7 +164,7 @@ def main(argv=None) -> int:
     models = {
         "deblur_l1": fit("deblur_l1", args.finetune, args, source, base, args.work / "l1.safetensors"),
         "reblur": fit("reblur", args.finetune, args, source, base, args.work / "reblur.safetensors",
-                      weight=args.weight),
+                      reblur_weight=args.weight),
     }
     lp, nq = perceptual_metrics()
     rows: list[tuple[str, str, dict[str, float]]] = []

@@ -80,7 +80,7 @@ def test_reblur_net_rejects_bad_sizes():
     with pytest.raises(ValueError):
         METHODS.get("reblur")(reblur_blocks=3)
     with pytest.raises(ValueError):
-        METHODS.get("reblur")(sharp_input="other")
+        METHODS.get("reblur")(reblur_sharp_input="other")
 
 
 def test_trained_reblur_module_amplifies_blur_but_leaves_sharp_images_alone():
@@ -124,7 +124,7 @@ def test_deblur_l1_is_the_supervised_l1_loss():
 def test_reblur_loss_gradients_stay_with_their_player(sharp_input):
     """One backward pass of ``loss`` must give M_D exactly the gradient of L1 + w * reblurring loss (M_R
     fixed), and M_R exactly the gradient of L_blur + L_sharp (M_D fixed)."""
-    method = METHODS.get("reblur")(weight=0.7, reblur_features=8, sharp_input=sharp_input)
+    method = METHODS.get("reblur")(reblur_weight=0.7, reblur_features=8, reblur_sharp_input=sharp_input)
     method.net_kwargs(3)
     reblur = method.extra_modules()["reblur"]
     deblur = _Filter(_sharpening_kernel(0.5))
@@ -231,6 +231,7 @@ def test_method_adapt_uses_a_copy_of_the_trained_reblur_module():
     for k, v in method.extra_modules()["reblur"].state_dict().items():
         torch.testing.assert_close(v, trained[k])
     baseline = METHODS.get("deblur_l1")()
-    history = baseline.adapt(deblur, [blur(_images(1, 32), _gauss(1.0))], steps=2, warmup=4,
+    as_array = blur(_images(1, 32), _gauss(1.0))[0].numpy().transpose(1, 2, 0)  # what restore --adapt passes
+    history = baseline.adapt(deblur, [as_array], steps=2, warmup=4,
                              patch_size=16, batch_size=1)
     assert len(history["reblur"]) == 6 and len(history["self"]) == 2

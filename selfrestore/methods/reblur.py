@@ -28,7 +28,7 @@ two updates of one step of the paper's alternation, taken simultaneously from th
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, Sequence
+from typing import Any, ClassVar, Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -65,6 +65,15 @@ def _on_device(module: nn.Module, like: Tensor) -> nn.Module:
     return module
 
 
+def _as_tensor(image: Any) -> Tensor:
+    """(H, W, C) NumPy array -> (1, C, H, W) tensor; tensors pass through."""
+    if torch.is_tensor(image):
+        return image
+    import numpy as np
+
+    return torch.from_numpy(np.ascontiguousarray(np.asarray(image, dtype=np.float32).transpose(2, 0, 1)))[None]
+
+
 @METHODS.register("deblur_l1")
 class DeblurL1(Method):
     """Supervised deblurring baseline M_D with the L1 loss (needs sharp targets: benchmarks only)."""
@@ -89,11 +98,13 @@ class DeblurL1(Method):
         return ReblurNet(channels), False
 
     def adapt(self, net: nn.Module, blurry: Sequence[Tensor], steps: int, **settings: Any) -> dict[str, list[float]]:
-        """Self-supervised test-time adaptation of ``net`` (in place) on blurry images (each (1, C, H, W)
-        or (C, H, W)); ``settings`` go to :class:`selfrestore.adapt_deblur.AdaptConfig`. Returns the loss
+        """Self-supervised test-time adaptation of ``net`` (in place) on blurry images (tensors (1, C, H, W)
+        or (C, H, W), or (H, W, C) arrays as ``restore --adapt`` passes them); ``settings`` go to :class:`selfrestore.adapt_deblur.AdaptConfig`. Returns the loss
         history. Without a trained M_R, a fresh one is first fitted alone (``warmup``, default 50 steps)."""
         from ..adapt_deblur import AdaptConfig, adapt_deblur
 
+        param = next(net.parameters())
+        blurry = [_as_tensor(b).to(param.device) for b in blurry]
         reblur_net, trained = self.reblur_module(blurry[0].shape[-3])
         if not trained:
             settings.setdefault("warmup", 50)
@@ -104,22 +115,31 @@ class DeblurL1(Method):
 class Reblur(DeblurL1):
     """M_D trained with L1 + the supervised reblurring loss, alternating with M_R updates (Nah et al. 2022).
 
-    Options: ``weight`` (of the reblurring loss, default 1), ``reblur_blocks`` (1 or 2 residual blocks in
-    M_R), ``reblur_features`` (M_R width), ``sharp_input`` ("sharp": L_sharp on S; "deblurred": on M_D(S)).
+    Options: ``reblur_weight`` (of the reblurring loss, default 1), ``reblur_blocks`` (1 or 2 residual
+    blocks in M_R), ``reblur_features`` (M_R width), ``reblur_sharp_input`` ("sharp": L_sharp on S;
+    "deblurred": on M_D(S)).
     """
 
     name = "reblur"
+    cli_options: ClassVar[dict[str, dict[str, Any]]] = {
+        "reblur_weight": {"type": float, "default": 1.0, "help": "reblur: weight of the reblurring loss"},
+        "reblur_blocks": {"type": int, "choices": [1, 2], "default": 1,
+                          "help": "reblur: residual blocks in the reblurring module M_R"},
+        "reblur_features": {"type": int, "default": 32, "help": "reblur: feature maps of M_R"},
+        "reblur_sharp_input": {"choices": ["sharp", "deblurred"], "default": "sharp",
+                               "help": "reblur: M_R's L_sharp on the sharp image S or on M_D(S)"},
+    }
 
-    def __init__(self, noise=None, weight: float = 1.0, reblur_blocks: int = 1, reblur_features: int = 32,
-                 sharp_input: str = "sharp", **options: Any):
-        if sharp_input not in ("sharp", "deblurred"):
-            raise ValueError(f"sharp_input must be 'sharp' or 'deblurred', not {sharp_input!r}")
-        if reblur_blocks not in (1, 2):
+    def __init__(self, noise=None, reblur_weight: float = 1.0, reblur_blocks: int = 1, reblur_features: int = 32,
+                 reblur_sharp_input: str = "sharp", **options: Any):
+        if reblur_sharp_input not in ("sharp", "deblurred"):
+            raise ValueError(f"reblur_sharp_input must be 'sharp' or 'deblurred', not {reblur_sharp_input!r}")
+        if int(reblur_blocks) not in (1, 2):
             raise ValueError("reblur_blocks must be 1 or 2 (the paper's M_R sizes)")
-        super().__init__(noise, weight=float(weight), reblur_blocks=int(reblur_blocks),
-                         reblur_features=int(reblur_features), sharp_input=sharp_input, **options)
-        self.weight = float(weight)
-        self.sharp_input = sharp_input
+        super().__init__(noise, reblur_weight=float(reblur_weight), reblur_blocks=int(reblur_blocks),
+                         reblur_features=int(reblur_features), reblur_sharp_input=reblur_sharp_input, **options)
+        self.weight = float(reblur_weight)
+        self.sharp_input = reblur_sharp_input
         self.reblur_net: ReblurNet | None = None
 
     def net_kwargs(self, channels: int) -> dict[str, Any]:
