@@ -225,3 +225,10 @@ def test_real_pairs_report_unmatched_and_mismatched_files(tmp_path):
         RealBlurPairs(tmp_path / "blur", tmp_path / "sharp")
     with pytest.raises(UserError, match="does not exist"):
         match_pairs(tmp_path / "nope", tmp_path / "sharp")
+
+
+def test_blur_model_name_round_trips_through_the_parser():
+    """A checkpoint stores the corruption's name; parsing it back must give the same model."""
+    model = Blur(kernel_size=27, sigma=1.5)
+    again = parse_corruption(model.name)
+    assert (again.kernel_size, again.low, again.high) == (27, model.low, model.high)
