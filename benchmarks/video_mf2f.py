@@ -1,0 +1,267 @@
+"""MF2F (and F2F) video fine-tuning at this machine's scale: gain over the gauss25 starting point on
+mismatched noise, gap to supervised training on that noise, temporal consistency, online speed.
+
+Stages (each cached, so they can be run one by one on the shared 2-core CPU):
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/video_mf2f.py pretrain   # fastdvd gauss25 start point
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/video_mf2f.py supervised # one reference per noise
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/video_mf2f.py table      # PSNR / consistency table
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/video_mf2f.py speed      # online fps at 960x540
+
+Protocol (reduced to fit the CPU, stated in the tables): the multi-frame net (width 16/32/64, 0.35 M
+parameters) is pretrained supervised (``mf2c``) on gauss25 clips synthesised from the BSDS500 train
+images with random smooth motion (``MotionClips``), no video of the test sets. The supervised reference
+for a noise type fine-tunes that start point supervised on the same clips with that noise for the same
+number of steps as the self-supervised run takes. Test videos: the first ``--frames`` frames of the four
+Set8 GoPro sequences and the two DAVIS sequences, centre-cropped to ``--crop``; noise drawn once with a
+fixed seed. PSNR: 8-bit rounded, all frames and channels. Temporal consistency: mean absolute difference
+between restored frame t-1 and restored frame t warped onto it, with flow from the *clean* frames (for
+the metric only) and its occlusion mask.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from selfrestore.checkpoint import build_net, load_model, save_checkpoint  # noqa: E402
+from selfrestore.corruption import Corruption, parse_corruption  # noqa: E402
+from selfrestore.data.synthetic_motion import MotionClips  # noqa: E402
+from selfrestore.flow import FlowEstimator, flow_to_tensor, occlusion_mask, warp  # noqa: E402
+from selfrestore.io import load_images  # noqa: E402
+from selfrestore.metrics import psnr, quantize8  # noqa: E402
+from selfrestore.registry import METHODS  # noqa: E402
+from selfrestore.train import TrainConfig, train  # noqa: E402
+from selfrestore.video import ListSink, VideoConfig, finetune_and_restore  # noqa: E402
+from selfrestore.video_io import read_video  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+RESULTS = ROOT / "benchmarks" / "results"
+CACHE = Path("/tmp/selfrestore_video_bench")
+START_MODEL = ROOT / "selfrestore" / "weights" / "fastdvd-gauss25.safetensors"
+NOISES = ("gauss20", "gauss40", "poisson30", "corr25")
+WIDTH = (16, 32, 64)
+
+
+class BoxCorrelatedGaussian(Corruption):
+    """Spatially correlated noise: white Gaussian noise box-filtered 3x3, scaled to std sigma/255."""
+
+    def __init__(self, sigma: float):
+        self.sigma = sigma / 255.0
+        self.name = f"corr{sigma:g}"
+
+    def sample_with_params(self, x, generator=None):
+        white = torch.randn(x.shape, generator=generator, dtype=x.dtype)
+        n, c, h, w = x.shape
+        box = F.avg_pool2d(F.pad(white.reshape(n * c, 1, h, w), (1, 1, 1, 1), mode="reflect"), 3, stride=1)
+        return x + 3.0 * self.sigma * box.reshape(n, c, h, w), {}
+
+    def variance(self, x, params=None):
+        return torch.full_like(x, self.sigma**2)
+
+    def log_likelihood(self, y, x, params=None):  # not needed by the benchmark
+        raise NotImplementedError
+
+
+def corruption(name: str) -> Corruption:
+    return BoxCorrelatedGaussian(float(name[4:])) if name.startswith("corr") else parse_corruption(name)
+
+
+def training_images() -> list[np.ndarray]:
+    return load_images([DATA / "BSDS500_train_test" / "train"], channels=3, warn=lambda m: None)
+
+
+def supervised(start: Path | None, noise: str, steps: int, out: Path, seed: int = 0) -> Path:
+    method = METHODS.get("mf2c")()
+    if start is None:
+        net = build_net("fastdvd", in_channels=3, out_channels=3, frames=5, width=list(WIDTH))
+    else:
+        _, net, _ = load_model(start)
+    source = MotionClips(training_images(), corruption(noise), seed=seed)
+    config = TrainConfig(steps=steps, batch_size=8, patch_size=64, lr=1e-3 if start is None else 2e-4,
+                         ckpt_every=100, seed=seed, plot=False, resume=True, warmup=0.02)
+    train(method, net, source, config, out, meta={"noise": noise, "protocol": "MotionClips BSDS500 train"})
+    return out
+
+
+def load_sequences(frames: int, crop: int) -> dict[str, np.ndarray]:
+    seqs = {}
+    for folder in sorted((DATA / "Set8_GoPro").iterdir()) + sorted((DATA / "DAVIS_480p").iterdir()):
+        video, _ = read_video(folder)
+        video = video[:frames]
+        h, w = video.shape[1:3]
+        y0, x0 = (h - crop) // 2, (w - crop) // 2
+        seqs[f"{folder.parent.name.split('_')[0]}/{folder.name}"] = np.ascontiguousarray(
+            video[:, y0:y0 + crop, x0:x0 + crop])
+    return seqs
+
+
+def add_noise(clean: np.ndarray, noise: str, seed: int) -> np.ndarray:
+    x = torch.from_numpy(clean).permute(0, 3, 1, 2).contiguous()
+    y = corruption(noise).sample(x, torch.Generator().manual_seed(seed))
+    return y.permute(0, 2, 3, 1).numpy().astype(np.float32)
+
+
+def temporal_inconsistency(restored: list[np.ndarray], clean: np.ndarray) -> float:
+    """Mean |o_{t-1} - warp(o_t)| over non-occluded pixels, flow from the clean frames (metric only)."""
+    est = FlowEstimator("dis", preset="medium")
+    values = []
+    for t in range(1, len(restored)):
+        fb = flow_to_tensor(est(clean[t - 1], clean[t]))
+        ff = flow_to_tensor(est(clean[t], clean[t - 1]))
+        mask = occlusion_mask(fb, ff)
+        prev = torch.from_numpy(quantize8(restored[t - 1])).permute(2, 0, 1)[None]
+        cur = torch.from_numpy(quantize8(restored[t])).permute(2, 0, 1)[None]
+        diff = (prev - warp(cur, fb)).abs().mean(1, keepdim=True)
+        values.append(float((diff * mask).sum() / mask.sum().clamp_min(1)))
+    return float(np.mean(values)) * 255.0
+
+
+def run_video(model: Path, method_name: str, noisy: np.ndarray, config: VideoConfig) -> tuple[list, object]:
+    _, net, _ = load_model(model)
+    sink = ListSink()
+    stats = finetune_and_restore(METHODS.get(method_name)(), net, list(noisy), len(noisy), sink, config)
+    return list(sink), stats
+
+
+def score(restored: list[np.ndarray], clean: np.ndarray) -> tuple[float, float]:
+    p = float(np.mean([psnr(quantize8(o), c) for o, c in zip(restored, clean)]))
+    return p, temporal_inconsistency(restored, clean)
+
+
+def cmd_table(args) -> None:
+    start_time = time.time()
+    seqs = load_sequences(args.frames, args.crop)
+    steps = dict(online=args.steps, offline=args.steps)
+    online = VideoConfig(mode="online", steps_per_frame=steps["online"], lr=args.lr, crop=args.train_crop,
+                         batch_size=2, progress=False, flow_on=args.flow_on)
+    offline = VideoConfig(mode="offline", steps_per_frame=steps["offline"], passes=args.passes, lr=args.lr,
+                          crop=args.train_crop, batch_size=2, progress=False, flow_on=args.flow_on)
+    zero = VideoConfig(mode="online", steps_per_frame=0, progress=False)
+    rows, raw = [], {}
+    for noise in args.noises:
+        ref = CACHE / f"supervised-{noise}.safetensors"
+        if not ref.exists():
+            print(f"no supervised reference for {noise} (run the 'supervised' stage); skipping it", flush=True)
+        per = {k: [] for k in ("start", "online", "offline", "supervised")}
+        for si, (name, clean) in enumerate(seqs.items()):
+            noisy = add_noise(clean, noise, seed=1000 + si)
+            results = {"start": run_video(START_MODEL, "mf2f", noisy, zero)[0]}
+            results["online"], st_on = run_video(START_MODEL, "mf2f", noisy, online)
+            results["offline"], _ = run_video(START_MODEL, "mf2f", noisy, offline)
+            if ref.exists():
+                results["supervised"] = run_video(ref, "mf2f", noisy, zero)[0]
+            for key, restored in results.items():
+                per[key].append(score(restored, clean))
+            raw[f"{noise}/{name}"] = {k: per[k][-1] for k in results}
+            print(noise, name, {k: tuple(round(v, 2) for v in per[k][-1]) for k in results}, flush=True)
+        means = {k: (float(np.mean([p for p, _ in v])), float(np.mean([c for _, c in v]))) if v else (np.nan, np.nan)
+                 for k, v in per.items()}
+        rows.append((noise, means))
+    write_table(args, rows, raw, time.time() - start_time)
+
+
+def write_table(args, rows, raw, wall: float) -> None:
+    out = RESULTS / "video_mf2f.md"
+    cmd = ("OMP_NUM_THREADS=1 .venv/bin/python benchmarks/video_mf2f.py table "
+           + " ".join(sys.argv[2:]))
+    lines = ["# MF2F video fine-tuning (this machine's scale)", "",
+             f"Command: `{cmd}` (after the `pretrain` and `supervised` stages, see the script's docstring)", "",
+             f"Machine: 2-core CPU ({platform.machine()}), shared with ~6 other jobs, OMP_NUM_THREADS=1. "
+             f"Wall time of this stage: {wall / 60:.1f} min.", "",
+             f"Test videos: first {args.frames} frames of Set8 GoPro (4) and DAVIS 480p (2) sequences, centre "
+             f"crop {args.crop}x{args.crop}. Start point: fastdvd (width 16/32/64) pretrained supervised on "
+             "gauss25 synthetic clips (`pretrain`). Online: "
+             f"{args.steps} Adam steps/frame; offline: {args.passes} passes x {args.steps} steps/frame; "
+             f"lr {args.lr}, {args.train_crop}px crops x 2, flow DIS on {args.flow_on} frames. "
+             "Supervised: the start point fine-tuned supervised on that noise (`supervised` stage).", "",
+             "PSNR in dB (8-bit rounded, mean over frames and sequences); TC = temporal inconsistency, mean "
+             "|o(t-1) - warp(o(t))| on the 0-255 scale over non-occluded pixels (lower is steadier).", "",
+             "| noise | gauss25 start | MF2F online | MF2F offline | supervised on noise | gain online | gain offline "
+             "| gap offline to supervised | TC start | TC online | TC offline |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for noise, m in rows:
+        lines.append(f"| {noise} | {m['start'][0]:.2f} | {m['online'][0]:.2f} | {m['offline'][0]:.2f} | "
+                     f"{m['supervised'][0]:.2f} | {m['online'][0] - m['start'][0]:+.2f} | "
+                     f"{m['offline'][0] - m['start'][0]:+.2f} | {m['offline'][0] - m['supervised'][0]:+.2f} | "
+                     f"{m['start'][1]:.2f} | {m['online'][1]:.2f} | {m['offline'][1]:.2f} |")
+    lines += ["", "Per sequence (PSNR, TC):", "", "```", json.dumps(raw, indent=1), "```"]
+    out.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines[:20 + len(rows)]))
+
+
+def cmd_speed(args) -> None:
+    torch.set_num_threads(1)
+    folder = DATA / "Set8_GoPro" / "hypersmooth"
+    clean, _ = read_video(folder)
+    clean = clean[:args.frames]
+    noisy = add_noise(clean, "gauss40", seed=0)
+    lines = ["# MF2F online speed at 960x540", "",
+             f"Command: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/video_mf2f.py speed "
+             f"{' '.join(sys.argv[2:])}`", "",
+             f"Machine: 2-core CPU ({platform.machine()}) shared with ~6 other engineers' jobs; torch and OpenCV "
+             "limited to 1 thread. Load average at start: " + open("/proc/loadavg").read().split()[0], "",
+             f"Video: first {args.frames} frames of Set8 GoPro `hypersmooth` (960x540) with gauss40; fastdvd "
+             "width 16/32/64, bf16 autocast, 128 px crops x 2 per step.", "",
+             "| flow on | steps/frame | fps (all frames) | s/frame (mean after frame 0) |", "|---|---|---|---|"]
+    for flow_on in ("noisy", "denoised"):
+        for steps in args.steps_list:
+            config = VideoConfig(mode="online", steps_per_frame=steps, lr=args.lr, crop=128, batch_size=2,
+                                 progress=False, flow_on=flow_on)
+            _, stats = run_video(START_MODEL, "mf2f", noisy, config)
+            per = float(np.mean(stats.frame_seconds[1:]))
+            lines.append(f"| {flow_on} | {steps} | {stats.fps:.3f} | {per:.2f} |")
+            print(lines[-1], flush=True)
+    out = RESULTS / "video_mf2f_speed.md"
+    out.write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="stage", required=True)
+    p = sub.add_parser("pretrain")
+    p.add_argument("--steps", type=int, default=800)
+    p = sub.add_parser("supervised")
+    p.add_argument("--steps", type=int, default=200, help="supervised fine-tuning steps per noise type")
+    p.add_argument("--noises", nargs="+", default=list(NOISES))
+    p = sub.add_parser("table")
+    p.add_argument("--frames", type=int, default=8)
+    p.add_argument("--crop", type=int, default=160)
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--passes", type=int, default=3)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--train-crop", type=int, default=96)
+    p.add_argument("--flow-on", default="denoised")
+    p.add_argument("--noises", nargs="+", default=list(NOISES))
+    p = sub.add_parser("speed")
+    p.add_argument("--frames", type=int, default=4)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--steps-list", type=int, nargs="+", default=[2, 5])
+    args = parser.parse_args()
+    CACHE.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(1)
+    if args.stage == "pretrain":
+        t = time.time()
+        supervised(None, "gauss25", args.steps, START_MODEL)
+        print(f"pretrained {START_MODEL} in {time.time() - t:.0f} s")
+    elif args.stage == "supervised":
+        for noise in args.noises:
+            supervised(START_MODEL, noise, args.steps, CACHE / f"supervised-{noise}.safetensors")
+    elif args.stage == "table":
+        cmd_table(args)
+    else:
+        cmd_speed(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""``selfrestore video``: fine-tune a pretrained denoiser on one noisy video (F2F / MF2F) and restore it."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import UserError
+from ._common import add_parser
+
+DESCRIPTION = """\
+Denoise a video without any clean data: start from a pretrained denoiser and fine-tune it on the video
+itself with the frame-to-frame loss (the network's output for frame t, warped by the optical flow onto
+frame t-1, must match the noisy frame t-1; occluded pixels are ignored).
+
+  --method f2f   a single-frame network (Ehret et al. 2019)
+  --method mf2f  a five-frame FastDVDnet-style network (Dewil et al. 2021)
+  --online       adapt a few steps per frame while the video plays; each frame is written right after
+                 its update (streaming: only a few frames in memory)
+  --offline      several passes over the whole video, then restore every frame with the final weights
+
+INPUT is a folder of frames, a frame pattern (frames/%05d.png) or a video file (mp4, mkv, avi, mov,
+webm). The output's form follows its name (a video suffix, a %d pattern, or else a folder), with the
+input's bit depth and frame rate.
+"""
+
+EPILOG = """\
+examples:
+  selfrestore video noisy.mp4 -o clean.mp4 --method mf2f --online
+  selfrestore video frames/ -o restored/ --method f2f --offline --model my_unet.safetensors
+  selfrestore video 'seq/%05d.png' -o 'out/%05d.png' --method mf2f --offline --passes 5
+"""
+
+DEFAULT_MODELS = {"f2f": "unet-gauss25", "mf2f": "fastdvd-gauss25"}
+
+
+def register(sub) -> None:
+    p = add_parser(sub, "video", "fine-tune on a noisy video (F2F / MF2F) and restore it", DESCRIPTION, EPILOG)
+    p.add_argument("input", metavar="INPUT", help="video file, folder of frames or frame pattern")
+    p.add_argument("-o", "--output", required=True, metavar="OUTPUT",
+                   help="video file, folder or frame pattern for the restored frames")
+    p.add_argument("--method", choices=["f2f", "mf2f"], default="mf2f")
+    p.add_argument("--model", default=None,
+                   help="starting model (file or shipped name); default: the shipped gauss25 model of the "
+                        f"method ({', '.join(f'{k}: {v}' for k, v in DEFAULT_MODELS.items())})")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--online", dest="mode", action="store_const", const="online",
+                      help="adapt while the video plays (default)")
+    mode.add_argument("--offline", dest="mode", action="store_const", const="offline",
+                      help="several passes over the whole video first")
+    p.set_defaults(mode="online")
+    g = p.add_argument_group("fine-tuning")
+    g.add_argument("--steps-per-frame", type=int, default=5, help="Adam steps per frame (and per pass)")
+    g.add_argument("--passes", type=int, default=3, help="passes over the video (offline)")
+    g.add_argument("--lr", type=float, default=5e-5)
+    g.add_argument("--crop", type=int, default=128, help="training crop size in pixels")
+    g.add_argument("--batch-size", type=int, default=2, help="crops per step")
+    g.add_argument("--stack", choices=["shifted", "dilated"], default="shifted",
+                   help="MF2F training stack that excludes the target frame")
+    g.add_argument("--flow", choices=["dis", "tvl1", "farneback"], default="dis",
+                   help="optical flow (tvl1 needs opencv-contrib)")
+    g.add_argument("--flow-on", choices=["denoised", "noisy"], default="denoised",
+                   help="estimate flow on pre-denoised frames (better) or on the noisy ones (faster)")
+    g.add_argument("--save-model", metavar="PATH", help="also save the fine-tuned model here")
+    g.add_argument("--seed", type=int, default=0)
+    r = p.add_argument_group("runtime")
+    r.add_argument("--precision", choices=["bf16", "fp32"], default="bf16",
+                   help="bf16 autocast for training and inference (fast on CPUs with AVX512-BF16)")
+    r.add_argument("--tile", type=int, default=1024, help="inference tile size in pixels")
+    r.add_argument("--device", default="cpu")
+    r.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def _check_output(args: argparse.Namespace) -> None:
+    out, src = Path(args.output), Path(args.input)
+    if "%" not in args.output and out.exists():
+        if out.resolve() == src.resolve():
+            raise UserError(f"{out}: output would overwrite the input")
+        if (out.is_file() or any(out.iterdir())) and not args.overwrite:
+            raise UserError(f"{out}: already exists (use --overwrite to replace it)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..checkpoint import load_model, save_checkpoint
+    from ..io import to_channels
+    from ..registry import METHODS
+    from ..video import VideoConfig, finetune_and_restore
+    from ..video_io import VideoReader, VideoWriter
+
+    reader = VideoReader(args.input)
+    _check_output(args)
+    model = args.model or DEFAULT_MODELS[args.method]
+    _, net, header = load_model(model, args.device)
+    multi = int(getattr(net, "frames", 1)) > 1
+    if multi != (args.method == "mf2f"):
+        kind = "a multi-frame" if multi else "a single-frame"
+        raise UserError(f"{model}: is {kind} network; --method {args.method} needs "
+                        + ("a five-frame network (fastdvd)" if args.method == "mf2f" else "a single-frame one"))
+    options = {"stack": args.stack} if args.method == "mf2f" else {}
+    method = METHODS.get(args.method)(noise=None, **options)
+    channels = int(header.get("channels") or 3)
+    have = reader.info.channels
+    config = VideoConfig(mode=args.mode, steps_per_frame=args.steps_per_frame, passes=args.passes, lr=args.lr,
+                         crop=args.crop, batch_size=args.batch_size, flow_method=args.flow, flow_on=args.flow_on,
+                         amp=args.precision == "bf16", tile=args.tile, seed=args.seed, progress=not args.quiet)
+
+    class ChannelSink:
+        def __init__(self, writer):
+            self.writer = writer
+
+        def write(self, frame: np.ndarray) -> None:
+            self.writer.write(to_channels(frame, have) if frame.shape[2] != have else frame)
+
+    frames = (to_channels(f, channels) if have != channels else f for f in reader)
+    with VideoWriter(args.output, reader.info) as writer:
+        stats = finetune_and_restore(method, net, frames, len(reader), ChannelSink(writer), config, args.device)
+    if args.save_model:
+        save_checkpoint(args.save_model, net, {"method": method.config(), "channels": channels,
+                                               "finetuned_on": str(args.input), "video_mode": args.mode})
+    if not args.quiet:
+        print(f"restored {stats.frames} frames to {args.output} in {stats.seconds:.1f} s "
+              f"({stats.fps:.3f} frames/s)")
+    return 0

@@ -1,0 +1,282 @@
+"""Fine-tune a pretrained denoiser on one noisy video (F2F / MF2F) and restore it, online or offline.
+
+* **online**: frames are read as a stream; when frame t arrives (plus the few future frames the network's
+  input stack needs), the flow between frames t-1 and t is estimated, the network takes
+  ``steps_per_frame`` Adam steps on the warped loss of frame t against the noisy frame t-1, and then
+  restores frame t, which is written at once. Nothing but a small window of frames is kept in memory.
+* **offline**: all frames are pre-denoised by the starting network, the flows between all consecutive
+  frames (both directions) are estimated once, and the network is fine-tuned for ``passes`` passes over
+  the video (targets t-1 and t+1) before every frame is restored with the final weights.
+
+Flow is computed on the frames pre-denoised by the current network (``flow_on="denoised"``, best) or on
+the noisy frames (``"noisy"``, saves one network pass per frame in online mode), never on clean frames.
+Training steps use random crops (``crop`` px) of the frame, because a full-frame backward pass is far too
+slow on a CPU; pixels whose warp source falls outside the crop are masked out like occlusions.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Iterable, Protocol, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .errors import UserError
+from .flow import FlowEstimator, flow_to_tensor, inside_mask, occlusion_mask
+from .methods.base import Method
+from .restore import restore_array
+from .train import autocast
+
+
+@dataclass
+class VideoConfig:
+    mode: str = "online"              #: "online" or "offline"
+    steps_per_frame: int = 5          #: Adam steps per frame (online) or per frame and pass (offline)
+    passes: int = 3                   #: offline passes over the video
+    lr: float = 5e-5
+    crop: int = 128                   #: training crop size (rounded down to the net's size multiple)
+    batch_size: int = 2               #: crops per step
+    flow_method: str = "dis"
+    flow_on: str = "denoised"         #: "denoised" or "noisy"
+    residual_threshold: float | None = 0.05  #: occlusion test on pre-denoised frames (None: off)
+    amp: bool = True                  #: bf16 autocast for training and inference on CPU
+    tile: int = 1024
+    seed: int = 0
+    progress: bool = True
+
+
+@dataclass
+class VideoStats:
+    frames: int = 0
+    seconds: float = 0.0
+    losses: list[float] = field(default_factory=list)
+    valid_fraction: list[float] = field(default_factory=list)   #: mean occlusion mask per aligned pair
+    frame_seconds: list[float] = field(default_factory=list)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else float("nan")
+
+
+class FrameSink(Protocol):
+    def write(self, frame: np.ndarray) -> None: ...
+
+
+def mirror_index(i: int, n: int) -> int:
+    """Reflect a frame index into [0, n) (frame -1 is frame 1), as for image borders."""
+    if n == 1:
+        return 0
+    period = 2 * (n - 1)
+    i = i % period
+    return i if i < n else period - i
+
+
+def stack_indices(centre: int, offsets: Sequence[int], n: int, exclude: int | None = None) -> list[int]:
+    """Frame indices of an input stack; a slot that would show ``exclude`` (the training target, which
+    mirroring can bring back near the ends of the video) shows the centre frame instead."""
+    out = [mirror_index(centre + o, n) for o in offsets]
+    return [centre if i == exclude else i for i in out]
+
+
+class VideoFineTuner:
+    """Holds the network, its optimizer and the flow estimator; aligns, trains and restores frames."""
+
+    def __init__(self, method: Method, net: nn.Module, config: VideoConfig,
+                 device: torch.device | str = "cpu"):
+        if config.mode not in ("online", "offline"):
+            raise UserError(f"unknown video mode {config.mode!r}; use online or offline")
+        if config.flow_on not in ("denoised", "noisy"):
+            raise UserError(f"flow_on must be 'denoised' or 'noisy', not {config.flow_on!r}")
+        if not hasattr(method, "training_offsets"):
+            raise UserError(f"method {method.name!r} is not a video method (use f2f or mf2f)")
+        self.method, self.net, self.config = method, net, config
+        self.device = torch.device(device)
+        self.net.to(self.device)
+        self.optimizer = torch.optim.Adam(net.parameters(), lr=config.lr, betas=(0.9, 0.99))
+        self.flow = FlowEstimator(config.flow_method)
+        self.rng = np.random.default_rng(config.seed)
+        torch.manual_seed(config.seed)
+        self.stats = VideoStats()
+        multiple = int(getattr(net, "size_multiple", 1))
+        self.multiple = multiple
+
+    # ---------------------------------------------------------------------------------- inference
+    def restore_frame(self, frames, centre: int, n: int) -> np.ndarray:
+        """Restore frame ``centre`` from its normal input stack (frames: index -> (H, W, C))."""
+        idx = stack_indices(centre, self.method.input_offsets, n)
+        stack = np.concatenate([frames[i] for i in idx], axis=2)
+        self.net.eval()
+        return restore_array(self.method, self.net, stack, tile=self.config.tile,
+                             precision="bf16" if self.config.amp else "fp32", device=self.device)
+
+    # ---------------------------------------------------------------------------------- alignment
+    def align(self, target_ref: np.ndarray, source_ref: np.ndarray) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Flows and masks between two frames, in both directions.
+
+        Returns (flow_ts, mask_ts, flow_st, mask_st): ``flow_ts`` warps the source onto the target,
+        ``mask_ts`` marks target pixels visible in the source; the other two the other way round.
+        """
+        flow_ts = flow_to_tensor(self.flow(target_ref, source_ref))
+        flow_st = flow_to_tensor(self.flow(source_ref, target_ref))
+        use_residual = self.config.flow_on == "denoised" and self.config.residual_threshold is not None
+        t_ref = torch.from_numpy(np.ascontiguousarray(target_ref.transpose(2, 0, 1)))[None]
+        s_ref = torch.from_numpy(np.ascontiguousarray(source_ref.transpose(2, 0, 1)))[None]
+        threshold = self.config.residual_threshold if use_residual else None
+        mask_ts = occlusion_mask(flow_ts, flow_st, t_ref, s_ref, threshold)
+        mask_st = occlusion_mask(flow_st, flow_ts, s_ref, t_ref, threshold)
+        self.stats.valid_fraction += [float(mask_ts.mean()), float(mask_st.mean())]
+        return flow_ts, mask_ts, flow_st, mask_st
+
+    # ---------------------------------------------------------------------------------- training
+    def _crops(self, stack: np.ndarray, target: np.ndarray, flow: Tensor, mask: Tensor) -> dict[str, Tensor]:
+        """A batch of random crops; stack (T, H, W, C), target (H, W, C), flow/mask (1, k, H, W)."""
+        _, h, w, _ = stack.shape
+        m = self.multiple
+        size_h = max(m, (min(self.config.crop, h) // m) * m)
+        size_w = max(m, (min(self.config.crop, w) // m) * m)
+        frames, targets, flows, masks = [], [], [], []
+        for _ in range(self.config.batch_size):
+            y0 = int(self.rng.integers(0, h - size_h + 1))
+            x0 = int(self.rng.integers(0, w - size_w + 1))
+            frames.append(torch.from_numpy(np.ascontiguousarray(
+                stack[:, y0:y0 + size_h, x0:x0 + size_w].transpose(0, 3, 1, 2))))
+            targets.append(torch.from_numpy(np.ascontiguousarray(
+                target[y0:y0 + size_h, x0:x0 + size_w].transpose(2, 0, 1))))
+            f = flow[0, :, y0:y0 + size_h, x0:x0 + size_w]
+            flows.append(f)
+            masks.append(mask[0, :, y0:y0 + size_h, x0:x0 + size_w] * inside_mask(f[None])[0])
+        batch = {"frames": torch.stack(frames), "target": torch.stack(targets), "flow": torch.stack(flows),
+                 "mask": torch.stack(masks)}
+        return {k: v.to(self.device) for k, v in batch.items()}
+
+    def train_steps(self, frames, centre: int, target: int, flow: Tensor, mask: Tensor, n: int,
+                    steps: int) -> None:
+        """``steps`` Adam steps on the warped loss of frame ``centre`` against noisy frame ``target``."""
+        if steps <= 0 or float(mask.sum()) == 0:
+            return
+        idx = stack_indices(centre, self.method.training_offsets(target - centre), n, exclude=target)
+        stack = np.stack([frames[i] for i in idx])
+        self.net.train()
+        for _ in range(steps):
+            batch = self._crops(stack, frames[target], flow, mask)
+            with autocast(self.device, self.config.amp):
+                loss = self.method.loss(self.net, batch)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            value = float(loss.detach())
+            if not np.isfinite(value):
+                raise UserError(f"fine-tuning diverged at frame {centre} (loss {value}); lower --lr")
+            self.stats.losses.append(value)
+        self.net.eval()
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="frame", dynamic_ncols=True, disable=not enabled)
+
+
+def _lookahead(method: Method) -> int:
+    """Future frames online mode must have read: for the inference stack and the training stack of the
+    target t-1."""
+    return max(0, *method.input_offsets, *method.training_offsets(-1))
+
+
+def run_online(tuner: VideoFineTuner, frames: Iterable[np.ndarray], n: int, sink: FrameSink) -> VideoStats:
+    """Online F2F / MF2F: adapt on frame t against frame t-1, then restore and write frame t."""
+    method, config = tuner.method, tuner.config
+    ahead, behind = _lookahead(method), 4
+    source = iter(frames)
+    buffer: dict[int, np.ndarray] = {}
+    loaded = 0
+    previous_output: np.ndarray | None = None
+    start = time.perf_counter()
+    with _progress(n, f"{method.name} online", config.progress) as bar:
+        for t in range(n):
+            frame_start = time.perf_counter()
+            while loaded < min(n, t + ahead + 1):
+                try:
+                    buffer[loaded] = next(source)
+                except StopIteration:
+                    raise UserError(f"the video ended after {loaded} of {n} frames") from None
+                loaded += 1
+            if t >= 1 and config.steps_per_frame > 0:
+                if config.flow_on == "denoised":
+                    target_ref, source_ref = previous_output, tuner.restore_frame(buffer, t, n)
+                else:
+                    target_ref, source_ref = buffer[t - 1], buffer[t]
+                flow, mask, _, _ = tuner.align(target_ref, source_ref)
+                tuner.train_steps(buffer, t, t - 1, flow, mask, n, config.steps_per_frame)
+            previous_output = tuner.restore_frame(buffer, t, n)
+            sink.write(previous_output)
+            for old in [k for k in buffer if k < t - behind]:
+                del buffer[old]
+            tuner.stats.frame_seconds.append(time.perf_counter() - frame_start)
+            bar.update(1)
+            if tuner.stats.losses:
+                bar.set_postfix(loss=f"{np.mean(tuner.stats.losses[-20:]):.4g}", refresh=False)
+    tuner.stats.frames = n
+    tuner.stats.seconds = time.perf_counter() - start
+    return tuner.stats
+
+
+def run_offline(tuner: VideoFineTuner, frames: Iterable[np.ndarray], n: int, sink: FrameSink) -> VideoStats:
+    """Offline F2F / MF2F: several passes over the whole video, then restore every frame."""
+    method, config = tuner.method, tuner.config
+    start = time.perf_counter()
+    video = {i: f for i, f in enumerate(frames)}
+    if len(video) != n:
+        raise UserError(f"the video has {len(video)} frames, expected {n}")
+    if config.flow_on == "denoised":
+        with _progress(n, f"{method.name} pre-denoise", config.progress) as bar:
+            refs = {}
+            for t in range(n):
+                refs[t] = tuner.restore_frame(video, t, n)
+                bar.update(1)
+    else:
+        refs = video
+    samples: dict[int, list[tuple[int, Tensor, Tensor]]] = {t: [] for t in range(n)}
+    with _progress(max(0, n - 1), f"{method.name} flow", config.progress) as bar:
+        for t in range(1, n):
+            flow_prev, mask_prev, flow_next, mask_next = tuner.align(refs[t - 1], refs[t])
+            samples[t].append((t - 1, flow_prev, mask_prev))   # centre t, target t-1
+            samples[t - 1].append((t, flow_next, mask_next))   # centre t-1, target t
+            bar.update(1)
+    for p in range(config.passes):
+        with _progress(n, f"{method.name} pass {p + 1}/{config.passes}", config.progress) as bar:
+            for centre in tuner.rng.permutation(n):
+                options = samples[int(centre)]
+                if options:
+                    for _ in range(config.steps_per_frame):
+                        target, flow, mask = options[int(tuner.rng.integers(len(options)))]
+                        tuner.train_steps(video, int(centre), target, flow, mask, n, 1)
+                bar.update(1)
+                if tuner.stats.losses:
+                    bar.set_postfix(loss=f"{np.mean(tuner.stats.losses[-20:]):.4g}", refresh=False)
+    with _progress(n, f"{method.name} restore", config.progress) as bar:
+        for t in range(n):
+            sink.write(tuner.restore_frame(video, t, n))
+            bar.update(1)
+    tuner.stats.frames = n
+    tuner.stats.seconds = time.perf_counter() - start
+    return tuner.stats
+
+
+def finetune_and_restore(method: Method, net: nn.Module, frames: Iterable[np.ndarray], n: int,
+                         sink: FrameSink, config: VideoConfig, device: torch.device | str = "cpu") -> VideoStats:
+    """Fine-tune ``net`` with ``method`` on the video and write every restored frame to ``sink``."""
+    if n < 2 and config.steps_per_frame > 0:
+        raise UserError("fine-tuning on a video needs at least 2 frames")
+    tuner = VideoFineTuner(method, net, config, device)
+    runner = run_online if config.mode == "online" else run_offline
+    return runner(tuner, frames, n, sink)
+
+
+class ListSink(list):
+    """Collects restored frames in memory (tests, benchmarks)."""
+
+    def write(self, frame: np.ndarray) -> None:
+        self.append(frame)

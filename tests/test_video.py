@@ -1,0 +1,135 @@
+"""F2F / MF2F: stacks that exclude the target, the multi-frame net, online/offline fine-tuning, the CLI."""
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("cv2")
+
+from selfrestore.checkpoint import build_net, save_checkpoint  # noqa: E402
+from selfrestore.cli import main  # noqa: E402
+from selfrestore.data.synthetic_motion import MotionClips, make_motion_sequence  # noqa: E402
+from selfrestore.flow import flow_to_tensor, inside_mask  # noqa: E402
+from selfrestore.io import write_image  # noqa: E402
+from selfrestore.methods.f2f import warped_l1  # noqa: E402
+from selfrestore.metrics import psnr  # noqa: E402
+from selfrestore.registry import METHODS, NETS  # noqa: E402
+from selfrestore.video import ListSink, VideoConfig, finetune_and_restore, stack_indices  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def sequence():
+    from skimage import data, transform
+
+    image = transform.resize(data.astronaut(), (256, 256), anti_aliasing=True).astype(np.float32)
+    seq = make_motion_sequence(image, frames=8, size=(64, 64), speed=1.5, seed=2)
+    noisy = seq.frames + np.random.default_rng(0).normal(0, 25 / 255, seq.frames.shape).astype(np.float32)
+    return seq, noisy
+
+
+@pytest.mark.parametrize("stack", ["shifted", "dilated"])
+def test_mf2f_training_stack_never_contains_its_target(stack):
+    method = METHODS.get("mf2f")(stack=stack)
+    for n in (2, 3, 6, 12):
+        for centre in range(n):
+            for target in (centre - 1, centre + 1):
+                if 0 <= target < n:
+                    idx = stack_indices(centre, method.training_offsets(target - centre), n, exclude=target)
+                    assert target not in idx and idx[2] == centre and all(0 <= i < n for i in idx)
+    assert stack_indices(0, method.input_offsets, 6) == [2, 1, 0, 1, 2]  # mirrored at the start
+
+
+def test_multiframe_net_shapes_identity_start_and_receptive_field():
+    net = NETS.get("fastdvd")(in_channels=3, out_channels=3, width=(8, 8, 8))
+    x = torch.rand(1, 5, 3, 96, 96)
+    assert torch.allclose(net(x), x[:, 2])  # untrained: returns the middle frame
+    for p in net.parameters():  # break the identity start so the receptive field shows
+        p.data.add_(0.05 * torch.randn_like(p))
+    x = x.flatten(1, 2).requires_grad_()
+    net(x)[0, :, 48, 48].sum().backward()
+    reach = (x.grad[0].abs().sum(0) > 0).nonzero()
+    radius = (reach - 48).abs().max().item()
+    assert 8 < radius <= net.receptive_field
+    assert x.grad[0, 6:9, 48, 48].abs().sum() > 0 and x.grad[0, 0:3].abs().sum() > 0  # sees all frames
+
+
+def test_warped_l1_is_small_only_with_the_right_flow(sequence):
+    seq, _ = sequence
+    cur = torch.from_numpy(seq.frames[3]).permute(2, 0, 1)[None]
+    prev = torch.from_numpy(seq.frames[2]).permute(2, 0, 1)[None]
+    flow = flow_to_tensor(seq.flows[3])
+    # target = frame 2; the backward flow of frame 2 towards frame 3 is minus the forward flow here
+    batch = {"target": prev, "flow": -flow, "mask": inside_mask(-flow)}
+    right = warped_l1(cur, batch)
+    wrong = warped_l1(cur, {**batch, "flow": torch.zeros_like(flow)})
+    assert right < 0.02 and wrong > 2 * right
+
+
+@pytest.mark.parametrize("mode", ["online", "offline"])
+def test_f2f_fine_tuning_denoises_a_noisy_video(sequence, mode):
+    seq, noisy = sequence
+    torch.manual_seed(0)
+    net = build_net("unet", in_channels=3, out_channels=3, width=8, depth=2)
+    config = VideoConfig(mode=mode, steps_per_frame=20 if mode == "online" else 10, passes=3, lr=1e-3, crop=64,
+                         progress=False, flow_on="noisy")
+    sink = ListSink()
+    stats = finetune_and_restore(METHODS.get("f2f")(), net, list(noisy), len(noisy), sink, config)
+    assert len(sink) == len(noisy) and stats.frames == len(noisy) and len(stats.losses) > 0
+    noisy_psnr = np.mean([psnr(np.clip(n, 0, 1), c) for n, c in zip(noisy, seq.frames)])
+    last = np.mean([psnr(o, c) for o, c in zip(sink[-3:], seq.frames[-3:])])
+    assert last > noisy_psnr + 1.5, (last, noisy_psnr)  # it learned to denoise from noisy frames alone
+    assert 0.5 < np.mean(stats.valid_fraction) < 1.0  # occlusions (borders) were masked
+
+
+def test_mf2f_online_streams_with_bounded_lookahead(sequence):
+    seq, noisy = sequence
+    consumed = []
+
+    def stream():
+        for i, frame in enumerate(noisy):
+            consumed.append(i)
+            yield frame
+
+    class Sink(ListSink):
+        def write(self, frame):
+            self.append((len(consumed), frame))
+
+    net = build_net("fastdvd", in_channels=3, out_channels=3, width=(8, 8, 8))
+    sink = Sink()
+    config = VideoConfig(mode="online", steps_per_frame=1, crop=32, lr=1e-4, progress=False)
+    finetune_and_restore(METHODS.get("mf2f")(), net, stream(), len(noisy), sink, config)
+    assert len(sink) == len(noisy)
+    for t, (read, frame) in enumerate(sink):
+        assert read <= min(len(noisy), t + 3)  # frame t needs frames up to t+2 only
+        assert frame.shape == noisy[t].shape
+
+
+def test_motion_clips_source_gives_aligned_frames_and_clean_middle():
+    image = np.random.default_rng(0).random((80, 90, 3)).astype(np.float32)
+    from selfrestore.corruption import parse_corruption
+
+    source = MotionClips([image], parse_corruption("gauss25"))
+    batch = source.batch(np.random.default_rng(1), 2, 32)
+    assert batch["frames"].shape == (2, 5, 3, 32, 32) and batch["clean"].shape == (2, 3, 32, 32)
+    residual = (batch["frames"][:, 2] - batch["clean"]).std().item() * 255
+    assert 20 < residual < 30
+
+
+def test_video_command_restores_a_frame_folder(tmp_path, sequence):
+    seq, noisy = sequence
+    frames = tmp_path / "frames"
+    for i, frame in enumerate(noisy[:5]):
+        write_image(frames / f"f{i:03d}.png", frame)
+    model = tmp_path / "start.safetensors"
+    net = build_net("fastdvd", in_channels=3, out_channels=3, frames=5, width=[8, 8, 8])
+    save_checkpoint(model, net, {"method": {"name": "mf2c", "noise": None}, "channels": 3})
+    out = tmp_path / "out"
+    code = main(["video", str(frames), "-o", str(out), "--method", "mf2f", "--offline", "--model", str(model),
+                 "--steps-per-frame", "1", "--passes", "1", "--crop", "32", "--quiet",
+                 "--save-model", str(tmp_path / "tuned.safetensors")])
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == [f"f{i:03d}.png" for i in range(5)]
+    assert (tmp_path / "tuned.safetensors").exists()
+    # a single-frame model with --method mf2f, and a missing input, are one-line errors
+    assert main(["video", str(frames), "-o", str(tmp_path / "o2"), "--method", "f2f", "--model", str(model),
+                 "--quiet"]) == 2
+    assert main(["video", str(tmp_path / "nope.mp4"), "-o", str(tmp_path / "o3"), "--model", str(model)]) == 2
