@@ -31,6 +31,11 @@ class Method:
     default_net: ClassVar[str] = "unet"
     #: whether fine-tuning on the test images themselves ("restore --adapt N") is sound for this method
     supports_adaptation: ClassVar[bool] = False
+    #: extra command-line options of this method: name -> argparse keyword arguments (type, default,
+    #: help, choices). ``selfrestore fit`` adds them as ``--name`` and passes them to the constructor.
+    cli_options: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: training progress in [0, 1), set by the driver before each step (for schedules such as Nb2Nb's gamma)
+    progress: float = 0.0
 
     def __init__(self, noise: Corruption | None = None, **options: Any):
         self.noise = noise

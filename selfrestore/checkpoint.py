@@ -1,0 +1,150 @@
+"""Model files: one safetensors file holding the network weights, the optimizer state (while training)
+and a JSON header (method, network, noise model, step, history). Written atomically, so a kill -9 at any
+moment leaves either the previous checkpoint or the new one, never a broken file.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .errors import UserError
+from .io import atomic_path
+from .registry import METHODS, NETS
+
+FORMAT = "selfrestore-1"
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+
+def build_net(name: str, **kwargs: Any) -> nn.Module:
+    """Instantiate a registered network and remember how, so a checkpoint can rebuild it."""
+    net = NETS.get(name)(**kwargs)
+    net.registry_name = name
+    net.init_kwargs = dict(kwargs)
+    return net
+
+
+def unwrap(net: nn.Module) -> nn.Module:
+    """The bare module inside DistributedDataParallel / torch.compile wrappers."""
+    while hasattr(net, "module") and isinstance(getattr(net, "module"), nn.Module):
+        net = net.module
+    return getattr(net, "_orig_mod", net)
+
+
+def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    state = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for index, values in state["state"].items():
+        for key, value in values.items():
+            if torch.is_tensor(value):
+                tensors[f"optim.{index}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars.setdefault(str(index), {})[key] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def save_checkpoint(path: str | os.PathLike, net: nn.Module, meta: dict[str, Any],
+                    optimizer: torch.optim.Optimizer | None = None,
+                    extra_modules: dict[str, nn.Module] | None = None) -> Path:
+    """Write weights (+ optimizer state) and metadata to ``path`` atomically."""
+    from safetensors.torch import save_file
+
+    bare = unwrap(net)
+    tensors = {f"net.{k}": v.detach().cpu().contiguous() for k, v in bare.state_dict().items()}
+    for name, module in (extra_modules or {}).items():
+        tensors.update({f"extra.{name}.{k}": v.detach().cpu().contiguous() for k, v in module.state_dict().items()})
+    header = {"format": FORMAT, "net": {"name": getattr(bare, "registry_name", type(bare).__name__.lower()),
+                                        "kwargs": getattr(bare, "init_kwargs", {})}, **meta}
+    if optimizer is not None:
+        optim_tensors, optim_meta = _optimizer_tensors(optimizer)
+        tensors.update(optim_tensors)
+        header["optimizer"] = optim_meta
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"selfrestore": json.dumps(header, default=_json_default)})
+    return Path(path)
+
+
+def _json_default(value: Any) -> Any:
+    if torch.is_tensor(value):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot store {type(value).__name__} in checkpoint metadata")
+
+
+def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """(tensors, header) of a model file; a clear UserError for anything else."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such model file")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = json.loads((f.metadata() or {}).get("selfrestore", "{}"))
+        tensors = load_file(str(path))
+    except Exception as exc:
+        raise UserError(f"{path}: not a selfrestore model file ({str(exc).splitlines()[0][:120]})") from None
+    if header.get("format") != FORMAT:
+        raise UserError(f"{path}: not a selfrestore model file (no '{FORMAT}' header)")
+    return tensors, header
+
+
+def load_net_state(net: nn.Module, tensors: dict[str, torch.Tensor], prefix: str = "net.") -> None:
+    state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    unwrap(net).load_state_dict(state)
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
+                         header: dict[str, Any]) -> None:
+    meta = header["optimizer"]
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, index, name = key.split(".", 2)
+            state.setdefault(int(index), {})[name] = value
+    for index, values in meta.get("scalars", {}).items():
+        state.setdefault(int(index), {}).update(values)
+    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def shipped_models() -> dict[str, Path]:
+    """Pretrained models inside the package: name -> file."""
+    return {p.stem: p for p in sorted(WEIGHTS_DIR.glob("*.safetensors"))}
+
+
+def resolve_model(name_or_path: str | os.PathLike) -> Path:
+    """A path to a model file, or the name of a shipped model (see ``selfrestore models``)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    shipped = shipped_models()
+    if str(name_or_path) in shipped:
+        return shipped[str(name_or_path)]
+    known = ", ".join(shipped) or "none shipped yet"
+    raise UserError(f"{name_or_path}: no such model file, and not a shipped model ({known})")
+
+
+def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "cpu"):
+    """(method, net, header) ready for restoration; the net is in eval mode."""
+    from .corruption import parse_corruption
+
+    path = resolve_model(name_or_path)
+    tensors, header = read_checkpoint(path)
+    net = build_net(header["net"]["name"], **header["net"]["kwargs"])
+    load_net_state(net, tensors)
+    net.to(device).eval()
+    method_cfg = dict(header["method"])
+    method_cls = METHODS.get(method_cfg.pop("name"))
+    noise_name = method_cfg.pop("noise", None)
+    method = method_cls(noise=parse_corruption(noise_name) if noise_name else None, **method_cfg)
+    extras = {k for k in tensors if k.startswith("extra.")}
+    if extras and hasattr(method, "load_extra_modules"):
+        method.load_extra_modules(tensors)
+    return method, net, header

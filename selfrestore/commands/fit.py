@@ -1,0 +1,182 @@
+"""``selfrestore fit``: train a restoration network from corrupted data alone."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import UserError
+from ._common import add_parser, warn
+
+DESCRIPTION = """\
+Train a network on your corrupted images, without clean targets, and save it as one model file.
+
+Where the data comes from:
+  DATA...                 your noisy images (files or folders): for single-image methods (n2v, laine19, nb2nb)
+  --pairs DIR_A DIR_B     two noisy shots of each scene, matched by file name: for n2n
+  DATA... --synthetic     DATA are CLEAN images, corrupted once each by --noise with a fixed seed
+                          (benchmarks, demos; the only way n2c, the supervised reference, can train)
+"""
+
+EPILOG = """\
+examples:
+  selfrestore fit my_noisy_photos/ --method laine19 --noise gauss25 -o photos.safetensors
+  selfrestore fit --pairs shots_a/ shots_b/ --method n2n -o pairs.safetensors
+  selfrestore fit clean/ --synthetic --noise gauss25 --method n2n --steps 5000 -o n2n.safetensors
+  selfrestore fit ... --resume        # continue an interrupted run from its last checkpoint
+
+Checkpoints are written atomically every --ckpt-every steps: after a crash or kill, --resume continues
+and ends with exactly the weights of an uninterrupted run. Multi-process training: launch with
+  torchrun --nproc_per_node 2 -m selfrestore.cli fit ...
+"""
+
+
+def register(sub) -> None:
+    from ..registry import METHODS
+
+    p = add_parser(sub, "fit", "train a network on corrupted data (no clean targets)", DESCRIPTION, EPILOG)
+    p.add_argument("data", nargs="*", metavar="DATA", help="image files or folders")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write (.safetensors)")
+    p.add_argument("--method", default="n2n", choices=METHODS.names(), help="self-supervision method")
+    p.add_argument("--noise", default=None, metavar="MODEL",
+                   help="noise model, e.g. gauss25, gauss5_50, poisson30, impulse0.5 (needed by --synthetic "
+                        "and by likelihood-based methods)")
+    p.add_argument("--synthetic", action="store_true", help="DATA are clean images: corrupt them with --noise")
+    p.add_argument("--redraw", action="store_true",
+                   help="with --synthetic: draw fresh noise every batch (NOT single-realisation; label results)")
+    p.add_argument("--pairs", nargs=2, metavar=("DIR_A", "DIR_B"), help="real noisy pairs matched by file name")
+    p.add_argument("--val", nargs="+", metavar="CLEAN", help="clean images for validation PSNR (needs --noise)")
+    p.add_argument("--net", default=None, help="network (default: the method's own)")
+    p.add_argument("--width", type=int, default=None, help="network width (feature maps)")
+    p.add_argument("--channels", type=int, choices=[1, 3], default=None, help="1 gray, 3 colour (default: data)")
+    t = p.add_argument_group("training")
+    t.add_argument("--steps", type=int, default=2000)
+    t.add_argument("--batch-size", type=int, default=4)
+    t.add_argument("--patch-size", type=int, default=128)
+    t.add_argument("--lr", type=float, default=3e-4)
+    t.add_argument("--ckpt-every", type=int, default=100, help="checkpoint every N steps")
+    t.add_argument("--val-every", type=int, default=0, help="validation every N steps (0: at the end)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--resume", action="store_true", help="continue from the checkpoint in -o")
+    t.add_argument("--no-amp", action="store_true", help="train in fp32 (default: bf16 autocast)")
+    t.add_argument("--device", default="auto")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    seen: set[str] = set()
+    for name in METHODS.names():
+        cls = METHODS.get(name)
+        options = {k: v for k, v in cls.cli_options.items() if k not in seen}
+        if options:
+            g = p.add_argument_group(f"method {name}")
+            for key, kwargs in options.items():
+                g.add_argument(f"--{key.replace('_', '-')}", dest=key, **kwargs)
+                seen.add(key)
+    p.set_defaults(func=run)
+
+
+def _matched_pairs(dir_a: str, dir_b: str, channels: int | None):
+    from ..io import list_images, read_image, to_channels
+
+    first, problems = list_images([dir_a])
+    second, problems_b = list_images([dir_b])
+    for problem in problems + problems_b:
+        raise UserError(problem)
+    by_name = {p.relative_to(dir_b).with_suffix("").as_posix(): p for p in second}
+    pairs_a, pairs_b = [], []
+    for path in first:
+        key = path.relative_to(dir_a).with_suffix("").as_posix()
+        if key not in by_name:
+            warn(f"skipped {path}: no file named {key}.* in {dir_b}")
+            continue
+        a, _ = read_image(path)
+        b, _ = read_image(by_name[key])
+        if a.shape != b.shape:
+            warn(f"skipped {path}: size {a.shape[:2]} differs from {by_name[key]} {b.shape[:2]}")
+            continue
+        if channels:
+            a, b = to_channels(a, channels), to_channels(b, channels)
+        pairs_a.append(a)
+        pairs_b.append(b)
+    if not pairs_a:
+        raise UserError(f"no pairs matched by file name between {dir_a} and {dir_b}")
+    return pairs_a, pairs_b
+
+
+def build_source(args, method, noise):
+    """The data source the method needs, from the command-line options."""
+    from ..data.images import CorruptedImages, NoisyImages, PairedImages
+    from ..io import load_images, to_channels
+
+    if args.pairs:
+        if method.batch_kind != "pair":
+            raise UserError(f"--pairs gives pairs, but method {method.name} trains on {method.batch_kind!r} data")
+        return PairedImages(*_matched_pairs(*args.pairs, args.channels))
+    if not args.data:
+        raise UserError("no training data: give image files/folders (or --pairs DIR_A DIR_B)")
+    images = load_images(args.data, args.channels, warn=warn)
+    if args.channels is None:  # a mixed folder trains in colour
+        channels = max(img.shape[2] for img in images)
+        images = [to_channels(img, channels) for img in images]
+    if args.synthetic:
+        if noise is None:
+            raise UserError("--synthetic needs --noise (e.g. --noise gauss25)")
+        if method.batch_kind not in ("single", "pair"):
+            raise UserError(f"method {method.name} needs {method.batch_kind!r} data; --synthetic makes noisy images")
+        return CorruptedImages(images, noise, kind=method.batch_kind, seed=args.seed, redraw=args.redraw,
+                               keep_clean=method.needs_clean)
+    if method.needs_clean:
+        raise UserError(f"method {method.name} is the supervised reference: it needs clean DATA and --synthetic")
+    if method.batch_kind == "pair":
+        raise UserError(f"method {method.name} needs two noisy shots per scene: use --pairs DIR_A DIR_B "
+                        f"(or --synthetic with clean images)")
+    if method.batch_kind != "single":
+        raise UserError(f"method {method.name} needs {method.batch_kind!r} data; see its own command")
+    return NoisyImages(images)
+
+
+def validation_pairs(paths, noise, channels: int, seed: int = 12345):
+    from ..data.images import image_generator
+    from ..io import load_images, to_tensor
+
+    pairs = []
+    for i, clean in enumerate(load_images(paths, channels, warn=warn)):
+        x = to_tensor(clean)
+        pairs.append((noise.sample(x, image_generator(seed, i)), x))
+    return pairs
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..checkpoint import build_net
+    from ..corruption import parse_corruption
+    from ..registry import METHODS
+    from ..train import TrainConfig, train
+
+    noise = parse_corruption(args.noise) if args.noise else None
+    cls = METHODS.get(args.method)
+    method = cls(noise=noise, **{k: getattr(args, k) for k in cls.cli_options})
+    source = build_source(args, method, noise)
+    out = Path(args.output)
+    if out.suffix != ".safetensors":
+        out = out.with_suffix(out.suffix + ".safetensors") if out.suffix else out.with_suffix(".safetensors")
+    if out.exists() and not args.resume:
+        raise UserError(f"{out} exists: pass --resume to continue it, or choose another -o")
+    for name in ("steps", "batch_size", "patch_size", "ckpt_every"):
+        if getattr(args, name) < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be at least 1")
+    net_kwargs = method.net_kwargs(source.channels)
+    if args.width:
+        net_kwargs["width"] = args.width
+    net = build_net(args.net or method.default_net, **net_kwargs)
+    multiple = getattr(net, "size_multiple", 1)
+    if args.patch_size % multiple:
+        raise UserError(f"--patch-size must be a multiple of {multiple} for network {args.net or method.default_net}")
+    config = TrainConfig(steps=args.steps, batch_size=args.batch_size, patch_size=args.patch_size, lr=args.lr,
+                         ckpt_every=args.ckpt_every, val_every=args.val_every, seed=args.seed,
+                         amp=not args.no_amp, device=args.device, progress=not args.quiet, resume=args.resume)
+    val = validation_pairs(args.val, noise, source.channels) if args.val and noise else None
+    if args.val and not noise:
+        warn("--val ignored: it needs --noise to corrupt the clean validation images")
+    meta = {"data": [str(d) for d in (args.data or args.pairs)], "synthetic": args.synthetic,
+            "redraw": args.redraw}
+    train(method, net, source, config, out, val_pairs=val, meta=meta)
+    if not args.quiet:
+        print(f"saved {out}")
+    return 0

@@ -1,0 +1,140 @@
+"""``selfrestore restore``: restore images with a trained or shipped model."""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from ..errors import ImageReadError, UserError
+from ._common import add_parser, add_runtime_options, warn
+
+DESCRIPTION = """\
+Restore images (files or folders) with a model file from `selfrestore fit` or a shipped model
+(`selfrestore models`). Outputs keep the input's name, sub-folders, bit depth (8/16-bit, float TIFF),
+gray/colour and alpha channel. A file that cannot be read is reported and skipped; the others are still
+restored, and the exit code is 1 if anything failed.
+"""
+
+EPILOG = """\
+examples:
+  selfrestore restore photo.png --model my.safetensors -o restored/
+  selfrestore restore scans/ --model laine19-gauss25 -o clean_scans/ --uncertainty
+  selfrestore restore img.tif --model my.safetensors -o out/ --adapt 200   # fine-tune on the inputs first
+"""
+
+
+def register(sub) -> None:
+    p = add_parser(sub, "restore", "restore images with a model", DESCRIPTION, EPILOG)
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    p.add_argument("--model", required=True, help="model file, or the name of a shipped model")
+    p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="folder for the restored images")
+    p.add_argument("--uncertainty", action="store_true",
+                   help="also write NAME.std.tif: the per-pixel posterior standard deviation (Bayesian models)")
+    p.add_argument("--adapt", type=int, default=0, metavar="N",
+                   help="first fine-tune the model on the input images themselves for N steps "
+                        "(self-supervised methods for which this is sound)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    add_runtime_options(p)
+    p.set_defaults(func=run)
+
+
+def _output_path(path: Path, inputs: list[str], outdir: Path) -> Path:
+    for item in inputs:
+        root = Path(item)
+        if root.is_dir():
+            try:
+                return outdir / root.name / path.relative_to(root)
+            except ValueError:
+                continue
+    return outdir / path.name
+
+
+def adapt_model(restorer, images, steps: int, quiet: bool = False) -> None:
+    """Fine-tune the restorer's network on the images to restore (test-time training)."""
+    method = restorer.method
+    custom = getattr(method, "adapt", None)
+    if custom is not None:
+        custom(restorer.net, images, steps)
+        return
+    if not method.supports_adaptation:
+        raise UserError(f"--adapt is not sound for method {method.name!r}: "
+                        + ("it needs clean targets" if method.needs_clean else
+                           f"it trains on {method.batch_kind!r} data, not on single images"))
+    import tempfile
+
+    from ..data.images import NoisyImages
+    from ..io import to_channels
+    from ..train import TrainConfig, train
+
+    channels = restorer.channels
+    source = NoisyImages([to_channels(img, channels) for img in images])
+    patch = min(128, *(min(img.shape[:2]) for img in images))
+    m = getattr(restorer.net, "size_multiple", 1)
+    patch = max(m, patch // m * m)
+    config = TrainConfig(steps=steps, batch_size=4, patch_size=patch, lr=1e-4, warmup=0.0, ckpt_every=10**9,
+                         device=str(restorer.device), progress=not quiet, plot=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        train(method, restorer.net, source, config, Path(tmp) / "adapt.safetensors")
+    restorer.net.eval()
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..io import list_images, read_image, write_image
+    from ..restore import Restorer
+
+    restorer = Restorer(args.model, device=args.device, tile=args.tile, ensemble=args.ensemble,
+                        precision=args.precision)
+    if args.uncertainty and not hasattr(restorer.method, "restore_with_uncertainty"):
+        raise UserError(f"--uncertainty needs a Bayesian model; {args.model} uses method {restorer.method.name!r}")
+    paths, problems = list_images(args.inputs)
+    failures = len(problems)
+    for problem in problems:
+        warn(problem)
+    outdir = Path(args.output)
+    if outdir.exists() and not outdir.is_dir():
+        raise UserError(f"{outdir} exists and is not a folder")
+    loaded = []
+    for path in paths:
+        try:
+            loaded.append((path, *read_image(path)))
+        except ImageReadError as exc:
+            warn(str(exc))
+            failures += 1
+    if args.adapt and loaded:
+        adapt_model(restorer, [image for _, image, _ in loaded], args.adapt)
+    from tqdm import tqdm
+
+    for path, image, info in tqdm(loaded, desc="restore", unit="img", disable=len(loaded) < 2):
+        target = _output_path(path, args.inputs, outdir)
+        if target.resolve() == path.resolve():
+            warn(f"{path}: output would overwrite the input; choose another -o")
+            failures += 1
+            continue
+        if target.exists() and not args.overwrite:
+            warn(f"{target}: exists (pass --overwrite to replace it)")
+            failures += 1
+            continue
+        start = time.time()
+        if args.uncertainty:
+            from ..restore import restore_array
+
+            method, net = restorer.method, restorer.net
+            both = restore_array(method, net, image, tile=args.tile, precision=args.precision,
+                                 device=restorer.device, fn=lambda t: _mean_and_std(method, net, t))
+            c = image.shape[2]
+            write_image(target, both[:, :, :c], info)
+            write_image(target.with_name(target.stem + ".std.tif"), both[:, :, c:], dtype="float32")
+        else:
+            write_image(target, restorer.restore(image, progress=True), info)
+        megapixels = image.shape[0] * image.shape[1] / 1e6
+        tqdm.write(f"{path} -> {target}  ({megapixels / max(time.time() - start, 1e-9):.2f} MP/s)")
+    if failures:
+        warn(f"{failures} input(s) failed; {len(loaded) - 0} restored")
+    return 1 if failures else 0
+
+
+def _mean_and_std(method, net, x):
+    import torch
+
+    mean, std = method.restore_with_uncertainty(net, x)
+    return torch.cat([mean, std], dim=1)

@@ -1,0 +1,297 @@
+"""Image input/output that keeps what the user gave us: bit depth, gray/colour, alpha.
+
+``read_image`` returns a float32 (H, W, C) array in [0, 1] (float TIFFs keep their values) and an
+:class:`ImageInfo`; ``write_image`` writes an array back with the same bit depth, re-attaching the alpha
+channel that was set aside on reading. Every write is atomic: a temporary file in the target folder,
+then a rename, so a crash never leaves a half-written image or checkpoint behind.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from .errors import ImageReadError, UserError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".ppm", ".pgm")
+TIFF_SUFFIXES = (".tif", ".tiff")
+MIN_SIDE = 1
+
+
+@dataclass
+class ImageInfo:
+    """What is needed to write a restored image back in the input's form."""
+
+    dtype: str = "uint8"               #: "uint8", "uint16" or "float32"
+    channels: int = 3                  #: colour channels (1 or 3), alpha excluded
+    alpha: np.ndarray | None = None    #: the alpha channel set aside on reading (H, W), same dtype scale [0,1]
+    source: str = ""
+
+    @property
+    def bit_depth(self) -> int:
+        return {"uint8": 8, "uint16": 16}.get(self.dtype, 32)
+
+
+# --------------------------------------------------------------------------------------------- reading
+def _to_float(array: np.ndarray, path: Path) -> tuple[np.ndarray, str]:
+    if array.dtype == np.uint8:
+        return array.astype(np.float32) / 255.0, "uint8"
+    if array.dtype == np.uint16:
+        return array.astype(np.float32) / 65535.0, "uint16"
+    if array.dtype == bool:
+        return array.astype(np.float32), "uint8"
+    if np.issubdtype(array.dtype, np.floating):
+        return array.astype(np.float32), "float32"
+    if np.issubdtype(array.dtype, np.integer):  # 32-bit integer images (PIL "I" mode): scale by max type
+        info = np.iinfo(array.dtype)
+        if array.min() >= 0 and array.max() <= 65535:
+            return array.astype(np.float32) / 65535.0, "uint16"
+        return (array.astype(np.float64) / info.max).astype(np.float32), "float32"
+    raise ImageReadError(f"{path}: unsupported pixel type {array.dtype}")
+
+
+def _read_pixels(path: Path) -> np.ndarray:
+    suffix = path.suffix.lower()
+    if suffix in TIFF_SUFFIXES:
+        import tifffile
+
+        array = tifffile.imread(str(path))
+        if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[-1] not in (1, 3, 4):
+            array = np.moveaxis(array, 0, -1)  # planar (C, H, W) TIFF
+        return array
+    if suffix == ".png" and _is_png16_colour(path):
+        return _read_png16_colour(path)
+    from PIL import Image
+
+    with Image.open(path) as img:
+        img.load()
+        if img.mode in ("P", "PA"):
+            img = img.convert("RGBA" if "transparency" in img.info or img.mode == "PA" else "RGB")
+        elif img.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+            img = img.convert("RGB")
+        elif img.mode == "1":
+            img = img.convert("L")
+        elif img.mode.startswith("I;16"):
+            return np.asarray(img, dtype=np.uint16)
+        return np.asarray(img)
+
+
+def read_image(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo]:
+    """Read an image as float32 (H, W, C), C in {1, 3}, plus the info needed to write it back.
+
+    Raises :class:`ImageReadError` with a one-line reason for anything that is not a readable image.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImageReadError(f"{path}: no such file")
+    if path.is_dir():
+        raise ImageReadError(f"{path}: is a folder, not an image")
+    if path.stat().st_size == 0:
+        raise ImageReadError(f"{path}: empty file (0 bytes)")
+    try:
+        array = _read_pixels(path)
+    except ImageReadError:
+        raise
+    except Exception as exc:  # PIL / tifffile raise many types for corrupt data
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "cannot identify image file" in reason:
+            reason = "not an image file (or an unsupported format)"
+        raise ImageReadError(f"{path}: cannot read image: {reason}") from None
+    array = np.asarray(array)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3 or array.shape[0] < MIN_SIDE or array.shape[1] < MIN_SIDE:
+        raise ImageReadError(f"{path}: unsupported image shape {array.shape}")
+    pixels, dtype = _to_float(array, path)
+    channels = pixels.shape[2]
+    alpha = None
+    if channels == 2:  # gray + alpha
+        pixels, alpha = pixels[:, :, :1], pixels[:, :, 1]
+    elif channels == 4:  # RGB + alpha
+        pixels, alpha = pixels[:, :, :3], pixels[:, :, 3]
+    elif channels > 4:
+        raise ImageReadError(f"{path}: {channels} channels; expected gray, RGB or RGBA")
+    pixels = np.ascontiguousarray(pixels)
+    return pixels, ImageInfo(dtype=dtype, channels=pixels.shape[2], alpha=alpha, source=str(path))
+
+
+def list_images(inputs: Sequence[str | os.PathLike]) -> tuple[list[Path], list[str]]:
+    """Expand files and folders (recursively, sorted) into image paths.
+
+    Returns (paths, problems): missing inputs and empty folders are reported as one-line problems instead
+    of raising, so that the good inputs of the same call are still processed.
+    """
+    paths: list[Path] = []
+    problems: list[str] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                problems.append(f"{p}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
+            paths.extend(found)
+        elif p.exists():
+            paths.append(p)
+        else:
+            problems.append(f"{p}: no such file or folder")
+    return paths, problems
+
+
+def load_images(inputs: Sequence[str | os.PathLike], channels: int | None = None,
+                warn=print) -> list[np.ndarray]:
+    """Read every image that can be read, report the others through ``warn`` and go on.
+
+    ``channels`` (1 or 3) converts gray <-> RGB so a mixed folder gives uniform arrays.
+    Raises :class:`UserError` when nothing at all could be read.
+    """
+    paths, problems = list_images(inputs)
+    for problem in problems:
+        warn(f"skipped {problem}")
+    images = []
+    for path in paths:
+        try:
+            image, _ = read_image(path)
+        except ImageReadError as exc:
+            warn(f"skipped {exc}")
+            continue
+        images.append(to_channels(image, channels) if channels else image)
+    if not images:
+        raise UserError(f"no readable images in {', '.join(map(str, inputs))}")
+    return images
+
+
+def to_channels(image: np.ndarray, channels: int) -> np.ndarray:
+    """Gray -> RGB by repetition, RGB -> gray by ITU-R BT.601 luma."""
+    have = image.shape[2]
+    if have == channels:
+        return image
+    if have == 1 and channels == 3:
+        return np.repeat(image, 3, axis=2)
+    if have == 3 and channels == 1:
+        return (image @ np.array([0.299, 0.587, 0.114], dtype=np.float32))[:, :, None]
+    raise UserError(f"cannot convert {have} channels to {channels}")
+
+
+# --------------------------------------------------------------------------------------------- writing
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success rename it over ``path`` (atomic on POSIX)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def quantize(array: np.ndarray, dtype: str) -> np.ndarray:
+    """Clip to [0, 1] and round to the integer type (float32 is returned unclipped)."""
+    if dtype == "float32":
+        return array.astype(np.float32)
+    scale = 255.0 if dtype == "uint8" else 65535.0
+    return np.round(np.clip(array, 0.0, 1.0) * scale).astype(np.uint8 if dtype == "uint8" else np.uint16)
+
+
+def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | None = None,
+                dtype: str | None = None) -> Path:
+    """Write an (H, W, C) or (H, W) float image atomically, in the input's bit depth by default.
+
+    JPEG can only hold 8 bits; float output needs a TIFF. The alpha channel recorded in ``info`` is
+    re-attached when the size matches.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    array = np.asarray(array, dtype=np.float32)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    dtype = dtype or (info.dtype if info else "uint8")
+    if suffix in (".jpg", ".jpeg", ".bmp", ".webp", ".ppm", ".pgm"):
+        dtype = "uint8"
+    elif dtype == "float32" and suffix not in TIFF_SUFFIXES:
+        dtype = "uint16"
+    if info is not None and info.alpha is not None and info.alpha.shape == array.shape[:2]:
+        array = np.concatenate([array, info.alpha[:, :, None]], axis=2)
+    pixels = quantize(array, dtype)
+    if pixels.shape[2] == 1:
+        pixels = pixels[:, :, 0]
+    with atomic_path(path) as tmp:
+        if suffix in TIFF_SUFFIXES:
+            import tifffile
+
+            tifffile.imwrite(str(tmp), pixels, photometric="rgb" if pixels.ndim == 3 and pixels.shape[2] >= 3
+                             else "minisblack")
+        else:
+            _write_with_pil(tmp, pixels, suffix)
+    return path
+
+
+def _write_with_pil(tmp: Path, pixels: np.ndarray, suffix: str) -> None:
+    from PIL import Image
+
+    fmt = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".webp": "WEBP",
+           ".ppm": "PPM", ".pgm": "PPM"}.get(suffix)
+    if fmt is None:
+        raise UserError(f"{tmp.name}: cannot write images with suffix {suffix!r}")
+    if pixels.dtype == np.uint16:
+        if pixels.ndim == 2:
+            Image.fromarray(pixels).save(tmp, format=fmt)
+        else:  # PIL cannot hold 16-bit RGB: write the PNG through a minimal 16-bit encoder
+            _write_png16(tmp, pixels)
+        return
+    options = {"quality": 95} if fmt == "JPEG" else {}
+    image = Image.fromarray(pixels)
+    if fmt == "JPEG" and image.mode in ("RGBA", "LA"):
+        image = image.convert("RGB" if image.mode == "RGBA" else "L")
+    image.save(tmp, format=fmt, **options)
+
+
+def _write_png16(path: Path, pixels: np.ndarray) -> None:
+    """Write a 16-bit RGB(A) PNG through OpenCV (PIL cannot hold 16-bit colour)."""
+    import cv2
+
+    order = cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR
+    if not cv2.imwrite(str(path), cv2.cvtColor(pixels, order), [cv2.IMWRITE_PNG_COMPRESSION, 3]):
+        raise UserError(f"{path}: could not write 16-bit PNG")
+
+
+def _is_png16_colour(path: Path) -> bool:
+    """True for a 16-bit RGB / RGBA PNG (PIL would silently reduce it to 8 bits)."""
+    with open(path, "rb") as f:
+        head = f.read(26)
+    return head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) == 26 and head[24] == 16 and head[25] in (2, 6)
+
+
+def _read_png16_colour(path: Path) -> np.ndarray:
+    import cv2
+
+    array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if array is None:
+        raise ImageReadError(f"{path}: cannot read image: corrupt 16-bit PNG")
+    order = cv2.COLOR_BGRA2RGBA if array.shape[2] == 4 else cv2.COLOR_BGR2RGB
+    return cv2.cvtColor(array, order)
+
+
+# --------------------------------------------------------------------------------------------- helpers
+def to_tensor(image: np.ndarray):
+    """(H, W, C) float array -> (1, C, H, W) float32 tensor."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).unsqueeze(0).float()
+
+
+def to_array(tensor) -> np.ndarray:
+    """(1, C, H, W) or (C, H, W) tensor -> (H, W, C) float32 array."""
+    t = tensor.detach().float().cpu()
+    if t.dim() == 4:
+        t = t[0]
+    return t.numpy().transpose(1, 2, 0).copy()

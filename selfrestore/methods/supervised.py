@@ -1,0 +1,16 @@
+"""N2C: the supervised reference ("noisy to clean"). It reads clean targets, so it exists only so that
+benchmarks can show the gap between self-supervised methods and supervision with the same budget."""
+from __future__ import annotations
+
+from ..registry import METHODS
+from .base import Method, l2
+
+
+@METHODS.register("n2c")
+class Noise2Clean(Method):
+    name = "n2c"
+    batch_kind = "single"
+    needs_clean = True
+
+    def loss(self, net, batch):
+        return l2(net(batch["noisy"]), batch["clean"])

@@ -1,0 +1,67 @@
+"""The Noise2Noise U-Net (Lehtinen et al. 2018, appendix A.1), in plain torch.
+
+Five 2x2 max-pool levels, ``width`` = 48 feature maps in the encoder, 2 * width in the decoder, leaky ReLU
+(slope 0.1), nearest-neighbour upsampling, skip connections by concatenation, linear output. Input sizes
+must be multiples of ``size_multiple`` = 2**depth (restoration pads as needed).
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ..registry import NETS
+
+
+def conv3(cin: int, cout: int) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, 3, padding=1)
+
+
+def _act() -> nn.Module:
+    return nn.LeakyReLU(0.1, inplace=True)
+
+
+@NETS.register("unet")
+class UNet(nn.Module):
+    """Encoder-decoder with skips; ``width`` 48 and ``depth`` 5 reproduce the N2N network (~1.0 M params)."""
+
+    def __init__(self, in_channels: int = 3, out_channels: int = 3, width: int = 48, depth: int = 5):
+        super().__init__()
+        self.depth, self.width = depth, width
+        self.size_multiple = 2**depth
+        self.receptive_field = unet_receptive_radius(depth)
+        w, d = width, 2 * width
+        self.enc0 = nn.Sequential(conv3(in_channels, w), _act(), conv3(w, w), _act())
+        self.enc = nn.ModuleList([nn.Sequential(conv3(w, w), _act()) for _ in range(depth)])  # enc2..enc6
+        self.pool = nn.MaxPool2d(2)
+        # decoder level l (from depth-1 down to 1): concat(up, skip) -> 2 convs of d maps
+        self.dec = nn.ModuleList()
+        for level in range(depth - 1, 0, -1):
+            cin = (w if level == depth - 1 else d) + w
+            self.dec.append(nn.Sequential(conv3(cin, d), _act(), conv3(d, d), _act()))
+        self.dec0 = nn.Sequential(conv3(d + in_channels, 64), _act(), conv3(64, 32), _act(),
+                                  conv3(32, out_channels))
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+
+    def forward(self, x: Tensor) -> Tensor:
+        skips = [x]
+        h = self.pool(self.enc0(x))          # level 1
+        for i in range(self.depth - 1):
+            skips.append(h)
+            h = self.pool(self.enc[i](h))    # levels 2..depth
+        h = self.enc[self.depth - 1](h)      # bottleneck (ENC_CONV6)
+        for block in self.dec:
+            h = block(torch.cat([self.up(h), skips.pop()], dim=1))
+        return self.dec0(torch.cat([self.up(h), skips.pop()], dim=1))
+
+
+def unet_receptive_radius(depth: int) -> int:
+    """How far (in pixels) an output pixel can see: each 3x3 conv at scale s adds s, each 2x2 pool s,
+    nearest upsampling from scale s adds up to s. An upper bound, checked by autograd in the tests."""
+    r = 2 + 1                                   # enc0 (two convs) + pool at scale 1
+    for level in range(1, depth):               # conv + pool at scales 2 .. 2**(depth-1)
+        r += 2 * 2**level
+    r += 2**depth                               # bottleneck conv
+    for level in range(depth - 1, 0, -1):       # upsample + two convs
+        r += 2**(level + 1) + 2 * 2**level
+    r += 2 + 3                                  # last upsample + three convs at scale 1
+    return r

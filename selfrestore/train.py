@@ -1,0 +1,231 @@
+"""The generic training / fine-tuning driver. It knows nothing of any particular method.
+
+Per step: draw a batch from the data source with a generator seeded from (seed, step), compute
+``method.loss(net, batch)`` under mixed precision (bf16 autocast + channels_last on CPU, fp16/bf16 AMP on
+CUDA), one Adam step with a warm-up + cosine learning-rate schedule. Every step's randomness is a pure
+function of the step, and the checkpoint holds the weights and the optimizer state, so a run that is
+killed and resumed ends with exactly the weights of an uninterrupted run.
+
+Distributed data parallel: launched by ``torchrun``, every rank draws the same global batch and trains on
+its own slice (gloo on CPU, nccl on GPU); only rank 0 writes checkpoints and prints.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from .checkpoint import load_net_state, load_optimizer_state, read_checkpoint, save_checkpoint, unwrap
+from .errors import UserError
+from .methods.base import Method
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 2000
+    batch_size: int = 4
+    patch_size: int = 128
+    lr: float = 3e-4
+    warmup: float = 0.02           #: fraction of the steps with a linear ramp-up of the learning rate
+    min_lr_ratio: float = 0.02     #: cosine decay ends at lr * min_lr_ratio
+    ckpt_every: int = 200          #: write the checkpoint every N steps (and at the end)
+    val_every: int = 0             #: validation PSNR every N steps (0: only at the end)
+    seed: int = 0
+    amp: bool = True               #: bf16 autocast on CPU / AMP on CUDA
+    device: str = "auto"
+    progress: bool = True
+    resume: bool = False
+    grad_clip: float = 0.0
+    plot: bool = True              #: write <model>.training.png at the end
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """Linear warm-up, then cosine decay from lr to lr * min_lr_ratio."""
+    warm = max(1, int(config.warmup * config.steps))
+    if step < warm:
+        return config.lr * (step + 1) / warm
+    t = (step - warm) / max(1, config.steps - warm)
+    return config.lr * (config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def autocast(device: torch.device, enabled: bool):
+    if not enabled:
+        return contextlib.nullcontext()
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", dtype=torch.bfloat16)
+
+
+def step_seed(seed: int, step: int, salt: int = 0) -> int:
+    return (int(seed) * 1_000_003 + int(step) * 7_919 + salt) % (2**63 - 1)
+
+
+def _to_device(batch: Any, device: torch.device) -> Any:
+    if torch.is_tensor(batch):
+        out = batch.to(device, non_blocking=True)
+        return out.contiguous(memory_format=torch.channels_last) if out.dim() == 4 else out
+    if isinstance(batch, dict):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    return batch
+
+
+def _slice(batch: Any, start: int, stop: int) -> Any:
+    if torch.is_tensor(batch):
+        return batch[start:stop]
+    if isinstance(batch, dict):
+        return {k: _slice(v, start, stop) for k, v in batch.items()}
+    return batch
+
+
+class _Distributed:
+    """torchrun environment: rank / world size, process group set-up and tear-down."""
+
+    def __init__(self, device: torch.device):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.active = self.world > 1
+        if self.active and not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.active:
+            dist.barrier()
+
+
+def validate(method: Method, net: nn.Module, pairs: Sequence[tuple[Tensor, Tensor]], device: torch.device) -> float:
+    """Mean PSNR (8-bit rounded, full image) of the method's restoration of each noisy validation image."""
+    from .metrics import psnr, quantize8
+    from .restore import restore_tensor
+
+    values = []
+    bare = unwrap(net)
+    was_training = bare.training
+    bare.eval()
+    for noisy, clean in pairs:
+        out = restore_tensor(method, bare, noisy, device=device)
+        values.append(psnr(quantize8(out[0].numpy()), clean[0].numpy()))
+    bare.train(was_training)
+    return float(np.mean(values))
+
+
+def train(method: Method, net: nn.Module, source, config: TrainConfig, out_path: str | os.PathLike,
+          val_pairs: Sequence[tuple[Tensor, Tensor]] | None = None, meta: dict[str, Any] | None = None,
+          on_step: Callable[[int, float], None] | None = None) -> nn.Module:
+    """Train ``net`` with ``method`` on batches from ``source``; checkpoints go to ``out_path``."""
+    if source.kind != method.batch_kind:
+        raise UserError(f"method {method.name!r} needs batches of kind {method.batch_kind!r}, "
+                        f"the data gives {source.kind!r}")
+    device = pick_device(config.device)
+    ddp = _Distributed(device)
+    out_path = Path(out_path)
+    torch.manual_seed(config.seed)
+    net.to(device).to(memory_format=torch.channels_last).train()
+    extra_modules: dict[str, nn.Module] = getattr(method, "extra_modules", lambda: {})()
+    for module in extra_modules.values():
+        module.to(device).train()
+    params = list(net.parameters()) + [p for m in extra_modules.values() for p in m.parameters()]
+    optimizer = torch.optim.Adam(params, lr=config.lr, betas=(0.9, 0.99))
+    history: list[dict[str, float]] = []
+    start = 0
+    if config.resume and out_path.exists():
+        tensors, header = read_checkpoint(out_path)
+        if header.get("method", {}).get("name") != method.name:
+            raise UserError(f"{out_path}: was trained with method {header.get('method', {}).get('name')!r}, "
+                            f"not {method.name!r}; resume with the same options or choose another -o")
+        load_net_state(net, tensors)
+        for name, module in extra_modules.items():
+            load_net_state(module, tensors, prefix=f"extra.{name}.")
+        if "optimizer" in header:
+            load_optimizer_state(optimizer, tensors, header)
+        start = int(header.get("step", 0))
+        history = header.get("history", [])
+        if ddp.main and config.progress:
+            print(f"resuming {out_path} at step {start}/{config.steps}")
+    model = nn.parallel.DistributedDataParallel(net) if ddp.active else net
+    channels = getattr(source, "channels", None)
+    base_meta = {"method": method.config(), "channels": channels, "steps": config.steps,
+                 "train_config": asdict(config), **(meta or {})}
+
+    def checkpoint(step: int) -> None:
+        if ddp.main:
+            save_checkpoint(out_path, net, {**base_meta, "step": step, "history": history}, optimizer,
+                            extra_modules)
+
+    progress = None
+    if ddp.main and config.progress:
+        from tqdm import tqdm
+
+        progress = tqdm(total=config.steps, initial=start, desc=f"fit {method.name}", unit="step",
+                        dynamic_ncols=True)
+    ema, t0, step = None, time.time(), start
+    try:
+        for step in range(start, config.steps):
+            rng = np.random.default_rng(step_seed(config.seed, step))
+            torch.manual_seed(step_seed(config.seed, step, salt=1 + ddp.rank))
+            global_batch = source.batch(rng, config.batch_size * ddp.world, config.patch_size)
+            batch = _to_device(_slice(global_batch, ddp.rank * config.batch_size,
+                                      (ddp.rank + 1) * config.batch_size), device)
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(config, step)
+            method.progress = step / max(1, config.steps)  # for methods with schedules (e.g. Nb2Nb gamma)
+            with autocast(device, config.amp):
+                loss = method.loss(model, batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+            optimizer.step()
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise UserError(f"training diverged at step {step} (loss {value}); lower --lr")
+            ema = value if ema is None else 0.98 * ema + 0.02 * value
+            record: dict[str, float] = {"step": step + 1, "loss": value}
+            done = step + 1
+            if val_pairs and ddp.main and ((config.val_every and done % config.val_every == 0)
+                                           or done == config.steps):
+                record["val_psnr"] = validate(method, net, val_pairs, device)
+            history.append(record)
+            if on_step:
+                on_step(step, value)
+            if progress is not None:
+                postfix = {"loss": f"{ema:.4g}", "lr": f"{learning_rate(config, step):.2g}"}
+                if "val_psnr" in record:
+                    postfix["val"] = f"{record['val_psnr']:.2f}dB"
+                progress.set_postfix(postfix, refresh=False)
+                progress.update(1)
+            if done % config.ckpt_every == 0 or done == config.steps:
+                checkpoint(done)
+    except KeyboardInterrupt:
+        checkpoint(step)  # keep what was learned; --resume continues from here
+        if progress is not None:
+            progress.close()
+        raise UserError(f"interrupted at step {step}; checkpoint saved to {out_path} (continue with --resume)")
+    finally:
+        if progress is not None:
+            progress.close()
+    ddp.barrier()
+    if ddp.main and config.plot and history:
+        from .plot import plot_history
+
+        plot_history(history, out_path.with_suffix(".training.png"), title=f"{method.name} ({time.time() - t0:.0f} s)")
+    return net
