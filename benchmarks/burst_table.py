@@ -9,7 +9,7 @@ downsampling. Networks are trained on bursts synthesised once (fixed seed) from 
 registered on their noisy frames; evaluation bursts are registered on their noisy frames too. PSNR: 8-bit
 rounded, whole (cropped) reference, all channels.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/burst_table.py --steps 600
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/burst_table.py --steps 600 --m2m-steps 1000
 """
 from __future__ import annotations
 
@@ -66,7 +66,8 @@ def fit(method_name: str, source, args, out_dir: Path, **options):
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--steps", type=int, default=600, help="DSA training steps")
+    parser.add_argument("--m2m-steps", type=int, default=1000, help="mosaic-to-mosaic training steps")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--patch", type=int, default=48, help="frame patch (low-resolution px)")
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -96,7 +97,8 @@ def main() -> int:
              f"Noise: Poisson-Gaussian `{args.noise}` (a, b on [0, 1]), not clipped. Motion: shifts <= 2 px, "
              "rotations <= 1 degree, registered on the noisy frames (affine). Training: "
              f"{len(train_images)} BSDS500-train images (centre {args.train_crop} px), each burst drawn once with a "
-             f"fixed seed, {args.steps} steps x batch {args.batch} x {args.patch} px frame patches, "
+             f"fixed seed, {args.steps} (DSA) / {args.m2m_steps} (M2M) steps x batch {args.batch} x {args.patch} px "
+             f"(DSA) / {2 * args.patch} px (M2M) frame patches, lr {args.lr} with cosine decay, "
              f"{args.train_frames} frames per training burst.", ""]
     with tempfile.TemporaryDirectory() as tmp:
         tmp_dir = Path(tmp)
@@ -146,7 +148,7 @@ def superres(args, train_images, kodak, tmp_dir: Path) -> list[str]:
 def demosaic(args, train_images, kodak, tmp_dir: Path) -> list[str]:
     cfg = dict(mosaic=True, max_shift=2.0, max_rotation=1.0, noise=args.noise)
     source = SyntheticBursts(train_images, BurstConfig(frames=4, **cfg), seed=0)
-    m2m_args = argparse.Namespace(**{**vars(args), "patch": 2 * args.patch})
+    m2m_args = argparse.Namespace(**{**vars(args), "patch": 2 * args.patch, "steps": args.m2m_steps})
     self_m, self_net, t_self = fit("m2m", source, m2m_args, tmp_dir)
     sup_m, sup_net, t_sup = fit("m2m_supervised", source, m2m_args, tmp_dir)
     sigmas = (0.6, 0.8, 1.0, 1.3)
