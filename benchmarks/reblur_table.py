@@ -112,7 +112,10 @@ def score(net, blurry: list[np.ndarray], sharp: list[np.ndarray], lp, nq) -> dic
 
 
 def fit(method_name: str, steps: int, args, source, start: Path | None, out: Path, **options):
-    """Train with the generic driver; ``start``: a model file whose M_D (and M_R) weights to start from."""
+    """Train with the generic driver; ``start``: a model file whose M_D weights to start from. A model
+    already in the work folder is reused (same command, same result: training is deterministic)."""
+    if out.exists():
+        return out
     method = METHODS.get(method_name)(noise=source.corruption, **options)
     net = build_net("unet", **method.net_kwargs(3), width=args.width, depth=args.depth)
     if start is not None:
@@ -142,6 +145,8 @@ def main(argv=None) -> int:
     ap.add_argument("--adapt-steps", type=int, default=20)
     ap.add_argument("--adapt-lr", type=float, default=1e-5)
     ap.add_argument("--adapt-patch", type=int, default=128)
+    ap.add_argument("--adapt-consistency", type=float, default=0.0,
+                    help="weight of the ||M_R(L) - B|| anchor in adaptation (0: the paper's loss alone)")
     ap.add_argument("--adapt-baseline", action="store_true", help="also adapt deblur_l1 (fresh M_R)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", type=Path, default=Path("/tmp/reblur_bench"))
@@ -181,7 +186,7 @@ def main(argv=None) -> int:
             t0 = time.time()
             method.adapt(adapted, [torch.from_numpy(b.transpose(2, 0, 1).copy()) for b in blurry],
                          steps=args.adapt_steps, lr_deblur=args.adapt_lr, patch_size=args.adapt_patch,
-                         batch_size=4, seed=args.seed)
+                         batch_size=4, seed=args.seed, consistency=args.adapt_consistency)
             rows.append((set_name, f"{label} + test-time adaptation ({args.adapt_steps} it, "
                                    f"{time.time() - t0:.0f} s)", score(adapted, blurry, sharp, lp, nq)))
             print(rows[-1], flush=True)
@@ -200,7 +205,7 @@ def main(argv=None) -> int:
         f"Training blur: random camera-shake kernels (27 px) + noise 1/255 on BSDS500 train (first "
         f"{args.train_images}). Test blur: the 8 Levin09 kernels (image i: kernel i mod 8) + noise 1/255, 8-bit. "
         f"Reblurring loss weight {args.weight}, M_R: 1 residual block, 32 features. Test-time adaptation: "
-        f"{args.adapt_steps} alternations on 4 crops of {args.adapt_patch} px per iteration drawn from the whole test "
+        f"{args.adapt_steps} alternations (consistency anchor weight {args.adapt_consistency}) on 4 crops of {args.adapt_patch} px per iteration drawn from the whole test "
         f"set's blurry images, lr(M_D) {args.adapt_lr}, lr(M_R) 1e-4; no sharp image is used.",
         f"Images: Kodak24 first {args.kodak_limit}, BSD300_test first {args.bsd_limit}.",
         "",
