@@ -94,6 +94,16 @@ def supervised(start: Path | None, noise: str, steps: int, out: Path, seed: int 
     return out
 
 
+def strip_optimizer(path: Path) -> None:
+    """Keep only the weights and metadata (the shipped file need not carry Adam's moments)."""
+    from selfrestore.checkpoint import read_checkpoint
+
+    _, net, _ = load_model(path)
+    _, header = read_checkpoint(path)
+    meta = {k: v for k, v in header.items() if k not in ("format", "net", "optimizer", "history")}
+    save_checkpoint(path, net, meta)
+
+
 def load_sequences(frames: int, crop: int) -> dict[str, np.ndarray]:
     seqs = {}
     for folder in sorted((DATA / "Set8_GoPro").iterdir()) + sorted((DATA / "DAVIS_480p").iterdir()):
@@ -168,7 +178,7 @@ def cmd_table(args) -> None:
         means = {k: (float(np.mean([p for p, _ in v])), float(np.mean([c for _, c in v]))) if v else (np.nan, np.nan)
                  for k, v in per.items()}
         rows.append((noise, means))
-    write_table(args, rows, raw, time.time() - start_time)
+        write_table(args, rows, raw, time.time() - start_time)  # after every noise: partial results survive
 
 
 def write_table(args, rows, raw, wall: float) -> None:
@@ -253,6 +263,7 @@ def main() -> None:
     if args.stage == "pretrain":
         t = time.time()
         supervised(None, "gauss25", args.steps, START_MODEL)
+        strip_optimizer(START_MODEL)
         print(f"pretrained {START_MODEL} in {time.time() - t:.0f} s")
     elif args.stage == "supervised":
         for noise in args.noises:

@@ -149,16 +149,25 @@ def consistency_mask(flow_bw: Tensor, flow_fw: Tensor, alpha: float = 0.01, beta
     return (loop <= bound).to(flow_bw.dtype)
 
 
-def residual_mask(target: Tensor, warped: Tensor, threshold: float = 0.05, window: int = 5) -> Tensor:
-    """(N, 1, H, W), 1 where the local mean absolute warping residual is below ``threshold``.
+def residual_mask(target: Tensor, warped: Tensor, threshold: float = 0.05, window: int = 5,
+                  relative: float | None = 2.5) -> Tensor:
+    """(N, 1, H, W), 1 where the local mean absolute warping residual is small.
 
     The channel-mean |target - warped| is box-averaged over ``window`` x ``window`` pixels so that the
-    residual noise of (pre-denoised) frames does not flag every pixel.
+    residual noise of (pre-denoised) frames does not flag every pixel. A pixel is kept when its residual
+    is below ``threshold`` or below ``relative`` times the frame's median residual: frames pre-denoised
+    by a network that does not match the noise keep a lot of residual noise everywhere, and only
+    outliers (occlusions, flow failures) should be dropped.
     """
     residual = (target - warped).abs().mean(1, keepdim=True)
     if window > 1:
         residual = F.avg_pool2d(residual, window, stride=1, padding=window // 2, count_include_pad=False)
-    return (residual <= threshold).to(target.dtype)
+    bound = torch.full((residual.shape[0], 1, 1, 1), float(threshold), dtype=residual.dtype,
+                       device=residual.device)
+    if relative is not None:
+        median = residual.flatten(1).median(dim=1).values.view(-1, 1, 1, 1)
+        bound = torch.maximum(bound, relative * median)
+    return (residual <= bound).to(target.dtype)
 
 
 def occlusion_mask(flow_bw: Tensor, flow_fw: Tensor | None = None, target: Tensor | None = None,

@@ -85,3 +85,16 @@ def test_consistency_mask_flags_inconsistent_flows():
 def test_unknown_flow_method_is_a_user_error():
     with pytest.raises(UserError):
         FlowEstimator("raft")
+
+
+def test_residual_mask_drops_outliers_even_when_residual_noise_is_high():
+    from selfrestore.flow import residual_mask
+
+    torch.manual_seed(0)
+    target = torch.rand(1, 3, 64, 64)
+    warped = target + 0.1 * torch.randn_like(target)  # mismatched pre-denoiser: residual noise everywhere
+    warped[..., 20:36, 20:36] = 1.0 - target[..., 20:36, 20:36]  # an occluder: a real misalignment
+    mask = residual_mask(target, warped, threshold=0.05)[0, 0]
+    assert mask[22:34, 22:34].max() == 0  # the outlier block is dropped
+    assert mask[40:, :].mean() > 0.95  # the noisy but aligned pixels are kept
+    assert residual_mask(target, warped, threshold=0.05, relative=None)[0, 0][40:, :].mean() < 0.05
