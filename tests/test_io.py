@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from selfrestore.errors import ImageReadError
+from selfrestore.io import ImageInfo, list_images, read_image, write_image
+
+
+@pytest.mark.parametrize("suffix,dtype,tol", [(".png", "uint8", 0.5 / 255), (".png", "uint16", 0.5 / 65535),
+                                              (".tif", "uint16", 0.5 / 65535), (".tif", "float32", 0.0),
+                                              (".tif", "uint8", 0.5 / 255)])
+def test_round_trip_keeps_bit_depth(tmp_path, rgb_image, suffix, dtype, tol):
+    path = write_image(tmp_path / f"x{suffix}", rgb_image, dtype=dtype)
+    back, info = read_image(path)
+    assert info.dtype == dtype
+    assert back.shape == rgb_image.shape
+    assert np.abs(back - rgb_image).max() <= tol + 1e-7
+
+
+def test_16bit_input_gives_16bit_output(tmp_path):
+    ramp = np.linspace(0, 1, 64 * 100, dtype=np.float32).reshape(64, 100, 1).repeat(3, axis=2)
+    write_image(tmp_path / "in.png", ramp, dtype="uint16")
+    image, info = read_image(tmp_path / "in.png")
+    write_image(tmp_path / "out.png", image * 0.5, info)
+    raw = __import__("cv2").imread(str(tmp_path / "out.png"), -1)
+    assert raw.dtype == np.uint16
+    assert len(np.unique(raw)) > 256  # really 16-bit levels, not 8-bit values scaled up
+
+
+def test_gray_and_alpha_are_kept(tmp_path):
+    rgba = (np.random.default_rng(0).random((10, 12, 4)) * 255).astype(np.uint8)
+    Image.fromarray(rgba).save(tmp_path / "a.png")
+    image, info = read_image(tmp_path / "a.png")
+    assert image.shape == (10, 12, 3) and info.alpha is not None
+    write_image(tmp_path / "b.png", image, info)
+    back = np.asarray(Image.open(tmp_path / "b.png"))
+    assert back.shape == (10, 12, 4) and np.array_equal(back[:, :, 3], rgba[:, :, 3])
+    gray = (np.random.default_rng(1).random((9, 7)) * 255).astype(np.uint8)
+    Image.fromarray(gray).save(tmp_path / "g.png")
+    image, info = read_image(tmp_path / "g.png")
+    assert image.shape == (9, 7, 1) and info.channels == 1
+
+
+def test_one_pixel_image(tmp_path):
+    Image.fromarray(np.array([[[10, 20, 30]]], np.uint8)).save(tmp_path / "p.png")
+    image, _ = read_image(tmp_path / "p.png")
+    assert image.shape == (1, 1, 3)
+
+
+@pytest.mark.parametrize("name,content,reason", [
+    ("empty.png", b"", "empty file"),
+    ("text.png", b"this is not an image\n", "not an image"),
+    ("truncated.jpg", None, "cannot read"),
+])
+def test_bad_files_give_one_line_errors(tmp_path, rgb_image, name, content, reason):
+    path = tmp_path / name
+    if content is None:
+        write_image(tmp_path / "good.jpg", rgb_image)
+        data = (tmp_path / "good.jpg").read_bytes()
+        path.write_bytes(data[: len(data) // 3])
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ImageReadError) as err:
+        read_image(path)
+    message = str(err.value)
+    assert name in message and reason in message and "\n" not in message
+
+
+def test_missing_file_and_listing(tmp_path, rgb_image):
+    with pytest.raises(ImageReadError, match="no such file"):
+        read_image(tmp_path / "nope.png")
+    write_image(tmp_path / "d" / "a.png", rgb_image)
+    (tmp_path / "d" / "notes.txt").write_text("x")
+    paths, problems = list_images([tmp_path / "d", tmp_path / "missing.png"])
+    assert [p.name for p in paths] == ["a.png"]
+    assert len(problems) == 1 and "missing.png" in problems[0]
+
+
+def test_atomic_write_leaves_no_temporary_files(tmp_path, rgb_image):
+    write_image(tmp_path / "x.png", rgb_image, ImageInfo())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.png"]

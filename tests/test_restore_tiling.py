@@ -1,0 +1,55 @@
+import numpy as np
+import torch
+
+from selfrestore.checkpoint import build_net
+from selfrestore.methods.n2n import Noise2Noise
+from selfrestore.restore import receptive_margin, reflect_indices, restore_array
+
+
+def test_unet_receptive_field_bound_holds():
+    """The declared radius bounds where an output pixel's gradient can reach (autograd, fp64)."""
+    torch.manual_seed(0)
+    net = build_net("unet", width=4).double()
+    x = torch.rand(1, 3, 512, 512, dtype=torch.float64, requires_grad=True)
+    net(x)[0, :, 256, 256].sum().backward()
+    support = torch.nonzero(x.grad[0].abs().sum(0))
+    reach = int((support - 256).abs().max())
+    assert 0 < reach <= net.receptive_field
+
+
+def test_tiled_equals_untiled_on_1024x1536():
+    torch.manual_seed(0)
+    net = build_net("unet", width=4).eval()  # same depth (5 pools) and receptive field as the default
+    image = np.random.default_rng(0).random((1024, 1536, 3), dtype=np.float32)
+    method = Noise2Noise()
+    whole = restore_array(method, net, image, tile=4096, device="cpu")
+    tiled = restore_array(method, net, image, tile=256, device="cpu")
+    assert receptive_margin(net) >= net.receptive_field
+    assert whole.shape == image.shape
+    assert np.abs(whole - tiled).max() < 1e-5
+
+
+def test_odd_and_tiny_sizes_restore_to_the_same_shape():
+    net = build_net("unet", width=8).eval()
+    for shape in [(1, 1, 3), (5, 37, 3), (33, 65, 1)]:
+        net_c = build_net("unet", width=8, in_channels=shape[2], out_channels=shape[2]).eval()
+        out = restore_array(Noise2Noise(), net_c, np.random.rand(*shape).astype(np.float32), device="cpu")
+        assert out.shape == shape and np.isfinite(out).all()
+    del net
+
+
+def test_reflect_indices_mirror_without_repeating_the_edge():
+    assert reflect_indices(0, 7, 4).tolist() == [0, 1, 2, 3, 2, 1, 0]
+    assert reflect_indices(0, 3, 1).tolist() == [0, 0, 0]
+
+
+def test_self_ensemble_of_an_equivariant_function_is_identity():
+    class Identity(torch.nn.Module):
+        size_multiple, receptive_field = 1, 0
+
+        def forward(self, x):
+            return x
+
+    image = np.random.rand(20, 30, 3).astype(np.float32)
+    out = restore_array(Noise2Noise(), Identity(), image, ensemble=True, device="cpu")
+    assert np.allclose(out, image, atol=1e-6)
