@@ -60,8 +60,13 @@ def self_ensemble(fn: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
 
 
 def tiled_apply(fn: Callable[[Tensor], Tensor], image: np.ndarray, multiple: int = 1, margin: int = 0,
-                tile: int = DEFAULT_TILE, device: torch.device | str = "cpu", progress: bool = False) -> np.ndarray:
-    """Apply a size-preserving ``fn`` ((1, C, h, w) -> (1, C', h, w)) to an (H, W, C) array tile by tile."""
+                tile: int = DEFAULT_TILE, device: torch.device | str = "cpu", progress: bool = False,
+                pad: str = "reflect") -> np.ndarray:
+    """Apply a size-preserving ``fn`` ((1, C, h, w) -> (1, C', h, w)) to an (H, W, C) array tile by tile.
+
+    ``pad`` fills the virtual border up to a multiple of ``multiple``: "reflect" (mirror) or "zero" (for
+    blind-spot networks, where a mirrored copy of a pixel would fall inside its own receptive field).
+    """
     height, width = image.shape[:2]
     m = max(1, int(multiple))
     margin = int(math.ceil(margin / m) * m)
@@ -79,6 +84,10 @@ def tiled_apply(fn: Callable[[Tensor], Tensor], image: np.ndarray, multiple: int
             cy0, cy1 = max(0, y0 - margin), min(hp, y0 + tile + margin)
             cx0, cx1 = max(0, x0 - margin), min(wp, x0 + tile + margin)
             crop = image[np.ix_(reflect_indices(cy0, cy1, height), reflect_indices(cx0, cx1, width))]
+            if pad == "zero":
+                crop = crop.copy()
+                crop[max(0, height - cy0):] = 0
+                crop[:, max(0, width - cx0):] = 0
             x = torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1)))[None].float().to(device)
             with torch.no_grad():
                 y = fn(x.contiguous(memory_format=torch.channels_last))
@@ -110,7 +119,8 @@ def restore_array(method, net: nn.Module, image: np.ndarray, tile: int = DEFAULT
 
     return tiled_apply(self_ensemble(run) if ensemble else run, image,
                        multiple=getattr(net, "size_multiple", 1), margin=receptive_margin(net), tile=tile,
-                       device=device, progress=progress)
+                       device=device, progress=progress,
+                       pad="zero" if getattr(net, "blind_spot", False) else "reflect")
 
 
 def restore_tensor(method, net: nn.Module, x: Tensor, **kwargs) -> Tensor:

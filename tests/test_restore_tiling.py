@@ -53,3 +53,18 @@ def test_self_ensemble_of_an_equivariant_function_is_identity():
     image = np.random.rand(20, 30, 3).astype(np.float32)
     out = restore_array(Noise2Noise(), Identity(), image, ensemble=True, device="cpu")
     assert np.allclose(out, image, atol=1e-6)
+
+
+def test_blind_spot_survives_border_padding():
+    """Near the bottom/right edges of an image that is not a multiple of the pooling size, the output at a
+    pixel must still ignore that pixel: restoration pads blind-spot nets with zeros, not mirror copies."""
+    torch.manual_seed(0)
+    net = build_net("blindspot", in_channels=1, out_channels=1, width=4, depth=2).eval()
+    image = np.random.default_rng(0).random((13, 19, 1), dtype=np.float32)
+    base = restore_array(None, net, image, device="cpu", fn=net)
+    for y, x in [(11, 17), (12, 18), (12, 3), (4, 17)]:
+        poked = image.copy()
+        poked[y, x] += 5.0
+        out = restore_array(None, net, poked, device="cpu", fn=net)
+        assert abs(out[y, x, 0] - base[y, x, 0]) < 1e-6
+        assert np.abs(out - base).max() > 1e-4  # the poke does reach the neighbours

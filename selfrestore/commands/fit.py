@@ -47,6 +47,7 @@ def register(sub) -> None:
     p.add_argument("--val", nargs="+", metavar="CLEAN", help="clean images for validation PSNR (needs --noise)")
     p.add_argument("--net", default=None, help="network (default: the method's own)")
     p.add_argument("--width", type=int, default=None, help="network width (feature maps)")
+    p.add_argument("--depth", type=int, default=None, help="network depth (pooling levels / layers)")
     p.add_argument("--channels", type=int, choices=[1, 3], default=None, help="1 gray, 3 colour (default: data)")
     t = p.add_argument_group("training")
     t.add_argument("--steps", type=int, default=2000)
@@ -164,6 +165,8 @@ def run(args: argparse.Namespace) -> int:
     net_kwargs = method.net_kwargs(source.channels)
     if args.width:
         net_kwargs["width"] = args.width
+    if args.depth:
+        net_kwargs["depth"] = args.depth
     net = build_net(args.net or method.default_net, **net_kwargs)
     multiple = getattr(net, "size_multiple", 1)
     if args.patch_size % multiple:

@@ -51,7 +51,10 @@ def _output_path(path: Path, inputs: list[str], outdir: Path) -> Path:
 
 def adapt_model(restorer, images, steps: int, quiet: bool = False) -> None:
     """Fine-tune the restorer's network on the images to restore (test-time training)."""
+    from ..io import to_channels
+
     method = restorer.method
+    images = [to_channels(img, restorer.channels) for img in images]
     custom = getattr(method, "adapt", None)
     if custom is not None:
         custom(restorer.net, images, steps)
@@ -63,11 +66,9 @@ def adapt_model(restorer, images, steps: int, quiet: bool = False) -> None:
     import tempfile
 
     from ..data.images import NoisyImages
-    from ..io import to_channels
     from ..train import TrainConfig, train
 
-    channels = restorer.channels
-    source = NoisyImages([to_channels(img, channels) for img in images])
+    source = NoisyImages(images)
     patch = min(128, *(min(img.shape[:2]) for img in images))
     m = getattr(restorer.net, "size_multiple", 1)
     patch = max(m, patch // m * m)

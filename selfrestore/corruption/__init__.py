@@ -5,5 +5,6 @@ for the methods that need a likelihood. ``parse_corruption("gauss25")`` turns a 
 """
 from .base import Corruption, parse_corruption, CORRUPTIONS
 from . import noise as _noise  # noqa: F401  (registers the noise models)
+from . import blur as _blur  # noqa: F401  (registers the blur models)
 
 __all__ = ["Corruption", "parse_corruption", "CORRUPTIONS"]

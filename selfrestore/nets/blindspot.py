@@ -116,6 +116,7 @@ class BlindSpotUNet(nn.Module):
         self.width, self.depth = width, depth
         self.size_multiple = 2**depth
         self.receptive_field = blindspot_receptive_radius(depth)
+        self.blind_spot = True  # restoration pads with zeros: mirrored copies of a pixel would leak into its own prior
         self.branch = UNetBody(in_channels, width, depth, blind=True)
         d = 2 * width
         self.combine = nn.Sequential(
