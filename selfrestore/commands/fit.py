@@ -167,6 +167,9 @@ def run(args: argparse.Namespace) -> int:
         net_kwargs["width"] = args.width
     if args.depth:
         net_kwargs["depth"] = args.depth
+    import torch
+
+    torch.manual_seed(args.seed)  # the initial weights are part of what --seed reproduces
     net = build_net(args.net or method.default_net, **net_kwargs)
     multiple = getattr(net, "size_multiple", 1)
     if args.patch_size % multiple:
