@@ -19,7 +19,7 @@ laptop CPU). The clean image is used only to print PSNR.
 def register(sub) -> None:
     p = add_parser(sub, "demo", "a short tour: corrupt, train/restore, compare", DESCRIPTION)
     p.add_argument("-o", "--output", default="selfrestore-demo", help="folder for the demo images")
-    p.add_argument("--steps", type=int, default=400, help="training steps when no shipped model fits")
+    p.add_argument("--steps", type=int, default=600, help="training steps when no shipped model fits")
     p.add_argument("--size", type=int, default=256, help="side of the centre crop used")
     p.add_argument("--train", action="store_true", help="train even when a shipped model exists")
     p.set_defaults(func=run)
@@ -73,11 +73,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"training Noise2Noise for {args.steps} steps on two independent noisy shots of the image")
         method = Noise2Noise(noise=noise)
+        torch.manual_seed(0)
         net = build_net("unet", in_channels=3, out_channels=3)
         source = CorruptedImages([clean], noise, kind="pair", seed=7, keep_clean=False)
         config = TrainConfig(steps=args.steps, batch_size=4, patch_size=96, lr=1e-3, ckpt_every=10**9,
                              plot=False)
-        torch.manual_seed(0)
         model_path = out / "demo_n2n.safetensors"
         if model_path.exists():
             model_path.unlink()
