@@ -49,6 +49,8 @@ DATA = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "benchmarks" / "results"
 CACHE = Path("/tmp/selfrestore_video_bench")
 START_MODEL = ROOT / "selfrestore" / "weights" / "fastdvd-gauss25.safetensors"
+UNET_START = CACHE / "unet-gauss25.safetensors"   # F2F start point until the lead ships one
+UNET_KW = {"width": 32, "depth": 4}
 NOISES = ("gauss20", "gauss40", "poisson30", "corr25")
 WIDTH = (16, 32, 64)
 
@@ -81,13 +83,30 @@ def training_images() -> list[np.ndarray]:
     return load_images([DATA / "BSDS500_train_test" / "train"], channels=3, warn=lambda m: None)
 
 
-def supervised(start: Path | None, noise: str, steps: int, out: Path, seed: int = 0) -> Path:
-    method = METHODS.get("mf2c")()
+def start_model(method: str) -> Path:
+    return START_MODEL if method == "mf2f" else UNET_START
+
+
+def reference_model(method: str, noise: str) -> Path:
+    return CACHE / f"supervised-{'' if method == 'mf2f' else 'unet-'}{noise}.safetensors"
+
+
+def supervised(start: Path | None, noise: str, steps: int, out: Path, seed: int = 0, video: str = "mf2f") -> Path:
+    """Supervised training (start None) or supervised fine-tuning of ``start`` on one noise type."""
+    from selfrestore.data.images import CorruptedImages
+
+    if video == "mf2f":
+        method = METHODS.get("mf2c")()
+        source = MotionClips(training_images(), corruption(noise), seed=seed)
+        kwargs = {"frames": 5, "width": list(WIDTH)}
+    else:
+        method = METHODS.get("n2c")()
+        source = CorruptedImages(training_images(), corruption(noise), redraw=True, seed=seed)
+        kwargs = dict(UNET_KW)
     if start is None:
-        net = build_net("fastdvd", in_channels=3, out_channels=3, frames=5, width=list(WIDTH))
+        net = build_net("fastdvd" if video == "mf2f" else "unet", in_channels=3, out_channels=3, **kwargs)
     else:
         _, net, _ = load_model(start)
-    source = MotionClips(training_images(), corruption(noise), seed=seed)
     config = TrainConfig(steps=steps, batch_size=8, patch_size=64, lr=1e-3 if start is None else 2e-4,
                          ckpt_every=100, seed=seed, plot=False, resume=True, warmup=0.02)
     train(method, net, source, config, out, meta={"noise": noise, "protocol": "MotionClips BSDS500 train"})
@@ -152,25 +171,27 @@ def score(restored: list[np.ndarray], clean: np.ndarray) -> tuple[float, float]:
 def cmd_table(args) -> None:
     start_time = time.time()
     seqs = load_sequences(args.frames, args.crop)
-    steps = dict(online=args.steps, offline=args.steps)
-    online = VideoConfig(mode="online", steps_per_frame=steps["online"], lr=args.lr, crop=args.train_crop,
+    online = VideoConfig(mode="online", steps_per_frame=args.online_steps, lr=args.online_lr, crop=args.train_crop,
                          batch_size=2, progress=False, flow_on=args.flow_on)
-    offline = VideoConfig(mode="offline", steps_per_frame=steps["offline"], passes=args.passes, lr=args.lr,
+    offline = VideoConfig(mode="offline", steps_per_frame=args.steps, passes=args.passes, lr=args.lr,
                           crop=args.train_crop, batch_size=2, progress=False, flow_on=args.flow_on)
     zero = VideoConfig(mode="online", steps_per_frame=0, progress=False)
     rows, raw = [], {}
     for noise in args.noises:
-        ref = CACHE / f"supervised-{noise}.safetensors"
+        ref = reference_model(args.method, noise)
         if not ref.exists():
             print(f"no supervised reference for {noise} (run the 'supervised' stage); skipping it", flush=True)
-        per = {k: [] for k in ("start", "online", "offline", "supervised")}
+        per = {k: [] for k in ("start", "online", "offline", "supervised", "frame-by-frame")}
         for si, (name, clean) in enumerate(seqs.items()):
             noisy = add_noise(clean, noise, seed=1000 + si)
-            results = {"start": run_video(START_MODEL, "mf2f", noisy, zero)[0]}
-            results["online"], st_on = run_video(START_MODEL, "mf2f", noisy, online)
-            results["offline"], _ = run_video(START_MODEL, "mf2f", noisy, offline)
+            start = start_model(args.method)
+            results = {"start": run_video(start, args.method, noisy, zero)[0]}
+            results["online"], st_on = run_video(start, args.method, noisy, online)
+            results["offline"], _ = run_video(start, args.method, noisy, offline)
             if ref.exists():
-                results["supervised"] = run_video(ref, "mf2f", noisy, zero)[0]
+                results["supervised"] = run_video(ref, args.method, noisy, zero)[0]
+            if args.method == "mf2f" and UNET_START.exists():  # single-frame net, frame by frame
+                results["frame-by-frame"] = run_video(UNET_START, "f2f", noisy, zero)[0]
             for key, restored in results.items():
                 per[key].append(score(restored, clean))
             raw[f"{noise}/{name}"] = {k: per[k][-1] for k in results}
@@ -182,29 +203,37 @@ def cmd_table(args) -> None:
 
 
 def write_table(args, rows, raw, wall: float) -> None:
-    out = RESULTS / "video_mf2f.md"
+    name = args.method.upper()
+    out = RESULTS / f"video_{args.method}.md"
     cmd = ("OMP_NUM_THREADS=1 .venv/bin/python benchmarks/video_mf2f.py table "
            + " ".join(sys.argv[2:]))
-    lines = ["# MF2F video fine-tuning (this machine's scale)", "",
+    start_text = ("fastdvd (width 16/32/64) pretrained supervised on gauss25 synthetic clips (`pretrain`)"
+                  if args.method == "mf2f" else
+                  f"U-Net ({UNET_KW}) pretrained supervised (n2c) on gauss25 BSDS500-train patches "
+                  "(`pretrain --method f2f`)")
+    lines = [f"# {name} video fine-tuning (this machine's scale)", "",
              f"Command: `{cmd}` (after the `pretrain` and `supervised` stages, see the script's docstring)", "",
              f"Machine: 2-core CPU ({platform.machine()}), shared with ~6 other jobs, OMP_NUM_THREADS=1. "
              f"Wall time of this stage: {wall / 60:.1f} min.", "",
              f"Test videos: first {args.frames} frames of Set8 GoPro (4) and DAVIS 480p (2) sequences, centre "
-             f"crop {args.crop}x{args.crop}. Start point: fastdvd (width 16/32/64) pretrained supervised on "
-             "gauss25 synthetic clips (`pretrain`). Online: "
-             f"{args.steps} Adam steps/frame; offline: {args.passes} passes x {args.steps} steps/frame; "
-             f"lr {args.lr}, {args.train_crop}px crops x 2, flow DIS on {args.flow_on} frames. "
+             f"crop {args.crop}x{args.crop}. Start point: {start_text}. Online: "
+             f"{args.online_steps} Adam steps/frame at lr {args.online_lr}; offline: {args.passes} passes x "
+             f"{args.steps} steps/frame at lr {args.lr}; {args.train_crop}px crops x 2, flow DIS on "
+             f"{args.flow_on} frames. "
              "Supervised: the start point fine-tuned supervised on that noise (`supervised` stage).", "",
              "PSNR in dB (8-bit rounded, mean over frames and sequences); TC = temporal inconsistency, mean "
-             "|o(t-1) - warp(o(t))| on the 0-255 scale over non-occluded pixels (lower is steadier).", "",
-             "| noise | gauss25 start | MF2F online | MF2F offline | supervised on noise | gain online | gain offline "
-             "| gap offline to supervised | TC start | TC online | TC offline |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|o(t-1) - warp(o(t))| on the 0-255 scale over non-occluded pixels (lower is steadier). "
+             "Frame-by-frame: the single-frame gauss25 U-Net of the F2F table applied to each frame.", "",
+             f"| noise | gauss25 start | {name} online | {name} offline | supervised on noise | gain online | "
+             "gain offline | gap offline to supervised | TC start | TC online | TC offline | "
+             "PSNR frame-by-frame | TC frame-by-frame |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for noise, m in rows:
         lines.append(f"| {noise} | {m['start'][0]:.2f} | {m['online'][0]:.2f} | {m['offline'][0]:.2f} | "
                      f"{m['supervised'][0]:.2f} | {m['online'][0] - m['start'][0]:+.2f} | "
                      f"{m['offline'][0] - m['start'][0]:+.2f} | {m['offline'][0] - m['supervised'][0]:+.2f} | "
-                     f"{m['start'][1]:.2f} | {m['online'][1]:.2f} | {m['offline'][1]:.2f} |")
+                     f"{m['start'][1]:.2f} | {m['online'][1]:.2f} | {m['offline'][1]:.2f} | "
+                     f"{m['frame-by-frame'][0]:.2f} | {m['frame-by-frame'][1]:.2f} |")
     lines += ["", "Per sequence (PSNR, TC):", "", "```", json.dumps(raw, indent=1), "```"]
     out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines[:20 + len(rows)]))
@@ -222,11 +251,11 @@ def cmd_speed(args) -> None:
              f"Machine: 2-core CPU ({platform.machine()}) shared with ~6 other engineers' jobs; torch and OpenCV "
              "limited to 1 thread. Load average at start: " + open("/proc/loadavg").read().split()[0], "",
              f"Video: first {args.frames} frames of Set8 GoPro `hypersmooth` (960x540) with gauss40; fastdvd "
-             "width 16/32/64, bf16 autocast, 128 px crops x 2 per step.", "",
+             "width 16/32/64, bf16 autocast, 96 px crops x 2 per step (as in the quality table).", "",
              "| flow on | steps/frame | fps (all frames) | s/frame (mean after frame 0) |", "|---|---|---|---|"]
     for flow_on in ("noisy", "denoised"):
         for steps in args.steps_list:
-            config = VideoConfig(mode="online", steps_per_frame=steps, lr=args.lr, crop=128, batch_size=2,
+            config = VideoConfig(mode="online", steps_per_frame=steps, lr=args.lr, crop=96, batch_size=2,
                                  progress=False, flow_on=flow_on)
             _, stats = run_video(START_MODEL, "mf2f", noisy, config)
             per = float(np.mean(stats.frame_seconds[1:]))
@@ -241,33 +270,40 @@ def main() -> None:
     sub = parser.add_subparsers(dest="stage", required=True)
     p = sub.add_parser("pretrain")
     p.add_argument("--steps", type=int, default=800)
+    p.add_argument("--method", choices=["mf2f", "f2f"], default="mf2f")
     p = sub.add_parser("supervised")
+    p.add_argument("--method", choices=["mf2f", "f2f"], default="mf2f")
     p.add_argument("--steps", type=int, default=200, help="supervised fine-tuning steps per noise type")
     p.add_argument("--noises", nargs="+", default=list(NOISES))
     p = sub.add_parser("table")
+    p.add_argument("--method", choices=["mf2f", "f2f"], default="mf2f")
     p.add_argument("--frames", type=int, default=8)
     p.add_argument("--crop", type=int, default=160)
-    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--steps", type=int, default=5, help="offline steps per frame and pass")
     p.add_argument("--passes", type=int, default=3)
+    p.add_argument("--online-steps", type=int, default=10)
+    p.add_argument("--online-lr", type=float, default=5e-5)
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--train-crop", type=int, default=96)
     p.add_argument("--flow-on", default="denoised")
     p.add_argument("--noises", nargs="+", default=list(NOISES))
     p = sub.add_parser("speed")
     p.add_argument("--frames", type=int, default=4)
-    p.add_argument("--lr", type=float, default=2e-4)
-    p.add_argument("--steps-list", type=int, nargs="+", default=[2, 5])
+    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--steps-list", type=int, nargs="+", default=[5, 10])
     args = parser.parse_args()
     CACHE.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
     if args.stage == "pretrain":
         t = time.time()
-        supervised(None, "gauss25", args.steps, START_MODEL)
-        strip_optimizer(START_MODEL)
-        print(f"pretrained {START_MODEL} in {time.time() - t:.0f} s")
+        out = start_model(args.method)
+        supervised(None, "gauss25", args.steps, out, video=args.method)
+        strip_optimizer(out)
+        print(f"pretrained {out} in {time.time() - t:.0f} s")
     elif args.stage == "supervised":
         for noise in args.noises:
-            supervised(START_MODEL, noise, args.steps, CACHE / f"supervised-{noise}.safetensors")
+            supervised(start_model(args.method), noise, args.steps, reference_model(args.method, noise),
+                       video=args.method)
     elif args.stage == "table":
         cmd_table(args)
     else:
