@@ -27,6 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--big", type=float, default=0, help="also restore an image of this many megapixels")
+    parser.add_argument("--tile", type=int, default=1024, help="tile size for the big image")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "restore_speed.md"))
     args = parser.parse_args()
     started = time.time()
@@ -48,9 +49,9 @@ def main() -> None:
         side = int((args.big * 1e6 / 1.5) ** 0.5)
         big = np.random.default_rng(1).random((side, int(side * 1.5), 3), dtype=np.float32)
         t = time.time()
-        restore_array(Noise2Noise(), net, big, precision="bf16", device="cpu")
+        restore_array(Noise2Noise(), net, big, precision="bf16", device="cpu", tile=args.tile)
         peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
-        big_line = (f"\n{big.shape[0]}x{big.shape[1]} ({big.shape[0] * big.shape[1] / 1e6:.1f} MP) bf16, tile 1024: "
+        big_line = (f"\n{big.shape[0]}x{big.shape[1]} ({big.shape[0] * big.shape[1] / 1e6:.1f} MP) bf16, tile {args.tile}: "
                     f"{time.time() - t:.0f} s, peak resident memory of the whole process {peak_gb:.2f} GB.\n")
     text = "\n".join([
         "# Restoration speed, default N2N U-Net (width 48, depth 5)",
