@@ -6,7 +6,11 @@ A ``batch`` is a dict of tensors. Keys by batch kind (all images (N, C, H, W) in
 * ``"pair"``          : ``noisy``, ``noisy2``           two independent corruptions of one scene
 * ``"blurry_noisy"``  : ``blurry``, ``noisy``           a blurry long exposure + a noisy short one
 * ``"frames"``        : ``frames`` (N, T, C, H, W)      consecutive video frames
-* ``"burst"``         : ``frames`` (N, T, C, H, W)      raw burst frames
+* ``"burst"``         : ``frames`` (N, T, C, H, W)      raw burst frames (+ ``affines`` (N, T, 2, 3) estimated
+                                                          on the noisy frames)
+* ``"blurry"``        : ``blurry``                      blurry images (+ ``clean`` for supervised deblurring)
+* ``"video_warp"``    : ``frames``, ``target``, ``flow``, ``mask``   a video stack with the flow and occlusion
+                                                          mask towards the neighbouring noisy frame (F2F/MF2F)
 
 Optional keys: ``clean`` (present only for the supervised reference and for validation; a self-supervised
 method must never read it in ``loss``), ``noise_params`` (dict of per-image tensors drawn by the
