@@ -93,3 +93,12 @@ def test_demo_smoke(tmp_path):
     assert main(["demo", "-o", str(tmp_path / "demo"), "--steps", "2", "--size", "64", "--train"]) == 0
     for name in ("noisy.png", "restored.png", "comparison.png"):
         assert (tmp_path / "demo" / name).stat().st_size > 0
+
+
+def test_demo_only_uses_single_image_shipped_models():
+    from selfrestore.checkpoint import shipped_models
+    from selfrestore.commands.demo import _single_image_model
+
+    for name, path in shipped_models().items():
+        if "fastdvd" in name:
+            assert not _single_image_model(path)

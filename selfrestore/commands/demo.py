@@ -43,6 +43,15 @@ def _comparison(images, labels, path: Path) -> None:
     del np
 
 
+def _single_image_model(path: Path) -> bool:
+    """Shipped models that restore one image at a time (not video or burst models)."""
+    from ..checkpoint import read_checkpoint
+    from ..registry import METHODS
+
+    method = read_checkpoint(path)[1].get("method", {}).get("name", "")
+    return method in METHODS and METHODS.get(method).batch_kind in ("single", "pair")
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
@@ -65,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     clean = np.ascontiguousarray(image[y0:y0 + s, x0:x0 + s])
     noise = parse_corruption("gauss25")
     noisy = to_array(noise.sample(to_tensor(clean), image_generator(2024, 0)))
-    shipped = [n for n in shipped_models() if n.endswith("gauss25")]
+    shipped = [n for n, p in shipped_models().items() if n.endswith("gauss25") and _single_image_model(p)]
     if shipped and not args.train:
         name = sorted(shipped)[0]
         print(f"restoring with the shipped model {name} (trained on noisy images only)")
