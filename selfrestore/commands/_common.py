@@ -19,8 +19,9 @@ def warn(message: str) -> None:
 
 def add_runtime_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("inference")
-    group.add_argument("--tile", type=int, default=1024,
-                       help="tile size in pixels; peak memory grows with it; the result does not depend on it")
+    group.add_argument("--tile", type=int, default=0,
+                       help="tile size in pixels (0: automatic, whole image up to 1.5 MP, else 512); peak memory "
+                            "grows with it; the result does not depend on it")
     group.add_argument("--ensemble", action="store_true",
                        help="average over the 8 flips/rotations (x8 slower, usually +0.1-0.2 dB)")
     group.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
