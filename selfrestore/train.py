@@ -100,8 +100,10 @@ class _Distributed:
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         self.active = self.world > 1
+        self.owned = False
         if self.active and not dist.is_initialized():
             dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+            self.owned = True
 
     @property
     def main(self) -> bool:
@@ -110,6 +112,12 @@ class _Distributed:
     def barrier(self) -> None:
         if self.active:
             dist.barrier()
+
+    def close(self) -> None:
+        """Tear the process group down before exit (gloo aborts at interpreter exit otherwise)."""
+        if self.owned and dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
 
 
 def validate(method: Method, net: nn.Module, pairs: Sequence[tuple[Tensor, Tensor]], device: torch.device) -> float:
@@ -228,4 +236,5 @@ def train(method: Method, net: nn.Module, source, config: TrainConfig, out_path:
         from .plot import plot_history
 
         plot_history(history, out_path.with_suffix(".training.png"), title=f"{method.name} ({time.time() - t0:.0f} s)")
+    ddp.close()
     return net
