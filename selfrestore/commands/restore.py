@@ -105,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
         adapt_model(restorer, [image for _, image, _ in loaded], args.adapt)
     from tqdm import tqdm
 
+    restored = 0
     for path, image, info in tqdm(loaded, desc="restore", unit="img", disable=len(loaded) < 2):
         target = _output_path(path, args.inputs, outdir)
         if target.resolve() == path.resolve():
@@ -127,10 +128,11 @@ def run(args: argparse.Namespace) -> int:
             write_image(target.with_name(target.stem + ".std.tif"), both[:, :, c:], dtype="float32")
         else:
             write_image(target, restorer.restore(image, progress=True), info)
+        restored += 1
         megapixels = image.shape[0] * image.shape[1] / 1e6
         tqdm.write(f"{path} -> {target}  ({megapixels / max(time.time() - start, 1e-9):.2f} MP/s)")
     if failures:
-        warn(f"{failures} input(s) failed; {len(loaded) - 0} restored")
+        warn(f"{failures} input(s) failed; {restored} restored")
     return 1 if failures else 0
 
 
