@@ -148,6 +148,12 @@ class Restorer:
 
         self.device = pick_device(device)
         self.method, self.net, self.header = load_model(model, self.device)
+        if self.method.batch_kind == "burst" or getattr(self.net, "frames", 1) > 1:
+            from .errors import UserError
+
+            verb = "burst" if self.method.batch_kind == "burst" else "video"
+            raise UserError(f"{model}: a multi-frame ({self.method.name}) model restores frame sequences, "
+                            f"not single images; use `selfrestore {verb}`")
         self.channels = self.header.get("channels") or 3
         self.tile, self.ensemble, self.precision = tile, ensemble, precision
 

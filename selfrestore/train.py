@@ -113,6 +113,13 @@ class _Distributed:
         if self.active:
             dist.barrier()
 
+    def average_gradients(self, params: Sequence[nn.Parameter]) -> None:
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            dist.all_reduce(p.grad)
+            p.grad /= self.world
+
     def close(self) -> None:
         """Tear the process group down before exit (gloo aborts at interpreter exit otherwise)."""
         if self.owned and dist.is_initialized():
@@ -200,6 +207,8 @@ def train(method: Method, net: nn.Module, source, config: TrainConfig, out_path:
                 loss = method.loss(model, batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if ddp.active and extra_modules:  # DDP wraps only the main net: average the extra modules' grads
+                ddp.average_gradients([p for m in extra_modules.values() for p in m.parameters()])
             if config.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
             optimizer.step()

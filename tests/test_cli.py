@@ -102,3 +102,13 @@ def test_demo_only_uses_single_image_shipped_models():
     for name, path in shipped_models().items():
         if "fastdvd" in name:
             assert not _single_image_model(path)
+
+
+def test_restoring_an_image_with_a_video_model_is_a_clear_error(tmp_path, rgb_image, capsys):
+    from selfrestore.checkpoint import shipped_models
+
+    if "fastdvd-gauss25" not in shipped_models():
+        pytest.skip("no multi-frame model shipped")
+    write_image(tmp_path / "a.png", rgb_image)
+    assert main(["restore", str(tmp_path / "a.png"), "--model", "fastdvd-gauss25", "-o", str(tmp_path / "o")]) == 2
+    assert "selfrestore video" in capsys.readouterr().err

@@ -113,7 +113,8 @@ def build_source(args, method, noise):
     if not args.data:
         raise UserError("no training data: give image files/folders (or --pairs DIR_A DIR_B)")
     if method.needs_clean and not args.synthetic:
-        raise UserError(f"method {method.name} is the supervised reference: it needs clean DATA and --synthetic")
+        raise UserError(f"method {method.name} trains on clean targets (a supervised reference): "
+                        f"it needs clean DATA and --synthetic")
     images = load_images(args.data, args.channels, warn=warn)
     if args.channels is None:  # a mixed folder trains in colour
         channels = max(img.shape[2] for img in images)
