@@ -44,17 +44,22 @@ def shift_down(x: Tensor, rows: int = 1) -> Tensor:
 
 class HalfPlaneConv(nn.Module):
     """A 3x3 convolution whose receptive field is the own row and the rows above (``blind=True``), or an
-    ordinary zero-padded 3x3 convolution (``blind=False``)."""
+    ordinary zero-padded 3x3 convolution (``blind=False``).
+
+    The blind version pads ``2r`` rows on both sides inside the convolution (the fused, fast path) and keeps
+    the first H output rows: output row i then covers input rows i-2r .. i, exactly as padding 2r rows on
+    top only would.
+    """
 
     def __init__(self, cin: int, cout: int, blind: bool, kernel: int = 3):
         super().__init__()
-        self.conv = nn.Conv2d(cin, cout, kernel, padding=0)
         r = kernel // 2
-        # (left, right, top, bottom): a blind conv takes all its vertical padding from the top
-        self.padding = (r, r, 2 * r, 0) if blind else (r, r, r, r)
+        self.blind = blind
+        self.conv = nn.Conv2d(cin, cout, kernel, padding=(2 * r, r) if blind else r)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.conv(F.pad(x, self.padding))
+        y = self.conv(x)
+        return y[:, :, : x.shape[2]] if self.blind else y
 
 
 class UNetBody(nn.Module):
@@ -144,12 +149,15 @@ class BlindSpotUNet(nn.Module):
         """Run the half-plane branch on the four rotations and return the rotated-back features
         concatenated on the channel axis (N, 4 * 2 * width, H, W)."""
         n, _, h, w = x.shape
+        fmt = _memory_format(x)  # rot90 returns strided views: keep one layout so the convs stay on the fast path
         if h == w:  # one batched pass (the paper's layout)
             stacked = torch.cat([torch.rot90(x, k, dims=(2, 3)) for k in ROTATIONS], dim=0)
-            feats = shift_down(self.branch(stacked)).split(n, dim=0)
+            feats = shift_down(self.branch(stacked.contiguous(memory_format=fmt))).split(n, dim=0)
         else:       # rotated shapes differ: same weights, one pass per rotation
-            feats = [shift_down(self.branch(torch.rot90(x, k, dims=(2, 3)))) for k in ROTATIONS]
-        return torch.cat([torch.rot90(f, -k, dims=(2, 3)) for f, k in zip(feats, ROTATIONS)], dim=1)
+            feats = [shift_down(self.branch(torch.rot90(x, k, dims=(2, 3)).contiguous(memory_format=fmt)))
+                     for k in ROTATIONS]
+        out = torch.cat([torch.rot90(f, -k, dims=(2, 3)) for f, k in zip(feats, ROTATIONS)], dim=1)
+        return out.contiguous(memory_format=fmt)
 
     def forward(self, x: Tensor) -> Tensor:
         _, _, h, w = x.shape
@@ -169,6 +177,11 @@ class BlindSpotUNet(nn.Module):
         else:
             values = self.noise_net(x).float().mean(dim=(2, 3))
         return (self.noise_gain * values).reshape(n, -1, 1, 1).expand(n, self.noise_outputs, h, w)
+
+
+def _memory_format(x: Tensor) -> torch.memory_format:
+    return torch.channels_last if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) \
+        and not x.is_contiguous() else torch.contiguous_format
 
 
 def blindspot_receptive_radius(depth: int) -> int:
