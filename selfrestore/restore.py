@@ -143,7 +143,10 @@ class Restorer:
     """
 
     def __init__(self, model: str | os.PathLike, device: str = "auto", tile: int = DEFAULT_TILE,
-                 ensemble: bool = False, precision: str = "fp32"):
+                 ensemble: bool = False, precision: str = "fp32", noise_params: dict[str, float] | None = None):
+        """``noise_params``: the noise level of the images to restore when it differs from the model's
+        nominal one (``sigma`` / ``lam`` / ``alpha`` in [0, 1] image units), for Bayesian models that
+        take it (Laine19 with a known level)."""
         from .checkpoint import load_model
 
         self.device = pick_device(device)
@@ -156,14 +159,26 @@ class Restorer:
                             f"not single images; use `selfrestore {verb}`")
         self.channels = self.header.get("channels") or 3
         self.tile, self.ensemble, self.precision = tile, ensemble, precision
+        self.noise_params = dict(noise_params or {})
+        if self.noise_params:
+            from .errors import UserError
+
+            accepts = getattr(self.method, "accepted_noise_params", lambda: ())()
+            unused = sorted(set(self.noise_params) - set(accepts))
+            if unused:
+                raise UserError(f"{model}: method {self.method.describe()} does not take the noise parameter(s) "
+                                f"{', '.join(unused)}" + (f" (it takes: {', '.join(accepts)})" if accepts else
+                                                         " (it has no noise model to set)"))
 
     def restore(self, image: np.ndarray, progress: bool = False) -> np.ndarray:
         from .io import to_channels
 
         have = image.shape[2]
+        params = self.noise_params
+        fn = (lambda t: self.method.restore(self.net, t, **params)) if params else None
         out = restore_array(self.method, self.net, to_channels(image, self.channels), tile=self.tile,
                             ensemble=self.ensemble, precision=self.precision, device=self.device,
-                            progress=progress)
+                            progress=progress, fn=fn)
         return to_channels(out, have) if have != self.channels else out
 
     def restore_file(self, source: str | os.PathLike, target: str | os.PathLike) -> Path:

@@ -112,3 +112,31 @@ def test_restoring_an_image_with_a_video_model_is_a_clear_error(tmp_path, rgb_im
     write_image(tmp_path / "a.png", rgb_image)
     assert main(["restore", str(tmp_path / "a.png"), "--model", "fastdvd-gauss25", "-o", str(tmp_path / "o")]) == 2
     assert "selfrestore video" in capsys.readouterr().err
+
+
+def test_restore_noise_sigma_reaches_the_posterior(tmp_path, rgb_image, model, capsys):
+    """A laine19 model trained on a range of levels is told the inputs' level: a higher --noise-sigma must
+    pull the result further from the observation (the Bayes step trusts the pixel less)."""
+    from selfrestore.methods.laine19 import Laine19
+    from selfrestore.corruption import parse_corruption
+
+    torch.manual_seed(0)
+    method = Laine19(noise=parse_corruption("gauss5_50"), head="diag")
+    net = build_net("blindspot", **{**method.net_kwargs(3), "width": 4, "depth": 2})
+    path = tmp_path / "l19.safetensors"
+    save_checkpoint(path, net, {"method": method.config(), "channels": 3, "step": 0})
+    write_image(tmp_path / "in.png", rgb_image)
+    distance = {}
+    for sigma in (5, 50):
+        out = tmp_path / f"out{sigma}"
+        assert main(["restore", str(tmp_path / "in.png"), "--model", str(path), "-o", str(out),
+                     "--noise-sigma", str(sigma)]) == 0
+        distance[sigma] = np.abs(read_image(out / "in.png")[0] - read_image(tmp_path / "in.png")[0]).mean()
+    assert distance[50] > distance[5] + 1e-3
+    # wrong use: out of range, and a model with no noise model to set
+    assert main(["restore", str(tmp_path / "in.png"), "--model", str(path), "-o", str(tmp_path / "x"),
+                 "--noise-sigma", "300"]) != 0
+    assert main(["restore", str(tmp_path / "in.png"), "--model", str(model), "-o", str(tmp_path / "y"),
+                 "--noise-sigma", "25"]) != 0
+    err = capsys.readouterr().err
+    assert "0-255" in err and "does not take the noise parameter" in err and "Traceback" not in err

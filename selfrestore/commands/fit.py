@@ -64,7 +64,7 @@ def register(sub) -> None:
     seen: set[str] = set()
     for name in METHODS.names():
         cls = METHODS.get(name)
-        options = {k: v for k, v in cls.cli_options.items() if k not in seen}
+        options = {k: v for k, v in {**cls.cli_options, **cls.data_options}.items() if k not in seen}
         if options:
             g = p.add_argument_group(f"method {name}")
             for key, kwargs in options.items():
@@ -154,7 +154,9 @@ def run(args: argparse.Namespace) -> int:
     noise = parse_corruption(args.noise) if args.noise else None
     cls = METHODS.get(args.method)
     method = cls(noise=noise, **{k: getattr(args, k) for k in cls.cli_options})
-    source = build_source(args, method, noise)
+    source = method.make_source(args, noise)
+    if source is None:
+        source = build_source(args, method, noise)
     out = Path(args.output)
     if out.suffix != ".safetensors":
         out = out.with_suffix(out.suffix + ".safetensors") if out.suffix else out.with_suffix(".safetensors")
@@ -181,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
     val = validation_pairs(args.val, noise, source.channels) if args.val and noise else None
     if args.val and not noise:
         warn("--val ignored: it needs --noise to corrupt the clean validation images")
-    meta = {"data": [str(d) for d in (args.data or args.pairs)], "synthetic": args.synthetic,
+    meta = {"data": [str(d) for d in (args.data or args.pairs or [])], "synthetic": args.synthetic,
             "redraw": args.redraw}
     train(method, net, source, config, out, val_pairs=val, meta=meta)
     if not args.quiet:

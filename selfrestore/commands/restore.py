@@ -20,6 +20,7 @@ examples:
   selfrestore restore photo.png --model my.safetensors -o restored/
   selfrestore restore scans/ --model laine19-gauss25 -o clean_scans/ --uncertainty
   selfrestore restore img.tif --model my.safetensors -o out/ --adapt 200   # fine-tune on the inputs first
+  selfrestore restore dim/ --model laine19-gauss5_50 --noise-sigma 12 -o out/  # tell a range model the level
 """
 
 
@@ -34,6 +35,11 @@ def register(sub) -> None:
                    help="first fine-tune the model on the input images themselves for N steps "
                         "(self-supervised methods for which this is sound)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    n = p.add_argument_group("noise level of the inputs (Bayesian models with a known level, e.g. laine19-gauss5_50; "
+                             "default: the level the model was trained for, the middle of a range)")
+    n.add_argument("--noise-sigma", type=float, metavar="S", help="Gaussian noise std on the 0-255 scale")
+    n.add_argument("--noise-lambda", type=float, metavar="L", help="Poisson photon count at white (lambda)")
+    n.add_argument("--noise-alpha", type=float, metavar="A", help="impulse noise: fraction of replaced pixels")
     add_runtime_options(p)
     p.set_defaults(func=run)
 
@@ -84,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     from ..restore import Restorer
 
     restorer = Restorer(args.model, device=args.device, tile=args.tile, ensemble=args.ensemble,
-                        precision=args.precision)
+                        precision=args.precision, noise_params=noise_params(args))
     if args.uncertainty and not hasattr(restorer.method, "restore_with_uncertainty"):
         raise UserError(f"--uncertainty needs a Bayesian model; {args.model} uses method {restorer.method.name!r}")
     paths, problems = list_images(args.inputs)
@@ -121,8 +127,9 @@ def run(args: argparse.Namespace) -> int:
             from ..restore import restore_array
 
             method, net = restorer.method, restorer.net
+            params = restorer.noise_params
             both = restore_array(method, net, image, tile=args.tile, precision=args.precision,
-                                 device=restorer.device, fn=lambda t: _mean_and_std(method, net, t))
+                                 device=restorer.device, fn=lambda t: _mean_and_std(method, net, t, params))
             c = image.shape[2]
             write_image(target, both[:, :, :c], info)
             write_image(target.with_name(target.stem + ".std.tif"), both[:, :, c:], dtype="float32")
@@ -136,8 +143,26 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _mean_and_std(method, net, x):
+def noise_params(args: argparse.Namespace) -> dict[str, float]:
+    """--noise-sigma / --noise-lambda / --noise-alpha as the method's parameters (image units in [0, 1])."""
+    params = {}
+    if args.noise_sigma is not None:
+        if not 0 < args.noise_sigma < 255:
+            raise UserError(f"--noise-sigma {args.noise_sigma:g}: expected a value in (0, 255) on the 0-255 scale")
+        params["sigma"] = args.noise_sigma / 255.0
+    if args.noise_lambda is not None:
+        if args.noise_lambda <= 0:
+            raise UserError(f"--noise-lambda {args.noise_lambda:g}: the photon count must be positive")
+        params["lam"] = args.noise_lambda
+    if args.noise_alpha is not None:
+        if not 0 < args.noise_alpha < 1:
+            raise UserError(f"--noise-alpha {args.noise_alpha:g}: expected a fraction in (0, 1)")
+        params["alpha"] = args.noise_alpha
+    return params
+
+
+def _mean_and_std(method, net, x, params):
     import torch
 
-    mean, std = method.restore_with_uncertainty(net, x)
+    mean, std = method.restore_with_uncertainty(net, x, **params)
     return torch.cat([mean, std], dim=1)

@@ -38,6 +38,9 @@ class Method:
     #: extra command-line options of this method: name -> argparse keyword arguments (type, default,
     #: help, choices). ``selfrestore fit`` adds them as ``--name`` and passes them to the constructor.
     cli_options: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: extra ``fit`` options that say where this method's own kind of data comes from (e.g. ``--blurry``
+    #: DIR); unlike ``cli_options`` they are not passed to the constructor but read by :meth:`make_source`.
+    data_options: ClassVar[dict[str, dict[str, Any]]] = {}
     #: training progress in [0, 1), set by the driver before each step (for schedules such as Nb2Nb's gamma)
     progress: float = 0.0
 
@@ -54,6 +57,12 @@ class Method:
     def loss(self, net: nn.Module, batch: dict[str, Tensor]) -> Tensor:
         """A scalar loss computed without clean data (unless ``needs_clean``)."""
         raise NotImplementedError
+
+    def make_source(self, args: Any, noise: Corruption | None) -> Any | None:
+        """A DataSource built from the ``fit`` options (an argparse namespace holding ``data``,
+        ``synthetic``, ``seed``, ``channels`` and this method's ``data_options``), for methods whose data
+        the generic image sources cannot give. None: use the generic sources (noisy images, pairs)."""
+        return None
 
     # --- inference ---------------------------------------------------------------------------------
     def restore(self, net: nn.Module, obs: Tensor, **extra: Tensor) -> Tensor:

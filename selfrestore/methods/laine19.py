@@ -197,6 +197,12 @@ class Laine19(Method):
         mean, std = self._posterior(net, obs, extra, want_std=return_std)
         return (mean, std) if return_std else mean
 
+    def accepted_noise_params(self) -> tuple[str, ...]:
+        """Noise parameters ``restore`` takes instead of the nominal ones (none when the net estimates it)."""
+        if self.estimates_noise or self.head == "mu":
+            return ()
+        return {"gauss": ("sigma",), "poisson": ("lam",), "impulse": ("alpha",)}.get(self.family, ())
+
     def restore_with_uncertainty(self, net: nn.Module, obs: Tensor, **extra: Any) -> tuple[Tensor, Tensor]:
         """(posterior mean, posterior std), both (N, C, H, W)."""
         return self._posterior(net, obs, extra, want_std=True)  # type: ignore[return-value]
