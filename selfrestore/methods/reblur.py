@@ -84,8 +84,46 @@ class DeblurL1(Method):
     default_net = "unet"
     supports_adaptation = True  #: through a fresh reblurring module (see :meth:`adapt`)
 
+    data_options: ClassVar[dict[str, dict[str, Any]]] = {
+        "kernels": {"metavar": "FILE", "default": None,
+                    "help": "deblurring, with --synthetic: blur kernels (.mat/.npy, e.g. "
+                            "../shared/data/blur_kernels/...); default: random camera-shake trajectories"},
+        "blur_noise": {"type": float, "default": 1.0, "metavar": "S",
+                       "help": "deblurring, with --synthetic: std of the light noise added to the blurry "
+                               "images (0-255 scale)"},
+    }
+
     def loss(self, net: nn.Module, batch: dict[str, Tensor]) -> Tensor:
         return l1(net(batch["blurry"]), batch["clean"])
+
+    # --- data from the command line -----------------------------------------------------------------
+    def make_source(self, args: Any, noise: Any) -> Any:
+        """``--pairs BLURRY_DIR SHARP_DIR`` (real pairs matched by name) or sharp DATA with ``--synthetic``
+        (blurred on the fly by ``--noise blur...`` or by ``--kernels`` / random camera shake)."""
+        from ..corruption.blur import Blur, load_kernels
+        from ..data.blur_pairs import RealBlurPairs, SyntheticBlurPairs
+        from ..errors import UserError
+
+        if getattr(args, "pairs", None):
+            return RealBlurPairs(*args.pairs)
+        if not getattr(args, "synthetic", False) or not args.data:
+            raise UserError(f"method {self.name} learns deblurring from (blurry, sharp) pairs: give "
+                            f"--pairs BLURRY_DIR SHARP_DIR, or sharp images with --synthetic "
+                            f"(blurred with --kernels FILE or random camera shake)")
+        from ..io import load_images
+
+        if isinstance(noise, Blur):
+            if args.kernels:
+                raise UserError("give either --noise blur... or --kernels, not both")
+            corruption = noise
+        else:
+            if noise is not None:
+                raise UserError(f"--noise {noise.name}: deblurring needs a blur model (e.g. --noise blur31_gauss1) "
+                                f"or --kernels FILE")
+            kernels = load_kernels(args.kernels) if args.kernels else None
+            corruption = Blur(kernels=kernels, sigma=args.blur_noise)
+        images = load_images(args.data, args.channels)
+        return SyntheticBlurPairs(images, corruption)
 
     # --- auxiliary networks (none here) -------------------------------------------------------------
     def extra_modules(self, channels: int | None = None) -> dict[str, nn.Module]:
