@@ -1,0 +1,172 @@
+"""Data sources for blurry + noisy pairs (SelfIR, Zhang et al. 2022): batch kind ``"blurry_noisy"``.
+
+A batch holds ``blurry`` (a long exposure: camera-shake blur + light noise) and ``noisy`` (a short exposure
+of the same scene: strong noise), both (N, C, p, p) and cropped at the same place; ``clean`` (the sharp
+scene, aligned with ``noisy``) is added only for the supervised baselines (``keep_clean=True``).
+
+* :class:`SyntheticBlurryNoisy`: clean images -> one (blurry, noisy) pair each, drawn ONCE with a fixed
+  per-image seed (:func:`~selfrestore.data.images.image_generator`) and reused every epoch (the honest
+  single-realisation protocol). The blurry image is the 'valid' part of the blur, so no padding artefact
+  enters the data; ``misalign_px`` shifts the noisy shot by up to that many pixels (hand shake between
+  the two exposures).
+* :class:`RealBlurryNoisy`: real pairs from two folders matched by file name.
+* :class:`MixedShakeBlur`: a :class:`~selfrestore.corruption.blur.Blur` that draws either a random camera
+  -shake trajectory or one of the given recorded kernels (e.g. Levin et al. 2009), half and half.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..corruption import Corruption
+from ..corruption.blur import Blur, blur, random_motion_kernel
+from ..errors import UserError
+from .images import PatchSource, image_generator
+
+BATCH_KIND = "blurry_noisy"
+
+
+class MixedShakeBlur(Blur):
+    """Blur kernels: a random camera-shake trajectory with probability ``p_random``, else a file kernel."""
+
+    def __init__(self, kernels: Sequence[np.ndarray], kernel_size: int = 25, sigma: float = 1.0,
+                 sigma_high: float | None = None, p_random: float = 0.5):
+        super().__init__(kernels=kernels, kernel_size=kernel_size, sigma=sigma, sigma_high=sigma_high)
+        self.kernel_size = max(self.kernel_size, kernel_size | 1)
+        self.p_random = float(p_random)
+
+    def draw_kernel(self, rng: np.random.Generator) -> np.ndarray:
+        if rng.random() < self.p_random:
+            return random_motion_kernel(rng, self.kernel_size)
+        return super().draw_kernel(rng)
+
+
+def _as_hwc(image: np.ndarray) -> np.ndarray:
+    a = np.asarray(image, dtype=np.float32)
+    return a[..., None] if a.ndim == 2 else a
+
+
+def _chw(array: np.ndarray) -> Tensor:
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))[None].float()
+
+
+def _hwc(tensor: Tensor) -> np.ndarray:
+    return tensor[0].numpy().transpose(1, 2, 0).copy()
+
+
+def make_blurry_noisy(clean: np.ndarray, blur_model: Blur, noise: Corruption, generator: torch.Generator,
+                      misalign_px: int = 0) -> dict[str, np.ndarray]:
+    """One (blurry, noisy, clean) triple from an (H, W, C) clean image, all of size (H - 2m, W - 2m) with
+    m = kernel radius + ``misalign_px``. ``clean`` is the sharp scene aligned with ``noisy``."""
+    image = _as_hwc(clean)
+    rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,), generator=generator).item()))
+    radius = blur_model.kernel_size // 2
+    margin = radius + int(misalign_px)
+    h, w = image.shape[:2]
+    if h <= 2 * margin or w <= 2 * margin:
+        raise UserError(f"image of {w}x{h} is too small for blur kernels of {blur_model.kernel_size} px"
+                        f" (+{misalign_px} px misalignment)")
+    kernel = torch.from_numpy(blur_model.draw_kernel(rng))
+    sigma_blur = blur_model.draw_sigma(rng)
+    dy, dx = (rng.integers(-misalign_px, misalign_px + 1, size=2) if misalign_px else (0, 0))
+    oh, ow = h - 2 * margin, w - 2 * margin
+    # the blurry image is the 'valid' blur of the window centred on the output region
+    region = image[margin - radius:margin - radius + oh + 2 * radius, margin - radius:margin - radius + ow + 2 * radius]
+    blurry = blur(_chw(region), kernel, padding="valid")
+    blurry = blurry + sigma_blur * torch.from_numpy(rng.standard_normal(blurry.shape).astype(np.float32))
+    sharp = image[margin + dy:margin + dy + oh, margin + dx:margin + dx + ow]
+    noisy = noise.sample(_chw(sharp), generator)
+    return {"blurry": _hwc(blurry), "noisy": _hwc(noisy), "clean": np.ascontiguousarray(sharp)}
+
+
+class SyntheticBlurryNoisy(PatchSource):
+    """Clean images -> fixed (blurry, noisy) pairs, each image corrupted once (seeded per image).
+
+    Patches of all keys are cut at the same place with the same flip/rotation (PatchSource).
+    """
+
+    kind = BATCH_KIND
+
+    def __init__(self, clean_images: Sequence[np.ndarray], blur_model: Blur | None, noise: Corruption,
+                 seed: int = 0, misalign_px: int = 0, keep_clean: bool = False):
+        blur_model = blur_model if blur_model is not None else Blur()
+        if not isinstance(blur_model, Blur):
+            raise UserError(f"blurry+noisy pairs need a blur model, got {blur_model!r}")
+        if noise is None:
+            raise UserError("blurry+noisy pairs need a noise model for the short exposure (e.g. --noise gauss5_50)")
+        fields: dict[str, list[np.ndarray]] = {"blurry": [], "noisy": []}
+        if keep_clean:
+            fields["clean"] = []
+        for i, image in enumerate(clean_images):
+            triple = make_blurry_noisy(image, blur_model, noise, image_generator(seed, i), misalign_px)
+            for key in fields:
+                fields[key].append(triple[key])
+        if not fields["blurry"]:
+            raise UserError("no training images")
+        super().__init__(fields)
+        self.blur_model, self.noise, self.seed, self.misalign_px = blur_model, noise, seed, misalign_px
+
+
+def match_blurry_noisy(blurry_dir: str | os.PathLike, noisy_dir: str | os.PathLike) -> list[tuple[Path, Path]]:
+    """Pairs (blurry, noisy) of two folders matched by file stem; one-line UserError on any mismatch."""
+    from ..io import list_images
+
+    found = []
+    for name, folder in (("blurry", blurry_dir), ("noisy", noisy_dir)):
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise UserError(f"{folder}: {name} folder does not exist")
+        paths, problems = list_images([folder])
+        if problems:
+            raise UserError(problems[0])
+        if not paths:
+            raise UserError(f"{folder}: no images in the {name} folder")
+        found.append({p.relative_to(folder).with_suffix("").as_posix(): p for p in paths})
+    blurry, noisy = found
+    if len(blurry) != len(noisy):
+        raise UserError(f"{blurry_dir} has {len(blurry)} images but {noisy_dir} has {len(noisy)}; "
+                        f"every blurry image needs a noisy one of the same name")
+    missing = sorted(set(blurry) - set(noisy))
+    if missing:
+        raise UserError(f"{noisy_dir}: no noisy image named like {blurry[missing[0]].name}"
+                        + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    return [(blurry[k], noisy[k]) for k in sorted(blurry)]
+
+
+def read_blurry_noisy(blurry_path: Path, noisy_path: Path, channels: int | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Both images of a pair, same size and channels, or a one-line UserError naming the files."""
+    from ..io import read_image, to_channels
+
+    b, _ = read_image(blurry_path)
+    n, _ = read_image(noisy_path)
+    if b.shape[:2] != n.shape[:2]:
+        raise UserError(f"{blurry_path}: size {b.shape[1]}x{b.shape[0]} differs from {noisy_path} "
+                        f"({n.shape[1]}x{n.shape[0]})")
+    c = channels or max(b.shape[2], n.shape[2])
+    return to_channels(b, c), to_channels(n, c)
+
+
+class RealBlurryNoisy(PatchSource):
+    """Real (blurry, noisy) pairs from two folders matched by file name; no clean key."""
+
+    kind = BATCH_KIND
+
+    def __init__(self, blurry_dir: str | os.PathLike, noisy_dir: str | os.PathLike, channels: int | None = None):
+        blurry, noisy = [], []
+        for b_path, n_path in match_blurry_noisy(blurry_dir, noisy_dir):
+            b, n = read_blurry_noisy(b_path, n_path, channels)
+            blurry.append(b)
+            noisy.append(n)
+        if channels is None:  # a mixed folder trains in colour
+            from ..io import to_channels
+
+            c = max(b.shape[2] for b in blurry)
+            blurry = [to_channels(b, c) for b in blurry]
+            noisy = [to_channels(n, c) for n in noisy]
+        super().__init__({"blurry": blurry, "noisy": noisy})

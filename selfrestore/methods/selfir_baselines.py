@@ -1,0 +1,79 @@
+"""The baselines of the SelfIR paper (Zhang et al. 2022, Tables 1 and 3), on ``"blurry_noisy"`` batches.
+
+All restore from ``obs = cat([blurry, noisy], 1)`` like SelfIR, each reading only its own input(s):
+
+* ``selfir_sup``   Baseline_R: supervised, both inputs -> clean (the upper reference for SelfIR);
+* ``deblur_sup``   Baseline_B: supervised deblurring, blurry -> clean;
+* ``denoise_sup``  Baseline_N: supervised denoising, noisy -> clean;
+* ``deblur_noisy`` Table 3: deblurring trained with the NOISY shot as target (blurry -> noisy), no clean
+  data: zero-mean noise in the target averages out under the L2 loss (the Noise2Noise argument);
+* ``nb2nb_noisy``  Neighbor2Neighbor on the noisy shot alone (the blind denoiser the paper compares with),
+  through the existing ``nb2nb`` loss.
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from torch import Tensor, nn
+
+from ..corruption import Corruption
+from ..registry import METHODS
+from .base import l2
+from .nb2nb import Neighbor2Neighbor
+from .selfir import BlurryNoisyMethod
+
+
+@METHODS.register("selfir_sup", "baseline_r")
+class SupervisedBlurryNoisy(BlurryNoisyMethod):
+    name: ClassVar[str] = "selfir_sup"
+    needs_clean: ClassVar[bool] = True
+    inputs: ClassVar[str] = "both"
+
+    def loss(self, net: nn.Module, batch: dict[str, Tensor]) -> Tensor:
+        return l2(net(self.net_input(batch["blurry"], batch["noisy"])), batch["clean"])
+
+
+@METHODS.register("deblur_sup", "baseline_b")
+class SupervisedDeblur(BlurryNoisyMethod):
+    name: ClassVar[str] = "deblur_sup"
+    needs_clean: ClassVar[bool] = True
+    inputs: ClassVar[str] = "blurry"
+
+    def loss(self, net: nn.Module, batch: dict[str, Tensor]) -> Tensor:
+        return l2(net(batch["blurry"]), batch["clean"])
+
+
+@METHODS.register("denoise_sup", "baseline_n")
+class SupervisedDenoise(BlurryNoisyMethod):
+    name: ClassVar[str] = "denoise_sup"
+    needs_clean: ClassVar[bool] = True
+    inputs: ClassVar[str] = "noisy"
+
+    def loss(self, net: nn.Module, batch: dict[str, Tensor]) -> Tensor:
+        return l2(net(batch["noisy"]), batch["clean"])
+
+
+@METHODS.register("deblur_noisy")
+class NoisyTargetDeblur(BlurryNoisyMethod):
+    name: ClassVar[str] = "deblur_noisy"
+    inputs: ClassVar[str] = "blurry"
+
+    def loss(self, net: nn.Module, batch: dict[str, Tensor]) -> Tensor:
+        return l2(net(batch["blurry"]), batch["noisy"])
+
+
+@METHODS.register("nb2nb_noisy")
+class Nb2NbOnNoisy(BlurryNoisyMethod):
+    """Neighbor2Neighbor on ``batch["noisy"]`` alone (gamma ramped to 2 as in ``nb2nb``)."""
+
+    name: ClassVar[str] = "nb2nb_noisy"
+    inputs: ClassVar[str] = "noisy"
+    cli_options: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    def __init__(self, noise: Corruption | None = None, gamma: float = 2.0, **options: Any):
+        super().__init__(noise, gamma=float(gamma), **options)
+        self._nb2nb = Neighbor2Neighbor(noise, gamma=gamma)
+
+    def loss(self, net: nn.Module, batch: dict[str, Tensor]) -> Tensor:
+        self._nb2nb.progress = self.progress
+        return self._nb2nb.loss(net, {"noisy": batch["noisy"]})
