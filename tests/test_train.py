@@ -125,3 +125,26 @@ def test_ddp_two_processes_match_one_process(tmp_path):
 
 def test_supervised_reference_reads_clean_targets():
     assert Noise2Clean.needs_clean and not Noise2Noise.needs_clean
+
+
+def test_export_model_drops_the_optimizer_and_keeps_the_function(tmp_path):
+    """A shipped copy (float16, no optimizer state) restores what the trained file restores, to 1e-2."""
+    from selfrestore.checkpoint import export_model, load_model, read_checkpoint, save_checkpoint
+
+    torch.manual_seed(0)
+    net = build_net("unet", in_channels=3, out_channels=3, width=8, depth=2)
+    opt = torch.optim.Adam(net.parameters())
+    net(torch.rand(1, 3, 16, 16)).mean().backward()
+    opt.step()
+    trained = save_checkpoint(tmp_path / "t.safetensors", net, {"method": {"name": "n2n", "noise": "gauss25"},
+                                                               "channels": 3}, optimizer=opt)
+    shipped = export_model(trained, tmp_path / "s.safetensors", info="test", scores={"Kodak24 gauss25 PSNR": 1.0})
+    tensors, header = read_checkpoint(shipped)
+    assert not any(k.startswith("optim.") for k in tensors) and "optimizer" not in header
+    assert header["info"] == "test" and header["scores"]["Kodak24 gauss25 PSNR"] == 1.0
+    assert shipped.stat().st_size < trained.stat().st_size / 4
+    x = torch.rand(1, 3, 32, 32)
+    (_, a, _), (_, b, _) = load_model(trained), load_model(shipped)
+    with torch.no_grad():
+        assert next(b.parameters()).dtype == torch.float32
+        assert (a(x) - b(x)).abs().max() < 1e-2

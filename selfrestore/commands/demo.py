@@ -52,6 +52,14 @@ def _single_image_model(path: Path) -> bool:
     return method in METHODS and METHODS.get(method).batch_kind in ("single", "pair")
 
 
+def _kodak_score(name: str) -> float:
+    """The Kodak24 gauss25 PSNR recorded in a shipped model (-inf when none): the demo uses the best."""
+    from ..checkpoint import read_checkpoint, shipped_models
+
+    scores = read_checkpoint(shipped_models()[name])[1].get("scores", {})
+    return float(scores.get("Kodak24 gauss25 PSNR", float("-inf")))
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
@@ -76,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     noisy = to_array(noise.sample(to_tensor(clean), image_generator(2024, 0)))
     shipped = [n for n, p in shipped_models().items() if n.endswith("gauss25") and _single_image_model(p)]
     if shipped and not args.train:
-        name = sorted(shipped)[0]
+        name = max(sorted(shipped), key=_kodak_score)
         print(f"restoring with the shipped model {name} (trained on noisy images only)")
         restored = Restorer(name).restore(noisy)
     else:
