@@ -21,12 +21,14 @@ examples:
   selfrestore restore scans/ --model laine19-gauss25 -o clean_scans/ --uncertainty
   selfrestore restore img.tif --model my.safetensors -o out/ --adapt 200   # fine-tune on the inputs first
   selfrestore restore dim/ --model laine19-gauss5_50 --noise-sigma 12 -o out/  # tell a range model the level
+  selfrestore restore --blurry long.png --noisy short.png --model selfir.safetensors -o out/  # blurry+noisy pair
+  selfrestore restore --blurry long/ --noisy short/ --model selfir.safetensors -o out/  # folders, matched by name
 """
 
 
 def register(sub) -> None:
     p = add_parser(sub, "restore", "restore images with a model", DESCRIPTION, EPILOG)
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files or folders")
     p.add_argument("--model", required=True, help="model file, or the name of a shipped model")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="folder for the restored images")
     p.add_argument("--uncertainty", action="store_true",
@@ -35,6 +37,10 @@ def register(sub) -> None:
                    help="first fine-tune the model on the input images themselves for N steps "
                         "(self-supervised methods for which this is sound)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    pair = p.add_argument_group("blurry + noisy pairs (selfir models; replace INPUT)")
+    pair.add_argument("--blurry", metavar="B", help="blurry long exposure: an image file, or a folder matched by "
+                                                    "file name with --noisy")
+    pair.add_argument("--noisy", metavar="N", help="noisy short exposure of the same scene: a file, or a folder")
     n = p.add_argument_group("noise level of the inputs (Bayesian models with a known level, e.g. laine19-gauss5_50; "
                              "default: the level the model was trained for, the middle of a range)")
     n.add_argument("--noise-sigma", type=float, metavar="S", help="Gaussian noise std on the 0-255 scale")
@@ -89,8 +95,15 @@ def run(args: argparse.Namespace) -> int:
     from ..io import list_images, read_image, write_image
     from ..restore import Restorer
 
+    if args.blurry or args.noisy:
+        return run_pairs(args)
+    if not args.inputs:
+        raise UserError("no inputs: give image files or folders (or --blurry B --noisy N for a selfir model)")
     restorer = Restorer(args.model, device=args.device, tile=args.tile, ensemble=args.ensemble,
                         precision=args.precision, noise_params=noise_params(args))
+    if restorer.method.batch_kind == "blurry_noisy":
+        raise UserError(f"{args.model}: a blurry+noisy ({restorer.method.name}) model needs both shots: "
+                        f"use --blurry B --noisy N")
     if args.uncertainty and not hasattr(restorer.method, "restore_with_uncertainty"):
         raise UserError(f"--uncertainty needs a Bayesian model; {args.model} uses method {restorer.method.name!r}")
     paths, problems = list_images(args.inputs)
@@ -140,6 +153,67 @@ def run(args: argparse.Namespace) -> int:
         tqdm.write(f"{path} -> {target}  ({megapixels / max(time.time() - start, 1e-9):.2f} MP/s)")
     if failures:
         warn(f"{failures} input(s) failed; {restored} restored")
+    return 1 if failures else 0
+
+
+def _blurry_noisy_paths(blurry: str, noisy: str) -> list[tuple[Path, Path]]:
+    """(blurry, noisy) path pairs: two files, or two folders matched by file name."""
+    from ..data.blurry_noisy import match_blurry_noisy
+
+    b, n = Path(blurry), Path(noisy)
+    for path, what in ((b, "--blurry"), (n, "--noisy")):
+        if not path.exists():
+            raise UserError(f"{path}: no such file or folder ({what})")
+    if b.is_dir() and n.is_dir():
+        return match_blurry_noisy(b, n)
+    if b.is_dir() or n.is_dir():
+        raise UserError(f"--blurry {b} and --noisy {n}: give two files or two folders, not one of each")
+    return [(b, n)]
+
+
+def run_pairs(args: argparse.Namespace) -> int:
+    """Restore blurry + noisy pairs with a two-input (selfir) model; outputs are named after the noisy shot."""
+    import numpy as np
+
+    from ..data.blurry_noisy import read_blurry_noisy
+    from ..io import read_image, to_channels, write_image
+    from ..restore import Restorer, restore_array
+
+    if not (args.blurry and args.noisy):
+        raise UserError("give both --blurry and --noisy")
+    if args.inputs:
+        raise UserError("give either INPUT images or --blurry/--noisy, not both")
+    if args.adapt or args.uncertainty or noise_params(args):
+        raise UserError("--adapt, --uncertainty and --noise-* do not apply to blurry+noisy restoration")
+    pairs = _blurry_noisy_paths(args.blurry, args.noisy)
+    restorer = Restorer(args.model, device=args.device, tile=args.tile, ensemble=args.ensemble,
+                        precision=args.precision)
+    method = restorer.method
+    if method.batch_kind != "blurry_noisy":
+        raise UserError(f"{args.model}: method {method.name!r} restores single images; --blurry/--noisy need a "
+                        f"model trained on blurry+noisy pairs (fit --method selfir)")
+    outdir = Path(args.output)
+    if outdir.exists() and not outdir.is_dir():
+        raise UserError(f"{outdir} exists and is not a folder")
+    failures = restored = 0
+    for b_path, n_path in pairs:
+        noisy_root = Path(args.noisy)
+        target = outdir / (n_path.relative_to(noisy_root) if noisy_root.is_dir() else n_path.name)
+        if target.exists() and not args.overwrite:
+            warn(f"{target}: exists (pass --overwrite to replace it)")
+            failures += 1
+            continue
+        blurry, noisy = read_blurry_noisy(b_path, n_path, restorer.channels)
+        _, info = read_image(n_path)
+        obs = np.concatenate([blurry, noisy], axis=2)
+        out = restore_array(method, restorer.net, obs, tile=args.tile, ensemble=args.ensemble,
+                            precision=args.precision, device=restorer.device)
+        have = info.channels
+        write_image(target, to_channels(out, have) if have != out.shape[2] else out, info)
+        restored += 1
+        print(f"{b_path} + {n_path} -> {target}")
+    if failures:
+        warn(f"{failures} pair(s) failed; {restored} restored")
     return 1 if failures else 0
 
 

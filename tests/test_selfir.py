@@ -1,0 +1,200 @@
+"""SelfIR: blurry+noisy pair data, the sharp-area mask, the losses, and the fit/restore command line."""
+import numpy as np
+import pytest
+import torch
+
+from selfrestore.checkpoint import build_net
+from selfrestore.cli import main
+from selfrestore.corruption import parse_corruption
+from selfrestore.corruption.blur import Blur, blur
+from selfrestore.data.blurry_noisy import SyntheticBlurryNoisy
+from selfrestore.io import read_image, write_image
+from selfrestore.methods.selfir import SelfIR, sharp_area_mask
+from selfrestore.registry import METHODS
+
+
+def _delta_blur() -> Blur:
+    k = np.zeros((5, 5), np.float32)
+    k[2, 2] = 1
+    return Blur(kernels=[k], sigma=0.0)
+
+
+@pytest.fixture
+def clean_images(rgb_image):
+    return [rgb_image, rgb_image[::-1].copy()]
+
+
+def test_pairs_are_fixed_per_seed_and_independent_of_the_noise_model(clean_images):
+    gauss, poisson = parse_corruption("gauss5_50"), parse_corruption("poisson5_50")
+    a = SyntheticBlurryNoisy(clean_images, Blur(), gauss, seed=3)
+    b = SyntheticBlurryNoisy(clean_images, Blur(), gauss, seed=3)
+    c = SyntheticBlurryNoisy(clean_images, Blur(), gauss, seed=4)
+    d = SyntheticBlurryNoisy(clean_images, Blur(), poisson, seed=3)
+    for key in ("blurry", "noisy"):
+        assert all(np.array_equal(x, y) for x, y in zip(a.fields[key], b.fields[key]))
+        assert not np.allclose(a.fields[key][0], c.fields[key][0])
+    assert "clean" not in a.fields  # only the supervised baselines keep it
+    # the blurry shot is drawn before the noise: it does not depend on the noise model
+    assert all(np.array_equal(x, y) for x, y in zip(a.fields["blurry"], d.fields["blurry"]))
+    assert not np.allclose(a.fields["noisy"][0], d.fields["noisy"][0])
+    # batches are a pure function of the generator
+    ba, bb = a.batch(np.random.default_rng(1), 3, 32), b.batch(np.random.default_rng(1), 3, 32)
+    assert all(torch.equal(ba[k], bb[k]) for k in ("blurry", "noisy"))
+
+
+def test_keys_are_cropped_and_rotated_together(clean_images):
+    source = SyntheticBlurryNoisy(clean_images, _delta_blur(), parse_corruption("gauss5"), seed=0,
+                                  keep_clean=True)
+    batch = source.batch(np.random.default_rng(0), 8, 32)
+    assert torch.equal(batch["blurry"], batch["clean"])  # delta kernel, no blur noise: same pixels
+    residual = batch["noisy"] - batch["clean"]
+    assert abs(float(residual.std()) - 5 / 255) < 0.5 / 255 and abs(float(residual.mean())) < 1 / 255
+
+
+def test_misaligned_noisy_shot_is_shifted_by_at_most_the_given_pixels(clean_images):
+    source = SyntheticBlurryNoisy(clean_images, _delta_blur(), parse_corruption("gauss0.01"), seed=5,
+                                  misalign_px=3, keep_clean=True)
+    for blurry, noisy, clean in zip(source.fields["blurry"], source.fields["noisy"], source.fields["clean"]):
+        assert np.abs(noisy - clean).max() < 1e-3  # clean is aligned with the noisy shot
+        errors = {}
+        for dy in range(-3, 4):
+            for dx in range(-3, 4):
+                shifted = np.roll(blurry, (-dy, -dx), axis=(0, 1))[5:-5, 5:-5]
+                errors[dy, dx] = np.abs(shifted - clean[5:-5, 5:-5]).mean()
+        assert min(errors.values()) < 1e-3
+
+
+def test_sharp_area_mask_keeps_a_sharp_region_and_rejects_a_blurred_one():
+    g = torch.Generator().manual_seed(0)
+    texture = torch.rand(1, 3, 64, 64, generator=g)
+    texture = blur(texture, torch.ones(3, 3) / 9.0)  # a textured but natural-ish image
+    kernel = torch.zeros(9, 9)
+    kernel[4, :] = 1 / 9  # horizontal motion
+    blurred = blur(texture, kernel)
+    blurry = texture.clone()
+    blurry[..., 32:] = blurred[..., 32:]  # right half blurred, left half sharp
+    blurry = blurry + 2 / 255 * torch.randn(blurry.shape, generator=g)
+    # a denoiser's estimate keeps the structure but loses a little detail (lower variance than a sharp B)
+    estimate = 0.9 * texture + 0.1 * blur(texture, torch.ones(3, 3) / 9.0)
+    mask = sharp_area_mask(estimate, blurry, patch=16)
+    assert mask.shape == (1, 1, 64, 64)
+    assert float(mask[..., :32].mean()) == 1.0
+    assert float(mask[..., 32:].mean()) == 0.0
+
+
+class _NoClean(dict):
+    def __getitem__(self, key):
+        if key == "clean":
+            raise AssertionError("a self-supervised loss read the clean image")
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        if key == "clean":
+            raise AssertionError("a self-supervised loss read the clean image")
+        return super().get(key, default)
+
+
+@pytest.mark.parametrize("name,options", [("selfir", {"aux": 1, "mask_patch": 8}), ("selfir", {"aux": 0}),
+                                          ("deblur_noisy", {}), ("nb2nb_noisy", {})])
+def test_self_supervised_losses_never_read_clean(clean_images, name, options):
+    source = SyntheticBlurryNoisy(clean_images, Blur(), parse_corruption("gauss25"), keep_clean=True)
+    batch = _NoClean(source.batch(np.random.default_rng(0), 2, 32))
+    method = METHODS.get(name)(noise=None, width=8, depth=2, **options)
+    method.progress = 0.5
+    net = build_net("unet", **method.net_kwargs(3))
+    loss = method.loss(net, batch)
+    assert torch.isfinite(loss) and loss.item() > 0
+    assert method.restore(net, torch.cat([batch["blurry"], batch["noisy"]], 1)).shape == batch["noisy"].shape
+
+
+def test_a_few_selfir_steps_reduce_the_loss(clean_images):
+    torch.manual_seed(0)
+    source = SyntheticBlurryNoisy(clean_images, Blur(), parse_corruption("gauss25"))
+    batch = source.batch(np.random.default_rng(0), 4, 32)
+    method = SelfIR(mask_patch=8)
+    net = build_net("unet", **method.net_kwargs(3), width=8, depth=2)
+    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+    losses = []
+    for _ in range(40):
+        loss = method.loss(net, batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+    assert set(method.last_terms) >= {"rec", "reg", "aux"}
+
+
+def _pair_folders(tmp_path, rgb_image, names=("a", "b")):
+    rng = np.random.default_rng(0)
+    bdir, ndir = tmp_path / "blurry", tmp_path / "noisy"
+    for i, name in enumerate(names):
+        img = np.roll(rgb_image, 7 * i, axis=1)
+        write_image(bdir / f"{name}.png", img)
+        write_image(ndir / f"{name}.png", np.clip(img + 0.1 * rng.standard_normal(img.shape), 0, 1))
+    return bdir, ndir
+
+
+def test_cli_fit_and_restore_round_trip(tmp_path, rgb_image, clean_images):
+    bdir, ndir = _pair_folders(tmp_path, rgb_image)
+    model = tmp_path / "selfir.safetensors"
+    assert main(["fit", "--method", "selfir", "--blurry", str(bdir), "--noisy", str(ndir), "--width", "8",
+                 "--depth", "2", "--steps", "3", "--patch-size", "32", "--batch-size", "2", "--mask-patch", "8",
+                 "--quiet", "-o", str(model)]) == 0
+    out = tmp_path / "out"
+    assert main(["restore", "--blurry", str(bdir), "--noisy", str(ndir), "--model", str(model), "-o", str(out)]) == 0
+    restored = sorted(p.name for p in out.iterdir())
+    assert restored == ["a.png", "b.png"]
+    assert read_image(out / "a.png")[0].shape == rgb_image.shape
+    single = tmp_path / "single"
+    assert main(["restore", "--blurry", str(bdir / "a.png"), "--noisy", str(ndir / "a.png"), "--model", str(model),
+                 "-o", str(single)]) == 0
+    assert np.array_equal(read_image(single / "a.png")[0], read_image(out / "a.png")[0])
+    # synthetic pairs from clean images, with a kernel file
+    clean = tmp_path / "clean"
+    for i, img in enumerate(clean_images):
+        write_image(clean / f"{i}.png", img)
+    kernels = tmp_path / "k.npy"
+    np.save(kernels, np.stack([np.eye(9, dtype=np.float32), np.ones((9, 9), np.float32)]))
+    for method in ("selfir", "selfir_sup"):
+        assert main(["fit", str(clean), "--synthetic", "--noise", "gauss5_50", "--method", method, "--kernels",
+                     str(kernels), "--width", "8", "--depth", "2", "--steps", "2", "--patch-size", "32",
+                     "--quiet", "-o", str(tmp_path / f"synthetic_{method}.safetensors")]) == 0
+
+
+def test_mismatched_pairs_and_wrong_models_give_one_line_errors(tmp_path, rgb_image, capsys):
+    bdir, ndir = _pair_folders(tmp_path, rgb_image)
+    fit = ["fit", "--method", "selfir", "--width", "8", "--depth", "2", "--steps", "1", "--patch-size", "32",
+           "--quiet"]
+
+    def error(argv, needle):
+        capsys.readouterr()
+        assert main(argv) != 0
+        err = capsys.readouterr().err
+        assert needle in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+    write_image(ndir / "c.png", rgb_image)  # one noisy image too many
+    error([*fit, "--blurry", str(bdir), "--noisy", str(ndir), "-o", str(tmp_path / "m1")], "has 2 images but")
+    (ndir / "c.png").unlink()
+    write_image(bdir / "a.png", rgb_image[:64])  # size mismatch
+    error([*fit, "--blurry", str(bdir), "--noisy", str(ndir), "-o", str(tmp_path / "m2")], "differs from")
+    write_image(bdir / "a.png", rgb_image)
+    (bdir / "b.png").rename(bdir / "z.png")  # name mismatch
+    error([*fit, "--blurry", str(bdir), "--noisy", str(ndir), "-o", str(tmp_path / "m3")], "no noisy image named")
+    (bdir / "z.png").rename(bdir / "b.png")
+    error([*fit, "--blurry", str(bdir), "-o", str(tmp_path / "m4")], "--noisy")
+
+    model = tmp_path / "m.safetensors"
+    assert main([*fit, "--blurry", str(bdir), "--noisy", str(ndir), "-o", str(model)]) == 0
+    error(["restore", str(ndir / "a.png"), "--model", str(model), "-o", str(tmp_path / "o")], "--blurry B --noisy N")
+    error(["restore", "--blurry", str(bdir), "--noisy", str(ndir / "a.png"), "--model", str(model), "-o",
+           str(tmp_path / "o")], "two files or two folders")
+    error(["restore", "--blurry", str(bdir / "a.png"), "--model", str(model), "-o", str(tmp_path / "o")],
+          "both --blurry and --noisy")
+    n2n = tmp_path / "n2n.safetensors"
+    clean = tmp_path / "clean"
+    write_image(clean / "x.png", rgb_image)
+    assert main(["fit", str(clean), "--synthetic", "--noise", "gauss25", "--method", "n2n", "--width", "4",
+                 "--steps", "1", "--patch-size", "32", "--quiet", "-o", str(n2n)]) == 0
+    error(["restore", "--blurry", str(bdir / "a.png"), "--noisy", str(ndir / "a.png"), "--model", str(n2n), "-o",
+           str(tmp_path / "o")], "restores single images")
