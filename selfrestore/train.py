@@ -47,6 +47,14 @@ class TrainConfig:
     grad_clip: float = 0.0
     plot: bool = True              #: write <model>.training.png at the end
     extra: dict[str, Any] = field(default_factory=dict)
+    #: > 0: train for this many seconds instead of a step count (``steps`` becomes a cap) and let the
+    #: learning-rate schedule follow the elapsed fraction of the budget. Timing-dependent, hence not
+    #: bit-reproducible: meant for fixed-budget comparisons (benchmarks). Time spent in ``on_step`` is
+    #: not counted.
+    budget_seconds: float = 0.0
+    #: the budget's clock: "wall", or "cpu" (process CPU time / torch threads: a run on a shared CPU is
+    #: charged for the compute it got, not for the time other jobs held the cores)
+    budget_clock: str = "wall"
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
@@ -56,6 +64,25 @@ def learning_rate(config: TrainConfig, step: int) -> float:
         return config.lr * (step + 1) / warm
     t = (step - warm) / max(1, config.steps - warm)
     return config.lr * (config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def learning_rate_at_fraction(config: TrainConfig, fraction: float) -> float:
+    """The same warm-up + cosine shape as :func:`learning_rate`, as a function of the elapsed fraction of a
+    time budget."""
+    if fraction < config.warmup:
+        return config.lr * max(fraction, 1e-3) / config.warmup
+    t = min(1.0, (fraction - config.warmup) / max(1e-9, 1 - config.warmup))
+    return config.lr * (config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def budget_clock(kind: str) -> Callable[[], float]:
+    """A monotonic clock in seconds: "wall" or "cpu" (process CPU time divided by torch's thread count)."""
+    if kind == "wall":
+        return time.perf_counter
+    if kind == "cpu":
+        threads = max(1, torch.get_num_threads())
+        return lambda: time.process_time() / threads
+    raise ValueError(f"budget clock must be 'wall' or 'cpu', not {kind!r}")
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -193,16 +220,26 @@ def train(method: Method, net: nn.Module, source, config: TrainConfig, out_path:
         progress = tqdm(total=config.steps, initial=start, desc=f"fit {method.name}", unit="step",
                         dynamic_ncols=True)
     ema, t0, step = None, time.time(), start
+    clock = budget_clock(config.budget_clock) if config.budget_seconds > 0 else None
+    clock_start, not_counted = (clock() if clock else 0.0), 0.0
     try:
         for step in range(start, config.steps):
+            fraction = None
+            if clock is not None:
+                fraction = (clock() - clock_start - not_counted) / config.budget_seconds
+                if fraction >= 1.0:
+                    checkpoint(step)
+                    break
             rng = np.random.default_rng(step_seed(config.seed, step))
             torch.manual_seed(step_seed(config.seed, step, salt=1 + ddp.rank))
             global_batch = source.batch(rng, config.batch_size * ddp.world, config.patch_size)
             batch = _to_device(_slice(global_batch, ddp.rank * config.batch_size,
                                       (ddp.rank + 1) * config.batch_size), device)
+            lr = learning_rate(config, step) if fraction is None else learning_rate_at_fraction(config, fraction)
             for group in optimizer.param_groups:
-                group["lr"] = learning_rate(config, step)
-            method.progress = step / max(1, config.steps)  # for methods with schedules (e.g. Nb2Nb gamma)
+                group["lr"] = lr
+            # for methods with schedules (e.g. Nb2Nb gamma)
+            method.progress = step / max(1, config.steps) if fraction is None else fraction
             with autocast(device, config.amp):
                 loss = method.loss(model, batch)
             optimizer.zero_grad(set_to_none=True)
@@ -223,9 +260,11 @@ def train(method: Method, net: nn.Module, source, config: TrainConfig, out_path:
                 record["val_psnr"] = validate(method, net, val_pairs, device)
             history.append(record)
             if on_step:
+                paused = clock() if clock else 0.0
                 on_step(step, value)
+                not_counted += (clock() - paused) if clock else 0.0
             if progress is not None:
-                postfix = {"loss": f"{ema:.4g}", "lr": f"{learning_rate(config, step):.2g}"}
+                postfix = {"loss": f"{ema:.4g}", "lr": f"{lr:.2g}"}
                 if "val_psnr" in record:
                     postfix["val"] = f"{record['val_psnr']:.2f}dB"
                 progress.set_postfix(postfix, refresh=False)

@@ -148,3 +148,33 @@ def test_export_model_drops_the_optimizer_and_keeps_the_function(tmp_path):
     with torch.no_grad():
         assert next(b.parameters()).dtype == torch.float32
         assert (a(x) - b(x)).abs().max() < 1e-2
+
+
+def test_time_budget_trains_until_the_budget_is_spent(tmp_path):
+    """budget_seconds replaces the step count: the run stops once the clock passes the budget (time spent in
+    on_step not counted), the schedule reaches its end, and the final weights are checkpointed."""
+    from selfrestore.data.images import CorruptedImages
+    from selfrestore.corruption import parse_corruption
+    from selfrestore.methods.n2n import Noise2Noise
+    from selfrestore.train import TrainConfig, learning_rate_at_fraction, train
+
+    noise = parse_corruption("gauss25")
+    images = [np.random.default_rng(0).random((48, 48, 3)).astype(np.float32)]
+    net = build_net("unet", in_channels=3, out_channels=3, width=4, depth=2)
+    cfg = TrainConfig(steps=10**6, batch_size=2, patch_size=32, lr=1e-3, budget_seconds=1.5, progress=False,
+                      plot=False, ckpt_every=10**9)
+    seen, lrs = [], []
+
+    def on_step(step, loss):
+        seen.append(step)
+        time.sleep(0.05)  # not charged to the budget
+
+    start = time.perf_counter()
+    train(Noise2Noise(noise=noise), net, CorruptedImages(images, noise, kind="pair"), cfg, tmp_path / "b.safetensors",
+          on_step=on_step)
+    elapsed = time.perf_counter() - start
+    assert elapsed >= 1.5 + 0.05 * len(seen) * 0.9 and len(seen) > 3
+    assert read_checkpoint(tmp_path / "b.safetensors")[1]["step"] == len(seen)
+    cfg.warmup = 0.1
+    lrs = [learning_rate_at_fraction(cfg, f) for f in (0.0, 0.05, 0.1, 0.55, 1.0)]
+    assert lrs[0] < lrs[1] < lrs[2] == pytest.approx(1e-3) and lrs[3] < lrs[2] and lrs[4] == pytest.approx(2e-5)
