@@ -303,6 +303,8 @@ def write_report(out_md: Path, table: dict, all_rows: list[Row]) -> None:
         "## Runs",
         "",
     ]
+    if table.get("execution"):
+        text += [table["execution"], ""]
     for noise, run in sorted(runs.items()):
         text += [f"- {noise}: `{run['command']}`", f"  - machine: {run['machine']}; wall time {run['wall_min']:.1f} min; "
                  f"{run['settings']}"]
@@ -326,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--crop", type=int, default=256)
     p.add_argument("--workdir", default=str(ROOT / "runs" / "selfir"))
     p.add_argument("--quick", action="store_true", help="smoke run: tiny budget and subsets, writes *_quick.*")
+    p.add_argument("--report-only", action="store_true", help="rewrite the .md from the .json and exit")
     args = p.parse_args(argv)
     if args.quick:
         args.minutes, args.train_limit, args.test_limit = 0.1, 8, 2
@@ -337,6 +340,10 @@ def main(argv: list[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     device = pick_device("cpu")
     all_rows = rows(args.mask_patch)
+    if args.report_only:
+        write_report(out_md, json.loads(out_json.read_text()), all_rows)
+        print(f"wrote {out_md}")
+        return 0
     chosen = [r for r in all_rows if args.rows is None or r.key in args.rows]
     wall0 = time.time()
     train_images = load_folder([DATA / "BSDS500_train_test" / "train", DATA / "BSDS500_train_test" / "test"],
