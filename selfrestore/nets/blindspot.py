@@ -46,20 +46,21 @@ class HalfPlaneConv(nn.Module):
     """A 3x3 convolution whose receptive field is the own row and the rows above (``blind=True``), or an
     ordinary zero-padded 3x3 convolution (``blind=False``).
 
-    The blind version pads ``2r`` rows on both sides inside the convolution (the fused, fast path) and keeps
-    the first H output rows: output row i then covers input rows i-2r .. i, exactly as padding 2r rows on
-    top only would.
+    The blind version pads ``2r`` zero rows on top only, then convolves with no vertical padding: output row
+    i covers input rows i-2r .. i. Padding first (a contiguous copy) is faster on CPU than the fused
+    alternative (pad both sides inside the convolution, then crop): the cropped view is strided, and the
+    activation and convolution backward passes on strided tensors leave the fast path (3x slower steps,
+    measured with bf16 + channels_last).
     """
 
     def __init__(self, cin: int, cout: int, blind: bool, kernel: int = 3):
         super().__init__()
         r = kernel // 2
-        self.blind = blind
-        self.conv = nn.Conv2d(cin, cout, kernel, padding=(2 * r, r) if blind else r)
+        self.blind, self.rows = blind, 2 * r
+        self.conv = nn.Conv2d(cin, cout, kernel, padding=(0, r) if blind else r)
 
     def forward(self, x: Tensor) -> Tensor:
-        y = self.conv(x)
-        return y[:, :, : x.shape[2]] if self.blind else y
+        return self.conv(F.pad(x, (0, 0, self.rows, 0)) if self.blind else x)
 
 
 class UNetBody(nn.Module):
@@ -147,17 +148,15 @@ class BlindSpotUNet(nn.Module):
 
     def branches(self, x: Tensor) -> Tensor:
         """Run the half-plane branch on the four rotations and return the rotated-back features
-        concatenated on the channel axis (N, 4 * 2 * width, H, W)."""
-        n, _, h, w = x.shape
+        concatenated on the channel axis (N, 4 * 2 * width, H, W).
+
+        The paper stacks the rotations in the batch; one pass per rotation computes the same thing (shared
+        weights) and is faster on CPU (smaller activations stay in cache: 1.4 s vs 1.8 s per training step
+        at batch 4, 128 px) and needs a quarter of the activation memory at once."""
         fmt = _memory_format(x)  # rot90 returns strided views: keep one layout so the convs stay on the fast path
-        if h == w:  # one batched pass (the paper's layout)
-            stacked = torch.cat([torch.rot90(x, k, dims=(2, 3)) for k in ROTATIONS], dim=0)
-            feats = shift_down(self.branch(stacked.contiguous(memory_format=fmt))).split(n, dim=0)
-        else:       # rotated shapes differ: same weights, one pass per rotation
-            feats = [shift_down(self.branch(torch.rot90(x, k, dims=(2, 3)).contiguous(memory_format=fmt)))
-                     for k in ROTATIONS]
-        out = torch.cat([torch.rot90(f, -k, dims=(2, 3)) for f, k in zip(feats, ROTATIONS)], dim=1)
-        return out.contiguous(memory_format=fmt)
+        feats = [torch.rot90(shift_down(self.branch(torch.rot90(x, k, dims=(2, 3)).contiguous(memory_format=fmt))),
+                             -k, dims=(2, 3)) for k in ROTATIONS]
+        return torch.cat(feats, dim=1).contiguous(memory_format=fmt)
 
     def forward(self, x: Tensor) -> Tensor:
         _, _, h, w = x.shape
