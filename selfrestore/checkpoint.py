@@ -107,6 +107,9 @@ def export_model(source: str | os.PathLike, target: str | os.PathLike, info: str
     kept = {k: (v.half() if half and v.is_floating_point() else v).contiguous()
             for k, v in tensors.items() if not k.startswith("optim.")}
     header = {k: v for k, v in header.items() if k != "optimizer"}
+    # the per-step loss log can be megabytes of JSON: keep the validation points and the last record
+    history = header.get("history") or []
+    header["history"] = [r for r in history[:-1] if "val_psnr" in r] + history[-1:]
     if info:
         header["info"] = info
     if scores:  # measured by a committed benchmark, e.g. {"Kodak24 gauss25 PSNR": 30.76}; demo picks the best

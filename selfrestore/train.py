@@ -49,8 +49,9 @@ class TrainConfig:
     extra: dict[str, Any] = field(default_factory=dict)
     #: > 0: train for this many seconds instead of a step count (``steps`` becomes a cap) and let the
     #: learning-rate schedule follow the elapsed fraction of the budget. Timing-dependent, hence not
-    #: bit-reproducible: meant for fixed-budget comparisons (benchmarks). Time spent in ``on_step`` is
-    #: not counted.
+    #: bit-reproducible: meant for fixed-budget comparisons (benchmarks) and "train for an hour" runs.
+    #: Time spent in ``on_step`` is not counted; the time already spent is stored in each checkpoint, so
+    #: ``resume`` continues the same budget.
     budget_seconds: float = 0.0
     #: the budget's clock: "wall", or "cpu" (process CPU time / torch threads: a run on a shared CPU is
     #: charged for the compute it got, not for the time other jobs held the cores)
@@ -188,7 +189,7 @@ def train(method: Method, net: nn.Module, source, config: TrainConfig, out_path:
     params = list(net.parameters()) + [p for m in extra_modules.values() for p in m.parameters()]
     optimizer = torch.optim.Adam(params, lr=config.lr, betas=(0.9, 0.99))
     history: list[dict[str, float]] = []
-    start = 0
+    start, spent_before = 0, 0.0
     if config.resume and out_path.exists():
         tensors, header = read_checkpoint(out_path)
         if header.get("method", {}).get("name") != method.name:
@@ -201,32 +202,45 @@ def train(method: Method, net: nn.Module, source, config: TrainConfig, out_path:
             load_optimizer_state(optimizer, tensors, header)
         start = int(header.get("step", 0))
         history = header.get("history", [])
+        spent_before = float(header.get("budget_spent", 0.0)) if config.budget_seconds > 0 else 0.0
         if ddp.main and config.progress:
-            print(f"resuming {out_path} at step {start}/{config.steps}")
+            print(f"resuming {out_path} at step {start}"
+                  + (f" ({spent_before / 60:.1f} of {config.budget_seconds / 60:.1f} min spent)"
+                     if config.budget_seconds > 0 else f"/{config.steps}"))
     model = nn.parallel.DistributedDataParallel(net) if ddp.active else net
     channels = getattr(source, "channels", None)
     base_meta = {"method": method.config(), "channels": channels, "steps": config.steps,
                  "train_config": asdict(config), **(meta or {})}
 
+    clock = budget_clock(config.budget_clock) if config.budget_seconds > 0 else None
+    clock_start, not_counted = (clock() - spent_before if clock else 0.0), 0.0
+
+    def spent() -> float:
+        """Budget seconds used so far (this run and the runs it resumes)."""
+        return clock() - clock_start - not_counted if clock else 0.0
+
     def checkpoint(step: int) -> None:
         if ddp.main:
-            save_checkpoint(out_path, net, {**base_meta, "step": step, "history": history}, optimizer,
-                            extra_modules)
+            extra_meta = {"budget_spent": spent()} if clock else {}
+            save_checkpoint(out_path, net, {**base_meta, "step": step, "history": history, **extra_meta},
+                            optimizer, extra_modules)
 
     progress = None
     if ddp.main and config.progress:
         from tqdm import tqdm
 
-        progress = tqdm(total=config.steps, initial=start, desc=f"fit {method.name}", unit="step",
-                        dynamic_ncols=True)
+        if clock:  # a time budget: the bar counts budget seconds, the postfix the steps
+            progress = tqdm(total=round(config.budget_seconds), initial=round(spent_before),
+                            desc=f"fit {method.name}", unit="s", dynamic_ncols=True)
+        else:
+            progress = tqdm(total=config.steps, initial=start, desc=f"fit {method.name}", unit="step",
+                            dynamic_ncols=True)
     ema, t0, step = None, time.time(), start
-    clock = budget_clock(config.budget_clock) if config.budget_seconds > 0 else None
-    clock_start, not_counted = (clock() if clock else 0.0), 0.0
     try:
         for step in range(start, config.steps):
             fraction = None
             if clock is not None:
-                fraction = (clock() - clock_start - not_counted) / config.budget_seconds
+                fraction = spent() / config.budget_seconds
                 if fraction >= 1.0:
                     checkpoint(step)
                     break
@@ -267,8 +281,10 @@ def train(method: Method, net: nn.Module, source, config: TrainConfig, out_path:
                 postfix = {"loss": f"{ema:.4g}", "lr": f"{lr:.2g}"}
                 if "val_psnr" in record:
                     postfix["val"] = f"{record['val_psnr']:.2f}dB"
+                if clock:
+                    postfix["step"] = str(done)
                 progress.set_postfix(postfix, refresh=False)
-                progress.update(1)
+                progress.update(min(round(spent()), progress.total) - progress.n if clock else 1)
             if done % config.ckpt_every == 0 or done == config.steps:
                 checkpoint(done)
     except KeyboardInterrupt:

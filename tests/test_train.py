@@ -150,6 +150,15 @@ def test_export_model_drops_the_optimizer_and_keeps_the_function(tmp_path):
         assert (a(x) - b(x)).abs().max() < 1e-2
 
 
+def _warm_up_torch_optim() -> None:
+    """torch imports its compiler stack (seconds) at the first optimizer step of a process: do it here, so
+    that a short time budget measures training, not that import."""
+    p = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.Adam([p])
+    p.sum().backward()
+    opt.step()
+
+
 def test_time_budget_trains_until_the_budget_is_spent(tmp_path):
     """budget_seconds replaces the step count: the run stops once the clock passes the budget (time spent in
     on_step not counted), the schedule reaches its end, and the final weights are checkpointed."""
@@ -158,11 +167,12 @@ def test_time_budget_trains_until_the_budget_is_spent(tmp_path):
     from selfrestore.methods.n2n import Noise2Noise
     from selfrestore.train import TrainConfig, learning_rate_at_fraction, train
 
+    _warm_up_torch_optim()
     noise = parse_corruption("gauss25")
     images = [np.random.default_rng(0).random((48, 48, 3)).astype(np.float32)]
     net = build_net("unet", in_channels=3, out_channels=3, width=4, depth=2)
     cfg = TrainConfig(steps=10**6, batch_size=2, patch_size=32, lr=1e-3, budget_seconds=1.5, progress=False,
-                      plot=False, ckpt_every=10**9)
+                      plot=False, ckpt_every=10**9, amp=False)  # fp32: no one-off bf16 kernel set-up in the budget
     seen, lrs = [], []
 
     def on_step(step, loss):
@@ -178,3 +188,29 @@ def test_time_budget_trains_until_the_budget_is_spent(tmp_path):
     cfg.warmup = 0.1
     lrs = [learning_rate_at_fraction(cfg, f) for f in (0.0, 0.05, 0.1, 0.55, 1.0)]
     assert lrs[0] < lrs[1] < lrs[2] == pytest.approx(1e-3) and lrs[3] < lrs[2] and lrs[4] == pytest.approx(2e-5)
+
+
+def test_time_budget_resumes_with_the_time_already_spent(tmp_path):
+    """A budget run stores the time it spent in each checkpoint; --resume with the same budget continues
+    it (a larger budget trains only the difference) instead of starting the clock again."""
+    from selfrestore.corruption import parse_corruption
+    from selfrestore.data.images import CorruptedImages
+    from selfrestore.methods.n2n import Noise2Noise
+    from selfrestore.train import TrainConfig, train
+
+    noise = parse_corruption("gauss25")
+    images = [np.random.default_rng(0).random((48, 48, 3)).astype(np.float32)]
+    source = CorruptedImages(images, noise, kind="pair")
+    path = tmp_path / "r.safetensors"
+    cfg = TrainConfig(steps=10**6, batch_size=2, patch_size=32, lr=1e-3, budget_seconds=0.6, progress=False,
+                      plot=False, ckpt_every=10**9, amp=False)
+    train(Noise2Noise(noise=noise), build_net("unet", in_channels=3, out_channels=3, width=4, depth=2), source,
+          cfg, path)
+    first = read_checkpoint(path)[1]
+    assert first["budget_spent"] >= 0.6
+    cfg.budget_seconds, cfg.resume = 1.2, True
+    train(Noise2Noise(noise=noise), build_net("unet", in_channels=3, out_channels=3, width=4, depth=2), source,
+          cfg, path)
+    second = read_checkpoint(path)[1]
+    assert second["step"] > first["step"]
+    assert 1.2 <= second["budget_spent"] < 1.2 + 0.5  # continued the clock: 0.6 s more, not 1.2 s more

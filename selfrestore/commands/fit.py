@@ -24,6 +24,7 @@ examples:
   selfrestore fit my_noisy_photos/ --method laine19 --noise gauss25 -o photos.safetensors
   selfrestore fit --pairs shots_a/ shots_b/ --method n2n -o pairs.safetensors
   selfrestore fit clean/ --synthetic --noise gauss25 --method n2n --steps 5000 -o n2n.safetensors
+  selfrestore fit my_noisy_photos/ --method laine19 --noise gauss5_50 --minutes 60 -o photos.safetensors
   selfrestore fit sharp/ --synthetic --kernels kernels.mat --method reblur -o deblur.safetensors
   selfrestore fit ... --resume        # continue an interrupted run from its last checkpoint
 
@@ -53,7 +54,11 @@ def register(sub) -> None:
     p.add_argument("--depth", type=int, default=None, help="network depth (pooling levels / layers)")
     p.add_argument("--channels", type=int, choices=[1, 3], default=None, help="1 gray, 3 colour (default: data)")
     t = p.add_argument_group("training")
-    t.add_argument("--steps", type=int, default=2000)
+    t.add_argument("--steps", type=int, default=None,
+                   help="training steps (default 2000; with --minutes: an optional cap)")
+    t.add_argument("--minutes", type=float, default=None, metavar="M",
+                   help="train for M minutes of wall-clock time instead of a step count; the learning-rate "
+                        "schedule follows the elapsed time, and --resume continues the same budget")
     t.add_argument("--batch-size", type=int, default=4)
     t.add_argument("--patch-size", type=int, default=128)
     t.add_argument("--lr", type=float, default=3e-4)
@@ -165,6 +170,10 @@ def run(args: argparse.Namespace) -> int:
         out = out.with_suffix(out.suffix + ".safetensors") if out.suffix else out.with_suffix(".safetensors")
     if out.exists() and not args.resume:
         raise UserError(f"{out} exists: pass --resume to continue it, or choose another -o")
+    if args.minutes is not None and args.minutes <= 0:
+        raise UserError("--minutes must be positive")
+    if args.steps is None:
+        args.steps = 10**9 if args.minutes else 2000
     for name in ("steps", "batch_size", "patch_size", "ckpt_every"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1")
@@ -182,7 +191,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--patch-size must be a multiple of {multiple} for network {args.net or method.default_net}")
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, patch_size=args.patch_size, lr=args.lr,
                          ckpt_every=args.ckpt_every, val_every=args.val_every, seed=args.seed,
-                         amp=not args.no_amp, device=args.device, progress=not args.quiet, resume=args.resume)
+                         amp=not args.no_amp, device=args.device, progress=not args.quiet, resume=args.resume,
+                         budget_seconds=60.0 * args.minutes if args.minutes else 0.0)
     val = validation_pairs(args.val, noise, source.channels) if args.val and noise else None
     if args.val and not noise:
         warn("--val ignored: it needs --noise to corrupt the clean validation images")
