@@ -212,3 +212,43 @@ def test_loss_is_float32_under_bf16_autocast():
     loss.backward()
     assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
     assert head_channels("full", 3) == 9
+
+
+@pytest.mark.parametrize("sigma_255", [8.0, 20.0, 45.0])
+def test_range_model_estimates_each_images_noise_level_by_maximum_likelihood(sigma_255):
+    """A model trained on a range (gauss5_50) restores an image of unknown sigma with the maximum-likelihood
+    sigma under its prior: the result equals the posterior at the true sigma, not at the range's middle."""
+    g = torch.Generator().manual_seed(5)
+    mu, factor = [0.4, 0.5, 0.6], [[0.08, 0.02, 0.01], [0.0, 0.06, 0.02], [0.0, 0.0, 0.07]]
+    net = FixedPrior(mu, factor)
+    a = torch.tensor(factor)
+    x = torch.tensor(mu).view(1, 3, 1, 1) + torch.einsum("ji,njhw->nihw", a, torch.randn(1, 3, 96, 96, generator=g))
+    sigma = sigma_255 / 255
+    y = x + sigma * torch.randn(x.shape, generator=g)
+    method = Laine19(noise=parse_corruption("gauss5_50"), head="full")
+    restored = method.restore(net, y)
+    at_truth = method.restore(net, y, sigma=sigma)
+    at_middle = method.restore(net, y, sigma=27.5 / 255)
+    assert (restored - at_truth).abs().max() < 0.15 * (at_middle - at_truth).abs().max() + 1e-3
+    est = gp.ml_noise_level(y, *gp_prior(net, y), lambda level, m: level**2, 1 / 255, 0.5)
+    assert abs(est.item() - sigma) / sigma < 0.08
+
+
+def gp_prior(net, y):
+    from selfrestore.nets.blindspot import split_head
+
+    return split_head(net(y), "full", 3)
+
+
+def test_poisson_level_is_estimated_for_an_estimated_level_model():
+    """Poisson, level unknown: restoration finds 1/lambda by maximum likelihood (within 10 %)."""
+    g = torch.Generator().manual_seed(6)
+    mu = [0.3, 0.5, 0.7]
+    net = FixedPrior(mu, [[0.03, 0.0, 0.0], [0.0, 0.03, 0.0], [0.0, 0.0, 0.03]], extra=0.0)
+    x = (torch.tensor(mu).view(1, 3, 1, 1) + 0.03 * torch.randn(1, 3, 96, 96, generator=g)).clamp_min(0)
+    lam = 20.0
+    y = torch.poisson(lam * x, generator=g) / lam
+    method = Laine19(noise=parse_corruption("poisson30"), head="full", noise_level="global")
+    params = method._ml_params(y, *gp_prior(net, y))
+    assert abs(params["lam"].item() - lam) / lam < 0.1
+    assert torch.allclose(method.restore(net, y), method.restore(net, y, lam=params["lam"]), atol=1e-5)

@@ -103,3 +103,39 @@ def posterior(y: Tensor, mu: Tensor, prior_cov: Tensor, noise_var: Tensor) -> tu
     m = torch.stack([solve_lower(chol, prior_cov[:, :, j]) for j in range(c)], dim=2)  # (N, C, C, H, W)
     variance = torch.diagonal(prior_cov, dim1=1, dim2=2).permute(0, 3, 1, 2) - m.pow(2).sum(dim=1)
     return mean, variance.clamp_min(0)
+
+
+def ml_noise_level(y: Tensor, mu: Tensor, prior_cov: Tensor, noise_variance, low: float, high: float,
+                   max_pixels: int = 65536, iterations: int = 24) -> Tensor:
+    """Per-image maximum-likelihood noise level under the network's prior (the marginal of eq. 4-5).
+
+    ``noise_variance(level)`` maps a (N, 1, 1, 1) level to the per-pixel noise variance (broadcastable to
+    (N, C, H, W)); the level maximising the mean of log N(y; mu, Sigma_x + Sigma_n(level)) over the image is
+    found by golden-section search on log(level) in [low, high] (the marginal likelihood of one scalar is
+    unimodal in practice). At most ``max_pixels`` pixels per image are used (a fixed regular subsample), so
+    this costs a fraction of the network pass. Returns (N, 1, 1, 1).
+    """
+    n, c, h, w = y.shape
+    stride = max(1, int(math.ceil(math.sqrt(h * w / max_pixels))))
+    ys, ms = y[..., ::stride, ::stride].float(), mu[..., ::stride, ::stride].float()
+    cs = prior_cov[..., ::stride, ::stride].float()
+
+    def cost(log_level: Tensor) -> Tensor:  # (N,) -> (N,) mean negative log-likelihood
+        level = log_level.exp().view(n, 1, 1, 1)
+        var = noise_variance(level, ms).expand_as(ms)
+        return gaussian_nll(ys, ms, add_diagonal(cs, var)).mean(dim=(1, 2))
+
+    a = torch.full((n,), math.log(low), device=y.device)
+    b = torch.full((n,), math.log(high), device=y.device)
+    ratio = (math.sqrt(5) - 1) / 2
+    x1, x2 = b - ratio * (b - a), a + ratio * (b - a)
+    f1, f2 = cost(x1), cost(x2)
+    for _ in range(iterations):
+        left = f1 < f2                       # the minimum lies in [a, x2]
+        b = torch.where(left, x2, b)
+        a = torch.where(left, a, x1)
+        x1_new, x2_new = b - ratio * (b - a), a + ratio * (b - a)
+        f_new = cost(torch.where(left, x1_new, x2_new))
+        f2, f1 = torch.where(left, f1, f_new), torch.where(left, f_new, f2)
+        x2, x1 = torch.where(left, x1, x2_new), torch.where(left, x1_new, x2)
+    return ((a + b) / 2).exp().view(n, 1, 1, 1)

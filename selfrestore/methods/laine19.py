@@ -26,6 +26,15 @@ image (its output averaged over the image); "global" = one learned level for the
 value r becomes softplus(r - 4) + 1e-3 (sigma for Gaussian, 1/lambda for Poisson, alpha for impulse).
 The likelihood alone cannot tell prior variance from noise variance, so, as in the paper, the loss gets
 the regulariser -0.1 * (noise std), which tips the balance towards explaining variance as noise.
+
+Noise level at restoration (Gaussian and Poisson families): given explicitly (``sigma=`` / ``lam=``, the
+CLI's --noise-sigma / --noise-lambda) it is used as is. Otherwise, when the level is not a single known
+value (an estimated level, or a model trained on a range such as gauss5_50), it is estimated for each image
+by maximum likelihood under the network's own prior: the sigma (or 1/lambda) that maximises
+mean log N(y; mu, Sigma_x + Sigma_n) over the image (:func:`.gaussian_posterior.ml_noise_level`). This uses
+nothing but the noisy image and the trained prior, and matches the posterior's noise term to the image at
+hand: a gauss5_50 model restores a sigma=10 image with sigma near 10, not the range's middle. The level
+learned in training (unknown/global) only serves training; ``ml_level=False`` restores with it instead.
 """
 from __future__ import annotations
 
@@ -101,7 +110,7 @@ class Laine19(Method):
     }
 
     def __init__(self, noise: Corruption | None = None, head: str = "full", noise_level: str = "known",
-                 width: int | None = None, depth: int | None = None, **options: Any):
+                 width: int | None = None, depth: int | None = None, ml_level: bool = True, **options: Any):
         if head not in HEADS:
             raise UserError(f"laine19: head must be one of {', '.join(HEADS)}, not {head!r}")
         if noise_level not in NOISE_LEVELS:
@@ -111,7 +120,9 @@ class Laine19(Method):
             raise UserError("laine19: the Poisson-Gaussian model is supported with a known noise level only")
         net_size = {k: v for k, v in (("width", width), ("depth", depth)) if v is not None}
         super().__init__(noise, head=head, noise_level=noise_level, **net_size, **options)
-        self.head, self.noise_level, self.net_size = head, noise_level, net_size
+        if not ml_level:
+            self.options["ml_level"] = False
+        self.head, self.noise_level, self.net_size, self.ml_level = head, noise_level, net_size, bool(ml_level)
         self.progress = 0.0  #: fraction of training done; the driver may set it (impulse "mu" annealing)
 
     @property
@@ -140,13 +151,20 @@ class Laine19(Method):
             return _per_image(params[key], n, out.device)
         return _per_image(self.noise.nominal_params(n, out.device)[key], n, out.device)
 
-    def _noise_variance(self, out: Tensor, mu: Tensor, params: dict[str, Any] | None) -> Tensor:
-        """Per-pixel noise variance (broadcastable to (N, C, H, W)) for the additive-Gaussian families."""
+    def _noise_variance(self, out: Tensor, mu: Tensor, params: dict[str, Any] | None,
+                        use_params: bool = False) -> Tensor:
+        """Per-pixel noise variance (broadcastable to (N, C, H, W)) for the additive-Gaussian families.
+        ``use_params``: levels given in ``params`` win over the net's own estimate (restoration)."""
         c = mu.shape[1]
+        given = use_params and bool(params)
         if self.family == "gauss":
-            return self._level(out, c, params, "sigma").clamp_min(STD_FLOOR) ** 2
+            sigma = _per_image(params["sigma"], mu.shape[0], mu.device) if given and "sigma" in params \
+                else self._level(out, c, params, "sigma")
+            return sigma.clamp_min(STD_FLOOR) ** 2
         signal = mu.clamp_min(STD_FLOOR)
         if self.family == "poisson":
+            if given and "lam" in params:
+                return signal / _per_image(params["lam"], mu.shape[0], mu.device)
             if self.estimates_noise:
                 return signal * self._level(out, c, params, "lam")  # the estimate is 1 / lambda
             return signal / self._level(out, c, params, "lam")
@@ -193,14 +211,17 @@ class Laine19(Method):
     def restore(self, net: nn.Module, obs: Tensor, return_std: bool = False, **extra: Any):
         """Posterior mean (N, C, H, W); with ``return_std`` also the posterior standard deviation.
         Known noise parameters may be passed as ``sigma=`` / ``lam=`` / ``alpha=`` (float or (N,));
-        otherwise the noise model's nominal value is used."""
+        otherwise the level is estimated per image (estimated-level and range models, Gaussian/Poisson:
+        see the module docstring) or the noise model's single value is used."""
         mean, std = self._posterior(net, obs, extra, want_std=return_std)
         return (mean, std) if return_std else mean
 
     def accepted_noise_params(self) -> tuple[str, ...]:
-        """Noise parameters ``restore`` takes instead of the nominal ones (none when the net estimates it)."""
-        if self.estimates_noise or self.head == "mu":
+        """Noise parameters ``restore`` takes instead of its own estimate or nominal value."""
+        if self.head == "mu":
             return ()
+        if self.estimates_noise:  # an explicit level overrides the estimate (not for impulse: see _alpha)
+            return {"gauss": ("sigma",), "poisson": ("lam",)}.get(self.family, ())
         return {"gauss": ("sigma",), "poisson": ("lam",), "impulse": ("alpha",)}.get(self.family, ())
 
     def restore_with_uncertainty(self, net: nn.Module, obs: Tensor, **extra: Any) -> tuple[Tensor, Tensor]:
@@ -235,10 +256,29 @@ class Laine19(Method):
             var = (1 - w) * torch.diagonal(prior_cov, dim1=1, dim2=2).permute(0, 3, 1, 2) \
                 + w * (1 - w) * (y - mu) ** 2
         else:
-            noise_var = self._noise_variance(out, mu, params)
+            if params is None and self._restore_estimates_level():
+                params = self._ml_params(y, mu, prior_cov)
+            noise_var = self._noise_variance(out, mu, params, use_params=True)
             mean, var = gp.posterior(y, mu, prior_cov, noise_var.expand_as(mu))
         std = var.clamp_min(0).sqrt() if want_std else None
         return mean, std
+
+    def _restore_estimates_level(self) -> bool:
+        """Whether restoration estimates the level per image (no single known value to use)."""
+        if not self.ml_level or self.family not in ("gauss", "poisson"):
+            return False
+        return self.estimates_noise or self.noise.low != self.noise.high
+
+    def _ml_params(self, y: Tensor, mu: Tensor, prior_cov: Tensor) -> dict[str, Tensor]:
+        """The per-image maximum-likelihood level as restore parameters (``sigma`` or ``lam``)."""
+        if self.family == "gauss":  # sigma in [0.5, 127.5] / 255, or around a trained range
+            low, high = (0.5 / 255, 0.5) if self.estimates_noise else (self.noise.low / 2, self.noise.high * 2)
+            sigma = gp.ml_noise_level(y, mu, prior_cov, lambda level, m: level**2, max(low, 1e-4), high)
+            return {"sigma": sigma.view(-1)}
+        low, high = (1.0, 1000.0) if self.estimates_noise else (self.noise.low / 2, self.noise.high * 2)
+        inv_lam = gp.ml_noise_level(y, mu, prior_cov, lambda level, m: m.clamp_min(STD_FLOOR) * level,
+                                    1.0 / high, 1.0 / low)
+        return {"lam": 1.0 / inv_lam.view(-1)}
 
     def describe(self) -> str:
         head = {"mu": "mean only", "diag": "diagonal covariance", "full": "full covariance"}[self.head]
