@@ -108,3 +108,31 @@ def test_burst_frames_source_needs_two_frames():
 
     with pytest.raises(UserError):
         BurstFrames(torch.rand(1, 3, 32, 32))
+
+
+def test_dsa_decoder_is_shift_equivariant_on_the_high_resolution_grid():
+    """The self-supervised loss only sees block averages; the decoder must apply one rule at every sub-pixel
+    phase, i.e. commute with one-pixel shifts of the high-resolution grid (away from the borders)."""
+    net = build_net("dsa", **METHODS.get("dsa")().net_kwargs(3)).eval()
+    x = torch.rand(1, 3 + 32 + 1, 48, 48)
+    with torch.no_grad():
+        out, shifted = net.decoder(x), net.decoder(torch.roll(x, shifts=(1, 1), dims=(-2, -1)))
+    r = net.decoder.receptive_field
+    assert torch.allclose(torch.roll(out, shifts=(1, 1), dims=(-2, -1))[..., r:-r, r:-r], shifted[..., r:-r, r:-r],
+                          atol=1e-5)
+
+
+def test_dsa_random_frames_keeps_the_reference(sr_source):
+    method = METHODS.get("dsa")(min_frames=2)
+    batch = sr_source.batch(np.random.default_rng(0), 2, 24)
+    counts = set()
+    for seed in range(12):
+        torch.manual_seed(seed)
+        kept = method.random_frames(batch)
+        t = kept["frames"].shape[1]
+        counts.add(t)
+        assert 2 <= t <= 4 and kept["affines"].shape[1] == t
+        assert torch.equal(kept["frames"][:, 0], batch["frames"][:, 0])
+        assert torch.equal(kept["affines"][:, 0], batch["affines"][:, 0])
+    assert len(counts) > 1
+    assert METHODS.get("dsa")().random_frames(batch) is batch

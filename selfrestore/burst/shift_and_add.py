@@ -62,11 +62,13 @@ def normalize(acc: Tensor, wsum: Tensor, fill_sigma: float = 2.0, prior: float =
 
 
 def shift_and_add(frames: Tensor, affines: Tensor | None = None, scale: int = 1, raw: bool = False,
-                  gains: Tensor | None = None, model: str = "affine") -> Tensor:
+                  gains: Tensor | None = None, model: str = "affine", fill_sigma: float | None = None,
+                  prior: float = 0.05) -> Tensor:
     """Classical shift-and-add of one burst (T, C, h, w) (or (N, T, C, h, w)) onto the reference grid.
 
     ``affines`` (T, 2, 3) register each frame to frame 0 (estimated from the frames when omitted);
     ``raw`` treats (T, 1, h, w) frames as RGGB Bayer and returns RGB; ``gains`` divides each frame.
+    ``fill_sigma`` (default max(1, s)) and ``prior`` set the normalisation (see :func:`normalize`).
     Returns (C', s h, s w) (or (N, C', s h, s w)).
     """
     batched = frames.dim() == 5
@@ -88,5 +90,5 @@ def shift_and_add(frames: Tensor, affines: Tensor | None = None, scale: int = 1,
     acc, wsum = splat(values, positions, (scale * h, scale * w), weights)
     acc = acc.view(n, t, *acc.shape[1:]).sum(dim=1)
     wsum = wsum.view(n, t, *wsum.shape[1:]).sum(dim=1)
-    out = normalize(acc, wsum, fill_sigma=max(1.0, float(scale)))
+    out = normalize(acc, wsum, fill_sigma=max(1.0, float(scale)) if fill_sigma is None else fill_sigma, prior=prior)
     return out if batched else out[0]

@@ -8,6 +8,10 @@ known acquisition operator D (blur with the known kernel, s x s average pooling)
 The flows F_t enter the fusion detached, so only the motion loss trains the motion residual: that closes
 the one path through which I_0 (which the motion estimator does see) could leak into the output. At
 inference the reference is included. The supervised twin replaces the first term by || SR(I_0..I_{T-1}) - x ||_1.
+
+With ``min_frames`` > 0 each training step keeps the reference and a random subset of the other frames, of a
+random size, so one network learns to fuse bursts as short and as long as it will meet at inference (the
+fused sampling density changes with T). The loss itself is unchanged.
 """
 from __future__ import annotations
 
@@ -33,10 +37,10 @@ class DeepShiftAndAddMethod(Method):
     default_net = "dsa"
 
     def __init__(self, noise=None, scale: int = 2, blur_sigma: float = 0.5, motion_weight: float = 1.0,
-                 tv_weight: float = 0.05, border: int = 4, **options):
+                 tv_weight: float = 0.05, border: int = 4, min_frames: int = 0, **options):
         super().__init__(noise, scale=int(scale), blur_sigma=float(blur_sigma), motion_weight=float(motion_weight),
-                         tv_weight=float(tv_weight), border=int(border), **options)
-        self.scale, self.blur_sigma = int(scale), float(blur_sigma)
+                         tv_weight=float(tv_weight), border=int(border), min_frames=int(min_frames), **options)
+        self.scale, self.blur_sigma, self.min_frames = int(scale), float(blur_sigma), int(min_frames)
         self.motion_weight, self.tv_weight, self.border = float(motion_weight), float(tv_weight), int(border)
 
     def net_kwargs(self, channels: int) -> dict:
@@ -65,9 +69,19 @@ class DeepShiftAndAddMethod(Method):
         h, w = low.shape[-2:]
         return (low - frames[:, 0].float()).abs()[..., b:h - b, b:w - b].mean()
 
+    def random_frames(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The reference plus a random subset of k - 1 other frames, k uniform in [min_frames, T]."""
+        t = batch["frames"].shape[1]
+        if self.min_frames <= 0 or t <= self.min_frames:
+            return batch
+        count = int(torch.randint(self.min_frames, t + 1, ()))
+        keep = torch.cat([torch.zeros(1, dtype=torch.long), 1 + torch.randperm(t - 1)[: count - 1]])
+        return {**batch, "frames": batch["frames"][:, keep], "affines": burst_affines(batch, raw=False)[:, keep]}
+
     def loss(self, net: nn.Module, batch: dict[str, Tensor]) -> Tensor:
+        self._check(batch["frames"], 3 if not self.needs_clean else 2)
+        batch = self.random_frames(batch)
         frames = batch["frames"]
-        self._check(frames, 3 if not self.needs_clean else 2)
         bare = getattr(net, "module", net)
         flows = bare.motion(frames, burst_affines(batch, raw=False))
         return self.data_loss(bare, batch, flows) + self.motion_weight * self.motion_loss(frames, flows)

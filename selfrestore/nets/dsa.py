@@ -9,8 +9,14 @@ estimate keeps training short on a CPU and stable from the first step.
 
 Because frames are fused by normalised splatting, the network accepts any number of frames: it is trained
 without the reference frame (self-supervised) and run with it at inference.
+
+Decoder: the fused high-resolution image and features, with the log of the splatting weight (how densely
+each node was sampled), go through residual blocks of dilated convolutions on the high-resolution grid, whose
+output corrects the shift-and-add image: ``SR = SaA + Decoder(fused)``.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import Tensor, nn
@@ -24,6 +30,43 @@ def _conv(cin: int, cout: int) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, 3, padding=1)
 
 
+class ResidualBlock(nn.Module):
+    """x + conv_d(relu(conv_d(x))) with dilation d."""
+
+    def __init__(self, features: int, dilation: int = 1):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(features, features, 3, padding=dilation, dilation=dilation),
+                                  nn.ReLU(inplace=True),
+                                  nn.Conv2d(features, features, 3, padding=dilation, dilation=dilation))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+class DilatedResidualDecoder(nn.Module):
+    """(N, C_in, H, W) -> (N, C_out, H, W) on the high-resolution grid: a head convolution, residual blocks
+    with growing dilations, a tail convolution (initialised small, so the network starts at shift-and-add).
+
+    Every layer is a stride-1 convolution, so the decoder is shift-equivariant on the high-resolution grid.
+    The self-supervised loss only sees block averages D(SR); equivariance makes the network apply one and
+    the same rule at every sub-pixel phase, so what it learns from the averages constrains the detail inside
+    the blocks too (a decoder that folds s x s blocks into channels would leave that detail unconstrained).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, features: int, dilations: tuple[int, ...]):
+        super().__init__()
+        self.head = nn.Sequential(_conv(in_channels, features), nn.ReLU(inplace=True))
+        self.blocks = nn.Sequential(*[ResidualBlock(features, d) for d in dilations])
+        self.tail = _conv(features, out_channels)
+        with torch.no_grad():
+            self.tail.weight.mul_(0.1)
+            self.tail.bias.zero_()
+        self.receptive_field = 2 + 2 * sum(dilations)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.tail(self.blocks(self.head(x)))
+
+
 @NETS.register("dsa")
 class DeepShiftAndAdd(nn.Module):
     """Input: frames (N, T, C, h, w) and registration affines (N, T, 2, 3) (frame_t(A p) ~ frame_0(p)).
@@ -32,7 +75,8 @@ class DeepShiftAndAdd(nn.Module):
     size_multiple = 1
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, scale: int = 2, features: int = 32,
-                 flow_features: int = 16, decoder_depth: int = 4, max_residual: float = 1.0):
+                 flow_features: int = 16, decoder_features: int = 32,
+                 decoder_dilations: tuple[int, ...] = (1, 2, 4), max_residual: float = 1.0):
         super().__init__()
         self.in_channels, self.out_channels, self.scale = in_channels, out_channels, int(scale)
         self.max_residual = float(max_residual)
@@ -43,12 +87,12 @@ class DeepShiftAndAdd(nn.Module):
                                       _conv(flow_features, 2))
         nn.init.zeros_(self.flow_net[-1].weight)
         nn.init.zeros_(self.flow_net[-1].bias)
-        layers: list[nn.Module] = [_conv(in_channels + features + 1, features), nn.ReLU(inplace=True)]
-        for _ in range(decoder_depth - 1):
-            layers += [_conv(features, features), nn.ReLU(inplace=True)]
-        layers.append(_conv(features, out_channels))
-        self.decoder = nn.Sequential(*layers)
-        self.receptive_field = 2 * 3 + self.scale * (decoder_depth + 1)
+        self.decoder = DilatedResidualDecoder(in_channels + features + 1, out_channels, decoder_features,
+                                              tuple(int(d) for d in decoder_dilations))
+        # high-resolution px: encoder (3 low-resolution px) + residual flow (<= max_residual) + normalisation
+        # fill (3 fill sigmas = 3 s) + decoder
+        reach = 3 + math.ceil(self.max_residual) + 3
+        self.receptive_field = self.scale * reach + self.decoder.receptive_field
 
     def motion(self, frames: Tensor, affines: Tensor) -> Tensor:
         """(N, T, 2, h, w) flows F_t with frame_t(q) ~ frame_0(q + F_t(q)) (F_0 = 0)."""
