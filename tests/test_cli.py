@@ -147,3 +147,25 @@ def test_restore_noise_sigma_reaches_the_posterior(tmp_path, rgb_image, model, c
                  "--noise-sigma", "25"]) != 0
     err = capsys.readouterr().err
     assert "0-255" in err and "does not take the noise parameter" in err and "Traceback" not in err
+
+
+def test_fit_init_starts_from_a_model_and_rejects_a_mismatched_one(tmp_path, rgb_image, model, capsys):
+    """--init copies the weights of a trained model (fine-tuning); a different architecture is a one-line
+    error naming both networks."""
+    data = tmp_path / "clean"
+    write_image(data / "a.png", rgb_image)
+    out = tmp_path / "tuned.safetensors"
+    assert main(["fit", str(data), "--synthetic", "--noise", "gauss25", "--method", "n2n", "--width", "4",
+                 "--steps", "1", "--lr", "1e-12", "--patch-size", "32", "--quiet", "--init", str(model),
+                 "-o", str(out)]) == 0
+    from selfrestore.checkpoint import read_checkpoint
+
+    start, tuned = read_checkpoint(model)[0], read_checkpoint(out)[0]
+    assert all(torch.allclose(start[k], tuned[k], atol=1e-6) for k in start if k.startswith("net."))
+    assert read_checkpoint(out)[1]["init"] == str(model)
+    capsys.readouterr()
+    assert main(["fit", str(data), "--synthetic", "--noise", "gauss25", "--method", "n2n", "--width", "8",
+                 "--steps", "1", "--patch-size", "32", "--quiet", "--init", str(model),
+                 "-o", str(tmp_path / "bad.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert "--init" in err and "does not match" in err and "Traceback" not in err

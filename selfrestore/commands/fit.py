@@ -27,6 +27,7 @@ examples:
   selfrestore fit my_noisy_photos/ --method laine19 --noise gauss5_50 --minutes 60 -o photos.safetensors
   selfrestore fit sharp/ --synthetic --kernels kernels.mat --method reblur -o deblur.safetensors
   selfrestore fit ... --resume        # continue an interrupted run from its last checkpoint
+  selfrestore fit my_scans/ --method laine19 --noise gauss5_50 --init laine19-gauss5_50 --minutes 10 -o scans.safetensors
 
 Checkpoints are written atomically every --ckpt-every steps: after a crash or kill, --resume continues
 and ends with exactly the weights of an uninterrupted run. Multi-process training: launch with
@@ -53,6 +54,9 @@ def register(sub) -> None:
     p.add_argument("--width", type=int, default=None, help="network width (feature maps)")
     p.add_argument("--depth", type=int, default=None, help="network depth (pooling levels / layers)")
     p.add_argument("--channels", type=int, choices=[1, 3], default=None, help="1 gray, 3 colour (default: data)")
+    p.add_argument("--init", metavar="MODEL", default=None,
+                   help="start from the weights of a trained model file or shipped model (fine-tuning), e.g. "
+                        "--init laine19-gauss25; its network must match this method's")
     t = p.add_argument_group("training")
     t.add_argument("--steps", type=int, default=None,
                    help="training steps (default 2000; with --minutes: an optional cap)")
@@ -142,6 +146,20 @@ def build_source(args, method, noise):
     return NoisyImages(images)
 
 
+def init_from(net, model: str) -> None:
+    """Copy the network weights of a trained or shipped model into ``net`` (same architecture)."""
+    from ..checkpoint import load_net_state, read_checkpoint, resolve_model
+
+    tensors, header = read_checkpoint(resolve_model(model))
+    try:
+        load_net_state(net, {k: v.float() for k, v in tensors.items()})
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise UserError(f"--init {model}: its network ({header.get('net', {}).get('name')} "
+                        f"{header.get('net', {}).get('kwargs')}) does not match the one this method builds "
+                        f"({first})") from None
+
+
 def validation_pairs(paths, noise, channels: int, seed: int = 12345):
     from ..data.images import image_generator
     from ..io import load_images, to_tensor
@@ -186,6 +204,8 @@ def run(args: argparse.Namespace) -> int:
 
     torch.manual_seed(args.seed)  # the initial weights are part of what --seed reproduces
     net = build_net(args.net or method.default_net, **net_kwargs)
+    if args.init and not args.resume:
+        init_from(net, args.init)
     multiple = getattr(net, "size_multiple", 1)
     if args.patch_size % multiple:
         raise UserError(f"--patch-size must be a multiple of {multiple} for network {args.net or method.default_net}")
@@ -197,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
     if args.val and not noise:
         warn("--val ignored: it needs --noise to corrupt the clean validation images")
     meta = {"data": [str(d) for d in (args.data or args.pairs or [])], "synthetic": args.synthetic,
-            "redraw": args.redraw}
+            "redraw": args.redraw, **({"init": str(args.init)} if args.init else {})}
     train(method, net, source, config, out, val_pairs=val, meta=meta)
     if not args.quiet:
         print(f"saved {out}")
