@@ -125,18 +125,21 @@ def train_row(row: Row, noise_name: str, train_images, args, device, workdir: Pa
     method = METHODS.get(row.method)(noise=noise, **row.options)
     net = build_net(method.default_net, **{**method.net_kwargs(3), "width": args.width, "depth": args.depth})
     source = CorruptedImages(train_images, noise, kind=method.batch_kind, seed=0, keep_clean=method.needs_clean)
-    budget = args.minutes * 60
-    cfg = TrainConfig(steps=10**9, batch_size=args.batch, patch_size=args.patch, lr=args.lr, progress=False,
-                      plot=False, seed=0, ckpt_every=10**9, budget_seconds=budget, budget_clock=args.clock)
+    budget = 0.0 if args.steps else args.minutes * 60
+    cfg = TrainConfig(steps=args.steps or 10**9, batch_size=args.batch, patch_size=args.patch, lr=args.lr,
+                      progress=False, plot=False, seed=0, ckpt_every=10**9, budget_seconds=budget,
+                      budget_clock=args.clock)
     now = budget_clock(args.clock)
-    marks = [budget * f for f in np.linspace(0.1, 0.9, 9)] if curve else []
+    # validation marks: fractions of the budget (seconds) or of the step count (--steps)
+    marks = [(budget or args.steps) * f for f in np.linspace(0.1, 0.9, 9)] if curve else []
     clock = {"start": now(), "paused": 0.0, "steps": 0}
     history: list[tuple[int, float, float]] = []
 
     def on_step(step: int, loss: float) -> None:  # the driver does not count time spent here
         clock["steps"] = step + 1
         t_pause = now()
-        if marks and t_pause - clock["start"] - clock["paused"] >= marks[0]:
+        progress = step + 1 if args.steps else t_pause - clock["start"] - clock["paused"]
+        if marks and progress >= marks[0]:
             marks.pop(0)
             history.append((step + 1, t_pause - clock["start"] - clock["paused"],
                             validate(method, net, val_pairs, device)))
@@ -273,7 +276,11 @@ def write_report(path: Path, results: dict, args, argv: list[str], wall: float, 
         f"{wall / 60:.1f} min; each cell's own time is in the .json (row_seconds).",
         "",
         f"Training: BSDS500_train_test ({args.train_count} images), each corrupted once (seed 0); "
-        f"{args.minutes:g} min of training per learned row ({'CPU time per thread' if args.clock == 'cpu' else 'wall-clock'}); width {args.width}, depth {args.depth}, "
+        + (f"{args.steps} training steps per learned row (the same number for every method, as in the paper; "
+           f"NOT the same time)" if args.steps else
+           f"{args.minutes:g} min of training per learned row "
+           f"({'CPU time per thread' if args.clock == 'cpu' else 'wall-clock'})")
+        + f"; width {args.width}, depth {args.depth}, "
         f"batch {args.batch}, patch {args.patch}, lr {args.lr:g} (warm-up + cosine), bf16 autocast. "
         f"Test noise: one fixed realisation per image; PSNR in dB after rounding to 8 bits"
         + (f"; first {args.eval_limit} images of each set" if args.eval_limit else "") + ".",
@@ -288,7 +295,8 @@ def write_report(path: Path, results: dict, args, argv: list[str], wall: float, 
                 v = results.get(row.key, {}).get(n, {}).get("psnr", {}).get(s)
                 cells.append(f"{v:.2f}" if v is not None else "-")
         lines.append(f"| {row.label} | " + " | ".join(cells) + " |")
-    lines += ["", "Training runs (each trains until its budget is spent; time excludes validation):", ""]
+    lines += ["", ("Training runs (time excludes validation):" if args.steps else
+                   "Training runs (each trains until its budget is spent; time excludes validation):"), ""]
     for row in all_rows:
         for n in noises:
             info = results.get(row.key, {}).get(n, {})
@@ -298,7 +306,27 @@ def write_report(path: Path, results: dict, args, argv: list[str], wall: float, 
             elif info.get("note"):
                 lines.append(f"- {row.label}, {n}: {info['note']}")
     lines += ["", "Published claims checked on this table:", "", *claims(results, efficiency_from_curves(results)), ""]
+    if args.steps:
+        lines += same_steps_from_budget_table(args.steps, noises, sets, all_rows)
     path.write_text("\n".join(lines))
+
+
+def same_steps_from_budget_table(steps: int, noises, sets, all_rows) -> list[str]:
+    """Rows of the time-budget table (table1_blindspot.json) whose training happened to take ``steps``
+    steps (within 3 %): with them, an equal-iteration comparison needs no retraining."""
+    path = RESULTS / "table1_blindspot.json"
+    budget = json.loads(path.read_text()) if path.exists() else {}
+    lines = []
+    for row in all_rows:
+        for n in noises:
+            e = budget.get(row.key, {}).get(n, {})
+            if e.get("psnr") and abs(e.get("steps", 0) - steps) <= 0.03 * steps:
+                cells = " / ".join(f"{s} {e['psnr'][s]:.2f}" for s in sets if s in e["psnr"])
+                lines.append(f"- {row.label}, {n}: {cells} ({e['steps']} steps; cell of table1_blindspot.json)")
+    if not lines:
+        return []
+    return ["Rows of the time-budget table that trained for about the same number of steps (same protocol, "
+            "the schedule followed the clock instead of the step count):", "", *lines, ""]
 
 
 def merge_result(out_json: Path, key: str, noise_name: str, entry: dict) -> dict:
@@ -321,6 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv if argv is None else argv
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--minutes", type=float, default=10.0, help="training wall-clock budget per learned row")
+    p.add_argument("--steps", type=int, default=None,
+                   help="train every learned row for this many steps instead of --minutes (an equal-iteration "
+                        "table, as the paper's; written to table1_blindspot_steps<N>.*)")
     p.add_argument("--quick", action="store_true", help="smoke run: tiny nets, budgets and image counts")
     p.add_argument("--width", type=int, default=48)
     p.add_argument("--depth", type=int, default=5)
@@ -354,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--patch must be a multiple of {2 * 2**args.depth}")
     all_rows = rows(args.unknown_mode)
     if args.report_only:
-        suffix = "_quick" if args.quick else ""
+        suffix = ("_quick" if args.quick else "") + (f"_steps{args.steps}" if args.steps else "")
         results = json.loads((RESULTS / f"table1_blindspot{suffix}.json").read_text())
         args.train_count = 400 if not args.train_limit else args.train_limit
         write_report(RESULTS / f"table1_blindspot{suffix}.md", results, args, argv, 0.0, pick_device(args.device),
@@ -378,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     args.train_count = len(train_images)
     clean_sets = {s: load_set(DATA / TEST_SETS[s], args.eval_limit) for s in args.sets}
     val_size = 64 if args.quick else 256
-    suffix = "_quick" if args.quick else ""
+    suffix = ("_quick" if args.quick else "") + (f"_steps{args.steps}" if args.steps else "")
     out_md, out_json = RESULTS / f"table1_blindspot{suffix}.md", RESULTS / f"table1_blindspot{suffix}.json"
     if not args.rows and out_json.exists() and not args.eval_only:
         out_json.unlink()  # a full run starts a fresh table; --rows runs add to it
