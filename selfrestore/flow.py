@@ -172,16 +172,18 @@ def residual_mask(target: Tensor, warped: Tensor, threshold: float = 0.05, windo
 
 def occlusion_mask(flow_bw: Tensor, flow_fw: Tensor | None = None, target: Tensor | None = None,
                    source: Tensor | None = None, residual_threshold: float | None = 0.05,
-                   alpha: float = 0.01, beta: float = 0.5) -> Tensor:
+                   alpha: float = 0.01, beta: float = 0.5, residual_relative: float | None = 2.5) -> Tensor:
     """Valid-pixel mask (N, 1, H, W) for a warp loss: 1 = visible in the source and well aligned.
 
     Combines :func:`inside_mask`, :func:`consistency_mask` (when ``flow_fw`` is given) and
     :func:`residual_mask` of ``warp(source, flow_bw)`` against ``target`` (when both are given and
-    ``residual_threshold`` is not None). Pass pre-denoised frames for the residual test.
+    ``residual_threshold`` is not None; ``residual_relative`` as in :func:`residual_mask`). Pass
+    pre-denoised frames for the residual test.
     """
     mask = inside_mask(flow_bw)
     if flow_fw is not None:
         mask = mask * consistency_mask(flow_bw, flow_fw, alpha, beta)
     if target is not None and source is not None and residual_threshold is not None:
-        mask = mask * residual_mask(target, warp(source, flow_bw), residual_threshold)
+        mask = mask * residual_mask(target, warp(source, flow_bw), residual_threshold,
+                                    relative=residual_relative)
     return mask

@@ -98,3 +98,12 @@ def test_residual_mask_drops_outliers_even_when_residual_noise_is_high():
     assert mask[22:34, 22:34].max() == 0  # the outlier block is dropped
     assert mask[40:, :].mean() > 0.95  # the noisy but aligned pixels are kept
     assert residual_mask(target, warped, threshold=0.05, relative=None)[0, 0][40:, :].mean() < 0.05
+
+
+def test_occlusion_mask_passes_the_relative_residual_bound_through():
+    flow = torch.zeros(1, 2, 48, 48)
+    target = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(0))
+    source = target + 0.1 * torch.randn(1, 3, 48, 48, generator=torch.Generator().manual_seed(1))
+    relative = occlusion_mask(flow, flow, target, source, 0.05)
+    absolute = occlusion_mask(flow, flow, target, source, 0.05, residual_relative=None)
+    assert relative.mean() > 0.9 and absolute.mean() < 0.1

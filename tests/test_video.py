@@ -133,3 +133,11 @@ def test_video_command_restores_a_frame_folder(tmp_path, sequence):
     assert main(["video", str(frames), "-o", str(tmp_path / "o2"), "--method", "f2f", "--model", str(model),
                  "--quiet"]) == 2
     assert main(["video", str(tmp_path / "nope.mp4"), "-o", str(tmp_path / "o3"), "--model", str(model)]) == 2
+
+
+def test_flow_preset_follows_the_frames_flow_is_computed_on():
+    from selfrestore.video import flow_preset
+
+    assert flow_preset(VideoConfig(flow_on="denoised")) == "medium"
+    assert flow_preset(VideoConfig(flow_on="noisy")) == "noisy"
+    assert flow_preset(VideoConfig(flow_on="noisy", flow_preset="fast")) == "fast"

@@ -60,6 +60,8 @@ def register(sub) -> None:
                    help="optical flow (tvl1 needs opencv-contrib)")
     g.add_argument("--flow-on", choices=["denoised", "noisy"], default="denoised",
                    help="estimate flow on pre-denoised frames (better) or on the noisy ones (faster)")
+    g.add_argument("--flow-preset", choices=["ultrafast", "fast", "medium", "noisy"], default=None,
+                   help="DIS preset (default: medium on denoised frames, noisy on noisy frames)")
     g.add_argument("--save-model", metavar="PATH", help="also save the fine-tuned model here")
     g.add_argument("--seed", type=int, default=0)
     r = p.add_argument_group("runtime")
@@ -105,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
     have = reader.info.channels
     config = VideoConfig(mode=args.mode, steps_per_frame=args.steps_per_frame, passes=args.passes, lr=args.lr,
                          crop=args.crop, batch_size=args.batch_size, flow_method=args.flow, flow_on=args.flow_on,
+                         flow_preset=args.flow_preset,
                          amp=args.precision == "bf16", tile=args.tile, seed=args.seed, progress=not args.quiet)
 
     class ChannelSink:
