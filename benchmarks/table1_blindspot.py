@@ -256,6 +256,13 @@ def efficiency_from_curves(results: dict) -> dict | None:
 
 
 def write_report(path: Path, results: dict, args, argv: list[str], wall: float, device, all_rows) -> None:
+    imported: dict = {}
+    if args.steps:  # equal-iteration table: add the budget table's cells that took about as many steps
+        for key, cells in cells_with_same_steps(args.steps).items():
+            for n, e in cells.items():
+                if n not in results.get(key, {}):
+                    imported.setdefault(key, {})[n] = e
+        results = {k: {**imported.get(k, {}), **results.get(k, {})} for k in {*results, *imported}}
     present = [(n, s) for r in results.values() for n, e in r.items() for s in e.get("psnr", {})]
     sets = [s for s in TEST_SETS if any(s == q for _, q in present)]  # every column any run filled
     noises = [n for n in NOISES if any(n == m for m, _ in present)]
@@ -293,7 +300,8 @@ def write_report(path: Path, results: dict, args, argv: list[str], wall: float, 
         for n in noises:
             for s in sets:
                 v = results.get(row.key, {}).get(n, {}).get("psnr", {}).get(s)
-                cells.append(f"{v:.2f}" if v is not None else "-")
+                star = "*" if n in imported.get(row.key, {}) else ""
+                cells.append(f"{v:.2f}{star}" if v is not None else "-")
         lines.append(f"| {row.label} | " + " | ".join(cells) + " |")
     lines += ["", ("Training runs (time excludes validation):" if args.steps else
                    "Training runs (each trains until its budget is spent; time excludes validation):"), ""]
@@ -301,32 +309,28 @@ def write_report(path: Path, results: dict, args, argv: list[str], wall: float, 
         for n in noises:
             info = results.get(row.key, {}).get(n, {})
             if "steps" in info:
+                source = (" (*: a cell of table1_blindspot.json, the time-budget table, whose run took about "
+                          "this many steps; its schedule followed the clock)" if n in imported.get(row.key, {})
+                          else "")
                 lines.append(f"- {row.label}, {n}: {info['steps']} steps in {info['train_seconds']:.0f} s "
-                             f"({info.get('clock', 'cpu')} clock)")
+                             f"({info.get('clock', 'cpu')} clock){source}")
             elif info.get("note"):
                 lines.append(f"- {row.label}, {n}: {info['note']}")
     lines += ["", "Published claims checked on this table:", "", *claims(results, efficiency_from_curves(results)), ""]
-    if args.steps:
-        lines += same_steps_from_budget_table(args.steps, noises, sets, all_rows)
     path.write_text("\n".join(lines))
 
 
-def same_steps_from_budget_table(steps: int, noises, sets, all_rows) -> list[str]:
-    """Rows of the time-budget table (table1_blindspot.json) whose training happened to take ``steps``
-    steps (within 3 %): with them, an equal-iteration comparison needs no retraining."""
+SAME_STEPS_TOLERANCE = 0.05
+
+
+def cells_with_same_steps(steps: int) -> dict:
+    """Cells of the time-budget table (table1_blindspot.json) whose training happened to take ``steps``
+    steps (within 5 %): an equal-iteration table can show them without retraining (marked with *)."""
     path = RESULTS / "table1_blindspot.json"
     budget = json.loads(path.read_text()) if path.exists() else {}
-    lines = []
-    for row in all_rows:
-        for n in noises:
-            e = budget.get(row.key, {}).get(n, {})
-            if e.get("psnr") and abs(e.get("steps", 0) - steps) <= 0.03 * steps:
-                cells = " / ".join(f"{s} {e['psnr'][s]:.2f}" for s in sets if s in e["psnr"])
-                lines.append(f"- {row.label}, {n}: {cells} ({e['steps']} steps; cell of table1_blindspot.json)")
-    if not lines:
-        return []
-    return ["Rows of the time-budget table that trained for about the same number of steps (same protocol, "
-            "the schedule followed the clock instead of the step count):", "", *lines, ""]
+    return {key: {n: e for n, e in cells.items()
+                  if e.get("psnr") and abs(e.get("steps", 0) - steps) <= SAME_STEPS_TOLERANCE * steps}
+            for key, cells in budget.items()}
 
 
 def merge_result(out_json: Path, key: str, noise_name: str, entry: dict) -> dict:
