@@ -10,7 +10,7 @@ registered on their noisy frames; evaluation bursts are registered on their nois
 rounded, whole (cropped) reference, all channels.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/burst_table.py --steps 1800 --m2m-steps 1000 --batch 6 \
-        --patch 32 --lr 2e-3 --train-images 40 --train-frames 12 --min-frames 5
+        --patch 32 --lr 2e-3 --train-images 40 --train-frames 12 --min-frames 5 --targets 8
 """
 from __future__ import annotations
 
@@ -77,6 +77,8 @@ def main() -> int:
                         help="dilation of each residual block of the DSA decoder")
     parser.add_argument("--min-frames", type=int, default=0,
                         help="DSA: each step fuses a random number of frames >= this (0: every training frame)")
+    parser.add_argument("--targets", type=int, default=1,
+                        help="DSA self-supervised: frames left out of the fusion that serve as targets (1: the paper)")
     parser.add_argument("--train-images", type=int, default=40)
     parser.add_argument("--train-crop", type=int, default=256)
     parser.add_argument("--eval-crop", type=int, default=256, help="centre crop of each Kodak image (0: full)")
@@ -108,8 +110,9 @@ def main() -> int:
              f"fixed seed, {args.steps} (DSA) / {args.m2m_steps} (M2M) steps x batch {args.batch} x {args.patch} px "
              f"(DSA) / {2 * args.patch} px (M2M) frame patches, lr {args.lr} with cosine decay, "
              f"{args.train_frames} frames per training burst"
-             + (f" (DSA: each step keeps the reference and a random subset, {args.min_frames} to "
-                f"{args.train_frames} frames in all)." if args.min_frames else "."), ""]
+             + (f" (DSA: each step keeps a random subset of {args.min_frames} to "
+                f"{args.train_frames} frames: the self-supervised target among them, the supervised twin's reference "
+                "always)." if args.min_frames else "."), ""]
     with tempfile.TemporaryDirectory() as tmp:
         tmp_dir = Path(tmp)
         if "superres" in args.tasks:
@@ -127,7 +130,7 @@ def superres(args, train_images, kodak, tmp_dir: Path) -> list[str]:
     source = SyntheticBursts(train_images, BurstConfig(frames=args.train_frames, **cfg), seed=0)
     net_options = {"decoder_features": args.decoder_features, "decoder_dilations": tuple(args.decoder_dilations)}
     options = dict(scale=2, blur_sigma=0.5, min_frames=args.min_frames)
-    self_m, self_net, t_self = fit("dsa", source, args, tmp_dir, net_options, **options)
+    self_m, self_net, t_self = fit("dsa", source, args, tmp_dir, net_options, targets=args.targets, **options)
     sup_m, sup_net, t_sup = fit("dsa_supervised", source, args, tmp_dir, net_options, **options)
     saa_grid = [(fill, prior) for fill in (1.0, 2.0) for prior in (0.05, 0.2, 0.5, 1.0)]
     rows = []
@@ -166,7 +169,9 @@ def superres(args, train_images, kodak, tmp_dir: Path) -> list[str]:
             "is an upper bound for this baseline; the last column gives the gap to both."]
     used = f"{args.min_frames} to {args.train_frames}" if args.min_frames else f"{args.train_frames}"
     out += ["", f"Training time: DSA self-supervised {t_self:.0f} s, supervised {t_sup:.0f} s (bursts of {used} "
-            "frames; the self-supervised network fuses all but the reference, which is its target). Decoder: "
+            f"frames; the self-supervised network fuses all frames but a random target j onto the grid of a random "
+            "reference r among its inputs, and its loss re-projects the estimate onto frame j: "
+            f"`|| D(W_j(SR) * k) - I_j ||_1`, averaged over up to {args.targets} left-out frames j). Decoder: "
             f"{len(args.decoder_dilations)} residual blocks (dilations {args.decoder_dilations}), "
             f"{args.decoder_features} features, on the high-resolution grid.", ""]
     return out

@@ -1,4 +1,4 @@
-"""DSA and mosaic-to-mosaic: shapes, the self-supervised losses never read clean data, the reference frame is
+"""DSA and mosaic-to-mosaic: shapes, the self-supervised losses never read clean data, the target frame is
 left out of the self-supervised fusion, and a few training steps through the core driver reduce the loss."""
 import numpy as np
 import pytest
@@ -59,18 +59,23 @@ def test_self_supervised_losses_do_not_read_clean(name, sr_source, raw_source):
     assert torch.isfinite(loss) and loss > 0
 
 
-def test_dsa_self_supervised_output_ignores_reference_pixels(sr_source):
-    """The fused estimate used in the self-supervised loss must not depend on the reference frame's pixels
-    (otherwise the network could copy the noisy target)."""
+def test_dsa_self_supervised_estimate_ignores_the_target_frame(sr_source):
+    """The estimate used in the self-supervised loss must not depend on the target frame's pixels (otherwise
+    the network could copy the noisy target), and must depend on every input frame, the reference included."""
     method = METHODS.get("dsa")()
     net = build_net("dsa", **method.net_kwargs(3))
-    batch = sr_source.batch(np.random.default_rng(0), 1, 24)
+    batch = sr_source.batch(np.random.default_rng(0), 3, 24)
     frames = batch["frames"].clone().requires_grad_(True)
-    flows = net.motion(frames, batch["affines"])
-    sr = net.fuse(frames[:, 1:], flows[:, 1:].detach())
-    sr.sum().backward()
-    assert frames.grad[:, 0].abs().max() == 0
-    assert frames.grad[:, 1:].abs().max() > 0
+    torch.manual_seed(0)
+    order, inputs = method.roles(3, frames.shape[1])
+    views = method.split({**batch, "frames": frames}, order, inputs)
+    flows = net.motion(views["inputs"], views["input_affines"])
+    net.fuse(views["inputs"], flows.detach()).sum().backward()
+    for i in range(3):
+        assert frames.grad[i, order[i, -1]].abs().max() == 0
+        for t in order[i, :-1]:
+            assert frames.grad[i, t].abs().max() > 0
+    assert torch.equal(views["targets"][1, 0], batch["frames"][1, order[1, -1]])
 
 
 def test_dsa_accepts_any_number_of_frames(sr_source):
@@ -122,8 +127,32 @@ def test_dsa_decoder_is_shift_equivariant_on_the_high_resolution_grid():
                           atol=1e-5)
 
 
-def test_dsa_random_frames_keeps_the_reference(sr_source):
-    method = METHODS.get("dsa")(min_frames=2)
+def test_dsa_roles_draw_distinct_reference_inputs_and_target(sr_source):
+    method = METHODS.get("dsa")(min_frames=3)
+    batch = sr_source.batch(np.random.default_rng(0), 4, 24)
+    counts, references, targets = set(), set(), set()
+    for seed in range(12):
+        torch.manual_seed(seed)
+        order, inputs = method.roles(4, 4)
+        counts.add(order.shape[1])
+        assert 3 <= order.shape[1] <= 4 and inputs == order.shape[1] - 1
+        assert all(len(set(row.tolist())) == order.shape[1] for row in order)
+        references.update(order[:, 0].tolist())
+        targets.update(order[:, -1].tolist())
+        views = method.split(batch, order, inputs)
+        eye = torch.tensor([[1.0, 0, 0], [0, 1, 0]])
+        assert torch.allclose(views["input_affines"][:, 0], eye.expand(4, -1, -1), atol=1e-5)
+        assert views["inputs"].shape[1] == inputs and views["targets"].shape[1] == 1
+    assert len(counts) > 1 and references == targets == {0, 1, 2, 3}
+    order, inputs = METHODS.get("dsa")().roles(2, 4)
+    assert order.shape == (2, 4) and inputs == 3
+    # with several targets, every frame left out of the fusion is a target
+    order, inputs = METHODS.get("dsa")(min_frames=3, targets=4).roles(2, 4)
+    assert order.shape == (2, 4) and inputs in (2, 3)
+
+
+def test_dsa_supervised_random_frames_keeps_the_reference(sr_source):
+    method = METHODS.get("dsa_supervised")(min_frames=2)
     batch = sr_source.batch(np.random.default_rng(0), 2, 24)
     counts = set()
     for seed in range(12):
@@ -135,4 +164,4 @@ def test_dsa_random_frames_keeps_the_reference(sr_source):
         assert torch.equal(kept["frames"][:, 0], batch["frames"][:, 0])
         assert torch.equal(kept["affines"][:, 0], batch["affines"][:, 0])
     assert len(counts) > 1
-    assert METHODS.get("dsa")().random_frames(batch) is batch
+    assert METHODS.get("dsa_supervised")().random_frames(batch) is batch

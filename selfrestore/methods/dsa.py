@@ -1,17 +1,24 @@
 """Deep Shift-and-Add training (Nguyen et al. 2021), self-supervised and its supervised twin.
 
-Self-supervised loss: the reference frame I_0 is left out of the fusion and becomes the target through the
-known acquisition operator D (blur with the known kernel, s x s average pooling):
+Self-supervised loss (the frame-to-frame framework adapted to bursts): for each training burst a target
+frame j is left out, the network fuses the other frames onto the high-resolution grid of a reference frame r
+(one of its inputs), and the estimate is re-projected onto frame j with the registration r -> j estimated on
+the noisy frames, then compared with I_j through the known acquisition operator D (blur k, s x s pooling):
 
-    L = || D(SR(I_1..I_{T-1})) - I_0 ||_1  +  mu * sum_t ( || I_t - W(I_0, F_t) ||_1 + lambda TV(F_t) )
+    L = || D(W_j(SR(I_r, I_t : t != j)) * k) - I_j ||_1  +  mu * sum_t ( || I_t - W(I_r, F_t) ||_1 + lambda TV(F_t) )
 
-The flows F_t enter the fusion detached, so only the motion loss trains the motion residual: that closes
-the one path through which I_0 (which the motion estimator does see) could leak into the output. At
-inference the reference is included. The supervised twin replaces the first term by || SR(I_0..I_{T-1}) - x ||_1.
+Frame j samples the scene at another sub-pixel phase than r, so the detail inside the s x s blocks of the
+estimate (the null space of D on r's own grid) is constrained too (:mod:`selfrestore.burst.reprojection`).
+j and r are drawn at random for every sample (a natural augmentation); with ``min_frames`` > 0 each step
+also keeps a random number k in [min_frames, T] of frames (target included), so one network learns to fuse
+bursts as short and as long as it will meet at inference. With ``targets`` > 1 (not in the paper) the data
+term is averaged over up to that many of the frames left out of the fusion, each an independent noisy view
+at its own phase: more supervision per fused estimate for the cost of a few re-projections. The flows F_t
+enter the fusion detached: only the motion loss trains the motion residual. At inference all frames are
+fused, frame 0 being the reference.
 
-With ``min_frames`` > 0 each training step keeps the reference and a random subset of the other frames, of a
-random size, so one network learns to fuse bursts as short and as long as it will meet at inference (the
-fused sampling density changes with T). The loss itself is unchanged.
+The supervised twin keeps frame 0 as the reference, fuses it with a random subset of the other frames
+(``min_frames``) and replaces the first term by || SR(I_0..I_{k-1}) - x ||_1.
 """
 from __future__ import annotations
 
@@ -19,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from ..burst.geometry import warp_flow
-from ..burst.synthesis import downsample
+from ..burst.reprojection import rebase_affines, reprojection_l1
 from ..errors import UserError
 from ..registry import METHODS
 from .base import Method
@@ -37,16 +44,19 @@ class DeepShiftAndAddMethod(Method):
     default_net = "dsa"
 
     def __init__(self, noise=None, scale: int = 2, blur_sigma: float = 0.5, motion_weight: float = 1.0,
-                 tv_weight: float = 0.05, border: int = 4, min_frames: int = 0, **options):
+                 tv_weight: float = 0.05, border: int = 4, min_frames: int = 0, targets: int = 1, **options):
         super().__init__(noise, scale=int(scale), blur_sigma=float(blur_sigma), motion_weight=float(motion_weight),
-                         tv_weight=float(tv_weight), border=int(border), min_frames=int(min_frames), **options)
+                         tv_weight=float(tv_weight), border=int(border), min_frames=int(min_frames),
+                         targets=int(targets), **options)
         self.scale, self.blur_sigma, self.min_frames = int(scale), float(blur_sigma), int(min_frames)
+        self.targets = max(1, int(targets))
         self.motion_weight, self.tv_weight, self.border = float(motion_weight), float(tv_weight), int(border)
 
     def net_kwargs(self, channels: int) -> dict:
         return {"in_channels": channels, "out_channels": channels, "scale": self.scale}
 
     def motion_loss(self, frames: Tensor, flows: Tensor) -> Tensor:
+        """Photometric error of the reference (first) frame warped onto each other frame, plus TV."""
         n, t, c, h, w = frames.shape
         if t < 2:
             return frames.new_zeros(())
@@ -61,30 +71,41 @@ class DeepShiftAndAddMethod(Method):
         if frames.dim() != 5 or frames.shape[1] < minimum:
             raise UserError(f"{self.name} needs bursts (N, T, C, h, w) with T >= {minimum}, got {tuple(frames.shape)}")
 
-    def data_loss(self, net: nn.Module, batch: dict[str, Tensor], flows: Tensor) -> Tensor:
-        frames = batch["frames"]
-        sr = net.fuse(frames[:, 1:], flows[:, 1:].detach())
-        low = downsample(sr.float(), self.scale, self.blur_sigma)
-        b = self.border
-        h, w = low.shape[-2:]
-        return (low - frames[:, 0].float()).abs()[..., b:h - b, b:w - b].mean()
-
-    def random_frames(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        """The reference plus a random subset of k - 1 other frames, k uniform in [min_frames, T]."""
-        t = batch["frames"].shape[1]
+    def frame_count(self, t: int) -> int:
+        """Frames used by one training step: all T, or k uniform in [min_frames, T] with ``min_frames``."""
         if self.min_frames <= 0 or t <= self.min_frames:
-            return batch
-        count = int(torch.randint(self.min_frames, t + 1, ()))
-        keep = torch.cat([torch.zeros(1, dtype=torch.long), 1 + torch.randperm(t - 1)[: count - 1]])
-        return {**batch, "frames": batch["frames"][:, keep], "affines": burst_affines(batch, raw=False)[:, keep]}
+            return t
+        return int(torch.randint(max(2, self.min_frames), t + 1, ()))
+
+    def roles(self, n: int, t: int) -> tuple[Tensor, int]:
+        """Frame indices per sample (N, m) and the number of inputs: [:, 0] the reference r, [:, 1:inputs] the
+        other inputs, [:, inputs:] the targets (distinct frames drawn at random; k - 1 inputs and up to
+        ``targets`` of the T - k + 1 frames left out, one k for the whole batch)."""
+        inputs = self.frame_count(t) - 1
+        m = min(t, inputs + self.targets)
+        return torch.stack([torch.randperm(t)[:m] for _ in range(n)]), inputs
+
+    def split(self, batch: dict[str, Tensor], order: Tensor, inputs: int) -> dict[str, Tensor]:
+        """Inputs (N, k-1, C, h, w) with their affines to the reference, the targets (N, m, C, h, w) and theirs."""
+        frames, affines = batch["frames"], burst_affines(batch, raw=False)
+        order = order.to(frames.device)
+        rows = torch.arange(frames.shape[0], device=frames.device)[:, None]
+        rebased = rebase_affines(affines, order[:, 0])[rows, order]
+        chosen = frames[rows, order]
+        return {"inputs": chosen[:, :inputs], "input_affines": rebased[:, :inputs],
+                "targets": chosen[:, inputs:], "target_affines": rebased[:, inputs:]}
 
     def loss(self, net: nn.Module, batch: dict[str, Tensor]) -> Tensor:
-        self._check(batch["frames"], 3 if not self.needs_clean else 2)
-        batch = self.random_frames(batch)
-        frames = batch["frames"]
+        self._check(batch["frames"], 3)
+        n, t = batch["frames"].shape[:2]
+        views = self.split(batch, *self.roles(n, t))
         bare = getattr(net, "module", net)
-        flows = bare.motion(frames, burst_affines(batch, raw=False))
-        return self.data_loss(bare, batch, flows) + self.motion_weight * self.motion_loss(frames, flows)
+        inputs, targets, affines = views["inputs"], views["targets"], views["target_affines"]
+        flows = bare.motion(inputs, views["input_affines"])
+        sr = bare.fuse(inputs, flows.detach())
+        data = sum(reprojection_l1(sr, targets[:, j], affines[:, j], self.scale, self.blur_sigma, self.border)
+                   for j in range(targets.shape[1])) / targets.shape[1]
+        return data + self.motion_weight * self.motion_loss(inputs, flows)
 
     @torch.no_grad()
     def restore(self, net: nn.Module, obs: Tensor, **extra: Tensor) -> Tensor:
@@ -98,13 +119,29 @@ class DeepShiftAndAddMethod(Method):
 
 @METHODS.register("dsa_supervised")
 class DeepShiftAndAddSupervised(DeepShiftAndAddMethod):
-    """The supervised twin: all frames in, L1 against the clean high-resolution reference."""
+    """The supervised twin: frame 0 and a random subset of the others in, L1 against the clean
+    high-resolution reference."""
 
     name = "dsa_supervised"
     needs_clean = True
 
-    def data_loss(self, net: nn.Module, batch: dict[str, Tensor], flows: Tensor) -> Tensor:
-        sr = net.fuse(batch["frames"], flows.detach()).float()
+    def random_frames(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The reference plus a random subset of k - 1 other frames, k uniform in [min_frames, T]."""
+        t = batch["frames"].shape[1]
+        if self.min_frames <= 0 or t <= self.min_frames:
+            return batch
+        count = int(torch.randint(self.min_frames, t + 1, ()))
+        keep = torch.cat([torch.zeros(1, dtype=torch.long), 1 + torch.randperm(t - 1)[: count - 1]])
+        return {**batch, "frames": batch["frames"][:, keep], "affines": burst_affines(batch, raw=False)[:, keep]}
+
+    def loss(self, net: nn.Module, batch: dict[str, Tensor]) -> Tensor:
+        self._check(batch["frames"], 2)
+        batch = self.random_frames(batch)
+        frames = batch["frames"]
+        bare = getattr(net, "module", net)
+        flows = bare.motion(frames, burst_affines(batch, raw=False))
+        sr = bare.fuse(frames, flows.detach()).float()
         b = self.border * self.scale
         h, w = sr.shape[-2:]
-        return (sr - batch["clean"].float()).abs()[..., b:h - b, b:w - b].mean()
+        data = (sr - batch["clean"].float()).abs()[..., b:h - b, b:w - b].mean()
+        return data + self.motion_weight * self.motion_loss(frames, flows)

@@ -8,7 +8,7 @@ zero, bounded by ``max_residual``), trained by the motion loss of the method. St
 estimate keeps training short on a CPU and stable from the first step.
 
 Because frames are fused by normalised splatting, the network accepts any number of frames: it is trained
-without the reference frame (self-supervised) and run with it at inference.
+without a target frame (self-supervised) and run on the whole burst at inference.
 
 Decoder: the fused high-resolution image and features, with the log of the splatting weight (how densely
 each node was sampled), go through residual blocks of dilated convolutions on the high-resolution grid, whose
@@ -47,10 +47,9 @@ class DilatedResidualDecoder(nn.Module):
     """(N, C_in, H, W) -> (N, C_out, H, W) on the high-resolution grid: a head convolution, residual blocks
     with growing dilations, a tail convolution (initialised small, so the network starts at shift-and-add).
 
-    Every layer is a stride-1 convolution, so the decoder is shift-equivariant on the high-resolution grid.
-    The self-supervised loss only sees block averages D(SR); equivariance makes the network apply one and
-    the same rule at every sub-pixel phase, so what it learns from the averages constrains the detail inside
-    the blocks too (a decoder that folds s x s blocks into channels would leave that detail unconstrained).
+    Every layer is a stride-1 convolution, so the decoder is shift-equivariant on the high-resolution grid:
+    it applies one and the same rule at every sub-pixel phase, which the self-supervised loss (block
+    averages of the estimate re-projected onto frames of other phases) can then constrain everywhere.
     """
 
     def __init__(self, in_channels: int, out_channels: int, features: int, dilations: tuple[int, ...]):
