@@ -45,7 +45,9 @@ def plot_history(history: Sequence[dict], path: Path, title: str = "") -> Path:
     image = Image.new("RGB", (640, height), "white")
     draw = ImageDraw.Draw(image)
     draw.text((10, 5), title, fill=(0, 0, 0))
-    _panel(draw, (10, 25, 630, 215), steps, loss, (200, 30, 30), "training loss (log)", log=True)
+    log = bool(np.all(loss[np.isfinite(loss)] > 0))  # likelihood losses (Laine19) go negative: linear axis
+    _panel(draw, (10, 25, 630, 215), steps, loss, (200, 30, 30), "training loss" + (" (log)" if log else ""),
+           log=log)
     if val:
         _panel(draw, (10, 235, 630, 400), [v[0] for v in val], [v[1] for v in val], (30, 90, 200),
                "validation PSNR (dB)")
