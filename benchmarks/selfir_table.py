@@ -4,18 +4,25 @@ Protocol (fixed seeds throughout):
 
 * training: ``../shared/data/BSDS500_train_test`` (train/ + test/, 400 colour images). Each image becomes ONE
   fixed (blurry, noisy) pair (seed 0, per-image generator): the blurry long exposure is the 'valid' blur
-  with a camera-shake kernel (half random motion trajectories, half the recorded motion kernels of
-  ``blur_kernels/`` — Levin09's 8 and the 4 motion kernels of kernels_12; padded to 27 px) plus light
-  Gaussian noise (sigma 1/255); the noisy short exposure of the same scene has ``gauss5_50`` (sigma uniform in
-  [5, 50]/255 per image) or ``poisson5_50`` (lambda uniform in [5, 50]) noise, not clipped; aligned
-  (no misalignment). The supervised baselines read the clean image, the others never do (the key is
-  removed from their batches);
+  with a camera-shake kernel (half random motion trajectories rendered at 27 px, path length uniform in
+  [5.4, 24] px; half the recorded motion kernels of ``blur_kernels/``: Levin09's 8, 13 to 27 px, and the
+  4 motion kernels of kernels_12) plus light Gaussian noise (sigma 1/255). Every kernel is centred on its
+  centroid (``--kernel-centre centroid``, the default; padded to 33 px), so the blurry shot is not
+  displaced relative to the sharp scene: real long / short pairs are aligned at the middle of the long
+  exposure (SelfIR's GoPro blur averages frames around the sharp one). The recorded kernels are off-centre
+  by up to 4.4 px; ``--kernel-centre box`` keeps them as stored (the earlier protocol). The noisy short
+  exposure of the same scene has ``gauss5_50`` (sigma uniform in [5, 50]/255 per image) or ``poisson5_50``
+  (lambda uniform in [5, 50]) noise, not clipped; aligned (no misalignment); drawn once (the official
+  code re-draws the noise every step, which turns the method into Noise2Noise; not done here). The
+  supervised baselines read the clean image, the others never do (the key is removed from their batches);
 * test: Kodak24, the centre 256x256 of each image (crops, to fit the CPU budget), made into a pair the
   same way with seed 1000; PSNR after rounding to 8 bits (all channels), SSIM (selfrestore.metrics),
   LPIPS-alex (selfrestore.perceptual) when its weights are installed;
 * every learned row trains the N2N U-Net of the same width/depth (two-input rows: 6 input channels) for
-  the same budget of CPU time per thread (``--minutes``); the step count is calibrated from timed steps so
-  the warm-up + cosine schedule completes inside the budget, and the steps done are reported;
+  the same budget of CPU time per thread (``--minutes``), in the training driver's time-budget mode: it
+  trains until the budget is spent and the warm-up + cosine learning-rate schedule follows the elapsed
+  fraction of the budget; the steps done are reported (cheaper steps, e.g. SelfIR's half-resolution
+  gradient pass, mean more steps);
 * rows: SelfIR, SelfIR without L_aux, Baseline_R (supervised, both inputs), Baseline_B (supervised
   deblurring), Baseline_N (supervised denoising), Nb2Nb on N alone, deblurring supervised by noisy
   targets (Table 3), plus the inputs themselves. Baseline_B's data does not depend on the noise model (the
@@ -23,13 +30,12 @@ Protocol (fixed seeds throughout):
 
 Several processes can share the table (``--noises``): cells are merged into the JSON under a file lock.
 
-    OMP_NUM_THREADS=1 python benchmarks/selfir_table.py --noises gauss5_50      # one column
+    OMP_NUM_THREADS=1 python benchmarks/selfir_table.py --minutes 5 --noises gauss5_50    # one column
     OMP_NUM_THREADS=1 python benchmarks/selfir_table.py --quick                 # smoke run
 """
 from __future__ import annotations
 
 import argparse
-import copy
 import fcntl
 import json
 import os
@@ -55,12 +61,15 @@ from selfrestore.io import list_images, read_image, to_channels  # noqa: E402
 from selfrestore.metrics import psnr, quantize8, ssim  # noqa: E402
 from selfrestore.registry import METHODS  # noqa: E402
 from selfrestore.restore import restore_tensor  # noqa: E402
-from selfrestore.train import TrainConfig, autocast, pick_device, train  # noqa: E402
+from selfrestore.train import TrainConfig, budget_clock, pick_device, train  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "benchmarks" / "results"
 NOISES = ("gauss5_50", "poisson5_50")
 SHARED_ROW = "baseline_b"  # trained once: its data does not depend on the noise model
+#: run order: the headroom (what B adds under supervision) first, then the rows of the claims
+RUN_FIRST = ("baseline_r", "baseline_n", "selfir", "nb2nb", "selfir_noaux", "deblur_noisy", "baseline_b")
+HEADROOM_REFERENCE = "selfir_table_headroom_box"  # Baseline_R trained on uncentred kernels, same budget
 
 
 @dataclass
@@ -93,10 +102,12 @@ def load_folder(folders: list[Path], limit: int | None) -> list[np.ndarray]:
     return [to_channels(read_image(p)[0], 3) for p in paths]
 
 
-def blur_model() -> MixedShakeBlur:
+def blur_model(centre: bool = True) -> MixedShakeBlur:
+    """Half random camera-shake trajectories, half the recorded motion kernels (Levin09's 8 and the 4 motion
+    kernels of kernels_12), light noise sigma 1/255; ``centre``: every kernel centred on its centroid."""
     kernels = load_kernels(DATA / "blur_kernels" / "Levin09.mat")
     kernels += load_kernels(DATA / "blur_kernels" / "kernels_12.mat")[8:]  # its 4 motion kernels
-    return MixedShakeBlur(kernels, kernel_size=25, sigma=1.0)
+    return MixedShakeBlur(kernels, kernel_size=25, sigma=1.0, centre=centre)
 
 
 def test_pairs(images: list[np.ndarray], blur, noise, crop: int) -> list[dict[str, torch.Tensor]]:
@@ -126,67 +137,30 @@ class WithoutClean:
 
 # --- training ----------------------------------------------------------------------------------------
 
-def training_clock():
-    """CPU time of this process per torch thread: the compute a run got on a shared CPU."""
-    threads = max(1, torch.get_num_threads())
-    return lambda: time.process_time() / threads
-
-
-class BudgetSpent(Exception):
-    def __init__(self, steps: int):
-        super().__init__(f"budget spent after {steps} steps")
-        self.steps = steps
-
-
-def seconds_per_step(method, net, source, cfg: TrainConfig, device, clock) -> float:
-    probe = copy.deepcopy(net).to(device).to(memory_format=torch.channels_last).train()
-    opt = torch.optim.Adam(probe.parameters(), lr=cfg.lr)
-    rng = np.random.default_rng(0)
-    times = []
-    method.progress = 0.5  # so schedules that switch terms on (Nb2Nb's gamma ramp) are timed with them
-    for k in range(6):
-        t0 = clock()
-        batch = source.batch(rng, cfg.batch_size, cfg.patch_size)
-        with autocast(device, cfg.amp):
-            loss = method.loss(probe, batch)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if k >= 1:
-            times.append(clock() - t0)
-    method.progress = 0.0
-    return float(np.median(times))
-
-
 def train_row(row: Row, noise, source, args, device, workdir: Path):
+    """Train one row for exactly the budget: the driver's time-budget mode on the CPU clock (CPU time per
+    thread, so a row is charged for the compute it got on the shared CPU); the learning-rate schedule
+    (warm-up + cosine) follows the elapsed fraction of the budget, so every row gets a complete schedule."""
     method = METHODS.get(row.method)(noise=noise, width=args.width, depth=args.depth, **row.options)
     torch.manual_seed(0)
     net = build_net(method.default_net, **method.net_kwargs(3))
     data = source if method.needs_clean else WithoutClean(source)
-    cfg = TrainConfig(steps=1, batch_size=args.batch, patch_size=args.patch, lr=args.lr, progress=False,
-                      plot=False, seed=0)
-    now = training_clock()
-    per_step = seconds_per_step(method, net, data, cfg, device, now)
     budget = args.minutes * 60
-    cfg.steps = max(10, int(budget / per_step))
-    cfg.ckpt_every = cfg.steps
-    start = now()
+    cfg = TrainConfig(steps=10**9, batch_size=args.batch, patch_size=args.patch, lr=args.lr, progress=False,
+                      plot=False, seed=0, ckpt_every=10**9, budget_seconds=budget, budget_clock="cpu")
+    now = budget_clock("cpu")
+    steps = {"done": 0}
 
     def on_step(step: int, loss: float) -> None:
-        if now() - start > 1.1 * budget:
-            raise BudgetSpent(step + 1)
+        steps["done"] = step + 1
 
     out_path = workdir / f"{row.key}-{noise.name}.safetensors"
     if out_path.exists():
         out_path.unlink()
-    steps_done = cfg.steps
-    try:
-        train(method, net, data, cfg, out_path, on_step=on_step)
-    except BudgetSpent as stop:
-        steps_done = stop.steps
+    start = now()
+    train(method, net, data, cfg, out_path, on_step=on_step)
     net.eval()
-    return method, net, {"steps": steps_done, "steps_planned": cfg.steps, "sec_per_step": per_step,
-                         "train_seconds": now() - start}
+    return method, net, {"steps": steps["done"], "train_seconds": now() - start, "clock": "cpu"}
 
 
 # --- evaluation --------------------------------------------------------------------------------------
@@ -255,7 +229,46 @@ def claims(cells: dict) -> list[str]:
               None if dn is None or dc is None else abs(dc - dn) <= 0.1)
         lines.append(f"- {noise}: ablation: L_aux changes SelfIR by "
                      + ("n/a" if s is None or na is None else f"{s - na:+.2f} dB"))
+        n = get(noise, "baseline_n")
+        lines.append(f"- {noise}: headroom: the blurry shot adds, under supervision, Baseline_R - Baseline_N = "
+                     + ("n/a" if r is None or n is None else f"{r - n:+.2f} dB"))
     return lines
+
+
+def run_records(value) -> list[dict]:
+    """The runs that filled one noise column: a list (several commands, e.g. a resumed ``--rows`` run), or
+    the single record older files hold."""
+    if not value:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def headroom_reference(name: str) -> list[str]:
+    """Baseline_R trained on the uncentred kernels (``--kernel-centre box``), from its own results file."""
+    path = RESULTS / f"{HEADROOM_REFERENCE}.json"
+    if name == HEADROOM_REFERENCE or not path.exists():
+        return []
+    reference = json.loads(path.read_text())
+    lines = []
+    for noise, cells in sorted(reference.get("cells", {}).items()):
+        if "baseline_r" in cells:
+            run = (run_records(reference.get("runs", {}).get(noise)) or [{}])[-1]
+            lines.append(f"- {noise}: Baseline_R with uncentred kernels (blurry shot displaced by up to ~5 px): "
+                         f"{cells['baseline_r']['psnr']:.2f} dB, blurry input {cells['blurry_input']['psnr']:.2f} dB "
+                         f"(`{HEADROOM_REFERENCE}.md`; {run.get('settings', '')})")
+    return lines
+
+
+def record_run(out_json: Path, noise_name: str, record: dict) -> None:
+    """Add (or update, same command and start time) the record of the run filling one noise column."""
+    with open(out_json.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        table = json.loads(out_json.read_text())
+        runs = table.setdefault("runs", {})
+        kept = [r for r in run_records(runs.get(noise_name))
+                if (r.get("command"), r.get("started")) != (record["command"], record["started"])]
+        runs[noise_name] = kept + [record]
+        out_json.write_text(json.dumps(table, indent=1))
 
 
 def _fmt(v, digits=2):
@@ -263,6 +276,7 @@ def _fmt(v, digits=2):
 
 
 def write_report(out_md: Path, table: dict, all_rows: list[Row]) -> None:
+    """The markdown table, the claims and the runs, all generated from the JSON."""
     cells, runs = table.get("cells", {}), table.get("runs", {})
     labels = [("blurry_input", "Blurry input B"), ("noisy_input", "Noisy input N")] + \
         [(r.key, r.label) for r in all_rows]
@@ -286,10 +300,13 @@ def write_report(out_md: Path, table: dict, all_rows: list[Row]) -> None:
         "# SelfIR at this machine's scale: blurry + noisy pairs (BSDS500 -> Kodak24 256 px centre crops)",
         "",
         "Protocol: see the docstring of `benchmarks/selfir_table.py`. Train: BSDS500 train+test (400 images), "
-        "each made into ONE fixed (blurry, noisy) pair (seed 0). Test: Kodak24 centre 256x256 crops, seed 1000 "
-        "(crops, not full images, to fit the CPU budget). Same budget of CPU time per thread for every learned "
-        "row; N2N U-Net (two-input rows: 6 input channels). PSNR on 8-bit rounded outputs, all channels. "
-        f"{lp_note}.",
+        "each made into ONE fixed (blurry, noisy) pair (seed 0; camera-shake kernels: half random trajectories, "
+        "half Levin09 + kernels_12 motion kernels, centred on their centroids unless the settings below say "
+        "otherwise). Test: Kodak24 centre 256x256 crops, seed 1000 (crops, not full images, to fit the CPU "
+        "budget). Every learned row trains for the same budget of CPU time per thread (the training driver's "
+        "time-budget mode; the learning-rate schedule follows the elapsed fraction), so rows with cheaper steps "
+        "do more steps; N2N U-Net (two-input rows: 6 input channels). PSNR on 8-bit rounded outputs, all "
+        f"channels. {lp_note}.",
         "",
         *lines,
         "",
@@ -299,15 +316,20 @@ def write_report(out_md: Path, table: dict, all_rows: list[Row]) -> None:
         "## Claims (Kodak24 crops, PSNR)",
         "",
         *claims(cells),
+        *headroom_reference(out_md.stem),
         "",
         "## Runs",
         "",
     ]
     if table.get("execution"):
         text += [table["execution"], ""]
-    for noise, run in sorted(runs.items()):
-        text += [f"- {noise}: `{run['command']}`", f"  - machine: {run['machine']}; wall time {run['wall_min']:.1f} min; "
-                 f"{run['settings']}"]
+    for noise, records in sorted(runs.items()):
+        for run in run_records(records):
+            rows_run = f"rows {', '.join(run['rows'])}; " if "rows" in run else ""
+            text += [f"- {noise}: `{run['command']}`", f"  - {rows_run}machine: {run['machine']}; wall time "
+                     f"{run['wall_min']:.1f} min; {run['settings']}"
+                     + ("" if "started" not in run else f"; started {run['started']}")
+                     + (f"; {run['note']}" if run.get("note") else "")]
     out_md.write_text("\n".join(text) + "\n")
 
 
@@ -327,13 +349,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--test-limit", type=int, default=None)
     p.add_argument("--crop", type=int, default=256)
     p.add_argument("--workdir", default=str(ROOT / "runs" / "selfir"))
+    p.add_argument("--kernel-centre", choices=("centroid", "box"), default="centroid",
+                   help="centroid: every blur kernel centred on its centroid (the blurry shot is aligned with the "
+                        "sharp scene); box: as stored / rendered (the blurry shot may be displaced by a few px)")
+    p.add_argument("--name", default="selfir_table", help="results file stem in benchmarks/results/")
     p.add_argument("--quick", action="store_true", help="smoke run: tiny budget and subsets, writes *_quick.*")
     p.add_argument("--report-only", action="store_true", help="rewrite the .md from the .json and exit")
     args = p.parse_args(argv)
     if args.quick:
         args.minutes, args.train_limit, args.test_limit = 0.1, 8, 2
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    name = "selfir_table_quick" if args.quick else "selfir_table"
+    name = "selfir_table_quick" if args.quick else args.name
     RESULTS.mkdir(parents=True, exist_ok=True)
     out_json, out_md = RESULTS / f"{name}.json", RESULTS / f"{name}.md"
     workdir = Path(args.workdir)
@@ -345,11 +371,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {out_md}")
         return 0
     chosen = [r for r in all_rows if args.rows is None or r.key in args.rows]
+    chosen.sort(key=lambda r: RUN_FIRST.index(r.key) if r.key in RUN_FIRST else len(RUN_FIRST))
     wall0 = time.time()
     train_images = load_folder([DATA / "BSDS500_train_test" / "train", DATA / "BSDS500_train_test" / "test"],
                                args.train_limit)
     test_images = load_folder([DATA / "Kodak24"], args.test_limit)
-    blur = blur_model()
+    blur = blur_model(centre=args.kernel_centre == "centroid")
     command = "OMP_NUM_THREADS=" + os.environ.get("OMP_NUM_THREADS", "?") + " python benchmarks/selfir_table.py " + \
         shlex.join(argv if argv is not None else sys.argv[1:])
     for noise_name in args.noises:
@@ -362,27 +389,25 @@ def main(argv: list[str] | None = None) -> int:
                      score([q["blurry"][0].numpy().transpose(1, 2, 0) for q in pairs], pairs))
         table = merge_result(out_json, noise_name, "noisy_input",
                              score([q["noisy"][0].numpy().transpose(1, 2, 0) for q in pairs], pairs))
+        done: list[str] = []
+        record = {"command": command, "rows": done, "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                  "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores (shared), torch "
+                             f"{torch.__version__}, {torch.get_num_threads()} thread(s)",
+                  "settings": f"{args.minutes:g} min CPU time per thread per learned row, width {args.width}, "
+                              f"depth {args.depth}, batch {args.batch}, patch {args.patch}, lr {args.lr:g}, "
+                              f"mask patch {args.mask_patch}, kernels centred: {args.kernel_centre}, "
+                              f"train images {len(train_images)}, test images {len(test_images)}"}
         for row in chosen:
             if row.key == SHARED_ROW and noise_name != NOISES[0]:
                 continue  # trained once, in the first noise column (see SHARED_ROW)
             method, net, info = train_row(row, noise, source, args, device, workdir)
             result = {**score(restore_all(method, net, pairs, device), pairs), **info}
-            table = merge_result(out_json, noise_name, row.key, result)
-            write_report(out_md, table, all_rows)
+            merge_result(out_json, noise_name, row.key, result)
+            done.append(row.key)
+            # the run record is rewritten after every row, so a run stopped part-way still names its command
+            record_run(out_json, noise_name, {**record, "wall_min": (time.time() - wall0) / 60})
+            write_report(out_md, json.loads(out_json.read_text()), all_rows)
             print(f"[{noise_name}] {row.key}: {result}", flush=True)
-        with open(out_json.with_suffix(".lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            table = json.loads(out_json.read_text())
-            table.setdefault("runs", {})[noise_name] = {
-                "command": command, "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores (shared), "
-                f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)",
-                "wall_min": (time.time() - wall0) / 60,
-                "settings": f"{args.minutes:g} min CPU time per thread per learned row, width {args.width}, depth "
-                            f"{args.depth}, batch {args.batch}, patch {args.patch}, lr {args.lr:g}, "
-                            f"mask patch {args.mask_patch}, train images {len(train_images)}, "
-                            f"test images {len(test_images)}"}
-            out_json.write_text(json.dumps(table, indent=1))
-            write_report(out_md, table, all_rows)
     print(f"wrote {out_md}")
     return 0
 

@@ -7,7 +7,7 @@ from selfrestore.checkpoint import build_net
 from selfrestore.cli import main
 from selfrestore.corruption import parse_corruption
 from selfrestore.corruption.blur import Blur, blur
-from selfrestore.data.blurry_noisy import SyntheticBlurryNoisy
+from selfrestore.data.blurry_noisy import MixedShakeBlur, SyntheticBlurryNoisy, centre_on_centroid, kernel_offset
 from selfrestore.io import read_image, write_image
 from selfrestore.methods.selfir import SelfIR, sharp_area_mask
 from selfrestore.registry import METHODS
@@ -62,6 +62,27 @@ def test_misaligned_noisy_shot_is_shifted_by_at_most_the_given_pixels(clean_imag
                 shifted = np.roll(blurry, (-dy, -dx), axis=(0, 1))[5:-5, 5:-5]
                 errors[dy, dx] = np.abs(shifted - clean[5:-5, 5:-5]).mean()
         assert min(errors.values()) < 1e-3
+
+
+def test_centred_kernels_do_not_displace_the_blurry_shot():
+    k = np.zeros((9, 9), np.float32)
+    k[1, 5:8] = 1.0  # mass 3 rows up, 2 columns right of the centre
+    assert kernel_offset(k) == pytest.approx((-3.0, 2.0))
+    c = centre_on_centroid(k)
+    assert c.shape == (15, 13) and c.sum() == pytest.approx(1.0)
+    assert max(abs(v) for v in kernel_offset(c)) < 0.5
+    # a blurry image made with it is aligned with the sharp one: a blob's centre of mass stays in place
+    blob = torch.zeros(1, 1, 41, 41)
+    blob[..., 20, 20] = 1.0
+    out = blur(blob, torch.from_numpy(c))[0, 0].numpy()
+    ys, xs = np.mgrid[:41, :41]
+    assert (out * ys).sum() == pytest.approx(20.0, abs=0.5) and (out * xs).sum() == pytest.approx(20.0, abs=0.5)
+    # the mixed model: file kernels and random trajectories, all centred, none cut
+    model = MixedShakeBlur([k, np.eye(7, dtype=np.float32)], kernel_size=11, centre=True)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        kk = model.draw_kernel(rng)
+        assert kk.shape == (model.kernel_size,) * 2 and max(abs(v) for v in kernel_offset(kk)) < 0.75
 
 
 def test_sharp_area_mask_keeps_a_sharp_region_and_rejects_a_blurred_one():

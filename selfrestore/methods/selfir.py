@@ -51,7 +51,8 @@ class BlurryNoisyMethod(Method):
         "noisy": {"metavar": "DIR", "default": None,
                   "help": "blurry+noisy methods: folder of noisy short exposures (same names as --blurry)"},
         "kernels": {"metavar": "FILE", "default": None,
-                    "help": "with --synthetic: blur kernels (.mat/.npy); default: random camera-shake trajectories"},
+                    "help": "with --synthetic: blur kernels (.mat/.npy), half of the pairs use them, half random camera-shake "
+                            "trajectories (default: all random); every kernel is centred on its centroid"},
         "blur_noise": {"type": float, "default": 1.0, "metavar": "S",
                        "help": "with --synthetic: std of the light noise added to the blurry images (0-255 scale)"},
         "misalign": {"type": int, "default": 0, "metavar": "PX",
@@ -105,14 +106,13 @@ class BlurryNoisyMethod(Method):
         from ..corruption.blur import Blur, load_kernels
         from ..io import load_images, to_channels
 
+        from ..data.blurry_noisy import MixedShakeBlur
+
         kernel_file = getattr(args, "kernels", None)
         blur_sigma = getattr(args, "blur_noise", 1.0)
-        if kernel_file:
-            from ..data.blurry_noisy import MixedShakeBlur
-
-            blur_model: Blur = MixedShakeBlur(load_kernels(kernel_file), sigma=blur_sigma)
-        else:
-            blur_model = Blur(sigma=blur_sigma)
+        # kernels centred on their centroids: the long exposure is aligned with the short one on average
+        blur_model: Blur = MixedShakeBlur(load_kernels(kernel_file) if kernel_file else None, sigma=blur_sigma,
+                                          centre=True)
         images = load_images(args.data, args.channels)
         if args.channels is None:
             c = max(img.shape[2] for img in images)
