@@ -264,3 +264,52 @@ def test_fit_reblur_from_the_command_line_then_restore_with_adaptation(tmp_path,
                  *common]) != 0
     err = capsys.readouterr().err
     assert "--pairs BLURRY_DIR SHARP_DIR" in err and "needs a blur model" in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------------------------------------ M_D and training blur
+def test_residual_unet_starts_as_the_identity_and_learns():
+    net = NETS.get("unet_residual")(3, 3, width=8, depth=2)
+    x = torch.rand(2, 3, 16, 16)
+    torch.testing.assert_close(net(x), x)
+    assert net.size_multiple == 4 and net.receptive_field > 0
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    target = blur(x, _gauss(1.0, 5))
+    for _ in range(3):
+        loss = (net(x) - target).abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert not torch.equal(net(x), x)
+
+
+def test_scale_kernel_keeps_mass_and_shrinks_the_spread():
+    from selfrestore.data.blur_pairs import kernel_moments, scale_kernel
+
+    k = np.zeros((21, 21), np.float32)
+    k[10, 2:19] = 1  # a horizontal line of 17 px: major std sqrt((17^2 - 1) / 12)
+    major, minor = kernel_moments(k)
+    assert major == pytest.approx(np.sqrt((17**2 - 1) / 12), rel=1e-6) and minor == pytest.approx(0, abs=1e-6)
+    half = scale_kernel(k, 0.5)
+    assert half.shape[0] % 2 == 1 and half.sum() == pytest.approx(1, abs=1e-5)
+    assert 0.4 * major < kernel_moments(half)[0] < 0.65 * major
+
+
+def test_motion_blur_mixes_file_kernels_and_trajectories():
+    from selfrestore.corruption.blur import pad_kernel
+    from selfrestore.data.blur_pairs import MotionBlur, SyntheticBlurPairs, kernel_moments
+
+    line = np.zeros((7, 7), np.float32)
+    line[3] = 1
+    model = MotionBlur([line], kernel_size=15, length=(6, 12), file_fraction=0.5)
+    rng = np.random.default_rng(0)
+    draws = [model.draw_kernel(rng) for _ in range(60)]
+    assert all(k.shape == (15, 15) and k.sum() == pytest.approx(1, abs=1e-5) for k in draws)
+    from_file = sum(np.allclose(k, pad_kernel(line, 15)) for k in draws)
+    assert 10 < from_file < 50
+    lengths = [kernel_moments(k)[0] for k in draws if not np.allclose(k, pad_kernel(line, 15))]
+    assert max(lengths) < 12 / np.sqrt(12) + 0.5  # no trajectory spreads more than a 12 px straight line
+    with pytest.raises(ValueError):
+        MotionBlur(None, file_fraction=0.5)
+    source = SyntheticBlurPairs([_images(1, 40)[0].numpy().transpose(1, 2, 0)], model)
+    batch = source.batch(np.random.default_rng(1), 2, 16)
+    assert batch["blurry"].shape == batch["clean"].shape == (2, 3, 16, 16)

@@ -11,6 +11,11 @@ A ``"blurry"`` batch holds ``blurry`` (N, C, p, p) and, for supervised training 
   test-time adaptation and for training on a user's own blurry photos.
 * :class:`RealBlurPairs`: real blurry / sharp pairs from two folders, matched by file name.
 
+:class:`MotionBlur` is a training blur model that mixes kernels read from files with random camera-shake
+trajectories whose length and curliness are set explicitly, so the training blur can be matched to the
+blur a test set holds (:func:`kernel_moments` measures both); :func:`scale_kernel` resamples a kernel
+(a milder version of the same recorded shake).
+
 Every batch is a pure function of the NumPy generator the driver passes (see :mod:`selfrestore.data.base`).
 """
 from __future__ import annotations
@@ -23,10 +28,59 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..corruption.blur import Blur, blur
+from ..corruption.blur import (Blur, blur, normalize_kernel, pad_kernel, random_trajectory,
+                               render_trajectory)
 from ..errors import UserError
 
 BATCH_KIND = "blurry"
+
+
+def scale_kernel(kernel: np.ndarray, factor: float) -> np.ndarray:
+    """Resample a blur kernel by ``factor`` (0.5: the same path at half the length), area-averaged so no
+    mass is lost, odd-sized and normalised to sum 1."""
+    k = torch.from_numpy(normalize_kernel(kernel))[None, None].double()
+    size = [max(1, int(round(n * factor))) | 1 for n in k.shape[-2:]]
+    if factor >= 1:
+        out = torch.nn.functional.interpolate(k, size=size, mode="bilinear", align_corners=True)
+    else:
+        out = torch.nn.functional.adaptive_avg_pool2d(k, size)
+    return normalize_kernel(out[0, 0].numpy())
+
+
+def kernel_moments(kernel: np.ndarray) -> tuple[float, float]:
+    """(major, minor) standard deviations in pixels of a kernel's mass: how far the blur spreads along and
+    across its main direction."""
+    k = normalize_kernel(kernel).astype(np.float64)
+    ys, xs = np.mgrid[:k.shape[0], :k.shape[1]]
+    my, mx = (k * ys).sum(), (k * xs).sum()
+    cyy, cxx, cxy = (k * (ys - my) ** 2).sum(), (k * (xs - mx) ** 2).sum(), (k * (ys - my) * (xs - mx)).sum()
+    minor, major = np.sqrt(np.clip(np.linalg.eigvalsh(np.array([[cyy, cxy], [cxy, cxx]])), 0, None))
+    return float(major), float(minor)
+
+
+class MotionBlur(Blur):
+    """y = k * x + sigma n with k a file kernel (probability ``file_fraction``) or a random camera-shake
+    trajectory of length uniform in ``length`` px and heading noise (``anxiety``) uniform in [0,
+    ``anxiety``] (:func:`~selfrestore.corruption.blur.random_trajectory`), rendered in ``kernel_size`` px.
+    File kernels are resampled by ``kernel_scale`` and padded (or cropped) to ``kernel_size``."""
+
+    def __init__(self, kernels: Sequence[np.ndarray] | None = None, kernel_size: int = 27,
+                 length: tuple[float, float] = (8.0, 40.0), anxiety: float = 0.3, file_fraction: float = 0.5,
+                 kernel_scale: float = 1.0, sigma: float = 1.0, sigma_high: float | None = None):
+        super().__init__(kernel_size=kernel_size, sigma=sigma, sigma_high=sigma_high)
+        files = [scale_kernel(k, kernel_scale) if kernel_scale != 1 else k for k in (kernels or [])]
+        self.files = [pad_kernel(k, self.kernel_size) for k in files]
+        if not 0 <= file_fraction <= 1 or (file_fraction > 0 and not self.files):
+            raise ValueError("file_fraction must be in [0, 1], and > 0 only with kernel files")
+        if not 0 < length[0] <= length[1]:
+            raise ValueError("need 0 < length[0] <= length[1]")
+        self.length, self.anxiety, self.file_fraction = (float(length[0]), float(length[1])), float(anxiety), file_fraction
+
+    def draw_kernel(self, rng: np.random.Generator) -> np.ndarray:
+        if self.files and rng.random() < self.file_fraction:
+            return self.files[int(rng.integers(len(self.files)))]
+        path = random_trajectory(rng, anxiety=rng.uniform(0.0, self.anxiety))
+        return render_trajectory(path, self.kernel_size, rng.uniform(*self.length))
 
 
 def _as_hwc(image: np.ndarray) -> np.ndarray:

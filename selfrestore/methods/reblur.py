@@ -81,7 +81,7 @@ class DeblurL1(Method):
     name = "deblur_l1"
     batch_kind = "blurry"
     needs_clean = True
-    default_net = "unet"
+    default_net = "unet_residual"  #: M_D(B) = B + U(B) (selfrestore.nets.reblur.ResidualUNet)
     supports_adaptation = True  #: through a fresh reblurring module (see :meth:`adapt`)
 
     data_options: ClassVar[dict[str, dict[str, Any]]] = {

@@ -1,15 +1,21 @@
-"""The reblurring module M_R of Nah et al. 2022 ("Clean Images are Hard to Reblur", ICLR 2022).
+"""Networks of Nah et al. 2022 ("Clean Images are Hard to Reblur", ICLR 2022).
 
-A deliberately small ResNet: a 5x5 head convolution, 1 or 2 residual blocks (5x5 conv, ReLU, 5x5 conv),
-a 5x5 tail convolution, and a global skip, so that M_R(x) = x + r(x). Its job is to *amplify the blur
-that remains* in a deblurred image; its small receptive field keeps it from learning to synthesise blur
-out of nothing, so a really sharp image (no blur left to amplify) passes through almost unchanged.
+* :class:`ReblurNet`, the reblurring module M_R: a deliberately small ResNet (a 5x5 head convolution,
+  1 or 2 residual blocks (5x5 conv, ReLU, 5x5 conv), a 5x5 tail convolution and a global skip, so that
+  M_R(x) = x + r(x)). Its job is to *amplify the blur that remains* in a deblurred image; its small
+  receptive field keeps it from learning to synthesise blur out of nothing, so a really sharp image (no
+  blur left to amplify) passes through almost unchanged.
+* :class:`ResidualUNet`, a deblurring network M_D: the N2N U-Net predicting a correction to its input,
+  M_D(B) = B + U(B), with U's last convolution started at zero (so M_D starts as the identity, as the
+  paper's deblurring baselines with a global skip do). A plain U-Net must first learn to reproduce the
+  image before it can sharpen it; with the skip, every step of a short CPU training goes to the blur.
 """
 from __future__ import annotations
 
 from torch import Tensor, nn
 
 from ..registry import NETS
+from .unet import UNet
 
 
 class _ResBlock(nn.Module):
@@ -51,3 +57,23 @@ class ReblurNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         r = self.tail(self.blocks(self.head(x)))
         return x + r if self.skip else r
+
+
+@NETS.register("unet_residual")
+class ResidualUNet(nn.Module):
+    """M_D(B) = B + U(B) with U the N2N :class:`~selfrestore.nets.unet.UNet` (same ``width`` / ``depth``);
+    U's output convolution starts at zero, so the untrained network is the identity."""
+
+    def __init__(self, in_channels: int = 3, out_channels: int = 3, width: int = 48, depth: int = 5):
+        super().__init__()
+        if in_channels != out_channels:
+            raise ValueError("a residual network needs as many output channels as input channels")
+        self.body = UNet(in_channels, out_channels, width=width, depth=depth)
+        last = self.body.dec0[-1]
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+        self.size_multiple = self.body.size_multiple
+        self.receptive_field = self.body.receptive_field
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
