@@ -157,6 +157,18 @@ def train_row(row: Row, noise_name: str, train_images, args, device, workdir: Pa
                          "curve": history}
 
 
+def training_record(model_path: Path) -> dict:
+    """Steps and budget of a finished training run, read from the model file's header (used when a run
+    was stopped after training but before its cell was written)."""
+    from safetensors import safe_open
+    with safe_open(str(model_path), "pt") as f:
+        meta = json.loads(f.metadata()["selfrestore"])
+    cfg = meta["train_config"]
+    return {"steps": int(meta["step"]), "train_seconds": float(cfg["budget_seconds"]),
+            "clock": cfg.get("budget_clock", "cpu"), "curve": [],
+            "note": "training record from the model file (the run stopped before scoring)"}
+
+
 # --- evaluation --------------------------------------------------------------------------------------
 
 def evaluate_learned(method, net, test_data, device) -> dict[str, float]:
@@ -273,7 +285,7 @@ def write_report(path: Path, results: dict, args, argv: list[str], wall: float, 
         "Commands that produced the cells below (each cell records its own in the .json):",
         "",
         *[f"    {c}" for c in dict.fromkeys(e.get("command", "?") for r in results.values() for e in r.values())],
-        *([""] + ["Cells re-evaluated from their trained models after a change to restoration:", ""]
+        *([""] + ["Cells scored from their trained models (after a change to restoration, or a run stopped before scoring):", ""]
           + [f"    {c}" for c in dict.fromkeys(e["eval_command"] for r in results.values() for e in r.values()
                                               if "eval_command" in e)]
           if any("eval_command" in e for r in results.values() for e in r.values()) else []),
@@ -433,10 +445,12 @@ def main(argv: list[str] | None = None) -> int:
                 model_path = workdir / f"{row.key}-{noise_name}.safetensors"
                 previous = json.loads(out_json.read_text()).get(row.key, {}).get(noise_name) \
                     if out_json.exists() else None
-                if not row.method or not model_path.exists() or not previous:
-                    print(f"{row.key:18s} {noise_name:11s} skipped: no trained model or no cell to update")
+                if not row.method or not model_path.exists():
+                    print(f"{row.key:18s} {noise_name:11s} skipped: no trained model in {workdir}")
                     continue
                 method, net, _ = load_model(model_path)
+                if not previous:  # trained, but the run stopped before scoring: the file has the record
+                    previous = {**training_record(model_path), "command": "(trained by a stopped run: see note)"}
                 entry = {**previous, "psnr": evaluate_learned(method, net, test_data, device),
                          "eval_command": command}
                 results = merge_result(out_json, row.key, noise_name, entry)
