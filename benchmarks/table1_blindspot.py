@@ -267,7 +267,7 @@ def efficiency_from_curves(results: dict) -> dict | None:
     return {"target_psnr": target, "n2v_seconds": n2v_time, "laine19_seconds": reach, "text": text}
 
 
-def write_report(path: Path, results: dict, args, argv: list[str], wall: float, device, all_rows) -> None:
+def write_report(path: Path, results: dict, args, argv: list[str], wall: float | None, device, all_rows) -> None:
     imported: dict = {}
     if args.steps:  # equal-iteration table: add the budget table's cells that took about as many steps
         for key, cells in cells_with_same_steps(args.steps).items():
@@ -291,8 +291,10 @@ def write_report(path: Path, results: dict, args, argv: list[str], wall: float, 
           if any("eval_command" in e for r in results.values() for e in r.values()) else []),
         "",
         f"Machine: {platform.platform()}, {os.cpu_count()} CPU cores visible, torch {torch.__version__} with "
-        f"{torch.get_num_threads()} threads, device {device}. Wall time of the run that wrote this file "
-        f"{wall / 60:.1f} min; each cell's own time is in the .json (row_seconds).",
+        f"{torch.get_num_threads()} threads, device {device}. "
+        + ("This file was rewritten from the .json (--report-only)" if wall is None else
+           f"Wall time of the run that wrote this file {wall / 60:.1f} min")
+        + "; each cell's own time is in the .json (row_seconds).",
         "",
         f"Training: BSDS500_train_test ({args.train_count} images), each corrupted once (seed 0); "
         + (f"{args.steps} training steps per learned row (the same number for every method, as in the paper; "
@@ -328,20 +330,25 @@ def write_report(path: Path, results: dict, args, argv: list[str], wall: float, 
                              f"({info.get('clock', 'cpu')} clock){source}")
             elif info.get("note"):
                 lines.append(f"- {row.label}, {n}: {info['note']}")
+            elif n in imported.get(row.key, {}):
+                lines.append(f"- {row.label}, {n}: no training (*: the cell of table1_blindspot.json)")
     lines += ["", "Published claims checked on this table:", "", *claims(results, efficiency_from_curves(results)), ""]
     path.write_text("\n".join(lines))
 
 
 SAME_STEPS_TOLERANCE = 0.05
+CLASSICAL = ("cbm3d", "nlmeans")  #: rows without training
 
 
 def cells_with_same_steps(steps: int) -> dict:
     """Cells of the time-budget table (table1_blindspot.json) whose training happened to take ``steps``
-    steps (within 5 %): an equal-iteration table can show them without retraining (marked with *)."""
+    steps (within 5 %), and the classical rows (untrained): an equal-iteration table can show them without
+    retraining (marked with *)."""
     path = RESULTS / "table1_blindspot.json"
     budget = json.loads(path.read_text()) if path.exists() else {}
     return {key: {n: e for n, e in cells.items()
-                  if e.get("psnr") and abs(e.get("steps", 0) - steps) <= SAME_STEPS_TOLERANCE * steps}
+                  if e.get("psnr") and (key in CLASSICAL  # no training: the same numbers at any budget
+                                        or abs(e.get("steps", 0) - steps) <= SAME_STEPS_TOLERANCE * steps)}
             for key, cells in budget.items()}
 
 
@@ -404,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         suffix = ("_quick" if args.quick else "") + (f"_steps{args.steps}" if args.steps else "")
         results = json.loads((RESULTS / f"table1_blindspot{suffix}.json").read_text())
         args.train_count = 400 if not args.train_limit else args.train_limit
-        write_report(RESULTS / f"table1_blindspot{suffix}.md", results, args, argv, 0.0, pick_device(args.device),
+        write_report(RESULTS / f"table1_blindspot{suffix}.md", results, args, argv, None, pick_device(args.device),
                      all_rows)
         return 0
     by_key = {r.key: r for r in all_rows}
