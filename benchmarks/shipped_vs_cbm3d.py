@@ -118,8 +118,10 @@ def main() -> int:
         f"Wall time {wall / 60:.1f} min.",
         "",
         f"Test: {Path(args.test).name}, {len(paths)} images, noise {args.noise} (seed {args.seed}), "
-        "noisy inputs saved as 8-bit PNG (clipped, rounded) and restored by the command line; CBM3D gets the "
-        "same PNGs. PSNR/SSIM of 8-bit outputs, full image, all channels.",
+        "noisy inputs saved as 8-bit PNG (clipped, rounded) and restored by the command line"
+        + ("; CBM3D gets the same PNGs" if "CBM3D (bm3d package, sigma known)" in results else
+           "; no CBM3D (it needs a fixed-level Gaussian)")
+        + ". PSNR/SSIM of 8-bit outputs, full image, all channels.",
         "",
         "| restorer | PSNR (dB) | SSIM | time (s) |",
         "|---|---|---|---|",
