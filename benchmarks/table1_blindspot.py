@@ -44,7 +44,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from selfrestore.checkpoint import build_net, load_model  # noqa: E402
+from selfrestore.checkpoint import build_net, load_model, read_checkpoint  # noqa: E402
 from selfrestore.corruption import parse_corruption  # noqa: E402
 from selfrestore.data.images import CorruptedImages, image_generator, random_patch  # noqa: E402
 from selfrestore.io import list_images, read_image, to_channels  # noqa: E402
@@ -160,9 +160,7 @@ def train_row(row: Row, noise_name: str, train_images, args, device, workdir: Pa
 def training_record(model_path: Path) -> dict:
     """Steps and budget of a finished training run, read from the model file's header (used when a run
     was stopped after training but before its cell was written)."""
-    from safetensors import safe_open
-    with safe_open(str(model_path), "pt") as f:
-        meta = json.loads(f.metadata()["selfrestore"])
+    meta = read_checkpoint(model_path)[1]
     cfg = meta["train_config"]
     return {"steps": int(meta["step"]), "train_seconds": float(cfg["budget_seconds"]),
             "clock": cfg.get("budget_clock", "cpu"), "curve": [],

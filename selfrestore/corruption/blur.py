@@ -140,6 +140,57 @@ def pad_kernel(kernel: np.ndarray, size: int) -> np.ndarray:
     return normalize_kernel(out)
 
 
+def kernel_centroid(kernel: np.ndarray) -> tuple[float, float]:
+    """(y, x) of a kernel's centre of mass, in pixels from its top-left corner."""
+    k = np.asarray(kernel, dtype=np.float64)
+    ys, xs = np.mgrid[:k.shape[0], :k.shape[1]]
+    total = k.sum()
+    return float((k * ys).sum() / total), float((k * xs).sum() / total)
+
+
+def kernel_offset(kernel: np.ndarray) -> tuple[float, float]:
+    """(dy, dx): the kernel's centroid minus its centre pixel. Blurring with a kernel whose centroid is off
+    the centre displaces the image by that much (a long exposure then sits off the short one)."""
+    cy, cx = kernel_centroid(kernel)
+    return cy - (kernel.shape[0] - 1) / 2, cx - (kernel.shape[1] - 1) / 2
+
+
+def centre_on_centroid(kernel: np.ndarray) -> np.ndarray:
+    """The kernel shifted by whole pixels so that its centroid is within half a pixel of its centre, grown
+    (zero padding) so that no mass is lost. A blurry long exposure made with it is aligned with the sharp
+    scene on average, as a real long exposure is with a short one taken at the middle of it. Sums to one."""
+    k = normalize_kernel(kernel)
+    dy, dx = (int(round(v)) for v in kernel_offset(k))
+    if dy == 0 and dx == 0:
+        return k
+    # pad so the centroid pixel becomes the centre: 2|d| more rows/columns on the side opposite the mass
+    pad = ((max(0, -2 * dy), max(0, 2 * dy)), (max(0, -2 * dx), max(0, 2 * dx)))
+    return normalize_kernel(np.pad(k, pad))
+
+
+def scale_kernel(kernel: np.ndarray, factor: float) -> np.ndarray:
+    """Resample a blur kernel by ``factor`` (0.5: the same path at half the length), area-averaged so no
+    mass is lost, odd-sized and normalised to sum 1."""
+    k = torch.from_numpy(normalize_kernel(kernel))[None, None].double()
+    size = [max(1, int(round(n * factor))) | 1 for n in k.shape[-2:]]
+    if factor >= 1:
+        out = torch.nn.functional.interpolate(k, size=size, mode="bilinear", align_corners=True)
+    else:
+        out = torch.nn.functional.adaptive_avg_pool2d(k, size)
+    return normalize_kernel(out[0, 0].numpy())
+
+
+def kernel_moments(kernel: np.ndarray) -> tuple[float, float]:
+    """(major, minor) standard deviations in pixels of a kernel's mass: how far the blur spreads along and
+    across its main direction."""
+    k = normalize_kernel(kernel).astype(np.float64)
+    ys, xs = np.mgrid[:k.shape[0], :k.shape[1]]
+    my, mx = kernel_centroid(k)
+    cyy, cxx, cxy = (k * (ys - my) ** 2).sum(), (k * (xs - mx) ** 2).sum(), (k * (ys - my) * (xs - mx)).sum()
+    minor, major = np.sqrt(np.clip(np.linalg.eigvalsh(np.array([[cyy, cxy], [cxy, cxx]])), 0, None))
+    return float(major), float(minor)
+
+
 def random_trajectory(rng: np.random.Generator, steps: int = 64, anxiety: float | None = None,
                       centripetal: float | None = None, jerk_probability: float = 0.05) -> np.ndarray:
     """A camera-shake path sampled at equal time steps: (steps + 1, 2) points (x, y), total length 1

@@ -28,34 +28,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..corruption.blur import (Blur, blur, normalize_kernel, pad_kernel, random_trajectory,
-                               render_trajectory)
+from ..corruption.blur import (Blur, blur, kernel_moments, pad_kernel, random_trajectory,  # noqa: F401
+                               render_trajectory, scale_kernel)
 from ..errors import UserError
 
 BATCH_KIND = "blurry"
-
-
-def scale_kernel(kernel: np.ndarray, factor: float) -> np.ndarray:
-    """Resample a blur kernel by ``factor`` (0.5: the same path at half the length), area-averaged so no
-    mass is lost, odd-sized and normalised to sum 1."""
-    k = torch.from_numpy(normalize_kernel(kernel))[None, None].double()
-    size = [max(1, int(round(n * factor))) | 1 for n in k.shape[-2:]]
-    if factor >= 1:
-        out = torch.nn.functional.interpolate(k, size=size, mode="bilinear", align_corners=True)
-    else:
-        out = torch.nn.functional.adaptive_avg_pool2d(k, size)
-    return normalize_kernel(out[0, 0].numpy())
-
-
-def kernel_moments(kernel: np.ndarray) -> tuple[float, float]:
-    """(major, minor) standard deviations in pixels of a kernel's mass: how far the blur spreads along and
-    across its main direction."""
-    k = normalize_kernel(kernel).astype(np.float64)
-    ys, xs = np.mgrid[:k.shape[0], :k.shape[1]]
-    my, mx = (k * ys).sum(), (k * xs).sum()
-    cyy, cxx, cxy = (k * (ys - my) ** 2).sum(), (k * (xs - mx) ** 2).sum(), (k * (ys - my) * (xs - mx)).sum()
-    minor, major = np.sqrt(np.clip(np.linalg.eigvalsh(np.array([[cyy, cxy], [cxy, cxx]])), 0, None))
-    return float(major), float(minor)
 
 
 class MotionBlur(Blur):

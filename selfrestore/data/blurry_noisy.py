@@ -26,33 +26,12 @@ import torch
 from torch import Tensor
 
 from ..corruption import Corruption
-from ..corruption.blur import Blur, blur, normalize_kernel, pad_kernel, random_motion_kernel
+from ..corruption.blur import (Blur, blur, centre_on_centroid, kernel_offset,  # noqa: F401
+                               normalize_kernel, pad_kernel, random_motion_kernel)
 from ..errors import UserError
 from .images import PatchSource, image_generator
 
 BATCH_KIND = "blurry_noisy"
-
-
-def kernel_offset(kernel: np.ndarray) -> tuple[float, float]:
-    """(dy, dx): the kernel's centroid minus its centre pixel. Blurring with a kernel whose centroid is off
-    the centre displaces the image by that much (a long exposure then sits off the short one)."""
-    k = np.asarray(kernel, dtype=np.float64)
-    ys, xs = np.mgrid[:k.shape[0], :k.shape[1]]
-    total = k.sum()
-    return float((k * ys).sum() / total - (k.shape[0] - 1) / 2), float((k * xs).sum() / total - (k.shape[1] - 1) / 2)
-
-
-def centre_on_centroid(kernel: np.ndarray) -> np.ndarray:
-    """The kernel shifted by whole pixels so that its centroid is within half a pixel of its centre, grown
-    (zero padding) so that no mass is lost. A blurry long exposure made with it is aligned with the sharp
-    scene on average, as a real long exposure is with a short one taken at the middle of it. Sums to one."""
-    k = normalize_kernel(kernel)
-    dy, dx = (int(round(v)) for v in kernel_offset(k))
-    if dy == 0 and dx == 0:
-        return k
-    # pad so the centroid pixel becomes the centre: 2|d| more rows/columns on the side opposite the mass
-    pad = ((max(0, -2 * dy), max(0, 2 * dy)), (max(0, -2 * dx), max(0, 2 * dx)))
-    return normalize_kernel(np.pad(k, pad))
 
 
 class MixedShakeBlur(Blur):
