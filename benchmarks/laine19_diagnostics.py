@@ -1,0 +1,65 @@
+"""Diagnostics behind two Table 1 findings (prints, writes no table; needs the models of
+``table1_blindspot.py --minutes 20 --workdir runs/table1_20``):
+
+* ``diag``: prior mean vs posterior mean of the mu-only, diag and full nets on 256 px crops of kodim01-03
+  (the diag net's MEAN is under-trained; the Bayes step itself helps);
+* ``unknown``: the unknown-level net restored with its own level estimate, with sigma = 25 given, with its
+  learned global level, against the known-level net (the gap is in the prior, not in the level).
+
+    OMP_NUM_THREADS=1 python benchmarks/laine19_diagnostics.py diag
+    OMP_NUM_THREADS=1 python benchmarks/laine19_diagnostics.py unknown
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import table1_blindspot as T  # noqa: E402
+from selfrestore.checkpoint import load_model  # noqa: E402
+from selfrestore.corruption import parse_corruption  # noqa: E402
+from selfrestore.io import list_images, read_image  # noqa: E402
+from selfrestore.metrics import psnr, quantize8  # noqa: E402
+from selfrestore.nets.blindspot import split_head  # noqa: E402
+
+WORK = ROOT / "runs" / "table1_20"
+
+
+def diag() -> None:
+    paths = sorted(list_images([str(T.DATA / "Kodak24")])[0])[:3]
+    g = torch.Generator().manual_seed(0)
+    for name in ["l19-mu", "l19-diag-known", "l19-full-known"]:
+        method, net, _ = load_model(WORK / f"{name}-gauss25.safetensors")
+        for p in paths:
+            x = torch.from_numpy(read_image(p)[0][:256, :256].transpose(2, 0, 1).copy())[None].float()
+            y = x + 25 / 255 * torch.randn(x.shape, generator=g)
+            with torch.no_grad():
+                mu, _ = split_head(net(y), method.head, 3)
+                post = method.restore(net, y)
+            score = lambda t: psnr(t[0].clamp(0, 1).numpy().transpose(1, 2, 0), x[0].numpy().transpose(1, 2, 0))  # noqa: E731
+            print(f"{name} {p.name}: prior mean {score(mu):.2f} dB, posterior mean {score(post):.2f} dB", flush=True)
+
+
+def unknown() -> None:
+    clean = T.load_set(T.DATA / "Kodak24", 3)
+    noisy = T.corrupt_once(clean, parse_corruption("gauss25"), seed=100)
+    m, net, _ = load_model(WORK / "l19-full-unknown-gauss25.safetensors")
+    mk, netk, _ = load_model(WORK / "l19-full-known-gauss25.safetensors")
+    learned = float(net.noise_gain * net.noise_param.detach()[0])
+    level = float(torch.nn.functional.softplus(torch.tensor(learned - 4.0)) + 1e-3)
+    print(f"learned global sigma: {level * 255:.2f}/255")
+    for c, y in zip(clean, noisy):
+        with torch.no_grad():
+            r = {"own estimate": m.restore(net, y), "sigma 25 given": m.restore(net, y, sigma=25 / 255),
+                 "learned global": m.restore(net, y, sigma=level), "known-level net": mk.restore(netk, y)}
+        print({k: round(psnr(quantize8(v[0].numpy().transpose(1, 2, 0)), c), 2) for k, v in r.items()}, flush=True)
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    {"diag": diag, "unknown": unknown}[sys.argv[1] if len(sys.argv) > 1 else "diag"]()
