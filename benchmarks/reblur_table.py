@@ -3,7 +3,7 @@
 Protocol (everything synthetic, fixed seeds):
 
 * training: BSDS500 ``train/`` (200 colour images, disjoint from BSD300_test and Kodak24), blurred on the
-  fly (:class:`selfrestore.data.blur_pairs.MotionBlur`): random camera-shake trajectories (length uniform
+  fly (:class:`selfrestore.corruption.blur.CameraShake`): random camera-shake trajectories (length uniform
   in [``--min-length``, ``--max-length``] px, rendered in 27 px) and, with probability
   ``--file-fraction``, a kernel of ``blur_kernels/kernels_12.mat`` (USRNet's set) *minus every kernel that
   is also a test kernel* (two of its motion kernels are Levin09 kernels); noise sigma 1/255;
@@ -42,8 +42,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from selfrestore.checkpoint import build_net, load_model  # noqa: E402
-from selfrestore.corruption.blur import blur, load_kernels, pad_kernel  # noqa: E402
-from selfrestore.data.blur_pairs import MotionBlur, SyntheticBlurPairs, kernel_moments, scale_kernel  # noqa: E402
+from selfrestore.corruption.blur import (CameraShake, blur, kernel_moments, load_kernels, pad_kernel,  # noqa: E402
+                                        scale_kernel)
+from selfrestore.data.blur_pairs import SyntheticBlurPairs  # noqa: E402
 from selfrestore.io import list_images, read_image  # noqa: E402
 from selfrestore.metrics import psnr, quantize8, ssim  # noqa: E402
 from selfrestore.registry import METHODS  # noqa: E402
@@ -229,8 +230,8 @@ def main(argv=None) -> int:
     files = held_out(file_kernels, levin)
     test_kernels = [scale_kernel(k, s) for k in levin] if s != 1 else levin
     size = max(7, int(round(27 * s)) | 1)
-    corruption = MotionBlur(files, kernel_size=size, length=(args.min_length * s, args.max_length * s),
-                            file_fraction=args.file_fraction, kernel_scale=s, sigma=1.0)
+    corruption = CameraShake(files, kernel_size=size, length=(args.min_length * s, args.max_length * s),
+                             file_fraction=args.file_fraction, kernel_scale=s, sigma=1.0)
     rng = np.random.default_rng(123)
     train_draws = [corruption.draw_kernel(rng) for _ in range(500)]
     train_images = load_folder(DATA / "BSDS500_train_test" / "train", args.train_images)

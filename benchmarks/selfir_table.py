@@ -4,10 +4,12 @@ Protocol (fixed seeds throughout):
 
 * training: ``../shared/data/BSDS500_train_test`` (train/ + test/, 400 colour images). Each image becomes ONE
   fixed (blurry, noisy) pair (seed 0, per-image generator): the blurry long exposure is the 'valid' blur
-  with a camera-shake kernel (half random motion trajectories rendered at 27 px, path length uniform in
-  [5.4, 24] px; half the recorded motion kernels of ``blur_kernels/``: Levin09's 8, 13 to 27 px, and the
-  4 motion kernels of kernels_12) plus light Gaussian noise (sigma 1/255). Every kernel is centred on its
-  centroid (``--kernel-centre centroid``, the default; padded to 33 px), so the blurry shot is not
+  with a camera-shake kernel (:class:`selfrestore.corruption.blur.CameraShake`: half random motion
+  trajectories rendered at 27 px, path length uniform in [5.4, 24] px; half the recorded motion kernels of
+  ``blur_kernels/``: Levin09's 8, 13 to 27 px, and the 4 motion kernels of kernels_12) plus light Gaussian
+  noise (sigma 1/255); ``--kernel-scale s`` makes every shake s times as long (0.5: a milder blur). Every
+  kernel is centred on its centroid (``--kernel-centre centroid``, the default; padded so none is cut:
+  51 px at scale 1, 27 px at 0.5), so the blurry shot is not
   displaced relative to the sharp scene: real long / short pairs are aligned at the middle of the long
   exposure (SelfIR's GoPro blur averages frames around the sharp one). The recorded kernels are off-centre
   by up to 4.4 px; ``--kernel-centre box`` keeps them as stored (the earlier protocol). The noisy short
@@ -41,6 +43,7 @@ import json
 import os
 import platform
 import shlex
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -54,8 +57,8 @@ sys.path.insert(0, str(ROOT))
 
 from selfrestore.checkpoint import build_net  # noqa: E402
 from selfrestore.corruption import parse_corruption  # noqa: E402
-from selfrestore.corruption.blur import load_kernels  # noqa: E402
-from selfrestore.data.blurry_noisy import MixedShakeBlur, SyntheticBlurryNoisy, make_blurry_noisy  # noqa: E402
+from selfrestore.corruption.blur import CameraShake, load_kernels  # noqa: E402
+from selfrestore.data.blurry_noisy import SyntheticBlurryNoisy, make_blurry_noisy  # noqa: E402
 from selfrestore.data.images import image_generator  # noqa: E402
 from selfrestore.io import list_images, read_image, to_channels  # noqa: E402
 from selfrestore.metrics import psnr, quantize8, ssim  # noqa: E402
@@ -102,12 +105,15 @@ def load_folder(folders: list[Path], limit: int | None) -> list[np.ndarray]:
     return [to_channels(read_image(p)[0], 3) for p in paths]
 
 
-def blur_model(centre: bool = True) -> MixedShakeBlur:
-    """Half random camera-shake trajectories, half the recorded motion kernels (Levin09's 8 and the 4 motion
-    kernels of kernels_12), light noise sigma 1/255; ``centre``: every kernel centred on its centroid."""
+def blur_model(centre: bool = True, scale: float = 1.0) -> CameraShake:
+    """Half random camera-shake trajectories (length uniform in [5.4, 24] px, rendered in 27 px), half the
+    recorded motion kernels (Levin09's 8 and the 4 motion kernels of kernels_12), light noise sigma 1/255;
+    ``centre``: every kernel centred on its centroid; ``scale`` < 1: the same shakes, shorter by that
+    factor (recorded kernels resampled, trajectory lengths and render size scaled)."""
     kernels = load_kernels(DATA / "blur_kernels" / "Levin09.mat")
     kernels += load_kernels(DATA / "blur_kernels" / "kernels_12.mat")[8:]  # its 4 motion kernels
-    return MixedShakeBlur(kernels, kernel_size=25, sigma=1.0, centre=centre)
+    return CameraShake(kernels, kernel_size=max(7, int(round(27 * scale)) | 1), length=(5.4 * scale, 24 * scale),
+                       anxiety=0.6, file_fraction=0.5, kernel_scale=scale, centre=centre, sigma=1.0)
 
 
 def test_pairs(images: list[np.ndarray], blur, noise, crop: int) -> list[dict[str, torch.Tensor]]:
@@ -259,6 +265,19 @@ def headroom_reference(name: str) -> list[str]:
     return lines
 
 
+def code_version() -> str:
+    """The commit the benchmark runs from ("+changes" when the tree differs from it): a table's numbers
+    belong to the code that made them."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+changes" if dirty else "")
+
+
 def record_run(out_json: Path, noise_name: str, record: dict) -> None:
     """Add (or update, same command and start time) the record of the run filling one noise column."""
     with open(out_json.with_suffix(".lock"), "w") as lock:
@@ -329,6 +348,7 @@ def write_report(out_md: Path, table: dict, all_rows: list[Row]) -> None:
             text += [f"- {noise}: `{run['command']}`", f"  - {rows_run}machine: {run['machine']}; wall time "
                      f"{run['wall_min']:.1f} min; {run['settings']}"
                      + ("" if "started" not in run else f"; started {run['started']}")
+                     + ("" if "code" not in run else f"; code {run['code']}")
                      + (f"; {run['note']}" if run.get("note") else "")]
     out_md.write_text("\n".join(text) + "\n")
 
@@ -352,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kernel-centre", choices=("centroid", "box"), default="centroid",
                    help="centroid: every blur kernel centred on its centroid (the blurry shot is aligned with the "
                         "sharp scene); box: as stored / rendered (the blurry shot may be displaced by a few px)")
+    p.add_argument("--kernel-scale", type=float, default=1.0,
+                   help="resample every blur kernel by this factor (0.5: the same camera shakes, half as long)")
     p.add_argument("--name", default="selfir_table", help="results file stem in benchmarks/results/")
     p.add_argument("--quick", action="store_true", help="smoke run: tiny budget and subsets, writes *_quick.*")
     p.add_argument("--report-only", action="store_true", help="rewrite the .md from the .json and exit")
@@ -376,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     train_images = load_folder([DATA / "BSDS500_train_test" / "train", DATA / "BSDS500_train_test" / "test"],
                                args.train_limit)
     test_images = load_folder([DATA / "Kodak24"], args.test_limit)
-    blur = blur_model(centre=args.kernel_centre == "centroid")
+    blur = blur_model(centre=args.kernel_centre == "centroid", scale=args.kernel_scale)
     command = "OMP_NUM_THREADS=" + os.environ.get("OMP_NUM_THREADS", "?") + " python benchmarks/selfir_table.py " + \
         shlex.join(argv if argv is not None else sys.argv[1:])
     for noise_name in args.noises:
@@ -391,11 +413,13 @@ def main(argv: list[str] | None = None) -> int:
                              score([q["noisy"][0].numpy().transpose(1, 2, 0) for q in pairs], pairs))
         done: list[str] = []
         record = {"command": command, "rows": done, "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                  "code": code_version(),
                   "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores (shared), torch "
                              f"{torch.__version__}, {torch.get_num_threads()} thread(s)",
                   "settings": f"{args.minutes:g} min CPU time per thread per learned row, width {args.width}, "
                               f"depth {args.depth}, batch {args.batch}, patch {args.patch}, lr {args.lr:g}, "
                               f"mask patch {args.mask_patch}, kernels centred: {args.kernel_centre}, "
+                              f"kernel scale {args.kernel_scale:g} ({blur.kernel_size} px), "
                               f"train images {len(train_images)}, test images {len(test_images)}"}
         for row in chosen:
             if row.key == SHARED_ROW and noise_name != NOISES[0]:

@@ -283,7 +283,7 @@ def test_residual_unet_starts_as_the_identity_and_learns():
 
 
 def test_scale_kernel_keeps_mass_and_shrinks_the_spread():
-    from selfrestore.data.blur_pairs import kernel_moments, scale_kernel
+    from selfrestore.corruption.blur import kernel_moments, scale_kernel
 
     k = np.zeros((21, 21), np.float32)
     k[10, 2:19] = 1  # a horizontal line of 17 px: major std sqrt((17^2 - 1) / 12)
@@ -295,12 +295,12 @@ def test_scale_kernel_keeps_mass_and_shrinks_the_spread():
 
 
 def test_motion_blur_mixes_file_kernels_and_trajectories():
-    from selfrestore.corruption.blur import pad_kernel
-    from selfrestore.data.blur_pairs import MotionBlur, SyntheticBlurPairs, kernel_moments
+    from selfrestore.corruption.blur import CameraShake, kernel_moments, pad_kernel
+    from selfrestore.data.blur_pairs import SyntheticBlurPairs
 
     line = np.zeros((7, 7), np.float32)
     line[3] = 1
-    model = MotionBlur([line], kernel_size=15, length=(6, 12), file_fraction=0.5)
+    model = CameraShake([line], kernel_size=15, length=(6, 12), file_fraction=0.5)
     rng = np.random.default_rng(0)
     draws = [model.draw_kernel(rng) for _ in range(60)]
     assert all(k.shape == (15, 15) and k.sum() == pytest.approx(1, abs=1e-5) for k in draws)
@@ -309,7 +309,7 @@ def test_motion_blur_mixes_file_kernels_and_trajectories():
     lengths = [kernel_moments(k)[0] for k in draws if not np.allclose(k, pad_kernel(line, 15))]
     assert max(lengths) < 12 / np.sqrt(12) + 0.5  # no trajectory spreads more than a 12 px straight line
     with pytest.raises(ValueError):
-        MotionBlur(None, file_fraction=0.5)
+        CameraShake(None, file_fraction=0.5)
     source = SyntheticBlurPairs([_images(1, 40)[0].numpy().transpose(1, 2, 0)], model)
     batch = source.batch(np.random.default_rng(1), 2, 16)
     assert batch["blurry"].shape == batch["clean"].shape == (2, 3, 16, 16)

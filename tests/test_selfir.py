@@ -7,7 +7,8 @@ from selfrestore.checkpoint import build_net
 from selfrestore.cli import main
 from selfrestore.corruption import parse_corruption
 from selfrestore.corruption.blur import Blur, blur
-from selfrestore.data.blurry_noisy import MixedShakeBlur, SyntheticBlurryNoisy, centre_on_centroid, kernel_offset
+from selfrestore.corruption.blur import CameraShake, centre_on_centroid, kernel_offset
+from selfrestore.data.blurry_noisy import SyntheticBlurryNoisy
 from selfrestore.io import read_image, write_image
 from selfrestore.methods.selfir import SelfIR, sharp_area_mask
 from selfrestore.registry import METHODS
@@ -78,11 +79,16 @@ def test_centred_kernels_do_not_displace_the_blurry_shot():
     ys, xs = np.mgrid[:41, :41]
     assert (out * ys).sum() == pytest.approx(20.0, abs=0.5) and (out * xs).sum() == pytest.approx(20.0, abs=0.5)
     # the mixed model: file kernels and random trajectories, all centred, none cut
-    model = MixedShakeBlur([k, np.eye(7, dtype=np.float32)], kernel_size=11, centre=True)
+    model = CameraShake([k, np.eye(7, dtype=np.float32)], kernel_size=11, length=(3, 8), anxiety=0.6, centre=True)
     rng = np.random.default_rng(0)
     for _ in range(20):
         kk = model.draw_kernel(rng)
         assert kk.shape == (model.kernel_size,) * 2 and max(abs(v) for v in kernel_offset(kk)) < 0.75
+    # a long path drawn far off its bounding-box centre still fits once centred: no mass is cut
+    corner = np.zeros((11, 11), np.float32)
+    corner[1, 1:9] = [8, 1, 1, 1, 1, 1, 1, 1]
+    grown = centre_on_centroid(corner)
+    assert max(grown.shape) <= CameraShake(None, kernel_size=11, file_fraction=0.0, centre=True).kernel_size
 
 
 def test_sharp_area_mask_keeps_a_sharp_region_and_rejects_a_blurred_one():

@@ -9,6 +9,10 @@ Three sources of kernels:
   renders it sub-pixel into a kernel; it is reproducible from a NumPy generator;
 * anisotropic Gaussians: :func:`gaussian_kernel`.
 
+:class:`CameraShake` mixes recorded kernels (optionally resampled: a milder shake) with random
+trajectories of a set length, optionally centred on their centroids: the training blur of the deblurring
+and blurry + noisy (SelfIR) data.
+
 :class:`Blur` is the :class:`~selfrestore.corruption.Corruption` for synthetic deblurring data: each image
 gets its own kernel (recorded in ``params["kernel"]``) and light Gaussian noise (``params["sigma"]``).
 ``variance`` and ``log_likelihood`` describe the noise part, around the blurred signal when the kernel is
@@ -364,6 +368,49 @@ class Blur(Corruption):
 
     def nominal_params(self, batch: int, device: torch.device | str = "cpu") -> Params:
         return {"sigma": torch.full((batch,), (self.low + self.high) / 2, device=device)}
+
+
+
+class CameraShake(Blur):
+    """Camera-shake blur for training data: y = k * x + sigma n, with k a recorded kernel (probability
+    ``file_fraction``, e.g. Levin et al. 2009) or a random trajectory (:func:`random_trajectory`, heading
+    noise uniform in [0, ``anxiety``]) of length uniform in ``length`` px, rendered in ``kernel_size`` px.
+
+    ``kernel_scale`` s resamples the recorded kernels (:func:`scale_kernel`: the same shake, s times as
+    long); scale ``kernel_size`` and ``length`` with it to make the random ones match. ``centre=True`` moves
+    every kernel's centroid to its centre (:func:`centre_on_centroid`): a blurry long exposure is then
+    aligned with the sharp scene, as a real one is with a short exposure taken at its middle. The kernels
+    then grow (zero padding) so that none is ever cut: ``self.kernel_size`` is the size of every drawn
+    kernel.
+    """
+
+    def __init__(self, kernels: Sequence[np.ndarray] | None = None, kernel_size: int = 27,
+                 length: tuple[float, float] = (8.0, 40.0), anxiety: float = 0.3, file_fraction: float = 0.5,
+                 kernel_scale: float = 1.0, centre: bool = False, sigma: float = 1.0,
+                 sigma_high: float | None = None):
+        super().__init__(kernel_size=kernel_size, sigma=sigma, sigma_high=sigma_high)
+        files = [scale_kernel(k, kernel_scale) if kernel_scale != 1 else k for k in kernels or []]
+        if not 0 <= file_fraction <= 1 or (file_fraction > 0 and not files):
+            raise ValueError("file_fraction must be in [0, 1], and > 0 only with kernel files")
+        if not 0 < length[0] <= length[1]:
+            raise ValueError("need 0 < length[0] <= length[1]")
+        self.render_size = self.kernel_size  #: random trajectories are rendered at this size
+        self.centre = bool(centre)
+        if self.centre:
+            files = [centre_on_centroid(k) for k in files]
+            # a rendered path fits in render_size - 3 px, so its centroid is at most half that off centre
+            grown = self.render_size + 2 * math.ceil((self.render_size - 3) / 2)
+            self.kernel_size = max([grown] + [max(k.shape) | 1 for k in files])
+        self.files = [pad_kernel(k, self.kernel_size) for k in files]
+        self.length, self.anxiety, self.file_fraction = (float(length[0]), float(length[1])), float(anxiety), file_fraction
+        self.name = f"blur{self.kernel_size}_gauss{(self.low + self.high) / 2 * 255:g}"
+
+    def draw_kernel(self, rng: np.random.Generator) -> np.ndarray:
+        if self.files and rng.random() < self.file_fraction:
+            return self.files[int(rng.integers(len(self.files)))]
+        path = random_trajectory(rng, anxiety=rng.uniform(0.0, self.anxiety))
+        kernel = render_trajectory(path, self.render_size, rng.uniform(*self.length))
+        return pad_kernel(centre_on_centroid(kernel), self.kernel_size) if self.centre else kernel
 
 
 _NUM = r"(\d+(?:\.\d+)?)"

@@ -11,10 +11,9 @@ A ``"blurry"`` batch holds ``blurry`` (N, C, p, p) and, for supervised training 
   test-time adaptation and for training on a user's own blurry photos.
 * :class:`RealBlurPairs`: real blurry / sharp pairs from two folders, matched by file name.
 
-:class:`MotionBlur` is a training blur model that mixes kernels read from files with random camera-shake
-trajectories whose length and curliness are set explicitly, so the training blur can be matched to the
-blur a test set holds (:func:`kernel_moments` measures both); :func:`scale_kernel` resamples a kernel
-(a milder version of the same recorded shake).
+:class:`~selfrestore.corruption.blur.CameraShake` is the training blur model: recorded kernels mixed with
+random camera-shake trajectories whose length and curliness are set explicitly, so the training blur can
+be matched to the blur a test set holds (:func:`~selfrestore.corruption.blur.kernel_moments` measures both).
 
 Every batch is a pure function of the NumPy generator the driver passes (see :mod:`selfrestore.data.base`).
 """
@@ -28,36 +27,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..corruption.blur import (Blur, blur, kernel_moments, pad_kernel, random_trajectory,  # noqa: F401
-                               render_trajectory, scale_kernel)
+from ..corruption.blur import Blur, blur
 from ..errors import UserError
 
 BATCH_KIND = "blurry"
-
-
-class MotionBlur(Blur):
-    """y = k * x + sigma n with k a file kernel (probability ``file_fraction``) or a random camera-shake
-    trajectory of length uniform in ``length`` px and heading noise (``anxiety``) uniform in [0,
-    ``anxiety``] (:func:`~selfrestore.corruption.blur.random_trajectory`), rendered in ``kernel_size`` px.
-    File kernels are resampled by ``kernel_scale`` and padded (or cropped) to ``kernel_size``."""
-
-    def __init__(self, kernels: Sequence[np.ndarray] | None = None, kernel_size: int = 27,
-                 length: tuple[float, float] = (8.0, 40.0), anxiety: float = 0.3, file_fraction: float = 0.5,
-                 kernel_scale: float = 1.0, sigma: float = 1.0, sigma_high: float | None = None):
-        super().__init__(kernel_size=kernel_size, sigma=sigma, sigma_high=sigma_high)
-        files = [scale_kernel(k, kernel_scale) if kernel_scale != 1 else k for k in (kernels or [])]
-        self.files = [pad_kernel(k, self.kernel_size) for k in files]
-        if not 0 <= file_fraction <= 1 or (file_fraction > 0 and not self.files):
-            raise ValueError("file_fraction must be in [0, 1], and > 0 only with kernel files")
-        if not 0 < length[0] <= length[1]:
-            raise ValueError("need 0 < length[0] <= length[1]")
-        self.length, self.anxiety, self.file_fraction = (float(length[0]), float(length[1])), float(anxiety), file_fraction
-
-    def draw_kernel(self, rng: np.random.Generator) -> np.ndarray:
-        if self.files and rng.random() < self.file_fraction:
-            return self.files[int(rng.integers(len(self.files)))]
-        path = random_trajectory(rng, anxiety=rng.uniform(0.0, self.anxiety))
-        return render_trajectory(path, self.kernel_size, rng.uniform(*self.length))
 
 
 def _as_hwc(image: np.ndarray) -> np.ndarray:

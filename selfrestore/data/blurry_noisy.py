@@ -10,10 +10,11 @@ scene, aligned with ``noisy``) is added only for the supervised baselines (``kee
   enters the data; ``misalign_px`` shifts the noisy shot by up to that many pixels (hand shake between
   the two exposures).
 * :class:`RealBlurryNoisy`: real pairs from two folders matched by file name.
-* :class:`MixedShakeBlur`: a :class:`~selfrestore.corruption.blur.Blur` that draws either a random camera
-  -shake trajectory or one of the given recorded kernels (e.g. Levin et al. 2009), half and half,
-  optionally centred on their centroids (:func:`centre_on_centroid`) so that the blurry shot is aligned
-  with the sharp scene, as real long / short exposures are at the middle of the long one.
+
+The blur of the long exposure is any :class:`~selfrestore.corruption.blur.Blur`; the CLI and the benchmark
+use :class:`~selfrestore.corruption.blur.CameraShake` with every kernel centred on its centroid, so that
+the blurry shot is aligned with the sharp scene, as real long / short exposures are at the middle of the
+long one.
 """
 from __future__ import annotations
 
@@ -26,43 +27,11 @@ import torch
 from torch import Tensor
 
 from ..corruption import Corruption
-from ..corruption.blur import (Blur, blur, centre_on_centroid, kernel_offset,  # noqa: F401
-                               normalize_kernel, pad_kernel, random_motion_kernel)
+from ..corruption.blur import Blur, blur
 from ..errors import UserError
 from .images import PatchSource, image_generator
 
 BATCH_KIND = "blurry_noisy"
-
-
-class MixedShakeBlur(Blur):
-    """Blur kernels: a random camera-shake trajectory with probability ``p_random``, else a file kernel.
-
-    ``centre=True`` moves every kernel's centroid to its centre (:func:`centre_on_centroid`) so the blurry
-    image is not displaced relative to the sharp one; ``kernel_size`` then grows to hold the shifted file
-    kernels, and random kernels are drawn at the original size and padded. Without ``kernels`` every
-    kernel is a random trajectory.
-    """
-
-    def __init__(self, kernels: Sequence[np.ndarray] | None, kernel_size: int = 25, sigma: float = 1.0,
-                 sigma_high: float | None = None, p_random: float = 0.5, centre: bool = False):
-        kernels = None if kernels is None else [normalize_kernel(k) for k in kernels]
-        random_size = max([kernel_size | 1] + [max(k.shape) | 1 for k in kernels or []])
-        if centre and kernels is not None:
-            kernels = [centre_on_centroid(k) for k in kernels]
-        super().__init__(kernels=kernels, kernel_size=kernel_size | 1, sigma=sigma, sigma_high=sigma_high)
-        self.random_size = random_size  #: random trajectories are rendered at this size
-        # room for a random kernel shifted by up to ~3 px when centred
-        self.kernel_size = max(self.kernel_size, random_size + (6 if centre else 0))
-        self.p_random = 1.0 if kernels is None else float(p_random)
-        self.centre = bool(centre)
-
-    def draw_kernel(self, rng: np.random.Generator) -> np.ndarray:
-        if rng.random() < self.p_random:
-            kernel = random_motion_kernel(rng, self.random_size)
-            if self.centre:
-                kernel = centre_on_centroid(kernel)
-            return pad_kernel(kernel, self.kernel_size)
-        return super().draw_kernel(rng)
 
 
 def _as_hwc(image: np.ndarray) -> np.ndarray:

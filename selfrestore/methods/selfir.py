@@ -103,16 +103,16 @@ class BlurryNoisyMethod(Method):
                             f"or clean images with --synthetic --noise gauss5_50 [--kernels FILE]")
         if noise is None:
             raise UserError("--synthetic needs --noise for the noisy short exposure (e.g. --noise gauss5_50)")
-        from ..corruption.blur import Blur, load_kernels
+        from ..corruption.blur import CameraShake, load_kernels
         from ..io import load_images, to_channels
 
-        from ..data.blurry_noisy import MixedShakeBlur
-
         kernel_file = getattr(args, "kernels", None)
-        blur_sigma = getattr(args, "blur_noise", 1.0)
-        # kernels centred on their centroids: the long exposure is aligned with the short one on average
-        blur_model: Blur = MixedShakeBlur(load_kernels(kernel_file) if kernel_file else None, sigma=blur_sigma,
-                                          centre=True)
+        kernels = load_kernels(kernel_file) if kernel_file else None
+        # half recorded kernels (when given), half random shake of 5-22 px in 25 px; every kernel centred on
+        # its centroid: the long exposure is aligned with the short one on average
+        blur_model = CameraShake(kernels, kernel_size=25, length=(5.0, 22.0), anxiety=0.6,
+                                 file_fraction=0.5 if kernels else 0.0, centre=True,
+                                 sigma=getattr(args, "blur_noise", 1.0))
         images = load_images(args.data, args.channels)
         if args.channels is None:
             c = max(img.shape[2] for img in images)
