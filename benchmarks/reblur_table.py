@@ -193,6 +193,8 @@ def main(argv=None) -> int:
     ap.add_argument("--pretrain", type=int, default=3000, help="common L1 pre-training steps")
     ap.add_argument("--finetune", type=int, default=1000, help="fine-tuning steps of each compared model")
     ap.add_argument("--weight", type=float, default=1.0, help="reblurring loss weight")
+    ap.add_argument("--reblur-lr-scale", type=float, default=1.0,
+                    help="M_R's learning rate as a multiple of M_D's during the reblur fine-tuning")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--patch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=3e-4)
@@ -248,7 +250,7 @@ def main(argv=None) -> int:
     models = {"deblur_l1": args.work / "l1.safetensors", "reblur": args.work / "reblur.safetensors"}
     train_seconds["deblur_l1"] = fit("deblur_l1", args.finetune, args_ft, source, base, models["deblur_l1"])
     train_seconds["reblur"] = fit("reblur", args.finetune, args_ft, source, base, models["reblur"],
-                                  reblur_weight=args.weight)
+                                  reblur_weight=args.weight, reblur_lr_scale=args.reblur_lr_scale)
     if args.train_only:
         return 0
     lp, nq = perceptual_metrics()
@@ -306,7 +308,8 @@ def main(argv=None) -> int:
         f"i mod 8) + noise 1/255, 8-bit.  ",
         f"Kernel spread: {describe_kernels('test', test_kernels)}; "
         f"{describe_kernels('training draws', train_draws)}.  ",
-        f"Reblurring loss weight {args.weight}, M_R: 1 residual block, 32 features, updated in turn with M_D at "
+        f"Reblurring loss weight {args.weight}, M_R: 1 residual block, 32 features, learning rate x{args.reblur_lr_scale:g} "
+        f"M_D's, updated in turn with M_D at "
         f"every step.  ",
         f"Test-time adaptation (Algorithm 1): alternations of an M_R and an M_D update on 4 random "
         f"{args.adapt_patch} px crops of the whole test set's blurry images (one adaptation per set, fp32). "

@@ -134,7 +134,18 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, tensors: dict[str, to
             state.setdefault(int(index), {})[name] = value
     for index, values in meta.get("scalars", {}).items():
         state.setdefault(int(index), {}).update(values)
-    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    groups = meta["param_groups"]
+    if len(groups) != len(optimizer.param_groups):
+        # saved with another grouping of the same parameters in the same order (e.g. one group for all):
+        # re-split the saved indices along the current groups, keeping each current group's lr_scale
+        flat = [i for g in groups for i in g["params"]]
+        base = {k: v for k, v in groups[0].items() if k != "params"}
+        groups, at = [], 0
+        for current in optimizer.param_groups:
+            n = len(current["params"])
+            groups.append({**base, "lr_scale": current.get("lr_scale", 1.0), "params": flat[at:at + n]})
+            at += n
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
 
 
 def shipped_models() -> dict[str, Path]:

@@ -186,8 +186,12 @@ def train(method: Method, net: nn.Module, source, config: TrainConfig, out_path:
     extra_modules: dict[str, nn.Module] = getattr(method, "extra_modules", lambda: {})()
     for module in extra_modules.values():
         module.to(device).train()
-    params = list(net.parameters()) + [p for m in extra_modules.values() for p in m.parameters()]
-    optimizer = torch.optim.Adam(params, lr=config.lr, betas=(0.9, 0.99))
+    # one Adam, one parameter group per network; a method may run an extra module at a multiple of the lr
+    lr_scales: dict[str, float] = getattr(method, "lr_scales", {}) or {}
+    groups = [{"params": list(net.parameters()), "lr_scale": 1.0}]
+    groups += [{"params": list(m.parameters()), "lr_scale": float(lr_scales.get(name, 1.0))}
+               for name, m in extra_modules.items()]
+    optimizer = torch.optim.Adam([g for g in groups if g["params"]], lr=config.lr, betas=(0.9, 0.99))
     history: list[dict[str, float]] = []
     start, spent_before = 0, 0.0
     if config.resume and out_path.exists():
@@ -236,6 +240,7 @@ def train(method: Method, net: nn.Module, source, config: TrainConfig, out_path:
             progress = tqdm(total=config.steps, initial=start, desc=f"fit {method.name}", unit="step",
                             dynamic_ncols=True)
     ema, t0, step = None, time.time(), start
+    completed = start  # steps whose update is in the weights (what an interrupt must checkpoint)
     try:
         for step in range(start, config.steps):
             fraction = None
@@ -251,7 +256,7 @@ def train(method: Method, net: nn.Module, source, config: TrainConfig, out_path:
                                       (ddp.rank + 1) * config.batch_size), device)
             lr = learning_rate(config, step) if fraction is None else learning_rate_at_fraction(config, fraction)
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group.get("lr_scale", 1.0)
             # for methods with schedules (e.g. Nb2Nb gamma)
             method.progress = step / max(1, config.steps) if fraction is None else fraction
             with autocast(device, config.amp):
@@ -263,6 +268,7 @@ def train(method: Method, net: nn.Module, source, config: TrainConfig, out_path:
             if config.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
             optimizer.step()
+            completed = step + 1
             value = float(loss.detach())
             if not math.isfinite(value):
                 raise UserError(f"training diverged at step {step} (loss {value}); lower --lr")
@@ -288,10 +294,10 @@ def train(method: Method, net: nn.Module, source, config: TrainConfig, out_path:
             if done % config.ckpt_every == 0 or done == config.steps:
                 checkpoint(done)
     except KeyboardInterrupt:
-        checkpoint(step)  # keep what was learned; --resume continues from here
+        checkpoint(completed)  # keep what was learned; --resume continues from here
         if progress is not None:
             progress.close()
-        raise UserError(f"interrupted at step {step}; checkpoint saved to {out_path} (continue with --resume)")
+        raise UserError(f"interrupted after step {completed}; checkpoint saved to {out_path} (continue with --resume)")
     finally:
         if progress is not None:
             progress.close()

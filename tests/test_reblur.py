@@ -11,6 +11,7 @@ from torch import nn
 
 from selfrestore.adapt_deblur import AdaptConfig, adapt_deblur
 from selfrestore.corruption.blur import blur, gaussian_kernel
+from selfrestore.errors import UserError
 from selfrestore.nets.reblur import ReblurNet
 from selfrestore.registry import METHODS, NETS
 
@@ -313,3 +314,40 @@ def test_motion_blur_mixes_file_kernels_and_trajectories():
     source = SyntheticBlurPairs([_images(1, 40)[0].numpy().transpose(1, 2, 0)], model)
     batch = source.batch(np.random.default_rng(1), 2, 16)
     assert batch["blurry"].shape == batch["clean"].shape == (2, 3, 16, 16)
+
+
+def test_reblur_module_learns_at_its_own_learning_rate_and_resumes(tmp_path):
+    """``reblur_lr_scale`` puts M_R in its own Adam group at a multiple of M_D's rate; a resumed run gives
+    the uninterrupted weights of both networks."""
+    from selfrestore.checkpoint import build_net, read_checkpoint
+    from selfrestore.corruption import parse_corruption
+    from selfrestore.data.blur_pairs import SyntheticBlurPairs
+    from selfrestore.train import TrainConfig, train
+
+    def run(steps, out, resume=False, stop_at=None):
+        method = METHODS.get("reblur")(noise=parse_corruption("blur9"), reblur_features=8, reblur_lr_scale=10)
+        torch.manual_seed(0)
+        net = build_net("unet", **method.net_kwargs(3), width=8, depth=2)
+        method.extra_modules(3)
+        source = SyntheticBlurPairs([_images(1, 40)[0].numpy().transpose(1, 2, 0)], parse_corruption("blur9"))
+        config = TrainConfig(steps=steps, batch_size=2, patch_size=16, progress=False, plot=False, amp=False,
+                             lr=1e-3, warmup=0, resume=resume, ckpt_every=100)
+
+        def interrupt(step, _loss):  # Ctrl-C right after an update
+            if step == stop_at:
+                raise KeyboardInterrupt
+
+        train(method, net, source, config, out, on_step=interrupt)
+        return read_checkpoint(out)
+
+    tensors, header = run(3, tmp_path / "a.safetensors")
+    groups = header["optimizer"]["param_groups"]
+    assert [g["lr_scale"] for g in groups] == [1.0, 10.0]
+    assert groups[1]["lr"] == pytest.approx(10 * groups[0]["lr"])
+    with pytest.raises(UserError):
+        run(3, tmp_path / "b.safetensors", stop_at=1)
+    assert read_checkpoint(tmp_path / "b.safetensors")[1]["step"] == 2
+    resumed, _ = run(3, tmp_path / "b.safetensors", resume=True)
+    for k, v in tensors.items():
+        if k.startswith(("net.", "extra.")):
+            torch.testing.assert_close(resumed[k], v)

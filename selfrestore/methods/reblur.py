@@ -155,7 +155,7 @@ class Reblur(DeblurL1):
 
     Options: ``reblur_weight`` (of the reblurring loss, default 1), ``reblur_blocks`` (1 or 2 residual
     blocks in M_R), ``reblur_features`` (M_R width), ``reblur_sharp_input`` ("sharp": L_sharp on S;
-    "deblurred": on M_D(S)).
+    "deblurred": on M_D(S)), ``reblur_lr_scale`` (M_R's learning rate as a multiple of M_D's).
     """
 
     name = "reblur"
@@ -166,16 +166,23 @@ class Reblur(DeblurL1):
         "reblur_features": {"type": int, "default": 32, "help": "reblur: feature maps of M_R"},
         "reblur_sharp_input": {"choices": ["sharp", "deblurred"], "default": "sharp",
                                "help": "reblur: M_R's L_sharp on the sharp image S or on M_D(S)"},
+        "reblur_lr_scale": {"type": float, "default": 1.0,
+                            "help": "reblur: M_R's learning rate as a multiple of M_D's (a fresh M_R next to a "
+                                    "pre-trained M_D must catch up, or the reblurring loss stays a copy of L1)"},
     }
 
     def __init__(self, noise=None, reblur_weight: float = 1.0, reblur_blocks: int = 1, reblur_features: int = 32,
-                 reblur_sharp_input: str = "sharp", **options: Any):
+                 reblur_sharp_input: str = "sharp", reblur_lr_scale: float = 1.0, **options: Any):
         if reblur_sharp_input not in ("sharp", "deblurred"):
             raise ValueError(f"reblur_sharp_input must be 'sharp' or 'deblurred', not {reblur_sharp_input!r}")
         if int(reblur_blocks) not in (1, 2):
             raise ValueError("reblur_blocks must be 1 or 2 (the paper's M_R sizes)")
+        if not float(reblur_lr_scale) > 0:
+            raise ValueError("reblur_lr_scale must be > 0")
         super().__init__(noise, reblur_weight=float(reblur_weight), reblur_blocks=int(reblur_blocks),
-                         reblur_features=int(reblur_features), reblur_sharp_input=reblur_sharp_input, **options)
+                         reblur_features=int(reblur_features), reblur_sharp_input=reblur_sharp_input,
+                         reblur_lr_scale=float(reblur_lr_scale), **options)
+        self.lr_scales = {"reblur": float(reblur_lr_scale)}  #: read by the training driver
         self.weight = float(reblur_weight)
         self.sharp_input = reblur_sharp_input
         self.reblur_net: ReblurNet | None = None
