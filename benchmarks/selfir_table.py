@@ -266,12 +266,13 @@ def headroom_reference(name: str) -> list[str]:
 
 
 def code_version() -> str:
-    """The commit the benchmark runs from ("+changes" when the tree differs from it): a table's numbers
-    belong to the code that made them."""
+    """The commit the benchmark runs from ("+changes" when tracked files other than results differ from
+    it): a table's numbers belong to the code that made them."""
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                               text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":(exclude)benchmarks/results"], cwd=ROOT,
                                capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
