@@ -13,11 +13,17 @@ the sharp crop, it prints:
   reblurring loss favours sharp (high-frequency) corrections that L1 under-weights.
 
     OMP_NUM_THREADS=1 python benchmarks/reblur_diagnostics.py --work runs/reblur --kernel-scale 0.5
+
+Writes ``benchmarks/results/reblur_diagnostics_<work folder name>.md`` (with the command, machine, wall time).
 """
 from __future__ import annotations
 
 import argparse
+import os
+import platform
+import shlex
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +54,8 @@ def main(argv=None) -> int:
     p.add_argument("--kernel-scale", type=float, default=0.5)
     p.add_argument("--images", type=int, default=8, help="Kodak24 images (centre 256 px crops)")
     args = p.parse_args(argv)
+    t0 = time.time()
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     torch.manual_seed(0)
     method, net, _ = load_model(args.work / "reblur.safetensors")
     reblur = method.reblur_net
@@ -71,23 +79,35 @@ def main(argv=None) -> int:
         (g_rb,) = torch.autograd.grad(reblur_term, latent)
         with torch.no_grad():
             rows.append({
-                "|L-S|": float(l1_term), "|M_R(L)-M_R(S)|": float(reblur_term),
-                "|M_R(L)-L|": float(torch.mean(torch.abs(reblur(deblurred) - deblurred))),
-                "|B-L|": float(torch.mean(torch.abs(b - deblurred))),
-                "|M_R(L)-B|": float(torch.mean(torch.abs(reblur(deblurred) - b))),
-                "|M_R(S)-S|": float(torch.mean(torch.abs(reblur_s - s))),
+                "‖L-S‖": float(l1_term), "‖M_R(L)-M_R(S)‖": float(reblur_term),
+                "‖M_R(L)-L‖": float(torch.mean(torch.abs(reblur(deblurred) - deblurred))),
+                "‖B-L‖": float(torch.mean(torch.abs(b - deblurred))),
+                "‖M_R(L)-B‖": float(torch.mean(torch.abs(reblur(deblurred) - b))),
+                "‖M_R(S)-S‖": float(torch.mean(torch.abs(reblur_s - s))),
                 "cos(grad)": float(torch.nn.functional.cosine_similarity(g_l1.flatten(), g_rb.flatten(), dim=0)),
-                "|grad reblur|/|grad L1|": float(g_rb.norm() / g_l1.norm()),
+                "‖grad reblur‖ / ‖grad L1‖": float(g_rb.norm() / g_l1.norm()),
                 "HF share grad L1": high_frequency_share(g_l1),
                 "HF share grad reblur": high_frequency_share(g_rb),
             })
     keys = list(rows[0])
-    print(f"model {args.work / 'reblur.safetensors'}; Kodak24 first {len(rows)} images, centre 256 px, "
-          f"Levin09 kernels x{args.kernel_scale:g}; L1 means are on the [0, 1] scale")
-    print("| quantity | mean | min | max |\n|---|---|---|---|")
+    lines = [f"# What the reblurring module does: {args.work.name}", "",
+             f"Command: `OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '?')} python benchmarks/reblur_diagnostics.py "
+             f"{shlex.join(argv if argv is not None else sys.argv[1:])}`  ",
+             f"Machine: {platform.machine()} CPU, {os.cpu_count()} cores (shared), torch {torch.__version__}, "
+             f"{torch.get_num_threads()} thread(s); wall time {time.time() - t0:.0f} s.  ",
+             f"Model: `{args.work.name}/reblur.safetensors` (M_D and its M_R, from `reblur_table.py --work "
+             f"{args.work}`); Kodak24 first {len(rows)} images, centre 256 px, Levin09 kernels x{args.kernel_scale:g} "
+             f"+ noise 1/255, 8-bit; L = M_D(B), S sharp; mean absolute differences on the [0, 1] scale; "
+             f"gradients with respect to L.", "",
+             "| quantity | mean | min | max |", "|---|---|---|---|"]
     for k in keys:
         v = np.array([r[k] for r in rows])
-        print(f"| {k} | {v.mean():.4f} | {v.min():.4f} | {v.max():.4f} |")
+        lines.append(f"| {k} | {v.mean():.4f} | {v.min():.4f} | {v.max():.4f} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    out = ROOT / "benchmarks" / "results" / f"reblur_diagnostics_{args.work.name}.md"
+    out.write_text(text)
+    print(f"wrote {out}")
     return 0
 
 
