@@ -4,10 +4,15 @@
 * ``diag``: prior mean vs posterior mean of the mu-only, diag and full nets on 256 px crops of kodim01-03
   (the diag net's MEAN is under-trained; the Bayes step itself helps);
 * ``unknown``: the unknown-level net restored with its own level estimate, with sigma = 25 given, with its
-  learned global level, against the known-level net (the gap is in the prior, not in the level).
+  learned global level, against the known-level net (the gap is in the prior, not in the level);
+* ``size [MODEL FILE ...]``: PSNR of the prior mean on the SAME top-left 128 px of kodim01 (sigma 25 noise,
+  generator seed 1 as Table 1's test noise) when the input is 128, 160, 192 or 256 px: a blind-spot net
+  trained on 128 px patches whose prior leans on the patch borders loses quality as the input grows
+  (default models: the unknown- and known-level full nets of ``runs/table1_20``).
 
     OMP_NUM_THREADS=1 python benchmarks/laine19_diagnostics.py diag
     OMP_NUM_THREADS=1 python benchmarks/laine19_diagnostics.py unknown
+    OMP_NUM_THREADS=1 python benchmarks/laine19_diagnostics.py size runs/table1_20/l19-full-unknown-gauss25.safetensors
 """
 from __future__ import annotations
 
@@ -60,6 +65,25 @@ def unknown() -> None:
         print({k: round(psnr(quantize8(v[0].numpy().transpose(1, 2, 0)), c), 2) for k, v in r.items()}, flush=True)
 
 
+def size(model_files: list[str]) -> None:
+    files = [Path(f) for f in model_files] or [WORK / "l19-full-unknown-gauss25.safetensors",
+                                                WORK / "l19-full-known-gauss25.safetensors"]
+    image = T.load_set(T.DATA / "Kodak24", 1)[0]
+    noisy = T.corrupt_once([image], parse_corruption("gauss25"), 1)[0]
+    for path in files:
+        method, net, _ = load_model(path)
+        net.eval()
+        scores = []
+        for side in (128, 160, 192, 256):
+            with torch.no_grad():
+                mu = split_head(net(noisy[..., :side, :side]), method.head, 3)[0][..., :128, :128]
+            scores.append(f"{side} px: {psnr(quantize8(mu[0].numpy().transpose(1, 2, 0)), image[:128, :128]):.2f}")
+        print(f"{path.name}: prior mean on the top-left 128 px, input of " + ", ".join(scores))
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    {"diag": diag, "unknown": unknown}[sys.argv[1] if len(sys.argv) > 1 else "diag"]()
+    mode = sys.argv[1] if len(sys.argv) > 1 else "diag"
+    if mode == "size":
+        size(sys.argv[2:])
+    else:
+        {"diag": diag, "unknown": unknown}[mode]()

@@ -250,9 +250,10 @@ def run_records(value) -> list[dict]:
 
 
 def headroom_reference(name: str) -> list[str]:
-    """Baseline_R trained on the uncentred kernels (``--kernel-centre box``), from its own results file."""
+    """Baseline_R trained on the uncentred kernels (``--kernel-centre box``), from its own results file: a
+    reference for the default table only (same kernels, same scale, centred or not)."""
     path = RESULTS / f"{HEADROOM_REFERENCE}.json"
-    if name == HEADROOM_REFERENCE or not path.exists():
+    if name != "selfir_table" or not path.exists():
         return []
     reference = json.loads(path.read_text())
     lines = []
