@@ -6,7 +6,7 @@
 * ``unknown``: the unknown-level net restored with its own level estimate, with sigma = 25 given, with its
   learned global level, against the known-level net (the gap is in the prior, not in the level);
 * ``size [MODEL FILE ...]``: PSNR of the prior mean on the SAME top-left 128 px of kodim01 (sigma 25 noise,
-  generator seed 1 as Table 1's test noise) when the input is 128, 160, 192 or 256 px: a blind-spot net
+  generator seed 1 as Table 1's test noise) when the input is 128, 160, 192, 256 px or the whole image: a blind-spot net
   trained on 128 px patches whose prior leans on the patch borders loses quality as the input grows
   (default models: the unknown- and known-level full nets of ``runs/table1_20``).
 
@@ -74,10 +74,12 @@ def size(model_files: list[str]) -> None:
         method, net, _ = load_model(path)
         net.eval()
         scores = []
-        for side in (128, 160, 192, 256):
+        for side in (128, 160, 192, 256, None):  # None: the whole image
+            crop = noisy if side is None else noisy[..., :side, :side]
             with torch.no_grad():
-                mu = split_head(net(noisy[..., :side, :side]), method.head, 3)[0][..., :128, :128]
-            scores.append(f"{side} px: {psnr(quantize8(mu[0].numpy().transpose(1, 2, 0)), image[:128, :128]):.2f}")
+                mu = split_head(net(crop), method.head, 3)[0][..., :128, :128]
+            label = "whole image" if side is None else f"{side} px"
+            scores.append(f"{label}: {psnr(quantize8(mu[0].numpy().transpose(1, 2, 0)), image[:128, :128]):.2f}")
         print(f"{path.name}: prior mean on the top-left 128 px, input of " + ", ".join(scores))
 
 if __name__ == "__main__":
