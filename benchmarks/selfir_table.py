@@ -411,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{noise_name}] data ready in {time.time() - t0:.0f} s", flush=True)
         merge_result(out_json, noise_name, "blurry_input",
                      score([q["blurry"][0].numpy().transpose(1, 2, 0) for q in pairs], pairs))
-        table = merge_result(out_json, noise_name, "noisy_input",
+        merge_result(out_json, noise_name, "noisy_input",
                              score([q["noisy"][0].numpy().transpose(1, 2, 0) for q in pairs], pairs))
         done: list[str] = []
         record = {"command": command, "rows": done, "started": time.strftime("%Y-%m-%d %H:%M:%S"),

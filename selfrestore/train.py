@@ -191,7 +191,9 @@ def train(method: Method, net: nn.Module, source, config: TrainConfig, out_path:
     groups = [{"params": list(net.parameters()), "lr_scale": 1.0}]
     groups += [{"params": list(m.parameters()), "lr_scale": float(lr_scales.get(name, 1.0))}
                for name, m in extra_modules.items()]
-    optimizer = torch.optim.Adam([g for g in groups if g["params"]], lr=config.lr, betas=(0.9, 0.99))
+    groups = [g for g in groups if g["params"]]
+    params = [p for g in groups for p in g["params"]]  # every trained parameter (gradient clipping)
+    optimizer = torch.optim.Adam(groups, lr=config.lr, betas=(0.9, 0.99))
     history: list[dict[str, float]] = []
     start, spent_before = 0, 0.0
     if config.resume and out_path.exists():

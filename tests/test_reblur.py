@@ -265,6 +265,10 @@ def test_fit_reblur_from_the_command_line_then_restore_with_adaptation(tmp_path,
                  *common]) != 0
     err = capsys.readouterr().err
     assert "--pairs BLURRY_DIR SHARP_DIR" in err and "needs a blur model" in err and "Traceback" not in err
+    # a method option out of range is a one-line error too
+    assert main(["fit", str(sharp), "--synthetic", "--kernels", str(tmp_path / "k.npy"), "-o",
+                 str(tmp_path / "z.safetensors"), "--reblur-lr-scale", "0", *common]) != 0
+    assert "reblur_lr_scale must be > 0" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------------ M_D and training blur

@@ -214,3 +214,16 @@ def test_time_budget_resumes_with_the_time_already_spent(tmp_path):
     second = read_checkpoint(path)[1]
     assert second["step"] > first["step"]
     assert 1.2 <= second["budget_spent"] < 1.2 + 0.5  # continued the clock: 0.6 s more, not 1.2 s more
+
+
+def test_gradient_clipping_runs_and_still_trains(tmp_path):
+    """``grad_clip`` > 0 clips the gradients of every trained parameter and the weights still move."""
+    noise = parse_corruption("gauss25")
+    images = [np.random.default_rng(0).random((48, 48, 3)).astype(np.float32)]
+    net = build_net("unet", in_channels=3, out_channels=3, width=4, depth=2)
+    before = [p.detach().clone() for p in net.parameters()]
+    cfg = TrainConfig(steps=2, batch_size=2, patch_size=32, lr=1e-3, grad_clip=0.01, progress=False, plot=False,
+                      amp=False)
+    train(Noise2Noise(noise=noise), net, CorruptedImages(images, noise, kind="pair", seed=0, keep_clean=False), cfg,
+          tmp_path / "m.safetensors")
+    assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters()))

@@ -179,7 +179,10 @@ def run(args: argparse.Namespace) -> int:
 
     noise = parse_corruption(args.noise) if args.noise else None
     cls = METHODS.get(args.method)
-    method = cls(noise=noise, **{k: getattr(args, k) for k in cls.cli_options})
+    try:  # a method checks its own options (ranges, combinations): a bad value is the user's to fix
+        method = cls(noise=noise, **{k: getattr(args, k) for k in cls.cli_options})
+    except ValueError as exc:
+        raise UserError(f"--method {args.method}: {exc}") from None
     source = method.make_source(args, noise)
     if source is None:
         source = build_source(args, method, noise)

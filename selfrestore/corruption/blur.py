@@ -323,8 +323,11 @@ class Blur(Corruption):
         self.high = float(sigma if sigma_high is None else sigma_high) / 255.0
         if not 0 <= self.low <= self.high:
             raise ValueError("need 0 <= sigma <= sigma_high")
-        # a parseable short name (a checkpoint stores it); a file kernel set is not part of the name, so a
-        # reloaded model reports random-motion kernels of the same size
+        self._name_from_size()
+
+    def _name_from_size(self) -> None:
+        """A parseable short name (a checkpoint stores it); a file kernel set is not part of the name, so a
+        reloaded model reports random-motion kernels of the same size."""
         self.name = f"blur{self.kernel_size}_gauss{(self.low + self.high) / 2 * 255:g}"
 
     # --- drawing parameters (NumPy generator: data sources use these directly) ---------------------
@@ -370,7 +373,6 @@ class Blur(Corruption):
         return {"sigma": torch.full((batch,), (self.low + self.high) / 2, device=device)}
 
 
-
 class CameraShake(Blur):
     """Camera-shake blur for training data: y = k * x + sigma n, with k a recorded kernel (probability
     ``file_fraction``, e.g. Levin et al. 2009) or a random trajectory (:func:`random_trajectory`, heading
@@ -403,7 +405,7 @@ class CameraShake(Blur):
             self.kernel_size = max([grown] + [max(k.shape) | 1 for k in files])
         self.files = [pad_kernel(k, self.kernel_size) for k in files]
         self.length, self.anxiety, self.file_fraction = (float(length[0]), float(length[1])), float(anxiety), file_fraction
-        self.name = f"blur{self.kernel_size}_gauss{(self.low + self.high) / 2 * 255:g}"
+        self._name_from_size()  # the kernels may have grown
 
     def draw_kernel(self, rng: np.random.Generator) -> np.ndarray:
         if self.files and rng.random() < self.file_fraction:
