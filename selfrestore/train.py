@@ -34,6 +34,10 @@ class TrainConfig:
     steps: int = 2000
     batch_size: int = 4
     patch_size: int = 128
+    #: if set, each step draws its patch side from these (batch size scaled so that a step covers about
+    #: ``batch_size * patch_size**2`` pixels): a net with a receptive field wider than one fixed patch can
+    #: otherwise learn to rely on where the patch borders are, and change its output on larger images
+    patch_sizes: tuple[int, ...] = ()
     lr: float = 3e-4
     warmup: float = 0.02           #: fraction of the steps with a linear ramp-up of the learning rate
     min_lr_ratio: float = 0.02     #: cosine decay ends at lr * min_lr_ratio
@@ -102,6 +106,15 @@ def autocast(device: torch.device, enabled: bool):
 
 def step_seed(seed: int, step: int, salt: int = 0) -> int:
     return (int(seed) * 1_000_003 + int(step) * 7_919 + salt) % (2**63 - 1)
+
+
+def step_geometry(config: TrainConfig, rng: np.random.Generator) -> tuple[int, int]:
+    """(batch size, patch side) of one step: fixed, or drawn from ``config.patch_sizes`` with the batch
+    scaled to keep the pixel count per step (at least one patch)."""
+    if not config.patch_sizes:
+        return config.batch_size, config.patch_size
+    side = int(config.patch_sizes[int(rng.integers(len(config.patch_sizes)))])
+    return max(1, round(config.batch_size * (config.patch_size / side) ** 2)), side
 
 
 def _to_device(batch: Any, device: torch.device) -> Any:
@@ -253,9 +266,9 @@ def train(method: Method, net: nn.Module, source, config: TrainConfig, out_path:
                     break
             rng = np.random.default_rng(step_seed(config.seed, step))
             torch.manual_seed(step_seed(config.seed, step, salt=1 + ddp.rank))
-            global_batch = source.batch(rng, config.batch_size * ddp.world, config.patch_size)
-            batch = _to_device(_slice(global_batch, ddp.rank * config.batch_size,
-                                      (ddp.rank + 1) * config.batch_size), device)
+            batch_size, patch_size = step_geometry(config, rng)
+            global_batch = source.batch(rng, batch_size * ddp.world, patch_size)
+            batch = _to_device(_slice(global_batch, ddp.rank * batch_size, (ddp.rank + 1) * batch_size), device)
             lr = learning_rate(config, step) if fraction is None else learning_rate_at_fraction(config, fraction)
             for group in optimizer.param_groups:
                 group["lr"] = lr * group.get("lr_scale", 1.0)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from selfrestore.checkpoint import build_net, save_checkpoint
+from selfrestore.checkpoint import build_net, read_checkpoint, save_checkpoint
 from selfrestore.cli import main
 from selfrestore.io import read_image, write_image
 
@@ -87,6 +87,21 @@ def test_fit_on_images_smaller_than_the_patch_then_evaluate_json(tmp_path, rgb_i
     assert main(["evaluate", "--clean", str(data), "--noise", "gauss25", "--model", str(model), "--json",
                  "--perceptual", "off"]) == 0
     assert "lpips" not in json.loads(capsys.readouterr().out)["mean"]
+
+
+def test_fit_mixed_patch_sizes_and_their_errors(tmp_path, rgb_image, capsys):
+    data = tmp_path / "clean"
+    write_image(data / "a.png", rgb_image)
+    base = ["fit", str(data), "--synthetic", "--noise", "gauss25", "--method", "n2n", "--width", "4", "--depth", "2",
+            "--steps", "3", "--quiet"]
+    for bad in ("32,4x", "32,30", ""):
+        capsys.readouterr()
+        code = main([*base, "--patch-sizes", bad, "-o", str(tmp_path / "bad.safetensors")])
+        err = capsys.readouterr().err
+        assert (code != 0 and "--patch-sizes" in err and "Traceback" not in err) or (bad == "" and code == 0)
+    assert main([*base, "--patch-sizes", "32,64", "-o", str(tmp_path / "m.safetensors")]) == 0
+    _, header = read_checkpoint(tmp_path / "m.safetensors")
+    assert header["train_config"]["patch_sizes"] == [32, 64]
 
 
 def test_every_verb_has_help():

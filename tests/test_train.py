@@ -58,6 +58,31 @@ def test_training_reduces_the_error(tmp_path):
     assert isinstance(method, Noise2Noise) and method.noise.name == "gauss25"
 
 
+def test_mixed_patch_sizes_keep_the_pixels_per_step_and_are_reproducible(tmp_path):
+    """Each step draws its side from TrainConfig.patch_sizes (from the step's seed: a resume redraws the same)
+    and scales the batch to keep batch_size * patch_size**2 pixels (at least one patch)."""
+    noise = parse_corruption("gauss25")
+    seen = []
+
+    class Recording(CorruptedImages):
+        def batch(self, rng, batch_size, patch_size):
+            seen.append((batch_size, patch_size))
+            return super().batch(rng, batch_size, patch_size)
+
+    config = TrainConfig(steps=24, batch_size=4, patch_size=32, patch_sizes=(32, 48, 64), lr=1e-3,
+                         progress=False, plot=False)
+    weights = []
+    for run in range(2):
+        torch.manual_seed(0)
+        net = build_net("unet", width=4, depth=2)
+        src = Recording(_images(2, 64), noise, kind="pair", seed=0, keep_clean=False)
+        train(Noise2Noise(noise), net, src, config, tmp_path / f"m{run}.safetensors")
+        weights.append(torch.cat([p.detach().flatten() for p in net.parameters()]))
+    first = seen[:24]
+    assert set(first) == {(4, 32), (2, 48), (1, 64)}  # round(4 * (32/48)^2) = 2, round(4 * (32/64)^2) = 1
+    assert seen[24:] == first and torch.equal(weights[0], weights[1])
+
+
 def test_schedule_warms_up_then_decays():
     c = TrainConfig(steps=1000, lr=1e-3)
     lrs = [learning_rate(c, s) for s in range(1000)]

@@ -65,6 +65,11 @@ def register(sub) -> None:
                         "schedule follows the elapsed time, and --resume continues the same budget")
     t.add_argument("--batch-size", type=int, default=4)
     t.add_argument("--patch-size", type=int, default=128)
+    t.add_argument("--patch-sizes", default=None, metavar="S,S,...",
+                   help="draw each step's patch side from these (e.g. 128,192,256; the batch shrinks to keep "
+                        "--batch-size x --patch-size^2 pixels per step): recommended for blind-spot nets, "
+                        "whose receptive field covers a whole 128 px patch, so that they do not learn to lean "
+                        "on the patch borders and then change their output on whole images")
     t.add_argument("--lr", type=float, default=3e-4)
     t.add_argument("--ckpt-every", type=int, default=100, help="checkpoint every N steps")
     t.add_argument("--val-every", type=int, default=0, help="validation every N steps (0: at the end)")
@@ -212,7 +217,9 @@ def run(args: argparse.Namespace) -> int:
     multiple = getattr(net, "size_multiple", 1)
     if args.patch_size % multiple:
         raise UserError(f"--patch-size must be a multiple of {multiple} for network {args.net or method.default_net}")
+    patch_sizes = parse_patch_sizes(args.patch_sizes, multiple, args.net or method.default_net)
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, patch_size=args.patch_size, lr=args.lr,
+                         patch_sizes=patch_sizes,
                          ckpt_every=args.ckpt_every, val_every=args.val_every, seed=args.seed,
                          amp=not args.no_amp, device=args.device, progress=not args.quiet, resume=args.resume,
                          budget_seconds=60.0 * args.minutes if args.minutes else 0.0)
@@ -225,3 +232,18 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"saved {out}")
     return 0
+
+
+def parse_patch_sizes(text: str | None, multiple: int, net_name: str) -> tuple[int, ...]:
+    """``"128,192,256"`` -> (128, 192, 256), each a positive multiple of the net's size multiple."""
+    if not text:
+        return ()
+    try:
+        sizes = tuple(int(v) for v in text.replace(" ", "").split(",") if v)
+    except ValueError:
+        raise UserError(f"--patch-sizes: expected integers separated by commas, e.g. 128,192,256, not {text!r}")
+    bad = [v for v in sizes if v < 1 or v % multiple]
+    if not sizes or bad:
+        raise UserError(f"--patch-sizes: each size must be a positive multiple of {multiple} for network "
+                        f"{net_name} (got {text!r})")
+    return sizes
