@@ -133,12 +133,14 @@ def train_row(row: Row, noise_name: str, train_images, args, device, workdir: Pa
     follows the elapsed fraction of the budget, so every row gets a complete warm-up + cosine schedule)."""
     noise = parse_corruption(noise_name)
     method = METHODS.get(row.method)(noise=noise, **row.options)
+    if args.seed:  # seed 0 keeps torch's default initial state: the committed cells were trained so
+        torch.manual_seed(args.seed)
     net = build_net(method.default_net, **{**method.net_kwargs(3), "width": args.width, "depth": args.depth})
     source = CorruptedImages(train_images, noise, kind=method.batch_kind, seed=0, keep_clean=method.needs_clean)
     budget = 0.0 if args.steps else args.minutes * 60
     cfg = TrainConfig(steps=args.steps or 10**9, batch_size=args.batch, patch_size=args.patch, lr=args.lr,
                       patch_sizes=tuple(v * args.patch // 128 for v in row.patch_sizes),  # MIXED at --patch 128
-                      progress=False, plot=False, seed=0, ckpt_every=10**9, budget_seconds=budget,
+                      progress=False, plot=False, seed=args.seed, ckpt_every=10**9, budget_seconds=budget,
                       budget_clock=args.clock)
     now = budget_clock(args.clock)
     # validation marks: fractions of the budget (seconds) or of the step count (--steps)
@@ -156,7 +158,7 @@ def train_row(row: Row, noise_name: str, train_images, args, device, workdir: Pa
                             validate(method, net, val_pairs, device)))
         clock["paused"] += now() - t_pause
 
-    out_path = workdir / f"{row.key}-{noise_name}.safetensors"
+    out_path = workdir / f"{row.key}-{noise_name}{seed_suffix(args)}.safetensors"
     if out_path.exists():
         out_path.unlink()
     train(method, net, source, cfg, out_path, on_step=on_step)
@@ -166,6 +168,12 @@ def train_row(row: Row, noise_name: str, train_images, args, device, workdir: Pa
     net.eval()
     return method, net, {"steps": clock["steps"], "train_seconds": train_seconds, "clock": args.clock,
                          "curve": history}
+
+
+def seed_suffix(args) -> str:
+    """Repeat runs with another training seed (initial weights, patch draws; the single noisy realisation
+    of the training set stays seed 0) go to their own table and model files: ``_seed<N>``."""
+    return f"_seed{args.seed}" if args.seed else ""
 
 
 def training_record(model_path: Path) -> dict:
@@ -315,8 +323,9 @@ def write_report(path: Path, results: dict, args, argv: list[str], wall: float |
            f"{args.minutes:g} min of training per learned row "
            f"({'CPU time per thread' if args.clock == 'cpu' else 'wall-clock'})")
         + f"; width {args.width}, depth {args.depth}, "
-        f"batch {args.batch}, patch {args.patch}, lr {args.lr:g} (warm-up + cosine), bf16 autocast. "
-        f"Test noise: one fixed realisation per image; PSNR in dB after rounding to 8 bits"
+        f"batch {args.batch}, patch {args.patch}, lr {args.lr:g} (warm-up + cosine), bf16 autocast"
+        + (f", training seed {args.seed} (a repeat of table1_blindspot.md's cells)" if args.seed else "") + ". "
+        "Test noise: one fixed realisation per image; PSNR in dB after rounding to 8 bits"
         + (f"; first {args.eval_limit} images of each set" if args.eval_limit else "") + ".",
         *(["", f"Rows marked \"mixed patches\": each training step draws its patch side from "
                f"{', '.join(str(v * args.patch // 128) for v in MIXED)} px and scales the batch to keep "
@@ -398,6 +407,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--patch", type=int, default=128, help="multiple of 2 * 2**depth (Nb2Nb sub-samples)")
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0,
+                   help="training seed (initial weights and patch draws); N > 0 writes table1_blindspot_seedN")
     p.add_argument("--rows", nargs="+", default=None, help="row keys to run (default: all)")
     p.add_argument("--noises", nargs="+", default=list(NOISES), choices=NOISES)
     p.add_argument("--sets", nargs="+", default=list(TEST_SETS), choices=list(TEST_SETS))
@@ -425,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--patch must be a multiple of {2 * 2**args.depth}")
     all_rows = rows(args.unknown_mode)
     if args.report_only:
-        suffix = ("_quick" if args.quick else "") + (f"_steps{args.steps}" if args.steps else "")
+        suffix = ("_quick" if args.quick else "") + (f"_steps{args.steps}" if args.steps else "") + seed_suffix(args)
         results = json.loads((RESULTS / f"table1_blindspot{suffix}.json").read_text())
         args.train_count = 400 if not args.train_limit else args.train_limit
         write_report(RESULTS / f"table1_blindspot{suffix}.md", results, args, argv, None, pick_device(args.device),
@@ -449,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     args.train_count = len(train_images)
     clean_sets = {s: load_set(DATA / TEST_SETS[s], args.eval_limit) for s in args.sets}
     val_size = 64 if args.quick else 256
-    suffix = ("_quick" if args.quick else "") + (f"_steps{args.steps}" if args.steps else "")
+    suffix = ("_quick" if args.quick else "") + (f"_steps{args.steps}" if args.steps else "") + seed_suffix(args)
     out_md, out_json = RESULTS / f"table1_blindspot{suffix}.md", RESULTS / f"table1_blindspot{suffix}.json"
     if not args.rows and out_json.exists() and not args.eval_only:
         out_json.unlink()  # a full run starts a fresh table; --rows runs add to it
@@ -466,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
             entry: dict = {}
             t0 = time.perf_counter()
             if args.eval_only:
-                model_path = workdir / f"{row.key}-{noise_name}.safetensors"
+                model_path = workdir / f"{row.key}-{noise_name}{seed_suffix(args)}.safetensors"
                 previous = json.loads(out_json.read_text()).get(row.key, {}).get(noise_name) \
                     if out_json.exists() else None
                 if not row.method or not model_path.exists():
