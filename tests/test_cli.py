@@ -102,6 +102,14 @@ def test_fit_mixed_patch_sizes_and_their_errors(tmp_path, rgb_image, capsys):
     assert main([*base, "--patch-sizes", "32,64", "-o", str(tmp_path / "m.safetensors")]) == 0
     _, header = read_checkpoint(tmp_path / "m.safetensors")
     assert header["train_config"]["patch_sizes"] == [32, 64]
+    # default 'auto': one size for a plain U-Net, mixed sides for a blind-spot net that sees a whole patch
+    assert main([*base, "--patch-size", "32", "-o", str(tmp_path / "u.safetensors")]) == 0
+    assert read_checkpoint(tmp_path / "u.safetensors")[1]["train_config"]["patch_sizes"] == []
+    blind = [a if a != "n2n" else "laine19" for a in base]
+    assert main([*blind, "--patch-size", "32", "-o", str(tmp_path / "b.safetensors")]) == 0
+    assert read_checkpoint(tmp_path / "b.safetensors")[1]["train_config"]["patch_sizes"] == [32, 40, 48, 56, 64]
+    assert main([*blind, "--patch-size", "32", "--patch-sizes", "off", "-o", str(tmp_path / "b1.safetensors")]) == 0
+    assert read_checkpoint(tmp_path / "b1.safetensors")[1]["train_config"]["patch_sizes"] == []
 
 
 def test_every_verb_has_help():

@@ -65,11 +65,12 @@ def register(sub) -> None:
                         "schedule follows the elapsed time, and --resume continues the same budget")
     t.add_argument("--batch-size", type=int, default=4)
     t.add_argument("--patch-size", type=int, default=128)
-    t.add_argument("--patch-sizes", default=None, metavar="S,S,...",
+    t.add_argument("--patch-sizes", default="auto", metavar="S,S,...",
                    help="draw each step's patch side from these (e.g. 128,192,256; the batch shrinks to keep "
-                        "--batch-size x --patch-size^2 pixels per step): recommended for blind-spot nets, "
-                        "whose receptive field covers a whole 128 px patch, so that they do not learn to lean "
-                        "on the patch borders and then change their output on whole images")
+                        "--batch-size x --patch-size^2 pixels per step). 'auto' (default): mixed sides from "
+                        "--patch-size to twice it for blind-spot nets, whose receptive field covers a whole "
+                        "patch (trained on one size they can learn to lean on the patch borders and change "
+                        "their output on whole images); one size for other nets. 'off': always --patch-size")
     t.add_argument("--lr", type=float, default=3e-4)
     t.add_argument("--ckpt-every", type=int, default=100, help="checkpoint every N steps")
     t.add_argument("--val-every", type=int, default=0, help="validation every N steps (0: at the end)")
@@ -217,7 +218,8 @@ def run(args: argparse.Namespace) -> int:
     multiple = getattr(net, "size_multiple", 1)
     if args.patch_size % multiple:
         raise UserError(f"--patch-size must be a multiple of {multiple} for network {args.net or method.default_net}")
-    patch_sizes = parse_patch_sizes(args.patch_sizes, multiple, args.net or method.default_net)
+    patch_sizes = parse_patch_sizes(args.patch_sizes, multiple, args.net or method.default_net,
+                                    auto=auto_patch_sizes(net, args.patch_size))
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, patch_size=args.patch_size, lr=args.lr,
                          patch_sizes=patch_sizes,
                          ckpt_every=args.ckpt_every, val_every=args.val_every, seed=args.seed,
@@ -234,14 +236,29 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_patch_sizes(text: str | None, multiple: int, net_name: str) -> tuple[int, ...]:
-    """``"128,192,256"`` -> (128, 192, 256), each a positive multiple of the net's size multiple."""
-    if not text:
+def auto_patch_sizes(net, patch_size: int) -> tuple[int, ...]:
+    """Mixed sides for a blind-spot net whose receptive field is wider than one patch: ``patch_size`` to
+    twice it in quarter steps, each rounded to the net's size multiple; () (one size) otherwise."""
+    if not getattr(net, "blind_spot", False) or getattr(net, "receptive_field", 0) <= patch_size:
+        return ()
+    multiple = getattr(net, "size_multiple", 1)
+    return tuple(dict.fromkeys(max(multiple, round(patch_size * f / multiple) * multiple)
+                               for f in (1.0, 1.25, 1.5, 1.75, 2.0)))
+
+
+def parse_patch_sizes(text: str | None, multiple: int, net_name: str, auto: tuple[int, ...] = ()) -> tuple[int, ...]:
+    """``"128,192,256"`` -> (128, 192, 256), each a positive multiple of the net's size multiple;
+    ``"auto"`` -> ``auto``; ``"off"`` or empty -> () (one size)."""
+    text = (text or "").strip().lower()
+    if text == "auto":
+        return auto
+    if text in ("", "off", "none"):
         return ()
     try:
         sizes = tuple(int(v) for v in text.replace(" ", "").split(",") if v)
     except ValueError:
-        raise UserError(f"--patch-sizes: expected integers separated by commas, e.g. 128,192,256, not {text!r}")
+        raise UserError(f"--patch-sizes: expected 'auto', 'off' or integers separated by commas, e.g. "
+                        f"128,192,256, not {text!r}")
     bad = [v for v in sizes if v < 1 or v % multiple]
     if not sizes or bad:
         raise UserError(f"--patch-sizes: each size must be a positive multiple of {multiple} for network "
