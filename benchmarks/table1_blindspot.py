@@ -92,6 +92,8 @@ def rows(unknown_mode: str) -> list[Row]:
             noises=("gauss25",), patch_sizes=MIXED),
         Row("l19-full-known-mp", "Laine19 full, level known, mixed patches", "laine19", {"head": "full"},
             noises=("gauss25",), patch_sizes=MIXED),
+        Row("l19-full-known-mp192", "Laine19 full, level known, mixed patches 128-192", "laine19",
+            {"head": "full"}, noises=("gauss25",), patch_sizes=MIXED[:3]),
         Row("cbm3d", "CBM3D (bm3d package, sigma known)", noises=("gauss25",)),
         Row("nlmeans", "scikit-image NL-means (sigma known)", noises=("gauss25",)),
     ]
@@ -328,8 +330,9 @@ def write_report(path: Path, results: dict, args, argv: list[str], wall: float |
         "Test noise: one fixed realisation per image; PSNR in dB after rounding to 8 bits"
         + (f"; first {args.eval_limit} images of each set" if args.eval_limit else "") + ".",
         *(["", f"Rows marked \"mixed patches\": each training step draws its patch side from "
-               f"{', '.join(str(v * args.patch // 128) for v in MIXED)} px and scales the batch to keep "
-               f"about {args.batch} x {args.patch}^2 pixels per step (`fit --patch-sizes`)."]
+               f"{', '.join(str(v * args.patch // 128) for v in MIXED)} px (\"128-192\": the first three) and "
+               f"scales the batch to keep about {args.batch} x {args.patch}^2 pixels per step, at least one "
+               f"patch (`fit --patch-sizes`)."]
           if any(r.patch_sizes and r.key in results for r in all_rows) else []),
         "",
         header,
@@ -358,8 +361,35 @@ def write_report(path: Path, results: dict, args, argv: list[str], wall: float |
                 lines.append(f"- {row.label}, {n}: {info['note']}")
             elif n in imported.get(row.key, {}):
                 lines.append(f"- {row.label}, {n}: no training (*: the cell of table1_blindspot.json)")
+    if not (args.steps or args.seed or args.quick):
+        lines += repeat_runs(results, all_rows)
     lines += ["", "Published claims checked on this table:", "", *claims(results, efficiency_from_curves(results)), ""]
     path.write_text("\n".join(lines))
+
+
+def repeat_runs(results: dict, all_rows) -> list[str]:
+    """Lines comparing this table's cells with the same cells trained with other seeds
+    (table1_blindspot_seed<N>.json): how far one 20-minute run can be trusted."""
+    repeats = {}
+    for f in sorted(RESULTS.glob("table1_blindspot_seed*.json")):
+        repeats[f.stem.rsplit("_seed", 1)[1]] = json.loads(f.read_text())
+    out = []
+    for row in all_rows:
+        for n in NOISES:
+            runs = [("0", results.get(row.key, {}).get(n, {}))] + [(k, r.get(row.key, {}).get(n, {}))
+                                                                      for k, r in repeats.items()]
+            runs = [(k, e) for k, e in runs if e.get("psnr")]
+            if len(runs) < 2:
+                continue
+            sets = [t for t in TEST_SETS if all(t in e["psnr"] for _, e in runs)]
+            cells = "; ".join(f"seed {k}: " + "/".join(f"{e['psnr'][t]:.2f}" for t in sets) + f" ({e.get('steps')} steps)"
+                              for k, e in runs)
+            mean = "/".join(f"{np.mean([e['psnr'][t] for _, e in runs]):.2f}" for t in sets)
+            out.append(f"- {row.label}, {n} ({'/'.join(sets)}): {cells}; mean {mean}")
+    if not out:
+        return []
+    return ["", "Repeat runs with other training seeds (`--seed N`, table1_blindspot_seedN.md; the cells above are "
+                "seed 0):", "", *out]
 
 
 SAME_STEPS_TOLERANCE = 0.05

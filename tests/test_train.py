@@ -138,14 +138,28 @@ def test_ddp_two_processes_match_one_process(tmp_path):
               "--steps", "6", "--patch-size", "32", "--no-amp", "--quiet"]
     subprocess.run([sys.executable, "-m", "selfrestore.cli", *common, "--batch-size", "4", "-o",
                     str(tmp_path / "one.safetensors")], check=True, env=env, cwd=ROOT)
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517"]
-    subprocess.run([*torchrun, "-m", "selfrestore.cli", *common, "--batch-size", "2", "-o",
-                    str(tmp_path / "two.safetensors")], check=True, env=env, cwd=ROOT, timeout=240)
+    for attempt in range(2):  # one retry: gloo rarely aborts a rank at start-up under load (seen once in ~50 runs)
+        (tmp_path / "two.safetensors").unlink(missing_ok=True)  # a failed attempt may have left a checkpoint
+        torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                    "--master_port", str(_free_port())]
+        proc = subprocess.run([*torchrun, "-m", "selfrestore.cli", *common, "--batch-size", "2", "-o",
+                               str(tmp_path / "two.safetensors")], env=env, cwd=ROOT, timeout=240,
+                              capture_output=True, text=True)
+        if proc.returncode == 0:
+            break
+    assert proc.returncode == 0, proc.stderr[-3000:]
     one, _ = read_checkpoint(tmp_path / "one.safetensors")
     two, _ = read_checkpoint(tmp_path / "two.safetensors")
     diffs = [float((one[k] - two[k]).abs().max()) for k in one if k.startswith("net.")]
     assert max(diffs) < 1e-4
-    assert max(diffs) > 0 or True  # identical is fine too
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def test_supervised_reference_reads_clean_targets():

@@ -68,7 +68,7 @@ def register(sub) -> None:
     t.add_argument("--patch-sizes", default="auto", metavar="S,S,...",
                    help="draw each step's patch side from these (e.g. 128,192,256; the batch shrinks to keep "
                         "--batch-size x --patch-size^2 pixels per step). 'auto' (default): mixed sides from "
-                        "--patch-size to twice it for blind-spot nets, whose receptive field covers a whole "
+                        "--patch-size to 1.5 times it for blind-spot nets, whose receptive field covers a whole "
                         "patch (trained on one size they can learn to lean on the patch borders and change "
                         "their output on whole images); one size for other nets. 'off': always --patch-size")
     t.add_argument("--lr", type=float, default=3e-4)
@@ -238,12 +238,12 @@ def run(args: argparse.Namespace) -> int:
 
 def auto_patch_sizes(net, patch_size: int) -> tuple[int, ...]:
     """Mixed sides for a blind-spot net whose receptive field is wider than one patch: ``patch_size`` to
-    twice it in quarter steps, each rounded to the net's size multiple; () (one size) otherwise."""
+    1.5 times it in quarter steps (batches of at least 2 at the default 4 x 128 px), each rounded to the net's size multiple; () (one size) otherwise."""
     if not getattr(net, "blind_spot", False) or getattr(net, "receptive_field", 0) <= patch_size:
         return ()
     multiple = getattr(net, "size_multiple", 1)
     return tuple(dict.fromkeys(max(multiple, round(patch_size * f / multiple) * multiple)
-                               for f in (1.0, 1.25, 1.5, 1.75, 2.0)))
+                               for f in (1.0, 1.25, 1.5)))
 
 
 def parse_patch_sizes(text: str | None, multiple: int, net_name: str, auto: tuple[int, ...] = ()) -> tuple[int, ...]:
