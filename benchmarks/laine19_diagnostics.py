@@ -84,8 +84,8 @@ def size(model_files: list[str]) -> None:
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
+    modes = {"diag": diag, "unknown": unknown, "size": lambda: size(sys.argv[2:])}
     mode = sys.argv[1] if len(sys.argv) > 1 else "diag"
-    if mode == "size":
-        size(sys.argv[2:])
-    else:
-        {"diag": diag, "unknown": unknown}[mode]()
+    if mode not in modes:
+        raise SystemExit(f"usage: laine19_diagnostics.py {{{'|'.join(modes)}}} [MODEL FILE ...]")
+    modes[mode]()

@@ -117,6 +117,19 @@ def step_geometry(config: TrainConfig, rng: np.random.Generator) -> tuple[int, i
     return max(1, round(config.batch_size * (config.patch_size / side) ** 2)), side
 
 
+def auto_patch_sizes(net: nn.Module, patch_size: int, largest: int | None = None) -> tuple[int, ...]:
+    """Mixed patch sides for a blind-spot net whose receptive field is wider than one patch: ``patch_size``
+    to 1.5 times it in quarter steps (batches of at least 2 at the default 4 x 128 px), each rounded to the
+    net's size multiple and at most ``largest``; () (one size) for other nets or when one side is left."""
+    if not getattr(net, "blind_spot", False) or getattr(net, "receptive_field", 0) <= patch_size:
+        return ()
+    multiple = getattr(net, "size_multiple", 1)
+    sides = tuple(dict.fromkeys(max(multiple, round(patch_size * f / multiple) * multiple)
+                                for f in (1.0, 1.25, 1.5)))
+    sides = tuple(v for v in sides if largest is None or v <= largest)
+    return sides if len(sides) > 1 else ()
+
+
 def _to_device(batch: Any, device: torch.device) -> Any:
     if torch.is_tensor(batch):
         out = batch.to(device, non_blocking=True)

@@ -110,6 +110,11 @@ def test_fit_mixed_patch_sizes_and_their_errors(tmp_path, rgb_image, capsys):
     assert read_checkpoint(tmp_path / "b.safetensors")[1]["train_config"]["patch_sizes"] == [32, 40, 48]
     assert main([*blind, "--patch-size", "32", "--patch-sizes", "off", "-o", str(tmp_path / "b1.safetensors")]) == 0
     assert read_checkpoint(tmp_path / "b1.safetensors")[1]["train_config"]["patch_sizes"] == []
+    # --resume with the default keeps the sides the run started with
+    resumed = [a if a != "3" else "5" for a in blind]
+    assert main([*resumed, "--patch-size", "32", "--resume", "-o", str(tmp_path / "b1.safetensors")]) == 0
+    header = read_checkpoint(tmp_path / "b1.safetensors")[1]
+    assert header["step"] == 5 and header["train_config"]["patch_sizes"] == []
 
 
 def test_every_verb_has_help():

@@ -178,10 +178,10 @@ def validation_pairs(paths, noise, channels: int, seed: int = 12345):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..checkpoint import build_net
+    from ..checkpoint import build_net, read_checkpoint
     from ..corruption import parse_corruption
     from ..registry import METHODS
-    from ..train import TrainConfig, train
+    from ..train import TrainConfig, auto_patch_sizes, train
 
     noise = parse_corruption(args.noise) if args.noise else None
     cls = METHODS.get(args.method)
@@ -218,8 +218,11 @@ def run(args: argparse.Namespace) -> int:
     multiple = getattr(net, "size_multiple", 1)
     if args.patch_size % multiple:
         raise UserError(f"--patch-size must be a multiple of {multiple} for network {args.net or method.default_net}")
-    patch_sizes = parse_patch_sizes(args.patch_sizes, multiple, args.net or method.default_net,
-                                    auto=auto_patch_sizes(net, args.patch_size))
+    auto = auto_patch_sizes(net, args.patch_size)
+    if args.resume and out.exists() and (args.patch_sizes or "").strip().lower() == "auto":
+        # continue with the sides the run started with (a run begun before mixed sides existed: one size)
+        auto = tuple(read_checkpoint(out)[1].get("train_config", {}).get("patch_sizes", ()))
+    patch_sizes = parse_patch_sizes(args.patch_sizes, multiple, args.net or method.default_net, auto=auto)
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, patch_size=args.patch_size, lr=args.lr,
                          patch_sizes=patch_sizes,
                          ckpt_every=args.ckpt_every, val_every=args.val_every, seed=args.seed,
@@ -234,16 +237,6 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"saved {out}")
     return 0
-
-
-def auto_patch_sizes(net, patch_size: int) -> tuple[int, ...]:
-    """Mixed sides for a blind-spot net whose receptive field is wider than one patch: ``patch_size`` to
-    1.5 times it in quarter steps (batches of at least 2 at the default 4 x 128 px), each rounded to the net's size multiple; () (one size) otherwise."""
-    if not getattr(net, "blind_spot", False) or getattr(net, "receptive_field", 0) <= patch_size:
-        return ()
-    multiple = getattr(net, "size_multiple", 1)
-    return tuple(dict.fromkeys(max(multiple, round(patch_size * f / multiple) * multiple)
-                               for f in (1.0, 1.25, 1.5)))
 
 
 def parse_patch_sizes(text: str | None, multiple: int, net_name: str, auto: tuple[int, ...] = ()) -> tuple[int, ...]:

@@ -78,13 +78,14 @@ def adapt_model(restorer, images, steps: int, quiet: bool = False) -> None:
     import tempfile
 
     from ..data.images import NoisyImages
-    from ..train import TrainConfig, train
+    from ..train import TrainConfig, auto_patch_sizes, train
 
     source = NoisyImages(images)
-    patch = min(128, *(min(img.shape[:2]) for img in images))
+    smallest = min(min(img.shape[:2]) for img in images)
     m = getattr(restorer.net, "size_multiple", 1)
-    patch = max(m, patch // m * m)
+    patch = max(m, min(128, smallest) // m * m)
     config = TrainConfig(steps=steps, batch_size=4, patch_size=patch, lr=1e-4, warmup=0.0, ckpt_every=10**9,
+                         patch_sizes=auto_patch_sizes(restorer.net, patch, largest=smallest),
                          device=str(restorer.device), progress=not quiet, plot=False)
     with tempfile.TemporaryDirectory() as tmp:
         train(method, restorer.net, source, config, Path(tmp) / "adapt.safetensors")
