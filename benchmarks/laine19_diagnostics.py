@@ -9,10 +9,14 @@
   generator seed 1 as Table 1's test noise) when the input is 128, 160, 192, 256 px or the whole image: a blind-spot net
   trained on 128 px patches whose prior leans on the patch borders loses quality as the input grows
   (default models: the unknown- and known-level full nets of ``runs/table1_20``).
+* ``size-check MODEL FILE ...``: the label-free size check that ``fit`` runs after training
+  (``selfrestore.size_check``) on 4 noisy BSDS500 train images (gauss25, 256 px): how its limit was set
+  (writes ``benchmarks/results/size_check_calibration.md``).
 
     OMP_NUM_THREADS=1 python benchmarks/laine19_diagnostics.py diag
     OMP_NUM_THREADS=1 python benchmarks/laine19_diagnostics.py unknown
     OMP_NUM_THREADS=1 python benchmarks/laine19_diagnostics.py size runs/table1_20/l19-full-unknown-gauss25.safetensors
+    OMP_NUM_THREADS=1 python benchmarks/laine19_diagnostics.py size-check runs/table1_20/*gauss25*.safetensors
 """
 from __future__ import annotations
 
@@ -82,9 +86,38 @@ def size(model_files: list[str]) -> None:
             scores.append(f"{label}: {psnr(quantize8(mu[0].numpy().transpose(1, 2, 0)), image[:128, :128]):.2f}")
         print(f"{path.name}: prior mean on the top-left 128 px, input of " + ", ".join(scores))
 
+
+def size_check(model_files: list[str]) -> None:
+    """Writes benchmarks/results/size_check_calibration.md."""
+    import platform
+    import time
+
+    from selfrestore.size_check import DRIFT_LIMIT, size_drift
+
+    start = time.time()
+    images = T.load_set(T.DATA / "BSDS500_train_test" / "train", 4)
+    noisy = torch.cat(T.corrupt_once(images, parse_corruption("gauss25"), 7))[..., :256, :256]
+    lines = ["# Size check (`selfrestore.size_check`) on trained models: calibration of its limit", "",
+             "Command: `OMP_NUM_THREADS=1 python benchmarks/laine19_diagnostics.py size-check "
+             + " ".join(model_files) + "`", "",
+             f"Machine: {platform.machine()}, 2-core CPU shared with other jobs, 1 thread, torch {torch.__version__}. "
+             "Input: the first 4 BSDS500 train images, gauss25 noise, top-left 256 px; each model restores the "
+             "central 128 px alone and inside the 256 px patch; drift = rms difference of the two away from a "
+             "16 px margin / rms change the restoration makes to the noisy input there (mean of the 4).", "",
+             "| model file | drift | verdict |", "|---|---|---|"]
+    for path in model_files:
+        method, net, _ = load_model(path)
+        drift = size_drift(method, net, noisy, 128)
+        lines.append(f"| {Path(path).name} | {drift:.4f} | {'FAILS' if drift > DRIFT_LIMIT else 'passes'} |")
+        print(lines[-1], flush=True)
+    lines += ["", f"Limit: {DRIFT_LIMIT}. Wall time: {time.time() - start:.0f} s."]
+    (T.RESULTS / "size_check_calibration.md").write_text("\n".join(lines) + "\n")
+
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    modes = {"diag": diag, "unknown": unknown, "size": lambda: size(sys.argv[2:])}
+    modes = {"diag": diag, "unknown": unknown, "size": lambda: size(sys.argv[2:]),
+             "size-check": lambda: size_check(sys.argv[2:])}
     mode = sys.argv[1] if len(sys.argv) > 1 else "diag"
     if mode not in modes:
         raise SystemExit(f"usage: laine19_diagnostics.py {{{'|'.join(modes)}}} [MODEL FILE ...]")

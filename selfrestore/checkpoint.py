@@ -52,8 +52,6 @@ def save_checkpoint(path: str | os.PathLike, net: nn.Module, meta: dict[str, Any
                     optimizer: torch.optim.Optimizer | None = None,
                     extra_modules: dict[str, nn.Module] | None = None) -> Path:
     """Write weights (+ optimizer state) and metadata to ``path`` atomically."""
-    from safetensors.torch import save_file
-
     bare = unwrap(net)
     tensors = {f"net.{k}": v.detach().cpu().contiguous() for k, v in bare.state_dict().items()}
     for name, module in (extra_modules or {}).items():
@@ -64,6 +62,13 @@ def save_checkpoint(path: str | os.PathLike, net: nn.Module, meta: dict[str, Any
         optim_tensors, optim_meta = _optimizer_tensors(optimizer)
         tensors.update(optim_tensors)
         header["optimizer"] = optim_meta
+    return _write(path, tensors, header)
+
+
+def _write(path: str | os.PathLike, tensors: dict[str, torch.Tensor], header: dict[str, Any]) -> Path:
+    """Tensors + JSON header to a safetensors file, atomically."""
+    from safetensors.torch import save_file
+
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={"selfrestore": json.dumps(header, default=_json_default)})
     return Path(path)
@@ -101,8 +106,6 @@ def export_model(source: str | os.PathLike, target: str | os.PathLike, info: str
     """A shippable copy of a trained model file: the optimizer state dropped, weights stored as float16
     (``half``; they are cast back to float32 on load, a relative change below 1e-3), and ``info`` (how
     it was trained: data, budget, machine) recorded for ``selfrestore models``."""
-    from safetensors.torch import save_file
-
     tensors, header = read_checkpoint(source)
     kept = {k: (v.half() if half and v.is_floating_point() else v).contiguous()
             for k, v in tensors.items() if not k.startswith("optim.")}
@@ -114,9 +117,13 @@ def export_model(source: str | os.PathLike, target: str | os.PathLike, info: str
         header["info"] = info
     if scores:  # measured by a committed benchmark, e.g. {"Kodak24 gauss25 PSNR": 30.76}; demo picks the best
         header["scores"] = {k: float(v) for k, v in scores.items()}
-    with atomic_path(target) as tmp:
-        save_file(kept, str(tmp), metadata={"selfrestore": json.dumps(header, default=_json_default)})
-    return Path(target)
+    return _write(target, kept, header)
+
+
+def update_header(path: str | os.PathLike, **fields: Any) -> None:
+    """Add or replace fields of a model file's JSON header, keeping its tensors (written atomically)."""
+    tensors, header = read_checkpoint(path)
+    _write(path, tensors, {**header, **fields})
 
 
 def load_net_state(net: nn.Module, tensors: dict[str, torch.Tensor], prefix: str = "net.") -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from ..errors import UserError
@@ -234,9 +235,28 @@ def run(args: argparse.Namespace) -> int:
     meta = {"data": [str(d) for d in (args.data or args.pairs or [])], "synthetic": args.synthetic,
             "redraw": args.redraw, **({"init": str(args.init)} if args.init else {})}
     train(method, net, source, config, out, val_pairs=val, meta=meta)
+    if int(os.environ.get("RANK", "0")) == 0:
+        check_size_dependence(method, net, source, out, args.patch_size, quiet=args.quiet)
     if not args.quiet:
         print(f"saved {out}")
     return 0
+
+
+def check_size_dependence(method, net, source, out: Path, side: int, quiet: bool = False) -> None:
+    """Check that the trained network does not restore whole images worse than training-size crops
+    (``selfrestore.size_check``); the result goes into the model file, which ``restore`` reads."""
+    from ..checkpoint import update_header
+    from ..size_check import DRIFT_LIMIT, check_training_result, drift_warning
+
+    drift = check_training_result(method, net, source, side)
+    if drift is None:
+        return
+    update_header(out, size_check={"drift": round(drift, 4), "side": side, "limit": DRIFT_LIMIT})
+    if drift > DRIFT_LIMIT:
+        warn(drift_warning(drift, side))
+    elif not quiet:
+        print(f"size check passed: a {side} px crop is restored the same alone and inside a {2 * side} px one "
+              f"(drift {drift:.3f} < {DRIFT_LIMIT})")
 
 
 def parse_patch_sizes(text: str | None, multiple: int, net_name: str, auto: tuple[int, ...] = ()) -> tuple[int, ...]:

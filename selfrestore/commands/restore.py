@@ -95,6 +95,7 @@ def adapt_model(restorer, images, steps: int, quiet: bool = False) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..io import list_images, read_image, write_image
     from ..restore import Restorer
+    from ..size_check import recorded_warning
 
     if args.blurry or args.noisy:
         return run_pairs(args)
@@ -102,6 +103,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("no inputs: give image files or folders (or --blurry B --noisy N for a selfir model)")
     restorer = Restorer(args.model, device=args.device, tile=args.tile, ensemble=args.ensemble,
                         precision=args.precision, noise_params=noise_params(args))
+    size_problem = recorded_warning(restorer.header)
+    if size_problem:
+        warn(f"{args.model}: {size_problem}")
     if restorer.method.batch_kind == "blurry_noisy":
         raise UserError(f"{args.model}: a blurry+noisy ({restorer.method.name}) model needs both shots: "
                         f"use --blurry B --noisy N")

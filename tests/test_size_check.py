@@ -1,0 +1,77 @@
+"""The label-free check that a trained network restores a region the same alone and inside a larger input."""
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from selfrestore.checkpoint import read_checkpoint, update_header
+from selfrestore.cli import main
+from selfrestore.data.images import NoisyImages
+from selfrestore.io import write_image
+from selfrestore.size_check import DRIFT_LIMIT, check_training_result, recorded_warning, size_drift
+
+
+class BoxBlur(nn.Module):
+    """A local denoiser (box filter, zero padding): interior pixels never see an input border, unless the
+    box reaches past the check's margin."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.width = width
+        self.receptive_field = width // 2
+        self.scale = nn.Parameter(torch.ones(()))  # the check needs a parameter to find the device
+
+    def forward(self, x):
+        return self.scale * F.avg_pool2d(x, self.width, stride=1, padding=self.width // 2, count_include_pad=True)
+
+
+class Direct:
+    """A method whose restoration is the network's output."""
+
+    def restore(self, net, x):
+        return net(x)
+
+
+def _noisy(n=2, size=128, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    smooth = F.interpolate(torch.rand(n, 3, size // 16, size // 16, generator=g), size=(size, size),
+                           mode="bilinear", align_corners=False)
+    return smooth + 0.1 * torch.randn(n, 3, size, size, generator=g)
+
+
+def test_a_local_network_passes_and_one_that_reaches_the_borders_fails():
+    noisy = _noisy()
+    local = size_drift(Direct(), BoxBlur(5), noisy, side=64)
+    # a 65 px box with zero padding darkens every pixel of a 64 px region given alone: a network that
+    # learned its output from where the borders are behaves like this on whole images
+    wide = size_drift(Direct(), BoxBlur(65), noisy, side=64)
+    assert local < 1e-6 and wide > 10 * DRIFT_LIMIT
+
+
+def test_the_check_restores_the_networks_mode_and_skips_where_it_does_not_apply():
+    net = BoxBlur(65).train()
+    source = NoisyImages([n.permute(1, 2, 0).numpy() for n in _noisy()])
+    drift = check_training_result(Direct(), net, source, side=64)
+    assert drift is not None and drift > DRIFT_LIMIT and net.training
+    assert check_training_result(Direct(), BoxBlur(5), source, side=64) is None  # sees no border from inside
+    assert check_training_result(Direct(), net, source, side=32) is None  # no interior left inside the margin
+
+
+def test_fit_records_the_check_and_restore_warns_about_a_failed_one(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    data = tmp_path / "noisy"
+    for name in ("a", "b"):
+        low = rng.random((8, 8, 3)).astype(np.float32)
+        write_image(data / f"{name}.png", np.clip(np.kron(low, np.ones((16, 16, 1), np.float32))
+                                                  + 0.1 * rng.standard_normal((128, 128, 3)), 0, 1))
+    model = tmp_path / "m.safetensors"
+    assert main(["fit", str(data), "--method", "n2v", "--width", "4", "--depth", "2", "--patch-size", "64",
+                 "--batch-size", "2", "--steps", "2", "--no-amp", "-o", str(model)]) == 0
+    assert "size check passed" in capsys.readouterr().out
+    check = read_checkpoint(model)[1]["size_check"]
+    assert check["side"] == 64 and 0 <= check["drift"] < DRIFT_LIMIT and recorded_warning({"size_check": check}) is None
+    update_header(model, size_check={**check, "drift": 0.5})  # as if training had ended border-reliant
+    assert main(["restore", str(data / "a.png"), "--model", str(model), "-o", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "depends on the size of its input" in err and "Traceback" not in err
+    assert (tmp_path / "out" / "a.png").exists()
