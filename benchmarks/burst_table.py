@@ -11,6 +11,11 @@ rounded, whole (cropped) reference, all channels.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/burst_table.py --steps 1800 --m2m-steps 1000 --batch 6 \
         --patch 32 --lr 2e-3 --train-images 40 --train-frames 12 --min-frames 5 --targets 8
+
+With ``--work DIR`` the networks are kept (a killed run resumes, a finished one is reused): train them in
+parallel, one process per core, with the same command plus ``--train dsa`` / ``--train dsa_supervised`` (and
+``m2m`` / ``m2m_supervised``), then run the command without ``--train`` to evaluate. Each network is seeded
+before it is built, so a row does not depend on which rows were trained before it in the same process.
 """
 from __future__ import annotations
 
@@ -55,14 +60,30 @@ def score(estimate: torch.Tensor, clean: torch.Tensor) -> float:
 
 
 def fit(method_name: str, source, args, out_dir: Path, net_options: dict | None = None, **options):
+    """Train (or finish training, or load) one network; returns (method, net, training seconds).
+
+    The model lives in ``out_dir`` and training resumes from it, so a killed run continues and a finished one
+    is only loaded; the seconds spent so far are kept next to it (``*.seconds``; time since the last
+    checkpoint of a killed run is not counted)."""
     method = METHODS.get(method_name)(**options)
+    torch.manual_seed(0)  # every net starts from the same draw, whatever was trained before it
     net = build_net(method.default_net, **method.net_kwargs(source.channels), **(net_options or {}))
     config = TrainConfig(steps=args.steps, batch_size=args.batch, patch_size=args.patch, lr=args.lr, amp=False,
-                         progress=False, plot=False, ckpt_every=args.steps, seed=0)
+                         progress=False, plot=False, ckpt_every=min(200, args.steps), seed=0, resume=True)
+    path = out_dir / f"{method_name}.safetensors"
+    seconds_file = path.with_suffix(".seconds")
+    before = float(seconds_file.read_text()) if seconds_file.exists() else 0.0
     t0 = time.time()
-    train(method, net, source, config, out_dir / f"{method_name}.safetensors")
+
+    def keep_time(step: int, _loss: float) -> None:
+        if (step + 1) % config.ckpt_every == 0:
+            seconds_file.write_text(f"{before + time.time() - t0:.1f}")
+
+    train(method, net, source, config, path, on_step=keep_time)
+    seconds = before + time.time() - t0
+    seconds_file.write_text(f"{seconds:.1f}")
     net.eval()
-    return method, net, time.time() - t0
+    return method, net, seconds
 
 
 def main() -> int:
@@ -89,6 +110,12 @@ def main() -> int:
     parser.add_argument("--tasks", nargs="+", default=["superres", "demosaic"])
     parser.add_argument("--bm3d", action="store_true",
                         help="add bilinear + CBM3D (the blind-spot table's best classical denoiser; needs bm3d)")
+    parser.add_argument("--work", default="",
+                        help="keep the trained networks here: a rerun resumes or reuses them (default: a temporary "
+                             "folder). Different settings need different folders.")
+    parser.add_argument("--train", choices=TRAINABLE, default="",
+                        help="only train this network into --work and stop (run several at once, one per core; then "
+                             "run without --train to evaluate)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "burst_table.md"))
     args = parser.parse_args()
     torch.manual_seed(0)
@@ -114,24 +141,58 @@ def main() -> int:
                 f"{args.train_frames} frames: the self-supervised target among them, the supervised twin's reference "
                 "always)." if args.min_frames else "."), ""]
     with tempfile.TemporaryDirectory() as tmp:
-        tmp_dir = Path(tmp)
+        tmp_dir = Path(args.work or tmp)
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        if args.train:
+            train_only(args, train_images, tmp_dir)
+            return 0
         if "superres" in args.tasks:
             lines += superres(args, train_images, kodak, tmp_dir)
         if "demosaic" in args.tasks:
             lines += demosaic(args, train_images, kodak, tmp_dir)
-    lines += ["", f"Wall time: {time.time() - start:.0f} s."]
+    if args.work:
+        lines += ["", f"Networks kept in `{args.work}`: any found there were reused or resumed, not retrained (train them "
+                  "first, one process per network, with this command plus `--train NAME`); training times are the "
+                  "sum over the runs that trained each one."]
+    lines += ["", f"Wall time: {time.time() - start:.0f} s (this command only)."]
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 
 
-def superres(args, train_images, kodak, tmp_dir: Path) -> list[str]:
-    cfg = dict(scale=2, blur_sigma=0.5, max_shift=2.0, max_rotation=1.0, noise=args.noise)
-    source = SyntheticBursts(train_images, BurstConfig(frames=args.train_frames, **cfg), seed=0)
+TRAINABLE = ("dsa", "dsa_supervised", "m2m", "m2m_supervised")
+
+
+def superres_fit(name: str, args, train_images, tmp_dir: Path):
+    source = SyntheticBursts(train_images, BurstConfig(frames=args.train_frames, **SUPERRES, noise=args.noise),
+                             seed=0)
     net_options = {"decoder_features": args.decoder_features, "decoder_dilations": tuple(args.decoder_dilations)}
     options = dict(scale=2, blur_sigma=0.5, min_frames=args.min_frames)
-    self_m, self_net, t_self = fit("dsa", source, args, tmp_dir, net_options, targets=args.targets, **options)
-    sup_m, sup_net, t_sup = fit("dsa_supervised", source, args, tmp_dir, net_options, **options)
+    if name == "dsa":
+        options["targets"] = args.targets
+    return fit(name, source, args, tmp_dir, net_options, **options)
+
+
+def demosaic_fit(name: str, args, train_images, tmp_dir: Path):
+    source = SyntheticBursts(train_images, BurstConfig(frames=4, **MOSAIC, noise=args.noise), seed=0)
+    m2m_args = argparse.Namespace(**{**vars(args), "patch": 2 * args.patch, "steps": args.m2m_steps})
+    return fit(name, source, m2m_args, tmp_dir)
+
+
+def train_only(args, train_images, tmp_dir: Path) -> None:
+    fitter = superres_fit if args.train.startswith("dsa") else demosaic_fit
+    seconds = fitter(args.train, args, train_images, tmp_dir)[2]
+    print(f"{args.train}: trained in {tmp_dir} ({seconds:.0f} s in all)")
+
+
+SUPERRES = dict(scale=2, blur_sigma=0.5, max_shift=2.0, max_rotation=1.0)
+MOSAIC = dict(mosaic=True, max_shift=2.0, max_rotation=1.0)
+
+
+def superres(args, train_images, kodak, tmp_dir: Path) -> list[str]:
+    cfg = dict(**SUPERRES, noise=args.noise)
+    self_m, self_net, t_self = superres_fit("dsa", args, train_images, tmp_dir)
+    sup_m, sup_net, t_sup = superres_fit("dsa_supervised", args, train_images, tmp_dir)
     saa_grid = [(fill, prior) for fill in (1.0, 2.0) for prior in (0.05, 0.2, 0.5, 1.0)]
     rows = []
     for frames in args.frames:
@@ -190,11 +251,9 @@ def cbm3d(rgb: torch.Tensor, noise: str) -> torch.Tensor:
 
 
 def demosaic(args, train_images, kodak, tmp_dir: Path) -> list[str]:
-    cfg = dict(mosaic=True, max_shift=2.0, max_rotation=1.0, noise=args.noise)
-    source = SyntheticBursts(train_images, BurstConfig(frames=4, **cfg), seed=0)
-    m2m_args = argparse.Namespace(**{**vars(args), "patch": 2 * args.patch, "steps": args.m2m_steps})
-    self_m, self_net, t_self = fit("m2m", source, m2m_args, tmp_dir)
-    sup_m, sup_net, t_sup = fit("m2m_supervised", source, m2m_args, tmp_dir)
+    cfg = dict(**MOSAIC, noise=args.noise)
+    self_m, self_net, t_self = demosaic_fit("m2m", args, train_images, tmp_dir)
+    sup_m, sup_net, t_sup = demosaic_fit("m2m_supervised", args, train_images, tmp_dir)
     sigmas = (0.6, 0.8, 1.0, 1.3)
     rows = []
     for frames in args.frames:

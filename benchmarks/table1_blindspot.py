@@ -67,6 +67,7 @@ class Row:
     options: dict = field(default_factory=dict)
     noises: tuple = NOISES                # columns this row is run on
     patch_sizes: tuple = ()               # mixed patch sides per step (TrainConfig.patch_sizes); () = --patch
+    scale_batch: bool = True              # with patch_sizes: False keeps --batch patches at every side
 
 
 MIXED = (128, 160, 192, 224, 256)  #: patch sides of the "-mp" rows (multiples of 2**depth for depth 5)
@@ -94,6 +95,8 @@ def rows(unknown_mode: str) -> list[Row]:
             noises=("gauss25",), patch_sizes=MIXED),
         Row("l19-full-known-mp192", "Laine19 full, level known, mixed patches 128-192", "laine19",
             {"head": "full"}, noises=("gauss25",), patch_sizes=MIXED[:3]),
+        Row("l19-full-known-mp192b", "Laine19 full, level known, mixed patches 128-192, full batch", "laine19",
+            {"head": "full"}, noises=("gauss25",), patch_sizes=MIXED[:3], scale_batch=False),
         Row("cbm3d", "CBM3D (bm3d package, sigma known)", noises=("gauss25",)),
         Row("nlmeans", "scikit-image NL-means (sigma known)", noises=("gauss25",)),
     ]
@@ -142,6 +145,7 @@ def train_row(row: Row, noise_name: str, train_images, args, device, workdir: Pa
     budget = 0.0 if args.steps else args.minutes * 60
     cfg = TrainConfig(steps=args.steps or 10**9, batch_size=args.batch, patch_size=args.patch, lr=args.lr,
                       patch_sizes=tuple(v * args.patch // 128 for v in row.patch_sizes),  # MIXED at --patch 128
+                      scale_batch=row.scale_batch,
                       progress=False, plot=False, seed=args.seed, ckpt_every=10**9, budget_seconds=budget,
                       budget_clock=args.clock)
     now = budget_clock(args.clock)
@@ -332,7 +336,7 @@ def write_report(path: Path, results: dict, args, argv: list[str], wall: float |
         *(["", f"Rows marked \"mixed patches\": each training step draws its patch side from "
                f"{', '.join(str(v * args.patch // 128) for v in MIXED)} px (\"128-192\": the first three) and "
                f"scales the batch to keep about {args.batch} x {args.patch}^2 pixels per step, at least one "
-               f"patch (`fit --patch-sizes`)."]
+               f"patch (`fit --patch-sizes`); \"full batch\": {args.batch} patches at every side."]
           if any(r.patch_sizes and r.key in results for r in all_rows) else []),
         "",
         header,

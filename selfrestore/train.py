@@ -38,6 +38,8 @@ class TrainConfig:
     #: ``batch_size * patch_size**2`` pixels): a net with a receptive field wider than one fixed patch can
     #: otherwise learn to rely on where the patch borders are, and change its output on larger images
     patch_sizes: tuple[int, ...] = ()
+    #: with ``patch_sizes``: False keeps ``batch_size`` patches at every side (more pixels per step)
+    scale_batch: bool = True
     lr: float = 3e-4
     warmup: float = 0.02           #: fraction of the steps with a linear ramp-up of the learning rate
     min_lr_ratio: float = 0.02     #: cosine decay ends at lr * min_lr_ratio
@@ -110,10 +112,12 @@ def step_seed(seed: int, step: int, salt: int = 0) -> int:
 
 def step_geometry(config: TrainConfig, rng: np.random.Generator) -> tuple[int, int]:
     """(batch size, patch side) of one step: fixed, or drawn from ``config.patch_sizes`` with the batch
-    scaled to keep the pixel count per step (at least one patch)."""
+    scaled to keep the pixel count per step (at least one patch; unless ``config.scale_batch`` is off)."""
     if not config.patch_sizes:
         return config.batch_size, config.patch_size
     side = int(config.patch_sizes[int(rng.integers(len(config.patch_sizes)))])
+    if not config.scale_batch:
+        return config.batch_size, side
     return max(1, round(config.batch_size * (config.patch_size / side) ** 2)), side
 
 

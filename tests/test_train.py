@@ -1,3 +1,4 @@
+import dataclasses
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ from selfrestore.data.images import CorruptedImages
 from selfrestore.io import write_image
 from selfrestore.methods.n2n import Noise2Noise
 from selfrestore.methods.supervised import Noise2Clean
-from selfrestore.train import TrainConfig, auto_patch_sizes, learning_rate, train
+from selfrestore.train import TrainConfig, auto_patch_sizes, learning_rate, step_geometry, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,6 +82,10 @@ def test_mixed_patch_sizes_keep_the_pixels_per_step_and_are_reproducible(tmp_pat
     first = seen[:24]
     assert set(first) == {(4, 32), (2, 48), (1, 64)}  # round(4 * (32/48)^2) = 2, round(4 * (32/64)^2) = 1
     assert seen[24:] == first and torch.equal(weights[0], weights[1])
+    # scale_batch off: the same sides, the full batch at each
+    rng = np.random.default_rng(0)
+    fixed = dataclasses.replace(config, scale_batch=False)
+    assert {step_geometry(fixed, rng) for _ in range(30)} == {(4, 32), (4, 48), (4, 64)}
 
 
 def test_auto_patch_sizes_only_for_blind_spot_nets_that_see_a_whole_patch():
