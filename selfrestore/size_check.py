@@ -63,12 +63,14 @@ def check_training_result(method, net: nn.Module, source, side: int, patches: in
     return size_drift(method, net, batch["noisy"], side)
 
 
-def drift_warning(drift: float, side: int) -> str:
-    """The advice printed when ``drift`` exceeds ``DRIFT_LIMIT``."""
+TRAIN_AGAIN = "Train again with mixed patch sizes (--patch-sizes auto, or larger sides) or another --seed"
+
+
+def drift_warning(drift: float, side: int, advice: str = TRAIN_AGAIN) -> str:
+    """The warning printed when ``drift`` exceeds ``DRIFT_LIMIT``."""
     return (f"this network's output depends on the size of its input (size check: {drift:.2f}, sound networks "
             f"stay below {DRIFT_LIMIT}): trained on {side} px patches, it has learned to lean on the patch "
-            "borders and will restore whole images worse than crops. Train again with mixed patch sizes "
-            "(--patch-sizes auto, or larger sides) or another --seed")
+            f"borders and will restore whole images worse than crops. {advice}")
 
 
 def recorded_warning(header: dict) -> str | None:

@@ -70,6 +70,10 @@ def test_fit_records_the_check_and_restore_warns_about_a_failed_one(tmp_path, ca
     assert "size check passed" in capsys.readouterr().out
     check = read_checkpoint(model)[1]["size_check"]
     assert check["side"] == 64 and 0 <= check["drift"] < DRIFT_LIMIT and recorded_warning({"size_check": check}) is None
+    # test-time training on the inputs runs the same check on what it adapted (a short, sound run: silent)
+    assert main(["restore", str(data / "a.png"), "--model", str(model), "-o", str(tmp_path / "adapted"),
+                 "--adapt", "2"]) == 0
+    assert "size of its input" not in capsys.readouterr().err and (tmp_path / "adapted" / "a.png").exists()
     update_header(model, size_check={**check, "drift": 0.5})  # as if training had ended border-reliant
     assert main(["restore", str(data / "a.png"), "--model", str(model), "-o", str(tmp_path / "out")]) == 0
     err = capsys.readouterr().err

@@ -78,6 +78,7 @@ def adapt_model(restorer, images, steps: int, quiet: bool = False) -> None:
     import tempfile
 
     from ..data.images import NoisyImages
+    from ..size_check import DRIFT_LIMIT, check_training_result, drift_warning
     from ..train import TrainConfig, auto_patch_sizes, train
 
     source = NoisyImages(images)
@@ -90,6 +91,9 @@ def adapt_model(restorer, images, steps: int, quiet: bool = False) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         train(method, restorer.net, source, config, Path(tmp) / "adapt.safetensors")
     restorer.net.eval()
+    drift = check_training_result(method, restorer.net, source, patch)
+    if drift is not None and drift > DRIFT_LIMIT:
+        warn(drift_warning(drift, patch, advice="Restore without --adapt, or with fewer steps"))
 
 
 def run(args: argparse.Namespace) -> int:
