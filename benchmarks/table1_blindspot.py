@@ -68,6 +68,7 @@ class Row:
     noises: tuple = NOISES                # columns this row is run on
     patch_sizes: tuple = ()               # mixed patch sides per step (TrainConfig.patch_sizes); () = --patch
     scale_batch: bool = True              # with patch_sizes: False keeps --batch patches at every side
+    mixed_from: float = 0.0               # with patch_sizes: fixed --patch until this fraction of the budget
 
 
 MIXED = (128, 160, 192, 224, 256)  #: patch sides of the "-mp" rows (multiples of 2**depth for depth 5)
@@ -97,6 +98,8 @@ def rows(unknown_mode: str) -> list[Row]:
             {"head": "full"}, noises=("gauss25",), patch_sizes=MIXED[:3]),
         Row("l19-full-known-mp192b", "Laine19 full, level known, mixed patches 128-192, full batch", "laine19",
             {"head": "full"}, noises=("gauss25",), patch_sizes=MIXED[:3], scale_batch=False),
+        Row("l19-full-known-tail", "Laine19 full, level known, 128 px, mixed 128-192 in the last 20%", "laine19",
+            {"head": "full"}, noises=("gauss25",), patch_sizes=MIXED[:3], mixed_from=0.8),
         Row("cbm3d", "CBM3D (bm3d package, sigma known)", noises=("gauss25",)),
         Row("nlmeans", "scikit-image NL-means (sigma known)", noises=("gauss25",)),
     ]
@@ -145,7 +148,7 @@ def train_row(row: Row, noise_name: str, train_images, args, device, workdir: Pa
     budget = 0.0 if args.steps else args.minutes * 60
     cfg = TrainConfig(steps=args.steps or 10**9, batch_size=args.batch, patch_size=args.patch, lr=args.lr,
                       patch_sizes=tuple(v * args.patch // 128 for v in row.patch_sizes),  # MIXED at --patch 128
-                      scale_batch=row.scale_batch,
+                      scale_batch=row.scale_batch, mixed_from=row.mixed_from,
                       progress=False, plot=False, seed=args.seed, ckpt_every=10**9, budget_seconds=budget,
                       budget_clock=args.clock)
     now = budget_clock(args.clock)

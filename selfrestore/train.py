@@ -40,6 +40,9 @@ class TrainConfig:
     patch_sizes: tuple[int, ...] = ()
     #: with ``patch_sizes``: False keeps ``batch_size`` patches at every side (more pixels per step)
     scale_batch: bool = True
+    #: with ``patch_sizes``: train on ``patch_size`` alone until this fraction of the run (steps, or the time
+    #: budget), then on the mixed sides (a short mixed tail removes a learned border reliance)
+    mixed_from: float = 0.0
     lr: float = 3e-4
     warmup: float = 0.02           #: fraction of the steps with a linear ramp-up of the learning rate
     min_lr_ratio: float = 0.02     #: cosine decay ends at lr * min_lr_ratio
@@ -110,10 +113,11 @@ def step_seed(seed: int, step: int, salt: int = 0) -> int:
     return (int(seed) * 1_000_003 + int(step) * 7_919 + salt) % (2**63 - 1)
 
 
-def step_geometry(config: TrainConfig, rng: np.random.Generator) -> tuple[int, int]:
+def step_geometry(config: TrainConfig, rng: np.random.Generator, progress: float = 1.0) -> tuple[int, int]:
     """(batch size, patch side) of one step: fixed, or drawn from ``config.patch_sizes`` with the batch
-    scaled to keep the pixel count per step (at least one patch; unless ``config.scale_batch`` is off)."""
-    if not config.patch_sizes:
+    scaled to keep the pixel count per step (at least one patch; unless ``config.scale_batch`` is off).
+    ``progress``: the fraction of the run done (mixed sides only from ``config.mixed_from`` on)."""
+    if not config.patch_sizes or progress < config.mixed_from:
         return config.batch_size, config.patch_size
     side = int(config.patch_sizes[int(rng.integers(len(config.patch_sizes)))])
     if not config.scale_batch:
@@ -283,7 +287,8 @@ def train(method: Method, net: nn.Module, source, config: TrainConfig, out_path:
                     break
             rng = np.random.default_rng(step_seed(config.seed, step))
             torch.manual_seed(step_seed(config.seed, step, salt=1 + ddp.rank))
-            batch_size, patch_size = step_geometry(config, rng)
+            batch_size, patch_size = step_geometry(config, rng, step / max(1, config.steps) if fraction is None
+                                                   else fraction)
             global_batch = source.batch(rng, batch_size * ddp.world, patch_size)
             batch = _to_device(_slice(global_batch, ddp.rank * batch_size, (ddp.rank + 1) * batch_size), device)
             lr = learning_rate(config, step) if fraction is None else learning_rate_at_fraction(config, fraction)

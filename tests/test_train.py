@@ -86,6 +86,10 @@ def test_mixed_patch_sizes_keep_the_pixels_per_step_and_are_reproducible(tmp_pat
     rng = np.random.default_rng(0)
     fixed = dataclasses.replace(config, scale_batch=False)
     assert {step_geometry(fixed, rng) for _ in range(30)} == {(4, 32), (4, 48), (4, 64)}
+    # mixed_from: one size until that fraction of the run, then the mixed sides
+    tail = dataclasses.replace(config, mixed_from=0.8)
+    assert {step_geometry(tail, rng, progress=0.79) for _ in range(30)} == {(4, 32)}
+    assert {step_geometry(tail, rng, progress=0.8) for _ in range(30)} == {(4, 32), (2, 48), (1, 64)}
 
 
 def test_auto_patch_sizes_only_for_blind_spot_nets_that_see_a_whole_patch():
