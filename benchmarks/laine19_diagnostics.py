@@ -89,6 +89,12 @@ def size(model_files: list[str]) -> None:
         print(f"{path.name}: prior mean on the top-left 128 px, input of " + ", ".join(scores))
 
 
+def size_check_inputs() -> torch.Tensor:
+    """The size check's input here: the first 4 BSDS500 train images, gauss25 (seed 7), top-left 256 px."""
+    images = T.load_set(T.DATA / "BSDS500_train_test" / "train", 4)
+    return torch.cat(T.corrupt_once(images, parse_corruption("gauss25"), 7))[..., :256, :256]
+
+
 def size_check(model_files: list[str]) -> None:
     """Writes benchmarks/results/size_check_calibration.md."""
     import platform
@@ -97,8 +103,7 @@ def size_check(model_files: list[str]) -> None:
     from selfrestore.size_check import DRIFT_LIMIT, size_drift
 
     start = time.time()
-    images = T.load_set(T.DATA / "BSDS500_train_test" / "train", 4)
-    noisy = torch.cat(T.corrupt_once(images, parse_corruption("gauss25"), 7))[..., :256, :256]
+    noisy = size_check_inputs()
     lines = ["# Size check (`selfrestore.size_check`) on trained models: calibration of its limit", "",
              "Command: `OMP_NUM_THREADS=1 python benchmarks/laine19_diagnostics.py size-check "
              + " ".join(model_files) + "`", "",
@@ -121,6 +126,7 @@ def repair(args: list[str]) -> None:
     Table 1 training data, gauss25) and report the size check and the PSNR on the first 8 Kodak24 images
     (top-left 512 px, whole input) before and after. Writes benchmarks/results/size_check_repair_<model>_<steps>.md."""
     import platform
+    import tempfile
     import time
 
     from selfrestore.data.images import CorruptedImages
@@ -131,7 +137,7 @@ def repair(args: list[str]) -> None:
     start = time.time()
     noise = parse_corruption("gauss25")
     method, net, _ = load_model(path)
-    check = torch.cat(T.corrupt_once(T.load_set(T.DATA / "BSDS500_train_test" / "train", 4), noise, 7))[..., :256, :256]
+    check = size_check_inputs()
     kodak = [image[:512, :512] for image in T.load_set(T.DATA / "Kodak24", 8)]
     noisy = T.corrupt_once(kodak, noise, 1)
 
@@ -149,14 +155,15 @@ def repair(args: list[str]) -> None:
                          progress=False, plot=False, ckpt_every=10**9, seed=5)
     t0 = time.time()
     if steps:
-        train(method, net, source, config, Path("/tmp") / f"repair_{Path(path).stem}.safetensors")
+        with tempfile.TemporaryDirectory() as tmp:
+            train(method, net, source, config, Path(tmp) / "repair.safetensors")
     seconds = time.time() - t0
     after = measure()
     lines = ["# Repairing a border-reliant model by a short fine-tuning on mixed patch sides", "",
              f"Command: `OMP_NUM_THREADS=1 python benchmarks/laine19_diagnostics.py repair {' '.join(args)}`", "",
              f"Machine: {platform.machine()}, 2-core CPU shared with other jobs, 1 thread, torch {torch.__version__}. "
-             f"Fine-tuning: {steps} steps, sides 128/160/192 px (batch 4/3/2), lr {lr:g} constant, bf16 autocast, "
-             f"BSDS500 train images corrupted once (gauss25), {seconds:.0f} s. Size check: "
+             f"Fine-tuning: {steps} steps, sides 128/160/192 px (batch 4/3/2), lr {lr:g} with cosine decay, no warm-up, "
+             f"bf16 autocast, BSDS500 train images corrupted once (gauss25), {seconds:.0f} s wall. Size check: "
              "`selfrestore.size_check` on 4 BSDS500 train images (limit 0.05). PSNR: first 8 Kodak24 images, "
              "top-left 512 px given whole, sigma 25.", "",
              "| model | size check before | after | Kodak PSNR before | after |", "|---|---|---|---|---|",
