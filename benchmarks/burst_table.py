@@ -20,6 +20,7 @@ before it is built, so a row does not depend on which rows were trained before i
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import sys
 import tempfile
@@ -86,6 +87,29 @@ def fit(method_name: str, source, args, out_dir: Path, net_options: dict | None 
     return method, net, seconds
 
 
+# Options that only choose what is evaluated or where the table goes: a --work folder can be reused across them.
+EVALUATION_ONLY = ("bm3d", "eval_crop", "eval_images", "frames", "out", "tasks", "train", "work")
+
+
+def check_work_settings(args, work: Path) -> str:
+    """Refuse to reuse networks trained with other settings: ``--work`` keeps them with a ``settings.json``.
+
+    Returns an error message ('' when the folder is new or its settings match; a new folder gets the file)."""
+    settings = {k: v for k, v in sorted(vars(args).items()) if k not in EVALUATION_ONLY}
+    path = work / "settings.json"
+    if not path.exists():
+        work.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(settings, indent=1) + "\n")
+        return ""
+    recorded = json.loads(path.read_text())
+    changed = [f"--{k.replace('_', '-')}: {recorded.get(k)!r} there, {v!r} now"
+               for k, v in settings.items() if recorded.get(k) != v]
+    if not changed:
+        return ""
+    return (f"{work} holds networks trained with other settings ({'; '.join(changed)}); use another --work "
+            f"folder (or delete {path} if you know the networks match)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=600, help="DSA training steps")
@@ -112,12 +136,14 @@ def main() -> int:
                         help="add bilinear + CBM3D (the blind-spot table's best classical denoiser; needs bm3d)")
     parser.add_argument("--work", default="",
                         help="keep the trained networks here: a rerun resumes or reuses them (default: a temporary "
-                             "folder). Different settings need different folders.")
+                             "folder). Its settings.json records the training settings; a rerun with others is refused.")
     parser.add_argument("--train", choices=TRAINABLE, default="",
                         help="only train this network into --work and stop (run several at once, one per core; then "
                              "run without --train to evaluate)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "burst_table.md"))
     args = parser.parse_args()
+    if args.work and (problem := check_work_settings(args, Path(args.work))):
+        parser.error(problem)
     torch.manual_seed(0)
     start = time.time()
     quiet = lambda *_: None  # noqa: E731
