@@ -117,6 +117,24 @@ def test_fit_mixed_patch_sizes_and_their_errors(tmp_path, rgb_image, capsys):
     assert header["step"] == 5 and header["train_config"]["patch_sizes"] == []
 
 
+def test_nb2nb_patch_sides_are_checked_before_training_and_adapt_fits_small_images(tmp_path, rgb_image, capsys):
+    """Nb2Nb trains on half-size sub-images, so its patches must be multiples of twice the net's multiple:
+    ``fit`` says so before training starts, and ``restore --adapt`` picks such a patch for small images."""
+    data = tmp_path / "noisy"
+    write_image(data / "a.png", rgb_image[:44, :44])
+    base = ["fit", str(data), "--method", "nb2nb", "--width", "4", "--depth", "2", "--steps", "2", "--quiet"]
+    assert main([*base, "--patch-size", "36", "-o", str(tmp_path / "bad.safetensors")]) == 2  # net multiple 4, needs 8
+    err = capsys.readouterr().err
+    assert "--patch-size must be a multiple of 8 for method nb2nb" in err and "Traceback" not in err
+    assert not (tmp_path / "bad.safetensors").exists()
+    model = tmp_path / "m.safetensors"
+    assert main([*base, "--patch-size", "32", "-o", str(model)]) == 0
+    # 44 px inputs: the adaptation patch is 40, a multiple of 8 (it was 44, a multiple of the net's 4: an error)
+    assert main(["restore", str(data / "a.png"), "--model", str(model), "-o", str(tmp_path / "out"),
+                 "--adapt", "2"]) == 0
+    assert (tmp_path / "out" / "a.png").exists()
+
+
 def test_every_verb_has_help():
     for verb in ["fit", "restore", "evaluate", "demo", "models"]:
         proc = subprocess.run([sys.executable, "-m", "selfrestore.cli", verb, "--help"], capture_output=True,

@@ -216,9 +216,10 @@ def run(args: argparse.Namespace) -> int:
     net = build_net(args.net or method.default_net, **net_kwargs)
     if args.init and not args.resume:
         init_from(net, args.init)
-    multiple = getattr(net, "size_multiple", 1)
+    multiple = method.patch_side_multiple(net)
     if args.patch_size % multiple:
-        raise UserError(f"--patch-size must be a multiple of {multiple} for network {args.net or method.default_net}")
+        raise UserError(f"--patch-size must be a multiple of {multiple} for method {method.name} with network "
+                        f"{args.net or method.default_net}")
     auto = auto_patch_sizes(net, args.patch_size)
     if args.resume and out.exists() and (args.patch_sizes or "").strip().lower() == "auto":
         # continue with the sides the run started with (a run begun before mixed sides existed: one size)

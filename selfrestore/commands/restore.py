@@ -83,7 +83,7 @@ def adapt_model(restorer, images, steps: int, quiet: bool = False) -> None:
 
     source = NoisyImages(images)
     smallest = min(min(img.shape[:2]) for img in images)
-    m = getattr(restorer.net, "size_multiple", 1)
+    m = method.patch_side_multiple(restorer.net)
     patch = max(m, min(128, smallest) // m * m)
     config = TrainConfig(steps=steps, batch_size=4, patch_size=patch, lr=1e-4, warmup=0.0, ckpt_every=10**9,
                          patch_sizes=auto_patch_sizes(restorer.net, patch, largest=smallest),

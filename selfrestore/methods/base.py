@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from ..corruption import Corruption
+from ..errors import UserError
 
 
 class Method:
@@ -41,6 +42,9 @@ class Method:
     #: extra ``fit`` options that say where this method's own kind of data comes from (e.g. ``--blurry``
     #: DIR); unlike ``cli_options`` they are not passed to the constructor but read by :meth:`make_source`.
     data_options: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: training patch sides must be multiples of this times the network's ``size_multiple`` (2 for the
+    #: neighbour sub-samplers, whose half-size sub-images must still fit the network)
+    patch_multiple: ClassVar[int] = 1
     #: training progress in [0, 1), set by the driver before each step (for schedules such as Nb2Nb's gamma)
     progress: float = 0.0
 
@@ -57,6 +61,18 @@ class Method:
     def loss(self, net: nn.Module, batch: dict[str, Tensor]) -> Tensor:
         """A scalar loss computed without clean data (unless ``needs_clean``)."""
         raise NotImplementedError
+
+    def patch_side_multiple(self, net: nn.Module) -> int:
+        """What every training patch side must be a multiple of, for this method with this network."""
+        inner = getattr(net, "module", net)  # a DDP-wrapped net keeps its attributes on .module
+        return self.patch_multiple * int(getattr(net, "size_multiple", getattr(inner, "size_multiple", 1)))
+
+    def check_patch(self, net: nn.Module, x: Tensor) -> None:
+        """Raise a UserError if the batch ``x`` (N, C, H, W) has sides this method cannot train on."""
+        multiple = self.patch_side_multiple(net)
+        if x.shape[-2] % multiple or x.shape[-1] % multiple:
+            raise UserError(f"{self.name}: patch sides must be multiples of {multiple}, got "
+                            f"{x.shape[-2]}x{x.shape[-1]}")
 
     def make_source(self, args: Any, noise: Corruption | None) -> Any | None:
         """A DataSource built from the ``fit`` options (an argparse namespace holding ``data``,

@@ -30,6 +30,7 @@ class Neighbor2Neighbor(Method):
     batch_kind: ClassVar[str] = "single"
     default_net: ClassVar[str] = "unet"
     supports_adaptation: ClassVar[bool] = True  # needs only the noisy image
+    patch_multiple: ClassVar[int] = 2  # the half-size sub-images go through the net
     cli_options: ClassVar[dict[str, dict[str, Any]]] = {
         "gamma": {"type": float, "default": 2.0,
                   "help": "nb2nb: final weight of the regulariser (ramped up linearly from 0)"},
@@ -53,9 +54,7 @@ class Neighbor2Neighbor(Method):
 
     def loss(self, net: nn.Module, batch: dict[str, Tensor]) -> Tensor:
         y = batch["noisy"]
-        multiple = 2 * int(getattr(net, "size_multiple", getattr(getattr(net, "module", None), "size_multiple", 1)))
-        if y.shape[2] % multiple or y.shape[3] % multiple:
-            raise UserError(f"nb2nb: patch size must be a multiple of {multiple} (2 x the network's size multiple)")
+        self.check_patch(net, y)
         idx1, idx2 = neighbour_indices(y)
         sub1, sub2 = subsample(y, idx1), subsample(y, idx2)
         gamma = self.gamma()

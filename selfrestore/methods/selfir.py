@@ -193,6 +193,7 @@ def masked_mse(estimate: Tensor, target: Tensor, mask: Tensor) -> Tensor:
 @METHODS.register("selfir")
 class SelfIR(BlurryNoisyMethod):
     name: ClassVar[str] = "selfir"
+    patch_multiple: ClassVar[int] = 2  # the half-size sub-images go through the net
     cli_options: ClassVar[dict[str, dict[str, Any]]] = {
         "aux": {"type": int, "default": 1, "choices": [0, 1],
                 "help": "selfir: 1 = use the auxiliary loss on sharp areas of the blurry image, 0 = ablation"},
@@ -222,9 +223,7 @@ class SelfIR(BlurryNoisyMethod):
 
     def loss(self, net: nn.Module, batch: dict[str, Tensor]) -> Tensor:
         blurry, noisy = batch["blurry"], batch["noisy"]
-        multiple = 2 * int(getattr(net, "size_multiple", getattr(getattr(net, "module", None), "size_multiple", 1)))
-        if noisy.shape[2] % multiple or noisy.shape[3] % multiple:
-            raise UserError(f"selfir: patch size must be a multiple of {multiple} (2 x the network's size multiple)")
+        self.check_patch(net, noisy)
         idx1, idx2 = neighbour_indices(noisy)
         blurry1 = subsample(blurry, idx1)
         noisy1, noisy2 = subsample(noisy, idx1), subsample(noisy, idx2)
