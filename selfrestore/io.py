@@ -1,8 +1,10 @@
-"""Image input/output that keeps what the user gave us: bit depth, gray/colour, alpha.
+"""Image input/output that keeps what the user gave us: bit depth, gray/colour, alpha, colour profile, EXIF.
 
 ``read_image`` returns a float32 (H, W, C) array in [0, 1] (float TIFFs keep their values) and an
 :class:`ImageInfo`; ``write_image`` writes an array back with the same bit depth, re-attaching the alpha
-channel that was set aside on reading. Every write is atomic: a temporary file in the target folder,
+channel that was set aside on reading and the embedded ICC colour profile and EXIF block (so a phone photo
+keeps its colour space and its orientation tag: the pixels are restored as stored, and the output displays
+as the input did). EXIF goes to JPEG, PNG and WebP outputs; the ICC profile to those and to TIFF. Every write is atomic: a temporary file in the target folder,
 then a rename, so a crash never leaves a half-written image or checkpoint behind.
 """
 from __future__ import annotations
@@ -31,6 +33,8 @@ class ImageInfo:
     channels: int = 3                  #: colour channels (1 or 3), alpha excluded
     alpha: np.ndarray | None = None    #: the alpha channel set aside on reading (H, W), same dtype scale [0,1]
     source: str = ""
+    icc_profile: bytes | None = None   #: embedded ICC colour profile, written back where the format allows
+    exif: bytes | None = None          #: EXIF block (``Exif\0\0`` + TIFF header ...), written back likewise
 
     @property
     def bit_depth(self) -> int:
@@ -55,30 +59,53 @@ def _to_float(array: np.ndarray, path: Path) -> tuple[np.ndarray, str]:
     raise ImageReadError(f"{path}: unsupported pixel type {array.dtype}")
 
 
-def _read_pixels(path: Path) -> np.ndarray:
+def _read_pixels(path: Path) -> tuple[np.ndarray, dict]:
+    """The stored pixels and the metadata to carry to the output (``icc_profile``, ``exif``)."""
     suffix = path.suffix.lower()
     if suffix in TIFF_SUFFIXES:
         import tifffile
 
-        array = tifffile.imread(str(path))
+        with tifffile.TiffFile(str(path)) as tif:
+            array = tif.asarray()
+            icc = tif.pages[0].tags.get(34675)  # InterColorProfile
+            meta = {"icc_profile": bytes(icc.value)} if icc is not None and icc.value else {}
         if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[-1] not in (1, 3, 4):
             array = np.moveaxis(array, 0, -1)  # planar (C, H, W) TIFF
-        return array
-    if suffix == ".png" and _is_png16_colour(path):
-        return _read_png16_colour(path)
+        return array, meta
     from PIL import Image
 
+    if suffix == ".png" and _is_png16_colour(path):
+        with Image.open(path) as img:  # metadata only: PIL would reduce the pixels to 8 bits
+            meta = _pil_metadata(img)
+        return _read_png16_colour(path), meta
     with Image.open(path) as img:
         img.load()
+        meta = _pil_metadata(img)
         if img.mode in ("P", "PA"):
             img = img.convert("RGBA" if "transparency" in img.info or img.mode == "PA" else "RGB")
-        elif img.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+        elif img.mode == "CMYK":
+            img = img.convert("RGB")
+            meta.pop("icc_profile", None)  # a CMYK profile does not describe the converted RGB pixels
+        elif img.mode in ("YCbCr", "LAB", "HSV"):
             img = img.convert("RGB")
         elif img.mode == "1":
             img = img.convert("L")
         elif img.mode.startswith("I;16"):
-            return np.asarray(img, dtype=np.uint16)
-        return np.asarray(img)
+            return np.asarray(img, dtype=np.uint16), meta
+        return np.asarray(img), meta
+
+
+def _pil_metadata(img) -> dict:
+    meta = {}
+    if img.info.get("icc_profile"):
+        meta["icc_profile"] = bytes(img.info["icc_profile"])
+    try:
+        exif = img.getexif()
+        if len(exif):
+            meta["exif"] = exif.tobytes()
+    except Exception:  # a damaged EXIF block must not stop the image from being restored
+        pass
+    return meta
 
 
 def read_image(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo]:
@@ -94,7 +121,7 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo]:
     if path.stat().st_size == 0:
         raise ImageReadError(f"{path}: empty file (0 bytes)")
     try:
-        array = _read_pixels(path)
+        array, meta = _read_pixels(path)
     except ImageReadError:
         raise
     except Exception as exc:  # PIL / tifffile raise many types for corrupt data
@@ -117,7 +144,7 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo]:
     elif channels > 4:
         raise ImageReadError(f"{path}: {channels} channels; expected gray, RGB or RGBA")
     pixels = np.ascontiguousarray(pixels)
-    return pixels, ImageInfo(dtype=dtype, channels=pixels.shape[2], alpha=alpha, source=str(path))
+    return pixels, ImageInfo(dtype=dtype, channels=pixels.shape[2], alpha=alpha, source=str(path), **meta)
 
 
 def list_images(inputs: Sequence[str | os.PathLike]) -> tuple[list[Path], list[str]]:
@@ -227,31 +254,34 @@ def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | No
     pixels = quantize(array, dtype)
     if pixels.shape[2] == 1:
         pixels = pixels[:, :, 0]
+    meta = {"icc_profile": info.icc_profile, "exif": info.exif} if info is not None else {}
     with atomic_path(path) as tmp:
         if suffix in TIFF_SUFFIXES:
             import tifffile
 
             tifffile.imwrite(str(tmp), pixels, photometric="rgb" if pixels.ndim == 3 and pixels.shape[2] >= 3
-                             else "minisblack")
+                             else "minisblack", iccprofile=meta.get("icc_profile"))
         else:
-            _write_with_pil(tmp, pixels, suffix)
+            _write_with_pil(tmp, pixels, suffix, {k: v for k, v in meta.items() if v})
     return path
 
 
-def _write_with_pil(tmp: Path, pixels: np.ndarray, suffix: str) -> None:
+def _write_with_pil(tmp: Path, pixels: np.ndarray, suffix: str, meta: dict | None = None) -> None:
     from PIL import Image
 
     fmt = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".webp": "WEBP",
            ".ppm": "PPM", ".pgm": "PPM"}.get(suffix)
     if fmt is None:
         raise UserError(f"{tmp.name}: cannot write images with suffix {suffix!r}")
+    meta = dict(meta or {}) if fmt in ("PNG", "JPEG", "WEBP") else {}  # BMP / PPM hold neither
     if pixels.dtype == np.uint16:
         if pixels.ndim == 2:
-            Image.fromarray(pixels).save(tmp, format=fmt)
-        else:  # PIL cannot hold 16-bit RGB: write the PNG through a minimal 16-bit encoder
+            Image.fromarray(pixels).save(tmp, format=fmt, **meta)
+        else:  # PIL cannot hold 16-bit RGB: write the PNG through OpenCV, then add the metadata chunks
             _write_png16(tmp, pixels)
+            _add_png_metadata(tmp, meta)
         return
-    options = {"quality": 95} if fmt == "JPEG" else {}
+    options = {"quality": 95, **meta} if fmt == "JPEG" else meta
     image = Image.fromarray(pixels)
     if fmt == "JPEG" and image.mode in ("RGBA", "LA"):
         image = image.convert("RGB" if image.mode == "RGBA" else "L")
@@ -265,6 +295,30 @@ def _write_png16(path: Path, pixels: np.ndarray) -> None:
     order = cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR
     if not cv2.imwrite(str(path), cv2.cvtColor(pixels, order), [cv2.IMWRITE_PNG_COMPRESSION, 3]):
         raise UserError(f"{path}: could not write 16-bit PNG")
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    import struct
+    import zlib
+
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def _add_png_metadata(path: Path, meta: dict) -> None:
+    """Insert iCCP / eXIf chunks right after IHDR (where the PNG specification wants them: before IDAT)."""
+    import zlib
+
+    chunks = b""
+    if meta.get("icc_profile"):
+        chunks += _png_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(meta["icc_profile"]))
+    if meta.get("exif"):
+        exif = meta["exif"]
+        chunks += _png_chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\x00\x00") else exif)
+    if not chunks:
+        return
+    data = path.read_bytes()
+    end_of_ihdr = 8 + 8 + 13 + 4  # signature, IHDR length + type, IHDR data, CRC
+    path.write_bytes(data[:end_of_ihdr] + chunks + data[end_of_ihdr:])
 
 
 def _is_png16_colour(path: Path) -> bool:

@@ -79,3 +79,40 @@ def test_missing_file_and_listing(tmp_path, rgb_image):
 def test_atomic_write_leaves_no_temporary_files(tmp_path, rgb_image):
     write_image(tmp_path / "x.png", rgb_image, ImageInfo())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.png"]
+
+
+FAKE_ICC = b"\x00\x00\x02\x0cappl\x02\x10\x00\x00mntrRGB XYZ " + bytes(range(256)) * 2  # opaque bytes: only carried
+
+
+def _orientation(path) -> int | None:
+    with Image.open(path) as img:
+        return img.getexif().get(274)
+
+
+@pytest.mark.parametrize("source,target,dtype", [(".jpg", ".jpg", "uint8"), (".jpg", ".png", "uint8"),
+                                                 (".png", ".png", "uint16"), (".tif", ".tif", "uint16"),
+                                                 (".png", ".tif", "uint16")])
+def test_colour_profile_and_exif_orientation_are_carried_to_the_output(tmp_path, rgb_image, source, target, dtype):
+    """A phone photo keeps its colour space and orientation tag: restored pixels are written as stored, with
+    the input's ICC profile and EXIF, so the output displays as the input did (16-bit colour PNG included)."""
+    exif = Image.Exif()
+    exif[274] = 6  # "rotate 90 degrees clockwise to display"
+    meta = ImageInfo(dtype=dtype, icc_profile=FAKE_ICC, exif=exif.tobytes())
+    src = write_image(tmp_path / f"in{source}", rgb_image, meta)
+    image, info = read_image(src)
+    assert info.icc_profile == FAKE_ICC and info.dtype == dtype
+    if source != ".tif":
+        assert _orientation(src) == 6 and info.exif is not None
+    out = write_image(tmp_path / f"out{target}", 1 - image, info)
+    back, back_info = read_image(out)
+    assert back_info.icc_profile == FAKE_ICC and back_info.dtype == dtype
+    assert back.shape == rgb_image.shape  # not rotated: the tag says how to display it
+    if source != ".tif" and target != ".tif":
+        assert _orientation(out) == 6
+    with Image.open(out) as img:  # the file stays readable by a standard decoder
+        img.load()
+
+
+def test_image_without_metadata_gets_none(tmp_path, rgb_image):
+    _, info = read_image(write_image(tmp_path / "plain.png", rgb_image))
+    assert info.icc_profile is None and info.exif is None
