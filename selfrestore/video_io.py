@@ -6,11 +6,15 @@ the restored video is written back in the same form: 16-bit PNG frames give 16-b
 gives an mp4. Video files are decoded and encoded by the ffmpeg executable that ships with the
 ``imageio-ffmpeg`` package (no system ffmpeg needed); high-bit-depth sources are decoded as 16-bit RGB.
 Frames are streamed, never all held in memory, so online restoration can start on the first frame.
+A video file restored into a video file keeps the source's sound track (copied; re-encoded only if the
+output container cannot hold it as it is).
 """
 from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -22,6 +26,8 @@ from .io import IMAGE_SUFFIXES, ImageInfo, read_image, write_image
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".y4m")
 _PATTERN = re.compile(r"%0?\d*d")
+#: ffmpeg's muxer name for the suffixes whose name is not the muxer's
+CONTAINERS = {".mkv": "matroska", ".m4v": "mp4", ".mpg": "mpeg", ".y4m": "yuv4mpegpipe"}
 
 
 @dataclass
@@ -212,11 +218,10 @@ class VideoWriter:
         quality, extra = self._quality, []
         if codec == "libvpx-vp9":  # VP9 ignores -qscale: constant quality needs -crf with -b:v 0
             quality, extra = None, ["-crf", str(int(63 * (1 - self._quality / 10))), "-b:v", "0"]
-        container = {".mkv": "matroska", ".m4v": "mp4", ".mpg": "mpeg", ".y4m": "yuv4mpegpipe"}
         self._encoder = _ffmpeg().write_frames(
             str(self._tmp), (width, height), pix_fmt_in="rgb48le" if deep else "rgb24", pix_fmt_out=pix_out,
             fps=self.info.fps, quality=quality, codec=codec, macro_block_size=1,
-            output_params=extra + ["-f", container.get(suffix, suffix[1:])])
+            output_params=extra + ["-f", CONTAINERS.get(suffix, suffix[1:])])
         self._encoder.send(None)
 
     def write(self, frame: np.ndarray) -> None:
@@ -244,9 +249,36 @@ class VideoWriter:
             self._encoder.close()
             self._encoder = None
             if ok:
+                if self.info.kind == "file":
+                    self._add_sound(self.info.source)
                 os.replace(self._tmp, self.target)
         if self.kind == "file" and self._tmp.exists():
             self._tmp.unlink()
+
+    def _add_sound(self, source: str) -> None:
+        """Mux the source's audio streams into the encoded video (stream copy; AAC / Opus if the container
+        refuses the original codec). A source without sound is left alone; a failure only warns."""
+        if Path(self.target).suffix.lower() == ".y4m":  # raw frames: no room for sound
+            return
+        exe = _ffmpeg().get_ffmpeg_exe()
+        probe = subprocess.run([exe, "-hide_banner", "-i", source], capture_output=True, text=True)
+        if not re.search(r"Stream #\S+.*: Audio:", probe.stderr):
+            return
+        suffix = Path(self.target).suffix.lower()
+        seconds = (self.count + 0.5) / self.info.fps  # the sound ends with the frames written (+ half a frame)
+        muxed = self._tmp.with_name(self._tmp.stem + ".sound" + self._tmp.suffix)
+        fallback = "libopus" if suffix == ".webm" else "aac"
+        for audio_codec in ("copy", fallback):
+            cmd = [exe, "-hide_banner", "-v", "error", "-y", "-i", str(self._tmp), "-i", source, "-map", "0:v:0",
+                   "-map", "1:a", "-c:v", "copy", "-c:a", audio_codec, "-t", f"{seconds:.4f}",
+                   "-f", CONTAINERS.get(suffix, suffix[1:]), str(muxed)]
+            if subprocess.run(cmd, capture_output=True).returncode == 0:
+                os.replace(muxed, self._tmp)
+                return
+        if muxed.exists():
+            muxed.unlink()
+        print(f"selfrestore: {self.target}: could not carry the sound of {source} over; the video is silent",
+              file=sys.stderr)
 
     def __enter__(self) -> "VideoWriter":
         return self

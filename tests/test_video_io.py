@@ -89,3 +89,43 @@ def test_bad_inputs_are_one_line_user_errors(tmp_path, make):
 def test_image_file_is_not_a_video_output(tmp_path):
     with pytest.raises(UserError):
         VideoWriter(tmp_path / "out.png", info())
+
+
+def _streams(path) -> str:
+    import subprocess
+
+    import imageio_ffmpeg
+
+    return subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)],
+                          capture_output=True, text=True).stderr
+
+
+@pytest.mark.parametrize("source,audio,target", [(".mp4", "aac", ".mp4"), (".mkv", "pcm_s16le", ".mp4"),
+                                                 (".mp4", "aac", ".mkv")])
+def test_restored_video_file_keeps_the_sound_track(tmp_path, frames, source, audio, target):
+    """The sound of a video file survives restoration: copied, or re-encoded where the container needs it
+    (PCM cannot go into an mp4)."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    src = tmp_path / f"in{source}"
+    write_video(src, frames, info(fps=8.0))
+    with_sound = tmp_path / f"sound{source}"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", str(src), "-f", "lavfi", "-i",
+                    "sine=frequency=440:sample_rate=16000", "-map", "0:v", "-map", "1:a", "-c:v", "copy",
+                    "-c:a", audio, "-shortest", str(with_sound)], check=True)
+    assert "Audio:" in _streams(with_sound)
+    reader = VideoReader(with_sound)
+    with VideoWriter(tmp_path / f"out{target}", reader.info) as writer:
+        for frame in reader:
+            writer.write(1 - frame)
+    streams = _streams(tmp_path / f"out{target}")
+    assert "Audio:" in streams and "Video:" in streams
+    video, vinfo = read_video(tmp_path / f"out{target}")
+    assert vinfo.frames == 4 and np.abs(video - (1 - frames)).mean() < 0.03
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temporaries left
+    # a silent source gives a silent output, without complaint
+    with VideoWriter(tmp_path / f"silent{target}", VideoReader(src).info) as writer:
+        writer.write(frames[0])
+    assert "Audio:" not in _streams(tmp_path / f"silent{target}")
