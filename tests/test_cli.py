@@ -52,6 +52,14 @@ def test_restore_folder_with_bad_files(tmp_path, rgb_image, model, capsys):
     # running again does not silently overwrite
     assert main(["restore", str(d / "good.png"), "--model", str(model), "-o", str(tmp_path / "out2")]) == 0
     assert main(["restore", str(d / "good.png"), "--model", str(model), "-o", str(tmp_path / "out2")]) == 1
+    # an interrupted batch is finished by rerunning with --skip-existing: only the missing outputs are made
+    (out / "good16.tif").unlink()
+    before = (out / "good.png").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(["restore", str(d), "--model", str(model), "-o", str(tmp_path / "out"), "--skip-existing"]) == 1
+    captured = capsys.readouterr()
+    assert "skipped 3 input(s) whose output exists" in captured.out and "exists" not in captured.err
+    assert (out / "good16.tif").exists() and (out / "good.png").stat().st_mtime_ns == before
 
 
 @pytest.mark.parametrize("argv,needle", [

@@ -218,6 +218,14 @@ def test_mismatched_pairs_and_wrong_models_give_one_line_errors(tmp_path, rgb_im
            str(tmp_path / "o")], "two files or two folders")
     error(["restore", "--blurry", str(bdir / "a.png"), "--model", str(model), "-o", str(tmp_path / "o")],
           "both --blurry and --noisy")
+    # in a folder batch a bad pair is reported and skipped; the good pairs are still restored (exit code 1)
+    write_image(bdir / "a.png", rgb_image[:64])
+    capsys.readouterr()
+    assert main(["restore", "--blurry", str(bdir), "--noisy", str(ndir), "--model", str(model), "-o",
+                 str(tmp_path / "batch")]) == 1
+    assert "differs from" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "batch").iterdir()) == ["b.png"]
+    write_image(bdir / "a.png", rgb_image)
     n2n = tmp_path / "n2n.safetensors"
     clean = tmp_path / "clean"
     write_image(clean / "x.png", rgb_image)

@@ -20,6 +20,7 @@ examples:
   selfrestore restore photo.png --model my.safetensors -o restored/
   selfrestore restore scans/ --model laine19-gauss25 -o clean_scans/ --uncertainty
   selfrestore restore img.tif --model my.safetensors -o out/ --adapt 200   # fine-tune on the inputs first
+  selfrestore restore shoot/ --model my.safetensors -o out/ --skip-existing  # finish an interrupted batch
   selfrestore restore dim/ --model laine19-gauss5_50 --noise-sigma 12 -o out/  # tell a range model the level
   selfrestore restore --blurry long.png --noisy short.png --model selfir.safetensors -o out/  # blurry+noisy pair
   selfrestore restore --blurry long/ --noisy short/ --model selfir.safetensors -o out/  # folders, matched by name
@@ -37,6 +38,8 @@ def register(sub) -> None:
                    help="first fine-tune the model on the input images themselves for N steps "
                         "(self-supervised methods for which this is sound)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--skip-existing", action="store_true",
+                   help="leave inputs whose output exists alone (rerun an interrupted batch to finish it)")
     pair = p.add_argument_group("blurry + noisy pairs (selfir models; replace INPUT)")
     pair.add_argument("--blurry", metavar="B", help="blurry long exposure: an image file, or a folder matched by "
                                                     "file name with --noisy")
@@ -122,26 +125,40 @@ def run(args: argparse.Namespace) -> int:
     outdir = Path(args.output)
     if outdir.exists() and not outdir.is_dir():
         raise UserError(f"{outdir} exists and is not a folder")
-    loaded = []
+    preloaded = {}
+    if args.adapt:  # adaptation trains on every input (also those already restored, so a rerun adapts alike)
+        for path in paths:
+            try:
+                preloaded[path] = read_image(path)
+            except ImageReadError as exc:
+                warn(str(exc))
+                preloaded[path] = None
+        readable = [item[0] for item in preloaded.values() if item is not None]
+        if readable:
+            adapt_model(restorer, readable, args.adapt)
+    todo, skipped = [], 0
     for path in paths:
-        try:
-            loaded.append((path, *read_image(path)))
-        except ImageReadError as exc:
-            warn(str(exc))
-            failures += 1
-    if args.adapt and loaded:
-        adapt_model(restorer, [image for _, image, _ in loaded], args.adapt)
-    from tqdm import tqdm
-
-    restored = 0
-    for path, image, info in tqdm(loaded, desc="restore", unit="img", disable=len(loaded) < 2):
         target = _output_path(path, args.inputs, outdir)
         if target.resolve() == path.resolve():
             warn(f"{path}: output would overwrite the input; choose another -o")
             failures += 1
-            continue
-        if target.exists() and not args.overwrite:
-            warn(f"{target}: exists (pass --overwrite to replace it)")
+        elif target.exists() and not args.overwrite:
+            if args.skip_existing:
+                skipped += 1
+            else:
+                warn(f"{target}: exists (pass --overwrite to replace it, or --skip-existing to keep it)")
+                failures += 1
+        else:
+            todo.append((path, target))
+    from tqdm import tqdm
+
+    restored = 0
+    for path, target in tqdm(todo, desc="restore", unit="img", disable=len(todo) < 2):
+        try:  # one image at a time: a folder of any size fits in memory
+            image, info = preloaded[path] if args.adapt and preloaded[path] else read_image(path)
+        except ImageReadError as exc:
+            if not args.adapt:  # already reported while preloading
+                warn(str(exc))
             failures += 1
             continue
         start = time.time()
@@ -157,9 +174,12 @@ def run(args: argparse.Namespace) -> int:
             write_image(target.with_name(target.stem + ".std.tif"), both[:, :, c:], dtype="float32")
         else:
             write_image(target, restorer.restore(image, progress=True), info)
+        preloaded.pop(path, None)
         restored += 1
         megapixels = image.shape[0] * image.shape[1] / 1e6
         tqdm.write(f"{path} -> {target}  ({megapixels / max(time.time() - start, 1e-9):.2f} MP/s)")
+    if skipped:
+        print(f"skipped {skipped} input(s) whose output exists (--skip-existing)")
     if failures:
         warn(f"{failures} input(s) failed; {restored} restored")
     return 1 if failures else 0
@@ -209,11 +229,17 @@ def run_pairs(args: argparse.Namespace) -> int:
         noisy_root = Path(args.noisy)
         target = outdir / (n_path.relative_to(noisy_root) if noisy_root.is_dir() else n_path.name)
         if target.exists() and not args.overwrite:
-            warn(f"{target}: exists (pass --overwrite to replace it)")
+            if not args.skip_existing:
+                warn(f"{target}: exists (pass --overwrite to replace it, or --skip-existing to keep it)")
+                failures += 1
+            continue
+        try:  # a bad pair is reported; the other pairs are still restored
+            blurry, noisy = read_blurry_noisy(b_path, n_path, restorer.channels)
+            _, info = read_image(n_path)
+        except (ImageReadError, UserError) as exc:
+            warn(str(exc))
             failures += 1
             continue
-        blurry, noisy = read_blurry_noisy(b_path, n_path, restorer.channels)
-        _, info = read_image(n_path)
         obs = np.concatenate([blurry, noisy], axis=2)
         out = restore_array(method, restorer.net, obs, tile=args.tile, ensemble=args.ensemble,
                             precision=args.precision, device=restorer.device)
