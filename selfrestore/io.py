@@ -169,14 +169,53 @@ def list_images(inputs: Sequence[str | os.PathLike]) -> tuple[list[Path], list[s
     return paths, problems
 
 
+def physical_memory() -> int | None:
+    """This machine's RAM in bytes (None where the platform does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def decoded_bytes(paths: Sequence[Path], channels: int | None = None) -> int:
+    """Memory the images take once decoded to float32, from their headers alone (unreadable ones count 0)."""
+    from PIL import Image
+
+    total = 0
+    for path in paths:
+        try:
+            if path.suffix.lower() in TIFF_SUFFIXES:
+                import tifffile
+
+                with tifffile.TiffFile(str(path)) as tif:
+                    shape = tif.series[0].shape
+                pixels, bands = (int(np.prod(shape)), 1) if channels is None else (int(np.prod(shape[:2])), channels)
+            else:
+                with Image.open(path) as img:
+                    pixels, bands = img.size[0] * img.size[1], channels or min(3, len(img.getbands()))
+        except Exception:
+            continue
+        total += pixels * bands * 4
+    return total
+
+
 def load_images(inputs: Sequence[str | os.PathLike], channels: int | None = None,
-                warn=print) -> list[np.ndarray]:
+                warn=print, copies: int = 1) -> list[np.ndarray]:
     """Read every image that can be read, report the others through ``warn`` and go on.
 
-    ``channels`` (1 or 3) converts gray <-> RGB so a mixed folder gives uniform arrays.
-    Raises :class:`UserError` when nothing at all could be read.
+    ``channels`` (1 or 3) converts gray <-> RGB so a mixed folder gives uniform arrays. ``copies``: how many
+    float32 versions of each image the caller will hold (e.g. 2 for clean + noisy); when they would not fit
+    in this machine's memory, a UserError says so before anything is decoded (instead of the system killing
+    the process half-way). Raises :class:`UserError` when nothing at all could be read.
     """
     paths, problems = list_images(inputs)
+    memory = physical_memory()
+    need = decoded_bytes(paths, channels) * copies if memory else 0
+    if memory and need > 0.8 * memory:
+        raise UserError(f"{len(paths)} images need about {need / 2**30:.1f} GB of memory as float32 training data "
+                        f"({copies} cop{'ies' if copies > 1 else 'y'} each), more than this machine's "
+                        f"{memory / 2**30:.1f} GB allows: train on fewer or smaller images (a folder holding a "
+                        f"subset; a few hundred photos give plenty of training patches)")
     for problem in problems:
         warn(f"skipped {problem}")
     images = []

@@ -116,3 +116,21 @@ def test_colour_profile_and_exif_orientation_are_carried_to_the_output(tmp_path,
 def test_image_without_metadata_gets_none(tmp_path, rgb_image):
     _, info = read_image(write_image(tmp_path / "plain.png", rgb_image))
     assert info.icc_profile is None and info.exif is None
+
+
+def test_training_data_that_cannot_fit_in_memory_is_refused_before_decoding(tmp_path, rgb_image, monkeypatch):
+    import selfrestore.io as io
+
+    from selfrestore.cli import main
+
+    write_image(tmp_path / "d" / "a.png", rgb_image)
+    write_image(tmp_path / "d" / "b.tif", rgb_image, dtype="uint16")
+    h, w = rgb_image.shape[:2]
+    paths = sorted((tmp_path / "d").iterdir())
+    assert io.decoded_bytes(paths) == 2 * h * w * 3 * 4
+    assert io.decoded_bytes(paths, channels=1) == 2 * h * w * 4
+    assert len(io.load_images([tmp_path / "d"])) == 2  # fits
+    monkeypatch.setattr(io, "physical_memory", lambda: 2 * h * w * 3 * 4)  # room for one copy only (< 80%)
+    with pytest.raises(io.UserError, match="GB of memory"):
+        io.load_images([tmp_path / "d"])
+    assert main(["fit", str(tmp_path / "d"), "--method", "n2v", "--steps", "1", "-o", str(tmp_path / "m")]) == 2

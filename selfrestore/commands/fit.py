@@ -134,7 +134,8 @@ def build_source(args, method, noise):
     if method.needs_clean and not args.synthetic:
         raise UserError(f"method {method.name} trains on clean targets (a supervised reference): "
                         f"it needs clean DATA and --synthetic")
-    images = load_images(args.data, args.channels, warn=warn)
+    copies = 1 + bool(args.synthetic) * (1 + (method.batch_kind == "pair"))  # clean + noisy (+ noisy2) at once
+    images = load_images(args.data, args.channels, warn=warn, copies=copies)
     if args.channels is None:  # a mixed folder trains in colour
         channels = max(img.shape[2] for img in images)
         images = [to_channels(img, channels) for img in images]
