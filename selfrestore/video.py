@@ -6,7 +6,11 @@
   restores frame t, which is written at once. Nothing but a small window of frames is kept in memory.
 * **offline**: all frames are pre-denoised by the starting network, the flows between all consecutive
   frames (both directions) are estimated once, and the network is fine-tuned for ``passes`` passes over
-  the video (targets t-1 and t+1) before every frame is restored with the final weights.
+  the video (targets t-1 and t+1) before every frame is restored with the final weights. With a
+  ``checkpoint`` path, the fine-tuning state (weights, Adam, random generators, pass and position) is
+  saved atomically at most every ``checkpoint_seconds``; a rerun with the same settings continues from
+  it and ends with exactly the weights of an uninterrupted run. The caller removes the file once the
+  restored video is safely written (the command line does).
 
 Flow is computed on the frames pre-denoised by the current network (``flow_on="denoised"``, best, DIS
 "medium" preset) or on the noisy frames (``"noisy"``, saves one network pass per frame in online mode;
@@ -17,7 +21,8 @@ slow on a CPU; pixels whose warp source falls outside the crop are masked out li
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Iterable, Protocol, Sequence
 
 import numpy as np
@@ -48,6 +53,13 @@ class VideoConfig:
     tile: int = 1024
     seed: int = 0
     progress: bool = True
+    checkpoint: str | None = None     #: offline: save the fine-tuning state here (and resume from it)
+    checkpoint_seconds: float = 60.0  #: ... at most this often (0: after every frame)
+
+
+#: settings that must match for a checkpoint to be resumed (the others do not change the weights)
+_RESUME_KEYS = ("steps_per_frame", "passes", "lr", "crop", "batch_size", "flow_method", "flow_on",
+                "flow_preset", "residual_threshold", "residual_relative", "amp", "seed")
 
 
 @dataclass
@@ -257,17 +269,32 @@ def run_offline(tuner: VideoFineTuner, frames: Iterable[np.ndarray], n: int, sin
             samples[t].append((t - 1, flow_prev, mask_prev))   # centre t, target t-1
             samples[t - 1].append((t, flow_next, mask_next))   # centre t-1, target t
             bar.update(1)
-    for p in range(config.passes):
+    fingerprint = {"frames": n, "shape": list(video[0].shape), "method": method.name,
+                   **{k: asdict(config)[k] for k in _RESUME_KEYS}}
+    resume = load_video_checkpoint(tuner, config.checkpoint, fingerprint) if config.checkpoint else None
+    first_pass, position, order = resume if resume else (0, 0, None)
+    last_save = time.perf_counter()
+    for p in range(first_pass, config.passes):
+        if order is None:
+            order = [int(c) for c in tuner.rng.permutation(n)]
         with _progress(n, f"{method.name} pass {p + 1}/{config.passes}", config.progress) as bar:
-            for centre in tuner.rng.permutation(n):
-                options = samples[int(centre)]
+            bar.update(position)
+            for i in range(position, n):
+                options = samples[order[i]]
                 if options:
                     for _ in range(config.steps_per_frame):
                         target, flow, mask = options[int(tuner.rng.integers(len(options)))]
-                        tuner.train_steps(video, int(centre), target, flow, mask, n, 1)
+                        tuner.train_steps(video, order[i], target, flow, mask, n, 1)
                 bar.update(1)
                 if tuner.stats.losses:
                     bar.set_postfix(loss=f"{np.mean(tuner.stats.losses[-20:]):.4g}", refresh=False)
+                if config.checkpoint and time.perf_counter() - last_save >= config.checkpoint_seconds:
+                    done = (p, i + 1, order) if i + 1 < n else (p + 1, 0, None)
+                    save_video_checkpoint(tuner, config.checkpoint, fingerprint, *done)
+                    last_save = time.perf_counter()
+        position, order = 0, None
+    if config.checkpoint:  # a kill while the frames are written need not repeat the training
+        save_video_checkpoint(tuner, config.checkpoint, fingerprint, config.passes, 0, None)
     with _progress(n, f"{method.name} restore", config.progress) as bar:
         for t in range(n):
             sink.write(tuner.restore_frame(video, t, n))
@@ -275,6 +302,43 @@ def run_offline(tuner: VideoFineTuner, frames: Iterable[np.ndarray], n: int, sin
     tuner.stats.frames = n
     tuner.stats.seconds = time.perf_counter() - start
     return tuner.stats
+
+
+def save_video_checkpoint(tuner: "VideoFineTuner", path: str, fingerprint: dict, next_pass: int, position: int,
+                          order: list[int] | None) -> None:
+    """Atomically save what offline fine-tuning needs to continue exactly: weights, Adam state, the random
+    generators, the pass, the position in its frame order, and the settings it ran with."""
+    from .io import atomic_path
+
+    state = {"fingerprint": fingerprint, "next_pass": next_pass, "position": position, "order": order,
+             "net": tuner.net.state_dict(), "optimizer": tuner.optimizer.state_dict(),
+             "numpy_rng": tuner.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+             "losses": list(tuner.stats.losses)}
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_video_checkpoint(tuner: "VideoFineTuner", path: str, fingerprint: dict
+                          ) -> tuple[int, int, list[int] | None] | None:
+    """Restore the state saved by :func:`save_video_checkpoint` into ``tuner``; returns (pass, position,
+    order) to continue from, or None when there is no checkpoint. Other settings: a UserError."""
+    if not Path(path).exists():
+        return None
+    try:
+        state = torch.load(path, map_location=tuner.device, weights_only=True)
+    except Exception as exc:
+        raise UserError(f"{path}: cannot read the video checkpoint ({type(exc).__name__}); delete it to "
+                        "start over") from None
+    if state.get("fingerprint") != fingerprint:
+        changed = sorted(k for k in fingerprint if state.get("fingerprint", {}).get(k) != fingerprint[k])
+        raise UserError(f"{path}: saved by a run with other settings ({', '.join(changed)}); rerun with those, "
+                        "or delete it to start over")
+    tuner.net.load_state_dict(state["net"])
+    tuner.optimizer.load_state_dict(state["optimizer"])
+    tuner.rng.bit_generator.state = state["numpy_rng"]
+    torch.set_rng_state(state["torch_rng"])
+    tuner.stats.losses = list(state["losses"])
+    return int(state["next_pass"]), int(state["position"]), state["order"]
 
 
 def finetune_and_restore(method: Method, net: nn.Module, frames: Iterable[np.ndarray], n: int,

@@ -141,3 +141,69 @@ def test_flow_preset_follows_the_frames_flow_is_computed_on():
     assert flow_preset(VideoConfig(flow_on="denoised")) == "medium"
     assert flow_preset(VideoConfig(flow_on="noisy")) == "noisy"
     assert flow_preset(VideoConfig(flow_on="noisy", flow_preset="fast")) == "fast"
+
+
+def test_offline_fine_tuning_killed_mid_pass_resumes_to_the_same_result(tmp_path, sequence, monkeypatch):
+    """Offline fine-tuning saves its state as it goes; a run killed in its second pass, rerun with the same
+    settings, ends with exactly the weights and frames of an uninterrupted run, and other settings are refused."""
+    import selfrestore.video as video
+    from selfrestore.errors import UserError
+
+    _, noisy = sequence
+    frames = list(noisy[:5])
+
+    def run(checkpoint=None, **overrides):
+        torch.manual_seed(0)
+        net = build_net("unet", in_channels=3, out_channels=3, width=4, depth=2)
+        settings = dict(mode="offline", steps_per_frame=2, passes=2, lr=1e-3, crop=32, amp=False, progress=False,
+                        flow_on="noisy", checkpoint=checkpoint, checkpoint_seconds=0)
+        config = VideoConfig(**{**settings, **overrides})
+        sink = ListSink()
+        finetune_and_restore(METHODS.get("f2f")(), net, frames, len(frames), sink, config)
+        return net, sink
+
+    reference_net, reference = run()
+    checkpoint = str(tmp_path / "state.pt")
+    calls = {"n": 0}
+    original = video.VideoFineTuner.train_steps
+
+    def dies_in_pass_two(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2 * len(frames) + 5:  # pass 1 made 2 steps per frame; die in the middle of pass 2
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(video.VideoFineTuner, "train_steps", dies_in_pass_two)
+    with pytest.raises(KeyboardInterrupt):
+        run(checkpoint)
+    monkeypatch.setattr(video.VideoFineTuner, "train_steps", original)
+    state = torch.load(checkpoint, weights_only=True)
+    assert state["next_pass"] == 1 and 0 < state["position"] < len(frames)
+    with pytest.raises(UserError, match="other settings"):
+        run(checkpoint, lr=2e-3)
+    resumed_net, resumed = run(checkpoint)
+    for a, b in zip(reference_net.state_dict().values(), resumed_net.state_dict().values()):
+        assert torch.equal(a, b)
+    assert all(np.array_equal(a, b) for a, b in zip(reference, resumed))
+
+
+def test_video_command_resume_flags(tmp_path, sequence, capsys):
+    _, noisy = sequence
+    frames = tmp_path / "frames"
+    for i, frame in enumerate(noisy[:3]):
+        write_image(frames / f"f{i:03d}.png", frame)
+    model = tmp_path / "start.safetensors"
+    save_checkpoint(model, build_net("unet", in_channels=3, out_channels=3, width=4, depth=2),
+                    {"method": {"name": "n2c", "noise": None}, "channels": 3})
+    base = ["video", str(frames), "--method", "f2f", "--model", str(model), "--steps-per-frame", "1",
+            "--passes", "1", "--crop", "32", "--quiet"]
+    assert main([*base, "-o", str(tmp_path / "out"), "--offline", "--resume"]) == 2  # nothing to resume
+    assert "nothing to resume" in capsys.readouterr().err
+    (tmp_path / "out.resume.pt").write_bytes(b"left by a killed run")
+    assert main([*base, "-o", str(tmp_path / "out"), "--offline"]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main([*base, "-o", str(tmp_path / "out"), "--offline", "--resume"]) == 2  # unreadable: one line
+    assert "cannot read the video checkpoint" in capsys.readouterr().err
+    (tmp_path / "out.resume.pt").unlink()
+    assert main([*base, "-o", str(tmp_path / "out"), "--offline"]) == 0
+    assert not (tmp_path / "out.resume.pt").exists() and len(list((tmp_path / "out").iterdir())) == 3

@@ -70,8 +70,19 @@ def register(sub) -> None:
     r.add_argument("--tile", type=int, default=1024, help="inference tile size in pixels")
     r.add_argument("--device", default="cpu")
     r.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    r.add_argument("--resume", action="store_true",
+                   help="continue an interrupted --offline run from OUTPUT.resume.pt (saved every minute while "
+                        "fine-tuning; same settings needed); the result equals an uninterrupted run's")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
+
+
+def resume_path(output: str) -> Path:
+    """Where an offline run keeps its fine-tuning state: next to the output (a pattern: next to its folder)."""
+    path = Path(output)
+    if "%" in path.name:
+        path = path.parent
+    return path.with_name(path.name + ".resume.pt")
 
 
 def _check_output(args: argparse.Namespace) -> None:
@@ -93,7 +104,18 @@ def run(args: argparse.Namespace) -> int:
     from ..video_io import VideoReader, VideoWriter
 
     reader = VideoReader(args.input)
-    _check_output(args)
+    checkpoint = resume_path(args.output)
+    if args.resume:
+        if args.mode != "offline":
+            raise UserError("--resume continues an interrupted --offline run (an online run writes its frames as "
+                            "it goes and starts over)")
+        if not checkpoint.exists():
+            raise UserError(f"nothing to resume: {checkpoint} does not exist")
+    else:
+        if args.mode == "offline" and checkpoint.exists():
+            raise UserError(f"{checkpoint}: an interrupted offline run left its fine-tuning state here; add "
+                            "--resume to continue it, or delete the file to start over")
+        _check_output(args)
     model = args.model or DEFAULT_MODELS[args.method]
     _, net, header = load_model(model, args.device)
     multi = int(getattr(net, "frames", 1)) > 1
@@ -108,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
     config = VideoConfig(mode=args.mode, steps_per_frame=args.steps_per_frame, passes=args.passes, lr=args.lr,
                          crop=args.crop, batch_size=args.batch_size, flow_method=args.flow, flow_on=args.flow_on,
                          flow_preset=args.flow_preset,
-                         amp=args.precision == "bf16", tile=args.tile, seed=args.seed, progress=not args.quiet)
+                         amp=args.precision == "bf16", tile=args.tile, seed=args.seed, progress=not args.quiet,
+                         checkpoint=str(checkpoint) if args.mode == "offline" else None)
 
     class ChannelSink:
         def __init__(self, writer):
@@ -120,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
     frames = (to_channels(f, channels) if have != channels else f for f in reader)
     with VideoWriter(args.output, reader.info) as writer:
         stats = finetune_and_restore(method, net, frames, len(reader), ChannelSink(writer), config, args.device)
+    checkpoint.unlink(missing_ok=True)  # the restored video is written: nothing left to resume
     if args.save_model:
         save_checkpoint(args.save_model, net, {"method": method.config(), "channels": channels,
                                                "finetuned_on": str(args.input), "video_mode": args.mode})
