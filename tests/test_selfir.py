@@ -162,6 +162,25 @@ def _pair_folders(tmp_path, rgb_image, names=("a", "b")):
     return bdir, ndir
 
 
+def test_dual_encoder_net_reads_each_shot_through_its_own_encoder():
+    """``dual_unet`` (the SelfIR authors' layout): the blurry half and the noisy half of the input have their
+    own encoder weights, both reach the output, and the U-Net's receptive-field bound holds for each."""
+    torch.manual_seed(0)
+    net = build_net("dual_unet", in_channels=6, out_channels=3, width=4, depth=2)
+    assert net.receptive_field == build_net("unet", in_channels=6, out_channels=3, width=4, depth=2).receptive_field
+    size, c = 64, 32
+    x = torch.rand(1, 6, size, size, requires_grad=True)
+    net(x)[0, :, c, c].sum().backward()
+    for half in (slice(0, 3), slice(3, 6)):
+        rows, cols = torch.nonzero(x.grad[0, half].abs().sum(0), as_tuple=True)
+        assert len(rows) > 0
+        assert max((rows - c).abs().max().item(), (cols - c).abs().max().item()) <= net.receptive_field
+    first, second = net.first.enc0[0].weight, net.second.enc0[0].weight
+    assert first.shape == second.shape == (4, 3, 3, 3) and not torch.equal(first, second)
+    with pytest.raises(ValueError, match="even"):
+        build_net("dual_unet", in_channels=3, out_channels=3)
+
+
 def test_cli_fit_and_restore_round_trip(tmp_path, rgb_image, clean_images):
     bdir, ndir = _pair_folders(tmp_path, rgb_image)
     model = tmp_path / "selfir.safetensors"
@@ -177,6 +196,13 @@ def test_cli_fit_and_restore_round_trip(tmp_path, rgb_image, clean_images):
     assert main(["restore", "--blurry", str(bdir / "a.png"), "--noisy", str(ndir / "a.png"), "--model", str(model),
                  "-o", str(single)]) == 0
     assert np.array_equal(read_image(single / "a.png")[0], read_image(out / "a.png")[0])
+    # the two-encoder network trains and restores through the same commands
+    dual = tmp_path / "dual.safetensors"
+    assert main(["fit", "--method", "selfir", "--net", "dual_unet", "--blurry", str(bdir), "--noisy", str(ndir),
+                 "--width", "8", "--depth", "2", "--steps", "2", "--patch-size", "32", "--batch-size", "2",
+                 "--mask-patch", "8", "--quiet", "-o", str(dual)]) == 0
+    assert main(["restore", "--blurry", str(bdir / "a.png"), "--noisy", str(ndir / "a.png"), "--model", str(dual),
+                 "-o", str(tmp_path / "dual_out")]) == 0
     # synthetic pairs from clean images, with a kernel file
     clean = tmp_path / "clean"
     for i, img in enumerate(clean_images):

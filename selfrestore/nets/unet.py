@@ -65,3 +65,57 @@ def unet_receptive_radius(depth: int) -> int:
         r += 2**(level + 1) + 2 * 2**level
     r += 2 + 3                                  # last upsample + three convs at scale 1
     return r
+
+
+class _Encoder(nn.Module):
+    """The N2N U-Net's encoder alone: returns the skips (input first) and the bottleneck features."""
+
+    def __init__(self, in_channels: int, width: int, depth: int):
+        super().__init__()
+        self.depth = depth
+        self.enc0 = nn.Sequential(conv3(in_channels, width), _act(), conv3(width, width), _act())
+        self.enc = nn.ModuleList([nn.Sequential(conv3(width, width), _act()) for _ in range(depth)])
+        self.pool = nn.MaxPool2d(2)
+
+    def forward(self, x: Tensor) -> tuple[list[Tensor], Tensor]:
+        skips = [x]
+        h = self.pool(self.enc0(x))
+        for i in range(self.depth - 1):
+            skips.append(h)
+            h = self.pool(self.enc[i](h))
+        return skips, self.enc[self.depth - 1](h)
+
+
+@NETS.register("dual_unet")
+class DualEncoderUNet(nn.Module):
+    """Two-input U-Net: the two halves of the input channels (SelfIR's blurry and noisy shots, in that order)
+    go through separate encoders, whose skips and bottlenecks one decoder reads together. This is the layout
+    of the SelfIR authors' network (two encoders, late fusion); the plain ``unet`` fuses the two inputs at
+    its first layer. Same levels, widths and receptive field as :class:`UNet`."""
+
+    def __init__(self, in_channels: int = 6, out_channels: int = 3, width: int = 48, depth: int = 5):
+        super().__init__()
+        if in_channels % 2:
+            raise ValueError(f"dual_unet takes two inputs of equal channels: in_channels must be even, "
+                             f"not {in_channels}")
+        self.depth, self.width = depth, width
+        self.size_multiple = 2**depth
+        self.receptive_field = unet_receptive_radius(depth)
+        w, d = width, 2 * width
+        self.first, self.second = _Encoder(in_channels // 2, w, depth), _Encoder(in_channels // 2, w, depth)
+        self.dec = nn.ModuleList()
+        for level in range(depth - 1, 0, -1):
+            cin = (2 * w if level == depth - 1 else d) + 2 * w
+            self.dec.append(nn.Sequential(conv3(cin, d), _act(), conv3(d, d), _act()))
+        self.dec0 = nn.Sequential(conv3((d if depth > 1 else 2 * w) + in_channels, 64), _act(), conv3(64, 32),
+                                  _act(), conv3(32, out_channels))
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+
+    def forward(self, x: Tensor) -> Tensor:
+        half = x.shape[1] // 2
+        skips_a, h_a = self.first(x[:, :half])
+        skips_b, h_b = self.second(x[:, half:])
+        h = torch.cat([h_a, h_b], dim=1)
+        for block in self.dec:
+            h = block(torch.cat([self.up(h), skips_a.pop(), skips_b.pop()], dim=1))
+        return self.dec0(torch.cat([self.up(h), x], dim=1))
