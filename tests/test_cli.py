@@ -137,6 +137,11 @@ def test_nb2nb_patch_sides_are_checked_before_training_and_adapt_fits_small_imag
     assert not (tmp_path / "bad.safetensors").exists()
     model = tmp_path / "m.safetensors"
     assert main([*base, "--patch-size", "32", "-o", str(model)]) == 0
+    capsys.readouterr()
+    assert main(["models", str(model)]) == 0  # what the file holds, readable
+    described = capsys.readouterr().out
+    assert "method   nb2nb (gamma 2.0)" in described and "training 2 steps" in described and "patch 32 px" in described
+    assert main(["models", str(tmp_path / "missing.safetensors")]) == 2
     # 44 px inputs: the adaptation patch is 40, a multiple of 8 (it was 44, a multiple of the net's 4: an error)
     assert main(["restore", str(data / "a.png"), "--model", str(model), "-o", str(tmp_path / "out"),
                  "--adapt", "2"]) == 0

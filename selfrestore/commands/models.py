@@ -1,21 +1,70 @@
-"""``selfrestore models``: the pretrained models shipped inside the package."""
+"""``selfrestore models``: the pretrained models shipped inside the package, or what a model file holds."""
 from __future__ import annotations
 
 import argparse
 
 from ._common import add_parser
 
+EPILOG = """\
+examples:
+  selfrestore models                         # the shipped models, one line each
+  selfrestore models photos.safetensors      # how a model file was trained: method, net, data, budget, checks
+"""
+
 
 def register(sub) -> None:
-    p = add_parser(sub, "models", "list the pretrained models shipped with the package",
-                   "List the pretrained models shipped with selfrestore: pass a NAME to --model of "
-                   "`restore`, `evaluate` or `video` instead of a file.")
+    p = add_parser(sub, "models", "list the shipped models, or describe model files",
+                   "List the pretrained models shipped with selfrestore (pass a NAME to --model of `restore`, "
+                   "`evaluate` or `video` instead of a file), or describe the given model files.", EPILOG)
+    p.add_argument("models", nargs="*", metavar="MODEL", help="model files (or shipped names) to describe")
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..checkpoint import read_checkpoint, shipped_models
+def describe(header: dict) -> list[str]:
+    """Readable lines about one model file's header: what it restores and how it was trained."""
+    method = dict(header.get("method", {}))
+    name, noise = method.pop("name", "?"), method.pop("noise", None)
+    net = header.get("net", {})
+    kwargs = net.get("kwargs", {})
+    cfg = header.get("train_config", {})
+    lines = [f"method   {name}" + (f" ({', '.join(f'{k} {v}' for k, v in method.items())})" if method else ""),
+             f"noise    {noise or 'not given (the method does not need a noise model)'}",
+             f"network  {net.get('name', '?')} " + ", ".join(f"{k} {v}" for k, v in kwargs.items()),
+             f"channels {header.get('channels', '?')}"]
+    if cfg:
+        budget = (f"{cfg['budget_seconds'] / 60:g} min budget, " if cfg.get("budget_seconds") else "")
+        sides = cfg.get("patch_sizes") or [cfg.get("patch_size")]
+        lines.append(f"training {header.get('step', '?')} steps ({budget}batch {cfg.get('batch_size')}, patch "
+                     f"{'/'.join(map(str, sides))} px, lr {cfg.get('lr')}, seed {cfg.get('seed')})")
+    if header.get("data"):
+        kind = "clean images corrupted once" if header.get("synthetic") else "noisy images"
+        lines.append(f"data     {', '.join(map(str, header['data']))} ({kind}"
+                     + (", fresh noise every batch" if header.get("redraw") else "") + ")")
+    if header.get("init"):
+        lines.append(f"started  from {header['init']}")
+    history = header.get("history") or []
+    if history and "loss" in history[-1]:
+        lines.append(f"loss     {history[-1]['loss']:.4g} at step {history[-1].get('step', '?')}")
+    check = header.get("size_check")
+    if check:
+        verdict = "passed" if check["drift"] <= check["limit"] else "FAILED (restore whole images with care)"
+        lines.append(f"checks   size check {verdict}: drift {check['drift']} (limit {check['limit']}, "
+                     f"{check['side']} px crops)")
+    if header.get("info"):
+        lines.append(f"notes    {header['info']}")
+    return lines
 
+
+def run(args: argparse.Namespace) -> int:
+    from ..checkpoint import read_checkpoint, resolve_model, shipped_models
+
+    if args.models:
+        for i, model in enumerate(args.models):
+            _, header = read_checkpoint(resolve_model(model))
+            print(("\n" if i else "") + f"{model}:")
+            for line in describe(header):
+                print(f"  {line}")
+        return 0
     models = shipped_models()
     if not models:
         print("no pretrained models are shipped in this version")
