@@ -99,12 +99,15 @@ def _pil_metadata(img) -> dict:
     meta = {}
     if img.info.get("icc_profile"):
         meta["icc_profile"] = bytes(img.info["icc_profile"])
-    try:
-        exif = img.getexif()
-        if len(exif):
-            meta["exif"] = exif.tobytes()
-    except Exception:  # a damaged EXIF block must not stop the image from being restored
-        pass
+    if img.info.get("exif"):  # the block as stored (maker notes and sub-IFDs included)
+        meta["exif"] = bytes(img.info["exif"])
+    else:
+        try:
+            exif = img.getexif()
+            if len(exif):
+                meta["exif"] = exif.tobytes()
+        except Exception:  # a damaged EXIF block must not stop the image from being restored
+            pass
     return meta
 
 

@@ -55,11 +55,12 @@ class VideoConfig:
     progress: bool = True
     checkpoint: str | None = None     #: offline: save the fine-tuning state here (and resume from it)
     checkpoint_seconds: float = 60.0  #: ... at most this often (0: after every frame)
+    resume_key: str = ""              #: what else must match to resume (the command line: input and model)
 
 
 #: settings that must match for a checkpoint to be resumed (the others do not change the weights)
 _RESUME_KEYS = ("steps_per_frame", "passes", "lr", "crop", "batch_size", "flow_method", "flow_on",
-                "flow_preset", "residual_threshold", "residual_relative", "amp", "seed")
+                "flow_preset", "residual_threshold", "residual_relative", "amp", "seed", "resume_key")
 
 
 @dataclass

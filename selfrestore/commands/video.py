@@ -131,7 +131,9 @@ def run(args: argparse.Namespace) -> int:
                          crop=args.crop, batch_size=args.batch_size, flow_method=args.flow, flow_on=args.flow_on,
                          flow_preset=args.flow_preset,
                          amp=args.precision == "bf16", tile=args.tile, seed=args.seed, progress=not args.quiet,
-                         checkpoint=str(checkpoint) if args.mode == "offline" else None)
+                         checkpoint=str(checkpoint) if args.mode == "offline" else None,
+                         resume_key=f"input {Path(args.input).resolve()}, model "
+                                    f"{Path(model).resolve() if Path(model).is_file() else model}")
 
     class ChannelSink:
         def __init__(self, writer):
