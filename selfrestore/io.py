@@ -192,7 +192,8 @@ def decoded_bytes(paths: Sequence[Path], channels: int | None = None) -> int:
 
                 with tifffile.TiffFile(str(path)) as tif:
                     shape = tif.series[0].shape
-                pixels, bands = (int(np.prod(shape)), 1) if channels is None else (int(np.prod(shape[:2])), channels)
+                height_width = int(np.prod(sorted(shape)[-2:]))  # (H, W, C) or planar (C, H, W)
+                pixels, bands = (int(np.prod(shape)), 1) if channels is None else (height_width, channels)
             else:
                 with Image.open(path) as img:
                     pixels, bands = img.size[0] * img.size[1], channels or min(3, len(img.getbands()))
