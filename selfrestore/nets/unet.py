@@ -20,6 +20,23 @@ def _act() -> nn.Module:
     return nn.LeakyReLU(0.1, inplace=True)
 
 
+def _encoder_layers(in_channels: int, width: int, depth: int) -> tuple[nn.Sequential, nn.ModuleList]:
+    """ENC_CONV0-1 (two convs) and one conv per lower level, the last one the bottleneck."""
+    enc0 = nn.Sequential(conv3(in_channels, width), _act(), conv3(width, width), _act())
+    return enc0, nn.ModuleList([nn.Sequential(conv3(width, width), _act()) for _ in range(depth)])
+
+
+def _encode(module: nn.Module, x: Tensor) -> tuple[list[Tensor], Tensor]:
+    """Run ``module``'s encoder (its ``enc0``, ``enc``, ``pool``, ``depth``): the skips (input first) and the
+    bottleneck features."""
+    skips = [x]
+    h = module.pool(module.enc0(x))          # level 1
+    for i in range(module.depth - 1):
+        skips.append(h)
+        h = module.pool(module.enc[i](h))    # levels 2..depth
+    return skips, module.enc[module.depth - 1](h)  # bottleneck (ENC_CONV6)
+
+
 @NETS.register("unet")
 class UNet(nn.Module):
     """Encoder-decoder with skips; ``width`` 48 and ``depth`` 5 reproduce the N2N network (~1.0 M params)."""
@@ -30,8 +47,7 @@ class UNet(nn.Module):
         self.size_multiple = 2**depth
         self.receptive_field = unet_receptive_radius(depth)
         w, d = width, 2 * width
-        self.enc0 = nn.Sequential(conv3(in_channels, w), _act(), conv3(w, w), _act())
-        self.enc = nn.ModuleList([nn.Sequential(conv3(w, w), _act()) for _ in range(depth)])  # enc2..enc6
+        self.enc0, self.enc = _encoder_layers(in_channels, w, depth)
         self.pool = nn.MaxPool2d(2)
         # decoder level l (from depth-1 down to 1): concat(up, skip) -> 2 convs of d maps
         self.dec = nn.ModuleList()
@@ -43,12 +59,7 @@ class UNet(nn.Module):
         self.up = nn.Upsample(scale_factor=2, mode="nearest")
 
     def forward(self, x: Tensor) -> Tensor:
-        skips = [x]
-        h = self.pool(self.enc0(x))          # level 1
-        for i in range(self.depth - 1):
-            skips.append(h)
-            h = self.pool(self.enc[i](h))    # levels 2..depth
-        h = self.enc[self.depth - 1](h)      # bottleneck (ENC_CONV6)
+        skips, h = _encode(self, x)
         for block in self.dec:
             h = block(torch.cat([self.up(h), skips.pop()], dim=1))
         return self.dec0(torch.cat([self.up(h), skips.pop()], dim=1))
@@ -73,17 +84,11 @@ class _Encoder(nn.Module):
     def __init__(self, in_channels: int, width: int, depth: int):
         super().__init__()
         self.depth = depth
-        self.enc0 = nn.Sequential(conv3(in_channels, width), _act(), conv3(width, width), _act())
-        self.enc = nn.ModuleList([nn.Sequential(conv3(width, width), _act()) for _ in range(depth)])
+        self.enc0, self.enc = _encoder_layers(in_channels, width, depth)
         self.pool = nn.MaxPool2d(2)
 
     def forward(self, x: Tensor) -> tuple[list[Tensor], Tensor]:
-        skips = [x]
-        h = self.pool(self.enc0(x))
-        for i in range(self.depth - 1):
-            skips.append(h)
-            h = self.pool(self.enc[i](h))
-        return skips, self.enc[self.depth - 1](h)
+        return _encode(self, x)
 
 
 @NETS.register("dual_unet")
