@@ -203,16 +203,9 @@ def decoded_bytes(paths: Sequence[Path], channels: int | None = None) -> int:
     return total
 
 
-def load_images(inputs: Sequence[str | os.PathLike], channels: int | None = None,
-                warn=print, copies: int = 1) -> list[np.ndarray]:
-    """Read every image that can be read, report the others through ``warn`` and go on.
-
-    ``channels`` (1 or 3) converts gray <-> RGB so a mixed folder gives uniform arrays. ``copies``: how many
-    float32 versions of each image the caller will hold (e.g. 2 for clean + noisy); when they would not fit
-    in this machine's memory, a UserError says so before anything is decoded (instead of the system killing
-    the process half-way). Raises :class:`UserError` when nothing at all could be read.
-    """
-    paths, problems = list_images(inputs)
+def check_fits_in_memory(paths: Sequence[Path], channels: int | None = None, copies: int = 1) -> None:
+    """UserError, before anything is decoded, when ``copies`` float32 versions of every image would not fit
+    in this machine's memory (instead of the system killing the process half-way through loading)."""
     memory = physical_memory()
     need = decoded_bytes(paths, channels) * copies if memory else 0
     if memory and need > 0.8 * memory:
@@ -220,6 +213,59 @@ def load_images(inputs: Sequence[str | os.PathLike], channels: int | None = None
                         f"({copies} cop{'ies' if copies > 1 else 'y'} each), more than this machine's "
                         f"{memory / 2**30:.1f} GB allows: train on fewer or smaller images (a folder holding a "
                         f"subset; a few hundred photos give plenty of training patches)")
+
+
+def match_by_name(first: str | os.PathLike, second: str | os.PathLike, names: tuple[str, str] = ("first", "second")
+                  ) -> tuple[list[tuple[Path, Path]], list[str], list[str]]:
+    """Pair the images of two folders by relative path without suffix (``a.png`` pairs with ``a.jpg``).
+
+    Returns (pairs sorted by name, names only in ``first``, names only in ``second``). ``names`` say what
+    each folder holds, for the messages. UserError for a missing or empty folder, or two images of one name.
+    """
+    found = []
+    for name, folder in zip(names, (Path(first), Path(second))):
+        if not folder.is_dir():
+            raise UserError(f"{folder}: {name} folder does not exist")
+        paths, problems = list_images([folder])
+        if problems:
+            raise UserError(problems[0])
+        by_stem: dict[str, Path] = {}
+        for p in paths:
+            stem = p.relative_to(folder).with_suffix("").as_posix()
+            if stem in by_stem:
+                raise UserError(f"{folder}: two images named {stem!r} ({by_stem[stem].name}, {p.name})")
+            by_stem[stem] = p
+        found.append(by_stem)
+    a, b = found
+    pairs = [(a[s], b[s]) for s in sorted(set(a) & set(b))]
+    return pairs, sorted(set(a) - set(b)), sorted(set(b) - set(a))
+
+
+def match_all_by_name(first: str | os.PathLike, second: str | os.PathLike,
+                      names: tuple[str, str] = ("first", "second")) -> list[tuple[Path, Path]]:
+    """:func:`match_by_name` where every image must have its partner: a one-line UserError naming the
+    unmatched files of both folders otherwise."""
+    pairs, only_first, only_second = match_by_name(first, second, names)
+    parts = []
+    for folder, unmatched, partner in ((first, only_first, names[1]), (second, only_second, names[0])):
+        if unmatched:
+            parts.append(f"{folder}: no {partner} match for {', '.join(unmatched[:3])}"
+                         + (f" (and {len(unmatched) - 3} more)" if len(unmatched) > 3 else ""))
+    if parts:
+        raise UserError("; ".join(parts) + " (pairs are matched by file name)")
+    return pairs
+
+
+def load_images(inputs: Sequence[str | os.PathLike], channels: int | None = None,
+                warn=print, copies: int = 1) -> list[np.ndarray]:
+    """Read every image that can be read, report the others through ``warn`` and go on.
+
+    ``channels`` (1 or 3) converts gray <-> RGB so a mixed folder gives uniform arrays. ``copies``: how many
+    float32 versions of each image the caller will hold (e.g. 2 for clean + noisy), for
+    :func:`check_fits_in_memory`. Raises :class:`UserError` when nothing at all could be read.
+    """
+    paths, problems = list_images(inputs)
+    check_fits_in_memory(paths, channels, copies)
     for problem in problems:
         warn(f"skipped {problem}")
     images = []

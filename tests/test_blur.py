@@ -12,8 +12,9 @@ from scipy import ndimage
 from selfrestore.corruption import parse_corruption
 from selfrestore.corruption.blur import (Blur, blur, gaussian_kernel, load_kernels, pad_kernel,
                                          random_motion_kernel)
-from selfrestore.data.blur_pairs import BlurryImages, RealBlurPairs, SyntheticBlurPairs, match_pairs
+from selfrestore.data.blur_pairs import BlurryImages, RealBlurPairs, SyntheticBlurPairs
 from selfrestore.errors import UserError
+from selfrestore.io import match_all_by_name
 
 
 def _asymmetric_kernel() -> np.ndarray:
@@ -206,7 +207,7 @@ def test_real_pairs_match_by_name_and_crop_in_register(tmp_path):
         sharp = _image(40, 36, seed=seed)
         _write(tmp_path / "sharp" / f"{name}.png", sharp)
         _write(tmp_path / "blur" / f"{name}.png", np.round(sharp * 255) / 255 * 0.5)  # exactly half
-    pairs = match_pairs(tmp_path / "blur", tmp_path / "sharp")
+    pairs = match_all_by_name(tmp_path / "blur", tmp_path / "sharp", ("blurry", "sharp"))
     assert [p[0].name for p in pairs] == ["a.png", "b.png"]
     batch = RealBlurPairs(tmp_path / "blur", tmp_path / "sharp").batch(np.random.default_rng(1), 4, 16)
     torch.testing.assert_close(batch["blurry"], batch["clean"] * 0.5, atol=1.01 / 255, rtol=0)
@@ -218,13 +219,13 @@ def test_real_pairs_report_unmatched_and_mismatched_files(tmp_path):
     _write(tmp_path / "blur" / "a.png", _image(20, 20))
     _write(tmp_path / "sharp" / "b.png", _image(20, 20))
     with pytest.raises(UserError, match="no sharp match for a"):
-        match_pairs(tmp_path / "blur", tmp_path / "sharp")
+        match_all_by_name(tmp_path / "blur", tmp_path / "sharp", ("blurry", "sharp"))
     (tmp_path / "sharp" / "b.png").unlink()
     _write(tmp_path / "sharp" / "a.png", _image(24, 20))
     with pytest.raises(UserError, match="differs"):
         RealBlurPairs(tmp_path / "blur", tmp_path / "sharp")
     with pytest.raises(UserError, match="does not exist"):
-        match_pairs(tmp_path / "nope", tmp_path / "sharp")
+        match_all_by_name(tmp_path / "nope", tmp_path / "sharp", ("blurry", "sharp"))
 
 
 def test_blur_model_name_round_trips_through_the_parser():

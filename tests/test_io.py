@@ -118,7 +118,8 @@ def test_image_without_metadata_gets_none(tmp_path, rgb_image):
     assert info.icc_profile is None and info.exif is None
 
 
-def test_training_data_that_cannot_fit_in_memory_is_refused_before_decoding(tmp_path, rgb_image, monkeypatch):
+def test_training_data_that_cannot_fit_in_memory_is_refused_before_decoding(tmp_path, rgb_image, monkeypatch,
+                                                                            capsys):
     import selfrestore.io as io
 
     from selfrestore.cli import main
@@ -134,3 +135,31 @@ def test_training_data_that_cannot_fit_in_memory_is_refused_before_decoding(tmp_
     with pytest.raises(io.UserError, match="GB of memory"):
         io.load_images([tmp_path / "d"])
     assert main(["fit", str(tmp_path / "d"), "--method", "n2v", "--steps", "1", "-o", str(tmp_path / "m")]) == 2
+    # the pair loaders (two noisy shots; blurry + noisy; blurry + sharp) check before decoding too
+    for argv in (["--method", "n2n", "--pairs", str(tmp_path / "d"), str(tmp_path / "d")],
+                 ["--method", "selfir", "--blurry", str(tmp_path / "d"), "--noisy", str(tmp_path / "d")],
+                 ["--method", "reblur", "--pairs", str(tmp_path / "d"), str(tmp_path / "d")]):
+        assert main(["fit", *argv, "--steps", "1", "-o", str(tmp_path / "m")]) == 2, argv
+        assert "GB of memory" in capsys.readouterr().err, argv
+
+
+def test_noisy_pairs_are_matched_by_name_and_unmatched_files_skipped(tmp_path, rgb_image, capsys):
+    from selfrestore.cli import main
+
+    rng = np.random.default_rng(0)
+    for name in ("a", "b", "only_first"):
+        write_image(tmp_path / "first" / f"{name}.png", np.clip(rgb_image + rng.normal(0, .1, rgb_image.shape), 0, 1))
+    for name in ("a", "b", "only_second"):
+        write_image(tmp_path / "second" / f"{name}.png", np.clip(rgb_image + rng.normal(0, .1, rgb_image.shape), 0, 1))
+    argv = ["fit", "--method", "n2n", "--pairs", str(tmp_path / "first"), str(tmp_path / "second"), "--steps", "1",
+            "--width", "8", "--depth", "2", "--patch-size", "32", "--quiet"]
+    assert main([*argv, "-o", str(tmp_path / "m")]) == 0
+    err = capsys.readouterr().err
+    assert "only_first" in err and "only_second" in err and "Traceback" not in err
+    write_image(tmp_path / "first" / "b.png", rgb_image[:40])  # a size mismatch is skipped too
+    assert main([*argv, "-o", str(tmp_path / "m2")]) == 0
+    assert "differs from" in capsys.readouterr().err
+    for name in ("a", "b"):
+        (tmp_path / "second" / f"{name}.png").unlink()
+    assert main([*argv, "-o", str(tmp_path / "m3")]) == 2
+    assert "no pairs matched" in capsys.readouterr().err

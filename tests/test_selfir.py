@@ -227,13 +227,13 @@ def test_mismatched_pairs_and_wrong_models_give_one_line_errors(tmp_path, rgb_im
         assert needle in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
 
     write_image(ndir / "c.png", rgb_image)  # one noisy image too many
-    error([*fit, "--blurry", str(bdir), "--noisy", str(ndir), "-o", str(tmp_path / "m1")], "has 2 images but")
+    error([*fit, "--blurry", str(bdir), "--noisy", str(ndir), "-o", str(tmp_path / "m1")], "no blurry match for c")
     (ndir / "c.png").unlink()
     write_image(bdir / "a.png", rgb_image[:64])  # size mismatch
     error([*fit, "--blurry", str(bdir), "--noisy", str(ndir), "-o", str(tmp_path / "m2")], "differs from")
     write_image(bdir / "a.png", rgb_image)
     (bdir / "b.png").rename(bdir / "z.png")  # name mismatch
-    error([*fit, "--blurry", str(bdir), "--noisy", str(ndir), "-o", str(tmp_path / "m3")], "no noisy image named")
+    error([*fit, "--blurry", str(bdir), "--noisy", str(ndir), "-o", str(tmp_path / "m3")], "no noisy match for z")
     (bdir / "z.png").rename(bdir / "b.png")
     error([*fit, "--blurry", str(bdir), "-o", str(tmp_path / "m4")], "--noisy")
 

@@ -93,23 +93,21 @@ def register(sub) -> None:
 
 
 def _matched_pairs(dir_a: str, dir_b: str, channels: int | None):
-    from ..io import list_images, read_image, to_channels
+    """Two noisy shots per scene from two folders matched by file name; unmatched or differently sized
+    files are skipped with a warning (the good pairs still train)."""
+    from ..io import check_fits_in_memory, match_by_name, read_image, to_channels
 
-    first, problems = list_images([dir_a])
-    second, problems_b = list_images([dir_b])
-    for problem in problems + problems_b:
-        raise UserError(problem)
-    by_name = {p.relative_to(dir_b).with_suffix("").as_posix(): p for p in second}
+    matched, only_a, only_b = match_by_name(dir_a, dir_b, ("first shots", "second shots"))
+    for folder, other, unmatched in ((dir_a, dir_b, only_a), (dir_b, dir_a, only_b)):
+        for name in unmatched:
+            warn(f"skipped {Path(folder) / name}.*: no file of that name in {other}")
+    check_fits_in_memory([path for pair in matched for path in pair], channels)
     pairs_a, pairs_b = [], []
-    for path in first:
-        key = path.relative_to(dir_a).with_suffix("").as_posix()
-        if key not in by_name:
-            warn(f"skipped {path}: no file named {key}.* in {dir_b}")
-            continue
-        a, _ = read_image(path)
-        b, _ = read_image(by_name[key])
+    for path_a, path_b in matched:
+        a, _ = read_image(path_a)
+        b, _ = read_image(path_b)
         if a.shape != b.shape:
-            warn(f"skipped {path}: size {a.shape[:2]} differs from {by_name[key]} {b.shape[:2]}")
+            warn(f"skipped {path_a}: size {a.shape[:2]} differs from {path_b} {b.shape[:2]}")
             continue
         if channels:
             a, b = to_channels(a, channels), to_channels(b, channels)

@@ -187,14 +187,14 @@ def run(args: argparse.Namespace) -> int:
 
 def _blurry_noisy_paths(blurry: str, noisy: str) -> list[tuple[Path, Path]]:
     """(blurry, noisy) path pairs: two files, or two folders matched by file name."""
-    from ..data.blurry_noisy import match_blurry_noisy
+    from ..io import match_all_by_name
 
     b, n = Path(blurry), Path(noisy)
     for path, what in ((b, "--blurry"), (n, "--noisy")):
         if not path.exists():
             raise UserError(f"{path}: no such file or folder ({what})")
     if b.is_dir() and n.is_dir():
-        return match_blurry_noisy(b, n)
+        return match_all_by_name(b, n, ("blurry", "noisy"))
     if b.is_dir() or n.is_dir():
         raise UserError(f"--blurry {b} and --noisy {n}: give two files or two folders, not one of each")
     return [(b, n)]

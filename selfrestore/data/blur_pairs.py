@@ -20,7 +20,6 @@ Every batch is a pure function of the NumPy generator the driver passes (see :mo
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -134,42 +133,6 @@ class BlurryImages:
         return {"blurry": _stack(patches)}
 
 
-def match_pairs(blurry_dir: str | os.PathLike, sharp_dir: str | os.PathLike) -> list[tuple[Path, Path]]:
-    """Pair the images of two folders by file name (the stem, so ``a.png`` pairs with ``a.jpg``).
-
-    Raises :class:`UserError` naming the folder and the unmatched files when the names do not line up.
-    """
-    from ..io import list_images
-
-    found = {}
-    for name, folder in (("blurry", blurry_dir), ("sharp", sharp_dir)):
-        if not Path(folder).is_dir():
-            raise UserError(f"{folder}: {name} folder does not exist")
-        paths, problems = list_images([folder])
-        if problems:
-            raise UserError(problems[0])
-        by_stem: dict[str, Path] = {}
-        for p in paths:
-            stem = str(p.relative_to(folder).with_suffix(""))
-            if stem in by_stem:
-                raise UserError(f"{folder}: two images named {stem!r} ({by_stem[stem].name}, {p.name})")
-            by_stem[stem] = p
-        found[name] = by_stem
-    blurry, sharp = found["blurry"], found["sharp"]
-    only_blurry = sorted(set(blurry) - set(sharp))
-    only_sharp = sorted(set(sharp) - set(blurry))
-    if only_blurry or only_sharp:
-        parts = []
-        if only_blurry:
-            parts.append(f"{blurry_dir}: no sharp match for {', '.join(only_blurry[:3])}"
-                         + (" ..." if len(only_blurry) > 3 else ""))
-        if only_sharp:
-            parts.append(f"{sharp_dir}: no blurry match for {', '.join(only_sharp[:3])}"
-                         + (" ..." if len(only_sharp) > 3 else ""))
-        raise UserError("; ".join(parts))
-    return [(blurry[s], sharp[s]) for s in sorted(blurry)]
-
-
 class RealBlurPairs:
     """Aligned real (blurry, sharp) pairs read from two folders matched by name; crops at the same place."""
 
@@ -177,10 +140,12 @@ class RealBlurPairs:
 
     def __init__(self, blurry_dir: str | os.PathLike, sharp_dir: str | os.PathLike, with_clean: bool = True,
                  augment: bool = True):
-        from ..io import read_image
+        from ..io import check_fits_in_memory, match_all_by_name, read_image
 
+        matched = match_all_by_name(blurry_dir, sharp_dir, ("blurry", "sharp"))
+        check_fits_in_memory([path for pair in matched for path in pair])
         self.pairs = []
-        for b_path, s_path in match_pairs(blurry_dir, sharp_dir):
+        for b_path, s_path in matched:
             b, s = _as_hwc(read_image(b_path)[0]), _as_hwc(read_image(s_path)[0])
             if b.shape != s.shape:
                 raise UserError(f"{b_path}: size {b.shape[1]}x{b.shape[0]}x{b.shape[2]} differs from "

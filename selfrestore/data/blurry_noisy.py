@@ -100,32 +100,6 @@ class SyntheticBlurryNoisy(PatchSource):
         self.blur_model, self.noise, self.seed, self.misalign_px = blur_model, noise, seed, misalign_px
 
 
-def match_blurry_noisy(blurry_dir: str | os.PathLike, noisy_dir: str | os.PathLike) -> list[tuple[Path, Path]]:
-    """Pairs (blurry, noisy) of two folders matched by file stem; one-line UserError on any mismatch."""
-    from ..io import list_images
-
-    found = []
-    for name, folder in (("blurry", blurry_dir), ("noisy", noisy_dir)):
-        folder = Path(folder)
-        if not folder.is_dir():
-            raise UserError(f"{folder}: {name} folder does not exist")
-        paths, problems = list_images([folder])
-        if problems:
-            raise UserError(problems[0])
-        if not paths:
-            raise UserError(f"{folder}: no images in the {name} folder")
-        found.append({p.relative_to(folder).with_suffix("").as_posix(): p for p in paths})
-    blurry, noisy = found
-    if len(blurry) != len(noisy):
-        raise UserError(f"{blurry_dir} has {len(blurry)} images but {noisy_dir} has {len(noisy)}; "
-                        f"every blurry image needs a noisy one of the same name")
-    missing = sorted(set(blurry) - set(noisy))
-    if missing:
-        raise UserError(f"{noisy_dir}: no noisy image named like {blurry[missing[0]].name}"
-                        + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
-    return [(blurry[k], noisy[k]) for k in sorted(blurry)]
-
-
 def read_blurry_noisy(blurry_path: Path, noisy_path: Path, channels: int | None = None
                       ) -> tuple[np.ndarray, np.ndarray]:
     """Both images of a pair, same size and channels, or a one-line UserError naming the files."""
@@ -146,8 +120,12 @@ class RealBlurryNoisy(PatchSource):
     kind = BATCH_KIND
 
     def __init__(self, blurry_dir: str | os.PathLike, noisy_dir: str | os.PathLike, channels: int | None = None):
+        from ..io import check_fits_in_memory, match_all_by_name
+
+        matched = match_all_by_name(blurry_dir, noisy_dir, ("blurry", "noisy"))
+        check_fits_in_memory([path for pair in matched for path in pair], channels)
         blurry, noisy = [], []
-        for b_path, n_path in match_blurry_noisy(blurry_dir, noisy_dir):
+        for b_path, n_path in matched:
             b, n = read_blurry_noisy(b_path, n_path, channels)
             blurry.append(b)
             noisy.append(n)

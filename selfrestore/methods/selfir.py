@@ -113,7 +113,8 @@ class BlurryNoisyMethod(Method):
         blur_model = CameraShake(kernels, kernel_size=25, length=(5.0, 22.0), anxiety=0.6,
                                  file_fraction=0.5 if kernels else 0.0, centre=True,
                                  sigma=getattr(args, "blur_noise", 1.0))
-        images = load_images(args.data, args.channels)
+        # the clean images and the (blurry, noisy) pair made from each, all held while the pairs are made
+        images = load_images(args.data, args.channels, copies=3)
         if args.channels is None:
             c = max(img.shape[2] for img in images)
             images = [to_channels(img, c) for img in images]
