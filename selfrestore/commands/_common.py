@@ -6,7 +6,16 @@ import sys
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Show defaults and keep the hand-written line breaks of descriptions and epilogs."""
+    """Show defaults and keep the hand-written line breaks of descriptions and epilogs.
+
+    A default is shown only when it says something: not for None / False (an option left out, a flag off),
+    and not where the help text already states it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, False) or "default" in text.lower():
+            return text
+        return super()._get_help_string(action)
 
 
 def add_parser(sub, name: str, help: str, description: str, epilog: str = "") -> argparse.ArgumentParser:

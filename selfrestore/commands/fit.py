@@ -64,21 +64,21 @@ def register(sub) -> None:
     t.add_argument("--minutes", type=float, default=None, metavar="M",
                    help="train for M minutes of wall-clock time instead of a step count; the learning-rate "
                         "schedule follows the elapsed time, and --resume continues the same budget")
-    t.add_argument("--batch-size", type=int, default=4)
-    t.add_argument("--patch-size", type=int, default=128)
+    t.add_argument("--batch-size", type=int, default=4, help="patches per step")
+    t.add_argument("--patch-size", type=int, default=128, help="training patch side in pixels")
     t.add_argument("--patch-sizes", default="auto", metavar="S,S,...",
                    help="draw each step's patch side from these (e.g. 128,192,256; the batch shrinks to keep "
                         "--batch-size x --patch-size^2 pixels per step). 'auto' (default): mixed sides from "
                         "--patch-size to 1.5 times it for blind-spot nets, whose receptive field covers a whole "
                         "patch (trained on one size they can learn to lean on the patch borders and change "
                         "their output on whole images); one size for other nets. 'off': always --patch-size")
-    t.add_argument("--lr", type=float, default=3e-4)
+    t.add_argument("--lr", type=float, default=3e-4, help="peak learning rate (Adam; warm-up, then cosine decay)")
     t.add_argument("--ckpt-every", type=int, default=100, help="checkpoint every N steps")
     t.add_argument("--val-every", type=int, default=0, help="validation every N steps (0: at the end)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, default=0, help="seed of the initial weights, the patches and the noise")
     t.add_argument("--resume", action="store_true", help="continue from the checkpoint in -o")
     t.add_argument("--no-amp", action="store_true", help="train in fp32 (default: bf16 autocast)")
-    t.add_argument("--device", default="auto")
+    t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     seen: set[str] = set()
     for name in METHODS.names():

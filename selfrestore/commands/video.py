@@ -51,7 +51,7 @@ def register(sub) -> None:
     g = p.add_argument_group("fine-tuning")
     g.add_argument("--steps-per-frame", type=int, default=5, help="Adam steps per frame (and per pass)")
     g.add_argument("--passes", type=int, default=3, help="passes over the video (offline)")
-    g.add_argument("--lr", type=float, default=5e-5)
+    g.add_argument("--lr", type=float, default=5e-5, help="Adam learning rate of the fine-tuning")
     g.add_argument("--crop", type=int, default=128, help="training crop size in pixels")
     g.add_argument("--batch-size", type=int, default=2, help="crops per step")
     g.add_argument("--stack", choices=["shifted", "dilated"], default="shifted",
@@ -63,12 +63,12 @@ def register(sub) -> None:
     g.add_argument("--flow-preset", choices=["ultrafast", "fast", "medium", "noisy"], default=None,
                    help="DIS preset (default: medium on denoised frames, noisy on noisy frames)")
     g.add_argument("--save-model", metavar="PATH", help="also save the fine-tuned model here")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=int, default=0, help="seed of the crops and the frame order")
     r = p.add_argument_group("runtime")
     r.add_argument("--precision", choices=["bf16", "fp32"], default="bf16",
                    help="bf16 autocast for training and inference (fast on CPUs with AVX512-BF16)")
     r.add_argument("--tile", type=int, default=1024, help="inference tile size in pixels")
-    r.add_argument("--device", default="cpu")
+    r.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
     r.add_argument("--overwrite", action="store_true", help="replace an existing output")
     r.add_argument("--resume", action="store_true",
                    help="continue an interrupted --offline run from OUTPUT.resume.pt (saved every minute while "
