@@ -4,6 +4,11 @@
   input stack needs), the flow between frames t-1 and t is estimated, the network takes
   ``steps_per_frame`` Adam steps on the warped loss of frame t against the noisy frame t-1, and then
   restores frame t, which is written at once. Nothing but a small window of frames is kept in memory.
+  With a ``checkpoint`` path, the state after the last written frame (weights, Adam, random generators,
+  that frame's restoration, which the next flow needs) is saved at most every ``checkpoint_seconds``; a
+  rerun with the same settings reads past the frames already written, tells the sink to skip them, and
+  ends with exactly the frames of an uninterrupted run (the sink must be able to skip: frame files can,
+  a video file being encoded cannot).
 * **offline**: all frames are pre-denoised by the starting network, the flows between all consecutive
   frames (both directions) are estimated once, and the network is fine-tuned for ``passes`` passes over
   the video (targets t-1 and t+1) before every frame is restored with the final weights. With a
@@ -53,7 +58,7 @@ class VideoConfig:
     tile: int = 1024
     seed: int = 0
     progress: bool = True
-    checkpoint: str | None = None     #: offline: save the fine-tuning state here (and resume from it)
+    checkpoint: str | None = None     #: save the fine-tuning state here (and resume from it)
     checkpoint_seconds: float = 60.0  #: ... at most this often (0: after every frame)
     resume_key: str = ""              #: what else must match to resume (the command line: input and model)
 
@@ -86,6 +91,9 @@ def flow_preset(config: VideoConfig) -> str:
 
 class FrameSink(Protocol):
     def write(self, frame: np.ndarray) -> None: ...
+
+    def skip(self, count: int) -> None:
+        """The next ``count`` frames were written by an interrupted run (online resume): move past them."""
 
 
 def mirror_index(i: int, n: int) -> int:
@@ -210,6 +218,12 @@ def _lookahead(method: Method) -> int:
     return max(0, *method.input_offsets, *method.training_offsets(-1))
 
 
+def _fingerprint(method: Method, config: VideoConfig, n: int, first_frame: np.ndarray) -> dict:
+    """What a checkpoint must have been saved with to be resumed: the video, the method and its settings."""
+    return {"frames": n, "shape": list(first_frame.shape), "method": method.name, "mode": config.mode,
+            **{k: asdict(config)[k] for k in _RESUME_KEYS}}
+
+
 def run_online(tuner: VideoFineTuner, frames: Iterable[np.ndarray], n: int, sink: FrameSink) -> VideoStats:
     """Online F2F / MF2F: adapt on frame t against frame t-1, then restore and write frame t."""
     method, config = tuner.method, tuner.config
@@ -217,17 +231,37 @@ def run_online(tuner: VideoFineTuner, frames: Iterable[np.ndarray], n: int, sink
     source = iter(frames)
     buffer: dict[int, np.ndarray] = {}
     loaded = 0
+
+    def read_until(t: int) -> None:
+        nonlocal loaded
+        while loaded < min(n, t + ahead + 1):
+            try:
+                buffer[loaded] = next(source)
+            except StopIteration:
+                raise UserError(f"the video ended after {loaded} of {n} frames") from None
+            loaded += 1
+
     previous_output: np.ndarray | None = None
+    first, fingerprint = 0, {}
+    if config.checkpoint:
+        read_until(0)
+        fingerprint = _fingerprint(method, config, n, buffer[0])
+        resume = load_video_checkpoint(tuner, config.checkpoint, fingerprint)
+        if resume is not None:
+            _, first, _, extra = resume
+            previous_output = extra.get("previous_output")
+            sink.skip(first)
+    last_save = time.perf_counter()
     start = time.perf_counter()
     with _progress(n, f"{method.name} online", config.progress) as bar:
+        bar.update(first)
         for t in range(n):
             frame_start = time.perf_counter()
-            while loaded < min(n, t + ahead + 1):
-                try:
-                    buffer[loaded] = next(source)
-                except StopIteration:
-                    raise UserError(f"the video ended after {loaded} of {n} frames") from None
-                loaded += 1
+            read_until(t)
+            if t < first:  # written by the interrupted run; its frames are read only as context
+                for old in [k for k in buffer if k < t - behind]:
+                    del buffer[old]
+                continue
             if t >= 1 and config.steps_per_frame > 0:
                 if config.flow_on == "denoised":
                     target_ref, source_ref = previous_output, tuner.restore_frame(buffer, t, n)
@@ -243,6 +277,11 @@ def run_online(tuner: VideoFineTuner, frames: Iterable[np.ndarray], n: int, sink
             bar.update(1)
             if tuner.stats.losses:
                 bar.set_postfix(loss=f"{np.mean(tuner.stats.losses[-20:]):.4g}", refresh=False)
+            if (config.checkpoint and t + 1 < n
+                    and time.perf_counter() - last_save >= config.checkpoint_seconds):
+                save_video_checkpoint(tuner, config.checkpoint, fingerprint, 0, t + 1, None,
+                                      previous_output=previous_output)
+                last_save = time.perf_counter()
     tuner.stats.frames = n
     tuner.stats.seconds = time.perf_counter() - start
     return tuner.stats
@@ -270,10 +309,9 @@ def run_offline(tuner: VideoFineTuner, frames: Iterable[np.ndarray], n: int, sin
             samples[t].append((t - 1, flow_prev, mask_prev))   # centre t, target t-1
             samples[t - 1].append((t, flow_next, mask_next))   # centre t-1, target t
             bar.update(1)
-    fingerprint = {"frames": n, "shape": list(video[0].shape), "method": method.name,
-                   **{k: asdict(config)[k] for k in _RESUME_KEYS}}
+    fingerprint = _fingerprint(method, config, n, video[0])
     resume = load_video_checkpoint(tuner, config.checkpoint, fingerprint) if config.checkpoint else None
-    first_pass, position, order = resume if resume else (0, 0, None)
+    first_pass, position, order = resume[:3] if resume else (0, 0, None)
     last_save = time.perf_counter()
     for p in range(first_pass, config.passes):
         if order is None:
@@ -306,23 +344,25 @@ def run_offline(tuner: VideoFineTuner, frames: Iterable[np.ndarray], n: int, sin
 
 
 def save_video_checkpoint(tuner: "VideoFineTuner", path: str, fingerprint: dict, next_pass: int, position: int,
-                          order: list[int] | None) -> None:
-    """Atomically save what offline fine-tuning needs to continue exactly: weights, Adam state, the random
-    generators, the pass, the position in its frame order, and the settings it ran with."""
+                          order: list[int] | None, **extra: np.ndarray | None) -> None:
+    """Atomically save what fine-tuning needs to continue exactly: weights, Adam state, the random
+    generators, the pass, the position (in the pass's frame order offline; the next frame online), the
+    settings it ran with, and ``extra`` arrays (online: the last restored frame)."""
     from .io import atomic_path
 
     state = {"fingerprint": fingerprint, "next_pass": next_pass, "position": position, "order": order,
              "net": tuner.net.state_dict(), "optimizer": tuner.optimizer.state_dict(),
              "numpy_rng": tuner.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-             "losses": list(tuner.stats.losses)}
+             "losses": list(tuner.stats.losses),
+             "extra": {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in extra.items() if v is not None}}
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
 
 
 def load_video_checkpoint(tuner: "VideoFineTuner", path: str, fingerprint: dict
-                          ) -> tuple[int, int, list[int] | None] | None:
+                          ) -> tuple[int, int, list[int] | None, dict[str, np.ndarray]] | None:
     """Restore the state saved by :func:`save_video_checkpoint` into ``tuner``; returns (pass, position,
-    order) to continue from, or None when there is no checkpoint. Other settings: a UserError."""
+    order, extra arrays) to continue from, or None when there is no checkpoint. Other settings: a UserError."""
     if not Path(path).exists():
         return None
     try:
@@ -339,7 +379,8 @@ def load_video_checkpoint(tuner: "VideoFineTuner", path: str, fingerprint: dict
     tuner.rng.bit_generator.state = state["numpy_rng"]
     torch.set_rng_state(state["torch_rng"])
     tuner.stats.losses = list(state["losses"])
-    return int(state["next_pass"]), int(state["position"]), state["order"]
+    extra = {k: v.numpy() for k, v in state.get("extra", {}).items()}
+    return int(state["next_pass"]), int(state["position"]), state["order"], extra
 
 
 def finetune_and_restore(method: Method, net: nn.Module, frames: Iterable[np.ndarray], n: int,
@@ -353,7 +394,10 @@ def finetune_and_restore(method: Method, net: nn.Module, frames: Iterable[np.nda
 
 
 class ListSink(list):
-    """Collects restored frames in memory (tests, benchmarks)."""
+    """Collects restored frames in memory (tests, benchmarks); skipped frames are None."""
 
     def write(self, frame: np.ndarray) -> None:
         self.append(frame)
+
+    def skip(self, count: int) -> None:
+        self.extend([None] * count)

@@ -224,6 +224,14 @@ class VideoWriter:
             output_params=extra + ["-f", CONTAINERS.get(suffix, suffix[1:])])
         self._encoder.send(None)
 
+    def skip(self, count: int) -> None:
+        """Move past ``count`` frames an interrupted run already wrote (frame files only: a video file
+        being encoded cannot be continued)."""
+        if self.kind == "file":
+            raise UserError(f"{self.target}: a video file cannot be continued; write frames (a folder or a "
+                            "pattern) to make a run resumable")
+        self.count += count
+
     def write(self, frame: np.ndarray) -> None:
         """Append one (H, W, C) float frame in [0, 1]."""
         frame = np.asarray(frame, dtype=np.float32)

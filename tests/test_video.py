@@ -143,48 +143,78 @@ def test_flow_preset_follows_the_frames_flow_is_computed_on():
     assert flow_preset(VideoConfig(flow_on="noisy", flow_preset="fast")) == "fast"
 
 
-def test_offline_fine_tuning_killed_mid_pass_resumes_to_the_same_result(tmp_path, sequence, monkeypatch):
-    """Offline fine-tuning saves its state as it goes; a run killed in its second pass, rerun with the same
-    settings, ends with exactly the weights and frames of an uninterrupted run, and other settings are refused."""
+def _fine_tune(frames, checkpoint=None, method="f2f", **overrides):
+    """(net, restored frames) of a small seeded fine-tuning run on ``frames`` (checkpoint saved every frame)."""
+    torch.manual_seed(0)
+    net = (build_net("unet", in_channels=3, out_channels=3, width=4, depth=2) if method == "f2f" else
+           build_net("fastdvd", in_channels=3, out_channels=3, width=(4, 4, 4)))
+    settings = dict(steps_per_frame=2, passes=2, lr=1e-3, crop=32, amp=False, progress=False, flow_on="noisy",
+                    checkpoint=checkpoint, checkpoint_seconds=0)
+    sink = ListSink()
+    finetune_and_restore(METHODS.get(method)(), net, frames, len(frames), sink,
+                         VideoConfig(**{**settings, **overrides}))
+    return net, sink
+
+
+def _killed_at_training_call(monkeypatch, call: int, run) -> None:
+    """Call ``run()`` with the ``call``-th call of VideoFineTuner.train_steps raising KeyboardInterrupt (a kill)."""
     import selfrestore.video as video
-    from selfrestore.errors import UserError
 
-    _, noisy = sequence
-    frames = list(noisy[:5])
+    original, calls = video.VideoFineTuner.train_steps, {"n": 0}
 
-    def run(checkpoint=None, **overrides):
-        torch.manual_seed(0)
-        net = build_net("unet", in_channels=3, out_channels=3, width=4, depth=2)
-        settings = dict(mode="offline", steps_per_frame=2, passes=2, lr=1e-3, crop=32, amp=False, progress=False,
-                        flow_on="noisy", checkpoint=checkpoint, checkpoint_seconds=0)
-        config = VideoConfig(**{**settings, **overrides})
-        sink = ListSink()
-        finetune_and_restore(METHODS.get("f2f")(), net, frames, len(frames), sink, config)
-        return net, sink
-
-    reference_net, reference = run()
-    checkpoint = str(tmp_path / "state.pt")
-    calls = {"n": 0}
-    original = video.VideoFineTuner.train_steps
-
-    def dies_in_pass_two(self, *args, **kwargs):
+    def dies(self, *args, **kwargs):
         calls["n"] += 1
-        if calls["n"] == 2 * len(frames) + 5:  # pass 1 made 2 steps per frame; die in the middle of pass 2
+        if calls["n"] == call:
             raise KeyboardInterrupt
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(video.VideoFineTuner, "train_steps", dies_in_pass_two)
+    monkeypatch.setattr(video.VideoFineTuner, "train_steps", dies)
     with pytest.raises(KeyboardInterrupt):
-        run(checkpoint)
+        run()
     monkeypatch.setattr(video.VideoFineTuner, "train_steps", original)
+
+
+def _assert_same_weights(net_a, net_b) -> None:
+    for a, b in zip(net_a.state_dict().values(), net_b.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_offline_fine_tuning_killed_mid_pass_resumes_to_the_same_result(tmp_path, sequence, monkeypatch):
+    """Offline fine-tuning saves its state as it goes; a run killed in its second pass, rerun with the same
+    settings, ends with exactly the weights and frames of an uninterrupted run, and other settings are refused."""
+    from selfrestore.errors import UserError
+
+    frames = list(sequence[1][:5])
+    reference_net, reference = _fine_tune(frames, mode="offline")
+    checkpoint = str(tmp_path / "state.pt")
+    # pass 1 made 2 steps per frame; die in the middle of pass 2
+    _killed_at_training_call(monkeypatch, 2 * len(frames) + 5, lambda: _fine_tune(frames, checkpoint, mode="offline"))
     state = torch.load(checkpoint, weights_only=True)
     assert state["next_pass"] == 1 and 0 < state["position"] < len(frames)
     with pytest.raises(UserError, match="other settings"):
-        run(checkpoint, lr=2e-3)
-    resumed_net, resumed = run(checkpoint)
-    for a, b in zip(reference_net.state_dict().values(), resumed_net.state_dict().values()):
-        assert torch.equal(a, b)
+        _fine_tune(frames, checkpoint, mode="offline", lr=2e-3)
+    resumed_net, resumed = _fine_tune(frames, checkpoint, mode="offline")
+    _assert_same_weights(reference_net, resumed_net)
     assert all(np.array_equal(a, b) for a, b in zip(reference, resumed))
+
+
+@pytest.mark.parametrize("method, flow_on", [("f2f", "denoised"), ("mf2f", "noisy")])
+def test_online_fine_tuning_killed_mid_video_resumes_to_the_same_frames(tmp_path, sequence, monkeypatch, method,
+                                                                         flow_on):
+    """Online: a run killed after some frames were written, rerun with the same settings, skips the written
+    frames and writes exactly the remaining frames of an uninterrupted run (with flow on denoised frames the
+    last restored frame comes from the checkpoint)."""
+    frames = list(sequence[1][:6])
+    settings = dict(method=method, mode="online", flow_on=flow_on)
+    reference_net, reference = _fine_tune(frames, **settings)
+    checkpoint = str(tmp_path / "state.pt")
+    # one training call per frame from frame 1: frames 0-3 written, killed while adapting on frame 4
+    _killed_at_training_call(monkeypatch, 4, lambda: _fine_tune(frames, checkpoint, **settings))
+    assert torch.load(checkpoint, weights_only=True)["position"] == 4
+    resumed_net, resumed = _fine_tune(frames, checkpoint, **settings)
+    assert resumed[:4] == [None] * 4 and len(resumed) == len(frames)
+    assert all(np.array_equal(a, b) for a, b in zip(reference[4:], resumed[4:]))
+    _assert_same_weights(reference_net, resumed_net)
 
 
 def test_video_command_resume_flags(tmp_path, sequence, capsys):
@@ -207,3 +237,8 @@ def test_video_command_resume_flags(tmp_path, sequence, capsys):
     (tmp_path / "out.resume.pt").unlink()
     assert main([*base, "-o", str(tmp_path / "out"), "--offline"]) == 0
     assert not (tmp_path / "out.resume.pt").exists() and len(list((tmp_path / "out").iterdir())) == 3
+    assert main([*base, "-o", str(tmp_path / "clean.mp4"), "--online", "--resume"]) == 2  # a video file: no
+    assert "cannot be continued" in capsys.readouterr().err
+    (tmp_path / "online.resume.pt").write_bytes(b"left by a killed run")  # online runs into frames resume
+    assert main([*base, "-o", str(tmp_path / "online"), "--online"]) == 2
+    assert "interrupted online run" in capsys.readouterr().err

@@ -15,7 +15,7 @@ frame t-1, must match the noisy frame t-1; occluded pixels are ignored).
   --method f2f   a single-frame network (Ehret et al. 2019)
   --method mf2f  a five-frame FastDVDnet-style network (Dewil et al. 2021)
   --online       adapt a few steps per frame while the video plays; each frame is written right after
-                 its update (streaming: only a few frames in memory)
+                 its update (streaming: only a few frames in memory; resumable when OUTPUT is frames)
   --offline      several passes over the whole video, then restore every frame with the final weights
 
 INPUT is a folder of frames, a frame pattern (frames/%05d.png) or a video file (mp4, mkv, avi, mov,
@@ -71,8 +71,10 @@ def register(sub) -> None:
     r.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
     r.add_argument("--overwrite", action="store_true", help="replace an existing output")
     r.add_argument("--resume", action="store_true",
-                   help="continue an interrupted --offline run from OUTPUT.resume.pt (saved every minute while "
-                        "fine-tuning; same settings needed); the result equals an uninterrupted run's")
+                   help="continue an interrupted run from OUTPUT.resume.pt (saved every minute: --offline while "
+                        "fine-tuning; --online after a written frame, when OUTPUT is a folder or a frame "
+                        "pattern: a video file being encoded cannot be continued); same settings needed; the "
+                        "result equals an uninterrupted run's")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -103,17 +105,21 @@ def run(args: argparse.Namespace) -> int:
     from ..video import VideoConfig, finetune_and_restore
     from ..video_io import VideoReader, VideoWriter
 
+    from ..video_io import is_video_file
+
     reader = VideoReader(args.input)
     checkpoint = resume_path(args.output)
+    resumable = args.mode == "offline" or not is_video_file(args.output)
     if args.resume:
-        if args.mode != "offline":
-            raise UserError("--resume continues an interrupted --offline run (an online run writes its frames as "
-                            "it goes and starts over)")
+        if not resumable:
+            raise UserError(f"--resume: an online run writing the video file {args.output} cannot be continued "
+                            "(the partial file is not kept); write frames instead (-o out/ or 'out/%05d.png') "
+                            "for a resumable online run, or use --offline")
         if not checkpoint.exists():
             raise UserError(f"nothing to resume: {checkpoint} does not exist")
     else:
-        if args.mode == "offline" and checkpoint.exists():
-            raise UserError(f"{checkpoint}: an interrupted offline run left its fine-tuning state here; add "
+        if resumable and checkpoint.exists():
+            raise UserError(f"{checkpoint}: an interrupted {args.mode} run left its fine-tuning state here; add "
                             "--resume to continue it, or delete the file to start over")
         _check_output(args)
     model = args.model or DEFAULT_MODELS[args.method]
@@ -131,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
                          crop=args.crop, batch_size=args.batch_size, flow_method=args.flow, flow_on=args.flow_on,
                          flow_preset=args.flow_preset,
                          amp=args.precision == "bf16", tile=args.tile, seed=args.seed, progress=not args.quiet,
-                         checkpoint=str(checkpoint) if args.mode == "offline" else None,
+                         checkpoint=str(checkpoint) if resumable else None,
                          resume_key=f"input {Path(args.input).resolve()}, model "
                                     f"{Path(model).resolve() if Path(model).is_file() else model}")
 
@@ -141,6 +147,9 @@ def run(args: argparse.Namespace) -> int:
 
         def write(self, frame: np.ndarray) -> None:
             self.writer.write(to_channels(frame, have) if frame.shape[2] != have else frame)
+
+        def skip(self, count: int) -> None:
+            self.writer.skip(count)
 
     frames = (to_channels(f, channels) if have != channels else f for f in reader)
     with VideoWriter(args.output, reader.info) as writer:
