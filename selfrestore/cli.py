@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -51,6 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"selfrestore {args.command}: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # the file system said no: permissions, a missing folder, a full disk
+        if os.environ.get("SELFRESTORE_DEBUG"):
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"selfrestore {args.command}: error: {where}{exc.strerror or exc} "
+              f"(SELFRESTORE_DEBUG=1 shows where)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

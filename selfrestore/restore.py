@@ -114,7 +114,7 @@ def restore_array(method, net: nn.Module, image: np.ndarray, tile: int = DEFAULT
                   precision: str = "fp32", device: torch.device | str | None = None, progress: bool = False,
                   fn: Callable[[Tensor], Tensor] | None = None) -> np.ndarray:
     """Restore one (H, W, C) array with ``method.restore`` (or a given ``fn``), tiled."""
-    device = pick_device("auto") if device is None else torch.device(device)
+    device = pick_device("auto" if device is None else device)
     net.eval()
 
     def run(x: Tensor) -> Tensor:

@@ -95,10 +95,26 @@ def budget_clock(kind: str) -> Callable[[], float]:
     raise ValueError(f"budget clock must be 'wall' or 'cpu', not {kind!r}")
 
 
-def pick_device(name: str = "auto") -> torch.device:
+def pick_device(name: str | torch.device = "auto") -> torch.device:
+    """The torch device for ``name`` ("auto": the first CUDA GPU if there is one, else the CPU); a device
+    that does not exist here is a UserError that says which ones do (torch would fail deep inside)."""
+    if isinstance(name, torch.device):
+        return name
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise UserError(f"--device {name}: not a device name (use auto, cpu, cuda, cuda:1 ...)") from None
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if device.type == "cuda" and (device.index or 0) >= gpus:
+        have = f"{gpus} CUDA GPU(s)" if gpus else "no CUDA GPU (or a CPU-only torch)"
+        raise UserError(f"--device {name}: this machine has {have}; use --device cpu or auto")
+    if device.type not in ("cpu", "cuda"):
+        backend = getattr(torch.backends, device.type, None)
+        if backend is None or not getattr(backend, "is_available", lambda: False)():
+            raise UserError(f"--device {name}: not available here; use --device cpu or auto")
+    return device
 
 
 def autocast(device: torch.device, enabled: bool):
@@ -213,6 +229,9 @@ def train(method: Method, net: nn.Module, source, config: TrainConfig, out_path:
         raise UserError(f"method {method.name!r} needs batches of kind {method.batch_kind!r}, "
                         f"the data gives {source.kind!r}")
     device = pick_device(config.device)
+    if device.type == "cuda" and device.index is None and "LOCAL_RANK" in os.environ:
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))  # torchrun: one GPU per process
+        torch.cuda.set_device(device)
     ddp = _Distributed(device)
     out_path = Path(out_path)
     torch.manual_seed(config.seed)

@@ -38,7 +38,7 @@ from .errors import UserError
 from .flow import FlowEstimator, flow_to_tensor, inside_mask, occlusion_mask
 from .methods.base import Method
 from .restore import restore_array
-from .train import autocast
+from .train import autocast, pick_device
 
 
 @dataclass
@@ -124,7 +124,7 @@ class VideoFineTuner:
         if not hasattr(method, "training_offsets"):
             raise UserError(f"method {method.name!r} is not a video method (use f2f or mf2f)")
         self.method, self.net, self.config = method, net, config
-        self.device = torch.device(device)
+        self.device = pick_device(device)
         self.net.to(self.device)
         self.optimizer = torch.optim.Adam(net.parameters(), lr=config.lr, betas=(0.9, 0.99))
         self.flow = FlowEstimator(config.flow_method, preset=flow_preset(config))

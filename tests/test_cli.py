@@ -76,6 +76,22 @@ def test_user_mistakes_give_one_line_errors(tmp_path, argv, needle):
     assert needle in proc.stderr
 
 
+def test_devices_tiles_and_unwritable_outputs_give_one_line_errors(tmp_path, rgb_image, model, capsys):
+    write_image(tmp_path / "a.png", rgb_image)
+    (tmp_path / "a_file").write_text("")
+    base = ["restore", str(tmp_path / "a.png"), "--model", str(model)]
+    for extra, needle, code in [
+            (["--device", "cuda:7", "-o", str(tmp_path / "o1")], "--device cuda:7: this machine has", 2),
+            (["--device", "gpu0", "-o", str(tmp_path / "o2")], "not a device name", 2),
+            (["-o", str(tmp_path / "a_file" / "sub" / "o.png")], "Not a directory", 1)]:
+        assert main([*base, *extra]) == code, extra
+        err = capsys.readouterr().err
+        assert needle in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    with pytest.raises(SystemExit):  # argparse: usage and one error line
+        main([*base, "--tile", "5", "-o", str(tmp_path / "o3")])
+    assert "at least 64 pixels" in capsys.readouterr().err
+
+
 def test_fit_on_images_smaller_than_the_patch_then_evaluate_json(tmp_path, rgb_image, capsys):
     data = tmp_path / "clean"
     write_image(data / "small.png", rgb_image[:20, :24])

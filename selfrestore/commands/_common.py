@@ -26,9 +26,24 @@ def warn(message: str) -> None:
     print(f"selfrestore: {message}", file=sys.stderr)
 
 
+MIN_TILE = 64
+
+
+def tile_size(text: str) -> int:
+    """argparse type of ``--tile``: 0 (automatic) or a side of at least MIN_TILE pixels (smaller tiles would
+    spend nearly all their time on the context margin each one carries)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of pixels") from None
+    if value != 0 and value < MIN_TILE:
+        raise argparse.ArgumentTypeError(f"{value}: use 0 (automatic) or a tile of at least {MIN_TILE} pixels")
+    return value
+
+
 def add_runtime_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("inference")
-    group.add_argument("--tile", type=int, default=0,
+    group.add_argument("--tile", type=tile_size, default=0,
                        help="tile size in pixels (0: automatic, whole image up to 1.5 MP, else 512); peak memory "
                             "grows with it; the result does not depend on it")
     group.add_argument("--ensemble", action="store_true",

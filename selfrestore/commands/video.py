@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import UserError
-from ._common import add_parser
+from ._common import add_parser, tile_size
 
 DESCRIPTION = """\
 Denoise a video without any clean data: start from a pretrained denoiser and fine-tune it on the video
@@ -67,7 +67,7 @@ def register(sub) -> None:
     r = p.add_argument_group("runtime")
     r.add_argument("--precision", choices=["bf16", "fp32"], default="bf16",
                    help="bf16 autocast for training and inference (fast on CPUs with AVX512-BF16)")
-    r.add_argument("--tile", type=int, default=1024, help="inference tile size in pixels")
+    r.add_argument("--tile", type=tile_size, default=1024, help="inference tile size in pixels (0: automatic)")
     r.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
     r.add_argument("--overwrite", action="store_true", help="replace an existing output")
     r.add_argument("--resume", action="store_true",
