@@ -76,6 +76,22 @@ def test_user_mistakes_give_one_line_errors(tmp_path, argv, needle):
     assert needle in proc.stderr
 
 
+def test_restore_to_one_named_file(tmp_path, rgb_image, model, capsys):
+    """-o NAME.EXT for one input writes that file (format from the suffix, 16 bits kept where it can be);
+    a file name for two inputs, or the input's own name, is refused."""
+    src = write_image(tmp_path / "in16.tif", rgb_image, dtype="uint16")
+    assert main(["restore", str(src), "--model", str(model), "-o", str(tmp_path / "clean.png"), "--quiet"]) == 0
+    assert capsys.readouterr().out == ""  # --quiet
+    image, info = read_image(tmp_path / "clean.png")
+    assert info.dtype == "uint16" and image.shape == rgb_image.shape and not (tmp_path / "clean.png").is_dir()
+    assert main(["restore", str(src), "--model", str(model), "-o", str(tmp_path / "clean.png")]) == 1  # exists
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["restore", str(src), str(src), "--model", str(model), "-o", str(tmp_path / "two.png")]) == 2
+    assert "exactly one input" in capsys.readouterr().err
+    assert main(["restore", str(src), "--model", str(model), "-o", str(src), "--overwrite"]) == 1
+    assert "overwrite the input" in capsys.readouterr().err
+
+
 def test_devices_tiles_and_unwritable_outputs_give_one_line_errors(tmp_path, rgb_image, model, capsys):
     write_image(tmp_path / "a.png", rgb_image)
     (tmp_path / "a_file").write_text("")

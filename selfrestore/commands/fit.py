@@ -197,6 +197,8 @@ def run(args: argparse.Namespace) -> int:
         out = out.with_suffix(out.suffix + ".safetensors") if out.suffix else out.with_suffix(".safetensors")
     if out.exists() and not args.resume:
         raise UserError(f"{out} exists: pass --resume to continue it, or choose another -o")
+    if args.resume and not out.exists():  # allowed (a job script can always pass --resume), but said
+        warn(f"--resume: {out} does not exist yet; starting a new run")
     if args.minutes is not None and args.minutes <= 0:
         raise UserError("--minutes must be positive")
     if args.steps is None:

@@ -18,6 +18,7 @@ restored, and the exit code is 1 if anything failed.
 EPILOG = """\
 examples:
   selfrestore restore photo.png --model my.safetensors -o restored/
+  selfrestore restore photo.jpg --model unet-gauss25 -o photo_clean.png     # one input: a file name works too
   selfrestore restore scans/ --model laine19-gauss25 -o clean_scans/ --uncertainty
   selfrestore restore img.tif --model my.safetensors -o out/ --adapt 200   # fine-tune on the inputs first
   selfrestore restore shoot/ --model my.safetensors -o out/ --skip-existing  # finish an interrupted batch
@@ -31,7 +32,9 @@ def register(sub) -> None:
     p = add_parser(sub, "restore", "restore images with a model", DESCRIPTION, EPILOG)
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files or folders")
     p.add_argument("--model", required=True, help="model file, or the name of a shipped model")
-    p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="folder for the restored images")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="folder for the restored images (names and sub-folders kept), or, for one input, an "
+                        "image file name (its suffix picks the format: out.png, out.tif ...)")
     p.add_argument("--uncertainty", action="store_true",
                    help="also write NAME.std.tif: the per-pixel posterior standard deviation (Bayesian models)")
     p.add_argument("--adapt", type=int, default=0, metavar="N",
@@ -40,6 +43,7 @@ def register(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--skip-existing", action="store_true",
                    help="leave inputs whose output exists alone (rerun an interrupted batch to finish it)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or per-image lines (errors still shown)")
     pair = p.add_argument_group("blurry + noisy pairs (selfir models; replace INPUT)")
     pair.add_argument("--blurry", metavar="B", help="blurry long exposure: an image file, or a folder matched by "
                                                     "file name with --noisy")
@@ -51,6 +55,20 @@ def register(sub) -> None:
     n.add_argument("--noise-alpha", type=float, metavar="A", help="impulse noise: fraction of replaced pixels")
     add_runtime_options(p)
     p.set_defaults(func=run)
+
+
+def output_file(output: str, count: int) -> Path | None:
+    """``-o NAME.png`` (an image suffix, not an existing folder): the one output file; None: ``-o`` is a
+    folder. A file name for several inputs is a UserError."""
+    from ..io import IMAGE_SUFFIXES
+
+    out = Path(output)
+    if out.suffix.lower() not in IMAGE_SUFFIXES or out.is_dir():
+        return None
+    if count != 1:
+        raise UserError(f"-o {out}: an image file name takes exactly one input ({count} given); give a folder "
+                        "for several")
+    return out
 
 
 def _output_path(path: Path, inputs: list[str], outdir: Path) -> Path:
@@ -123,7 +141,8 @@ def run(args: argparse.Namespace) -> int:
     for problem in problems:
         warn(problem)
     outdir = Path(args.output)
-    if outdir.exists() and not outdir.is_dir():
+    single = output_file(args.output, len(paths)) if paths else None
+    if single is None and outdir.exists() and not outdir.is_dir():
         raise UserError(f"{outdir} exists and is not a folder")
     preloaded = {}
     if args.adapt:  # adaptation trains on every input (also those already restored, so a rerun adapts alike)
@@ -135,10 +154,10 @@ def run(args: argparse.Namespace) -> int:
                 preloaded[path] = None
         readable = [item[0] for item in preloaded.values() if item is not None]
         if readable:
-            adapt_model(restorer, readable, args.adapt)
+            adapt_model(restorer, readable, args.adapt, quiet=args.quiet)
     todo, skipped = [], 0
     for path in paths:
-        target = _output_path(path, args.inputs, outdir)
+        target = single or _output_path(path, args.inputs, outdir)
         if target.resolve() == path.resolve():
             warn(f"{path}: output would overwrite the input; choose another -o")
             failures += 1
@@ -153,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     restored = 0
-    for path, target in tqdm(todo, desc="restore", unit="img", disable=len(todo) < 2):
+    for path, target in tqdm(todo, desc="restore", unit="img", disable=len(todo) < 2 or args.quiet):
         try:  # one image at a time: a folder of any size fits in memory
             image, info = preloaded[path] if args.adapt and preloaded[path] else read_image(path)
         except ImageReadError as exc:
@@ -173,12 +192,13 @@ def run(args: argparse.Namespace) -> int:
             write_image(target, both[:, :, :c], info)
             write_image(target.with_name(target.stem + ".std.tif"), both[:, :, c:], dtype="float32")
         else:
-            write_image(target, restorer.restore(image, progress=True), info)
+            write_image(target, restorer.restore(image, progress=not args.quiet), info)
         preloaded.pop(path, None)
         restored += 1
         megapixels = image.shape[0] * image.shape[1] / 1e6
-        tqdm.write(f"{path} -> {target}  ({megapixels / max(time.time() - start, 1e-9):.2f} MP/s)")
-    if skipped:
+        if not args.quiet:
+            tqdm.write(f"{path} -> {target}  ({megapixels / max(time.time() - start, 1e-9):.2f} MP/s)")
+    if skipped and not args.quiet:
         print(f"skipped {skipped} input(s) whose output exists (--skip-existing)")
     if failures:
         warn(f"{failures} input(s) failed; {restored} restored")
@@ -222,12 +242,13 @@ def run_pairs(args: argparse.Namespace) -> int:
         raise UserError(f"{args.model}: method {method.name!r} restores single images; --blurry/--noisy need a "
                         f"model trained on blurry+noisy pairs (fit --method selfir)")
     outdir = Path(args.output)
-    if outdir.exists() and not outdir.is_dir():
+    single = output_file(args.output, len(pairs))
+    if single is None and outdir.exists() and not outdir.is_dir():
         raise UserError(f"{outdir} exists and is not a folder")
     failures = restored = 0
     for b_path, n_path in pairs:
         noisy_root = Path(args.noisy)
-        target = outdir / (n_path.relative_to(noisy_root) if noisy_root.is_dir() else n_path.name)
+        target = single or outdir / (n_path.relative_to(noisy_root) if noisy_root.is_dir() else n_path.name)
         if target.exists() and not args.overwrite:
             if not args.skip_existing:
                 warn(f"{target}: exists (pass --overwrite to replace it, or --skip-existing to keep it)")
@@ -246,7 +267,8 @@ def run_pairs(args: argparse.Namespace) -> int:
         have = info.channels
         write_image(target, to_channels(out, have) if have != out.shape[2] else out, info)
         restored += 1
-        print(f"{b_path} + {n_path} -> {target}")
+        if not args.quiet:
+            print(f"{b_path} + {n_path} -> {target}")
     if failures:
         warn(f"{failures} pair(s) failed; {restored} restored")
     return 1 if failures else 0
