@@ -4,8 +4,9 @@
 :class:`ImageInfo`; ``write_image`` writes an array back with the same bit depth, re-attaching the alpha
 channel that was set aside on reading and the embedded ICC colour profile and EXIF block (so a phone photo
 keeps its colour space and its orientation tag: the pixels are restored as stored, and the output displays
-as the input did). EXIF goes to JPEG, PNG and WebP outputs; the ICC profile to those and to TIFF. Every write is atomic: a temporary file in the target folder,
-then a rename, so a crash never leaves a half-written image or checkpoint behind.
+as the input did). EXIF goes to JPEG, PNG and WebP outputs; the ICC profile to those and to TIFF. Every
+write is atomic: a temporary file in the target folder, then a rename, so a crash never leaves a
+half-written image or checkpoint behind.
 """
 from __future__ import annotations
 

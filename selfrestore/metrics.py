@@ -31,7 +31,10 @@ def psnr(estimate: np.ndarray, reference: np.ndarray, data_range: float = 1.0) -
     return float(10.0 * np.log10(data_range**2 / mse))
 
 
-def _gaussian_window(size: int = 11, sigma: float = 1.5) -> np.ndarray:
+SSIM_WINDOW = 11  #: side of SSIM's Gaussian window: the smallest image it can score
+
+
+def _gaussian_window(size: int = SSIM_WINDOW, sigma: float = 1.5) -> np.ndarray:
     x = np.arange(size) - (size - 1) / 2
     w = np.exp(-(x**2) / (2 * sigma**2))
     return w / w.sum()

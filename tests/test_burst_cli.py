@@ -52,3 +52,8 @@ def test_bad_inputs_give_one_line_errors(tmp_path, capsys):
     assert "at least 2 frames" in capsys.readouterr().err
     assert main(["burst", str(tmp_path / "missing"), "--task", "superres", "-o", str(tmp_path / "o.png")]) == 2
     assert "missing" in capsys.readouterr().err
+    # Deep Shift-and-Add holds one frame out as its target: adapting on 2 frames is refused before training
+    assert main(["burst", str(tmp_path / "rgb"), "--task", "superres", "--adapt", "2",
+                 "-o", str(tmp_path / "o.png")]) == 2
+    err = capsys.readouterr().err
+    assert "at least 3 frames" in err and "fit dsa" not in err and len(err.strip().splitlines()) == 1, err

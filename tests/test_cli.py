@@ -127,6 +127,11 @@ def test_fit_on_images_smaller_than_the_patch_then_evaluate_json(tmp_path, rgb_i
     assert main(["evaluate", "--clean", str(data), "--noise", "gauss25", "--model", str(model), "--json",
                  "--perceptual", "off"]) == 0
     assert "lpips" not in json.loads(capsys.readouterr().out)["mean"]
+    write_image(data / "tiny.png", rgb_image[:8, :8])  # below SSIM's window: skipped with a reason
+    assert main(["evaluate", "--clean", str(data), "--noise", "gauss25", "--model", str(model), "--json",
+                 "--perceptual", "off"]) == 1
+    captured = capsys.readouterr()
+    assert "tiny.png: 8x8 is too small" in captured.err and len(json.loads(captured.out)["images"]) == 2
 
 
 def test_fit_mixed_patch_sizes_and_their_errors(tmp_path, rgb_image, capsys):

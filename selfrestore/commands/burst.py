@@ -142,6 +142,10 @@ def _learned(args, frames: torch.Tensor, affines: torch.Tensor, raw: bool) -> to
     if raw != (method.name == "m2m"):
         raise UserError(f"{args.model}: a {method.name!r} model does not do --task {args.task}")
     if args.adapt > 0:
+        need = getattr(method, "min_training_frames", 2)
+        if frames.shape[0] < need:
+            raise UserError(f"--adapt with method {method.name!r} needs a burst of at least {need} frames "
+                            f"({frames.shape[0]} given); give more frames, or leave out --adapt")
         source = BurstFrames(frames, raw=raw, registration=args.registration)
         patch = min(64, frames.shape[-2], frames.shape[-1])
         config = TrainConfig(steps=args.adapt, batch_size=4, patch_size=patch, lr=3e-4, amp=False, plot=False,

@@ -58,7 +58,7 @@ def evaluate_model(restorer, paths, noise, seed: int = 0, log=print, extra_metri
     from ..data.images import image_generator
     from ..errors import ImageReadError
     from ..io import read_image, to_array, to_channels, to_tensor
-    from ..metrics import psnr, quantize8, ssim
+    from ..metrics import SSIM_WINDOW, psnr, quantize8, ssim
 
     rows = []
     for i, path in enumerate(paths):
@@ -66,6 +66,10 @@ def evaluate_model(restorer, paths, noise, seed: int = 0, log=print, extra_metri
             clean, _ = read_image(path)
         except ImageReadError as exc:
             warn(str(exc))
+            continue
+        if min(clean.shape[:2]) < SSIM_WINDOW:
+            warn(f"skipped {path}: {clean.shape[1]}x{clean.shape[0]} is too small to evaluate (SSIM needs "
+                 f"{SSIM_WINDOW}x{SSIM_WINDOW} pixels)")
             continue
         clean = to_channels(clean, restorer.channels)
         noisy = to_array(noise.sample(to_tensor(clean), image_generator(seed, i)))

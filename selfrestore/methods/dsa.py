@@ -42,6 +42,7 @@ class DeepShiftAndAddMethod(Method):
     name = "dsa"
     batch_kind = "burst"
     default_net = "dsa"
+    min_training_frames = 3  #: frames a training burst needs: at least 2 to fuse and 1 held out as the target
 
     def __init__(self, noise=None, scale: int = 2, blur_sigma: float = 0.5, motion_weight: float = 1.0,
                  tv_weight: float = 0.05, border: int = 4, min_frames: int = 0, targets: int = 1, **options):
@@ -96,7 +97,7 @@ class DeepShiftAndAddMethod(Method):
                 "targets": chosen[:, inputs:], "target_affines": rebased[:, inputs:]}
 
     def loss(self, net: nn.Module, batch: dict[str, Tensor]) -> Tensor:
-        self._check(batch["frames"], 3)
+        self._check(batch["frames"], self.min_training_frames)
         n, t = batch["frames"].shape[:2]
         views = self.split(batch, *self.roles(n, t))
         bare = getattr(net, "module", net)
@@ -124,6 +125,7 @@ class DeepShiftAndAddSupervised(DeepShiftAndAddMethod):
 
     name = "dsa_supervised"
     needs_clean = True
+    min_training_frames = 2  #: the clean reference is the target: any 2 frames can be fused
 
     def random_frames(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """The reference plus a random subset of k - 1 other frames, k uniform in [min_frames, T]."""
@@ -135,7 +137,7 @@ class DeepShiftAndAddSupervised(DeepShiftAndAddMethod):
         return {**batch, "frames": batch["frames"][:, keep], "affines": burst_affines(batch, raw=False)[:, keep]}
 
     def loss(self, net: nn.Module, batch: dict[str, Tensor]) -> Tensor:
-        self._check(batch["frames"], 2)
+        self._check(batch["frames"], self.min_training_frames)
         batch = self.random_frames(batch)
         frames = batch["frames"]
         bare = getattr(net, "module", net)

@@ -32,6 +32,7 @@ def burst_affines(batch: dict[str, Tensor], raw: bool) -> Tensor:
 class MosaicToMosaic(Method):
     name = "m2m"
     batch_kind = "burst"
+    min_training_frames = 2  #: frames a training burst needs: each frame is the target of the next
     default_net = "demosaic"
     supports_adaptation = True  # Ehret et al. fine-tune on the very burst to restore
 
@@ -41,7 +42,7 @@ class MosaicToMosaic(Method):
     def loss(self, net: nn.Module, batch: dict[str, Tensor]) -> Tensor:
         frames = batch["frames"]
         n, t, c, h, w = frames.shape
-        if t < 2 or c != 1:
+        if t < self.min_training_frames or c != 1:
             raise UserError("mosaic-to-mosaic needs bursts of at least 2 raw (1-channel) frames")
         affines = burst_affines(batch, raw=True)
         rgb = net(frames.reshape(n * t, 1, h, w)).float()

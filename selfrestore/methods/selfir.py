@@ -51,8 +51,9 @@ class BlurryNoisyMethod(Method):
         "noisy": {"metavar": "DIR", "default": None,
                   "help": "blurry+noisy methods: folder of noisy short exposures (same names as --blurry)"},
         "kernels": {"metavar": "FILE", "default": None,
-                    "help": "with --synthetic: blur kernels (.mat/.npy), half of the pairs use them, half random camera-shake "
-                            "trajectories (default: all random); every kernel is centred on its centroid"},
+                    "help": "with --synthetic: blur kernels (.mat/.npy), half of the pairs use them, half random "
+                            "camera-shake trajectories (default: all random); every kernel is centred on its "
+                            "centroid"},
         "blur_noise": {"type": float, "default": 1.0, "metavar": "S",
                        "help": "with --synthetic: std of the light noise added to the blurry images (0-255 scale)"},
         "misalign": {"type": int, "default": 0, "metavar": "PX",
@@ -216,7 +217,8 @@ class SelfIR(BlurryNoisyMethod):
         super().__init__(noise, aux=int(bool(aux)), gamma_reg=float(gamma_reg), eps_s=float(eps_s),
                          eps_v=float(eps_v), mask_patch=int(mask_patch), aux_weight=float(aux_weight), **options)
         self.aux, self.gamma_reg = bool(aux), float(gamma_reg)
-        self.eps_s, self.eps_v, self.mask_patch, self.aux_weight = float(eps_s), float(eps_v), int(mask_patch), float(aux_weight)
+        self.eps_s, self.eps_v = float(eps_s), float(eps_v)
+        self.mask_patch, self.aux_weight = int(mask_patch), float(aux_weight)
         self.last_terms: dict[str, float] = {}  #: the three loss terms of the last step (diagnostics)
 
     def describe(self) -> str:
