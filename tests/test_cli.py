@@ -270,3 +270,22 @@ def test_fit_init_starts_from_a_model_and_rejects_a_mismatched_one(tmp_path, rgb
                  "-o", str(tmp_path / "bad.safetensors")]) == 2
     err = capsys.readouterr().err
     assert "--init" in err and "does not match" in err and "Traceback" not in err
+
+
+def test_python_api_runs_the_commands_with_their_defaults_and_errors(tmp_path, rgb_image):
+    from selfrestore import api
+    from selfrestore.errors import UserError
+
+    write_image(tmp_path / "clean" / "a.png", rgb_image)
+    model = api.fit(tmp_path / "clean", output=tmp_path / "m", method="n2n", synthetic=True, noise="gauss25",
+                    width=4, depth=2, steps=2, patch_size=32, quiet=True)
+    assert model == tmp_path / "m.safetensors" and model.exists()
+    assert read_checkpoint(model)[1]["train_config"]["batch_size"] == 4  # the command's default
+    assert api.restore(tmp_path / "clean" / "a.png", model=model, output=tmp_path / "out.png", quiet=True) == 0
+    assert read_image(tmp_path / "out.png")[0].shape == rgb_image.shape
+    with pytest.raises(UserError, match="--patch-size must be a multiple"):  # the command's own check
+        api.fit(tmp_path / "clean", output=tmp_path / "m2", method="nb2nb", patch_size=33, quiet=True)
+    with pytest.raises(UserError, match="unrecognized arguments: --no-such-option"):  # argparse, as one line
+        api.restore(tmp_path / "clean", model=model, output=tmp_path / "o", no_such_option=3)
+    assert api.command_line("fit", ["d"], {"pairs": ("a", "b"), "quiet": True, "init": None, "lr": 1e-3}) == [
+        "fit", "d", "--pairs", "a", "b", "--quiet", "--lr", "0.001"]

@@ -177,6 +177,12 @@ def validation_pairs(paths, noise, channels: int, seed: int = 12345):
     return pairs
 
 
+def model_path(output: str | os.PathLike) -> Path:
+    """The model file ``-o`` names: ``.safetensors`` appended unless it is already the suffix."""
+    out = Path(output)
+    return out if out.suffix == ".safetensors" else Path(f"{out}.safetensors")
+
+
 def run(args: argparse.Namespace) -> int:
     from ..checkpoint import build_net, read_checkpoint
     from ..corruption import parse_corruption
@@ -192,9 +198,7 @@ def run(args: argparse.Namespace) -> int:
     source = method.make_source(args, noise)
     if source is None:
         source = build_source(args, method, noise)
-    out = Path(args.output)
-    if out.suffix != ".safetensors":
-        out = out.with_suffix(out.suffix + ".safetensors") if out.suffix else out.with_suffix(".safetensors")
+    out = model_path(args.output)
     if out.exists() and not args.resume:
         raise UserError(f"{out} exists: pass --resume to continue it, or choose another -o")
     if args.resume and not out.exists():  # allowed (a job script can always pass --resume), but said
