@@ -36,6 +36,8 @@ class ImageInfo:
     source: str = ""
     icc_profile: bytes | None = None   #: embedded ICC colour profile, written back where the format allows
     exif: bytes | None = None          #: EXIF block (``Exif\0\0`` + TIFF header ...), written back likewise
+    stack_shape: tuple[int, ...] = ()  #: a TIFF stack's leading axes (z, time, channel ...): () for one image
+    stack_axes: str = ""               #: their tifffile axis letters, e.g. "Z" or "TZC"
 
     @property
     def bit_depth(self) -> int:
@@ -68,8 +70,18 @@ def _read_pixels(path: Path) -> tuple[np.ndarray, dict]:
 
         with tifffile.TiffFile(str(path)) as tif:
             array = tif.asarray()
+            axes = tif.series[0].axes if tif.series else ""
             icc = tif.pages[0].tags.get(34675)  # InterColorProfile
             meta = {"icc_profile": bytes(icc.value)} if icc is not None and icc.value else {}
+        if len(axes) == array.ndim and axes.endswith(("YX", "YXS", "SYX")) and array.ndim > 2:
+            if axes.endswith("SYX"):  # planar colour: channels last
+                array, axes = np.moveaxis(array, -3, -1), axes[:-3] + "YXS"
+            image_axes = 3 if axes.endswith("YXS") else 2
+            leading = tuple(int(n) for n in array.shape[:-image_axes])
+            if int(np.prod(leading)) > 1:  # a stack of images: z-slices, time points, microscope channels
+                meta.update(stack_shape=leading, stack_axes=axes[:-image_axes])
+                return array.reshape(-1, *array.shape[-image_axes:]), meta
+            return array.reshape(array.shape[-image_axes:]), meta
         if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[-1] not in (1, 3, 4):
             array = np.moveaxis(array, 0, -1)  # planar (C, H, W) TIFF
         return array, meta
@@ -115,8 +127,21 @@ def _pil_metadata(img) -> dict:
 def read_image(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo]:
     """Read an image as float32 (H, W, C), C in {1, 3}, plus the info needed to write it back.
 
-    Raises :class:`ImageReadError` with a one-line reason for anything that is not a readable image.
+    Raises :class:`ImageReadError` with a one-line reason for anything that is not a readable image (a
+    TIFF stack included: :func:`read_frames` reads those).
     """
+    frames, info = read_frames(path)
+    if info.stack_shape:
+        raise ImageReadError(f"{path}: a stack of {len(frames)} images (axes {info.stack_axes}"
+                             f"{'YXS' if info.channels == 3 else 'YX'}); `restore` and `fit` take stacks, "
+                             f"this reads single images")
+    return frames[0], info
+
+
+def read_frames(path: str | os.PathLike) -> tuple[list[np.ndarray], ImageInfo]:
+    """Every image a file holds, each float32 (H, W, C): one for an ordinary image, one per plane for a
+    TIFF stack (z-slices, time points, microscope channels), whose leading axes ``info.stack_shape`` keeps
+    so that :func:`write_frames` writes the restored stack back in the same layout."""
     path = Path(path)
     if not path.exists():
         raise ImageReadError(f"{path}: no such file")
@@ -134,6 +159,18 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo]:
             reason = "not an image file (or an unsupported format)"
         raise ImageReadError(f"{path}: cannot read image: {reason}") from None
     array = np.asarray(array)
+    stack = {k: meta.pop(k) for k in ("stack_shape", "stack_axes") if k in meta}
+    if stack:
+        frames = [_as_image(plane, path, meta) for plane in array]
+        for _, info in frames:
+            info.stack_shape, info.stack_axes = stack["stack_shape"], stack["stack_axes"]
+        return [pixels for pixels, _ in frames], frames[0][1]
+    pixels, info = _as_image(array, path, meta)
+    return [pixels], info
+
+
+def _as_image(array: np.ndarray, path: Path, meta: dict) -> tuple[np.ndarray, ImageInfo]:
+    """One stored image (H, W) or (H, W, C) as float32 (H, W, C) in [0, 1] with its alpha set aside."""
     if array.ndim == 2:
         array = array[:, :, None]
     if array.ndim != 3 or array.shape[0] < MIN_SIDE or array.shape[1] < MIN_SIDE:
@@ -193,8 +230,11 @@ def decoded_bytes(paths: Sequence[Path], channels: int | None = None) -> int:
 
                 with tifffile.TiffFile(str(path)) as tif:
                     shape = tif.series[0].shape
-                height_width = int(np.prod(sorted(shape)[-2:]))  # (H, W, C) or planar (C, H, W)
-                pixels, bands = (int(np.prod(shape)), 1) if channels is None else (height_width, channels)
+                stored = (shape[-1] if len(shape) >= 3 and shape[-1] in (3, 4) else  # (..., H, W, C)
+                          shape[0] if len(shape) == 3 and shape[0] in (3, 4) else 1)  # planar (C, H, W)
+                # every plane of a stack counts; a given channel count replaces the stored one
+                pixels, bands = (int(np.prod(shape)), 1) if channels is None else (int(np.prod(shape)) // stored,
+                                                                                   channels)
             else:
                 with Image.open(path) as img:
                     pixels, bands = img.size[0] * img.size[1], channels or min(3, len(img.getbands()))
@@ -259,7 +299,8 @@ def match_all_by_name(first: str | os.PathLike, second: str | os.PathLike,
 
 def load_images(inputs: Sequence[str | os.PathLike], channels: int | None = None,
                 warn=print, copies: int = 1) -> list[np.ndarray]:
-    """Read every image that can be read, report the others through ``warn`` and go on.
+    """Read every image that can be read (every plane of a TIFF stack), report the others through ``warn``
+    and go on.
 
     ``channels`` (1 or 3) converts gray <-> RGB so a mixed folder gives uniform arrays. ``copies``: how many
     float32 versions of each image the caller will hold (e.g. 2 for clean + noisy), for
@@ -272,11 +313,11 @@ def load_images(inputs: Sequence[str | os.PathLike], channels: int | None = None
     images = []
     for path in paths:
         try:
-            image, _ = read_image(path)
+            frames, _ = read_frames(path)  # a TIFF stack gives each of its planes
         except ImageReadError as exc:
             warn(f"skipped {exc}")
             continue
-        images.append(to_channels(image, channels) if channels else image)
+        images.extend(to_channels(image, channels) if channels else image for image in frames)
     if not images:
         raise UserError(f"no readable images in {', '.join(map(str, inputs))}")
     return images
@@ -353,6 +394,33 @@ def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | No
                              else "minisblack", iccprofile=meta.get("icc_profile"))
         else:
             _write_with_pil(tmp, pixels, suffix, {k: v for k, v in meta.items() if v})
+    return path
+
+
+def write_frames(path: str | os.PathLike, frames: Sequence[np.ndarray], info: ImageInfo | None = None,
+                 dtype: str | None = None) -> Path:
+    """Write what :func:`read_frames` read: one image through :func:`write_image`, or a stack of (H, W, C)
+    frames as one TIFF in the layout ``info.stack_shape`` / ``info.stack_axes`` describe, atomically, in
+    the input's bit depth (or ``dtype``)."""
+    if info is None or not info.stack_shape:
+        if len(frames) != 1:
+            raise ValueError(f"{len(frames)} frames but no stack layout to write them in")
+        return write_image(path, frames[0], info, dtype)
+    path = Path(path)
+    if path.suffix.lower() not in TIFF_SUFFIXES:
+        raise UserError(f"{path}: a stack of {len(frames)} images can only be written as TIFF (.tif)")
+    if len(frames) != int(np.prod(info.stack_shape)):
+        raise ValueError(f"{len(frames)} frames do not fill a stack of shape {info.stack_shape}")
+    pixels = quantize(np.stack([np.asarray(f, dtype=np.float32).reshape(*f.shape[:2], -1) for f in frames]),
+                      dtype or info.dtype)
+    colour = pixels.shape[-1] >= 3
+    pixels = pixels.reshape(*info.stack_shape, *(pixels.shape[1:] if colour else pixels.shape[1:3]))
+    import tifffile
+
+    with atomic_path(path) as tmp:
+        tifffile.imwrite(str(tmp), pixels, photometric="rgb" if colour else "minisblack",
+                         metadata={"axes": info.stack_axes + ("YXS" if colour else "YX")},
+                         iccprofile=info.icc_profile)
     return path
 
 

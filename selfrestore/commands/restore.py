@@ -11,7 +11,8 @@ from ._common import add_parser, add_runtime_options, warn
 DESCRIPTION = """\
 Restore images (files or folders) with a model file from `selfrestore fit` or a shipped model
 (`selfrestore models`). Outputs keep the input's name, sub-folders, bit depth (8/16-bit, float TIFF),
-gray/colour and alpha channel. A file that cannot be read is reported and skipped; the others are still
+gray/colour and alpha channel; a multi-page TIFF stack (z, time, channels) is restored plane by plane and
+written back with the same axes. A file that cannot be read is reported and skipped; the others are still
 restored, and the exit code is 1 if anything failed.
 """
 
@@ -118,7 +119,7 @@ def adapt_model(restorer, images, steps: int, quiet: bool = False) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..io import list_images, read_image, write_image
+    from ..io import TIFF_SUFFIXES, list_images, read_frames, write_frames
     from ..restore import Restorer
     from ..size_check import recorded_warning
 
@@ -148,11 +149,11 @@ def run(args: argparse.Namespace) -> int:
     if args.adapt:  # adaptation trains on every input (also those already restored, so a rerun adapts alike)
         for path in paths:
             try:
-                preloaded[path] = read_image(path)
+                preloaded[path] = read_frames(path)
             except ImageReadError as exc:
                 warn(str(exc))
                 preloaded[path] = None
-        readable = [item[0] for item in preloaded.values() if item is not None]
+        readable = [frame for item in preloaded.values() if item is not None for frame in item[0]]
         if readable:
             adapt_model(restorer, readable, args.adapt, quiet=args.quiet)
     todo, skipped = [], 0
@@ -173,29 +174,38 @@ def run(args: argparse.Namespace) -> int:
 
     restored = 0
     for path, target in tqdm(todo, desc="restore", unit="img", disable=len(todo) < 2 or args.quiet):
-        try:  # one image at a time: a folder of any size fits in memory
-            image, info = preloaded[path] if args.adapt and preloaded[path] else read_image(path)
+        try:  # one file at a time: a folder of any size fits in memory
+            frames, info = preloaded[path] if args.adapt and preloaded[path] else read_frames(path)
         except ImageReadError as exc:
             if not args.adapt:  # already reported while preloading
                 warn(str(exc))
             failures += 1
             continue
+        if info.stack_shape and target.suffix.lower() not in TIFF_SUFFIXES:
+            warn(f"{path}: a stack of {len(frames)} images can only be written as TIFF; choose -o NAME.tif")
+            failures += 1
+            continue
         start = time.time()
-        if args.uncertainty:
-            from ..restore import restore_array
+        outputs, deviations = [], []
+        for image in tqdm(frames, desc="planes", unit="plane", leave=False, disable=len(frames) < 2 or args.quiet):
+            if args.uncertainty:
+                from ..restore import restore_array
 
-            method, net = restorer.method, restorer.net
-            params = restorer.noise_params
-            both = restore_array(method, net, image, tile=args.tile, precision=args.precision,
-                                 device=restorer.device, fn=lambda t: _mean_and_std(method, net, t, params))
-            c = image.shape[2]
-            write_image(target, both[:, :, :c], info)
-            write_image(target.with_name(target.stem + ".std.tif"), both[:, :, c:], dtype="float32")
-        else:
-            write_image(target, restorer.restore(image, progress=not args.quiet), info)
+                method, net = restorer.method, restorer.net
+                params = restorer.noise_params
+                both = restore_array(method, net, image, tile=args.tile, precision=args.precision,
+                                     device=restorer.device, fn=lambda t: _mean_and_std(method, net, t, params))
+                outputs.append(both[:, :, :image.shape[2]])
+                deviations.append(both[:, :, image.shape[2]:])
+            else:
+                outputs.append(restorer.restore(image, progress=not args.quiet and len(frames) == 1))
+        write_frames(target, outputs, info)
+        if args.uncertainty:  # a float TIFF, without the input's alpha (a stack keeps its layout)
+            write_frames(target.with_name(target.stem + ".std.tif"), deviations,
+                         info if info.stack_shape else None, dtype="float32")
         preloaded.pop(path, None)
         restored += 1
-        megapixels = image.shape[0] * image.shape[1] / 1e6
+        megapixels = sum(image.shape[0] * image.shape[1] for image in frames) / 1e6
         if not args.quiet:
             tqdm.write(f"{path} -> {target}  ({megapixels / max(time.time() - start, 1e-9):.2f} MP/s)")
     if skipped and not args.quiet:
