@@ -21,8 +21,11 @@ import numpy as np
 
 from .errors import ImageReadError, UserError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".ppm", ".pgm")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".ppm", ".pgm",
+                  ".fits", ".fit", ".fts")
 TIFF_SUFFIXES = (".tif", ".tiff")
+FITS_SUFFIXES = (".fits", ".fit", ".fts")  #: astronomy images (read and written through astropy)
+STACK_SUFFIXES = TIFF_SUFFIXES + FITS_SUFFIXES  #: formats that hold float pixels and stacks of planes
 MIN_SIDE = 1
 
 
@@ -38,6 +41,8 @@ class ImageInfo:
     exif: bytes | None = None          #: EXIF block (``Exif\0\0`` + TIFF header ...), written back likewise
     stack_shape: tuple[int, ...] = ()  #: a TIFF stack's leading axes (z, time, channel ...): () for one image
     stack_axes: str = ""               #: their tifffile axis letters, e.g. "Z" or "TZC"
+    blank: np.ndarray | None = None    #: float images: where the input held NaN (blank pixels), put back on writing
+    fits_header: str | None = None     #: a FITS image's header (WCS, exposure ...), written back unchanged
 
     @property
     def bit_depth(self) -> int:
@@ -62,9 +67,35 @@ def _to_float(array: np.ndarray, path: Path) -> tuple[np.ndarray, str]:
     raise ImageReadError(f"{path}: unsupported pixel type {array.dtype}")
 
 
+def _astropy_fits():
+    try:
+        from astropy.io import fits
+    except ImportError:
+        raise UserError("FITS images need astropy: pip install 'selfrestore[astro]'") from None
+    return fits
+
+
+def _read_fits(path: Path) -> tuple[np.ndarray, dict]:
+    """The first image HDU (BZERO/BSCALE applied), its header, and its leading axes as a stack."""
+    fits = _astropy_fits()
+    with fits.open(str(path), memmap=False) as hdus:
+        hdu = next((h for h in hdus if h.is_image and h.data is not None and h.data.ndim >= 2), None)
+        if hdu is None:
+            raise ImageReadError(f"{path}: no image in this FITS file")
+        array, meta = np.asarray(hdu.data), {"fits_header": hdu.header.tostring()}
+    if array.dtype.byteorder not in ("=", "|"):
+        array = array.astype(array.dtype.newbyteorder("="))
+    if array.ndim > 2 and int(np.prod(array.shape[:-2])) > 1:
+        meta.update(stack_shape=tuple(int(n) for n in array.shape[:-2]), stack_axes="Q" * (array.ndim - 2))
+        return array.reshape(-1, *array.shape[-2:]), meta
+    return array.reshape(array.shape[-2:]), meta
+
+
 def _read_pixels(path: Path) -> tuple[np.ndarray, dict]:
-    """The stored pixels and the metadata to carry to the output (``icc_profile``, ``exif``)."""
+    """The stored pixels and the metadata to carry to the output (``icc_profile``, ``exif``, FITS header)."""
     suffix = path.suffix.lower()
+    if suffix in FITS_SUFFIXES:
+        return _read_fits(path)
     if suffix in TIFF_SUFFIXES:
         import tifffile
 
@@ -151,9 +182,9 @@ def read_frames(path: str | os.PathLike) -> tuple[list[np.ndarray], ImageInfo]:
         raise ImageReadError(f"{path}: empty file (0 bytes)")
     try:
         array, meta = _read_pixels(path)
-    except ImageReadError:
+    except (ImageReadError, UserError):
         raise
-    except Exception as exc:  # PIL / tifffile raise many types for corrupt data
+    except Exception as exc:  # PIL / tifffile / astropy raise many types for corrupt data
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "cannot identify image file" in reason:
             reason = "not an image file (or an unsupported format)"
@@ -162,9 +193,11 @@ def read_frames(path: str | os.PathLike) -> tuple[list[np.ndarray], ImageInfo]:
     stack = {k: meta.pop(k) for k in ("stack_shape", "stack_axes") if k in meta}
     if stack:
         frames = [_as_image(plane, path, meta) for plane in array]
-        for _, info in frames:
-            info.stack_shape, info.stack_axes = stack["stack_shape"], stack["stack_axes"]
-        return [pixels for pixels, _ in frames], frames[0][1]
+        info = frames[0][1]
+        info.stack_shape, info.stack_axes, info.alpha = stack["stack_shape"], stack["stack_axes"], None
+        if any(i.blank is not None for _, i in frames):  # blank pixels of every plane: (N, H, W, C)
+            info.blank = np.stack([i.blank if i.blank is not None else np.zeros(p.shape, bool) for p, i in frames])
+        return [pixels for pixels, _ in frames], info
     pixels, info = _as_image(array, path, meta)
     return [pixels], info
 
@@ -184,8 +217,13 @@ def _as_image(array: np.ndarray, path: Path, meta: dict) -> tuple[np.ndarray, Im
         pixels, alpha = pixels[:, :, :3], pixels[:, :, 3]
     elif channels > 4:
         raise ImageReadError(f"{path}: {channels} channels; expected gray, RGB or RGBA")
+    blank = None
+    if dtype == "float32" and np.isnan(pixels).any():  # blank pixels (astronomy): the network sees the median
+        blank = np.isnan(pixels)
+        pixels = np.where(blank, np.nanmedian(pixels) if not blank.all() else 0.0, pixels).astype(np.float32)
     pixels = np.ascontiguousarray(pixels)
-    return pixels, ImageInfo(dtype=dtype, channels=pixels.shape[2], alpha=alpha, source=str(path), **meta)
+    return pixels, ImageInfo(dtype=dtype, channels=pixels.shape[2], alpha=alpha, source=str(path), blank=blank,
+                             **meta)
 
 
 def list_images(inputs: Sequence[str | os.PathLike]) -> tuple[list[Path], list[str]]:
@@ -225,7 +263,11 @@ def decoded_bytes(paths: Sequence[Path], channels: int | None = None) -> int:
     total = 0
     for path in paths:
         try:
-            if path.suffix.lower() in TIFF_SUFFIXES:
+            if path.suffix.lower() in FITS_SUFFIXES:
+                header = _astropy_fits().getheader(str(path))
+                shape = tuple(int(header.get(f"NAXIS{i}", 1)) for i in range(1, int(header.get("NAXIS", 0)) + 1))
+                pixels, bands = int(np.prod(shape)) if shape else 0, channels or 1
+            elif path.suffix.lower() in TIFF_SUFFIXES:
                 import tifffile
 
                 with tifffile.TiffFile(str(path)) as tif:
@@ -378,11 +420,15 @@ def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | No
     dtype = dtype or (info.dtype if info else "uint8")
     if suffix in (".jpg", ".jpeg", ".bmp", ".webp", ".ppm", ".pgm"):
         dtype = "uint8"
-    elif dtype == "float32" and suffix not in TIFF_SUFFIXES:
+    elif dtype == "float32" and suffix not in STACK_SUFFIXES:
         dtype = "uint16"
+    if dtype == "float32" and info is not None and info.blank is not None and info.blank.shape == array.shape:
+        array = np.where(info.blank, np.float32(np.nan), array)
     if info is not None and info.alpha is not None and info.alpha.shape == array.shape[:2]:
         array = np.concatenate([array, info.alpha[:, :, None]], axis=2)
     pixels = quantize(array, dtype)
+    if suffix in FITS_SUFFIXES:  # colour as three planes (NAXIS3 = 3)
+        return _write_fits(path, pixels if pixels.shape[2] == 1 else np.moveaxis(pixels, 2, 0), info)
     if pixels.shape[2] == 1:
         pixels = pixels[:, :, 0]
     meta = {"icc_profile": info.icc_profile, "exif": info.exif} if info is not None else {}
@@ -397,6 +443,19 @@ def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | No
     return path
 
 
+def _write_fits(path: Path, data: np.ndarray, info: ImageInfo | None) -> Path:
+    """Write ``data`` ((H, W, 1), (C, H, W) or a stack) as the primary HDU, atomically, with the input's
+    header; astropy sets BITPIX / NAXIS / BZERO from the data, so the input's scaling keywords are dropped."""
+    fits = _astropy_fits()
+    header = fits.Header.fromstring(info.fits_header) if info is not None and info.fits_header else fits.Header()
+    for key in ("BZERO", "BSCALE", "BLANK", "EXTEND", "XTENSION", "PCOUNT", "GCOUNT"):
+        header.remove(key, ignore_missing=True, remove_all=True)
+    data = data[:, :, 0] if data.ndim == 3 and data.shape[2] == 1 else data
+    with atomic_path(path) as tmp:
+        fits.PrimaryHDU(data=data, header=header).writeto(str(tmp), overwrite=True)
+    return path
+
+
 def write_frames(path: str | os.PathLike, frames: Sequence[np.ndarray], info: ImageInfo | None = None,
                  dtype: str | None = None) -> Path:
     """Write what :func:`read_frames` read: one image through :func:`write_image`, or a stack of (H, W, C)
@@ -407,14 +466,19 @@ def write_frames(path: str | os.PathLike, frames: Sequence[np.ndarray], info: Im
             raise ValueError(f"{len(frames)} frames but no stack layout to write them in")
         return write_image(path, frames[0], info, dtype)
     path = Path(path)
-    if path.suffix.lower() not in TIFF_SUFFIXES:
-        raise UserError(f"{path}: a stack of {len(frames)} images can only be written as TIFF (.tif)")
+    if path.suffix.lower() not in STACK_SUFFIXES:
+        raise UserError(f"{path}: a stack of {len(frames)} images can only be written as TIFF (.tif) or FITS")
     if len(frames) != int(np.prod(info.stack_shape)):
         raise ValueError(f"{len(frames)} frames do not fill a stack of shape {info.stack_shape}")
-    pixels = quantize(np.stack([np.asarray(f, dtype=np.float32).reshape(*f.shape[:2], -1) for f in frames]),
-                      dtype or info.dtype)
+    planes = np.stack([np.asarray(f, dtype=np.float32).reshape(*f.shape[:2], -1) for f in frames])
+    dtype = dtype or info.dtype
+    if dtype == "float32" and info.blank is not None and info.blank.shape == planes.shape:
+        planes = np.where(info.blank, np.float32(np.nan), planes)
+    pixels = quantize(planes, dtype)
     colour = pixels.shape[-1] >= 3
     pixels = pixels.reshape(*info.stack_shape, *(pixels.shape[1:] if colour else pixels.shape[1:3]))
+    if path.suffix.lower() in FITS_SUFFIXES:
+        return _write_fits(path, pixels, info)
     import tifffile
 
     with atomic_path(path) as tmp:

@@ -196,4 +196,37 @@ def test_tiff_stacks_are_read_plane_by_plane_and_written_back_in_their_layout(tm
     assert 0.2 < alone.mean() < 0.8
     np.testing.assert_array_equal(restored[1, 1], quantize(alone[:, :, 0], "uint16"))
     assert main(["restore", str(stack), "--model", str(model), "-o", str(tmp_path / "x.png"), "--quiet"]) == 1
-    assert "only be written as TIFF" in capsys.readouterr().err
+    assert "only be written as TIFF or FITS" in capsys.readouterr().err
+
+
+def test_fits_images_keep_their_header_type_stack_and_blank_pixels(tmp_path, rgb_image):
+    """Astronomy: a FITS file (16-bit counts with BZERO, or float with NaN blanks; one image or a cube)
+    restores into a FITS file with the same header keywords (WCS ...), the same pixel type and shape, and
+    NaN where the input had them (the network saw finite values)."""
+    fits = pytest.importorskip("astropy.io.fits")
+    from selfrestore.cli import main
+    from selfrestore.io import read_frames
+
+    gray = rgb_image.mean(axis=2)
+    counts = np.round(gray * 60000).astype(np.uint16)
+    header = fits.Header({"OBJECT": "M31", "CRVAL1": 10.68, "EXPTIME": 30.0})
+    fits.PrimaryHDU(counts, header=header).writeto(tmp_path / "counts.fits")
+    cube = np.stack([gray, gray[:, ::-1]]).astype(np.float32) * 1000 - 200  # float, negative values too
+    cube[1, 5:9, 7:11] = np.nan
+    fits.PrimaryHDU(cube, header=header).writeto(tmp_path / "cube.fits")
+    frames, info = read_frames(tmp_path / "cube.fits")
+    assert len(frames) == 2 and info.stack_shape == (2,) and info.dtype == "float32"
+    assert all(np.isfinite(f).all() for f in frames) and info.blank.sum() == 16
+
+    model = "unet-gauss25"
+    for name in ("counts.fits", "cube.fits"):
+        assert main(["restore", str(tmp_path / name), "--model", model, "-o", str(tmp_path / "out"), "--quiet"]) == 0
+    with fits.open(tmp_path / "out" / "counts.fits") as hdus:
+        out = hdus[0]
+        assert out.header["OBJECT"] == "M31" and out.header["CRVAL1"] == 10.68 and out.header["BITPIX"] == 16
+        assert out.data.dtype == np.uint16 and out.data.shape == counts.shape
+        assert np.abs(out.data.astype(float) - counts).mean() < 2000  # restored, not garbage
+    with fits.open(tmp_path / "out" / "cube.fits") as hdus:
+        out = hdus[0]
+        assert out.header["EXPTIME"] == 30.0 and out.header["BITPIX"] == -32 and out.data.shape == cube.shape
+        assert np.array_equal(np.isnan(out.data), np.isnan(cube))

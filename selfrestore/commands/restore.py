@@ -119,7 +119,7 @@ def adapt_model(restorer, images, steps: int, quiet: bool = False) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..io import TIFF_SUFFIXES, list_images, read_frames, write_frames
+    from ..io import STACK_SUFFIXES, list_images, read_frames, write_frames
     from ..restore import Restorer
     from ..size_check import recorded_warning
 
@@ -181,8 +181,8 @@ def run(args: argparse.Namespace) -> int:
                 warn(str(exc))
             failures += 1
             continue
-        if info.stack_shape and target.suffix.lower() not in TIFF_SUFFIXES:
-            warn(f"{path}: a stack of {len(frames)} images can only be written as TIFF; choose -o NAME.tif")
+        if info.stack_shape and target.suffix.lower() not in STACK_SUFFIXES:
+            warn(f"{path}: a stack of {len(frames)} images can only be written as TIFF or FITS; choose -o NAME.tif")
             failures += 1
             continue
         start = time.time()
