@@ -365,6 +365,20 @@ def load_images(inputs: Sequence[str | os.PathLike], channels: int | None = None
     return images
 
 
+def intensity_mapping(images: Sequence[np.ndarray], seed: int = 0) -> dict[str, float] | None:
+    """For float data far outside [0, 1] (microscope or telescope counts kept as float): the affine map
+    ``x' = (x - offset) / scale`` that sends the 0.1th..99.9th percentile of all pixels to [0, 1], the range
+    the networks, learning rates and noise levels are made for. None when the data already lies in about
+    [0, 1] (every 8/16-bit file, and float files scaled like them)."""
+    rng = np.random.default_rng(seed)
+    sample = np.concatenate([image.reshape(-1)[rng.integers(0, image.size, min(image.size, 20000))]
+                             for image in images])
+    low, high = (float(v) for v in np.percentile(sample, [0.1, 99.9]))
+    if low >= -0.5 and high <= 1.5:
+        return None
+    return {"offset": low, "scale": max(high - low, 1e-12)}
+
+
 def to_channels(image: np.ndarray, channels: int) -> np.ndarray:
     """Gray -> RGB by repetition, RGB -> gray by ITU-R BT.601 luma."""
     have = image.shape[2]

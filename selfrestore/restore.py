@@ -158,6 +158,8 @@ class Restorer:
             raise UserError(f"{model}: a multi-frame ({self.method.name}) model restores frame sequences, "
                             f"not single images; use `selfrestore {verb}`")
         self.channels = self.header.get("channels") or 3
+        #: float data trained on after mapping it to [0, 1] (``fit`` on far-out-of-range floats): map alike
+        self.intensity = self.header.get("intensity")
         self.tile, self.ensemble, self.precision = tile, ensemble, precision
         self.noise_params = dict(noise_params or {})
         if self.noise_params:
@@ -170,7 +172,24 @@ class Restorer:
                                 f"{', '.join(unused)}" + (f" (it takes: {', '.join(accepts)})" if accepts else
                                                          " (it has no noise model to set)"))
 
+    def to_model_scale(self, image: np.ndarray) -> np.ndarray:
+        """The values the network was trained on (the identity unless the model records a mapping)."""
+        if not self.intensity:
+            return image
+        return ((image - self.intensity["offset"]) / self.intensity["scale"]).astype(np.float32)
+
+    def from_model_scale(self, image: np.ndarray, spread: bool = False) -> np.ndarray:
+        """Back to the data's values; ``spread``: a standard deviation (scaled, not shifted)."""
+        if not self.intensity:
+            return image
+        scaled = image * self.intensity["scale"]
+        return (scaled if spread else scaled + self.intensity["offset"]).astype(np.float32)
+
     def restore(self, image: np.ndarray, progress: bool = False) -> np.ndarray:
+        """Restore one (H, W, C) image (any channel count the model can take, in the data's own values)."""
+        return self.from_model_scale(self._restore(self.to_model_scale(image), progress))
+
+    def _restore(self, image: np.ndarray, progress: bool) -> np.ndarray:
         from .io import to_channels
 
         have = image.shape[2]

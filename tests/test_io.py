@@ -230,3 +230,38 @@ def test_fits_images_keep_their_header_type_stack_and_blank_pixels(tmp_path, rgb
         out = hdus[0]
         assert out.header["EXPTIME"] == 30.0 and out.header["BITPIX"] == -32 and out.data.shape == cube.shape
         assert np.array_equal(np.isnan(out.data), np.isnan(cube))
+
+
+def test_float_data_far_outside_0_1_is_mapped_for_training_and_back_for_restoring(tmp_path, rgb_image, capsys):
+    """Microscope counts kept as float (here 100..4100): fit maps them to [0, 1] by percentiles and records
+    the map; training on them equals training on the mapped data, and restore answers on the data's own
+    scale; data already in [0, 1] is left as read."""
+    import tifffile
+
+    from selfrestore.checkpoint import read_checkpoint
+    from selfrestore.cli import main
+    from selfrestore.io import intensity_mapping
+    from selfrestore.restore import Restorer
+
+    gray = rgb_image.mean(axis=2)
+    rng = np.random.default_rng(0)
+    counts = (100 + 4000 * np.clip(gray + rng.normal(0, 0.05, gray.shape), 0, 1)).astype(np.float32)
+    assert intensity_mapping([gray]) is None
+    mapping = intensity_mapping([counts])
+    assert 90 < mapping["offset"] < 200 and 3700 < mapping["scale"] < 4100
+    mapped = ((counts - mapping["offset"]) / mapping["scale"]).astype(np.float32)
+    for name, data in (("raw", counts), ("mapped", mapped)):
+        (tmp_path / name).mkdir()
+        tifffile.imwrite(tmp_path / name / "cells.tif", data)
+        assert main(["fit", str(tmp_path / name), "--method", "nb2nb", "--width", "8", "--depth", "2", "--steps",
+                     "5", "--patch-size", "32", "--no-amp", "-o", str(tmp_path / f"{name}.safetensors"),
+                     "--quiet"]) == 0
+    assert read_checkpoint(tmp_path / "raw.safetensors")[1]["intensity"] == mapping
+    assert "intensity" not in read_checkpoint(tmp_path / "mapped.safetensors")[1]
+    assert main(["models", str(tmp_path / "raw.safetensors")]) == 0 and "mapped to [0, 1]" in capsys.readouterr().out
+    on_raw = Restorer(tmp_path / "raw.safetensors").restore(counts[:, :, None])
+    on_mapped = Restorer(tmp_path / "mapped.safetensors").restore(mapped[:, :, None])
+    np.testing.assert_allclose(on_raw, on_mapped * mapping["scale"] + mapping["offset"], rtol=1e-5, atol=1e-2)
+    assert main(["restore", str(tmp_path / "raw" / "cells.tif"), "--model", str(tmp_path / "raw.safetensors"),
+                 "-o", str(tmp_path / "out.tif"), "--quiet"]) == 0
+    np.testing.assert_allclose(tifffile.imread(tmp_path / "out.tif"), on_raw[:, :, 0], rtol=1e-6)

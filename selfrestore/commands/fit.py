@@ -28,7 +28,9 @@ examples:
   selfrestore fit my_noisy_photos/ --method laine19 --noise gauss5_50 --minutes 60 -o photos.safetensors
   selfrestore fit sharp/ --synthetic --kernels kernels.mat --method reblur -o deblur.safetensors
   selfrestore fit ... --resume        # continue an interrupted run from its last checkpoint
-  selfrestore fit my_scans/ --method laine19 --noise gauss5_50 --init laine19-gauss5_50 --minutes 10 -o scans.safetensors
+  selfrestore fit my_scans/ --method laine19 --noise gauss5_50 --init laine19-gauss5_50 --minutes 10 \
+      -o scans.safetensors                      # fine-tune a shipped model on your own data
+  selfrestore fit stacks/*.tif --method n2v -o cells.safetensors  # microscope stacks, float counts: all fine
 
 Checkpoints are written atomically every --ckpt-every steps: after a crash or kill, --resume continues
 and ends with exactly the weights of an uninterrupted run. Multi-process training: launch with
@@ -119,7 +121,28 @@ def _matched_pairs(dir_a: str, dir_b: str, channels: int | None):
 
 
 def build_source(args, method, noise):
-    """The data source the method needs, from the command-line options."""
+    """The data source the method needs, from the command-line options; float data far outside [0, 1] is
+    mapped into it (``source.intensity`` says how)."""
+    import numpy as np
+
+    from ..io import intensity_mapping
+
+    source = _build_source(args, method, noise)
+    if args.synthetic:  # clean images corrupted here: made in the [0, 1] convention
+        return source
+    mapping = intensity_mapping(next(iter(source.fields.values())), seed=args.seed)
+    if mapping:
+        offset, scale = mapping["offset"], mapping["scale"]
+        for name, arrays in source.fields.items():
+            source.fields[name] = [((a - offset) / scale).astype(np.float32) for a in arrays]
+        source.intensity = mapping
+        if not args.quiet:
+            print(f"float data from {offset:.4g} to {offset + scale:.4g} (0.1-99.9th percentile) is mapped to "
+                  f"[0, 1] for training; restoring maps back (noise levels given with --noise refer to [0, 1])")
+    return source
+
+
+def _build_source(args, method, noise):
     from ..data.images import CorruptedImages, NoisyImages, PairedImages
     from ..io import load_images, to_channels
 
@@ -239,7 +262,8 @@ def run(args: argparse.Namespace) -> int:
     if args.val and not noise:
         warn("--val ignored: it needs --noise to corrupt the clean validation images")
     meta = {"data": [str(d) for d in (args.data or args.pairs or [])], "synthetic": args.synthetic,
-            "redraw": args.redraw, **({"init": str(args.init)} if args.init else {})}
+            "redraw": args.redraw, **({"init": str(args.init)} if args.init else {}),
+            **({"intensity": source.intensity} if getattr(source, "intensity", None) else {})}
     train(method, net, source, config, out, val_pairs=val, meta=meta)
     if int(os.environ.get("RANK", "0")) == 0:
         check_size_dependence(method, net, source, out, args.patch_size, quiet=args.quiet)

@@ -40,6 +40,9 @@ def describe(header: dict) -> list[str]:
         kind = "clean images corrupted once" if header.get("synthetic") else "noisy images"
         lines.append(f"data     {', '.join(map(str, header['data']))} ({kind}"
                      + (", fresh noise every batch" if header.get("redraw") else "") + ")")
+    if header.get("intensity"):
+        low, span = header["intensity"]["offset"], header["intensity"]["scale"]
+        lines.append(f"values   float data {low:.4g} .. {low + span:.4g} mapped to [0, 1] (restoring maps alike)")
     if header.get("init"):
         lines.append(f"started  from {header['init']}")
     history = header.get("history") or []

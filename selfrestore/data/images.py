@@ -50,6 +50,9 @@ class PatchSource:
     """Random patches from lists of aligned arrays: ``fields[name][i]`` are the arrays of image i."""
 
     kind = "single"
+    #: how the stored values were mapped to [0, 1] for training (float data far outside it; see
+    #: :func:`selfrestore.io.intensity_mapping`), recorded in the model so restoring maps alike; None: as read
+    intensity: dict[str, float] | None = None
 
     def __init__(self, fields: dict[str, list[np.ndarray]], params: dict[str, list[float]] | None = None):
         names = list(fields)
