@@ -28,8 +28,7 @@ examples:
   selfrestore fit my_noisy_photos/ --method laine19 --noise gauss5_50 --minutes 60 -o photos.safetensors
   selfrestore fit sharp/ --synthetic --kernels kernels.mat --method reblur -o deblur.safetensors
   selfrestore fit ... --resume        # continue an interrupted run from its last checkpoint
-  selfrestore fit my_scans/ --method laine19 --noise gauss5_50 --init laine19-gauss5_50 --minutes 10 \
-      -o scans.safetensors                      # fine-tune a shipped model on your own data
+  selfrestore fit my_scans/ --method laine19 --noise gauss5_50 --init laine19-gauss5_50 -o scans.safetensors
   selfrestore fit stacks/*.tif --method n2v -o cells.safetensors  # microscope stacks, float counts: all fine
 
 Checkpoints are written atomically every --ckpt-every steps: after a crash or kill, --resume continues
