@@ -43,6 +43,8 @@ class ImageInfo:
     stack_axes: str = ""               #: their tifffile axis letters, e.g. "Z" or "TZC"
     blank: np.ndarray | None = None    #: float images: where the input held NaN (blank pixels), put back on writing
     fits_header: str | None = None     #: a FITS image's header (WCS, exposure ...), written back unchanged
+    tiff_tags: tuple = ()              #: TIFF tags carried to the output: GeoTIFF / GDAL (code, type, count, value)
+    tiff_resolution: tuple | None = None  #: TIFF (x resolution, y resolution, unit), written back
 
     @property
     def bit_depth(self) -> int:
@@ -102,10 +104,16 @@ def _read_pixels(path: Path) -> tuple[np.ndarray, dict]:
         with tifffile.TiffFile(str(path)) as tif:
             array = tif.asarray()
             axes = tif.series[0].axes if tif.series else ""
-            icc = tif.pages[0].tags.get(34675)  # InterColorProfile
-            meta = {"icc_profile": bytes(icc.value)} if icc is not None and icc.value else {}
+            page = tif.pages[0]
+            meta = _tiff_metadata(page)
+            bands = int(page.samplesperpixel) > 4 or (int(page.photometric) in (0, 1)
+                                                       and int(page.samplesperpixel) >= 3)
         if len(axes) == array.ndim and axes.endswith(("YX", "YXS", "SYX")) and array.ndim > 2:
-            if axes.endswith("SYX"):  # planar colour: channels last
+            if bands and axes.endswith(("YXS", "SYX")):  # multispectral bands: a stack of gray planes
+                if axes.endswith("YXS"):
+                    array, axes = np.moveaxis(array, -1, -3), axes[:-3] + "SYX"
+                axes = axes[:-3] + "BYX"  # "B": bands, stored last (contiguous) or planar as read
+            elif axes.endswith("SYX"):  # planar colour: channels last
                 array, axes = np.moveaxis(array, -3, -1), axes[:-3] + "YXS"
             image_axes = 3 if axes.endswith("YXS") else 2
             leading = tuple(int(n) for n in array.shape[:-image_axes])
@@ -137,6 +145,40 @@ def _read_pixels(path: Path) -> tuple[np.ndarray, dict]:
         elif img.mode.startswith("I;16"):
             return np.asarray(img, dtype=np.uint16), meta
         return np.asarray(img), meta
+
+
+#: TIFF tags that describe where and what the pixels are (GeoTIFF model, GDAL metadata and no-data value)
+CARRIED_TIFF_TAGS = (33550, 33922, 34264, 34735, 34736, 34737, 42112, 42113)
+
+
+def _tiff_metadata(page) -> dict:
+    """The ICC profile, resolution and georeferencing tags of a TIFF page, to write back."""
+    tags = page.tags
+    meta: dict = {}
+    icc = tags.get(34675)  # InterColorProfile
+    if icc is not None and icc.value:
+        meta["icc_profile"] = bytes(icc.value)
+    carried = tuple((t.code, int(t.dtype), t.count, t.value) for t in (tags.get(code) for code in CARRIED_TIFF_TAGS)
+                    if t is not None)
+    if carried:
+        meta["tiff_tags"] = carried
+    x, y, unit = tags.get(282), tags.get(283), tags.get(296)
+    if x is not None and y is not None:
+        meta["tiff_resolution"] = (tuple(x.value), tuple(y.value), int(unit.value) if unit is not None else 2)
+    return meta
+
+
+def _tiff_write_options(info: "ImageInfo | None") -> dict:
+    """tifffile.imwrite keywords that carry ``info``'s ICC profile, resolution and georeferencing tags."""
+    if info is None:
+        return {}
+    options: dict = {"iccprofile": info.icc_profile}
+    if info.tiff_tags:
+        options["extratags"] = [(code, dtype, count, value, True) for code, dtype, count, value in info.tiff_tags]
+    if info.tiff_resolution:
+        x, y, unit = info.tiff_resolution
+        options.update(resolution=(x, y), resolutionunit=unit)
+    return options
 
 
 def _pil_metadata(img) -> dict:
@@ -451,7 +493,7 @@ def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | No
             import tifffile
 
             tifffile.imwrite(str(tmp), pixels, photometric="rgb" if pixels.ndim == 3 and pixels.shape[2] >= 3
-                             else "minisblack", iccprofile=meta.get("icc_profile"))
+                             else "minisblack", **_tiff_write_options(info))
         else:
             _write_with_pil(tmp, pixels, suffix, {k: v for k, v in meta.items() if v})
     return path
@@ -495,10 +537,13 @@ def write_frames(path: str | os.PathLike, frames: Sequence[np.ndarray], info: Im
         return _write_fits(path, pixels, info)
     import tifffile
 
+    axes = info.stack_axes + ("YXS" if colour else "YX")
+    if axes.endswith("BYX"):  # multispectral bands go back to samples of each pixel
+        pixels, axes = np.moveaxis(pixels, -3, -1), axes[:-3] + "YXS"
     with atomic_path(path) as tmp:
         tifffile.imwrite(str(tmp), pixels, photometric="rgb" if colour else "minisblack",
-                         metadata={"axes": info.stack_axes + ("YXS" if colour else "YX")},
-                         iccprofile=info.icc_profile)
+                         planarconfig="contig" if pixels.ndim >= 3 else None, metadata={"axes": axes},
+                         **_tiff_write_options(info))
     return path
 
 

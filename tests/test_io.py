@@ -265,3 +265,31 @@ def test_float_data_far_outside_0_1_is_mapped_for_training_and_back_for_restorin
     assert main(["restore", str(tmp_path / "raw" / "cells.tif"), "--model", str(tmp_path / "raw.safetensors"),
                  "-o", str(tmp_path / "out.tif"), "--quiet"]) == 0
     np.testing.assert_allclose(tifffile.imread(tmp_path / "out.tif"), on_raw[:, :, 0], rtol=1e-6)
+
+
+def test_multispectral_geotiff_keeps_its_bands_georeference_and_resolution(tmp_path, rgb_image):
+    """Satellite: a 5-band 16-bit GeoTIFF restores band by band into a GeoTIFF with the same bands, pixel
+    type, georeferencing tags and resolution (they were dropped, and more than 4 samples was an error)."""
+    import tifffile
+
+    from selfrestore.cli import main
+    from selfrestore.io import quantize, read_frames
+    from selfrestore.restore import Restorer
+
+    bands = np.stack([np.roll(rgb_image.mean(axis=2), 9 * k, axis=0) for k in range(5)], axis=2)
+    geo = [(33550, "d", 3, (0.5, 0.5, 0.0), True), (33922, "d", 6, (0, 0, 0, 350000.0, 5000000.0, 0), True),
+           (34735, "H", 8, (1, 1, 0, 1, 1024, 0, 1, 1), True)]
+    src = tmp_path / "scene.tif"
+    tifffile.imwrite(src, quantize(bands, "uint16"), photometric="minisblack", planarconfig="contig",
+                     extratags=geo, resolution=(72, 72))
+    frames, info = read_frames(src)
+    assert len(frames) == 5 and info.stack_axes == "B" and info.dtype == "uint16"
+    assert main(["restore", str(src), "--model", "unet-gauss25", "-o", str(tmp_path / "out"), "--quiet"]) == 0
+    with tifffile.TiffFile(tmp_path / "out" / "scene.tif") as tif:
+        page, restored = tif.pages[0], tif.asarray()
+        assert tif.series[0].axes == "YXS" and restored.shape == bands.shape and restored.dtype == np.uint16
+        for code, _, _, value, _ in geo:
+            assert tuple(page.tags[code].value) == value, code
+        assert page.tags[282].value == (72, 1)
+    alone = Restorer("unet-gauss25").restore(frames[3])
+    np.testing.assert_array_equal(restored[:, :, 3], quantize(alone[:, :, 0], "uint16"))
