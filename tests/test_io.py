@@ -141,6 +141,9 @@ def test_training_data_that_cannot_fit_in_memory_is_refused_before_decoding(tmp_
                  ["--method", "reblur", "--pairs", str(tmp_path / "d"), str(tmp_path / "d")]):
         assert main(["fit", *argv, "--steps", "1", "-o", str(tmp_path / "m")]) == 2, argv
         assert "GB of memory" in capsys.readouterr().err, argv
+    assert main(["restore", str(tmp_path / "d"), "--model", "unet-gauss25", "--adapt", "2", "-o",
+                 str(tmp_path / "out")]) == 2  # test-time adaptation holds every input at once
+    assert "GB of memory" in capsys.readouterr().err
 
 
 def test_noisy_pairs_are_matched_by_name_and_unmatched_files_skipped(tmp_path, rgb_image, capsys):

@@ -119,7 +119,7 @@ def adapt_model(restorer, images, steps: int, quiet: bool = False) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..io import STACK_SUFFIXES, list_images, read_frames, write_frames
+    from ..io import STACK_SUFFIXES, check_fits_in_memory, list_images, read_frames, write_frames
     from ..restore import Restorer
     from ..size_check import recorded_warning
 
@@ -147,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{outdir} exists and is not a folder")
     preloaded = {}
     if args.adapt:  # adaptation trains on every input (also those already restored, so a rerun adapts alike)
+        check_fits_in_memory(paths, restorer.channels, copies=2)  # the inputs and their training copies
         for path in paths:
             try:
                 preloaded[path] = read_frames(path)
