@@ -15,14 +15,15 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
 from .errors import UserError
-from .io import IMAGE_SUFFIXES, ImageInfo, read_image, write_image
+from .io import (IMAGE_SUFFIXES, STACK_SUFFIXES, ImageInfo, intensity_mapping, read_frames, read_image,
+                 write_frames, write_image)
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".y4m")
 _PATTERN = re.compile(r"%0?\d*d")
@@ -34,7 +35,7 @@ CONTAINERS = {".mkv": "matroska", ".m4v": "mp4", ".mpg": "mpeg", ".y4m": "yuv4mp
 class VideoInfo:
     """How a video was stored, to write the restored one in the same form."""
 
-    kind: str                    #: "folder", "pattern" or "file"
+    kind: str                    #: "folder", "pattern", "file" or "stack" (a TIFF / FITS time series)
     source: str
     frames: int
     height: int
@@ -44,6 +45,9 @@ class VideoInfo:
     fps: float = 25.0
     names: list[str] = field(default_factory=list)  #: frame file names (folder and pattern inputs)
     first_index: int = 0         #: first frame number of a pattern
+    stack: ImageInfo | None = None  #: a stack input's layout (axes, pixel type, tags) to write it back alike
+    #: a float stack far outside [0, 1] is mapped into it for the networks and back on writing
+    intensity: dict[str, float] | None = None
 
 
 def _ffmpeg():
@@ -61,6 +65,17 @@ def is_pattern(path: str | os.PathLike) -> bool:
 
 def is_video_file(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
+def is_stack_file(path: str | os.PathLike) -> bool:
+    """A TIFF or FITS name: a time series of planes in one file (microscopy time-lapse, telescope cube)."""
+    return Path(path).suffix.lower() in STACK_SUFFIXES
+
+
+def writes_frame_files(target: str | os.PathLike) -> bool:
+    """Whether :class:`VideoWriter` writes ``target`` one file per frame (a folder or a pattern), so that an
+    interrupted run can continue where it stopped; a video or stack file is written as a whole."""
+    return is_pattern(target) or not (is_video_file(target) or is_stack_file(target))
 
 
 def _pattern_frames(pattern: str) -> tuple[list[Path], int]:
@@ -102,9 +117,11 @@ class VideoReader:
             raise UserError(f"{text}: no such file, folder or frame pattern")
         elif is_video_file(text):
             self.info = self._probe_file(Path(text))
+        elif is_stack_file(text):
+            self.info = self._read_stack(Path(text))
         else:
-            raise UserError(f"{text}: not a video ({', '.join(VIDEO_SUFFIXES)}), a folder of frames "
-                            "or a frame pattern like frames/%05d.png")
+            raise UserError(f"{text}: not a video ({', '.join(VIDEO_SUFFIXES)}), a TIFF / FITS time series, "
+                            "a folder of frames or a frame pattern like frames/%05d.png")
 
     def _frames_info(self, kind: str, source: str, first: int) -> VideoInfo:
         frame, image_info = read_image(self._paths[0])
@@ -112,6 +129,21 @@ class VideoReader:
         dtype = image_info.dtype if image_info.dtype in ("uint8", "uint16") else "uint16"
         return VideoInfo(kind, source, len(self._paths), h, w, c, dtype,
                          names=[p.name for p in self._paths], first_index=first)
+
+    def _read_stack(self, path: Path) -> VideoInfo:
+        """A TIFF / FITS file whose planes are the frames (one leading axis: time)."""
+        frames, image_info = read_frames(path)
+        if len(image_info.stack_shape) != 1:
+            raise UserError(f"{path}: " + ("one image, not a time series" if not image_info.stack_shape else
+                                           f"a stack with axes {image_info.stack_axes}: a video needs one "
+                                           f"leading (time) axis"))
+        mapping = intensity_mapping(frames)
+        if mapping:
+            frames = [((f - mapping["offset"]) / mapping["scale"]).astype(np.float32) for f in frames]
+        self._frames = frames
+        h, w, c = frames[0].shape
+        return VideoInfo("stack", str(path), len(frames), h, w, c, image_info.dtype, stack=image_info,
+                         intensity=mapping)
 
     def _probe_file(self, path: Path) -> VideoInfo:
         ffmpeg = _ffmpeg()
@@ -135,6 +167,9 @@ class VideoReader:
         return self.info.frames
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        if self.info.kind == "stack":
+            yield from self._frames
+            return
         if self.info.kind != "file":
             for path in self._paths:
                 frame, _ = read_image(path)
@@ -172,19 +207,23 @@ class VideoWriter:
     """Write frames one at a time, in the form given by ``target``'s name, the bit depth of ``info``.
 
     ``target`` with a video suffix -> a video file (written to a temporary name, renamed on close);
-    with a ``%d`` field -> a frame pattern; anything else -> a folder (frame names kept from a folder or
-    pattern input, ``00001.png`` ... otherwise). Use as a context manager.
+    a TIFF / FITS name -> one stack file, written on close (the input stack's layout and tags when the input
+    was one); with a ``%d`` field -> a frame pattern; anything else -> a folder (frame names kept from a
+    folder or pattern input, ``00001.png`` ... otherwise). Use as a context manager.
     """
 
     def __init__(self, target: str | os.PathLike, info: VideoInfo, quality: int = 9):
         self.target, self.info, self.count = str(target), info, 0
         self._image_info = ImageInfo(dtype=info.dtype, channels=info.channels)
         self._encoder = None
+        self._frames: list[np.ndarray] = []
         if is_video_file(self.target):
             self.kind = "file"
             Path(self.target).parent.mkdir(parents=True, exist_ok=True)
             self._tmp = Path(self.target).with_name(f".{Path(self.target).stem}.tmp{Path(self.target).suffix}")
             self._quality = quality
+        elif is_stack_file(self.target) and not is_pattern(self.target):
+            self.kind = "stack"
         elif is_pattern(self.target):
             self.kind = "pattern"
             Path(self.target).parent.mkdir(parents=True, exist_ok=True)
@@ -227,9 +266,9 @@ class VideoWriter:
     def skip(self, count: int) -> None:
         """Move past ``count`` frames an interrupted run already wrote (frame files only: a video file
         being encoded cannot be continued)."""
-        if self.kind == "file":
-            raise UserError(f"{self.target}: a video file cannot be continued; write frames (a folder or a "
-                            "pattern) to make a run resumable")
+        if self.kind in ("file", "stack"):
+            raise UserError(f"{self.target}: a video or stack file cannot be continued; write frames (a folder "
+                            "or a pattern) to make a run resumable")
         self.count += count
 
     def write(self, frame: np.ndarray) -> None:
@@ -237,7 +276,11 @@ class VideoWriter:
         frame = np.asarray(frame, dtype=np.float32)
         if frame.ndim == 2:
             frame = frame[:, :, None]
-        if self.kind != "file":
+        if self.kind == "stack":
+            if self.info.intensity:  # back to the input stack's own values (other outputs keep [0, 1])
+                frame = frame * self.info.intensity["scale"] + self.info.intensity["offset"]
+            self._frames.append(frame)
+        elif self.kind != "file":
             write_image(self._frame_path(self.count), frame, self._image_info)
         else:
             if frame.shape[2] == 1:
@@ -253,6 +296,13 @@ class VideoWriter:
 
     def close(self, ok: bool = True) -> None:
         """Finish the file; with ``ok=False`` (an error happened) drop the partial video file."""
+        if self.kind == "stack" and ok and self._frames:
+            layout = self.info.stack or ImageInfo(dtype=self.info.dtype, channels=self.info.channels)
+            same = layout.blank is not None and len(layout.blank) == len(self._frames)
+            layout = replace(layout, stack_shape=(len(self._frames),), stack_axes=layout.stack_axes or "T",
+                             blank=layout.blank if same else None)
+            write_frames(self.target, self._frames, layout)
+            self._frames = []
         if self._encoder is not None:
             self._encoder.close()
             self._encoder = None

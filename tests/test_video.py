@@ -242,3 +242,25 @@ def test_video_command_resume_flags(tmp_path, sequence, capsys):
     (tmp_path / "online.resume.pt").write_bytes(b"left by a killed run")  # online runs into frames resume
     assert main([*base, "-o", str(tmp_path / "online"), "--online"]) == 2
     assert "interrupted online run" in capsys.readouterr().err
+
+
+def test_a_tiff_time_series_is_a_video_and_comes_back_as_one(tmp_path, sequence):
+    """Microscopy time-lapse: a float TIFF stack (T, H, W) of counts far outside [0, 1] is fine-tuned on and
+    written back as a float TIFF of the same axes, shape and value range."""
+    import tifffile
+
+    _, noisy = sequence
+    counts = (100 + 3000 * noisy[:4].mean(axis=3)).astype(np.float32)  # (T, H, W) gray counts
+    src = tmp_path / "timelapse.tif"
+    tifffile.imwrite(src, counts, photometric="minisblack", metadata={"axes": "TYX"})
+    model = "unet-gauss25"  # a real denoiser: the output must stay near the input's values
+    out = tmp_path / "restored.tif"
+    assert main(["video", str(src), "-o", str(out), "--method", "f2f", "--model", str(model), "--offline",
+                 "--passes", "1", "--steps-per-frame", "1", "--crop", "32", "--quiet"]) == 0
+    with tifffile.TiffFile(out) as tif:
+        assert tif.series[0].axes == "TYX" and tif.series[0].shape == counts.shape
+        restored = tif.asarray()
+    assert restored.dtype == np.float32 and abs(restored.mean() / counts.mean() - 1) < 0.1  # the data's own scale
+    assert not (tmp_path / "restored.tif.resume.pt").exists()
+    assert main(["video", str(src), "-o", str(tmp_path / "again.tif"), "--method", "f2f", "--model", str(model),
+                 "--online", "--resume", "--quiet"]) == 2  # a single output file cannot be continued

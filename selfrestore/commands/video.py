@@ -18,9 +18,10 @@ frame t-1, must match the noisy frame t-1; occluded pixels are ignored).
                  its update (streaming: only a few frames in memory; resumable when OUTPUT is frames)
   --offline      several passes over the whole video, then restore every frame with the final weights
 
-INPUT is a folder of frames, a frame pattern (frames/%05d.png) or a video file (mp4, mkv, avi, mov,
-webm). The output's form follows its name (a video suffix, a %d pattern, or else a folder), with the
-input's bit depth and frame rate.
+INPUT is a folder of frames, a frame pattern (frames/%05d.png), a video file (mp4, mkv, avi, mov,
+webm) or a TIFF / FITS time series (a microscope time-lapse: one plane per frame). The output's form follows
+its name (a video suffix, a .tif / .fits stack, a %d pattern, or else a folder), with the input's bit depth
+and frame rate (a stack output: the input stack's layout, tags and value range).
 """
 
 EPILOG = """\
@@ -105,14 +106,14 @@ def run(args: argparse.Namespace) -> int:
     from ..video import VideoConfig, finetune_and_restore
     from ..video_io import VideoReader, VideoWriter
 
-    from ..video_io import is_video_file
+    from ..video_io import writes_frame_files
 
     reader = VideoReader(args.input)
     checkpoint = resume_path(args.output)
-    resumable = args.mode == "offline" or not is_video_file(args.output)
+    resumable = args.mode == "offline" or writes_frame_files(args.output)
     if args.resume:
         if not resumable:
-            raise UserError(f"--resume: an online run writing the video file {args.output} cannot be continued "
+            raise UserError(f"--resume: an online run writing the single file {args.output} cannot be continued "
                             "(the partial file is not kept); write frames instead (-o out/ or 'out/%05d.png') "
                             "for a resumable online run, or use --offline")
         if not checkpoint.exists():
