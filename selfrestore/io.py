@@ -69,17 +69,20 @@ def _to_float(array: np.ndarray, path: Path) -> tuple[np.ndarray, str]:
     raise ImageReadError(f"{path}: unsupported pixel type {array.dtype}")
 
 
-def _astropy_fits():
+def _astropy_fits(path: Path | None = None):
+    """astropy.io.fits, or an error saying how to get it (naming the file when reading one, so that a batch
+    skips it and goes on)."""
     try:
         from astropy.io import fits
     except ImportError:
-        raise UserError("FITS images need astropy: pip install 'selfrestore[astro]'") from None
+        message = "FITS images need astropy: pip install 'selfrestore[astro]'"
+        raise (ImageReadError(f"{path}: {message}") if path else UserError(message)) from None
     return fits
 
 
 def _read_fits(path: Path) -> tuple[np.ndarray, dict]:
     """The first image HDU (BZERO/BSCALE applied), its header, and its leading axes as a stack."""
-    fits = _astropy_fits()
+    fits = _astropy_fits(path)
     with fits.open(str(path), memmap=False) as hdus:
         hdu = next((h for h in hdus if h.is_image and h.data is not None and h.data.ndim >= 2), None)
         if hdu is None:
