@@ -289,3 +289,17 @@ def test_python_api_runs_the_commands_with_their_defaults_and_errors(tmp_path, r
         api.restore(tmp_path / "clean", model=model, output=tmp_path / "o", no_such_option=3)
     assert api.command_line("fit", ["d"], {"pairs": ("a", "b"), "quiet": True, "init": None, "lr": 1e-3}) == [
         "fit", "d", "--pairs", "a", "b", "--quiet", "--lr", "0.001"]
+
+
+def test_restore_without_a_model_uses_the_shipped_default_and_says_so(tmp_path, rgb_image, capsys):
+    from selfrestore.commands.restore import DEFAULT_MODEL
+
+    noisy = np.clip(rgb_image[:48, :64] + np.random.default_rng(0).normal(0, 20 / 255, (48, 64, 3)), 0, 1)
+    write_image(tmp_path / "n.png", noisy)
+    assert main(["restore", str(tmp_path / "n.png"), "-o", str(tmp_path / "out.png"), "--quiet"]) == 0
+    assert f"using the shipped {DEFAULT_MODEL}" in capsys.readouterr().err
+    restored = read_image(tmp_path / "out.png")[0]
+    assert np.abs(restored - rgb_image[:48, :64]).mean() < np.abs(noisy - rgb_image[:48, :64]).mean()
+    assert main(["restore", "--blurry", str(tmp_path / "n.png"), "--noisy", str(tmp_path / "n.png"),
+                 "-o", str(tmp_path / "o2")]) == 2  # a pair needs a model made for pairs
+    assert "--model FILE" in capsys.readouterr().err

@@ -19,6 +19,7 @@ restored, and the exit code is 1 if anything failed.
 EPILOG = """\
 examples:
   selfrestore restore photo.png --model my.safetensors -o restored/
+  selfrestore restore photo.png -o restored/            # the shipped default model (Gaussian noise, any level)
   selfrestore restore photo.jpg --model unet-gauss25 -o photo_clean.png     # one input: a file name works too
   selfrestore restore scans/ --model laine19-gauss25 -o clean_scans/ --uncertainty
   selfrestore restore img.tif --model my.safetensors -o out/ --adapt 200   # fine-tune on the inputs first
@@ -29,10 +30,16 @@ examples:
 """
 
 
+DEFAULT_MODEL = "laine19-gauss5_50"
+
+
 def register(sub) -> None:
     p = add_parser(sub, "restore", "restore images with a model", DESCRIPTION, EPILOG)
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files or folders")
-    p.add_argument("--model", required=True, help="model file, or the name of a shipped model")
+    p.add_argument("--model", default=None,
+                   help=f"model file from `selfrestore fit`, or the name of a shipped model (`selfrestore models`); "
+                        f"default: {DEFAULT_MODEL}, for Gaussian noise of std 5-50 (0-255 scale) whose level is "
+                        f"estimated per image: a start, but a model fitted on your own data does better")
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="folder for the restored images (names and sub-folders kept), or, for one input, an "
                         "image file name (its suffix picks the format: out.png, out.tif ...)")
@@ -127,6 +134,10 @@ def run(args: argparse.Namespace) -> int:
         return run_pairs(args)
     if not args.inputs:
         raise UserError("no inputs: give image files or folders (or --blurry B --noisy N for a selfir model)")
+    if args.model is None:
+        args.model = DEFAULT_MODEL
+        warn(f"no --model given: using the shipped {DEFAULT_MODEL} (Gaussian noise of std 5-50, level estimated "
+             f"per image); for other noise, fit a model on your own images (selfrestore fit --help)")
     restorer = Restorer(args.model, device=args.device, tile=args.tile, ensemble=args.ensemble,
                         precision=args.precision, noise_params=noise_params(args))
     size_problem = recorded_warning(restorer.header)
@@ -242,6 +253,9 @@ def run_pairs(args: argparse.Namespace) -> int:
 
     if not (args.blurry and args.noisy):
         raise UserError("give both --blurry and --noisy")
+    if args.model is None:
+        raise UserError("--blurry/--noisy need a blurry+noisy model: --model FILE from `selfrestore fit --method "
+                        "selfir`")
     if args.inputs:
         raise UserError("give either INPUT images or --blurry/--noisy, not both")
     if args.adapt or args.uncertainty or noise_params(args):
