@@ -303,3 +303,18 @@ def test_restore_without_a_model_uses_the_shipped_default_and_says_so(tmp_path, 
     assert main(["restore", "--blurry", str(tmp_path / "n.png"), "--noisy", str(tmp_path / "n.png"),
                  "-o", str(tmp_path / "o2")]) == 2  # a pair needs a model made for pairs
     assert "--model FILE" in capsys.readouterr().err
+
+
+def test_fit_without_a_method_picks_one_from_the_data_and_says_so(tmp_path, rgb_image, capsys):
+    from argparse import Namespace as ns
+
+    from selfrestore.commands.fit import default_method
+
+    write_image(tmp_path / "noisy" / "a.png", rgb_image)
+    assert main(["fit", str(tmp_path / "noisy"), "--steps", "1", "--width", "4", "--depth", "2", "--patch-size",
+                 "64", "-o", str(tmp_path / "m")]) == 0
+    assert "no --method given: nb2nb" in capsys.readouterr().err
+    assert read_checkpoint(tmp_path / "m.safetensors")[1]["method"]["name"] == "nb2nb"
+    assert default_method(ns(pairs=["a", "b"], synthetic=False)) == "n2n"
+    assert default_method(ns(pairs=None, synthetic=True)) == "n2n"
+    assert default_method(ns(pairs=None, synthetic=False, blurry="b", noisy="n")) == "selfir"

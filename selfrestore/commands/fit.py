@@ -43,7 +43,9 @@ def register(sub) -> None:
     p = add_parser(sub, "fit", "train a network on corrupted data (no clean targets)", DESCRIPTION, EPILOG)
     p.add_argument("data", nargs="*", metavar="DATA", help="image files or folders")
     p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write (.safetensors)")
-    p.add_argument("--method", default="n2n", choices=METHODS.names(), help="self-supervision method")
+    p.add_argument("--method", default=None, choices=METHODS.names(),
+                   help="self-supervision method; default: from the data given: n2n for --pairs or --synthetic, "
+                        "selfir for --blurry/--noisy, nb2nb for noisy images alone (no noise model needed)")
     p.add_argument("--noise", default=None, metavar="MODEL",
                    help="noise model, e.g. gauss25, gauss5_50, poisson30, impulse0.5 (needed by --synthetic "
                         "and by likelihood-based methods)")
@@ -199,6 +201,20 @@ def validation_pairs(paths, noise, channels: int, seed: int = 12345):
     return pairs
 
 
+METHOD_REASONS = {"n2n": "two noisy shots of each scene", "selfir": "blurry + noisy pairs",
+                  "nb2nb": "single noisy images; Neighbor2Neighbor needs no noise model and trained best of the "
+                           "single-image methods per CPU minute in our Table 1"}
+
+
+def default_method(args: argparse.Namespace) -> str:
+    """The method for the data options given, when --method is left out."""
+    if getattr(args, "blurry", None) or getattr(args, "noisy", None):
+        return "selfir"
+    if args.pairs or args.synthetic:
+        return "n2n"
+    return "nb2nb"
+
+
 def model_path(output: str | os.PathLike) -> Path:
     """The model file ``-o`` names: ``.safetensors`` appended unless it is already the suffix."""
     out = Path(output)
@@ -212,6 +228,10 @@ def run(args: argparse.Namespace) -> int:
     from ..train import TrainConfig, auto_patch_sizes, train
 
     noise = parse_corruption(args.noise) if args.noise else None
+    if args.method is None:
+        args.method = default_method(args)
+        if not args.quiet:
+            warn(f"no --method given: {args.method} suits the data given ({METHOD_REASONS[args.method]})")
     cls = METHODS.get(args.method)
     try:  # a method checks its own options (ranges, combinations): a bad value is the user's to fix
         method = cls(noise=noise, **{k: getattr(args, k) for k in cls.cli_options})
