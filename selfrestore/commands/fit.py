@@ -240,6 +240,7 @@ def run(args: argparse.Namespace) -> int:
     source = method.make_source(args, noise)
     if source is None:
         source = build_source(args, method, noise)
+    noise_check = check_noise_independence(method, source, args) if not args.resume else None
     out = model_path(args.output)
     if out.exists() and not args.resume:
         raise UserError(f"{out} exists: pass --resume to continue it, or choose another -o")
@@ -282,13 +283,31 @@ def run(args: argparse.Namespace) -> int:
         warn("--val ignored: it needs --noise to corrupt the clean validation images")
     meta = {"data": [str(d) for d in (args.data or args.pairs or [])], "synthetic": args.synthetic,
             "redraw": args.redraw, **({"init": str(args.init)} if args.init else {}),
-            **({"intensity": source.intensity} if getattr(source, "intensity", None) else {})}
+            **({"intensity": source.intensity} if getattr(source, "intensity", None) else {}),
+            **({"noise_check": noise_check} if noise_check else {})}
     train(method, net, source, config, out, val_pairs=val, meta=meta)
     if int(os.environ.get("RANK", "0")) == 0:
         check_size_dependence(method, net, source, out, args.patch_size, quiet=args.quiet)
     if not args.quiet:
         print(f"saved {out}")
     return 0
+
+
+def check_noise_independence(method, source, args: argparse.Namespace) -> dict | None:
+    """For methods that need independent noise per pixel, measure on (up to 16 of) the real noisy images
+    how much the noise of neighbours is correlated (``selfrestore.noise_check``), warn above the limit, and
+    return the record that goes into the model file."""
+    if not method.needs_independent_noise or args.synthetic:
+        return None
+    images = getattr(source, "fields", {}).get("noisy")
+    if not images:
+        return None
+    from ..noise_check import check_images
+
+    record, warning = check_images(images, method.name)
+    if warning:
+        warn(warning)
+    return record
 
 
 def check_size_dependence(method, net, source, out: Path, side: int, quiet: bool = False) -> None:

@@ -53,6 +53,12 @@ def describe(header: dict) -> list[str]:
         verdict = "passed" if check["drift"] <= check["limit"] else "FAILED (restore whole images with care)"
         lines.append(f"checks   size check {verdict}: drift {check['drift']} (limit {check['limit']}, "
                      f"{check['side']} px crops)")
+    noise = header.get("noise_check")
+    if noise:
+        verdict = ("independent" if noise["neighbour_correlation"] <= noise["limit"] else
+                   "CORRELATED between neighbours (this method keeps such noise)")
+        lines.append(f"checks   training noise {verdict}: neighbour correlation {noise['neighbour_correlation']} "
+                     f"(limit {noise['limit']})")
     if header.get("info"):
         lines.append(f"notes    {header['info']}")
     return lines

@@ -110,6 +110,12 @@ def adapt_model(restorer, images, steps: int, quiet: bool = False) -> None:
     from ..size_check import DRIFT_LIMIT, check_training_result, drift_warning
     from ..train import TrainConfig, auto_patch_sizes, train
 
+    if method.needs_independent_noise:
+        from ..noise_check import check_images
+
+        warning = check_images(images, method.name)[1]
+        if warning:
+            warn(f"--adapt: {warning}")
     source = NoisyImages(images)
     smallest = min(min(img.shape[:2]) for img in images)
     m = method.patch_side_multiple(restorer.net)

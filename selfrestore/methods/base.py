@@ -36,6 +36,9 @@ class Method:
     default_net: ClassVar[str] = "unet"
     #: whether fine-tuning on the test images themselves ("restore --adapt N") is sound for this method
     supports_adaptation: ClassVar[bool] = False
+    #: whether the method needs the noise of neighbouring pixels to be independent (blind-spot and
+    #: neighbour sub-sampling methods): ``fit`` then checks the data for correlated noise first
+    needs_independent_noise: ClassVar[bool] = False
     #: extra command-line options of this method: name -> argparse keyword arguments (type, default,
     #: help, choices). ``selfrestore fit`` adds them as ``--name`` and passes them to the constructor.
     cli_options: ClassVar[dict[str, dict[str, Any]]] = {}

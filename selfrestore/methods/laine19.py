@@ -101,6 +101,7 @@ class Laine19(Method):
     batch_kind: ClassVar[str] = "single"
     default_net: ClassVar[str] = "blindspot"
     supports_adaptation: ClassVar[bool] = True  # trains on noisy images alone, so the test image is fair game
+    needs_independent_noise: ClassVar[bool] = True  # the blind spot's neighbours must say nothing of its noise
     cli_options: ClassVar[dict[str, dict[str, Any]]] = {
         "head": {"choices": HEADS, "default": "full",
                  "help": "laine19 prior: mu (mean only), diag (per-channel variance), full (colour covariance)"},

@@ -61,6 +61,7 @@ class Noise2Void(Method):
     batch_kind: ClassVar[str] = "single"
     default_net: ClassVar[str] = "unet"
     supports_adaptation: ClassVar[bool] = True  # needs only the noisy image
+    needs_independent_noise: ClassVar[bool] = True  # the masked pixel is predicted from its neighbours
     cli_options: ClassVar[dict[str, dict[str, Any]]] = {
         "mask_ratio": {"type": float, "default": 0.002, "help": "n2v: fraction of pixels masked per patch"},
         "neighbour_radius": {"type": int, "default": 2,

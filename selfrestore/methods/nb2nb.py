@@ -30,6 +30,7 @@ class Neighbor2Neighbor(Method):
     batch_kind: ClassVar[str] = "single"
     default_net: ClassVar[str] = "unet"
     supports_adaptation: ClassVar[bool] = True  # needs only the noisy image
+    needs_independent_noise: ClassVar[bool] = True  # one neighbour's noise is the other's target
     patch_multiple: ClassVar[int] = 2  # the half-size sub-images go through the net
     cli_options: ClassVar[dict[str, dict[str, Any]]] = {
         "gamma": {"type": float, "default": 2.0,

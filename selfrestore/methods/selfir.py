@@ -196,6 +196,7 @@ def masked_mse(estimate: Tensor, target: Tensor, mask: Tensor) -> Tensor:
 class SelfIR(BlurryNoisyMethod):
     name: ClassVar[str] = "selfir"
     patch_multiple: ClassVar[int] = 2  # the half-size sub-images go through the net
+    needs_independent_noise: ClassVar[bool] = True  # neighbour sub-sampling of the noisy shot, as Nb2Nb
     cli_options: ClassVar[dict[str, dict[str, Any]]] = {
         "aux": {"type": int, "default": 1, "choices": [0, 1],
                 "help": "selfir: 1 = use the auxiliary loss on sharp areas of the blurry image, 0 = ablation"},

@@ -67,6 +67,7 @@ class Nb2NbOnNoisy(BlurryNoisyMethod):
     """Neighbor2Neighbor on ``batch["noisy"]`` alone (gamma ramped to 2 as in ``nb2nb``)."""
 
     name: ClassVar[str] = "nb2nb_noisy"
+    needs_independent_noise: ClassVar[bool] = True
     inputs: ClassVar[str] = "noisy"
     cli_options: ClassVar[dict[str, dict[str, Any]]] = {}
 

@@ -1,0 +1,87 @@
+"""A label-free check that the noise of the training images is independent from pixel to pixel.
+
+Blind-spot methods (Noise2Void, Laine et al. 2019) and Neighbor2Neighbor predict a pixel from its
+neighbours and rely on the neighbours' noise telling nothing about the pixel's own noise. Noise that is
+correlated between neighbours (JPEG-compressed or demosaicked photos, a camera's noise reduction, resampled
+or box-filtered data) breaks that: the network learns to reproduce the noise and denoises little. Nothing
+in the training loss shows it, so ``fit`` measures the correlation on the data first and warns.
+
+The estimate: cut each image (channel mean) into 8 x 8 blocks, remove a fitted plane from each, keep the
+flattest blocks (least residual variance: what is left there is mostly noise) and pool the lag-1
+correlation of the residuals along rows and columns. The same estimator run on white noise gives the
+baseline (the plane fit leaves a small negative correlation); the check reports the excess over it.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+BLOCK = 8
+#: excess neighbour correlation above which the independence assumption is flagged. On scikit-image's
+#: astronaut: white Gaussian noise (std 5-50) 0.015-0.026, the clean image alone 0.15 (texture), noise
+#: box-filtered 3 x 3 0.44-0.51, std 5 noise after JPEG quality 75 0.67 (tests/test_noise_check.py)
+CORRELATION_LIMIT = 0.2
+
+
+def _plane_residuals(blocks: np.ndarray) -> np.ndarray:
+    """(n, B, B) blocks minus their least-squares plane a + b y + c x."""
+    y, x = np.mgrid[:BLOCK, :BLOCK].astype(np.float64)
+    design = np.stack([np.ones(BLOCK * BLOCK), y.ravel(), x.ravel()], axis=1)  # (B*B, 3)
+    projector = design @ np.linalg.pinv(design)                                 # onto the planes
+    flat = blocks.reshape(len(blocks), -1)
+    return (flat - flat @ projector.T).reshape(blocks.shape)
+
+
+def _blocks(image: np.ndarray) -> np.ndarray:
+    gray = np.asarray(image, dtype=np.float64)
+    gray = gray.mean(axis=2) if gray.ndim == 3 else gray
+    h, w = (gray.shape[0] // BLOCK) * BLOCK, (gray.shape[1] // BLOCK) * BLOCK
+    return gray[:h, :w].reshape(h // BLOCK, BLOCK, w // BLOCK, BLOCK).transpose(0, 2, 1, 3).reshape(-1, BLOCK, BLOCK)
+
+
+def _lag1_correlation(residuals: np.ndarray) -> float:
+    along_rows = np.sum(residuals[:, :, 1:] * residuals[:, :, :-1])
+    along_cols = np.sum(residuals[:, 1:, :] * residuals[:, :-1, :])
+    energy = np.sum(residuals[:, :, 1:] ** 2) + np.sum(residuals[:, 1:, :] ** 2)
+    return float((along_rows + along_cols) / max(energy, 1e-30))
+
+
+def neighbour_correlation(images: Sequence[np.ndarray], flattest: float = 0.25, max_blocks: int = 20000,
+                          seed: int = 0) -> float | None:
+    """Excess correlation of the noise between adjacent pixels (0: independent; 1: identical), estimated
+    from noisy images alone; None when the images hold too few 8 x 8 blocks (fewer than 64)."""
+    rng = np.random.default_rng(seed)
+    residuals = [_plane_residuals(_blocks(image)) for image in images if min(image.shape[:2]) >= BLOCK]
+    if not residuals:
+        return None
+    residuals = np.concatenate(residuals)
+    if len(residuals) < 64:
+        return None
+    if len(residuals) > max_blocks:
+        residuals = residuals[rng.choice(len(residuals), max_blocks, replace=False)]
+    variance = residuals.reshape(len(residuals), -1).var(axis=1)
+    keep = np.argsort(variance)[: max(64, int(flattest * len(residuals)))]
+    kept = residuals[keep]
+    kept = kept[kept.reshape(len(kept), -1).var(axis=1) > 0]  # saturated or constant blocks carry no noise
+    if len(kept) < 64:
+        return None
+    white = _plane_residuals(rng.standard_normal((len(kept), BLOCK, BLOCK)))
+    return _lag1_correlation(kept) - _lag1_correlation(white)
+
+
+def check_images(images: Sequence[np.ndarray], method: str) -> tuple[dict | None, str | None]:
+    """(record for the model file, warning or None) for a method that needs independent noise, measured on
+    up to 16 of ``images``; (None, None) when they are too small to tell."""
+    correlation = neighbour_correlation(images[:16])
+    if correlation is None:
+        return None, None
+    record = {"neighbour_correlation": round(correlation, 4), "limit": CORRELATION_LIMIT}
+    return record, correlation_warning(correlation, method) if correlation > CORRELATION_LIMIT else None
+
+
+def correlation_warning(correlation: float, method: str) -> str:
+    return (f"the noise in these images is correlated between neighbouring pixels (excess correlation "
+            f"{correlation:.2f} > {CORRELATION_LIMIT}): {method} assumes independent noise per pixel and will "
+            f"keep much of it (as after JPEG compression, demosaicking or in-camera noise reduction). Train on "
+            f"raw or uncompressed data if you have it, or on two shots of each scene (--pairs, Noise2Noise)")

@@ -1,0 +1,56 @@
+"""The correlated-noise check: white noise passes, neighbour-correlated noise is flagged, fit warns."""
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy.ndimage import uniform_filter
+
+from selfrestore.cli import main
+from selfrestore.io import write_image
+from selfrestore.noise_check import CORRELATION_LIMIT, neighbour_correlation
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    from skimage import data
+
+    return data.astronaut().astype(np.float32) / 255
+
+
+@pytest.mark.parametrize("sigma", [5, 25, 50])
+def test_white_noise_is_independent_and_filtered_or_compressed_noise_is_not(astronaut, sigma):
+    rng = np.random.default_rng(sigma)
+    white = astronaut + rng.normal(0, sigma / 255, astronaut.shape)
+    assert abs(neighbour_correlation([white])) < 0.05
+    box = astronaut + uniform_filter(rng.normal(0, 3 * sigma / 255, astronaut.shape), size=(3, 3, 1))
+    assert neighbour_correlation([box]) > 0.4  # 3 x 3 box-filtered noise
+    if sigma == 5:  # JPEG at quality 75 smooths light noise into blocks
+        buffer = io.BytesIO()
+        Image.fromarray(np.round(np.clip(white, 0, 1) * 255).astype(np.uint8)).save(buffer, "JPEG", quality=75)
+        jpeg = np.asarray(Image.open(buffer)).astype(np.float32) / 255
+        assert neighbour_correlation([jpeg]) > CORRELATION_LIMIT
+
+
+def test_too_small_images_give_no_verdict():
+    assert neighbour_correlation([np.zeros((7, 7, 3))]) is None
+    assert neighbour_correlation([np.random.default_rng(0).random((32, 32))]) is None  # 16 blocks < 64
+
+
+def test_fit_warns_on_correlated_noise_and_records_the_check(tmp_path, astronaut, capsys):
+    from selfrestore.checkpoint import read_checkpoint
+
+    rng = np.random.default_rng(0)
+    crop = astronaut[:128, :128]
+    box = np.clip(crop + uniform_filter(rng.normal(0, 0.2, crop.shape), size=(3, 3, 1)), 0, 1)
+    write_image(tmp_path / "box" / "a.png", box)
+    write_image(tmp_path / "white" / "a.png", np.clip(crop + rng.normal(0, 0.1, crop.shape), 0, 1))
+    common = ["--method", "nb2nb", "--steps", "1", "--width", "4", "--depth", "2", "--patch-size", "64"]
+    assert main(["fit", str(tmp_path / "box"), *common, "-o", str(tmp_path / "box_model")]) == 0
+    assert "correlated between neighbouring pixels" in capsys.readouterr().err
+    record = read_checkpoint(tmp_path / "box_model.safetensors")[1]["noise_check"]
+    assert record["neighbour_correlation"] > record["limit"]
+    assert main(["models", str(tmp_path / "box_model.safetensors")]) == 0
+    assert "CORRELATED" in capsys.readouterr().out
+    assert main(["fit", str(tmp_path / "white"), *common, "-o", str(tmp_path / "white_model"), "--quiet"]) == 0
+    assert "correlated" not in capsys.readouterr().err
