@@ -18,6 +18,7 @@ noisy / blurry data without any clean target, then restore.
 
 typical use:
   selfrestore demo                                   # a 2-minute tour on a bundled image
+  selfrestore inspect noisy_dir/                     # measure the noise, get a method and a command
   selfrestore models                                 # the pretrained models shipped with the package
   selfrestore fit noisy_dir/ --method n2v -o my.safetensors
   selfrestore restore photos/ --model my.safetensors -o restored/

@@ -70,10 +70,25 @@ def neighbour_correlation(images: Sequence[np.ndarray], flattest: float = 0.25, 
     return _lag1_correlation(kept) - _lag1_correlation(white)
 
 
+def noise_sigma(image: np.ndarray) -> float:
+    """Standard deviation of white noise in one image, from the image alone (Donoho and Johnstone's
+    estimator: the median absolute finest-scale diagonal Haar coefficient / 0.6745, per channel, then the
+    median over channels). Texture raises it a little; correlated noise makes it low."""
+    x = np.asarray(image, dtype=np.float64)
+    x = x[:, :, None] if x.ndim == 2 else x
+    h, w = x.shape[0] // 2 * 2, x.shape[1] // 2 * 2
+    x = x[:h, :w]
+    diagonal = (x[0::2, 0::2] - x[0::2, 1::2] - x[1::2, 0::2] + x[1::2, 1::2]) / 2  # HH, std sigma for noise
+    return float(np.median(np.median(np.abs(diagonal.reshape(-1, x.shape[2])), axis=0)) / 0.6745)
+
+
 def check_images(images: Sequence[np.ndarray], method: str) -> tuple[dict | None, str | None]:
-    """(record for the model file, warning or None) for a method that needs independent noise, measured on
-    up to 16 of ``images``; (None, None) when they are too small to tell."""
-    correlation = neighbour_correlation(images[:16])
+    """(record for the model file, warning or None) for a method that needs independent noise: the median
+    over up to 16 of ``images`` (spread evenly) of each one's neighbour correlation, or pooled over them
+    when each alone is too small; (None, None) when even that cannot tell."""
+    chosen = [images[int(i)] for i in np.unique(np.linspace(0, len(images) - 1, min(16, len(images))).round())]
+    each = [c for c in (neighbour_correlation([image]) for image in chosen) if c is not None]
+    correlation = float(np.median(each)) if each else neighbour_correlation(chosen)
     if correlation is None:
         return None, None
     record = {"neighbour_correlation": round(correlation, 4), "limit": CORRELATION_LIMIT}

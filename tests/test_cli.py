@@ -186,7 +186,7 @@ def test_nb2nb_patch_sides_are_checked_before_training_and_adapt_fits_small_imag
 
 
 def test_every_verb_has_help_that_teaches(capsys):
-    for verb in ["fit", "restore", "video", "burst", "evaluate", "demo", "models"]:
+    for verb in ["fit", "restore", "video", "burst", "evaluate", "demo", "models", "inspect"]:
         with pytest.raises(SystemExit) as exit_info:
             main([verb, "--help"])
         text = capsys.readouterr().out

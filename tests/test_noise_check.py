@@ -54,3 +54,28 @@ def test_fit_warns_on_correlated_noise_and_records_the_check(tmp_path, astronaut
     assert "CORRELATED" in capsys.readouterr().out
     assert main(["fit", str(tmp_path / "white"), *common, "-o", str(tmp_path / "white_model"), "--quiet"]) == 0
     assert "correlated" not in capsys.readouterr().err
+
+
+def test_noise_level_estimate_and_inspect_advice(tmp_path, astronaut, capsys):
+    import json
+
+    from selfrestore.noise_check import noise_sigma
+
+    rng = np.random.default_rng(1)
+    for sigma in (10, 25, 40):
+        assert abs(noise_sigma(astronaut + rng.normal(0, sigma / 255, astronaut.shape)) * 255 - sigma) < 0.1 * sigma
+    crop = astronaut[:192, :192]
+    for i in range(3):
+        write_image(tmp_path / "shots" / f"{i}.png", np.clip(crop + rng.normal(0, 20 / 255, crop.shape), 0, 1))
+    buffer = io.BytesIO()
+    Image.fromarray(np.round(np.clip(crop + rng.normal(0, 5 / 255, crop.shape), 0, 1) * 255).astype(np.uint8)).save(
+        buffer, "JPEG", quality=75)
+    (tmp_path / "shots" / "compressed.jpg").write_bytes(buffer.getvalue())
+    assert main(["inspect", str(tmp_path / "shots"), "--json", str(tmp_path / "r.json")]) == 0
+    out = capsys.readouterr().out
+    assert "independent" in out and "correlated noise in 1 of 4 images" in out and "compressed.jpg" in out
+    assert "selfrestore restore" in out  # std ~20: the shipped Gaussian model applies
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert 15 < report["noise_sigma_median"] < 25 and len(report["images"]) == 4
+    assert main(["inspect", str(tmp_path / "shots" / "compressed.jpg")]) == 0
+    assert "--pairs" in capsys.readouterr().out  # correlated noise: two shots per scene advised

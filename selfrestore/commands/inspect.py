@@ -1,0 +1,138 @@
+"""``selfrestore inspect``: look at noisy images before training and say which method and command suit them."""
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from pathlib import Path
+
+from ._common import add_parser, warn
+
+DESCRIPTION = """\
+Look at your noisy images, without any clean reference, and get advice before training: their formats,
+sizes and bit depths, the noise level (standard deviation on the 0-255 scale, estimated per image from
+the finest-scale wavelet coefficients), and whether the noise is independent from pixel to pixel (the
+neighbour correlation that `fit` also checks: blind-spot and neighbour methods need it low). Ends with the
+method and command that suit the data.
+"""
+
+EPILOG = """\
+examples:
+  selfrestore inspect my_noisy_photos/
+  selfrestore inspect scans/*.tif --json report.json
+"""
+
+
+def register(sub) -> None:
+    p = add_parser(sub, "inspect", "measure the noise of your images and suggest a method", DESCRIPTION, EPILOG)
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    p.add_argument("--limit", type=int, default=64, help="look at most at this many images (spread evenly)")
+    p.add_argument("--json", metavar="FILE", help="also write the measurements as JSON ('-' for stdout)")
+    p.set_defaults(func=run)
+
+
+def advice(sigma: float | None, correlation: float | None, inputs: list[str], pairs_hint: bool = True) -> list[str]:
+    """What to run, from the measured noise level (0-255 scale) and neighbour correlation."""
+    from ..noise_check import CORRELATION_LIMIT
+
+    target = " ".join(inputs)
+    lines = []
+    if correlation is not None and correlation > CORRELATION_LIMIT:
+        lines.append(f"The noise is correlated between neighbouring pixels ({correlation:.2f} > {CORRELATION_LIMIT}: "
+                     "JPEG, demosaicking or in-camera noise reduction). Single-image methods (nb2nb, n2v, laine19) "
+                     "will keep much of it.")
+        if pairs_hint:
+            lines.append("Best: two shots of each scene, or the raw / uncompressed files: "
+                         "selfrestore fit --pairs SHOTS_A/ SHOTS_B/ -o model.safetensors")
+        lines.append(f"Otherwise try: selfrestore fit {target} -o model.safetensors   (and judge the result)")
+        return lines
+    lines.append(f"Train on these images (Neighbor2Neighbor, no noise model needed): selfrestore fit {target} "
+                 f"-o model.safetensors --minutes 30")
+    if sigma is not None and 5 <= sigma <= 50:
+        lines.append(f"Or restore now with the shipped Gaussian model (std 5-50, level estimated per image): "
+                     f"selfrestore restore {target} -o restored/")
+        lines.append(f"For a posterior mean and per-pixel uncertainty: selfrestore fit {target} --method laine19 "
+                     f"--noise gauss5_50 -o model.safetensors, then restore --uncertainty")
+    elif sigma is not None and sigma < 2:
+        lines.append("The noise is very low (below 2 on the 0-255 scale): there may be little to restore.")
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+    from tqdm import tqdm
+
+    from ..errors import ImageReadError, UserError
+    from ..io import list_images, read_frames
+    from ..noise_check import neighbour_correlation, noise_sigma
+
+    paths, problems = list_images(args.inputs)
+    for problem in problems:
+        warn(problem)
+    if not paths:
+        raise UserError("no images to inspect")
+    if args.limit < 1:
+        raise UserError("--limit must be at least 1")
+    chosen = [paths[int(i)] for i in np.linspace(0, len(paths) - 1, min(args.limit, len(paths)))]
+    chosen = list(dict.fromkeys(chosen))
+    rows, kinds = [], Counter()
+    for path in tqdm(chosen, desc="inspect", unit="img", disable=len(chosen) < 4):
+        try:
+            frames, info = read_frames(path)
+        except ImageReadError as exc:
+            warn(str(exc))
+            continue
+        frame = frames[len(frames) // 2]
+        scale = 255.0
+        if info.dtype == "float32":  # values as stored: the level in the data's own units, shown as is
+            scale = 1.0
+        sigma = noise_sigma(frame) * scale
+        kinds[(path.suffix.lower(), info.dtype, frame.shape[2], len(frames))] += 1
+        correlation = neighbour_correlation([frame])
+        rows.append({"image": str(path), "height": frame.shape[0], "width": frame.shape[1],
+                     "channels": frame.shape[2], "dtype": info.dtype, "planes": len(frames),
+                     "noise_sigma": round(sigma, 3),
+                     "neighbour_correlation": None if correlation is None else round(correlation, 4),
+                     "float_range": [float(frame.min()), float(frame.max())] if info.dtype == "float32" else None})
+    if not rows:
+        raise UserError("no image could be read")
+    measured = [r["neighbour_correlation"] for r in rows if r["neighbour_correlation"] is not None]
+    correlation = float(np.median(measured)) if measured else None
+    sigmas = np.array([r["noise_sigma"] for r in rows])
+    floats = all(r["dtype"] == "float32" for r in rows)
+    unit = "in the data's units" if floats else "on the 0-255 scale"
+    print(f"{len(rows)} image(s) inspected" + (f" of {len(paths)}" if len(paths) > len(rows) else ""))
+    for (suffix, dtype, channels, planes), count in sorted(kinds.items()):
+        form = {1: "gray", 3: "colour"}.get(channels, f"{channels} channels")
+        depth = {"uint8": "8-bit", "uint16": "16-bit", "float32": "float"}[dtype]
+        print(f"  {count} x {suffix} {depth} {form}" + (f", stacks of {planes} planes" if planes > 1 else ""))
+    sizes = sorted({(r["width"], r["height"]) for r in rows})
+    print(f"  sizes {sizes[0][0]}x{sizes[0][1]}" + (f" .. {sizes[-1][0]}x{sizes[-1][1]}" if len(sizes) > 1 else ""))
+    print(f"noise std {np.median(sigmas):.2f} {unit} (median; {sigmas.min():.2f} .. {sigmas.max():.2f} over the "
+          f"images)")
+    if correlation is None:
+        print("neighbour correlation: images too small to tell")
+    else:
+        from ..noise_check import CORRELATION_LIMIT
+
+        verdict = "independent" if correlation <= CORRELATION_LIMIT else "CORRELATED"
+        print(f"neighbour correlation {correlation:.3f} (median): {verdict} (limit {CORRELATION_LIMIT})")
+        flagged = [r["image"] for r in rows if (r["neighbour_correlation"] or 0) > CORRELATION_LIMIT]
+        if flagged and len(flagged) < len(rows):
+            print(f"  correlated noise in {len(flagged)} of {len(rows)} images: {', '.join(flagged[:5])}"
+                  + (" ..." if len(flagged) > 5 else "") + " (leave them out of training)")
+    print()
+    for line in advice(None if floats else float(np.median(sigmas)), correlation, args.inputs):
+        print(line)
+    if args.json:
+        report = {"images": rows, "noise_sigma_median": float(np.median(sigmas)), "noise_sigma_unit": unit,
+                  "neighbour_correlation": correlation}
+        text = json.dumps(report, indent=2)
+        if args.json == "-":
+            print(text)
+        else:
+            from ..io import atomic_path
+
+            with atomic_path(args.json) as tmp:
+                Path(tmp).write_text(text)
+    return 0
