@@ -240,12 +240,12 @@ def run(args: argparse.Namespace) -> int:
     source = method.make_source(args, noise)
     if source is None:
         source = build_source(args, method, noise)
-    noise_check = check_noise_independence(method, source, args) if not args.resume else None
     out = model_path(args.output)
     if out.exists() and not args.resume:
         raise UserError(f"{out} exists: pass --resume to continue it, or choose another -o")
     if args.resume and not out.exists():  # allowed (a job script can always pass --resume), but said
         warn(f"--resume: {out} does not exist yet; starting a new run")
+    noise_check = check_noise_independence(method, source, args) if not out.exists() else None
     if args.minutes is not None and args.minutes <= 0:
         raise UserError("--minutes must be positive")
     if args.steps is None:
