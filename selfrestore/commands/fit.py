@@ -245,7 +245,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{out} exists: pass --resume to continue it, or choose another -o")
     if args.resume and not out.exists():  # allowed (a job script can always pass --resume), but said
         warn(f"--resume: {out} does not exist yet; starting a new run")
-    noise_check = check_noise_independence(method, source, args) if not out.exists() else None
+    noise_check = check_noise_independence(method, source, args)  # again on --resume: it goes in the header
     if args.minutes is not None and args.minutes <= 0:
         raise UserError("--minutes must be positive")
     if args.steps is None:
