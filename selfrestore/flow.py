@@ -102,13 +102,18 @@ def flow_to_tensor(flow: np.ndarray) -> Tensor:
     return t.permute(0, 3, 1, 2).contiguous()
 
 
-def _sampling_grid(flow: Tensor) -> Tensor:
-    """Normalised grid_sample coordinates of p + flow(p) (align_corners=True convention)."""
-    n, _, h, w = flow.shape
+def _targets(flow: Tensor) -> tuple[Tensor, Tensor]:
+    """Pixel coordinates (x, y) of p + flow(p), each (N, H, W)."""
+    _, _, h, w = flow.shape
     ys, xs = torch.meshgrid(torch.arange(h, device=flow.device, dtype=flow.dtype),
                             torch.arange(w, device=flow.device, dtype=flow.dtype), indexing="ij")
-    x = xs + flow[:, 0]
-    y = ys + flow[:, 1]
+    return xs + flow[:, 0], ys + flow[:, 1]
+
+
+def _sampling_grid(flow: Tensor) -> Tensor:
+    """Normalised grid_sample coordinates of p + flow(p) (align_corners=True convention)."""
+    h, w = flow.shape[-2:]
+    x, y = _targets(flow)
     gx = 2.0 * x / max(w - 1, 1) - 1.0
     gy = 2.0 * y / max(h - 1, 1) - 1.0
     return torch.stack([gx, gy], dim=-1)
@@ -128,11 +133,8 @@ def warp(image: Tensor, flow: Tensor, mode: str = "bilinear") -> Tensor:
 
 def inside_mask(flow: Tensor) -> Tensor:
     """(N, 1, H, W) float mask: 1 where p + flow(p) lies inside the source frame."""
-    _, _, h, w = flow.shape
-    ys, xs = torch.meshgrid(torch.arange(h, device=flow.device, dtype=flow.dtype),
-                            torch.arange(w, device=flow.device, dtype=flow.dtype), indexing="ij")
-    x = xs + flow[:, 0]
-    y = ys + flow[:, 1]
+    h, w = flow.shape[-2:]
+    x, y = _targets(flow)
     ok = (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
     return ok.unsqueeze(1).to(flow.dtype)
 

@@ -23,43 +23,41 @@ from .nb2nb import Neighbor2Neighbor
 from .selfir import BlurryNoisyMethod
 
 
+class RegressionBaseline(BlurryNoisyMethod):
+    """L2 regression of the network's reading of (blurry, noisy) onto ``batch[target]``."""
+
+    target: ClassVar[str] = "clean"
+
+    def loss(self, net: nn.Module, batch: dict[str, Tensor]) -> Tensor:
+        return l2(net(self.select(self.net_input(batch["blurry"], batch["noisy"]))), batch[self.target])
+
+
 @METHODS.register("selfir_sup", "baseline_r")
-class SupervisedBlurryNoisy(BlurryNoisyMethod):
+class SupervisedBlurryNoisy(RegressionBaseline):
     name: ClassVar[str] = "selfir_sup"
     needs_clean: ClassVar[bool] = True
     inputs: ClassVar[str] = "both"
 
-    def loss(self, net: nn.Module, batch: dict[str, Tensor]) -> Tensor:
-        return l2(net(self.net_input(batch["blurry"], batch["noisy"])), batch["clean"])
-
 
 @METHODS.register("deblur_sup", "baseline_b")
-class SupervisedDeblur(BlurryNoisyMethod):
+class SupervisedDeblur(RegressionBaseline):
     name: ClassVar[str] = "deblur_sup"
     needs_clean: ClassVar[bool] = True
     inputs: ClassVar[str] = "blurry"
 
-    def loss(self, net: nn.Module, batch: dict[str, Tensor]) -> Tensor:
-        return l2(net(batch["blurry"]), batch["clean"])
-
 
 @METHODS.register("denoise_sup", "baseline_n")
-class SupervisedDenoise(BlurryNoisyMethod):
+class SupervisedDenoise(RegressionBaseline):
     name: ClassVar[str] = "denoise_sup"
     needs_clean: ClassVar[bool] = True
     inputs: ClassVar[str] = "noisy"
 
-    def loss(self, net: nn.Module, batch: dict[str, Tensor]) -> Tensor:
-        return l2(net(batch["noisy"]), batch["clean"])
-
 
 @METHODS.register("deblur_noisy")
-class NoisyTargetDeblur(BlurryNoisyMethod):
+class NoisyTargetDeblur(RegressionBaseline):
     name: ClassVar[str] = "deblur_noisy"
     inputs: ClassVar[str] = "blurry"
-
-    def loss(self, net: nn.Module, batch: dict[str, Tensor]) -> Tensor:
-        return l2(net(batch["blurry"]), batch["noisy"])
+    target: ClassVar[str] = "noisy"
 
 
 @METHODS.register("nb2nb_noisy")
