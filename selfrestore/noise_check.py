@@ -82,6 +82,42 @@ def noise_sigma(image: np.ndarray) -> float:
     return float(np.median(np.median(np.abs(diagonal.reshape(-1, x.shape[2])), axis=0)) / 0.6745)
 
 
+def noise_level_function(image: np.ndarray, bins: int = 8, quantile: float = 0.2) -> tuple[float, float] | None:
+    """(a, b) with noise variance ~ a * x + b at brightness x in [0, 1], from the image alone: Poisson
+    noise of photon count lambda at white gives a = 1 / lambda, Gaussian noise of std s gives b = s^2.
+
+    Each channel is cut into 8 x 8 blocks, a plane removed from each; in each of ``bins`` brightness bins
+    the ``quantile`` of the residual variances (the flattest blocks: least texture) is divided by that
+    quantile of a chi-square with the residual's degrees of freedom (the flattest blocks of pure noise
+    also scatter below the mean), then a line is fitted through the bins. None: too few blocks."""
+    from scipy.stats import chi2
+
+    x = np.asarray(image, dtype=np.float64)
+    x = x[:, :, None] if x.ndim == 2 else x
+    blocks = np.concatenate([_blocks(x[:, :, c]) for c in range(x.shape[2])])
+    if len(blocks) < 16 * bins:
+        return None
+    dof = BLOCK * BLOCK - 3
+    variance = (_plane_residuals(blocks) ** 2).reshape(len(blocks), -1).sum(axis=1) / dof
+    brightness = blocks.reshape(len(blocks), -1).mean(axis=1)
+    inside = (brightness > 0.02) & (brightness < 0.98)  # clipped blocks understate the noise
+    brightness, variance = brightness[inside], variance[inside]
+    if len(variance) < 16 * bins:
+        return None
+    edges = np.quantile(brightness, np.linspace(0, 1, bins + 1))
+    correction = chi2.ppf(quantile, dof) / dof
+    centres, levels = [], []
+    for low, high in zip(edges[:-1], edges[1:]):
+        chosen = (brightness >= low) & (brightness <= high)
+        if chosen.sum() >= 16:
+            centres.append(float(np.median(brightness[chosen])))
+            levels.append(float(np.quantile(variance[chosen], quantile)) / correction)
+    if len(centres) < 3:
+        return None
+    a, b = np.polyfit(centres, levels, 1)
+    return float(max(a, 0.0)), float(max(b, 0.0))
+
+
 def check_images(images: Sequence[np.ndarray], method: str) -> tuple[dict | None, str | None]:
     """(record for the model file, warning or None) for a method that needs independent noise: the median
     over up to 16 of ``images`` (spread evenly) of each one's neighbour correlation, or pooled over them

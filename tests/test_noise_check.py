@@ -79,3 +79,16 @@ def test_noise_level_estimate_and_inspect_advice(tmp_path, astronaut, capsys):
     assert 15 < report["noise_sigma_median"] < 25 and len(report["images"]) == 4
     assert main(["inspect", str(tmp_path / "shots" / "compressed.jpg")]) == 0
     assert "--pairs" in capsys.readouterr().out  # correlated noise: two shots per scene advised
+
+
+def test_noise_level_function_separates_shot_noise_from_gaussian_noise(astronaut):
+    from selfrestore.commands.inspect import noise_model_name
+    from selfrestore.noise_check import noise_level_function
+
+    rng = np.random.default_rng(2)
+    a, b = noise_level_function(rng.poisson(30 * astronaut) / 30)
+    assert 25 < 1 / a < 36 and noise_model_name(a, b)[0].startswith("poisson")
+    a, b = noise_level_function(astronaut + rng.normal(0, 25 / 255, astronaut.shape))
+    assert a < 0.003 and 22 < np.sqrt(b) * 255 < 32 and noise_model_name(a, b)[0].startswith("gauss")
+    a, b = noise_level_function(rng.poisson(30 * astronaut) / 30 + rng.normal(0, 20 / 255, astronaut.shape))
+    assert 25 < 1 / a < 36 and noise_model_name(a, b)[0].startswith("pg")

@@ -6,6 +6,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
+
 from ._common import add_parser, warn
 
 DESCRIPTION = """\
@@ -31,8 +33,20 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def advice(sigma: float | None, correlation: float | None, inputs: list[str], pairs_hint: bool = True) -> list[str]:
-    """What to run, from the measured noise level (0-255 scale) and neighbour correlation."""
+def noise_model_name(a: float, b: float) -> tuple[str, str]:
+    """(``--noise`` name, description) for variance a x + b on [0, 1]: Poisson-like when the signal-dependent
+    part dominates at mid-grey, else Gaussian."""
+    if a * 0.5 > b:
+        if b < 0.35 * a * 0.5:  # the constant part is within what texture and clipping add
+            return f"poisson{1 / a:.0f}", f"shot noise (Poisson-like), photon count about {1 / a:.0f} at white"
+        return (f"pg{a:.3g}_{np.sqrt(b):.3g}", f"shot + read noise (Poisson-Gaussian): photon count about "
+                f"{1 / a:.0f} at white, read noise std {np.sqrt(b) * 255:.1f}")
+    return f"gauss{np.sqrt(b + 0.5 * a) * 255:.0f}", "signal-independent (Gaussian-like)"
+
+
+def advice(sigma: float | None, correlation: float | None, inputs: list[str], pairs_hint: bool = True,
+           noise_name: str | None = None) -> list[str]:
+    """What to run, from the measured noise level (0-255 scale), neighbour correlation and noise model."""
     from ..noise_check import CORRELATION_LIMIT
 
     target = " ".join(inputs)
@@ -48,6 +62,10 @@ def advice(sigma: float | None, correlation: float | None, inputs: list[str], pa
         return lines
     lines.append(f"Train on these images (Neighbor2Neighbor, no noise model needed): selfrestore fit {target} "
                  f"-o model.safetensors --minutes 30")
+    if noise_name and not noise_name.startswith("gauss"):
+        lines.append(f"Or, with the noise model measured above (posterior mean, per-pixel uncertainty): "
+                     f"selfrestore fit {target} --method laine19 --noise {noise_name} -o model.safetensors")
+        return lines
     if sigma is not None and 5 <= sigma <= 50:
         lines.append(f"Or restore now with the shipped Gaussian model (std 5-50, level estimated per image): "
                      f"selfrestore restore {target} -o restored/")
@@ -59,12 +77,11 @@ def advice(sigma: float | None, correlation: float | None, inputs: list[str], pa
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
     from tqdm import tqdm
 
     from ..errors import ImageReadError, UserError
     from ..io import list_images, read_frames
-    from ..noise_check import neighbour_correlation, noise_sigma
+    from ..noise_check import neighbour_correlation, noise_level_function, noise_sigma
 
     paths, problems = list_images(args.inputs)
     for problem in problems:
@@ -89,10 +106,12 @@ def run(args: argparse.Namespace) -> int:
         sigma = noise_sigma(frame) * scale
         kinds[(path.suffix.lower(), info.dtype, frame.shape[2], len(frames))] += 1
         correlation = neighbour_correlation([frame])
+        level = noise_level_function(frame) if info.dtype != "float32" else None
         rows.append({"image": str(path), "height": frame.shape[0], "width": frame.shape[1],
                      "channels": frame.shape[2], "dtype": info.dtype, "planes": len(frames),
                      "noise_sigma": round(sigma, 3),
                      "neighbour_correlation": None if correlation is None else round(correlation, 4),
+                     "variance_a": None if level is None else level[0], "variance_b": None if level is None else level[1],
                      "float_range": [float(frame.min()), float(frame.max())] if info.dtype == "float32" else None})
     if not rows:
         raise UserError("no image could be read")
@@ -121,12 +140,20 @@ def run(args: argparse.Namespace) -> int:
         if flagged and len(flagged) < len(rows):
             print(f"  correlated noise in {len(flagged)} of {len(rows)} images: {', '.join(flagged[:5])}"
                   + (" ..." if len(flagged) > 5 else "") + " (leave them out of training)")
+    levels = [(r["variance_a"], r["variance_b"]) for r in rows if r["variance_a"] is not None]
+    noise_name = None
+    if levels:
+        a, b = (float(v) for v in np.median(np.array(levels), axis=0))
+        noise_name, kind = noise_model_name(a, b)
+        print(f"noise variance ~ {a:.3g} x + {b:.3g} (x: brightness in [0, 1]; median over images): {kind}; "
+              f"as a noise model: --noise {noise_name}")
     print()
-    for line in advice(None if floats else float(np.median(sigmas)), correlation, args.inputs):
+    for line in advice(None if floats else float(np.median(sigmas)), correlation, args.inputs,
+                       noise_name=noise_name):
         print(line)
     if args.json:
         report = {"images": rows, "noise_sigma_median": float(np.median(sigmas)), "noise_sigma_unit": unit,
-                  "neighbour_correlation": correlation}
+                  "neighbour_correlation": correlation, "noise_model": noise_name}
         text = json.dumps(report, indent=2)
         if args.json == "-":
             print(text)
