@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
                      "channels": frame.shape[2], "dtype": info.dtype, "planes": len(frames),
                      "noise_sigma": round(sigma, 3),
                      "neighbour_correlation": None if correlation is None else round(correlation, 4),
-                     "variance_a": None if level is None else level[0], "variance_b": None if level is None else level[1],
+                     "variance_a": level[0] if level else None, "variance_b": level[1] if level else None,
                      "float_range": [float(frame.min()), float(frame.max())] if info.dtype == "float32" else None})
     if not rows:
         raise UserError("no image could be read")
