@@ -331,16 +331,21 @@ def decoded_bytes(paths: Sequence[Path], channels: int | None = None) -> int:
     return total
 
 
-def check_fits_in_memory(paths: Sequence[Path], channels: int | None = None, copies: int = 1) -> None:
+TRAINING_ADVICE = ("train on fewer or smaller images (a folder holding a subset; a few hundred photos give plenty "
+                   "of training patches)")
+
+
+def check_fits_in_memory(paths: Sequence[Path], channels: int | None = None, copies: int = 1,
+                         advice: str = TRAINING_ADVICE) -> None:
     """UserError, before anything is decoded, when ``copies`` float32 versions of every image would not fit
     in this machine's memory (instead of the system killing the process half-way through loading)."""
     memory = physical_memory()
     need = decoded_bytes(paths, channels) * copies if memory else 0
     if memory and need > 0.8 * memory:
-        raise UserError(f"{len(paths)} images need about {need / 2**30:.1f} GB of memory as float32 training data "
-                        f"({copies} cop{'ies' if copies > 1 else 'y'} each), more than this machine's "
-                        f"{memory / 2**30:.1f} GB allows: train on fewer or smaller images (a folder holding a "
-                        f"subset; a few hundred photos give plenty of training patches)")
+        what = f"{paths[0]}" if len(paths) == 1 else f"{len(paths)} images"
+        raise UserError(f"{what} need{'s' if len(paths) == 1 else ''} about {need / 2**30:.1f} GB of memory as "
+                        f"float32 ({copies} cop{'ies' if copies > 1 else 'y'}), more than this machine's "
+                        f"{memory / 2**30:.1f} GB allows: {advice}")
 
 
 def match_by_name(first: str | os.PathLike, second: str | os.PathLike, names: tuple[str, str] = ("first", "second")

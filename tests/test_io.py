@@ -144,6 +144,10 @@ def test_training_data_that_cannot_fit_in_memory_is_refused_before_decoding(tmp_
     assert main(["restore", str(tmp_path / "d"), "--model", "unet-gauss25", "--adapt", "2", "-o",
                  str(tmp_path / "out")]) == 2  # test-time adaptation holds every input at once
     assert "GB of memory" in capsys.readouterr().err
+    # restoring goes file by file: a file too large for memory is reported and the batch goes on
+    assert main(["restore", str(tmp_path / "d"), "--model", "unet-gauss25", "-o", str(tmp_path / "out2")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("GB of memory") == 2 and "split it into smaller files" in err
 
 
 def test_noisy_pairs_are_matched_by_name_and_unmatched_files_skipped(tmp_path, rgb_image, capsys):

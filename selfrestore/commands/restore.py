@@ -192,9 +192,11 @@ def run(args: argparse.Namespace) -> int:
 
     restored = 0
     for path, target in tqdm(todo, desc="restore", unit="img", disable=len(todo) < 2 or args.quiet):
-        try:  # one file at a time: a folder of any size fits in memory
+        try:  # one file at a time: a folder of any size fits in memory (a huge stack is refused, not killed)
+            if not (args.adapt and preloaded[path]):
+                check_fits_in_memory([path], copies=2, advice="split it into smaller files (fewer planes each)")
             frames, info = preloaded[path] if args.adapt and preloaded[path] else read_frames(path)
-        except ImageReadError as exc:
+        except UserError as exc:
             if not args.adapt:  # already reported while preloading
                 warn(str(exc))
             failures += 1
