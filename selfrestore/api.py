@@ -99,3 +99,9 @@ def evaluate(clean: PathLike | Sequence[PathLike], *, model: PathLike, noise: st
     """Corrupt clean images with ``noise``, restore them and print PSNR / SSIM (``selfrestore evaluate``);
     ``json="report.json"`` also writes the numbers."""
     return run_command("evaluate", clean=_as_list(clean), model=model, noise=noise, **options)
+
+
+def inspect(inputs: PathLike | Sequence[PathLike], **options: Any) -> int:
+    """Measure the noise of images and print which method and command suit them (``selfrestore inspect``);
+    ``json="report.json"`` also writes the measurements."""
+    return run_command("inspect", *_as_list(inputs), **options)
