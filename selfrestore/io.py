@@ -390,20 +390,23 @@ def match_all_by_name(first: str | os.PathLike, second: str | os.PathLike,
 
 
 def load_images(inputs: Sequence[str | os.PathLike], channels: int | None = None,
-                warn=print, copies: int = 1) -> list[np.ndarray]:
+                warn=print, copies: int = 1, progress: bool = False) -> list[np.ndarray]:
     """Read every image that can be read (every plane of a TIFF stack), report the others through ``warn``
     and go on.
 
     ``channels`` (1 or 3) converts gray <-> RGB so a mixed folder gives uniform arrays. ``copies``: how many
     float32 versions of each image the caller will hold (e.g. 2 for clean + noisy), for
-    :func:`check_fits_in_memory`. Raises :class:`UserError` when nothing at all could be read.
+    :func:`check_fits_in_memory`. ``progress``: a progress bar while reading (for more than 20 files).
+    Raises :class:`UserError` when nothing at all could be read.
     """
+    from tqdm import tqdm
+
     paths, problems = list_images(inputs)
     check_fits_in_memory(paths, channels, copies)
     for problem in problems:
         warn(f"skipped {problem}")
     images = []
-    for path in paths:
+    for path in tqdm(paths, desc="reading", unit="img", leave=False, disable=not progress or len(paths) <= 20):
         try:
             frames, _ = read_frames(path)  # a TIFF stack gives each of its planes
         except ImageReadError as exc:

@@ -157,7 +157,7 @@ def _build_source(args, method, noise):
         raise UserError(f"method {method.name} trains on clean targets (a supervised reference): "
                         f"it needs clean DATA and --synthetic")
     copies = 1 + bool(args.synthetic) * (1 + (method.batch_kind == "pair"))  # clean + noisy (+ noisy2) at once
-    images = load_images(args.data, args.channels, warn=warn, copies=copies)
+    images = load_images(args.data, args.channels, warn=warn, copies=copies, progress=not args.quiet)
     if args.channels is None:  # a mixed folder trains in colour
         channels = max(img.shape[2] for img in images)
         images = [to_channels(img, channels) for img in images]
