@@ -172,22 +172,33 @@ class Restorer:
                                 f"{', '.join(unused)}" + (f" (it takes: {', '.join(accepts)})" if accepts else
                                                          " (it has no noise model to set)"))
 
-    def to_model_scale(self, image: np.ndarray) -> np.ndarray:
-        """The values the network was trained on (the identity unless the model records a mapping)."""
-        if not self.intensity:
-            return image
-        return ((image - self.intensity["offset"]) / self.intensity["scale"]).astype(np.float32)
+    def mapping_for(self, image: np.ndarray) -> dict[str, float] | None:
+        """How ``image``'s values go to the network's range: the model's recorded map; for a model trained on
+        [0, 1] data, an image far outside it (float counts) is mapped by its own percentiles; else None."""
+        from .io import intensity_mapping
 
-    def from_model_scale(self, image: np.ndarray, spread: bool = False) -> np.ndarray:
-        """Back to the data's values; ``spread``: a standard deviation (scaled, not shifted)."""
-        if not self.intensity:
+        return self.intensity or intensity_mapping([image])
+
+    def to_model_scale(self, image: np.ndarray, mapping: dict[str, float] | None = None) -> np.ndarray:
+        """The values the network works on (``mapping``: from :meth:`mapping_for`; default the model's)."""
+        mapping = mapping or self.intensity
+        if not mapping:
             return image
-        scaled = image * self.intensity["scale"]
-        return (scaled if spread else scaled + self.intensity["offset"]).astype(np.float32)
+        return ((image - mapping["offset"]) / mapping["scale"]).astype(np.float32)
+
+    def from_model_scale(self, image: np.ndarray, spread: bool = False,
+                         mapping: dict[str, float] | None = None) -> np.ndarray:
+        """Back to the data's values; ``spread``: a standard deviation (scaled, not shifted)."""
+        mapping = mapping or self.intensity
+        if not mapping:
+            return image
+        scaled = image * mapping["scale"]
+        return (scaled if spread else scaled + mapping["offset"]).astype(np.float32)
 
     def restore(self, image: np.ndarray, progress: bool = False) -> np.ndarray:
         """Restore one (H, W, C) image (any channel count the model can take, in the data's own values)."""
-        return self.from_model_scale(self._restore(self.to_model_scale(image), progress))
+        mapping = self.mapping_for(image)
+        return self.from_model_scale(self._restore(self.to_model_scale(image, mapping), progress), mapping=mapping)
 
     def _restore(self, image: np.ndarray, progress: bool) -> np.ndarray:
         from .io import to_channels

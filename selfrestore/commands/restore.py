@@ -95,7 +95,8 @@ def adapt_model(restorer, images, steps: int, quiet: bool = False) -> None:
     from ..io import to_channels
 
     method = restorer.method
-    images = [to_channels(restorer.to_model_scale(img), restorer.channels) for img in images]
+    images = [to_channels(restorer.to_model_scale(img, restorer.mapping_for(img)), restorer.channels)
+              for img in images]
     custom = getattr(method, "adapt", None)
     if custom is not None:
         custom(restorer.net, images, steps)
@@ -213,11 +214,13 @@ def run(args: argparse.Namespace) -> int:
 
                 method, net = restorer.method, restorer.net
                 params = restorer.noise_params
-                both = restore_array(method, net, restorer.to_model_scale(image), tile=args.tile,
+                mapping = restorer.mapping_for(image)
+                both = restore_array(method, net, restorer.to_model_scale(image, mapping), tile=args.tile,
                                      precision=args.precision, device=restorer.device,
                                      fn=lambda t: _mean_and_std(method, net, t, params))
-                outputs.append(restorer.from_model_scale(both[:, :, :image.shape[2]]))
-                deviations.append(restorer.from_model_scale(both[:, :, image.shape[2]:], spread=True))
+                outputs.append(restorer.from_model_scale(both[:, :, :image.shape[2]], mapping=mapping))
+                deviations.append(restorer.from_model_scale(both[:, :, image.shape[2]:], spread=True,
+                                                            mapping=mapping))
             else:
                 outputs.append(restorer.restore(image, progress=not args.quiet and len(frames) == 1))
         write_frames(target, outputs, info)
