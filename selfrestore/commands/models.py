@@ -82,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         _, header = read_checkpoint(path)
         method = header.get("method", {})
         info = header.get("info", "")
-        print(f"{name:24s} method {method.get('name')}, noise {method.get('noise')}, "
-              f"net {header['net']['name']}, {header.get('step', '?')} steps. {info}")
+        noise = f"noise {method['noise']}, " if method.get("noise") else ""
+        print(f"{name:24s} method {method.get('name')}, {noise}net {header['net']['name']}, "
+              f"{header.get('step', '?')} steps. {info}".rstrip())
     return 0
