@@ -53,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"selfrestore {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of our output went away (`selfrestore models | head -1`): quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that the interpreter's final flush does not complain
+        return 141
     except OSError as exc:  # the file system said no: permissions, a missing folder, a full disk
         if os.environ.get("SELFRESTORE_DEBUG"):
             raise
