@@ -307,6 +307,9 @@ def check_noise_independence(method, source, args: argparse.Namespace) -> dict |
     record, warning = check_images(images, method.name)
     if warning:
         warn(warning)
+    elif record and not args.quiet:
+        print(f"noise check: neighbour correlation {record['neighbour_correlation']:.3f} (independent enough for "
+              f"{method.name}; limit {record['limit']})")
     return record
 
 
