@@ -27,6 +27,7 @@ TIFF_SUFFIXES = (".tif", ".tiff")
 FITS_SUFFIXES = (".fits", ".fit", ".fts")  #: astronomy images (read and written through astropy)
 STACK_SUFFIXES = TIFF_SUFFIXES + FITS_SUFFIXES  #: formats that hold float pixels and stacks of planes
 MIN_SIDE = 1
+LUMA = (0.299, 0.587, 0.114)  #: ITU-R BT.601 weights: RGB -> gray
 
 
 @dataclass
@@ -440,7 +441,7 @@ def to_channels(image: np.ndarray, channels: int) -> np.ndarray:
     if have == 1 and channels == 3:
         return np.repeat(image, 3, axis=2)
     if have == 3 and channels == 1:
-        return (image @ np.array([0.299, 0.587, 0.114], dtype=np.float32))[:, :, None]
+        return (image @ np.array(LUMA, dtype=np.float32))[:, :, None]
     raise UserError(f"cannot convert {have} channels to {channels}")
 
 

@@ -200,6 +200,31 @@ class Restorer:
         mapping = self.mapping_for(image)
         return self.from_model_scale(self._restore(self.to_model_scale(image, mapping), progress), mapping=mapping)
 
+    def restore_with_uncertainty(self, image: np.ndarray, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(posterior mean, per-pixel posterior standard deviation) of one (H, W, C) image, both in the data's
+        own values and channels, for Bayesian models (``method.restore_with_uncertainty``). A colour model on
+        a gray image gives the gray std of the luma; a gray model on colour repeats its std per channel."""
+        from .errors import UserError
+        from .io import LUMA, to_channels
+
+        if not hasattr(self.method, "restore_with_uncertainty"):
+            raise UserError(f"uncertainty needs a Bayesian model; this one uses method {self.method.name!r}")
+        mapping, have, params = self.mapping_for(image), image.shape[2], self.noise_params
+
+        def mean_and_std(x: Tensor) -> Tensor:
+            return torch.cat(self.method.restore_with_uncertainty(self.net, x, **params), dim=1)
+
+        both = restore_array(self.method, self.net, to_channels(self.to_model_scale(image, mapping), self.channels),
+                             tile=self.tile, precision=self.precision, device=self.device, progress=progress,
+                             fn=mean_and_std)
+        mean, std = both[:, :, :self.channels], both[:, :, self.channels:]
+        if have != self.channels:
+            mean = to_channels(mean, have)
+            std = (np.sqrt((std**2) @ (np.array(LUMA, np.float32) ** 2))[:, :, None] if have == 1
+                   else np.repeat(std, have, axis=2))
+        return (self.from_model_scale(mean, mapping=mapping),
+                self.from_model_scale(std.astype(np.float32), spread=True, mapping=mapping))
+
     def _restore(self, image: np.ndarray, progress: bool) -> np.ndarray:
         from .io import to_channels
 

@@ -318,3 +318,17 @@ def test_fit_without_a_method_picks_one_from_the_data_and_says_so(tmp_path, rgb_
     assert default_method(ns(pairs=["a", "b"], synthetic=False)) == "n2n"
     assert default_method(ns(pairs=None, synthetic=True)) == "n2n"
     assert default_method(ns(pairs=None, synthetic=False, blurry="b", noisy="n")) == "selfir"
+
+
+def test_uncertainty_on_a_gray_image_with_a_colour_model(tmp_path, rgb_image):
+    """--uncertainty converts channels like plain restoring does (a gray input with the shipped colour
+    Bayesian model raised a shape error); the std image has the input's channels and is positive."""
+    gray = rgb_image[:48, :64].mean(axis=2, keepdims=True)
+    noisy = np.clip(gray + np.random.default_rng(0).normal(0, 20 / 255, gray.shape), 0, 1)
+    write_image(tmp_path / "g.png", noisy)
+    assert main(["restore", str(tmp_path / "g.png"), "--model", "laine19-gauss5_50", "--uncertainty",
+                 "-o", str(tmp_path / "out"), "--quiet"]) == 0
+    mean, info = read_image(tmp_path / "out" / "g.png")
+    std, _ = read_image(tmp_path / "out" / "g.std.tif")
+    assert info.channels == 1 and mean.shape == gray.shape and std.shape == gray.shape
+    assert 1 / 255 < float(np.median(std)) < 20 / 255  # below the noise: the prior helps

@@ -210,17 +210,9 @@ def run(args: argparse.Namespace) -> int:
         outputs, deviations = [], []
         for image in tqdm(frames, desc="planes", unit="plane", leave=False, disable=len(frames) < 2 or args.quiet):
             if args.uncertainty:
-                from ..restore import restore_array
-
-                method, net = restorer.method, restorer.net
-                params = restorer.noise_params
-                mapping = restorer.mapping_for(image)
-                both = restore_array(method, net, restorer.to_model_scale(image, mapping), tile=args.tile,
-                                     precision=args.precision, device=restorer.device,
-                                     fn=lambda t: _mean_and_std(method, net, t, params))
-                outputs.append(restorer.from_model_scale(both[:, :, :image.shape[2]], mapping=mapping))
-                deviations.append(restorer.from_model_scale(both[:, :, image.shape[2]:], spread=True,
-                                                            mapping=mapping))
+                mean, std = restorer.restore_with_uncertainty(image, progress=not args.quiet and len(frames) == 1)
+                outputs.append(mean)
+                deviations.append(std)
             else:
                 outputs.append(restorer.restore(image, progress=not args.quiet and len(frames) == 1))
         write_frames(target, outputs, info)
@@ -327,10 +319,3 @@ def noise_params(args: argparse.Namespace) -> dict[str, float]:
             raise UserError(f"--noise-alpha {args.noise_alpha:g}: expected a fraction in (0, 1)")
         params["alpha"] = args.noise_alpha
     return params
-
-
-def _mean_and_std(method, net, x, params):
-    import torch
-
-    mean, std = method.restore_with_uncertainty(net, x, **params)
-    return torch.cat([mean, std], dim=1)
