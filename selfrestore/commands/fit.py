@@ -290,6 +290,10 @@ def run(args: argparse.Namespace) -> int:
         check_size_dependence(method, net, source, out, args.patch_size, quiet=args.quiet)
     if not args.quiet:
         print(f"saved {out}")
+        if method.batch_kind == "blurry_noisy":
+            print(f"next: selfrestore restore --blurry B --noisy N --model {out} -o restored/")
+        elif method.batch_kind in ("single", "pair") and not method.needs_clean:
+            print(f"next: selfrestore restore NOISY_IMAGES --model {out} -o restored/")
     return 0
 
 
