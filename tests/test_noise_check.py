@@ -79,6 +79,9 @@ def test_noise_level_estimate_and_inspect_advice(tmp_path, astronaut, capsys):
     assert 15 < report["noise_sigma_median"] < 25 and len(report["images"]) == 4
     assert main(["inspect", str(tmp_path / "shots" / "compressed.jpg")]) == 0
     assert "--pairs" in capsys.readouterr().out  # correlated noise: two shots per scene advised
+    assert main(["inspect", str(tmp_path / "shots"), "--json", "-"]) == 0  # JSON alone on stdout
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["noise_model"].startswith("gauss") and "inspected" in captured.err
 
 
 def test_noise_level_function_separates_shot_noise_from_gaussian_noise(astronaut):

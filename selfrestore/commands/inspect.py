@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -120,37 +121,40 @@ def run(args: argparse.Namespace) -> int:
     sigmas = np.array([r["noise_sigma"] for r in rows])
     floats = all(r["dtype"] == "float32" for r in rows)
     unit = "in the data's units" if floats else "on the 0-255 scale"
-    print(f"{len(rows)} image(s) inspected" + (f" of {len(paths)}" if len(paths) > len(rows) else ""))
+    def say(*parts) -> None:  # the report; on stderr when the JSON goes to stdout
+        print(*parts, file=sys.stderr if args.json == "-" else sys.stdout)
+
+    say(f"{len(rows)} image(s) inspected" + (f" of {len(paths)}" if len(paths) > len(rows) else ""))
     for (suffix, dtype, channels, planes), count in sorted(kinds.items()):
         form = {1: "gray", 3: "colour"}.get(channels, f"{channels} channels")
         depth = {"uint8": "8-bit", "uint16": "16-bit", "float32": "float"}[dtype]
-        print(f"  {count} x {suffix} {depth} {form}" + (f", stacks of {planes} planes" if planes > 1 else ""))
+        say(f"  {count} x {suffix} {depth} {form}" + (f", stacks of {planes} planes" if planes > 1 else ""))
     sizes = sorted({(r["width"], r["height"]) for r in rows})
-    print(f"  sizes {sizes[0][0]}x{sizes[0][1]}" + (f" .. {sizes[-1][0]}x{sizes[-1][1]}" if len(sizes) > 1 else ""))
-    print(f"noise std {np.median(sigmas):.2f} {unit} (median; {sigmas.min():.2f} .. {sigmas.max():.2f} over the "
+    say(f"  sizes {sizes[0][0]}x{sizes[0][1]}" + (f" .. {sizes[-1][0]}x{sizes[-1][1]}" if len(sizes) > 1 else ""))
+    say(f"noise std {np.median(sigmas):.2f} {unit} (median; {sigmas.min():.2f} .. {sigmas.max():.2f} over the "
           f"images)")
     if correlation is None:
-        print("neighbour correlation: images too small to tell")
+        say("neighbour correlation: images too small to tell")
     else:
         from ..noise_check import CORRELATION_LIMIT
 
         verdict = "independent" if correlation <= CORRELATION_LIMIT else "CORRELATED"
-        print(f"neighbour correlation {correlation:.3f} (median): {verdict} (limit {CORRELATION_LIMIT})")
+        say(f"neighbour correlation {correlation:.3f} (median): {verdict} (limit {CORRELATION_LIMIT})")
         flagged = [r["image"] for r in rows if (r["neighbour_correlation"] or 0) > CORRELATION_LIMIT]
         if flagged and len(flagged) < len(rows):
-            print(f"  correlated noise in {len(flagged)} of {len(rows)} images: {', '.join(flagged[:5])}"
+            say(f"  correlated noise in {len(flagged)} of {len(rows)} images: {', '.join(flagged[:5])}"
                   + (" ..." if len(flagged) > 5 else "") + " (leave them out of training)")
     levels = [(r["variance_a"], r["variance_b"]) for r in rows if r["variance_a"] is not None]
     noise_name = None
     if levels:
         a, b = (float(v) for v in np.median(np.array(levels), axis=0))
         noise_name, kind = noise_model_name(a, b)
-        print(f"noise variance ~ {a:.3g} x + {b:.3g} (x: brightness in [0, 1]; median over images): {kind}; "
+        say(f"noise variance ~ {a:.3g} x + {b:.3g} (x: brightness in [0, 1]; median over images): {kind}; "
               f"as a noise model: --noise {noise_name}")
-    print()
+    say()
     for line in advice(None if floats else float(np.median(sigmas)), correlation, args.inputs,
                        noise_name=noise_name):
-        print(line)
+        say(line)
     if args.json:
         report = {"images": rows, "noise_sigma_median": float(np.median(sigmas)), "noise_sigma_unit": unit,
                   "neighbour_correlation": correlation, "noise_model": noise_name}
