@@ -51,3 +51,21 @@ def test_gaussian_log_likelihood_peaks_at_the_truth():
     ll = [float(model.log_likelihood(y, torch.full_like(x, v)).sum()) for v in (0.3, 0.5, 0.7)]
     assert ll[1] > ll[0] and ll[1] > ll[2]
     assert torch.allclose(model.log_likelihood(x, x), torch.full_like(x, -0.5 * math.log(2 * math.pi * (25 / 255) ** 2)))
+
+
+@pytest.mark.parametrize("a, b", [(0.004, 0.02), (0.01, 0.0)])
+def test_anscombe_stabilises_and_its_inverse_is_unbiased(a, b):
+    """GAT: unit noise std at every signal level; the Makitalo-Foi inverse of E[f(y)] returns x (the
+    algebraic inverse is biased low by ~a/4, which is what the exact unbiased inverse corrects)."""
+    from selfrestore.corruption.noise import PoissonGaussian
+    from selfrestore.corruption.stabilise import anscombe, inverse_anscombe
+
+    model = PoissonGaussian(a, b)
+    for level in (0.05, 0.2, 0.5, 1.0):
+        y, _ = model.sample_with_params(torch.full((400_000,), level), torch.Generator().manual_seed(3))
+        d = anscombe(y, a, b)
+        assert abs(float(d.std()) - 1) < 0.02
+        unbiased = float(inverse_anscombe(d.mean(), a, b))
+        algebraic = a * ((float(d.mean()) / 2) ** 2 - 0.375 - (b / a) ** 2)
+        assert abs(unbiased - level) < 0.1 * a
+        assert abs(unbiased - level) < abs(algebraic - level)

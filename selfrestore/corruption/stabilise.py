@@ -1,0 +1,50 @@
+"""Variance stabilisation of Poisson-Gaussian noise (generalised Anscombe transform, GAT).
+
+For y = a * Poisson(x / a) + b * n (Var(y | x) = a x + b^2, :class:`~.noise.PoissonGaussian`), the GAT
+
+    f(y) = 2 * sqrt(y / a + 3/8 + (b / a)^2)
+
+makes the noise approximately Gaussian with unit variance, whatever x, so a denoiser made for Gaussian noise
+of a single level can restore sensor data (stabilise, denoise, invert). The inverse must be the *exact
+unbiased* one, not the algebraic one: a denoiser estimates E[f(y) | x], and f^-1(E[f(y)]) != x (Jensen). We
+use the closed-form approximation of the exact unbiased inverse of Makitalo & Foi (2013, IEEE TIP 22(1)):
+
+    I(D) = D^2 / 4 + sqrt(3/2) / (4 D) - 11 / (8 D^2) + 5 sqrt(3/2) / (8 D^3) - 1/8 - (b / a)^2
+
+in units of a (x = a * I(D), clamped at 0).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+_ROOT_3_2 = math.sqrt(1.5)
+
+
+def _check(a: float, b: float) -> None:
+    if a <= 0 or b < 0:
+        raise ValueError(f"the Poisson-Gaussian model needs a > 0 and b >= 0, got a={a}, b={b}")
+
+
+def anscombe(y: Tensor, a: float, b: float) -> Tensor:
+    """Generalised Anscombe transform: Poisson-Gaussian y (Var = a x + b^2) -> unit-variance Gaussian noise."""
+    _check(a, b)
+    return 2 * torch.sqrt((y / a + 0.375 + (b / a) ** 2).clamp_min(0))
+
+
+def inverse_anscombe(d: Tensor, a: float, b: float) -> Tensor:
+    """Closed-form approximately unbiased inverse of :func:`anscombe` (Makitalo & Foi 2013): ``d`` is a
+    denoised, i.e. E[f(y) | x], estimate; returns x >= 0 on the scale of y."""
+    _check(a, b)
+    d = d.clamp_min(1e-3)
+    x = (d**2 / 4 + _ROOT_3_2 / (4 * d) - 11 / (8 * d**2) + 5 * _ROOT_3_2 / (8 * d**3) - 0.125 - (b / a) ** 2)
+    return a * x.clamp_min(0)
+
+
+def anscombe_range(a: float, b: float, low: float = 0.0, high: float = 1.0) -> tuple[float, float]:
+    """(f(low), f(high)): where signals in [low, high] land after :func:`anscombe` (to map it back to [0, 1]
+    for a denoiser trained on [0, 1] images: the unit noise then has std 1 / (f(high) - f(low)))."""
+    ends = anscombe(torch.tensor([low, high], dtype=torch.float64), a, b)
+    return float(ends[0]), float(ends[1])
