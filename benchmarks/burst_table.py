@@ -279,26 +279,20 @@ def cbm3d(rgb: torch.Tensor, noise: str) -> torch.Tensor:
     return torch.from_numpy(bm3d.bm3d_rgb(image, sigma).astype(np.float32)).permute(2, 0, 1)
 
 
-def laine19_then_bilinear(raw: torch.Tensor, noise: str, restorer) -> torch.Tensor:
+def laine19_then_bilinear(raw: torch.Tensor, restorer) -> torch.Tensor:
     """Denoise the raw Bayer planes with the shipped Gaussian Laine19, then demosaic bilinearly.
 
     The planes carry independent Poisson-Gaussian noise (what a blind-spot network needs; after demosaicking
-    it is spatially correlated), made Gaussian with unit std by the generalised Anscombe transform, mapped to
-    [0, 1] (the noise std is then known: 1 / range) and denoised as two RGB images (R, G1, B) and (R, G2, B);
-    R and B are averaged over the two, and the exact unbiased inverse transform gives the raw estimate."""
-    from selfrestore.corruption import parse_corruption
+    it is spatially correlated); ``restorer`` (``sensor_noise=(a, b)``) makes it Gaussian with a known std by
+    the generalised Anscombe transform. The planes are denoised as two RGB images (R, G1, B) and (R, G2, B),
+    R and B averaged over the two."""
     from selfrestore.corruption.mosaic import pack_raw, unpack_raw
-    from selfrestore.corruption.stabilise import anscombe, anscombe_range, inverse_anscombe
 
-    model = parse_corruption(noise)
-    low, high = anscombe_range(model.a, model.b)
-    planes = ((anscombe(pack_raw(raw), model.a, model.b) - low) / (high - low))[0]  # (4, h, w): R, G1, G2, B
-    restorer.noise_params = {"sigma": 1.0 / (high - low)}
-    estimates = [restorer.restore(planes[[0, green, 3]].permute(1, 2, 0).numpy()) for green in (1, 2)]
-    first, second = (torch.from_numpy(e).permute(2, 0, 1) for e in estimates)
+    planes = pack_raw(raw)[0]  # (4, h, w): R, G1, G2, B
+    first, second = (torch.from_numpy(restorer.restore(planes[[0, green, 3]].permute(1, 2, 0).numpy()))
+                     .permute(2, 0, 1) for green in (1, 2))
     packed = torch.stack([(first[0] + second[0]) / 2, first[1], second[1], (first[2] + second[2]) / 2])
-    denoised = inverse_anscombe(packed[None] * (high - low) + low, model.a, model.b)
-    return bilinear_demosaic(unpack_raw(denoised))[0]
+    return bilinear_demosaic(unpack_raw(packed[None]))[0]
 
 
 def demosaic(args, train_images, kodak, tmp_dir: Path) -> list[str]:
@@ -310,7 +304,10 @@ def demosaic(args, train_images, kodak, tmp_dir: Path) -> list[str]:
         from selfrestore.restore import Restorer
 
         estimated_level = Restorer("laine19-gauss5_50", device="cpu")
-        known_level = Restorer("laine19-gauss5_50", device="cpu")
+        from selfrestore.corruption import parse_corruption
+
+        model = parse_corruption(args.noise)
+        known_level = Restorer("laine19-gauss5_50", device="cpu", sensor_noise=(model.a, model.b))
     rows = []
     for frames in args.frames:
         scores: dict[str, list[float]] = {k: [] for k in ("bilinear", *[f"blur{s}" for s in sigmas], "saa", "m2m",
@@ -333,7 +330,7 @@ def demosaic(args, train_images, kodak, tmp_dir: Path) -> list[str]:
                         score(torch.from_numpy(estimated_level.restore(
                             bilinear[0].permute(1, 2, 0).numpy())).permute(2, 0, 1), truth))
                     scores.setdefault("l19_before", []).append(
-                        score(laine19_then_bilinear(obs[:, 0], args.noise, known_level), truth))
+                        score(laine19_then_bilinear(obs[:, 0], known_level), truth))
                 scores["m2m"].append(score(self_m.restore(self_net, obs)[0], truth))
                 scores["m2m_supervised"].append(score(sup_m.restore(sup_net, obs)[0], truth))
         mean = {k: float(np.mean(v)) for k, v in scores.items()}
@@ -363,9 +360,10 @@ def demosaic(args, train_images, kodak, tmp_dir: Path) -> list[str]:
         out += ["Laine19 columns: the shipped `laine19-gauss5_50` (the blind-spot issue's best network that ships). "
                 "After bilinear demosaicking its noise is correlated between neighbours and signal-dependent, and "
                 "the level is estimated per image (what `selfrestore restore` does). On the raw planes it gets "
-                "what it was made for: the generalised Anscombe transform makes the Poisson-Gaussian noise "
-                "Gaussian with a known std, the planes are denoised as (R, G1, B) and (R, G2, B) images, then "
-                "the exact unbiased inverse (Makitalo & Foi 2013) and bilinear demosaicking.", ""]
+                "what it was made for (`restore --noise-pg A B`): the generalised Anscombe transform makes the "
+                "Poisson-Gaussian noise Gaussian with a known std, the planes are denoised as (R, G1, B) and "
+                "(R, G2, B) images, then the exact unbiased inverse (Makitalo & Foi 2013) and bilinear "
+                "demosaicking.", ""]
     return out
 
 

@@ -143,10 +143,13 @@ class Restorer:
     """
 
     def __init__(self, model: str | os.PathLike, device: str = "auto", tile: int = DEFAULT_TILE,
-                 ensemble: bool = False, precision: str = "fp32", noise_params: dict[str, float] | None = None):
+                 ensemble: bool = False, precision: str = "fp32", noise_params: dict[str, float] | None = None,
+                 sensor_noise: tuple[float, float] | None = None):
         """``noise_params``: the noise level of the images to restore when it differs from the model's
         nominal one (``sigma`` / ``lam`` / ``alpha`` in [0, 1] image units), for Bayesian models that
-        take it (Laine19 with a known level)."""
+        take it (Laine19 with a known level). ``sensor_noise``: (a, b) of Poisson-Gaussian noise
+        (Var = a x + b^2, in the data's units) to restore with a Gaussian model that takes a noise level,
+        through the generalised Anscombe transform (see :meth:`restore`)."""
         from .checkpoint import load_model
 
         self.device = pick_device(device)
@@ -171,6 +174,19 @@ class Restorer:
                 raise UserError(f"{model}: method {self.method.describe()} does not take the noise parameter(s) "
                                 f"{', '.join(unused)}" + (f" (it takes: {', '.join(accepts)})" if accepts else
                                                          " (it has no noise model to set)"))
+        self.sensor_noise = sensor_noise
+        if sensor_noise is not None:
+            from .errors import UserError
+
+            a, b = sensor_noise
+            if not (a > 0 and b >= 0):
+                raise UserError(f"Poisson-Gaussian noise needs a gain a > 0 and a read noise b >= 0, got {a:g}, {b:g}")
+            if self.noise_params:
+                raise UserError("give the noise as Poisson-Gaussian (a, b) or as a level, not both")
+            if "sigma" not in getattr(self.method, "accepted_noise_params", lambda: ())():
+                raise UserError(f"{model}: Poisson-Gaussian noise is restored with a Gaussian model that takes the "
+                                f"noise level (e.g. the shipped laine19-gauss5_50); this one uses method "
+                                f"{self.method.describe()}")
 
     def mapping_for(self, image: np.ndarray) -> dict[str, float] | None:
         """How ``image``'s values go to the network's range: the model's recorded map; for a model trained on
@@ -197,6 +213,8 @@ class Restorer:
 
     def restore(self, image: np.ndarray, progress: bool = False) -> np.ndarray:
         """Restore one (H, W, C) image (any channel count the model can take, in the data's own values)."""
+        if self.sensor_noise is not None:
+            return self._restore_sensor_noise(image, progress)
         mapping = self.mapping_for(image)
         return self.from_model_scale(self._restore(self.to_model_scale(image, mapping), progress), mapping=mapping)
 
@@ -209,6 +227,8 @@ class Restorer:
 
         if not hasattr(self.method, "restore_with_uncertainty"):
             raise UserError(f"uncertainty needs a Bayesian model; this one uses method {self.method.name!r}")
+        if self.sensor_noise is not None:
+            raise UserError("uncertainty is not available through the Anscombe transform (Poisson-Gaussian noise)")
         mapping, have, params = self.mapping_for(image), image.shape[2], self.noise_params
 
         def mean_and_std(x: Tensor) -> Tensor:
@@ -224,6 +244,25 @@ class Restorer:
                    else np.repeat(std, have, axis=2))
         return (self.from_model_scale(mean, mapping=mapping),
                 self.from_model_scale(std.astype(np.float32), spread=True, mapping=mapping))
+
+    def _restore_sensor_noise(self, image: np.ndarray, progress: bool) -> np.ndarray:
+        """Poisson-Gaussian data through a Gaussian model: the generalised Anscombe transform makes the noise
+        Gaussian with unit std; mapped to [0, 1] (signals 0 .. max(1, 99.9th percentile)) its std is known,
+        1 / range, and is given to the model; the Makitalo-Foi unbiased inverse brings the estimate back."""
+        from .corruption.stabilise import anscombe, anscombe_range, inverse_anscombe
+
+        a, b = self.sensor_noise
+        finite = image[np.isfinite(image)]
+        top = max(1.0, float(np.percentile(finite, 99.9))) if finite.size else 1.0
+        low, high = anscombe_range(a, b, 0.0, top)
+        stabilised = (anscombe(torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)), a, b) - low) \
+            / (high - low)
+        self.noise_params = {"sigma": 1.0 / (high - low)}
+        try:
+            out = self._restore(stabilised.numpy(), progress)
+        finally:
+            self.noise_params = {}
+        return inverse_anscombe(torch.from_numpy(out) * (high - low) + low, a, b).numpy().astype(np.float32)
 
     def _restore(self, image: np.ndarray, progress: bool) -> np.ndarray:
         from .io import to_channels

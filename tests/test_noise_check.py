@@ -95,3 +95,10 @@ def test_noise_level_function_separates_shot_noise_from_gaussian_noise(astronaut
     assert a < 0.003 and 22 < np.sqrt(b) * 255 < 32 and noise_model_name(a, b)[0].startswith("gauss")
     a, b = noise_level_function(rng.poisson(30 * astronaut) / 30 + rng.normal(0, 20 / 255, astronaut.shape))
     assert 25 < 1 / a < 36 and noise_model_name(a, b)[0].startswith("pg")
+
+
+def test_inspect_advice_for_shot_noise_names_the_anscombe_restore():
+    from selfrestore.commands.inspect import advice
+
+    assert "--noise-pg 0.004 0.02 " in "\n".join(advice(12.0, 0.0, ["d/"], noise_name="pg0.004_0.02"))
+    assert "--noise-pg 0.0333 0 " in "\n".join(advice(12.0, 0.0, ["d/"], noise_name="poisson30"))

@@ -66,6 +66,10 @@ def advice(sigma: float | None, correlation: float | None, inputs: list[str], pa
     if noise_name and not noise_name.startswith("gauss"):
         lines.append(f"Or, with the noise model measured above (posterior mean, per-pixel uncertainty): "
                      f"selfrestore fit {target} --method laine19 --noise {noise_name} -o model.safetensors")
+        a, b = ((float(v) for v in noise_name[2:].split("_")) if noise_name.startswith("pg")
+                else (1 / float(noise_name[len("poisson"):]), 0.0))
+        lines.append(f"Or restore now, without training, with the shipped Gaussian model through the Anscombe "
+                     f"transform: selfrestore restore {target} --noise-pg {a:.3g} {b:.3g} -o restored/")
         return lines
     if sigma is not None and 5 <= sigma <= 50:
         lines.append(f"Or restore now with the shipped Gaussian model (std 5-50, level estimated per image): "

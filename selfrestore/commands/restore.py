@@ -25,6 +25,7 @@ examples:
   selfrestore restore img.tif --model my.safetensors -o out/ --adapt 200   # fine-tune on the inputs first
   selfrestore restore shoot/ --model my.safetensors -o out/ --skip-existing  # finish an interrupted batch
   selfrestore restore dim/ --model laine19-gauss5_50 --noise-sigma 12 -o out/  # tell a range model the level
+  selfrestore restore cells/ --noise-pg 0.004 0.02 -o out/  # shot + read noise (from `selfrestore inspect`)
   selfrestore restore --blurry long.png --noisy short.png --model selfir.safetensors -o out/  # blurry+noisy pair
   selfrestore restore --blurry long/ --noisy short/ --model selfir.safetensors -o out/  # folders, matched by name
 """
@@ -61,6 +62,10 @@ def register(sub) -> None:
     n.add_argument("--noise-sigma", type=float, metavar="S", help="Gaussian noise std on the 0-255 scale")
     n.add_argument("--noise-lambda", type=float, metavar="L", help="Poisson photon count at white (lambda)")
     n.add_argument("--noise-alpha", type=float, metavar="A", help="impulse noise: fraction of replaced pixels")
+    n.add_argument("--noise-pg", type=float, nargs=2, metavar=("A", "B"),
+                   help="Poisson-Gaussian (shot + read) noise, variance A x + B^2 on the 0-1 scale (what `selfrestore "
+                        "inspect` reports as pgA_B): restored with a Gaussian model (default laine19-gauss5_50) "
+                        "through the generalised Anscombe transform")
     add_runtime_options(p)
     p.set_defaults(func=run)
 
@@ -143,10 +148,17 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("no inputs: give image files or folders (or --blurry B --noisy N for a selfir model)")
     if args.model is None:
         args.model = DEFAULT_MODEL
-        warn(f"no --model given: using the shipped {DEFAULT_MODEL} (Gaussian noise of std 5-50, level estimated "
-             f"per image); for other noise, fit a model on your own images (selfrestore fit --help)")
+        if args.noise_pg:
+            warn(f"no --model given: using the shipped {DEFAULT_MODEL} on the Anscombe-transformed images "
+                 f"(--noise-pg); a model fitted on your own images may do better (selfrestore fit --help)")
+        else:
+            warn(f"no --model given: using the shipped {DEFAULT_MODEL} (Gaussian noise of std 5-50, level "
+                 f"estimated per image); for other noise, fit a model on your own images (selfrestore fit --help)")
+    if args.noise_pg and (args.adapt or args.uncertainty):
+        raise UserError("--noise-pg does not combine with --adapt or --uncertainty")
     restorer = Restorer(args.model, device=args.device, tile=args.tile, ensemble=args.ensemble,
-                        precision=args.precision, noise_params=noise_params(args))
+                        precision=args.precision, noise_params=noise_params(args),
+                        sensor_noise=tuple(args.noise_pg) if args.noise_pg else None)
     size_problem = recorded_warning(restorer.header)
     if size_problem:
         warn(f"{args.model}: {size_problem}")
@@ -261,7 +273,7 @@ def run_pairs(args: argparse.Namespace) -> int:
                         "selfir`")
     if args.inputs:
         raise UserError("give either INPUT images or --blurry/--noisy, not both")
-    if args.adapt or args.uncertainty or noise_params(args):
+    if args.adapt or args.uncertainty or noise_params(args) or args.noise_pg:
         raise UserError("--adapt, --uncertainty and --noise-* do not apply to blurry+noisy restoration")
     pairs = _blurry_noisy_paths(args.blurry, args.noisy)
     restorer = Restorer(args.model, device=args.device, tile=args.tile, ensemble=args.ensemble,
