@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field, replace
@@ -70,6 +71,12 @@ def is_video_file(path: str | os.PathLike) -> bool:
 def is_stack_file(path: str | os.PathLike) -> bool:
     """A TIFF or FITS name: a time series of planes in one file (microscopy time-lapse, telescope cube)."""
     return Path(path).suffix.lower() in STACK_SUFFIXES
+
+
+def spool_folder(target: str | os.PathLike) -> Path:
+    """The hidden folder next to a video or stack file where a resumable run keeps its restored frames."""
+    path = Path(target)
+    return path.with_name(f".{path.name}.frames")
 
 
 def writes_frame_files(target: str | os.PathLike) -> bool:
@@ -210,13 +217,20 @@ class VideoWriter:
     a TIFF / FITS name -> one stack file, written on close (the input stack's layout and tags when the input
     was one); with a ``%d`` field -> a frame pattern; anything else -> a folder (frame names kept from a
     folder or pattern input, ``00001.png`` ... otherwise). Use as a context manager.
+
+    ``spool=True`` (a video or stack file): each frame also goes to disk at once, into the hidden folder
+    ``.NAME.frames`` next to ``target`` (losslessly, in the output's bit depth), and the file is made from
+    it on close; an interrupted run keeps the folder, so a rerun with ``resume=True`` can :meth:`skip` the
+    frames already restored. Without ``resume`` a folder left by an earlier run is cleared.
     """
 
-    def __init__(self, target: str | os.PathLike, info: VideoInfo, quality: int = 9):
+    def __init__(self, target: str | os.PathLike, info: VideoInfo, quality: int = 9, spool: bool = False,
+                 resume: bool = False):
         self.target, self.info, self.count = str(target), info, 0
         self._image_info = ImageInfo(dtype=info.dtype, channels=info.channels)
         self._encoder = None
         self._frames: list[np.ndarray] = []
+        self._spool: Path | None = None
         if is_video_file(self.target):
             self.kind = "file"
             Path(self.target).parent.mkdir(parents=True, exist_ok=True)
@@ -233,6 +247,11 @@ class VideoWriter:
                                 "like out/%05d.png or a video file")
             self.kind = "folder"
             Path(self.target).mkdir(parents=True, exist_ok=True)
+        if spool and self.kind in ("file", "stack"):
+            self._spool = spool_folder(self.target)
+            if self._spool.exists() and not resume:
+                shutil.rmtree(self._spool)
+            self._spool.mkdir(parents=True, exist_ok=True)
 
     def _frame_path(self, index: int) -> Path:
         if self.kind == "pattern":
@@ -264,18 +283,37 @@ class VideoWriter:
         self._encoder.send(None)
 
     def skip(self, count: int) -> None:
-        """Move past ``count`` frames an interrupted run already wrote (frame files only: a video file
-        being encoded cannot be continued)."""
+        """Move past ``count`` frames an interrupted run already wrote (frame files, or the spool folder of a
+        video or stack file)."""
         if self.kind in ("file", "stack"):
-            raise UserError(f"{self.target}: a video or stack file cannot be continued; write frames (a folder "
-                            "or a pattern) to make a run resumable")
+            if self._spool is None:
+                raise UserError(f"{self.target}: a video or stack file written without a spool folder cannot be "
+                                "continued")
+            missing = [i for i in range(self.count, self.count + count) if not self._spooled(i).exists()]
+            if missing:
+                raise UserError(f"{self._spool}: frame {missing[0] + 1} of the interrupted run is missing; start "
+                                "over without --resume")
         self.count += count
+
+    def _spooled(self, index: int) -> Path:
+        return self._spool / f"{index:06d}.tif"
 
     def write(self, frame: np.ndarray) -> None:
         """Append one (H, W, C) float frame in [0, 1]."""
         frame = np.asarray(frame, dtype=np.float32)
         if frame.ndim == 2:
             frame = frame[:, :, None]
+        if self._spool is not None:  # lossless in the output's depth; the file is made from these on close
+            dtype = "float32" if self.kind == "stack" else self.info.dtype
+            write_image(self._spooled(self.count), frame, dtype="uint8" if dtype not in ("uint16", "float32")
+                        else dtype)
+            self.count += 1
+            return
+        self._append(frame)
+        self.count += 1
+
+    def _append(self, frame: np.ndarray) -> None:
+        """Put one frame into the stack or the encoder (not counted)."""
         if self.kind == "stack":
             if self.info.intensity:  # back to the input stack's own values (other outputs keep [0, 1])
                 frame = frame * self.info.intensity["scale"] + self.info.intensity["offset"]
@@ -292,10 +330,13 @@ class VideoWriter:
             else:
                 raw = np.round(np.clip(frame, 0, 1) * 255).astype(np.uint8)
             self._encoder.send(np.ascontiguousarray(raw).tobytes())
-        self.count += 1
 
     def close(self, ok: bool = True) -> None:
-        """Finish the file; with ``ok=False`` (an error happened) drop the partial video file."""
+        """Finish the file; with ``ok=False`` (an error happened) drop the partial video file (a spool
+        folder is kept for a resumed run)."""
+        if self._spool is not None and ok:
+            for index in range(self.count):
+                self._append(read_image(self._spooled(index))[0])
         if self.kind == "stack" and ok and self._frames:
             layout = self.info.stack or ImageInfo(dtype=self.info.dtype, channels=self.info.channels)
             same = layout.blank is not None and len(layout.blank) == len(self._frames)
@@ -312,6 +353,9 @@ class VideoWriter:
                 os.replace(self._tmp, self.target)
         if self.kind == "file" and self._tmp.exists():
             self._tmp.unlink()
+        if self._spool is not None and ok:
+            shutil.rmtree(self._spool, ignore_errors=True)
+            self._spool = None
 
     def _add_sound(self, source: str) -> None:
         """Mux the source's audio streams into the encoded video (stream copy; AAC / Opus if the container

@@ -237,11 +237,58 @@ def test_video_command_resume_flags(tmp_path, sequence, capsys):
     (tmp_path / "out.resume.pt").unlink()
     assert main([*base, "-o", str(tmp_path / "out"), "--offline"]) == 0
     assert not (tmp_path / "out.resume.pt").exists() and len(list((tmp_path / "out").iterdir())) == 3
-    assert main([*base, "-o", str(tmp_path / "clean.mp4"), "--online", "--resume"]) == 2  # a video file: no
-    assert "cannot be continued" in capsys.readouterr().err
+    assert main([*base, "-o", str(tmp_path / "clean.mp4"), "--online", "--resume"]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
     (tmp_path / "online.resume.pt").write_bytes(b"left by a killed run")  # online runs into frames resume
     assert main([*base, "-o", str(tmp_path / "online"), "--online"]) == 2
     assert "interrupted online run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("suffix", [".tif", ".mp4"])
+def test_online_run_into_a_video_or_stack_file_resumes_after_a_kill(tmp_path, sequence, monkeypatch, suffix):
+    """`video --online -o FILE` killed mid-video keeps the frames it restored (hidden .FILE.frames) and its
+    state (saved after every frame here; every minute by default); `--resume` finishes the file: a stack
+    equals the uninterrupted run's exactly, a video has every frame; the spool folder is gone afterwards."""
+    import functools
+
+    import tifffile
+
+    from selfrestore.video_io import VideoReader, spool_folder
+
+    _, noisy = sequence
+    frames = tmp_path / "frames"
+    for i, frame in enumerate(noisy[:5]):
+        write_image(frames / f"f{i:03d}.png", frame)
+    model = tmp_path / "start.safetensors"
+    torch.manual_seed(0)
+    save_checkpoint(model, build_net("unet", in_channels=3, out_channels=3, width=4, depth=2),
+                    {"method": {"name": "n2c", "noise": None}, "channels": 3})
+    base = ["video", str(frames), "--method", "f2f", "--model", str(model), "--steps-per-frame", "1",
+            "--crop", "32", "--online", "--quiet"]
+    import selfrestore.video as video
+
+    monkeypatch.setattr(video, "VideoConfig", functools.partial(video.VideoConfig, checkpoint_seconds=0))
+    reference, resumed = tmp_path / f"reference{suffix}", tmp_path / f"resumed{suffix}"
+    assert main([*base, "-o", str(reference)]) == 0
+    original, calls = video.VideoFineTuner.train_steps, {"n": 0}
+
+    def dies(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:  # frames 0-2 written, killed while adapting on frame 3
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(video.VideoFineTuner, "train_steps", dies)
+    assert main([*base, "-o", str(resumed)]) == 130
+    monkeypatch.setattr(video.VideoFineTuner, "train_steps", original)
+    assert not resumed.exists() and len(list(spool_folder(resumed).iterdir())) == 3
+    assert main([*base, "-o", str(resumed)]) == 2  # the state is there: a plain rerun is told to --resume
+    assert main([*base, "-o", str(resumed), "--resume"]) == 0
+    assert not spool_folder(resumed).exists() and not (tmp_path / f"resumed{suffix}.resume.pt").exists()
+    if suffix == ".tif":
+        assert np.array_equal(tifffile.imread(reference), tifffile.imread(resumed))
+    else:
+        assert len(VideoReader(str(resumed))) == 5
 
 
 def test_a_tiff_time_series_is_a_video_and_comes_back_as_one(tmp_path, sequence):

@@ -15,7 +15,7 @@ frame t-1, must match the noisy frame t-1; occluded pixels are ignored).
   --method f2f   a single-frame network (Ehret et al. 2019)
   --method mf2f  a five-frame FastDVDnet-style network (Dewil et al. 2021)
   --online       adapt a few steps per frame while the video plays; each frame is written right after
-                 its update (streaming: only a few frames in memory; resumable when OUTPUT is frames)
+                 its update (streaming: only a few frames in memory; resumable: --resume)
   --offline      several passes over the whole video, then restore every frame with the final weights
 
 INPUT is a folder of frames, a frame pattern (frames/%05d.png), a video file (mp4, mkv, avi, mov,
@@ -73,15 +73,15 @@ def register(sub) -> None:
     r.add_argument("--overwrite", action="store_true", help="replace an existing output")
     r.add_argument("--resume", action="store_true",
                    help="continue an interrupted run from OUTPUT.resume.pt (saved every minute: --offline while "
-                        "fine-tuning; --online after a written frame, when OUTPUT is a folder or a frame "
-                        "pattern: a video file being encoded cannot be continued); same settings needed; the "
-                        "result equals an uninterrupted run's")
+                        "fine-tuning; --online after each written frame: a video or stack OUTPUT is made at the "
+                        "end from the frames kept in the hidden folder .NAME.frames beside it); same settings "
+                        "needed; the result equals an uninterrupted run's")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def resume_path(output: str) -> Path:
-    """Where an offline run keeps its fine-tuning state: next to the output (a pattern: next to its folder)."""
+    """Where a run keeps its fine-tuning state: next to the output (a pattern: next to its folder)."""
     path = Path(output)
     if "%" in path.name:
         path = path.parent
@@ -106,20 +106,13 @@ def run(args: argparse.Namespace) -> int:
     from ..video import VideoConfig, finetune_and_restore
     from ..video_io import VideoReader, VideoWriter
 
-    from ..video_io import writes_frame_files
-
     reader = VideoReader(args.input)
     checkpoint = resume_path(args.output)
-    resumable = args.mode == "offline" or writes_frame_files(args.output)
     if args.resume:
-        if not resumable:
-            raise UserError(f"--resume: an online run writing the single file {args.output} cannot be continued "
-                            "(the partial file is not kept); write frames instead (-o out/ or 'out/%05d.png') "
-                            "for a resumable online run, or use --offline")
         if not checkpoint.exists():
             raise UserError(f"nothing to resume: {checkpoint} does not exist")
     else:
-        if resumable and checkpoint.exists():
+        if checkpoint.exists():
             raise UserError(f"{checkpoint}: an interrupted {args.mode} run left its fine-tuning state here; add "
                             "--resume to continue it, or delete the file to start over")
         _check_output(args)
@@ -138,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
                          crop=args.crop, batch_size=args.batch_size, flow_method=args.flow, flow_on=args.flow_on,
                          flow_preset=args.flow_preset,
                          amp=args.precision == "bf16", tile=args.tile, seed=args.seed, progress=not args.quiet,
-                         checkpoint=str(checkpoint) if resumable else None,
+                         checkpoint=str(checkpoint),
                          resume_key=f"input {Path(args.input).resolve()}, model "
                                     f"{Path(model).resolve() if Path(model).is_file() else model}")
 
@@ -153,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
             self.writer.skip(count)
 
     frames = (to_channels(f, channels) if have != channels else f for f in reader)
-    with VideoWriter(args.output, reader.info) as writer:
+    with VideoWriter(args.output, reader.info, spool=True, resume=args.resume) as writer:
         stats = finetune_and_restore(method, net, frames, len(reader), ChannelSink(writer), config, args.device)
     checkpoint.unlink(missing_ok=True)  # the restored video is written: nothing left to resume
     if args.save_model:
