@@ -27,6 +27,7 @@ self-supervised steps on this very burst (Ehret et al. 2019); --adapt without --
 EPILOG = """\
 examples:
   selfrestore burst raw_frames/ --task demosaic -o reference.png
+  selfrestore burst raw_frames/ --task demosaic --model m2m-pg0.004_0.02 -o reference.png  # shipped net
   selfrestore burst f1.png f2.png f3.png f4.png f5.png --task superres --scale 2 -o sr.png
   selfrestore burst raw_frames/ --task demosaic --model m2m.safetensors --adapt 100 -o reference.png"""
 
@@ -37,7 +38,8 @@ def register(sub) -> None:
     parser.add_argument("frames", nargs="+", help="frame files or a folder (sorted; the first is the reference)")
     parser.add_argument("--task", choices=["demosaic", "superres"], required=True)
     parser.add_argument("--scale", type=int, default=2, help="super-resolution factor (superres)")
-    parser.add_argument("--model", default=None, help="trained m2m / dsa model file (default: classical)")
+    parser.add_argument("--model", default=None, help="trained m2m / dsa model file, or a shipped one such as "
+                        "m2m-pg0.004_0.02 (default: classical)")
     parser.add_argument("--adapt", type=int, default=0, metavar="STEPS",
                         help="self-supervised fine-tuning steps on this burst before restoring")
     parser.add_argument("--registration", choices=["translation", "euclidean", "affine"], default="affine")
