@@ -353,6 +353,13 @@ def test_restore_noise_pg_uses_a_gaussian_model_through_the_anscombe_transform(t
     plain = quality(Restorer("laine19-gauss5_50", device="cpu"))
     stabilised = quality(Restorer("laine19-gauss5_50", device="cpu", sensor_noise=(a, b)))
     assert stabilised > plain + 0.2
+    # float photon counts (gain 1 count, read noise 5 counts): a and b in the data's own units
+    counts = rgb_image * 1000
+    rng = np.random.default_rng(0)
+    measured = (rng.poisson(counts) + rng.normal(0, 5, counts.shape)).astype(np.float32)
+    restored = Restorer("laine19-gauss5_50", device="cpu", sensor_noise=(1.0, 5.0)).restore(measured)
+    rms = lambda x: float(np.sqrt(np.mean((x - counts) ** 2)))  # noqa: E731
+    assert rms(restored) < 0.8 * rms(measured) and abs(restored.mean() - counts.mean()) < 1
     source = tmp_path / "in.tif"
     write_image(source, noisy.clip(0, 1), dtype="uint16")
     assert main(["restore", str(source), "--noise-pg", str(a), str(b), "-o", str(tmp_path / "out.tif"),
