@@ -34,23 +34,29 @@ def _panel(draw: ImageDraw.ImageDraw, box, xs, ys, colour, label: str, log: bool
 
 
 def plot_history(history: Sequence[dict], path: Path, title: str = "") -> Path:
-    """Loss (log scale, smoothed) and validation PSNR against the step, saved as a PNG."""
+    """Loss (log scale, smoothed), validation PSNR and held-out loss against the step, saved as a PNG."""
     steps = [h["step"] for h in history]
     loss = np.array([h["loss"] for h in history], float)
     if len(loss) > 20:  # moving average so the curve is readable
         k = max(1, len(loss) // 50)
         loss = np.convolve(loss, np.ones(k) / k, mode="same")
     val = [(h["step"], h["val_psnr"]) for h in history if "val_psnr" in h]
-    height = 420 if val else 240
+    held = [(h["step"], h["holdout_loss"]) for h in history if "holdout_loss" in h]
+    height = 240 + 185 * (bool(val) + bool(held))
     image = Image.new("RGB", (640, height), "white")
     draw = ImageDraw.Draw(image)
     draw.text((10, 5), title, fill=(0, 0, 0))
     log = bool(np.all(loss[np.isfinite(loss)] > 0))  # likelihood losses (Laine19) go negative: linear axis
     _panel(draw, (10, 25, 630, 215), steps, loss, (200, 30, 30), "training loss" + (" (log)" if log else ""),
            log=log)
+    top = 235
     if val:
-        _panel(draw, (10, 235, 630, 400), [v[0] for v in val], [v[1] for v in val], (30, 90, 200),
+        _panel(draw, (10, top, 630, top + 165), [v[0] for v in val], [v[1] for v in val], (30, 90, 200),
                "validation PSNR (dB)")
+        top += 185
+    if held:
+        _panel(draw, (10, top, 630, top + 165), [v[0] for v in held], [v[1] for v in held], (30, 140, 60),
+               "loss on held-out images (lower is better)")
     with atomic_path(path) as tmp:
         image.save(tmp, format="PNG")
     return path

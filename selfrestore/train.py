@@ -221,10 +221,39 @@ def validate(method: Method, net: nn.Module, pairs: Sequence[tuple[Tensor, Tenso
     return float(np.mean(values))
 
 
+def holdout_batches(source, batch_size: int, patch_size: int, count: int = 4, seed: int = 2024) -> list[dict]:
+    """Fixed batches from held-out images (the same every time), for :func:`holdout_loss`."""
+    rng = np.random.default_rng(seed)
+    return [source.batch(rng, batch_size, patch_size) for _ in range(count)]
+
+
+def holdout_loss(method: Method, net: nn.Module, batches: Sequence[dict], device: torch.device) -> float:
+    """The method's own self-supervised loss on held-out images: no clean data needed, and for the
+    Noise2Noise-type losses its expectation is the MSE to the clean image plus a constant, so it falls
+    while the network improves and rises when it starts to fit the training images' noise. The loss's own
+    randomness (masks, sub-samplers) is fixed, and schedules are taken at their end, so values compare
+    across the run; the training RNG streams are left as they were."""
+    bare = unwrap(net)
+    was_training, progress = bare.training, getattr(method, "progress", None)
+    bare.eval()
+    method.progress = 1.0
+    values = []
+    with torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(2024)
+        for batch in batches:
+            values.append(float(method.loss(bare, _to_device(batch, device))))
+    bare.train(was_training)
+    method.progress = progress
+    return float(np.mean(values))
+
+
 def train(method: Method, net: nn.Module, source, config: TrainConfig, out_path: str | os.PathLike,
           val_pairs: Sequence[tuple[Tensor, Tensor]] | None = None, meta: dict[str, Any] | None = None,
-          on_step: Callable[[int, float], None] | None = None) -> nn.Module:
-    """Train ``net`` with ``method`` on batches from ``source``; checkpoints go to ``out_path``."""
+          on_step: Callable[[int, float], None] | None = None, holdout: Sequence[dict] | None = None) -> nn.Module:
+    """Train ``net`` with ``method`` on batches from ``source``; checkpoints go to ``out_path``.
+
+    ``holdout``: fixed batches of held-out images (:func:`holdout_batches`): the method's loss on them is
+    recorded as ``holdout_loss`` every ``val_every`` steps (or every ``ckpt_every``) and at the end."""
     if source.kind != method.batch_kind:
         raise UserError(f"method {method.name!r} needs batches of kind {method.batch_kind!r}, "
                         f"the data gives {source.kind!r}")
@@ -334,6 +363,9 @@ def train(method: Method, net: nn.Module, source, config: TrainConfig, out_path:
             if val_pairs and ddp.main and ((config.val_every and done % config.val_every == 0)
                                            or done == config.steps):
                 record["val_psnr"] = validate(method, net, val_pairs, device)
+            if holdout and ddp.main and (done % (config.val_every or config.ckpt_every) == 0
+                                         or done == config.steps):
+                record["holdout_loss"] = holdout_loss(method, net, holdout, device)
             history.append(record)
             if on_step:
                 paused = clock() if clock else 0.0
@@ -343,6 +375,8 @@ def train(method: Method, net: nn.Module, source, config: TrainConfig, out_path:
                 postfix = {"loss": f"{ema:.4g}", "lr": f"{lr:.2g}"}
                 if "val_psnr" in record:
                     postfix["val"] = f"{record['val_psnr']:.2f}dB"
+                if "holdout_loss" in record:
+                    postfix["held-out"] = f"{record['holdout_loss']:.4g}"
                 if clock:
                     postfix["step"] = str(done)
                 progress.set_postfix(postfix, refresh=False)
@@ -357,6 +391,9 @@ def train(method: Method, net: nn.Module, source, config: TrainConfig, out_path:
     finally:
         if progress is not None:
             progress.close()
+    if holdout and ddp.main and history and "holdout_loss" not in history[-1]:  # a time budget's last step
+        history[-1]["holdout_loss"] = holdout_loss(method, net, holdout, device)
+        checkpoint(completed)
     ddp.barrier()
     if ddp.main and config.plot and history:
         from .plot import plot_history

@@ -284,3 +284,71 @@ def test_gradient_clipping_runs_and_still_trains(tmp_path):
     train(Noise2Noise(noise=noise), net, CorruptedImages(images, noise, kind="pair", seed=0, keep_clean=False), cfg,
           tmp_path / "m.safetensors")
     assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters()))
+
+
+def test_holdout_split_is_disjoint_deterministic_and_keeps_the_noise_parameters():
+    from selfrestore.data.images import split_holdout
+
+    src = CorruptedImages(_images(5, 32), parse_corruption("gauss5_50"), seed=1)  # per-image sigma in params
+    train_part, held = split_holdout(src, 0.4, seed=3)
+    assert len(train_part) == 3 and len(held) == 2 and len(src) == 5
+    pool = {a.tobytes(): i for i, a in enumerate(src.fields["noisy"])}
+    kept = [pool[a.tobytes()] for a in train_part.fields["noisy"]]
+    out = [pool[a.tobytes()] for a in held.fields["noisy"]]
+    assert sorted(kept + out) == list(range(5))
+    assert held.params["sigma"] == [src.params["sigma"][i] for i in out]
+    again = split_holdout(src, 0.4, seed=3)[1]
+    assert all(np.array_equal(a, b) for a, b in zip(again.fields["noisy"], held.fields["noisy"]))
+    assert split_holdout(CorruptedImages(_images(1, 32), parse_corruption("gauss25")), 0.5) is None
+
+
+def test_holdout_loss_falls_as_the_network_learns_and_leaves_training_unchanged(tmp_path):
+    """The held-out Noise2Noise loss (clean-free) drops while training denoises; measuring it does not change
+    a single weight of the run (its randomness is forked, the method's schedule restored)."""
+    from selfrestore.data.images import split_holdout
+    from selfrestore.methods.nb2nb import Neighbor2Neighbor
+    from selfrestore.train import holdout_batches
+
+    noise = parse_corruption("gauss25")
+    training, held = split_holdout(CorruptedImages(_images(5, 48), noise, seed=0, keep_clean=False), 0.2)
+    batches = holdout_batches(held, 4, 32)
+    nets = []
+    for holdout in (batches, None):
+        torch.manual_seed(0)
+        net = build_net("unet", width=8, depth=2)
+        config = TrainConfig(steps=60, batch_size=4, patch_size=32, lr=3e-3, progress=False, plot=False,
+                             ckpt_every=20)
+        train(Neighbor2Neighbor(noise), net, training, config, tmp_path / f"m{holdout is None}.safetensors",
+              holdout=holdout)
+        nets.append(net)
+    for a, b in zip(nets[0].state_dict().values(), nets[1].state_dict().values()):
+        assert torch.equal(a, b)
+    history = read_checkpoint(tmp_path / "mFalse.safetensors")[1]["history"]
+    losses = [h["holdout_loss"] for h in history if "holdout_loss" in h]
+    assert [h["step"] for h in history if "holdout_loss" in h] == [20, 40, 60]
+    assert losses[-1] < 0.8 * losses[0]
+    assert not any("holdout_loss" in h for h in read_checkpoint(tmp_path / "mTrue.safetensors")[1]["history"])
+
+
+def test_fit_holdout_reports_and_warns_when_the_held_out_loss_rises(tmp_path, capsys):
+    from selfrestore.checkpoint import save_checkpoint
+    from selfrestore.cli import main
+    from selfrestore.commands.fit import report_holdout
+
+    rng = np.random.default_rng(0)
+    for i, image in enumerate(_images(4, 64)):
+        write_image(tmp_path / "noisy" / f"{i}.png", np.clip(image + rng.normal(0, 0.1, image.shape), 0, 1))
+    out = tmp_path / "m.safetensors"
+    assert main(["fit", str(tmp_path / "noisy"), "--method", "nb2nb", "--holdout", "0.25", "--steps", "4",
+                 "--ckpt-every", "2", "--batch-size", "2", "--patch-size", "64", "--width", "4", "--no-amp",
+                 "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "holding out 1 of 4 images" in printed and "held-out loss:" in printed
+    assert read_checkpoint(out)[1]["holdout"] == 0.25
+    assert main(["fit", str(tmp_path / "noisy"), "--holdout", "1.5", "-o", str(tmp_path / "x")]) == 2
+    save_checkpoint(tmp_path / "h.safetensors", build_net("unet", width=4, depth=2),
+                    {"history": [{"step": 100, "holdout_loss": 0.05}, {"step": 200, "holdout_loss": 0.03},
+                                 {"step": 300, "holdout_loss": 0.04}]})
+    report_holdout(tmp_path / "h.safetensors")
+    captured = capsys.readouterr()
+    assert "lowest 0.03 at step 200" in captured.out and "--steps 200" in captured.err

@@ -54,6 +54,10 @@ def register(sub) -> None:
                    help="with --synthetic: draw fresh noise every batch (NOT single-realisation; label results)")
     p.add_argument("--pairs", nargs=2, metavar=("DIR_A", "DIR_B"), help="real noisy pairs matched by file name")
     p.add_argument("--val", nargs="+", metavar="CLEAN", help="clean images for validation PSNR (needs --noise)")
+    p.add_argument("--holdout", type=float, default=0.0, metavar="FRACTION",
+                   help="set this fraction of the training images aside (e.g. 0.1) and report the method's own "
+                        "loss on them every --val-every (or --ckpt-every) steps: no clean images needed; if it "
+                        "rises, the network is fitting the noise of the training images (train fewer steps)")
     p.add_argument("--net", default=None, help="network (default: the method's own)")
     p.add_argument("--width", type=int, default=None, help="network width (feature maps)")
     p.add_argument("--depth", type=int, default=None, help="network depth (pooling levels / layers)")
@@ -278,14 +282,18 @@ def run(args: argparse.Namespace) -> int:
                          ckpt_every=args.ckpt_every, val_every=args.val_every, seed=args.seed,
                          amp=not args.no_amp, device=args.device, progress=not args.quiet, resume=args.resume,
                          budget_seconds=60.0 * args.minutes if args.minutes else 0.0)
+    source, holdout = hold_out(source, args)
     val = validation_pairs(args.val, noise, source.channels) if args.val and noise else None
     if args.val and not noise:
         warn("--val ignored: it needs --noise to corrupt the clean validation images")
     meta = {"data": [str(d) for d in (args.data or args.pairs or [])], "synthetic": args.synthetic,
             "redraw": args.redraw, **({"init": str(args.init)} if args.init else {}),
             **({"intensity": source.intensity} if getattr(source, "intensity", None) else {}),
-            **({"noise_check": noise_check} if noise_check else {})}
-    train(method, net, source, config, out, val_pairs=val, meta=meta)
+            **({"noise_check": noise_check} if noise_check else {}),
+            **({"holdout": args.holdout} if holdout else {})}
+    train(method, net, source, config, out, val_pairs=val, meta=meta, holdout=holdout)
+    if holdout and not args.quiet:
+        report_holdout(out)
     if int(os.environ.get("RANK", "0")) == 0:
         check_size_dependence(method, net, source, out, args.patch_size, quiet=args.quiet)
     if not args.quiet:
@@ -295,6 +303,43 @@ def run(args: argparse.Namespace) -> int:
         elif method.batch_kind in ("single", "pair") and not method.needs_clean:
             print(f"next: selfrestore restore NOISY_IMAGES --model {out} -o restored/")
     return 0
+
+
+def hold_out(source, args: argparse.Namespace):
+    """(training source, fixed held-out batches or None) for ``--holdout``."""
+    from ..data.images import split_holdout
+    from ..train import holdout_batches
+
+    if not args.holdout:
+        return source, None
+    if not 0 < args.holdout < 1:
+        raise UserError(f"--holdout {args.holdout:g}: give a fraction of the images, between 0 and 1 (e.g. 0.1)")
+    split = split_holdout(source, args.holdout, seed=args.seed)
+    if split is None:
+        warn("--holdout ignored: it needs a folder of at least 2 images (not video clips or bursts)")
+        return source, None
+    training, held = split
+    if not args.quiet:
+        print(f"holding out {len(held)} of {len(training) + len(held)} images to measure the loss on images the "
+              "network does not train on")
+    return training, holdout_batches(held, args.batch_size, args.patch_size)
+
+
+def report_holdout(out: Path) -> None:
+    """Say how the held-out loss went, and warn when it ended above its lowest value (over-fitting)."""
+    from ..checkpoint import read_checkpoint
+
+    points = [(h["step"], h["holdout_loss"]) for h in read_checkpoint(out)[1].get("history", [])
+              if "holdout_loss" in h]
+    if not points:
+        return
+    (first_step, first), (last_step, last) = points[0], points[-1]
+    best_step, best = min(points, key=lambda p: p[1])
+    print(f"held-out loss: {first:.5g} at step {first_step} -> {last:.5g} at step {last_step} (lowest {best:.5g} "
+          f"at step {best_step})")
+    if best_step != last_step and last - best > 0.1 * max(first - best, 0.0) and last > best:
+        warn(f"the held-out loss rose after step {best_step}: the network has started to fit the noise of its "
+             f"training images; train about {best_step} steps (--steps {best_step}) or on more images")
 
 
 def check_noise_independence(method, source, args: argparse.Namespace) -> dict | None:

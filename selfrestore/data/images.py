@@ -79,6 +79,25 @@ class PatchSource:
         return batch
 
 
+def split_holdout(source, fraction: float, seed: int = 0):
+    """(training source, held-out source): a ``fraction`` of the images (at least one, never all) set
+    aside, chosen at random with ``seed``, so a self-supervised loss can be measured on images the network
+    does not train on. None for sources that are not image lists (video, bursts) or have one image."""
+    import copy
+
+    if not isinstance(source, PatchSource) or len(source) < 2:
+        return None
+    count = min(len(source) - 1, max(1, round(fraction * len(source))))
+    held = set(np.random.default_rng(seed).choice(len(source), size=count, replace=False).tolist())
+    parts = []
+    for keep in (lambda i: i not in held, lambda i: i in held):
+        part = copy.copy(source)
+        part.fields = {name: [a for i, a in enumerate(arrays) if keep(i)] for name, arrays in source.fields.items()}
+        part.params = {name: [v for i, v in enumerate(values) if keep(i)] for name, values in source.params.items()}
+        parts.append(part)
+    return parts[0], parts[1]
+
+
 class NoisyImages(PatchSource):
     """Real noisy images, no clean ones: batch kind "single"."""
 
