@@ -306,3 +306,50 @@ def test_multispectral_geotiff_keeps_its_bands_georeference_and_resolution(tmp_p
         assert page.tags[282].value == (72, 1)
     alone = Restorer("unet-gauss25").restore(frames[3])
     np.testing.assert_array_equal(restored[:, :, 3], quantize(alone[:, :, 0], "uint16"))
+
+
+@pytest.mark.parametrize("kind", ["uint16-gray", "uint8-colour-zlib", "float-nan"])
+def test_a_stack_too_large_for_memory_is_restored_plane_by_plane_to_the_same_file(tmp_path, monkeypatch, capsys,
+                                                                                   kind):
+    """`restore` on a TIFF stack that would not fit in memory streams it (memory-mapped planes in and out)
+    and writes exactly what the in-memory path writes: values, axes, bit depth, resolution, blank pixels."""
+    import tifffile
+    import torch
+
+    from selfrestore.checkpoint import build_net, save_checkpoint
+    from selfrestore.cli import main
+
+    rng = np.random.default_rng(0)
+    if kind == "uint16-gray":
+        stack = (rng.random((2, 3, 40, 48)) * 65535).astype(np.uint16)
+        options = {"photometric": "minisblack", "metadata": {"axes": "ZCYX"}}
+    elif kind == "uint8-colour-zlib":
+        stack = (rng.random((3, 40, 48, 3)) * 255).astype(np.uint8)
+        options = {"photometric": "rgb", "compression": "zlib", "metadata": {"axes": "TYXS"}}
+    else:
+        stack = (rng.random((3, 40, 48)) * 500).astype(np.float32)
+        stack[1, 5:9, 7:12] = np.nan
+        options = {"photometric": "minisblack", "metadata": {"axes": "ZYX"}}
+    source = tmp_path / "stack.tif"
+    tifffile.imwrite(source, stack, resolution=(2.0, 2.0), resolutionunit=3, **options)
+    channels = 3 if kind == "uint8-colour-zlib" else 1
+    torch.manual_seed(0)
+    model = tmp_path / "m.safetensors"
+    save_checkpoint(model, build_net("unet", in_channels=channels, out_channels=channels, width=4, depth=2),
+                    {"method": {"name": "n2n", "noise": "gauss25"}, "channels": channels, "step": 0})
+    base = ["restore", str(source), "--model", str(model), "--quiet"]
+    assert main([*base, "-o", str(tmp_path / "in_memory.tif")]) == 0
+    import selfrestore.io as io
+
+    monkeypatch.setattr(io, "physical_memory", lambda: 10**4)  # 10 kB: the stack "does not fit"
+    assert main([*base[:-1], "-o", str(tmp_path / "streamed.tif")]) == 0
+    assert "plane by plane" in capsys.readouterr().err
+    assert not list(tmp_path.glob(".*"))  # no partial or decoded scratch file left
+    with tifffile.TiffFile(tmp_path / "in_memory.tif") as a, tifffile.TiffFile(tmp_path / "streamed.tif") as b:
+        assert a.series[0].axes == b.series[0].axes and a.series[0].shape == b.series[0].shape
+        assert a.series[0].dtype == b.series[0].dtype == stack.dtype
+        assert a.pages[0].tags[282].value == b.pages[0].tags[282].value
+        assert np.array_equal(a.asarray(), b.asarray(), equal_nan=True)
+    if kind == "float-nan":
+        assert np.isnan(tifffile.imread(tmp_path / "streamed.tif")[1, 5:9, 7:12]).all()
+    assert main([*base, "-o", str(tmp_path / "streamed.tif"), "--overwrite", "--uncertainty"]) != 0  # needs memory

@@ -207,7 +207,13 @@ def run(args: argparse.Namespace) -> int:
     for path, target in tqdm(todo, desc="restore", unit="img", disable=len(todo) < 2 or args.quiet):
         try:  # one file at a time: a folder of any size fits in memory (a huge stack is refused, not killed)
             if not (args.adapt and preloaded[path]):
-                check_fits_in_memory([path], copies=2, advice="split it into smaller files (fewer planes each)")
+                try:
+                    check_fits_in_memory([path], copies=2, advice="split it into smaller files (fewer planes each)")
+                except UserError:
+                    if not streamable(path, args):
+                        raise
+                    restored += restore_streaming(restorer, path, target, args)
+                    continue
             frames, info = preloaded[path] if args.adapt and preloaded[path] else read_frames(path)
         except UserError as exc:
             if not args.adapt:  # already reported while preloading
@@ -241,6 +247,27 @@ def run(args: argparse.Namespace) -> int:
     if failures:
         warn(f"{failures} input(s) failed; {restored} restored")
     return 1 if failures else 0
+
+
+def streamable(path: Path, args: argparse.Namespace) -> bool:
+    """A TIFF too large for memory is restored plane by plane (not with --adapt / --uncertainty, which need
+    every plane at once or a second output)."""
+    from ..io import TIFF_SUFFIXES
+
+    return path.suffix.lower() in TIFF_SUFFIXES and not args.adapt and not args.uncertainty
+
+
+def restore_streaming(restorer, path: Path, target: Path, args: argparse.Namespace) -> int:
+    """Restore the TIFF stack ``path`` plane by plane into ``target`` (see :mod:`selfrestore.stack_stream`)."""
+    from ..stack_stream import restore_stack_streaming
+
+    if not args.quiet:
+        warn(f"{path}: larger than memory allows at once; restoring it plane by plane")
+    start = time.time()
+    planes = restore_stack_streaming(path, target, restorer.restore, progress=not args.quiet)
+    if not args.quiet:
+        print(f"{path} -> {target}  ({planes} planes in {time.time() - start:.1f} s)")
+    return 1
 
 
 def _blurry_noisy_paths(blurry: str, noisy: str) -> list[tuple[Path, Path]]:

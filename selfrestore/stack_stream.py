@@ -1,0 +1,102 @@
+"""Restore TIFF stacks larger than memory, one plane at a time (light-sheet and time-lapse microscopy).
+
+:func:`selfrestore.io.read_frames` decodes a whole stack to float32, which a stack of tens of GB does not
+survive. Here the stored pixels are opened as a memory map instead (an uncompressed file maps directly; a
+compressed one is decoded once into a temporary file beside the output), each plane is converted and
+restored on its own, and the restored planes go into a memory-mapped TIFF of the same axes, shape, bit
+depth, resolution and georeferencing tags, renamed into place when complete. Only a few planes are ever in
+memory. Layouts: gray planes (axes ...YX) and contiguous colour (...YXS); others are refused.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .errors import UserError
+from .io import ImageInfo, _as_image, _tiff_metadata, _tiff_write_options, quantize
+
+
+class StreamedStack:
+    """The planes of a TIFF stack, read lazily from a memory map: ``len(stack)``, ``stack.plane(i)``."""
+
+    def __init__(self, path: str | os.PathLike, scratch: Path):
+        import tifffile
+
+        self.path, self._scratch = Path(path), None
+        with tifffile.TiffFile(str(self.path)) as tif:
+            series = tif.series[0]
+            axes, shape, page = series.axes, tuple(int(n) for n in series.shape), tif.pages[0]
+            meta = _tiff_metadata(page)
+            samples, photometric = int(page.samplesperpixel), int(page.photometric)
+        colour = axes.endswith("YXS") and photometric == 2 and samples in (3, 4)
+        if not (axes.endswith("YX") and samples == 1 or colour):
+            raise UserError(f"{self.path}: a stack with axes {axes} cannot be restored plane by plane (gray ...YX "
+                            "or colour ...YXS planes can)")
+        image_axes = 3 if colour else 2
+        self.stack_shape, self.stack_axes = shape[:-image_axes], axes[:-image_axes]
+        if not self.stack_shape:
+            raise UserError(f"{self.path}: one image, not a stack")
+        try:
+            pixels = tifffile.memmap(str(self.path), mode="r")
+        except ValueError:  # compressed or scattered strips: decode once into a file-backed array
+            self._scratch = scratch
+            with tifffile.TiffFile(str(self.path)) as tif:
+                pixels = tif.series[0].asarray(out=str(scratch))
+        self._pixels = pixels
+        self.planes = pixels.reshape(-1, *shape[-image_axes:])  # a view: nothing is read yet
+        first, self.info = _as_image(np.asarray(self.planes[0]), self.path, meta)
+        self.info.stack_shape, self.info.stack_axes, self.info.alpha = self.stack_shape, self.stack_axes, None
+        self.height, self.width, self.channels = first.shape
+
+    def __len__(self) -> int:
+        return len(self.planes)
+
+    def plane(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Plane ``index`` as float32 (H, W, C) (alpha dropped), and where it held NaN (blank) or None."""
+        pixels, info = _as_image(np.asarray(self.planes[index]), self.path, {})
+        return pixels, info.blank
+
+    def close(self) -> None:
+        self._pixels = self.planes = None
+        if self._scratch is not None:
+            self._scratch.unlink(missing_ok=True)
+
+
+def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike,
+                            restore: Callable[[np.ndarray], np.ndarray], progress: bool = False) -> int:
+    """Restore every plane of the TIFF stack ``source`` with ``restore`` ((H, W, C) -> (H, W, C)) into the
+    TIFF ``target``, plane by plane; returns the number of planes. ``target`` appears only when complete."""
+    import tifffile
+    from tqdm import tqdm
+
+    target = Path(target)
+    if target.suffix.lower() not in (".tif", ".tiff"):
+        raise UserError(f"{source}: a stack restored plane by plane is written as TIFF; choose -o NAME.tif")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial.tif")
+    stack = StreamedStack(source, scratch=target.with_name(f".{target.name}.decoded"))
+    try:
+        info: ImageInfo = stack.info
+        colour = stack.channels >= 3
+        plane_shape = (stack.height, stack.width, 3) if colour else (stack.height, stack.width)
+        out = tifffile.memmap(str(partial), shape=(*stack.stack_shape, *plane_shape), dtype=np.dtype(info.dtype),
+                              photometric="rgb" if colour else "minisblack",
+                              metadata={"axes": stack.stack_axes + ("YXS" if colour else "YX")},
+                              **{k: v for k, v in _tiff_write_options(info).items() if v is not None})
+        planes_out = out.reshape(-1, *plane_shape)
+        for index in tqdm(range(len(stack)), desc="planes", unit="plane", disable=not progress):
+            pixels, blank = stack.plane(index)
+            restored = np.asarray(restore(pixels), dtype=np.float32)
+            if blank is not None and info.dtype == "float32":
+                restored = np.where(blank, np.float32(np.nan), restored)
+            planes_out[index] = quantize(restored, info.dtype).reshape(plane_shape)
+        out.flush()
+        del planes_out, out
+        os.replace(partial, target)
+    finally:
+        stack.close()
+        partial.unlink(missing_ok=True)
+    return int(np.prod(stack.stack_shape))
