@@ -79,12 +79,6 @@ def spool_folder(target: str | os.PathLike) -> Path:
     return path.with_name(f".{path.name}.frames")
 
 
-def writes_frame_files(target: str | os.PathLike) -> bool:
-    """Whether :class:`VideoWriter` writes ``target`` one file per frame (a folder or a pattern), so that an
-    interrupted run can continue where it stopped; a video or stack file is written as a whole."""
-    return is_pattern(target) or not (is_video_file(target) or is_stack_file(target))
-
-
 def _pattern_frames(pattern: str) -> tuple[list[Path], int]:
     """Consecutive existing files of a printf pattern, starting at 0 or 1 (or the smallest index found)."""
     folder = Path(pattern).parent
@@ -296,7 +290,10 @@ class VideoWriter:
         self.count += count
 
     def _spooled(self, index: int) -> Path:
-        return self._spool / f"{index:06d}.tif"
+        """A spooled frame: PNG in the output's 8 / 16 bits (compressed: a long video takes less disk), float
+        TIFF for float output."""
+        lossless_png = self.kind == "file" or self.info.dtype in ("uint8", "uint16")
+        return self._spool / f"{index:06d}.{'png' if lossless_png else 'tif'}"
 
     def write(self, frame: np.ndarray) -> None:
         """Append one (H, W, C) float frame in [0, 1]."""
@@ -304,9 +301,10 @@ class VideoWriter:
         if frame.ndim == 2:
             frame = frame[:, :, None]
         if self._spool is not None:  # lossless in the output's depth; the file is made from these on close
-            dtype = "float32" if self.kind == "stack" else self.info.dtype
-            write_image(self._spooled(self.count), frame, dtype="uint8" if dtype not in ("uint16", "float32")
-                        else dtype)
+            depth = self.info.dtype if self.info.dtype in ("uint8", "uint16") else "float32"
+            if self.kind == "file":  # a video holds 8 or 16 bits
+                depth = "uint16" if self.info.dtype == "uint16" else "uint8"
+            write_image(self._spooled(self.count), frame, dtype=depth)
             self.count += 1
             return
         self._append(frame)

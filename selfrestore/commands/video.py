@@ -74,8 +74,8 @@ def register(sub) -> None:
     r.add_argument("--resume", action="store_true",
                    help="continue an interrupted run from OUTPUT.resume.pt (saved every minute: --offline while "
                         "fine-tuning; --online after each written frame: a video or stack OUTPUT is made at the "
-                        "end from the frames kept in the hidden folder .NAME.frames beside it); same settings "
-                        "needed; the result equals an uninterrupted run's")
+                        "end from the frames kept, as PNG, in the hidden folder .NAME.frames beside it); same "
+                        "settings needed; the result equals an uninterrupted run's")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -146,7 +146,9 @@ def run(args: argparse.Namespace) -> int:
             self.writer.skip(count)
 
     frames = (to_channels(f, channels) if have != channels else f for f in reader)
-    with VideoWriter(args.output, reader.info, spool=True, resume=args.resume) as writer:
+    # online: each frame costs a fine-tuning step, so a video or stack file is built from frames kept on disk
+    # (resumable); offline restores every frame at the end from the saved fine-tuning state
+    with VideoWriter(args.output, reader.info, spool=args.mode == "online", resume=args.resume) as writer:
         stats = finetune_and_restore(method, net, frames, len(reader), ChannelSink(writer), config, args.device)
     checkpoint.unlink(missing_ok=True)  # the restored video is written: nothing left to resume
     if args.save_model:
