@@ -63,9 +63,10 @@ def register(sub) -> None:
     n.add_argument("--noise-lambda", type=float, metavar="L", help="Poisson photon count at white (lambda)")
     n.add_argument("--noise-alpha", type=float, metavar="A", help="impulse noise: fraction of replaced pixels")
     n.add_argument("--noise-pg", type=float, nargs=2, metavar=("A", "B"),
-                   help="Poisson-Gaussian (shot + read) noise, variance A x + B^2 on the 0-1 scale of 8/16-bit images "
-                        "(float data: in its own units; `selfrestore inspect` reports it as pgA_B): restored with a Gaussian model (default laine19-gauss5_50) "
-                        "through the generalised Anscombe transform")
+                   help="Poisson-Gaussian (shot + read) noise, variance A x + B^2 on the 0-1 scale of 8/16-bit "
+                        "images (float data: in its own units; `selfrestore inspect` reports it as pgA_B): "
+                        "restored with a Gaussian model (default laine19-gauss5_50) through the generalised "
+                        "Anscombe transform")
     add_runtime_options(p)
     p.set_defaults(func=run)
 
