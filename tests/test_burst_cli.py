@@ -80,3 +80,9 @@ def test_shipped_mosaic_to_mosaic_model_demosaics_and_denoises_a_raw_frame(tmp_p
     assert main(["burst", str(tmp_path / "raw"), "--task", "demosaic", "--model", name, "-o", str(out)]) == 0
     bilinear = bilinear_demosaic(burst["frames"][:, 0].clamp(0, 1))[0].permute(1, 2, 0).numpy()
     assert psnr(read_image(out)[0], truth) > psnr(bilinear, truth) + 2
+    # one raw frame is enough for the model (the classical method needs a burst)
+    single = tmp_path / "single.png"
+    assert main(["burst", str(tmp_path / "raw" / "000.png"), "--task", "demosaic", "--model", name, "-o",
+                 str(single)]) == 0
+    assert np.array_equal(read_image(single)[0], read_image(out)[0])
+    assert main(["burst", str(tmp_path / "raw" / "000.png"), "--task", "demosaic", "-o", str(single)]) == 2

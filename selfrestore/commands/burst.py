@@ -22,7 +22,9 @@ Restore the reference (first) frame of a burst.
 
 Without --model the classical method runs (registration + shift-and-add). With --model a trained
 mosaic-to-mosaic ("m2m") or Deep Shift-and-Add ("dsa") model runs; --adapt N first fine-tunes it for N
-self-supervised steps on this very burst (Ehret et al. 2019); --adapt without --model trains from scratch."""
+self-supervised steps on this very burst (Ehret et al. 2019); --adapt without --model trains from scratch.
+An m2m model restores the reference raw frame from that frame alone: one raw file is enough without --adapt
+(the shipped m2m-pg0.004_0.02 was trained self-supervised on synthetic raw bursts)."""
 
 EPILOG = """\
 examples:
@@ -74,7 +76,7 @@ def read_raw(path: Path) -> np.ndarray:
     raise UserError(f"{path}: not a Bayer RGGB-family sensor (pattern {names})")
 
 
-def load_frames(inputs: list[str], task: str):
+def load_frames(inputs: list[str], task: str, minimum: int = 2):
     from ..io import list_images, read_image
 
     paths, problems = list_images(inputs)
@@ -91,8 +93,9 @@ def load_frames(inputs: list[str], task: str):
             array, image_info = read_image(path)
             info = info or image_info
             arrays.append(array)
-    if len(arrays) < 2:
-        raise UserError("a burst needs at least 2 frames")
+    if len(arrays) < minimum:
+        raise UserError("a burst needs at least 2 frames" + (" (one raw frame is enough with --task demosaic and a "
+                                                              "--model, without --adapt)" if task == "demosaic" else ""))
     shape = arrays[0].shape
     for array, path in zip(arrays, raw_paths or paths):
         if array.shape != shape:
@@ -114,7 +117,9 @@ def run(args) -> int:
     raw = args.task == "demosaic"
     if args.scale < 1:
         raise UserError("--scale must be at least 1")
-    frames, info = load_frames(args.frames, args.task)
+    # a mosaic-to-mosaic model restores the reference raw frame from that frame alone
+    single = raw and args.model is not None and args.adapt == 0
+    frames, info = load_frames(args.frames, args.task, minimum=1 if single else 2)
     affines = register_burst(frames, model=args.registration, raw=raw)
     if args.model is None and args.adapt == 0:
         out = shift_and_add(frames, affines, scale=1 if raw else args.scale, raw=raw)
