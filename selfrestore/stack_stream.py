@@ -15,39 +15,54 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import UserError
+from .errors import ImageReadError, UserError
 from .io import ImageInfo, _as_image, _tiff_metadata, _tiff_write_options, quantize
 
 
+class NotStreamable(UserError):
+    """The file is not a TIFF stack of a layout that can be read plane by plane."""
+
+
 class StreamedStack:
-    """The planes of a TIFF stack, read lazily from a memory map: ``len(stack)``, ``stack.plane(i)``."""
+    """The planes of a TIFF stack, read lazily from a memory map: ``open()``, then ``len(stack)`` and
+    ``stack.plane(i)``. Constructing it only reads the header (and raises :class:`NotStreamable`)."""
 
     def __init__(self, path: str | os.PathLike, scratch: Path):
         import tifffile
 
-        self.path, self._scratch = Path(path), None
-        with tifffile.TiffFile(str(self.path)) as tif:
-            series = tif.series[0]
-            axes, shape, page = series.axes, tuple(int(n) for n in series.shape), tif.pages[0]
-            meta = _tiff_metadata(page)
-            samples, photometric = int(page.samplesperpixel), int(page.photometric)
+        self.path, self._scratch_name, self._scratch = Path(path), scratch, None
+        try:
+            with tifffile.TiffFile(str(self.path)) as tif:
+                series = tif.series[0]
+                axes, shape, page = series.axes, tuple(int(n) for n in series.shape), tif.pages[0]
+                meta = _tiff_metadata(page)
+                samples, photometric = int(page.samplesperpixel), int(page.photometric)
+        except Exception as exc:  # tifffile raises many types for damaged files
+            raise ImageReadError(f"{self.path}: cannot read TIFF: {str(exc).splitlines()[0] if str(exc) else exc!r}") \
+                from None
         colour = axes.endswith("YXS") and photometric == 2 and samples in (3, 4)
         if not (axes.endswith("YX") and samples == 1 or colour):
-            raise UserError(f"{self.path}: a stack with axes {axes} cannot be restored plane by plane (gray ...YX "
-                            "or colour ...YXS planes can)")
+            raise NotStreamable(f"{self.path}: a stack with axes {axes} cannot be restored plane by plane (gray "
+                                "...YX or colour ...YXS planes can)")
         image_axes = 3 if colour else 2
         self.stack_shape, self.stack_axes = shape[:-image_axes], axes[:-image_axes]
         if not self.stack_shape:
-            raise UserError(f"{self.path}: one image, not a stack")
+            raise NotStreamable(f"{self.path}: one image, not a stack")
+        self._meta, self._image_shape = meta, shape[-image_axes:]
+
+    def open(self) -> None:
+        """Map the pixels (decoding a compressed file into the scratch file first)."""
+        import tifffile
+
         try:
             pixels = tifffile.memmap(str(self.path), mode="r")
         except ValueError:  # compressed or scattered strips: decode once into a file-backed array
-            self._scratch = scratch
+            self._scratch = self._scratch_name
             with tifffile.TiffFile(str(self.path)) as tif:
-                pixels = tif.series[0].asarray(out=str(scratch))
+                pixels = tif.series[0].asarray(out=str(self._scratch))
         self._pixels = pixels
-        self.planes = pixels.reshape(-1, *shape[-image_axes:])  # a view: nothing is read yet
-        first, self.info = _as_image(np.asarray(self.planes[0]), self.path, meta)
+        self.planes = pixels.reshape(-1, *self._image_shape)  # a view: nothing is read yet
+        first, self.info = _as_image(np.asarray(self.planes[0]), self.path, self._meta)
         self.info.stack_shape, self.info.stack_axes, self.info.alpha = self.stack_shape, self.stack_axes, None
         self.height, self.width, self.channels = first.shape
 
@@ -60,25 +75,30 @@ class StreamedStack:
         return pixels, info.blank
 
     def close(self) -> None:
-        self._pixels = self.planes = None
+        self._pixels = self.planes = None  # type: ignore[assignment]
         if self._scratch is not None:
             self._scratch.unlink(missing_ok=True)
 
 
 def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike,
-                            restore: Callable[[np.ndarray], np.ndarray], progress: bool = False) -> int:
+                            restore: Callable[[np.ndarray], np.ndarray], progress: bool = False,
+                            announce: Callable[[str], None] | None = None) -> int:
     """Restore every plane of the TIFF stack ``source`` with ``restore`` ((H, W, C) -> (H, W, C)) into the
-    TIFF ``target``, plane by plane; returns the number of planes. ``target`` appears only when complete."""
+    TIFF ``target``, plane by plane; returns the number of planes. ``target`` appears only when complete.
+    :class:`NotStreamable` (before anything is written) for other files; ``announce`` is told it started."""
     import tifffile
     from tqdm import tqdm
 
     target = Path(target)
+    stack = StreamedStack(source, scratch=target.with_name(f".{target.name}.decoded"))
     if target.suffix.lower() not in (".tif", ".tiff"):
         raise UserError(f"{source}: a stack restored plane by plane is written as TIFF; choose -o NAME.tif")
+    if announce:
+        announce(f"{source}: larger than memory allows at once; restoring it plane by plane")
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial.tif")
-    stack = StreamedStack(source, scratch=target.with_name(f".{target.name}.decoded"))
     try:
+        stack.open()
         info: ImageInfo = stack.info
         colour = stack.channels >= 3
         plane_shape = (stack.height, stack.width, 3) if colour else (stack.height, stack.width)

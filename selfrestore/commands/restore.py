@@ -210,10 +210,10 @@ def run(args: argparse.Namespace) -> int:
             if not (args.adapt and preloaded[path]):
                 try:
                     check_fits_in_memory([path], copies=2, advice="split it into smaller files (fewer planes each)")
-                except UserError:
+                except UserError as too_large:
                     if not streamable(path, args):
                         raise
-                    restored += restore_streaming(restorer, path, target, args)
+                    restored += restore_streaming(restorer, path, target, args, too_large)
                     continue
             frames, info = preloaded[path] if args.adapt and preloaded[path] else read_frames(path)
         except UserError as exc:
@@ -258,14 +258,17 @@ def streamable(path: Path, args: argparse.Namespace) -> bool:
     return path.suffix.lower() in TIFF_SUFFIXES and not args.adapt and not args.uncertainty
 
 
-def restore_streaming(restorer, path: Path, target: Path, args: argparse.Namespace) -> int:
-    """Restore the TIFF stack ``path`` plane by plane into ``target`` (see :mod:`selfrestore.stack_stream`)."""
-    from ..stack_stream import restore_stack_streaming
+def restore_streaming(restorer, path: Path, target: Path, args: argparse.Namespace, too_large: UserError) -> int:
+    """Restore the TIFF stack ``path`` plane by plane into ``target`` (see :mod:`selfrestore.stack_stream`);
+    a file that is not such a stack gets the memory error ``too_large``."""
+    from ..stack_stream import NotStreamable, restore_stack_streaming
 
-    if not args.quiet:
-        warn(f"{path}: larger than memory allows at once; restoring it plane by plane")
     start = time.time()
-    planes = restore_stack_streaming(path, target, restorer.restore, progress=not args.quiet)
+    try:
+        planes = restore_stack_streaming(path, target, restorer.restore, progress=not args.quiet,
+                                         announce=None if args.quiet else warn)
+    except NotStreamable:
+        raise too_large from None
     if not args.quiet:
         print(f"{path} -> {target}  ({planes} planes in {time.time() - start:.1f} s)")
     return 1
