@@ -86,3 +86,29 @@ def test_shipped_mosaic_to_mosaic_model_demosaics_and_denoises_a_raw_frame(tmp_p
                  str(single)]) == 0
     assert np.array_equal(read_image(single)[0], read_image(out)[0])
     assert main(["burst", str(tmp_path / "raw" / "000.png"), "--task", "demosaic", "-o", str(single)]) == 2
+
+
+def test_fit_trains_a_burst_method_on_a_folder_of_real_bursts(tmp_path, capsys):
+    """`fit --method m2m BURSTS/` (a folder of burst folders, no clean data) trains a model that `burst`
+    then uses; DSA likewise on low-resolution bursts; supervised twins and --synthetic are refused."""
+    for index in range(2):
+        burst = synthesize_burst(_clean(), BurstConfig(frames=3 + index, mosaic=True),
+                                 torch.Generator().manual_seed(index))
+        for t, frame in enumerate(burst["frames"][0]):
+            write_image(tmp_path / "raw" / f"b{index}" / f"{t:03d}.png", frame.clamp(0, 1).permute(1, 2, 0).numpy(),
+                        dtype="uint16")
+    model = tmp_path / "m2m.safetensors"
+    assert main(["fit", str(tmp_path / "raw"), "--method", "m2m", "--steps", "2", "--batch-size", "2",
+                 "--patch-size", "32", "--quiet", "-o", str(model)]) == 0
+    assert main(["burst", str(tmp_path / "raw" / "b1"), "--task", "demosaic", "--model", str(model), "-o",
+                 str(tmp_path / "out.png")]) == 0
+    assert read_image(tmp_path / "out.png")[0].shape[2] == 3
+    _write_burst(tmp_path / "lr", BurstConfig(frames=4, scale=2, blur_sigma=0.5))
+    assert main(["fit", str(tmp_path / "lr"), "--method", "dsa", "--steps", "1", "--batch-size", "2",
+                 "--patch-size", "32", "--quiet", "-o", str(tmp_path / "dsa.safetensors")]) == 0
+    assert main(["fit", str(tmp_path / "raw"), "--method", "m2m_supervised", "--steps", "1", "-o",
+                 str(tmp_path / "x")]) == 2
+    assert main(["fit", str(tmp_path / "raw"), "--method", "m2m", "--synthetic", "--noise", "gauss25", "--steps",
+                 "1", "-o", str(tmp_path / "y")]) == 2
+    err = capsys.readouterr().err
+    assert "supervised twin" in err and "--synthetic does not apply" in err and "Traceback" not in err

@@ -91,3 +91,46 @@ class BurstFrames(_CroppingSource):
         self.raw, self.scale, self.channels = raw, 1, frames.shape[1]
         self.bursts = [{"frames": frames.float(), "affines": register_burst(frames.float(), model=registration,
                                                                             raw=raw)}]
+
+
+class RealBursts(_CroppingSource):
+    """Several real bursts (each (T, C, H, W), frame 0 the reference), each registered once; no clean data.
+    Batches stack bursts, so all are cut to the shortest burst's frame count (``frames``)."""
+
+    def __init__(self, bursts: Sequence[Tensor], raw: bool = False, registration: str = "affine",
+                 min_frames: int = 2):
+        if not bursts:
+            raise UserError("no training bursts")
+        self.frames = min(int(b.shape[0]) for b in bursts)
+        if self.frames < min_frames:
+            raise UserError(f"every training burst needs at least {min_frames} frames; the shortest has "
+                            f"{self.frames}")
+        sizes = {tuple(b.shape[1:2]) for b in bursts}
+        if len(sizes) > 1:
+            raise UserError(f"the bursts have different channel counts ({sorted(sizes)})")
+        self.raw, self.scale, self.channels = raw, 1, int(bursts[0].shape[1])
+        self.bursts = []
+        for burst in bursts:
+            frames = burst[: self.frames].float()
+            self.bursts.append({"frames": frames, "affines": register_burst(frames, model=registration, raw=raw)})
+
+
+def burst_source(args, method) -> RealBursts:
+    """``fit``'s training source for a self-supervised burst method: the bursts under DATA (folders of
+    frames); raw (RGGB) bursts for mosaic-to-mosaic."""
+    from .frames_io import load_bursts
+
+    raw = method.name.startswith("m2m")
+    if method.needs_clean:
+        raise UserError(f"method {method.name} is a supervised twin (it needs the clean reference); it trains in "
+                        "benchmarks/burst_table.py on synthetic bursts")
+    if getattr(args, "synthetic", False):
+        raise UserError("burst methods train on real bursts (folders of frames); --synthetic does not apply "
+                        "(benchmarks/burst_table.py trains on synthetic bursts)")
+    if not getattr(args, "data", None):
+        raise UserError("no training bursts: give a folder of burst frames, or a folder of such folders")
+    bursts = load_bursts(args.data, "demosaic" if raw else "superres")
+    source = RealBursts(bursts, raw=raw, min_frames=method.min_training_frames)
+    if not getattr(args, "quiet", False) and any(b.shape[0] > source.frames for b in bursts):
+        print(f"training on the first {source.frames} frames of each burst (the shortest burst's count)")
+    return source

@@ -30,6 +30,9 @@ examples:
   selfrestore fit ... --resume        # continue an interrupted run from its last checkpoint
   selfrestore fit my_scans/ --method laine19 --noise gauss5_50 --init laine19-gauss5_50 -o scans.safetensors
   selfrestore fit stacks/*.tif --method n2v -o cells.safetensors  # microscope stacks, float counts: all fine
+  selfrestore fit my_noisy_photos/ --holdout 0.1 -o photos.safetensors   # + loss on 10% held-out images
+  selfrestore fit raw_bursts/ --method m2m -o m2m.safetensors   # a folder of burst folders (RGGB frames or
+                                                                # raw files); then: selfrestore burst --model
 
 Checkpoints are written atomically every --ckpt-every steps: after a crash or kill, --resume continues
 and ends with exactly the weights of an uninterrupted run. Multi-process training: launch with

@@ -56,6 +56,12 @@ class DeepShiftAndAddMethod(Method):
     def net_kwargs(self, channels: int) -> dict:
         return {"in_channels": channels, "out_channels": channels, "scale": self.scale}
 
+    def make_source(self, args, noise):
+        """``fit --method dsa BURSTS/``: low-resolution bursts (folders of gray or RGB frames)."""
+        from ..burst.sources import burst_source
+
+        return burst_source(args, self)
+
     def motion_loss(self, frames: Tensor, flows: Tensor) -> Tensor:
         """Photometric error of the reference (first) frame warped onto each other frame, plus TV."""
         n, t, c, h, w = frames.shape

@@ -39,6 +39,12 @@ class MosaicToMosaic(Method):
     def net_kwargs(self, channels: int) -> dict:
         return {"in_channels": 1, "out_channels": 3}
 
+    def make_source(self, args, noise):
+        """``fit --method m2m BURSTS/``: raw bursts (folders of RGGB frames, or of raw files)."""
+        from ..burst.sources import burst_source
+
+        return burst_source(args, self)
+
     def loss(self, net: nn.Module, batch: dict[str, Tensor]) -> Tensor:
         frames = batch["frames"]
         n, t, c, h, w = frames.shape
