@@ -221,6 +221,12 @@ def validate(method: Method, net: nn.Module, pairs: Sequence[tuple[Tensor, Tenso
     return float(np.mean(values))
 
 
+def best_model_path(out_path: str | os.PathLike) -> Path:
+    """Where a run with held-out images keeps the weights of its lowest held-out loss: ``NAME.best.safetensors``."""
+    out_path = Path(out_path)
+    return out_path.with_name(out_path.stem + ".best" + out_path.suffix)
+
+
 def holdout_batches(source, batch_size: int, patch_size: int, count: int = 4, seed: int = 2024) -> list[dict]:
     """Fixed batches from held-out images (the same every time), for :func:`holdout_loss`."""
     rng = np.random.default_rng(seed)
@@ -253,7 +259,8 @@ def train(method: Method, net: nn.Module, source, config: TrainConfig, out_path:
     """Train ``net`` with ``method`` on batches from ``source``; checkpoints go to ``out_path``.
 
     ``holdout``: fixed batches of held-out images (:func:`holdout_batches`): the method's loss on them is
-    recorded as ``holdout_loss`` every ``val_every`` steps (or every ``ckpt_every``) and at the end."""
+    recorded as ``holdout_loss`` every ``val_every`` steps (or every ``ckpt_every``) and at the end, and the
+    weights of its lowest value are kept in :func:`best_model_path`."""
     if source.kind != method.batch_kind:
         raise UserError(f"method {method.name!r} needs batches of kind {method.batch_kind!r}, "
                         f"the data gives {source.kind!r}")
@@ -313,6 +320,15 @@ def train(method: Method, net: nn.Module, source, config: TrainConfig, out_path:
             save_checkpoint(out_path, net, {**base_meta, "step": step, "history": history, **extra_meta},
                             optimizer, extra_modules)
 
+    best_path = best_model_path(out_path)
+
+    def keep_if_best(record: dict[str, float]) -> None:
+        """With held-out batches: the weights of the lowest held-out loss so far go to ``best_path``."""
+        earlier = [h["holdout_loss"] for h in history if "holdout_loss" in h]
+        if not earlier or record["holdout_loss"] < min(earlier) or not best_path.exists():
+            save_checkpoint(best_path, net, {**base_meta, "step": record["step"],
+                                             "holdout_loss": record["holdout_loss"]}, None, extra_modules)
+
     progress = None
     if ddp.main and config.progress:
         from tqdm import tqdm
@@ -366,6 +382,7 @@ def train(method: Method, net: nn.Module, source, config: TrainConfig, out_path:
             if holdout and ddp.main and (done % (config.val_every or config.ckpt_every) == 0
                                          or done == config.steps):
                 record["holdout_loss"] = holdout_loss(method, net, holdout, device)
+                keep_if_best(record)
             history.append(record)
             if on_step:
                 paused = clock() if clock else 0.0
@@ -393,6 +410,7 @@ def train(method: Method, net: nn.Module, source, config: TrainConfig, out_path:
             progress.close()
     if holdout and ddp.main and history and "holdout_loss" not in history[-1]:  # a time budget's last step
         history[-1]["holdout_loss"] = holdout_loss(method, net, holdout, device)
+        keep_if_best(history[-1])
         checkpoint(completed)
     ddp.barrier()
     if ddp.main and config.plot and history:

@@ -328,6 +328,10 @@ def test_holdout_loss_falls_as_the_network_learns_and_leaves_training_unchanged(
     assert [h["step"] for h in history if "holdout_loss" in h] == [20, 40, 60]
     assert losses[-1] < 0.8 * losses[0]
     assert not any("holdout_loss" in h for h in read_checkpoint(tmp_path / "mTrue.safetensors")[1]["history"])
+    best = read_checkpoint(tmp_path / "mFalse.best.safetensors")[1]
+    assert best["holdout_loss"] == min(losses) and best["step"] == [20, 40, 60][losses.index(min(losses))]
+    assert not (tmp_path / "mTrue.best.safetensors").exists()
+    assert load_model(tmp_path / "mFalse.best.safetensors")[0].name == "nb2nb"  # restorable as any model
 
 
 def test_fit_holdout_reports_and_warns_when_the_held_out_loss_rises(tmp_path, capsys):
@@ -351,4 +355,4 @@ def test_fit_holdout_reports_and_warns_when_the_held_out_loss_rises(tmp_path, ca
                                  {"step": 300, "holdout_loss": 0.04}]})
     report_holdout(tmp_path / "h.safetensors")
     captured = capsys.readouterr()
-    assert "lowest 0.03 at step 200" in captured.out and "--steps 200" in captured.err
+    assert "lowest 0.03 at step 200" in captured.out and "h.best.safetensors" in captured.err

@@ -60,7 +60,8 @@ def register(sub) -> None:
     p.add_argument("--holdout", type=float, default=0.0, metavar="FRACTION",
                    help="set this fraction of the training images aside (e.g. 0.1) and report the method's own "
                         "loss on them every --val-every (or --ckpt-every) steps: no clean images needed; if it "
-                        "rises, the network is fitting the noise of the training images (train fewer steps)")
+                        "rises, the network is fitting the noise of the training images. The weights of its "
+                        "lowest value are kept in OUT.best.safetensors")
     p.add_argument("--net", default=None, help="network (default: the method's own)")
     p.add_argument("--width", type=int, default=None, help="network width (feature maps)")
     p.add_argument("--depth", type=int, default=None, help="network depth (pooling levels / layers)")
@@ -331,6 +332,7 @@ def hold_out(source, args: argparse.Namespace):
 def report_holdout(out: Path) -> None:
     """Say how the held-out loss went, and warn when it ended above its lowest value (over-fitting)."""
     from ..checkpoint import read_checkpoint
+    from ..train import best_model_path
 
     points = [(h["step"], h["holdout_loss"]) for h in read_checkpoint(out)[1].get("history", [])
               if "holdout_loss" in h]
@@ -342,7 +344,8 @@ def report_holdout(out: Path) -> None:
           f"at step {best_step})")
     if best_step != last_step and last - best > 0.1 * max(first - best, 0.0) and last > best:
         warn(f"the held-out loss rose after step {best_step}: the network has started to fit the noise of its "
-             f"training images; train about {best_step} steps (--steps {best_step}) or on more images")
+             f"training images; the weights of step {best_step} are in {best_model_path(out)} (or train about "
+             f"{best_step} steps, or on more images)")
 
 
 def check_noise_independence(method, source, args: argparse.Namespace) -> dict | None:
