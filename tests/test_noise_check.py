@@ -102,3 +102,21 @@ def test_inspect_advice_for_shot_noise_names_the_anscombe_restore():
 
     assert "--noise-pg 0.004 0.02 " in "\n".join(advice(12.0, 0.0, ["d/"], noise_name="pg0.004_0.02"))
     assert "--noise-pg 0.0333 0 " in "\n".join(advice(12.0, 0.0, ["d/"], noise_name="poisson30"))
+
+
+def test_inspect_a_video_file_measures_a_few_frames_and_names_the_video_command(tmp_path, astronaut, capsys):
+    import json
+
+    from selfrestore.video_io import VideoInfo, VideoWriter
+
+    rng = np.random.default_rng(0)
+    crop = astronaut[:96, :128]
+    with VideoWriter(tmp_path / "clip.mkv", VideoInfo("folder", "test", 12, 96, 128, 3, "uint16", fps=24.0)) as out:
+        for _ in range(12):  # 16-bit lossless (FFV1): the noise reaches the file as it is
+            out.write(np.clip(crop + rng.normal(0, 20 / 255, crop.shape), 0, 1))
+    assert main(["inspect", str(tmp_path / "clip.mkv"), "--json", str(tmp_path / "r.json")]) == 0
+    printed = capsys.readouterr().out
+    assert "selfrestore video" in printed and "--method mf2f" in printed
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert [r["image"].rsplit(" ", 1)[-1] for r in report["images"]] == ["1", "11"]  # frames 1 and 11 of 12
+    assert 15 < report["noise_sigma_median"] < 25

@@ -23,12 +23,13 @@ EPILOG = """\
 examples:
   selfrestore inspect my_noisy_photos/
   selfrestore inspect scans/*.tif --json report.json
+  selfrestore inspect clip.mp4                # a few frames of a video, and the video command to run
 """
 
 
 def register(sub) -> None:
     p = add_parser(sub, "inspect", "measure the noise of your images and suggest a method", DESCRIPTION, EPILOG)
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders, or video files")
     p.add_argument("--limit", type=int, default=64, help="look at most at this many images (spread evenly)")
     p.add_argument("--json", metavar="FILE", help="also write the measurements as JSON ('-' for stdout)")
     p.set_defaults(func=run)
@@ -81,6 +82,45 @@ def advice(sigma: float | None, correlation: float | None, inputs: list[str], pa
     return lines
 
 
+def video_samples(video: str, count: int, spacing: int = 10):
+    """Up to ``count`` frames of a video file, ``spacing`` frames apart from the start, as (index, frame,
+    dtype) (decoding stops there: a long video is not read to its end)."""
+    from ..errors import UserError
+    from ..video_io import VideoReader
+
+    reader = VideoReader(video)
+    taken = 0
+    try:
+        for index, frame in enumerate(reader):
+            if index % spacing == 0:
+                yield index, frame, reader.info.dtype
+                taken += 1
+                if taken == count:
+                    return
+    except UserError as exc:
+        warn(str(exc))
+
+
+def video_advice(videos: list[str], sigma: float | None, correlation: float | None) -> list[str]:
+    """What to run on noisy video files: frame-to-frame fine-tuning of a pretrained denoiser."""
+    from ..noise_check import CORRELATION_LIMIT
+
+    video = videos[0]
+    out = Path(video).with_name(Path(video).stem + "_denoised" + Path(video).suffix)
+    lines = [f"Denoise the video by fine-tuning a pretrained denoiser on it (frame-to-frame, no clean data): "
+             f"selfrestore video {video} -o {out} --method mf2f --online   (--offline: several passes, "
+             f"better, slower)"]
+    if correlation is not None and correlation > CORRELATION_LIMIT:
+        lines.append(f"The noise is correlated between neighbouring pixels ({correlation:.2f} > "
+                     f"{CORRELATION_LIMIT}: compression or in-camera processing); frame-to-frame fine-tuning still "
+                     "applies (it needs no independence), but the shipped start models were trained on "
+                     "independent noise")
+    elif sigma is not None and not 10 <= sigma <= 40:
+        lines.append(f"The noise std ({sigma:.1f}) is far from the shipped start models' 25: give more fine-tuning "
+                     "(--offline, or --steps-per-frame) or a start model trained at that level (--model)")
+    return lines
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -88,36 +128,43 @@ def run(args: argparse.Namespace) -> int:
     from ..io import list_images, read_frames
     from ..noise_check import neighbour_correlation, noise_level_function, noise_sigma
 
-    paths, problems = list_images(args.inputs)
-    for problem in problems:
-        warn(problem)
-    if not paths:
-        raise UserError("no images to inspect")
+    from ..video_io import is_video_file
+
     if args.limit < 1:
         raise UserError("--limit must be at least 1")
-    chosen = [paths[int(i)] for i in np.linspace(0, len(paths) - 1, min(args.limit, len(paths)))]
+    videos = [item for item in args.inputs if is_video_file(item) and Path(item).is_file()]
+    image_inputs = [item for item in args.inputs if item not in videos]
+    paths, problems = list_images(image_inputs) if image_inputs else ([], [])
+    for problem in problems:
+        warn(problem)
+    if not paths and not videos:
+        raise UserError("no images to inspect")
+    chosen = [paths[int(i)] for i in np.linspace(0, len(paths) - 1, min(args.limit, len(paths)))] if paths else []
     chosen = list(dict.fromkeys(chosen))
     rows, kinds = [], Counter()
+
+    def measure(name: str, frame: np.ndarray, dtype: str, suffix: str, planes: int) -> None:
+        scale = 1.0 if dtype == "float32" else 255.0  # float: the level in the data's own units, shown as is
+        kinds[(suffix, dtype, frame.shape[2], planes)] += 1
+        correlation = neighbour_correlation([frame])
+        level = noise_level_function(frame) if dtype != "float32" else None
+        rows.append({"image": name, "height": frame.shape[0], "width": frame.shape[1],
+                     "channels": frame.shape[2], "dtype": dtype, "planes": planes,
+                     "noise_sigma": round(noise_sigma(frame) * scale, 3),
+                     "neighbour_correlation": None if correlation is None else round(correlation, 4),
+                     "variance_a": level[0] if level else None, "variance_b": level[1] if level else None,
+                     "float_range": [float(frame.min()), float(frame.max())] if dtype == "float32" else None})
+
     for path in tqdm(chosen, desc="inspect", unit="img", disable=len(chosen) < 4):
         try:
             frames, info = read_frames(path)
         except ImageReadError as exc:
             warn(str(exc))
             continue
-        frame = frames[len(frames) // 2]
-        scale = 255.0
-        if info.dtype == "float32":  # values as stored: the level in the data's own units, shown as is
-            scale = 1.0
-        sigma = noise_sigma(frame) * scale
-        kinds[(path.suffix.lower(), info.dtype, frame.shape[2], len(frames))] += 1
-        correlation = neighbour_correlation([frame])
-        level = noise_level_function(frame) if info.dtype != "float32" else None
-        rows.append({"image": str(path), "height": frame.shape[0], "width": frame.shape[1],
-                     "channels": frame.shape[2], "dtype": info.dtype, "planes": len(frames),
-                     "noise_sigma": round(sigma, 3),
-                     "neighbour_correlation": None if correlation is None else round(correlation, 4),
-                     "variance_a": level[0] if level else None, "variance_b": level[1] if level else None,
-                     "float_range": [float(frame.min()), float(frame.max())] if info.dtype == "float32" else None})
+        measure(str(path), frames[len(frames) // 2], info.dtype, path.suffix.lower(), len(frames))
+    for video in videos:
+        for index, frame, dtype in video_samples(video, max(1, min(8, args.limit))):
+            measure(f"{video} frame {index + 1}", frame, dtype, Path(video).suffix.lower(), 1)
     if not rows:
         raise UserError("no image could be read")
     measured = [r["neighbour_correlation"] for r in rows if r["neighbour_correlation"] is not None]
@@ -128,7 +175,8 @@ def run(args: argparse.Namespace) -> int:
     def say(*parts) -> None:  # the report; on stderr when the JSON goes to stdout
         print(*parts, file=sys.stderr if args.json == "-" else sys.stdout)
 
-    say(f"{len(rows)} image(s) inspected" + (f" of {len(paths)}" if len(paths) > len(rows) else ""))
+    what = "image(s) / video frame(s)" if videos else "image(s)"
+    say(f"{len(rows)} {what} inspected" + (f" of {len(paths)}" if not videos and len(paths) > len(rows) else ""))
     for (suffix, dtype, channels, planes), count in sorted(kinds.items()):
         form = {1: "gray", 3: "colour"}.get(channels, f"{channels} channels")
         depth = {"uint8": "8-bit", "uint16": "16-bit", "float32": "float"}[dtype]
@@ -156,9 +204,13 @@ def run(args: argparse.Namespace) -> int:
         say(f"noise variance ~ {a:.3g} x + {b:.3g} (x: brightness in [0, 1]; median over images): {kind}; "
               f"as a noise model: --noise {noise_name}")
     say()
-    for line in advice(None if floats else float(np.median(sigmas)), correlation, args.inputs,
-                       noise_name=noise_name):
-        say(line)
+    if videos:
+        for line in video_advice(videos, None if floats else float(np.median(sigmas)), correlation):
+            say(line)
+    else:
+        for line in advice(None if floats else float(np.median(sigmas)), correlation, args.inputs,
+                           noise_name=noise_name):
+            say(line)
     if args.json:
         report = {"images": rows, "noise_sigma_median": float(np.median(sigmas)), "noise_sigma_unit": unit,
                   "neighbour_correlation": correlation, "noise_model": noise_name}
