@@ -95,5 +95,12 @@ def burst_folders(inputs: list[str]) -> list[Path]:
 
 
 def load_bursts(inputs: list[str], task: str) -> list[torch.Tensor]:
-    """Every burst under ``inputs`` (see :func:`burst_folders`) as (T, C, H, W) float tensors."""
-    return [load_frames([str(folder)], task)[0].float() for folder in burst_folders(inputs)]
+    """Every burst under ``inputs`` (see :func:`burst_folders`) as (T, C, H, W) float tensors (checked against
+    memory before anything is decoded)."""
+    from ..io import check_fits_in_memory
+
+    folders = burst_folders(inputs)
+    check_fits_in_memory([p for folder in folders for p in sorted(folder.iterdir()) if p.is_file()],
+                         channels=1 if task == "demosaic" else None,
+                         advice="train on fewer bursts (a folder holding a subset)")
+    return [load_frames([str(folder)], task)[0].float() for folder in folders]

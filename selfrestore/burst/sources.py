@@ -120,7 +120,7 @@ def burst_source(args, method) -> RealBursts:
     frames); raw (RGGB) bursts for mosaic-to-mosaic."""
     from .frames_io import load_bursts
 
-    raw = method.name.startswith("m2m")
+    raw = bool(getattr(method, "raw_bursts", False))
     if method.needs_clean:
         raise UserError(f"method {method.name} is a supervised twin (it needs the clean reference); it trains in "
                         "benchmarks/burst_table.py on synthetic bursts")

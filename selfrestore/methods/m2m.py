@@ -33,6 +33,7 @@ class MosaicToMosaic(Method):
     name = "m2m"
     batch_kind = "burst"
     min_training_frames = 2  #: frames a training burst needs: each frame is the target of the next
+    raw_bursts = True  #: trains on and restores RGGB raw frames
     default_net = "demosaic"
     supports_adaptation = True  # Ehret et al. fine-tune on the very burst to restore
 
