@@ -99,8 +99,11 @@ def noise_level_function(image: np.ndarray, bins: int = 8, quantile: float = 0.2
         return None
     dof = BLOCK * BLOCK - 3
     variance = (_plane_residuals(blocks) ** 2).reshape(len(blocks), -1).sum(axis=1) / dof
-    brightness = blocks.reshape(len(blocks), -1).mean(axis=1)
-    inside = (brightness > 0.02) & (brightness < 0.98)  # clipped blocks understate the noise
+    flat = blocks.reshape(len(blocks), -1)
+    brightness = flat.mean(axis=1)
+    # clipped blocks understate the noise: any pixel at the ends of the range (0 or 1: clipped 8/16-bit data)
+    clipped = (flat.min(axis=1) <= 0.0) | (flat.max(axis=1) >= 1.0)
+    inside = (brightness > 0.02) & (brightness < 0.98) & ~clipped
     brightness, variance = brightness[inside], variance[inside]
     if len(variance) < 16 * bins:
         return None

@@ -120,3 +120,19 @@ def test_inspect_a_video_file_measures_a_few_frames_and_names_the_video_command(
     report = json.loads((tmp_path / "r.json").read_text())
     assert [r["image"].rsplit(" ", 1)[-1] for r in report["images"]] == ["1", "11"]  # frames 1 and 11 of 12
     assert 15 < report["noise_sigma_median"] < 25
+
+
+def test_noise_level_function_is_not_fooled_by_clipped_8_bit_data(astronaut):
+    """Blocks holding clipped pixels (0 or 255) understate the noise; they are left out, so Poisson lambda 30
+    saved as 8-bit still reads as about 30 (it read as ~42 when only the block means were screened)."""
+    from selfrestore.noise_check import noise_level_function
+
+    rng = np.random.default_rng(2)
+
+    def as_8_bit(y):
+        return np.round(np.clip(y, 0, 1) * 255) / 255
+
+    a, b = noise_level_function(as_8_bit(rng.poisson(30 * astronaut) / 30))
+    assert 25 < 1 / a < 36
+    a, b = noise_level_function(as_8_bit(astronaut + rng.normal(0, 25 / 255, astronaut.shape)))
+    assert a < 0.003 and 22 < np.sqrt(b) * 255 < 32
