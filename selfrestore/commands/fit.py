@@ -296,7 +296,7 @@ def run(args: argparse.Namespace) -> int:
             **({"noise_check": noise_check} if noise_check else {}),
             **({"holdout": args.holdout} if holdout else {})}
     train(method, net, source, config, out, val_pairs=val, meta=meta, holdout=holdout)
-    if holdout and not args.quiet:
+    if holdout and not args.quiet and int(os.environ.get("RANK", "0")) == 0:
         report_holdout(out)
     if int(os.environ.get("RANK", "0")) == 0:
         check_size_dependence(method, net, source, out, args.patch_size, quiet=args.quiet)
