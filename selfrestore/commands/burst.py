@@ -30,6 +30,7 @@ examples:
   selfrestore burst raw_frames/ --task demosaic -o reference.png
   selfrestore burst raw_frames/ --task demosaic --model m2m-pg0.004_0.02 -o reference.png  # shipped net
   selfrestore burst f1.png f2.png f3.png f4.png f5.png --task superres --scale 2 -o sr.png
+  selfrestore burst lr_frames/ --task superres --model dsa-x2-pg0.004_0.02 -o sr.png  # shipped DSA (x2)
   selfrestore burst raw_frames/ --task demosaic --model m2m.safetensors --adapt 100 -o reference.png"""
 
 
@@ -39,8 +40,8 @@ def register(sub) -> None:
     parser.add_argument("frames", nargs="+", help="frame files or a folder (sorted; the first is the reference)")
     parser.add_argument("--task", choices=["demosaic", "superres"], required=True)
     parser.add_argument("--scale", type=int, default=2, help="super-resolution factor (superres)")
-    parser.add_argument("--model", default=None, help="trained m2m / dsa model file, or a shipped one such as "
-                        "m2m-pg0.004_0.02 (default: classical)")
+    parser.add_argument("--model", default=None, help="trained m2m / dsa model file, or a shipped one: "
+                        "m2m-pg0.004_0.02, dsa-x2-pg0.004_0.02 (default: classical)")
     parser.add_argument("--adapt", type=int, default=0, metavar="STEPS",
                         help="self-supervised fine-tuning steps on this burst before restoring")
     parser.add_argument("--registration", choices=["translation", "euclidean", "affine"], default="affine")
