@@ -301,12 +301,11 @@ def demosaic(args, train_images, kodak, tmp_dir: Path) -> list[str]:
     sup_m, sup_net, t_sup = demosaic_fit("m2m_supervised", args, train_images, tmp_dir)
     sigmas = (0.6, 0.8, 1.0, 1.3)
     if args.blindspot:
+        from selfrestore.corruption import parse_corruption
         from selfrestore.restore import Restorer
 
-        estimated_level = Restorer("laine19-gauss5_50", device="cpu")
-        from selfrestore.corruption import parse_corruption
-
         model = parse_corruption(args.noise)
+        estimated_level = Restorer("laine19-gauss5_50", device="cpu")
         known_level = Restorer("laine19-gauss5_50", device="cpu", sensor_noise=(model.a, model.b))
     rows = []
     for frames in args.frames:
