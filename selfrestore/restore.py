@@ -257,18 +257,15 @@ class Restorer:
         low, high = anscombe_range(a, b, 0.0, top)
         stabilised = (anscombe(torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)), a, b) - low) \
             / (high - low)
-        self.noise_params = {"sigma": 1.0 / (high - low)}
-        try:
-            out = self._restore(stabilised.numpy(), progress)
-        finally:
-            self.noise_params = {}
+        out = self._restore(stabilised.numpy(), progress, params={"sigma": 1.0 / (high - low)})
         return inverse_anscombe(torch.from_numpy(out) * (high - low) + low, a, b).numpy().astype(np.float32)
 
-    def _restore(self, image: np.ndarray, progress: bool) -> np.ndarray:
+    def _restore(self, image: np.ndarray, progress: bool, params: dict[str, float] | None = None) -> np.ndarray:
+        """The network's restoration, with ``params`` (default: the restorer's ``noise_params``)."""
         from .io import to_channels
 
         have = image.shape[2]
-        params = self.noise_params
+        params = self.noise_params if params is None else params
         fn = (lambda t: self.method.restore(self.net, t, **params)) if params else None
         out = restore_array(self.method, self.net, to_channels(image, self.channels), tile=self.tile,
                             ensemble=self.ensemble, precision=self.precision, device=self.device,

@@ -324,7 +324,7 @@ def train(method: Method, net: nn.Module, source, config: TrainConfig, out_path:
 
     def keep_if_best(record: dict[str, float]) -> None:
         """With held-out batches: the weights of the lowest held-out loss so far go to ``best_path``."""
-        earlier = [h["holdout_loss"] for h in history if "holdout_loss" in h]
+        earlier = [h["holdout_loss"] for h in history if "holdout_loss" in h and h is not record]
         if not earlier or record["holdout_loss"] < min(earlier) or not best_path.exists():
             save_checkpoint(best_path, net, {**base_meta, "step": record["step"],
                                              "holdout_loss": record["holdout_loss"]}, None, extra_modules)

@@ -289,11 +289,16 @@ class VideoWriter:
                                 "over without --resume")
         self.count += count
 
+    def _spool_depth(self) -> str:
+        """What a spooled frame keeps, losslessly for the output: its 8 / 16 bits (a video holds no more),
+        or float for a float stack."""
+        if self.kind == "file" or self.info.dtype in ("uint8", "uint16"):
+            return "uint16" if self.info.dtype == "uint16" else "uint8"
+        return "float32"
+
     def _spooled(self, index: int) -> Path:
-        """A spooled frame: PNG in the output's 8 / 16 bits (compressed: a long video takes less disk), float
-        TIFF for float output."""
-        lossless_png = self.kind == "file" or self.info.dtype in ("uint8", "uint16")
-        return self._spool / f"{index:06d}.{'png' if lossless_png else 'tif'}"
+        """A spooled frame: PNG for 8 / 16 bits (compressed: a long video takes less disk), else float TIFF."""
+        return self._spool / f"{index:06d}.{'tif' if self._spool_depth() == 'float32' else 'png'}"
 
     def write(self, frame: np.ndarray) -> None:
         """Append one (H, W, C) float frame in [0, 1]."""
@@ -301,10 +306,7 @@ class VideoWriter:
         if frame.ndim == 2:
             frame = frame[:, :, None]
         if self._spool is not None:  # lossless in the output's depth; the file is made from these on close
-            depth = self.info.dtype if self.info.dtype in ("uint8", "uint16") else "float32"
-            if self.kind == "file":  # a video holds 8 or 16 bits
-                depth = "uint16" if self.info.dtype == "uint16" else "uint8"
-            write_image(self._spooled(self.count), frame, dtype=depth)
+            write_image(self._spooled(self.count), frame, dtype=self._spool_depth())
             self.count += 1
             return
         self._append(frame)

@@ -82,17 +82,6 @@ class SyntheticBursts(_CroppingSource):
         self.channels = 1 if config.mosaic else self.bursts[0]["frames"].shape[1]
 
 
-class BurstFrames(_CroppingSource):
-    """One real burst (T, C, H, W) (frame 0 is the reference), registered once; no clean data."""
-
-    def __init__(self, frames: Tensor, raw: bool = False, registration: str = "affine"):
-        if frames.dim() != 4 or frames.shape[0] < 2:
-            raise UserError(f"a burst needs at least 2 frames of shape (C, H, W), got {tuple(frames.shape)}")
-        self.raw, self.scale, self.channels = raw, 1, frames.shape[1]
-        self.bursts = [{"frames": frames.float(), "affines": register_burst(frames.float(), model=registration,
-                                                                            raw=raw)}]
-
-
 class RealBursts(_CroppingSource):
     """Several real bursts (each (T, C, H, W), frame 0 the reference), each registered once; no clean data.
     Batches stack bursts, so all are cut to the shortest burst's frame count (``frames``)."""
@@ -113,6 +102,15 @@ class RealBursts(_CroppingSource):
         for burst in bursts:
             frames = burst[: self.frames].float()
             self.bursts.append({"frames": frames, "affines": register_burst(frames, model=registration, raw=raw)})
+
+
+class BurstFrames(RealBursts):
+    """One real burst (T, C, H, W) (frame 0 is the reference), registered once; no clean data."""
+
+    def __init__(self, frames: Tensor, raw: bool = False, registration: str = "affine"):
+        if frames.dim() != 4 or frames.shape[0] < 2:
+            raise UserError(f"a burst needs at least 2 frames of shape (C, H, W), got {tuple(frames.shape)}")
+        super().__init__([frames], raw=raw, registration=registration)
 
 
 def burst_source(args, method) -> RealBursts:

@@ -213,7 +213,8 @@ def run(args: argparse.Namespace) -> int:
                 except UserError as too_large:
                     if not streamable(path, args):
                         raise
-                    restored += restore_streaming(restorer, path, target, args, too_large)
+                    restore_streaming(restorer, path, target, args, too_large)
+                    restored += 1
                     continue
             frames, info = preloaded[path] if args.adapt and preloaded[path] else read_frames(path)
         except UserError as exc:
@@ -258,7 +259,7 @@ def streamable(path: Path, args: argparse.Namespace) -> bool:
     return path.suffix.lower() in TIFF_SUFFIXES and not args.adapt and not args.uncertainty
 
 
-def restore_streaming(restorer, path: Path, target: Path, args: argparse.Namespace, too_large: UserError) -> int:
+def restore_streaming(restorer, path: Path, target: Path, args: argparse.Namespace, too_large: UserError) -> None:
     """Restore the TIFF stack ``path`` plane by plane into ``target`` (see :mod:`selfrestore.stack_stream`);
     a file that is not such a stack gets the memory error ``too_large``."""
     from ..stack_stream import NotStreamable, restore_stack_streaming
@@ -271,7 +272,6 @@ def restore_streaming(restorer, path: Path, target: Path, args: argparse.Namespa
         raise too_large from None
     if not args.quiet:
         print(f"{path} -> {target}  ({planes} planes in {time.time() - start:.1f} s)")
-    return 1
 
 
 def _blurry_noisy_paths(blurry: str, noisy: str) -> list[tuple[Path, Path]]:
