@@ -3,6 +3,9 @@
 All restore from ``obs = cat([blurry, noisy], 1)`` like SelfIR, each reading only its own input(s):
 
 * ``selfir_sup``   Baseline_R: supervised, both inputs -> clean (the upper reference for SelfIR);
+* ``selfir_sup_sub`` a diagnostic between the two: SelfIR's sub-sampled training (input g1(B), g1(N) at half
+  size) with the CLEAN neighbour g2(clean) as target instead of g2(N): what the half-size training alone
+  costs against Baseline_R, apart from the noisy target;
 * ``deblur_sup``   Baseline_B: supervised deblurring, blurry -> clean;
 * ``denoise_sup``  Baseline_N: supervised denoising, noisy -> clean;
 * ``deblur_noisy`` Table 3: deblurring trained with the NOISY shot as target (blurry -> noisy), no clean
@@ -21,6 +24,7 @@ from ..registry import METHODS
 from .base import l2
 from .nb2nb import Neighbor2Neighbor
 from .selfir import BlurryNoisyMethod
+from .subsample import neighbour_indices, subsample
 
 
 class RegressionBaseline(BlurryNoisyMethod):
@@ -37,6 +41,20 @@ class SupervisedBlurryNoisy(RegressionBaseline):
     name: ClassVar[str] = "selfir_sup"
     needs_clean: ClassVar[bool] = True
     inputs: ClassVar[str] = "both"
+
+
+@METHODS.register("selfir_sup_sub")
+class SupervisedBlurryNoisySubsampled(BlurryNoisyMethod):
+    """|| D(g1(B), g1(N)) - g2(clean) ||^2: SelfIR's reconstruction term with a clean target (diagnostic)."""
+
+    name: ClassVar[str] = "selfir_sup_sub"
+    needs_clean: ClassVar[bool] = True
+    patch_multiple: ClassVar[int] = 2
+
+    def loss(self, net: nn.Module, batch: dict[str, Tensor]) -> Tensor:
+        idx1, idx2 = neighbour_indices(batch["noisy"])
+        inputs = self.net_input(subsample(batch["blurry"], idx1), subsample(batch["noisy"], idx1))
+        return l2(net(inputs), subsample(batch["clean"], idx2))
 
 
 @METHODS.register("deblur_sup", "baseline_b")
