@@ -223,33 +223,42 @@ class Restorer:
         own values and channels, for Bayesian models (``method.restore_with_uncertainty``). A colour model on
         a gray image gives the gray std of the luma; a gray model on colour repeats its std per channel."""
         from .errors import UserError
-        from .io import LUMA, to_channels
 
         if not hasattr(self.method, "restore_with_uncertainty"):
             raise UserError(f"uncertainty needs a Bayesian model; this one uses method {self.method.name!r}")
         if self.sensor_noise is not None:
-            raise UserError("uncertainty is not available through the Anscombe transform (Poisson-Gaussian noise)")
-        mapping, have, params = self.mapping_for(image), image.shape[2], self.noise_params
+            return self._restore_sensor_noise(image, progress, with_std=True)
+        mapping = self.mapping_for(image)
+        mean, std = self._mean_and_std(self.to_model_scale(image, mapping), progress, self.noise_params)
+        return (self.from_model_scale(mean, mapping=mapping),
+                self.from_model_scale(std.astype(np.float32), spread=True, mapping=mapping))
+
+    def _mean_and_std(self, image: np.ndarray, progress: bool, params: dict[str, float]
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """The network's posterior mean and std of ``image`` (on the network's scale), in its channels."""
+        from .io import LUMA, to_channels
 
         def mean_and_std(x: Tensor) -> Tensor:
             return torch.cat(self.method.restore_with_uncertainty(self.net, x, **params), dim=1)
 
-        both = restore_array(self.method, self.net, to_channels(self.to_model_scale(image, mapping), self.channels),
-                             tile=self.tile, precision=self.precision, device=self.device, progress=progress,
-                             fn=mean_and_std)
+        have = image.shape[2]
+        both = restore_array(self.method, self.net, to_channels(image, self.channels), tile=self.tile,
+                             precision=self.precision, device=self.device, progress=progress, fn=mean_and_std)
         mean, std = both[:, :, :self.channels], both[:, :, self.channels:]
         if have != self.channels:
             mean = to_channels(mean, have)
             std = (np.sqrt((std**2) @ (np.array(LUMA, np.float32) ** 2))[:, :, None] if have == 1
                    else np.repeat(std, have, axis=2))
-        return (self.from_model_scale(mean, mapping=mapping),
-                self.from_model_scale(std.astype(np.float32), spread=True, mapping=mapping))
+        return mean, std
 
-    def _restore_sensor_noise(self, image: np.ndarray, progress: bool) -> np.ndarray:
+    def _restore_sensor_noise(self, image: np.ndarray, progress: bool, with_std: bool = False
+                              ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Poisson-Gaussian data through a Gaussian model: the generalised Anscombe transform makes the noise
         Gaussian with unit std; mapped to [0, 1] (signals 0 .. max(1, 99.9th percentile)) its std is known,
-        1 / range, and is given to the model; the Makitalo-Foi unbiased inverse brings the estimate back."""
-        from .corruption.stabilise import anscombe, anscombe_range, inverse_anscombe
+        1 / range, and is given to the model; the Makitalo-Foi unbiased inverse brings the estimate back.
+        ``with_std``: also the posterior std, mapped back by the delta method (first order: it grows with
+        the square root of the signal, like the shot noise)."""
+        from .corruption.stabilise import anscombe, anscombe_range, inverse_anscombe, inverse_anscombe_std
 
         a, b = self.sensor_noise
         finite = image[np.isfinite(image)]
@@ -257,8 +266,15 @@ class Restorer:
         low, high = anscombe_range(a, b, 0.0, top)
         stabilised = (anscombe(torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)), a, b) - low) \
             / (high - low)
-        out = self._restore(stabilised.numpy(), progress, params={"sigma": 1.0 / (high - low)})
-        return inverse_anscombe(torch.from_numpy(out) * (high - low) + low, a, b).numpy().astype(np.float32)
+        params = {"sigma": 1.0 / (high - low)}
+        if not with_std:
+            out = self._restore(stabilised.numpy(), progress, params=params)
+            return inverse_anscombe(torch.from_numpy(out) * (high - low) + low, a, b).numpy().astype(np.float32)
+        mean, std = self._mean_and_std(stabilised.numpy(), progress, params)
+        d = torch.from_numpy(mean) * (high - low) + low
+        std_d = torch.from_numpy(std) * (high - low)
+        return (inverse_anscombe(d, a, b).numpy().astype(np.float32),
+                inverse_anscombe_std(d, std_d, a, b).numpy().astype(np.float32))
 
     def _restore(self, image: np.ndarray, progress: bool, params: dict[str, float] | None = None) -> np.ndarray:
         """The network's restoration, with ``params`` (default: the restorer's ``noise_params``)."""

@@ -45,7 +45,8 @@ def register(sub) -> None:
                    help="folder for the restored images (names and sub-folders kept), or, for one input, an "
                         "image file name (its suffix picks the format: out.png, out.tif ...)")
     p.add_argument("--uncertainty", action="store_true",
-                   help="also write NAME.std.tif: the per-pixel posterior standard deviation (Bayesian models)")
+                   help="also write NAME.std.tif: the per-pixel posterior standard deviation (Bayesian models; "
+                        "with --noise-pg mapped back to the data's scale to first order)")
     p.add_argument("--adapt", type=int, default=0, metavar="N",
                    help="first fine-tune the model on the input images themselves for N steps "
                         "(self-supervised methods for which this is sound)")
@@ -155,8 +156,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             warn(f"no --model given: using the shipped {DEFAULT_MODEL} (Gaussian noise of std 5-50, level "
                  f"estimated per image); for other noise, fit a model on your own images (selfrestore fit --help)")
-    if args.noise_pg and (args.adapt or args.uncertainty):
-        raise UserError("--noise-pg does not combine with --adapt or --uncertainty")
+    if args.noise_pg and args.adapt:
+        raise UserError("--noise-pg does not combine with --adapt")
     restorer = Restorer(args.model, device=args.device, tile=args.tile, ensemble=args.ensemble,
                         precision=args.precision, noise_params=noise_params(args),
                         sensor_noise=tuple(args.noise_pg) if args.noise_pg else None)

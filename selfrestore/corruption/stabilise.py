@@ -11,7 +11,8 @@ use the closed-form approximation of the exact unbiased inverse of Makitalo & Fo
 
     I(D) = D^2 / 4 + sqrt(3/2) / (4 D) - 11 / (8 D^2) + 5 sqrt(3/2) / (8 D^3) - 1/8 - (b / a)^2
 
-in units of a (x = a * I(D), clamped at 0).
+in units of a (x = a * I(D), clamped at 0). A standard deviation s_D of the estimate D goes back by the delta
+method, s_x = a |I'(D)| s_D (:func:`inverse_anscombe_std`).
 """
 from __future__ import annotations
 
@@ -41,6 +42,17 @@ def inverse_anscombe(d: Tensor, a: float, b: float) -> Tensor:
     d = d.clamp_min(1e-3)
     x = (d**2 / 4 + _ROOT_3_2 / (4 * d) - 11 / (8 * d**2) + 5 * _ROOT_3_2 / (8 * d**3) - 0.125 - (b / a) ** 2)
     return a * x.clamp_min(0)
+
+
+def inverse_anscombe_std(d: Tensor, std_d: Tensor, a: float, b: float) -> Tensor:
+    """The standard deviation ``std_d`` of a stabilised estimate ``d`` mapped back through
+    :func:`inverse_anscombe` to first order (delta method): a |I'(d)| std_d, with
+    I'(D) = D / 2 - sqrt(3/2) / (4 D^2) + 11 / (4 D^3) - 15 sqrt(3/2) / (8 D^4); 0 where the inverse is clamped."""
+    _check(a, b)
+    d = d.clamp_min(1e-3)
+    slope = d / 2 - _ROOT_3_2 / (4 * d**2) + 11 / (4 * d**3) - 15 * _ROOT_3_2 / (8 * d**4)
+    clamped = inverse_anscombe(d, a, b) <= 0
+    return torch.where(clamped, torch.zeros_like(d), a * slope.abs() * std_d)
 
 
 def anscombe_range(a: float, b: float, low: float = 0.0, high: float = 1.0) -> tuple[float, float]:
