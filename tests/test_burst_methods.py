@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from selfrestore.burst.sources import BurstFrames, SyntheticBursts
+from selfrestore.burst.sources import BurstFrames, RealBursts, SyntheticBursts
 from selfrestore.burst.synthesis import BurstConfig
 from selfrestore.checkpoint import build_net
 from selfrestore.registry import METHODS, NETS
@@ -113,6 +113,27 @@ def test_burst_frames_source_needs_two_frames():
 
     with pytest.raises(UserError):
         BurstFrames(torch.rand(1, 3, 32, 32))
+
+
+def test_real_bursts_of_different_lengths_use_every_frame():
+    """Batches stack the shortest burst's frame count; a longer burst gives its reference (frame 0) first and
+    a random subset of its other frames, so its extra frames are trained on too (they were cut off)."""
+    rows, cols = torch.meshgrid(torch.arange(40), torch.arange(40), indexing="ij")
+    checker = 0.5 + 0.1 * ((rows + cols) % 2 * 2 - 1).float()  # mean 0.5 on any even-sided crop
+
+    def burst(t):  # frame k = checker + k / 100: recognisable by its mean
+        return torch.stack([(checker + k / 100)[None] for k in range(t)])
+
+    source = RealBursts([burst(3), burst(6)], registration="translation")
+    assert source.frames == 3
+    rng, seen = np.random.default_rng(0), set()
+    for _ in range(40):
+        batch = source.batch(rng, 2, 32)
+        assert batch["frames"].shape == (2, 3, 1, 32, 32) and batch["affines"].shape[:2] == (2, 3)
+        index = ((batch["frames"].mean(dim=(2, 3, 4)) - 0.5) * 100).round().long()
+        assert (index[:, 0] == 0).all() and (index[:, 1:] > 0).all()
+        seen.update(index.flatten().tolist())
+    assert seen == set(range(6))
 
 
 def test_dsa_decoder_is_shift_equivariant_on_the_high_resolution_grid():

@@ -50,3 +50,14 @@ def test_bad_input_is_user_error():
         register(torch.rand(3, 32, 32), torch.rand(3, 32, 30))
     with pytest.raises(UserError):
         register(torch.rand(3, 32, 32), torch.rand(3, 32, 32), model="homography")
+
+
+@pytest.mark.parametrize("model", ["translation", "euclidean", "affine"])
+def test_featureless_frames_register_to_no_motion(model):
+    """Frames without usable gradients (a flat dark frame, a pixel-period pattern whose central differences
+    vanish) give the identity, not a singular-matrix traceback."""
+    rows, cols = torch.meshgrid(torch.arange(48), torch.arange(48), indexing="ij")
+    checker = (0.5 + 0.1 * ((rows + cols) % 2 * 2 - 1).float())[None]
+    for frame in (torch.full((1, 48, 48), 0.02), checker):
+        affines = register_burst(torch.stack([frame, frame + 0.01]), model=model)
+        assert torch.allclose(affines[1], torch.tensor([[1.0, 0, 0], [0, 1.0, 0]]), atol=1e-3)

@@ -98,7 +98,7 @@ def _refine(reference: Tensor, moving: Tensor, affine: Tensor, model: str, itera
         else:
             jac = torch.stack([gx * x, gx * y, gx, gy * x, gy * y, gy], dim=1)
         hessian = jac.T @ jac
-        hessian = hessian + 1e-6 * torch.diag(torch.diagonal(hessian)).clamp_min(1e-9)
+        hessian = hessian + torch.diag(1e-6 * torch.diagonal(hessian).clamp_min(1e-9))  # flat images: no motion
         delta = -torch.linalg.solve(hessian, jac.T @ residual)
         # the update as an affine correction d(p) added to A p (pixel units)
         if model == "translation":

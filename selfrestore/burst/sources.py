@@ -36,6 +36,7 @@ def crop_burst(frames: Tensor, affines: Tensor, top: int, left: int, size: int) 
 class _CroppingSource:
     kind = "burst"
     channels: int
+    frames: int  #: frames per batch sample; longer bursts give their reference and a random subset of the rest
     scale: int = 1
     raw: bool = False
     bursts: list[dict[str, Tensor]]
@@ -51,7 +52,12 @@ class _CroppingSource:
                 raise UserError(f"patch size {patch} is larger than a burst frame ({h}x{w})")
             top = int(rng.integers(0, (h - patch) // step + 1)) * step
             left = int(rng.integers(0, (w - patch) // step + 1)) * step
-            frames, affines = crop_burst(burst["frames"], burst["affines"], top, left, patch)
+            frames, affines = burst["frames"], burst["affines"]
+            if frames.shape[0] > self.frames:  # a longer burst: its reference and a random subset of the rest
+                keep = torch.from_numpy(np.concatenate([[0], 1 + np.sort(rng.permutation(frames.shape[0] - 1)
+                                                                         [: self.frames - 1])]))
+                frames, affines = frames[keep], affines[keep]
+            frames, affines = crop_burst(frames, affines, top, left, patch)
             out["frames"].append(frames)
             out["affines"].append(affines)
             if "clean" in burst:
@@ -80,11 +86,13 @@ class SyntheticBursts(_CroppingSource):
             self.bursts.append({"frames": frames, "clean": burst["clean"][0], "true_motion": burst["motion"][0],
                                 "affines": register_burst(frames, model=registration, raw=config.mosaic)})
         self.channels = 1 if config.mosaic else self.bursts[0]["frames"].shape[1]
+        self.frames = int(self.bursts[0]["frames"].shape[0])
 
 
 class RealBursts(_CroppingSource):
     """Several real bursts (each (T, C, H, W), frame 0 the reference), each registered once; no clean data.
-    Batches stack bursts, so all are cut to the shortest burst's frame count (``frames``)."""
+    Batches stack bursts, so every sample has the shortest burst's frame count (``frames``): a longer burst
+    gives its reference and a fresh random subset of its other frames each time, so no frame goes unused."""
 
     def __init__(self, bursts: Sequence[Tensor], raw: bool = False, registration: str = "affine",
                  min_frames: int = 2):
@@ -100,7 +108,7 @@ class RealBursts(_CroppingSource):
         self.raw, self.scale, self.channels = raw, 1, int(bursts[0].shape[1])
         self.bursts = []
         for burst in bursts:
-            frames = burst[: self.frames].float()
+            frames = burst.float()
             self.bursts.append({"frames": frames, "affines": register_burst(frames, model=registration, raw=raw)})
 
 
@@ -130,5 +138,6 @@ def burst_source(args, method) -> RealBursts:
     bursts = load_bursts(args.data, "demosaic" if raw else "superres")
     source = RealBursts(bursts, raw=raw, min_frames=method.min_training_frames)
     if not getattr(args, "quiet", False) and any(b.shape[0] > source.frames for b in bursts):
-        print(f"training on the first {source.frames} frames of each burst (the shortest burst's count)")
+        print(f"training on {source.frames} frames at a time (the shortest burst's count): longer bursts give "
+              f"their first frame and a random subset of the others at each draw")
     return source
