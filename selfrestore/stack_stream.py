@@ -81,11 +81,14 @@ class StreamedStack:
 
 
 def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike,
-                            restore: Callable[[np.ndarray], np.ndarray], progress: bool = False,
-                            announce: Callable[[str], None] | None = None) -> int:
+                            restore: Callable[[np.ndarray], np.ndarray | tuple[np.ndarray, np.ndarray]],
+                            progress: bool = False, announce: Callable[[str], None] | None = None,
+                            std_target: str | os.PathLike | None = None) -> int:
     """Restore every plane of the TIFF stack ``source`` with ``restore`` ((H, W, C) -> (H, W, C)) into the
-    TIFF ``target``, plane by plane; returns the number of planes. ``target`` appears only when complete.
-    :class:`NotStreamable` (before anything is written) for other files; ``announce`` is told it started."""
+    TIFF ``target``, plane by plane; returns the number of planes. ``std_target``: ``restore`` returns
+    (mean, std) and the std planes go to that float32 TIFF of the same layout. Outputs appear only when
+    complete. :class:`NotStreamable` (before anything is written) for other files; ``announce`` is told it
+    started."""
     import tifffile
     from tqdm import tqdm
 
@@ -96,27 +99,36 @@ def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike
     if announce:
         announce(f"{source}: larger than memory allows at once; restoring it plane by plane")
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial.tif")
+    finals = [target] + ([Path(std_target)] if std_target is not None else [])
+    partials = [path.with_name(f".{path.name}.partial.tif") for path in finals]
     try:
         stack.open()
         info: ImageInfo = stack.info
         colour = stack.channels >= 3
         plane_shape = (stack.height, stack.width, 3) if colour else (stack.height, stack.width)
-        out = tifffile.memmap(str(partial), shape=(*stack.stack_shape, *plane_shape), dtype=np.dtype(info.dtype),
-                              photometric="rgb" if colour else "minisblack",
-                              metadata={"axes": stack.stack_axes + ("YXS" if colour else "YX")},
-                              **{k: v for k, v in _tiff_write_options(info).items() if v is not None})
-        planes_out = out.reshape(-1, *plane_shape)
+        layout = {"photometric": "rgb" if colour else "minisblack",
+                  "metadata": {"axes": stack.stack_axes + ("YXS" if colour else "YX")}}
+        options = {k: v for k, v in _tiff_write_options(info).items() if v is not None}
+        outputs = [tifffile.memmap(str(partial), shape=(*stack.stack_shape, *plane_shape),
+                                   dtype=np.dtype(info.dtype if index == 0 else "float32"), **layout, **options)
+                   for index, partial in enumerate(partials)]
+        planes_out = [out.reshape(-1, *plane_shape) for out in outputs]
         for index in tqdm(range(len(stack)), desc="planes", unit="plane", disable=not progress):
             pixels, blank = stack.plane(index)
-            restored = np.asarray(restore(pixels), dtype=np.float32)
-            if blank is not None and info.dtype == "float32":
-                restored = np.where(blank, np.float32(np.nan), restored)
-            planes_out[index] = quantize(restored, info.dtype).reshape(plane_shape)
-        out.flush()
-        del planes_out, out
-        os.replace(partial, target)
+            result = restore(pixels)
+            restored = [np.asarray(r, dtype=np.float32) for r in (result if std_target is not None else [result])]
+            for number, (plane, out) in enumerate(zip(restored, planes_out)):
+                dtype = info.dtype if number == 0 else "float32"
+                if blank is not None and dtype == "float32":
+                    plane = np.where(blank, np.float32(np.nan), plane)
+                out[index] = (quantize(plane, dtype) if number == 0 else plane).reshape(plane_shape)
+        for out in outputs:
+            out.flush()
+        del planes_out, outputs
+        for partial, final in zip(partials, finals):
+            os.replace(partial, final)
     finally:
         stack.close()
-        partial.unlink(missing_ok=True)
+        for partial in partials:
+            partial.unlink(missing_ok=True)
     return int(np.prod(stack.stack_shape))

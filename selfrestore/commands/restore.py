@@ -253,11 +253,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def streamable(path: Path, args: argparse.Namespace) -> bool:
-    """A TIFF too large for memory is restored plane by plane (not with --adapt / --uncertainty, which need
-    every plane at once or a second output)."""
+    """A TIFF too large for memory is restored plane by plane (not with --adapt, which trains on every plane)."""
     from ..io import TIFF_SUFFIXES
 
-    return path.suffix.lower() in TIFF_SUFFIXES and not args.adapt and not args.uncertainty
+    return path.suffix.lower() in TIFF_SUFFIXES and not args.adapt
 
 
 def restore_streaming(restorer, path: Path, target: Path, args: argparse.Namespace, too_large: UserError) -> None:
@@ -267,8 +266,10 @@ def restore_streaming(restorer, path: Path, target: Path, args: argparse.Namespa
 
     start = time.time()
     try:
-        planes = restore_stack_streaming(path, target, restorer.restore, progress=not args.quiet,
-                                         announce=None if args.quiet else warn)
+        planes = restore_stack_streaming(
+            path, target, restorer.restore_with_uncertainty if args.uncertainty else restorer.restore,
+            progress=not args.quiet, announce=None if args.quiet else warn,
+            std_target=target.with_name(target.stem + ".std.tif") if args.uncertainty else None)
     except NotStreamable:
         raise too_large from None
     if not args.quiet:
