@@ -4,8 +4,9 @@ All restore from ``obs = cat([blurry, noisy], 1)`` like SelfIR, each reading onl
 
 * ``selfir_sup``   Baseline_R: supervised, both inputs -> clean (the upper reference for SelfIR);
 * ``selfir_sup_sub`` a diagnostic between the two: SelfIR's sub-sampled training (input g1(B), g1(N) at half
-  size) with the CLEAN neighbour g2(clean) as target instead of g2(N): what the half-size training alone
-  costs against Baseline_R, apart from the noisy target;
+  size) with the CLEAN neighbour g2(clean) as target instead of g2(N): what the sub-sampled training alone
+  costs against Baseline_R, apart from the noisy target; ``selfir_sup_same`` takes g1(clean) (the input's
+  own pixels) instead, which separates the half size from the one-pixel offset of the neighbour target;
 * ``deblur_sup``   Baseline_B: supervised deblurring, blurry -> clean;
 * ``denoise_sup``  Baseline_N: supervised denoising, noisy -> clean;
 * ``deblur_noisy`` Table 3: deblurring trained with the NOISY shot as target (blurry -> noisy), no clean
@@ -50,11 +51,20 @@ class SupervisedBlurryNoisySubsampled(BlurryNoisyMethod):
     name: ClassVar[str] = "selfir_sup_sub"
     needs_clean: ClassVar[bool] = True
     patch_multiple: ClassVar[int] = 2
+    same_cell: ClassVar[bool] = False  #: target g1(clean), the input's own pixels, instead of g2(clean)
 
     def loss(self, net: nn.Module, batch: dict[str, Tensor]) -> Tensor:
         idx1, idx2 = neighbour_indices(batch["noisy"])
         inputs = self.net_input(subsample(batch["blurry"], idx1), subsample(batch["noisy"], idx1))
-        return l2(net(inputs), subsample(batch["clean"], idx2))
+        return l2(net(inputs), subsample(batch["clean"], idx1 if self.same_cell else idx2))
+
+
+@METHODS.register("selfir_sup_same")
+class SupervisedBlurryNoisyHalfSize(SupervisedBlurryNoisySubsampled):
+    """|| D(g1(B), g1(N)) - g1(clean) ||^2: half-size training without the neighbour offset (diagnostic)."""
+
+    name: ClassVar[str] = "selfir_sup_same"
+    same_cell: ClassVar[bool] = True
 
 
 @METHODS.register("deblur_sup", "baseline_b")
