@@ -67,10 +67,10 @@ def fit(method_name: str, source, args, out_dir: Path, net_options: dict | None 
     is only loaded; the seconds spent so far are kept next to it (``*.seconds``; time since the last
     checkpoint of a killed run is not counted)."""
     method = METHODS.get(method_name)(**options)
-    torch.manual_seed(0)  # every net starts from the same draw, whatever was trained before it
+    torch.manual_seed(args.seed)  # every net starts from the same draw, whatever was trained before it
     net = build_net(method.default_net, **method.net_kwargs(source.channels), **(net_options or {}))
     config = TrainConfig(steps=args.steps, batch_size=args.batch, patch_size=args.patch, lr=args.lr, amp=False,
-                         progress=False, plot=False, ckpt_every=min(200, args.steps), seed=0, resume=True)
+                         progress=False, plot=False, ckpt_every=min(200, args.steps), seed=args.seed, resume=True)
     path = out_dir / f"{method_name}.safetensors"
     seconds_file = path.with_suffix(".seconds")
     before = float(seconds_file.read_text()) if seconds_file.exists() else 0.0
@@ -89,6 +89,8 @@ def fit(method_name: str, source, args, out_dir: Path, net_options: dict | None 
 
 # Options that only choose what is evaluated or where the table goes: a --work folder can be reused across them.
 EVALUATION_ONLY = ("blindspot", "bm3d", "eval_crop", "eval_images", "frames", "out", "tasks", "train", "work")
+#: settings added after some --work folders were made, with the value those folders were trained with
+ADDED_LATER = {"seed": 0}
 
 
 def check_work_settings(args, work: Path) -> str:
@@ -101,7 +103,7 @@ def check_work_settings(args, work: Path) -> str:
         work.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(settings, indent=1) + "\n")
         return ""
-    recorded = json.loads(path.read_text())
+    recorded = {**ADDED_LATER, **json.loads(path.read_text())}
     changed = [f"--{k.replace('_', '-')}: {recorded.get(k)!r} there, {v!r} now"
                for k, v in settings.items() if recorded.get(k) != v]
     if not changed:
@@ -143,6 +145,8 @@ def main() -> int:
     parser.add_argument("--train", choices=TRAINABLE, default="",
                         help="only train this network into --work and stop (run several at once, one per core; then "
                              "run without --train to evaluate)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the networks' initialisation and training batches (the bursts stay the same)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "burst_table.md"))
     args = parser.parse_args()
     if args.work and (problem := check_work_settings(args, Path(args.work))):
@@ -166,6 +170,7 @@ def main() -> int:
              f"fixed seed, {args.steps} (DSA) / {args.m2m_steps} (M2M) steps x batch {args.batch} x {args.patch} px "
              f"(DSA) / {2 * args.patch} px (M2M) frame patches, lr {args.lr} with cosine decay, "
              f"{args.train_frames} frames per training burst"
+             + (f", training seed {args.seed} (initialisation and batches)" if args.seed else "")
              + (f" (DSA: each step keeps a random subset of {args.min_frames} to "
                 f"{args.train_frames} frames: the self-supervised target among them, the supervised twin's reference "
                 "always)." if args.min_frames else "."), ""]

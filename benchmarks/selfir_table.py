@@ -268,7 +268,7 @@ def claims(cells: dict) -> list[str]:
                          f"SelfIR's extra terms for {diff(s, sub)}")
         if same is not None:
             lines.append(f"- {noise}: diagnostic: half size with the target on the input's own pixels scores "
-                         f"{same:.2f} dB: the half size costs {diff(same, r)}, the one-pixel offset of the "
+                         f"{same:.2f} dB: half size alone {diff(same, r)} against Baseline_R, the one-pixel offset of the "
                          f"neighbour target {diff(sub, same)}")
         n = get(noise, "baseline_n")
         lines.append(f"- {noise}: headroom: the blurry shot adds, under supervision, Baseline_R - Baseline_N = "
