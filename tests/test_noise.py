@@ -83,3 +83,7 @@ def test_inverse_anscombe_std_matches_the_spread_of_the_inverse():
         expected = float(inverse_anscombe(samples, a, b).std())
         got = float(inverse_anscombe_std(d, torch.tensor(spread, dtype=torch.float64), a, b))
         assert abs(got / expected - 1) < 0.02
+    # a dark estimate (at or below the transform of zero signal) keeps a finite, positive spread
+    zero = anscombe(torch.tensor([0.0]), a, b)
+    dark = inverse_anscombe_std(torch.cat([zero / 4, zero / 2, zero]), torch.full((3,), spread), a, b)
+    assert (dark > 0).all() and torch.allclose(dark, dark[2].expand(3))

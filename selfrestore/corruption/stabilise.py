@@ -47,12 +47,13 @@ def inverse_anscombe(d: Tensor, a: float, b: float) -> Tensor:
 def inverse_anscombe_std(d: Tensor, std_d: Tensor, a: float, b: float) -> Tensor:
     """The standard deviation ``std_d`` of a stabilised estimate ``d`` mapped back through
     :func:`inverse_anscombe` to first order (delta method): a |I'(d)| std_d, with
-    I'(D) = D / 2 - sqrt(3/2) / (4 D^2) + 11 / (4 D^3) - 15 sqrt(3/2) / (8 D^4); 0 where the inverse is clamped."""
+    I'(D) = D / 2 - sqrt(3/2) / (4 D^2) + 11 / (4 D^3) - 15 sqrt(3/2) / (8 D^4). Below f(0), the transform
+    of a zero signal, the slope at f(0) is used: a dark estimate (clamped at 0) keeps a finite, non-zero spread
+    where the closed form's slope would blow up."""
     _check(a, b)
-    d = d.clamp_min(1e-3)
+    d = d.clamp_min(2 * math.sqrt(0.375 + (b / a) ** 2))
     slope = d / 2 - _ROOT_3_2 / (4 * d**2) + 11 / (4 * d**3) - 15 * _ROOT_3_2 / (8 * d**4)
-    clamped = inverse_anscombe(d, a, b) <= 0
-    return torch.where(clamped, torch.zeros_like(d), a * slope.abs() * std_d)
+    return a * slope.abs() * std_d
 
 
 def anscombe_range(a: float, b: float, low: float = 0.0, high: float = 1.0) -> tuple[float, float]:
