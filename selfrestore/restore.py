@@ -214,7 +214,8 @@ class Restorer:
     def restore(self, image: np.ndarray, progress: bool = False) -> np.ndarray:
         """Restore one (H, W, C) image (any channel count the model can take, in the data's own values)."""
         if self.sensor_noise is not None:
-            return self._restore_sensor_noise(image, progress)
+            stabilised, back, params = self._stabilise(image)
+            return back(self._restore(stabilised, progress, params=params))
         mapping = self.mapping_for(image)
         return self.from_model_scale(self._restore(self.to_model_scale(image, mapping), progress), mapping=mapping)
 
@@ -227,7 +228,9 @@ class Restorer:
         if not hasattr(self.method, "restore_with_uncertainty"):
             raise UserError(f"uncertainty needs a Bayesian model; this one uses method {self.method.name!r}")
         if self.sensor_noise is not None:
-            return self._restore_sensor_noise(image, progress, with_std=True)
+            stabilised, back, params = self._stabilise(image)
+            mean, std = self._mean_and_std(stabilised, progress, params)
+            return back(mean), back(mean, std)
         mapping = self.mapping_for(image)
         mean, std = self._mean_and_std(self.to_model_scale(image, mapping), progress, self.noise_params)
         return (self.from_model_scale(mean, mapping=mapping),
@@ -251,13 +254,12 @@ class Restorer:
                    else np.repeat(std, have, axis=2))
         return mean, std
 
-    def _restore_sensor_noise(self, image: np.ndarray, progress: bool, with_std: bool = False
-                              ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-        """Poisson-Gaussian data through a Gaussian model: the generalised Anscombe transform makes the noise
+    def _stabilise(self, image: np.ndarray):
+        """Poisson-Gaussian data for a Gaussian model: the generalised Anscombe transform makes the noise
         Gaussian with unit std; mapped to [0, 1] (signals 0 .. max(1, 99.9th percentile)) its std is known,
-        1 / range, and is given to the model; the Makitalo-Foi unbiased inverse brings the estimate back.
-        ``with_std``: also the posterior std, mapped back by the delta method (first order: it grows with
-        the square root of the signal, like the shot noise)."""
+        1 / range, and is given to the model. Returns (stabilised image, ``back``, the model's noise level):
+        ``back(estimate)`` is the Makitalo-Foi unbiased inverse of an estimate, ``back(estimate, std)`` its
+        std mapped by the delta method (first order: it grows like the shot noise)."""
         from .corruption.stabilise import anscombe, anscombe_range, inverse_anscombe, inverse_anscombe_std
 
         a, b = self.sensor_noise
@@ -266,15 +268,14 @@ class Restorer:
         low, high = anscombe_range(a, b, 0.0, top)
         stabilised = (anscombe(torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)), a, b) - low) \
             / (high - low)
-        params = {"sigma": 1.0 / (high - low)}
-        if not with_std:
-            out = self._restore(stabilised.numpy(), progress, params=params)
-            return inverse_anscombe(torch.from_numpy(out) * (high - low) + low, a, b).numpy().astype(np.float32)
-        mean, std = self._mean_and_std(stabilised.numpy(), progress, params)
-        d = torch.from_numpy(mean) * (high - low) + low
-        std_d = torch.from_numpy(std) * (high - low)
-        return (inverse_anscombe(d, a, b).numpy().astype(np.float32),
-                inverse_anscombe_std(d, std_d, a, b).numpy().astype(np.float32))
+
+        def back(estimate: np.ndarray, std: np.ndarray | None = None) -> np.ndarray:
+            d = torch.from_numpy(estimate) * (high - low) + low
+            out = inverse_anscombe(d, a, b) if std is None else \
+                inverse_anscombe_std(d, torch.from_numpy(std) * (high - low), a, b)
+            return out.numpy().astype(np.float32)
+
+        return stabilised.numpy(), back, {"sigma": 1.0 / (high - low)}
 
     def _restore(self, image: np.ndarray, progress: bool, params: dict[str, float] | None = None) -> np.ndarray:
         """The network's restoration, with ``params`` (default: the restorer's ``noise_params``)."""

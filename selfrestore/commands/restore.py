@@ -238,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
                 outputs.append(restorer.restore(image, progress=not args.quiet and len(frames) == 1))
         write_frames(target, outputs, info)
         if args.uncertainty:  # a float TIFF, without the input's alpha (a stack keeps its layout)
-            write_frames(target.with_name(target.stem + ".std.tif"), deviations,
+            write_frames(std_path(target), deviations,
                          info if info.stack_shape else None, dtype="float32")
         preloaded.pop(path, None)
         restored += 1
@@ -250,6 +250,11 @@ def run(args: argparse.Namespace) -> int:
     if failures:
         warn(f"{failures} input(s) failed; {restored} restored")
     return 1 if failures else 0
+
+
+def std_path(target: Path) -> Path:
+    """Where ``--uncertainty`` writes the posterior std of ``target``: NAME.std.tif beside it."""
+    return target.with_name(target.stem + ".std.tif")
 
 
 def streamable(path: Path, args: argparse.Namespace) -> bool:
@@ -269,7 +274,7 @@ def restore_streaming(restorer, path: Path, target: Path, args: argparse.Namespa
         planes = restore_stack_streaming(
             path, target, restorer.restore_with_uncertainty if args.uncertainty else restorer.restore,
             progress=not args.quiet, announce=None if args.quiet else warn,
-            std_target=target.with_name(target.stem + ".std.tif") if args.uncertainty else None)
+            std_target=std_path(target) if args.uncertainty else None)
     except NotStreamable:
         raise too_large from None
     if not args.quiet:
