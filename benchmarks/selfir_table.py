@@ -101,6 +101,11 @@ def rows(mask_patch: int) -> list[Row]:
             {"aux": 1, "mask_patch": mask_patch, "gamma_reg": 8.0}, extra=True),
         Row("selfir_dual", "SelfIR, two-encoder net (the authors' layout; `dual_unet`)", "selfir",
             {"aux": 1, "mask_patch": mask_patch}, net="dual_unet", extra=True),
+        # same-pixel targets by recorruption (selfrestore.methods.selfir_r2r): uses the noise level drawn per image
+        Row("selfir_r2r", "SelfIR-R2R: recorrupted same-pixel targets, alpha 0.5 (noise level known; variant)",
+            "selfir_r2r", {"aux": 1, "mask_patch": mask_patch, "alpha": 0.5}, extra=True),
+        Row("selfir_r2r_a1", "SelfIR-R2R, alpha 1 (noise level known; variant)",
+            "selfir_r2r", {"aux": 1, "mask_patch": mask_patch, "alpha": 1.0}, extra=True),
         Row("baseline_r", "Baseline_R (supervised, B + N -> clean)", "selfir_sup"),
         Row("baseline_r_sub", "Baseline_R trained like SelfIR: half-size g1(B), g1(N) -> g2(clean) (diagnostic)",
             "selfir_sup_sub", extra=True),
@@ -241,6 +246,9 @@ def claims(cells: dict) -> list[str]:
         s, nb, r = get(noise, "selfir"), get(noise, "nb2nb"), get(noise, "baseline_r")
         dn, dc, na = get(noise, "deblur_noisy"), get(noise, SHARED_ROW), get(noise, "selfir_noaux")
 
+        def diff(a, b):
+            return "n/a" if a is None or b is None else f"{a - b:+.2f} dB"
+
         def check(text, ok):
             lines.append(f"- {noise}: {text}: " + ("n/a (not run)" if ok is None else ("PASS" if ok else "FAIL")))
 
@@ -257,6 +265,12 @@ def claims(cells: dict) -> list[str]:
             lines.append(f"- {noise}: regulariser weight 8 instead of 2 changes SelfIR by "
                          + ("n/a" if s is None else f"{gamma8 - s:+.2f} dB")
                          + ("" if r is None else f" (vs Baseline_R: {gamma8 - r:+.2f} dB)"))
+        for key, label in (("selfir_r2r", "alpha 0.5"), ("selfir_r2r_a1", "alpha 1")):
+            value = get(noise, key)
+            if value is not None:
+                lines.append(f"- {noise}: variant SelfIR-R2R ({label}, noise level known): {value:.2f} dB, "
+                             f"vs SelfIR {diff(value, s)}, vs Baseline_R {diff(value, r)}, vs Nb2Nb on N "
+                             f"{diff(value, nb)}")
         dual = get(noise, "selfir_dual")
         if dual is not None:
             lines.append(f"- {noise}: the two-encoder net changes SelfIR by "
@@ -264,9 +278,6 @@ def claims(cells: dict) -> list[str]:
                          + ("" if nb is None else f" (vs Nb2Nb on N: {dual - nb:+.2f} dB)"))
         # diagnostics: Baseline_R trained on SelfIR's sub-sampled views (neighbour target), then at half size alone
         sub, same = get(noise, "baseline_r_sub"), get(noise, "baseline_r_sub_same")
-
-        def diff(a, b):
-            return "n/a" if a is None or b is None else f"{a - b:+.2f} dB"
 
         if sub is not None:
             lines.append(f"- {noise}: diagnostic: sub-sampled training with clean neighbour targets scores {sub:.2f} "

@@ -48,9 +48,10 @@ def _hwc(tensor: Tensor) -> np.ndarray:
 
 
 def make_blurry_noisy(clean: np.ndarray, blur_model: Blur, noise: Corruption, generator: torch.Generator,
-                      misalign_px: int = 0) -> dict[str, np.ndarray]:
+                      misalign_px: int = 0, noise_params: dict[str, float] | None = None) -> dict[str, np.ndarray]:
     """One (blurry, noisy, clean) triple from an (H, W, C) clean image, all of size (H - 2m, W - 2m) with
-    m = kernel radius + ``misalign_px``. ``clean`` is the sharp scene aligned with ``noisy``."""
+    m = kernel radius + ``misalign_px``. ``clean`` is the sharp scene aligned with ``noisy``. The noise
+    level drawn for the short exposure (e.g. {"sigma": ...}) is written into ``noise_params`` when given."""
     image = _as_hwc(clean)
     rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,), generator=generator).item()))
     radius = blur_model.kernel_size // 2
@@ -68,7 +69,9 @@ def make_blurry_noisy(clean: np.ndarray, blur_model: Blur, noise: Corruption, ge
     blurry = blur(_chw(region), kernel, padding="valid")
     blurry = blurry + sigma_blur * torch.from_numpy(rng.standard_normal(blurry.shape).astype(np.float32))
     sharp = image[margin + dy:margin + dy + oh, margin + dx:margin + dx + ow]
-    noisy = noise.sample(_chw(sharp), generator)
+    noisy, params = noise.sample_with_params(_chw(sharp), generator)
+    if noise_params is not None:
+        noise_params.update({k: float(torch.as_tensor(v).reshape(-1)[0]) for k, v in params.items()})
     return {"blurry": _hwc(blurry), "noisy": _hwc(noisy), "clean": np.ascontiguousarray(sharp)}
 
 
@@ -90,13 +93,17 @@ class SyntheticBlurryNoisy(PatchSource):
         fields: dict[str, list[np.ndarray]] = {"blurry": [], "noisy": []}
         if keep_clean:
             fields["clean"] = []
+        params: dict[str, list[float]] = {}
         for i, image in enumerate(clean_images):
-            triple = make_blurry_noisy(image, blur_model, noise, image_generator(seed, i), misalign_px)
+            drawn: dict[str, float] = {}
+            triple = make_blurry_noisy(image, blur_model, noise, image_generator(seed, i), misalign_px, drawn)
             for key in fields:
                 fields[key].append(triple[key])
+            for key, value in drawn.items():
+                params.setdefault(key, []).append(value)
         if not fields["blurry"]:
             raise UserError("no training images")
-        super().__init__(fields)
+        super().__init__(fields, params)  # the drawn levels: methods that need the noise level read them
         self.blur_model, self.noise, self.seed, self.misalign_px = blur_model, noise, seed, misalign_px
 
 

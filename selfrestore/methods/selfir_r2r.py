@@ -1,0 +1,132 @@
+"""SelfIR with same-pixel targets: blurry + noisy restoration trained by recorruption (Recorrupted-to-
+Recorrupted, Pang, Zhan, Chen & Zuo, CVPR 2021) instead of Neighbor2Neighbor sub-sampling.
+
+Why: SelfIR's reconstruction target g2(N) sits one pixel away from the input pixels g1(B), g1(N); the
+network cannot know in which direction, so it learns the average over the neighbours, a blur. Measured in
+``benchmarks/results/selfir_table_half15.md``: a supervised net trained on the same neighbour offset (clean
+target) loses 0.90 dB against the same net with the target on the input's own pixels, and that offset is
+most of SelfIR's gap to the supervised Baseline_R. Recorruption gives an unbiased target on the SAME pixels.
+
+With N = x + n, n ~ N(0, Sigma) independent per pixel, and z ~ N(0, I) drawn afresh every step:
+
+    input  N_in  = N + alpha * Sigma^(1/2) z           (the net sees B and N_in)
+    target N_tgt = N - Sigma^(1/2) z / alpha
+
+Cov(n + alpha S z, n - S z / alpha) = Sigma - Sigma = 0, so the two are independent given x (Gaussian), and
+E || D(B, N_in) - N_tgt ||^2 = E || D(B, N_in) - x ||^2 + const: a Noise2Noise loss on every pixel, at full
+size, with no sub-sampling and no regulariser. At restoration the net sees N itself (noise std sqrt(1 +
+alpha^2) times lower than in training: a range-trained net covers it; no Monte-Carlo averaging).
+
+The price: the per-pixel noise variance Sigma must be known or estimated.
+
+* Synthetic pairs (``--synthetic --noise gauss5_50 | poisson5_50``): the level drawn for each image is
+  recorded with it and used (known noise level).
+* Real pairs with ``--noise`` (e.g. ``gauss25``, ``poisson30``): that model's (middle) level.
+* Real pairs without ``--noise``: a noise-level function var = a * signal + b is estimated from each noisy
+  image alone (:func:`selfrestore.noise_check.noise_level_function`).
+
+Signal-dependent variances (Poisson) need the clean intensity; the blurry shot B stands in for it: it is
+nearly noise-free and, unlike N, its noise is independent of n, so the recorruption stays independent of n
+(a variance built from N itself would correlate the target with the input).
+
+The sharp-area auxiliary loss of SelfIR (paper eq. 6-7) is kept, computed at full resolution with patches
+of ``2 * mask_patch`` pixels (the same image area as SelfIR's ``mask_patch`` on its half-size sub-images).
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from ..corruption import Corruption
+from ..corruption.base import per_image
+from ..corruption.noise import Impulse
+from ..errors import UserError
+from ..registry import METHODS
+from .selfir import SelfIR, masked_mse, sharp_area_mask
+
+#: the noise-level-function parameters of real pairs whose level was estimated (noise var = a * signal + b)
+NLF_KEYS = ("nlf_a", "nlf_b")
+
+
+@METHODS.register("selfir_r2r")
+class SelfIRRecorrupted(SelfIR):
+    name: ClassVar[str] = "selfir_r2r"
+    patch_multiple: ClassVar[int] = 1  # full-size training: no sub-sampling
+    cli_options: ClassVar[dict[str, dict[str, Any]]] = {
+        "aux": SelfIR.cli_options["aux"],
+        "eps_s": SelfIR.cli_options["eps_s"],
+        "eps_v": SelfIR.cli_options["eps_v"],
+        "mask_patch": SelfIR.cli_options["mask_patch"],
+        "aux_weight": SelfIR.cli_options["aux_weight"],
+        "alpha": {"type": float, "default": 0.5,
+                  "help": "selfir_r2r: recorruption strength: input N + alpha s z, target N - s z / alpha"},
+    }
+
+    def __init__(self, noise: Corruption | None = None, alpha: float = 0.5, **options: Any):
+        if not alpha > 0:
+            raise UserError(f"selfir_r2r: alpha must be > 0, got {alpha}")
+        if isinstance(noise, Impulse):
+            raise UserError("selfir_r2r recorrupts with Gaussian noise of the same variance: it needs Gaussian, "
+                            "Poisson or Poisson-Gaussian noise, not impulse noise")
+        options.pop("gamma_reg", None)  # no sub-sampling, so no regulariser
+        super().__init__(noise, gamma_reg=0.0, **options)
+        self.options.pop("gamma_reg", None)
+        self.options["alpha"] = float(alpha)
+        self.alpha = float(alpha)
+
+    def describe(self) -> str:
+        return f"selfir_r2r (alpha {self.alpha:g}" + (")" if self.aux else ", no L_aux)")
+
+    def noise_variance(self, batch: dict[str, Any], blurry: Tensor) -> Tensor:
+        """Per-pixel variance of the short exposure's noise, broadcastable to the batch."""
+        params = batch.get("noise_params") or {}
+        signal = blurry.float().clamp(0, 1)  # the nearly noise-free long exposure stands in for the intensity
+        if all(k in params for k in NLF_KEYS):
+            a, b = (per_image(torch.as_tensor(params[k]), signal) for k in NLF_KEYS)
+            return (a * signal + b).clamp_min(0)
+        if self.noise is None:
+            raise UserError("selfir_r2r needs the noise level of the noisy shots: give --noise (e.g. gauss25) or "
+                            "let it be estimated from real pairs (--blurry DIR --noisy DIR without --noise)")
+        return self.noise.variance(signal, params or None).clamp_min(0)
+
+    def loss(self, net: nn.Module, batch: dict[str, Tensor]) -> Tensor:
+        blurry, noisy = batch["blurry"], batch["noisy"]
+        self.check_patch(net, noisy)
+        std = self.noise_variance(batch, blurry).sqrt().to(noisy.dtype)
+        z = torch.randn_like(noisy) * std
+        out = net(self.net_input(blurry, noisy + self.alpha * z)).float()
+        rec = torch.mean((out - (noisy - z / self.alpha).float()) ** 2)
+        total, aux = rec, torch.zeros(())
+        if self.aux and self.aux_weight > 0:
+            with torch.no_grad():
+                mask = sharp_area_mask(out.detach(), blurry, 2 * self.mask_patch, self.eps_s, self.eps_v)
+            aux = masked_mse(out, blurry, mask)
+            total = total + self.aux_weight * aux
+            self.last_terms["mask_fraction"] = float(mask.mean())
+        self.last_terms.update(rec=float(rec.detach()), aux=float(aux.detach()))
+        return total
+
+    def make_source(self, args: Any, noise: Corruption | None) -> Any:
+        """As SelfIR; real pairs without ``--noise`` get a noise-level function estimated per noisy image."""
+        source = super().make_source(args, noise)
+        if noise is None and not source.params:
+            source.params = estimated_noise_levels(source.fields["noisy"])
+        return source
+
+
+def estimated_noise_levels(noisy_images: list) -> dict[str, list[float]]:
+    """{"nlf_a": [...], "nlf_b": [...]}: noise variance a * signal + b of each image, from the image alone."""
+    from ..noise_check import noise_level_function
+
+    a_values, b_values = [], []
+    for i, image in enumerate(noisy_images):
+        fit = noise_level_function(image)
+        if fit is None:
+            raise UserError(f"selfir_r2r: noisy image {i + 1} is too small to estimate its noise level; "
+                            f"give the level with --noise (e.g. gauss25 or poisson30)")
+        a, b = fit
+        a_values.append(max(float(a), 0.0))
+        b_values.append(max(float(b), 0.0))
+    return {"nlf_a": a_values, "nlf_b": b_values}
