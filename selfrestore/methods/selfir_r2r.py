@@ -94,10 +94,9 @@ class SelfIRRecorrupted(SelfIR):
     def loss(self, net: nn.Module, batch: dict[str, Tensor]) -> Tensor:
         blurry, noisy = batch["blurry"], batch["noisy"]
         self.check_patch(net, noisy)
-        std = self.noise_variance(batch, blurry).sqrt().to(noisy.dtype)
-        z = torch.randn_like(noisy) * std
-        out = net(self.net_input(blurry, noisy + self.alpha * z)).float()
-        rec = torch.mean((out - (noisy - z / self.alpha).float()) ** 2)
+        noisy_in, target = recorrupted_pair(noisy, self.noise_variance(batch, blurry).sqrt(), self.alpha)
+        out = net(self.net_input(blurry, noisy_in)).float()
+        rec = torch.mean((out - target.float()) ** 2)
         total, aux = rec, torch.zeros(())
         if self.aux and self.aux_weight > 0:
             with torch.no_grad():
@@ -114,6 +113,15 @@ class SelfIRRecorrupted(SelfIR):
         if noise is None and not source.params:
             source.params = estimated_noise_levels(source.fields["noisy"])
         return source
+
+
+def recorrupted_pair(noisy: Tensor, std: Tensor, alpha: float, generator: torch.Generator | None = None
+                     ) -> tuple[Tensor, Tensor]:
+    """(N + alpha s z, N - s z / alpha), z ~ N(0, I): given the clean image, the two carry independent
+    noise when ``std`` s is the std of N's Gaussian noise (their covariance is s^2 - s^2 = 0)."""
+    z = torch.randn(noisy.shape, generator=generator, dtype=noisy.dtype, device=noisy.device)
+    z = z * std.to(noisy.dtype)
+    return noisy + alpha * z, noisy - z / alpha
 
 
 def estimated_noise_levels(noisy_images: list) -> dict[str, list[float]]:
