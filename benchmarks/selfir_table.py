@@ -32,7 +32,10 @@ Protocol (fixed seeds throughout):
   Variants and diagnostics run only when named in ``--rows``: ``selfir_dual`` (two-encoder net),
   ``selfir_gamma8`` (regulariser weight 8), ``baseline_r_sub`` (Baseline_R trained on SelfIR's sub-sampled
   views: half size, clean neighbour target) and ``baseline_r_sub_same`` (half size, target on the input's
-  own pixels), which split SelfIR's gap to Baseline_R into its causes.
+  own pixels), which split SelfIR's gap to Baseline_R into its causes; ``selfir_r2r`` / ``selfir_r2r_a1``
+  (SelfIR-R2R, :mod:`selfrestore.methods.selfir_r2r`: recorrupted same-pixel targets, alpha 0.5 / 1, told the
+  noise level drawn for each training pair) and ``selfir_r2r_est`` (alpha 1, the level estimated from each
+  noisy training image alone by :func:`selfrestore.noise_check.noise_level_function`).
 
 Several processes can share the table (``--noises``): cells are merged into the JSON under a file lock.
 
@@ -42,6 +45,7 @@ Several processes can share the table (``--noises``): cells are merged into the 
 from __future__ import annotations
 
 import argparse
+import copy
 import fcntl
 import json
 import os
@@ -65,6 +69,7 @@ from selfrestore.corruption.blur import CameraShake, load_kernels  # noqa: E402
 from selfrestore.data.blurry_noisy import SyntheticBlurryNoisy, make_blurry_noisy  # noqa: E402
 from selfrestore.data.images import image_generator  # noqa: E402
 from selfrestore.io import list_images, read_image, to_channels  # noqa: E402
+from selfrestore.methods.selfir_r2r import estimated_noise_levels  # noqa: E402
 from selfrestore.metrics import psnr, quantize8, ssim  # noqa: E402
 from selfrestore.registry import METHODS  # noqa: E402
 from selfrestore.restore import restore_tensor  # noqa: E402
@@ -87,6 +92,8 @@ class Row:
     options: dict = field(default_factory=dict)
     net: str = ""  # "" = the method's default network (a U-Net fusing the inputs at its first layer)
     extra: bool = False  # a variant or diagnostic, not one of the paper's rows: run only when named in --rows
+    #: the method is not told the noise level: it is estimated from each noisy training image alone
+    estimated_level: bool = False
 
 
 def rows(mask_patch: int) -> list[Row]:
@@ -106,6 +113,8 @@ def rows(mask_patch: int) -> list[Row]:
             "selfir_r2r", {"aux": 1, "mask_patch": mask_patch, "alpha": 0.5}, extra=True),
         Row("selfir_r2r_a1", "SelfIR-R2R, alpha 1 (noise level known; variant)",
             "selfir_r2r", {"aux": 1, "mask_patch": mask_patch, "alpha": 1.0}, extra=True),
+        Row("selfir_r2r_est", "SelfIR-R2R, alpha 1, noise level estimated from each noisy image (variant)",
+            "selfir_r2r", {"aux": 1, "mask_patch": mask_patch, "alpha": 1.0}, extra=True, estimated_level=True),
         Row("baseline_r", "Baseline_R (supervised, B + N -> clean)", "selfir_sup"),
         Row("baseline_r_sub", "Baseline_R trained like SelfIR: half-size g1(B), g1(N) -> g2(clean) (diagnostic)",
             "selfir_sup_sub", extra=True),
@@ -169,7 +178,11 @@ def train_row(row: Row, noise, source, args, device, workdir: Path):
     """Train one row for exactly the budget: the driver's time-budget mode on the CPU clock (CPU time per
     thread, so a row is charged for the compute it got on the shared CPU); the learning-rate schedule
     (warm-up + cosine) follows the elapsed fraction of the budget, so every row gets a complete schedule."""
-    method = METHODS.get(row.method)(noise=noise, width=args.width, depth=args.depth, **row.options)
+    method = METHODS.get(row.method)(noise=None if row.estimated_level else noise, width=args.width,
+                                     depth=args.depth, **row.options)
+    if row.estimated_level:  # the levels drawn for the pairs are replaced by estimates from the noisy images
+        source = copy.copy(source)
+        source.params = estimated_noise_levels(source.fields["noisy"])
     torch.manual_seed(0)
     net = build_net(row.net or method.default_net, **method.net_kwargs(3))
     data = source if method.needs_clean else WithoutClean(source)
@@ -265,10 +278,11 @@ def claims(cells: dict) -> list[str]:
             lines.append(f"- {noise}: regulariser weight 8 instead of 2 changes SelfIR by "
                          + ("n/a" if s is None else f"{gamma8 - s:+.2f} dB")
                          + ("" if r is None else f" (vs Baseline_R: {gamma8 - r:+.2f} dB)"))
-        for key, label in (("selfir_r2r", "alpha 0.5"), ("selfir_r2r_a1", "alpha 1")):
+        for key, label in (("selfir_r2r", "alpha 0.5, noise level known"), ("selfir_r2r_a1", "alpha 1, noise level known"),
+                           ("selfir_r2r_est", "alpha 1, noise level estimated per image")):
             value = get(noise, key)
             if value is not None:
-                lines.append(f"- {noise}: variant SelfIR-R2R ({label}, noise level known): {value:.2f} dB, "
+                lines.append(f"- {noise}: variant SelfIR-R2R ({label}): {value:.2f} dB, "
                              f"vs SelfIR {diff(value, s)}, vs Baseline_R {diff(value, r)}, vs Nb2Nb on N "
                              f"{diff(value, nb)}")
         dual = get(noise, "selfir_dual")
