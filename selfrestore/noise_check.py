@@ -82,6 +82,10 @@ def noise_sigma(image: np.ndarray) -> float:
     return float(np.median(np.median(np.abs(diagonal.reshape(-1, x.shape[2])), axis=0)) / 0.6745)
 
 
+#: the fraction of a block's pixels allowed at 0 or 1 before noise_level_function counts it as clipped
+CLIP_FRACTION = 0.05
+
+
 def noise_level_function(image: np.ndarray, bins: int = 8, quantile: float = 0.2) -> tuple[float, float] | None:
     """(a, b) with noise variance ~ a * x + b at brightness x in [0, 1], from the image alone: Poisson
     noise of photon count lambda at white gives a = 1 / lambda, Gaussian noise of std s gives b = s^2.
@@ -101,8 +105,14 @@ def noise_level_function(image: np.ndarray, bins: int = 8, quantile: float = 0.2
     variance = (_plane_residuals(blocks) ** 2).reshape(len(blocks), -1).sum(axis=1) / dof
     flat = blocks.reshape(len(blocks), -1)
     brightness = flat.mean(axis=1)
-    # clipped blocks understate the noise: any pixel at the ends of the range (0 or 1: clipped 8/16-bit data)
-    clipped = (flat.min(axis=1) <= 0.0) | (flat.max(axis=1) >= 1.0)
+    # clipped blocks understate the noise: more than CLIP_FRACTION of the pixels at an end of the range (0 or 1:
+    # clipped 8/16-bit data). An end the data goes beyond (values below 0 / above 1: unclipped noise) was not
+    # clipped. A few zeros are allowed: they are real Poisson counts in dim areas, not only clipping.
+    clipped = np.zeros(len(flat), bool)
+    if not (x < 0).any():
+        clipped |= (flat <= 0.0).mean(axis=1) > CLIP_FRACTION
+    if not (x > 1).any():
+        clipped |= (flat >= 1.0).mean(axis=1) > CLIP_FRACTION
     inside = (brightness > 0.02) & (brightness < 0.98) & ~clipped
     brightness, variance = brightness[inside], variance[inside]
     if len(variance) < 16 * bins:

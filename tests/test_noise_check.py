@@ -95,6 +95,14 @@ def test_noise_level_function_separates_shot_noise_from_gaussian_noise(astronaut
     assert a < 0.003 and 22 < np.sqrt(b) * 255 < 32 and noise_model_name(a, b)[0].startswith("gauss")
     a, b = noise_level_function(rng.poisson(30 * astronaut) / 30 + rng.normal(0, 20 / 255, astronaut.shape))
     assert 25 < 1 / a < 36 and noise_model_name(a, b)[0].startswith("pg")
+    # strong shot noise: zero counts in dim blocks are not clipping (this returned None when any zero excluded
+    # a block); strong Gaussian noise, clipped to [0, 1] or not, stays measurable and near its level
+    a, b = noise_level_function(rng.poisson(5 * astronaut) / 5)
+    assert 3.5 < 1 / a < 6.5
+    noisy = astronaut + rng.normal(0, 50 / 255, astronaut.shape)
+    for data in (noisy, np.clip(noisy, 0, 1)):
+        a, b = noise_level_function(data)
+        assert 45 < np.sqrt(a / 2 + b) * 255 < 60
 
 
 def test_inspect_advice_for_shot_noise_names_the_anscombe_restore():

@@ -65,6 +65,11 @@ def test_poisson_variance_follows_the_blurry_shot_and_estimated_levels_follow_th
     assert torch.allclose(variance[:, 0, 0, 0], torch.tensor(est, dtype=torch.float32), rtol=1e-4)
     with pytest.raises(UserError, match="--noise"):
         SelfIRRecorrupted(noise=None).noise_variance({}, blurry)
+    # an image too small to measure gets the median of the others; none measurable: a clear error
+    tiny = flat[:8, :8]
+    assert estimated_noise_levels([noisy[0], tiny])["nlf_b"][1] == pytest.approx(levels["nlf_b"][0])
+    with pytest.raises(UserError, match="--noise"):
+        estimated_noise_levels([tiny])
     with pytest.raises(UserError, match="impulse"):
         SelfIRRecorrupted(noise=parse_corruption("impulse0.3"))
 
