@@ -15,3 +15,11 @@ def rgb_image():
     from skimage import data
 
     return (data.astronaut()[100:196, 150:278].astype(np.float32) / 255.0).copy()
+
+
+@pytest.fixture(scope="session")
+def astronaut():
+    """scikit-image's bundled astronaut, 512x512 RGB in [0, 1]."""
+    from skimage import data
+
+    return data.astronaut().astype(np.float32) / 255

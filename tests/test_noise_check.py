@@ -11,13 +11,6 @@ from selfrestore.io import write_image
 from selfrestore.noise_check import CORRELATION_LIMIT, neighbour_correlation
 
 
-@pytest.fixture(scope="module")
-def astronaut():
-    from skimage import data
-
-    return data.astronaut().astype(np.float32) / 255
-
-
 @pytest.mark.parametrize("sigma", [5, 25, 50])
 def test_white_noise_is_independent_and_filtered_or_compressed_noise_is_not(astronaut, sigma):
     rng = np.random.default_rng(sigma)
