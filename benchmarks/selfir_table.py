@@ -34,7 +34,8 @@ Protocol (fixed seeds throughout):
   views: half size, clean neighbour target) and ``baseline_r_sub_same`` (half size, target on the input's
   own pixels), which split SelfIR's gap to Baseline_R into its causes; ``selfir_r2r`` / ``selfir_r2r_a1``
   (SelfIR-R2R, :mod:`selfrestore.methods.selfir_r2r`: recorrupted same-pixel targets, alpha 0.5 / 1, told the
-  noise level drawn for each training pair) and ``selfir_r2r_est`` (alpha 1, the level estimated from each
+  noise level drawn for each training pair; ``selfir_r2r_a2``: alpha 2; ``selfir_r2r_noaux``: alpha 1 without
+  L_aux) and ``selfir_r2r_est`` (alpha 1, the level estimated from each
   noisy training image alone by :func:`selfrestore.noise_check.noise_level_function`).
 
 Several processes can share the table (``--noises``): cells are merged into the JSON under a file lock.
@@ -113,6 +114,10 @@ def rows(mask_patch: int) -> list[Row]:
             "selfir_r2r", {"aux": 1, "mask_patch": mask_patch, "alpha": 0.5}, extra=True),
         Row("selfir_r2r_a1", "SelfIR-R2R, alpha 1 (noise level known; variant)",
             "selfir_r2r", {"aux": 1, "mask_patch": mask_patch, "alpha": 1.0}, extra=True),
+        Row("selfir_r2r_a2", "SelfIR-R2R, alpha 2 (noise level known; variant)",
+            "selfir_r2r", {"aux": 1, "mask_patch": mask_patch, "alpha": 2.0}, extra=True),
+        Row("selfir_r2r_noaux", "SelfIR-R2R, alpha 1, without L_aux (noise level known; ablation)",
+            "selfir_r2r", {"aux": 0, "mask_patch": mask_patch, "alpha": 1.0}, extra=True),
         Row("selfir_r2r_est", "SelfIR-R2R, alpha 1, noise level estimated from each noisy image (variant)",
             "selfir_r2r", {"aux": 1, "mask_patch": mask_patch, "alpha": 1.0}, extra=True, estimated_level=True),
         Row("baseline_r", "Baseline_R (supervised, B + N -> clean)", "selfir_sup"),
@@ -279,6 +284,8 @@ def claims(cells: dict) -> list[str]:
                          + ("n/a" if s is None else f"{gamma8 - s:+.2f} dB")
                          + ("" if r is None else f" (vs Baseline_R: {gamma8 - r:+.2f} dB)"))
         for key, label in (("selfir_r2r", "alpha 0.5, noise level known"), ("selfir_r2r_a1", "alpha 1, noise level known"),
+                           ("selfir_r2r_a2", "alpha 2, noise level known"),
+                           ("selfir_r2r_noaux", "alpha 1, no L_aux, noise level known"),
                            ("selfir_r2r_est", "alpha 1, noise level estimated per image")):
             value = get(noise, key)
             if value is not None:
