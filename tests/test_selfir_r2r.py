@@ -80,7 +80,7 @@ def test_poisson_variance_follows_the_blurry_shot_and_estimated_levels_follow_th
         SelfIRRecorrupted(noise=parse_corruption("impulse0.3"))
 
 
-def test_cli_fit_on_real_pairs_estimates_the_level_and_restores(tmp_path, rgb_image):
+def test_cli_fit_on_real_pairs_estimates_the_level_and_restores(tmp_path, rgb_image, capsys):
     rng = np.random.default_rng(0)
     bdir, ndir = tmp_path / "blurry", tmp_path / "noisy"
     for i, name in enumerate(("a", "b")):
@@ -90,7 +90,11 @@ def test_cli_fit_on_real_pairs_estimates_the_level_and_restores(tmp_path, rgb_im
     model = tmp_path / "r2r.safetensors"
     assert main(["fit", "--method", "selfir_r2r", "--blurry", str(bdir), "--noisy", str(ndir), "--width", "8",
                  "--depth", "2", "--steps", "3", "--patch-size", "32", "--batch-size", "2", "--mask-patch", "8",
-                 "--alpha", "1", "--quiet", "-o", str(model)]) == 0
+                 "--alpha", "1", "-o", str(model)]) == 0
+    said = capsys.readouterr().out
+    assert "noise std measured on the 2 noisy images" in said  # written at 0.1 = 25.5/255, clipped to [0, 1]
+    median = float(said.split("median ")[1].split("/255")[0])
+    assert 20 < median < 27
     out = tmp_path / "out"
     assert main(["restore", "--blurry", str(bdir / "a.png"), "--noisy", str(ndir / "a.png"), "--model", str(model),
                  "-o", str(out)]) == 0

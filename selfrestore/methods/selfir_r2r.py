@@ -39,6 +39,7 @@ of ``2 * mask_patch`` pixels (the same image area as SelfIR's ``mask_patch`` on 
 """
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 import numpy as np
@@ -118,7 +119,14 @@ class SelfIRRecorrupted(SelfIR):
         """As SelfIR; real pairs without ``--noise`` get a noise-level function estimated per noisy image."""
         source = super().make_source(args, noise)
         if noise is None and not source.params:
-            source.params = estimated_noise_levels(source.fields["noisy"])
+            noisy = source.fields["noisy"]
+            source.params = estimated_noise_levels(noisy)
+            if not getattr(args, "quiet", False):
+                std = [math.sqrt(a * float(np.clip(np.mean(image), 0, 1)) + b) * 255 for image, a, b
+                       in zip(noisy, source.params["nlf_a"], source.params["nlf_b"])]
+                print(f"selfir_r2r: noise std measured on the {len(std)} noisy images (patch PCA, at their mean "
+                      f"brightness): median {np.median(std):.1f}/255, from {min(std):.1f} to {max(std):.1f}; "
+                      f"--noise sets it instead")
         return source
 
 
