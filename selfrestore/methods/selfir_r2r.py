@@ -26,9 +26,10 @@ supervised Baseline_R, 31.03 for SelfIR (``benchmarks/results/selfir_table_half1
 * Real pairs with ``--noise`` (e.g. ``gauss25``, ``poisson30``): that model's (middle) level.
 * Real pairs without ``--noise``: a noise-level function var = a * signal + b is estimated from each noisy
   image alone (:func:`estimated_noise_levels`). The level must be right: with the block-based noise-level
-  function alone (std 1.11x the truth at the median, 1.50x at the 90th percentile on the BSDS500 gauss5_50
-  pairs: texture) SelfIR-R2R scored 30.44 dB instead of 31.67 with the true levels; the level now comes
-  from patch PCA (within 1% there), and it scores 31.43 dB (``selfir_table_half15.md``, row selfir_r2r_est).
+  function alone (std 1.09x the truth at the median, 1.42x at the 90th percentile on the 400 BSDS500
+  gauss5_50 pairs: texture; ``benchmarks/results/noise_level_accuracy.md``) SelfIR-R2R scored 30.44 dB
+  instead of 31.67 with the true levels; the level now comes from patch PCA (0.99-1.01x there), and it
+  scores 31.43 dB (``selfir_table_half15.md``, row selfir_r2r_est).
 
 Signal-dependent variances (Poisson) need the clean intensity; the blurry shot B stands in for it: it is
 nearly noise-free and, unlike N, its noise is independent of n, so the recorruption stays independent of n
