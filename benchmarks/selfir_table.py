@@ -283,7 +283,8 @@ def claims(cells: dict) -> list[str]:
             lines.append(f"- {noise}: regulariser weight 8 instead of 2 changes SelfIR by "
                          + ("n/a" if s is None else f"{gamma8 - s:+.2f} dB")
                          + ("" if r is None else f" (vs Baseline_R: {gamma8 - r:+.2f} dB)"))
-        for key, label in (("selfir_r2r", "alpha 0.5, noise level known"), ("selfir_r2r_a1", "alpha 1, noise level known"),
+        for key, label in (("selfir_r2r", "alpha 0.5, noise level known"),
+                           ("selfir_r2r_a1", "alpha 1, noise level known"),
                            ("selfir_r2r_a2", "alpha 2, noise level known"),
                            ("selfir_r2r_noaux", "alpha 1, no L_aux, noise level known"),
                            ("selfir_r2r_est", "alpha 1, noise level estimated per image")):
