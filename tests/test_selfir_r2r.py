@@ -95,6 +95,11 @@ def test_cli_fit_on_real_pairs_estimates_the_level_and_restores(tmp_path, rgb_im
     assert "noise std measured on the 2 noisy images" in said  # written at 0.1 = 25.5/255, clipped to [0, 1]
     median = float(said.split("median ")[1].split("/255")[0])
     assert 20 < median < 27
+    # a range of levels cannot be one image's level: measured per image too
+    assert main(["fit", "--method", "selfir_r2r", "--blurry", str(bdir), "--noisy", str(ndir), "--noise", "gauss5_50",
+                 "--width", "8", "--depth", "2", "--steps", "1", "--patch-size", "32", "--batch-size", "2",
+                 "-o", str(tmp_path / "range.safetensors")]) == 0
+    assert "noise std measured on the 2 noisy images" in capsys.readouterr().out
     out = tmp_path / "out"
     assert main(["restore", "--blurry", str(bdir / "a.png"), "--noisy", str(ndir / "a.png"), "--model", str(model),
                  "-o", str(out)]) == 0

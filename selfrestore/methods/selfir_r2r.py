@@ -23,8 +23,8 @@ supervised Baseline_R, 31.03 for SelfIR (``benchmarks/results/selfir_table_half1
 
 * Synthetic pairs (``--synthetic --noise gauss5_50 | poisson5_50``): the level drawn for each image is
   recorded with it and used (known noise level).
-* Real pairs with ``--noise`` (e.g. ``gauss25``, ``poisson30``): that model's (middle) level.
-* Real pairs without ``--noise``: a noise-level function var = a * signal + b is estimated from each noisy
+* Real pairs with a single-level ``--noise`` (e.g. ``gauss25``, ``poisson30``): that level.
+* Real pairs without ``--noise``, or with a range (``gauss5_50``: no one level fits every image): a noise-level function var = a * signal + b is estimated from each noisy
   image alone (:func:`estimated_noise_levels`). The level must be right: with the block-based noise-level
   function alone (std 1.09x the truth at the median, 1.42x at the 90th percentile on the 400 BSDS500
   gauss5_50 pairs: texture; ``benchmarks/results/noise_level_accuracy.md``) SelfIR-R2R scored 30.44 dB
@@ -117,9 +117,11 @@ class SelfIRRecorrupted(SelfIR):
         return total
 
     def make_source(self, args: Any, noise: Corruption | None) -> Any:
-        """As SelfIR; real pairs without ``--noise`` get a noise-level function estimated per noisy image."""
+        """As SelfIR; real pairs without ``--noise``, or with a range of levels, get a noise-level function
+        estimated per noisy image."""
         source = super().make_source(args, noise)
-        if noise is None and not source.params:
+        single_level = noise is not None and getattr(noise, "low", None) == getattr(noise, "high", None)
+        if not single_level and not source.params:
             noisy = source.fields["noisy"]
             source.params = estimated_noise_levels(noisy)
             if not getattr(args, "quiet", False):
@@ -127,7 +129,7 @@ class SelfIRRecorrupted(SelfIR):
                        in zip(noisy, source.params["nlf_a"], source.params["nlf_b"])]
                 print(f"selfir_r2r: noise std measured on the {len(std)} noisy images (patch PCA, at their mean "
                       f"brightness): median {np.median(std):.1f}/255, from {min(std):.1f} to {max(std):.1f}; "
-                      f"--noise sets it instead")
+                      f"a single-level --noise sets it instead")
         return source
 
 
