@@ -24,12 +24,13 @@ supervised Baseline_R, 31.03 for SelfIR (``benchmarks/results/selfir_table_half1
 * Synthetic pairs (``--synthetic --noise gauss5_50 | poisson5_50``): the level drawn for each image is
   recorded with it and used (known noise level).
 * Real pairs with a single-level ``--noise`` (e.g. ``gauss25``, ``poisson30``): that level.
-* Real pairs without ``--noise``, or with a range (``gauss5_50``: no one level fits every image): a noise-level function var = a * signal + b is estimated from each noisy
-  image alone (:func:`estimated_noise_levels`). The level must be right: with the block-based noise-level
-  function alone (std 1.09x the truth at the median, 1.42x at the 90th percentile on the 400 BSDS500
-  gauss5_50 pairs: texture; ``benchmarks/results/noise_level_accuracy.md``) SelfIR-R2R scored 30.44 dB
-  instead of 31.67 with the true levels; the level now comes from patch PCA (0.99-1.01x there), and it
-  scores 31.43 dB (``selfir_table_half15.md``, row selfir_r2r_est).
+* Real pairs without ``--noise``, or with a range (``gauss5_50``: no one level fits every image): a
+  noise-level function var = a * signal + b is estimated from each noisy image alone
+  (:func:`estimated_noise_levels`). The level must be right: with the block-based noise-level function
+  alone (std 1.09x the truth at the median, 1.42x at the 90th percentile on the 400 BSDS500 gauss5_50
+  pairs: texture; ``benchmarks/results/noise_level_accuracy.md``) SelfIR-R2R scored 30.44 dB instead of
+  31.67 with the true levels; the level now comes from patch PCA (0.99-1.01x there), and it scores 31.43 dB
+  (``selfir_table_half15.md``, row selfir_r2r_est).
 
 Signal-dependent variances (Poisson) need the clean intensity; the blurry shot B stands in for it: it is
 nearly noise-free and, unlike N, its noise is independent of n, so the recorruption stays independent of n
