@@ -52,7 +52,6 @@ import json
 import os
 import platform
 import shlex
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -64,6 +63,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from provenance import code_version  # noqa: E402
 from selfrestore.checkpoint import build_net  # noqa: E402
 from selfrestore.corruption import parse_corruption  # noqa: E402
 from selfrestore.corruption.blur import CameraShake, load_kernels  # noqa: E402
@@ -338,20 +338,6 @@ def headroom_reference(name: str) -> list[str]:
                          f"{cells['baseline_r']['psnr']:.2f} dB, blurry input {cells['blurry_input']['psnr']:.2f} dB "
                          f"(`{HEADROOM_REFERENCE}.md`; {run.get('settings', '')})")
     return lines
-
-
-def code_version() -> str:
-    """The commit the benchmark runs from ("+changes" when tracked files other than results differ from
-    it): a table's numbers belong to the code that made them."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
-                                ":(exclude)benchmarks/results"], cwd=ROOT,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("+changes" if dirty else "")
 
 
 def record_run(out_json: Path, noise_name: str, record: dict) -> None:

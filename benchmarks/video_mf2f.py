@@ -7,6 +7,7 @@ Stages (cached under /tmp/selfrestore_video_bench, so they can be run one by one
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/video_mf2f.py supervised --method f2f
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/video_mf2f.py table --method mf2f       # tables
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/video_mf2f.py table --method f2f
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/video_mf2f.py table --method f2f --warp-loss l2  # *_l2.md
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/video_mf2f.py speed                     # online fps
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/video_mf2f.py pretrain  # re-makes the fastdvd start
 
@@ -40,6 +41,7 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from provenance import code_version  # noqa: E402
 from selfrestore.checkpoint import build_net, load_model, save_checkpoint  # noqa: E402
 from selfrestore.corruption import Corruption, parse_corruption  # noqa: E402
 from selfrestore.data.synthetic_motion import MotionClips  # noqa: E402
@@ -170,10 +172,12 @@ def temporal_inconsistency(restored: list[np.ndarray], clean: np.ndarray) -> flo
     return float(np.mean(values)) * 255.0
 
 
-def run_video(model: Path, method_name: str, noisy: np.ndarray, config: VideoConfig) -> tuple[list, object]:
+def run_video(model: Path, method_name: str, noisy: np.ndarray, config: VideoConfig,
+              warp_loss: str = "l1") -> tuple[list, object]:
     _, net, _ = load_model(model)
     sink = ListSink()
-    stats = finetune_and_restore(METHODS.get(method_name)(), net, list(noisy), len(noisy), sink, config)
+    stats = finetune_and_restore(METHODS.get(method_name)(warp_loss=warp_loss), net, list(noisy), len(noisy), sink,
+                                 config)
     return list(sink), stats
 
 
@@ -190,7 +194,9 @@ def cmd_table(args) -> None:
     online = VideoConfig(mode="online", steps_per_frame=args.online_steps, lr=args.online_lr, crop=args.train_crop,
                          batch_size=2, progress=False, flow_on=args.flow_on)
     offline = VideoConfig(mode="offline", steps_per_frame=args.steps, passes=args.passes, lr=args.lr,
-                          crop=args.train_crop, batch_size=2, progress=False, flow_on=args.flow_on)
+                          lr_schedule=args.lr_schedule, crop=args.train_crop, batch_size=2, progress=False,
+                          flow_on=args.flow_on)
+    args.code = code_version()
     zero = VideoConfig(mode="online", steps_per_frame=0, progress=False)
     rows, raw = [], {}
     for noise in args.noises:
@@ -202,8 +208,8 @@ def cmd_table(args) -> None:
             noisy = add_noise(clean, noise, seed=1000 + si)
             start = start_model(args.method)
             results = {"start": run_video(start, args.method, noisy, zero)[0]}
-            results["online"], st_on = run_video(start, args.method, noisy, online)
-            results["offline"], _ = run_video(start, args.method, noisy, offline)
+            results["online"], st_on = run_video(start, args.method, noisy, online, args.warp_loss)
+            results["offline"], _ = run_video(start, args.method, noisy, offline, args.warp_loss)
             if ref.exists():
                 results["supervised"] = run_video(ref, args.method, noisy, zero)[0]
             if args.method == "mf2f":  # the single-frame F2F start point, frame by frame
@@ -220,7 +226,7 @@ def cmd_table(args) -> None:
 
 def write_table(args, rows, raw, wall: float) -> None:
     name = args.method.upper()
-    out = RESULTS / f"video_{args.method}.md"
+    out = RESULTS / f"video_{args.method}{'' if args.warp_loss == 'l1' else '_' + args.warp_loss}.md"
     cmd = ("OMP_NUM_THREADS=1 .venv/bin/python benchmarks/video_mf2f.py table "
            + " ".join(sys.argv[2:]))
     start_text = ("the shipped `fastdvd-gauss25` (width 16/32/64, trained supervised on gauss25 synthetic "
@@ -235,14 +241,17 @@ def write_table(args, rows, raw, wall: float) -> None:
     lines = [f"# {name} video fine-tuning (this machine's scale)", "",
              f"Command: `{cmd}`, after the supervised stage `{sup_cmd}` (see the script's docstring).", "",
              f"Machine: 2-core CPU ({platform.machine()}), shared with other jobs, OMP_NUM_THREADS=1. "
-             f"Wall time of this stage: {wall / 60:.1f} min. Supervised references: {sup or 'missing'}.", "",
+             f"Wall time of this stage: {wall / 60:.1f} min. Supervised references: {sup or 'missing'}. "
+             f"Code: {args.code}.", "",
              f"Test videos: first {args.frames} frames of Set8 GoPro (4) and DAVIS 480p (2) sequences, centre "
              f"crop {args.crop}x{args.crop}, noise drawn once per sequence with a fixed seed. Noise: gaussS = "
              "white Gaussian of std S/255; poisson10 = low photon count, y = Poisson(10 x)/10 (std 57/255 at "
              "mid-grey, not clipped); corr25 = white Gaussian box-filtered 3x3 and rescaled to std 25/255 "
              "(the start's marginal std: only the spatial correlation is mismatched). "
              f"Start point: {start_text}. Online: {args.online_steps} Adam steps/frame at lr {args.online_lr}; "
-             f"offline: {args.passes} passes x {args.steps} steps/frame at lr {args.lr}; {args.train_crop}px "
+             f"offline: {args.passes} passes x {args.steps} steps/frame at lr {args.lr} ({args.lr_schedule} schedule); "
+             f"warped {args.warp_loss.upper()} loss; "
+             f"{args.train_crop}px "
              f"crops x 2 per step; flow DIS on {args.flow_on} frames (preset "
              f"{flow_preset(VideoConfig(flow_on=args.flow_on))}), occlusion mask = forward-backward "
              "consistency x warping residual x inside-frame. Supervised: the start point fine-tuned with clean "
@@ -326,6 +335,9 @@ def main() -> None:
     p.add_argument("--online-steps", type=int, default=10)
     p.add_argument("--online-lr", type=float, default=5e-5)
     p.add_argument("--lr", type=float, default=None, help=f"offline lr (default {OFFLINE_LR})")
+    p.add_argument("--warp-loss", choices=["l1", "l2"], default="l1", help="F2F/MF2F loss (the papers': l1)")
+    p.add_argument("--lr-schedule", choices=["cosine", "constant"], default="cosine",
+                   help="offline lr schedule over all passes (the tables before stop 20 used constant)")
     p.add_argument("--train-crop", type=int, default=96)
     p.add_argument("--flow-on", default="denoised")
     p.add_argument("--noises", nargs="+", default=list(NOISES))

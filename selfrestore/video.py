@@ -47,6 +47,9 @@ class VideoConfig:
     steps_per_frame: int = 5          #: Adam steps per frame (online) or per frame and pass (offline)
     passes: int = 3                   #: offline passes over the video
     lr: float = 5e-5
+    #: offline learning-rate schedule over all passes: "cosine" (decays to 0 at the last step, so the final
+    #: weights are not a snapshot of a noisy constant-rate walk) or "constant"; online always constant
+    lr_schedule: str = "cosine"
     crop: int = 128                   #: training crop size (rounded down to the net's size multiple)
     batch_size: int = 2               #: crops per step
     flow_method: str = "dis"
@@ -64,7 +67,7 @@ class VideoConfig:
 
 
 #: settings that must match for a checkpoint to be resumed (the others do not change the weights)
-_RESUME_KEYS = ("steps_per_frame", "passes", "lr", "crop", "batch_size", "flow_method", "flow_on",
+_RESUME_KEYS = ("steps_per_frame", "passes", "lr", "lr_schedule", "crop", "batch_size", "flow_method", "flow_on",
                 "flow_preset", "residual_threshold", "residual_relative", "amp", "seed", "resume_key")
 
 
@@ -119,6 +122,8 @@ class VideoFineTuner:
                  device: torch.device | str = "cpu"):
         if config.mode not in ("online", "offline"):
             raise UserError(f"unknown video mode {config.mode!r}; use online or offline")
+        if config.lr_schedule not in ("cosine", "constant"):
+            raise UserError(f"unknown learning-rate schedule {config.lr_schedule!r}; use cosine or constant")
         if config.flow_on not in ("denoised", "noisy"):
             raise UserError(f"flow_on must be 'denoised' or 'noisy', not {config.flow_on!r}")
         if not hasattr(method, "training_offsets"):
@@ -133,6 +138,10 @@ class VideoFineTuner:
         self.stats = VideoStats()
         multiple = int(getattr(net, "size_multiple", 1))
         self.multiple = multiple
+
+    def set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
 
     # ---------------------------------------------------------------------------------- inference
     def restore_frame(self, frames, centre: int, n: int) -> np.ndarray:
@@ -287,6 +296,17 @@ def run_online(tuner: VideoFineTuner, frames: Iterable[np.ndarray], n: int, sink
     return tuner.stats
 
 
+def offline_lr(config: VideoConfig, n: int, pass_index: int, position: int, step: int) -> float:
+    """Learning rate of step ``step`` at frame ``position`` of pass ``pass_index`` (cosine: half a cosine from
+    ``lr`` down to 0 over all ``passes x n x steps_per_frame`` steps; depends only on the position, so a
+    resumed run follows the same schedule)."""
+    if config.lr_schedule == "constant":
+        return config.lr
+    total = max(1, config.passes * n * config.steps_per_frame)
+    k = (pass_index * n + position) * config.steps_per_frame + step
+    return 0.5 * config.lr * (1.0 + float(np.cos(np.pi * k / total)))
+
+
 def run_offline(tuner: VideoFineTuner, frames: Iterable[np.ndarray], n: int, sink: FrameSink) -> VideoStats:
     """Offline F2F / MF2F: several passes over the whole video, then restore every frame."""
     method, config = tuner.method, tuner.config
@@ -321,7 +341,8 @@ def run_offline(tuner: VideoFineTuner, frames: Iterable[np.ndarray], n: int, sin
             for i in range(position, n):
                 options = samples[order[i]]
                 if options:
-                    for _ in range(config.steps_per_frame):
+                    for j in range(config.steps_per_frame):
+                        tuner.set_lr(offline_lr(config, n, p, i, j))
                         target, flow, mask = options[int(tuner.rng.integers(len(options)))]
                         tuner.train_steps(video, order[i], target, flow, mask, n, 1)
                 bar.update(1)

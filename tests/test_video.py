@@ -64,6 +64,32 @@ def test_warped_l1_is_small_only_with_the_right_flow(sequence):
     assert right < 0.02 and wrong > 2 * right
 
 
+def test_warped_l2_seeks_the_mean_of_low_count_poisson_noise_where_l1_is_biased():
+    """A flat grey 0.35 seen through Poisson(10 x) / 10 (3.5 photons on average): the constant output that
+    minimises the warped L1 against the noisy frame is the noise's median, 0.3, below the clean value; the
+    L2 option's minimiser is the clean value. The mask counts: masked-out pixels do not pull."""
+    from selfrestore.methods.f2f import warped_loss
+
+    gen = torch.Generator().manual_seed(0)
+    target = torch.poisson(torch.full((1, 3, 64, 64), 3.5), generator=gen) / 10
+    mask = torch.ones(1, 1, 64, 64)
+    mask[..., :8] = 0
+    target[..., :8] = 5.0  # outliers under the mask
+    batch = {"target": target, "flow": torch.zeros(1, 2, 64, 64), "mask": mask}
+    levels = torch.linspace(0.0, 0.6, 121)
+
+    def best(kind: str) -> float:
+        losses = [float(warped_loss(torch.full((1, 3, 64, 64), float(c)), batch, kind)) for c in levels]
+        return float(levels[int(np.argmin(losses))])
+
+    assert abs(best("l2") - 0.35) <= 0.01
+    assert abs(best("l1") - 0.3) <= 0.005
+    assert METHODS.get("f2f")(warp_loss="l2").config()["warp_loss"] == "l2"
+    from selfrestore.errors import UserError
+    with pytest.raises(UserError, match="warped loss"):
+        METHODS.get("mf2f")(warp_loss="huber")
+
+
 @pytest.mark.parametrize("mode", ["online", "offline"])
 def test_f2f_fine_tuning_denoises_a_noisy_video(sequence, mode):
     seq, noisy = sequence
@@ -124,11 +150,12 @@ def test_video_command_restores_a_frame_folder(tmp_path, sequence):
     save_checkpoint(model, net, {"method": {"name": "mf2c", "noise": None}, "channels": 3})
     out = tmp_path / "out"
     code = main(["video", str(frames), "-o", str(out), "--method", "mf2f", "--offline", "--model", str(model),
-                 "--steps-per-frame", "1", "--passes", "1", "--crop", "32", "--quiet",
+                 "--steps-per-frame", "1", "--passes", "1", "--crop", "32", "--quiet", "--warp-loss", "l2",
                  "--save-model", str(tmp_path / "tuned.safetensors")])
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == [f"f{i:03d}.png" for i in range(5)]
-    assert (tmp_path / "tuned.safetensors").exists()
+    from selfrestore.checkpoint import read_checkpoint
+    assert read_checkpoint(tmp_path / "tuned.safetensors")[1]["method"]["warp_loss"] == "l2"
     # a single-frame model with --method mf2f, and a missing input, are one-line errors
     assert main(["video", str(frames), "-o", str(tmp_path / "o2"), "--method", "f2f", "--model", str(model),
                  "--quiet"]) == 2
@@ -141,6 +168,26 @@ def test_flow_preset_follows_the_frames_flow_is_computed_on():
     assert flow_preset(VideoConfig(flow_on="denoised")) == "medium"
     assert flow_preset(VideoConfig(flow_on="noisy")) == "noisy"
     assert flow_preset(VideoConfig(flow_on="noisy", flow_preset="fast")) == "fast"
+
+
+def test_offline_learning_rate_decays_by_half_a_cosine_over_all_passes():
+    """Offline fine-tuning starts at --lr and ends near 0 (the final weights are not a snapshot of a noisy
+    constant-rate walk); the rate depends only on (pass, frame, step), so a resumed run follows it too."""
+    from selfrestore.errors import UserError
+    from selfrestore.video import VideoFineTuner, offline_lr
+
+    config = VideoConfig(mode="offline", passes=3, steps_per_frame=4, lr=1e-4)
+    n = 5
+    rates = [offline_lr(config, n, p, i, j) for p in range(3) for i in range(n) for j in range(4)]
+    assert rates[0] == pytest.approx(1e-4)
+    assert all(b < a for a, b in zip(rates, rates[1:]))
+    assert rates[len(rates) // 2] == pytest.approx(0.5e-4)
+    assert 0 < rates[-1] < 1e-4 * 1e-2
+    constant = VideoConfig(mode="offline", passes=3, steps_per_frame=4, lr=1e-4, lr_schedule="constant")
+    assert {offline_lr(constant, n, p, 2, 1) for p in range(3)} == {1e-4}
+    with pytest.raises(UserError, match="schedule"):
+        VideoFineTuner(METHODS.get("f2f")(), build_net("unet", in_channels=3, out_channels=3, width=4, depth=2),
+                       VideoConfig(lr_schedule="step"))
 
 
 def _fine_tune(frames, checkpoint=None, method="f2f", **overrides):

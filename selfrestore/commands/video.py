@@ -53,10 +53,15 @@ def register(sub) -> None:
     g.add_argument("--steps-per-frame", type=int, default=5, help="Adam steps per frame (and per pass)")
     g.add_argument("--passes", type=int, default=3, help="passes over the video (offline)")
     g.add_argument("--lr", type=float, default=5e-5, help="Adam learning rate of the fine-tuning")
+    g.add_argument("--lr-schedule", choices=["cosine", "constant"], default="cosine",
+                   help="offline: decay the learning rate to 0 over all passes (cosine, default) or keep it")
     g.add_argument("--crop", type=int, default=128, help="training crop size in pixels")
     g.add_argument("--batch-size", type=int, default=2, help="crops per step")
     g.add_argument("--stack", choices=["shifted", "dilated"], default="shifted",
                    help="MF2F training stack that excludes the target frame")
+    g.add_argument("--warp-loss", choices=["l1", "l2"], default="l1",
+                   help="loss between the warped output and the noisy neighbour frame: l1 (the papers', robust "
+                        "to flow errors) or l2 (unbiased for skewed noise: low-light photon counts)")
     g.add_argument("--flow", choices=["dis", "tvl1", "farneback"], default="dis",
                    help="optical flow (tvl1 needs opencv-contrib)")
     g.add_argument("--flow-on", choices=["denoised", "noisy"], default="denoised",
@@ -124,10 +129,12 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{model}: is {kind} network; --method {args.method} needs "
                         + ("a five-frame network (fastdvd)" if args.method == "mf2f" else "a single-frame one"))
     options = {"stack": args.stack} if args.method == "mf2f" else {}
+    options["warp_loss"] = args.warp_loss
     method = METHODS.get(args.method)(noise=None, **options)
     channels = int(header.get("channels") or 3)
     have = reader.info.channels
     config = VideoConfig(mode=args.mode, steps_per_frame=args.steps_per_frame, passes=args.passes, lr=args.lr,
+                         lr_schedule=args.lr_schedule,
                          crop=args.crop, batch_size=args.batch_size, flow_method=args.flow, flow_on=args.flow_on,
                          flow_preset=args.flow_preset,
                          amp=args.precision == "bf16", tile=args.tile, seed=args.seed, progress=not args.quiet,

@@ -2,8 +2,10 @@
 
 The network's output for frame t, warped onto frame t-1 by the optical flow, should match the *noisy*
 frame t-1: ``L = || M (W_{t-1<-t} f(y_t) - y_{t-1}) ||_1 / |M|``. The noise of y_{t-1} is independent of
-y_t, so (like Noise2Noise, with a median-seeking L1) the minimiser is the clean frame; the mask M drops
-occluded and badly aligned pixels, where the warped output and the target do not show the same scene.
+y_t, so (like Noise2Noise, with a median-seeking L1) the minimiser is the clean frame when the noise's
+median is its mean (symmetric noise); for skewed noise (low-count Poisson) ``warp_loss="l2"`` squares the
+difference and seeks the mean. The mask M drops occluded and badly aligned pixels, where the warped
+output and the target do not show the same scene.
 
 Batch kind ``"video_warp"`` (produced by :mod:`selfrestore.video`):
 
@@ -15,10 +17,12 @@ Batch kind ``"video_warp"`` (produced by :mod:`selfrestore.video`):
 """
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
+from ..corruption import Corruption
+from ..errors import UserError
 from ..flow import warp
 from ..registry import METHODS
 from .base import Method
@@ -30,9 +34,38 @@ def masked_l1(prediction: Tensor, target: Tensor, mask: Tensor) -> Tensor:
     return diff.sum() / (mask.float().sum() * prediction.shape[1]).clamp_min(1.0)
 
 
+def masked_l2(prediction: Tensor, target: Tensor, mask: Tensor) -> Tensor:
+    """Mean of (prediction - target)^2 over the valid pixels (and all channels), in float32."""
+    diff = (prediction.float() - target.float()) ** 2 * mask.float()
+    return diff.sum() / (mask.float().sum() * prediction.shape[1]).clamp_min(1.0)
+
+
+#: the warped losses: L1 (the papers'; median-seeking, robust to flow errors the mask misses) and L2
+#: (mean-seeking: the unbiased choice for skewed noise such as low-count Poisson, whose median is below
+#: its mean, so L1 learns a darkened image)
+WARP_LOSSES = {"l1": masked_l1, "l2": masked_l2}
+
+
+def warped_loss(output: Tensor, batch: dict[str, Tensor], kind: str = "l1") -> Tensor:
+    """The F2F / MF2F loss: masked L1 (or L2) between the warped output and the noisy target frame."""
+    return WARP_LOSSES[kind](warp(output.float(), batch["flow"].float()), batch["target"], batch["mask"])
+
+
 def warped_l1(output: Tensor, batch: dict[str, Tensor]) -> Tensor:
-    """The F2F / MF2F loss: masked L1 between the warped output and the noisy target frame."""
-    return masked_l1(warp(output.float(), batch["flow"].float()), batch["target"], batch["mask"])
+    """The F2F / MF2F loss of the papers: masked L1 between the warped output and the noisy target frame."""
+    return warped_loss(output, batch, "l1")
+
+
+#: the ``warp_loss`` option shared by F2F and MF2F
+WARP_LOSS_OPTION = {"choices": tuple(WARP_LOSSES), "default": "l1",
+                    "help": "f2f/mf2f: l1 (the papers') or l2 (mean-seeking: for skewed noise, e.g. low-count "
+                            "Poisson)"}
+
+
+def check_warp_loss(kind: str) -> str:
+    if kind not in WARP_LOSSES:
+        raise UserError(f"unknown warped loss {kind!r}; use one of: {', '.join(WARP_LOSSES)}")
+    return kind
 
 
 @METHODS.register("f2f")
@@ -44,10 +77,15 @@ class FrameToFrame(Method):
     default_net = "unet"
     #: offsets (relative to the restored frame) of the network's input frames at inference
     input_offsets: ClassVar[tuple[int, ...]] = (0,)
+    cli_options = {"warp_loss": WARP_LOSS_OPTION}
+
+    def __init__(self, noise: Corruption | None = None, warp_loss: str = "l1", **options: Any):
+        super().__init__(noise, warp_loss=check_warp_loss(warp_loss), **options)
+        self.warp_loss = warp_loss
 
     def training_offsets(self, target_offset: int) -> tuple[int, ...]:
         """Input frames of a training sample whose noisy target is at ``target_offset`` (+-1)."""
         return (0,)
 
     def loss(self, net: nn.Module, batch: dict[str, Tensor]) -> Tensor:
-        return warped_l1(net(batch["frames"][:, 0]), batch)
+        return warped_loss(net(batch["frames"][:, 0]), batch, self.warp_loss)

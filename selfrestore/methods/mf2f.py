@@ -9,7 +9,8 @@ time the input stack *excludes the target frame*:
 * ``"dilated"``: every other frame, (y_{t-4}, y_{t-2}, y_t, y_{t+2}, y_{t+4}), which excludes both
   neighbours (motion between stack frames is twice that of the normal stack).
 
-At inference the normal stack is used. The loss is the masked warped L1 of :mod:`selfrestore.methods.f2f`.
+At inference the normal stack is used. The loss is the masked warped L1 (or L2) of
+:mod:`selfrestore.methods.f2f`.
 ``mf2c`` is the supervised reference (clean middle frame as target) used to pretrain the network on
 gauss25 and as the benchmark's upper bound.
 """
@@ -23,7 +24,7 @@ from ..corruption import Corruption
 from ..errors import UserError
 from ..registry import METHODS
 from .base import Method, l2
-from .f2f import warped_l1
+from .f2f import WARP_LOSS_OPTION, check_warp_loss, warped_loss
 
 STACKS = ("shifted", "dilated")
 
@@ -35,13 +36,15 @@ class MultiFrameToFrame(Method):
     default_net = "fastdvd"
     input_offsets: ClassVar[tuple[int, ...]] = (-2, -1, 0, 1, 2)
     cli_options = {"stack": {"choices": STACKS, "default": "shifted",
-                             "help": "training stack that excludes the target frame"}}
+                             "help": "training stack that excludes the target frame"},
+                   "warp_loss": WARP_LOSS_OPTION}
 
-    def __init__(self, noise: Corruption | None = None, stack: str = "shifted", **options: Any):
+    def __init__(self, noise: Corruption | None = None, stack: str = "shifted", warp_loss: str = "l1",
+                 **options: Any):
         if stack not in STACKS:
             raise UserError(f"unknown MF2F stack {stack!r}; use one of: {', '.join(STACKS)}")
-        super().__init__(noise, stack=stack, **options)
-        self.stack = stack
+        super().__init__(noise, stack=stack, warp_loss=check_warp_loss(warp_loss), **options)
+        self.stack, self.warp_loss = stack, warp_loss
 
     def net_kwargs(self, channels: int) -> dict[str, Any]:
         return {"in_channels": channels, "out_channels": channels, "frames": 5}
@@ -55,7 +58,7 @@ class MultiFrameToFrame(Method):
         return (-2, -1, 0, 2, 3)
 
     def loss(self, net: nn.Module, batch: dict[str, Tensor]) -> Tensor:
-        return warped_l1(net(batch["frames"].flatten(1, 2)), batch)
+        return warped_loss(net(batch["frames"].flatten(1, 2)), batch, self.warp_loss)
 
 
 @METHODS.register("mf2c")
