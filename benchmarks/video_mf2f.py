@@ -10,6 +10,7 @@ Stages (cached under /tmp/selfrestore_video_bench, so they can be run one by one
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/video_mf2f.py table --method f2f --warp-loss l2  # *_l2.md
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/video_mf2f.py speed                     # online fps
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/video_mf2f.py pretrain  # re-makes the fastdvd start
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/video_mf2f.py starts MODEL...  # start models, no tuning
 
 Start points are the shipped gauss25 models: ``fastdvd-gauss25`` for MF2F (the multi-frame net, width
 16/32/64, 0.35 M parameters, trained supervised (``mf2c``) on gauss25 clips synthesised from the BSDS500
@@ -284,6 +285,33 @@ def write_table(args, rows, raw, wall: float) -> None:
     print("\n".join(lines[:20 + 2 * len(rows)]))
 
 
+def cmd_starts(args) -> None:
+    """PSNR of start models (no fine-tuning) on the test videos with one noise: is the multi-frame start
+    as good as the single-frame one it should beat?"""
+    start_time = time.time()
+    seqs = load_sequences(args.frames, args.crop)
+    zero = VideoConfig(mode="online", steps_per_frame=0, progress=False)
+    lines = [f"# Start models without fine-tuning ({args.noise}, first {args.frames} frames, {args.crop} px crops)", "",
+             f"Command: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/video_mf2f.py starts {' '.join(sys.argv[2:])}`",
+             "", f"Machine: 2-core CPU ({platform.machine()}), shared, 1 thread; code {code_version()}. Test videos "
+             "and noise draws as in the F2F / MF2F tables (seed 1000 + sequence index). PSNR in dB, 8-bit rounded.",
+             "", "| model | kind | " + " | ".join(seqs) + " | mean |", "|---|---|" + "---|" * (len(seqs) + 1)]
+    for model in args.models:
+        _, net, header = load_model(model)
+        multi = int(getattr(net, "frames", 1)) > 1
+        scores = []
+        for si, (name, clean) in enumerate(seqs.items()):
+            noisy = add_noise(clean, args.noise, seed=1000 + si)
+            restored = run_video(Path(model), "mf2f" if multi else "f2f", noisy, zero)[0]
+            scores.append(float(np.mean([psnr(quantize8(o), c) for o, c in zip(restored, clean)])))
+        steps = header.get("steps", "?")
+        lines.append(f"| `{model}` ({steps} steps) | {'5-frame' if multi else 'single-frame'} | "
+                     + " | ".join(f"{v:.2f}" for v in scores) + f" | {np.mean(scores):.2f} |")
+        print(lines[-1], flush=True)
+    lines += ["", f"Wall time: {(time.time() - start_time) / 60:.1f} min."]
+    (RESULTS / args.out).write_text("\n".join(lines) + "\n")
+
+
 def cmd_speed(args) -> None:
     start_time = time.time()
     torch.set_num_threads(1)
@@ -341,6 +369,12 @@ def main() -> None:
     p.add_argument("--train-crop", type=int, default=96)
     p.add_argument("--flow-on", default="denoised")
     p.add_argument("--noises", nargs="+", default=list(NOISES))
+    p = sub.add_parser("starts", help="PSNR of start models without fine-tuning")
+    p.add_argument("models", nargs="+", help="model files")
+    p.add_argument("--noise", default="gauss25")
+    p.add_argument("--frames", type=int, default=8)
+    p.add_argument("--crop", type=int, default=160)
+    p.add_argument("--out", default="video_starts.md", help="file name under benchmarks/results")
     p = sub.add_parser("speed")
     p.add_argument("--frames", type=int, default=4)
     p.add_argument("--lr", type=float, default=5e-5)
@@ -365,6 +399,8 @@ def main() -> None:
             reference_log(args.method).write_text(json.dumps(log, indent=1))
     elif args.stage == "table":
         cmd_table(args)
+    elif args.stage == "starts":
+        cmd_starts(args)
     else:
         cmd_speed(args)
 
