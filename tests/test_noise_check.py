@@ -105,6 +105,14 @@ def test_inspect_advice_for_shot_noise_names_the_anscombe_restore():
     assert "--noise-pg 0.0333 0 " in "\n".join(advice(12.0, 0.0, ["d/"], noise_name="poisson30"))
 
 
+def test_inspect_advice_for_shot_noise_video_names_the_l2_warp_loss():
+    from selfrestore.commands.inspect import video_advice
+
+    assert "--warp-loss l2" in "\n".join(video_advice(["c.mp4"], 12.0, 0.0, noise_name="poisson30"))
+    assert "--warp-loss l2" in "\n".join(video_advice(["c.mp4"], 12.0, 0.0, noise_name="pg0.004_0.02"))
+    assert "--warp-loss" not in "\n".join(video_advice(["c.mp4"], 12.0, 0.0, noise_name="gauss12"))
+
+
 def test_inspect_a_video_file_measures_a_few_frames_and_names_the_video_command(tmp_path, astronaut, capsys):
     import json
 
@@ -117,7 +125,7 @@ def test_inspect_a_video_file_measures_a_few_frames_and_names_the_video_command(
             out.write(np.clip(crop + rng.normal(0, 20 / 255, crop.shape), 0, 1))
     assert main(["inspect", str(tmp_path / "clip.mkv"), "--json", str(tmp_path / "r.json")]) == 0
     printed = capsys.readouterr().out
-    assert "selfrestore video" in printed and "--method mf2f" in printed
+    assert "selfrestore video" in printed and "--method mf2f" in printed and "--warp-loss" not in printed
     report = json.loads((tmp_path / "r.json").read_text())
     assert [r["image"].rsplit(" ", 1)[-1] for r in report["images"]] == ["1", "11"]  # frames 1 and 11 of 12
     assert 15 < report["noise_sigma_median"] < 25

@@ -101,15 +101,22 @@ def video_samples(video: str, count: int, spacing: int = 10):
         warn(str(exc))
 
 
-def video_advice(videos: list[str], sigma: float | None, correlation: float | None) -> list[str]:
-    """What to run on noisy video files: frame-to-frame fine-tuning of a pretrained denoiser."""
+def video_advice(videos: list[str], sigma: float | None, correlation: float | None,
+                 noise_name: str | None = None) -> list[str]:
+    """What to run on noisy video files: frame-to-frame fine-tuning of a pretrained denoiser (with the
+    mean-seeking L2 loss when the noise grows with brightness)."""
     from ..noise_check import CORRELATION_LIMIT
 
     video = videos[0]
     out = Path(video).with_name(Path(video).stem + "_denoised" + Path(video).suffix)
+    shot = bool(noise_name) and noise_name.startswith(("poisson", "pg"))
     lines = [f"Denoise the video by fine-tuning a pretrained denoiser on it (frame-to-frame, no clean data): "
-             f"selfrestore video {video} -o {out} --method mf2f --online   (--offline: several passes, "
-             f"better, slower)"]
+             f"selfrestore video {video} -o {out} --method mf2f --online{' --warp-loss l2' if shot else ''}   "
+             f"(--offline: several passes, better, slower)"]
+    if shot:
+        lines.append("The noise grows with brightness (shot noise): --warp-loss l2 makes the fine-tuning seek the "
+                     "mean of the noisy frames; the default L1 seeks their median, which is darker at low photon "
+                     "counts")
     if correlation is not None and correlation > CORRELATION_LIMIT:
         lines.append(f"The noise is correlated between neighbouring pixels ({correlation:.2f} > "
                      f"{CORRELATION_LIMIT}: compression or in-camera processing); frame-to-frame fine-tuning still "
@@ -205,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
               f"as a noise model: --noise {noise_name}")
     say()
     if videos:
-        for line in video_advice(videos, None if floats else float(np.median(sigmas)), correlation):
+        for line in video_advice(videos, None if floats else float(np.median(sigmas)), correlation, noise_name):
             say(line)
     else:
         for line in advice(None if floats else float(np.median(sigmas)), correlation, args.inputs,
