@@ -11,7 +11,8 @@
   a video file being encoded cannot).
 * **offline**: all frames are pre-denoised by the starting network, the flows between all consecutive
   frames (both directions) are estimated once, and the network is fine-tuned for ``passes`` passes over
-  the video (targets t-1 and t+1) before every frame is restored with the final weights. With a
+  the video (targets t-1 and t+1; the learning rate decays by half a cosine over all of them unless
+  ``lr_schedule="constant"``) before every frame is restored with the final weights. With a
   ``checkpoint`` path, the fine-tuning state (weights, Adam, random generators, pass and position) is
   saved atomically at most every ``checkpoint_seconds``; a rerun with the same settings continues from
   it and ends with exactly the weights of an uninterrupted run. The caller removes the file once the
