@@ -227,7 +227,8 @@ def cmd_table(args) -> None:
 
 def write_table(args, rows, raw, wall: float) -> None:
     name = args.method.upper()
-    out = RESULTS / f"video_{args.method}{'' if args.warp_loss == 'l1' else '_' + args.warp_loss}.md"
+    out = RESULTS / (f"video_{args.method}{'' if args.warp_loss == 'l1' else '_' + args.warp_loss}"
+                     f"{'_' + args.tag if args.tag else ''}.md")
     cmd = ("OMP_NUM_THREADS=1 .venv/bin/python benchmarks/video_mf2f.py table "
            + " ".join(sys.argv[2:]))
     start_text = ("the shipped `fastdvd-gauss25` (width 16/32/64, trained supervised on gauss25 synthetic "
@@ -364,6 +365,7 @@ def main() -> None:
     p.add_argument("--online-lr", type=float, default=5e-5)
     p.add_argument("--lr", type=float, default=None, help=f"offline lr (default {OFFLINE_LR})")
     p.add_argument("--warp-loss", choices=["l1", "l2"], default="l1", help="F2F/MF2F loss (the papers': l1)")
+    p.add_argument("--tag", default="", help="suffix of the table's file name (video_METHOD[_l2][_TAG].md)")
     p.add_argument("--lr-schedule", choices=["cosine", "constant"], default="cosine",
                    help="offline lr schedule over all passes (the tables before stop 20 used constant)")
     p.add_argument("--train-crop", type=int, default=96)
