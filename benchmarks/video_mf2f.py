@@ -14,7 +14,7 @@ Stages (cached under /tmp/selfrestore_video_bench, so they can be run one by one
 
 Start points are the shipped gauss25 models: ``fastdvd-gauss25`` for MF2F (the multi-frame net, width
 16/32/64, 0.35 M parameters, trained supervised (``mf2c``) on gauss25 clips synthesised from the BSDS500
-train images with random smooth motion (``MotionClips``) by the ``pretrain`` stage, which writes its
+train images with random smooth motion (``MotionClips``) by the ``pretrain`` stage, 6000 steps, which writes its
 copy to the cache) and ``unet-gauss25`` for F2F (the N2N U-Net, width 48, trained by Noise2Noise on
 BSDS500 train; see its metadata). No video of the test sets is used for pretraining. The supervised
 reference for a noise type is the same start point fine-tuned supervised (clean targets) on BSDS500
@@ -350,7 +350,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="stage", required=True)
     p = sub.add_parser("pretrain")
-    p.add_argument("--steps", type=int, default=800)
+    p.add_argument("--steps", type=int, default=6000, help="6000: the shipped start (800 before stop 20)")
     p = sub.add_parser("supervised")
     p.add_argument("--method", choices=["mf2f", "f2f"], default="mf2f")
     p.add_argument("--steps", type=int, default=2000, help="supervised fine-tuning steps per noise type")
