@@ -190,7 +190,7 @@ def test_offline_learning_rate_decays_by_half_a_cosine_over_all_passes():
                        VideoConfig(lr_schedule="step"))
 
 
-def _fine_tune(frames, checkpoint=None, method="f2f", **overrides):
+def _fine_tune(frames, checkpoint=None, method="f2f", method_options=None, **overrides):
     """(net, restored frames) of a small seeded fine-tuning run on ``frames`` (checkpoint saved every frame)."""
     torch.manual_seed(0)
     net = (build_net("unet", in_channels=3, out_channels=3, width=4, depth=2) if method == "f2f" else
@@ -198,7 +198,7 @@ def _fine_tune(frames, checkpoint=None, method="f2f", **overrides):
     settings = dict(steps_per_frame=2, passes=2, lr=1e-3, crop=32, amp=False, progress=False, flow_on="noisy",
                     checkpoint=checkpoint, checkpoint_seconds=0)
     sink = ListSink()
-    finetune_and_restore(METHODS.get(method)(), net, frames, len(frames), sink,
+    finetune_and_restore(METHODS.get(method)(**(method_options or {})), net, frames, len(frames), sink,
                          VideoConfig(**{**settings, **overrides}))
     return net, sink
 
@@ -240,6 +240,8 @@ def test_offline_fine_tuning_killed_mid_pass_resumes_to_the_same_result(tmp_path
     assert state["next_pass"] == 1 and 0 < state["position"] < len(frames)
     with pytest.raises(UserError, match="other settings"):
         _fine_tune(frames, checkpoint, mode="offline", lr=2e-3)
+    with pytest.raises(UserError, match="other settings.*method"):  # the loss is a setting too
+        _fine_tune(frames, checkpoint, mode="offline", method_options={"warp_loss": "l2"})
     resumed_net, resumed = _fine_tune(frames, checkpoint, mode="offline")
     _assert_same_weights(reference_net, resumed_net)
     assert all(np.array_equal(a, b) for a, b in zip(reference, resumed))
