@@ -54,7 +54,7 @@ def register(sub) -> None:
     g.add_argument("--passes", type=int, default=3, help="passes over the video (offline)")
     g.add_argument("--lr", type=float, default=5e-5, help="Adam learning rate of the fine-tuning")
     g.add_argument("--lr-schedule", choices=["cosine", "constant"], default="cosine",
-                   help="offline: decay the learning rate to 0 over all passes (cosine, default) or keep it")
+                   help="offline: decay the learning rate to 0 over all passes (cosine) or keep it (constant)")
     g.add_argument("--crop", type=int, default=128, help="training crop size in pixels")
     g.add_argument("--batch-size", type=int, default=2, help="crops per step")
     g.add_argument("--stack", choices=["shifted", "dilated"], default="shifted",
