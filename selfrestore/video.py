@@ -392,8 +392,12 @@ def load_video_checkpoint(tuner: "VideoFineTuner", path: str, fingerprint: dict
     except Exception as exc:
         raise UserError(f"{path}: cannot read the video checkpoint ({type(exc).__name__}); delete it to "
                         "start over") from None
-    if state.get("fingerprint") != fingerprint:
-        changed = sorted(k for k in fingerprint if state.get("fingerprint", {}).get(k) != fingerprint[k])
+    saved = state.get("fingerprint", {})
+    if any(k not in saved for k in fingerprint):  # written by an older selfrestore: not resumable
+        raise UserError(f"{path}: saved by an older version of selfrestore, whose settings cannot be matched; "
+                        "delete it to start over")
+    if saved != fingerprint:
+        changed = sorted(k for k in fingerprint if saved.get(k) != fingerprint[k])
         raise UserError(f"{path}: saved by a run with other settings ({', '.join(changed)}); rerun with those, "
                         "or delete it to start over")
     tuner.net.load_state_dict(state["net"])

@@ -242,6 +242,11 @@ def test_offline_fine_tuning_killed_mid_pass_resumes_to_the_same_result(tmp_path
         _fine_tune(frames, checkpoint, mode="offline", lr=2e-3)
     with pytest.raises(UserError, match="other settings.*method"):  # the loss is a setting too
         _fine_tune(frames, checkpoint, mode="offline", method_options={"warp_loss": "l2"})
+    older = torch.load(checkpoint, weights_only=True)  # a state written before lr_schedule existed
+    del older["fingerprint"]["lr_schedule"]
+    torch.save(older, tmp_path / "older.pt")
+    with pytest.raises(UserError, match="older version"):
+        _fine_tune(frames, str(tmp_path / "older.pt"), mode="offline")
     resumed_net, resumed = _fine_tune(frames, checkpoint, mode="offline")
     _assert_same_weights(reference_net, resumed_net)
     assert all(np.array_equal(a, b) for a, b in zip(reference, resumed))

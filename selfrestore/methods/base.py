@@ -99,3 +99,10 @@ class Method:
 def l2(a: Tensor, b: Tensor) -> Tensor:
     """Mean squared error in float32 (robust under autocast)."""
     return torch.mean((a.float() - b.float()) ** 2)
+
+
+def masked_mean(per_pixel: Tensor, mask: Tensor) -> Tensor:
+    """Mean of ``per_pixel`` (N, C, H, W) over the pixels where ``mask`` (N, 1, H, W) is 1 and all channels,
+    in float32 (0 when nothing is valid)."""
+    total = (per_pixel.float() * mask.float()).sum()
+    return total / (mask.float().sum() * per_pixel.shape[1]).clamp_min(1.0)

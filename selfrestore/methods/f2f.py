@@ -25,19 +25,17 @@ from ..corruption import Corruption
 from ..errors import UserError
 from ..flow import warp
 from ..registry import METHODS
-from .base import Method
+from .base import Method, masked_mean
 
 
 def masked_l1(prediction: Tensor, target: Tensor, mask: Tensor) -> Tensor:
     """Mean of |prediction - target| over the valid pixels (and all channels), in float32."""
-    diff = (prediction.float() - target.float()).abs() * mask.float()
-    return diff.sum() / (mask.float().sum() * prediction.shape[1]).clamp_min(1.0)
+    return masked_mean((prediction.float() - target.float()).abs(), mask)
 
 
 def masked_l2(prediction: Tensor, target: Tensor, mask: Tensor) -> Tensor:
     """Mean of (prediction - target)^2 over the valid pixels (and all channels), in float32."""
-    diff = (prediction.float() - target.float()) ** 2 * mask.float()
-    return diff.sum() / (mask.float().sum() * prediction.shape[1]).clamp_min(1.0)
+    return masked_mean((prediction.float() - target.float()) ** 2, mask)
 
 
 #: the warped losses: L1 (the papers'; median-seeking, robust to flow errors the mask misses) and L2

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from ..corruption import Corruption
 from ..errors import UserError
 from ..registry import METHODS
-from .base import Method
+from .base import Method, masked_mean
 
 
 def _reflect(index: Tensor, size: int) -> Tensor:
@@ -86,5 +86,4 @@ class Noise2Void(Method):
         y = batch["noisy"]
         masked, mask = n2v_mask(y, self.mask_ratio, self.radius)
         out = net(masked).float()
-        err = (out - y.float()) ** 2 * mask.float()
-        return err.sum() / (mask.float().sum() * y.shape[1]).clamp_min(1.0)
+        return masked_mean((out - y.float()) ** 2, mask)
