@@ -58,6 +58,10 @@ class VideoConfig:
     flow_preset: str | None = None    #: DIS preset; None: "medium" on denoised frames, "noisy" on noisy ones
     residual_threshold: float | None = 0.05  #: occlusion test on pre-denoised frames (None: off)
     residual_relative: float | None = 2.5    #: ... or below this times the frame's median residual
+    #: which pixels the warped loss keeps: "consistency" (forward-backward flow check and the residual test)
+    #: or "residual" (the residual test alone: in flat areas flow is ill-defined and fails the consistency
+    #: check although the warped frame matches; needs flow on denoised frames)
+    occlusion_test: str = "consistency"
     amp: bool = True                  #: bf16 autocast for training and inference on CPU
     tile: int = 1024
     seed: int = 0
@@ -68,8 +72,9 @@ class VideoConfig:
 
 
 #: settings that must match for a checkpoint to be resumed (the others do not change the weights)
-_RESUME_KEYS = ("steps_per_frame", "passes", "lr", "lr_schedule", "crop", "batch_size", "flow_method", "flow_on",
-                "flow_preset", "residual_threshold", "residual_relative", "amp", "seed", "resume_key")
+_RESUME_KEYS = ("steps_per_frame", "passes", "lr", "lr_schedule", "crop", "batch_size", "flow_method",
+                "flow_on", "flow_preset", "residual_threshold", "residual_relative", "occlusion_test", "amp", "seed",
+                "resume_key")
 
 
 @dataclass
@@ -127,6 +132,10 @@ class VideoFineTuner:
             raise UserError(f"unknown learning-rate schedule {config.lr_schedule!r}; use cosine or constant")
         if config.flow_on not in ("denoised", "noisy"):
             raise UserError(f"flow_on must be 'denoised' or 'noisy', not {config.flow_on!r}")
+        if config.occlusion_test not in ("consistency", "residual"):
+            raise UserError(f"unknown occlusion test {config.occlusion_test!r}; use consistency or residual")
+        if config.occlusion_test == "residual" and (config.flow_on != "denoised" or config.residual_threshold is None):
+            raise UserError("the residual occlusion test needs flow on denoised frames (--flow-on denoised)")
         if not hasattr(method, "training_offsets"):
             raise UserError(f"method {method.name!r} is not a video method (use f2f or mf2f)")
         self.method, self.net, self.config = method, net, config
@@ -167,8 +176,11 @@ class VideoFineTuner:
         s_ref = torch.from_numpy(np.ascontiguousarray(source_ref.transpose(2, 0, 1)))[None]
         threshold = self.config.residual_threshold if use_residual else None
         relative = self.config.residual_relative
-        mask_ts = occlusion_mask(flow_ts, flow_st, t_ref, s_ref, threshold, residual_relative=relative)
-        mask_st = occlusion_mask(flow_st, flow_ts, s_ref, t_ref, threshold, residual_relative=relative)
+        check = self.config.occlusion_test == "consistency"
+        mask_ts = occlusion_mask(flow_ts, flow_st if check else None, t_ref, s_ref, threshold,
+                                 residual_relative=relative)
+        mask_st = occlusion_mask(flow_st, flow_ts if check else None, s_ref, t_ref, threshold,
+                                 residual_relative=relative)
         self.stats.valid_fraction += [float(mask_ts.mean()), float(mask_st.mean())]
         return flow_ts, mask_ts, flow_st, mask_st
 
@@ -308,15 +320,13 @@ def offline_lr(config: VideoConfig, n: int, pass_index: int, position: int, step
     return 0.5 * config.lr * (1.0 + float(np.cos(np.pi * k / total)))
 
 
-def run_offline(tuner: VideoFineTuner, frames: Iterable[np.ndarray], n: int, sink: FrameSink) -> VideoStats:
-    """Offline F2F / MF2F: several passes over the whole video, then restore every frame."""
-    method, config = tuner.method, tuner.config
-    start = time.perf_counter()
-    video = {i: f for i, f in enumerate(frames)}
-    if len(video) != n:
-        raise UserError(f"the video has {len(video)} frames, expected {n}")
-    if config.flow_on == "denoised":
-        with _progress(n, f"{method.name} pre-denoise", config.progress) as bar:
+def align_video(tuner: VideoFineTuner, video: dict[int, np.ndarray], n: int
+                ) -> dict[int, list[tuple[int, Tensor, Tensor]]]:
+    """For each frame t, its training samples (target frame t-1 or t+1, flow, occlusion mask): flows between
+    consecutive frames pre-denoised by the network as it is now (or between the noisy frames)."""
+    name = tuner.method.name
+    if tuner.config.flow_on == "denoised":
+        with _progress(n, f"{name} pre-denoise", tuner.config.progress) as bar:
             refs = {}
             for t in range(n):
                 refs[t] = tuner.restore_frame(video, t, n)
@@ -324,12 +334,23 @@ def run_offline(tuner: VideoFineTuner, frames: Iterable[np.ndarray], n: int, sin
     else:
         refs = video
     samples: dict[int, list[tuple[int, Tensor, Tensor]]] = {t: [] for t in range(n)}
-    with _progress(max(0, n - 1), f"{method.name} flow", config.progress) as bar:
+    with _progress(max(0, n - 1), f"{name} flow", tuner.config.progress) as bar:
         for t in range(1, n):
             flow_prev, mask_prev, flow_next, mask_next = tuner.align(refs[t - 1], refs[t])
             samples[t].append((t - 1, flow_prev, mask_prev))   # centre t, target t-1
             samples[t - 1].append((t, flow_next, mask_next))   # centre t-1, target t
             bar.update(1)
+    return samples
+
+
+def run_offline(tuner: VideoFineTuner, frames: Iterable[np.ndarray], n: int, sink: FrameSink) -> VideoStats:
+    """Offline F2F / MF2F: several passes over the whole video, then restore every frame."""
+    method, config = tuner.method, tuner.config
+    start = time.perf_counter()
+    video = {i: f for i, f in enumerate(frames)}
+    if len(video) != n:
+        raise UserError(f"the video has {len(video)} frames, expected {n}")
+    samples = align_video(tuner, video, n)  # with the start network, before a checkpoint replaces it
     fingerprint = _fingerprint(method, config, n, video[0])
     resume = load_video_checkpoint(tuner, config.checkpoint, fingerprint) if config.checkpoint else None
     first_pass, position, order = resume[:3] if resume else (0, 0, None)

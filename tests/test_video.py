@@ -13,7 +13,7 @@ from selfrestore.io import write_image  # noqa: E402
 from selfrestore.methods.f2f import warped_l1  # noqa: E402
 from selfrestore.metrics import psnr  # noqa: E402
 from selfrestore.registry import METHODS, NETS  # noqa: E402
-from selfrestore.video import ListSink, VideoConfig, finetune_and_restore, stack_indices  # noqa: E402
+from selfrestore.video import ListSink, VideoConfig, VideoFineTuner, finetune_and_restore, stack_indices  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +104,32 @@ def test_f2f_fine_tuning_denoises_a_noisy_video(sequence, mode):
     last = np.mean([psnr(o, c) for o, c in zip(sink[-3:], seq.frames[-3:])])
     assert last > noisy_psnr + 1.5, (last, noisy_psnr)  # it learned to denoise from noisy frames alone
     assert 0.5 < np.mean(stats.valid_fraction) < 1.0  # occlusions (borders) were masked
+
+
+def test_residual_occlusion_test_keeps_flat_areas_and_still_drops_occlusions():
+    """Flat areas (faint texture that changes between frames, as pre-denoised snow or sky) have no
+    well-defined flow: the forward-backward check drops most of them although the warped frame matches;
+    the residual test alone keeps them, and still drops an object the source frame does not show."""
+    from scipy.ndimage import gaussian_filter
+
+    from selfrestore.errors import UserError
+
+    def flat(seed):
+        texture = gaussian_filter(np.random.default_rng(seed).normal(0, 1, (96, 96)), 2.0)
+        return np.repeat((0.5 + 0.01 * texture / texture.std())[..., None], 3, axis=2).astype(np.float32)
+
+    target, source = flat(1), flat(2)
+    target[40:56, 40:56] = 0.95  # occluded in the source
+    net = build_net("unet", in_channels=3, out_channels=3, width=4, depth=2)
+    kept = {}
+    for test in ("consistency", "residual"):
+        tuner = VideoFineTuner(METHODS.get("f2f")(), net, VideoConfig(progress=False, occlusion_test=test))
+        mask = tuner.align(target, source)[1][0, 0].numpy()
+        assert mask[44:52, 44:52].max() == 0  # the object is dropped either way
+        kept[test] = mask.mean()
+    assert kept["consistency"] < 0.6 and kept["residual"] > 0.85, kept
+    with pytest.raises(UserError, match="denoised"):
+        VideoFineTuner(METHODS.get("f2f")(), net, VideoConfig(occlusion_test="residual", flow_on="noisy"))
 
 
 def test_mf2f_online_streams_with_bounded_lookahead(sequence):
@@ -291,6 +317,10 @@ def test_video_command_resume_flags(tmp_path, sequence, capsys):
     (tmp_path / "out.resume.pt").unlink()
     assert main([*base, "-o", str(tmp_path / "out"), "--offline"]) == 0
     assert not (tmp_path / "out.resume.pt").exists() and len(list((tmp_path / "out").iterdir())) == 3
+    assert main([*base, "-o", str(tmp_path / "out2"), "--offline", "--occlusion-test", "residual",
+                 "--flow-on", "noisy"]) == 2  # a setting that cannot work: one line, not a traceback
+    assert "needs flow on denoised frames" in capsys.readouterr().err
+    assert main([*base, "-o", str(tmp_path / "out2"), "--offline", "--occlusion-test", "residual"]) == 0
     assert main([*base, "-o", str(tmp_path / "clean.mp4"), "--online", "--resume"]) == 2
     assert "nothing to resume" in capsys.readouterr().err
     (tmp_path / "online.resume.pt").write_bytes(b"left by a killed run")  # online runs into frames resume

@@ -66,6 +66,10 @@ def register(sub) -> None:
                    help="optical flow (tvl1 needs opencv-contrib)")
     g.add_argument("--flow-on", choices=["denoised", "noisy"], default="denoised",
                    help="estimate flow on pre-denoised frames (better) or on the noisy ones (faster)")
+    g.add_argument("--occlusion-test", choices=["consistency", "residual"], default="consistency",
+                   help="pixels the loss keeps: those whose flow passes the forward-backward check and whose "
+                        "warped pre-denoised frame matches (consistency), or the match alone (residual: keeps "
+                        "flat areas such as sky or snow, where flow is ill-defined; needs --flow-on denoised)")
     g.add_argument("--flow-preset", choices=["ultrafast", "fast", "medium", "noisy"], default=None,
                    help="DIS preset (default: medium on denoised frames, noisy on noisy frames)")
     g.add_argument("--save-model", metavar="PATH", help="also save the fine-tuned model here")
@@ -136,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     config = VideoConfig(mode=args.mode, steps_per_frame=args.steps_per_frame, passes=args.passes, lr=args.lr,
                          lr_schedule=args.lr_schedule,
                          crop=args.crop, batch_size=args.batch_size, flow_method=args.flow, flow_on=args.flow_on,
-                         flow_preset=args.flow_preset,
+                         flow_preset=args.flow_preset, occlusion_test=args.occlusion_test,
                          amp=args.precision == "bf16", tile=args.tile, seed=args.seed, progress=not args.quiet,
                          checkpoint=str(checkpoint),
                          resume_key=f"input {Path(args.input).resolve()}, model "
