@@ -97,8 +97,8 @@ def main() -> None:
                          + f" | {row['supervised'][0]:.2f} |")
             print(lines[-1], flush=True)
         lines.append(f"| {noise} | **mean** | {np.mean(means[noise, 'start']):.2f} | "
-                     + " | ".join(f"{np.mean(means[noise, m]):.2f} | " for m in MODES)
-                     + f" {np.mean(means[noise, 'supervised']):.2f} |")
+                     + "".join(f"{np.mean(means[noise, m]):.2f} |  | " for m in MODES)
+                     + f"{np.mean(means[noise, 'supervised']):.2f} |")
     lines += ["", f"Wall time: {(time.time() - start_time) / 60:.1f} min."]
     out = bench.RESULTS / f"video_masks_{args.method}.md"
     out.write_text("\n".join(lines) + "\n")

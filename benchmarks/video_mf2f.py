@@ -196,7 +196,7 @@ def cmd_table(args) -> None:
                          batch_size=2, progress=False, flow_on=args.flow_on)
     offline = VideoConfig(mode="offline", steps_per_frame=args.steps, passes=args.passes, lr=args.lr,
                           lr_schedule=args.lr_schedule, crop=args.train_crop, batch_size=2, progress=False,
-                          flow_on=args.flow_on, occlusion_test=args.occlusion_test)
+                          flow_on=args.flow_on, flow_preset=args.flow_preset, occlusion_test=args.occlusion_test)
     args.code = code_version()
     zero = VideoConfig(mode="online", steps_per_frame=0, progress=False)
     rows, raw = [], {}
@@ -255,9 +255,10 @@ def write_table(args, rows, raw, wall: float) -> None:
              f"warped {args.warp_loss.upper()} loss; "
              f"{args.train_crop}px "
              f"crops x 2 per step; flow DIS on {args.flow_on} frames (preset "
-             f"{flow_preset(VideoConfig(flow_on=args.flow_on))}), occlusion mask = "
+             f"{args.flow_preset or flow_preset(VideoConfig(flow_on=args.flow_on))}), occlusion mask = "
              + ("forward-backward consistency x warping residual" if args.occlusion_test == "consistency" else
-                "warping residual (no flow-consistency test)")
+                "warping residual (no flow-consistency test) offline, forward-backward consistency x warping "
+                "residual online")
              + " x inside-frame. Supervised: the start point fine-tuned with clean "
              "targets on BSDS500-train data with that noise (8 crops of 64 px per step), never on the test "
              "videos.", "",
@@ -372,6 +373,8 @@ def main() -> None:
                    help="offline lr schedule over all passes (the tables before stop 20 used constant)")
     p.add_argument("--train-crop", type=int, default=96)
     p.add_argument("--flow-on", default="denoised")
+    p.add_argument("--flow-preset", choices=["medium", "noisy"], default=None,
+                   help="DIS preset (default: medium on denoised frames, as `selfrestore video`)")
     p.add_argument("--occlusion-test", choices=["consistency", "residual"], default="consistency",
                    help="pixels kept by the warped loss: flow consistency + residual, or the residual alone")
     p.add_argument("--noises", nargs="+", default=list(NOISES))
