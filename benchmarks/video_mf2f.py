@@ -193,7 +193,8 @@ def cmd_table(args) -> None:
     if args.lr is None:
         args.lr = OFFLINE_LR[args.method]
     online = VideoConfig(mode="online", steps_per_frame=args.online_steps, lr=args.online_lr, crop=args.train_crop,
-                         batch_size=2, progress=False, flow_on=args.flow_on)
+                         batch_size=2, progress=False, flow_on=args.flow_on, flow_preset=args.flow_preset,
+                         occlusion_test=args.occlusion_test)
     offline = VideoConfig(mode="offline", steps_per_frame=args.steps, passes=args.passes, lr=args.lr,
                           lr_schedule=args.lr_schedule, crop=args.train_crop, batch_size=2, progress=False,
                           flow_on=args.flow_on, flow_preset=args.flow_preset, occlusion_test=args.occlusion_test)
@@ -257,9 +258,8 @@ def write_table(args, rows, raw, wall: float) -> None:
              f"crops x 2 per step; flow DIS on {args.flow_on} frames (preset "
              f"{args.flow_preset or flow_preset(VideoConfig(flow_on=args.flow_on))}), occlusion mask = "
              + ("forward-backward consistency x warping residual" if args.occlusion_test == "consistency" else
-                "warping residual (no flow-consistency test) offline, forward-backward consistency x warping "
-                "residual online")
-             + " x inside-frame. Supervised: the start point fine-tuned with clean "
+                "warping residual (no flow-consistency test)")
+             + " x inside-frame (online and offline). Supervised: the start point fine-tuned with clean "
              "targets on BSDS500-train data with that noise (8 crops of 64 px per step), never on the test "
              "videos.", "",
              "PSNR in dB (8-bit rounded, mean over frames and sequences); TC = temporal inconsistency, mean "
@@ -376,7 +376,8 @@ def main() -> None:
     p.add_argument("--flow-preset", choices=["medium", "noisy"], default=None,
                    help="DIS preset (default: medium on denoised frames, as `selfrestore video`)")
     p.add_argument("--occlusion-test", choices=["consistency", "residual"], default="consistency",
-                   help="pixels kept by the warped loss: flow consistency + residual, or the residual alone")
+                   help="pixels kept by the warped loss: flow consistency + residual (the tables before stop 21), "
+                        "or the residual alone (`selfrestore video`'s default on denoised frames since stop 21)")
     p.add_argument("--noises", nargs="+", default=list(NOISES))
     p = sub.add_parser("starts", help="PSNR of start models without fine-tuning")
     p.add_argument("models", nargs="+", help="model files")

@@ -58,10 +58,11 @@ class VideoConfig:
     flow_preset: str | None = None    #: DIS preset; None: "medium" on denoised frames, "noisy" on noisy ones
     residual_threshold: float | None = 0.05  #: occlusion test on pre-denoised frames (None: off)
     residual_relative: float | None = 2.5    #: ... or below this times the frame's median residual
-    #: which pixels the warped loss keeps: "consistency" (forward-backward flow check and the residual test)
-    #: or "residual" (the residual test alone: in flat areas flow is ill-defined and fails the consistency
-    #: check although the warped frame matches; needs flow on denoised frames)
-    occlusion_test: str = "consistency"
+    #: which pixels the warped loss keeps: "consistency" (forward-backward flow check and the residual test),
+    #: "residual" (the residual test alone: in flat areas flow is ill-defined and fails the consistency
+    #: check although the warped frame matches; needs flow on denoised frames) or "auto" (residual when
+    #: flow is on denoised frames, else consistency)
+    occlusion_test: str = "auto"
     amp: bool = True                  #: bf16 autocast for training and inference on CPU
     tile: int = 1024
     seed: int = 0
@@ -88,6 +89,19 @@ class VideoStats:
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else float("nan")
+
+
+def residual_test_possible(config: VideoConfig) -> bool:
+    """The warping-residual test needs pre-denoised frames (on noisy ones every pixel differs)."""
+    return config.flow_on == "denoised" and config.residual_threshold is not None
+
+
+def occlusion_test(config: VideoConfig) -> str:
+    """The occlusion test in use: ``auto`` is the residual test alone where it is possible (measured:
+    benchmarks/results/video_*_residual.md), else the consistency check."""
+    if config.occlusion_test != "auto":
+        return config.occlusion_test
+    return "residual" if residual_test_possible(config) else "consistency"
 
 
 def flow_preset(config: VideoConfig) -> str:
@@ -132,9 +146,9 @@ class VideoFineTuner:
             raise UserError(f"unknown learning-rate schedule {config.lr_schedule!r}; use cosine or constant")
         if config.flow_on not in ("denoised", "noisy"):
             raise UserError(f"flow_on must be 'denoised' or 'noisy', not {config.flow_on!r}")
-        if config.occlusion_test not in ("consistency", "residual"):
-            raise UserError(f"unknown occlusion test {config.occlusion_test!r}; use consistency or residual")
-        if config.occlusion_test == "residual" and (config.flow_on != "denoised" or config.residual_threshold is None):
+        if config.occlusion_test not in ("auto", "consistency", "residual"):
+            raise UserError(f"unknown occlusion test {config.occlusion_test!r}; use auto, consistency or residual")
+        if config.occlusion_test == "residual" and not residual_test_possible(config):
             raise UserError("the residual occlusion test needs flow on denoised frames (--flow-on denoised)")
         if not hasattr(method, "training_offsets"):
             raise UserError(f"method {method.name!r} is not a video method (use f2f or mf2f)")
@@ -176,7 +190,7 @@ class VideoFineTuner:
         s_ref = torch.from_numpy(np.ascontiguousarray(source_ref.transpose(2, 0, 1)))[None]
         threshold = self.config.residual_threshold if use_residual else None
         relative = self.config.residual_relative
-        check = self.config.occlusion_test == "consistency"
+        check = occlusion_test(self.config) == "consistency"
         mask_ts = occlusion_mask(flow_ts, flow_st if check else None, t_ref, s_ref, threshold,
                                  residual_relative=relative)
         mask_st = occlusion_mask(flow_st, flow_ts if check else None, s_ref, t_ref, threshold,

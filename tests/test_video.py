@@ -13,7 +13,8 @@ from selfrestore.io import write_image  # noqa: E402
 from selfrestore.methods.f2f import warped_l1  # noqa: E402
 from selfrestore.metrics import psnr  # noqa: E402
 from selfrestore.registry import METHODS, NETS  # noqa: E402
-from selfrestore.video import ListSink, VideoConfig, VideoFineTuner, finetune_and_restore, stack_indices  # noqa: E402
+from selfrestore.video import (ListSink, VideoConfig, VideoFineTuner, finetune_and_restore,  # noqa: E402
+                               occlusion_test, stack_indices)
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +131,9 @@ def test_residual_occlusion_test_keeps_flat_areas_and_still_drops_occlusions():
     assert kept["consistency"] < 0.6 and kept["residual"] > 0.85, kept
     with pytest.raises(UserError, match="denoised"):
         VideoFineTuner(METHODS.get("f2f")(), net, VideoConfig(occlusion_test="residual", flow_on="noisy"))
+    # the default: the residual test where it is possible (flow on denoised frames), else the consistency check
+    assert occlusion_test(VideoConfig()) == "residual"
+    assert occlusion_test(VideoConfig(flow_on="noisy")) == "consistency"
 
 
 def test_mf2f_online_streams_with_bounded_lookahead(sequence):

@@ -66,10 +66,11 @@ def register(sub) -> None:
                    help="optical flow (tvl1 needs opencv-contrib)")
     g.add_argument("--flow-on", choices=["denoised", "noisy"], default="denoised",
                    help="estimate flow on pre-denoised frames (better) or on the noisy ones (faster)")
-    g.add_argument("--occlusion-test", choices=["consistency", "residual"], default="consistency",
-                   help="pixels the loss keeps: those whose flow passes the forward-backward check and whose "
-                        "warped pre-denoised frame matches (consistency), or the match alone (residual: keeps "
-                        "flat areas such as sky or snow, where flow is ill-defined; needs --flow-on denoised)")
+    g.add_argument("--occlusion-test", choices=["auto", "consistency", "residual"], default="auto",
+                   help="pixels the loss keeps: those whose warped pre-denoised frame matches (residual: keeps "
+                        "flat areas such as sky or snow, where flow is ill-defined; needs --flow-on denoised), or "
+                        "also those whose flow passes the forward-backward check (consistency). auto (default): "
+                        "residual on denoised frames, consistency on noisy ones")
     g.add_argument("--flow-preset", choices=["ultrafast", "fast", "medium", "noisy"], default=None,
                    help="DIS preset (default: medium on denoised frames, noisy on noisy frames)")
     g.add_argument("--save-model", metavar="PATH", help="also save the fine-tuned model here")
