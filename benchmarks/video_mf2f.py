@@ -194,10 +194,11 @@ def cmd_table(args) -> None:
         args.lr = OFFLINE_LR[args.method]
     online = VideoConfig(mode="online", steps_per_frame=args.online_steps, lr=args.online_lr, crop=args.train_crop,
                          batch_size=2, progress=False, flow_on=args.flow_on, flow_preset=args.flow_preset,
-                         occlusion_test=args.occlusion_test)
+                         occlusion_test=args.occlusion_test, seed=args.seed)
     offline = VideoConfig(mode="offline", steps_per_frame=args.steps, passes=args.passes, lr=args.lr,
                           lr_schedule=args.lr_schedule, crop=args.train_crop, batch_size=2, progress=False,
-                          flow_on=args.flow_on, flow_preset=args.flow_preset, occlusion_test=args.occlusion_test)
+                          flow_on=args.flow_on, flow_preset=args.flow_preset, occlusion_test=args.occlusion_test,
+                          seed=args.seed)
     args.code = code_version()
     zero = VideoConfig(mode="online", steps_per_frame=0, progress=False)
     rows, raw = [], {}
@@ -207,7 +208,7 @@ def cmd_table(args) -> None:
             print(f"no supervised reference for {noise} (run the 'supervised' stage); skipping it", flush=True)
         per = {k: [] for k in ("start", "online", "offline", "supervised", "frame-by-frame")}
         for si, (name, clean) in enumerate(seqs.items()):
-            noisy = add_noise(clean, noise, seed=1000 + si)
+            noisy = add_noise(clean, noise, seed=1000 + 100 * args.seed + si)
             start = start_model(args.method)
             results = {"start": run_video(start, args.method, noisy, zero)[0]}
             results["online"], st_on = run_video(start, args.method, noisy, online, args.warp_loss)
@@ -247,7 +248,10 @@ def write_table(args, rows, raw, wall: float) -> None:
              f"Wall time of this stage: {wall / 60:.1f} min. Supervised references: {sup or 'missing'}. "
              f"Code: {args.code}.", "",
              f"Test videos: first {args.frames} frames of Set8 GoPro (4) and DAVIS 480p (2) sequences, centre "
-             f"crop {args.crop}x{args.crop}, noise drawn once per sequence with a fixed seed. Noise: gaussS = "
+             f"crop {args.crop}x{args.crop}, noise drawn once per sequence with a fixed seed"
+             + (f" (repeat {args.seed}: noise seed 1000 + {100 * args.seed} + sequence, fine-tuning seed "
+                f"{args.seed})" if args.seed else "") +
+             ". Noise: gaussS = "
              "white Gaussian of std S/255; poisson10 = low photon count, y = Poisson(10 x)/10 (std 57/255 at "
              "mid-grey, not clipped); corr25 = white Gaussian box-filtered 3x3 and rescaled to std 25/255 "
              "(the start's marginal std: only the spatial correlation is mismatched). "
@@ -378,6 +382,8 @@ def main() -> None:
     p.add_argument("--occlusion-test", choices=["consistency", "residual"], default="consistency",
                    help="pixels kept by the warped loss: flow consistency + residual (the tables before stop 21), "
                         "or the residual alone (`selfrestore video`'s default on denoised frames since stop 21)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="repeat with other random draws: fine-tuning seed N and noise draws 1000 + 100 N + sequence")
     p.add_argument("--noises", nargs="+", default=list(NOISES))
     p = sub.add_parser("starts", help="PSNR of start models without fine-tuning")
     p.add_argument("models", nargs="+", help="model files")
