@@ -257,7 +257,7 @@ def _lookahead(method: Method) -> int:
 def _fingerprint(method: Method, config: VideoConfig, n: int, first_frame: np.ndarray) -> dict:
     """What a checkpoint must have been saved with to be resumed: the video, the method and its settings."""
     return {"frames": n, "shape": list(first_frame.shape), "method": method.config(), "mode": config.mode,
-            **{k: asdict(config)[k] for k in _RESUME_KEYS}}
+            **{k: asdict(config)[k] for k in _RESUME_KEYS}, "occlusion_test": occlusion_test(config)}
 
 
 def run_online(tuner: VideoFineTuner, frames: Iterable[np.ndarray], n: int, sink: FrameSink) -> VideoStats:
