@@ -20,7 +20,10 @@
 
 Flow is computed on the frames pre-denoised by the current network (``flow_on="denoised"``, best, DIS
 "medium" preset) or on the noisy frames (``"noisy"``, saves one network pass per frame in online mode;
-DIS "noisy" preset), never on clean frames.
+DIS "noisy" preset), never on clean frames. The warped loss keeps the pixels whose warped pre-denoised frame
+matches the target (the residual test; the default on denoised frames) and, with ``occlusion_test=
+"consistency"`` (always on noisy frames), only those whose flow also passes the forward-backward check, which
+drops flat areas (snow, sky) where flow is ill-defined but harmless (benchmarks/results/video_masks_f2f.md).
 Training steps use random crops (``crop`` px) of the frame, because a full-frame backward pass is far too
 slow on a CPU; pixels whose warp source falls outside the crop are masked out like occlusions.
 """
