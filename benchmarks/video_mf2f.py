@@ -8,6 +8,8 @@ Stages (cached under /tmp/selfrestore_video_bench, so they can be run one by one
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/video_mf2f.py table --method mf2f       # tables
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/video_mf2f.py table --method f2f
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/video_mf2f.py table --method f2f --warp-loss l2  # *_l2.md
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/video_mf2f.py table --method f2f --warp-loss l2 --passes 12 \
+        --lr 1e-4 --occlusion-test residual --tag passes12_lr1e-4_residual  # the best F2F setting (stop 21)
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/video_mf2f.py speed                     # online fps
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/video_mf2f.py pretrain  # re-makes the fastdvd start
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/video_mf2f.py starts MODEL...  # start models, no tuning
