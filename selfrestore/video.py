@@ -75,10 +75,10 @@ class VideoConfig:
     resume_key: str = ""              #: what else must match to resume (the command line: input and model)
 
 
-#: settings that must match for a checkpoint to be resumed (the others do not change the weights)
+#: settings that must match for a checkpoint to be resumed (the others do not change the weights); the
+#: occlusion test is matched as resolved (:func:`occlusion_test`), not as given
 _RESUME_KEYS = ("steps_per_frame", "passes", "lr", "lr_schedule", "crop", "batch_size", "flow_method",
-                "flow_on", "flow_preset", "residual_threshold", "residual_relative", "occlusion_test", "amp", "seed",
-                "resume_key")
+                "flow_on", "flow_preset", "residual_threshold", "residual_relative", "amp", "seed", "resume_key")
 
 
 @dataclass
@@ -188,10 +188,9 @@ class VideoFineTuner:
         """
         flow_ts = flow_to_tensor(self.flow(target_ref, source_ref))
         flow_st = flow_to_tensor(self.flow(source_ref, target_ref))
-        use_residual = self.config.flow_on == "denoised" and self.config.residual_threshold is not None
         t_ref = torch.from_numpy(np.ascontiguousarray(target_ref.transpose(2, 0, 1)))[None]
         s_ref = torch.from_numpy(np.ascontiguousarray(source_ref.transpose(2, 0, 1)))[None]
-        threshold = self.config.residual_threshold if use_residual else None
+        threshold = self.config.residual_threshold if residual_test_possible(self.config) else None
         relative = self.config.residual_relative
         check = occlusion_test(self.config) == "consistency"
         mask_ts = occlusion_mask(flow_ts, flow_st if check else None, t_ref, s_ref, threshold,
