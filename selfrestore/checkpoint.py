@@ -96,7 +96,7 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
         tensors = load_file(str(path))
     except Exception as exc:
         raise UserError(f"{path}: not a selfrestore model file ({str(exc).splitlines()[0][:120]})") from None
-    if header.get("format") != FORMAT:
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise UserError(f"{path}: not a selfrestore model file (no '{FORMAT}' header)")
     return tensors, header
 
@@ -178,13 +178,17 @@ def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "cp
 
     path = resolve_model(name_or_path)
     tensors, header = read_checkpoint(path)
-    net = build_net(header["net"]["name"], **header["net"]["kwargs"])
-    load_net_state(net, tensors)
+    try:  # a hand-edited or truncated header: one line naming the file, not a KeyError deep in here
+        net = build_net(header["net"]["name"], **header["net"]["kwargs"])
+        load_net_state(net, tensors)
+        method_cfg = dict(header["method"])
+        method_cls = METHODS.get(method_cfg.pop("name"))
+        noise_name = method_cfg.pop("noise", None)
+        method = method_cls(noise=parse_corruption(noise_name) if noise_name else None, **method_cfg)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        detail = f"missing {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0][:120]
+        raise UserError(f"{path}: damaged or incompatible selfrestore model file ({detail})") from None
     net.to(device).eval()
-    method_cfg = dict(header["method"])
-    method_cls = METHODS.get(method_cfg.pop("name"))
-    noise_name = method_cfg.pop("noise", None)
-    method = method_cls(noise=parse_corruption(noise_name) if noise_name else None, **method_cfg)
     extras = {k for k in tensors if k.startswith("extra.")}
     if extras and hasattr(method, "load_extra_modules"):
         method.load_extra_modules(tensors)

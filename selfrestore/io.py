@@ -210,8 +210,8 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo]:
     frames, info = read_frames(path)
     if info.stack_shape:
         raise ImageReadError(f"{path}: a stack of {len(frames)} images (axes {info.stack_axes}"
-                             f"{'YXS' if info.channels == 3 else 'YX'}); `restore` and `fit` take stacks, "
-                             f"this reads single images")
+                             f"{'YXS' if info.channels == 3 else 'YX'}) where one image is expected (`restore` "
+                             f"INPUT, `fit` and `video` take stacks)")
     return frames[0], info
 
 
@@ -448,17 +448,23 @@ def to_channels(image: np.ndarray, channels: int) -> np.ndarray:
 # --------------------------------------------------------------------------------------------- writing
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success rename it over ``path`` (atomic on POSIX)."""
+    """Yield a temporary path next to ``path``; on success rename it over ``path`` (atomic on POSIX).
+
+    The file gets the permissions a plain ``open`` would give (mkstemp makes 0600, and some writers re-create
+    the temporary file), and a ``path`` that is a folder is a UserError naming it, not the temporary file.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path} is a folder; give a file name")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a written image should have normal permissions
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():

@@ -67,6 +67,7 @@ def test_restore_folder_with_bad_files(tmp_path, rgb_image, model, capsys):
     (["fit", "missing_dir", "-o", "m.safetensors"], "missing_dir"),
     (["fit", ".", "--method", "n2c", "-o", "m.safetensors"], "supervised"),
     (["evaluate", "--clean", ".", "--noise", "gauss", "--model", "x"], "unknown noise model"),
+    (["evaluate", "--clean", ".", "--noise", "gauss25", "--model", "x", "--limit", "-1"], "--limit -1"),
 ])
 def test_user_mistakes_give_one_line_errors(tmp_path, argv, needle):
     proc = subprocess.run([sys.executable, "-m", "selfrestore.cli", *argv], cwd=tmp_path, capture_output=True,
@@ -399,3 +400,23 @@ def test_restore_noise_pg_uses_a_gaussian_model_through_the_anscombe_transform(t
     assert main(["restore", str(source), "--noise-pg", "0", str(b), "-o", str(tmp_path / "y")]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "not both" in err and "Gaussian model that takes the noise level" in err
+
+
+def test_damaged_model_headers_give_one_line_errors(tmp_path, rgb_image, model, capsys):
+    """A model file whose selfrestore header is not an object, or lacks the net / method, is named in one line
+    by every command that loads it (it was an AttributeError / KeyError)."""
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(str(model))
+    _, header = read_checkpoint(model)
+    write_image(tmp_path / "in.png", rgb_image)
+    bad_headers = {"list": [1], "no_net": {k: v for k, v in header.items() if k != "net"},
+                   "no_method": {k: v for k, v in header.items() if k != "method"},
+                   "wrong_kwargs": {**header, "net": {"name": header["net"]["name"], "kwargs": {"width": "x"}}}}
+    for name, bad in bad_headers.items():
+        path = tmp_path / f"{name}.safetensors"
+        save_file(tensors, str(path), metadata={"selfrestore": json.dumps(bad)})
+        capsys.readouterr()
+        assert main(["restore", str(tmp_path / "in.png"), "--model", str(path), "-o", str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err
+        assert str(path) in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err

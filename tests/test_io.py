@@ -1,8 +1,12 @@
+import os
+import stat
+
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from selfrestore.errors import ImageReadError
+from selfrestore.errors import ImageReadError, UserError
 from selfrestore.io import ImageInfo, list_images, read_image, write_image
 
 
@@ -385,3 +389,24 @@ def test_a_stack_too_large_for_memory_gets_its_uncertainty_plane_by_plane(tmp_pa
     assert std.dtype == np.float32 and (std[np.isfinite(std)] > 0).all()
     if kind == "float-nan":
         assert np.isnan(std[1, 5:9, 7:12]).all()
+
+
+def test_atomic_writes_get_normal_permissions_and_refuse_a_folder(tmp_path, rgb_image):
+    """Images and model files come out with the umask's permissions (mkstemp makes 0600, and safetensors
+    re-creates the temporary file), and writing onto a folder names the folder, not a hidden temporary file."""
+    from selfrestore.checkpoint import _write
+    from selfrestore.io import atomic_path
+
+    old = os.umask(0o022)
+    try:
+        image = write_image(tmp_path / "a.png", rgb_image)
+        model = _write(tmp_path / "m.safetensors", {"w": torch.zeros(2)}, {"format": 1})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(image.stat().st_mode) == 0o644
+    assert stat.S_IMODE(model.stat().st_mode) == 0o644
+    (tmp_path / "dir").mkdir()
+    with pytest.raises(UserError, match=r"dir is a folder; give a file name"):
+        with atomic_path(tmp_path / "dir"):
+            pass
+    assert [p.name for p in (tmp_path / "dir").iterdir()] == [] and not list(tmp_path.glob(".*tmp*"))

@@ -145,3 +145,31 @@ def test_noise_level_function_is_not_fooled_by_clipped_8_bit_data(astronaut):
     assert 25 < 1 / a < 36
     a, b = noise_level_function(as_8_bit(astronaut + rng.normal(0, 25 / 255, astronaut.shape)))
     assert a < 0.003 and 22 < np.sqrt(b) * 255 < 32
+
+
+def test_inspect_skips_bad_videos_does_not_advise_video_for_one_frame_and_keeps_units_apart(tmp_path, astronaut,
+                                                                                          capsys):
+    """An unreadable video is a warning like an unreadable image; a one-frame video gets no `selfrestore video`
+    advice (that command needs two frames); float images are not folded into the 0-255 median."""
+    from selfrestore.video_io import VideoInfo, VideoWriter
+
+    rng = np.random.default_rng(0)
+    crop = astronaut[:96, :128]
+    with VideoWriter(tmp_path / "one.mkv", VideoInfo("folder", "test", 1, 96, 128, 3, "uint8", fps=24.0)) as out:
+        out.write(np.clip(crop + rng.normal(0, 20 / 255, crop.shape), 0, 1))
+    (tmp_path / "broken.mp4").write_bytes(b"not a video")
+    capsys.readouterr()
+    assert main(["inspect", str(tmp_path / "broken.mp4"), str(tmp_path / "one.mkv")]) == 0
+    captured = capsys.readouterr()
+    assert "broken.mp4" in captured.err and "Traceback" not in captured.err
+    assert "--method mf2f" not in captured.out and "a single frame" in captured.out
+    # 8-bit images with sigma 20 and a float image in other units (x 1000)
+    for i in range(2):
+        write_image(tmp_path / "mixed" / f"{i}.png", np.clip(crop + rng.normal(0, 20 / 255, crop.shape), 0, 1))
+    write_image(tmp_path / "mixed" / "f.tif", (1000 * (crop + rng.normal(0, 20 / 255, crop.shape))).astype(np.float32),
+                dtype="float32")
+    assert main(["inspect", str(tmp_path / "mixed")]) == 0
+    out = capsys.readouterr().out
+    level = float(out.split("noise std ")[1].split()[0])
+    assert 15 < level < 25, out
+    assert "float images: noise std" in out

@@ -261,3 +261,13 @@ def test_mismatched_pairs_and_wrong_models_give_one_line_errors(tmp_path, rgb_im
                  "--steps", "1", "--patch-size", "32", "--quiet", "-o", str(n2n)]) == 0
     error(["restore", "--blurry", str(bdir / "a.png"), "--noisy", str(ndir / "a.png"), "--model", str(n2n), "-o",
            str(tmp_path / "o")], "restores single images")
+    # an output that is one of the pair's inputs is refused, even with --overwrite; the inputs stay as they were
+    before = {p: p.read_bytes() for p in (*bdir.iterdir(), *ndir.iterdir())}
+    for out in (ndir / "a.png", bdir / "a.png", ndir):
+        capsys.readouterr()
+        noisy = ndir if out == ndir else ndir / "a.png"
+        blurry = bdir if out == ndir else bdir / "a.png"
+        assert main(["restore", "--blurry", str(blurry), "--noisy", str(noisy), "--model", str(model), "-o",
+                     str(out), "--overwrite"]) == 1
+        assert "would overwrite an input" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in (*bdir.iterdir(), *ndir.iterdir())} == before

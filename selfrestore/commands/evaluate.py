@@ -97,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
     from ..io import list_images
     from ..restore import Restorer
 
+    if args.limit < 0:
+        raise UserError(f"--limit {args.limit}: give a number of images (0: all)")
     noise = parse_corruption(args.noise)
     restorer = Restorer(args.model, device=args.device, tile=args.tile, ensemble=args.ensemble,
                         precision=args.precision)

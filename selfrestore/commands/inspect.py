@@ -82,15 +82,18 @@ def advice(sigma: float | None, correlation: float | None, inputs: list[str], pa
     return lines
 
 
-def video_samples(video: str, count: int, spacing: int = 10):
+def video_samples(video: str, count: int, spacing: int = 10, lengths: dict[str, int] | None = None):
     """Up to ``count`` frames of a video file, ``spacing`` frames apart from the start, as (index, frame,
-    dtype) (decoding stops there: a long video is not read to its end)."""
+    dtype) (decoding stops there: a long video is not read to its end). An unreadable video is a warning,
+    like an unreadable image; ``lengths`` (when given) receives the video's frame count."""
     from ..errors import UserError
     from ..video_io import VideoReader
 
-    reader = VideoReader(video)
     taken = 0
     try:
+        reader = VideoReader(video)
+        if lengths is not None:
+            lengths[video] = len(reader)
         for index, frame in enumerate(reader):
             if index % spacing == 0:
                 yield index, frame, reader.info.dtype
@@ -169,15 +172,20 @@ def run(args: argparse.Namespace) -> int:
             warn(str(exc))
             continue
         measure(str(path), frames[len(frames) // 2], info.dtype, path.suffix.lower(), len(frames))
+    lengths: dict[str, int] = {}
     for video in videos:
-        for index, frame, dtype in video_samples(video, max(1, min(8, args.limit))):
+        for index, frame, dtype in video_samples(video, max(1, min(8, args.limit)), lengths=lengths):
             measure(f"{video} frame {index + 1}", frame, dtype, Path(video).suffix.lower(), 1)
+    movable = [v for v in videos if lengths.get(v, 0) >= 2]  # the video commands need two frames at least
     if not rows:
         raise UserError("no image could be read")
     measured = [r["neighbour_correlation"] for r in rows if r["neighbour_correlation"] is not None]
     correlation = float(np.median(measured)) if measured else None
-    sigmas = np.array([r["noise_sigma"] for r in rows])
-    floats = all(r["dtype"] == "float32" for r in rows)
+    # float data is measured in its own units, 8/16-bit data on the 0-255 scale: one median never mixes them
+    integer_rows = [r for r in rows if r["dtype"] != "float32"]
+    float_rows = [r for r in rows if r["dtype"] == "float32"]
+    floats = not integer_rows
+    sigmas = np.array([r["noise_sigma"] for r in (float_rows if floats else integer_rows)])
     unit = "in the data's units" if floats else "on the 0-255 scale"
     def say(*parts) -> None:  # the report; on stderr when the JSON goes to stdout
         print(*parts, file=sys.stderr if args.json == "-" else sys.stdout)
@@ -190,8 +198,12 @@ def run(args: argparse.Namespace) -> int:
         say(f"  {count} x {suffix} {depth} {form}" + (f", stacks of {planes} planes" if planes > 1 else ""))
     sizes = sorted({(r["width"], r["height"]) for r in rows})
     say(f"  sizes {sizes[0][0]}x{sizes[0][1]}" + (f" .. {sizes[-1][0]}x{sizes[-1][1]}" if len(sizes) > 1 else ""))
-    say(f"noise std {np.median(sigmas):.2f} {unit} (median; {sigmas.min():.2f} .. {sigmas.max():.2f} over the "
-          f"images)")
+    over = "over the images" if not float_rows or floats else f"over the {len(integer_rows)} 8/16-bit images"
+    say(f"noise std {np.median(sigmas):.2f} {unit} (median; {sigmas.min():.2f} .. {sigmas.max():.2f} {over})")
+    if float_rows and not floats:
+        float_sigmas = [r["noise_sigma"] for r in float_rows]
+        say(f"  float images: noise std {np.median(float_sigmas):.4g} in their own units (median of "
+            f"{len(float_rows)}; not comparable with the 0-255 scale)")
     if correlation is None:
         say("neighbour correlation: images too small to tell")
     else:
@@ -211,11 +223,15 @@ def run(args: argparse.Namespace) -> int:
         say(f"noise variance ~ {a:.3g} x + {b:.3g} (x: brightness in [0, 1]; median over images): {kind}; "
               f"as a noise model: --noise {noise_name}")
     say()
-    if videos:
-        for line in video_advice(videos, None if floats else float(np.median(sigmas)), correlation, noise_name):
+    short = [v for v in videos if v in lengths and v not in movable]
+    if short:
+        say(f"{', '.join(short)}: a single frame; `selfrestore video` needs 2 frames or more (extract the frame "
+            f"and use `selfrestore restore`)")
+    if movable:
+        for line in video_advice(movable, None if floats else float(np.median(sigmas)), correlation, noise_name):
             say(line)
-    else:
-        for line in advice(None if floats else float(np.median(sigmas)), correlation, args.inputs,
+    elif image_inputs:
+        for line in advice(None if floats else float(np.median(sigmas)), correlation, image_inputs,
                            noise_name=noise_name):
             say(line)
     if args.json:

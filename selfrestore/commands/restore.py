@@ -328,6 +328,10 @@ def run_pairs(args: argparse.Namespace) -> int:
     for b_path, n_path in pairs:
         noisy_root = Path(args.noisy)
         target = single or outdir / (n_path.relative_to(noisy_root) if noisy_root.is_dir() else n_path.name)
+        if target.resolve() in (b_path.resolve(), n_path.resolve()):
+            warn(f"{target}: output would overwrite an input of the pair; choose another -o")
+            failures += 1
+            continue
         if target.exists() and not args.overwrite:
             if not args.skip_existing:
                 warn(f"{target}: exists (pass --overwrite to replace it, or --skip-existing to keep it)")
