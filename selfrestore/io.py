@@ -446,6 +446,15 @@ def to_channels(image: np.ndarray, channels: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------- writing
+def refuse_folder(path: str | os.PathLike) -> Path:
+    """``path`` as a Path; a UserError when it is an existing folder where a file is to be written (checked
+    before the work that produces the file, so nothing is computed for nothing)."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path} is a folder; give a file name")
+    return path
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success rename it over ``path`` (atomic on POSIX).
@@ -453,9 +462,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     The file gets the permissions a plain ``open`` would give (mkstemp makes 0600, and some writers re-create
     the temporary file), and a ``path`` that is a folder is a UserError naming it, not the temporary file.
     """
-    path = Path(path)
-    if path.is_dir():
-        raise UserError(f"{path} is a folder; give a file name")
+    path = refuse_folder(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
     os.close(fd)

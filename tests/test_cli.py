@@ -68,6 +68,8 @@ def test_restore_folder_with_bad_files(tmp_path, rgb_image, model, capsys):
     (["fit", ".", "--method", "n2c", "-o", "m.safetensors"], "supervised"),
     (["evaluate", "--clean", ".", "--noise", "gauss", "--model", "x"], "unknown noise model"),
     (["evaluate", "--clean", ".", "--noise", "gauss25", "--model", "x", "--limit", "-1"], "--limit -1"),
+    (["evaluate", "--clean", ".", "--noise", "gauss25", "--model", "x", "--json", "."], ". is a folder"),
+    (["inspect", ".", "--json", "."], ". is a folder"),
 ])
 def test_user_mistakes_give_one_line_errors(tmp_path, argv, needle):
     proc = subprocess.run([sys.executable, "-m", "selfrestore.cli", *argv], cwd=tmp_path, capture_output=True,

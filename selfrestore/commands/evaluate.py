@@ -94,11 +94,13 @@ def run(args: argparse.Namespace) -> int:
 
     from ..corruption import parse_corruption
     from ..errors import UserError
-    from ..io import list_images
+    from ..io import list_images, refuse_folder
     from ..restore import Restorer
 
     if args.limit < 0:
         raise UserError(f"--limit {args.limit}: give a number of images (0: all)")
+    if args.json and args.json != "-":
+        refuse_folder(args.json)
     noise = parse_corruption(args.noise)
     restorer = Restorer(args.model, device=args.device, tile=args.tile, ensemble=args.ensemble,
                         precision=args.precision)

@@ -135,13 +135,15 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..errors import ImageReadError, UserError
-    from ..io import list_images, read_frames
+    from ..io import list_images, read_frames, refuse_folder
     from ..noise_check import neighbour_correlation, noise_level_function, noise_sigma
 
     from ..video_io import is_video_file
 
     if args.limit < 1:
         raise UserError("--limit must be at least 1")
+    if args.json and args.json != "-":
+        refuse_folder(args.json)
     videos = [item for item in args.inputs if is_video_file(item) and Path(item).is_file()]
     image_inputs = [item for item in args.inputs if item not in videos]
     paths, problems = list_images(image_inputs) if image_inputs else ([], [])
