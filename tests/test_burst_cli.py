@@ -131,3 +131,133 @@ def test_shipped_deep_shift_and_add_model_super_resolves_a_burst(tmp_path):
                  str(tmp_path / "dsa.png")]) == 0
     assert main(["burst", str(tmp_path / "lr"), "--task", "superres", "-o", str(tmp_path / "saa.png")]) == 0
     assert psnr(read_image(tmp_path / "dsa.png")[0], truth) > psnr(read_image(tmp_path / "saa.png")[0], truth) + 0.5
+
+
+def _tiny_burst(folder, frames=4, size=(24, 32), channels=3, alpha=False):
+    """A tiny burst: shifted crops of a smooth image (frame 0 the reference), gray or RGB, optionally with an
+    alpha ramp; returns the frame paths."""
+    scene = _clean(64)[0].permute(1, 2, 0).numpy()
+    folder.mkdir()
+    paths = []
+    for t in range(frames):
+        frame = scene[t:t + size[0], 2 * t:2 * t + size[1]]
+        frame = frame.mean(axis=2, keepdims=True) if channels == 1 else frame
+        if alpha:
+            ramp = np.linspace(0, 1, size[0] * size[1], dtype=np.float32).reshape(*size, 1)
+            frame = np.concatenate([frame, ramp], axis=2)
+        paths.append(folder / f"{t}.png")
+        write_image(paths[-1], frame)
+    return paths
+
+
+def _one_line_error(capsys, *needles):
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert all(needle in err for needle in needles), err
+    return err
+
+
+def test_output_is_checked_before_any_computing(tmp_path, capsys, monkeypatch):
+    """-o an input frame, an existing file without --overwrite, or a name that is no image file are refused
+    before the burst is registered; an input frame is never replaced."""
+    import selfrestore.burst.registration as registration
+
+    paths = _tiny_burst(tmp_path / "b")
+    before = paths[0].read_bytes()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("computed before the output was checked")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(registration, "register_burst", refuse)
+        for output in (paths[0], paths[2]):  # also with --overwrite: an input is never an output
+            for extra in ([], ["--overwrite"]):
+                assert main(["burst", str(tmp_path / "b"), "--task", "superres", "-o", str(output), *extra]) == 2
+                _one_line_error(capsys, "would overwrite the input frame")
+        assert paths[0].read_bytes() == before
+        for output, needle in (("b.txt", "suffix .txt"), ("noext", "no suffix"), ("b", "is a folder")):
+            assert main(["burst", str(tmp_path / "b"), "--task", "superres", "-o", str(tmp_path / output)]) == 2
+            err = _one_line_error(capsys, needle, ".png")
+            assert ".tmp" not in err
+        (tmp_path / "old.png").write_bytes(b"keep")
+        assert main(["burst", str(tmp_path / "b"), "--task", "superres", "-o", str(tmp_path / "old.png")]) == 2
+        _one_line_error(capsys, "exists (pass --overwrite to replace it)")
+        assert (tmp_path / "old.png").read_bytes() == b"keep"
+    assert main(["burst", str(tmp_path / "b"), "--task", "superres", "-o", str(tmp_path / "old.png"),
+                 "--overwrite"]) == 0
+    assert read_image(tmp_path / "old.png")[0].shape == (48, 64, 3)
+
+
+def test_model_scale_is_checked_and_is_the_default(tmp_path, capsys):
+    """A DSA model super-resolves by its own factor: another --scale is refused; without --scale the output is
+    at the model's factor (and the classical default stays x2)."""
+    _tiny_burst(tmp_path / "b")
+    name = "dsa-x2-pg0.004_0.02"
+    assert main(["burst", str(tmp_path / "b"), "--task", "superres", "--model", name, "--scale", "3",
+                 "-o", str(tmp_path / "x3.png")]) == 2
+    _one_line_error(capsys, "--scale 3", "x2")
+    assert not (tmp_path / "x3.png").exists()
+    assert main(["burst", str(tmp_path / "b"), "--task", "superres", "--model", name,
+                 "-o", str(tmp_path / "m.png")]) == 0
+    assert read_image(tmp_path / "m.png")[0].shape == (48, 64, 3)
+    assert main(["burst", str(tmp_path / "b"), "--task", "superres", "--scale", "3",
+                 "-o", str(tmp_path / "c.png")]) == 0
+    assert read_image(tmp_path / "c.png")[0].shape == (72, 96, 3)
+
+
+def test_gray_frames_with_a_colour_model_come_back_gray(tmp_path, capsys):
+    """Gray frames go through an RGB DSA model as RGB and come back gray (as `restore` does); RGB frames and a
+    gray model are refused in one line."""
+    from selfrestore.checkpoint import build_net, save_checkpoint
+    from selfrestore.registry import METHODS
+
+    _tiny_burst(tmp_path / "gray", channels=1)
+    assert main(["burst", str(tmp_path / "gray"), "--task", "superres", "--model", "dsa-x2-pg0.004_0.02",
+                 "-o", str(tmp_path / "g.png")]) == 0
+    image, info = read_image(tmp_path / "g.png")
+    assert image.shape == (48, 64, 1) and info.channels == 1
+    method = METHODS.get("dsa")(scale=2)
+    save_checkpoint(tmp_path / "gray.safetensors", build_net("dsa", **method.net_kwargs(1)),
+                    {"method": method.config(), "channels": 1})
+    _tiny_burst(tmp_path / "rgb")
+    assert main(["burst", str(tmp_path / "rgb"), "--task", "superres", "--model", str(tmp_path / "gray.safetensors"),
+                 "-o", str(tmp_path / "r.png")]) == 2
+    _one_line_error(capsys, "1-channel", "3")
+
+
+def test_mixed_gray_and_rgb_frames_name_the_channels(tmp_path, capsys):
+    _tiny_burst(tmp_path / "b")
+    write_image(tmp_path / "b" / "0.png", read_image(tmp_path / "b" / "0.png")[0].mean(axis=2, keepdims=True))
+    assert main(["burst", str(tmp_path / "b"), "--task", "superres", "-o", str(tmp_path / "o.png")]) == 2
+    _one_line_error(capsys, "1.png", "3 channels", "1 channel")
+
+
+def test_alpha_of_the_reference_frame_is_kept_on_the_output_grid(tmp_path):
+    _tiny_burst(tmp_path / "b", alpha=True)
+    assert main(["burst", str(tmp_path / "b"), "--task", "superres", "-o", str(tmp_path / "o.png")]) == 0
+    _, info = read_image(tmp_path / "o.png")
+    assert info.alpha is not None and info.alpha.shape == (48, 64)
+    ramp = np.linspace(0, 1, 24 * 32, dtype=np.float32).reshape(24, 32)
+    assert abs(float(info.alpha.mean()) - float(ramp.mean())) < 0.01
+
+
+def test_numeric_options_are_checked_first(tmp_path, capsys):
+    _tiny_burst(tmp_path / "b")
+    for option, needle in ((["--adapt", "-3"], "--adapt -3"), (["--scale", "100"], "from 1 to 8"),
+                           (["--scale", "0"], "from 1 to 8")):
+        assert main(["burst", str(tmp_path / "b"), "--task", "superres", *option, "-o", str(tmp_path / "o.png")]) == 2
+        _one_line_error(capsys, needle)
+
+
+def test_adapt_on_frames_too_small_for_the_loss_is_refused(tmp_path, capsys):
+    """DSA's loss leaves out a 4 px border: --adapt on 8x8 frames is refused up front (it used to report a NaN
+    loss and advise a --lr that burst does not have); demosaicking frames under 4x4 px is refused too."""
+    _tiny_burst(tmp_path / "b", size=(8, 8))
+    for model in (["--model", "dsa-x2-pg0.004_0.02"], []):
+        assert main(["burst", str(tmp_path / "b"), "--task", "superres", *model, "--adapt", "2",
+                     "-o", str(tmp_path / "o.png")]) == 2
+        err = _one_line_error(capsys, "9x9", "8x8")
+        assert "--lr" not in err
+    _tiny_burst(tmp_path / "raw", frames=2, size=(3, 3), channels=1)
+    assert main(["burst", str(tmp_path / "raw"), "--task", "demosaic", "-o", str(tmp_path / "r.png")]) == 2
+    _one_line_error(capsys, "too small to demosaic")

@@ -39,39 +39,73 @@ def read_raw(path: Path) -> np.ndarray:
     raise UserError(f"{path}: not a Bayer RGGB-family sensor (pattern {names})")
 
 
-def load_frames(inputs: list[str], task: str, minimum: int = 2):
-    """(T, C, H, W) frames of one burst from files or a folder (raw files preferred where present) and the
-    first image's ImageInfo (None for raw files); demosaic frames are single-channel, cropped to 4-px sides."""
-    from ..io import list_images, read_image
+def burst_paths(inputs: list[str]) -> list[Path]:
+    """The frame files of one burst, in order: its camera raw files where there are any, else its images
+    (a UserError for a missing input); known before any frame is decoded, e.g. to check an output path."""
+    from ..io import list_images
 
     paths, problems = list_images(inputs)
     raw_paths = sorted(p for item in inputs for p in ([Path(item)] if Path(item).is_file() else
                                                       Path(item).glob("*")) if p.suffix.lower() in RAW_SUFFIXES)
     if problems and not raw_paths:
         raise UserError(problems[0])
+    return raw_paths or paths
+
+
+def _describe(shape: tuple[int, ...]) -> str:
+    """(H, W, C) -> '40x56, 3 channels' for messages."""
+    return f"{shape[0]}x{shape[1]}, {shape[2]} channel{'s' if shape[2] != 1 else ''}"
+
+
+def load_frames(inputs: list[str], task: str, minimum: int = 2):
+    """(T, C, H, W) frames of one burst from files or a folder (raw files preferred where present) and the
+    first image's ImageInfo (None for raw files); demosaic frames are single-channel, cropped to 4-px sides."""
+    from ..io import read_image
+
+    paths = burst_paths(inputs)
+    raw = bool(paths) and paths[0].suffix.lower() in RAW_SUFFIXES
     info = None
     arrays = []
-    if raw_paths:
-        arrays = [read_raw(p) for p in raw_paths]
+    if raw:
+        arrays = [read_raw(p) for p in paths]
     else:
         for path in paths:
             array, image_info = read_image(path)
             info = info or image_info
             arrays.append(array)
     if len(arrays) < minimum:
-        raise UserError("a burst needs at least 2 frames" + (" (one raw frame is enough with --task demosaic and a "
-                                                              "--model, without --adapt)" if task == "demosaic" else ""))
+        hint = " (one raw frame is enough with --task demosaic and a --model, without --adapt)"
+        raise UserError("a burst needs at least 2 frames" + (hint if task == "demosaic" else ""))
     shape = arrays[0].shape
-    for array, path in zip(arrays, raw_paths or paths):
+    for array, path in zip(arrays, paths):
         if array.shape != shape:
-            raise UserError(f"{path}: frame size {array.shape[:2]} differs from the first frame's {shape[:2]}")
+            raise UserError(f"{path}: frame of {_describe(array.shape)} differs from the first frame's "
+                            f"({_describe(shape)}); a burst's frames must match")
     if task == "demosaic" and shape[2] != 1:
-        raise UserError(f"{(raw_paths or paths)[0]}: --task demosaic needs single-channel RGGB Bayer frames, "
+        raise UserError(f"{paths[0]}: --task demosaic needs single-channel RGGB Bayer frames, "
                         f"this one has {shape[2]} channels")
+    if task == "demosaic" and min(shape[:2]) < 4:
+        raise UserError(f"{paths[0]}: frames of {shape[0]}x{shape[1]} px are too small to demosaic (at least 4x4: "
+                        f"whole 2x2 Bayer tiles, cropped to 4-px sides)")
     frames = torch.from_numpy(np.stack(arrays).transpose(0, 3, 1, 2).copy())
     if task == "demosaic":
         frames = frames[..., : frames.shape[-2] // 4 * 4, : frames.shape[-1] // 4 * 4]
     return frames, info
+
+
+def alpha_on_grid(alpha: np.ndarray | None, height: int, width: int) -> np.ndarray | None:
+    """The reference frame's alpha (h, w) on the output grid (height, width), so that it is kept: cropped where
+    the output is the frame cropped (demosaic), else resized bilinearly (pixel centres aligned as in
+    :func:`~selfrestore.burst.synthesis.lr_offset`, for super-resolution)."""
+    if alpha is None or alpha.shape == (height, width):
+        return alpha
+    if height <= alpha.shape[0] and width <= alpha.shape[1]:
+        return np.ascontiguousarray(alpha[:height, :width])
+    import torch.nn.functional as F
+
+    resized = F.interpolate(torch.from_numpy(np.asarray(alpha, dtype=np.float32))[None, None], size=(height, width),
+                            mode="bilinear", align_corners=False)
+    return resized[0, 0].clamp(0, 1).numpy()
 
 
 def burst_folders(inputs: list[str]) -> list[Path]:

@@ -2,15 +2,19 @@
 multi-image super-resolution), classically or with a trained model, optionally fine-tuned on the burst."""
 from __future__ import annotations
 
+import argparse
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
+from ..burst.frames_io import burst_paths, load_frames
 from ..errors import UserError
-from ._common import add_parser
+from ._common import add_parser, warn
 
-from ..burst.frames_io import load_frames
+if TYPE_CHECKING:
+    from ..methods.base import Method
 
 DESCRIPTION = """\
 Restore the reference (first) frame of a burst.
@@ -34,71 +38,165 @@ examples:
   selfrestore burst raw_frames/ --task demosaic --model m2m.safetensors --adapt 100 -o reference.png"""
 
 
+MAX_SCALE = 8  #: larger factors give huge, mostly invented outputs (x8 of a 1 MP burst is already 64 MP)
+
+
 def register(sub) -> None:
     parser = add_parser(sub, "burst", help="restore a burst: demosaic + denoise, or multi-image super-resolution",
                         description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("frames", nargs="+", help="frame files or a folder (sorted; the first is the reference)")
     parser.add_argument("--task", choices=["demosaic", "superres"], required=True)
-    parser.add_argument("--scale", type=int, default=2, help="super-resolution factor (superres)")
+    parser.add_argument("--scale", type=int, default=None,
+                        help=f"super-resolution factor, 1 to {MAX_SCALE} (superres; default: the model's, else 2)")
     parser.add_argument("--model", default=None, help="trained m2m / dsa model file, or a shipped one: "
                         "m2m-pg0.004_0.02, dsa-x2-pg0.004_0.02 (default: classical)")
     parser.add_argument("--adapt", type=int, default=0, metavar="STEPS",
                         help="self-supervised fine-tuning steps on this burst before restoring")
     parser.add_argument("--registration", choices=["translation", "euclidean", "affine"], default="affine")
-    parser.add_argument("-o", "--output", required=True, help="output image file")
+    parser.add_argument("-o", "--output", required=True, help="output image file (its suffix picks the format)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.set_defaults(func=run)
 
 
-def run(args) -> int:
+def check_options(args: argparse.Namespace) -> None:
+    """Numeric options in range, before anything is read (a huge --scale would run for minutes first)."""
+    if args.scale is not None and not 1 <= args.scale <= MAX_SCALE:
+        raise UserError(f"--scale {args.scale}: expected a factor from 1 to {MAX_SCALE}")
+    if args.adapt < 0:
+        raise UserError(f"--adapt {args.adapt}: the number of fine-tuning steps cannot be negative")
+
+
+def check_output(output: str, inputs: list[str], frames: list[Path], overwrite: bool) -> Path:
+    """The output file, checked before any computing as ``restore`` checks one output: an image file name,
+    not one of the input frames, not an existing file without ``--overwrite``."""
+    from ..io import IMAGE_SUFFIXES
+    from .restore import output_file
+
+    out = output_file(output, 1)
+    if out is None:
+        suffix = Path(output).suffix
+        what = ("is a folder" if Path(output).is_dir() else
+                f"has suffix {suffix}, not an image format" if suffix else "has no suffix")
+        raise UserError(f"-o {output} {what}: give an image file name, its suffix picks the format "
+                        f"({', '.join(IMAGE_SUFFIXES)})")
+    for frame in frames:
+        if out.resolve() == frame.resolve():
+            raise UserError(f"{out}: output would overwrite the input frame {frame}; choose another -o")
+    if out.exists() and not overwrite:
+        raise UserError(f"{out}: exists (pass --overwrite to replace it)")
+    for item in inputs:
+        if Path(item).is_dir() and out.resolve().is_relative_to(Path(item).resolve()):
+            warn(f"{out} is inside the input folder {item}: a later run on that folder will read it as a frame")
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..burst.frames_io import alpha_on_grid
     from ..burst.registration import register_burst
     from ..burst.shift_and_add import shift_and_add
-    from ..io import ImageInfo, write_image
+    from ..io import ImageInfo, to_channels, write_image
 
     raw = args.task == "demosaic"
-    if args.scale < 1:
-        raise UserError("--scale must be at least 1")
+    check_options(args)
+    output = check_output(args.output, args.frames, burst_paths(args.frames), args.overwrite)
+    method = net = None
+    if args.model:
+        method, net, header = _load_model(args, raw)
+    elif args.scale is None:
+        args.scale = 2
     # a mosaic-to-mosaic model restores the reference raw frame from that frame alone
     single = raw and args.model is not None and args.adapt == 0
     frames, info = load_frames(args.frames, args.task, minimum=1 if single else 2)
+    gray = False
+    if args.model:
+        frames, gray = _match_channels(args.model, header, frames)
+    elif args.adapt > 0:  # trained from scratch on this burst
+        from ..checkpoint import build_net
+        from ..registry import METHODS
+
+        method = METHODS.get("m2m")() if raw else METHODS.get("dsa")(scale=args.scale)
+        net = build_net(method.default_net, **method.net_kwargs(frames.shape[1]))
+    if args.adapt > 0:
+        check_adapt(method, frames)
     affines = register_burst(frames, model=args.registration, raw=raw)
-    if args.model is None and args.adapt == 0:
+    if method is None:
         out = shift_and_add(frames, affines, scale=1 if raw else args.scale, raw=raw)
     else:
-        out = _learned(args, frames, affines, raw)
+        out = _learned(args, method, net, frames, affines, raw)
+    array = out.clamp(0, 1).permute(1, 2, 0).numpy()
+    if gray:  # gray frames through a colour model come back gray, as `restore` does
+        array = to_channels(array, 1)
     if info is None or raw:
-        info = ImageInfo(dtype=info.dtype if info else "uint16", channels=3)
-    info.alpha = None
-    write_image(args.output, out.clamp(0, 1).permute(1, 2, 0).numpy(), info)
-    print(f"wrote {args.output}")
+        info = ImageInfo(dtype=info.dtype if info else "uint16", channels=3, alpha=info.alpha if info else None)
+    info.alpha = alpha_on_grid(info.alpha, *array.shape[:2])
+    write_image(output, array, info)
+    print(f"wrote {output}")
     return 0
 
 
-def _learned(args, frames: torch.Tensor, affines: torch.Tensor, raw: bool) -> torch.Tensor:
-    from ..burst.sources import BurstFrames
-    from ..checkpoint import build_net, load_model
-    from ..registry import METHODS
-    from ..train import TrainConfig, train
+def _load_model(args, raw: bool):
+    """(method, net, header) of ``--model``, checked against the task and ``--scale`` before the frames are read;
+    ``args.scale`` becomes the model's factor."""
+    from ..checkpoint import load_model
 
-    if args.model:
-        method, net, _ = load_model(args.model)
-    else:
-        method = METHODS.get("m2m")() if raw else METHODS.get("dsa")(scale=args.scale)
-        net = build_net(method.default_net, **method.net_kwargs(frames.shape[1]))
+    method, net, header = load_model(args.model)
     if method.batch_kind != "burst" or method.needs_clean:
         raise UserError(f"{args.model}: method {method.name!r} is not a self-supervised burst method")
     if raw != (method.name == "m2m"):
         raise UserError(f"{args.model}: a {method.name!r} model does not do --task {args.task}")
+    model_scale = getattr(method, "scale", 1)
+    if not raw and args.scale is not None and args.scale != model_scale:
+        raise UserError(f"--scale {args.scale}: {args.model} super-resolves x{model_scale}; leave out --scale, "
+                        f"or use a x{args.scale} model")
+    args.scale = model_scale
+    return method, net, header
+
+
+def _match_channels(model: str, header: dict, frames: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """The frames in the model's channels and whether they were gray frames made RGB for a colour model (the
+    result then goes back to gray); RGB frames for a gray model would lose their colour: a UserError."""
+    want = int(header.get("channels") or header["net"]["kwargs"].get("in_channels", frames.shape[1]))
+    have = frames.shape[1]
+    if have == want:
+        return frames, False
+    if have == 1 and want == 3:
+        return frames.repeat(1, 3, 1, 1), True
+    raise UserError(f"{model} takes {want}-channel frames, these have {have}: use a model trained on "
+                    f"{have}-channel bursts")
+
+
+def check_adapt(method: "Method", frames: torch.Tensor) -> None:
+    """``--adapt`` needs enough frames for the method's loss and frames larger than the border its loss leaves
+    out (else the loss is the mean of nothing: NaN at the first step)."""
+    need = getattr(method, "min_training_frames", 2)
+    if frames.shape[0] < need:
+        raise UserError(f"--adapt with method {method.name!r} needs a burst of at least {need} frames "
+                        f"({frames.shape[0]} given); give more frames, or leave out --adapt")
+    border = int(getattr(method, "border", 0))
+    side = max(2 * border + 1, 4)
+    height, width = frames.shape[-2:]
+    if min(height, width) < side:
+        raise UserError(f"--adapt with method {method.name!r} needs frames of at least {side}x{side} px (its loss "
+                        f"leaves out a {border} px border); these are {height}x{width}: leave out --adapt")
+
+
+def _learned(args, method, net, frames: torch.Tensor, affines: torch.Tensor, raw: bool) -> torch.Tensor:
+    from ..burst.sources import BurstFrames
+    from ..train import TrainConfig, train
+
     if args.adapt > 0:
-        need = getattr(method, "min_training_frames", 2)
-        if frames.shape[0] < need:
-            raise UserError(f"--adapt with method {method.name!r} needs a burst of at least {need} frames "
-                            f"({frames.shape[0]} given); give more frames, or leave out --adapt")
         source = BurstFrames(frames, raw=raw, registration=args.registration)
         patch = min(64, frames.shape[-2], frames.shape[-1])
         config = TrainConfig(steps=args.adapt, batch_size=4, patch_size=patch, lr=3e-4, amp=False, plot=False,
                              ckpt_every=args.adapt)
         with tempfile.TemporaryDirectory() as tmp:
-            train(method, net, source, config, Path(tmp) / "adapted.safetensors")
+            try:
+                train(method, net, source, config, Path(tmp) / "adapted.safetensors")
+            except UserError as exc:  # train's advice names fit's --lr, which burst does not have
+                if "diverged" not in str(exc):
+                    raise
+                raise UserError(f"--adapt: {str(exc).split(';')[0]}; restore with fewer --adapt steps, "
+                                f"or without --adapt") from None
     net.eval()
     with torch.no_grad():
         return method.restore(net, frames[None], affines=affines[None])[0].float()
