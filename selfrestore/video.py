@@ -115,6 +115,17 @@ def flow_preset(config: VideoConfig) -> str:
     return "medium" if config.flow_on == "denoised" else "noisy"
 
 
+#: the smallest frame side OpenCV's DIS flow takes with every preset and aspect ratio (below it, it fails, or
+#: with some presets and shapes crashes the process; measured with OpenCV 5.0)
+DIS_MIN_SIDE = 32
+
+
+def min_frame_side(net: nn.Module, flow_method: str = "dis") -> int:
+    """The smallest frame side fine-tuning on a video can use: training crops need the network's size
+    multiple, and DIS flow needs :data:`DIS_MIN_SIDE` (checked before any frame is restored)."""
+    return max(int(getattr(net, "size_multiple", 1)), DIS_MIN_SIDE if flow_method == "dis" else 1)
+
+
 class FrameSink(Protocol):
     def write(self, frame: np.ndarray) -> None: ...
 

@@ -18,13 +18,13 @@ import subprocess
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 
 from .errors import UserError
-from .io import (IMAGE_SUFFIXES, STACK_SUFFIXES, ImageInfo, intensity_mapping, read_frames, read_image,
-                 write_frames, write_image)
+from .io import (FITS_SUFFIXES, IMAGE_SUFFIXES, STACK_SUFFIXES, TIFF_SUFFIXES, ImageInfo, intensity_mapping,
+                 read_frames, read_image, write_frames, write_image)
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".y4m")
 _PATTERN = re.compile(r"%0?\d*d")
@@ -49,6 +49,7 @@ class VideoInfo:
     stack: ImageInfo | None = None  #: a stack input's layout (axes, pixel type, tags) to write it back alike
     #: a float stack far outside [0, 1] is mapped into it for the networks and back on writing
     intensity: dict[str, float] | None = None
+    alpha: bool = False          #: some input frames have an alpha channel (restored frames are written without)
 
 
 def _ffmpeg():
@@ -79,27 +80,101 @@ def spool_folder(target: str | os.PathLike) -> Path:
     return path.with_name(f".{path.name}.frames")
 
 
+def natural_key(name: str) -> tuple:
+    """Sort key that orders the numbers inside names by value: ``8.png 9.png 10.png``, not ``10 8 9``."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)], name
+
+
+def frames_on_disk(pattern: str | os.PathLike) -> dict[int, Path]:
+    """The existing files a printf pattern names, by frame number; only files the pattern would write under
+    that number count (``%03d`` names ``007.png``, not ``7.png`` or ``0007.png``)."""
+    path = Path(pattern)
+    if not path.parent.is_dir():
+        return {}
+    regex = re.compile("^" + _PATTERN.sub(r"(\\d+)", re.escape(path.name).replace(r"\%", "%")) + "$")
+    found = {}
+    for p in path.parent.iterdir():
+        m = regex.match(p.name)
+        if m and path.name % int(m.group(1)) == p.name:
+            found[int(m.group(1))] = p
+    return found
+
+
 def _pattern_frames(pattern: str) -> tuple[list[Path], int]:
-    """Consecutive existing files of a printf pattern, starting at 0 or 1 (or the smallest index found)."""
+    """The files of a printf pattern from its smallest frame number on; a number missing in between is a
+    UserError (a video with a hole would be restored with frames silently dropped)."""
     folder = Path(pattern).parent
     if not folder.is_dir():
         raise UserError(f"{pattern}: folder {folder} does not exist")
-    regex = re.compile("^" + _PATTERN.sub(r"(\\d+)", re.escape(Path(pattern).name).replace(r"\%", "%"))
-                       + "$")
-    indices = sorted(int(m.group(1)) for p in folder.iterdir() if (m := regex.match(p.name)))
-    if not indices:
-        raise UserError(f"{pattern}: no frame matches this pattern")
-    start, paths = indices[0], []
-    while Path(pattern % (start + len(paths))).exists():
-        paths.append(Path(pattern % (start + len(paths))))
-    return paths, start
+    found = frames_on_disk(pattern)
+    if not found:
+        loose = re.compile("^" + _PATTERN.sub(r"\\d+", re.escape(Path(pattern).name).replace(r"\%", "%")) + "$")
+        near = sorted((p.name for p in folder.iterdir() if loose.match(p.name)), key=natural_key)
+        hint = f" (files such as {near[0]} exist: mind the number's width)" if near else ""
+        raise UserError(f"{pattern}: no frame matches this pattern{hint}")
+    start, end = min(found), max(found)
+    missing = next((i for i in range(start, end + 1) if i not in found), None)
+    if missing is not None:
+        raise UserError(f"{pattern}: frame {missing} ({Path(pattern % missing).name}) is missing between frames "
+                        f"{start} and {end}; restore the frame, or give a folder or pattern of consecutive frames")
+    return [found[i] for i in range(start, end + 1)], start
 
 
 def _folder_frames(folder: Path) -> list[Path]:
-    paths = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    """A folder's image files in natural order (``frame8.png`` before ``frame10.png``)."""
+    paths = sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
+                   key=lambda p: natural_key(p.name))
     if not paths:
         raise UserError(f"{folder}: folder holds no frames ({', '.join(IMAGE_SUFFIXES)})")
     return paths
+
+
+def numbering(names: Sequence[str]) -> str | None:
+    """The printf pattern all ``names`` follow (``f%03d.png`` for ``f000.png f001.png``; the last number in a
+    name is the frame number), or None when they share none."""
+    parts = [re.fullmatch(r"(.*?)(\d+)(\D*)", name) for name in names]
+    if not parts or None in parts or len({(m.group(1), m.group(3)) for m in parts}) != 1:
+        return None
+    head, tail = (parts[0].group(k).replace("%", "%%") for k in (1, 3))
+    widths = {len(m.group(2)) for m in parts}
+    spec = f"{head}%0{widths.pop()}d{tail}" if len(widths) == 1 else f"{head}%d{tail}"
+    return spec if all(spec % int(m.group(2)) == m.group(0) for m in parts) else None
+
+
+def _frame_header(path: Path) -> tuple[int, int, int, bool]:
+    """(height, width, colour channels, alpha) of one frame file from its header (no pixels decoded, except
+    for FITS); an unreadable file is a UserError naming it."""
+    if path.stat().st_size == 0:
+        raise UserError(f"{path}: empty file (0 bytes)")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in TIFF_SUFFIXES:
+            import tifffile
+
+            with tifffile.TiffFile(str(path)) as tif:
+                page = tif.pages[0]
+                if tif.series and int(np.prod(tif.series[0].shape)) > int(np.prod(page.shape)):
+                    raise UserError(f"{path}: a stack of images, not one frame")
+                samples = int(page.samplesperpixel)
+                return int(page.imagelength), int(page.imagewidth), 1 if samples <= 2 else 3, samples in (2, 4)
+        if suffix not in FITS_SUFFIXES:
+            from PIL import Image
+
+            with Image.open(path) as img:
+                mode, (width, height) = img.mode, img.size
+                transparent = "transparency" in img.info
+            gray = mode in ("1", "L", "LA", "La", "I", "F") or mode.startswith("I;16")
+            alpha = mode in ("LA", "La", "RGBA", "RGBa", "PA") or (mode == "P" and transparent)
+            return height, width, 1 if gray else 3, alpha
+    except UserError:
+        raise
+    except Exception as exc:  # PIL / tifffile raise many types for data that is not an image
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "cannot identify image file" in reason:
+            reason = "not an image file (or an unsupported format)"
+        raise UserError(f"{path}: cannot read image: {reason}") from None
+    frame, info = read_image(path)
+    return frame.shape[0], frame.shape[1], frame.shape[2], info.alpha is not None
 
 
 class VideoReader:
@@ -129,7 +204,24 @@ class VideoReader:
         h, w, c = frame.shape
         dtype = image_info.dtype if image_info.dtype in ("uint8", "uint16") else "uint16"
         return VideoInfo(kind, source, len(self._paths), h, w, c, dtype,
-                         names=[p.name for p in self._paths], first_index=first)
+                         names=[p.name for p in self._paths], first_index=first, alpha=self._check_frames())
+
+    def _check_frames(self) -> bool:
+        """Read every frame's header before anything is restored, so that a file which is no image or has
+        another size stops the run before a frame is written (not half-way); returns whether any frame
+        has an alpha channel."""
+        height, width, channels, alpha = _frame_header(self._paths[0])
+        for path in self._paths[1:]:
+            h, w, c, a = _frame_header(path)
+            if (h, w) != (height, width):
+                raise UserError(f"{path}: {w}x{h} pixels, but the first frame {self._paths[0].name} is "
+                                f"{width}x{height}; every frame of a video needs the same size")
+            if c != channels:
+                raise UserError(f"{path}: {'gray' if c == 1 else 'colour'}, but the first frame "
+                                f"{self._paths[0].name} is {'gray' if channels == 1 else 'colour'}; every frame "
+                                "of a video needs the same channels")
+            alpha = alpha or a
+        return alpha
 
     def _read_stack(self, path: Path) -> VideoInfo:
         """A TIFF / FITS file whose planes are the frames (one leading axis: time)."""
@@ -161,8 +253,9 @@ class VideoReader:
         width, height = meta["size"]
         pix_fmt = str(meta.get("pix_fmt", ""))
         deep = bool(re.search(r"(9|10|12|14|16)(le|be)|rgb48|rgba64", pix_fmt))
+        alpha = bool(re.match(r"(yuva|rgba|argb|bgra|abgr|gbrap|ya\d)", pix_fmt))
         return VideoInfo("file", str(path), count, height, width, 3, "uint16" if deep else "uint8",
-                         fps=float(meta.get("fps") or 25.0))
+                         fps=float(meta.get("fps") or 25.0), alpha=alpha)
 
     def __len__(self) -> int:
         return self.info.frames
@@ -204,6 +297,66 @@ def read_video(source: str | os.PathLike) -> tuple[np.ndarray, VideoInfo]:
     return reader.read_all(), reader.info
 
 
+def output_kind(target: str | os.PathLike) -> str:
+    """What a video written to ``target`` becomes: "file" (a video suffix), "stack" (a TIFF / FITS name),
+    "pattern" (a ``%d`` field) or "folder"; an image file name is a UserError."""
+    text = str(target)
+    if is_video_file(text):
+        return "file"
+    if is_stack_file(text) and not is_pattern(text):
+        return "stack"
+    if is_pattern(text):
+        return "pattern"
+    if Path(text).suffix.lower() in IMAGE_SUFFIXES:
+        raise UserError(f"{text}: output of a video must be a folder, a frame pattern like out/%05d.png or a "
+                        "video file")
+    return "folder"
+
+
+def output_frame_path(target: str | os.PathLike, info: VideoInfo, index: int) -> Path:
+    """The file frame ``index`` of the video ``info`` goes to in a pattern or folder output ``target``."""
+    if output_kind(target) == "pattern":
+        return Path(str(target) % (info.first_index + index))
+    if info.kind in ("folder", "pattern") and index < len(info.names):
+        name = info.names[index]
+    else:
+        name = f"{index + 1:05d}.png"
+    return Path(target) / name
+
+
+def output_paths(target: str | os.PathLike, info: VideoInfo, count: int | None = None) -> list[Path]:
+    """Every file a :class:`VideoWriter` writes for the first ``count`` (default: all) frames of ``info``:
+    the frame files of a pattern or folder output, or the one video / stack file."""
+    if output_kind(target) in ("file", "stack"):
+        return [Path(target)]
+    return [output_frame_path(target, info, i) for i in range(info.frames if count is None else count)]
+
+
+def input_paths(info: VideoInfo) -> list[Path]:
+    """The files a video was read from: its frame files (folder, pattern) or its one file."""
+    if info.kind == "folder":
+        return [Path(info.source) / name for name in info.names]
+    if info.kind == "pattern":
+        return [Path(info.source).parent / name for name in info.names]
+    return [Path(info.source)]
+
+
+def stale_frames(target: str | os.PathLike, info: VideoInfo, count: int | None = None) -> list[Path]:
+    """Frame files already in a pattern or folder output that are named like its frames (the pattern, or
+    the one numbering of the frame names) but are not among the ``count`` (default: all) frames of
+    ``info``: what is left of an older, longer video. Other files, and the input's frames, never count."""
+    if output_kind(target) in ("file", "stack"):
+        return []
+    paths = output_paths(target, info, count)
+    spec = str(target) if output_kind(target) == "pattern" else numbering([p.name for p in paths])
+    if spec is None:
+        return []
+    if output_kind(target) == "folder":
+        spec = str(Path(target) / spec)
+    keep = {p.resolve() for p in paths + input_paths(info)}
+    return [p for _, p in sorted(frames_on_disk(spec).items()) if p.resolve() not in keep]
+
+
 class VideoWriter:
     """Write frames one at a time, in the form given by ``target``'s name, the bit depth of ``info``.
 
@@ -216,30 +369,27 @@ class VideoWriter:
     ``.NAME.frames`` next to ``target`` (losslessly, in the output's bit depth), and the file is made from
     it on close; an interrupted run keeps the folder, so a rerun with ``resume=True`` can :meth:`skip` the
     frames already restored. Without ``resume`` a folder left by an earlier run is cleared.
+
+    ``prune=True`` (a pattern or folder output): once every frame is written, delete the :func:`stale_frames`
+    of an older, longer video there (``--overwrite``), so that the output holds this video alone.
     """
 
     def __init__(self, target: str | os.PathLike, info: VideoInfo, quality: int = 9, spool: bool = False,
-                 resume: bool = False):
-        self.target, self.info, self.count = str(target), info, 0
+                 resume: bool = False, prune: bool = False):
+        self.target, self.info, self.count, self.prune = str(target), info, 0, prune
+        self.removed: list[Path] = []  #: stale frames deleted on close (``prune``)
         self._image_info = ImageInfo(dtype=info.dtype, channels=info.channels)
         self._encoder = None
         self._frames: list[np.ndarray] = []
         self._spool: Path | None = None
-        if is_video_file(self.target):
-            self.kind = "file"
+        self.kind = output_kind(self.target)
+        if self.kind == "file":
             Path(self.target).parent.mkdir(parents=True, exist_ok=True)
             self._tmp = Path(self.target).with_name(f".{Path(self.target).stem}.tmp{Path(self.target).suffix}")
             self._quality = quality
-        elif is_stack_file(self.target) and not is_pattern(self.target):
-            self.kind = "stack"
-        elif is_pattern(self.target):
-            self.kind = "pattern"
+        elif self.kind == "pattern":
             Path(self.target).parent.mkdir(parents=True, exist_ok=True)
-        else:
-            if Path(self.target).suffix.lower() in IMAGE_SUFFIXES:
-                raise UserError(f"{self.target}: output of a video must be a folder, a frame pattern "
-                                "like out/%05d.png or a video file")
-            self.kind = "folder"
+        elif self.kind == "folder":
             Path(self.target).mkdir(parents=True, exist_ok=True)
         if spool and self.kind in ("file", "stack"):
             self._spool = spool_folder(self.target)
@@ -248,13 +398,7 @@ class VideoWriter:
             self._spool.mkdir(parents=True, exist_ok=True)
 
     def _frame_path(self, index: int) -> Path:
-        if self.kind == "pattern":
-            return Path(self.target % (self.info.first_index + index))
-        if self.info.kind in ("folder", "pattern") and index < len(self.info.names):
-            name = self.info.names[index]
-        else:
-            name = f"{index + 1:05d}.png"
-        return Path(self.target) / name
+        return output_frame_path(self.target, self.info, index)
 
     def _open_encoder(self, height: int, width: int) -> None:
         deep = self.info.dtype == "uint16"
@@ -356,6 +500,11 @@ class VideoWriter:
         if self._spool is not None and ok:
             shutil.rmtree(self._spool, ignore_errors=True)
             self._spool = None
+        if self.prune and ok and self.count and self.kind in ("pattern", "folder"):
+            self.removed = stale_frames(self.target, self.info, self.count)
+            for path in self.removed:
+                path.unlink(missing_ok=True)
+            self.prune = False
 
     def _add_sound(self, source: str) -> None:
         """Mux the source's audio streams into the encoded video (stream copy; AAC / Opus if the container

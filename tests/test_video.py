@@ -400,3 +400,116 @@ def test_a_tiff_time_series_is_a_video_and_comes_back_as_one(tmp_path, sequence)
     assert not (tmp_path / "restored.tif.resume.pt").exists()
     assert main(["video", str(src), "-o", str(tmp_path / "again.tif"), "--method", "f2f", "--model", str(model),
                  "--online", "--resume", "--quiet"]) == 2  # a single output file cannot be continued
+
+
+# ------------------------------------------------------------------------- command-line input checks
+def _frames(folder, names, height=32, width=48, channels=3):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    for name in names:
+        write_image(folder / name, rng.random((height, width, channels), dtype=np.float32))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    torch.manual_seed(0)
+    save_checkpoint(path, build_net("unet", in_channels=3, out_channels=3, width=4, depth=2),
+                    {"method": {"name": "n2c", "noise": None}, "channels": 3})
+    return path
+
+
+def _video(source, output, model, *extra):
+    return main(["video", str(source), "-o", str(output), "--method", "f2f", "--model", str(model),
+                 "--steps-per-frame", "1", "--crop", "16", "--quiet", *extra])
+
+
+def test_video_command_never_writes_over_input_frames_and_asks_before_replacing_frames(tmp_path, tiny_model,
+                                                                                       capsys):
+    vid = _frames(tmp_path / "vid", [f"{i:03d}.png" for i in range(3)])
+    before = {p.name: p.read_bytes() for p in vid.iterdir()}
+    for source, output in ((vid / "%03d.png", vid / "%03d.png"), (vid, vid / "%03d.png"), (vid / "%03d.png", vid)):
+        assert _video(source, output, tiny_model, "--overwrite") == 2
+        assert "would write over the input" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in vid.iterdir()} == before
+    other = _frames(tmp_path / "other", ["001.png"])  # frames elsewhere that the output pattern names
+    old = (other / "001.png").read_bytes()
+    assert _video(vid, other / "%03d.png", tiny_model) == 2
+    assert "--overwrite" in capsys.readouterr().err and (other / "001.png").read_bytes() == old
+    assert _video(vid, other / "%03d.png", tiny_model, "--overwrite") == 0
+    assert sorted(p.name for p in other.iterdir()) == ["000.png", "001.png", "002.png"]
+
+
+def test_video_command_overwrite_deletes_the_old_frames_beyond_the_new_video(tmp_path, tiny_model, capsys):
+    out = _frames(tmp_path / "out", [f"{i:03d}.png" for i in range(6)] + ["poster.png"])
+    vid = _frames(tmp_path / "vid", ["000.png", "001.png"])
+    assert _video(vid, out, tiny_model, "--overwrite") == 0
+    assert sorted(p.name for p in out.iterdir()) == ["000.png", "001.png", "poster.png"]
+    with pytest.raises(SystemExit):
+        main(["video", "--help"])
+    assert "are deleted" in capsys.readouterr().out  # --help says what --overwrite deletes
+
+
+@pytest.mark.parametrize("model", ["m2m-pg0.004_0.02", "laine19-gauss25"])
+def test_video_command_refuses_start_models_that_are_not_plain_denoisers(tmp_path, model, capsys):
+    from selfrestore.checkpoint import shipped_models
+
+    if model not in shipped_models():
+        pytest.skip(f"{model} not shipped")
+    vid = _frames(tmp_path / "vid", ["000.png", "001.png"])
+    assert _video(vid, tmp_path / "out", model) == 2
+    err = capsys.readouterr().err
+    assert "not a plain denoiser" in err and "unet-gauss25" in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_video_command_checks_the_device_before_loading_anything(tmp_path, tiny_model, capsys):
+    vid = _frames(tmp_path / "vid", ["000.png", "001.png"])
+    for device in ("bogus", "cuda:99"):
+        assert _video(vid, tmp_path / "out", tiny_model, "--device", device) == 2
+        assert f"--device {device}" in capsys.readouterr().err
+    assert _video(vid, tmp_path / "out", tiny_model, "--device", "auto") == 0
+
+
+@pytest.mark.parametrize("size,depth", [((5, 7), 2), ((13, 20), 5)])
+def test_video_command_refuses_frames_too_small_before_any_work(tmp_path, capsys, size, depth):
+    model = tmp_path / "net.safetensors"
+    save_checkpoint(model, build_net("unet", in_channels=3, out_channels=3, width=4, depth=depth),
+                    {"method": {"name": "n2c", "noise": None}, "channels": 3})
+    vid = _frames(tmp_path / "vid", ["000.png", "001.png", "002.png"], *size)
+    assert _video(vid, tmp_path / "out", model) == 2
+    assert "at least 32x32" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("option,value", [("--batch-size", "0"), ("--lr", "-1"), ("--lr", "nan"), ("--passes", "-1"),
+                                          ("--steps-per-frame", "-2"), ("--crop", "0")])
+def test_video_command_refuses_impossible_numbers(tmp_path, tiny_model, capsys, option, value):
+    vid = _frames(tmp_path / "vid", ["000.png", "001.png"])
+    with pytest.raises(SystemExit) as exit_info:
+        _video(vid, tmp_path / "out", tiny_model, option, value)
+    assert exit_info.value.code == 2 and option in capsys.readouterr().err
+
+
+def test_video_command_says_that_alpha_is_dropped(tmp_path, tiny_model, capsys):
+    vid = _frames(tmp_path / "vid", ["000.png", "001.png"], channels=4)
+    assert _video(vid, tmp_path / "out", tiny_model) == 0
+    assert "alpha" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", ["text", "size"])
+def test_video_command_with_a_bad_frame_mid_video_writes_nothing(tmp_path, tiny_model, capsys, bad):
+    vid = _frames(tmp_path / "vid", [f"{i:03d}.png" for i in range(5)])
+    if bad == "text":
+        (vid / "003.png").write_text("not an image")
+    else:
+        _frames(vid, ["003.png"], 16, 48)
+    assert _video(vid, tmp_path / "out", tiny_model, "--online") == 2
+    assert "003.png" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_video_save_model_onto_a_folder_is_refused_before_any_work(tmp_path, tiny_model, capsys):
+    vid = _frames(tmp_path / "vid", ["000.png", "001.png"])
+    (tmp_path / "models").mkdir()
+    assert _video(vid, tmp_path / "out", tiny_model, "--save-model", str(tmp_path / "models")) == 2
+    assert "is a folder" in capsys.readouterr().err and not (tmp_path / "out").exists()

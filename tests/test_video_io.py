@@ -129,3 +129,70 @@ def test_restored_video_file_keeps_the_sound_track(tmp_path, frames, source, aud
     with VideoWriter(tmp_path / f"silent{target}", VideoReader(src).info) as writer:
         writer.write(frames[0])
     assert "Audio:" not in _streams(tmp_path / f"silent{target}")
+
+
+def _write_frames(folder, names, height=8, width=12, channels=3):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for name in names:
+        write_image(folder / name, rng.random((height, width, channels), dtype=np.float32))
+
+
+def test_folder_frames_are_read_in_natural_order(tmp_path):
+    _write_frames(tmp_path, ["8.png", "9.png", "10.png", "11.png"])
+    assert VideoReader(tmp_path).info.names == ["8.png", "9.png", "10.png", "11.png"]  # not 10 11 8 9
+
+
+def test_a_gap_in_a_frame_pattern_is_an_error_naming_the_missing_frame(tmp_path):
+    _write_frames(tmp_path, ["000.png", "001.png", "003.png", "004.png", "005.png"])
+    with pytest.raises(UserError, match=r"frame 2 \(002\.png\) is missing"):
+        VideoReader(tmp_path / "%03d.png")
+
+
+def test_a_pattern_of_another_number_width_is_a_user_error(tmp_path):
+    _write_frames(tmp_path, ["000.png", "001.png"])
+    with pytest.raises(UserError, match="no frame matches.*000.png"):
+        VideoReader(tmp_path / "%05d.png")
+    assert VideoReader(tmp_path / "%03d.png").info.frames == 2
+
+
+@pytest.mark.parametrize("bad", ["text", "size", "gray"])
+def test_a_bad_frame_mid_video_is_found_before_any_frame_is_read(tmp_path, bad):
+    _write_frames(tmp_path, [f"{i:03d}.png" for i in range(5)])
+    if bad == "text":
+        (tmp_path / "003.png").write_text("not an image")
+    else:
+        _write_frames(tmp_path, ["003.png"], height=6 if bad == "size" else 8, channels=1 if bad == "gray" else 3)
+    with pytest.raises(UserError, match="003.png") as err:
+        VideoReader(tmp_path)  # the headers are checked here, not after frames 000-002 were restored
+    assert "\n" not in str(err.value)
+
+
+def test_frames_with_alpha_are_flagged(tmp_path):
+    _write_frames(tmp_path / "rgba", ["0.png", "1.png"], channels=4)
+    _write_frames(tmp_path / "rgb", ["0.png", "1.png"])
+    assert VideoReader(tmp_path / "rgba").info.alpha and VideoReader(tmp_path / "rgba").info.channels == 3
+    assert not VideoReader(tmp_path / "rgb").info.alpha
+
+
+def test_numbering_of_frame_names():
+    from selfrestore.video_io import numbering
+
+    assert numbering(["f000.png", "f001.png"]) == "f%03d.png"
+    assert numbering(["8.png", "9.png", "10.png"]) == "%d.png"
+    assert numbering(["a.png", "b.png"]) is None and numbering(["x1.png", "y2.png"]) is None
+
+
+@pytest.mark.parametrize("target", ["folder", "pattern"])
+def test_pruning_writer_deletes_only_the_stale_frames_of_its_own_numbering(tmp_path, target):
+    """--overwrite with a shorter video: the old frames 002-005 go, files named otherwise stay."""
+    src, out = tmp_path / "src", tmp_path / "out"
+    _write_frames(src, ["000.png", "001.png"])
+    _write_frames(out, [f"{i:03d}.png" for i in range(6)] + ["keep.png", "0007.png"])
+    (out / "notes.txt").write_text("mine")
+    reader = VideoReader(src)
+    with VideoWriter(out if target == "folder" else out / "%03d.png", reader.info, prune=True) as writer:
+        for frame in reader:
+            writer.write(frame)
+    assert {p.name for p in out.iterdir()} == {"000.png", "001.png", "0007.png", "keep.png", "notes.txt"}
+    assert [p.name for p in writer.removed] == ["002.png", "003.png", "004.png", "005.png"]

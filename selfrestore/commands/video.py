@@ -3,9 +3,16 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import UserError
-from ._common import add_parser, tile_size
+from ._common import add_parser, tile_size, warn
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from ..methods.base import Method
+    from ..video_io import VideoInfo
 
 DESCRIPTION = """\
 Denoise a video without any clean data: start from a pretrained denoiser and fine-tune it on the video
@@ -32,6 +39,36 @@ examples:
 """
 
 DEFAULT_MODELS = {"f2f": "unet-gauss25", "mf2f": "fastdvd-gauss25"}
+#: batch kinds of the methods whose models are plain denoisers (noisy frame(s) in, clean frame out): starts
+#: for F2F / MF2F (burst, deblurring and blurry+noisy models restore something else)
+DENOISER_KINDS = ("single", "pair", "frames", "video_warp")
+
+
+def _number(text: str, kind: type, least: float, what: str, above: bool = False) -> int | float:
+    """``text`` as a finite ``kind`` of at least (``above``: more than) ``least``; else an argparse error,
+    which the command line prints as one usage line."""
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    if not ((least < value) if above else (least <= value)) or not value < float("inf"):  # NaN fails too
+        raise argparse.ArgumentTypeError(f"{text}: must be {'above' if above else 'at least'} {least}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1 (a batch size, a crop side)."""
+    return _number(text, int, 1, "a whole number")
+
+
+def count(text: str) -> int:
+    """argparse type: a whole number of at least 0 (steps, passes: 0 restores with the start model as it is)."""
+    return _number(text, int, 0, "a whole number")
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number above 0 (a learning rate)."""
+    return _number(text, float, 0, "a number", above=True)
 
 
 def register(sub) -> None:
@@ -50,13 +87,14 @@ def register(sub) -> None:
                       help="several passes over the whole video first")
     p.set_defaults(mode="online")
     g = p.add_argument_group("fine-tuning")
-    g.add_argument("--steps-per-frame", type=int, default=5, help="Adam steps per frame (and per pass)")
-    g.add_argument("--passes", type=int, default=3, help="passes over the video (offline)")
-    g.add_argument("--lr", type=float, default=5e-5, help="Adam learning rate of the fine-tuning")
+    g.add_argument("--steps-per-frame", type=count, default=5,
+                   help="Adam steps per frame (and per pass); 0: no fine-tuning")
+    g.add_argument("--passes", type=count, default=3, help="passes over the video (offline)")
+    g.add_argument("--lr", type=positive_float, default=5e-5, help="Adam learning rate of the fine-tuning")
     g.add_argument("--lr-schedule", choices=["cosine", "constant"], default="cosine",
                    help="offline: decay the learning rate to 0 over all passes (cosine) or keep it (constant)")
-    g.add_argument("--crop", type=int, default=128, help="training crop size in pixels")
-    g.add_argument("--batch-size", type=int, default=2, help="crops per step")
+    g.add_argument("--crop", type=positive_int, default=128, help="training crop size in pixels")
+    g.add_argument("--batch-size", type=positive_int, default=2, help="crops per step")
     g.add_argument("--stack", choices=["shifted", "dilated"], default="shifted",
                    help="MF2F training stack that excludes the target frame")
     g.add_argument("--warp-loss", choices=["l1", "l2"], default="l1",
@@ -79,8 +117,11 @@ def register(sub) -> None:
     r.add_argument("--precision", choices=["bf16", "fp32"], default="bf16",
                    help="bf16 autocast for training and inference (fast on CPUs with AVX512-BF16)")
     r.add_argument("--tile", type=tile_size, default=1024, help="inference tile size in pixels (0: automatic)")
-    r.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
-    r.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    r.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:1 ...")
+    r.add_argument("--overwrite", action="store_true",
+                   help="replace an existing output; frame files there named like the output's frames (its "
+                        "%%d pattern, or the numbering of the frame names) that the new video does not have "
+                        "are deleted once it is written (older, longer video); other files are left alone")
     r.add_argument("--resume", action="store_true",
                    help="continue an interrupted run from OUTPUT.resume.pt (saved every minute: --offline while "
                         "fine-tuning; --online after each written frame: a video or stack OUTPUT is made at the "
@@ -98,41 +139,91 @@ def resume_path(output: str) -> Path:
     return path.with_name(path.name + ".resume.pt")
 
 
-def _check_output(args: argparse.Namespace) -> None:
-    out, src = Path(args.output), Path(args.input)
-    if "%" not in args.output and out.exists():
-        if out.resolve() == src.resolve():
-            raise UserError(f"{out}: output would overwrite the input")
-        if (out.is_file() or any(out.iterdir())) and not args.overwrite:
-            raise UserError(f"{out}: already exists (use --overwrite to replace it)")
+def _check_output(args: argparse.Namespace, info: VideoInfo, existing: bool = True) -> None:
+    """Before anything is computed: refuse an output that would write over an input frame or the input
+    (a pattern or folder too), and (``existing``) an output that exists, frames of a pattern included,
+    unless --overwrite."""
+    from ..video_io import input_paths, output_kind, output_paths, stale_frames
+
+    kind = output_kind(args.output)
+    targets = output_paths(args.output, info)
+    inputs = {p.resolve() for p in input_paths(info)} | {Path(args.input).resolve()}
+    if kind == "folder":
+        targets = [Path(args.output), *targets]
+    clash = next((p for p in targets if p.resolve() in inputs), None)
+    if clash is not None:
+        raise UserError(f"-o {args.output}: would write over the input ({clash}); choose another output")
+    if not existing or args.overwrite:
+        return
+    out = Path(args.output)
+    if kind == "folder" and out.exists():
+        there = out.is_file() or any(out.iterdir())
+    else:
+        there = next((p for p in targets if p.exists()), None) or next(iter(stale_frames(args.output, info)), None)
+    if there:
+        raise UserError(f"{there if kind == 'pattern' else out}: already exists (use --overwrite to replace "
+                        f"{'the frames' if kind == 'pattern' else 'it'})")
+
+
+def check_start_model(model: str, method: Method, net: nn.Module, header: dict, video_method: str) -> None:
+    """A UserError unless ``net`` is a plain denoiser that ``video_method`` can fine-tune: a single-frame one
+    for f2f, a five-frame one for mf2f (not a Bayesian, burst, demosaicking or deblurring model)."""
+    from ..methods.base import Method
+
+    frames = int(getattr(net, "frames", 1))
+    kwargs = header.get("net", {}).get("kwargs", {})
+    fits = (method.batch_kind in DENOISER_KINDS and type(method).restore is Method.restore
+            and kwargs.get("in_channels") == kwargs.get("out_channels"))
+    need = "a single-frame" if video_method == "f2f" else "a five-frame"
+    advice = (f"--method {video_method} fine-tunes {need} denoiser, such as the shipped "
+              f"{DEFAULT_MODELS[video_method]} (see selfrestore models)")
+    if not fits:
+        raise UserError(f"{model}: not a plain denoiser (method {method.name}); {advice}")
+    if frames != (1 if video_method == "f2f" else 5):
+        raise UserError(f"{model}: a {frames}-frame network; {advice}")
+
+
+def check_frame_size(info: VideoInfo, net: nn.Module, flow: str) -> None:
+    """A UserError when the frames are too small to fine-tune on: smaller than the network's size multiple
+    (the training crops) or than optical flow can work on."""
+    from ..video import DIS_MIN_SIDE, min_frame_side
+
+    side = min_frame_side(net, flow)
+    if min(info.height, info.width) < side:
+        why = [f"training crops: {getattr(net, 'size_multiple', 1)}"] + ([f"DIS flow: {DIS_MIN_SIDE}"]
+                                                                          if flow == "dis" else [])
+        raise UserError(f"{info.source}: frames of {info.width}x{info.height} pixels are too small; fine-tuning "
+                        f"needs at least {side}x{side} ({', '.join(why)})")
 
 
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..checkpoint import load_model, save_checkpoint
-    from ..io import to_channels
+    from ..io import refuse_folder, to_channels
     from ..registry import METHODS
+    from ..train import pick_device
     from ..video import VideoConfig, finetune_and_restore
     from ..video_io import VideoReader, VideoWriter
 
-    reader = VideoReader(args.input)
+    device = pick_device(args.device)  # a device that is not here: one line, before anything is loaded
+    reader = VideoReader(args.input)  # every frame's header is read: a bad frame stops the run here
     checkpoint = resume_path(args.output)
     if args.resume:
         if not checkpoint.exists():
             raise UserError(f"nothing to resume: {checkpoint} does not exist")
-    else:
-        if checkpoint.exists():
-            raise UserError(f"{checkpoint}: an interrupted {args.mode} run left its fine-tuning state here; add "
-                            "--resume to continue it, or delete the file to start over")
-        _check_output(args)
+    elif checkpoint.exists():
+        raise UserError(f"{checkpoint}: an interrupted {args.mode} run left its fine-tuning state here; add "
+                        "--resume to continue it, or delete the file to start over")
+    _check_output(args, reader.info, existing=not args.resume)
+    if args.save_model:
+        refuse_folder(args.save_model)  # the model is written last: a folder there would waste the whole run
     model = args.model or DEFAULT_MODELS[args.method]
-    _, net, header = load_model(model, args.device)
-    multi = int(getattr(net, "frames", 1)) > 1
-    if multi != (args.method == "mf2f"):
-        kind = "a multi-frame" if multi else "a single-frame"
-        raise UserError(f"{model}: is {kind} network; --method {args.method} needs "
-                        + ("a five-frame network (fastdvd)" if args.method == "mf2f" else "a single-frame one"))
+    start_method, net, header = load_model(model, device)
+    check_start_model(model, start_method, net, header, args.method)
+    check_frame_size(reader.info, net, args.flow)
+    if reader.info.alpha:  # said even with --quiet: it is data the output will not have
+        warn(f"{args.input}: the frames' alpha channel is not restored; the output frames have none")
     options = {"stack": args.stack} if args.method == "mf2f" else {}
     options["warp_loss"] = args.warp_loss
     method = METHODS.get(args.method)(noise=None, **options)
@@ -160,13 +251,17 @@ def run(args: argparse.Namespace) -> int:
     frames = (to_channels(f, channels) if have != channels else f for f in reader)
     # online: each frame costs a fine-tuning step, so a video or stack file is built from frames kept on disk
     # (resumable); offline restores every frame at the end from the saved fine-tuning state
-    with VideoWriter(args.output, reader.info, spool=args.mode == "online", resume=args.resume) as writer:
-        stats = finetune_and_restore(method, net, frames, len(reader), ChannelSink(writer), config, args.device)
+    with VideoWriter(args.output, reader.info, spool=args.mode == "online", resume=args.resume,
+                     prune=args.overwrite) as writer:
+        stats = finetune_and_restore(method, net, frames, len(reader), ChannelSink(writer), config, device)
     checkpoint.unlink(missing_ok=True)  # the restored video is written: nothing left to resume
     if args.save_model:
         save_checkpoint(args.save_model, net, {"method": method.config(), "channels": channels,
                                                "finetuned_on": str(args.input), "video_mode": args.mode})
     if not args.quiet:
+        if writer.removed:
+            print(f"deleted {len(writer.removed)} older frame(s) of {args.output} beyond this video's "
+                  f"{stats.frames} (--overwrite)")
         print(f"restored {stats.frames} frames to {args.output} in {stats.seconds:.1f} s "
               f"({stats.fps:.3f} frames/s)")
     return 0
