@@ -1,7 +1,8 @@
 """The command line as Python functions, for notebooks and scripts.
 
 Each function takes the same options as its command, written as keyword arguments (``--patch-size 96``
-becomes ``patch_size=96``; a flag is ``True``; a list gives several values), and goes through the very
+becomes ``patch_size=96``; a flag is ``True``, and left out when false; a list gives several values: separate
+ones, or joined by commas for an option written ``S,S,...``), and goes through the very
 parser and code the command uses, so the two never drift apart and every default is the command's. A
 mistake raises :class:`selfrestore.errors.UserError` with the command's one-line message.
 
@@ -15,6 +16,7 @@ Arrays in, arrays out: :class:`selfrestore.restore.Restorer` (``Restorer(model).
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import os
@@ -26,38 +28,61 @@ from .errors import UserError
 PathLike = str | os.PathLike
 
 
-def command_line(verb: str, positional: Sequence[PathLike], options: dict[str, Any]) -> list[str]:
-    """The argument list of ``selfrestore VERB`` for these positional arguments and keyword options."""
-    argv = [verb, *map(str, positional)]
+def command_line(verb: str, positional: Sequence[PathLike], options: dict[str, Any],
+                 parser: argparse.ArgumentParser | None = None) -> list[str]:
+    """The argument list of ``selfrestore VERB`` for these positional arguments and keyword options.
+
+    Values are written ``--option=VALUE`` and the positionals go after ``--``, so that a value or a file name
+    starting with ``-`` is not taken for an option; a list for an option of one value (``--patch-sizes
+    S,S,...``) is joined by commas; a flag is given when its value is true. ``parser``: the command line's
+    (built here when not given), which says how each option is written."""
+    if parser is None:
+        from .cli import build_parser
+
+        parser = build_parser()
+    verbs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    actions = {flag: a for a in verbs[verb]._actions for flag in a.option_strings} if verb in verbs else {}
+    argv = [verb]
     for key, value in options.items():
         flag = "--" + key.replace("_", "-")
-        if value is None or value is False:
+        action = actions.get(flag)
+        if value is None or value is False or (action is not None and action.nargs == 0 and not value):
             continue
-        if value is True:
+        if value is True or (action is not None and action.nargs == 0):
             argv.append(flag)
-        elif isinstance(value, (list, tuple)):
+        elif isinstance(value, (list, tuple)) and (action is None or action.nargs not in (None, "?")):
             argv += [flag, *map(str, value)]
+        elif isinstance(value, (list, tuple)):
+            argv.append(f"{flag}={','.join(map(str, value))}")
         else:
-            argv += [flag, str(value)]
-    return argv
+            argv.append(f"{flag}={value}")
+    return argv + (["--", *map(str, positional)] if positional else [])
 
 
 def run_command(verb: str, *positional: PathLike, **options: Any) -> int:
     """Run ``selfrestore VERB`` in this process; returns its exit code (0: everything done, 1: some inputs
-    failed and were reported on stderr). Bad options or data raise UserError."""
+    failed and were reported on stderr). Bad options or data, and files that cannot be written, raise
+    UserError."""
     from .cli import build_parser
 
-    argv = command_line(verb, positional, options)
+    parser = build_parser()
+    argv = command_line(verb, positional, options, parser)
     messages = io.StringIO()
     try:
         with contextlib.redirect_stderr(messages):
-            args = build_parser().parse_args(argv)
+            args = parser.parse_args(argv)
     except SystemExit as exc:
         if exc.code in (0, None):  # --help
             return 0
         lines = [line for line in messages.getvalue().splitlines() if line.strip()]
         raise UserError(lines[-1] if lines else f"selfrestore {verb}: bad options") from None
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except OSError as exc:  # the file system said no (a missing or read-only folder, a full disk): as the CLI
+        if os.environ.get("SELFRESTORE_DEBUG"):
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise UserError(f"{where}{exc.strerror or exc}") from None
 
 
 def _as_list(items: PathLike | Sequence[PathLike]) -> list[PathLike]:
@@ -77,10 +102,11 @@ def fit(data: PathLike | Sequence[PathLike] = (), *, output: PathLike, **options
     return model_path(output)
 
 
-def restore(inputs: PathLike | Sequence[PathLike] = (), *, model: PathLike, output: PathLike, **options: Any) -> int:
+def restore(inputs: PathLike | Sequence[PathLike] = (), *, output: PathLike, model: PathLike | None = None,
+            **options: Any) -> int:
     """Restore image files or folders into ``output`` (a folder, or a file name for one input) with a model
-    file or shipped model name (``selfrestore restore``). Returns 0, or 1 when some inputs failed (each
-    reported on stderr; the others were restored)."""
+    file or shipped model name (``selfrestore restore``; None: the command's default shipped model). Returns
+    0, or 1 when some inputs failed (each reported on stderr; the others were restored)."""
     return run_command("restore", *_as_list(inputs), model=model, output=output, **options)
 
 

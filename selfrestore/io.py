@@ -26,6 +26,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".p
 TIFF_SUFFIXES = (".tif", ".tiff")
 FITS_SUFFIXES = (".fits", ".fit", ".fts")  #: astronomy images (read and written through astropy)
 STACK_SUFFIXES = TIFF_SUFFIXES + FITS_SUFFIXES  #: formats that hold float pixels and stacks of planes
+NO_ALPHA_SUFFIXES = (".jpg", ".jpeg", ".bmp", ".ppm", ".pgm")  #: formats without alpha (a BMP reads back RGB)
 MIN_SIDE = 1
 LUMA = (0.299, 0.587, 0.114)  #: ITU-R BT.601 weights: RGB -> gray
 
@@ -46,6 +47,7 @@ class ImageInfo:
     fits_header: str | None = None     #: a FITS image's header (WCS, exposure ...), written back unchanged
     tiff_tags: tuple = ()              #: TIFF tags carried to the output: GeoTIFF / GDAL (code, type, count, value)
     tiff_resolution: tuple | None = None  #: TIFF (x resolution, y resolution, unit), written back
+    imagej: dict | None = None         #: an ImageJ TIFF's metadata (spacing, unit, labels, ranges ...), written back
 
     @property
     def bit_depth(self) -> int:
@@ -110,8 +112,13 @@ def _read_pixels(path: Path) -> tuple[np.ndarray, dict]:
             axes = tif.series[0].axes if tif.series else ""
             page = tif.pages[0]
             meta = _tiff_metadata(page)
-            bands = int(page.samplesperpixel) > 4 or (int(page.photometric) in (0, 1)
-                                                       and int(page.samplesperpixel) >= 3)
+            if tif.is_imagej and tif.imagej_metadata:
+                meta["imagej"] = dict(tif.imagej_metadata)
+            samples = int(page.samplesperpixel)
+            # gray + 2nd sample: alpha only where ExtraSamples says so (1 associated, 2 unassociated), else a band
+            second_is_alpha = tuple(int(e) for e in page.extrasamples)[:1] in ((1,), (2,))
+            bands = samples > 4 or (int(page.photometric) in (0, 1) and (samples >= 3 or samples == 2
+                                                                          and not second_is_alpha))
         if len(axes) == array.ndim and axes.endswith(("YX", "YXS", "SYX")) and array.ndim > 2:
             if bands and axes.endswith(("YXS", "SYX")):  # multispectral bands: a stack of gray planes
                 if axes.endswith("YXS"):
@@ -130,7 +137,7 @@ def _read_pixels(path: Path) -> tuple[np.ndarray, dict]:
         return array, meta
     from PIL import Image
 
-    if suffix == ".png" and _is_png16_colour(path):
+    if suffix == ".png" and _png16_colour_type(path):
         with Image.open(path) as img:  # metadata only: PIL would reduce the pixels to 8 bits
             meta = _pil_metadata(img)
         return _read_png16_colour(path), meta
@@ -172,16 +179,33 @@ def _tiff_metadata(page) -> dict:
     return meta
 
 
-def _tiff_write_options(info: "ImageInfo | None") -> dict:
-    """tifffile.imwrite keywords that carry ``info``'s ICC profile, resolution and georeferencing tags."""
-    if info is None:
-        return {}
-    options: dict = {"iccprofile": info.icc_profile}
-    if info.tiff_tags:
-        options["extratags"] = [(code, dtype, count, value, True) for code, dtype, count, value in info.tiff_tags]
-    if info.tiff_resolution:
-        x, y, unit = info.tiff_resolution
-        options.update(resolution=(x, y), resolutionunit=unit)
+#: ImageJ metadata that tifffile derives from the written array (the rest is carried over)
+IMAGEJ_SHAPE_KEYS = ("ImageJ", "images", "channels", "slices", "frames", "hyperstack")
+
+
+def _tiff_write_options(info: "ImageInfo | None", pixels: np.ndarray | None = None, axes: str = "") -> dict:
+    """tifffile.imwrite keywords that carry ``info``'s ICC profile, resolution and georeferencing tags; given
+    the ``pixels`` to write and their ``axes``, also the axes description: as ImageJ metadata (so ImageJ
+    opens the output as the hyperstack the input was) where the input was an ImageJ file and ImageJ can hold
+    the pixels (8/16-bit or float32 planes, 8-bit RGB)."""
+    options: dict = {}
+    if info is not None:
+        options["iccprofile"] = info.icc_profile
+        if info.tiff_tags:
+            options["extratags"] = [(code, dtype, count, value, True) for code, dtype, count, value in info.tiff_tags]
+        if info.tiff_resolution:
+            x, y, unit = info.tiff_resolution
+            options.update(resolution=(x, y), resolutionunit=unit)
+    if pixels is None:
+        return options
+    options["metadata"] = {"axes": axes}
+    dtype = pixels.dtype.name
+    if (info is not None and info.imagej is not None and set(axes) <= set("TZCYXS")
+            and dtype in ("uint8", "uint16", "float32") and (not axes.endswith("S") or dtype == "uint8"
+                                                             and pixels.shape[-1] == 3)):
+        display = ("min", "max", "Ranges") if dtype != info.dtype else ()  # a display range of other values
+        kept = {k: v for k, v in info.imagej.items() if k not in IMAGEJ_SHAPE_KEYS + display}
+        options.update(imagej=True, metadata={**kept, "axes": axes})
     return options
 
 
@@ -460,11 +484,16 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success rename it over ``path`` (atomic on POSIX).
 
     The file gets the permissions a plain ``open`` would give (mkstemp makes 0600, and some writers re-create
-    the temporary file), and a ``path`` that is a folder is a UserError naming it, not the temporary file.
+    the temporary file), and a ``path`` that is a folder, or that cannot be written (no permission, a
+    read-only or full disk), is a one-line UserError naming it and the reason, not the temporary file (a
+    folder that cannot be made raises the OSError that names it).
     """
     path = refuse_folder(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write: {exc.strerror or exc}") from None
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
@@ -473,6 +502,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp_path
         os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, path)
+    except OSError as exc:  # raised by the writer inside the block too: it names the temporary file
+        raise UserError(f"{path}: cannot write: {exc.strerror or exc}") from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -486,12 +517,26 @@ def quantize(array: np.ndarray, dtype: str) -> np.ndarray:
     return np.round(np.clip(array, 0.0, 1.0) * scale).astype(np.uint8 if dtype == "uint8" else np.uint16)
 
 
+def refuse_clipping(path: str | os.PathLike, images: Sequence[np.ndarray]) -> None:
+    """A one-line UserError when float ``images`` far outside [0, 1] (counts, by :func:`intensity_mapping`'s
+    percentiles: not a restoration's slight overshoot) are to be written to ``path``'s integer format, which
+    would clip them to [0, 1] silently. Called before the work too, on the input's float pixels."""
+    if Path(path).suffix.lower() in STACK_SUFFIXES:
+        return
+    finite = [values for values in (np.asarray(image)[np.isfinite(image)] for image in images) if values.size]
+    if finite and intensity_mapping(finite) is not None:
+        low, high = min(float(v.min()) for v in finite), max(float(v.max()) for v in finite)
+        raise UserError(f"{path}: float data outside [0, 1] ({low:g} .. {high:g}) needs a .tif/.tiff or .fits "
+                        "output")
+
+
 def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | None = None,
                 dtype: str | None = None) -> Path:
     """Write an (H, W, C) or (H, W) float image atomically, in the input's bit depth by default.
 
-    JPEG can only hold 8 bits; float output needs a TIFF. The alpha channel recorded in ``info`` is
-    re-attached when the size matches.
+    JPEG can only hold 8 bits; float output needs a TIFF or FITS (float data far outside [0, 1] is refused
+    for other formats: see :func:`refuse_clipping`). The alpha channel recorded in ``info`` is re-attached
+    when the size matches and the format holds alpha (not JPEG, BMP, PPM/PGM: there it is left out).
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -499,13 +544,17 @@ def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | No
     if array.ndim == 2:
         array = array[:, :, None]
     dtype = dtype or (info.dtype if info else "uint8")
+    if dtype == "float32":
+        refuse_clipping(path, [array])
     if suffix in (".jpg", ".jpeg", ".bmp", ".webp", ".ppm", ".pgm"):
         dtype = "uint8"
     elif dtype == "float32" and suffix not in STACK_SUFFIXES:
         dtype = "uint16"
     if dtype == "float32" and info is not None and info.blank is not None and info.blank.shape == array.shape:
         array = np.where(info.blank, np.float32(np.nan), array)
-    if info is not None and info.alpha is not None and info.alpha.shape == array.shape[:2]:
+    alpha = (info is not None and info.alpha is not None and info.alpha.shape == array.shape[:2]
+             and suffix not in NO_ALPHA_SUFFIXES)
+    if alpha:
         array = np.concatenate([array, info.alpha[:, :, None]], axis=2)
     pixels = quantize(array, dtype)
     if suffix in FITS_SUFFIXES:  # colour as three planes (NAXIS3 = 3)
@@ -517,8 +566,14 @@ def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | No
         if suffix in TIFF_SUFFIXES:
             import tifffile
 
-            tifffile.imwrite(str(tmp), pixels, photometric="rgb" if pixels.ndim == 3 and pixels.shape[2] >= 3
-                             else "minisblack", **_tiff_write_options(info))
+            samples = pixels.shape[2] if pixels.ndim == 3 else 1
+            layout: dict = {"photometric": "rgb" if samples >= 3 else "minisblack"}
+            if samples > 1:  # one page of contiguous samples (tifffile would take 2 samples for pages)
+                layout["planarconfig"] = "contig"
+            if samples == 2:  # gray + alpha, or two bands ("unspecified")
+                layout["extrasamples"] = [2 if alpha else 0]
+            tifffile.imwrite(str(tmp), pixels, **layout,
+                             **_tiff_write_options(info, pixels, "YXS" if samples > 1 else "YX"))
         else:
             _write_with_pil(tmp, pixels, suffix, {k: v for k, v in meta.items() if v})
     return path
@@ -565,10 +620,11 @@ def write_frames(path: str | os.PathLike, frames: Sequence[np.ndarray], info: Im
     axes = info.stack_axes + ("YXS" if colour else "YX")
     if axes.endswith("BYX"):  # multispectral bands go back to samples of each pixel
         pixels, axes = np.moveaxis(pixels, -3, -1), axes[:-3] + "YXS"
+    # samples (colour, bands) are contiguous in each page; gray planes are pages of (H, W) each
     with atomic_path(path) as tmp:
         tifffile.imwrite(str(tmp), pixels, photometric="rgb" if colour else "minisblack",
-                         planarconfig="contig" if pixels.ndim >= 3 else None, metadata={"axes": axes},
-                         **_tiff_write_options(info))
+                         planarconfig="contig" if axes.endswith("S") else None,
+                         **_tiff_write_options(info, pixels, axes))
     return path
 
 
@@ -578,12 +634,12 @@ def _write_with_pil(tmp: Path, pixels: np.ndarray, suffix: str, meta: dict | Non
     fmt = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".webp": "WEBP",
            ".ppm": "PPM", ".pgm": "PPM"}.get(suffix)
     if fmt is None:
-        raise UserError(f"{tmp.name}: cannot write images with suffix {suffix!r}")
+        raise OSError(f"no image format has the suffix {suffix!r}")  # atomic_path names the file asked for
     meta = dict(meta or {}) if fmt in ("PNG", "JPEG", "WEBP") else {}  # BMP / PPM hold neither
     if pixels.dtype == np.uint16:
         if pixels.ndim == 2:
             Image.fromarray(pixels).save(tmp, format=fmt, **meta)
-        else:  # PIL cannot hold 16-bit RGB: write the PNG through OpenCV, then add the metadata chunks
+        else:  # PIL cannot hold 16-bit gray+alpha or RGB(A): write the PNG, then add the metadata chunks
             _write_png16(tmp, pixels)
             _add_png_metadata(tmp, meta)
         return
@@ -595,12 +651,24 @@ def _write_with_pil(tmp: Path, pixels: np.ndarray, suffix: str, meta: dict | Non
 
 
 def _write_png16(path: Path, pixels: np.ndarray) -> None:
-    """Write a 16-bit RGB(A) PNG through OpenCV (PIL cannot hold 16-bit colour)."""
+    """Write a 16-bit gray+alpha or RGB(A) PNG (PIL cannot hold these): gray+alpha by hand (OpenCV writes
+    1, 3 or 4 channels only), colour through OpenCV."""
     import cv2
 
+    if pixels.shape[2] == 2:
+        import struct
+        import zlib
+
+        height, width = pixels.shape[:2]
+        rows = np.concatenate([np.zeros((height, 1), np.uint8),  # filter type 0 before each row
+                               pixels.astype(">u2").reshape(height, -1).view(np.uint8)], axis=1)
+        header = struct.pack(">IIBBBBB", width, height, 16, 4, 0, 0, 0)  # 16 bits, colour type 4: gray + alpha
+        path.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header)
+                         + _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)) + _png_chunk(b"IEND", b""))
+        return
     order = cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR
     if not cv2.imwrite(str(path), cv2.cvtColor(pixels, order), [cv2.IMWRITE_PNG_COMPRESSION, 3]):
-        raise UserError(f"{path}: could not write 16-bit PNG")
+        raise OSError("OpenCV could not encode the 16-bit PNG")  # atomic_path names the file asked for
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -627,19 +695,25 @@ def _add_png_metadata(path: Path, meta: dict) -> None:
     path.write_bytes(data[:end_of_ihdr] + chunks + data[end_of_ihdr:])
 
 
-def _is_png16_colour(path: Path) -> bool:
-    """True for a 16-bit RGB / RGBA PNG (PIL would silently reduce it to 8 bits)."""
+def _png16_colour_type(path: Path) -> int | None:
+    """The PNG colour type of a 16-bit RGB (2), RGBA (6) or gray+alpha (4) PNG, which PIL would silently
+    reduce to 8 bits; None for other files."""
     with open(path, "rb") as f:
         head = f.read(26)
-    return head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) == 26 and head[24] == 16 and head[25] in (2, 6)
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) == 26 and head[24] == 16 and head[25] in (2, 4, 6):
+        return head[25]
+    return None
 
 
 def _read_png16_colour(path: Path) -> np.ndarray:
+    """A 16-bit RGB(A) or gray+alpha PNG (see :func:`_png16_colour_type`) through OpenCV."""
     import cv2
 
     array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if array is None:
         raise ImageReadError(f"{path}: cannot read image: corrupt 16-bit PNG")
+    if _png16_colour_type(path) == 4:  # OpenCV expands gray + alpha to BGRA: keep gray and alpha
+        return np.ascontiguousarray(array[:, :, [0, 3]])
     order = cv2.COLOR_BGRA2RGBA if array.shape[2] == 4 else cv2.COLOR_BGR2RGB
     return cv2.cvtColor(array, order)
 

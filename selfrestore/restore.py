@@ -290,7 +290,11 @@ class Restorer:
         return to_channels(out, have) if have != self.channels else out
 
     def restore_file(self, source: str | os.PathLike, target: str | os.PathLike) -> Path:
-        from .io import read_image, write_image
+        """Restore the image file ``source`` into ``target`` in the input's form (bit depth, alpha ...);
+        float values that ``target``'s format would clip are refused before the work."""
+        from .io import read_image, refuse_clipping, write_image
 
         image, info = read_image(source)
+        if info.dtype == "float32":
+            refuse_clipping(target, [image])
         return write_image(target, self.restore(image), info)

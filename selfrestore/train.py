@@ -227,6 +227,11 @@ def best_model_path(out_path: str | os.PathLike) -> Path:
     return out_path.with_name(out_path.stem + ".best" + out_path.suffix)
 
 
+def plot_path(out_path: str | os.PathLike) -> Path:
+    """Where a run draws its loss curves at the end: ``NAME.training.png`` beside the model file."""
+    return Path(out_path).with_suffix(".training.png")
+
+
 def holdout_batches(source, batch_size: int, patch_size: int, count: int = 4, seed: int = 2024) -> list[dict]:
     """Fixed batches from held-out images (the same every time), for :func:`holdout_loss`."""
     rng = np.random.default_rng(seed)
@@ -290,15 +295,23 @@ def train(method: Method, net: nn.Module, source, config: TrainConfig, out_path:
         if header.get("method", {}).get("name") != method.name:
             raise UserError(f"{out_path}: was trained with method {header.get('method', {}).get('name')!r}, "
                             f"not {method.name!r}; resume with the same options or choose another -o")
-        load_net_state(net, tensors)
-        for name, module in extra_modules.items():
-            load_net_state(module, tensors, prefix=f"extra.{name}.")
-        if "optimizer" in header:
-            load_optimizer_state(optimizer, tensors, header)
+        try:
+            load_net_state(net, tensors)
+            for name, module in extra_modules.items():
+                load_net_state(module, tensors, prefix=f"extra.{name}.")
+            if "optimizer" in header:
+                load_optimizer_state(optimizer, tensors, header)
+        except (RuntimeError, ValueError) as exc:  # another width, depth, channel count or network
+            recorded = header.get("net", {})
+            raise UserError(f"{out_path}: its network ({recorded.get('name')} {recorded.get('kwargs')}) does not "
+                            f"match the one these options build ({str(exc).strip().splitlines()[0]}); resume "
+                            f"with the same options, or choose another -o") from None
         start = int(header.get("step", 0))
         history = header.get("history", [])
         spent_before = float(header.get("budget_spent", 0.0)) if config.budget_seconds > 0 else 0.0
-        if ddp.main and config.progress:
+        if ddp.main and config.progress and start >= config.steps:
+            print(f"{out_path} is already at step {start} of {config.steps}: finished, nothing to train")
+        elif ddp.main and config.progress:
             print(f"resuming {out_path} at step {start}"
                   + (f" ({spent_before / 60:.1f} of {config.budget_seconds / 60:.1f} min spent)"
                      if config.budget_seconds > 0 else f"/{config.steps}"))
@@ -416,6 +429,6 @@ def train(method: Method, net: nn.Module, source, config: TrainConfig, out_path:
     if ddp.main and config.plot and history:
         from .plot import plot_history
 
-        plot_history(history, out_path.with_suffix(".training.png"), title=f"{method.name} ({time.time() - t0:.0f} s)")
+        plot_history(history, plot_path(out_path), title=f"{method.name} ({time.time() - t0:.0f} s)")
     ddp.close()
     return net

@@ -70,6 +70,7 @@ def test_restore_folder_with_bad_files(tmp_path, rgb_image, model, capsys):
     (["evaluate", "--clean", ".", "--noise", "gauss25", "--model", "x", "--limit", "-1"], "--limit -1"),
     (["evaluate", "--clean", ".", "--noise", "gauss25", "--model", "x", "--json", "."], ". is a folder"),
     (["inspect", ".", "--json", "."], ". is a folder"),
+    (["restore", "x.png", "--adapt", "-5", "-o", "o"], "--adapt"),
 ])
 def test_user_mistakes_give_one_line_errors(tmp_path, argv, needle):
     proc = subprocess.run([sys.executable, "-m", "selfrestore.cli", *argv], cwd=tmp_path, capture_output=True,
@@ -291,7 +292,7 @@ def test_python_api_runs_the_commands_with_their_defaults_and_errors(tmp_path, r
     with pytest.raises(UserError, match="unrecognized arguments: --no-such-option"):  # argparse, as one line
         api.restore(tmp_path / "clean", model=model, output=tmp_path / "o", no_such_option=3)
     assert api.command_line("fit", ["d"], {"pairs": ("a", "b"), "quiet": True, "init": None, "lr": 1e-3}) == [
-        "fit", "d", "--pairs", "a", "b", "--quiet", "--lr", "0.001"]
+        "fit", "--pairs", "a", "b", "--quiet", "--lr=0.001", "--", "d"]
 
 
 def test_restore_without_a_model_uses_the_shipped_default_and_says_so(tmp_path, rgb_image, capsys):
@@ -422,3 +423,55 @@ def test_damaged_model_headers_give_one_line_errors(tmp_path, rgb_image, model, 
         assert main(["restore", str(tmp_path / "in.png"), "--model", str(path), "-o", str(tmp_path / name)]) == 2
         err = capsys.readouterr().err
         assert str(path) in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("argv", [["fit", "d", "-o", "m", "--width", "-3"], ["fit", "d", "-o", "m", "--width", "0"],
+                                  ["fit", "d", "-o", "m", "--depth", "-1"], ["fit", "d", "-o", "m", "--depth", "0"],
+                                  ["fit", "d", "-o", "m", "--lr", "-1"], ["fit", "d", "-o", "m", "--lr", "0"],
+                                  ["fit", "d", "-o", "m", "--seed", "-1"], ["fit", "d", "-o", "m", "--val-every", "-1"],
+                                  ["demo", "--train", "--steps", "0"]])
+def test_impossible_numbers_are_refused_by_the_parser(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and f"argument {argv[-2]}: {argv[-1]}: must be" in err
+
+
+def test_demo_crops_inside_the_image_and_refuses_sizes_it_cannot_crop(tmp_path, astronaut, capsys):
+    from selfrestore.commands.demo import crop
+
+    for side in (32, 256, 480, 512):
+        part = crop(astronaut, side)
+        assert part.shape == (side, side, 3) and part.std() > 0.05
+    for size in ("0", "-5", "16", "1000"):
+        assert main(["demo", "-o", str(tmp_path / "d"), "--size", size]) == 2
+        assert f"--size {size}: give a crop side from 32 to 512" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    assert "demo_n2n.safetensors are replaced" in " ".join(capsys.readouterr().out.split())
+
+
+def test_python_api_writes_options_as_the_command_line_does(tmp_path, rgb_image, monkeypatch):
+    """model=None is the command's default; lists of one-value options are joined by commas; file names and
+    values starting with '-' are not taken for options; false flags are left out; OSErrors are UserErrors."""
+    from selfrestore import api
+    from selfrestore.cli import build_parser
+    from selfrestore.commands import inspect
+    from selfrestore.errors import UserError
+
+    monkeypatch.chdir(tmp_path)
+    write_image(tmp_path / "-x.png", rgb_image[:32, :32])
+    assert api.restore("-x.png", output="-o.png", quiet=0) == 0
+    assert read_image(tmp_path / "-o.png")[0].shape == (32, 32, 3)
+    argv = api.command_line("fit", ["-x.png"], {"patch_sizes": [32, 64], "output": "-m", "quiet": 0, "synthetic": 1})
+    args = build_parser().parse_args(argv)
+    assert (args.patch_sizes, args.output, args.data, args.quiet, args.synthetic) == ("32,64", "-m", ["-x.png"],
+                                                                                        False, True)
+
+    def unwritable(args):
+        raise FileNotFoundError(2, "No such file or directory", "/proc/zz")
+
+    monkeypatch.setattr(inspect, "run", unwritable)
+    with pytest.raises(UserError, match="/proc/zz: No such file or directory"):
+        api.inspect("-x.png")

@@ -410,3 +410,112 @@ def test_atomic_writes_get_normal_permissions_and_refuse_a_folder(tmp_path, rgb_
         with atomic_path(tmp_path / "dir"):
             pass
     assert [p.name for p in (tmp_path / "dir").iterdir()] == [] and not list(tmp_path.glob(".*tmp*"))
+
+
+@pytest.mark.parametrize("kind", ["gray", "imagej", "imagej-tzcyx", "rgb"])
+def test_tiff_stacks_are_written_back_page_for_page(tmp_path, kind):
+    """A gray stack comes back as one (H, W) page per plane (it was one page H planes high with W samples per
+    pixel, which PIL could not open), a colour stack as contiguous RGB pages, and an ImageJ file keeps its
+    ImageJ metadata (hyperstack axes, spacing, unit)."""
+    import tifffile
+
+    from selfrestore.io import read_frames, write_frames
+
+    rng = np.random.default_rng(0)
+    shape, axes = {"gray": ((4, 40, 56), "ZYX"), "imagej": ((4, 40, 56), "ZYX"),
+                   "imagej-tzcyx": ((2, 2, 2, 40, 56), "TZCYX"), "rgb": ((3, 40, 56, 3), "ZYXS")}[kind]
+    data = (rng.random(shape) * (255 if kind == "rgb" else 65535)).astype(np.uint8 if kind == "rgb" else np.uint16)
+    options = ({"imagej": True, "metadata": {"axes": axes, "spacing": 0.5, "unit": "um"}} if kind.startswith("imagej")
+               else {"photometric": "rgb" if kind == "rgb" else "minisblack", "metadata": {"axes": axes}})
+    tifffile.imwrite(tmp_path / "in.tif", data, **options)
+    frames, info = read_frames(tmp_path / "in.tif")
+    write_frames(tmp_path / "out.tif", frames, info)
+    with tifffile.TiffFile(tmp_path / "in.tif") as a, tifffile.TiffFile(tmp_path / "out.tif") as b:
+        assert len(b.pages) == len(a.pages) and b.pages[0].shape == a.pages[0].shape
+        assert b.series[0].axes == a.series[0].axes and np.array_equal(b.asarray(), a.asarray())
+        assert b.is_imagej == a.is_imagej
+        if a.is_imagej:
+            assert b.imagej_metadata == a.imagej_metadata
+    with Image.open(tmp_path / "out.tif") as img:
+        assert img.n_frames == len(frames) and img.size == (56, 40)
+
+
+def test_16bit_gray_alpha_stays_16bit_gray_alpha(tmp_path):
+    """Gray + alpha, 16 bits: a PNG reads back 16-bit gray with its alpha (it came back 8-bit RGBA), a TIFF
+    (ExtraSamples: alpha) is written as one page of two samples (it became 40 pages 56 x 2) and to PNG (the
+    writer crashed: OpenCV takes 1, 3 or 4 channels)."""
+    import tifffile
+
+    rng = np.random.default_rng(0)
+    gray_alpha = (rng.random((40, 56, 2)) * 65535).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "in.tif", gray_alpha, photometric="minisblack", planarconfig="contig",
+                     extrasamples=[2])
+    image, info = read_image(tmp_path / "in.tif")
+    assert image.shape == (40, 56, 1) and info.dtype == "uint16" and info.alpha is not None
+    write_image(tmp_path / "out.tif", image, info)
+    with tifffile.TiffFile(tmp_path / "out.tif") as tif:
+        assert len(tif.pages) == 1 and tif.pages[0].shape == (40, 56, 2) and tif.pages[0].extrasamples == (2,)
+        assert np.array_equal(tif.asarray(), gray_alpha)
+    write_image(tmp_path / "out.png", image, info)
+    assert (tmp_path / "out.png").read_bytes()[24:26] == bytes([16, 4])  # 16 bits, colour type 4: gray + alpha
+    with Image.open(tmp_path / "out.png") as img:
+        img.load()  # a valid PNG for other readers too
+    back, back_info = read_image(tmp_path / "out.png")
+    assert back.shape == (40, 56, 1) and back_info.dtype == "uint16" and back_info.channels == 1
+    assert np.array_equal(np.round(back[:, :, 0] * 65535), gray_alpha[:, :, 0])
+    assert np.array_equal(np.round(back_info.alpha * 65535), gray_alpha[:, :, 1])
+
+
+def test_a_two_band_tiff_is_two_bands_not_gray_and_alpha(tmp_path):
+    """Two samples whose ExtraSamples says "unspecified" (a 2-channel microscope image) are two bands,
+    restored one by one like multispectral ones (the 2nd was taken for alpha and came out unchanged), and
+    are written back as one page of two contiguous samples."""
+    import tifffile
+
+    from selfrestore.io import read_frames, write_frames
+
+    bands = (np.random.default_rng(0).random((40, 56, 2)) * 65535).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "in.tif", bands, photometric="minisblack", planarconfig="contig")
+    frames, info = read_frames(tmp_path / "in.tif")
+    assert len(frames) == 2 and info.stack_axes == "B" and info.alpha is None and frames[1].shape == (40, 56, 1)
+    write_frames(tmp_path / "out.tif", [1 - f for f in frames], info)
+    with tifffile.TiffFile(tmp_path / "out.tif") as tif:
+        assert len(tif.pages) == 1 and tif.pages[0].shape == (40, 56, 2) and tif.pages[0].extrasamples == (0,)
+        assert np.array_equal(tif.asarray(), 65535 - bands)
+
+
+def test_float_data_far_outside_0_1_is_not_clipped_into_an_integer_format(tmp_path):
+    """Float counts (0..1000) to PNG were clipped to [0, 1] silently (98 % of the pixels white); float data
+    in [0, 1], a restoration's slight overshoot included, still goes to PNG."""
+    ramp = np.linspace(0, 1, 32 * 32, dtype=np.float32).reshape(32, 32, 1)
+    info = ImageInfo(dtype="float32", channels=1)
+    with pytest.raises(UserError, match=r"out\.png: float data outside \[0, 1\] .* needs a \.tif/\.tiff or \.fits"):
+        write_image(tmp_path / "out.png", ramp * 1000, info)
+    assert not list(tmp_path.iterdir())
+    write_image(tmp_path / "out.tif", ramp * 1000, info)
+    write_image(tmp_path / "ok.png", ramp * 1.02 - 0.01, info)
+    assert np.asarray(Image.open(tmp_path / "ok.png")).dtype == np.uint16
+
+
+def test_an_unwritable_target_names_itself_and_the_reason(tmp_path, monkeypatch):
+    """The OS error of a file that cannot be written (no permission, a full disk) names the file asked for
+    and the reason in one line, not the hidden temporary file next to it."""
+    import tempfile
+
+    from selfrestore.io import atomic_path
+
+    with pytest.raises(UserError, match=r"^\S*y\.bin: cannot write: No space left on device$"):
+        with atomic_path(tmp_path / "y.bin") as tmp:
+            raise OSError(28, "No space left on device", str(tmp))
+    assert not list(tmp_path.iterdir())
+    if os.path.isdir("/proc/self"):  # no file can be made there, whoever we are
+        with pytest.raises(UserError, match=r"^/proc/x\.safetensors: cannot write: No such file or directory$"):
+            with atomic_path("/proc/x.safetensors"):
+                pass
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / ".z.png.abc.tmp.png"))
+
+    monkeypatch.setattr(tempfile, "mkstemp", refused)
+    with pytest.raises(UserError, match=r"^\S*/z\.png: cannot write: Permission denied$"):
+        write_image(tmp_path / "z.png", np.zeros((4, 4, 3), np.float32))

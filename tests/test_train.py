@@ -356,3 +356,75 @@ def test_fit_holdout_reports_and_warns_when_the_held_out_loss_rises(tmp_path, ca
     report_holdout(tmp_path / "h.safetensors")
     captured = capsys.readouterr()
     assert "lowest 0.03 at step 200" in captured.out and "h.best.safetensors" in captured.err
+
+
+def _tiny_fit(data, out, *extra):
+    return ["fit", str(data), "--synthetic", "--noise", "gauss25", "--method", "n2n", "--width", "4", "--depth", "2",
+            "--batch-size", "2", "--patch-size", "32", "--no-amp", "--quiet", "-o", str(out), *extra]
+
+
+def test_resume_refuses_changed_options_takes_the_recorded_ones_and_says_when_finished(tmp_path, capsys):
+    """--resume compares the options that change the result with the model file's (left out: the file's, not
+    the parser's defaults), refuses a difference naming each option and both values, lets --steps grow, and
+    says that a finished run is finished (a --steps below its step is refused)."""
+    from selfrestore.cli import main
+
+    for i, img in enumerate(_images(2, 32)):
+        write_image(tmp_path / "data" / f"{i}.png", img)
+        write_image(tmp_path / "other" / f"{i}.png", img[::-1])
+    out = tmp_path / "m.safetensors"
+    assert main(_tiny_fit(tmp_path / "data", out, "--steps", "2", "--seed", "3", "--lr", "1e-3")) == 0
+    before = out.read_bytes()
+    capsys.readouterr()
+    for extra, needle in [(("--width", "8"), "--width 4, not 8"), (("--channels", "1"), "--channels 3, not 1"),
+                          (("--seed", "9", "--lr", "1", "--patch-size", "64"),
+                           "--seed 3, not 9; --lr 0.001, not 1.0; --patch-size 32, not 64"),
+                          (("--method", "nb2nb", "--noise", "gauss50"), "--method n2n, not nb2nb; --noise gauss25")]:
+        assert main(["fit", str(tmp_path / "data"), "-o", str(out), "--resume", "--steps", "4", *extra]) == 2
+        err = capsys.readouterr().err
+        assert needle in err and "Traceback" not in err, err
+    assert main(["fit", str(tmp_path / "other"), "--synthetic", "-o", str(out), "--resume", "--steps", "4"]) == 2
+    assert "DATA" in capsys.readouterr().err and out.read_bytes() == before
+    # options left out take the file's values (seed 3, lr 1e-3, batch 2, width 4 ...), not the parser's defaults
+    assert main(["fit", str(tmp_path / "data"), "--synthetic", "-o", str(out), "--resume", "--steps", "4",
+                 "--quiet"]) == 0
+    _, header = read_checkpoint(out)
+    assert header["step"] == 4 and header["net"]["kwargs"]["width"] == 4
+    assert {k: header["train_config"][k] for k in ("seed", "lr", "batch_size", "patch_size")} == {
+        "seed": 3, "lr": 1e-3, "batch_size": 2, "patch_size": 32}
+    after = out.read_bytes()
+    assert main(["fit", str(tmp_path / "data"), "--synthetic", "-o", str(out), "--resume", "--steps", "2"]) == 2
+    assert "already at step 4, past --steps 2" in capsys.readouterr().err
+    assert main(["fit", str(tmp_path / "data"), "--synthetic", "-o", str(out), "--resume"]) == 0
+    assert "already finished (step 4 of --steps 4)" in capsys.readouterr().err and out.read_bytes() == after
+
+
+def test_resuming_with_another_network_is_a_user_error_naming_the_file(tmp_path):
+    from selfrestore.errors import UserError
+
+    noise = parse_corruption("gauss25")
+    source = CorruptedImages(_images(1, 32), noise, kind="pair", seed=0)
+    config = TrainConfig(steps=1, batch_size=1, patch_size=32, amp=False, progress=False, plot=False)
+    out = tmp_path / "m.safetensors"
+    train(Noise2Noise(noise=noise), build_net("unet", width=4, depth=2), source, config, out)
+    with pytest.raises(UserError, match="m.safetensors: its network .* does not match"):
+        train(Noise2Noise(noise=noise), build_net("unet", width=8, depth=2), source,
+              dataclasses.replace(config, steps=2, resume=True), out)
+
+
+def test_fit_refuses_output_folders_and_the_side_files_of_another_run(tmp_path, capsys):
+    from selfrestore.cli import main
+
+    write_image(tmp_path / "data" / "a.png", _images(1, 32)[0])
+    (tmp_path / "dirout").mkdir()
+    (tmp_path / "X.safetensors").mkdir()
+    for output, resume in [("dirout", ()), ("X.safetensors", ()), ("X", ("--resume",))]:
+        assert main(_tiny_fit(tmp_path / "data", tmp_path / output, "--steps", "1", *resume)) == 2
+        assert "X.safetensors is a folder" in capsys.readouterr().err or output == "dirout"
+    assert not (tmp_path / "dirout.safetensors").exists()
+    out = tmp_path / "m.safetensors"
+    side = tmp_path / "m.best.safetensors"  # the best weights of an earlier run are not replaced unasked
+    side.write_text("an earlier run's")
+    assert main(_tiny_fit(tmp_path / "data", out, "--steps", "1", "--holdout", "0.5")) == 2
+    assert "m.best.safetensors exists" in capsys.readouterr().err and not out.exists()
+    assert side.read_text() == "an earlier run's"

@@ -26,6 +26,34 @@ def warn(message: str) -> None:
     print(f"selfrestore: {message}", file=sys.stderr)
 
 
+def _number(text: str, kind: type, least: float, what: str, above: bool = False) -> int | float:
+    """``text`` as a finite ``kind`` of at least (``above``: more than) ``least``; else an argparse error,
+    which the command line prints as one usage line."""
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    if not ((least < value) if above else (least <= value)) or not value < float("inf"):  # NaN fails too
+        raise argparse.ArgumentTypeError(f"{text}: must be {'above' if above else 'at least'} {least}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1 (a batch size, a crop side)."""
+    return _number(text, int, 1, "a whole number")
+
+
+def count(text: str) -> int:
+    """argparse type: a whole number of at least 0 (a seed; video steps or passes, where 0 restores with the
+    start model as it is)."""
+    return _number(text, int, 0, "a whole number")
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number above 0 (a learning rate)."""
+    return _number(text, float, 0, "a number", above=True)
+
+
 MIN_TILE = 64
 
 

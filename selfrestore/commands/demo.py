@@ -4,23 +4,37 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ._common import add_parser
+from ..errors import UserError
+from ._common import add_parser, positive_int
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DESCRIPTION = """\
 Corrupt a bundled photograph (scikit-image's astronaut) with Gaussian noise sigma=25, restore it without
-ever using the clean image for training, and write noisy.png, restored.png and comparison.png
-(clean | noisy | restored). Uses the best shipped pretrained model for gauss25 when there is one;
-otherwise trains Noise2Noise on two noisy shots of the image for --steps steps (about 1-2 minutes on a
-laptop CPU). The clean image is used only to print PSNR.
+ever using the clean image for training, and write clean.png, noisy.png, restored.png and comparison.png
+(clean | noisy | restored) into the -o folder. Uses the best shipped pretrained model for gauss25 when there
+is one; otherwise trains Noise2Noise on two noisy shots of the image for --steps steps (about 1-2 minutes
+on a laptop CPU) into demo_n2n.safetensors there. The clean image is used only to print PSNR.
+
+These files are the demo's own: running it again replaces them (other files in the folder are left alone).
 """
+
+#: the crop sides --size accepts: below MIN_SIZE the crop is a nearly flat patch and its PSNR says nothing;
+#: the bundled image is 512 x 512
+MIN_SIZE, MAX_SIZE = 32, 512
 
 
 def register(sub) -> None:
     p = add_parser(sub, "demo", "a short tour: corrupt, train/restore, compare", DESCRIPTION)
-    p.add_argument("-o", "--output", default="selfrestore-demo", help="folder for the demo images")
-    p.add_argument("--steps", type=int, default=600, help="training steps when no shipped model fits")
-    p.add_argument("--size", type=int, default=256, help="side of the centre crop used")
+    p.add_argument("-o", "--output", default="selfrestore-demo",
+                   help="folder for the demo images (its clean.png, noisy.png, restored.png, comparison.png and "
+                        "demo_n2n.safetensors are replaced)")
+    p.add_argument("--steps", type=positive_int, default=600, help="training steps when no shipped model fits")
+    p.add_argument("--size", type=int, default=256,
+                   help=f"side of the centre crop used ({MIN_SIZE}-{MAX_SIZE})")
     p.add_argument("--train", action="store_true", help="train even when a shipped model exists")
     p.set_defaults(func=run)
 
@@ -60,6 +74,16 @@ def _kodak_score(name: str) -> float:
     return float(scores.get("Kodak24 gauss25 PSNR", float("-inf")))
 
 
+def crop(image: np.ndarray, side: int) -> np.ndarray:
+    """The ``side`` x ``side`` crop of the demo: centred 40 px above the middle (the astronaut's face), moved
+    as needed to stay inside the image."""
+    import numpy as np
+
+    y0 = min(max(0, (image.shape[0] - side) // 2 - 40), image.shape[0] - side)
+    x0 = (image.shape[1] - side) // 2
+    return np.ascontiguousarray(image[y0:y0 + side, x0:x0 + side])
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
@@ -76,10 +100,12 @@ def run(args: argparse.Namespace) -> int:
 
     start = time.time()
     out = Path(args.output)
-    image = data.astronaut().astype(np.float32) / 255.0
-    s = min(args.size, image.shape[0])
-    y0, x0 = (image.shape[0] - s) // 2 - 40, (image.shape[1] - s) // 2
-    clean = np.ascontiguousarray(image[y0:y0 + s, x0:x0 + s])
+    if not MIN_SIZE <= args.size <= MAX_SIZE:
+        raise UserError(f"--size {args.size}: give a crop side from {MIN_SIZE} to {MAX_SIZE} (the bundled image is "
+                        f"{MAX_SIZE} x {MAX_SIZE})")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out} is a file: -o names the folder the demo writes into")
+    clean = crop(data.astronaut().astype(np.float32) / 255.0, args.size)
     noise = parse_corruption("gauss25")
     noisy = to_array(noise.sample(to_tensor(clean), image_generator(2024, 0)))
     shipped = [n for n, p in shipped_models().items() if n.endswith("gauss25") and _single_image_model(p)]
@@ -109,5 +135,5 @@ def run(args: argparse.Namespace) -> int:
                                            f"restored {after:.2f} dB"], out / "comparison.png")
     print(f"PSNR noisy    {before:6.2f} dB")
     print(f"PSNR restored {after:6.2f} dB   (gain {after - before:+.2f} dB)")
-    print(f"wrote {out}/noisy.png, restored.png, comparison.png in {time.time() - start:.0f} s")
+    print(f"wrote {out}/clean.png, noisy.png, restored.png, comparison.png in {time.time() - start:.0f} s")
     return 0

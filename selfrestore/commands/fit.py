@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 
 from ..errors import UserError
-from ._common import add_parser, warn
+from ._common import add_parser, count, positive_float, positive_int, warn
 
 DESCRIPTION = """\
 Train a network on your corrupted images, without clean targets, and save it as one model file.
@@ -52,42 +53,50 @@ def register(sub) -> None:
     p.add_argument("--noise", default=None, metavar="MODEL",
                    help="noise model, e.g. gauss25, gauss5_50, poisson30, impulse0.5 (needed by --synthetic "
                         "and by likelihood-based methods)")
-    p.add_argument("--synthetic", action="store_true", help="DATA are clean images: corrupt them with --noise")
-    p.add_argument("--redraw", action="store_true",
+    p.add_argument("--synthetic", action="store_true", default=None,
+                   help="DATA are clean images: corrupt them with --noise")
+    p.add_argument("--redraw", action="store_true", default=None,
                    help="with --synthetic: draw fresh noise every batch (NOT single-realisation; label results)")
     p.add_argument("--pairs", nargs=2, metavar=("DIR_A", "DIR_B"), help="real noisy pairs matched by file name")
     p.add_argument("--val", nargs="+", metavar="CLEAN", help="clean images for validation PSNR (needs --noise)")
-    p.add_argument("--holdout", type=float, default=0.0, metavar="FRACTION",
+    p.add_argument("--holdout", type=float, default=None, metavar="FRACTION",
                    help="set this fraction of the training images aside (e.g. 0.1) and report the method's own "
                         "loss on them every --val-every (or --ckpt-every) steps: no clean images needed; if it "
                         "rises, the network is fitting the noise of the training images. The weights of its "
-                        "lowest value are kept in OUT.best.safetensors")
+                        "lowest value are kept in OUT.best.safetensors (a file of this run: an existing one "
+                        "is refused unless --resume)")
     p.add_argument("--net", default=None, help="network (default: the method's own)")
-    p.add_argument("--width", type=int, default=None, help="network width (feature maps)")
-    p.add_argument("--depth", type=int, default=None, help="network depth (pooling levels / layers)")
+    p.add_argument("--width", type=positive_int, default=None, help="network width (feature maps)")
+    p.add_argument("--depth", type=positive_int, default=None, help="network depth (pooling levels / layers)")
     p.add_argument("--channels", type=int, choices=[1, 3], default=None, help="1 gray, 3 colour (default: data)")
     p.add_argument("--init", metavar="MODEL", default=None,
                    help="start from the weights of a trained model file or shipped model (fine-tuning), e.g. "
                         "--init laine19-gauss25; its network must match this method's")
     t = p.add_argument_group("training")
-    t.add_argument("--steps", type=int, default=None,
+    t.add_argument("--steps", type=positive_int, default=None,
                    help="training steps (default 2000; with --minutes: an optional cap)")
-    t.add_argument("--minutes", type=float, default=None, metavar="M",
+    t.add_argument("--minutes", type=positive_float, default=None, metavar="M",
                    help="train for M minutes of wall-clock time instead of a step count; the learning-rate "
                         "schedule follows the elapsed time, and --resume continues the same budget")
-    t.add_argument("--batch-size", type=int, default=4, help="patches per step")
-    t.add_argument("--patch-size", type=int, default=128, help="training patch side in pixels")
-    t.add_argument("--patch-sizes", default="auto", metavar="S,S,...",
+    t.add_argument("--batch-size", type=positive_int, default=None, help="patches per step (default 4)")
+    t.add_argument("--patch-size", type=positive_int, default=None,
+                   help="training patch side in pixels (default 128)")
+    t.add_argument("--patch-sizes", default=None, metavar="S,S,...",
                    help="draw each step's patch side from these (e.g. 128,192,256; the batch shrinks to keep "
                         "--batch-size x --patch-size^2 pixels per step). 'auto' (default): mixed sides from "
                         "--patch-size to 1.5 times it for blind-spot nets, whose receptive field covers a whole "
                         "patch (trained on one size they can learn to lean on the patch borders and change "
                         "their output on whole images); one size for other nets. 'off': always --patch-size")
-    t.add_argument("--lr", type=float, default=3e-4, help="peak learning rate (Adam; warm-up, then cosine decay)")
-    t.add_argument("--ckpt-every", type=int, default=100, help="checkpoint every N steps")
-    t.add_argument("--val-every", type=int, default=0, help="validation every N steps (0: at the end)")
-    t.add_argument("--seed", type=int, default=0, help="seed of the initial weights, the patches and the noise")
-    t.add_argument("--resume", action="store_true", help="continue from the checkpoint in -o")
+    t.add_argument("--lr", type=positive_float, default=None,
+                   help="peak learning rate (default 3e-4; Adam; warm-up, then cosine decay)")
+    t.add_argument("--ckpt-every", type=positive_int, default=100, help="checkpoint every N steps")
+    t.add_argument("--val-every", type=count, default=0, help="validation every N steps (0: at the end)")
+    t.add_argument("--seed", type=count, default=None,
+                   help="seed of the initial weights, the patches and the noise (default 0)")
+    t.add_argument("--resume", action="store_true",
+                   help="continue from the checkpoint in -o; options left out take the values it records, and "
+                        "one that changes the result (network, method, noise, seed, lr, batch, patch sizes, "
+                        "data) is refused; --steps / --minutes may grow")
     t.add_argument("--no-amp", action="store_true", help="train in fp32 (default: bf16 autocast)")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -98,6 +107,10 @@ def register(sub) -> None:
         if options:
             g = p.add_argument_group(f"method {name}")
             for key, kwargs in options.items():
+                default = kwargs.get("default")
+                if key in cls.cli_options and default is not None:  # left out: the method's own default, or on
+                    kwargs = {**kwargs, "default": None,  # --resume the model file's value (see resume_defaults)
+                              "help": f"{kwargs.get('help', '')} (default: {default})"}
                 g.add_argument(f"--{key.replace('_', '-')}", dest=key, **kwargs)
                 seen.add(key)
     p.set_defaults(func=run)
@@ -229,12 +242,134 @@ def model_path(output: str | os.PathLike) -> Path:
     return out if out.suffix == ".safetensors" else Path(f"{out}.safetensors")
 
 
+def check_output(args: argparse.Namespace) -> Path:
+    """The model file ``-o`` names, checked before any work: not a folder, and neither it nor the files a run
+    writes beside it (``NAME.best.safetensors``) already there unless --resume continues it."""
+    from ..train import best_model_path
+
+    out = model_path(args.output)
+    for path in dict.fromkeys((Path(args.output), out)):
+        if path.is_dir():
+            raise UserError(f"{path} is a folder: give -o a model file name (e.g. {path / 'model.safetensors'})")
+    if out.exists() and not args.resume:
+        raise UserError(f"{out} exists: pass --resume to continue it, or choose another -o")
+    if args.resume and not out.exists():  # allowed (a job script can always pass --resume), but said
+        warn(f"--resume: {out} does not exist yet; starting a new run")
+    best = best_model_path(out)
+    if not out.exists() and best.exists():  # a new run would replace the best weights of an earlier run (the
+        # training plot beside it is only redrawn from the new run's history)
+        raise UserError(f"{best} exists (from an earlier run of -o {out}): remove it, or choose another -o")
+    return out
+
+
+#: defaults of the options that decide a run's result: None in the parser (argparse cannot tell a default from
+#: the same value given), so that on --resume an option left out takes the value the model file records
+DEFAULTS = {"batch_size": 4, "patch_size": 128, "patch_sizes": "auto", "lr": 3e-4, "seed": 0, "holdout": 0.0,
+            "synthetic": False, "redraw": False}
+
+
+def resume_defaults(args: argparse.Namespace, header: dict) -> None:
+    """On --resume, the options left out (None) take the values the model file in -o was trained with."""
+    method, net, config = (header.get(k) or {} for k in ("method", "net", "train_config"))
+    kwargs = net.get("kwargs") or {}
+    sides = config.get("patch_sizes")
+    recorded = {**{k: v for k, v in method.items() if k not in ("name", "noise")},
+                "method": method.get("name"), "noise": method.get("noise"), "net": net.get("name"),
+                "width": kwargs.get("width"), "depth": kwargs.get("depth"),
+                "channels": header.get("channels") if header.get("channels") in (1, 3) else None,
+                "synthetic": header.get("synthetic"), "redraw": header.get("redraw"), "holdout": header.get("holdout"),
+                **{k: config.get(k) for k in ("seed", "lr", "batch_size", "patch_size", "steps")},
+                "patch_sizes": None if sides is None else ",".join(map(str, sides)) or "off",
+                "minutes": config["budget_seconds"] / 60 if config.get("budget_seconds") else None}
+    for key, value in recorded.items():
+        if key in vars(args) and getattr(args, key) is None and value is not None:
+            setattr(args, key, value)
+
+
+def already_finished(out: Path, header: dict, args: argparse.Namespace) -> bool:
+    """On --resume: True (and said) when the run in ``out`` has already done its --steps or --minutes; a
+    --steps below the step it is at is a UserError (its weights are past that)."""
+    done = int(header.get("step", 0))
+    if done > args.steps:
+        raise UserError(f"{out} is already at step {done}, past --steps {args.steps}: give --steps above {done} "
+                        f"to train it further, or choose another -o")
+    spent = float(header.get("budget_spent", 0.0))
+    if done == args.steps:
+        where = f"step {done} of --steps {args.steps}"
+    elif args.minutes and spent >= 60 * args.minutes:
+        where = f"{spent / 60:.1f} of --minutes {args.minutes:g} spent, step {done}"
+    else:
+        return False
+    warn(f"{out} is already finished ({where}): nothing to train; give a larger --steps or --minutes to train "
+         f"it further")
+    return True
+
+
+def _settings(record: dict) -> dict[str, object]:
+    """The options that decide a training result, by option name, from a model file's header (or a dict of
+    the same layout); only those the record holds."""
+    method, net, config = (record.get(k) or {} for k in ("method", "net", "train_config"))
+    kwargs = net.get("kwargs") or {}
+
+    def flag(key: str) -> str:
+        return "--" + key.replace("_", "-")
+
+    places = [("--method", method, "name"), ("--noise", method, "noise"), ("--net", net, "name"),
+              ("--channels", record, "channels"), ("--synthetic", record, "synthetic"), ("--redraw", record, "redraw"),
+              ("--holdout", record, "holdout")]
+    places += [(flag(k), method, k) for k in method if k not in ("name", "noise")]
+    places += [(flag(k) if k in ("width", "depth") else f"network {k}", kwargs, k) for k in kwargs]
+    places += [(flag(k), config, k) for k in ("seed", "lr", "batch_size", "patch_size", "patch_sizes")]
+    settings = {label: json.loads(json.dumps(where[key], default=str)) for label, where, key in places if key in where}
+    if record.get("data"):
+        settings["DATA"] = [str(d) for d in record["data"]]
+    return settings
+
+
+def _show(label: str, value: object) -> str:
+    if isinstance(value, list):
+        return (" " if label == "DATA" else ",").join(map(str, value)) or "off"
+    if isinstance(value, bool) or value is None:
+        return {True: "on", False: "off", None: "none"}[value]
+    return str(value)
+
+
+def _same(label: str, recorded: object, given: object) -> bool:
+    if label == "DATA" and isinstance(recorded, list) and isinstance(given, list) and len(recorded) == len(given):
+        return all(a == b or Path(a).resolve() == Path(b).resolve() for a, b in zip(recorded, given))
+    return recorded == given
+
+
+def refuse_changes(out: Path, header: dict, current: dict) -> None:
+    """On --resume: a UserError naming each option whose value differs from what ``out`` was trained with
+    (network, method and its options, noise, seed, lr, batch, patch sizes, data): continuing would overwrite
+    the model with a mixture of two runs (or fail to load its weights)."""
+    recorded = {"--holdout": 0.0, **_settings(header)}  # a run without --holdout records none
+    changes = [f"{label} {_show(label, recorded[label])}, not {_show(label, value)}"
+               for label, value in _settings(current).items()
+               if label in recorded and not _same(label, recorded[label], value)]
+    if changes:
+        raise UserError(f"{out} was trained with {'; '.join(changes)}: resume with the same options, or choose "
+                        f"another -o")
+
+
 def run(args: argparse.Namespace) -> int:
     from ..checkpoint import build_net, read_checkpoint
     from ..corruption import parse_corruption
     from ..registry import METHODS
     from ..train import TrainConfig, auto_patch_sizes, train
 
+    out = check_output(args)
+    header = read_checkpoint(out)[1] if args.resume and out.exists() else None
+    if header is not None:
+        resume_defaults(args, header)
+    for key, value in DEFAULTS.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.steps is None:
+        args.steps = 10**9 if args.minutes else 2000
+    if header is not None and already_finished(out, header, args):
+        return 0
     noise = parse_corruption(args.noise) if args.noise else None
     if args.method is None:
         args.method = default_method(args)
@@ -242,45 +377,39 @@ def run(args: argparse.Namespace) -> int:
             warn(f"no --method given: {args.method} suits the data given ({METHOD_REASONS[args.method]})")
     cls = METHODS.get(args.method)
     try:  # a method checks its own options (ranges, combinations): a bad value is the user's to fix
-        method = cls(noise=noise, **{k: getattr(args, k) for k in cls.cli_options})
+        method = cls(noise=noise, **{k: getattr(args, k) for k in cls.cli_options if getattr(args, k) is not None})
     except ValueError as exc:
         raise UserError(f"--method {args.method}: {exc}") from None
+    net_name = args.net or method.default_net
+    if header is not None:  # what is known before the data is read
+        refuse_changes(out, header, {
+            "method": method.config(), "synthetic": args.synthetic, "redraw": args.redraw, "holdout": args.holdout,
+            "net": {"name": net_name, "kwargs": {k: getattr(args, k) for k in ("width", "depth") if getattr(args, k)}},
+            "train_config": {k: getattr(args, k) for k in ("seed", "lr", "batch_size", "patch_size")},
+            **({"channels": args.channels} if args.channels else {}),
+            **({"data": [str(d) for d in args.data or args.pairs]} if args.data or args.pairs else {})})
     source = method.make_source(args, noise)
     if source is None:
         source = build_source(args, method, noise)
-    out = model_path(args.output)
-    if out.exists() and not args.resume:
-        raise UserError(f"{out} exists: pass --resume to continue it, or choose another -o")
-    if args.resume and not out.exists():  # allowed (a job script can always pass --resume), but said
-        warn(f"--resume: {out} does not exist yet; starting a new run")
     noise_check = check_noise_independence(method, source, args)  # again on --resume: it goes in the header
-    if args.minutes is not None and args.minutes <= 0:
-        raise UserError("--minutes must be positive")
-    if args.steps is None:
-        args.steps = 10**9 if args.minutes else 2000
-    for name in ("steps", "batch_size", "patch_size", "ckpt_every"):
-        if getattr(args, name) < 1:
-            raise UserError(f"--{name.replace('_', '-')} must be at least 1")
     net_kwargs = method.net_kwargs(source.channels)
-    if args.width:
-        net_kwargs["width"] = args.width
-    if args.depth:
-        net_kwargs["depth"] = args.depth
+    for key in ("width", "depth"):
+        if getattr(args, key) is not None:
+            net_kwargs[key] = getattr(args, key)
     import torch
 
     torch.manual_seed(args.seed)  # the initial weights are part of what --seed reproduces
-    net = build_net(args.net or method.default_net, **net_kwargs)
-    if args.init and not args.resume:
+    net = build_net(net_name, **net_kwargs)
+    if args.init and header is None:
         init_from(net, args.init)
     multiple = method.patch_side_multiple(net)
     if args.patch_size % multiple:
         raise UserError(f"--patch-size must be a multiple of {multiple} for method {method.name} with network "
-                        f"{args.net or method.default_net}")
-    auto = auto_patch_sizes(net, args.patch_size)
-    if args.resume and out.exists() and (args.patch_sizes or "").strip().lower() == "auto":
-        # continue with the sides the run started with (a run begun before mixed sides existed: one size)
-        auto = tuple(read_checkpoint(out)[1].get("train_config", {}).get("patch_sizes", ()))
-    patch_sizes = parse_patch_sizes(args.patch_sizes, multiple, args.net or method.default_net, auto=auto)
+                        f"{net_name}")
+    patch_sizes = parse_patch_sizes(args.patch_sizes, multiple, net_name, auto=auto_patch_sizes(net, args.patch_size))
+    if header is not None:
+        refuse_changes(out, header, {"net": {"name": net_name, "kwargs": net_kwargs}, "channels": source.channels,
+                                     "train_config": {"patch_sizes": patch_sizes}})
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, patch_size=args.patch_size, lr=args.lr,
                          patch_sizes=patch_sizes,
                          ckpt_every=args.ckpt_every, val_every=args.val_every, seed=args.seed,

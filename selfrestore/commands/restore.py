@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
 from ..errors import ImageReadError, UserError
-from ._common import add_parser, add_runtime_options, warn
+from ._common import add_parser, add_runtime_options, count, warn
 
 DESCRIPTION = """\
 Restore images (files or folders) with a model file from `selfrestore fit` or a shipped model
@@ -47,7 +48,7 @@ def register(sub) -> None:
     p.add_argument("--uncertainty", action="store_true",
                    help="also write NAME.std.tif: the per-pixel posterior standard deviation (Bayesian models; "
                         "with --noise-pg mapped back to the data's scale to first order)")
-    p.add_argument("--adapt", type=int, default=0, metavar="N",
+    p.add_argument("--adapt", type=count, default=0, metavar="N",
                    help="first fine-tune the model on the input images themselves for N steps "
                         "(self-supervised methods for which this is sound)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -74,16 +75,40 @@ def register(sub) -> None:
 
 def output_file(output: str, count: int) -> Path | None:
     """``-o NAME.png`` (an image suffix, not an existing folder): the one output file; None: ``-o`` is a
-    folder. A file name for several inputs is a UserError."""
+    folder. A file name for several inputs is a UserError, and so is, for one input, a suffix that is no
+    image format (``-o out.txt`` would make a folder ``out.txt/``) unless a folder is clearly meant: an
+    existing one, a trailing ``/``, or no suffix."""
     from ..io import IMAGE_SUFFIXES
 
     out = Path(output)
-    if out.suffix.lower() not in IMAGE_SUFFIXES or out.is_dir():
+    if out.is_dir() or output.endswith(("/", os.sep)) or not out.suffix:
+        return None
+    if out.suffix.lower() not in IMAGE_SUFFIXES:
+        if count == 1:  # several inputs can only go to a folder: the name is meant as one
+            raise UserError(f"-o {out}: {out.suffix!r} is not an image format ({', '.join(IMAGE_SUFFIXES)}); "
+                            f"give an image file name, or a folder ending in /")
         return None
     if count != 1:
         raise UserError(f"-o {out}: an image file name takes exactly one input ({count} given); give a folder "
                         "for several")
     return out
+
+
+def _outputs(paths: list[Path], args: argparse.Namespace, single: Path | None) -> dict[Path, list[Path]]:
+    """The files each input is restored into (its image, and NAME.std.tif with --uncertainty); a UserError,
+    before any work, naming both when two inputs would be written to the same file (``x/a.png y/a.png``, or
+    ``a.png`` and ``a.tif`` with --uncertainty): one result would be lost."""
+    outputs: dict[Path, list[Path]] = {}
+    claimed: dict[Path, Path] = {}
+    for path in paths:
+        target = single or _output_path(path, args.inputs, Path(args.output))
+        outputs[path] = [target] + ([std_path(target)] if args.uncertainty else [])
+        for out in outputs[path]:
+            other = claimed.setdefault(out.resolve(), path)
+            if other != path:
+                raise UserError(f"{other} and {path} would both be written to {out}; restore them in separate "
+                                f"runs or into different folders")
+    return outputs
 
 
 def _output_path(path: Path, inputs: list[str], outdir: Path) -> Path:
@@ -174,9 +199,14 @@ def run(args: argparse.Namespace) -> int:
     for problem in problems:
         warn(problem)
     outdir = Path(args.output)
-    single = output_file(args.output, len(paths)) if paths else None
+    single = output_file(args.output, len(paths)) if paths else None  # `a a -o x.png`: two inputs, one name
+    unique: dict[Path, Path] = {}  # an input given twice (or a file and its folder) is restored once
+    for path in paths:
+        unique.setdefault(path.resolve(), path)
+    paths = list(unique.values())
     if single is None and outdir.exists() and not outdir.is_dir():
         raise UserError(f"{outdir} exists and is not a folder")
+    outputs_of = _outputs(paths, args, single)
     preloaded = {}
     if args.adapt:  # adaptation trains on every input (also those already restored, so a rerun adapts alike)
         check_fits_in_memory(paths, restorer.channels, copies=2)  # the inputs and their training copies
@@ -191,15 +221,17 @@ def run(args: argparse.Namespace) -> int:
             adapt_model(restorer, readable, args.adapt, quiet=args.quiet)
     todo, skipped = [], 0
     for path in paths:
-        target = single or _output_path(path, args.inputs, outdir)
-        if target.resolve() == path.resolve():
+        target = outputs_of[path][0]
+        existing = [out for out in outputs_of[path] if out.exists()]
+        if any(out.resolve() == path.resolve() for out in outputs_of[path]):
             warn(f"{path}: output would overwrite the input; choose another -o")
             failures += 1
-        elif target.exists() and not args.overwrite:
-            if args.skip_existing:
+        elif existing and not args.overwrite:
+            if args.skip_existing and len(existing) == len(outputs_of[path]):
                 skipped += 1
             else:
-                warn(f"{target}: exists (pass --overwrite to replace it, or --skip-existing to keep it)")
+                warn(f"{existing[0]}: exists (pass --overwrite to replace it"
+                     + (", or --skip-existing to keep it)" if len(existing) == len(outputs_of[path]) else ")"))
                 failures += 1
         else:
             todo.append((path, target))
@@ -227,6 +259,12 @@ def run(args: argparse.Namespace) -> int:
             warn(f"{path}: a stack of {len(frames)} images can only be written as TIFF or FITS; choose -o NAME.tif")
             failures += 1
             continue
+        try:
+            check_output_holds(path, target, frames, info)
+        except UserError as exc:
+            warn(str(exc))
+            failures += 1
+            continue
         start = time.time()
         outputs, deviations = [], []
         for image in tqdm(frames, desc="planes", unit="plane", leave=False, disable=len(frames) < 2 or args.quiet):
@@ -236,10 +274,15 @@ def run(args: argparse.Namespace) -> int:
                 deviations.append(std)
             else:
                 outputs.append(restorer.restore(image, progress=not args.quiet and len(frames) == 1))
-        write_frames(target, outputs, info)
-        if args.uncertainty:  # a float TIFF, without the input's alpha (a stack keeps its layout)
-            write_frames(std_path(target), deviations,
-                         info if info.stack_shape else None, dtype="float32")
+        try:  # a file system that says no (permissions, a full disk): reported, and the next input goes on
+            write_frames(target, outputs, info)
+            if args.uncertainty:  # a float TIFF, without the input's alpha (a stack keeps its layout)
+                write_frames(std_path(target), deviations,
+                             info if info.stack_shape else None, dtype="float32")
+        except UserError as exc:
+            warn(str(exc))
+            failures += 1
+            continue
         preloaded.pop(path, None)
         restored += 1
         megapixels = sum(image.shape[0] * image.shape[1] for image in frames) / 1e6
@@ -250,6 +293,22 @@ def run(args: argparse.Namespace) -> int:
     if failures:
         warn(f"{failures} input(s) failed; {restored} restored")
     return 1 if failures else 0
+
+
+def check_output_holds(source: Path, target: Path, images, info) -> None:
+    """Before the work: a UserError when ``target``'s format would clip ``source``'s float values (far
+    outside [0, 1]: see :func:`selfrestore.io.refuse_clipping`; the restored values keep the input's scale),
+    a warning when it cannot hold the alpha channel, which is then left out."""
+    from ..io import NO_ALPHA_SUFFIXES, refuse_clipping
+
+    if info.dtype == "float32":
+        try:
+            refuse_clipping(target, images)
+        except UserError as exc:
+            raise UserError(f"{exc} (input {source})") from None
+    if info.alpha is not None and target.suffix.lower() in NO_ALPHA_SUFFIXES:
+        warn(f"{target}: {target.suffix} cannot hold the alpha channel of {source}; it is left out (choose .png, "
+             f".tif or .webp to keep it)")
 
 
 def std_path(target: Path) -> Path:
@@ -339,7 +398,8 @@ def run_pairs(args: argparse.Namespace) -> int:
             continue
         try:  # a bad pair is reported; the other pairs are still restored
             blurry, noisy = read_blurry_noisy(b_path, n_path, restorer.channels)
-            _, info = read_image(n_path)
+            noisy_image, info = read_image(n_path)
+            check_output_holds(n_path, target, [noisy_image], info)
         except (ImageReadError, UserError) as exc:
             warn(str(exc))
             failures += 1

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import UserError
-from ._common import add_parser, tile_size, warn
+from ._common import add_parser, count, positive_float, positive_int, tile_size, warn
 
 if TYPE_CHECKING:
     from torch import nn
@@ -42,33 +42,6 @@ DEFAULT_MODELS = {"f2f": "unet-gauss25", "mf2f": "fastdvd-gauss25"}
 #: batch kinds of the methods whose models are plain denoisers (noisy frame(s) in, clean frame out): starts
 #: for F2F / MF2F (burst, deblurring and blurry+noisy models restore something else)
 DENOISER_KINDS = ("single", "pair", "frames", "video_warp")
-
-
-def _number(text: str, kind: type, least: float, what: str, above: bool = False) -> int | float:
-    """``text`` as a finite ``kind`` of at least (``above``: more than) ``least``; else an argparse error,
-    which the command line prints as one usage line."""
-    try:
-        value = kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
-    if not ((least < value) if above else (least <= value)) or not value < float("inf"):  # NaN fails too
-        raise argparse.ArgumentTypeError(f"{text}: must be {'above' if above else 'at least'} {least}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    """argparse type: a whole number of at least 1 (a batch size, a crop side)."""
-    return _number(text, int, 1, "a whole number")
-
-
-def count(text: str) -> int:
-    """argparse type: a whole number of at least 0 (steps, passes: 0 restores with the start model as it is)."""
-    return _number(text, int, 0, "a whole number")
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a finite number above 0 (a learning rate)."""
-    return _number(text, float, 0, "a number", above=True)
 
 
 def register(sub) -> None:
