@@ -175,7 +175,8 @@ def test_output_is_checked_before_any_computing(tmp_path, capsys, monkeypatch):
                 assert main(["burst", str(tmp_path / "b"), "--task", "superres", "-o", str(output), *extra]) == 2
                 _one_line_error(capsys, "would overwrite the input frame")
         assert paths[0].read_bytes() == before
-        for output, needle in (("b.txt", "suffix .txt"), ("noext", "no suffix"), ("b", "is a folder")):
+        cases = (("b.txt", "'.txt' is not an image format"), ("noext", "no suffix"), ("b", "is a folder"))
+        for output, needle in cases:
             assert main(["burst", str(tmp_path / "b"), "--task", "superres", "-o", str(tmp_path / output)]) == 2
             err = _one_line_error(capsys, needle, ".png")
             assert ".tmp" not in err

@@ -74,9 +74,7 @@ def check_output(output: str, inputs: list[str], frames: list[Path], overwrite: 
 
     out = output_file(output, 1)
     if out is None:
-        suffix = Path(output).suffix
-        what = ("is a folder" if Path(output).is_dir() else
-                f"has suffix {suffix}, not an image format" if suffix else "has no suffix")
+        what = "is a folder" if Path(output).is_dir() else "has no suffix"  # output_file refuses other suffixes
         raise UserError(f"-o {output} {what}: give an image file name, its suffix picks the format "
                         f"({', '.join(IMAGE_SUFFIXES)})")
     for frame in frames:
