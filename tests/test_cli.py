@@ -119,7 +119,13 @@ def test_fit_on_images_smaller_than_the_patch_then_evaluate_json(tmp_path, rgb_i
     model = tmp_path / "m.safetensors"
     assert main(["fit", str(data), "--synthetic", "--noise", "gauss25", "--method", "n2n", "--width", "4",
                  "--steps", "3", "--patch-size", "32", "--quiet", "-o", str(model)]) == 0
+    assert "smaller than" not in capsys.readouterr().err  # one image holds whole patches: no warning
     assert main(["fit", str(data), "--synthetic", "--noise", "gauss25", "-o", str(model)]) == 2  # no overwrite
+    small_only = tmp_path / "small_only"
+    write_image(small_only / "small.png", rgb_image[:20, :24])
+    assert main(["fit", str(small_only), "--synthetic", "--noise", "gauss25", "--method", "n2n", "--width", "4",
+                 "--steps", "1", "--patch-size", "32", "--quiet", "-o", str(tmp_path / "s.safetensors")]) == 0
+    assert "every training image is smaller than the 32 px patches" in capsys.readouterr().err
     capsys.readouterr()
     assert main(["evaluate", "--clean", str(data), "--noise", "gauss25", "--model", str(model), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)

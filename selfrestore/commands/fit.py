@@ -353,6 +353,23 @@ def refuse_changes(out: Path, header: dict, current: dict) -> None:
                         f"another -o")
 
 
+def warn_padded_patches(source, patch: int, multiple: int) -> None:
+    """Say so when every training image is smaller than the patch side: each patch is then partly a mirrored
+    copy of the image, which the network learns as if it were data (a smaller --patch-size trains on real
+    pixels only)."""
+    fields = getattr(source, "fields", None)
+    images = next(iter(fields.values()), None) if fields else None
+    if not images:
+        return
+    largest = max(min(image.shape[:2]) for image in images)
+    if largest < patch:
+        fits = largest // multiple * multiple  # the largest patch side the network takes that the images hold
+        advice = (f"--patch-size {fits} trains on real pixels only" if fits >= multiple else
+                  f"this network needs sides that are multiples of {multiple} px")
+        warn(f"every training image is smaller than the {patch} px patches (shortest side at most {largest} px): "
+             f"they are padded by mirroring; {advice}")
+
+
 def run(args: argparse.Namespace) -> int:
     from ..checkpoint import build_net, read_checkpoint
     from ..corruption import parse_corruption
@@ -410,6 +427,7 @@ def run(args: argparse.Namespace) -> int:
     if header is not None:
         refuse_changes(out, header, {"net": {"name": net_name, "kwargs": net_kwargs}, "channels": source.channels,
                                      "train_config": {"patch_sizes": patch_sizes}})
+    warn_padded_patches(source, max(patch_sizes or [args.patch_size]), multiple)
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, patch_size=args.patch_size, lr=args.lr,
                          patch_sizes=patch_sizes,
                          ckpt_every=args.ckpt_every, val_every=args.val_every, seed=args.seed,
