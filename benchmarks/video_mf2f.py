@@ -13,6 +13,7 @@ Stages (cached under /tmp/selfrestore_video_bench, so they can be run one by one
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/video_mf2f.py speed                     # online fps
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/video_mf2f.py pretrain  # re-makes the fastdvd start
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/video_mf2f.py starts MODEL...  # start models, no tuning
+    .venv/bin/python benchmarks/video_mf2f.py means TABLE.md...  # mean PSNR / TC of every column, by noise
 
 Start points are the shipped gauss25 models: ``fastdvd-gauss25`` for MF2F (the multi-frame net, width
 16/32/64, 0.35 M parameters, trained supervised (``mf2c``) on gauss25 clips synthesised from the BSDS500
@@ -355,6 +356,20 @@ def cmd_speed(args) -> None:
     out.write_text("\n".join(lines) + "\n")
 
 
+def cmd_means(args) -> None:
+    """Mean PSNR and TC of every column of committed tables' per-sequence data, by noise (the supervised
+    column's TC is not in the tables' summary rows). Prints; reads only the table files."""
+    for name in args.tables:
+        text = (RESULTS / name).read_text()
+        per_sequence = json.loads(text[text.index("```\n{") + 4:text.rindex("}\n```") + 1])
+        print(name)
+        for noise in dict.fromkeys(key.split("/")[0] for key in per_sequence):
+            rows = [value for key, value in per_sequence.items() if key.split("/")[0] == noise]
+            means = {column: np.mean([r[column] for r in rows], axis=0) for column in rows[0]}
+            cells = [f"{column} {value[0]:.2f} dB / TC {value[1]:.2f}" for column, value in means.items()]
+            print(f"  {noise}: " + "; ".join(cells))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="stage", required=True)
@@ -393,6 +408,8 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=8)
     p.add_argument("--crop", type=int, default=160)
     p.add_argument("--out", default="video_starts.md", help="file name under benchmarks/results")
+    p = sub.add_parser("means", help="mean PSNR / TC per column of committed tables (their per-sequence data)")
+    p.add_argument("tables", nargs="+", help="file names under benchmarks/results")
     p = sub.add_parser("speed")
     p.add_argument("--frames", type=int, default=4)
     p.add_argument("--lr", type=float, default=5e-5)
@@ -419,6 +436,8 @@ def main() -> None:
         cmd_table(args)
     elif args.stage == "starts":
         cmd_starts(args)
+    elif args.stage == "means":
+        cmd_means(args)
     else:
         cmd_speed(args)
 

@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import UserError
+from .errors import UserError, file_system_message
 
 PathLike = str | os.PathLike
 
@@ -81,8 +81,7 @@ def run_command(verb: str, *positional: PathLike, **options: Any) -> int:
     except OSError as exc:  # the file system said no (a missing or read-only folder, a full disk): as the CLI
         if os.environ.get("SELFRESTORE_DEBUG"):
             raise
-        where = f"{exc.filename}: " if exc.filename else ""
-        raise UserError(f"{where}{exc.strerror or exc}") from None
+        raise UserError(file_system_message(exc)) from None
 
 
 def _as_list(items: PathLike | Sequence[PathLike]) -> list[PathLike]:

@@ -10,7 +10,7 @@ import pkgutil
 import sys
 
 from . import __version__
-from .errors import UserError
+from .errors import UserError, file_system_message
 
 DESCRIPTION = """\
 Restore images and videos from corrupted data alone: train (or fine-tune) a restoration network on your
@@ -60,9 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # the file system said no: permissions, a missing folder, a full disk
         if os.environ.get("SELFRESTORE_DEBUG"):
             raise
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"selfrestore {args.command}: error: {where}{exc.strerror or exc} "
-              f"(SELFRESTORE_DEBUG=1 shows where)", file=sys.stderr)
+        print(f"selfrestore {args.command}: error: {file_system_message(exc)} (SELFRESTORE_DEBUG=1 shows where)",
+              file=sys.stderr)
         return 1
 
 

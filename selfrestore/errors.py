@@ -7,3 +7,17 @@ class UserError(Exception):
 
 class ImageReadError(UserError):
     """An image file could not be read; the message names the file and the reason."""
+
+
+def unreadable_image(path: object, exc: Exception) -> ImageReadError:
+    """The one-line error for a file that PIL / tifffile / astropy could not decode (they raise many types)."""
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if "cannot identify image file" in reason:
+        reason = "not an image file (or an unsupported format)"
+    return ImageReadError(f"{path}: cannot read image: {reason}")
+
+
+def file_system_message(exc: OSError) -> str:
+    """An OSError (permissions, a missing folder, a full disk) as one line naming the file."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}"

@@ -19,7 +19,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from .errors import ImageReadError, UserError
+from .errors import ImageReadError, UserError, unreadable_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".ppm", ".pgm",
                   ".fits", ".fit", ".fts")
@@ -255,10 +255,7 @@ def read_frames(path: str | os.PathLike) -> tuple[list[np.ndarray], ImageInfo]:
     except (ImageReadError, UserError):
         raise
     except Exception as exc:  # PIL / tifffile / astropy raise many types for corrupt data
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if "cannot identify image file" in reason:
-            reason = "not an image file (or an unsupported format)"
-        raise ImageReadError(f"{path}: cannot read image: {reason}") from None
+        raise unreadable_image(path, exc) from None
     array = np.asarray(array)
     stack = {k: meta.pop(k) for k in ("stack_shape", "stack_axes") if k in meta}
     if stack:

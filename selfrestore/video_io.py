@@ -22,7 +22,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from .errors import UserError
+from .errors import UserError, unreadable_image
 from .io import (FITS_SUFFIXES, IMAGE_SUFFIXES, STACK_SUFFIXES, TIFF_SUFFIXES, ImageInfo, intensity_mapping,
                  read_frames, read_image, write_frames, write_image)
 
@@ -169,10 +169,7 @@ def _frame_header(path: Path) -> tuple[int, int, int, bool]:
     except UserError:
         raise
     except Exception as exc:  # PIL / tifffile raise many types for data that is not an image
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if "cannot identify image file" in reason:
-            reason = "not an image file (or an unsupported format)"
-        raise UserError(f"{path}: cannot read image: {reason}") from None
+        raise unreadable_image(path, exc) from None
     frame, info = read_image(path)
     return frame.shape[0], frame.shape[1], frame.shape[2], info.alpha is not None
 

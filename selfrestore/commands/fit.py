@@ -269,18 +269,17 @@ DEFAULTS = {"batch_size": 4, "patch_size": 128, "patch_sizes": "auto", "lr": 3e-
 
 
 def resume_defaults(args: argparse.Namespace, header: dict) -> None:
-    """On --resume, the options left out (None) take the values the model file in -o was trained with."""
-    method, net, config = (header.get(k) or {} for k in ("method", "net", "train_config"))
-    kwargs = net.get("kwargs") or {}
-    sides = config.get("patch_sizes")
-    recorded = {**{k: v for k, v in method.items() if k not in ("name", "noise")},
-                "method": method.get("name"), "noise": method.get("noise"), "net": net.get("name"),
-                "width": kwargs.get("width"), "depth": kwargs.get("depth"),
-                "channels": header.get("channels") if header.get("channels") in (1, 3) else None,
-                "synthetic": header.get("synthetic"), "redraw": header.get("redraw"), "holdout": header.get("holdout"),
-                **{k: config.get(k) for k in ("seed", "lr", "batch_size", "patch_size", "steps")},
-                "patch_sizes": None if sides is None else ",".join(map(str, sides)) or "off",
-                "minutes": config["budget_seconds"] / 60 if config.get("budget_seconds") else None}
+    """On --resume, the options left out (None) take the values the model file in -o was trained with (the
+    options :func:`_settings` compares, plus the step / time budget)."""
+    config = header.get("train_config") or {}
+    recorded = {label[2:].replace("-", "_"): value for label, value in _settings(header).items()
+                if label.startswith("--")}
+    if isinstance(recorded.get("patch_sizes"), list):  # the option's own form: S,S,... or off
+        recorded["patch_sizes"] = ",".join(map(str, recorded["patch_sizes"])) or "off"
+    if recorded.get("channels") not in (1, 3):
+        recorded.pop("channels", None)
+    recorded["steps"] = config.get("steps")
+    recorded["minutes"] = config["budget_seconds"] / 60 if config.get("budget_seconds") else None
     for key, value in recorded.items():
         if key in vars(args) and getattr(args, key) is None and value is not None:
             setattr(args, key, value)
