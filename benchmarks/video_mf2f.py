@@ -423,11 +423,12 @@ def main() -> None:
         strip_optimizer(PRETRAIN_OUT)
         print(f"pretrained {PRETRAIN_OUT} in {time.time() - t:.0f} s")
     elif args.stage == "supervised":
-        log = json.loads(reference_log(args.method).read_text()) if reference_log(args.method).exists() else {}
         for noise in args.noises:
             t = time.time()
             supervised(start_model(args.method), noise, args.steps, reference_model(args.method, noise),
                        video=args.method)
+            # read just before writing: two noises may be trained by two processes at once
+            log = json.loads(reference_log(args.method).read_text()) if reference_log(args.method).exists() else {}
             log[noise] = {"steps": args.steps, "seconds": round(time.time() - t, 1),
                           "command": "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/video_mf2f.py "
                                      + " ".join(sys.argv[1:])}
