@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from provenance import code_version  # noqa: E402
-from selfrestore.checkpoint import build_net, load_model, save_checkpoint  # noqa: E402
+from selfrestore.checkpoint import build_net, load_model, read_checkpoint, save_checkpoint  # noqa: E402
 from selfrestore.corruption import Corruption, parse_corruption  # noqa: E402
 from selfrestore.data.synthetic_motion import MotionClips  # noqa: E402
 from selfrestore.flow import FlowEstimator, flow_to_tensor, occlusion_mask, warp  # noqa: E402
@@ -135,8 +135,6 @@ def supervised(start: Path | None, noise: str, steps: int, out: Path, seed: int 
 
 def strip_optimizer(path: Path) -> None:
     """Keep only the weights and metadata (the shipped file need not carry Adam's moments)."""
-    from selfrestore.checkpoint import read_checkpoint
-
     _, net, _ = load_model(path)
     _, header = read_checkpoint(path)
     meta = {k: v for k, v in header.items() if k not in ("format", "net", "optimizer", "history")}
@@ -424,6 +422,10 @@ def main() -> None:
         print(f"pretrained {PRETRAIN_OUT} in {time.time() - t:.0f} s")
     elif args.stage == "supervised":
         for noise in args.noises:
+            ref = reference_model(args.method, noise)
+            if ref.exists() and read_checkpoint(ref)[1].get("step", 0) >= args.steps:
+                print(f"{ref} is already trained ({args.steps} steps); its log entry is kept")
+                continue
             t = time.time()
             supervised(start_model(args.method), noise, args.steps, reference_model(args.method, noise),
                        video=args.method)
