@@ -527,6 +527,18 @@ def refuse_clipping(path: str | os.PathLike, images: Sequence[np.ndarray]) -> No
                         "output")
 
 
+def clipped_share(path: str | os.PathLike, images: Sequence[np.ndarray], dtype: str) -> float:
+    """The share of ``images``' values that writing them to ``path`` as ``dtype`` would clip by more than a
+    restoration's slight overshoot (outside [-0.02, 1.02]): 0 for float TIFF / FITS output. For float data
+    just above 1 (an HDR-like float file), which :func:`refuse_clipping` lets through."""
+    suffix = Path(path).suffix.lower()
+    if dtype == "float32" and suffix in STACK_SUFFIXES:
+        return 0.0
+    total = sum(np.asarray(image).size for image in images)
+    outside = sum(int(np.count_nonzero((image < -0.02) | (image > 1.02))) for image in images)
+    return outside / max(total, 1)
+
+
 def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | None = None,
                 dtype: str | None = None) -> Path:
     """Write an (H, W, C) or (H, W) float image atomically, in the input's bit depth by default.

@@ -238,16 +238,19 @@ class Restorer:
 
     def _mean_and_std(self, image: np.ndarray, progress: bool, params: dict[str, float]
                       ) -> tuple[np.ndarray, np.ndarray]:
-        """The network's posterior mean and std of ``image`` (on the network's scale), in its channels."""
+        """The network's posterior mean and std of ``image`` (on the network's scale), in its channels. With
+        the x8 ensemble, the mean of the eight posterior means and the root of the mean of their variances."""
         from .io import LUMA, to_channels
 
-        def mean_and_std(x: Tensor) -> Tensor:
-            return torch.cat(self.method.restore_with_uncertainty(self.net, x, **params), dim=1)
+        def mean_and_variance(x: Tensor) -> Tensor:
+            mean, std = self.method.restore_with_uncertainty(self.net, x, **params)
+            return torch.cat([mean, std.square()], dim=1)
 
         have = image.shape[2]
         both = restore_array(self.method, self.net, to_channels(image, self.channels), tile=self.tile,
-                             precision=self.precision, device=self.device, progress=progress, fn=mean_and_std)
-        mean, std = both[:, :, :self.channels], both[:, :, self.channels:]
+                             ensemble=self.ensemble, precision=self.precision, device=self.device,
+                             progress=progress, fn=mean_and_variance)
+        mean, std = both[:, :, :self.channels], np.sqrt(np.maximum(both[:, :, self.channels:], 0.0))
         if have != self.channels:
             mean = to_channels(mean, have)
             std = (np.sqrt((std**2) @ (np.array(LUMA, np.float32) ** 2))[:, :, None] if have == 1

@@ -262,3 +262,40 @@ def test_adapt_on_frames_too_small_for_the_loss_is_refused(tmp_path, capsys):
     _tiny_burst(tmp_path / "raw", frames=2, size=(3, 3), channels=1)
     assert main(["burst", str(tmp_path / "raw"), "--task", "demosaic", "-o", str(tmp_path / "r.png")]) == 2
     _one_line_error(capsys, "too small to demosaic")
+
+
+def test_super_resolution_keeps_every_output_pixel_where_it_is_in_the_world(tmp_path):
+    """The input's pixel size went to the x2 output unchanged (a FITS WCS, TIFF resolution and GeoTIFF tags
+    then said it covers 4x the area): now it is halved and the reference points moved onto the finer grid, so
+    that an input pixel's centre has the same sky / map coordinates in the output (edge-aligned grids)."""
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    from selfrestore.io import ImageInfo
+
+    burst = synthesize_burst(_clean(), BurstConfig(frames=4, scale=2, blur_sigma=0.5), torch.Generator().manual_seed(1))
+    header = fits.Header({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRPIX1": 10.0, "CRPIX2": 20.0,
+                          "CRVAL1": 150.0, "CRVAL2": 2.0, "CDELT1": -0.001, "CDELT2": 0.001, "EXPTIME": 30.0})
+    geo = ((33550, 12, 3, (30.0, 30.0, 0.0)), (33922, 12, 6, (0.0, 0.0, 0.0, 500000.0, 4000000.0, 0.0)))
+    fits_info = ImageInfo(dtype="float32", channels=1, fits_header=header.tostring())  # gray: 3 planes = a cube
+    tiff_info = ImageInfo(dtype="uint16", channels=3, tiff_resolution=((72, 1), (72, 1), 2), tiff_tags=geo)
+    for folder in ("fits", "tif"):
+        (tmp_path / folder).mkdir()
+    for t, frame in enumerate(burst["frames"][0]):
+        pixels = frame.clamp(0, 1).permute(1, 2, 0).numpy()
+        write_image(tmp_path / "fits" / f"{t}.fits", pixels[:, :, :1], fits_info)
+        write_image(tmp_path / "tif" / f"{t}.tif", pixels, tiff_info)
+    for folder in ("fits", "tif"):
+        assert main(["burst", str(tmp_path / folder), "--task", "superres", "--scale", "2",
+                     "-o", str(tmp_path / f"sr.{folder}")]) == 0
+    before, after = WCS(header), WCS(fits.getheader(tmp_path / "sr.fits"))
+    for x, y in ((1.0, 1.0), (5.0, 7.0), (24.0, 24.0)):  # 1-based pixel centres of the input
+        expected = before.all_pix2world([[x, y]], 1)
+        assert np.allclose(after.all_pix2world([[2 * (x - 0.5) + 0.5, 2 * (y - 0.5) + 0.5]], 1), expected)
+    assert fits.getheader(tmp_path / "sr.fits")["EXPTIME"] == 30.0
+    import tifffile
+
+    with tifffile.TiffFile(tmp_path / "sr.tif") as tif:
+        tags = tif.pages[0].tags
+        assert tags[282].value == (144, 1) and tags[283].value == (144, 1)
+        assert tags[33550].value == (15.0, 15.0, 0.0) and tags[33922].value[:2] == (0.0, 0.0)

@@ -481,3 +481,24 @@ def test_python_api_writes_options_as_the_command_line_does(tmp_path, rgb_image,
     monkeypatch.setattr(inspect, "run", unwritable)
     with pytest.raises(UserError, match="/proc/zz: No such file or directory"):
         api.inspect("-x.png")
+
+
+def test_uncertainty_with_ensemble_averages_the_eight_posteriors(rgb_image):
+    """--ensemble applies to --uncertainty too: the mean of the eight flipped/rotated posterior means, and the
+    root of the mean of their variances (it was ignored: the std came from one orientation only)."""
+    from selfrestore.restore import Restorer
+
+    noisy = (rgb_image[:64, :64] + np.random.default_rng(0).normal(0, 25 / 255, (64, 64, 3))).astype(np.float32)
+    plain = Restorer("laine19-gauss25", device="cpu")
+    means, variances = [], []
+    for k in range(8):
+        view = np.rot90(noisy, k % 4)
+        view = view[:, ::-1] if k >= 4 else view
+        mean, std = plain.restore_with_uncertainty(np.ascontiguousarray(view))
+        back = (lambda a: np.rot90(a[:, ::-1] if k >= 4 else a, -(k % 4)))
+        means.append(back(mean))
+        variances.append(back(std) ** 2)
+    mean, std = Restorer("laine19-gauss25", device="cpu", ensemble=True).restore_with_uncertainty(noisy)
+    assert np.allclose(mean, np.mean(means, axis=0), atol=2e-5)
+    assert np.allclose(std, np.sqrt(np.mean(variances, axis=0)), atol=2e-5)
+    assert not np.allclose(std, plain.restore_with_uncertainty(noisy)[1], atol=1e-4)

@@ -90,6 +90,23 @@ def test_float_counts_to_an_integer_format_are_refused_before_the_work(tmp_path,
     assert np.asarray(Image.open(tmp_path / "unit.png")).dtype == np.uint16
 
 
+def test_float_values_just_above_1_clipped_by_an_integer_format_are_said(tmp_path, model, capsys, monkeypatch):
+    """Float data up to 1.4 (too close to [0, 1] to be taken for counts) to -o out.png: the restored values
+    above 1 were clipped with no word; now a warning names the share clipped and the formats that keep them.
+    A restoration's slight overshoot is not worth a warning."""
+    from selfrestore.restore import Restorer
+
+    ramp = np.linspace(0, 1.4, 32 * 32, dtype=np.float32).reshape(32, 32)
+    tifffile.imwrite(tmp_path / "hdr.tif", ramp)
+    monkeypatch.setattr(Restorer, "restore", lambda self, image, **k: image)
+    assert _restore(tmp_path / "hdr.tif", "--model", model, "-o", tmp_path / "out.png") == 0
+    assert "out.png: 27.1% of the restored values" in capsys.readouterr().err
+    assert _restore(tmp_path / "hdr.tif", "--model", model, "-o", tmp_path / "out.tif") == 0
+    tifffile.imwrite(tmp_path / "near.tif", np.clip(ramp, 0, 1.01))
+    assert _restore(tmp_path / "near.tif", "--model", model, "-o", tmp_path / "near.png") == 0
+    assert "restored values" not in capsys.readouterr().err
+
+
 def test_a_suffix_that_is_no_image_format_is_refused_for_one_input(tmp_path, model, capsys):
     """-o out.txt made a folder out.txt/ holding IMG.png; a folder is still taken when clearly meant."""
     a = _png(tmp_path / "a.png")

@@ -93,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     from ..burst.registration import register_burst
     from ..burst.shift_and_add import shift_and_add
     from ..io import ImageInfo, to_channels, write_image
+    from ..resampled_metadata import upscaled_info
 
     raw = args.task == "demosaic"
     check_options(args)
@@ -126,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
         array = to_channels(array, 1)
     if info is None or raw:
         info = ImageInfo(dtype=info.dtype if info else "uint16", channels=3, alpha=info.alpha if info else None)
+    elif array.shape[0] != frames.shape[-2]:  # super-resolved: the recorded pixel size shrinks with the pixels
+        info = upscaled_info(info, array.shape[0] // frames.shape[-2])
     info.alpha = alpha_on_grid(info.alpha, *array.shape[:2])
     write_image(output, array, info)
     print(f"wrote {output}")

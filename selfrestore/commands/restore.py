@@ -165,7 +165,7 @@ def adapt_model(restorer, images, steps: int, quiet: bool = False) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..io import STACK_SUFFIXES, check_fits_in_memory, list_images, read_frames, write_frames
+    from ..io import STACK_SUFFIXES, check_fits_in_memory, clipped_share, list_images, read_frames, write_frames
     from ..restore import Restorer
     from ..size_check import recorded_warning
 
@@ -274,6 +274,9 @@ def run(args: argparse.Namespace) -> int:
                 deviations.append(std)
             else:
                 outputs.append(restorer.restore(image, progress=not args.quiet and len(frames) == 1))
+        if info.dtype == "float32" and (share := clipped_share(target, outputs, info.dtype)) > 0.001:
+            warn(f"{target}: {100 * share:.1f}% of the restored values of "
+                 f"{path} lie outside [0, 1] and are clipped by {target.suffix}; choose .tif or .fits to keep them")
         try:  # a file system that says no (permissions, a full disk): reported, and the next input goes on
             write_frames(target, outputs, info)
             if args.uncertainty:  # a float TIFF, without the input's alpha (a stack keeps its layout)
