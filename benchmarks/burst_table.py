@@ -90,7 +90,7 @@ def fit(method_name: str, source, args, out_dir: Path, net_options: dict | None 
 # Options that only choose what is evaluated or where the table goes: a --work folder can be reused across them.
 EVALUATION_ONLY = ("blindspot", "bm3d", "eval_crop", "eval_images", "frames", "out", "tasks", "train", "work")
 #: settings added after some --work folders were made, with the value those folders were trained with
-ADDED_LATER = {"seed": 0}
+ADDED_LATER = {"seed": 0, "dsa_loss": "l1"}
 
 
 def check_work_settings(args, work: Path) -> str:
@@ -126,6 +126,8 @@ def main() -> int:
                         help="DSA: each step fuses a random number of frames >= this (0: every training frame)")
     parser.add_argument("--targets", type=int, default=1,
                         help="DSA self-supervised: frames left out of the fusion that serve as targets (1: the paper)")
+    parser.add_argument("--dsa-loss", choices=["l1", "l2"], default="l1",
+                        help="DSA self-supervised data term: l1 (the paper's) or l2 (squared error; the twin keeps l1)")
     parser.add_argument("--train-images", type=int, default=40)
     parser.add_argument("--train-crop", type=int, default=256)
     parser.add_argument("--eval-crop", type=int, default=256, help="centre crop of each Kodak image (0: full)")
@@ -203,7 +205,7 @@ def superres_fit(name: str, args, train_images, tmp_dir: Path):
     net_options = {"decoder_features": args.decoder_features, "decoder_dilations": tuple(args.decoder_dilations)}
     options = dict(scale=2, blur_sigma=0.5, min_frames=args.min_frames)
     if name == "dsa":
-        options["targets"] = args.targets
+        options.update(targets=args.targets, data_loss=args.dsa_loss)
     return fit(name, source, args, tmp_dir, net_options, **options)
 
 
@@ -266,7 +268,8 @@ def superres(args, train_images, kodak, tmp_dir: Path) -> list[str]:
     out += ["", f"Training time: DSA self-supervised {t_self:.0f} s, supervised {t_sup:.0f} s (bursts of {used} "
             f"frames; the self-supervised network fuses all frames but a random target j onto the grid of a random "
             "reference r among its inputs, and its loss re-projects the estimate onto frame j: "
-            f"`|| D(W_j(SR) * k) - I_j ||_1`, averaged over up to {args.targets} left-out frames j). Decoder: "
+            f"`|| D(W_j(SR) * k) - I_j ||_{args.dsa_loss[1]}`{'^2' if args.dsa_loss == 'l2' else ''}, averaged over "
+            f"up to {args.targets} left-out frames j; the twin: `|| SR - x ||_1`). Decoder: "
             f"{len(args.decoder_dilations)} residual blocks (dilations {args.decoder_dilations}), "
             f"{args.decoder_features} features, on the high-resolution grid.", ""]
     return out

@@ -17,6 +17,9 @@ at its own phase: more supervision per fused estimate for the cost of a few re-p
 enter the fusion detached: only the motion loss trains the motion residual. At inference all frames are
 fused, frame 0 being the reference.
 
+``data_loss="l2"`` (not in the paper) replaces the first norm by the squared error: the noisy targets' mean
+instead of their median is then what the estimate is drawn to (the same choice as F2F's ``--warp-loss l2``).
+
 The supervised twin keeps frame 0 as the reference, fuses it with a random subset of the other frames
 (``min_frames``) and replaces the first term by || SR(I_0..I_{k-1}) - x ||_1.
 """
@@ -26,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from ..burst.geometry import warp_flow
-from ..burst.reprojection import rebase_affines, reprojection_l1
+from ..burst.reprojection import rebase_affines, reprojection_error
 from ..errors import UserError
 from ..registry import METHODS
 from .base import Method
@@ -45,11 +48,15 @@ class DeepShiftAndAddMethod(Method):
     min_training_frames = 3  #: frames a training burst needs: at least 2 to fuse and 1 held out as the target
 
     def __init__(self, noise=None, scale: int = 2, blur_sigma: float = 0.5, motion_weight: float = 1.0,
-                 tv_weight: float = 0.05, border: int = 4, min_frames: int = 0, targets: int = 1, **options):
+                 tv_weight: float = 0.05, border: int = 4, min_frames: int = 0, targets: int = 1,
+                 data_loss: str = "l1", **options):
+        if data_loss not in ("l1", "l2"):
+            raise UserError(f"{self.name}: data_loss must be l1 or l2, not {data_loss!r}")
         super().__init__(noise, scale=int(scale), blur_sigma=float(blur_sigma), motion_weight=float(motion_weight),
                          tv_weight=float(tv_weight), border=int(border), min_frames=int(min_frames),
-                         targets=int(targets), **options)
+                         targets=int(targets), data_loss=data_loss, **options)
         self.scale, self.blur_sigma, self.min_frames = int(scale), float(blur_sigma), int(min_frames)
+        self.data_loss = data_loss
         self.targets = max(1, int(targets))
         self.motion_weight, self.tv_weight, self.border = float(motion_weight), float(tv_weight), int(border)
 
@@ -110,8 +117,8 @@ class DeepShiftAndAddMethod(Method):
         inputs, targets, affines = views["inputs"], views["targets"], views["target_affines"]
         flows = bare.motion(inputs, views["input_affines"])
         sr = bare.fuse(inputs, flows.detach())
-        data = sum(reprojection_l1(sr, targets[:, j], affines[:, j], self.scale, self.blur_sigma, self.border)
-                   for j in range(targets.shape[1])) / targets.shape[1]
+        data = sum(reprojection_error(sr, targets[:, j], affines[:, j], self.scale, self.blur_sigma, self.border,
+                                      self.data_loss) for j in range(targets.shape[1])) / targets.shape[1]
         return data + self.motion_weight * self.motion_loss(inputs, flows)
 
     @torch.no_grad()
@@ -151,5 +158,6 @@ class DeepShiftAndAddSupervised(DeepShiftAndAddMethod):
         sr = bare.fuse(frames, flows.detach()).float()
         b = self.border * self.scale
         h, w = sr.shape[-2:]
-        data = (sr - batch["clean"].float()).abs()[..., b:h - b, b:w - b].mean()
+        difference = (sr - batch["clean"].float())[..., b:h - b, b:w - b]
+        data = (difference.abs() if self.data_loss == "l1" else difference.square()).mean()
         return data + self.motion_weight * self.motion_loss(frames, flows)
