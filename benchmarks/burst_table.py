@@ -34,6 +34,7 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from provenance import code_version  # noqa: E402
 from selfrestore.burst.registration import register_burst  # noqa: E402
 from selfrestore.burst.shift_and_add import shift_and_add  # noqa: E402
 from selfrestore.burst.sources import SyntheticBursts  # noqa: E402
@@ -165,7 +166,7 @@ def main() -> int:
              "Command: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/burst_table.py " + " ".join(sys.argv[1:]) + "`",
              "",
              f"Machine: {platform.processor() or platform.machine()}, 2-core CPU shared with other jobs, 1 thread, "
-             f"torch {torch.__version__}.",
+             f"torch {torch.__version__}; code {code_version()}.",
              f"Noise: Poisson-Gaussian `{args.noise}` (a, b on [0, 1]), not clipped. Motion: shifts <= 2 px, "
              "rotations <= 1 degree, registered on the noisy frames (affine). Training: "
              f"{len(train_images)} BSDS500-train images (centre {args.train_crop} px), each burst drawn once with a "
