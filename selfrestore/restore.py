@@ -134,11 +134,37 @@ def restore_tensor(method, net: nn.Module, x: Tensor, **kwargs) -> Tensor:
     return torch.from_numpy(np.stack(outs).transpose(0, 3, 1, 2).copy())
 
 
+def _array_in(image: np.ndarray) -> tuple[np.ndarray, Callable[..., np.ndarray]]:
+    """``image`` as an (H, W, C) float32 array on the [0, 1] scale of its type, and the function that gives a
+    result back in the caller's form: (H, W) for (H, W), the integer type for uint8 / uint16 (rounded and
+    clipped), float32 otherwise; ``spread=True`` (a standard deviation) stays float32 in the input's units."""
+    from .errors import UserError
+    from .io import quantize
+
+    array = np.asarray(image)
+    if array.ndim not in (2, 3) or min(array.shape[:2]) < 1:
+        raise UserError(f"an image array must be (H, W) or (H, W, C), not of shape {array.shape}")
+    if not (np.issubdtype(array.dtype, np.floating) or array.dtype in (np.uint8, np.uint16, np.bool_)):
+        raise UserError(f"image arrays must be float, uint8 or uint16, not {array.dtype}")
+    integer = {np.dtype(np.uint8): "uint8", np.dtype(np.uint16): "uint16"}.get(array.dtype)
+    full = {"uint8": 255.0, "uint16": 65535.0}.get(integer, 1.0)
+    flat = array.ndim == 2
+    values = (array[:, :, None] if flat else array).astype(np.float32) / np.float32(full)
+
+    def back(result: np.ndarray, spread: bool = False) -> np.ndarray:
+        result = result[:, :, 0] if flat and result.ndim == 3 else result
+        if spread or integer is None:
+            return (result * np.float32(full)).astype(np.float32)
+        return quantize(result, integer)
+
+    return values, back
+
+
 class Restorer:
     """The one object a user calls: load a model (file or shipped name), restore arrays or files.
 
     >>> r = Restorer("my_model.safetensors")       # doctest: +SKIP
-    >>> clean = r.restore(noisy_array)              # (H, W, C) float in [0, 1]
+    >>> clean = r.restore(noisy_array)              # (H, W[, C]) float in [0, 1], or uint8 / uint16
     >>> r.restore_file("in.png", "out/in.png")      # keeps bit depth and alpha
     """
 
@@ -212,12 +238,15 @@ class Restorer:
         return (scaled if spread else scaled + mapping["offset"]).astype(np.float32)
 
     def restore(self, image: np.ndarray, progress: bool = False) -> np.ndarray:
-        """Restore one (H, W, C) image (any channel count the model can take, in the data's own values)."""
+        """Restore one (H, W, C) or (H, W) image (any channel count the model can take, in the data's own
+        values): float in, float32 out; uint8 / uint16 in (0..255 / 0..65535), the same type out."""
+        image, back = _array_in(image)
         if self.sensor_noise is not None:
-            stabilised, back, params = self._stabilise(image)
-            return back(self._restore(stabilised, progress, params=params))
+            stabilised, inverse, params = self._stabilise(image)
+            return back(inverse(self._restore(stabilised, progress, params=params)))
         mapping = self.mapping_for(image)
-        return self.from_model_scale(self._restore(self.to_model_scale(image, mapping), progress), mapping=mapping)
+        return back(self.from_model_scale(self._restore(self.to_model_scale(image, mapping), progress),
+                                          mapping=mapping))
 
     def restore_with_uncertainty(self, image: np.ndarray, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """(posterior mean, per-pixel posterior standard deviation) of one (H, W, C) image, both in the data's
@@ -227,14 +256,15 @@ class Restorer:
 
         if not hasattr(self.method, "restore_with_uncertainty"):
             raise UserError(f"uncertainty needs a Bayesian model; this one uses method {self.method.name!r}")
+        image, back = _array_in(image)
         if self.sensor_noise is not None:
-            stabilised, back, params = self._stabilise(image)
+            stabilised, inverse, params = self._stabilise(image)
             mean, std = self._mean_and_std(stabilised, progress, params)
-            return back(mean), back(mean, std)
+            return back(inverse(mean)), back(inverse(mean, std), spread=True)
         mapping = self.mapping_for(image)
         mean, std = self._mean_and_std(self.to_model_scale(image, mapping), progress, self.noise_params)
-        return (self.from_model_scale(mean, mapping=mapping),
-                self.from_model_scale(std.astype(np.float32), spread=True, mapping=mapping))
+        return (back(self.from_model_scale(mean, mapping=mapping)),
+                back(self.from_model_scale(std.astype(np.float32), spread=True, mapping=mapping), spread=True))
 
     def _mean_and_std(self, image: np.ndarray, progress: bool, params: dict[str, float]
                       ) -> tuple[np.ndarray, np.ndarray]:

@@ -502,3 +502,26 @@ def test_uncertainty_with_ensemble_averages_the_eight_posteriors(rgb_image):
     assert np.allclose(mean, np.mean(means, axis=0), atol=2e-5)
     assert np.allclose(std, np.sqrt(np.mean(variances, axis=0)), atol=2e-5)
     assert not np.allclose(std, plain.restore_with_uncertainty(noisy)[1], atol=1e-4)
+
+
+def test_restorer_takes_arrays_in_the_forms_users_hold(rgb_image):
+    """A 2-D gray array raised an IndexError, and a uint8 array was taken for float counts; now (H, W) comes
+    back (H, W), uint8 / uint16 come back in their type (the float result rounded), and other shapes or
+    types are refused in one line."""
+    from selfrestore.errors import UserError
+    from selfrestore.restore import Restorer
+
+    restorer = Restorer("unet-gauss25", device="cpu")
+    rng = np.random.default_rng(0)
+    noisy = np.clip(rgb_image[:48, :48] + rng.normal(0, 25 / 255, (48, 48, 3)), 0, 1).astype(np.float32)
+    as_float = restorer.restore(noisy)
+    as_uint8 = restorer.restore(np.round(noisy * 255).astype(np.uint8))
+    assert as_uint8.dtype == np.uint8 and as_uint8.shape == noisy.shape
+    assert np.abs(as_uint8.astype(np.float32) - np.clip(as_float, 0, 1) * 255).mean() < 1.5
+    as_uint16 = restorer.restore(np.round(noisy * 65535).astype(np.uint16))
+    assert as_uint16.dtype == np.uint16 and np.abs(as_uint16 / 65535.0 - np.clip(as_float, 0, 1)).max() < 1e-3
+    gray = restorer.restore(noisy[:, :, 1])
+    assert gray.shape == (48, 48) and gray.dtype == np.float32
+    for bad in (noisy[None], noisy[:, :, 0].astype(np.int32)):
+        with pytest.raises(UserError):
+            restorer.restore(bad)

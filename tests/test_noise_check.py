@@ -1,5 +1,6 @@
 """The correlated-noise check: white noise passes, neighbour-correlated noise is flagged, fit warns."""
 import io
+import json
 
 import numpy as np
 import pytest
@@ -28,6 +29,16 @@ def test_white_noise_is_independent_and_filtered_or_compressed_noise_is_not(astr
 def test_too_small_images_give_no_verdict():
     assert neighbour_correlation([np.zeros((7, 7, 3))]) is None
     assert neighbour_correlation([np.random.default_rng(0).random((32, 32))]) is None  # 16 blocks < 64
+
+
+def test_a_small_photo_with_white_noise_is_not_called_correlated(astronaut):
+    """64 px of a photo with white noise read 0.39 (CORRELATED): its 64 blocks were all kept, textured ones
+    too. Now no verdict below 256 blocks; from 128 px on, the flattest quarter gives the usual reading."""
+    rng = np.random.default_rng(0)
+    noisy = astronaut + rng.normal(0, 0.05, astronaut.shape)
+    assert neighbour_correlation([noisy[200:264, 200:264]]) is None
+    assert neighbour_correlation([noisy[200:264, 200:264]] * 4) is not None  # blocks pooled over images count
+    assert abs(neighbour_correlation([noisy[200:328, 200:328]])) < 0.05
 
 
 def test_fit_warns_on_correlated_noise_and_records_the_check(tmp_path, astronaut, capsys):
@@ -173,3 +184,16 @@ def test_inspect_skips_bad_videos_does_not_advise_video_for_one_frame_and_keeps_
     level = float(out.split("noise std ")[1].split()[0])
     assert 15 < level < 25, out
     assert "float images: noise std" in out
+
+
+def test_inspect_suggests_the_gaussian_level_it_reports(tmp_path, astronaut, capsys):
+    """Sigma 25 on 96 px crops: inspect said "noise std 23.72" and "--noise gauss31" (the block fit reads high
+    on texture); the suggested level is now the reported std, near the truth."""
+    rng = np.random.default_rng(3)
+    for i in range(3):
+        crop = astronaut[96 * i:96 * i + 96, 200:296]
+        write_image(tmp_path / f"{i}.png", np.clip(crop + rng.normal(0, 25 / 255, crop.shape), 0, 1))
+    assert main(["inspect", str(tmp_path), "--json", str(tmp_path / "r.json")]) == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    level = int(report["noise_model"].removeprefix("gauss"))
+    assert level == round(report["noise_sigma_median"]) and 21 <= level <= 27, report["noise_model"]
