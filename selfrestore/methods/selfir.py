@@ -51,9 +51,10 @@ class BlurryNoisyMethod(Method):
         "noisy": {"metavar": "DIR", "default": None,
                   "help": "blurry+noisy methods: folder of noisy short exposures (same names as --blurry)"},
         "kernels": {"metavar": "FILE", "default": None,
-                    "help": "with --synthetic: blur kernels (.mat/.npy), half of the pairs use them, half random "
-                            "camera-shake trajectories (default: all random); every kernel is centred on its "
-                            "centroid"},
+                    "help": "with --synthetic: blur kernels (.mat/.npy). Blurry+noisy methods (selfir...): half of "
+                            "the pairs use them, half random camera-shake trajectories (default: all random), "
+                            "every kernel centred on its centroid; deblurring (deblur_l1, reblur): every pair "
+                            "uses them, as they are (default: random camera shake)"},
         "blur_noise": {"type": float, "default": 1.0, "metavar": "S",
                        "help": "with --synthetic: std of the light noise added to the blurry images (0-255 scale)"},
         "misalign": {"type": int, "default": 0, "metavar": "PX",
