@@ -65,6 +65,9 @@ class TrainConfig:
     #: the budget's clock: "wall", or "cpu" (process CPU time / torch threads: a run on a shared CPU is
     #: charged for the compute it got, not for the time other jobs held the cores)
     budget_clock: str = "wall"
+    #: on Ctrl-C, checkpoint and end with a UserError saying how to --resume; False (a throw-away run in a
+    #: temporary folder: restore / burst --adapt, demo) lets the KeyboardInterrupt through, nothing to resume
+    interrupt_checkpoint: bool = True
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
@@ -342,6 +345,10 @@ def train(method: Method, net: nn.Module, source, config: TrainConfig, out_path:
             save_checkpoint(best_path, net, {**base_meta, "step": record["step"],
                                              "holdout_loss": record["holdout_loss"]}, None, extra_modules)
 
+    if holdout and ddp.main and start == 0:
+        # the first best weights are written just before the first checkpoint: a kill in between must not leave
+        # NAME.best without NAME (fit refuses that, even with --resume)
+        checkpoint(0)
     progress = None
     if ddp.main and config.progress:
         from tqdm import tqdm
@@ -414,6 +421,8 @@ def train(method: Method, net: nn.Module, source, config: TrainConfig, out_path:
             if done % config.ckpt_every == 0 or done == config.steps:
                 checkpoint(done)
     except KeyboardInterrupt:
+        if not config.interrupt_checkpoint:
+            raise
         checkpoint(completed)  # keep what was learned; --resume continues from here
         if progress is not None:
             progress.close()

@@ -11,6 +11,7 @@ output container cannot hold it as it is).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -121,8 +122,10 @@ def _pattern_frames(pattern: str) -> tuple[list[Path], int]:
 
 
 def _folder_frames(folder: Path) -> list[Path]:
-    """A folder's image files in natural order (``frame8.png`` before ``frame10.png``)."""
-    paths = sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
+    """A folder's image files in natural order (``frame8.png`` before ``frame10.png``); hidden files are not
+    frames (the temporary file a killed run left mid-write, macOS ``._NAME`` companions)."""
+    paths = sorted((p for p in folder.iterdir()
+                    if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")),
                    key=lambda p: natural_key(p.name))
     if not paths:
         raise UserError(f"{folder}: folder holds no frames ({', '.join(IMAGE_SUFFIXES)})")
@@ -369,11 +372,15 @@ class VideoWriter:
 
     ``prune=True`` (a pattern or folder output): once every frame is written, delete the :func:`stale_frames`
     of an older, longer video there (``--overwrite``), so that the output holds this video alone.
+
+    ``keep_spool=True``: the spool folder outlives :meth:`close`, until :meth:`remove_spool` (the caller first
+    deletes its resume state: a kill in between must not leave that state without the frames it skips).
     """
 
     def __init__(self, target: str | os.PathLike, info: VideoInfo, quality: int = 9, spool: bool = False,
-                 resume: bool = False, prune: bool = False):
+                 resume: bool = False, prune: bool = False, keep_spool: bool = False):
         self.target, self.info, self.count, self.prune = str(target), info, 0, prune
+        self.keep_spool = keep_spool
         self.removed: list[Path] = []  #: stale frames deleted on close (``prune``)
         self._image_info = ImageInfo(dtype=info.dtype, channels=info.channels)
         self._encoder = None
@@ -474,7 +481,19 @@ class VideoWriter:
 
     def close(self, ok: bool = True) -> None:
         """Finish the file; with ``ok=False`` (an error happened) drop the partial video file (a spool
-        folder is kept for a resumed run)."""
+        folder is kept for a resumed run). An error or Ctrl-C while the file is being made drops it too."""
+        try:
+            self._close(ok)
+        except BaseException:
+            if self._encoder is not None:
+                with contextlib.suppress(Exception):
+                    self._encoder.close()
+                self._encoder = None
+            if self.kind == "file":
+                self._tmp.unlink(missing_ok=True)
+            raise
+
+    def _close(self, ok: bool) -> None:
         if self._spool is not None and ok:
             for index in range(self.count):
                 self._append(read_image(self._spooled(index))[0])
@@ -494,14 +513,19 @@ class VideoWriter:
                 os.replace(self._tmp, self.target)
         if self.kind == "file" and self._tmp.exists():
             self._tmp.unlink()
-        if self._spool is not None and ok:
-            shutil.rmtree(self._spool, ignore_errors=True)
-            self._spool = None
+        if self._spool is not None and ok and not self.keep_spool:
+            self.remove_spool()
         if self.prune and ok and self.count and self.kind in ("pattern", "folder"):
             self.removed = stale_frames(self.target, self.info, self.count)
             for path in self.removed:
                 path.unlink(missing_ok=True)
             self.prune = False
+
+    def remove_spool(self) -> None:
+        """Delete the spool folder (the video or stack file is made from it)."""
+        if self._spool is not None:
+            shutil.rmtree(self._spool, ignore_errors=True)
+            self._spool = None
 
     def _add_sound(self, source: str) -> None:
         """Mux the source's audio streams into the encoded video (stream copy; AAC / Opus if the container

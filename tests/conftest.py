@@ -23,3 +23,16 @@ def astronaut():
     from skimage import data
 
     return data.astronaut().astype(np.float32) / 255
+
+
+@pytest.fixture
+def tiny_video_start(tmp_path):
+    """A tiny (untrained, seeded) single-frame denoiser file for `video` command tests: they check how the
+    command runs, resumes and writes, not restoration quality."""
+    from selfrestore.checkpoint import build_net, save_checkpoint
+
+    torch.manual_seed(0)
+    path = tmp_path / "start.safetensors"
+    save_checkpoint(path, build_net("unet", in_channels=3, out_channels=3, width=4, depth=2),
+                    {"method": {"name": "n2c", "noise": None}, "channels": 3})
+    return path

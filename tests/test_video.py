@@ -302,14 +302,12 @@ def test_online_fine_tuning_killed_mid_video_resumes_to_the_same_frames(tmp_path
     _assert_same_weights(reference_net, resumed_net)
 
 
-def test_video_command_resume_flags(tmp_path, sequence, capsys):
+def test_video_command_resume_flags(tmp_path, sequence, capsys, tiny_video_start):
     _, noisy = sequence
     frames = tmp_path / "frames"
     for i, frame in enumerate(noisy[:3]):
         write_image(frames / f"f{i:03d}.png", frame)
-    model = tmp_path / "start.safetensors"
-    save_checkpoint(model, build_net("unet", in_channels=3, out_channels=3, width=4, depth=2),
-                    {"method": {"name": "n2c", "noise": None}, "channels": 3})
+    model = tiny_video_start
     base = ["video", str(frames), "--method", "f2f", "--model", str(model), "--steps-per-frame", "1",
             "--passes", "1", "--crop", "32", "--quiet"]
     assert main([*base, "-o", str(tmp_path / "out"), "--offline", "--resume"]) == 2  # nothing to resume
@@ -334,7 +332,8 @@ def test_video_command_resume_flags(tmp_path, sequence, capsys):
 
 
 @pytest.mark.parametrize("suffix", [".tif", ".mp4"])
-def test_online_run_into_a_video_or_stack_file_resumes_after_a_kill(tmp_path, sequence, monkeypatch, suffix):
+def test_online_run_into_a_video_or_stack_file_resumes_after_a_kill(tmp_path, sequence, monkeypatch, suffix,
+                                                                   tiny_video_start):
     """`video --online -o FILE` killed mid-video keeps the frames it restored (hidden .FILE.frames) and its
     state (saved after every frame here; every minute by default); `--resume` finishes the file: a stack
     equals the uninterrupted run's exactly, a video has every frame; the spool folder is gone afterwards."""
@@ -348,10 +347,7 @@ def test_online_run_into_a_video_or_stack_file_resumes_after_a_kill(tmp_path, se
     frames = tmp_path / "frames"
     for i, frame in enumerate(noisy[:5]):
         write_image(frames / f"f{i:03d}.png", frame)
-    model = tmp_path / "start.safetensors"
-    torch.manual_seed(0)
-    save_checkpoint(model, build_net("unet", in_channels=3, out_channels=3, width=4, depth=2),
-                    {"method": {"name": "n2c", "noise": None}, "channels": 3})
+    model = tiny_video_start
     base = ["video", str(frames), "--method", "f2f", "--model", str(model), "--steps-per-frame", "1",
             "--crop", "32", "--online", "--quiet"]
     import selfrestore.video as video

@@ -11,7 +11,7 @@ import torch
 
 from ..burst.frames_io import burst_paths, load_frames
 from ..errors import UserError
-from ._common import add_parser, warn
+from ._common import add_parser, remove_stale_temporaries, warn
 
 if TYPE_CHECKING:
     from ..methods.base import Method
@@ -98,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
     raw = args.task == "demosaic"
     check_options(args)
     output = check_output(args.output, args.frames, burst_paths(args.frames), args.overwrite)
+    remove_stale_temporaries([output])  # of a run killed while it wrote the output
     method = net = None
     if args.model:
         method, net, header = _load_model(args, raw)
@@ -189,7 +190,7 @@ def _learned(args, method, net, frames: torch.Tensor, affines: torch.Tensor, raw
         source = BurstFrames(frames, raw=raw, registration=args.registration)
         patch = min(64, frames.shape[-2], frames.shape[-1])
         config = TrainConfig(steps=args.adapt, batch_size=4, patch_size=patch, lr=3e-4, amp=False, plot=False,
-                             ckpt_every=args.adapt)
+                             ckpt_every=args.adapt, interrupt_checkpoint=False)
         with tempfile.TemporaryDirectory() as tmp:
             try:
                 train(method, net, source, config, Path(tmp) / "adapted.safetensors")

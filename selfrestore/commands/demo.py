@@ -16,10 +16,16 @@ DESCRIPTION = """\
 Corrupt a bundled photograph (scikit-image's astronaut) with Gaussian noise sigma=25, restore it without
 ever using the clean image for training, and write clean.png, noisy.png, restored.png and comparison.png
 (clean | noisy | restored) into the -o folder. Uses the best shipped pretrained model for gauss25 when there
-is one; otherwise trains Noise2Noise on two noisy shots of the image for --steps steps (about 1-2 minutes
-on a laptop CPU) into demo_n2n.safetensors there. The clean image is used only to print PSNR.
+is one (unless --train); otherwise trains Noise2Noise on two noisy shots of the image for --steps steps
+(about 1-2 minutes on a laptop CPU) into demo_n2n.safetensors there. The clean image is used only to print
+PSNR.
 
 These files are the demo's own: running it again replaces them (other files in the folder are left alone).
+
+examples:
+  selfrestore demo                             # a shipped model restores the noisy crop: a few seconds
+  selfrestore demo --train -o my-demo          # train Noise2Noise on the image first (600 steps, 1-2 minutes)
+  selfrestore demo --size 512                  # the whole bundled image
 """
 
 #: the crop sides --size accepts: below MIN_SIZE the crop is a nearly flat patch and its PSNR says nothing;
@@ -32,7 +38,8 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", default="selfrestore-demo",
                    help="folder for the demo images (its clean.png, noisy.png, restored.png, comparison.png and "
                         "demo_n2n.safetensors are replaced)")
-    p.add_argument("--steps", type=positive_int, default=600, help="training steps when no shipped model fits")
+    p.add_argument("--steps", type=positive_int, default=600,
+                   help="training steps (with --train, or when no shipped model fits)")
     p.add_argument("--size", type=int, default=256,
                    help=f"side of the centre crop used ({MIN_SIZE}-{MAX_SIZE})")
     p.add_argument("--train", action="store_true", help="train even when a shipped model exists")
@@ -120,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         net = build_net("unet", in_channels=3, out_channels=3)
         source = CorruptedImages([clean], noise, kind="pair", seed=7, keep_clean=False)
         config = TrainConfig(steps=args.steps, batch_size=4, patch_size=96, lr=1e-3, ckpt_every=10**9,
-                             plot=False)
+                             plot=False, interrupt_checkpoint=False)
         model_path = out / "demo_n2n.safetensors"
         if model_path.exists():
             model_path.unlink()

@@ -6,7 +6,7 @@ import json
 import sys
 import time
 
-from ._common import add_parser, add_runtime_options, warn
+from ._common import add_parser, add_runtime_options, remove_stale_temporaries, warn
 
 DESCRIPTION = """\
 Measure a model on clean images: each image is corrupted by --noise with a fixed seed (the same noise
@@ -101,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--limit {args.limit}: give a number of images (0: all)")
     if args.json and args.json != "-":
         refuse_folder(args.json)
+        remove_stale_temporaries([args.json])  # of a run killed while it wrote the report
     noise = parse_corruption(args.noise)
     restorer = Restorer(args.model, device=args.device, tile=args.tile, ensemble=args.ensemble,
                         precision=args.precision)

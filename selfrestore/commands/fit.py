@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from ..errors import UserError
-from ._common import add_parser, count, positive_float, positive_int, warn
+from ._common import add_parser, count, positive_float, positive_int, remove_stale_temporaries, warn
 
 DESCRIPTION = """\
 Train a network on your corrupted images, without clean targets, and save it as one model file.
@@ -270,8 +270,19 @@ DEFAULTS = {"batch_size": 4, "patch_size": 128, "patch_sizes": "auto", "lr": 3e-
 
 def resume_defaults(args: argparse.Namespace, header: dict) -> None:
     """On --resume, the options left out (None) take the values the model file in -o was trained with (the
-    options :func:`_settings` compares, plus the step / time budget)."""
+    options :func:`_settings` compares, plus the step / time budget and --no-amp); a --minutes budget for a
+    run trained to a step count, or --no-amp for one trained with bf16 autocast, is a UserError (the weights
+    would follow a mixture of two runs)."""
     config = header.get("train_config") or {}
+    out = model_path(args.output)
+    if args.minutes and not config.get("budget_seconds", 1):
+        raise UserError(f"{out} was trained to a step count (--steps {config.get('steps')}), not for --minutes: "
+                        f"resume without --minutes (a larger --steps trains it further), or choose another -o")
+    if config.get("amp") is False:  # a flag cannot be left out as None: the file's fp32 holds unless refused
+        args.no_amp = True
+    elif args.no_amp and config.get("amp"):
+        raise UserError(f"{out} was trained with bf16 autocast, not --no-amp: resume without --no-amp, or "
+                        f"choose another -o")
     recorded = {label[2:].replace("-", "_"): value for label, value in _settings(header).items()
                 if label.startswith("--")}
     if isinstance(recorded.get("patch_sizes"), list):  # the option's own form: S,S,... or off
@@ -296,7 +307,7 @@ def already_finished(out: Path, header: dict, args: argparse.Namespace) -> bool:
     if done == args.steps:
         where = f"step {done} of --steps {args.steps}"
     elif args.minutes and spent >= 60 * args.minutes:
-        where = f"{spent / 60:.1f} of --minutes {args.minutes:g} spent, step {done}"
+        where = f"{spent / 60:.3g} of --minutes {args.minutes:g} spent, step {done}"
     else:
         return False
     warn(f"{out} is already finished ({where}): nothing to train; give a larger --steps or --minutes to train "
@@ -373,9 +384,11 @@ def run(args: argparse.Namespace) -> int:
     from ..checkpoint import build_net, read_checkpoint
     from ..corruption import parse_corruption
     from ..registry import METHODS
-    from ..train import TrainConfig, auto_patch_sizes, train
+    from ..train import TrainConfig, auto_patch_sizes, best_model_path, plot_path, train
 
     out = check_output(args)
+    if int(os.environ.get("RANK", "0")) == 0:  # what a kill -9 during a checkpoint write left
+        remove_stale_temporaries([out, best_model_path(out), plot_path(out)])
     header = read_checkpoint(out)[1] if args.resume and out.exists() else None
     if header is not None:
         resume_defaults(args, header)
@@ -385,7 +398,9 @@ def run(args: argparse.Namespace) -> int:
     if args.steps is None:
         args.steps = 10**9 if args.minutes else 2000
     if header is not None and already_finished(out, header, args):
-        return 0
+        if not size_check_pending(header, args.patch_size):
+            return 0
+        warn(f"{out}: the run was stopped before its size check; checking it now")  # restore reads the result
     noise = parse_corruption(args.noise) if args.noise else None
     if args.method is None:
         args.method = default_method(args)
@@ -512,6 +527,23 @@ def check_noise_independence(method, source, args: argparse.Namespace) -> dict |
         print(f"noise check: neighbour correlation {record['neighbour_correlation']:.3f} (independent enough for "
               f"{method.name}; limit {record['limit']})")
     return record
+
+
+def size_check_pending(header: dict, side: int) -> bool:
+    """A finished model file without the size check that :func:`check_size_dependence` would have recorded
+    (the run was stopped between its last step and the check)."""
+    from ..checkpoint import build_net
+    from ..registry import METHODS
+    from ..size_check import MARGIN
+
+    if "size_check" in header or side <= 2 * MARGIN:
+        return False
+    try:
+        kind = METHODS.get(header["method"]["name"]).batch_kind
+        net = build_net(header["net"]["name"], **header["net"]["kwargs"])
+    except (KeyError, TypeError, ValueError, UserError):  # a damaged header: the training part says so
+        return False
+    return kind in ("single", "pair") and getattr(net, "receptive_field", 0) > MARGIN
 
 
 def check_size_dependence(method, net, source, out: Path, side: int, quiet: bool = False) -> None:

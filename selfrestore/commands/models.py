@@ -14,8 +14,9 @@ examples:
 
 def register(sub) -> None:
     p = add_parser(sub, "models", "list the shipped models, or describe model files",
-                   "List the pretrained models shipped with selfrestore (pass a NAME to --model of `restore`, "
-                   "`evaluate` or `video` instead of a file), or describe the given model files.", EPILOG)
+                   "List the pretrained models shipped with selfrestore (pass a NAME instead of a file to --model\n"
+                   "of `restore`, `evaluate`, `video` or `burst`, or to `fit --init`), or describe the given model "
+                   "files.", EPILOG)
     p.add_argument("models", nargs="*", metavar="MODEL", help="model files (or shipped names) to describe")
     p.set_defaults(func=run)
 

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from ..errors import ImageReadError, UserError
-from ._common import add_parser, add_runtime_options, count, warn
+from ._common import add_parser, add_runtime_options, count, remove_stale_temporaries, warn
 
 DESCRIPTION = """\
 Restore images (files or folders) with a model file from `selfrestore fit` or a shipped model
@@ -43,7 +43,8 @@ def register(sub) -> None:
                         f"default: {DEFAULT_MODEL}, for Gaussian noise of std 5-50 (0-255 scale) whose level is "
                         f"estimated per image: a start, but a model fitted on your own data does better")
     p.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="folder for the restored images (names and sub-folders kept), or, for one input, an "
+                   help="folder for the restored images (names and sub-folders kept; a folder INPUT keeps its "
+                        "own name too: photos/ -o out/ writes out/photos/...), or, for one input, an "
                         "image file name (its suffix picks the format: out.png, out.tif ...)")
     p.add_argument("--uncertainty", action="store_true",
                    help="also write NAME.std.tif: the per-pixel posterior standard deviation (Bayesian models; "
@@ -59,8 +60,9 @@ def register(sub) -> None:
     pair.add_argument("--blurry", metavar="B", help="blurry long exposure: an image file, or a folder matched by "
                                                     "file name with --noisy")
     pair.add_argument("--noisy", metavar="N", help="noisy short exposure of the same scene: a file, or a folder")
-    n = p.add_argument_group("noise level of the inputs (Bayesian models with a known level, e.g. laine19-gauss5_50; "
-                             "default: the level the model was trained for, the middle of a range)")
+    n = p.add_argument_group("noise level of the inputs (Bayesian Laine19 models; default: the level the model was "
+                             "trained for, or, for a model trained on a range such as laine19-gauss5_50 or with an "
+                             "estimated level, each image's maximum-likelihood level)")
     n.add_argument("--noise-sigma", type=float, metavar="S", help="Gaussian noise std on the 0-255 scale")
     n.add_argument("--noise-lambda", type=float, metavar="L", help="Poisson photon count at white (lambda)")
     n.add_argument("--noise-alpha", type=float, metavar="A", help="impulse noise: fraction of replaced pixels")
@@ -155,7 +157,8 @@ def adapt_model(restorer, images, steps: int, quiet: bool = False) -> None:
     patch = max(m, min(128, smallest) // m * m)
     config = TrainConfig(steps=steps, batch_size=4, patch_size=patch, lr=1e-4, warmup=0.0, ckpt_every=10**9,
                          patch_sizes=auto_patch_sizes(restorer.net, patch, largest=smallest),
-                         device=str(restorer.device), progress=not quiet, plot=False)
+                         device=str(restorer.device), progress=not quiet, plot=False,
+                         interrupt_checkpoint=False)
     with tempfile.TemporaryDirectory() as tmp:
         train(method, restorer.net, source, config, Path(tmp) / "adapt.safetensors")
     restorer.net.eval()
@@ -207,6 +210,7 @@ def run(args: argparse.Namespace) -> int:
     if single is None and outdir.exists() and not outdir.is_dir():
         raise UserError(f"{outdir} exists and is not a folder")
     outputs_of = _outputs(paths, args, single)
+    remove_stale_temporaries(out for outs in outputs_of.values() for out in outs)  # of a run killed mid-write
     preloaded = {}
     if args.adapt:  # adaptation trains on every input (also those already restored, so a rerun adapts alike)
         check_fits_in_memory(paths, restorer.channels, copies=2)  # the inputs and their training copies
@@ -220,6 +224,7 @@ def run(args: argparse.Namespace) -> int:
         if readable:
             adapt_model(restorer, readable, args.adapt, quiet=args.quiet)
     todo, skipped = [], 0
+    kept: set[Path] = set()  # --skip-existing: outputs already there of an input restored again for the others
     for path in paths:
         target = outputs_of[path][0]
         existing = [out for out in outputs_of[path] if out.exists()]
@@ -229,6 +234,9 @@ def run(args: argparse.Namespace) -> int:
         elif existing and not args.overwrite:
             if args.skip_existing and len(existing) == len(outputs_of[path]):
                 skipped += 1
+            elif args.skip_existing:  # a run stopped between NAME.png and NAME.std.tif: write the missing one
+                kept.update(existing)
+                todo.append((path, target))
             else:
                 warn(f"{existing[0]}: exists (pass --overwrite to replace it"
                      + (", or --skip-existing to keep it)" if len(existing) == len(outputs_of[path]) else ")"))
@@ -246,6 +254,8 @@ def run(args: argparse.Namespace) -> int:
                 except UserError as too_large:
                     if not streamable(path, args):
                         raise
+                    if left := kept.intersection(outputs_of[path]):  # too large to check (left_by): kept as it is
+                        raise UserError(f"{min(left)}: exists (pass --overwrite to replace it)") from None
                     restore_streaming(restorer, path, target, args, too_large)
                     restored += 1
                     continue
@@ -261,6 +271,9 @@ def run(args: argparse.Namespace) -> int:
             continue
         try:
             check_output_holds(path, target, frames, info)
+            for out in kept.intersection(outputs_of[path]):
+                if not left_by(out, frames):
+                    raise UserError(f"{out}: exists (pass --overwrite to replace it)")
         except UserError as exc:
             warn(str(exc))
             failures += 1
@@ -278,8 +291,10 @@ def run(args: argparse.Namespace) -> int:
             warn(f"{target}: {100 * share:.1f}% of the restored values of "
                  f"{path} lie outside [0, 1] and are clipped by {target.suffix}; choose .tif or .fits to keep them")
         try:  # a file system that says no (permissions, a full disk): reported, and the next input goes on
-            write_frames(target, outputs, info)
-            if args.uncertainty:  # a float TIFF, without the input's alpha (a stack keeps its layout)
+            if target not in kept:
+                write_frames(target, outputs, info)
+            # a float TIFF, without the input's alpha (a stack keeps its layout)
+            if args.uncertainty and std_path(target) not in kept:
                 write_frames(std_path(target), deviations,
                              info if info.stack_shape else None, dtype="float32")
         except UserError as exc:
@@ -324,6 +339,19 @@ def streamable(path: Path, args: argparse.Namespace) -> bool:
     from ..io import TIFF_SUFFIXES
 
     return path.suffix.lower() in TIFF_SUFFIXES and not args.adapt
+
+
+def left_by(output: Path, frames) -> bool:
+    """Whether ``output`` can be the half that an interrupted run wrote of the input ``frames`` (readable, as
+    many planes of the same size), so that --skip-existing writes the other half beside it; some other file
+    of that name is left alone and reported."""
+    from ..io import read_frames
+
+    try:
+        planes, _ = read_frames(output)
+    except UserError:
+        return False
+    return len(planes) == len(frames) and all(p.shape[:2] == f.shape[:2] for p, f in zip(planes, frames))
 
 
 def restore_streaming(restorer, path: Path, target: Path, args: argparse.Namespace, too_large: UserError) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import UserError
-from ._common import add_parser, count, positive_float, positive_int, tile_size, warn
+from ._common import add_parser, count, positive_float, positive_int, remove_stale_temporaries, tile_size, warn
 
 if TYPE_CHECKING:
     from torch import nn
@@ -177,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
     from ..registry import METHODS
     from ..train import pick_device
     from ..video import VideoConfig, finetune_and_restore
-    from ..video_io import VideoReader, VideoWriter
+    from ..video_io import VideoReader, VideoWriter, output_paths
 
     device = pick_device(args.device)  # a device that is not here: one line, before anything is loaded
     reader = VideoReader(args.input)  # every frame's header is read: a bad frame stops the run here
@@ -189,6 +189,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{checkpoint}: an interrupted {args.mode} run left its fine-tuning state here; add "
                         "--resume to continue it, or delete the file to start over")
     _check_output(args, reader.info, existing=not args.resume)
+    remove_stale_temporaries([checkpoint, *output_paths(args.output, reader.info)])  # of a run killed mid-write
     if args.save_model:
         refuse_folder(args.save_model)  # the model is written last: a folder there would waste the whole run
     model = args.model or DEFAULT_MODELS[args.method]
@@ -225,9 +226,10 @@ def run(args: argparse.Namespace) -> int:
     # online: each frame costs a fine-tuning step, so a video or stack file is built from frames kept on disk
     # (resumable); offline restores every frame at the end from the saved fine-tuning state
     with VideoWriter(args.output, reader.info, spool=args.mode == "online", resume=args.resume,
-                     prune=args.overwrite) as writer:
+                     prune=args.overwrite, keep_spool=True) as writer:
         stats = finetune_and_restore(method, net, frames, len(reader), ChannelSink(writer), config, device)
     checkpoint.unlink(missing_ok=True)  # the restored video is written: nothing left to resume
+    writer.remove_spool()  # only now: a kill before the unlink leaves a state whose frames are still there
     if args.save_model:
         save_checkpoint(args.save_model, net, {"method": method.config(), "channels": channels,
                                                "finetuned_on": str(args.input), "video_mode": args.mode})

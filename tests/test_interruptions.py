@@ -1,0 +1,251 @@
+"""Commands stopped at awkward moments (Ctrl-C, kill -9 between two writes) and run again: nothing is lost or
+left behind, a rerun finishes the work, and --resume ends where an uninterrupted run ends."""
+import functools
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from selfrestore.checkpoint import _write, read_checkpoint
+from selfrestore.cli import main
+from selfrestore.io import write_image
+
+
+class Killed(BaseException):
+    """A kill -9 at this point: nothing of the command's own clean-up (except/finally for Exception) runs."""
+
+
+def _noisy_images(folder: Path, n: int = 2, size: int = 48, seed: int = 0) -> Path:
+    from skimage import data
+
+    image = data.astronaut().astype(np.float32) / 255
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        crop = image[60 * i:60 * i + size, 200:200 + size]
+        write_image(folder / f"img{i}.png", np.clip(crop + rng.normal(0, 0.1, crop.shape), 0, 1).astype(np.float32))
+    return folder
+
+
+def _fit(data: Path, out: Path, *extra: str) -> list[str]:
+    return ["fit", str(data), "--method", "n2v", "--width", "4", "--depth", "2", "--batch-size", "2",
+            "--patch-size", "32", "--quiet", "-o", str(out), *extra]
+
+
+def _interrupt_at_step(monkeypatch, step: int, exc: type[BaseException] = KeyboardInterrupt) -> None:
+    """Raise ``exc`` when training asks for the learning rate of ``step`` (Ctrl-C in the middle of a run)."""
+    import selfrestore.train as train_module
+
+    original = train_module.learning_rate
+
+    def stop(config, at):
+        if at == step:
+            raise exc
+        return original(config, at)
+
+    monkeypatch.setattr(train_module, "learning_rate", stop)
+
+
+def _same_tensors(a: Path, b: Path, prefix: str = "net.") -> bool:
+    ta, tb = read_checkpoint(a)[0], read_checkpoint(b)[0]
+    keys = [k for k in ta if k.startswith(prefix)]
+    return bool(keys) and all(torch.equal(ta[k], tb[k]) for k in keys)
+
+
+def test_ctrl_c_during_restore_adapt_is_a_plain_interrupt(tmp_path, monkeypatch, capsys):
+    """restore --adapt trains in a temporary folder: Ctrl-C must not claim a checkpoint there and advise a
+    --resume that restore does not have; it ends as any interrupted command (exit 130, one line)."""
+    data = _noisy_images(tmp_path / "data")
+    model = tmp_path / "m.safetensors"
+    assert main(_fit(data, model, "--steps", "2")) == 0
+    capsys.readouterr()
+    _interrupt_at_step(monkeypatch, 2)
+    assert main(["restore", str(data), "--model", str(model), "-o", str(tmp_path / "out"), "--adapt", "4",
+                 "--quiet"]) == 130
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == "selfrestore restore: interrupted" and "--resume" not in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_skip_existing_finishes_an_input_stopped_between_its_image_and_its_std(tmp_path, capsys):
+    """restore --uncertainty writes NAME.png, then NAME.std.tif: a batch killed between the two left an input
+    that --skip-existing refused forever; it now writes the missing file and leaves the other alone."""
+    from skimage import data as skdata
+
+    image = skdata.astronaut()[100:132, 150:182].astype(np.float32) / 255
+    write_image(tmp_path / "in" / "a.png", image)
+    write_image(tmp_path / "in" / "b.png", image[::-1].copy())
+    args = ["restore", str(tmp_path / "in"), "--model", "laine19-gauss25", "-o", str(tmp_path / "out"),
+            "--uncertainty", "--quiet"]
+    assert main(args) == 0
+    folder = tmp_path / "out" / "in"
+    std = (folder / "b.std.tif").read_bytes()
+    (folder / "b.std.tif").unlink()  # killed after b.png was written
+    os.utime(folder / "b.png", (1e9, 1e9))
+    assert main([*args, "--skip-existing"]) == 0, capsys.readouterr().err
+    assert (folder / "b.std.tif").read_bytes() == std and (folder / "b.png").stat().st_mtime == 1e9
+
+
+def test_resume_keeps_no_amp_and_refuses_a_changed_precision_or_budget(tmp_path, monkeypatch, capsys):
+    """A --no-amp run resumed with the options left out continued in bf16 (weights off by ~1e-3); it now
+    takes fp32 from the file and ends with the uninterrupted weights exactly. --no-amp on a bf16 run, and a
+    --minutes budget on a step-count run, mix two runs: refused."""
+    data = _noisy_images(tmp_path / "data")
+    full, cut = tmp_path / "full.safetensors", tmp_path / "cut.safetensors"
+    assert main(_fit(data, full, "--steps", "6", "--no-amp")) == 0
+    with monkeypatch.context() as patch:
+        _interrupt_at_step(patch, 3)
+        assert main(_fit(data, cut, "--steps", "6", "--no-amp")) == 2  # Ctrl-C: checkpoint saved
+    assert read_checkpoint(cut)[1]["step"] == 3
+    assert main(["fit", str(data), "-o", str(cut), "--resume", "--quiet"]) == 0
+    assert read_checkpoint(cut)[1]["train_config"]["amp"] is False and _same_tensors(full, cut)
+    bf16 = tmp_path / "bf16.safetensors"
+    assert main(_fit(data, bf16, "--steps", "2")) == 0
+    capsys.readouterr()
+    assert main(["fit", str(data), "-o", str(bf16), "--resume", "--steps", "4", "--no-amp"]) == 2
+    assert "bf16 autocast, not --no-amp" in capsys.readouterr().err
+    assert main(["fit", str(data), "-o", str(bf16), "--resume", "--minutes", "1"]) == 2
+    assert "not for --minutes" in capsys.readouterr().err and read_checkpoint(bf16)[1]["step"] == 2
+
+
+def test_holdout_run_killed_before_its_first_checkpoint_resumes(tmp_path, monkeypatch):
+    """With --holdout the best weights are written just before the checkpoint of the same step: a kill in
+    between left NAME.best.safetensors without NAME.safetensors, which fit refuses even with --resume. A
+    step-0 checkpoint comes first now, and the resumed run equals an uninterrupted one (model and best)."""
+    import selfrestore.train as train_module
+
+    data = _noisy_images(tmp_path / "data", n=4)
+    options = ("--steps", "4", "--ckpt-every", "2", "--holdout", "0.5")
+    full, cut = tmp_path / "full.safetensors", tmp_path / "cut.safetensors"
+    assert main(_fit(data, full, *options)) == 0
+    original = train_module.save_checkpoint
+
+    def dies(path, net, meta, *args, **kwargs):
+        if Path(path) == cut and meta.get("step") == 2:
+            raise Killed
+        return original(path, net, meta, *args, **kwargs)
+
+    monkeypatch.setattr(train_module, "save_checkpoint", dies)
+    with pytest.raises(Killed):
+        main(_fit(data, cut, *options))
+    monkeypatch.setattr(train_module, "save_checkpoint", original)
+    assert (tmp_path / "cut.best.safetensors").exists() and read_checkpoint(cut)[1]["step"] == 0
+    assert main(_fit(data, cut, *options, "--resume")) == 0
+    assert _same_tensors(full, cut) and _same_tensors(tmp_path / "full.best.safetensors",
+                                                      tmp_path / "cut.best.safetensors")
+
+
+def test_resume_of_a_run_stopped_before_its_size_check_records_it(tmp_path, capsys):
+    """fit records the size check after the last step: a kill or Ctrl-C in between left a finished model
+    without it, and --resume said "finished" and never checked (restore then cannot warn)."""
+    data = _noisy_images(tmp_path / "data", size=64)
+    out = tmp_path / "m.safetensors"
+    args = _fit(data, out, "--steps", "2", "--patch-size", "64")
+    assert main(args) == 0
+    tensors, header = read_checkpoint(out)
+    check = header.pop("size_check")
+    _write(out, tensors, header)  # as left by a run stopped before the check
+    capsys.readouterr()
+    assert main([*args, "--resume"]) == 0
+    assert "checking it now" in capsys.readouterr().err
+    resumed, after = read_checkpoint(out)
+    assert after["size_check"] == check and after["step"] == 2
+    assert all(torch.equal(tensors[k], resumed[k]) for k in tensors)  # nothing trained again
+    assert main([*args, "--resume"]) == 0 and "checking it now" not in capsys.readouterr().err
+
+
+def test_video_killed_after_its_file_is_made_resumes(tmp_path, monkeypatch, tiny_video_start):
+    """`video --online -o FILE`: the file is made from the spooled frames, then the resume state deleted. The
+    spool went first, so a kill between the two left a state whose frames were gone: --resume failed ("frame 1
+    missing") and a plain rerun was told to --resume. The spool now goes last; --resume remakes the same file."""
+    import tifffile
+
+    import selfrestore.video as video
+
+    frames = tmp_path / "frames"
+    _noisy_images(frames, n=3, size=48)
+    model = tiny_video_start
+    base = ["video", str(frames), "--method", "f2f", "--model", str(model), "--steps-per-frame", "1",
+            "--crop", "32", "--online", "--quiet"]
+    monkeypatch.setattr(video, "VideoConfig", functools.partial(video.VideoConfig, checkpoint_seconds=0))
+    reference, resumed = tmp_path / "reference.tif", tmp_path / "resumed.tif"
+    assert main([*base, "-o", str(reference)]) == 0
+    with monkeypatch.context() as patch:
+        original = Path.unlink
+
+        def dies(self, missing_ok=False):
+            if self.name.endswith(".resume.pt"):
+                raise Killed
+            return original(self, missing_ok=missing_ok)
+
+        patch.setattr(Path, "unlink", dies)
+        with pytest.raises(Killed):
+            main([*base, "-o", str(resumed)])
+    assert resumed.exists() and (tmp_path / "resumed.tif.resume.pt").exists()
+    assert main([*base, "-o", str(resumed), "--resume"]) == 0
+    assert np.array_equal(tifffile.imread(reference), tifffile.imread(resumed))
+    assert [p.name for p in tmp_path.iterdir() if "resumed" in p.name] == ["resumed.tif"]
+
+
+def test_temporary_files_of_a_killed_write_are_removed_by_the_next_run(tmp_path):
+    """A kill -9 while a file is written atomically leaves its hidden temporary file (.NAME.XXXXXXXX.tmp.SUFFIX)
+    beside it, forever: the next run of a command writing NAME removes it, but not one a run now writing is
+    using (newer than this process), nor other hidden files."""
+    data = _noisy_images(tmp_path / "data")
+    model = tmp_path / "m.safetensors"
+    stale_model = tmp_path / ".m.safetensors.ab12cd_9.tmp.safetensors"
+    folder = tmp_path / "out" / "data"
+    folder.mkdir(parents=True)
+    stale_image, live_image = folder / ".img0.png.x1y2z3w4.tmp.png", folder / ".img1.png.q1w2e3r4.tmp.png"
+    other = folder / ".img0.png.notes"
+    for path in (stale_model, stale_image, live_image, other):
+        path.write_bytes(b"partial")
+    for path in (stale_model, stale_image, other):
+        os.utime(path, (time.time() - 3600,) * 2)
+    assert main(_fit(data, model, "--steps", "1")) == 0
+    assert not stale_model.exists()
+    assert main(["restore", str(data), "--model", str(model), "-o", str(tmp_path / "out"), "--quiet"]) == 0
+    assert sorted(p.name for p in folder.iterdir()) == [".img0.png.notes", ".img1.png.q1w2e3r4.tmp.png",
+                                                        "img0.png", "img1.png"]
+
+
+def test_hidden_files_in_a_folder_of_frames_are_not_frames(tmp_path):
+    """A restored folder of frames read back as a video: the temporary file of a frame write that was killed
+    (or a macOS ._NAME file) is no frame; it stopped the run as an unreadable frame."""
+    from selfrestore.video_io import VideoReader
+
+    frames = _noisy_images(tmp_path / "frames", n=3, size=32)
+    (frames / ".img1.png.a1b2c3d4.tmp.png").write_bytes(b"")
+    (frames / "._img0.png").write_bytes(b"\x00\x05\x16\x07")
+    reader = VideoReader(frames)
+    assert len(reader) == 3 and reader.info.names == ["img0.png", "img1.png", "img2.png"]
+
+
+def test_ctrl_c_while_a_video_file_is_made_leaves_no_partial_file(tmp_path, monkeypatch):
+    """An online run makes its video file from the spooled frames at the end; Ctrl-C (or an error) then left
+    the half-encoded hidden .NAME.tmp.mp4 beside the output. It is dropped now; the spool stays for --resume."""
+    import selfrestore.video_io as video_io
+    from selfrestore.video_io import VideoInfo, VideoWriter, spool_folder
+
+    target = tmp_path / "out.mp4"
+    writer = VideoWriter(target, VideoInfo("folder", "x", 3, 64, 64), spool=True)
+    for value in (0.2, 0.5, 0.8):
+        writer.write(np.full((64, 64, 3), value, np.float32))
+    original, calls = video_io.read_image, {"n": 0}
+
+    def interrupted(path, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the encoder holds the first frame: Ctrl-C once its file is there
+            deadline = time.time() + 10
+            while not (tmp_path / ".out.tmp.mp4").exists() and time.time() < deadline:
+                time.sleep(0.02)
+            raise KeyboardInterrupt
+        return original(path, *args, **kwargs)
+
+    monkeypatch.setattr(video_io, "read_image", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        writer.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [spool_folder(target).name]
+    assert len(list(spool_folder(target).iterdir())) == 3
