@@ -10,7 +10,7 @@ import pkgutil
 import sys
 
 from . import __version__
-from .errors import UserError, file_system_message
+from .errors import Interrupted, UserError, file_system_message
 
 DESCRIPTION = """\
 Restore images and videos from corrupted data alone: train (or fine-tune) a restoration network on your
@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
+    except Interrupted as exc:
+        print(f"selfrestore {args.command}: {exc}", file=sys.stderr)
+        return 130
     except UserError as exc:
         print(f"selfrestore {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -5,6 +5,11 @@ class UserError(Exception):
     """A problem with the user's input or options (bad file, unknown name, wrong size...)."""
 
 
+class Interrupted(UserError):
+    """The user stopped the work (Ctrl-C) after what it had done was saved; the message says where and how to
+    continue. The command line exits with 130, as for any Ctrl-C."""
+
+
 class ImageReadError(UserError):
     """An image file could not be read; the message names the file and the reason."""
 

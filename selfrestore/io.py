@@ -294,7 +294,9 @@ def _as_image(array: np.ndarray, path: Path, meta: dict) -> tuple[np.ndarray, Im
 
 
 def list_images(inputs: Sequence[str | os.PathLike]) -> tuple[list[Path], list[str]]:
-    """Expand files and folders (recursively, sorted) into image paths.
+    """Expand files and folders (recursively, sorted) into image paths. Inside a folder, hidden files and
+    folders (names starting with "."; e.g. the temporary file of a killed write, macOS ``._NAME`` companions,
+    a video run's frame spool) are not images of the data; a hidden file named as an input is.
 
     Returns (paths, problems): missing inputs and empty folders are reported as one-line problems instead
     of raising, so that the good inputs of the same call are still processed.
@@ -304,7 +306,8 @@ def list_images(inputs: Sequence[str | os.PathLike]) -> tuple[list[Path], list[s
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
+            found = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES
+                           and not any(part.startswith(".") for part in q.relative_to(p).parts))
             if not found:
                 problems.append(f"{p}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
             paths.extend(found)

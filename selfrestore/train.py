@@ -25,7 +25,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from .checkpoint import load_net_state, load_optimizer_state, read_checkpoint, save_checkpoint, unwrap
-from .errors import UserError
+from .errors import Interrupted, UserError
 from .methods.base import Method
 
 
@@ -426,7 +426,8 @@ def train(method: Method, net: nn.Module, source, config: TrainConfig, out_path:
         checkpoint(completed)  # keep what was learned; --resume continues from here
         if progress is not None:
             progress.close()
-        raise UserError(f"interrupted after step {completed}; checkpoint saved to {out_path} (continue with --resume)")
+        raise Interrupted(f"interrupted after step {completed}; checkpoint saved to {out_path} (continue with "
+                          "--resume)") from None
     finally:
         if progress is not None:
             progress.close()

@@ -207,6 +207,22 @@ def test_every_verb_has_help_that_teaches(capsys):
             assert "example" in text.lower(), verb
 
 
+
+def test_fit_help_names_every_method_that_takes_each_option(capsys):
+    """--blurry / --noisy / --misalign sat under "method baseline_b:" (the first method declaring them) though
+    selfir takes them too; each group of method options now names every method that takes it."""
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    sections = capsys.readouterr().out.split("\n\n")
+
+    def heading(option: str) -> str:
+        return next(part for part in sections if f"  {option} " in part).splitlines()[0]
+
+    assert {"selfir,", "selfir_r2r,", "baseline_r,"} <= set(heading("--misalign").split())
+    assert {"selfir,", "reblur,", "deblur_l1,"} <= set(heading("--kernels").split())  # both kinds of method
+    assert heading("--gamma").startswith("methods nb2nb, neighbor2neighbor")
+
+
 def test_demo_smoke(tmp_path):
     assert main(["demo", "-o", str(tmp_path / "demo"), "--steps", "2", "--size", "64", "--train"]) == 0
     for name in ("noisy.png", "restored.png", "comparison.png"):

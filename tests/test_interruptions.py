@@ -97,7 +97,9 @@ def test_resume_keeps_no_amp_and_refuses_a_changed_precision_or_budget(tmp_path,
     assert main(_fit(data, full, "--steps", "6", "--no-amp")) == 0
     with monkeypatch.context() as patch:
         _interrupt_at_step(patch, 3)
-        assert main(_fit(data, cut, "--steps", "6", "--no-amp")) == 2  # Ctrl-C: checkpoint saved
+        assert main(_fit(data, cut, "--steps", "6", "--no-amp")) == 130  # Ctrl-C: checkpoint saved
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("selfrestore fit: interrupted after step 3; checkpoint saved") and "error" not in err[-1]
     assert read_checkpoint(cut)[1]["step"] == 3
     assert main(["fit", str(data), "-o", str(cut), "--resume", "--quiet"]) == 0
     assert read_checkpoint(cut)[1]["train_config"]["amp"] is False and _same_tensors(full, cut)

@@ -80,6 +80,20 @@ def test_missing_file_and_listing(tmp_path, rgb_image):
     assert len(problems) == 1 and "missing.png" in problems[0]
 
 
+
+def test_hidden_files_in_a_folder_are_not_data(tmp_path, rgb_image):
+    """A killed write's `.a.png.x1y2z3w4.tmp.png`, macOS `._a.png` and a video spool `.clip.mp4.frames/` in an
+    input folder were restored / trained on (or failed as unreadable); a hidden file named itself is read."""
+    write_image(tmp_path / "d" / "a.png", rgb_image)
+    (tmp_path / "d" / "._a.png").write_bytes(b"\x00\x05\x16\x07 resource fork")
+    write_image(tmp_path / "d" / ".a.png.x1y2z3w4.tmp.png", rgb_image)
+    write_image(tmp_path / "d" / ".clip.mp4.frames" / "000000.png", rgb_image)
+    write_image(tmp_path / "d" / "sub" / "b.png", rgb_image)
+    paths, problems = list_images([tmp_path / "d", tmp_path / "d" / "._a.png"])
+    assert [p.relative_to(tmp_path).as_posix() for p in paths] == ["d/a.png", "d/sub/b.png", "d/._a.png"]
+    assert not problems
+
+
 def test_atomic_write_leaves_no_temporary_files(tmp_path, rgb_image):
     write_image(tmp_path / "x.png", rgb_image, ImageInfo())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.png"]

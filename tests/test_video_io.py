@@ -156,11 +156,16 @@ def test_a_pattern_of_another_number_width_is_a_user_error(tmp_path):
     assert VideoReader(tmp_path / "%03d.png").info.frames == 2
 
 
-@pytest.mark.parametrize("bad", ["text", "size", "gray"])
+@pytest.mark.parametrize("bad", ["text", "size", "gray", "cut"])
 def test_a_bad_frame_mid_video_is_found_before_any_frame_is_read(tmp_path, bad):
+    """"cut": a frame cut short keeps a sound header; it stopped an online run after frames 000-002 were
+    written (a rerun was then refused: the output exists)."""
     _write_frames(tmp_path, [f"{i:03d}.png" for i in range(5)])
     if bad == "text":
         (tmp_path / "003.png").write_text("not an image")
+    elif bad == "cut":
+        data = (tmp_path / "003.png").read_bytes()
+        (tmp_path / "003.png").write_bytes(data[:len(data) // 2])
     else:
         _write_frames(tmp_path, ["003.png"], height=6 if bad == "size" else 8, channels=1 if bad == "gray" else 3)
     with pytest.raises(UserError, match="003.png") as err:

@@ -100,19 +100,26 @@ def register(sub) -> None:
     t.add_argument("--no-amp", action="store_true", help="train in fp32 (default: bf16 autocast)")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
-    seen: set[str] = set()
+    # each method option once (as its first method declares it), under a heading naming every method taking it
+    owners: dict[str, list[str]] = {}
+    declared: dict[str, tuple[dict, bool]] = {}
     for name in METHODS.names():
         cls = METHODS.get(name)
-        options = {k: v for k, v in {**cls.cli_options, **cls.data_options}.items() if k not in seen}
-        if options:
-            g = p.add_argument_group(f"method {name}")
-            for key, kwargs in options.items():
-                default = kwargs.get("default")
-                if key in cls.cli_options and default is not None:  # left out: the method's own default, or on
-                    kwargs = {**kwargs, "default": None,  # --resume the model file's value (see resume_defaults)
-                              "help": f"{kwargs.get('help', '')} (default: {default})"}
-                g.add_argument(f"--{key.replace('_', '-')}", dest=key, **kwargs)
-                seen.add(key)
+        for key, kwargs in {**cls.cli_options, **cls.data_options}.items():
+            owners.setdefault(key, []).append(name)
+            declared.setdefault(key, (kwargs, key in cls.cli_options))
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for key, names in owners.items():
+        groups.setdefault(tuple(names), []).append(key)
+    for names, keys in groups.items():
+        g = p.add_argument_group(f"method{'s' if len(names) > 1 else ''} {', '.join(names)}")
+        for key in keys:
+            kwargs, method_option = declared[key]
+            default = kwargs.get("default")
+            if method_option and default is not None:  # left out: the method's own default, or on --resume
+                kwargs = {**kwargs, "default": None,  # the model file's value (see resume_defaults)
+                          "help": f"{kwargs.get('help', '')} (default: {default})"}
+            g.add_argument(f"--{key.replace('_', '-')}", dest=key, **kwargs)
     p.set_defaults(func=run)
 
 
