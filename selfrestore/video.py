@@ -80,6 +80,15 @@ class VideoConfig:
 _RESUME_KEYS = ("steps_per_frame", "passes", "lr", "lr_schedule", "crop", "batch_size", "flow_method",
                 "flow_on", "flow_preset", "residual_threshold", "residual_relative", "amp", "seed", "resume_key")
 
+#: how the `video` command's user knows each resume setting (named in the refusal of a changed one)
+SETTING_NAMES = {"steps_per_frame": "--steps-per-frame", "passes": "--passes", "lr": "--lr",
+                 "lr_schedule": "--lr-schedule", "crop": "--crop", "batch_size": "--batch-size",
+                 "flow_method": "--flow", "flow_on": "--flow-on", "flow_preset": "--flow-preset",
+                 "residual_threshold": "the occlusion thresholds", "residual_relative": "the occlusion thresholds",
+                 "occlusion_test": "--occlusion-test", "amp": "--precision", "seed": "--seed",
+                 "resume_key": "the input or --model", "method": "--method or --warp-loss",
+                 "mode": "--online / --offline", "frames": "the video's frame count", "shape": "the frame size"}
+
 
 @dataclass
 class VideoStats:
@@ -445,7 +454,7 @@ def load_video_checkpoint(tuner: "VideoFineTuner", path: str, fingerprint: dict
         raise UserError(f"{path}: saved by an older version of selfrestore, whose settings cannot be matched; "
                         "delete it to start over")
     if saved != fingerprint:
-        changed = sorted(k for k in fingerprint if saved.get(k) != fingerprint[k])
+        changed = sorted({SETTING_NAMES.get(k, k) for k in fingerprint if saved.get(k) != fingerprint[k]})
         raise UserError(f"{path}: saved by a run with other settings ({', '.join(changed)}); rerun with those, "
                         "or delete it to start over")
     tuner.net.load_state_dict(state["net"])
