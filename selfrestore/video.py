@@ -309,6 +309,9 @@ def run_online(tuner: VideoFineTuner, frames: Iterable[np.ndarray], n: int, sink
             _, first, _, extra = resume
             previous_output = extra.get("previous_output")
             sink.skip(first)
+        else:  # the starting state, before any frame is written: a run stopped in its first checkpoint
+            # interval leaves frames that --resume may then replace (without it, only --overwrite could)
+            save_video_checkpoint(tuner, config.checkpoint, fingerprint, 0, 0, None)
     last_save = time.perf_counter()
     start = time.perf_counter()
     with _progress(n, f"{method.name} online", config.progress) as bar:

@@ -302,6 +302,21 @@ def test_online_fine_tuning_killed_mid_video_resumes_to_the_same_frames(tmp_path
     _assert_same_weights(reference_net, resumed_net)
 
 
+def test_online_run_stopped_before_its_first_timed_save_resumes_from_the_start(tmp_path, sequence, monkeypatch):
+    """The state was first saved after --checkpoint-seconds (a minute): a run stopped earlier left frames and
+    no state, so a rerun was refused (the output exists) and --resume had nothing to continue. The starting
+    state is now saved before any frame is written; --resume rewrites the frames, as an uninterrupted run."""
+    frames = list(sequence[1][:4])
+    reference_net, reference = _fine_tune(frames, mode="online")
+    checkpoint = str(tmp_path / "state.pt")
+    _killed_at_training_call(monkeypatch, 2, lambda: _fine_tune(frames, checkpoint, mode="online",
+                                                                  checkpoint_seconds=1e9))
+    assert torch.load(checkpoint, weights_only=True)["position"] == 0
+    resumed_net, resumed = _fine_tune(frames, checkpoint, mode="online", checkpoint_seconds=1e9)
+    assert all(np.array_equal(a, b) for a, b in zip(reference, resumed)) and len(resumed) == len(frames)
+    _assert_same_weights(reference_net, resumed_net)
+
+
 def test_video_command_resume_flags(tmp_path, sequence, capsys, tiny_video_start):
     _, noisy = sequence
     frames = tmp_path / "frames"
