@@ -4,7 +4,8 @@ Each function takes the same options as its command, written as keyword argument
 becomes ``patch_size=96``; a flag is ``True``, and left out when false; a list gives several values: separate
 ones, or joined by commas for an option written ``S,S,...``), and goes through the very
 parser and code the command uses, so the two never drift apart and every default is the command's. A
-mistake raises :class:`selfrestore.errors.UserError` with the command's one-line message.
+mistake raises :class:`selfrestore.errors.UserError` with the command's one-line message. A call leaves the
+caller's torch random state as it was (``fit`` and ``video`` seed their own, ``--seed``).
 
 >>> from selfrestore import api                                                   # doctest: +SKIP
 >>> model = api.fit("noisy_photos/", method="laine19", noise="gauss25", minutes=10,
@@ -59,10 +60,19 @@ def command_line(verb: str, positional: Sequence[PathLike], options: dict[str, A
     return argv + (["--", *map(str, positional)] if positional else [])
 
 
+def _own_random_state() -> contextlib.AbstractContextManager:
+    """A context that gives back the torch random state (CPU, and GPUs already in use) on leaving: commands
+    seed torch for reproducible runs (``fit --seed``), which must not reseed the caller's notebook."""
+    import torch
+
+    gpus = list(range(torch.cuda.device_count())) if torch.cuda.is_available() and torch.cuda.is_initialized() else []
+    return torch.random.fork_rng(devices=gpus)
+
+
 def run_command(verb: str, *positional: PathLike, **options: Any) -> int:
     """Run ``selfrestore VERB`` in this process; returns its exit code (0: everything done, 1: some inputs
     failed and were reported on stderr). Bad options or data, and files that cannot be written, raise
-    UserError."""
+    UserError. The torch random state is left as it was."""
     from .cli import build_parser
 
     parser = build_parser()
@@ -77,15 +87,30 @@ def run_command(verb: str, *positional: PathLike, **options: Any) -> int:
         lines = [line for line in messages.getvalue().splitlines() if line.strip()]
         raise UserError(lines[-1] if lines else f"selfrestore {verb}: bad options") from None
     try:
-        return int(args.func(args) or 0)
+        with _own_random_state():
+            return int(args.func(args) or 0)
     except OSError as exc:  # the file system said no (a missing or read-only folder, a full disk): as the CLI
         if os.environ.get("SELFRESTORE_DEBUG"):
             raise
         raise UserError(file_system_message(exc)) from None
 
 
-def _as_list(items: PathLike | Sequence[PathLike]) -> list[PathLike]:
-    return [items] if isinstance(items, (str, os.PathLike)) else list(items)
+def _as_list(items: PathLike | Sequence[PathLike] | None) -> list[PathLike]:
+    """One path, or any iterable of them, as a list (None: none); anything else is a UserError, not a
+    TypeError from inside."""
+    if items is None:
+        return []
+    if isinstance(items, (str, os.PathLike)):
+        return [items]
+    try:
+        values = list(items)
+    except TypeError:
+        values = [items]
+    wrong = next((v for v in values if not isinstance(v, (str, os.PathLike))), None)
+    if wrong is not None:
+        raise UserError(f"{wrong!r}: expected a file or folder (a str or pathlib.Path), or a list of them, not "
+                        f"{type(wrong).__name__}")
+    return values
 
 
 def fit(data: PathLike | Sequence[PathLike] = (), *, output: PathLike, **options: Any) -> Path:
@@ -93,7 +118,8 @@ def fit(data: PathLike | Sequence[PathLike] = (), *, output: PathLike, **options
 
     ``data``: image files or folders (none for methods that take theirs from ``pairs=(A, B)`` or
     ``blurry=..., noisy=...``). Options as in ``selfrestore fit --help``, e.g. ``method="laine19",
-    noise="gauss25", minutes=10``. ``quiet=True`` hides the progress bar.
+    noise="gauss25", minutes=10``. ``quiet=True`` hides the progress bar. Beside the model file the run also
+    draws its loss curves (``NAME.training.png``) and, with ``holdout``, keeps ``NAME.best.safetensors``.
     """
     from .commands.fit import model_path
 
@@ -130,3 +156,14 @@ def inspect(inputs: PathLike | Sequence[PathLike], **options: Any) -> int:
     """Measure the noise of images and print which method and command suit them (``selfrestore inspect``);
     ``json="report.json"`` also writes the measurements."""
     return run_command("inspect", *_as_list(inputs), **options)
+
+
+def models(names: PathLike | Sequence[PathLike] = (), **options: Any) -> int:
+    """List the shipped models, or describe model files or shipped names, on stdout (``selfrestore models``)."""
+    return run_command("models", *_as_list(names), **options)
+
+
+def demo(**options: Any) -> int:
+    """A tour on a bundled image (``selfrestore demo``): writes noisy / restored images into ``output``
+    (default ``selfrestore-demo`` in the current folder); ``train=True`` trains a model first."""
+    return run_command("demo", **options)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -15,6 +15,9 @@ from torch import nn
 from .errors import UserError
 from .io import atomic_path
 from .registry import METHODS, NETS
+
+if TYPE_CHECKING:
+    from .methods.base import Method
 
 FORMAT = "selfrestore-1"
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -162,6 +165,9 @@ def shipped_models() -> dict[str, Path]:
 
 def resolve_model(name_or_path: str | os.PathLike) -> Path:
     """A path to a model file, or the name of a shipped model (see ``selfrestore models``)."""
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise UserError(f"a model is a model file or the name of a shipped model ({', '.join(shipped_models())}), "
+                        f"not {type(name_or_path).__name__}")
     path = Path(name_or_path)
     if path.is_file():
         return path
@@ -172,24 +178,27 @@ def resolve_model(name_or_path: str | os.PathLike) -> Path:
     raise UserError(f"{name_or_path}: no such model file, and not a shipped model ({known})")
 
 
-def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "cpu"):
-    """(method, net, header) ready for restoration; the net is in eval mode."""
+def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "cpu"
+               ) -> tuple[Method, nn.Module, dict[str, Any]]:
+    """(method, net, header) ready for restoration; the net is in eval mode. The caller's torch random state
+    is left as it was (building the net draws initial weights, which the file's then replace)."""
     from .corruption import parse_corruption
 
     path = resolve_model(name_or_path)
     tensors, header = read_checkpoint(path)
-    try:  # a hand-edited or truncated header: one line naming the file, not a KeyError deep in here
-        net = build_net(header["net"]["name"], **header["net"]["kwargs"])
-        load_net_state(net, tensors)
-        method_cfg = dict(header["method"])
-        method_cls = METHODS.get(method_cfg.pop("name"))
-        noise_name = method_cfg.pop("noise", None)
-        method = method_cls(noise=parse_corruption(noise_name) if noise_name else None, **method_cfg)
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        detail = f"missing {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0][:120]
-        raise UserError(f"{path}: damaged or incompatible selfrestore model file ({detail})") from None
-    net.to(device).eval()
-    extras = {k for k in tensors if k.startswith("extra.")}
-    if extras and hasattr(method, "load_extra_modules"):
-        method.load_extra_modules(tensors)
+    with torch.random.fork_rng(devices=[]):  # modules are built on the CPU, drawing initial weights
+        try:  # a hand-edited or truncated header: one line naming the file, not a KeyError deep in here
+            net = build_net(header["net"]["name"], **header["net"]["kwargs"])
+            load_net_state(net, tensors)
+            method_cfg = dict(header["method"])
+            method_cls = METHODS.get(method_cfg.pop("name"))
+            noise_name = method_cfg.pop("noise", None)
+            method = method_cls(noise=parse_corruption(noise_name) if noise_name else None, **method_cfg)
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            detail = f"missing {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0][:120]
+            raise UserError(f"{path}: damaged or incompatible selfrestore model file ({detail})") from None
+        net.to(device).eval()
+        extras = {k for k in tensors if k.startswith("extra.")}
+        if extras and hasattr(method, "load_extra_modules"):
+            method.load_extra_modules(tensors)
     return method, net, header

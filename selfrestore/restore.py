@@ -10,9 +10,10 @@ no padded copy of a huge image is ever made: peak memory is the input, the outpu
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
@@ -20,9 +21,18 @@ from torch import Tensor, nn
 
 from .train import autocast, pick_device
 
+if TYPE_CHECKING:
+    from .methods.base import Method
+
 DEFAULT_TILE = 0           #: 0 = automatic: one tile up to AUTO_SINGLE_TILE_PIXELS, else AUTO_TILE
 AUTO_SINGLE_TILE_PIXELS = 1_500_000
 AUTO_TILE = 512            #: bounds peak memory: a 40 MP image restores in about 2.4 GB (benchmarks/results)
+MIN_TILE = 64              #: smaller tiles would spend nearly all their time on the context margin each carries
+PRECISIONS = ("fp32", "bf16")  #: as ``--precision``
+#: the noise parameters a Bayesian model takes (:attr:`Restorer.noise_params`): open range, and what they mean
+NOISE_PARAM_RANGES = {"sigma": (0.0, 1.0, "a Gaussian std on the [0, 1] scale (25/255 for gauss25)"),
+                      "lam": (0.0, math.inf, "a Poisson photon count at white"),
+                      "alpha": (0.0, 1.0, "a fraction of replaced pixels")}
 
 
 def reflect_indices(start: int, stop: int, size: int) -> np.ndarray:
@@ -110,9 +120,9 @@ def tiled_apply(fn: Callable[[Tensor], Tensor], image: np.ndarray, multiple: int
     return out
 
 
-def restore_array(method, net: nn.Module, image: np.ndarray, tile: int = DEFAULT_TILE, ensemble: bool = False,
-                  precision: str = "fp32", device: torch.device | str | None = None, progress: bool = False,
-                  fn: Callable[[Tensor], Tensor] | None = None) -> np.ndarray:
+def restore_array(method: Method | None, net: nn.Module, image: np.ndarray, tile: int = DEFAULT_TILE,
+                  ensemble: bool = False, precision: str = "fp32", device: torch.device | str | None = None,
+                  progress: bool = False, fn: Callable[[Tensor], Tensor] | None = None) -> np.ndarray:
     """Restore one (H, W, C) array with ``method.restore`` (or a given ``fn``), tiled."""
     device = pick_device("auto" if device is None else device)
     net.eval()
@@ -127,21 +137,37 @@ def restore_array(method, net: nn.Module, image: np.ndarray, tile: int = DEFAULT
                        pad="zero" if getattr(net, "blind_spot", False) else "reflect")
 
 
-def restore_tensor(method, net: nn.Module, x: Tensor, **kwargs) -> Tensor:
+def restore_tensor(method: Method | None, net: nn.Module, x: Tensor, **kwargs: Any) -> Tensor:
     """(N, C, H, W) -> (N, C, H, W) on the CPU, tiled, in fp32 by default."""
     outs = [restore_array(method, net, img.detach().float().cpu().numpy().transpose(1, 2, 0), **kwargs)
             for img in x]
     return torch.from_numpy(np.stack(outs).transpose(0, 3, 1, 2).copy())
 
 
-def _array_in(image: np.ndarray) -> tuple[np.ndarray, Callable[..., np.ndarray]]:
+def _as_numpy(image: Any) -> np.ndarray:
+    """``image`` as a numpy array; a torch tensor too, where ``np.asarray`` fails (one that needs grad, lives on
+    a GPU or holds bfloat16)."""
+    if torch.is_tensor(image):
+        image = image.detach().cpu()
+        return (image.float() if image.dtype == torch.bfloat16 else image).numpy()
+    return np.asarray(image)
+
+
+def _array_in(image: Any, channels: int | None = None) -> tuple[np.ndarray, Callable[..., np.ndarray]]:
     """``image`` as an (H, W, C) float32 array on the [0, 1] scale of its type, and the function that gives a
     result back in the caller's form: (H, W) for (H, W), the integer type for uint8 / uint16 (rounded and
-    clipped), float32 otherwise; ``spread=True`` (a standard deviation) stays float32 in the input's units."""
+    clipped), float32 otherwise; ``spread=True`` (a standard deviation) stays float32 in the input's units.
+
+    As :func:`selfrestore.io.read_image` does for files: an alpha channel (gray + alpha, RGB + alpha, as
+    ``np.asarray`` of a PIL image gives; where the model's ``channels`` differ) is set aside and given back
+    unchanged (a std of 0), and non-finite values (NaN blank pixels) are filled with the median for the
+    network, which would spread them over the whole image, and put back."""
     from .errors import UserError
     from .io import quantize
 
-    array = np.asarray(image)
+    array = _as_numpy(image)
+    if not array.dtype.isnative:  # big-endian data (FITS, some TIFF readers): uint16 is uint16 whatever its order
+        array = array.astype(array.dtype.newbyteorder("="))
     if array.ndim not in (2, 3) or min(array.shape[:2]) < 1:
         raise UserError(f"an image array must be (H, W) or (H, W, C), not of shape {array.shape}")
     if not (np.issubdtype(array.dtype, np.floating) or array.dtype in (np.uint8, np.uint16, np.bool_)):
@@ -150,8 +176,28 @@ def _array_in(image: np.ndarray) -> tuple[np.ndarray, Callable[..., np.ndarray]]
     full = {"uint8": 255.0, "uint16": 65535.0}.get(integer, 1.0)
     flat = array.ndim == 2
     values = (array[:, :, None] if flat else array).astype(np.float32) / np.float32(full)
+    have = values.shape[2]
+    alpha = None
+    if channels is not None and have != channels:
+        if have in (2, 4):
+            values, alpha = values[:, :, :-1], values[:, :, -1:]
+        elif have not in (1, 3):
+            hint = (" (it looks like (C, H, W): pass image.transpose(1, 2, 0))"
+                    if array.ndim == 3 and array.shape[0] in (1, 2, 3, 4) else "")
+            raise UserError(f"an image array of shape {array.shape} has {have} channels; this model restores "
+                            f"gray or colour images, (H, W), (H, W, 1) or (H, W, 3), with an optional alpha "
+                            f"channel{hint}")
+    blank = None
+    if integer is None and not np.isfinite(values).all():
+        blank, raw = ~np.isfinite(values), values
+        finite = values[~blank]
+        values = np.where(blank, np.median(finite) if finite.size else 0.0, values).astype(np.float32)
 
     def back(result: np.ndarray, spread: bool = False) -> np.ndarray:
+        if blank is not None and result.shape == blank.shape:
+            result = np.where(blank, np.float32(np.nan) if spread else raw, result)
+        if alpha is not None and result.ndim == 3:
+            result = np.concatenate([result, np.zeros_like(alpha) if spread else alpha], axis=2)
         result = result[:, :, 0] if flat and result.ndim == 3 else result
         if spread or integer is None:
             return (result * np.float32(full)).astype(np.float32)
@@ -160,25 +206,48 @@ def _array_in(image: np.ndarray) -> tuple[np.ndarray, Callable[..., np.ndarray]]
     return values, back
 
 
+def _number_pair(value: Any, name: str, meaning: str) -> tuple[float, float]:
+    """``value`` as two floats (a tuple, a list, an array); a UserError for anything else (a str included)."""
+    from .errors import UserError
+
+    try:
+        if isinstance(value, (str, bytes)):
+            raise TypeError(name)
+        a, b = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise UserError(f"{name} {value!r}: give two numbers (a, b), {meaning}") from None
+    return a, b
+
+
 class Restorer:
     """The one object a user calls: load a model (file or shipped name), restore arrays or files.
 
     >>> r = Restorer("my_model.safetensors")       # doctest: +SKIP
     >>> clean = r.restore(noisy_array)              # (H, W[, C]) float in [0, 1], or uint8 / uint16
     >>> r.restore_file("in.png", "out/in.png")      # keeps bit depth and alpha
+
+    Options as those of ``selfrestore restore`` (same defaults), checked here: a mistake is a UserError.
     """
 
-    def __init__(self, model: str | os.PathLike, device: str = "auto", tile: int = DEFAULT_TILE,
+    def __init__(self, model: str | os.PathLike, device: str | torch.device = "auto", tile: int = DEFAULT_TILE,
                  ensemble: bool = False, precision: str = "fp32", noise_params: dict[str, float] | None = None,
-                 sensor_noise: tuple[float, float] | None = None):
-        """``noise_params``: the noise level of the images to restore when it differs from the model's
+                 sensor_noise: tuple[float, float] | None = None) -> None:
+        """``tile``: 0 (automatic) or a side of at least 64 pixels, as ``--tile``; ``precision``: "fp32" or
+        "bf16". ``noise_params``: the noise level of the images to restore when it differs from the model's
         nominal one (``sigma`` / ``lam`` / ``alpha`` in [0, 1] image units), for Bayesian models that
         take it (Laine19 with a known level). ``sensor_noise``: (a, b) of Poisson-Gaussian noise
         (Var = a x + b^2, in the data's units) to restore with a Gaussian model that takes a noise level,
         through the generalised Anscombe transform (see :meth:`restore`)."""
         from .checkpoint import load_model
+        from .errors import UserError
 
-        self.device = pick_device(device)
+        if precision not in PRECISIONS:
+            raise UserError(f"precision {precision!r}: use one of {', '.join(PRECISIONS)}")
+        if isinstance(tile, bool) or not isinstance(tile, numbers.Integral) or (tile != 0 and tile < MIN_TILE):
+            raise UserError(f"tile {tile!r}: use 0 (automatic) or a whole number of at least {MIN_TILE} pixels")
+        if sensor_noise is not None:
+            sensor_noise = _number_pair(sensor_noise, "sensor_noise", "the noise variance a x + b^2")
+        self.device = pick_device("auto" if device is None else device)
         self.method, self.net, self.header = load_model(model, self.device)
         if self.method.batch_kind == "burst" or getattr(self.net, "frames", 1) > 1:
             from .errors import UserError
@@ -200,6 +269,11 @@ class Restorer:
                 raise UserError(f"{model}: method {self.method.describe()} does not take the noise parameter(s) "
                                 f"{', '.join(unused)}" + (f" (it takes: {', '.join(accepts)})" if accepts else
                                                          " (it has no noise model to set)"))
+            for key, value in self.noise_params.items():
+                low, high, meaning = NOISE_PARAM_RANGES.get(key, (-math.inf, math.inf, "a number"))
+                if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low < value < high:
+                    raise UserError(f"noise parameter {key}={value!r}: expected {meaning}, "
+                                    + ("above 0" if high == math.inf else f"in ({low:g}, {high:g})"))
         self.sensor_noise = sensor_noise
         if sensor_noise is not None:
             from .errors import UserError
@@ -239,8 +313,10 @@ class Restorer:
 
     def restore(self, image: np.ndarray, progress: bool = False) -> np.ndarray:
         """Restore one (H, W, C) or (H, W) image (any channel count the model can take, in the data's own
-        values): float in, float32 out; uint8 / uint16 in (0..255 / 0..65535), the same type out."""
-        image, back = _array_in(image)
+        values): float in, float32 out; uint8 / uint16 in (0..255 / 0..65535), the same type out. A torch
+        tensor (H, W[, C]) gives a numpy array. An alpha channel is given back unchanged; NaN pixels stay NaN
+        (the network sees the image's median there); the caller's array is never modified."""
+        image, back = _array_in(image, self.channels)
         if self.sensor_noise is not None:
             stabilised, inverse, params = self._stabilise(image)
             return back(inverse(self._restore(stabilised, progress, params=params)))
@@ -251,12 +327,13 @@ class Restorer:
     def restore_with_uncertainty(self, image: np.ndarray, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """(posterior mean, per-pixel posterior standard deviation) of one (H, W, C) image, both in the data's
         own values and channels, for Bayesian models (``method.restore_with_uncertainty``). A colour model on
-        a gray image gives the gray std of the luma; a gray model on colour repeats its std per channel."""
+        a gray image gives the gray std of the luma; a gray model on colour repeats its std per channel. Input
+        types as :meth:`restore`; the std is float32, 0 for an alpha channel, NaN at NaN pixels."""
         from .errors import UserError
 
         if not hasattr(self.method, "restore_with_uncertainty"):
             raise UserError(f"uncertainty needs a Bayesian model; this one uses method {self.method.name!r}")
-        image, back = _array_in(image)
+        image, back = _array_in(image, self.channels)
         if self.sensor_noise is not None:
             stabilised, inverse, params = self._stabilise(image)
             mean, std = self._mean_and_std(stabilised, progress, params)
@@ -287,7 +364,8 @@ class Restorer:
                    else np.repeat(std, have, axis=2))
         return mean, std
 
-    def _stabilise(self, image: np.ndarray):
+    def _stabilise(self, image: np.ndarray
+                   ) -> tuple[np.ndarray, Callable[..., np.ndarray], dict[str, float]]:
         """Poisson-Gaussian data for a Gaussian model: the generalised Anscombe transform makes the noise
         Gaussian with unit std; mapped to [0, 1] (signals 0 .. max(1, 99.9th percentile)) its std is known,
         1 / range, and is given to the model. Returns (stabilised image, ``back``, the model's noise level):
@@ -323,11 +401,23 @@ class Restorer:
         return to_channels(out, have) if have != self.channels else out
 
     def restore_file(self, source: str | os.PathLike, target: str | os.PathLike) -> Path:
-        """Restore the image file ``source`` into ``target`` in the input's form (bit depth, alpha ...);
-        float values that ``target``'s format would clip are refused before the work."""
-        from .io import read_image, refuse_clipping, write_image
+        """Restore the image file ``source`` into ``target`` in the input's form (bit depth, alpha ...; a TIFF
+        stack plane by plane, into a TIFF or FITS of the same layout). Checked before the work, as by
+        ``selfrestore restore``: a ``target`` that is ``source`` itself, a folder or no image format, and float
+        values that ``target``'s format would clip, are a UserError. An existing ``target`` is replaced."""
+        from .errors import UserError
+        from .io import IMAGE_SUFFIXES, STACK_SUFFIXES, read_frames, refuse_clipping, refuse_folder, write_frames
 
-        image, info = read_image(source)
+        source, target = Path(source), refuse_folder(target)
+        if target.resolve() == source.resolve():
+            raise UserError(f"{target}: the output would overwrite the input; choose another file name")
+        if target.suffix.lower() not in IMAGE_SUFFIXES:
+            raise UserError(f"{target}: not an image file name; its suffix picks the format "
+                            f"({', '.join(IMAGE_SUFFIXES)})")
+        frames, info = read_frames(source)
+        if info.stack_shape and target.suffix.lower() not in STACK_SUFFIXES:
+            raise UserError(f"{source}: a stack of {len(frames)} images can only be written as TIFF or FITS; "
+                            f"choose {target.with_suffix('.tif')}")
         if info.dtype == "float32":
-            refuse_clipping(target, [image])
-        return write_image(target, self.restore(image), info)
+            refuse_clipping(target, frames)
+        return write_frames(target, [self.restore(frame) for frame in frames], info)

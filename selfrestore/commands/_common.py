@@ -64,12 +64,11 @@ def positive_float(text: str) -> float:
     return _number(text, float, 0, "a number", above=True)
 
 
-MIN_TILE = 64
-
-
 def tile_size(text: str) -> int:
     """argparse type of ``--tile``: 0 (automatic) or a side of at least MIN_TILE pixels (smaller tiles would
     spend nearly all their time on the context margin each one carries)."""
+    from ..restore import MIN_TILE
+
     try:
         value = int(text)
     except ValueError:
