@@ -542,6 +542,29 @@ def clipped_share(path: str | os.PathLike, images: Sequence[np.ndarray], dtype: 
     return outside / max(total, 1)
 
 
+def _array_to_write(path: Path, array: np.ndarray, dtype: str | None) -> tuple[np.ndarray, str | None]:
+    """(``array`` as (H, W, C) float32 on the [0, 1] scale, the bit depth to write when none is asked): a uint8
+    / uint16 array is scaled from its full range (written as it is, it was clipped to white) and kept in
+    its depth; a shape or type that is no image, a channel count the format cannot hold, or an unknown
+    ``dtype`` is a UserError naming ``path``."""
+    if dtype not in (None, "uint8", "uint16", "float32"):
+        raise UserError(f"{path}: dtype {dtype!r}: use uint8, uint16 or float32")
+    raw = np.asarray(array)
+    if raw.ndim not in (2, 3) or raw.size == 0:
+        raise UserError(f"{path}: an image array must be (H, W) or (H, W, C), not of shape {raw.shape}")
+    full = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(raw.dtype.newbyteorder("="))
+    if full is None and not (np.issubdtype(raw.dtype, np.floating) or raw.dtype == np.bool_):
+        raise UserError(f"{path}: image arrays must be float, uint8 or uint16, not {raw.dtype}")
+    values = raw.astype(np.float32) / np.float32(full or 1.0)
+    values = values[:, :, None] if values.ndim == 2 else values
+    if path.suffix.lower() not in STACK_SUFFIXES and not 1 <= values.shape[2] <= 4:
+        hint = " (it looks like (C, H, W): pass array.transpose(1, 2, 0))" if raw.shape[0] in (1, 3, 4) else ""
+        raise UserError(f"{path}: {values.shape[2]} channels; {path.suffix or 'this format'} holds gray or colour "
+                        f"(+ alpha): 1 to 4 channels, a .tif more{hint}")
+    kept = {255.0: "uint8", 65535.0: "uint16"}.get(full) if dtype is None else dtype
+    return values, kept
+
+
 def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | None = None,
                 dtype: str | None = None) -> Path:
     """Write an (H, W, C) or (H, W) float image atomically, in the input's bit depth by default.
@@ -552,9 +575,7 @@ def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | No
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    array = np.asarray(array, dtype=np.float32)
-    if array.ndim == 2:
-        array = array[:, :, None]
+    array, dtype = _array_to_write(path, array, dtype)
     dtype = dtype or (info.dtype if info else "uint8")
     if dtype == "float32":
         refuse_clipping(path, [array])

@@ -327,7 +327,7 @@ class Restorer:
     def restore_with_uncertainty(self, image: np.ndarray, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """(posterior mean, per-pixel posterior standard deviation) of one (H, W, C) image, both in the data's
         own values and channels, for Bayesian models (``method.restore_with_uncertainty``). A colour model on
-        a gray image gives the gray std of the luma; a gray model on colour repeats its std per channel. Input
+        a gray image gives the gray std of the luma; a gray model restores colour channel by channel. Input
         types as :meth:`restore`; the std is float32, 0 for an alpha channel, NaN at NaN pixels."""
         from .errors import UserError
 
@@ -354,14 +354,16 @@ class Restorer:
             return torch.cat([mean, std.square()], dim=1)
 
         have = image.shape[2]
+        if self.channels == 1 and have > 1:  # channel by channel, as :meth:`_restore`
+            parts = [self._mean_and_std(image[:, :, c:c + 1], progress, params) for c in range(have)]
+            return np.concatenate([m for m, _ in parts], axis=2), np.concatenate([d for _, d in parts], axis=2)
         both = restore_array(self.method, self.net, to_channels(image, self.channels), tile=self.tile,
                              ensemble=self.ensemble, precision=self.precision, device=self.device,
                              progress=progress, fn=mean_and_variance)
         mean, std = both[:, :, :self.channels], np.sqrt(np.maximum(both[:, :, self.channels:], 0.0))
         if have != self.channels:
             mean = to_channels(mean, have)
-            std = (np.sqrt((std**2) @ (np.array(LUMA, np.float32) ** 2))[:, :, None] if have == 1
-                   else np.repeat(std, have, axis=2))
+            std = np.sqrt((std**2) @ (np.array(LUMA, np.float32) ** 2))[:, :, None]
         return mean, std
 
     def _stabilise(self, image: np.ndarray
@@ -393,6 +395,9 @@ class Restorer:
         from .io import to_channels
 
         have = image.shape[2]
+        if self.channels == 1 and have > 1:  # a gray model restores colour channel by channel (colour kept)
+            return np.concatenate([self._restore(image[:, :, c:c + 1], progress, params) for c in range(have)],
+                                  axis=2)
         params = self.noise_params if params is None else params
         fn = (lambda t: self.method.restore(self.net, t, **params)) if params else None
         out = restore_array(self.method, self.net, to_channels(image, self.channels), tile=self.tile,

@@ -299,3 +299,10 @@ def test_super_resolution_keeps_every_output_pixel_where_it_is_in_the_world(tmp_
         tags = tif.pages[0].tags
         assert tags[282].value == (144, 1) and tags[283].value == (144, 1)
         assert tags[33550].value == (15.0, 15.0, 0.0) and tags[33922].value[:2] == (0.0, 0.0)
+
+
+def test_quiet_burst_prints_nothing(tmp_path, capsys):
+    """api.burst(..., quiet=True) was refused (no --quiet) and every run printed 'wrote ...' on stdout."""
+    _write_burst(tmp_path / "lr", BurstConfig(frames=3, scale=2, blur_sigma=0.5))
+    assert main(["burst", str(tmp_path / "lr"), "--task", "superres", "-o", str(tmp_path / "sr.png"), "--quiet"]) == 0
+    assert capsys.readouterr().out == "" and (tmp_path / "sr.png").is_file()

@@ -533,3 +533,24 @@ def test_an_unwritable_target_names_itself_and_the_reason(tmp_path, monkeypatch)
     monkeypatch.setattr(tempfile, "mkstemp", refused)
     with pytest.raises(UserError, match=r"^\S*/z\.png: cannot write: Permission denied$"):
         write_image(tmp_path / "z.png", np.zeros((4, 4, 3), np.float32))
+
+
+def test_write_image_takes_integer_arrays_and_refuses_what_is_no_image(tmp_path, rgb_image):
+    """A uint8 array was taken as floats in [0, 1] and written white; (C, H, W), 1-D or int32 arrays and an
+    unknown dtype raised PIL / numpy errors or wrote something else. Integers now keep their values and
+    depth; the rest is a one-line UserError naming the file."""
+    from selfrestore.errors import UserError
+
+    pixels8 = np.round(rgb_image * 255).astype(np.uint8)
+    write_image(tmp_path / "a.png", pixels8)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "a.png")), pixels8)
+    pixels16 = np.round(rgb_image[:, :, 0] * 65535).astype(np.uint16)
+    write_image(tmp_path / "b.png", pixels16)
+    assert np.array_equal(read_image(tmp_path / "b.png")[0][:, :, 0], pixels16 / np.float32(65535))
+    for bad, match in ((np.moveaxis(rgb_image, 2, 0), "transpose"), (rgb_image[0, :, 0], "shape"),
+                       (pixels8.astype(np.int32), "int32")):
+        with pytest.raises(UserError, match=match):
+            write_image(tmp_path / "c.png", bad)
+    with pytest.raises(UserError, match="float64"):
+        write_image(tmp_path / "c.png", rgb_image, dtype="float64")
+    assert not (tmp_path / "c.png").exists()

@@ -153,3 +153,20 @@ def test_api_has_every_command_as_a_function(capsys):
     verbs = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
     assert all(callable(getattr(api, verb, None)) for verb in verbs)
     assert api.models("unet-gauss25") == 0 and "n2n" in capsys.readouterr().out
+
+
+def test_a_gray_model_restores_colour_channel_by_channel(tmp_path, noisy):
+    """A gray model on an RGB image restored the luma and repeated it in the three channels: the colour was
+    lost without a word. Each channel is now restored as a gray image of its own."""
+    from selfrestore.checkpoint import build_net, save_checkpoint
+
+    torch.manual_seed(0)
+    path = tmp_path / "gray.safetensors"
+    save_checkpoint(path, build_net("unet", in_channels=1, out_channels=1, width=4, depth=2),
+                    {"method": {"name": "n2n", "noise": "gauss25"}, "channels": 1})
+    restorer = Restorer(path, device="cpu")
+    colour = restorer.restore(noisy)
+    assert colour.shape == noisy.shape
+    for c in range(3):
+        assert np.allclose(colour[:, :, c], restorer.restore(noisy[:, :, c]), atol=1e-6)
+    assert not np.allclose(colour[:, :, 0], colour[:, :, 2], atol=1e-4)  # not one gray image three times

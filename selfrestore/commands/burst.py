@@ -55,6 +55,7 @@ def register(sub) -> None:
     parser.add_argument("--registration", choices=["translation", "euclidean", "affine"], default="affine")
     parser.add_argument("-o", "--output", required=True, help="output image file (its suffix picks the format)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar (--adapt) and no 'wrote' line")
     parser.set_defaults(func=run)
 
 
@@ -132,7 +133,8 @@ def run(args: argparse.Namespace) -> int:
         info = upscaled_info(info, array.shape[0] // frames.shape[-2])
     info.alpha = alpha_on_grid(info.alpha, *array.shape[:2])
     write_image(output, array, info)
-    print(f"wrote {output}")
+    if not args.quiet:
+        print(f"wrote {output}")
     return 0
 
 
@@ -190,7 +192,7 @@ def _learned(args, method, net, frames: torch.Tensor, affines: torch.Tensor, raw
         source = BurstFrames(frames, raw=raw, registration=args.registration)
         patch = min(64, frames.shape[-2], frames.shape[-1])
         config = TrainConfig(steps=args.adapt, batch_size=4, patch_size=patch, lr=3e-4, amp=False, plot=False,
-                             ckpt_every=args.adapt, interrupt_checkpoint=False)
+                             ckpt_every=args.adapt, interrupt_checkpoint=False, progress=not args.quiet)
         with tempfile.TemporaryDirectory() as tmp:
             try:
                 train(method, net, source, config, Path(tmp) / "adapted.safetensors")

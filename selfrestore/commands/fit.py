@@ -46,7 +46,9 @@ def register(sub) -> None:
 
     p = add_parser(sub, "fit", "train a network on corrupted data (no clean targets)", DESCRIPTION, EPILOG)
     p.add_argument("data", nargs="*", metavar="DATA", help="image files or folders")
-    p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write (.safetensors)")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL",
+                   help="model file to write (.safetensors); beside it, NAME.training.png draws the loss curves "
+                        "(and NAME.best.safetensors keeps the best weights with --holdout)")
     p.add_argument("--method", default=None, choices=METHODS.names(),
                    help="self-supervision method; default: from the data given: n2n for --pairs or --synthetic, "
                         "selfir for --blurry/--noisy, nb2nb for noisy images alone (no noise model needed)")

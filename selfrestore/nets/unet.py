@@ -54,7 +54,8 @@ class UNet(nn.Module):
         for level in range(depth - 1, 0, -1):
             cin = (w if level == depth - 1 else d) + w
             self.dec.append(nn.Sequential(conv3(cin, d), _act(), conv3(d, d), _act()))
-        self.dec0 = nn.Sequential(conv3(d + in_channels, 64), _act(), conv3(64, 32), _act(),
+        # with depth 1 no decoder level runs: the bottleneck's w maps (not d) meet the input
+        self.dec0 = nn.Sequential(conv3((d if depth > 1 else w) + in_channels, 64), _act(), conv3(64, 32), _act(),
                                   conv3(32, out_channels))
         self.up = nn.Upsample(scale_factor=2, mode="nearest")
 
