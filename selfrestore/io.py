@@ -243,6 +243,8 @@ def read_frames(path: str | os.PathLike) -> tuple[list[np.ndarray], ImageInfo]:
     """Every image a file holds, each float32 (H, W, C): one for an ordinary image, one per plane for a
     TIFF stack (z-slices, time points, microscope channels), whose leading axes ``info.stack_shape`` keeps
     so that :func:`write_frames` writes the restored stack back in the same layout."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise UserError(f"{path!r}: expected an image file name (a str or pathlib.Path), not {type(path).__name__}")
     path = Path(path)
     if not path.exists():
         raise ImageReadError(f"{path}: no such file")

@@ -554,3 +554,6 @@ def test_write_image_takes_integer_arrays_and_refuses_what_is_no_image(tmp_path,
     with pytest.raises(UserError, match="float64"):
         write_image(tmp_path / "c.png", rgb_image, dtype="float64")
     assert not (tmp_path / "c.png").exists()
+    for not_a_name in (None, [tmp_path / "a.png"]):  # raised TypeErrors
+        with pytest.raises(UserError, match="expected an image file name"):
+            read_image(not_a_name)
