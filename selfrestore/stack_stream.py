@@ -36,6 +36,8 @@ class StreamedStack:
                 series = tif.series[0]
                 axes, shape, page = series.axes, tuple(int(n) for n in series.shape), tif.pages[0]
                 meta = _tiff_metadata(page)
+                if tif.is_imagej and tif.imagej_metadata:  # spacing, unit, labels ...: carried as in io
+                    meta["imagej"] = dict(tif.imagej_metadata)
                 samples, photometric = int(page.samplesperpixel), int(page.photometric)
         except Exception as exc:  # tifffile raises many types for damaged files
             raise ImageReadError(f"{self.path}: cannot read TIFF: {str(exc).splitlines()[0] if str(exc) else exc!r}") \
@@ -106,12 +108,19 @@ def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike
         info: ImageInfo = stack.info
         colour = stack.channels >= 3
         plane_shape = (stack.height, stack.width, 3) if colour else (stack.height, stack.width)
-        layout = {"photometric": "rgb" if colour else "minisblack",
-                  "metadata": {"axes": stack.stack_axes + ("YXS" if colour else "YX")}}
-        options = {k: v for k, v in _tiff_write_options(info).items() if v is not None}
-        outputs = [tifffile.memmap(str(partial), shape=(*stack.stack_shape, *plane_shape),
-                                   dtype=np.dtype(info.dtype if index == 0 else "float32"), **layout, **options)
-                   for index, partial in enumerate(partials)]
+        axes = stack.stack_axes + ("YXS" if colour else "YX")
+
+        def options(dtype: str) -> dict:
+            """The writer's keywords for a stack of ``dtype``: ICC, resolution, and the axes (as ImageJ
+            metadata where the input was an ImageJ file and ImageJ can hold that dtype)."""
+            like = np.empty((3,) if colour else (1,), dtype=dtype)  # what _tiff_write_options reads of the pixels
+            found = _tiff_write_options(info, like, axes)
+            return {"photometric": "rgb" if colour else "minisblack",
+                    **{k: v for k, v in found.items() if v is not None}}
+
+        outputs = [tifffile.memmap(str(partial), shape=(*stack.stack_shape, *plane_shape), dtype=np.dtype(dtype),
+                                   **options(dtype))
+                   for partial, dtype in zip(partials, (info.dtype, "float32"))]
         planes_out = [out.reshape(-1, *plane_shape) for out in outputs]
         for index in tqdm(range(len(stack)), desc="planes", unit="plane", disable=not progress):
             pixels, blank = stack.plane(index)

@@ -326,11 +326,12 @@ def test_multispectral_geotiff_keeps_its_bands_georeference_and_resolution(tmp_p
     np.testing.assert_array_equal(restored[:, :, 3], quantize(alone[:, :, 0], "uint16"))
 
 
-@pytest.mark.parametrize("kind", ["uint16-gray", "uint8-colour-zlib", "float-nan"])
+@pytest.mark.parametrize("kind", ["uint16-gray", "uint8-colour-zlib", "float-nan", "imagej"])
 def test_a_stack_too_large_for_memory_is_restored_plane_by_plane_to_the_same_file(tmp_path, monkeypatch, capsys,
                                                                                    kind):
     """`restore` on a TIFF stack that would not fit in memory streams it (memory-mapped planes in and out)
-    and writes exactly what the in-memory path writes: values, axes, bit depth, resolution, blank pixels."""
+    and writes exactly what the in-memory path writes: values, axes, bit depth, resolution, blank pixels, and
+    an ImageJ file's metadata (z spacing, unit: the streamed output had lost them)."""
     import tifffile
     import torch
 
@@ -344,6 +345,9 @@ def test_a_stack_too_large_for_memory_is_restored_plane_by_plane_to_the_same_fil
     elif kind == "uint8-colour-zlib":
         stack = (rng.random((3, 40, 48, 3)) * 255).astype(np.uint8)
         options = {"photometric": "rgb", "compression": "zlib", "metadata": {"axes": "TYXS"}}
+    elif kind == "imagej":
+        stack = (rng.random((3, 2, 40, 48)) * 65535).astype(np.uint16)
+        options = {"imagej": True, "metadata": {"axes": "ZCYX", "spacing": 2.5, "unit": "um"}}
     else:
         stack = (rng.random((3, 40, 48)) * 500).astype(np.float32)
         stack[1, 5:9, 7:12] = np.nan
@@ -368,6 +372,9 @@ def test_a_stack_too_large_for_memory_is_restored_plane_by_plane_to_the_same_fil
         assert a.series[0].dtype == b.series[0].dtype == stack.dtype
         assert a.pages[0].tags[282].value == b.pages[0].tags[282].value
         assert np.array_equal(a.asarray(), b.asarray(), equal_nan=True)
+        if kind == "imagej":
+            assert b.is_imagej and b.imagej_metadata["spacing"] == 2.5 and b.imagej_metadata["unit"] == "um"
+            assert a.imagej_metadata == b.imagej_metadata
     if kind == "float-nan":
         assert np.isnan(tifffile.imread(tmp_path / "streamed.tif")[1, 5:9, 7:12]).all()
 
