@@ -189,6 +189,13 @@ def test_video_killed_after_its_file_is_made_resumes(tmp_path, monkeypatch, tiny
     assert main([*base, "-o", str(resumed), "--resume"]) == 0
     assert np.array_equal(tifffile.imread(reference), tifffile.imread(resumed))
     assert [p.name for p in tmp_path.iterdir() if "resumed" in p.name] == ["resumed.tif"]
+    # --save-model: written before the resume state goes (it came after, so the same kill lost the model)
+    saved = tmp_path / "tuned.safetensors"
+    with monkeypatch.context() as patch:
+        patch.setattr(Path, "unlink", dies)
+        with pytest.raises(Killed):
+            main([*base, "-o", str(tmp_path / "third.tif"), "--save-model", str(saved)])
+    assert saved.is_file()
 
 
 def test_temporary_files_of_a_killed_write_are_removed_by_the_next_run(tmp_path):

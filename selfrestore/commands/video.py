@@ -228,11 +228,11 @@ def run(args: argparse.Namespace) -> int:
     with VideoWriter(args.output, reader.info, spool=args.mode == "online", resume=args.resume,
                      prune=args.overwrite, keep_spool=True) as writer:
         stats = finetune_and_restore(method, net, frames, len(reader), ChannelSink(writer), config, device)
-    checkpoint.unlink(missing_ok=True)  # the restored video is written: nothing left to resume
-    writer.remove_spool()  # only now: a kill before the unlink leaves a state whose frames are still there
-    if args.save_model:
+    if args.save_model:  # before the resume state goes: a kill in between leaves a run --resume completes
         save_checkpoint(args.save_model, net, {"method": method.config(), "channels": channels,
                                                "finetuned_on": str(args.input), "video_mode": args.mode})
+    checkpoint.unlink(missing_ok=True)  # the restored video is written: nothing left to resume
+    writer.remove_spool()  # only now: a kill before the unlink leaves a state whose frames are still there
     if not args.quiet:
         if writer.removed:
             print(f"deleted {len(writer.removed)} older frame(s) of {args.output} beyond this video's "
