@@ -544,6 +544,22 @@ def clipped_share(path: str | os.PathLike, images: Sequence[np.ndarray], dtype: 
     return outside / max(total, 1)
 
 
+def float_pixels(array: np.ndarray, where: str = "") -> tuple[np.ndarray, str | None]:
+    """An image array as (H, W, C) float32 on the [0, 1] scale of its type, and that type when it is an integer
+    one ("uint8" / "uint16", either byte order: scaled from its full range) or None (float, bool: taken as
+    they are). Any other shape or type is a one-line UserError (``where``: the file it is for, or "")."""
+    at = f"{where}: " if where else ""
+    raw = np.asarray(array)
+    if raw.ndim not in (2, 3) or raw.size == 0:
+        raise UserError(f"{at}an image array must be (H, W) or (H, W, C), not of shape {raw.shape}")
+    integer = {np.dtype(np.uint8): "uint8", np.dtype(np.uint16): "uint16"}.get(raw.dtype.newbyteorder("="))
+    if integer is None and not (np.issubdtype(raw.dtype, np.floating) or raw.dtype == np.bool_):
+        raise UserError(f"{at}image arrays must be float, uint8 or uint16, not {raw.dtype}")
+    full = {"uint8": 255.0, "uint16": 65535.0}.get(integer, 1.0)
+    values = raw.astype(np.float32) / np.float32(full)
+    return (values[:, :, None] if values.ndim == 2 else values), integer
+
+
 def _array_to_write(path: Path, array: np.ndarray, dtype: str | None) -> tuple[np.ndarray, str | None]:
     """(``array`` as (H, W, C) float32 on the [0, 1] scale, the bit depth to write when none is asked): a uint8
     / uint16 array is scaled from its full range (written as it is, it was clipped to white) and kept in
@@ -551,20 +567,12 @@ def _array_to_write(path: Path, array: np.ndarray, dtype: str | None) -> tuple[n
     ``dtype`` is a UserError naming ``path``."""
     if dtype not in (None, "uint8", "uint16", "float32"):
         raise UserError(f"{path}: dtype {dtype!r}: use uint8, uint16 or float32")
-    raw = np.asarray(array)
-    if raw.ndim not in (2, 3) or raw.size == 0:
-        raise UserError(f"{path}: an image array must be (H, W) or (H, W, C), not of shape {raw.shape}")
-    full = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(raw.dtype.newbyteorder("="))
-    if full is None and not (np.issubdtype(raw.dtype, np.floating) or raw.dtype == np.bool_):
-        raise UserError(f"{path}: image arrays must be float, uint8 or uint16, not {raw.dtype}")
-    values = raw.astype(np.float32) / np.float32(full or 1.0)
-    values = values[:, :, None] if values.ndim == 2 else values
+    values, integer = float_pixels(array, str(path))
     if path.suffix.lower() not in STACK_SUFFIXES and not 1 <= values.shape[2] <= 4:
-        hint = " (it looks like (C, H, W): pass array.transpose(1, 2, 0))" if raw.shape[0] in (1, 3, 4) else ""
+        hint = " (it looks like (C, H, W): pass array.transpose(1, 2, 0))" if np.shape(array)[0] in (1, 3, 4) else ""
         raise UserError(f"{path}: {values.shape[2]} channels; {path.suffix or 'this format'} holds gray or colour "
                         f"(+ alpha): 1 to 4 channels, a .tif more{hint}")
-    kept = {255.0: "uint8", 65535.0: "uint16"}.get(full) if dtype is None else dtype
-    return values, kept
+    return values, integer if dtype is None else dtype
 
 
 def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | None = None,

@@ -163,19 +163,12 @@ def _array_in(image: Any, channels: int | None = None) -> tuple[np.ndarray, Call
     unchanged (a std of 0), and non-finite values (NaN blank pixels) are filled with the median for the
     network, which would spread them over the whole image, and put back."""
     from .errors import UserError
-    from .io import quantize
+    from .io import float_pixels, quantize
 
     array = _as_numpy(image)
-    if not array.dtype.isnative:  # big-endian data (FITS, some TIFF readers): uint16 is uint16 whatever its order
-        array = array.astype(array.dtype.newbyteorder("="))
-    if array.ndim not in (2, 3) or min(array.shape[:2]) < 1:
-        raise UserError(f"an image array must be (H, W) or (H, W, C), not of shape {array.shape}")
-    if not (np.issubdtype(array.dtype, np.floating) or array.dtype in (np.uint8, np.uint16, np.bool_)):
-        raise UserError(f"image arrays must be float, uint8 or uint16, not {array.dtype}")
-    integer = {np.dtype(np.uint8): "uint8", np.dtype(np.uint16): "uint16"}.get(array.dtype)
+    values, integer = float_pixels(array)
     full = {"uint8": 255.0, "uint16": 65535.0}.get(integer, 1.0)
     flat = array.ndim == 2
-    values = (array[:, :, None] if flat else array).astype(np.float32) / np.float32(full)
     have = values.shape[2]
     alpha = None
     if channels is not None and have != channels:
