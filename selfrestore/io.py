@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -509,6 +511,41 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+#: when this process started (near enough: the commands import this module first): older temporary files are
+#: stale, newer ones may belong to a run writing there now
+_STARTED = time.time()
+#: the name :func:`atomic_path` gives the temporary file of ``NAME`` (tempfile.mkstemp: 8 random characters)
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp(?P<suffix>.*)")
+
+
+def remove_stale_temporaries(outputs: Iterable[str | os.PathLike]) -> list[Path]:
+    """Delete the hidden temporary files (``.NAME.XXXXXXXX.tmp.SUFFIX``) that an earlier run, killed while it
+    wrote one of these outputs with :func:`atomic_path`, left beside it: nothing else would ever remove them.
+    One listing per folder; only files older than this process (not those of a run writing there now).
+    Returns them."""
+    wanted: dict[Path, set[str]] = {}
+    for output in outputs:
+        path = Path(output)
+        wanted.setdefault(path.parent, set()).add(path.name)
+    removed = []
+    for folder, names in wanted.items():
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:  # no such folder yet, or not readable: nothing of ours there
+            continue
+        for entry in entries:
+            match = _TEMPORARY.fullmatch(entry.name)
+            if not (match and match["name"] in names and match["suffix"] == Path(match["name"]).suffix):
+                continue
+            try:
+                if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < _STARTED:
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+            except OSError:
+                pass
+    return removed
 
 
 def quantize(array: np.ndarray, dtype: str) -> np.ndarray:

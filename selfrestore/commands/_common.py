@@ -2,17 +2,7 @@
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import sys
-import time
-from pathlib import Path
-from typing import Iterable
-
-#: when this process started (near enough: the CLI imports this module first): older temporary files are stale
-_STARTED = time.time()
-#: the name :func:`selfrestore.io.atomic_path` gives the temporary file of ``NAME`` (tempfile.mkstemp)
-_TEMPORARY = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp(?P<suffix>.*)")
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -89,29 +79,3 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
                        help="bf16 is ~3x faster on CPUs with AVX512-BF16, at a small accuracy cost")
     group.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
 
-
-def remove_stale_temporaries(outputs: Iterable[str | os.PathLike]) -> list[Path]:
-    """Delete the hidden temporary files (``.NAME.XXXXXXXX.tmp.SUFFIX``) that an earlier run, killed while it
-    wrote one of these outputs atomically, left beside it: nothing else would ever remove them. One listing
-    per folder; only files older than this process (not those of a run writing there now). Returns them."""
-    wanted: dict[Path, set[str]] = {}
-    for output in outputs:
-        path = Path(output)
-        wanted.setdefault(path.parent, set()).add(path.name)
-    removed = []
-    for folder, names in wanted.items():
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:  # no such folder yet, or not readable: nothing of ours there
-            continue
-        for entry in entries:
-            match = _TEMPORARY.fullmatch(entry.name)
-            if not (match and match["name"] in names and match["suffix"] == Path(match["name"]).suffix):
-                continue
-            try:
-                if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < _STARTED:
-                    os.unlink(entry.path)
-                    removed.append(Path(entry.path))
-            except OSError:
-                pass
-    return removed

@@ -11,7 +11,8 @@ import torch
 
 from ..burst.frames_io import burst_paths, load_frames
 from ..errors import UserError
-from ._common import add_parser, remove_stale_temporaries, warn
+from ..io import remove_stale_temporaries
+from ._common import add_parser, warn
 
 if TYPE_CHECKING:
     from ..methods.base import Method

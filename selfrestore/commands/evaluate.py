@@ -6,7 +6,8 @@ import json
 import sys
 import time
 
-from ._common import add_parser, add_runtime_options, remove_stale_temporaries, warn
+from ..io import remove_stale_temporaries
+from ._common import add_parser, add_runtime_options, warn
 
 DESCRIPTION = """\
 Measure a model on clean images: each image is corrupted by --noise with a fixed seed (the same noise

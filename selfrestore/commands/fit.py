@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 
 from ..errors import UserError
-from ._common import add_parser, count, positive_float, positive_int, remove_stale_temporaries, warn
+from ..io import remove_stale_temporaries
+from ._common import add_parser, count, positive_float, positive_int, warn
 
 DESCRIPTION = """\
 Train a network on your corrupted images, without clean targets, and save it as one model file.

@@ -7,7 +7,8 @@ import time
 from pathlib import Path
 
 from ..errors import ImageReadError, UserError
-from ._common import add_parser, add_runtime_options, count, remove_stale_temporaries, warn
+from ..io import remove_stale_temporaries
+from ._common import add_parser, add_runtime_options, count, warn
 
 DESCRIPTION = """\
 Restore images (files or folders) with a model file from `selfrestore fit` or a shipped model

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import UserError
-from ._common import add_parser, count, positive_float, positive_int, remove_stale_temporaries, tile_size, warn
+from ..io import remove_stale_temporaries
+from ._common import add_parser, count, positive_float, positive_int, tile_size, warn
 
 if TYPE_CHECKING:
     from torch import nn
