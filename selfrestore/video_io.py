@@ -146,8 +146,8 @@ def numbering(names: Sequence[str]) -> str | None:
 
 def _frame_header(path: Path) -> tuple[int, int, int, bool]:
     """(height, width, colour channels, alpha) of one frame file; its pixels are decoded too (a file cut
-    short has a sound header), at about 1% of the time the video command then spends on that frame; an
-    unreadable file is a UserError naming it."""
+    short has a sound header): milliseconds per frame, where fine-tuning then takes seconds; an unreadable
+    file is a UserError naming it."""
     if path.stat().st_size == 0:
         raise UserError(f"{path}: empty file (0 bytes)")
     suffix = path.suffix.lower()
