@@ -51,8 +51,8 @@ def neighbour_correlation(images: Sequence[np.ndarray], flattest: float = 0.25, 
                           seed: int = 0) -> float | None:
     """Excess correlation of the noise between adjacent pixels (0: independent; 1: identical), estimated
     from noisy images alone; None when the images hold too few 8 x 8 blocks for the flattest ``flattest`` of
-    them to number 64 (with fewer, textured blocks fill the selection: white noise read 0.39 on a 64 px
-    photo)."""
+    them to number 64 (with fewer, textured blocks fill the selection and white noise on a small photo reads as
+    correlated)."""
     rng = np.random.default_rng(seed)
     residuals = [_plane_residuals(_blocks(image)) for image in images if min(image.shape[:2]) >= BLOCK]
     if not residuals:

@@ -38,8 +38,8 @@ def register(sub) -> None:
 def noise_model_name(a: float, b: float, sigma: float | None = None) -> tuple[str, str]:
     """(``--noise`` name, description) for variance a x + b on [0, 1]: Poisson-like when the signal-dependent
     part dominates at mid-grey, else Gaussian, of std ``sigma`` (0-255 scale) when given: the wavelet estimate
-    that inspect reports reads within 1-4% of the truth on photos, where sqrt(b + a/2) from the flattest blocks
-    reads 12-30% high (texture: sigma 25 on skimage's astronaut gave 28-33)."""
+    that inspect reports (within 10% of the truth for sigma 10-40 on a photo: tests/test_noise_check.py), where
+    sqrt(b + a/2) from the flattest blocks reads high where texture is left in them (small, textured images)."""
     if a * 0.5 > b:
         if b < 0.35 * a * 0.5:  # the constant part is within what texture and clipping add
             return f"poisson{1 / a:.0f}", f"shot noise (Poisson-like), photon count about {1 / a:.0f} at white"
