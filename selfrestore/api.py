@@ -146,16 +146,47 @@ def burst(frames: PathLike | Sequence[PathLike], *, output: PathLike, **options:
     return run_command("burst", *_as_list(frames), output=output, **options)
 
 
-def evaluate(clean: PathLike | Sequence[PathLike], *, model: PathLike, noise: str, **options: Any) -> int:
-    """Corrupt clean images with ``noise``, restore them and print PSNR / SSIM (``selfrestore evaluate``);
-    ``json="report.json"`` also writes the numbers."""
-    return run_command("evaluate", clean=_as_list(clean), model=model, noise=noise, **options)
+def _report(verb: str, positional: Sequence[PathLike], options: dict[str, Any]) -> dict[str, Any]:
+    """Run a command that can write a JSON report and return that report as a dict. The report also goes
+    to ``json=FILE`` when the caller names one; otherwise to a temporary file, removed afterwards
+    (``json="-"`` prints it, as the command does, and is returned too)."""
+    import json
+    import tempfile
+
+    wanted = options.pop("json", None)
+    if wanted not in (None, False, "-") and not isinstance(wanted, (str, os.PathLike)):
+        raise UserError(f"json={wanted!r}: give a file name (or leave it out: the report is returned)")
+    with tempfile.TemporaryDirectory(prefix="selfrestore-report-") as folder:
+        target = Path(folder) / "report.json" if wanted in (None, False, "-") else Path(wanted)
+        code = run_command(verb, *positional, json=str(target), **options)
+        if not target.is_file():  # help=True: nothing measured
+            return {"exit_code": code}
+        report = json.loads(target.read_text())
+        if wanted == "-":
+            print(json.dumps(report, indent=2))
+    report["exit_code"] = code  # 1: some inputs could not be read (each reported on stderr)
+    return report
 
 
-def inspect(inputs: PathLike | Sequence[PathLike], **options: Any) -> int:
-    """Measure the noise of images and print which method and command suit them (``selfrestore inspect``);
-    ``json="report.json"`` also writes the measurements."""
-    return run_command("inspect", *_as_list(inputs), **options)
+def evaluate(clean: PathLike | Sequence[PathLike], *, model: PathLike, noise: str,
+             **options: Any) -> dict[str, Any]:
+    """Corrupt clean images with ``noise``, restore them and measure PSNR / SSIM (``selfrestore evaluate``).
+
+    Returns the report: ``report["mean"]["psnr"]``, ``["ssim"]``, ``["psnr_noisy"]`` (and LPIPS / NIQE with
+    ``perceptual=...``), ``report["images"]`` one dict per image, ``report["exit_code"]`` (1: some images
+    were skipped). ``json="report.json"`` also writes it to a file."""
+    return _report("evaluate", (), {"clean": _as_list(clean), "model": model, "noise": noise, **options})
+
+
+def inspect(inputs: PathLike | Sequence[PathLike], **options: Any) -> dict[str, Any]:
+    """Measure the noise of images or videos and say which method and command suit them (``selfrestore
+    inspect``; the report is printed as well).
+
+    Returns the measurements: ``report["noise_sigma_median"]`` (with its ``noise_sigma_unit``),
+    ``report["noise_model"]`` (e.g. ``"gauss25"`` or ``"pg0.004_0.02"``; None for float data),
+    ``report["neighbour_correlation"]``, ``report["advice"]`` (the suggested commands, as printed) and
+    ``report["images"]`` (one dict per image or video frame). ``json="report.json"`` also writes it."""
+    return _report("inspect", _as_list(inputs), options)
 
 
 def models(names: PathLike | Sequence[PathLike] = (), **options: Any) -> int:

@@ -5,7 +5,8 @@
   ``steps_per_frame`` Adam steps on the warped loss of frame t against the noisy frame t-1, and then
   restores frame t, which is written at once. Nothing but a small window of frames is kept in memory.
   With a ``checkpoint`` path, the state after the last written frame (weights, Adam, random generators,
-  that frame's restoration, which the next flow needs) is saved at most every ``checkpoint_seconds``; a
+  that frame's restoration, which the next flow needs) is saved at most every ``checkpoint_seconds`` and
+  when Ctrl-C stops the run (after the frame in hand: :func:`stop_after_frame`); a
   rerun with the same settings reads past the frames already written, tells the sink to skip them, and
   ends with exactly the frames of an uninterrupted run (the sink must be able to skip: frame files can,
   a video file being encoded cannot).
@@ -14,7 +15,8 @@
   the video (targets t-1 and t+1; the learning rate decays by half a cosine over all of them unless
   ``lr_schedule="constant"``) before every frame is restored with the final weights. With a
   ``checkpoint`` path, the fine-tuning state (weights, Adam, random generators, pass and position) is
-  saved atomically at most every ``checkpoint_seconds``; a rerun with the same settings continues from
+  saved atomically at most every ``checkpoint_seconds`` and at Ctrl-C (after the frame in hand); a rerun
+  with the same settings continues from
   it and ends with exactly the weights of an uninterrupted run. The caller removes the file once the
   restored video is safely written (the command line does).
 
@@ -29,16 +31,20 @@ slow on a CPU; pixels whose warp source falls outside the crop are masked out li
 """
 from __future__ import annotations
 
+import contextlib
+import signal
+import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Protocol, Sequence
+from typing import Callable, Iterator, Iterable, Protocol, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .errors import UserError
+from .errors import Interrupted, UserError
 from .flow import FlowEstimator, flow_to_tensor, inside_mask, occlusion_mask
 from .methods.base import Method
 from .restore import restore_array
@@ -270,6 +276,30 @@ def _progress(total: int, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, unit="frame", dynamic_ncols=True, disable=not enabled)
 
 
+@contextlib.contextmanager
+def stop_after_frame(enabled: bool) -> Iterator[Callable[[], bool]]:
+    """While fine-tuning with a checkpoint, the first Ctrl-C asks to stop once the current frame is done (the
+    caller then saves its state and raises :class:`Interrupted`), so the work since the last periodic save is
+    kept and the saved state is a consistent one; a second Ctrl-C stops at once. Yields "was it asked?"."""
+    asked = [False]
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+
+    def ask(signum, frame) -> None:
+        if asked[0]:
+            raise KeyboardInterrupt
+        asked[0] = True
+        print("\nstopping after this frame to save the fine-tuning state (Ctrl-C again: stop now, losing the "
+              "work since the last save)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, ask)
+    try:
+        yield lambda: asked[0]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _lookahead(method: Method) -> int:
     """Future frames online mode must have read: for the inference stack and the training stack of the
     target t-1."""
@@ -314,7 +344,8 @@ def run_online(tuner: VideoFineTuner, frames: Iterable[np.ndarray], n: int, sink
             save_video_checkpoint(tuner, config.checkpoint, fingerprint, 0, 0, None)
     last_save = time.perf_counter()
     start = time.perf_counter()
-    with _progress(n, f"{method.name} online", config.progress) as bar:
+    with _progress(n, f"{method.name} online", config.progress) as bar, \
+            stop_after_frame(bool(config.checkpoint)) as stop_asked:
         bar.update(first)
         for t in range(n):
             frame_start = time.perf_counter()
@@ -339,10 +370,13 @@ def run_online(tuner: VideoFineTuner, frames: Iterable[np.ndarray], n: int, sink
             if tuner.stats.losses:
                 bar.set_postfix(loss=f"{np.mean(tuner.stats.losses[-20:]):.4g}", refresh=False)
             if (config.checkpoint and t + 1 < n
-                    and time.perf_counter() - last_save >= config.checkpoint_seconds):
+                    and (stop_asked() or time.perf_counter() - last_save >= config.checkpoint_seconds)):
                 save_video_checkpoint(tuner, config.checkpoint, fingerprint, 0, t + 1, None,
                                       previous_output=previous_output)
                 last_save = time.perf_counter()
+                if stop_asked():
+                    raise Interrupted(f"interrupted after frame {t + 1} of {n}; the fine-tuning state is saved in "
+                                      f"{config.checkpoint} (the same command with --resume continues it)")
     tuner.stats.frames = n
     tuner.stats.seconds = time.perf_counter() - start
     return tuner.stats
@@ -397,7 +431,8 @@ def run_offline(tuner: VideoFineTuner, frames: Iterable[np.ndarray], n: int, sin
     for p in range(first_pass, config.passes):
         if order is None:
             order = [int(c) for c in tuner.rng.permutation(n)]
-        with _progress(n, f"{method.name} pass {p + 1}/{config.passes}", config.progress) as bar:
+        with _progress(n, f"{method.name} pass {p + 1}/{config.passes}", config.progress) as bar, \
+                stop_after_frame(bool(config.checkpoint)) as stop_asked:
             bar.update(position)
             for i in range(position, n):
                 options = samples[order[i]]
@@ -409,10 +444,15 @@ def run_offline(tuner: VideoFineTuner, frames: Iterable[np.ndarray], n: int, sin
                 bar.update(1)
                 if tuner.stats.losses:
                     bar.set_postfix(loss=f"{np.mean(tuner.stats.losses[-20:]):.4g}", refresh=False)
-                if config.checkpoint and time.perf_counter() - last_save >= config.checkpoint_seconds:
+                if config.checkpoint and (stop_asked()
+                                          or time.perf_counter() - last_save >= config.checkpoint_seconds):
                     done = (p, i + 1, order) if i + 1 < n else (p + 1, 0, None)
                     save_video_checkpoint(tuner, config.checkpoint, fingerprint, *done)
                     last_save = time.perf_counter()
+                    if stop_asked():
+                        raise Interrupted(f"interrupted in fine-tuning pass {p + 1} of {config.passes}, after "
+                                          f"{i + 1} of {n} frames; the state is saved in {config.checkpoint} "
+                                          "(the same command with --resume continues it)")
         position, order = 0, None
     if config.checkpoint:  # a kill while the frames are written need not repeat the training
         save_video_checkpoint(tuner, config.checkpoint, fingerprint, config.passes, 0, None)

@@ -258,3 +258,42 @@ def test_ctrl_c_while_a_video_file_is_made_leaves_no_partial_file(tmp_path, monk
         writer.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == [spool_folder(target).name]
     assert len(list(spool_folder(target).iterdir())) == 3
+
+
+@pytest.mark.parametrize("mode", ["offline", "online"])
+def test_ctrl_c_in_video_fine_tuning_saves_the_state_and_resume_ends_as_uninterrupted(tmp_path, monkeypatch,
+                                                                                      capsys, tiny_video_start, mode):
+    """The state was saved only every minute, so Ctrl-C lost up to a minute of fine-tuning. Now the first
+    Ctrl-C lets the frame in hand finish, saves the state, and exits 130 naming --resume; the resumed run
+    writes exactly the frames of an uninterrupted one."""
+    import signal
+
+    import tifffile
+
+    import selfrestore.video as video
+
+    frames = tmp_path / "frames"
+    _noisy_images(frames, n=4, size=48)
+    base = ["video", str(frames), "--method", "f2f", "--model", str(tiny_video_start), "--steps-per-frame", "2",
+            "--crop", "32", f"--{mode}", "--quiet"] + (["--passes", "2"] if mode == "offline" else [])
+    monkeypatch.setattr(video, "VideoConfig", functools.partial(video.VideoConfig, checkpoint_seconds=3600))
+    reference, resumed = tmp_path / "reference.tif", tmp_path / "resumed.tif"
+    assert main([*base, "-o", str(reference)]) == 0
+    original, calls = video.VideoFineTuner.train_steps, []
+
+    def ctrl_c_on_second(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # the key press arrives in the middle of a frame's steps
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(self, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(video.VideoFineTuner, "train_steps", ctrl_c_on_second)
+        capsys.readouterr()
+        assert main([*base, "-o", str(resumed)]) == 130
+    err = capsys.readouterr().err
+    assert "--resume" in err and "interrupted" in err, err
+    assert (tmp_path / "resumed.tif.resume.pt").exists()
+    assert main([*base, "-o", str(resumed), "--resume"]) == 0
+    assert np.array_equal(tifffile.imread(reference), tifffile.imread(resumed))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is given back

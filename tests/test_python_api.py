@@ -170,3 +170,27 @@ def test_a_gray_model_restores_colour_channel_by_channel(tmp_path, noisy):
     for c in range(3):
         assert np.allclose(colour[:, :, c], restorer.restore(noisy[:, :, c]), atol=1e-6)
     assert not np.allclose(colour[:, :, 0], colour[:, :, 2], atol=1e-4)  # not one gray image three times
+
+
+def test_evaluate_and_inspect_return_their_report(tmp_path, noisy, capsys):
+    """A notebook needs the numbers, not an exit code: `api.evaluate` returns the PSNR / SSIM report and
+    `api.inspect` the measured noise and the advice it printed; `json=FILE` still writes the same report."""
+    import json
+
+    from skimage import data
+
+    from selfrestore.io import write_image
+
+    clean_dir, noisy_dir = tmp_path / "clean", tmp_path / "noisy"
+    clean_dir.mkdir(), noisy_dir.mkdir()
+    write_image(clean_dir / "astronaut.png", data.astronaut()[100:164, 150:214])
+    write_image(noisy_dir / "astronaut.png", np.clip(noisy, 0, 1))
+    report = api.evaluate(clean_dir, model="unet-gauss25", noise="gauss25", json=tmp_path / "e.json")
+    assert report["exit_code"] == 0 and len(report["images"]) == 1
+    assert report["mean"]["psnr"] > report["mean"]["psnr_noisy"] + 3
+    saved = json.loads((tmp_path / "e.json").read_text())
+    assert saved["mean"] == report["mean"]
+    found = api.inspect(noisy_dir)
+    assert found["exit_code"] == 0 and 15 < found["noise_sigma_median"] < 35
+    assert any("selfrestore" in line for line in found["advice"])
+    assert "noise std" in capsys.readouterr().out  # the report is printed as the command prints it

@@ -232,16 +232,18 @@ def run(args: argparse.Namespace) -> int:
     if short:
         say(f"{', '.join(short)}: a single frame; `selfrestore video` needs 2 frames or more (extract the frame "
             f"and use `selfrestore restore`)")
+    advice_lines: list[str] = []
     if movable:
-        for line in video_advice(movable, None if floats else float(np.median(sigmas)), correlation, noise_name):
-            say(line)
+        advice_lines = list(video_advice(movable, None if floats else float(np.median(sigmas)), correlation,
+                                         noise_name))
     elif image_inputs:
-        for line in advice(None if floats else float(np.median(sigmas)), correlation, image_inputs,
-                           noise_name=noise_name):
-            say(line)
+        advice_lines = list(advice(None if floats else float(np.median(sigmas)), correlation, image_inputs,
+                                   noise_name=noise_name))
+    for line in advice_lines:
+        say(line)
     if args.json:
         report = {"images": rows, "noise_sigma_median": float(np.median(sigmas)), "noise_sigma_unit": unit,
-                  "neighbour_correlation": correlation, "noise_model": noise_name}
+                  "neighbour_correlation": correlation, "noise_model": noise_name, "advice": advice_lines}
         text = json.dumps(report, indent=2)
         if args.json == "-":
             print(text)

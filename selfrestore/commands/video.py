@@ -97,8 +97,9 @@ def register(sub) -> None:
                         "%%d pattern, or the numbering of the frame names) that the new video does not have "
                         "are deleted once it is written (older, longer video); other files are left alone")
     r.add_argument("--resume", action="store_true",
-                   help="continue an interrupted run from OUTPUT.resume.pt (saved every minute: --offline while "
-                        "fine-tuning; --online after each written frame: a video or stack OUTPUT is made at the "
+                   help="continue an interrupted run from OUTPUT.resume.pt (saved every minute and at Ctrl-C, "
+                        "after the frame in hand: --offline while fine-tuning; --online after a written frame: "
+                        "a video or stack OUTPUT is made at the "
                         "end from the frames kept, as PNG, in the hidden folder .NAME.frames beside it); same "
                         "settings needed; the result equals an uninterrupted run's")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
