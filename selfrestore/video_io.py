@@ -24,8 +24,8 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from .errors import UserError, unreadable_image
-from .io import (FITS_SUFFIXES, IMAGE_SUFFIXES, STACK_SUFFIXES, TIFF_SUFFIXES, ImageInfo, intensity_mapping,
-                 read_frames, read_image, write_frames, write_image)
+from .io import (FITS_SUFFIXES, IMAGE_SUFFIXES, STACK_SUFFIXES, TIFF_SUFFIXES, ImageInfo, check_fits_in_memory,
+                 intensity_mapping, read_frames, read_image, write_frames, write_image)
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".y4m")
 _PATTERN = re.compile(r"%0?\d*d")
@@ -227,7 +227,9 @@ class VideoReader:
         return alpha
 
     def _read_stack(self, path: Path) -> VideoInfo:
-        """A TIFF / FITS file whose planes are the frames (one leading axis: time)."""
+        """A TIFF / FITS file whose planes are the frames (one leading axis: time); they are held in memory."""
+        check_fits_in_memory([path], copies=2, advice="save its frames as a folder of images (read one at a "
+                                                      "time) or split the stack into shorter ones")
         frames, image_info = read_frames(path)
         if len(image_info.stack_shape) != 1:
             raise UserError(f"{path}: " + ("one image, not a time series" if not image_info.stack_shape else

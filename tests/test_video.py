@@ -524,3 +524,40 @@ def test_video_save_model_onto_a_folder_is_refused_before_any_work(tmp_path, tin
     (tmp_path / "models").mkdir()
     assert _video(vid, tmp_path / "out", tiny_model, "--save-model", str(tmp_path / "models")) == 2
     assert "is a folder" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_offline_video_too_large_for_memory_is_refused_before_decoding(tmp_path, monkeypatch, capsys,
+                                                                       tiny_video_start):
+    """--offline holds every frame, its pre-denoised copy and its flows: a long video would be killed by the
+    system half-way; it is refused in one line pointing at --online, which streams (and still runs)."""
+    import selfrestore.io as io
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(3):
+        write_image(frames / f"{i:03d}.png", np.full((40, 40, 3), 0.5, np.float32))
+    per_video = 3 * 40 * 40 * (2 * 3 + 6) * 4
+    monkeypatch.setattr(io, "physical_memory", lambda: per_video)  # the video needs all of it (> 80%)
+    base = ["video", str(frames), "--method", "f2f", "--model", str(tiny_video_start), "--steps-per-frame", "1",
+            "--crop", "32", "--quiet"]
+    assert main([*base, "--offline", "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "--offline keeps all 3 frames" in err and "--online" in err, err
+    assert not (tmp_path / "out").exists()
+    assert main([*base, "--online", "-o", str(tmp_path / "out")]) == 0
+
+
+def test_video_stack_too_large_for_memory_is_refused_before_reading(tmp_path, monkeypatch, capsys,
+                                                                    tiny_video_start):
+    """A TIFF time series is read whole: one larger than memory is refused in one line (it was read until
+    the system killed the run), with the way out (a folder of frames is read one frame at a time)."""
+    import tifffile
+
+    import selfrestore.io as io
+
+    tifffile.imwrite(tmp_path / "clip.tif", np.zeros((4, 40, 40), np.uint16), photometric="minisblack")
+    monkeypatch.setattr(io, "physical_memory", lambda: 10**4)
+    assert main(["video", str(tmp_path / "clip.tif"), "--method", "f2f", "--model", str(tiny_video_start),
+                 "-o", str(tmp_path / "out.tif"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "folder of images" in err and "GB of memory" in err, err

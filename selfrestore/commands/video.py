@@ -25,6 +25,8 @@ frame t-1, must match the noisy frame t-1; occluded pixels are ignored).
   --online       adapt a few steps per frame while the video plays; each frame is written right after
                  its update (streaming: only a few frames in memory; resumable: --resume)
   --offline      several passes over the whole video, then restore every frame with the final weights
+                 (the whole video is held in memory: about 48 bytes per pixel of each colour frame, so
+                 ~100 MB per 1080p frame; a video that does not fit is refused: use --online)
 
 INPUT is a folder of frames, a frame pattern (frames/%05d.png), a video file (mp4, mkv, avi, mov,
 webm) or a TIFF / FITS time series (a microscope time-lapse: one plane per frame). The output's form follows
@@ -171,6 +173,25 @@ def check_frame_size(info: VideoInfo, net: nn.Module, flow: str) -> None:
                         f"needs at least {side}x{side} ({', '.join(why)})")
 
 
+#: float32 values per pixel of each frame that --offline keeps besides the frames themselves: the frames
+#: pre-denoised for the flow (one per channel) and, per frame, flows and occlusion masks to both neighbours
+OFFLINE_EXTRA_PER_PIXEL = 6
+
+
+def check_offline_memory(info: VideoInfo, channels: int) -> None:
+    """--offline holds every frame, its pre-denoised copy and its flows in memory: refuse in one line, before
+    minutes of decoding, a video that would not fit (the system would kill the run half-way instead)."""
+    from ..io import physical_memory
+
+    memory = physical_memory()
+    need = info.frames * info.height * info.width * (2 * channels + OFFLINE_EXTRA_PER_PIXEL) * 4
+    if memory and need > 0.8 * memory:
+        raise UserError(f"--offline keeps all {info.frames} frames of {info.width}x{info.height}, their pre-denoised "
+                        f"copies, flows and masks in memory: about {need / 2**30:.1f} GB, more than this machine's "
+                        f"{memory / 2**30:.1f} GB allows; use --online (it streams the video: a few frames in "
+                        "memory) or cut the video into shorter pieces")
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -205,6 +226,8 @@ def run(args: argparse.Namespace) -> int:
     method = METHODS.get(args.method)(noise=None, **options)
     channels = int(header.get("channels") or 3)
     have = reader.info.channels
+    if args.mode == "offline":
+        check_offline_memory(reader.info, channels)
     config = VideoConfig(mode=args.mode, steps_per_frame=args.steps_per_frame, passes=args.passes, lr=args.lr,
                          lr_schedule=args.lr_schedule,
                          crop=args.crop, batch_size=args.batch_size, flow_method=args.flow, flow_on=args.flow_on,
