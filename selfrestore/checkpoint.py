@@ -130,12 +130,16 @@ def update_header(path: str | os.PathLike, **fields: Any) -> None:
 
 
 def load_net_state(net: nn.Module, tensors: dict[str, torch.Tensor], prefix: str = "net.") -> None:
+    """Load the weights stored under ``prefix`` in a model file's tensors into ``net`` (unwrapped from DDP),
+    to rebuild a trained network or resume training it."""
     state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
     unwrap(net).load_state_dict(state)
 
 
 def load_optimizer_state(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
                          header: dict[str, Any]) -> None:
+    """Restore the Adam state saved in a model file into ``optimizer`` so a resumed run continues exactly;
+    saved parameter groups are re-split to match the current ones if they were grouped differently."""
     meta = header["optimizer"]
     state: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():

@@ -27,6 +27,8 @@ typical use:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``selfrestore`` parser with one sub-command per module of ``selfrestore/commands/`` (found at run
+    time, so a new command needs no change here)."""
     parser = argparse.ArgumentParser(prog="selfrestore", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"selfrestore {__version__}")
@@ -40,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line on ``argv`` (default: sys.argv) and return the exit code: the command's own, 2 for a
+    usage or user error, 130 when interrupted, 141 for a closed pipe, 1 when the file system refused."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -17,11 +17,14 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from .errors import ImageReadError, UserError, unreadable_image
+
+if TYPE_CHECKING:
+    import torch
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".ppm", ".pgm",
                   ".fits", ".fit", ".fts")
@@ -419,7 +422,7 @@ def match_all_by_name(first: str | os.PathLike, second: str | os.PathLike,
 
 
 def load_images(inputs: Sequence[str | os.PathLike], channels: int | None = None,
-                warn=print, copies: int = 1, progress: bool = False) -> list[np.ndarray]:
+                warn: Callable[[str], None] = print, copies: int = 1, progress: bool = False) -> list[np.ndarray]:
     """Read every image that can be read (every plane of a TIFF stack), report the others through ``warn``
     and go on.
 
@@ -799,14 +802,14 @@ def _read_png16_colour(path: Path) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------- helpers
-def to_tensor(image: np.ndarray):
+def to_tensor(image: np.ndarray) -> torch.Tensor:
     """(H, W, C) float array -> (1, C, H, W) float32 tensor."""
     import torch
 
     return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).unsqueeze(0).float()
 
 
-def to_array(tensor) -> np.ndarray:
+def to_array(tensor: torch.Tensor) -> np.ndarray:
     """(1, C, H, W) or (C, H, W) tensor -> (H, W, C) float32 array."""
     t = tensor.detach().float().cpu()
     if t.dim() == 4:

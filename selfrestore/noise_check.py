@@ -178,6 +178,8 @@ def check_images(images: Sequence[np.ndarray], method: str) -> tuple[dict | None
 
 
 def correlation_warning(correlation: float, method: str) -> str:
+    """The warning printed when the neighbour ``correlation`` exceeds ``CORRELATION_LIMIT``: ``method`` will keep
+    much of such noise, and what to train on instead."""
     return (f"the noise in these images is correlated between neighbouring pixels (excess correlation "
             f"{correlation:.2f} > {CORRELATION_LIMIT}): {method} assumes independent noise per pixel and will "
             f"keep much of it (as after JPEG compression, demosaicking or in-camera noise reduction). Train on "

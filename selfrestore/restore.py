@@ -46,6 +46,8 @@ def reflect_indices(start: int, stop: int, size: int) -> np.ndarray:
 
 
 def receptive_margin(net: nn.Module) -> int:
+    """The context margin each tile carries: the net's receptive field (64 if unknown) rounded up to a multiple
+    of its ``size_multiple``, so tiled outputs equal untiled ones."""
     m = int(getattr(net, "size_multiple", 1))
     rf = int(getattr(net, "receptive_field", 64))
     return int(math.ceil(rf / m) * m)

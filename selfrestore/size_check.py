@@ -19,16 +19,22 @@ U-Nets) give 0.0004-0.0066, the two Laine19 nets known to lean on the borders 0.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from .data.base import DataSource
+    from .methods.base import Method
 
 #: above this, the network's output depends on the input size (see the module docstring for the calibration)
 DRIFT_LIMIT = 0.05
 MARGIN = 16
 
 
-def size_drift(method, net: nn.Module, noisy: Tensor, side: int, margin: int = MARGIN) -> float:
+def size_drift(method: Method, net: nn.Module, noisy: Tensor, side: int, margin: int = MARGIN) -> float:
     """Mean drift over the patches of ``noisy`` (N, C, >= 2 side, >= 2 side); see the module docstring."""
     if side <= 2 * margin:
         raise ValueError(f"side {side} leaves no interior inside a {margin} px margin")
@@ -52,7 +58,7 @@ def size_drift(method, net: nn.Module, noisy: Tensor, side: int, margin: int = M
     return float(np.mean(drifts))
 
 
-def check_training_result(method, net: nn.Module, source, side: int, patches: int = 4,
+def check_training_result(method: Method, net: nn.Module, source: DataSource, side: int, patches: int = 4,
                           seed: int = 0) -> float | None:
     """The drift of a freshly trained single-image network on ``patches`` patches of its own (noisy)
     training data, or None where the check does not apply (other batch kinds, a receptive field that cannot

@@ -17,7 +17,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -27,6 +27,9 @@ from torch import Tensor, nn
 from .checkpoint import load_net_state, load_optimizer_state, read_checkpoint, save_checkpoint, unwrap
 from .errors import Interrupted, UserError
 from .methods.base import Method
+
+if TYPE_CHECKING:
+    from .data.base import DataSource
 
 
 @dataclass
@@ -120,7 +123,9 @@ def pick_device(name: str | torch.device = "auto") -> torch.device:
     return device
 
 
-def autocast(device: torch.device, enabled: bool):
+def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[Any]:
+    """A bf16 autocast context for ``device`` (a no-op context when not ``enabled``): mixed precision for training
+    and inference with one switch."""
     if not enabled:
         return contextlib.nullcontext()
     if device.type == "cuda":
@@ -129,6 +134,7 @@ def autocast(device: torch.device, enabled: bool):
 
 
 def step_seed(seed: int, step: int, salt: int = 0) -> int:
+    """A seed that is a pure function of (seed, step, salt), so every step's randomness reproduces on resume."""
     return (int(seed) * 1_000_003 + int(step) * 7_919 + salt) % (2**63 - 1)
 
 
@@ -235,7 +241,8 @@ def plot_path(out_path: str | os.PathLike) -> Path:
     return Path(out_path).with_suffix(".training.png")
 
 
-def holdout_batches(source, batch_size: int, patch_size: int, count: int = 4, seed: int = 2024) -> list[dict]:
+def holdout_batches(source: DataSource, batch_size: int, patch_size: int, count: int = 4,
+                    seed: int = 2024) -> list[dict]:
     """Fixed batches from held-out images (the same every time), for :func:`holdout_loss`."""
     rng = np.random.default_rng(seed)
     return [source.batch(rng, batch_size, patch_size) for _ in range(count)]
@@ -261,7 +268,7 @@ def holdout_loss(method: Method, net: nn.Module, batches: Sequence[dict], device
     return float(np.mean(values))
 
 
-def train(method: Method, net: nn.Module, source, config: TrainConfig, out_path: str | os.PathLike,
+def train(method: Method, net: nn.Module, source: DataSource, config: TrainConfig, out_path: str | os.PathLike,
           val_pairs: Sequence[tuple[Tensor, Tensor]] | None = None, meta: dict[str, Any] | None = None,
           on_step: Callable[[int, float], None] | None = None, holdout: Sequence[dict] | None = None) -> nn.Module:
     """Train ``net`` with ``method`` on batches from ``source``; checkpoints go to ``out_path``.

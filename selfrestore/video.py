@@ -38,7 +38,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Iterable, Protocol, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -197,7 +197,7 @@ class VideoFineTuner:
             group["lr"] = lr
 
     # ---------------------------------------------------------------------------------- inference
-    def restore_frame(self, frames, centre: int, n: int) -> np.ndarray:
+    def restore_frame(self, frames: Mapping[int, np.ndarray], centre: int, n: int) -> np.ndarray:
         """Restore frame ``centre`` from its normal input stack (frames: index -> (H, W, C))."""
         idx = stack_indices(centre, self.method.input_offsets, n)
         stack = np.concatenate([frames[i] for i in idx], axis=2)
@@ -248,8 +248,8 @@ class VideoFineTuner:
                  "mask": torch.stack(masks)}
         return {k: v.to(self.device) for k, v in batch.items()}
 
-    def train_steps(self, frames, centre: int, target: int, flow: Tensor, mask: Tensor, n: int,
-                    steps: int) -> None:
+    def train_steps(self, frames: Mapping[int, np.ndarray], centre: int, target: int, flow: Tensor, mask: Tensor,
+                    n: int, steps: int) -> None:
         """``steps`` Adam steps on the warped loss of frame ``centre`` against noisy frame ``target``."""
         if steps <= 0 or float(mask.sum()) == 0:
             return

@@ -63,10 +63,12 @@ def _ffmpeg():
 
 
 def is_pattern(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a printf frame pattern (``frames/%05d.png``) rather than a file or folder name."""
     return bool(_PATTERN.search(str(path)))
 
 
 def is_video_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` has a video file suffix (decoded through ffmpeg, not read as an image)."""
     return Path(path).suffix.lower() in VIDEO_SUFFIXES
 
 

@@ -3,11 +3,15 @@ camera raw files through rawpy, and folders of bursts for training."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from ..errors import UserError
+
+if TYPE_CHECKING:
+    from ..io import ImageInfo
 
 RAW_SUFFIXES = (".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf", ".pef", ".srw")
 
@@ -57,7 +61,7 @@ def _describe(shape: tuple[int, ...]) -> str:
     return f"{shape[0]}x{shape[1]}, {shape[2]} channel{'s' if shape[2] != 1 else ''}"
 
 
-def load_frames(inputs: list[str], task: str, minimum: int = 2):
+def load_frames(inputs: list[str], task: str, minimum: int = 2) -> tuple[torch.Tensor, ImageInfo | None]:
     """(T, C, H, W) frames of one burst from files or a folder (raw files preferred where present) and the
     first image's ImageInfo (None for raw files); demosaic frames are single-channel, cropped to 4-px sides."""
     from ..io import read_image

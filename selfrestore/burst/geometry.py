@@ -12,6 +12,7 @@ from torch import Tensor
 
 
 def identity_affine(*batch: int, device: torch.device | str = "cpu") -> Tensor:
+    """Identity affines of shape (*batch, 2, 3) (no motion): the reference frame's, and where registration starts."""
     eye = torch.zeros(*batch, 2, 3, device=device)
     eye[..., 0, 0] = 1
     eye[..., 1, 1] = 1
@@ -36,6 +37,7 @@ def _homogeneous(a: Tensor) -> Tensor:
 
 
 def invert_affine(a: Tensor) -> Tensor:
+    """The inverse motion of ``a`` (..., 2, 3), e.g. to map frame-t pixels back to reference positions."""
     return torch.linalg.inv(_homogeneous(a))[..., :2, :]
 
 

@@ -7,7 +7,7 @@ synthetic burst is drawn once with a fixed seed and registered once; batches are
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
@@ -17,6 +17,11 @@ from ..errors import UserError
 from .geometry import translate_affine
 from .registration import register_burst
 from .synthesis import BurstConfig, synthesize_burst
+
+if TYPE_CHECKING:
+    import argparse
+
+    from ..methods.base import Method
 
 
 def _as_tensor(image: np.ndarray | Tensor) -> Tensor:
@@ -121,7 +126,7 @@ class BurstFrames(RealBursts):
         super().__init__([frames], raw=raw, registration=registration)
 
 
-def burst_source(args, method) -> RealBursts:
+def burst_source(args: argparse.Namespace, method: Method) -> RealBursts:
     """``fit``'s training source for a self-supervised burst method: the bursts under DATA (folders of
     frames); raw (RGGB) bursts for mosaic-to-mosaic."""
     from .frames_io import load_bursts

@@ -45,6 +45,7 @@ class BurstConfig:
 
 
 def gaussian_kernel1d(sigma: float, device: torch.device | str = "cpu") -> Tensor:
+    """Normalised 1-D Gaussian kernel of radius max(1, ceil(3 sigma)), for separable blurs."""
     radius = max(1, int(math.ceil(3 * sigma)))
     x = torch.arange(-radius, radius + 1, dtype=torch.float32, device=device)
     k = torch.exp(-0.5 * (x / sigma) ** 2)

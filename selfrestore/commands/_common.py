@@ -18,11 +18,14 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
         return super()._get_help_string(action)
 
 
-def add_parser(sub, name: str, help: str, description: str, epilog: str = "") -> argparse.ArgumentParser:
+def add_parser(sub: argparse._SubParsersAction, name: str, help: str, description: str,
+               epilog: str = "") -> argparse.ArgumentParser:
+    """Add a command's parser to the CLI's subparsers, with the shared help formatting (defaults shown)."""
     return sub.add_parser(name, help=help, description=description, epilog=epilog, formatter_class=HelpFormatter)
 
 
 def warn(message: str) -> None:
+    """Print a warning on stderr, prefixed with ``selfrestore:``, so it stays out of piped output."""
     print(f"selfrestore: {message}", file=sys.stderr)
 
 
@@ -69,6 +72,7 @@ def tile_size(text: str) -> int:
 
 
 def add_runtime_options(parser: argparse.ArgumentParser) -> None:
+    """Add the shared inference options (--tile, --ensemble, --precision, --device) to a command's parser."""
     group = parser.add_argument_group("inference")
     group.add_argument("--tile", type=tile_size, default=0,
                        help="tile size in pixels (0: automatic, whole image up to 1.5 MP, else 512); peak memory "

@@ -42,7 +42,8 @@ examples:
 MAX_SCALE = 8  #: larger factors give huge, mostly invented outputs (x8 of a 1 MP burst is already 64 MP)
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `selfrestore burst` command to the CLI's subparsers."""
     parser = add_parser(sub, "burst", help="restore a burst: demosaic + denoise, or multi-image super-resolution",
                         description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("frames", nargs="+", help="frame files or a folder (sorted; the first is the reference)")
@@ -91,6 +92,8 @@ def check_output(output: str, inputs: list[str], frames: list[Path], overwrite: 
 
 
 def run(args: argparse.Namespace) -> int:
+    """Restore the burst's reference frame (classically, or with a model, optionally fine-tuned on the burst)
+    and write it to -o; returns 0 (a problem raises UserError)."""
     from ..burst.frames_io import alpha_on_grid
     from ..burst.registration import register_burst
     from ..burst.shift_and_add import shift_and_add

@@ -33,7 +33,8 @@ examples:
 MIN_SIZE, MAX_SIZE = 32, 512
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `selfrestore demo` command to the CLI's subparsers."""
     p = add_parser(sub, "demo", "a short tour: corrupt, train/restore, compare", DESCRIPTION)
     p.add_argument("-o", "--output", default="selfrestore-demo",
                    help="folder for the demo images (its clean.png, noisy.png, restored.png, comparison.png and "
@@ -92,6 +93,8 @@ def crop(image: np.ndarray, side: int) -> np.ndarray:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Corrupt the bundled image, restore it (a shipped model, or Noise2Noise trained here) and write the
+    images and their PSNR into -o; returns 0."""
     import numpy as np
     import torch
     from skimage import data

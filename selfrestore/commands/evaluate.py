@@ -5,9 +5,16 @@ import argparse
 import json
 import sys
 import time
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..io import remove_stale_temporaries
 from ._common import add_parser, add_runtime_options, warn
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ..corruption import Corruption
+    from ..restore import Restorer
 
 DESCRIPTION = """\
 Measure a model on clean images: each image is corrupted by --noise with a fixed seed (the same noise
@@ -18,7 +25,8 @@ perceptual extras are installed (`scripts/fetch_perceptual_assets.sh`; see `--pe
 """
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `selfrestore evaluate` command to the CLI's subparsers."""
     p = add_parser(sub, "evaluate", "score a model on clean images corrupted with a fixed seed", DESCRIPTION,
                    "example:\n  selfrestore evaluate --clean kodak/ --noise gauss25 --model my.safetensors --json")
     p.add_argument("--clean", nargs="+", required=True, metavar="CLEAN", help="clean image files or folders")
@@ -55,7 +63,10 @@ def perceptual_metrics(mode: str) -> dict:
     return metrics
 
 
-def evaluate_model(restorer, paths, noise, seed: int = 0, log=print, extra_metrics: dict | None = None) -> list[dict]:
+def evaluate_model(restorer: Restorer, paths: Sequence[Path], noise: Corruption, seed: int = 0,
+                   log: Callable[[str], None] = print, extra_metrics: dict | None = None) -> list[dict]:
+    """Corrupt each clean image with ``noise`` (seeded per image, so every model sees the same noise), restore
+    and score it: one row per image; unreadable or too small images are warned about and skipped."""
     from ..data.images import image_generator
     from ..errors import ImageReadError
     from ..io import read_image, to_array, to_channels, to_tensor
@@ -91,6 +102,8 @@ def evaluate_model(restorer, paths, noise, seed: int = 0, log=print, extra_metri
 
 
 def run(args: argparse.Namespace) -> int:
+    """Score the model on the clean images corrupted with a fixed seed, printing (or writing as JSON) PSNR /
+    SSIM; returns 1 if some inputs were skipped (not found, unreadable, too small), else 0."""
     import numpy as np
 
     from ..corruption import parse_corruption

@@ -5,10 +5,19 @@ import argparse
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 from ..errors import UserError
 from ..io import remove_stale_temporaries
 from ._common import add_parser, count, positive_float, positive_int, warn
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
+
+    from ..corruption import Corruption
+    from ..data.base import DataSource
+    from ..data.images import PatchSource
+    from ..methods.base import Method
 
 DESCRIPTION = """\
 Train a network on your corrupted images, without clean targets, and save it as one model file.
@@ -42,7 +51,8 @@ and ends with exactly the weights of an uninterrupted run. Multi-process trainin
 """
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `selfrestore fit` command to the CLI's subparsers."""
     from ..registry import METHODS
 
     p = add_parser(sub, "fit", "train a network on corrupted data (no clean targets)", DESCRIPTION, EPILOG)
@@ -152,7 +162,7 @@ def _matched_pairs(dir_a: str, dir_b: str, channels: int | None):
     return pairs_a, pairs_b
 
 
-def build_source(args, method, noise):
+def build_source(args: argparse.Namespace, method: Method, noise: Corruption | None) -> PatchSource:
     """The data source the method needs, from the command-line options; float data far outside [0, 1] is
     mapped into it (``source.intensity`` says how)."""
     import numpy as np
@@ -207,7 +217,7 @@ def _build_source(args, method, noise):
     return NoisyImages(images)
 
 
-def init_from(net, model: str) -> None:
+def init_from(net: nn.Module, model: str) -> None:
     """Copy the network weights of a trained or shipped model into ``net`` (same architecture)."""
     from ..checkpoint import load_net_state, read_checkpoint, resolve_model
 
@@ -221,7 +231,10 @@ def init_from(net, model: str) -> None:
                         f"({first})") from None
 
 
-def validation_pairs(paths, noise, channels: int, seed: int = 12345):
+def validation_pairs(paths: Sequence[str], noise: Corruption, channels: int,
+                     seed: int = 12345) -> list[tuple[Tensor, Tensor]]:
+    """(noisy, clean) (1, C, H, W) pairs of the ``--val`` images, corrupted with a fixed seed per image so the
+    validation PSNR compares across steps and runs."""
     from ..data.images import image_generator
     from ..io import load_images, to_tensor
 
@@ -373,7 +386,7 @@ def refuse_changes(out: Path, header: dict, current: dict) -> None:
                         f"another -o")
 
 
-def warn_padded_patches(source, patch: int, multiple: int) -> None:
+def warn_padded_patches(source: DataSource, patch: int, multiple: int) -> None:
     """Say so when every training image is smaller than the patch side: each patch is then partly a mirrored
     copy of the image, which the network learns as if it were data (a smaller --patch-size trains on real
     pixels only)."""
@@ -391,6 +404,8 @@ def warn_padded_patches(source, patch: int, multiple: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Train a network on the data as the options say and save it to -o (continuing with --resume); returns 0,
+    also when the run had already finished (a problem raises UserError)."""
     from ..checkpoint import build_net, read_checkpoint
     from ..corruption import parse_corruption
     from ..registry import METHODS
@@ -480,7 +495,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def hold_out(source, args: argparse.Namespace):
+def hold_out(source: DataSource, args: argparse.Namespace) -> tuple[DataSource, list[dict] | None]:
     """(training source, fixed held-out batches or None) for ``--holdout``."""
     from ..data.images import split_holdout
     from ..train import holdout_batches
@@ -519,7 +534,7 @@ def report_holdout(out: Path) -> None:
              f"{best_step} steps, or on more images)")
 
 
-def check_noise_independence(method, source, args: argparse.Namespace) -> dict | None:
+def check_noise_independence(method: Method, source: DataSource, args: argparse.Namespace) -> dict | None:
     """For methods that need independent noise per pixel, measure on (up to 16 of) the real noisy images
     how much the noise of neighbours is correlated (``selfrestore.noise_check``), warn above the limit, and
     return the record that goes into the model file."""
@@ -556,7 +571,8 @@ def size_check_pending(header: dict, side: int) -> bool:
     return kind in ("single", "pair") and getattr(net, "receptive_field", 0) > MARGIN
 
 
-def check_size_dependence(method, net, source, out: Path, side: int, quiet: bool = False) -> None:
+def check_size_dependence(method: Method, net: nn.Module, source: DataSource, out: Path, side: int,
+                          quiet: bool = False) -> None:
     """Check that the trained network does not restore whole images worse than training-size crops
     (``selfrestore.size_check``); the result goes into the model file, which ``restore`` reads."""
     from ..checkpoint import update_header

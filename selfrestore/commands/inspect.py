@@ -6,6 +6,7 @@ import json
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -27,7 +28,8 @@ examples:
 """
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `selfrestore inspect` command to the CLI's subparsers."""
     p = add_parser(sub, "inspect", "measure the noise of your images and suggest a method", DESCRIPTION, EPILOG)
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders, or video files")
     p.add_argument("--limit", type=int, default=64, help="look at most at this many images (spread evenly)")
@@ -85,7 +87,8 @@ def advice(sigma: float | None, correlation: float | None, inputs: list[str], pa
     return lines
 
 
-def video_samples(video: str, count: int, spacing: int = 10, lengths: dict[str, int] | None = None):
+def video_samples(video: str, count: int, spacing: int = 10,
+                  lengths: dict[str, int] | None = None) -> Iterator[tuple[int, np.ndarray, str]]:
     """Up to ``count`` frames of a video file, ``spacing`` frames apart from the start, as (index, frame,
     dtype) (decoding stops there: a long video is not read to its end). An unreadable video is a warning,
     like an unreadable image; ``lengths`` (when given) receives the video's frame count."""
@@ -135,6 +138,8 @@ def video_advice(videos: list[str], sigma: float | None, correlation: float | No
 
 
 def run(args: argparse.Namespace) -> int:
+    """Measure the noise of the images or videos and print the report and the advice (JSON with --json);
+    returns 0 (unreadable inputs are warned about and skipped)."""
     from tqdm import tqdm
 
     from ..errors import ImageReadError, UserError

@@ -12,7 +12,8 @@ examples:
 """
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `selfrestore models` command to the CLI's subparsers."""
     p = add_parser(sub, "models", "list the shipped models, or describe model files",
                    "List the pretrained models shipped with selfrestore (pass a NAME instead of a file to --model\n"
                    "of `restore`, `evaluate`, `video` or `burst`, or to `fit --init`), or describe the given model "
@@ -66,6 +67,7 @@ def describe(header: dict) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """List the shipped models, or describe the given model files, on stdout; returns 0."""
     from ..checkpoint import read_checkpoint, resolve_model, shipped_models
 
     if args.models:

@@ -5,10 +5,17 @@ import argparse
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 from ..errors import ImageReadError, UserError
 from ..io import remove_stale_temporaries
 from ._common import add_parser, add_runtime_options, count, warn
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..io import ImageInfo
+    from ..restore import Restorer
 
 DESCRIPTION = """\
 Restore images (files or folders) with a model file from `selfrestore fit` or a shipped model
@@ -36,7 +43,8 @@ examples:
 DEFAULT_MODEL = "laine19-gauss5_50"
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `selfrestore restore` command to the CLI's subparsers."""
     p = add_parser(sub, "restore", "restore images with a model", DESCRIPTION, EPILOG)
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files or folders")
     p.add_argument("--model", default=None,
@@ -125,7 +133,7 @@ def _output_path(path: Path, inputs: list[str], outdir: Path) -> Path:
     return outdir / path.name
 
 
-def adapt_model(restorer, images, steps: int, quiet: bool = False) -> None:
+def adapt_model(restorer: Restorer, images: Sequence[np.ndarray], steps: int, quiet: bool = False) -> None:
     """Fine-tune the restorer's network on the images to restore (test-time training)."""
     from ..io import to_channels
 
@@ -169,6 +177,8 @@ def adapt_model(restorer, images, steps: int, quiet: bool = False) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Restore every input image (or blurry + noisy pair) into -o, going on past failures; returns 1 if any
+    input failed (unreadable, refused or not written), else 0."""
     from ..io import STACK_SUFFIXES, check_fits_in_memory, clipped_share, list_images, read_frames, write_frames
     from ..restore import Restorer
     from ..size_check import recorded_warning
@@ -314,7 +324,7 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def check_output_holds(source: Path, target: Path, images, info) -> None:
+def check_output_holds(source: Path, target: Path, images: Sequence[np.ndarray], info: ImageInfo) -> None:
     """Before the work: a UserError when ``target``'s format would clip ``source``'s float values (far
     outside [0, 1]: see :func:`selfrestore.io.refuse_clipping`; the restored values keep the input's scale),
     a warning when it cannot hold the alpha channel, which is then left out."""
@@ -342,7 +352,7 @@ def streamable(path: Path, args: argparse.Namespace) -> bool:
     return path.suffix.lower() in TIFF_SUFFIXES and not args.adapt
 
 
-def left_by(output: Path, frames) -> bool:
+def left_by(output: Path, frames: Sequence[np.ndarray]) -> bool:
     """Whether ``output`` can be the half that an interrupted run wrote of the input ``frames`` (readable, as
     many planes of the same size), so that --skip-existing writes the other half beside it; some other file
     of that name is left alone and reported."""
@@ -355,7 +365,8 @@ def left_by(output: Path, frames) -> bool:
     return len(planes) == len(frames) and all(p.shape[:2] == f.shape[:2] for p, f in zip(planes, frames))
 
 
-def restore_streaming(restorer, path: Path, target: Path, args: argparse.Namespace, too_large: UserError) -> None:
+def restore_streaming(restorer: Restorer, path: Path, target: Path, args: argparse.Namespace,
+                      too_large: UserError) -> None:
     """Restore the TIFF stack ``path`` plane by plane into ``target`` (see :mod:`selfrestore.stack_stream`);
     a file that is not such a stack gets the memory error ``too_large``."""
     from ..stack_stream import NotStreamable, restore_stack_streaming

@@ -47,7 +47,8 @@ DEFAULT_MODELS = {"f2f": "unet-gauss25", "mf2f": "fastdvd-gauss25"}
 DENOISER_KINDS = ("single", "pair", "frames", "video_warp")
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `selfrestore video` command to the CLI's subparsers."""
     p = add_parser(sub, "video", "fine-tune on a noisy video (F2F / MF2F) and restore it", DESCRIPTION, EPILOG)
     p.add_argument("input", metavar="INPUT", help="video file, folder of frames or frame pattern")
     p.add_argument("-o", "--output", required=True, metavar="OUTPUT",
@@ -193,6 +194,8 @@ def check_offline_memory(info: VideoInfo, channels: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Fine-tune the start model on the input video (F2F / MF2F, online or offline) and write the restored
+    video; returns 0 (problems raise UserError; Ctrl-C while fine-tuning saves a state --resume continues)."""
     import numpy as np
 
     from ..checkpoint import load_model, save_checkpoint

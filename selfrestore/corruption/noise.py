@@ -30,7 +30,7 @@ class Gaussian(Corruption):
         if not 0 <= self.low <= self.high:
             raise ValueError("need 0 <= sigma_low <= sigma_high")
 
-    def sample_with_params(self, x, generator=None):
+    def sample_with_params(self, x: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Params]:
         sigma = draw_level(self.low, self.high, x.shape[0], generator)
         y = x + per_image(sigma, x) * _randn_like(x, generator)
         return y, {"sigma": sigma.to(x.device)}
@@ -40,14 +40,14 @@ class Gaussian(Corruption):
             return per_image(params["sigma"], x)
         return torch.full((1,) * x.dim(), (self.low + self.high) / 2, device=x.device, dtype=x.dtype)
 
-    def variance(self, x, params=None):
+    def variance(self, x: Tensor, params: Params | None = None) -> Tensor:
         return self._sigma(x, params) ** 2 * torch.ones_like(x)
 
-    def log_likelihood(self, y, x, params=None):
+    def log_likelihood(self, y: Tensor, x: Tensor, params: Params | None = None) -> Tensor:
         var = self.variance(x, params)
         return -0.5 * ((y - x) ** 2 / var + torch.log(2 * math.pi * var))
 
-    def nominal_params(self, batch, device="cpu"):
+    def nominal_params(self, batch: int, device: torch.device | str = "cpu") -> Params:
         return {"sigma": torch.full((batch,), (self.low + self.high) / 2, device=device)}
 
 
@@ -60,7 +60,7 @@ class Poisson(Corruption):
         if not 0 < self.low <= self.high:
             raise ValueError("need 0 < lambda_low <= lambda_high")
 
-    def sample_with_params(self, x, generator=None):
+    def sample_with_params(self, x: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Params]:
         lam = draw_level(self.low, self.high, x.shape[0], generator)
         rate = (per_image(lam, x).cpu() * x.detach().float().cpu().clamp_min(0))
         counts = torch.poisson(rate, generator=generator)
@@ -72,16 +72,16 @@ class Poisson(Corruption):
             return per_image(params["lam"], x)
         return torch.full((1,) * x.dim(), (self.low + self.high) / 2, device=x.device, dtype=x.dtype)
 
-    def variance(self, x, params=None):
+    def variance(self, x: Tensor, params: Params | None = None) -> Tensor:
         return x.clamp_min(0) / self._lam(x, params)
 
-    def log_likelihood(self, y, x, params=None):
+    def log_likelihood(self, y: Tensor, x: Tensor, params: Params | None = None) -> Tensor:
         lam = self._lam(x, params)
         k = (y * lam).round()
         rate = (lam * x).clamp_min(1e-8)
         return k * torch.log(rate) - rate - torch.lgamma(k + 1)
 
-    def nominal_params(self, batch, device="cpu"):
+    def nominal_params(self, batch: int, device: torch.device | str = "cpu") -> Params:
         return {"lam": torch.full((batch,), (self.low + self.high) / 2, device=device)}
 
 
@@ -93,15 +93,16 @@ class PoissonGaussian(Corruption):
         if self.a <= 0 or self.b < 0:
             raise ValueError("need a > 0 and b >= 0")
 
-    def sample_with_params(self, x, generator=None):
+    def sample_with_params(self, x: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Params]:
         counts = torch.poisson((x.detach().float().cpu().clamp_min(0) / self.a), generator=generator)
         y = self.a * counts.to(x.device, x.dtype) + self.b * _randn_like(x, generator)
         return y, {}
 
-    def variance(self, x, params=None):
+    def variance(self, x: Tensor, params: Params | None = None) -> Tensor:
         return self.a * x.clamp_min(0) + self.b**2
 
-    def log_likelihood(self, y, x, params=None):  # Gaussian approximation of the mixture
+    def log_likelihood(self, y: Tensor, x: Tensor,
+                       params: Params | None = None) -> Tensor:  # Gaussian approximation of the mixture
         var = self.variance(x).clamp_min(1e-10)
         return -0.5 * ((y - x) ** 2 / var + torch.log(2 * math.pi * var))
 
@@ -116,7 +117,7 @@ class Impulse(Corruption):
         if not 0 <= self.low <= self.high <= 1:
             raise ValueError("need 0 <= alpha <= 1")
 
-    def sample_with_params(self, x, generator=None):
+    def sample_with_params(self, x: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Params]:
         alpha = draw_level(self.low, self.high, x.shape[0], generator)
         n, _, h, w = x.shape
         hit = torch.rand((n, 1, h, w), generator=generator) < alpha.view(-1, 1, 1, 1)
@@ -129,16 +130,16 @@ class Impulse(Corruption):
             return per_image(params["alpha"], x)
         return torch.full((1,) * x.dim(), (self.low + self.high) / 2, device=x.device, dtype=x.dtype)
 
-    def variance(self, x, params=None):
+    def variance(self, x: Tensor, params: Params | None = None) -> Tensor:
         # E[(y - x)^2 | x] = alpha * E[(u - x)^2] = alpha * (1/3 - x + x^2)
         return self._alpha(x, params) * (1.0 / 3.0 - x + x**2)
 
-    def log_likelihood(self, y, x, params=None):
+    def log_likelihood(self, y: Tensor, x: Tensor, params: Params | None = None) -> Tensor:
         alpha = self._alpha(x, params)
         same = (y - x).abs() < 1e-6
         return torch.where(same, torch.log(1 - alpha + alpha), torch.log(alpha).expand_as(y))
 
-    def nominal_params(self, batch, device="cpu"):
+    def nominal_params(self, batch: int, device: torch.device | str = "cpu") -> Params:
         return {"alpha": torch.full((batch,), (self.low + self.high) / 2, device=device)}
 
 
@@ -151,15 +152,15 @@ class Bernoulli(Corruption):
         if not 0 <= self.p < 1:
             raise ValueError("need 0 <= p < 1")
 
-    def sample_with_params(self, x, generator=None):
+    def sample_with_params(self, x: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Params]:
         n, _, h, w = x.shape
         keep = (torch.rand((n, 1, h, w), generator=generator) >= self.p).to(x.device, x.dtype)
         return x * keep, {}
 
-    def variance(self, x, params=None):
+    def variance(self, x: Tensor, params: Params | None = None) -> Tensor:
         return self.p * (1 - self.p) * x**2
 
-    def log_likelihood(self, y, x, params=None):
+    def log_likelihood(self, y: Tensor, x: Tensor, params: Params | None = None) -> Tensor:
         dropped = y.abs() < 1e-6
         return torch.where(dropped, torch.full_like(y, math.log(max(self.p, 1e-12))),
                            torch.full_like(y, math.log(1 - self.p)))

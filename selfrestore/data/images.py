@@ -15,6 +15,7 @@ from torch import Tensor
 
 from ..corruption import Corruption
 from ..errors import UserError
+from .base import DataSource
 
 D4 = 8  # the eight flips/rotations of the square
 
@@ -79,7 +80,7 @@ class PatchSource:
         return batch
 
 
-def split_holdout(source, fraction: float, seed: int = 0):
+def split_holdout(source: DataSource, fraction: float, seed: int = 0) -> tuple[PatchSource, PatchSource] | None:
     """(training source, held-out source): a ``fraction`` of the images (at least one, never all) set
     aside, chosen at random with ``seed``, so a self-supervised loss can be measured on images the network
     does not train on. None for sources that are not image lists (video, bursts) or have one image."""
@@ -148,7 +149,7 @@ class CorruptedImages(PatchSource):
                             params.setdefault(key, []).append(float(value[0]))
         super().__init__(fields, params)
 
-    def batch(self, rng, batch_size, patch_size):
+    def batch(self, rng: np.random.Generator, batch_size: int, patch_size: int) -> dict[str, Tensor]:
         batch = super().batch(rng, batch_size, patch_size)
         if self.redraw:
             gen = torch.Generator().manual_seed(int(rng.integers(0, 2**62)))

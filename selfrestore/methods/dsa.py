@@ -25,6 +25,8 @@ The supervised twin keeps frame 0 as the reference, fuses it with a random subse
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import torch
 from torch import Tensor, nn
 
@@ -35,8 +37,13 @@ from ..registry import METHODS
 from .base import Method
 from .m2m import burst_affines
 
+if TYPE_CHECKING:
+    from ..burst.sources import RealBursts
+    from ..corruption import Corruption
+
 
 def total_variation(flow: Tensor) -> Tensor:
+    """Mean absolute difference of vertically and horizontally adjacent flow values: keeps the flows smooth."""
     return ((flow[..., 1:, :] - flow[..., :-1, :]).abs().mean() + (flow[..., :, 1:] - flow[..., :, :-1]).abs().mean())
 
 
@@ -63,7 +70,7 @@ class DeepShiftAndAddMethod(Method):
     def net_kwargs(self, channels: int) -> dict:
         return {"in_channels": channels, "out_channels": channels, "scale": self.scale}
 
-    def make_source(self, args, noise):
+    def make_source(self, args: Any, noise: Corruption | None) -> RealBursts:
         """``fit --method dsa BURSTS/``: low-resolution bursts (folders of gray or RGB frames)."""
         from ..burst.sources import burst_source
 

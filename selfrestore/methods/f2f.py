@@ -61,6 +61,7 @@ WARP_LOSS_OPTION = {"choices": tuple(WARP_LOSSES), "default": "l1",
 
 
 def check_warp_loss(kind: str) -> str:
+    """``kind`` if it names a warped loss, else a UserError listing them: F2F and MF2F check their option alike."""
     if kind not in WARP_LOSSES:
         raise UserError(f"unknown warped loss {kind!r}; use one of: {', '.join(WARP_LOSSES)}")
     return kind

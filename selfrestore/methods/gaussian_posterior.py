@@ -16,6 +16,7 @@ because Sn is (callers keep noise variances >= a small floor).
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 from torch import Tensor
@@ -80,6 +81,7 @@ def solve(chol: Tensor, b: Tensor) -> Tensor:
 
 
 def matvec(matrix: Tensor, v: Tensor) -> Tensor:
+    """matrix v per pixel: (N, C, C, H, W) x (N, C, H, W) -> (N, C, H, W), in float32."""
     return torch.einsum("nijhw,njhw->nihw", matrix.float(), v.float())
 
 
@@ -105,15 +107,16 @@ def posterior(y: Tensor, mu: Tensor, prior_cov: Tensor, noise_var: Tensor) -> tu
     return mean, variance.clamp_min(0)
 
 
-def ml_noise_level(y: Tensor, mu: Tensor, prior_cov: Tensor, noise_variance, low: float, high: float,
-                   max_pixels: int = 65536, iterations: int = 24) -> Tensor:
+def ml_noise_level(y: Tensor, mu: Tensor, prior_cov: Tensor, noise_variance: Callable[[Tensor, Tensor], Tensor],
+                   low: float, high: float, max_pixels: int = 65536, iterations: int = 24) -> Tensor:
     """Per-image maximum-likelihood noise level under the network's prior (the marginal of eq. 4-5).
 
-    ``noise_variance(level)`` maps a (N, 1, 1, 1) level to the per-pixel noise variance (broadcastable to
-    (N, C, H, W)); the level maximising the mean of log N(y; mu, Sigma_x + Sigma_n(level)) over the image is
-    found by golden-section search on log(level) in [low, high] (the marginal likelihood of one scalar is
-    unimodal in practice). At most ``max_pixels`` pixels per image are used (a fixed regular subsample), so
-    this costs a fraction of the network pass. Returns (N, 1, 1, 1).
+    ``noise_variance(level, mu)`` maps a (N, 1, 1, 1) level (and the prior mean, for signal-dependent noise)
+    to the per-pixel noise variance (broadcastable to (N, C, H, W)); the level maximising the mean of
+    log N(y; mu, Sigma_x + Sigma_n(level)) over the image is found by golden-section search on log(level) in
+    [low, high] (the marginal likelihood of one scalar is unimodal in practice). At most ``max_pixels`` pixels
+    per image are used (a fixed regular subsample), so this costs a fraction of the network pass. Returns
+    (N, 1, 1, 1).
     """
     n, c, h, w = y.shape
     stride = max(1, int(math.ceil(math.sqrt(h * w / max_pixels))))

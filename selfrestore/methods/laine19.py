@@ -65,6 +65,8 @@ NOISE_GAIN = 10.0         # the estimator's raw output is multiplied by this (10
 
 
 def noise_family(noise: Corruption | None) -> str:
+    """The family (gauss, poisson, pg, impulse) of a noise model, which picks laine19's likelihood; a UserError
+    for any other model, which laine19 cannot score."""
     if isinstance(noise, Gaussian):
         return "gauss"
     if isinstance(noise, Poisson):
@@ -209,7 +211,8 @@ class Laine19(Method):
         return torch.mean((mu - y) ** 2)
 
     # --- inference ---------------------------------------------------------------------------------
-    def restore(self, net: nn.Module, obs: Tensor, return_std: bool = False, **extra: Any):
+    def restore(self, net: nn.Module, obs: Tensor, return_std: bool = False,
+                **extra: Any) -> Tensor | tuple[Tensor, Tensor]:
         """Posterior mean (N, C, H, W); with ``return_std`` also the posterior standard deviation.
         Known noise parameters may be passed as ``sigma=`` / ``lam=`` / ``alpha=`` (float or (N,));
         otherwise the level is estimated per image (estimated-level and range models, Gaussian/Poisson:

@@ -9,6 +9,8 @@ is what teaches demosaicking without ever seeing a full RGB image.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import torch
 from torch import Tensor, nn
 
@@ -18,6 +20,10 @@ from ..corruption.mosaic import mosaic
 from ..errors import UserError
 from ..registry import METHODS
 from .base import Method
+
+if TYPE_CHECKING:
+    from ..burst.sources import RealBursts
+    from ..corruption import Corruption
 
 
 def burst_affines(batch: dict[str, Tensor], raw: bool) -> Tensor:
@@ -40,7 +46,7 @@ class MosaicToMosaic(Method):
     def net_kwargs(self, channels: int) -> dict:
         return {"in_channels": 1, "out_channels": 3}
 
-    def make_source(self, args, noise):
+    def make_source(self, args: Any, noise: Corruption | None) -> RealBursts:
         """``fit --method m2m BURSTS/``: raw bursts (folders of RGGB frames, or of raw files)."""
         from ..burst.sources import burst_source
 

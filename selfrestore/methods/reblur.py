@@ -28,7 +28,7 @@ two updates of one step of the paper's alternation, taken simultaneously from th
 from __future__ import annotations
 
 import contextlib
-from typing import Any, ClassVar, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -37,6 +37,9 @@ from ..corruption import blur as _blur  # noqa: F401  (registers the "blur..." n
 from ..nets.reblur import ReblurNet
 from ..registry import METHODS
 from .base import Method
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def l1(a: Tensor, b: Tensor) -> Tensor:
@@ -135,7 +138,8 @@ class DeblurL1(Method):
         """(M_R for test-time adaptation, whether it was trained): a fresh one here."""
         return ReblurNet(channels), False
 
-    def adapt(self, net: nn.Module, blurry: Sequence[Tensor], steps: int, **settings: Any) -> dict[str, list[float]]:
+    def adapt(self, net: nn.Module, blurry: Sequence[Tensor | np.ndarray], steps: int,
+              **settings: Any) -> dict[str, list[float]]:
         """Self-supervised test-time adaptation of ``net`` (in place) on blurry images (tensors (1, C, H, W)
         or (C, H, W), or (H, W, C) arrays as ``restore --adapt`` passes them); ``settings`` go to
         :class:`selfrestore.adapt_deblur.AdaptConfig`. Returns the loss history. Without a trained M_R, a

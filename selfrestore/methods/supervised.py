@@ -2,6 +2,8 @@
 benchmarks can show the gap between self-supervised methods and supervision with the same budget."""
 from __future__ import annotations
 
+from torch import Tensor, nn
+
 from ..registry import METHODS
 from .base import Method, l2
 
@@ -12,5 +14,5 @@ class Noise2Clean(Method):
     batch_kind = "single"
     needs_clean = True
 
-    def loss(self, net, batch):
+    def loss(self, net: nn.Module, batch: dict[str, Tensor]) -> Tensor:
         return l2(net(batch["noisy"]), batch["clean"])

@@ -13,6 +13,7 @@ from ..registry import NETS
 
 
 def conv3(cin: int, cout: int) -> nn.Conv2d:
+    """A 3x3 convolution with zero padding 1 (the output keeps the input's size), the U-Net's building block."""
     return nn.Conv2d(cin, cout, 3, padding=1)
 
 
