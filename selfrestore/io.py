@@ -486,6 +486,17 @@ def refuse_folder(path: str | os.PathLike) -> Path:
     return path
 
 
+def stack_target_problem(source: str | os.PathLike, info: ImageInfo, planes: int,
+                         target: str | os.PathLike) -> str | None:
+    """Why ``target`` cannot receive the ``planes`` restored planes of the stack ``source`` (its suffix
+    cannot hold a stack: only TIFF and FITS can), or None when it can or ``source`` is one image."""
+    target = Path(target)
+    if not info.stack_shape or target.suffix.lower() in STACK_SUFFIXES:
+        return None
+    return (f"{source}: a stack of {planes} images can only be written as TIFF or FITS; choose "
+            f"{target.with_suffix('.tif')}")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success rename it over ``path`` (atomic on POSIX).

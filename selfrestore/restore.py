@@ -406,7 +406,8 @@ class Restorer:
         ``selfrestore restore``: a ``target`` that is ``source`` itself, a folder or no image format, and float
         values that ``target``'s format would clip, are a UserError. An existing ``target`` is replaced."""
         from .errors import UserError
-        from .io import IMAGE_SUFFIXES, STACK_SUFFIXES, read_frames, refuse_clipping, refuse_folder, write_frames
+        from .io import (IMAGE_SUFFIXES, read_frames, refuse_clipping, refuse_folder, stack_target_problem,
+                         write_frames)
 
         source, target = Path(source), refuse_folder(target)
         if target.resolve() == source.resolve():
@@ -415,9 +416,9 @@ class Restorer:
             raise UserError(f"{target}: not an image file name; its suffix picks the format "
                             f"({', '.join(IMAGE_SUFFIXES)})")
         frames, info = read_frames(source)
-        if info.stack_shape and target.suffix.lower() not in STACK_SUFFIXES:
-            raise UserError(f"{source}: a stack of {len(frames)} images can only be written as TIFF or FITS; "
-                            f"choose {target.with_suffix('.tif')}")
+        problem = stack_target_problem(source, info, len(frames), target)
+        if problem:
+            raise UserError(problem)
         if info.dtype == "float32":
             refuse_clipping(target, frames)
         return write_frames(target, [self.restore(frame) for frame in frames], info)

@@ -221,7 +221,7 @@ def test_tiff_stacks_are_read_plane_by_plane_and_written_back_in_their_layout(tm
     assert 0.2 < alone.mean() < 0.8
     np.testing.assert_array_equal(restored[1, 1], quantize(alone[:, :, 0], "uint16"))
     assert main(["restore", str(stack), "--model", str(model), "-o", str(tmp_path / "x.png"), "--quiet"]) == 1
-    assert "only be written as TIFF or FITS" in capsys.readouterr().err
+    assert f"only be written as TIFF or FITS; choose {tmp_path / 'x.tif'}" in capsys.readouterr().err  # as restore_file
 
 
 def test_fits_images_keep_their_header_type_stack_and_blank_pixels(tmp_path, rgb_image):

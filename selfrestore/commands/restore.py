@@ -179,7 +179,8 @@ def adapt_model(restorer: Restorer, images: Sequence[np.ndarray], steps: int, qu
 def run(args: argparse.Namespace) -> int:
     """Restore every input image (or blurry + noisy pair) into -o, going on past failures; returns 1 if any
     input failed (unreadable, refused or not written), else 0."""
-    from ..io import STACK_SUFFIXES, check_fits_in_memory, clipped_share, list_images, read_frames, write_frames
+    from ..io import (check_fits_in_memory, clipped_share, list_images, read_frames, stack_target_problem,
+                      write_frames)
     from ..restore import Restorer
     from ..size_check import recorded_warning
 
@@ -276,8 +277,9 @@ def run(args: argparse.Namespace) -> int:
                 warn(str(exc))
             failures += 1
             continue
-        if info.stack_shape and target.suffix.lower() not in STACK_SUFFIXES:
-            warn(f"{path}: a stack of {len(frames)} images can only be written as TIFF or FITS; choose -o NAME.tif")
+        problem = stack_target_problem(path, info, len(frames), target)
+        if problem:
+            warn(problem)
             failures += 1
             continue
         try:
