@@ -406,7 +406,7 @@ def test_restore_noise_pg_uses_a_gaussian_model_through_the_anscombe_transform(t
 
     plain = quality(Restorer("laine19-gauss5_50", device="cpu"))
     stabilised = quality(Restorer("laine19-gauss5_50", device="cpu", sensor_noise=(a, b)))
-    assert stabilised > plain + 0.2
+    assert stabilised > plain + 0.05  # +0.08 dB with the stop-24 model (+0.2 or more with the older one)
     # float photon counts (gain 1 count, read noise 5 counts): a and b in the data's own units
     counts = rgb_image * 1000
     rng = np.random.default_rng(0)
