@@ -177,7 +177,8 @@ def main() -> int:
             d = r["psnr"] - cb["psnr"]
             lines.append(f"- {'PASS' if d > 0 else 'FAIL'}: {model} - CBM3D = {d:+.2f} dB")
     Path(args.out).write_text("\n".join(lines) + "\n")
-    Path(args.out).with_suffix(".json").write_text(json.dumps({"command": command, "code": code_version(), "results": results}, indent=1))
+    record = {"command": command, "code": code_version(), "results": results}
+    Path(args.out).with_suffix(".json").write_text(json.dumps(record, indent=1))
     print(f"wrote {args.out}")
     return 0
 
