@@ -367,17 +367,25 @@ TRAINING_ADVICE = ("train on fewer or smaller images (a folder holding a subset;
                    "of training patches)")
 
 
+def refuse_over_memory(need: int, what: str, advice: str) -> None:
+    """UserError "WHAT: about X GB of memory, more than this machine's Y GB allows: ADVICE" when ``need`` bytes
+    exceed 80% of this machine's memory (checked before the work: the system would kill the process half-way
+    instead)."""
+    memory = physical_memory()
+    if memory and need > 0.8 * memory:
+        raise UserError(f"{what}: about {need / 2**30:.1f} GB of memory, more than this machine's "
+                        f"{memory / 2**30:.1f} GB allows: {advice}")
+
+
 def check_fits_in_memory(paths: Sequence[Path], channels: int | None = None, copies: int = 1,
                          advice: str = TRAINING_ADVICE) -> None:
     """UserError, before anything is decoded, when ``copies`` float32 versions of every image would not fit
     in this machine's memory (instead of the system killing the process half-way through loading)."""
-    memory = physical_memory()
-    need = decoded_bytes(paths, channels) * copies if memory else 0
-    if memory and need > 0.8 * memory:
-        what = f"{paths[0]}" if len(paths) == 1 else f"{len(paths)} images"
-        raise UserError(f"{what} need{'s' if len(paths) == 1 else ''} about {need / 2**30:.1f} GB of memory as "
-                        f"float32 ({copies} cop{'ies' if copies > 1 else 'y'}), more than this machine's "
-                        f"{memory / 2**30:.1f} GB allows: {advice}")
+    if not physical_memory():
+        return  # the platform does not say: nothing to compare with (and the headers need not be read)
+    what = f"{paths[0]} needs" if len(paths) == 1 else f"{len(paths)} images need"
+    refuse_over_memory(decoded_bytes(paths, channels) * copies,
+                       f"{what}, as float32 ({copies} cop{'ies' if copies > 1 else 'y'})", advice)
 
 
 def match_by_name(first: str | os.PathLike, second: str | os.PathLike, names: tuple[str, str] = ("first", "second")

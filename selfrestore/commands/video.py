@@ -182,15 +182,13 @@ OFFLINE_EXTRA_PER_PIXEL = 6
 def check_offline_memory(info: VideoInfo, channels: int) -> None:
     """--offline holds every frame, its pre-denoised copy and its flows in memory: refuse in one line, before
     minutes of decoding, a video that would not fit (the system would kill the run half-way instead)."""
-    from ..io import physical_memory
+    from ..io import refuse_over_memory
 
-    memory = physical_memory()
     need = info.frames * info.height * info.width * (2 * channels + OFFLINE_EXTRA_PER_PIXEL) * 4
-    if memory and need > 0.8 * memory:
-        raise UserError(f"--offline keeps all {info.frames} frames of {info.width}x{info.height}, their pre-denoised "
-                        f"copies, flows and masks in memory: about {need / 2**30:.1f} GB, more than this machine's "
-                        f"{memory / 2**30:.1f} GB allows; use --online (it streams the video: a few frames in "
-                        "memory) or cut the video into shorter pieces")
+    refuse_over_memory(need, f"--offline keeps all {info.frames} frames of {info.width}x{info.height}, their "
+                             "pre-denoised copies, flows and masks in memory",
+                       "use --online (it streams the video: a few frames in memory) or cut the video into shorter "
+                       "pieces")
 
 
 def run(args: argparse.Namespace) -> int:
