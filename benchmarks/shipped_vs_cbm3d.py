@@ -11,7 +11,8 @@ outputs against the clean image; SSIM as in `selfrestore.metrics`.
     OMP_NUM_THREADS=1 python benchmarks/shipped_vs_cbm3d.py --models laine19-gauss25 unet-gauss25
 
 ``--anscombe`` (Poisson / Poisson-Gaussian test noise) adds, per Gaussian model, the run with `--noise-pg A B`:
-the model applied through the generalised Anscombe transform. ``--cbm3d-process`` runs CBM3D in a second
+the model applied through the generalised Anscombe transform; ``--variant='--adapt 100'`` adds a row per model
+with those restore options. ``--cbm3d-process`` runs CBM3D in a second
 process while the models restore (two cores: the same numbers in about half the wall time).
 """
 from __future__ import annotations
@@ -35,7 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 from provenance import code_version  # noqa: E402
 from selfrestore.checkpoint import read_checkpoint, resolve_model  # noqa: E402
-from selfrestore.corruption import parse_corruption  # noqa: E402
+from selfrestore.corruption import Corruption, parse_corruption  # noqa: E402
+from selfrestore.errors import UserError  # noqa: E402
 from selfrestore.data.images import image_generator  # noqa: E402
 from selfrestore.io import list_images, read_image, to_array, to_channels, to_tensor, write_image  # noqa: E402
 from selfrestore.metrics import psnr, ssim  # noqa: E402
@@ -90,6 +92,23 @@ def sensor_noise_args(noise) -> list[str]:
     raise SystemExit(f"--anscombe needs Poisson or Poisson-Gaussian test noise, not {noise.name}")
 
 
+def restore_models(args: argparse.Namespace, noise: Corruption, paths: list[Path], cleans: list[np.ndarray],
+                   noisy_dir: Path, tmp: Path, results: dict[str, dict]) -> None:
+    """Each model through the command line: plain, with each ``--variant``'s extra options, and with
+    ``--noise-pg`` (``--anscombe``); scores into ``results``."""
+    for model in args.models:
+        gaussian = str(read_checkpoint(resolve_model(model))[1]["method"].get("noise", "")).startswith("gauss")
+        variants = [[]] + [shlex.split(v) for v in args.variant]
+        variants += [sensor_noise_args(noise)] if args.anscombe and gaussian else []
+        for index, extra in enumerate(variants):
+            out_dir = tmp / f"out_{Path(model).stem}_{index}"
+            seconds = run_cli(model, noisy_dir, out_dir, extra)
+            outputs = [read_image(out_dir / "noisy" / f"{q.stem}.png")[0] for q in paths]
+            name = " ".join([f"selfrestore restore --model {model}", *extra])
+            results[name] = {**score(outputs, cleans), "seconds": seconds}
+            print(name, results[name], flush=True)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="+", default=["laine19-gauss25"], help="shipped model names (or files)")
@@ -103,6 +122,9 @@ def main() -> int:
                    help="run CBM3D in a second process while the models restore (for two cores)")
     p.add_argument("--anscombe", action="store_true",
                    help="also run each model with --noise-pg (the test noise's a, b): Poisson / Poisson-Gaussian")
+    p.add_argument("--variant", action="append", default=[], metavar="OPTIONS",
+                   help="also run each model with these extra restore options, e.g. --variant='--ensemble' "
+                        "(repeatable; one row each)")
     p.add_argument("--out", default=None,
                    help="table to write (default: results/shipped_vs_cbm3d.md, or shipped_NOISE.md)")
     args = p.parse_args()
@@ -116,6 +138,11 @@ def main() -> int:
     if problems or not paths:
         raise SystemExit(f"cannot read {args.test}: {problems or 'no images'}")
     paths = sorted(paths)[: args.limit or None]
+    for model in args.models:  # a typo fails now, not after minutes of denoising
+        try:
+            resolve_model(model)
+        except UserError as error:
+            raise SystemExit(f"error: {error}") from None
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         noisy_dir = Path(tmp) / "noisy"
@@ -125,24 +152,21 @@ def main() -> int:
         run_cbm3d = not args.no_cbm3d and gaussian_sigma is not None
         worker = pending = None
         if run_cbm3d and args.cbm3d_process:
-            from concurrent.futures import ProcessPoolExecutor
+            import multiprocessing
 
-            worker = ProcessPoolExecutor(max_workers=1)
-            pending = worker.submit(cbm3d_outputs, noisy, float(gaussian_sigma))
-        for model in args.models:
-            gaussian = str(read_checkpoint(resolve_model(model))[1]["method"].get("noise", "")).startswith("gauss")
-            variants = [[]] + ([sensor_noise_args(noise)] if args.anscombe and gaussian else [])
-            for index, extra in enumerate(variants):
-                out_dir = Path(tmp) / f"out_{Path(model).stem}_{index}"
-                seconds = run_cli(model, noisy_dir, out_dir, extra)
-                outputs = [read_image(out_dir / "noisy" / f"{q.stem}.png")[0] for q in paths]
-                name = " ".join([f"selfrestore restore --model {model}", *extra])
-                results[name] = {**score(outputs, cleans), "seconds": seconds}
-                print(name, results[name], flush=True)
+            worker = multiprocessing.get_context("spawn").Pool(1)
+            pending = worker.apply_async(cbm3d_outputs, (noisy, float(gaussian_sigma)))
+        try:
+            restore_models(args, noise, paths, cleans, noisy_dir, Path(tmp), results)
+        except BaseException:
+            if worker is not None:  # a failed or interrupted restore must not leave CBM3D running for minutes
+                worker.terminate()
+            raise
         if run_cbm3d:
             if pending is not None:
-                outputs, seconds = pending.result()
-                worker.shutdown()
+                outputs, seconds = pending.get()
+                worker.close()
+                worker.join()
             else:
                 outputs, seconds = cbm3d_outputs(noisy, float(gaussian_sigma))
             results["CBM3D (bm3d package, sigma known)"] = {**score(outputs, cleans), "seconds": seconds}

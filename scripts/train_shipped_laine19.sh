@@ -1,0 +1,28 @@
+#!/bin/bash
+# How the shipped Laine19 models were trained, stage by stage (CPU, no GPU was lent).  Usage:
+#
+#   scripts/train_shipped_laine19.sh gauss25|gauss5_50 [WORKDIR]     # then scripts/export_model.py
+#
+# Every stage trains on BSDS500_train_test noisy images only (each corrupted once, seed 0).  Stages 1, 3 and 4
+# train for a wall-clock budget, so another machine does more (or fewer) steps than the step counts that
+# `selfrestore models` records; continue from a shipped model instead with stage 4 alone (`--init NAME`).
+# laine19-poisson30 is stage 2 with `--noise poisson30 --steps 600 --lr 3e-4` from the gauss25 stage 2 model.
+set -euo pipefail
+NOISE=${1:?usage: $0 gauss25\|gauss5_50 [WORKDIR]}
+WORK=${2:-runs/shipped-laine19-$NOISE}
+DATA=${DATA:-$(dirname "$0")/../../shared/data}/BSDS500_train_test
+mkdir -p "$WORK"
+fit() { python -m selfrestore.cli fit --method laine19 --head full --synthetic "$DATA/train" "$DATA/test" "$@"; }
+
+# 1. the Table 1 "Laine19 full, level known" gauss25 row: 20 min, batch 4, 128 px, lr 1e-3 (810 steps here)
+python benchmarks/table1_blindspot.py --minutes 20 --rows l19-full-known --noises gauss25 --workdir "$WORK/table1"
+# 2. 600 steps at lr 3e-4 with the target noise (fit's defaults otherwise)
+fit --noise "$NOISE" --init "$WORK/table1/l19-full-known-gauss25.safetensors" --steps 600 --lr 3e-4 \
+    -o "$WORK/stage2.safetensors"
+# 3. (stop 24) 110 min on one thread, lr 5e-4 cosine, patch sides 128-192 (1840 / 1870 steps here)
+OMP_NUM_THREADS=1 fit --noise "$NOISE" --init "$WORK/stage2.safetensors" --minutes 110 --steps 100000 --lr 5e-4 \
+    --ckpt-every 200 -o "$WORK/stage3.safetensors"
+# 4. (stop 25) 125 min on two threads, the same settings
+OMP_NUM_THREADS=2 fit --noise "$NOISE" --init "$WORK/stage3.safetensors" --minutes 125 --steps 100000 --lr 5e-4 \
+    --ckpt-every 200 -o "$WORK/stage4.safetensors"
+echo "trained: $WORK/stage4.safetensors (ship: python scripts/export_model.py $WORK/stage4.safetensors NAME --info ...)"
