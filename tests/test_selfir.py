@@ -1,4 +1,6 @@
 """SelfIR: blurry+noisy pair data, the sharp-area mask, the losses, and the fit/restore command line."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -8,6 +10,7 @@ from selfrestore.cli import main
 from selfrestore.corruption import parse_corruption
 from selfrestore.corruption.blur import Blur, blur
 from selfrestore.corruption.blur import CameraShake, centre_on_centroid, kernel_offset
+from selfrestore.errors import UserError
 from selfrestore.data.blurry_noisy import SyntheticBlurryNoisy
 from selfrestore.io import read_image, write_image
 from selfrestore.methods.selfir import sharp_area_mask
@@ -215,6 +218,34 @@ def test_cli_fit_and_restore_round_trip(tmp_path, rgb_image, clean_images):
         assert main(["fit", str(clean), "--synthetic", "--noise", "gauss5_50", "--method", method, "--kernels",
                      str(kernels), "--width", "8", "--depth", "2", "--steps", "2", "--patch-size", "32",
                      "--quiet", "-o", str(tmp_path / f"synthetic_{method}.safetensors")]) == 0
+
+
+def test_pair_restore_reports_an_unwritable_output_and_goes_on(tmp_path, rgb_image, monkeypatch, capsys):
+    """A pair whose output cannot be written (permissions, a full disk) stopped the whole run with the other
+    pairs unrestored; now it is reported in one line, the other pairs are restored and the exit code is 1."""
+    import selfrestore.io as io
+
+    bdir, ndir = _pair_folders(tmp_path, rgb_image)
+    model = tmp_path / "selfir.safetensors"
+    assert main(["fit", "--method", "selfir", "--blurry", str(bdir), "--noisy", str(ndir), "--width", "8",
+                 "--depth", "2", "--steps", "1", "--patch-size", "32", "--batch-size", "2", "--mask-patch", "8",
+                 "--quiet", "-o", str(model)]) == 0
+    write = io.write_image
+
+    def full_disk(path, *args, **kwargs):
+        if Path(path).name == "a.png":
+            raise UserError(f"{path}: cannot write: No space left on device")
+        return write(path, *args, **kwargs)
+
+    monkeypatch.setattr(io, "write_image", full_disk)
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert main(["restore", "--blurry", str(bdir), "--noisy", str(ndir), "--model", str(model), "-o", str(out),
+                 "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "a.png: cannot write: No space left on device" in err and "Traceback" not in err, err
+    assert "1 pair(s) failed; 1 restored" in err
+    assert sorted(p.name for p in out.iterdir()) == ["b.png"]
 
 
 def test_mismatched_pairs_and_wrong_models_give_one_line_errors(tmp_path, rgb_image, capsys):

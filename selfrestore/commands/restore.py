@@ -429,9 +429,16 @@ def run_pairs(args: argparse.Namespace) -> int:
     if single is None and outdir.exists() and not outdir.is_dir():
         raise UserError(f"{outdir} exists and is not a folder")
     failures = restored = 0
-    for b_path, n_path in pairs:
-        noisy_root = Path(args.noisy)
-        target = single or outdir / (n_path.relative_to(noisy_root) if noisy_root.is_dir() else n_path.name)
+    noisy_root = Path(args.noisy)
+
+    def target_of(n_path: Path) -> Path:  # named after the noisy shot
+        return single or outdir / (n_path.relative_to(noisy_root) if noisy_root.is_dir() else n_path.name)
+
+    remove_stale_temporaries(target_of(n_path) for _, n_path in pairs)  # of a run killed mid-write
+    from tqdm import tqdm
+
+    for b_path, n_path in tqdm(pairs, desc="restore", unit="pair", disable=len(pairs) < 2 or args.quiet):
+        target = target_of(n_path)
         if target.resolve() in (b_path.resolve(), n_path.resolve()):
             warn(f"{target}: output would overwrite an input of the pair; choose another -o")
             failures += 1
@@ -453,10 +460,15 @@ def run_pairs(args: argparse.Namespace) -> int:
         out = restore_array(method, restorer.net, obs, tile=args.tile, ensemble=args.ensemble,
                             precision=args.precision, device=restorer.device)
         have = info.channels
-        write_image(target, to_channels(out, have) if have != out.shape[2] else out, info)
+        try:  # a file system that says no (permissions, a full disk): reported, and the next pair goes on
+            write_image(target, to_channels(out, have) if have != out.shape[2] else out, info)
+        except UserError as exc:
+            warn(str(exc))
+            failures += 1
+            continue
         restored += 1
         if not args.quiet:
-            print(f"{b_path} + {n_path} -> {target}")
+            tqdm.write(f"{b_path} + {n_path} -> {target}")
     if failures:
         warn(f"{failures} pair(s) failed; {restored} restored")
     return 1 if failures else 0
