@@ -31,6 +31,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".p
 TIFF_SUFFIXES = (".tif", ".tiff")
 FITS_SUFFIXES = (".fits", ".fit", ".fts")  #: astronomy images (read and written through astropy)
 STACK_SUFFIXES = TIFF_SUFFIXES + FITS_SUFFIXES  #: formats that hold float pixels and stacks of planes
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".y4m")  #: `selfrestore video`
 NO_ALPHA_SUFFIXES = (".jpg", ".jpeg", ".bmp", ".ppm", ".pgm")  #: formats without alpha (a BMP reads back RGB)
 MIN_SIDE = 1
 LUMA = (0.299, 0.587, 0.114)  #: ITU-R BT.601 weights: RGB -> gray
@@ -257,6 +258,8 @@ def read_frames(path: str | os.PathLike) -> tuple[list[np.ndarray], ImageInfo]:
         raise ImageReadError(f"{path}: is a folder, not an image")
     if path.stat().st_size == 0:
         raise ImageReadError(f"{path}: empty file (0 bytes)")
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        raise ImageReadError(f"{path}: a video, not an image: `selfrestore video {path} -o OUT` restores videos")
     try:
         array, meta = _read_pixels(path)
     except (ImageReadError, UserError):

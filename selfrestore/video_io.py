@@ -24,10 +24,9 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from .errors import UserError, unreadable_image
-from .io import (FITS_SUFFIXES, IMAGE_SUFFIXES, STACK_SUFFIXES, TIFF_SUFFIXES, ImageInfo, check_fits_in_memory,
-                 intensity_mapping, read_frames, read_image, write_frames, write_image)
+from .io import (FITS_SUFFIXES, IMAGE_SUFFIXES, STACK_SUFFIXES, TIFF_SUFFIXES, VIDEO_SUFFIXES, ImageInfo,
+                 check_fits_in_memory, intensity_mapping, read_frames, read_image, write_frames, write_image)
 
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".y4m")
 _PATTERN = re.compile(r"%0?\d*d")
 #: ffmpeg's muxer name for the suffixes whose name is not the muxer's
 CONTAINERS = {".mkv": "matroska", ".m4v": "mp4", ".mpg": "mpeg", ".y4m": "yuv4mpegpipe"}

@@ -55,6 +55,7 @@ def test_one_pixel_image(tmp_path):
     ("empty.png", b"", "empty file"),
     ("text.png", b"this is not an image\n", "not an image"),
     ("truncated.jpg", None, "cannot read"),
+    ("clip.mp4", b"\x00\x00\x00\x18ftypmp42", "a video, not an image: `selfrestore video"),  # says what reads it
 ])
 def test_bad_files_give_one_line_errors(tmp_path, rgb_image, name, content, reason):
     path = tmp_path / name
