@@ -10,20 +10,16 @@ the restoration time (the median over the images). Times are only comparable wit
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import shlex
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from provenance import code_version  # noqa: E402
+from provenance import run_header  # noqa: E402
 from selfrestore.checkpoint import load_model  # noqa: E402
 from selfrestore.corruption import parse_corruption  # noqa: E402
 from selfrestore.data.images import image_generator  # noqa: E402
@@ -75,15 +71,10 @@ def main() -> int:
                     f"{t16:.2f} | {t32 / t16:.2f} |")
         print(rows[-1], flush=True)
     wall = time.perf_counter() - started
-    command = "python benchmarks/precision_check.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     lines = [
         "# `--precision bf16` versus fp32: quality and speed per model",
         "",
-        f"Command: `OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '?')} {command}`",
-        "",
-        f"Machine: {platform.platform()}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} torch threads, "
-        f"torch {torch.__version__}. Wall time {wall / 60:.1f} min. Code: {code_version()}. Other jobs may have "
-        "shared the CPU: compare times within a row only.",
+        *run_header(wall, " Other jobs may have shared the CPU: compare times within a row only."),
         "",
         f"Test: {Path(args.test).name}, {len(paths)} images, noise {args.noise} (seed {args.seed}), 8-bit noisy "
         "inputs; whole images (one tile); PSNR of the 8-bit outputs, all channels.",

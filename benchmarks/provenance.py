@@ -19,3 +19,24 @@ def code_version() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("+changes" if dirty else "")
+
+
+def invocation() -> str:
+    """The command that runs this benchmark, as a user retypes it: ``python benchmarks/NAME.py ARGS``."""
+    import shlex
+    import sys
+
+    return f"python benchmarks/{Path(sys.argv[0]).name} " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def run_header(wall_seconds: float, note: str = "") -> list[str]:
+    """A table's provenance lines: the exact command (with its thread count), the machine, the wall time and
+    the code commit, then ``note``."""
+    import os
+    import platform
+
+    import torch
+
+    return [f"Command: `OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '?')} {invocation()}`", "",
+            f"Machine: {platform.platform()}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} torch threads, "
+            f"torch {torch.__version__}. Wall time {wall_seconds / 60:.1f} min. Code: {code_version()}." + note]

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shlex
 import subprocess
 import sys
@@ -29,12 +27,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from provenance import code_version  # noqa: E402
+from provenance import code_version, invocation, run_header  # noqa: E402
 from selfrestore.checkpoint import read_checkpoint, resolve_model  # noqa: E402
 from selfrestore.corruption import Corruption, parse_corruption  # noqa: E402
 from selfrestore.errors import UserError  # noqa: E402
@@ -172,14 +169,10 @@ def main() -> int:
             results["CBM3D (bm3d package, sigma known)"] = {**score(outputs, cleans), "seconds": seconds}
             print("cbm3d", results["CBM3D (bm3d package, sigma known)"], flush=True)
     wall = time.perf_counter() - started
-    command = "python benchmarks/shipped_vs_cbm3d.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     lines = [
         "# Shipped models through `selfrestore restore` vs CBM3D, unseen colour images",
         "",
-        f"Command: `OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '?')} {command}`",
-        "",
-        f"Machine: {platform.platform()}, {os.cpu_count()} CPU cores, torch {torch.__version__}. "
-        f"Wall time {wall / 60:.1f} min. Code: {code_version()}.",
+        *run_header(wall),
         "",
         f"Test: {Path(args.test).name}, {len(paths)} images, noise {args.noise} (seed {args.seed}), "
         "noisy inputs saved as 8-bit PNG (clipped, rounded) and restored by the command line"
@@ -201,7 +194,7 @@ def main() -> int:
             d = r["psnr"] - cb["psnr"]
             lines.append(f"- {'PASS' if d > 0 else 'FAIL'}: {model} - CBM3D = {d:+.2f} dB")
     Path(args.out).write_text("\n".join(lines) + "\n")
-    record = {"command": command, "code": code_version(), "results": results}
+    record = {"command": invocation(), "code": code_version(), "results": results}
     Path(args.out).with_suffix(".json").write_text(json.dumps(record, indent=1))
     print(f"wrote {args.out}")
     return 0
