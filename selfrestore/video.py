@@ -280,9 +280,11 @@ def _progress(total: int, desc: str, enabled: bool):
 def stop_after_frame(enabled: bool) -> Iterator[Callable[[], bool]]:
     """While fine-tuning with a checkpoint, the first Ctrl-C asks to stop once the current frame is done (the
     caller then saves its state and raises :class:`Interrupted`), so the work since the last periodic save is
-    kept and the saved state is a consistent one; a second Ctrl-C stops at once. Yields "was it asked?"."""
+    kept and the saved state is a consistent one; a second Ctrl-C stops at once. Yields "was it asked?".
+    Where Ctrl-C is ignored (a job started in the background, or under nohup) it stays ignored."""
     asked = [False]
-    if not enabled or threading.current_thread() is not threading.main_thread():
+    if (not enabled or threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is signal.SIG_IGN):
         yield lambda: False
         return
 

@@ -39,7 +39,7 @@ def test_blind_spot_also_at_image_borders():
     x = torch.rand(1, 1, 8, 8)
     for row, col in [(0, 0), (0, 7), (7, 0), (7, 7), (3, 0)]:
         grad = _input_grad(net, x, row, col)
-        assert grad[row, col] == 0
+        assert grad[row, col] == 0 and grad.sum() > 0  # blind to itself, not to everything
 
 
 def test_a_plain_unet_body_would_fail_the_check():
@@ -94,7 +94,7 @@ def test_noise_estimator_channels_are_per_image_constants_and_keep_the_blind_spo
     noise = out[:, 9]
     assert torch.allclose(noise, noise[:, :1, :1].expand_as(noise))
     grad = _input_grad(net, x[:1], 5, 6, out_channels=range(9))
-    assert grad[5, 6] == 0
+    assert grad[5, 6] == 0 and grad.sum() > 0
     glob = BlindSpotUNet(3, 3, width=4, depth=2, noise_outputs=1, noise_estimator="global")
     assert glob(x).shape == (2, 4, 16, 16)
 

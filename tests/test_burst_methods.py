@@ -6,8 +6,9 @@ import torch
 import torch.nn.functional as F
 
 from selfrestore.burst.sources import BurstFrames, RealBursts, SyntheticBursts
-from selfrestore.burst.synthesis import BurstConfig
+from selfrestore.burst.synthesis import BurstConfig, downsample
 from selfrestore.checkpoint import build_net
+from selfrestore.corruption.mosaic import mosaic
 from selfrestore.registry import METHODS, NETS
 
 
@@ -43,8 +44,16 @@ def test_sources_batch_shapes_and_crop_consistency(sr_source, raw_source):
     assert batch["affines"].shape == (3, 4, 2, 3)
     raw = raw_source.batch(np.random.default_rng(1), 2, 30)  # rounded down to a multiple of 4
     assert raw["frames"].shape == (2, 3, 1, 28, 28) and raw["clean"].shape == (2, 3, 28, 28)
-    # a crop keeps the Bayer phase: the red site of the crop is a red site of the clean image
     assert sr_source.kind == raw_source.kind == "burst"
+    # without noise the reference frame is exactly its clean crop: mosaicked with the RGGB phase kept (a crop at
+    # an odd offset would put green where red is), and downsampled from the same area for super-resolution
+    exact_raw = SyntheticBursts(_images(), BurstConfig(frames=3, mosaic=True, noise=None), seed=0)
+    raw = exact_raw.batch(np.random.default_rng(1), 2, 30)
+    assert torch.allclose(raw["frames"][:, 0], mosaic(raw["clean"]), atol=1e-5)
+    exact_sr = SyntheticBursts(_images(), BurstConfig(frames=4, scale=2, blur_sigma=0.5, noise=None), seed=0)
+    sr = exact_sr.batch(np.random.default_rng(0), 3, 24)
+    assert torch.allclose(downsample(sr["clean"], 2, 0.5)[..., 3:-3, 3:-3], sr["frames"][:, 0, :, 3:-3, 3:-3],
+                          atol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["dsa", "m2m"])
@@ -93,14 +102,19 @@ def test_training_through_core_driver_reduces_loss(name, sr_source, raw_source, 
 
     source = sr_source if name == "dsa" else raw_source
     method = METHODS.get(name)()
+    torch.manual_seed(0)
     net = build_net(method.default_net, **method.net_kwargs(source.channels))
     fixed = source.batch(np.random.default_rng(123), 4, 32)
-    with torch.no_grad():
-        before = float(method.loss(net, fixed))
+
+    def fixed_loss() -> float:  # the loss draws frame roles from torch's RNG: the same draw before and after
+        with torch.no_grad(), torch.random.fork_rng():
+            torch.manual_seed(1)
+            return float(method.loss(net, fixed))
+
+    before = fixed_loss()
     train(method, net, source, TrainConfig(steps=25, batch_size=4, patch_size=32, lr=2e-3, amp=False,
                                            progress=False, plot=False), tmp_path / "m.safetensors")
-    with torch.no_grad():
-        after = float(method.loss(net, fixed))
+    after = fixed_loss()
     assert after < before
     from selfrestore.checkpoint import load_model
 

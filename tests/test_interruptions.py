@@ -250,12 +250,14 @@ def test_ctrl_c_while_a_video_file_is_made_leaves_no_partial_file(tmp_path, monk
             deadline = time.time() + 10
             while not (tmp_path / ".out.tmp.mp4").exists() and time.time() < deadline:
                 time.sleep(0.02)
+            calls["partial"] = (tmp_path / ".out.tmp.mp4").exists()
             raise KeyboardInterrupt
         return original(path, *args, **kwargs)
 
     monkeypatch.setattr(video_io, "read_image", interrupted)
     with pytest.raises(KeyboardInterrupt):
         writer.close()
+    assert calls.get("partial"), "the encoder never made its temporary file: nothing was tested"
     assert sorted(p.name for p in tmp_path.iterdir()) == [spool_folder(target).name]
     assert len(list(spool_folder(target).iterdir())) == 3
 
@@ -279,6 +281,8 @@ def test_ctrl_c_in_video_fine_tuning_saves_the_state_and_resume_ends_as_uninterr
     monkeypatch.setattr(video, "VideoConfig", functools.partial(video.VideoConfig, checkpoint_seconds=3600))
     reference, resumed = tmp_path / "reference.tif", tmp_path / "resumed.tif"
     assert main([*base, "-o", str(reference)]) == 0
+    # Python's own handler, as in a terminal (pytest run as a background job starts with SIGINT ignored)
+    handler_before = signal.signal(signal.SIGINT, signal.default_int_handler)
     original, calls = video.VideoFineTuner.train_steps, []
 
     def ctrl_c_on_second(self, *args, **kwargs):
@@ -287,13 +291,35 @@ def test_ctrl_c_in_video_fine_tuning_saves_the_state_and_resume_ends_as_uninterr
             os.kill(os.getpid(), signal.SIGINT)
         return original(self, *args, **kwargs)
 
-    with monkeypatch.context() as patch:
-        patch.setattr(video.VideoFineTuner, "train_steps", ctrl_c_on_second)
-        capsys.readouterr()
-        assert main([*base, "-o", str(resumed)]) == 130
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(video.VideoFineTuner, "train_steps", ctrl_c_on_second)
+            capsys.readouterr()
+            assert main([*base, "-o", str(resumed)]) == 130
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is given back
+    finally:
+        signal.signal(signal.SIGINT, handler_before)
     err = capsys.readouterr().err
     assert "--resume" in err and "interrupted" in err, err
     assert (tmp_path / "resumed.tif.resume.pt").exists()
     assert main([*base, "-o", str(resumed), "--resume"]) == 0
     assert np.array_equal(tifffile.imread(reference), tifffile.imread(resumed))
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is given back
+
+
+def test_ctrl_c_stays_ignored_where_the_shell_ignores_it():
+    """A job started in the background (or under nohup) ignores Ctrl-C meant for the foreground: the video
+    fine-tuning does not take it over."""
+    import signal
+
+    from selfrestore.video import stop_after_frame
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with stop_after_frame(True) as asked:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN and not asked()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        with stop_after_frame(True) as asked:
+            assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler  # taken over in a terminal
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -109,19 +109,23 @@ def test_per_image_sigma_from_batch_and_restore_kwargs():
     y = torch.full((2, 3, 4, 4), 0.7)
     low, high = method.restore(prior, y, sigma=torch.tensor([5 / 255, 50 / 255])).unbind(0)
     assert (low - 0.7).abs().max() < (high - 0.7).abs().max()  # small noise -> trust the pixel
-    loss_known = method.loss(prior, {"noisy": y, "noise_params": {"sigma": torch.tensor([0.02, 0.2])}})
-    assert torch.isfinite(loss_known)
+
+    def loss(sigmas):
+        return float(method.loss(prior, {"noisy": y, "noise_params": {"sigma": torch.tensor(sigmas)}}))
+
+    mixed, both_low, both_high = loss([0.02, 0.2]), loss([0.02, 0.02]), loss([0.2, 0.2])
+    assert both_low != pytest.approx(both_high)  # the batch's sigma is used
+    assert mixed == pytest.approx((both_low + both_high) / 2, rel=1e-5)  # per image (the two images are equal)
 
 
 def test_mu_head_restores_to_the_mean_and_has_no_uncertainty():
     method = Laine19(noise=parse_corruption("gauss25"), head="mu")
-    prior = FixedPrior([0.1, 0.2, 0.3], [[0, 0, 0], [0, 0, 0], [0, 0, 0]])
     y = torch.rand(1, 3, 4, 4)
-    out = method.restore(nn.Sequential(), y) if False else method.restore(_MuNet(), y)
+    out = method.restore(_MuNet(), y)
     assert torch.equal(out, _MuNet()(y)[:, :3])
     with pytest.raises(UserError):
         method.restore_with_uncertainty(_MuNet(), y)
-    assert method.net_kwargs(3)["out_channels"] == 3 and prior is not None
+    assert method.net_kwargs(3)["out_channels"] == 3
 
 
 class _MuNet(nn.Module):

@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -132,6 +133,7 @@ def test_kill_9_then_resume_gives_the_uninterrupted_weights(tmp_path):
             except Exception:
                 pass
         time.sleep(0.01)
+    assert victim.exists(), "no checkpoint within 120 s"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
@@ -165,6 +167,8 @@ def test_ddp_two_processes_match_one_process(tmp_path):
                               capture_output=True, text=True)
         if proc.returncode == 0:
             break
+        # likely the port race (_free_port closes its socket before torchrun binds it); kept visible
+        warnings.warn(f"DDP attempt {attempt + 1} failed: {proc.stderr[-1500:]}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     one, _ = read_checkpoint(tmp_path / "one.safetensors")
     two, _ = read_checkpoint(tmp_path / "two.safetensors")
@@ -182,6 +186,10 @@ def _free_port() -> int:
 
 def test_supervised_reference_reads_clean_targets():
     assert Noise2Clean.needs_clean and not Noise2Noise.needs_clean
+    y = torch.rand(1, 3, 8, 8)
+    with pytest.raises(KeyError):
+        Noise2Clean().loss(torch.nn.Identity(), {"noisy": y})
+    assert float(Noise2Clean().loss(torch.nn.Identity(), {"noisy": y, "clean": y})) == 0
 
 
 def test_export_model_drops_the_optimizer_and_keeps_the_function(tmp_path):
@@ -216,21 +224,29 @@ def _warm_up_torch_optim() -> None:
     opt.step()
 
 
-def test_time_budget_trains_until_the_budget_is_spent(tmp_path):
+def test_time_budget_trains_until_the_budget_is_spent(tmp_path, monkeypatch):
     """budget_seconds replaces the step count: the run stops once the clock passes the budget (time spent in
     on_step not counted), the schedule reaches its end, and the final weights are checkpointed."""
     from selfrestore.data.images import CorruptedImages
     from selfrestore.corruption import parse_corruption
     from selfrestore.methods.n2n import Noise2Noise
+    import selfrestore.train as train_module
     from selfrestore.train import TrainConfig, learning_rate_at_fraction, train
 
+    fractions = []  # the schedule positions the run asked for
+
+    def watched(config, fraction):
+        fractions.append(fraction)
+        return learning_rate_at_fraction(config, fraction)
+
+    monkeypatch.setattr(train_module, "learning_rate_at_fraction", watched)
     _warm_up_torch_optim()
     noise = parse_corruption("gauss25")
     images = [np.random.default_rng(0).random((48, 48, 3)).astype(np.float32)]
     net = build_net("unet", in_channels=3, out_channels=3, width=4, depth=2)
     cfg = TrainConfig(steps=10**6, batch_size=2, patch_size=32, lr=1e-3, budget_seconds=1.5, progress=False,
                       plot=False, ckpt_every=10**9, amp=False)  # fp32: no one-off bf16 kernel set-up in the budget
-    seen, lrs = [], []
+    seen = []
 
     def on_step(step, loss):
         seen.append(step)
@@ -242,14 +258,17 @@ def test_time_budget_trains_until_the_budget_is_spent(tmp_path):
     elapsed = time.perf_counter() - start
     assert elapsed >= 1.5 + 0.05 * len(seen) * 0.9 and len(seen) > 3
     assert read_checkpoint(tmp_path / "b.safetensors")[1]["step"] == len(seen)
+    assert len(fractions) == len(seen) and fractions == sorted(fractions) and fractions[-1] > 0.8  # reached its end
     cfg.warmup = 0.1
     lrs = [learning_rate_at_fraction(cfg, f) for f in (0.0, 0.05, 0.1, 0.55, 1.0)]
     assert lrs[0] < lrs[1] < lrs[2] == pytest.approx(1e-3) and lrs[3] < lrs[2] and lrs[4] == pytest.approx(2e-5)
 
 
-def test_time_budget_resumes_with_the_time_already_spent(tmp_path):
+def test_time_budget_resumes_with_the_time_already_spent(tmp_path, monkeypatch):
     """A budget run stores the time it spent in each checkpoint; --resume with the same budget continues
-    it (a larger budget trains only the difference) instead of starting the clock again."""
+    it (a larger budget trains only the difference) instead of starting the clock again. The clock is a
+    counter (20 ms per reading), so the test does not depend on this machine's speed or load."""
+    import selfrestore.train as train_module
     from selfrestore.corruption import parse_corruption
     from selfrestore.data.images import CorruptedImages
     from selfrestore.methods.n2n import Noise2Noise
@@ -259,30 +278,55 @@ def test_time_budget_resumes_with_the_time_already_spent(tmp_path):
     images = [np.random.default_rng(0).random((48, 48, 3)).astype(np.float32)]
     source = CorruptedImages(images, noise, kind="pair")
     path = tmp_path / "r.safetensors"
+    now = [0.0]
+
+    def counting_clock(kind: str):
+        def clock() -> float:
+            now[0] += 0.02
+            return now[0]
+        return clock
+
+    monkeypatch.setattr(train_module, "budget_clock", counting_clock)
     cfg = TrainConfig(steps=10**6, batch_size=2, patch_size=32, lr=1e-3, budget_seconds=0.6, progress=False,
                       plot=False, ckpt_every=10**9, amp=False)
     train(Noise2Noise(noise=noise), build_net("unet", in_channels=3, out_channels=3, width=4, depth=2), source,
           cfg, path)
     first = read_checkpoint(path)[1]
-    assert first["budget_spent"] >= 0.6
+    assert 0.6 <= first["budget_spent"] < 0.7
     cfg.budget_seconds, cfg.resume = 1.2, True
     train(Noise2Noise(noise=noise), build_net("unet", in_channels=3, out_channels=3, width=4, depth=2), source,
           cfg, path)
     second = read_checkpoint(path)[1]
-    assert second["step"] > first["step"]
-    assert 1.2 <= second["budget_spent"] < 1.2 + 0.5  # continued the clock: 0.6 s more, not 1.2 s more
+    added = second["step"] - first["step"]
+    assert 0.8 * first["step"] <= added <= 1.2 * first["step"]  # continued the clock: 0.6 s more, not 1.2 s more
+    assert 1.2 <= second["budget_spent"] < 1.3
 
 
-def test_gradient_clipping_runs_and_still_trains(tmp_path):
-    """``grad_clip`` > 0 clips the gradients of every trained parameter and the weights still move."""
+def test_gradient_clipping_runs_and_still_trains(tmp_path, monkeypatch):
+    """``grad_clip`` > 0 clips the gradients of every trained parameter, at every step, and the weights still
+    move (Adam's step barely depends on the gradient's scale, so the clipping itself is watched)."""
     noise = parse_corruption("gauss25")
     images = [np.random.default_rng(0).random((48, 48, 3)).astype(np.float32)]
+    torch.manual_seed(0)
     net = build_net("unet", in_channels=3, out_channels=3, width=4, depth=2)
     before = [p.detach().clone() for p in net.parameters()]
+    original, calls = torch.nn.utils.clip_grad_norm_, []
+
+    def spy(params, max_norm, *args, **kwargs):
+        params = list(params)
+        total = original(params, max_norm, *args, **kwargs)  # the norm before clipping
+        after = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params if p.grad is not None]))
+        calls.append((float(total), float(after), len(params)))
+        return total
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
     cfg = TrainConfig(steps=2, batch_size=2, patch_size=32, lr=1e-3, grad_clip=0.01, progress=False, plot=False,
                       amp=False)
     train(Noise2Noise(noise=noise), net, CorruptedImages(images, noise, kind="pair", seed=0, keep_clean=False), cfg,
           tmp_path / "m.safetensors")
+    trainable = sum(p.requires_grad for p in net.parameters())
+    assert len(calls) == 2 and all(n == trainable for _, _, n in calls)  # every step, every parameter
+    assert all(total > 0.01 >= after * (1 - 1e-4) for total, after, _ in calls)  # it really clipped
     assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters()))
 
 
@@ -420,7 +464,8 @@ def test_fit_refuses_output_folders_and_the_side_files_of_another_run(tmp_path, 
     (tmp_path / "X.safetensors").mkdir()
     for output, resume in [("dirout", ()), ("X.safetensors", ()), ("X", ("--resume",))]:
         assert main(_tiny_fit(tmp_path / "data", tmp_path / output, "--steps", "1", *resume)) == 2
-        assert "X.safetensors is a folder" in capsys.readouterr().err or output == "dirout"
+        named = "dirout is a folder" if output == "dirout" else "X.safetensors is a folder"
+        assert named in capsys.readouterr().err
     assert not (tmp_path / "dirout.safetensors").exists()
     out = tmp_path / "m.safetensors"
     side = tmp_path / "m.best.safetensors"  # the best weights of an earlier run are not replaced unasked
