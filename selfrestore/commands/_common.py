@@ -78,9 +78,10 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
                        help="tile size in pixels (0: automatic, whole image up to 1.5 MP, else 512); peak memory "
                             "grows with it; the result does not depend on it")
     group.add_argument("--ensemble", action="store_true",
-                       help="average over the 8 flips/rotations (x8 slower, usually +0.1-0.2 dB)")
+                       help="average over the 8 flips/rotations (x8 slower, a small gain)")
     group.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
-                       help="bf16 is ~3x faster on CPUs with AVX512-BF16, at a small accuracy cost (shipped "
-                            "models, sigma 25: 0.004-0.015 dB PSNR); keep fp32 for 16-bit or float data")
+                       help="bf16 was 1.5-1.75x faster for the shipped models on a CPU with AVX512-BF16, at a "
+                            "small accuracy cost (sigma 25: 0.004-0.015 dB PSNR); keep fp32 for 16-bit or "
+                            "float data")
     group.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
 
