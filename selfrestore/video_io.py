@@ -413,17 +413,22 @@ class VideoWriter:
     def _open_encoder(self, height: int, width: int) -> None:
         deep = self.info.dtype == "uint16"
         suffix = Path(self.target).suffix.lower()
-        if deep and suffix in (".mkv", ".avi"):
+        if suffix == ".y4m":  # YUV4MPEG holds raw frames only (an encoded stream wrote an empty file)
+            codec, pix_out = "rawvideo", "yuv444p16le" if deep else "yuv444p"
+        elif deep and suffix in (".mkv", ".avi"):
             codec, pix_out = "ffv1", "yuv444p16le"          # lossless, 16 bits
+        elif suffix == ".webm":  # WebM holds VP8 / VP9 / AV1 only
+            even = height % 2 == 0 and width % 2 == 0
+            codec, pix_out = "libvpx-vp9", "yuv444p10le" if deep else "yuv420p" if even else "yuv444p"
         elif deep:
             codec, pix_out = "libx264", "yuv444p10le"       # 10-bit H.264 (High 4:4:4)
-        elif suffix == ".webm":
-            codec, pix_out = "libvpx-vp9", "yuv420p" if height % 2 == 0 and width % 2 == 0 else "yuv444p"
         else:
             codec, pix_out = "libx264", "yuv420p" if height % 2 == 0 and width % 2 == 0 else "yuv444p"
         quality, extra = self._quality, []
         if codec == "libvpx-vp9":  # VP9 ignores -qscale: constant quality needs -crf with -b:v 0
             quality, extra = None, ["-crf", str(int(63 * (1 - self._quality / 10))), "-b:v", "0"]
+        elif codec == "rawvideo":
+            quality, extra = None, (["-strict", "-1"] if deep else [])  # 16-bit YUV4MPEG is an extension
         self._encoder = _ffmpeg().write_frames(
             str(self._tmp), (width, height), pix_fmt_in="rgb48le" if deep else "rgb24", pix_fmt_out=pix_out,
             fps=self.info.fps, quality=quality, codec=codec, macro_block_size=1,
@@ -513,6 +518,10 @@ class VideoWriter:
         if self._encoder is not None:
             self._encoder.close()
             self._encoder = None
+            if ok and not (self._tmp.exists() and self._tmp.stat().st_size > 0):
+                # ffmpeg's failures do not reach us through imageio: never replace the output by nothing
+                raise UserError(f"{self.target}: ffmpeg wrote no video (the {Path(self.target).suffix} format "
+                                "refused these frames); try .mp4 or .mkv")
             if ok:
                 if self.info.kind == "file":
                     self._add_sound(self.info.source)

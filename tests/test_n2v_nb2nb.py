@@ -124,6 +124,19 @@ def test_n2v_mask_replaces_chosen_pixels_by_other_neighbours():
     assert torch.all(offset.sum(dim=1) > 0), "a masked pixel must never keep its own value"
 
 
+@pytest.mark.parametrize("radius", [1, 2, 5])
+def test_n2v_mask_never_gives_a_border_pixel_its_own_value(radius):
+    """Mirroring an offset of -2 at row 1 landed on row 1 again: about 0.5% of the masked pixels (those next
+    to a patch border) kept their own value at the default radius 2. Many small patches, dense masks."""
+    g = torch.Generator().manual_seed(1)
+    coords = _coordinates(64, 12, 12)
+    masked, mask = n2v_mask(coords, ratio=0.5, radius=radius, generator=g)
+    m = mask[:, 0].bool()
+    offset = (masked.permute(0, 2, 3, 1)[m] - coords.permute(0, 2, 3, 1)[m]).abs()
+    assert m.sum() > 1000 and torch.all(offset.sum(dim=1) > 0)
+    assert torch.all(offset.max(dim=1).values <= radius)
+
+
 def test_n2v_loss_ignores_unmasked_pixels():
     torch.manual_seed(0)
     net = NETS.get("unet")(in_channels=1, out_channels=1, width=4, depth=2)

@@ -4,7 +4,7 @@ import pytest
 
 from selfrestore.data.synthetic_motion import make_motion_sequence
 from selfrestore.errors import UserError
-from selfrestore.io import read_image, write_image, ImageInfo
+from selfrestore.io import VIDEO_SUFFIXES, read_image, write_image, ImageInfo
 from selfrestore.video_io import VideoInfo, VideoReader, VideoWriter, read_video, write_video
 
 
@@ -62,6 +62,29 @@ def test_16bit_video_stays_16bit(tmp_path, frames):
     video, vinfo = read_video(tmp_path / "v.mkv")
     assert vinfo.dtype == "uint16"
     assert np.abs(video - frames).max() < 2e-3  # far below one 8-bit step
+
+
+@pytest.mark.parametrize("suffix", VIDEO_SUFFIXES)
+@pytest.mark.parametrize("dtype", ["uint8", "uint16"])
+def test_every_video_suffix_writes_frames_that_read_back(tmp_path, frames, suffix, dtype):
+    """.y4m was encoded with H.264, which YUV4MPEG cannot hold: ffmpeg wrote an empty file and the run said
+    nothing. Every suffix `selfrestore video` accepts now writes a video that reads back."""
+    write_video(tmp_path / f"v{suffix}", frames, info(dtype))
+    video, vinfo = read_video(tmp_path / f"v{suffix}")
+    assert video.shape == frames.shape
+    assert np.abs(video - frames).mean() < 0.03  # lossy codecs, chroma subsampling
+
+
+def test_a_video_ffmpeg_did_not_write_does_not_replace_the_output(tmp_path, frames, monkeypatch):
+    """If ffmpeg writes nothing (its errors do not reach us), the run fails and an existing output stays."""
+    import selfrestore.video_io as video_io
+
+    target = tmp_path / "v.mp4"
+    target.write_bytes(b"an earlier result")
+    monkeypatch.setitem(video_io.CONTAINERS, ".mp4", "yuv4mpegpipe")  # H.264 into YUV4MPEG: nothing written
+    with pytest.raises(UserError, match="ffmpeg wrote no video"):
+        write_video(target, frames, info())
+    assert target.read_bytes() == b"an earlier result"
 
 
 def test_failed_write_leaves_no_partial_video(tmp_path, frames):

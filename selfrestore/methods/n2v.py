@@ -20,14 +20,12 @@ from ..registry import METHODS
 from .base import Method, masked_mean
 
 
-def _reflect(index: Tensor, size: int) -> Tensor:
-    """Mirror indices into [0, size) without repeating the edge (so a non-zero offset never maps back to
-    the centre pixel)."""
-    if size == 1:
-        return torch.zeros_like(index)
-    period = 2 * (size - 1)
-    index = torch.remainder(index, period)
-    return torch.where(index < size, index, period - index)
+def _neighbour(index: Tensor, offset: Tensor, size: int) -> Tensor:
+    """``index + offset`` inside [0, size): past a border the offset is taken the other way (a non-zero
+    offset then never lands on ``index`` itself, which mirroring the index did: -2 from row 1 gave row 1);
+    clamped only in images smaller than the radius."""
+    ahead = index + offset
+    return torch.where((ahead < 0) | (ahead >= size), index - offset, ahead).clamp(0, size - 1)
 
 
 def n2v_mask(y: Tensor, ratio: float = 0.002, radius: int = 2,
@@ -42,10 +40,11 @@ def n2v_mask(y: Tensor, ratio: float = 0.002, radius: int = 2,
     batch = torch.arange(n).view(n, 1, 1).expand(n, by, bx)
     keep = (rows < h) & (cols < w)
     batch, rows, cols = batch[keep], rows[keep], cols[keep]
-    offsets = torch.tensor([(dy, dx) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1)
-                            if (dy, dx) != (0, 0)])
-    pick = offsets[torch.randint(0, len(offsets), (rows.numel(),), generator=generator)]
-    src_rows, src_cols = _reflect(rows + pick[:, 0], h), _reflect(cols + pick[:, 1], w)
+    side = 2 * radius + 1  # one of the side^2 - 1 non-zero offsets, uniformly, without listing them
+    pick = torch.randint(0, side * side - 1, (rows.numel(),), generator=generator)
+    pick = pick + (pick >= radius * side + radius).long()  # skip (0, 0)
+    src_rows = _neighbour(rows, pick // side - radius, h)
+    src_cols = _neighbour(cols, pick % side - radius, w)
     batch, rows, cols = batch.to(y.device), rows.to(y.device), cols.to(y.device)
     src_rows, src_cols = src_rows.to(y.device), src_cols.to(y.device)
     masked = y.clone()
@@ -65,15 +64,15 @@ class Noise2Void(Method):
     cli_options: ClassVar[dict[str, dict[str, Any]]] = {
         "mask_ratio": {"type": float, "default": 0.002, "help": "n2v: fraction of pixels masked per patch"},
         "neighbour_radius": {"type": int, "default": 2,
-                             "help": "n2v: masked pixels take the value of a random pixel within this radius"},
+                             "help": "n2v: masked pixels take the value of a random pixel within this radius (1-16)"},
     }
 
     def __init__(self, noise: Corruption | None = None, mask_ratio: float = 0.002, neighbour_radius: int = 2,
                  width: int | None = None, depth: int | None = None, **options: Any):
         if not 0 < mask_ratio <= 0.5:
             raise UserError(f"n2v: mask ratio must be in (0, 0.5], got {mask_ratio}")
-        if neighbour_radius < 1:
-            raise UserError(f"n2v: neighbour radius must be >= 1, got {neighbour_radius}")
+        if not 1 <= neighbour_radius <= 16:  # the paper's 5x5 window is radius 2
+            raise UserError(f"n2v: neighbour radius must be 1-16, got {neighbour_radius}")
         net_size = {k: v for k, v in (("width", width), ("depth", depth)) if v is not None}
         super().__init__(noise, mask_ratio=float(mask_ratio), neighbour_radius=int(neighbour_radius), **net_size,
                          **options)
