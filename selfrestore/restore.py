@@ -274,8 +274,9 @@ class Restorer:
             from .errors import UserError
 
             a, b = sensor_noise
-            if not (a > 0 and b >= 0):
-                raise UserError(f"Poisson-Gaussian noise needs a gain a > 0 and a read noise b >= 0, got {a:g}, {b:g}")
+            if not (math.isfinite(a) and math.isfinite(b) and a > 0 and b >= 0):
+                raise UserError(f"Poisson-Gaussian noise needs a finite gain a > 0 and read noise b >= 0, got {a:g}, "
+                                f"{b:g} (selfrestore inspect measures them)")
             if self.noise_params:
                 raise UserError("give the noise as Poisson-Gaussian (a, b) or as a level, not both")
             if "sigma" not in getattr(self.method, "accepted_noise_params", lambda: ())():
@@ -373,7 +374,15 @@ class Restorer:
         a, b = self.sensor_noise
         finite = image[np.isfinite(image)]
         top = max(1.0, float(np.percentile(finite, 99.9))) if finite.size else 1.0
-        low, high = anscombe_range(a, b, 0.0, top)
+        try:
+            low, high = anscombe_range(a, b, 0.0, top)
+        except OverflowError:
+            low = high = math.nan
+        if not 1e-6 < high - low < 1e7:  # float32 arithmetic on the way back, and nan, stay in range
+            from .errors import UserError
+
+            raise UserError(f"Poisson-Gaussian noise (a, b) = ({a:g}, {b:g}) is out of proportion with this image's "
+                            f"values (0 .. {top:g}): give a and b in the data's own units (selfrestore inspect)")
         stabilised = (anscombe(torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)), a, b) - low) \
             / (high - low)
 

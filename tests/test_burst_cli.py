@@ -264,6 +264,10 @@ def test_adapt_on_frames_too_small_for_the_loss_is_refused(tmp_path, capsys):
     _tiny_burst(tmp_path / "raw", frames=2, size=(3, 3), channels=1)
     assert main(["burst", str(tmp_path / "raw"), "--task", "demosaic", "-o", str(tmp_path / "r.png")]) == 2
     _one_line_error(capsys, "too small to demosaic")
+    _tiny_burst(tmp_path / "dots", frames=3, size=(1, 1))  # a traceback from the splat before
+    for model in (["--model", "dsa-x2-pg0.004_0.02"], []):
+        assert main(["burst", str(tmp_path / "dots"), "--task", "superres", *model, "-o", str(tmp_path / "d.png")]) == 2
+        _one_line_error(capsys, "1x1 px are too small for super-resolution")
 
 
 def test_super_resolution_keeps_every_output_pixel_where_it_is_in_the_world(tmp_path):

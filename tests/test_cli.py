@@ -144,6 +144,22 @@ def test_fit_on_images_smaller_than_the_patch_then_evaluate_json(tmp_path, rgb_i
     assert "tiny.png: 8x8 is too small" in captured.err and len(json.loads(captured.out)["images"]) == 2
 
 
+@pytest.mark.parametrize("method,option,value", [
+    ("nb2nb", "--gamma", "nan"), ("reblur", "--reblur-features", "0"), ("reblur", "--reblur-weight", "-1"),
+    ("reblur", "--blur-noise", "-5"), ("selfir", "--blur-noise", "inf"), ("n2v", "--neighbour-radius", "99")])
+def test_fit_refuses_impossible_method_options_in_one_line(tmp_path, rgb_image, capsys, method, option, value):
+    """nan passed `gamma < 0`; --reblur-features 0 was a torch traceback; negative weights and noise levels
+    trained silently; a huge n2v radius exhausted memory."""
+    data = tmp_path / "clean"
+    write_image(data / "a.png", rgb_image)
+    source = ["--synthetic", "--noise", "blur31_gauss1" if method == "reblur" else "gauss25"]
+    code = main(["fit", str(data), *source, "--method", method, option, value, "--steps", "1", "--patch-size", "32",
+                 "--quiet", "-o", str(tmp_path / "m.safetensors")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "m.safetensors").exists()
+
+
 def test_fit_mixed_patch_sizes_and_their_errors(tmp_path, rgb_image, capsys):
     data = tmp_path / "clean"
     write_image(data / "a.png", rgb_image)
@@ -429,6 +445,12 @@ def test_restore_noise_pg_uses_a_gaussian_model_through_the_anscombe_transform(t
     assert main(["restore", str(source), "--noise-pg", "0", str(b), "-o", str(tmp_path / "y")]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "not both" in err and "Gaussian model that takes the noise level" in err
+    # infinite or absurd values: a traceback (division by zero, overflow) or a black image with exit 0 before
+    for pair in (("inf", "0"), ("0.01", "inf"), ("1e300", "0"), ("0.01", "1e200"), ("1e-300", "0")):
+        assert main(["restore", str(source), "--noise-pg", *pair, "-o", str(tmp_path / "z"), "--quiet"]) != 0
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and ("finite gain" in err or "out of proportion" in err), err
+    assert not (tmp_path / "z").exists()
 
 
 def test_damaged_model_headers_give_one_line_errors(tmp_path, rgb_image, model, capsys):

@@ -494,7 +494,7 @@ def test_video_command_refuses_frames_too_small_before_any_work(tmp_path, capsys
 
 
 @pytest.mark.parametrize("option,value", [("--batch-size", "0"), ("--lr", "-1"), ("--lr", "nan"), ("--passes", "-1"),
-                                          ("--steps-per-frame", "-2"), ("--crop", "0")])
+                                          ("--steps-per-frame", "-2"), ("--crop", "0"), ("--seed", "-1")])
 def test_video_command_refuses_impossible_numbers(tmp_path, tiny_model, capsys, option, value):
     vid = _frames(tmp_path / "vid", ["000.png", "001.png"])
     with pytest.raises(SystemExit) as exit_info:

@@ -91,6 +91,8 @@ def load_frames(inputs: list[str], task: str, minimum: int = 2) -> tuple[torch.T
     if task == "demosaic" and min(shape[:2]) < 4:
         raise UserError(f"{paths[0]}: frames of {shape[0]}x{shape[1]} px are too small to demosaic (at least 4x4: "
                         f"whole 2x2 Bayer tiles, cropped to 4-px sides)")
+    if task == "superres" and shape[0] * shape[1] < 2:  # one pixel: nothing to register (it crashed the splat)
+        raise UserError(f"{paths[0]}: frames of 1x1 px are too small for super-resolution")
     frames = torch.from_numpy(np.stack(arrays).transpose(0, 3, 1, 2).copy())
     if task == "demosaic":
         frames = frames[..., : frames.shape[-2] // 4 * 4, : frames.shape[-1] // 4 * 4]

@@ -8,7 +8,7 @@ import time
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..io import remove_stale_temporaries
-from ._common import add_parser, add_runtime_options, warn
+from ._common import add_parser, add_runtime_options, count, warn
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--clean", nargs="+", required=True, metavar="CLEAN", help="clean image files or folders")
     p.add_argument("--noise", required=True, help="noise model, e.g. gauss25")
     p.add_argument("--model", required=True, help="model file or shipped model name")
-    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic noise")
+    p.add_argument("--seed", type=count, default=0, help="seed of the synthetic noise")
     p.add_argument("--limit", type=int, default=0, help="only the first N images")
     p.add_argument("--perceptual", choices=["auto", "on", "off"], default="auto",
                    help="LPIPS + NIQE: when their weight files are installed (auto), always (error if missing), never")

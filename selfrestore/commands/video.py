@@ -89,7 +89,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--flow-preset", choices=["ultrafast", "fast", "medium", "noisy"], default=None,
                    help="DIS preset (default: medium on denoised frames, noisy on noisy frames)")
     g.add_argument("--save-model", metavar="PATH", help="also save the fine-tuned model here")
-    g.add_argument("--seed", type=int, default=0, help="seed of the crops and the frame order")
+    g.add_argument("--seed", type=count, default=0, help="seed of the crops and the frame order")
     r = p.add_argument_group("runtime")
     r.add_argument("--precision", choices=["bf16", "fp32"], default="bf16",
                    help="bf16 autocast for training and inference (fast on CPUs with AVX512-BF16)")

@@ -96,6 +96,15 @@ class Method:
         return self.name
 
 
+def check_non_negative(method: str, **values: float) -> None:
+    """A one-line user error unless every option is a finite number >= 0 (nan passed ``value < 0`` checks)."""
+    import math
+
+    for name, value in values.items():
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+            raise UserError(f"{method}: {name} must be a finite number >= 0, got {value}")
+
+
 def l2(a: Tensor, b: Tensor) -> Tensor:
     """Mean squared error in float32 (robust under autocast)."""
     return torch.mean((a.float() - b.float()) ** 2)

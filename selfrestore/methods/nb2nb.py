@@ -18,9 +18,8 @@ import torch
 from torch import Tensor, nn
 
 from ..corruption import Corruption
-from ..errors import UserError
 from ..registry import METHODS
-from .base import Method
+from .base import Method, check_non_negative
 from .subsample import neighbour_indices, subsample
 
 
@@ -39,8 +38,7 @@ class Neighbor2Neighbor(Method):
 
     def __init__(self, noise: Corruption | None = None, gamma: float = 2.0, width: int | None = None,
                  depth: int | None = None, **options: Any):
-        if gamma < 0:
-            raise UserError(f"nb2nb: gamma must be >= 0, got {gamma}")
+        check_non_negative("nb2nb", gamma=gamma)
         net_size = {k: v for k, v in (("width", width), ("depth", depth)) if v is not None}
         super().__init__(noise, gamma=float(gamma), **net_size, **options)
         self.gamma_max, self.net_size = float(gamma), net_size

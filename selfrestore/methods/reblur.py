@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from ..corruption import blur as _blur  # noqa: F401  (registers the "blur..." noise names)
 from ..nets.reblur import ReblurNet
 from ..registry import METHODS
-from .base import Method
+from .base import Method, check_non_negative
 
 if TYPE_CHECKING:
     import numpy as np
@@ -115,6 +115,7 @@ class DeblurL1(Method):
                             f"(blurred with --kernels FILE or random camera shake)")
         from ..io import load_images
 
+        check_non_negative("reblur", blur_noise=args.blur_noise)
         if isinstance(noise, Blur):
             if args.kernels:
                 raise UserError("give either --noise blur... or --kernels, not both")
@@ -184,6 +185,9 @@ class Reblur(DeblurL1):
             raise ValueError("reblur_blocks must be 1 or 2 (the paper's M_R sizes)")
         if not float(reblur_lr_scale) > 0:
             raise ValueError("reblur_lr_scale must be > 0")
+        if int(reblur_features) < 1:
+            raise ValueError(f"reblur_features must be >= 1, got {reblur_features}")
+        check_non_negative("reblur", reblur_weight=reblur_weight)
         super().__init__(noise, reblur_weight=float(reblur_weight), reblur_blocks=int(reblur_blocks),
                          reblur_features=int(reblur_features), reblur_sharp_input=reblur_sharp_input,
                          reblur_lr_scale=float(reblur_lr_scale), **options)

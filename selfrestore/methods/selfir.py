@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from ..corruption import Corruption
 from ..errors import UserError
 from ..registry import METHODS
-from .base import Method
+from .base import Method, check_non_negative
 from .subsample import neighbour_indices, subsample
 
 LUMA = (0.2989, 0.5870, 0.1140)
@@ -108,6 +108,7 @@ class BlurryNoisyMethod(Method):
         from ..corruption.blur import CameraShake, load_kernels
         from ..io import load_images, to_channels
 
+        check_non_negative("selfir", blur_noise=getattr(args, "blur_noise", 1.0))
         kernel_file = getattr(args, "kernels", None)
         kernels = load_kernels(kernel_file) if kernel_file else None
         # half recorded kernels (when given), half random shake of 5-22 px in 25 px; every kernel centred on
@@ -212,8 +213,7 @@ class SelfIR(BlurryNoisyMethod):
     def __init__(self, noise: Corruption | None = None, aux: int | bool = 1, gamma_reg: float = 2.0,
                  eps_s: float = 0.99, eps_v: float = 1e-5, mask_patch: int = 48, aux_weight: float = 1.0,
                  **options: Any):
-        if gamma_reg < 0 or aux_weight < 0:
-            raise UserError("selfir: gamma_reg and aux_weight must be >= 0")
+        check_non_negative("selfir", gamma_reg=gamma_reg, aux_weight=aux_weight, eps_s=eps_s, eps_v=eps_v)
         if mask_patch < 2:
             raise UserError(f"selfir: mask_patch must be >= 2, got {mask_patch}")
         super().__init__(noise, aux=int(bool(aux)), gamma_reg=float(gamma_reg), eps_s=float(eps_s),
