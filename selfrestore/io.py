@@ -17,7 +17,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -488,12 +488,46 @@ def to_channels(image: np.ndarray, channels: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------- writing
+def json_report(report: Any) -> str:
+    """``report`` as indented, standard JSON: a non-finite number (the PSNR of an exact restoration is
+    infinite) becomes null, where ``json.dumps`` writes Infinity / NaN that other readers refuse."""
+    import json
+    import math
+
+    def finite(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {key: finite(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [finite(item) for item in value]
+        return value
+
+    return json.dumps(finite(report), indent=2, allow_nan=False)
+
+
+def check_writable_place(path: str | os.PathLike) -> None:
+    """A UserError unless ``path`` (a file or folder to be made) can be created: its nearest existing ancestor
+    is a folder this process may write in. Checked before the work, so that a typo in ``-o`` (a file where a
+    folder is meant, a folder without permission) does not cost the whole run and get a misleading message."""
+    path = Path(path)
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UserError(f"{path}: cannot write: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UserError(f"{path}: cannot write: no permission to write in {ancestor}")
+
+
 def refuse_folder(path: str | os.PathLike) -> Path:
-    """``path`` as a Path; a UserError when it is an existing folder where a file is to be written (checked
-    before the work that produces the file, so nothing is computed for nothing)."""
+    """``path`` as a Path; a UserError when it is an existing folder where a file is to be written, or a
+    place that cannot be written (checked before the work that produces the file, so nothing is computed
+    for nothing)."""
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{path} is a folder; give a file name")
+    check_writable_place(path)
     return path
 
 

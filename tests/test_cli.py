@@ -103,7 +103,7 @@ def test_devices_tiles_and_unwritable_outputs_give_one_line_errors(tmp_path, rgb
     for extra, needle, code in [
             (["--device", "cuda:7", "-o", str(tmp_path / "o1")], "--device cuda:7: this machine has", 2),
             (["--device", "gpu0", "-o", str(tmp_path / "o2")], "not a device name", 2),
-            (["-o", str(tmp_path / "a_file" / "sub" / "o.png")], "Not a directory", 1)]:
+            (["-o", str(tmp_path / "a_file" / "sub" / "o.png")], "a_file is a file, not a folder", 2)]:
         assert main([*base, *extra]) == code, extra
         err = capsys.readouterr().err
         assert needle in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
@@ -567,3 +567,49 @@ def test_restorer_takes_arrays_in_the_forms_users_hold(rgb_image):
     for bad in (noisy[None], noisy[:, :, 0].astype(np.int32)):
         with pytest.raises(UserError):
             restorer.restore(bad)
+
+
+def test_an_output_under_a_file_is_refused_before_any_work(tmp_path, rgb_image, capsys):
+    """-o a.png/x: the error came after the work (training, restoring, evaluating), named the wrong thing
+    ("a.png: File exists") and, for video --save-model, left a state that blocked the next run."""
+    data = tmp_path / "data"
+    write_image(data / "a.png", rgb_image)
+    frames = tmp_path / "frames"
+    for i in range(2):
+        write_image(frames / f"{i}.png", rgb_image[:32, :32])
+    blocker = data / "a.png"
+    commands = {
+        "fit": ["fit", str(data), "--steps", "1", "-o", f"{blocker}/m.safetensors"],
+        "restore": ["restore", str(blocker), "--model", "unet-gauss25", "-o", f"{blocker}/x.png"],
+        "restore folder": ["restore", str(data), "--model", "unet-gauss25", "-o", f"{blocker}/out"],
+        "evaluate": ["evaluate", "--clean", str(data), "--noise", "gauss25", "--model", "unet-gauss25", "--json",
+                     f"{blocker}/r.json"],
+        "inspect": ["inspect", str(data), "--json", f"{blocker}/r.json"],
+        "burst": ["burst", str(frames), "--task", "superres", "-o", f"{blocker}/x.png"],
+        "demo": ["demo", "--size", "32", "-o", f"{blocker}/demo"],
+        "video": ["video", str(frames), "--method", "f2f", "-o", f"{blocker}/v"],
+        "video model": ["video", str(frames), "--method", "f2f", "-o", str(tmp_path / "v"), "--save-model",
+                        f"{blocker}/m.safetensors"],
+    }
+    for name, command in commands.items():
+        assert main(command) != 0, name
+        err = capsys.readouterr().err
+        assert "is a file, not a folder" in err and "Traceback" not in err, (name, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "frames"]  # nothing written, no state left
+
+
+def test_json_reports_are_standard_json_and_unmeasurable_images_are_left_out(tmp_path, rgb_image, capsys):
+    """inspect on a 1x1 image wrote "noise_sigma": NaN, evaluate without noise "psnr_noisy": Infinity: neither
+    is JSON that other readers accept. The 1x1 image is now left out with a warning; infinities are null."""
+    data = tmp_path / "data"
+    write_image(data / "a.png", rgb_image)
+    write_image(data / "dot.png", rgb_image[:1, :1])
+    assert main(["inspect", str(data), "--json", str(tmp_path / "i.json")]) == 0
+    assert "dot.png: too small to measure its noise" in capsys.readouterr().err
+    report = json.loads((tmp_path / "i.json").read_text(), parse_constant=lambda c: pytest.fail(c))
+    assert [Path(r["image"]).name for r in report["images"]] == ["a.png"]
+    (data / "dot.png").unlink()
+    assert main(["evaluate", "--clean", str(data), "--noise", "gauss0", "--model", "unet-gauss25", "--json",
+                 str(tmp_path / "e.json")]) == 0
+    report = json.loads((tmp_path / "e.json").read_text(), parse_constant=lambda c: pytest.fail(c))
+    assert report["mean"]["psnr_noisy"] is None and report["mean"]["psnr"] > 20

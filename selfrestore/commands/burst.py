@@ -11,7 +11,7 @@ import torch
 
 from ..burst.frames_io import burst_paths, load_frames
 from ..errors import UserError
-from ..io import remove_stale_temporaries
+from ..io import check_writable_place, remove_stale_temporaries
 from ._common import add_parser, warn
 
 if TYPE_CHECKING:
@@ -85,6 +85,7 @@ def check_output(output: str, inputs: list[str], frames: list[Path], overwrite: 
             raise UserError(f"{out}: output would overwrite the input frame {frame}; choose another -o")
     if out.exists() and not overwrite:
         raise UserError(f"{out}: exists (pass --overwrite to replace it)")
+    check_writable_place(out)
     for item in inputs:
         if Path(item).is_dir() and out.resolve().is_relative_to(Path(item).resolve()):
             warn(f"{out} is inside the input folder {item}: a later run on that folder will read it as a frame")

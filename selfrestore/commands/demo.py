@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     from ..checkpoint import build_net, shipped_models
     from ..corruption import parse_corruption
     from ..data.images import CorruptedImages, image_generator
-    from ..io import to_array, to_tensor, write_image
+    from ..io import check_writable_place, to_array, to_tensor, write_image
     from ..methods.n2n import Noise2Noise
     from ..metrics import psnr, quantize8
     from ..restore import Restorer, restore_array
@@ -115,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
                         f"{MAX_SIZE} x {MAX_SIZE})")
     if out.exists() and not out.is_dir():
         raise UserError(f"{out} is a file: -o names the folder the demo writes into")
+    check_writable_place(out)
     clean = crop(data.astronaut().astype(np.float32) / 255.0, args.size)
     noise = parse_corruption("gauss25")
     noisy = to_array(noise.sample(to_tensor(clean), image_generator(2024, 0)))

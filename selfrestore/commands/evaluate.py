@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from typing import TYPE_CHECKING, Callable, Sequence
@@ -108,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..corruption import parse_corruption
     from ..errors import UserError
-    from ..io import list_images, refuse_folder
+    from ..io import json_report, list_images, refuse_folder
     from ..restore import Restorer
 
     if args.limit < 0:
@@ -138,8 +137,8 @@ def run(args: argparse.Namespace) -> int:
     log(f"{'mean':24s} noisy {summary['psnr_noisy']:6.2f} dB  restored {summary['psnr']:6.2f} dB  "
         f"SSIM {summary['ssim']:.4f}{extra}  ({len(rows)} images, {args.noise}, seed {args.seed})")
     if args.json:
-        text = json.dumps({"model": args.model, "noise": args.noise, "seed": args.seed, "mean": summary,
-                           "images": rows}, indent=2)
+        text = json_report({"model": args.model, "noise": args.noise, "seed": args.seed, "mean": summary,
+                            "images": rows})
         if args.json == "-":
             print(text)
         else:

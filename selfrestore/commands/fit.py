@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from ..errors import UserError
-from ..io import remove_stale_temporaries
+from ..io import check_writable_place, remove_stale_temporaries
 from ._common import add_parser, count, positive_float, positive_int, warn
 
 if TYPE_CHECKING:
@@ -276,6 +276,7 @@ def check_output(args: argparse.Namespace) -> Path:
             raise UserError(f"{path} is a folder: give -o a model file name (e.g. {path / 'model.safetensors'})")
     if out.exists() and not args.resume:
         raise UserError(f"{out} exists: pass --resume to continue it, or choose another -o")
+    check_writable_place(out)
     if args.resume and not out.exists():  # allowed (a job script can always pass --resume), but said
         warn(f"--resume: {out} does not exist yet; starting a new run")
     best = best_model_path(out)

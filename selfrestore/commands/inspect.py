@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -143,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..errors import ImageReadError, UserError
-    from ..io import list_images, read_frames, refuse_folder
+    from ..io import json_report, list_images, read_frames, refuse_folder
     from ..noise_check import neighbour_correlation, noise_level_function, noise_sigma
 
     from ..video_io import is_video_file
@@ -165,12 +164,16 @@ def run(args: argparse.Namespace) -> int:
 
     def measure(name: str, frame: np.ndarray, dtype: str, suffix: str, planes: int) -> None:
         scale = 1.0 if dtype == "float32" else 255.0  # float: the level in the data's own units, shown as is
+        sigma = noise_sigma(frame) if min(frame.shape[:2]) >= 2 else float("nan")
+        if not np.isfinite(sigma):  # a 1-px side has no 2x2 block: "nan" in the report and invalid JSON before
+            warn(f"{name}: too small to measure its noise ({frame.shape[1]}x{frame.shape[0]} px); left out")
+            return
         kinds[(suffix, dtype, frame.shape[2], planes)] += 1
         correlation = neighbour_correlation([frame])
         level = noise_level_function(frame) if dtype != "float32" else None
         rows.append({"image": name, "height": frame.shape[0], "width": frame.shape[1],
                      "channels": frame.shape[2], "dtype": dtype, "planes": planes,
-                     "noise_sigma": round(noise_sigma(frame) * scale, 3),
+                     "noise_sigma": round(sigma * scale, 3),
                      "neighbour_correlation": None if correlation is None else round(correlation, 4),
                      "variance_a": level[0] if level else None, "variance_b": level[1] if level else None,
                      "float_range": [float(frame.min()), float(frame.max())] if dtype == "float32" else None})
@@ -188,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
             measure(f"{video} frame {index + 1}", frame, dtype, Path(video).suffix.lower(), 1)
     movable = [v for v in videos if lengths.get(v, 0) >= 2]  # the video commands need two frames at least
     if not rows:
-        raise UserError("no image could be read")
+        raise UserError("no image could be read and measured")
     measured = [r["neighbour_correlation"] for r in rows if r["neighbour_correlation"] is not None]
     correlation = float(np.median(measured)) if measured else None
     # float data is measured in its own units, 8/16-bit data on the 0-255 scale: one median never mixes them
@@ -249,7 +252,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         report = {"images": rows, "noise_sigma_median": float(np.median(sigmas)), "noise_sigma_unit": unit,
                   "neighbour_correlation": correlation, "noise_model": noise_name, "advice": advice_lines}
-        text = json.dumps(report, indent=2)
+        text = json_report(report)
         if args.json == "-":
             print(text)
         else:

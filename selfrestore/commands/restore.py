@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from ..errors import ImageReadError, UserError
-from ..io import remove_stale_temporaries
+from ..io import check_writable_place, remove_stale_temporaries
 from ._common import add_parser, add_runtime_options, count, warn
 
 if TYPE_CHECKING:
@@ -221,6 +221,7 @@ def run(args: argparse.Namespace) -> int:
     paths = list(unique.values())
     if single is None and outdir.exists() and not outdir.is_dir():
         raise UserError(f"{outdir} exists and is not a folder")
+    check_writable_place(single or outdir)
     outputs_of = _outputs(paths, args, single)
     remove_stale_temporaries(out for outs in outputs_of.values() for out in outs)  # of a run killed mid-write
     preloaded = {}
@@ -428,6 +429,7 @@ def run_pairs(args: argparse.Namespace) -> int:
     single = output_file(args.output, len(pairs))
     if single is None and outdir.exists() and not outdir.is_dir():
         raise UserError(f"{outdir} exists and is not a folder")
+    check_writable_place(single or outdir)
     failures = restored = 0
     noisy_root = Path(args.noisy)
 

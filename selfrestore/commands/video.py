@@ -121,6 +121,7 @@ def _check_output(args: argparse.Namespace, info: VideoInfo, existing: bool = Tr
     """Before anything is computed: refuse an output that would write over an input frame or the input
     (a pattern or folder too), and (``existing``) an output that exists, frames of a pattern included,
     unless --overwrite."""
+    from ..io import check_writable_place
     from ..video_io import input_paths, output_kind, output_paths, stale_frames
 
     kind = output_kind(args.output)
@@ -131,6 +132,7 @@ def _check_output(args: argparse.Namespace, info: VideoInfo, existing: bool = Tr
     clash = next((p for p in targets if p.resolve() in inputs), None)
     if clash is not None:
         raise UserError(f"-o {args.output}: would write over the input ({clash}); choose another output")
+    check_writable_place(args.output)
     if not existing or args.overwrite:
         return
     out = Path(args.output)
