@@ -177,7 +177,7 @@ def main() -> int:
         f"Test: {Path(args.test).name}, {len(paths)} images, noise {args.noise} (seed {args.seed}), "
         "noisy inputs saved as 8-bit PNG (clipped, rounded) and restored by the command line"
         + ("; CBM3D gets the same PNGs" if "CBM3D (bm3d package, sigma known)" in results else
-           "; no CBM3D (it needs a fixed-level Gaussian)")
+           "; no CBM3D" + (" (--no-cbm3d)" if args.no_cbm3d else " (it needs a fixed-level Gaussian)"))
         + ". PSNR/SSIM of 8-bit outputs, full image, all channels.",
         "",
         "| restorer | PSNR (dB) | SSIM | time (s) |",
