@@ -3,9 +3,9 @@
 #
 #   scripts/train_shipped_laine19.sh gauss25|gauss5_50 [WORKDIR]     # then scripts/export_model.py
 #
-# Every stage trains on BSDS500_train_test noisy images only (each corrupted once, seed 0).  Stages 1, 3 and 4
-# train for a wall-clock budget, so another machine does more (or fewer) steps than the step counts that
-# `selfrestore models` records; continue from a shipped model instead with stage 4 alone (`--init NAME`).
+# Every stage trains on BSDS500_train_test noisy images only (each corrupted once, seed 0).  Stages 1, 3, 4 and
+# 5 train for a wall-clock budget, so another machine does more (or fewer) steps than the step counts that
+# `selfrestore models` records; continue from a shipped model instead with the last stage alone (`--init NAME`).
 # laine19-poisson30 is stage 2 with `--noise poisson30 --steps 600 --lr 3e-4 --patch-sizes off` from the gauss25
 # stage 2 model.  laine19-gauss5_50 stops at stage 3; stage 4 (and later ones) trained laine19-gauss25 only.
 set -euo pipefail

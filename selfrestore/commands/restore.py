@@ -176,6 +176,13 @@ def adapt_model(restorer: Restorer, images: Sequence[np.ndarray], steps: int, qu
         warn(drift_warning(drift, patch, advice="Restore without --adapt, or with fewer steps"))
 
 
+def check_output_place(outdir: Path, single: Path | None) -> None:
+    """Before any work: the one output file, or the output folder, can be made there."""
+    if single is None and outdir.exists() and not outdir.is_dir():
+        raise UserError(f"{outdir} exists and is not a folder")
+    check_writable_place(single or outdir)
+
+
 def run(args: argparse.Namespace) -> int:
     """Restore every input image (or blurry + noisy pair) into -o, going on past failures; returns 1 if any
     input failed (unreadable, refused or not written), else 0."""
@@ -219,9 +226,7 @@ def run(args: argparse.Namespace) -> int:
     for path in paths:
         unique.setdefault(path.resolve(), path)
     paths = list(unique.values())
-    if single is None and outdir.exists() and not outdir.is_dir():
-        raise UserError(f"{outdir} exists and is not a folder")
-    check_writable_place(single or outdir)
+    check_output_place(outdir, single)
     outputs_of = _outputs(paths, args, single)
     remove_stale_temporaries(out for outs in outputs_of.values() for out in outs)  # of a run killed mid-write
     preloaded = {}
@@ -427,9 +432,7 @@ def run_pairs(args: argparse.Namespace) -> int:
                         f"model trained on blurry+noisy pairs (fit --method selfir)")
     outdir = Path(args.output)
     single = output_file(args.output, len(pairs))
-    if single is None and outdir.exists() and not outdir.is_dir():
-        raise UserError(f"{outdir} exists and is not a folder")
-    check_writable_place(single or outdir)
+    check_output_place(outdir, single)
     failures = restored = 0
     noisy_root = Path(args.noisy)
 
