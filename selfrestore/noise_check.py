@@ -94,19 +94,31 @@ def noise_sigma_pca(image: np.ndarray, patch: int = 7, max_patches: int = 40000,
     :func:`noise_level_function` read 1.42x at the 90th percentile: ``benchmarks/results/noise_level_accuracy.md``).
     Signal-dependent noise gives its average variance over the image. Patches are sampled at
     ``max_patches`` random places (memory stays small for large images)."""
+    return pca_noise_sigma(random_patches(image, patch, max_patches, seed))
+
+
+def random_patches(image: np.ndarray, patch: int = 7, count: int = 40000, seed: int = 0) -> np.ndarray:
+    """(N, patch * patch * C) patches of ``image`` at up to ``count`` random places, float64; a ValueError if
+    the image has too few places for the covariance of patches that size."""
     from numpy.lib.stride_tricks import sliding_window_view
 
-    x = np.asarray(image, dtype=np.float64)
+    x = np.asarray(image)
     x = x[:, :, None] if x.ndim == 2 else x
     places = max(0, x.shape[0] - patch + 1) * max(0, x.shape[1] - patch + 1)
     if places < 4 * patch * patch * x.shape[2]:  # too few patches for a covariance of that dimension
         raise ValueError(f"image of {x.shape[1]}x{x.shape[0]} is too small to measure its noise level")
     windows = sliding_window_view(x, (patch, patch), axis=(0, 1))  # (H', W', C, p, p), a view
     rng = np.random.default_rng(seed)
-    count = min(max_patches, windows.shape[0] * windows.shape[1])
+    count = min(count, windows.shape[0] * windows.shape[1])
     rows = rng.integers(0, windows.shape[0], count)
     cols = rng.integers(0, windows.shape[1], count)
-    samples = windows[rows, cols].reshape(count, -1)
+    return windows[rows, cols].reshape(count, -1).astype(np.float64)
+
+
+def pca_noise_sigma(samples: np.ndarray) -> float:
+    """The white-noise std of (N, D) patch samples, as :func:`noise_sigma_pca` (a ValueError for N < 4 D)."""
+    if samples.shape[0] < 4 * samples.shape[1]:
+        raise ValueError(f"{samples.shape[0]} patches are too few to measure a noise level")
     eigen = np.sort(np.linalg.eigvalsh(np.cov(samples, rowvar=False)))
     for m in range(len(eigen), 0, -1):
         tail = eigen[:m]

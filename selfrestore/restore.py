@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .corruption.clipping import clipped_bounds, clipped_noise_level, unclip
 from .train import autocast, pick_device
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ AUTO_SINGLE_TILE_PIXELS = 1_500_000
 AUTO_TILE = 512            #: bounds peak memory: a 40 MP image restores in about 2.4 GB (benchmarks/results)
 MIN_TILE = 64              #: smaller tiles would spend nearly all their time on the context margin each carries
 PRECISIONS = ("fp32", "bf16")  #: as ``--precision``
+CLIPPING_MODES = ("auto", "off")  #: as ``--clipping``
 #: the noise parameters a Bayesian model takes (:attr:`Restorer.noise_params`): open range, and what they mean
 NOISE_PARAM_RANGES = {"sigma": (0.0, 1.0, "a Gaussian std on the [0, 1] scale (25/255 for gauss25)"),
                       "lam": (0.0, math.inf, "a Poisson photon count at white"),
@@ -226,18 +228,21 @@ class Restorer:
 
     def __init__(self, model: str | os.PathLike, device: str | torch.device = "auto", tile: int = DEFAULT_TILE,
                  ensemble: bool = False, precision: str = "fp32", noise_params: dict[str, float] | None = None,
-                 sensor_noise: tuple[float, float] | None = None) -> None:
+                 sensor_noise: tuple[float, float] | None = None, clipping: str = "auto") -> None:
         """``tile``: 0 (automatic) or a side of at least 64 pixels, as ``--tile``; ``precision``: "fp32" or
         "bf16". ``noise_params``: the noise level of the images to restore when it differs from the model's
         nominal one (``sigma`` / ``lam`` / ``alpha`` in [0, 1] image units), for Bayesian models that
         take it (Laine19 with a known level). ``sensor_noise``: (a, b) of Poisson-Gaussian noise
         (Var = a x + b^2, in the data's units) to restore with a Gaussian model that takes a noise level,
-        through the generalised Anscombe transform (see :meth:`restore`)."""
+        through the generalised Anscombe transform (see :meth:`restore`). ``clipping``: "auto" undoes the bias
+        of Gaussian noise clipped at 0 and 1 (:meth:`clipping_correction`); "off"."""
         from .checkpoint import load_model
         from .errors import UserError
 
         if precision not in PRECISIONS:
             raise UserError(f"precision {precision!r}: use one of {', '.join(PRECISIONS)}")
+        if clipping not in CLIPPING_MODES:
+            raise UserError(f"clipping {clipping!r}: use one of {', '.join(CLIPPING_MODES)}")
         if isinstance(tile, bool) or not isinstance(tile, numbers.Integral) or (tile != 0 and tile < MIN_TILE):
             raise UserError(f"tile {tile!r}: use 0 (automatic) or a whole number of at least {MIN_TILE} pixels")
         if sensor_noise is not None:
@@ -253,7 +258,7 @@ class Restorer:
         self.channels = self.header.get("channels") or 3
         #: float data trained on after mapping it to [0, 1] (``fit`` on far-out-of-range floats): map alike
         self.intensity = self.header.get("intensity")
-        self.tile, self.ensemble, self.precision = tile, ensemble, precision
+        self.tile, self.ensemble, self.precision, self.clipping = tile, ensemble, precision, clipping
         self.noise_params = dict(noise_params or {})
         if self.noise_params:
             from .errors import UserError
@@ -311,14 +316,39 @@ class Restorer:
         """Restore one (H, W, C) or (H, W) image (any channel count the model can take, in the data's own
         values): float in, float32 out; uint8 / uint16 in (0..255 / 0..65535), the same type out. A torch
         tensor (H, W[, C]) gives a numpy array. An alpha channel is given back unchanged; NaN pixels stay NaN
-        (the network sees the image's median there); the caller's array is never modified."""
+        (the network sees the image's median there); the caller's array is never modified. Noise clipped at
+        black and white is accounted for as ``clipping`` says (:meth:`clipping_correction`)."""
         image, back = _array_in(image, self.channels)
         if self.sensor_noise is not None:
             stabilised, inverse, params = self._stabilise(image)
             return back(inverse(self._restore(stabilised, progress, params=params)))
         mapping = self.mapping_for(image)
-        return back(self.from_model_scale(self._restore(self.to_model_scale(image, mapping), progress),
-                                          mapping=mapping))
+        restored = self._restore(self.to_model_scale(image, mapping), progress)
+        correction = self.clipping_correction(image, mapping)
+        if correction is not None:
+            restored = unclip(restored, *correction)[0]
+        return back(self.from_model_scale(restored, mapping=mapping))
+
+    def clipping_correction(self, image: np.ndarray, mapping: dict[str, float] | None
+                            ) -> tuple[float, bool, bool] | None:
+        """(sigma, low end clipped, high end clipped) when the bias of clipped noise is undone for ``image``
+        (on the [0, 1] scale, unmapped), else None: ``clipping`` "auto", a denoiser of Gaussian noise
+        (``method.corrects_clipped_noise`` and a Gaussian noise model, or a given ``sigma``), values sitting
+        on 0 or 1 (:func:`~selfrestore.corruption.clipping.clipped_bounds`), and the noise the image has:
+        the given ``sigma``, else measured on the image (:func:`~selfrestore.corruption.clipping.
+        clipped_noise_level`; the model's training level may not be the image's)."""
+        from .corruption.noise import Gaussian
+
+        if self.clipping == "off" or mapping or not getattr(self.method, "corrects_clipped_noise", False):
+            return None
+        given = self.noise_params.get("sigma")
+        if given is None and not isinstance(getattr(self.method, "noise", None), Gaussian):
+            return None
+        low, high = clipped_bounds(image)
+        if not (low or high):
+            return None
+        sigma = float(given) if given is not None else clipped_noise_level(image)
+        return (sigma, low, high) if sigma is not None and sigma > 0 else None
 
     def restore_with_uncertainty(self, image: np.ndarray, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """(posterior mean, per-pixel posterior standard deviation) of one (H, W, C) image, both in the data's
@@ -336,6 +366,9 @@ class Restorer:
             return back(inverse(mean)), back(inverse(mean, std), spread=True)
         mapping = self.mapping_for(image)
         mean, std = self._mean_and_std(self.to_model_scale(image, mapping), progress, self.noise_params)
+        correction = self.clipping_correction(image, mapping)
+        if correction is not None:
+            mean, std = unclip(mean, *correction, std=std)
         return (back(self.from_model_scale(mean, mapping=mapping)),
                 back(self.from_model_scale(std.astype(np.float32), spread=True, mapping=mapping), spread=True))
 

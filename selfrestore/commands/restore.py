@@ -65,6 +65,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--skip-existing", action="store_true",
                    help="leave inputs whose output exists alone (rerun an interrupted batch to finish it)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-image lines (errors still shown)")
+    p.add_argument("--clipping", choices=("auto", "off"), default="auto",
+                   help="an 8-bit photo stores noisy values past black and white as 0 / 255, so a denoiser leaves "
+                        "dark areas too bright and bright ones too dark. auto (default): where values sit on "
+                        "those ends, undo that bias for the noise level measured on the image (or --noise-sigma) "
+                        "(Foi 2009); for denoisers of Gaussian noise (laine19, n2n, n2v, nb2nb, n2c), not "
+                        "--noise-pg. off: the network's output as it is")
     pair = p.add_argument_group("blurry + noisy pairs (selfir models; replace INPUT)")
     pair.add_argument("--blurry", metavar="B", help="blurry long exposure: an image file, or a folder matched by "
                                                     "file name with --noisy")
@@ -207,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--noise-pg does not combine with --adapt")
     restorer = Restorer(args.model, device=args.device, tile=args.tile, ensemble=args.ensemble,
                         precision=args.precision, noise_params=noise_params(args),
-                        sensor_noise=tuple(args.noise_pg) if args.noise_pg else None)
+                        sensor_noise=tuple(args.noise_pg) if args.noise_pg else None, clipping=args.clipping)
     size_problem = recorded_warning(restorer.header)
     if size_problem:
         warn(f"{args.model}: {size_problem}")

@@ -39,6 +39,10 @@ class Method:
     #: whether the method needs the noise of neighbouring pixels to be independent (blind-spot and
     #: neighbour sub-sampling methods): ``fit`` then checks the data for correlated noise first
     needs_independent_noise: ClassVar[bool] = False
+    #: a denoiser of additive noise whose network returns about the local mean of its input in flat areas
+    #: (trained on unclipped noise): ``restore`` may then undo the bias of noise clipped at 0 and 1
+    #: (:mod:`selfrestore.corruption.clipping`). Not deblurring or multi-input methods.
+    corrects_clipped_noise: ClassVar[bool] = False
     #: extra command-line options of this method: name -> argparse keyword arguments (type, default,
     #: help, choices). ``selfrestore fit`` adds them as ``--name`` and passes them to the constructor.
     cli_options: ClassVar[dict[str, dict[str, Any]]] = {}

@@ -101,6 +101,7 @@ def _per_image(value: Any, n: int, device: torch.device) -> Tensor:
 class Laine19(Method):
     name: ClassVar[str] = "laine19"
     batch_kind: ClassVar[str] = "single"
+    corrects_clipped_noise: ClassVar[bool] = True
     default_net: ClassVar[str] = "blindspot"
     supports_adaptation: ClassVar[bool] = True  # trains on noisy images alone, so the test image is fair game
     needs_independent_noise: ClassVar[bool] = True  # the blind spot's neighbours must say nothing of its noise

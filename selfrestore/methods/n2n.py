@@ -12,6 +12,7 @@ from .base import Method, l2
 class Noise2Noise(Method):
     name = "n2n"
     batch_kind = "pair"
+    corrects_clipped_noise = True
 
     def loss(self, net: nn.Module, batch: dict[str, Tensor]) -> Tensor:
         return l2(net(batch["noisy"]), batch["noisy2"])

@@ -58,6 +58,7 @@ def n2v_mask(y: Tensor, ratio: float = 0.002, radius: int = 2,
 class Noise2Void(Method):
     name: ClassVar[str] = "n2v"
     batch_kind: ClassVar[str] = "single"
+    corrects_clipped_noise: ClassVar[bool] = True
     default_net: ClassVar[str] = "unet"
     supports_adaptation: ClassVar[bool] = True  # needs only the noisy image
     needs_independent_noise: ClassVar[bool] = True  # the masked pixel is predicted from its neighbours

@@ -27,6 +27,7 @@ from .subsample import neighbour_indices, subsample
 class Neighbor2Neighbor(Method):
     name: ClassVar[str] = "nb2nb"
     batch_kind: ClassVar[str] = "single"
+    corrects_clipped_noise: ClassVar[bool] = True
     default_net: ClassVar[str] = "unet"
     supports_adaptation: ClassVar[bool] = True  # needs only the noisy image
     needs_independent_noise: ClassVar[bool] = True  # one neighbour's noise is the other's target

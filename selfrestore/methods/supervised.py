@@ -12,6 +12,7 @@ from .base import Method, l2
 class Noise2Clean(Method):
     name = "n2c"
     batch_kind = "single"
+    corrects_clipped_noise = True
     needs_clean = True
 
     def loss(self, net: nn.Module, batch: dict[str, Tensor]) -> Tensor:

@@ -1,0 +1,118 @@
+"""Gaussian noise clipped at the ends of the data's range, and how to undo the bias it leaves.
+
+An 8-bit photo stores a noisy value below 0 as 0 and one above 255 as 255. Near black and white the mean of
+the stored values is then pulled towards the middle of the range, and a denoiser trained on unclipped noise
+(every shipped Gaussian model) returns about that mean, not the image: a bias of up to 0.4 sigma over whole
+dark or bright areas. With Gaussian noise of std s, the mean of y = clip(x + s n, L, H) is a known increasing
+function of x (Foi 2009, "Clipped noisy images: heteroskedastic modeling and practical denoising"):
+
+    m(x) = L Phi(a) + H (1 - Phi(b)) + x (Phi(b) - Phi(a)) + s (phi(a) - phi(b)),  a = (L - x)/s, b = (H - x)/s
+
+so the restored image is m^-1(denoiser output), and a standard deviation maps by 1 / m'(x), with
+m'(x) = Phi(b) - Phi(a). Without clipping at an end that end's terms drop out (L = -inf or H = +inf).
+Values are on the [0, 1] scale (L = 0, H = 1). s is the noise the image really has, measured on the image
+(:func:`clipped_noise_level`), not the level a model was trained for: the bias depends on the former.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import ndtr
+
+#: a range end counts as clipped when at least this fraction of the values (and MIN_CLIPPED_COUNT) sits
+#: exactly on it, and fewer lie beyond it than on it
+MIN_CLIPPED_FRACTION = 1e-4
+MIN_CLIPPED_COUNT = 16
+#: patches with a channel mean within this many noise stds of an end are left out of the level measurement
+#: (the first margin that leaves enough patches)
+MARGIN_STDS = (3.0, 2.0, 1.5, 1.0)
+PATCH = 7
+_GRID_POINTS = 8193
+_CHUNK = 1 << 20  #: values per block in :func:`unclip` (its float64 work arrays stay ~40 MB)
+
+
+def _pdf(t: np.ndarray) -> np.ndarray:
+    return np.exp(-0.5 * t * t) / np.sqrt(2 * np.pi)
+
+
+def clipped_bounds(values: np.ndarray) -> tuple[bool, bool]:
+    """(low end clipped, high end clipped) for values on the [0, 1] scale: enough values sit exactly on 0
+    (on 1), and fewer lie beyond it. NaN values are ignored. This says where clipping may have happened;
+    whether it matters depends on the noise (:func:`clipped_noise_level`): a clean photo's black border or
+    saturated sky also sits on an end, and there the correction, with the image's small noise, does ~nothing."""
+    values = np.asarray(values)
+    size = int(np.count_nonzero(~np.isnan(values))) if values.dtype.kind == "f" else values.size
+    least = max(MIN_CLIPPED_COUNT, int(np.ceil(MIN_CLIPPED_FRACTION * size)))
+    on_low, on_high = int(np.count_nonzero(values == 0)), int(np.count_nonzero(values == 1))
+    return (on_low >= least and int(np.count_nonzero(values < 0)) < on_low,
+            on_high >= least and int(np.count_nonzero(values > 1)) < on_high)
+
+
+def clipped_noise_level(image: np.ndarray, seed: int = 0) -> float | None:
+    """The std of the (white, Gaussian) noise of a possibly clipped image on the [0, 1] scale, by patch PCA
+    (:func:`selfrestore.noise_check.pca_noise_sigma`) on patches away from the ends: first on all patches
+    (clipped noise reads low), then, twice, on the patches with no value on an end and every channel's mean
+    at least MARGIN_STDS of the last estimate from both ends (fewer where too few are left). An image with
+    (almost) no mid-tones therefore reads low: the correction is then partial, not wrong in sign. None
+    for an image too small to measure."""
+    from ..noise_check import pca_noise_sigma, random_patches
+
+    try:
+        samples = random_patches(image, PATCH, count=60000, seed=seed)
+        level = pca_noise_sigma(samples[:40000])
+    except ValueError:
+        return None
+    channels = 1 if np.ndim(image) == 2 else np.shape(image)[2]
+    means = samples.reshape(len(samples), channels, -1).mean(axis=2)
+    darkest, brightest = means.min(axis=1), means.max(axis=1)
+    untouched = (samples.min(axis=1) > 0) & (samples.max(axis=1) < 1)  # no value on an end
+    for _ in range(2):
+        for margin in MARGIN_STDS:
+            inner = samples[untouched & (darkest > margin * level) & (brightest < 1 - margin * level)]
+            if len(inner) >= 4 * samples.shape[1]:
+                level = pca_noise_sigma(inner[:40000])
+                break
+    return level
+
+
+def clipped_mean(x: np.ndarray, sigma: float, low: bool = True, high: bool = True) -> np.ndarray:
+    """m(x) = E[clip(x + sigma n)]: at 0 if ``low``, at 1 if ``high`` (module docstring)."""
+    x = np.asarray(x, dtype=np.float64)
+    below = ndtr(-x / sigma) if low else 0.0
+    above = 1 - ndtr((1 - x) / sigma) if high else 0.0
+    density = (_pdf(-x / sigma) if low else 0.0) - (_pdf((1 - x) / sigma) if high else 0.0)
+    return above + x * (1 - below - above) + sigma * density
+
+
+def clipped_slope(x: np.ndarray, sigma: float, low: bool = True, high: bool = True) -> np.ndarray:
+    """m'(x) = P(the noisy value is not clipped), in (0, 1]."""
+    x = np.asarray(x, dtype=np.float64)
+    return 1 - (ndtr(-x / sigma) if low else 0.0) - ((1 - ndtr((1 - x) / sigma)) if high else 0.0)
+
+
+def unclip(estimate: np.ndarray, sigma: float, low: bool = True, high: bool = True,
+           std: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """x = m^-1(estimate) for an estimate of the mean of the clipped noisy image, float32; with ``std`` (of
+    that estimate) also x's std, std / m'(x) (first order). At a clipped end x stops: estimates below m(0)
+    give 0, above m(1) give 1; at an end that was not clipped m is the identity far out, and so is x."""
+    if not (low or high) or not sigma > 0:
+        return estimate.astype(np.float32), None if std is None else std.astype(np.float32)
+    start = 0.0 if low else -6 * sigma  # beyond 6 sigma from a clipped end, m(x) = x to float precision
+    stop = 1.0 if high else 1 + 6 * sigma
+    grid = np.linspace(start, stop, _GRID_POINTS)
+    means = clipped_mean(grid, sigma, low, high)
+    flat = np.ascontiguousarray(estimate).reshape(-1)
+    out = np.empty(flat.shape, np.float32)
+    spread = None if std is None else np.empty(flat.shape, np.float32)
+    flat_std = None if std is None else np.ascontiguousarray(std).reshape(-1)
+    for i in range(0, flat.size, _CHUNK):
+        part = flat[i:i + _CHUNK].astype(np.float64)
+        x = np.interp(part, means, grid)
+        if not low:
+            x = np.where(part < means[0], part, x)
+        if not high:
+            x = np.where(part > means[-1], part, x)
+        out[i:i + _CHUNK] = x
+        if spread is not None:
+            slope = clipped_slope(np.clip(x, 0, 1), sigma, low, high)
+            spread[i:i + _CHUNK] = flat_std[i:i + _CHUNK] / slope
+    return out.reshape(estimate.shape), None if spread is None else spread.reshape(estimate.shape)

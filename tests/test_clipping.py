@@ -1,0 +1,210 @@
+"""Clipped Gaussian noise: the mean of clipped values, its inverse, the level measured on a clipped image, and
+restore's correction (--clipping)."""
+import numpy as np
+import pytest
+from PIL import Image
+from scipy.ndimage import uniform_filter
+
+from selfrestore.cli import main
+from selfrestore.corruption.clipping import (clipped_bounds, clipped_mean, clipped_noise_level, clipped_slope,
+                                             unclip)
+from selfrestore.restore import Restorer
+
+SIGMA = 25 / 255
+ENDS = [(True, True), (True, False), (False, True)]
+
+
+def clip8(x: np.ndarray) -> np.ndarray:
+    return np.round(np.clip(x, 0, 1) * 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("low,high", ENDS)
+def test_clipped_mean_matches_sampling(low, high):
+    rng = np.random.default_rng(0)
+    x = np.array([0.0, 0.02, 0.1, 0.5, 0.93, 1.0])
+    y = x[:, None] + SIGMA * rng.standard_normal((x.size, 400_000))
+    y = np.clip(y, 0 if low else -np.inf, 1 if high else np.inf)
+    np.testing.assert_allclose(clipped_mean(x, SIGMA, low, high), y.mean(axis=1), atol=6e-4)
+    # far from a clipped end the mean is x itself; at a clipped end it is pulled ~0.4 sigma inwards
+    assert abs(clipped_mean(0.5, SIGMA, low, high) - 0.5) < 1e-6
+    if low:
+        assert clipped_mean(0.0, SIGMA, low, high) == pytest.approx(0.3989 * SIGMA, rel=1e-3)
+    if high:
+        assert 1 - clipped_mean(1.0, SIGMA, low, high) == pytest.approx(0.3989 * SIGMA, rel=1e-3)
+
+
+@pytest.mark.parametrize("sigma", [SIGMA, 0.5])
+@pytest.mark.parametrize("low,high", ENDS)
+def test_unclip_inverts_the_mean_and_maps_the_std_by_the_slope(low, high, sigma):
+    x = np.linspace(0.001 if low else -0.2, 0.999 if high else 1.2, 500)
+    back, _ = unclip(clipped_mean(x, sigma, low, high), sigma, low, high)
+    np.testing.assert_allclose(back, x, atol=3e-4)
+    h = 1e-5
+    numeric = (clipped_mean(x + h, sigma, low, high) - clipped_mean(x - h, sigma, low, high)) / (2 * h)
+    np.testing.assert_allclose(clipped_slope(x, sigma, low, high), numeric, atol=1e-6)
+    inside = (x >= 0) & (x <= 1)
+    _, std = unclip(clipped_mean(x, sigma, low, high), sigma, low, high, std=np.full_like(x, 0.01))
+    np.testing.assert_allclose(std[inside], 0.01 / clipped_slope(x[inside], sigma, low, high), rtol=3e-3)
+    assert std.min() >= 0.01 - 1e-7 and std.max() > 0.015
+
+
+def test_unclip_at_and_past_the_ends():
+    m0, m1 = clipped_mean(np.array([0.0, 1.0]), SIGMA)
+    out, _ = unclip(np.array([m0 - 0.01, m0, m1, m1 + 0.01, np.nan]), SIGMA)
+    np.testing.assert_allclose(out[:4], [0, 0, 1, 1], atol=1e-4)  # a clipped end stops x
+    assert np.isnan(out[4])
+    # an end that was not clipped: far out the mean is the value itself
+    np.testing.assert_allclose(unclip(np.array([1.3]), SIGMA, low=True, high=False)[0], 1.3, atol=1e-6)
+    np.testing.assert_allclose(unclip(np.array([-0.3]), SIGMA, low=False, high=True)[0], -0.3, atol=1e-6)
+    estimate = np.array([-0.05, 0.5, 1.05])
+    np.testing.assert_array_equal(unclip(estimate, SIGMA, low=False, high=False)[0], estimate.astype(np.float32))
+    big = np.random.default_rng(0).uniform(0, 1, (1500, 1000)).astype(np.float32)  # more than one block
+    np.testing.assert_allclose(unclip(big, SIGMA)[0], np.interp(big, clipped_mean(np.linspace(0, 1, 8193), SIGMA),
+                                                                np.linspace(0, 1, 8193)), atol=1e-6)
+
+
+def test_clipped_bounds():
+    rng = np.random.default_rng(1)
+    noisy = np.linspace(0, 1, 64 * 64).reshape(64, 64) + SIGMA * rng.standard_normal((64, 64))
+    assert clipped_bounds(np.clip(noisy, 0, 1)) == (True, True)
+    assert clipped_bounds(clip8(noisy) / 255.0) == (True, True)
+    assert clipped_bounds(noisy) == (False, False)  # unclipped float noise: values beyond both ends
+    assert clipped_bounds(np.clip(noisy, -np.inf, 1)) == (False, True)
+    assert clipped_bounds(np.clip(noisy, 0.1, 0.9)) == (False, False)  # no value on an end
+    few_zeros = np.full((64, 64), 0.5)
+    few_zeros[0, :15] = 0.0
+    assert clipped_bounds(few_zeros) == (False, False)  # 15 dead pixels: not clipping
+    few_zeros[0, 15] = 0.0
+    assert clipped_bounds(few_zeros) == (True, False)
+    assert clipped_bounds(np.full((4, 4), np.nan)) == (False, False)
+
+
+def _ramp_image(seed: int = 0) -> np.ndarray:
+    """A smooth colour image whose channels run from black to white: much of it within reach of the ends."""
+    yy, xx = np.mgrid[0:256, 0:256] / 255.0
+    return np.stack([xx, yy, 0.5 + 0.5 * np.sin(6 * xx) * np.cos(4 * yy)], axis=2)
+
+
+@pytest.mark.parametrize("sigma,lowest", [(0, 0), (5, 0.95), (25, 0.95), (40, 0.85)])
+def test_clipped_noise_level_is_measured_away_from_the_ends(sigma, lowest):
+    """Measured (seed 2): 4.96, 24.48, 36.02 (160 px instead of 256: 4.89, 22.75, 28.57; patch PCA reads
+    low on few patches, and strong noise leaves few far enough from the ends)."""
+    clean = _ramp_image()
+    noisy = clip8(clean + sigma / 255 * np.random.default_rng(2).standard_normal(clean.shape)) / 255.0
+    level = clipped_noise_level(noisy) * 255
+    if sigma == 0:
+        assert level < 1.0  # the 8-bit rounding alone
+    else:
+        assert lowest * sigma < level < 1.02 * sigma  # low rather than high: a partial correction is safe
+    assert clipped_noise_level(np.zeros((10, 10, 3))) is None  # too small to measure
+
+
+def _dark_and_bright(level_low: float, level_high: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Flat dark, mid-grey and bright bands, noise sigma 25, as an 8-bit image stores it (clipped); the
+    mid-grey band is where the noise level can be measured."""
+    clean = np.full((192, 288, 3), level_low, np.float64)  # big enough for patch PCA's level to be unbiased
+    clean[:, 96:192] = 0.5
+    clean[:, 192:] = level_high
+    return clean, clip8(clean + SIGMA * np.random.default_rng(seed).standard_normal(clean.shape))
+
+
+INNER = (slice(8, -8), slice(8, 88)), (slice(8, -8), slice(200, -8))  # the flat dark and bright bands
+
+
+def test_restore_inverts_the_mean_of_the_clipped_values(monkeypatch):
+    """With a network that returns the local mean of its input (what a denoiser of unclipped noise does in
+    flat areas), restore gives m^-1 of it, with the level measured on the image, and the truth back."""
+    monkeypatch.setattr(Restorer, "_restore", lambda self, image, progress, params=None:
+                        uniform_filter(image, size=(15, 15, 1), mode="reflect"))
+    clean, noisy8 = _dark_and_bright(8 / 255, 250 / 255, seed=1)
+    auto = Restorer("unet-gauss25").restore(noisy8).astype(np.float64) / 255
+    off = Restorer("unet-gauss25", clipping="off").restore(noisy8).astype(np.float64) / 255
+    level = clipped_noise_level(noisy8 / 255.0)
+    expected = unclip(uniform_filter(noisy8 / 255.0, size=(15, 15, 1), mode="reflect"), level)[0]
+    np.testing.assert_allclose(auto, clip8(expected) / 255.0, atol=1.01 / 255)
+    for part in INNER:
+        assert abs(off[part].mean() - clean[part].mean()) > 5 / 255  # the mean of clipped values is biased
+        assert abs(auto[part].mean() - clean[part].mean()) < 1.5 / 255
+
+
+@pytest.mark.parametrize("model,within", [("laine19-gauss25", 4), ("unet-gauss25", 9)])
+def test_shipped_models_lose_most_of_the_bias(model, within):
+    """Flat areas at 8 and 250 (8-bit). Measured, seeds 0-2: the networks give 16.2-16.3 / 242.4
+    (laine19-gauss25) and 19.2-19.4 / 241.6 (unet-gauss25; the spike of zeros is no Gaussian noise, so more
+    than the mean of the clipped values, 14.5), corrected 10.9-11.1 / 249.8-249.9 and 15.1-15.4 / 248.5-248.6."""
+    for seed in (0, 1, 2):
+        clean, noisy8 = _dark_and_bright(8 / 255, 250 / 255, seed)
+        auto = Restorer(model).restore(noisy8).astype(np.float64) / 255
+        off = Restorer(model, clipping="off").restore(noisy8).astype(np.float64) / 255
+        for part in INNER:
+            bias_off = off[part].mean() - clean[part].mean()
+            bias_auto = auto[part].mean() - clean[part].mean()
+            assert abs(bias_off) > 5 / 255
+            assert abs(bias_auto) < within / 255 and abs(bias_auto) < abs(bias_off) * 0.75
+        assert ((auto - clean) ** 2).mean() < ((off - clean) ** 2).mean() / 2
+
+
+def test_no_correction_where_it_does_not_apply():
+    clean, noisy8 = _dark_and_bright(8 / 255, 250 / 255)
+    unclipped = (clean + SIGMA * np.random.default_rng(3).standard_normal(clean.shape)).astype(np.float32)
+    np.testing.assert_array_equal(Restorer("unet-gauss25").restore(unclipped),
+                                  Restorer("unet-gauss25", clipping="off").restore(unclipped))
+    poisson = Restorer("laine19-poisson30")  # not Gaussian noise
+    assert poisson.clipping_correction(noisy8 / 255.0, None) is None
+    counts = noisy8.astype(np.float32) * 40  # float counts: mapped by percentiles, no 0..1 range to clip at
+    assert Restorer("unet-gauss25").clipping_correction(counts, {"offset": 0.0, "scale": 10200.0}) is None
+
+
+def test_level_models_and_given_sigma_are_corrected_too():
+    _, noisy8 = _dark_and_bright(8 / 255, 250 / 255)
+    estimated = Restorer("laine19-gauss5_50")  # its level is estimated per image: measured here too
+    sigma, low, high = estimated.clipping_correction(noisy8 / 255.0, None)
+    assert (low, high) == (True, True) and sigma * 255 == pytest.approx(25, rel=0.1)
+    given = Restorer("laine19-gauss5_50", noise_params={"sigma": 20 / 255})
+    assert given.clipping_correction(noisy8 / 255.0, None) == (pytest.approx(20 / 255), True, True)
+
+
+def test_a_clean_photo_is_left_almost_as_it_is():
+    """Black and white areas without noise also sit on the ends; the level measured there is ~0.5/255, so
+    the correction moves nothing noticeably (a model's training level of 25 would have)."""
+    from skimage import data
+
+    photo = data.astronaut()[:192, :192]
+    assert clipped_bounds(photo / 255.0)[0]  # its black areas
+    auto = Restorer("unet-gauss25").restore(photo).astype(np.int16)
+    off = Restorer("unet-gauss25", clipping="off").restore(photo).astype(np.int16)
+    assert np.abs(auto - off).mean() < 0.1 and np.abs(auto - off).max() <= 3
+
+
+def test_sixteen_bit_input_is_corrected_alike():
+    clean, noisy8 = _dark_and_bright(8 / 255, 250 / 255)
+    noisy16 = noisy8.astype(np.uint16) * 257
+    out16 = Restorer("unet-gauss25").restore(noisy16)
+    assert out16.dtype == np.uint16
+    np.testing.assert_allclose(out16 / 65535.0, Restorer("unet-gauss25").restore(noisy8) / 255.0, atol=1 / 255)
+
+
+def test_uncertainty_is_mapped_too():
+    _, noisy8 = _dark_and_bright(8 / 255, 250 / 255)
+    mean_auto, std_auto = Restorer("laine19-gauss25").restore_with_uncertainty(noisy8)
+    mean_off, std_off = Restorer("laine19-gauss25", clipping="off").restore_with_uncertainty(noisy8)
+    mean_auto, mean_off = mean_auto.astype(np.float64), mean_off.astype(np.float64)
+    assert (std_auto >= std_off - 1e-3).all() and std_auto[:, :88].mean() > std_off[:, :88].mean() * 1.1
+    assert mean_auto[:, :88].mean() < mean_off[:, :88].mean() - 4  # dark half: the bias (8-bit units) removed
+
+
+def test_command_line_option(tmp_path):
+    _, noisy8 = _dark_and_bright(8 / 255, 250 / 255)
+    Image.fromarray(noisy8).save(tmp_path / "n.png")
+    for mode in ("auto", "off"):
+        assert main(["restore", str(tmp_path / "n.png"), "--model", "unet-gauss25", "-o",
+                     str(tmp_path / f"{mode}.png"), "--clipping", mode, "--quiet"]) == 0
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / f"{mode}.png")),
+                                      Restorer("unet-gauss25", clipping=mode).restore(noisy8))
+
+
+def test_bad_clipping_mode_is_a_user_error():
+    from selfrestore.errors import UserError
+
+    with pytest.raises(UserError, match="clipping 'on'"):
+        Restorer("unet-gauss25", clipping="on")
