@@ -259,6 +259,8 @@ class Restorer:
         #: float data trained on after mapping it to [0, 1] (``fit`` on far-out-of-range floats): map alike
         self.intensity = self.header.get("intensity")
         self.tile, self.ensemble, self.precision, self.clipping = tile, ensemble, precision, clipping
+        #: (sigma, low end, high end) of the clipped-noise correction of the last image restored, or None
+        self.last_clipping: tuple[float, bool, bool] | None = None
         self.noise_params = dict(noise_params or {})
         if self.noise_params:
             from .errors import UserError
@@ -319,12 +321,13 @@ class Restorer:
         (the network sees the image's median there); the caller's array is never modified. Noise clipped at
         black and white is accounted for as ``clipping`` says (:meth:`clipping_correction`)."""
         image, back = _array_in(image, self.channels)
+        self.last_clipping = None
         if self.sensor_noise is not None:
             stabilised, inverse, params = self._stabilise(image)
             return back(inverse(self._restore(stabilised, progress, params=params)))
         mapping = self.mapping_for(image)
         restored = self._restore(self.to_model_scale(image, mapping), progress)
-        correction = self.clipping_correction(image, mapping)
+        correction = self.last_clipping = self.clipping_correction(image, mapping)
         if correction is not None:
             restored = unclip(restored, *correction)[0]
         return back(self.from_model_scale(restored, mapping=mapping))
@@ -360,13 +363,14 @@ class Restorer:
         if not hasattr(self.method, "restore_with_uncertainty"):
             raise UserError(f"uncertainty needs a Bayesian model; this one uses method {self.method.name!r}")
         image, back = _array_in(image, self.channels)
+        self.last_clipping = None
         if self.sensor_noise is not None:
             stabilised, inverse, params = self._stabilise(image)
             mean, std = self._mean_and_std(stabilised, progress, params)
             return back(inverse(mean)), back(inverse(mean, std), spread=True)
         mapping = self.mapping_for(image)
         mean, std = self._mean_and_std(self.to_model_scale(image, mapping), progress, self.noise_params)
-        correction = self.clipping_correction(image, mapping)
+        correction = self.last_clipping = self.clipping_correction(image, mapping)
         if correction is not None:
             mean, std = unclip(mean, *correction, std=std)
         return (back(self.from_model_scale(mean, mapping=mapping)),

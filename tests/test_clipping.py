@@ -193,14 +193,23 @@ def test_uncertainty_is_mapped_too():
     assert mean_auto[:, :88].mean() < mean_off[:, :88].mean() - 4  # dark half: the bias (8-bit units) removed
 
 
-def test_command_line_option(tmp_path):
+def test_command_line_option(tmp_path, capsys):
     _, noisy8 = _dark_and_bright(8 / 255, 250 / 255)
     Image.fromarray(noisy8).save(tmp_path / "n.png")
     for mode in ("auto", "off"):
         assert main(["restore", str(tmp_path / "n.png"), "--model", "unet-gauss25", "-o",
-                     str(tmp_path / f"{mode}.png"), "--clipping", mode, "--quiet"]) == 0
+                     str(tmp_path / f"{mode}.png"), "--clipping", mode]) == 0
         np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / f"{mode}.png")),
                                       Restorer("unet-gauss25", clipping=mode).restore(noisy8))
+        said = capsys.readouterr().out
+        if mode == "auto":  # the per-image line says what was done, with the level measured
+            level = clipped_noise_level(noisy8 / 255.0) * 255
+            assert f"noise clipped at black and white: bias undone for the level measured, {level:.1f}/255" in said
+        else:
+            assert "clipped" not in said
+    Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(tmp_path / "grey.png")  # nothing on the ends
+    assert main(["restore", str(tmp_path / "grey.png"), "--model", "unet-gauss25", "-o", str(tmp_path / "g.png")]) == 0
+    assert "clipped" not in capsys.readouterr().out
 
 
 def test_bad_clipping_mode_is_a_user_error():

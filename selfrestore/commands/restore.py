@@ -182,6 +182,16 @@ def adapt_model(restorer: Restorer, images: Sequence[np.ndarray], steps: int, qu
         warn(drift_warning(drift, patch, advice="Restore without --adapt, or with fewer steps"))
 
 
+def clipping_said(restorer: Restorer) -> str:
+    """What the per-image line says of the clipped-noise correction of the image just restored ("" if none)."""
+    if restorer.last_clipping is None:
+        return ""
+    sigma, low, high = restorer.last_clipping
+    ends = " and ".join(end for end, on in (("black", low), ("white", high)) if on)
+    level = "--noise-sigma" if "sigma" in restorer.noise_params else f"the level measured, {255 * sigma:.1f}/255"
+    return f"; noise clipped at {ends}: bias undone for {level}"
+
+
 def check_output_place(outdir: Path, single: Path | None) -> None:
     """Before any work: the one output file, or the output folder, can be made there."""
     if single is None and outdir.exists() and not outdir.is_dir():
@@ -330,7 +340,8 @@ def run(args: argparse.Namespace) -> int:
         restored += 1
         megapixels = sum(image.shape[0] * image.shape[1] for image in frames) / 1e6
         if not args.quiet:
-            tqdm.write(f"{path} -> {target}  ({megapixels / max(time.time() - start, 1e-9):.2f} MP/s)")
+            speed = megapixels / max(time.time() - start, 1e-9)
+            tqdm.write(f"{path} -> {target}  ({speed:.2f} MP/s{clipping_said(restorer)})")
     if skipped and not args.quiet:
         print(f"skipped {skipped} input(s) whose output exists (--skip-existing)")
     if failures:
