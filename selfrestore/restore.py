@@ -329,7 +329,7 @@ class Restorer:
         restored = self._restore(self.to_model_scale(image, mapping), progress)
         correction = self.last_clipping = self.clipping_correction(image, mapping)
         if correction is not None:
-            restored = unclip(restored, *correction)[0]
+            restored = unclip(restored, *correction, in_place=True)[0]
         return back(self.from_model_scale(restored, mapping=mapping))
 
     def clipping_correction(self, image: np.ndarray, mapping: dict[str, float] | None
@@ -372,7 +372,7 @@ class Restorer:
         mean, std = self._mean_and_std(self.to_model_scale(image, mapping), progress, self.noise_params)
         correction = self.last_clipping = self.clipping_correction(image, mapping)
         if correction is not None:
-            mean, std = unclip(mean, *correction, std=std)
+            mean, std = unclip(mean, *correction, std=std, in_place=True)
         return (back(self.from_model_scale(mean, mapping=mapping)),
                 back(self.from_model_scale(std.astype(np.float32), spread=True, mapping=mapping), spread=True))
 

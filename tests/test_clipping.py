@@ -59,8 +59,13 @@ def test_unclip_at_and_past_the_ends():
     estimate = np.array([-0.05, 0.5, 1.05])
     np.testing.assert_array_equal(unclip(estimate, SIGMA, low=False, high=False)[0], estimate.astype(np.float32))
     big = np.random.default_rng(0).uniform(0, 1, (1500, 1000)).astype(np.float32)  # more than one block
-    np.testing.assert_allclose(unclip(big, SIGMA)[0], np.interp(big, clipped_mean(np.linspace(0, 1, 8193), SIGMA),
-                                                                np.linspace(0, 1, 8193)), atol=1e-6)
+    expected = np.interp(big, clipped_mean(np.linspace(0, 1, 8193), SIGMA), np.linspace(0, 1, 8193))
+    np.testing.assert_allclose(unclip(big, SIGMA)[0], expected, atol=1e-6)
+    std = np.full_like(big, 0.01)
+    mean, spread = unclip(big, SIGMA, std=std, in_place=True)
+    assert mean is not None and np.shares_memory(mean, big) and np.shares_memory(spread, std)
+    np.testing.assert_allclose(big, expected, atol=1e-6)  # written into the caller's arrays
+    np.testing.assert_allclose(std, 0.01 / clipped_slope(expected, SIGMA), rtol=1e-5)
 
 
 def test_clipped_bounds():

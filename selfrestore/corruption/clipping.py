@@ -90,20 +90,26 @@ def clipped_slope(x: np.ndarray, sigma: float, low: bool = True, high: bool = Tr
 
 
 def unclip(estimate: np.ndarray, sigma: float, low: bool = True, high: bool = True,
-           std: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+           std: np.ndarray | None = None, in_place: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """x = m^-1(estimate) for an estimate of the mean of the clipped noisy image, float32; with ``std`` (of
     that estimate) also x's std, std / m'(x) (first order). At a clipped end x stops: estimates below m(0)
-    give 0, above m(1) give 1; at an end that was not clipped m is the identity far out, and so is x."""
+    give 0, above m(1) give 1; at an end that was not clipped m is the identity far out, and so is x.
+    ``in_place``: write into ``estimate`` and ``std`` when they are C-contiguous float32 (no image-sized copy)."""
     if not (low or high) or not sigma > 0:
         return estimate.astype(np.float32), None if std is None else std.astype(np.float32)
     start = 0.0 if low else -6 * sigma  # beyond 6 sigma from a clipped end, m(x) = x to float precision
     stop = 1.0 if high else 1 + 6 * sigma
     grid = np.linspace(start, stop, _GRID_POINTS)
     means = clipped_mean(grid, sigma, low, high)
+
+    def target(array: np.ndarray) -> np.ndarray:
+        reusable = in_place and array.dtype == np.float32 and array.flags.c_contiguous
+        return array.reshape(-1) if reusable else np.empty(array.size, np.float32)
+
     flat = np.ascontiguousarray(estimate).reshape(-1)
-    out = np.empty(flat.shape, np.float32)
-    spread = None if std is None else np.empty(flat.shape, np.float32)
+    out = target(estimate)
     flat_std = None if std is None else np.ascontiguousarray(std).reshape(-1)
+    spread = None if std is None else target(std)
     for i in range(0, flat.size, _CHUNK):
         part = flat[i:i + _CHUNK].astype(np.float64)
         x = np.interp(part, means, grid)
