@@ -222,3 +222,20 @@ def test_bad_clipping_mode_is_a_user_error():
 
     with pytest.raises(UserError, match="clipping 'on'"):
         Restorer("unet-gauss25", clipping="on")
+
+
+def test_evaluate_simulates_unclipped_noise_and_corrects_nothing(tmp_path):
+    """Poisson noise has exact zeros that are no clipping: `evaluate` must not correct them."""
+    from selfrestore import api
+    from selfrestore.commands.evaluate import evaluate_model
+    from selfrestore.corruption import parse_corruption
+
+    dark = np.full((64, 64, 3), 20, np.uint8)
+    dark[:, 32:] = 140
+    Image.fromarray(dark).save(tmp_path / "dark.png")
+    report = api.evaluate(tmp_path / "dark.png", model="unet-gauss25", noise="poisson30")
+    rows = {mode: evaluate_model(Restorer("unet-gauss25", clipping=mode), [tmp_path / "dark.png"],
+                                 parse_corruption("poisson30"), log=lambda s: None)[0]["psnr"]
+            for mode in ("off", "auto")}
+    assert rows["off"] != rows["auto"]  # the zeros would have switched the correction on
+    assert report["images"][0]["psnr"] == pytest.approx(rows["off"])

@@ -116,8 +116,9 @@ def run(args: argparse.Namespace) -> int:
         refuse_folder(args.json)
         remove_stale_temporaries([args.json])  # of a run killed while it wrote the report
     noise = parse_corruption(args.noise)
+    # the noise is simulated unclipped: values on 0 or 1 (Poisson zeros) are no clipping to correct
     restorer = Restorer(args.model, device=args.device, tile=args.tile, ensemble=args.ensemble,
-                        precision=args.precision)
+                        precision=args.precision, clipping="off")
     paths, problems = list_images(args.clean)
     for problem in problems:
         warn(problem)
