@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from provenance import code_version, invocation, run_header  # noqa: E402
 from selfrestore.checkpoint import read_checkpoint, resolve_model  # noqa: E402
 from selfrestore.corruption import Corruption, parse_corruption  # noqa: E402
-from selfrestore.corruption.clipping import clipped_bounds, unclip  # noqa: E402
+from selfrestore.corruption.clipping import clipping_of, unclip  # noqa: E402
 from selfrestore.errors import UserError  # noqa: E402
 from selfrestore.data.images import image_generator  # noqa: E402
 from selfrestore.io import list_images, read_image, to_array, to_channels, to_tensor, write_image  # noqa: E402
@@ -72,14 +72,16 @@ def to_8bit(x: np.ndarray) -> np.ndarray:
 def cbm3d_outputs(noisy: list[np.ndarray], sigma: float
                   ) -> tuple[list[np.ndarray], list[np.ndarray], float]:
     """CBM3D (the `bm3d` package, the true sigma) of each noisy image, rounded to 8 bits; the same with the
-    clipped-noise correction of `restore --clipping auto` applied before rounding; CBM3D's wall time."""
+    clipped-noise correction of `restore --clipping auto` (its level measured on the image, as restore
+    does) applied before rounding; CBM3D's wall time."""
     import bm3d
 
     start, estimates = time.perf_counter(), []
     for y in noisy:
         estimates.append(bm3d.bm3d_rgb(y.astype(np.float64), sigma_psd=sigma))
     seconds = time.perf_counter() - start
-    corrected = [to_8bit(unclip(e, sigma, *clipped_bounds(y))[0]) for e, y in zip(estimates, noisy)]
+    corrections = [clipping_of(y) for y in noisy]
+    corrected = [to_8bit(e if c is None else unclip(e, *c)[0]) for e, c in zip(estimates, corrections)]
     return [to_8bit(e) for e in estimates], corrected, seconds
 
 

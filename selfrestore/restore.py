@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .corruption.clipping import clipped_bounds, clipped_noise_level, unclip
+from .corruption.clipping import clipping_of, unclip
 from .train import autocast, pick_device
 
 if TYPE_CHECKING:
@@ -347,11 +347,7 @@ class Restorer:
         given = self.noise_params.get("sigma")
         if given is None and not isinstance(getattr(self.method, "noise", None), Gaussian):
             return None
-        low, high = clipped_bounds(image)
-        if not (low or high):
-            return None
-        sigma = float(given) if given is not None else clipped_noise_level(image)
-        return (sigma, low, high) if sigma is not None and sigma > 0 else None
+        return clipping_of(image, given)
 
     def restore_with_uncertainty(self, image: np.ndarray, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """(posterior mean, per-pixel posterior standard deviation) of one (H, W, C) image, both in the data's

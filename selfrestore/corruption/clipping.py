@@ -74,6 +74,17 @@ def clipped_noise_level(image: np.ndarray, seed: int = 0) -> float | None:
     return level
 
 
+def clipping_of(image: np.ndarray, sigma: float | None = None) -> tuple[float, bool, bool] | None:
+    """(noise std, low end clipped, high end clipped) of an image on the [0, 1] scale whose Gaussian noise may
+    be clipped, for :func:`unclip`; None when no end is clipped or no level can be had. ``sigma``: the level
+    when known, else measured on the image (:func:`clipped_noise_level`)."""
+    low, high = clipped_bounds(image)
+    if not (low or high):
+        return None
+    sigma = float(sigma) if sigma is not None else clipped_noise_level(image)
+    return (sigma, low, high) if sigma is not None and sigma > 0 else None
+
+
 def clipped_mean(x: np.ndarray, sigma: float, low: bool = True, high: bool = True) -> np.ndarray:
     """m(x) = E[clip(x + sigma n)]: at 0 if ``low``, at 1 if ``high`` (module docstring)."""
     x = np.asarray(x, dtype=np.float64)
