@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .corruption.clipping import clipping_of, unclip
+from .corruption.clipping import clipping_of, clipping_of_planes, plane_groups, unclip
 from .train import autocast, pick_device
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ AUTO_TILE = 512            #: bounds peak memory: a 40 MP image restores in abou
 MIN_TILE = 64              #: smaller tiles would spend nearly all their time on the context margin each carries
 PRECISIONS = ("fp32", "bf16")  #: as ``--precision``
 CLIPPING_MODES = ("auto", "off")  #: as ``--clipping``
+PER_IMAGE = "per image"  #: ``clipping_decision`` of :meth:`Restorer.restore`: decided on the image itself
 #: the noise parameters a Bayesian model takes (:attr:`Restorer.noise_params`): open range, and what they mean
 NOISE_PARAM_RANGES = {"sigma": (0.0, 1.0, "a Gaussian std on the [0, 1] scale (25/255 for gauss25)"),
                       "lam": (0.0, math.inf, "a Poisson photon count at white"),
@@ -155,6 +157,20 @@ def _as_numpy(image: Any) -> np.ndarray:
         image = image.detach().cpu()
         return (image.float() if image.dtype == torch.bfloat16 else image).numpy()
     return np.asarray(image)
+
+
+class _PlanesAsIn(Sequence):
+    """The planes of a stack as :func:`_array_in` gives them to :meth:`Restorer.clipping_correction`,
+    converted one at a time when read (no copy of the whole stack)."""
+
+    def __init__(self, planes: Sequence[Any], channels: int | None) -> None:
+        self.planes, self.channels = planes, channels
+
+    def __len__(self) -> int:
+        return len(self.planes)
+
+    def __getitem__(self, index: int) -> np.ndarray:  # type: ignore[override]
+        return _array_in(self.planes[index], self.channels)[0]
 
 
 def _array_in(image: Any, channels: int | None = None) -> tuple[np.ndarray, Callable[..., np.ndarray]]:
@@ -314,12 +330,13 @@ class Restorer:
         scaled = image * mapping["scale"]
         return (scaled if spread else scaled + mapping["offset"]).astype(np.float32)
 
-    def restore(self, image: np.ndarray, progress: bool = False) -> np.ndarray:
+    def restore(self, image: np.ndarray, progress: bool = False, clipping_decision: Any = PER_IMAGE) -> np.ndarray:
         """Restore one (H, W, C) or (H, W) image (any channel count the model can take, in the data's own
         values): float in, float32 out; uint8 / uint16 in (0..255 / 0..65535), the same type out. A torch
         tensor (H, W[, C]) gives a numpy array. An alpha channel is given back unchanged; NaN pixels stay NaN
         (the network sees the image's median there); the caller's array is never modified. Noise clipped at
-        black and white is accounted for as ``clipping`` says (:meth:`clipping_correction`)."""
+        black and white is accounted for as ``clipping`` says (:meth:`clipping_correction`; a plane of a stack:
+        ``clipping_decision``, from :meth:`stack_clipping`)."""
         image, back = _array_in(image, self.channels)
         self.last_clipping = None
         if self.sensor_noise is not None:
@@ -327,33 +344,61 @@ class Restorer:
             return back(inverse(self._restore(stabilised, progress, params=params)))
         mapping = self.mapping_for(image)
         restored = self._restore(self.to_model_scale(image, mapping), progress)
-        correction = self.last_clipping = self.clipping_correction(image, mapping)
+        correction = self.last_clipping = self.clipping_correction(image, mapping, clipping_decision)
         if correction is not None:
             restored = unclip(restored, *correction, in_place=True)[0]
         return back(self.from_model_scale(restored, mapping=mapping))
 
-    def clipping_correction(self, image: np.ndarray, mapping: dict[str, float] | None
-                            ) -> tuple[float, bool, bool] | None:
+    def clipping_correction(self, image: np.ndarray, mapping: dict[str, float] | None,
+                            decision: Any = PER_IMAGE) -> tuple[float, bool, bool] | None:
         """(sigma, low end clipped, high end clipped) when the bias of clipped noise is undone for ``image``
         (on the [0, 1] scale, unmapped), else None: ``clipping`` "auto", a denoiser of Gaussian noise
         (``method.corrects_clipped_noise`` and a Gaussian noise model, or a given ``sigma``), values sitting
         on 0 or 1 (:func:`~selfrestore.corruption.clipping.clipped_bounds`), and the noise the image has:
         the given ``sigma``, else measured on the image (:func:`~selfrestore.corruption.clipping.
-        clipped_noise_level`; the model's training level may not be the image's)."""
+        clipped_noise_level`; the model's training level may not be the image's). ``decision``: a stack's
+        (:meth:`stack_clipping`), taken instead of deciding on this image alone."""
+        if mapping or not self._may_correct_clipping():
+            return None
+        if decision != PER_IMAGE:
+            return decision
+        return clipping_of(image, self.noise_params.get("sigma"))
+
+    def _may_correct_clipping(self) -> bool:
+        """``clipping`` "auto" and a denoiser of Gaussian noise (see :meth:`clipping_correction`)."""
         from .corruption.noise import Gaussian
 
-        if self.clipping == "off" or mapping or not getattr(self.method, "corrects_clipped_noise", False):
-            return None
-        given = self.noise_params.get("sigma")
-        if given is None and not isinstance(getattr(self.method, "noise", None), Gaussian):
-            return None
-        return clipping_of(image, given)
+        if self.clipping == "off" or not getattr(self.method, "corrects_clipped_noise", False):
+            return False
+        return "sigma" in self.noise_params or isinstance(getattr(self.method, "noise", None), Gaussian)
 
-    def restore_with_uncertainty(self, image: np.ndarray, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    def stack_clipping(self, planes: Sequence[Any], stack_shape: Sequence[int] = (), stack_axes: str = "",
+                       sample: int | None = None) -> list[Any]:
+        """The clipped-noise decision for each plane of a stack, to pass to :meth:`restore` as
+        ``clipping_decision``: one decision per group of planes that differ only in time, depth or sequence
+        (:func:`~selfrestore.corruption.clipping.plane_groups`; channels and bands decide apart), made on
+        all the group's planes (:func:`~selfrestore.corruption.clipping.clipping_of_planes`) or on ``sample``
+        evenly spaced ones. Decided plane by plane, a time-lapse could be corrected in one frame and not the
+        next (flicker near black). Images mapped from float counts are still left alone."""
+        if not self._may_correct_clipping():
+            return [None] * len(planes)
+        decisions: list[Any] = [None] * len(planes)
+        for group in plane_groups(len(planes), stack_shape, stack_axes):
+            picks = group if sample is None or len(group) <= sample else \
+                [group[int(i)] for i in np.unique(np.linspace(0, len(group) - 1, sample).round())]
+            decision = clipping_of_planes(_PlanesAsIn([planes[i] for i in picks], self.channels),
+                                          self.noise_params.get("sigma"))
+            for i in group:
+                decisions[i] = decision
+        return decisions
+
+    def restore_with_uncertainty(self, image: np.ndarray, progress: bool = False,
+                                 clipping_decision: Any = PER_IMAGE) -> tuple[np.ndarray, np.ndarray]:
         """(posterior mean, per-pixel posterior standard deviation) of one (H, W, C) image, both in the data's
         own values and channels, for Bayesian models (``method.restore_with_uncertainty``). A colour model on
         a gray image gives the gray std of the luma; a gray model restores colour channel by channel. Input
-        types as :meth:`restore`; the std is float32, 0 for an alpha channel, NaN at NaN pixels."""
+        types as :meth:`restore` (``clipping_decision`` too); the std is float32, 0 for an alpha channel, NaN at
+        NaN pixels."""
         from .errors import UserError
 
         if not hasattr(self.method, "restore_with_uncertainty"):
@@ -366,7 +411,7 @@ class Restorer:
             return back(inverse(mean)), back(inverse(mean, std), spread=True)
         mapping = self.mapping_for(image)
         mean, std = self._mean_and_std(self.to_model_scale(image, mapping), progress, self.noise_params)
-        correction = self.last_clipping = self.clipping_correction(image, mapping)
+        correction = self.last_clipping = self.clipping_correction(image, mapping, clipping_decision)
         if correction is not None:
             mean, std = unclip(mean, *correction, std=std, in_place=True)
         return (back(self.from_model_scale(mean, mapping=mapping)),
@@ -463,4 +508,6 @@ class Restorer:
             raise UserError(problem)
         if info.dtype == "float32":
             refuse_clipping(target, frames)
-        return write_frames(target, [self.restore(frame) for frame in frames], info)
+        decisions = self.stack_clipping(frames, info.stack_shape, info.stack_axes)
+        return write_frames(target, [self.restore(frame, clipping_decision=decision)
+                                     for frame, decision in zip(frames, decisions)], info)

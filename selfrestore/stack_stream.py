@@ -10,13 +10,18 @@ memory. Layouts: gray planes (axes ...YX) and contiguous colour (...YXS); others
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
 from .errors import ImageReadError, UserError
 from .io import ImageInfo, _as_image, _tiff_metadata, _tiff_write_options, quantize
+
+
+#: planes per group read to make a once-per-stack decision (:func:`restore_stack_streaming`)
+DECISION_SAMPLE = 8
 
 
 class NotStreamable(UserError):
@@ -82,15 +87,33 @@ class StreamedStack:
             self._scratch.unlink(missing_ok=True)
 
 
+class _LazyPlanes(Sequence):
+    """The planes of an open :class:`StreamedStack` as a sequence, each read when indexed."""
+
+    def __init__(self, stack: StreamedStack) -> None:
+        self.stack = stack
+
+    def __len__(self) -> int:
+        return len(self.stack)
+
+    def __getitem__(self, index: int) -> np.ndarray:  # type: ignore[override]
+        if not 0 <= index < len(self.stack):
+            raise IndexError(index)
+        return self.stack.plane(index)[0]
+
+
 def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike,
-                            restore: Callable[[np.ndarray], np.ndarray | tuple[np.ndarray, np.ndarray]],
+                            restore: Callable[[np.ndarray, Any], np.ndarray | tuple[np.ndarray, np.ndarray]],
                             progress: bool = False, announce: Callable[[str], None] | None = None,
-                            std_target: str | os.PathLike | None = None) -> int:
-    """Restore every plane of the TIFF stack ``source`` with ``restore`` ((H, W, C) -> (H, W, C)) into the
-    TIFF ``target``, plane by plane; returns the number of planes. ``std_target``: ``restore`` returns
-    (mean, std) and the std planes go to that float32 TIFF of the same layout. Outputs appear only when
-    complete. :class:`NotStreamable` (before anything is written) for other files; ``announce`` is told it
-    started."""
+                            std_target: str | os.PathLike | None = None,
+                            decide: Callable[..., list[Any]] | None = None) -> int:
+    """Restore every plane of the TIFF stack ``source`` with ``restore`` ((H, W, C), the plane's decision ->
+    (H, W, C)) into the TIFF ``target``, plane by plane; returns the number of planes. ``decide``
+    (planes, stack_shape, stack_axes, sample=) gives each plane's decision from an even sample of
+    DECISION_SAMPLE planes per group (such as :meth:`selfrestore.restore.Restorer.stack_clipping`); without
+    it the decision is None. ``std_target``: ``restore`` returns (mean, std) and the std planes go to that
+    float32 TIFF of the same layout. Outputs appear only when complete. :class:`NotStreamable` (before
+    anything is written) for other files; ``announce`` is told it started."""
     import tifffile
     from tqdm import tqdm
 
@@ -122,9 +145,11 @@ def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike
                                    **options(dtype))
                    for partial, dtype in zip(partials, (info.dtype, "float32"))]
         planes_out = [out.reshape(-1, *plane_shape) for out in outputs]
+        decisions = decide(_LazyPlanes(stack), stack.stack_shape, stack.stack_axes, sample=DECISION_SAMPLE) \
+            if decide else [None] * len(stack)
         for index in tqdm(range(len(stack)), desc="planes", unit="plane", disable=not progress):
             pixels, blank = stack.plane(index)
-            result = restore(pixels)
+            result = restore(pixels, decisions[index])
             restored = [np.asarray(r, dtype=np.float32) for r in (result if std_target is not None else [result])]
             for number, (plane, out) in enumerate(zip(restored, planes_out)):
                 dtype = info.dtype if number == 0 else "float32"

@@ -7,7 +7,7 @@ from scipy.ndimage import uniform_filter
 
 from selfrestore.cli import main
 from selfrestore.corruption.clipping import (clipped_bounds, clipped_mean, clipped_noise_level, clipped_slope,
-                                             unclip)
+                                             clipping_of, clipping_of_planes, plane_groups, unclip)
 from selfrestore.restore import Restorer
 
 SIGMA = 25 / 255
@@ -82,6 +82,19 @@ def test_clipped_bounds():
     few_zeros[0, 15] = 0.0
     assert clipped_bounds(few_zeros) == (True, False)
     assert clipped_bounds(np.full((4, 4), np.nan)) == (False, False)
+
+
+def test_the_planes_of_a_stack_are_counted_together():
+    """A stack's ends are judged on all its values: 10 values on 0 in each of two planes is clipping (20 >= 16)
+    though neither plane alone would be; a plane with values beyond an end vetoes that end for the stack."""
+    plane = np.full((64, 64), 0.5)
+    plane[0, :10] = 0.0
+    assert clipped_bounds(plane) == (False, False)
+    assert clipped_bounds([plane, plane.copy()]) == (True, False)
+    beyond = np.full((64, 64), -0.1)
+    assert clipped_bounds([plane, plane, beyond]) == (False, False)
+    assert clipping_of_planes([plane, plane], sigma=0.1) == (0.1, True, False)
+    assert clipping_of_planes([]) is None
 
 
 def _ramp_image(seed: int = 0) -> np.ndarray:
@@ -215,6 +228,52 @@ def test_command_line_option(tmp_path, capsys):
     Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(tmp_path / "grey.png")  # nothing on the ends
     assert main(["restore", str(tmp_path / "grey.png"), "--model", "unet-gauss25", "-o", str(tmp_path / "g.png")]) == 0
     assert "clipped" not in capsys.readouterr().out
+
+
+def test_plane_groups_share_along_time_and_depth_only():
+    assert plane_groups(6, (3, 2), "TC") == [[0, 2, 4], [1, 3, 5]]  # per channel, across time
+    assert plane_groups(6, (2, 3), "ZT") == [[0, 1, 2, 3, 4, 5]]
+    assert plane_groups(5, (5,), "B") == [[0], [1], [2], [3], [4]]  # spectral bands: each its own noise
+    assert plane_groups(4, (2, 2), "QQ") == [[0], [1], [2], [3]]  # unknown axes (a FITS cube): apart
+    assert plane_groups(3, (), "") == [[0], [1], [2]]  # no layout known
+    assert plane_groups(1) == [[0]]
+
+
+def test_a_stack_gets_one_decision_per_group_of_planes(tmp_path, monkeypatch):
+    """The planes of a time-lapse share one correction (the ends of all its planes, the median of their
+    levels), in memory, streamed plane by plane and through the Python API, so that neighbouring frames are
+    never corrected differently; its channels decide apart."""
+    import tifffile
+
+    import selfrestore.io as io
+
+    monkeypatch.setattr(Restorer, "_restore", lambda self, image, progress, params=None:
+                        uniform_filter(image, size=(15, 15, 1), mode="reflect"))
+    planes = [_dark_and_bright(8 / 255, 250 / 255, seed=seed)[1][:, :, 0].astype(np.uint16) * 257
+              for seed in (3, 4, 5, 6, 7, 8)]  # gray planes: (T, C) = (3, 2)
+    restorer = Restorer("unet-gauss25")
+    alone = restorer.restore(planes[2])
+    assert restorer.last_clipping == (pytest.approx(clipping_of(planes[2] / 65535.0)[0]), True, True)
+    decisions = restorer.stack_clipping(planes, (3, 2), "TC")
+    levels = [clipped_noise_level(plane / 65535.0) for plane in planes]
+    for channel in (0, 1):
+        group = levels[channel::2]
+        assert decisions[channel::2] == [(pytest.approx(np.median(group)), True, True)] * 3
+    assert decisions[0] != decisions[1]
+    shared = [restorer.restore(plane, clipping_decision=d) for plane, d in zip(planes, decisions)]
+    assert restorer.last_clipping == decisions[-1]
+    assert levels[2] != pytest.approx(np.median(levels[0::2])) and not np.array_equal(shared[2], alone)
+    expected = np.stack(shared).reshape(3, 2, *shared[0].shape)
+    source = tmp_path / "stack.tif"
+    tifffile.imwrite(source, np.stack(planes).reshape(expected.shape), photometric="minisblack",
+                     metadata={"axes": "TCYX"})
+    assert main(["restore", str(source), "--model", "unet-gauss25", "-o", str(tmp_path / "a.tif"), "--quiet"]) == 0
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "a.tif"), expected)
+    restorer.restore_file(source, tmp_path / "c.tif")
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "c.tif"), expected)
+    monkeypatch.setattr(io, "physical_memory", lambda: 10**4)  # streamed plane by plane: the same decisions
+    assert main(["restore", str(source), "--model", "unet-gauss25", "-o", str(tmp_path / "b.tif"), "--quiet"]) == 0
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "b.tif"), expected)
 
 
 def test_bad_clipping_mode_is_a_user_error():

@@ -69,8 +69,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="an 8-bit photo stores noisy values past black and white as 0 / 255, so a denoiser leaves "
                         "dark areas too bright and bright ones too dark. auto (default): where values sit on "
                         "those ends, undo that bias for the noise level measured on the image (or --noise-sigma) "
-                        "(Foi 2009); for denoisers of Gaussian noise (laine19, n2n, n2v, nb2nb, n2c), not "
-                        "--noise-pg. off: the network's output as it is")
+                        "(Foi 2009; a TIFF stack: once for all its time points and z-slices); for denoisers of "
+                        "Gaussian noise (laine19, n2n, n2v, nb2nb, n2c), not --noise-pg. off: the network's "
+                        "output as it is")
     pair = p.add_argument_group("blurry + noisy pairs (selfir models; replace INPUT)")
     pair.add_argument("--blurry", metavar="B", help="blurry long exposure: an image file, or a folder matched by "
                                                     "file name with --noisy")
@@ -315,13 +316,16 @@ def run(args: argparse.Namespace) -> int:
             continue
         start = time.time()
         outputs, deviations = [], []
-        for image in tqdm(frames, desc="planes", unit="plane", leave=False, disable=len(frames) < 2 or args.quiet):
+        decisions = restorer.stack_clipping(frames, info.stack_shape, info.stack_axes)  # a stack: one per group
+        for image, decision in tqdm(zip(frames, decisions), total=len(frames), desc="planes", unit="plane",
+                                    leave=False, disable=len(frames) < 2 or args.quiet):
+            alone = not args.quiet and len(frames) == 1
             if args.uncertainty:
-                mean, std = restorer.restore_with_uncertainty(image, progress=not args.quiet and len(frames) == 1)
+                mean, std = restorer.restore_with_uncertainty(image, progress=alone, clipping_decision=decision)
                 outputs.append(mean)
                 deviations.append(std)
             else:
-                outputs.append(restorer.restore(image, progress=not args.quiet and len(frames) == 1))
+                outputs.append(restorer.restore(image, progress=alone, clipping_decision=decision))
         if info.dtype == "float32" and (share := clipped_share(target, outputs, info.dtype)) > 0.001:
             warn(f"{target}: {100 * share:.1f}% of the restored values of "
                  f"{path} lie outside [0, 1] and are clipped by {target.suffix}; choose .tif or .fits to keep them")
@@ -397,11 +401,12 @@ def restore_streaming(restorer: Restorer, path: Path, target: Path, args: argpar
     from ..stack_stream import NotStreamable, restore_stack_streaming
 
     start = time.time()
+    restore = restorer.restore_with_uncertainty if args.uncertainty else restorer.restore
     try:
         planes = restore_stack_streaming(
-            path, target, restorer.restore_with_uncertainty if args.uncertainty else restorer.restore,
+            path, target, lambda image, decision: restore(image, clipping_decision=decision),
             progress=not args.quiet, announce=None if args.quiet else warn,
-            std_target=std_path(target) if args.uncertainty else None)
+            std_target=std_path(target) if args.uncertainty else None, decide=restorer.stack_clipping)
     except NotStreamable:
         raise too_large from None
     if not args.quiet:

@@ -15,6 +15,8 @@ Values are on the [0, 1] scale (L = 0, H = 1). s is the noise the image really h
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 from scipy.special import ndtr
 
@@ -26,6 +28,12 @@ MIN_CLIPPED_COUNT = 16
 #: (the first margin that leaves enough patches)
 MARGIN_STDS = (3.0, 2.0, 1.5, 1.0)
 PATCH = 7
+#: planes of a stack whose noise level is measured (evenly spaced; the median is used)
+MEASURED_PLANES = 8
+#: stack axes (tifffile letters) along which planes are the same kind of acquisition, decided together: time,
+#: depth, sequence. Planes at different channels, bands, wavelengths or unknown axes (C, B, E, Q ...) may have
+#: other noise and decide apart.
+SHARED_AXES = "TZI"
 _GRID_POINTS = 8193
 _CHUNK = 1 << 20  #: values per block in :func:`unclip` (its float64 work arrays stay ~40 MB)
 
@@ -34,17 +42,20 @@ def _pdf(t: np.ndarray) -> np.ndarray:
     return np.exp(-0.5 * t * t) / np.sqrt(2 * np.pi)
 
 
-def clipped_bounds(values: np.ndarray) -> tuple[bool, bool]:
-    """(low end clipped, high end clipped) for values on the [0, 1] scale: enough values sit exactly on 0
-    (on 1), and fewer lie beyond it. NaN values are ignored. This says where clipping may have happened;
-    whether it matters depends on the noise (:func:`clipped_noise_level`): a clean photo's black border or
-    saturated sky also sits on an end, and there the correction, with the image's small noise, does ~nothing."""
-    values = np.asarray(values)
-    size = int(np.count_nonzero(~np.isnan(values))) if values.dtype.kind == "f" else values.size
+def clipped_bounds(values: np.ndarray | Sequence[np.ndarray]) -> tuple[bool, bool]:
+    """(low end clipped, high end clipped) for values on the [0, 1] scale (an array, or the planes of a stack
+    counted together): enough values sit exactly on 0 (on 1), and fewer lie beyond it. NaN values are ignored.
+    This says where clipping may have happened; whether it matters depends on the noise
+    (:func:`clipped_noise_level`): a clean photo's black border or saturated sky also sits on an end, and
+    there the correction, with the image's small noise, does ~nothing."""
+    size = on_low = below = on_high = above = 0
+    for part in ([values] if isinstance(values, np.ndarray) else values):
+        part = np.asarray(part)
+        size += int(np.count_nonzero(~np.isnan(part))) if part.dtype.kind == "f" else part.size
+        on_low, below = on_low + int(np.count_nonzero(part == 0)), below + int(np.count_nonzero(part < 0))
+        on_high, above = on_high + int(np.count_nonzero(part == 1)), above + int(np.count_nonzero(part > 1))
     least = max(MIN_CLIPPED_COUNT, int(np.ceil(MIN_CLIPPED_FRACTION * size)))
-    on_low, on_high = int(np.count_nonzero(values == 0)), int(np.count_nonzero(values == 1))
-    return (on_low >= least and int(np.count_nonzero(values < 0)) < on_low,
-            on_high >= least and int(np.count_nonzero(values > 1)) < on_high)
+    return on_low >= least and below < on_low, on_high >= least and above < on_high
 
 
 def clipped_noise_level(image: np.ndarray, seed: int = 0) -> float | None:
@@ -78,11 +89,38 @@ def clipping_of(image: np.ndarray, sigma: float | None = None) -> tuple[float, b
     """(noise std, low end clipped, high end clipped) of an image on the [0, 1] scale whose Gaussian noise may
     be clipped, for :func:`unclip`; None when no end is clipped or no level can be had. ``sigma``: the level
     when known, else measured on the image (:func:`clipped_noise_level`)."""
-    low, high = clipped_bounds(image)
+    return clipping_of_planes([image], sigma)
+
+
+def clipping_of_planes(planes: Sequence[np.ndarray], sigma: float | None = None,
+                       measured: int = MEASURED_PLANES) -> tuple[float, bool, bool] | None:
+    """As :func:`clipping_of`, one decision for all the planes of a stack (a time-lapse or z-stack): the ends
+    from the values of every plane counted together, the level (unless ``sigma``) the median of the levels
+    measured on up to ``measured`` evenly spaced planes. Decided plane by plane, a plane just under the
+    count threshold would be left biased next to corrected ones (flicker near black in a time-lapse)."""
+    if not len(planes):
+        return None
+    low, high = clipped_bounds(planes)
     if not (low or high):
         return None
-    sigma = float(sigma) if sigma is not None else clipped_noise_level(image)
-    return (sigma, low, high) if sigma is not None and sigma > 0 else None
+    if sigma is None:
+        picks = np.unique(np.linspace(0, len(planes) - 1, min(measured, len(planes))).round().astype(int))
+        levels = [level for level in (clipped_noise_level(planes[i]) for i in picks) if level is not None]
+        sigma = float(np.median(levels)) if levels else None
+    return (float(sigma), low, high) if sigma is not None and sigma > 0 else None
+
+
+def plane_groups(count: int, stack_shape: Sequence[int] = (), stack_axes: str = "") -> list[list[int]]:
+    """The planes of a stack (flat indices, C order over ``stack_shape``) that share one clipped-noise decision:
+    those at the same index on every axis not in SHARED_AXES. Without a known layout, each plane alone."""
+    if len(stack_axes) != len(stack_shape) or int(np.prod(stack_shape, dtype=np.int64)) != count:
+        return [[i] for i in range(count)]
+    index = np.arange(count).reshape(tuple(stack_shape))
+    apart = [axis for axis, letter in enumerate(stack_axes) if letter not in SHARED_AXES]
+    together = [axis for axis in range(len(stack_shape)) if axis not in apart]
+    grouped = np.transpose(index, apart + together).reshape(int(np.prod([stack_shape[a] for a in apart],
+                                                                          dtype=np.int64)), -1)
+    return [row.tolist() for row in grouped]
 
 
 def clipped_mean(x: np.ndarray, sigma: float, low: bool = True, high: bool = True) -> np.ndarray:
