@@ -59,6 +59,13 @@ class ImageInfo:
     def bit_depth(self) -> int:
         return {"uint8": 8, "uint16": 16}.get(self.dtype, 32)
 
+    @property
+    def frame_blanks(self) -> np.ndarray | list[np.ndarray] | None:
+        """The blank pixels of each frame :func:`read_frames` gives (indexable per frame), or None."""
+        if self.blank is None:
+            return None
+        return self.blank if self.stack_shape else [self.blank]
+
 
 # --------------------------------------------------------------------------------------------- reading
 def _to_float(array: np.ndarray, path: Path) -> tuple[np.ndarray, str]:

@@ -32,7 +32,7 @@ AUTO_TILE = 512            #: bounds peak memory: a 40 MP image restores in abou
 MIN_TILE = 64              #: smaller tiles would spend nearly all their time on the context margin each carries
 PRECISIONS = ("fp32", "bf16")  #: as ``--precision``
 CLIPPING_MODES = ("auto", "off")  #: as ``--clipping``
-PER_IMAGE = "per image"  #: ``clipping_decision`` of :meth:`Restorer.restore`: decided on the image itself
+_PER_IMAGE: Any = object()  #: ``clipping_decision`` of :meth:`Restorer.restore` left out: decided on the image
 #: the noise parameters a Bayesian model takes (:attr:`Restorer.noise_params`): open range, and what they mean
 NOISE_PARAM_RANGES = {"sigma": (0.0, 1.0, "a Gaussian std on the [0, 1] scale (25/255 for gauss25)"),
                       "lam": (0.0, math.inf, "a Poisson photon count at white"),
@@ -160,17 +160,29 @@ def _as_numpy(image: Any) -> np.ndarray:
 
 
 class _PlanesAsIn(Sequence):
-    """The planes of a stack as :func:`_array_in` gives them to :meth:`Restorer.clipping_correction`,
-    converted one at a time when read (no copy of the whole stack)."""
+    """Planes ``indices`` of a stack as :meth:`Restorer.clipping_correction` sees them (:func:`_seen`), each
+    read and converted when indexed (no copy of the stack; ``planes`` may be lazy itself)."""
 
-    def __init__(self, planes: Sequence[Any], channels: int | None) -> None:
-        self.planes, self.channels = planes, channels
+    def __init__(self, planes: Sequence[Any], indices: Sequence[int], channels: int | None,
+                 blanks: Sequence[np.ndarray | None] | None = None) -> None:
+        self.planes, self.indices, self.channels, self.blanks = planes, list(indices), channels, blanks
 
     def __len__(self) -> int:
-        return len(self.planes)
+        return len(self.indices)
 
     def __getitem__(self, index: int) -> np.ndarray:  # type: ignore[override]
-        return _array_in(self.planes[index], self.channels)[0]
+        k = self.indices[index]
+        plane, blank = self.planes[k], None if self.blanks is None else self.blanks[k]
+        if blank is not None and blank.any():  # blank pixels a reader filled: NaN again
+            plane = np.where(blank.reshape(np.shape(plane)), np.float32(np.nan), plane)
+        return _seen(*_array_in(plane, self.channels))
+
+
+def _seen(values: np.ndarray, back: Callable[..., np.ndarray]) -> np.ndarray:
+    """What the clipped-noise decision looks at: the values :func:`_array_in` gives, with blank pixels NaN
+    again (filled with the median for the network, they would count as flat, noiseless patches)."""
+    blank = getattr(back, "blank", None)
+    return values if blank is None else np.where(blank, np.float32(np.nan), values)
 
 
 def _array_in(image: Any, channels: int | None = None) -> tuple[np.ndarray, Callable[..., np.ndarray]]:
@@ -216,6 +228,7 @@ def _array_in(image: Any, channels: int | None = None) -> tuple[np.ndarray, Call
             return (result * np.float32(full)).astype(np.float32)
         return quantize(result, integer)
 
+    back.blank = blank  # type: ignore[attr-defined]  # for _seen
     return values, back
 
 
@@ -330,7 +343,7 @@ class Restorer:
         scaled = image * mapping["scale"]
         return (scaled if spread else scaled + mapping["offset"]).astype(np.float32)
 
-    def restore(self, image: np.ndarray, progress: bool = False, clipping_decision: Any = PER_IMAGE) -> np.ndarray:
+    def restore(self, image: np.ndarray, progress: bool = False, clipping_decision: Any = _PER_IMAGE) -> np.ndarray:
         """Restore one (H, W, C) or (H, W) image (any channel count the model can take, in the data's own
         values): float in, float32 out; uint8 / uint16 in (0..255 / 0..65535), the same type out. A torch
         tensor (H, W[, C]) gives a numpy array. An alpha channel is given back unchanged; NaN pixels stay NaN
@@ -344,13 +357,13 @@ class Restorer:
             return back(inverse(self._restore(stabilised, progress, params=params)))
         mapping = self.mapping_for(image)
         restored = self._restore(self.to_model_scale(image, mapping), progress)
-        correction = self.last_clipping = self.clipping_correction(image, mapping, clipping_decision)
+        correction = self.last_clipping = self.clipping_correction(_seen(image, back), mapping, clipping_decision)
         if correction is not None:
             restored = unclip(restored, *correction, in_place=True)[0]
         return back(self.from_model_scale(restored, mapping=mapping))
 
     def clipping_correction(self, image: np.ndarray, mapping: dict[str, float] | None,
-                            decision: Any = PER_IMAGE) -> tuple[float, bool, bool] | None:
+                            decision: Any = _PER_IMAGE) -> tuple[float, bool, bool] | None:
         """(sigma, low end clipped, high end clipped) when the bias of clipped noise is undone for ``image``
         (on the [0, 1] scale, unmapped), else None: ``clipping`` "auto", a denoiser of Gaussian noise
         (``method.corrects_clipped_noise`` and a Gaussian noise model, or a given ``sigma``), values sitting
@@ -358,9 +371,13 @@ class Restorer:
         the given ``sigma``, else measured on the image (:func:`~selfrestore.corruption.clipping.
         clipped_noise_level`; the model's training level may not be the image's). ``decision``: a stack's
         (:meth:`stack_clipping`), taken instead of deciding on this image alone."""
+        from .errors import UserError
+
+        if not (decision is _PER_IMAGE or decision is None or isinstance(decision, tuple) and len(decision) == 3):
+            raise UserError(f"clipping_decision {decision!r}: give one of the values Restorer.stack_clipping returns")
         if mapping or not self._may_correct_clipping():
             return None
-        if decision != PER_IMAGE:
+        if decision is not _PER_IMAGE:
             return decision
         return clipping_of(image, self.noise_params.get("sigma"))
 
@@ -368,32 +385,35 @@ class Restorer:
         """``clipping`` "auto" and a denoiser of Gaussian noise (see :meth:`clipping_correction`)."""
         from .corruption.noise import Gaussian
 
-        if self.clipping == "off" or not getattr(self.method, "corrects_clipped_noise", False):
+        if self.clipping == "off" or self.sensor_noise is not None or self.intensity \
+                or not getattr(self.method, "corrects_clipped_noise", False):
             return False
         return "sigma" in self.noise_params or isinstance(getattr(self.method, "noise", None), Gaussian)
 
     def stack_clipping(self, planes: Sequence[Any], stack_shape: Sequence[int] = (), stack_axes: str = "",
-                       sample: int | None = None) -> list[Any]:
+                       blanks: Sequence[np.ndarray | None] | None = None) -> list[Any]:
         """The clipped-noise decision for each plane of a stack, to pass to :meth:`restore` as
-        ``clipping_decision``: one decision per group of planes that differ only in time, depth or sequence
-        (:func:`~selfrestore.corruption.clipping.plane_groups`; channels and bands decide apart), made on
-        all the group's planes (:func:`~selfrestore.corruption.clipping.clipping_of_planes`) or on ``sample``
-        evenly spaced ones. Decided plane by plane, a time-lapse could be corrected in one frame and not the
-        next (flicker near black). Images mapped from float counts are still left alone."""
-        if not self._may_correct_clipping():
-            return [None] * len(planes)
+        ``clipping_decision``: one decision per group of planes that differ only in time or depth
+        (:func:`~selfrestore.corruption.clipping.plane_groups`; channels, bands, pages and unknown axes decide
+        apart), made on the group (:func:`~selfrestore.corruption.clipping.clipping_of_planes`: the ends over
+        all its planes, read one at a time, so ``planes`` may be lazy; the level on up to 8 of them). Decided
+        plane by plane, a time-lapse could be corrected in one frame and not the next (flicker near black).
+        A group of float counts (mapped by their percentiles, never corrected) gets None. ``blanks``: each
+        plane's blank pixels where a reader filled them (``ImageInfo.blank``), left out."""
         decisions: list[Any] = [None] * len(planes)
+        if not self._may_correct_clipping():
+            return decisions
         for group in plane_groups(len(planes), stack_shape, stack_axes):
-            picks = group if sample is None or len(group) <= sample else \
-                [group[int(i)] for i in np.unique(np.linspace(0, len(group) - 1, sample).round())]
-            decision = clipping_of_planes(_PlanesAsIn([planes[i] for i in picks], self.channels),
-                                          self.noise_params.get("sigma"))
+            seen = _PlanesAsIn(planes, group, self.channels, blanks)
+            if self.mapping_for(_array_in(planes[group[0]], self.channels)[0]):
+                continue
+            decision = clipping_of_planes(seen, self.noise_params.get("sigma"))
             for i in group:
                 decisions[i] = decision
         return decisions
 
     def restore_with_uncertainty(self, image: np.ndarray, progress: bool = False,
-                                 clipping_decision: Any = PER_IMAGE) -> tuple[np.ndarray, np.ndarray]:
+                                 clipping_decision: Any = _PER_IMAGE) -> tuple[np.ndarray, np.ndarray]:
         """(posterior mean, per-pixel posterior standard deviation) of one (H, W, C) image, both in the data's
         own values and channels, for Bayesian models (``method.restore_with_uncertainty``). A colour model on
         a gray image gives the gray std of the luma; a gray model restores colour channel by channel. Input
@@ -411,7 +431,7 @@ class Restorer:
             return back(inverse(mean)), back(inverse(mean, std), spread=True)
         mapping = self.mapping_for(image)
         mean, std = self._mean_and_std(self.to_model_scale(image, mapping), progress, self.noise_params)
-        correction = self.last_clipping = self.clipping_correction(image, mapping, clipping_decision)
+        correction = self.last_clipping = self.clipping_correction(_seen(image, back), mapping, clipping_decision)
         if correction is not None:
             mean, std = unclip(mean, *correction, std=std, in_place=True)
         return (back(self.from_model_scale(mean, mapping=mapping)),
@@ -508,6 +528,6 @@ class Restorer:
             raise UserError(problem)
         if info.dtype == "float32":
             refuse_clipping(target, frames)
-        decisions = self.stack_clipping(frames, info.stack_shape, info.stack_axes)
+        decisions = self.stack_clipping(frames, info.stack_shape, info.stack_axes, info.frame_blanks)
         return write_frames(target, [self.restore(frame, clipping_decision=decision)
                                      for frame, decision in zip(frames, decisions)], info)

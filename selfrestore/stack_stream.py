@@ -20,10 +20,6 @@ from .errors import ImageReadError, UserError
 from .io import ImageInfo, _as_image, _tiff_metadata, _tiff_write_options, quantize
 
 
-#: planes per group read to make a once-per-stack decision (:func:`restore_stack_streaming`)
-DECISION_SAMPLE = 8
-
-
 class NotStreamable(UserError):
     """The file is not a TIFF stack of a layout that can be read plane by plane."""
 
@@ -88,7 +84,7 @@ class StreamedStack:
 
 
 class _LazyPlanes(Sequence):
-    """The planes of an open :class:`StreamedStack` as a sequence, each read when indexed."""
+    """The planes of an open :class:`StreamedStack` as a sequence, each read when indexed (blank pixels NaN)."""
 
     def __init__(self, stack: StreamedStack) -> None:
         self.stack = stack
@@ -99,7 +95,8 @@ class _LazyPlanes(Sequence):
     def __getitem__(self, index: int) -> np.ndarray:  # type: ignore[override]
         if not 0 <= index < len(self.stack):
             raise IndexError(index)
-        return self.stack.plane(index)[0]
+        pixels, blank = self.stack.plane(index)
+        return pixels if blank is None else np.where(blank, np.float32(np.nan), pixels)
 
 
 def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike,
@@ -109,9 +106,9 @@ def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike
                             decide: Callable[..., list[Any]] | None = None) -> int:
     """Restore every plane of the TIFF stack ``source`` with ``restore`` ((H, W, C), the plane's decision ->
     (H, W, C)) into the TIFF ``target``, plane by plane; returns the number of planes. ``decide``
-    (planes, stack_shape, stack_axes, sample=) gives each plane's decision from an even sample of
-    DECISION_SAMPLE planes per group (such as :meth:`selfrestore.restore.Restorer.stack_clipping`); without
-    it the decision is None. ``std_target``: ``restore`` returns (mean, std) and the std planes go to that
+    (planes, stack_shape, stack_axes) gives each plane's decision, reading the planes it needs lazily, one at a
+    time (:meth:`selfrestore.restore.Restorer.stack_clipping`: one extra pass over the file); without it the
+    decision is None. ``std_target``: ``restore`` returns (mean, std) and the std planes go to that
     float32 TIFF of the same layout. Outputs appear only when complete. :class:`NotStreamable` (before
     anything is written) for other files; ``announce`` is told it started."""
     import tifffile
@@ -145,8 +142,7 @@ def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike
                                    **options(dtype))
                    for partial, dtype in zip(partials, (info.dtype, "float32"))]
         planes_out = [out.reshape(-1, *plane_shape) for out in outputs]
-        decisions = decide(_LazyPlanes(stack), stack.stack_shape, stack.stack_axes, sample=DECISION_SAMPLE) \
-            if decide else [None] * len(stack)
+        decisions = decide(_LazyPlanes(stack), stack.stack_shape, stack.stack_axes) if decide else [None] * len(stack)
         for index in tqdm(range(len(stack)), desc="planes", unit="plane", disable=not progress):
             pixels, blank = stack.plane(index)
             result = restore(pixels, decisions[index])

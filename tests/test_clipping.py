@@ -234,6 +234,7 @@ def test_plane_groups_share_along_time_and_depth_only():
     assert plane_groups(6, (3, 2), "TC") == [[0, 2, 4], [1, 3, 5]]  # per channel, across time
     assert plane_groups(6, (2, 3), "ZT") == [[0, 1, 2, 3, 4, 5]]
     assert plane_groups(5, (5,), "B") == [[0], [1], [2], [3], [4]]  # spectral bands: each its own noise
+    assert plane_groups(3, (3,), "I") == [[0], [1], [2]]  # pages of a plain multi-page TIFF: a scan each
     assert plane_groups(4, (2, 2), "QQ") == [[0], [1], [2], [3]]  # unknown axes (a FITS cube): apart
     assert plane_groups(3, (), "") == [[0], [1], [2]]  # no layout known
     assert plane_groups(1) == [[0]]
@@ -274,6 +275,64 @@ def test_a_stack_gets_one_decision_per_group_of_planes(tmp_path, monkeypatch):
     monkeypatch.setattr(io, "physical_memory", lambda: 10**4)  # streamed plane by plane: the same decisions
     assert main(["restore", str(source), "--model", "unet-gauss25", "-o", str(tmp_path / "b.tif"), "--quiet"]) == 0
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "b.tif"), expected)
+
+
+def test_a_long_stack_decides_alike_in_memory_and_streamed(tmp_path, monkeypatch):
+    """12 frames, black only in frames 1, 4, 7 and 10: the ends are counted over every frame on both paths (a
+    sample of 8 frames skipped them when streamed), so the file restores the same whatever the memory."""
+    import tifffile
+
+    import selfrestore.io as io
+
+    monkeypatch.setattr(Restorer, "_restore", lambda self, image, progress, params=None:
+                        uniform_filter(image, size=(15, 15, 1), mode="reflect"))
+    rng = np.random.default_rng(0)
+    xx = np.mgrid[0:96, 0:96][1] / 95
+    frames = []
+    for t in range(12):
+        base = 0.4 + 0.2 * xx
+        if t % 3 == 1:
+            base[:, :8] = 0.02
+        frames.append(np.clip(base + SIGMA * rng.standard_normal(base.shape), 0, 1))
+    stack = np.round(np.stack(frames) * 65535).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "t.tif", stack, photometric="minisblack", metadata={"axes": "TYX"})
+    decisions = Restorer("unet-gauss25").stack_clipping(list(stack), (12,), "T")
+    assert decisions == [decisions[0]] * 12 and decisions[0][1:] == (True, False)
+    base = ["restore", str(tmp_path / "t.tif"), "--model", "unet-gauss25", "--quiet", "-o"]
+    assert main([*base, str(tmp_path / "a.tif")]) == 0
+    monkeypatch.setattr(io, "physical_memory", lambda: 10**4)
+    assert main([*base, str(tmp_path / "b.tif")]) == 0
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "a.tif"), tifffile.imread(tmp_path / "b.tif"))
+
+
+def test_blank_planes_and_other_restorers_decide_nothing(tmp_path):
+    """A blank (all-NaN) plane is not clipping (filled with 0 for the network, it outvoted the values below 0
+    of its neighbours); a stack restored through --noise-pg, or with clipping off, gets no decision; a
+    decision that stack_clipping cannot have made is a UserError."""
+    from selfrestore.errors import UserError
+    from selfrestore.io import read_frames
+
+    rng = np.random.default_rng(0)
+    planes = (0.3 + 0.3 * np.mgrid[0:96, 0:96][1] / 95 + SIGMA * rng.standard_normal((4, 96, 96))).astype(np.float32)
+    planes[:, :, :4] = 0.02 + SIGMA * rng.standard_normal((4, 96, 4))  # unclipped: values below 0
+    planes[3] = np.nan
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "n.tif", planes, photometric="minisblack", metadata={"axes": "TYX"})
+    frames, info = read_frames(tmp_path / "n.tif")
+    assert not frames[3].any()  # the reader fills a blank plane with 0 for the network
+    restorer = Restorer("unet-gauss25")
+    assert restorer.stack_clipping(frames, info.stack_shape, info.stack_axes, info.frame_blanks) == [None] * 4
+    assert main(["restore", str(tmp_path / "n.tif"), "--model", "unet-gauss25", "-o", str(tmp_path / "o.tif"),
+                 "--quiet"]) == 0
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "o.tif")[0], Restorer("unet-gauss25", clipping="off")
+                                  .restore(frames[0])[:, :, 0])
+    clipped = [clip8(plane) for plane in np.nan_to_num(planes[:3])]
+    assert restorer.stack_clipping(clipped, (3,), "T")[0] is not None
+    for other in (Restorer("laine19-gauss5_50", sensor_noise=(0.01, 0.02)), Restorer("unet-gauss25", clipping="off")):
+        assert other.stack_clipping(clipped, (3,), "T") == [None] * 3
+    with pytest.raises(UserError, match="clipping_decision"):
+        restorer.restore(clipped[0], clipping_decision="auto")
 
 
 def test_bad_clipping_mode_is_a_user_error():

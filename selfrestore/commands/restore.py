@@ -316,7 +316,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         start = time.time()
         outputs, deviations = [], []
-        decisions = restorer.stack_clipping(frames, info.stack_shape, info.stack_axes)  # a stack: one per group
+        decisions = restorer.stack_clipping(frames, info.stack_shape, info.stack_axes, info.frame_blanks)
         for image, decision in tqdm(zip(frames, decisions), total=len(frames), desc="planes", unit="plane",
                                     leave=False, disable=len(frames) < 2 or args.quiet):
             alone = not args.quiet and len(frames) == 1

@@ -30,10 +30,10 @@ MARGIN_STDS = (3.0, 2.0, 1.5, 1.0)
 PATCH = 7
 #: planes of a stack whose noise level is measured (evenly spaced; the median is used)
 MEASURED_PLANES = 8
-#: stack axes (tifffile letters) along which planes are the same kind of acquisition, decided together: time,
-#: depth, sequence. Planes at different channels, bands, wavelengths or unknown axes (C, B, E, Q ...) may have
-#: other noise and decide apart.
-SHARED_AXES = "TZI"
+#: stack axes (tifffile letters) along which planes are the same kind of acquisition, decided together: time
+#: and depth. Planes at different channels, bands, wavelengths, pages of a plain multi-page TIFF (I) or unknown
+#: axes (C, B, E, I, Q ...) may have other noise (a clean scan next to noisy ones) and decide apart.
+SHARED_AXES = "TZ"
 _GRID_POINTS = 8193
 _CHUNK = 1 << 20  #: values per block in :func:`unclip` (its float64 work arrays stay ~40 MB)
 
@@ -63,12 +63,13 @@ def clipped_noise_level(image: np.ndarray, seed: int = 0) -> float | None:
     (:func:`selfrestore.noise_check.pca_noise_sigma`) on patches away from the ends: first on all patches
     (clipped noise reads low), then, twice, on the patches with no value on an end and every channel's mean
     at least MARGIN_STDS of the last estimate from both ends (fewer where too few are left). An image with
-    (almost) no mid-tones therefore reads low: the correction is then partial, not wrong in sign. None
-    for an image too small to measure."""
+    (almost) no mid-tones therefore reads low: the correction is then partial, not wrong in sign. Patches
+    with a NaN (blank) pixel are left out. None for an image too small (or too blank) to measure."""
     from ..noise_check import pca_noise_sigma, random_patches
 
     try:
         samples = random_patches(image, PATCH, count=60000, seed=seed)
+        samples = samples[np.isfinite(samples).all(axis=1)]  # patches touching blank (NaN) pixels left out
         level = pca_noise_sigma(samples[:40000])
     except ValueError:
         return None
@@ -95,9 +96,10 @@ def clipping_of(image: np.ndarray, sigma: float | None = None) -> tuple[float, b
 def clipping_of_planes(planes: Sequence[np.ndarray], sigma: float | None = None,
                        measured: int = MEASURED_PLANES) -> tuple[float, bool, bool] | None:
     """As :func:`clipping_of`, one decision for all the planes of a stack (a time-lapse or z-stack): the ends
-    from the values of every plane counted together, the level (unless ``sigma``) the median of the levels
-    measured on up to ``measured`` evenly spaced planes. Decided plane by plane, a plane just under the
-    count threshold would be left biased next to corrected ones (flicker near black in a time-lapse)."""
+    from the values of every plane counted together (read one at a time: ``planes`` may be a lazy sequence),
+    the level (unless ``sigma``) the median of the levels measured on up to ``measured`` evenly spaced planes.
+    Decided plane by plane, a plane just under the count threshold would be left biased next to corrected
+    ones (flicker near black in a time-lapse). NaN (blank) values are left out of both."""
     if not len(planes):
         return None
     low, high = clipped_bounds(planes)
