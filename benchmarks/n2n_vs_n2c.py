@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from selfrestore.checkpoint import build_net  # noqa: E402
 from selfrestore.commands.evaluate import evaluate_model  # noqa: E402
 from selfrestore.corruption import parse_corruption  # noqa: E402
-from selfrestore.data.images import CorruptedImages  # noqa: E402
+from selfrestore.data.images import CorruptedImages, image_generator  # noqa: E402
 from selfrestore.io import list_images, load_images  # noqa: E402
 from selfrestore.registry import METHODS  # noqa: E402
 from selfrestore.restore import Restorer  # noqa: E402
@@ -68,7 +68,9 @@ def main() -> None:
         t0 = time.time()
         train(method, net, source, config, model_path)
         train_s = time.time() - t0
-        rows = evaluate_model(Restorer(model_path, device="cpu"), test_paths, noise, seed=0)
+        # noise seeded by (0, image index), as when the committed tables were made (evaluate now seeds by pixels)
+        rows = evaluate_model(Restorer(model_path, device="cpu"), test_paths, noise, seed=0,
+                              generator_for=lambda index, _: image_generator(0, index))
         results[name] = {"psnr": float(np.mean([r["psnr"] for r in rows])),
                          "ssim": float(np.mean([r["ssim"] for r in rows])),
                          "noisy": float(np.mean([r["psnr_noisy"] for r in rows])), "train_s": train_s}

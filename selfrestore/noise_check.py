@@ -138,7 +138,8 @@ def noise_level_function(image: np.ndarray, bins: int = 8, quantile: float = 0.2
     Each channel is cut into 8 x 8 blocks, a plane removed from each; in each of ``bins`` brightness bins
     the ``quantile`` of the residual variances (the flattest blocks: least texture) is divided by that
     quantile of a chi-square with the residual's degrees of freedom (the flattest blocks of pure noise
-    also scatter below the mean), then a line is fitted through the bins. None: too few blocks."""
+    also scatter below the mean), then a line is fitted through the bins. None: too few blocks, or too few
+    distinct brightnesses to fit a line (a flat image: its slope is undefined and the fit warned)."""
     from scipy.stats import chi2
 
     x = np.asarray(image, dtype=np.float64)
@@ -170,7 +171,7 @@ def noise_level_function(image: np.ndarray, bins: int = 8, quantile: float = 0.2
         if chosen.sum() >= 16:
             centres.append(float(np.median(brightness[chosen])))
             levels.append(float(np.quantile(variance[chosen], quantile)) / correction)
-    if len(centres) < 3:
+    if len(centres) < 3 or max(centres) - min(centres) < 1e-3:  # within a quarter of an 8-bit level
         return None
     a, b = np.polyfit(centres, levels, 1)
     return float(max(a, 0.0)), float(max(b, 0.0))

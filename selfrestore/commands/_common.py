@@ -2,18 +2,22 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
+from typing import Iterable
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Show defaults and keep the hand-written line breaks of descriptions and epilogs.
 
     A default is shown only when it says something: not for None / False (an option left out, a flag off),
-    and not where the help text already states it."""
+    and not where the help text already states it. Compared by identity: ``0 in (None, False)`` is true in
+    Python, which hid every default of 0 (a seed, a limit, an automatic tile size)."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if action.default in (None, False) or "default" in text.lower():
+        if action.default is None or action.default is False or "default" in text.lower():
             return text
         return super()._get_help_string(action)
 
@@ -27,6 +31,34 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str, descriptio
 def warn(message: str) -> None:
     """Print a warning on stderr, prefixed with ``selfrestore:``, so it stays out of piped output."""
     print(f"selfrestore: {message}", file=sys.stderr)
+
+
+def refuse_report_over_inputs(report: str | os.PathLike, inputs: Iterable[str | os.PathLike],
+                               option: str = "--json") -> None:
+    """A one-line UserError, before any work, when the report file ``report`` is one of the ``inputs`` (the
+    input files, a folder's images included; any name of the same file counts: relative, through a link) or is
+    named like an image or video: the report would overwrite an input, or lie where a later run reads images."""
+    from ..errors import UserError
+    from ..io import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+
+    target = Path(report)
+    try:
+        found = target.stat()
+    except OSError:  # not there yet (or not reachable): no input can be it
+        found = None
+    if found is not None:
+        identity = (found.st_dev, found.st_ino)
+        for item in inputs:
+            try:
+                info = os.stat(item)
+            except OSError:
+                continue
+            if (info.st_dev, info.st_ino) == identity:
+                raise UserError(f"{option} {report}: this is the input {item}; writing the report there would "
+                                f"overwrite it (give another file name, e.g. report.json)")
+    if target.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES:
+        raise UserError(f"{option} {report}: an image or video file name; the report is JSON (give e.g. "
+                        f"report.json)")
 
 
 def _number(text: str, kind: type, least: float, what: str, above: bool = False) -> int | float:

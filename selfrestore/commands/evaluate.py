@@ -7,20 +7,26 @@ import time
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..io import remove_stale_temporaries
-from ._common import add_parser, add_runtime_options, count, warn
+from ._common import add_parser, add_runtime_options, count, refuse_report_over_inputs, warn
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    import numpy as np
+    import torch
 
     from ..corruption import Corruption
     from ..restore import Restorer
 
 DESCRIPTION = """\
 Measure a model on clean images: each image is corrupted by --noise with a fixed seed (the same noise
-for every model you compare), restored, and scored. PSNR is computed on the output rounded to 8 bits,
-over the full image and all channels; SSIM as in Wang et al. 2004 (11x11 Gaussian window, per channel,
-averaged). LPIPS (AlexNet, lower = closer) and NIQE (no reference, lower = more natural) are added when the
-perceptual extras are installed (`scripts/fetch_perceptual_assets.sh`; see `--perceptual`).
+for every model you compare: it depends on the seed and the image's pixels only, not on its name or place
+in the list; a file given twice is scored once), restored, and scored. The clean images must lie on the
+[0, 1] scale the noise levels are defined on (8/16-bit files do; a float file outside it is skipped).
+PSNR is computed on the output rounded to 8 bits, over the full image and all channels; SSIM as in
+Wang et al. 2004 (11x11 Gaussian window, per channel, averaged). LPIPS (AlexNet, lower = closer) and NIQE
+(no reference, lower = more natural) are added when the perceptual extras are installed
+(`scripts/fetch_perceptual_assets.sh`; see `--perceptual`).
 """
 
 
@@ -32,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--noise", required=True, help="noise model, e.g. gauss25")
     p.add_argument("--model", required=True, help="model file or shipped model name")
     p.add_argument("--seed", type=count, default=0, help="seed of the synthetic noise")
-    p.add_argument("--limit", type=int, default=0, help="only the first N images")
+    p.add_argument("--limit", type=int, default=0, help="only the first N images (0: all)")
     p.add_argument("--perceptual", choices=["auto", "on", "off"], default="auto",
                    help="LPIPS + NIQE: when their weight files are installed (auto), always (error if missing), never")
     p.add_argument("--json", nargs="?", const="-", metavar="FILE", help="write results as JSON (to FILE or stdout)")
@@ -62,19 +68,52 @@ def perceptual_metrics(mode: str) -> dict:
     return metrics
 
 
+#: how far (on the [0, 1] scale) a float clean image may reach outside [0, 1]: half an 8-bit level
+RANGE_SLACK = 0.5 / 255
+
+
+def noise_generator(seed: int, clean: np.ndarray) -> torch.Generator:
+    """The generator that corrupts the clean image ``clean``: a pure function of ``seed`` and the pixels
+    (BLAKE2b of shape and little-endian float32 values), so an image gets the same noise wherever it stands in
+    the list or folder and whatever its file name, on any machine: the same noise for every model compared."""
+    import hashlib
+
+    import numpy as np
+    import torch
+
+    pixels = np.ascontiguousarray(clean, dtype="<f4")
+    digest = hashlib.blake2b(f"{int(seed)}:{pixels.shape}:".encode(), digest_size=8)
+    digest.update(pixels.tobytes())
+    return torch.Generator().manual_seed(int.from_bytes(digest.digest(), "little"))
+
+
+def out_of_range(path: Path, clean: np.ndarray) -> str | None:
+    """Why the float clean image ``clean`` cannot be scored, or None: values outside [0, 1] (counts, HDR) would
+    be corrupted by noise levels defined on the [0, 1] scale and scored against an output rounded to 8 bits
+    there, which gives numbers that mean nothing (-67 dB)."""
+    low, high = float(clean.min()), float(clean.max())
+    if low >= -RANGE_SLACK and high <= 1 + RANGE_SLACK:
+        return None
+    return (f"skipped {path}: float values {low:.4g} .. {high:.4g} lie outside [0, 1], the scale the simulated "
+            f"noise levels and the 8-bit PSNR are defined on (scale the clean image to [0, 1] first)")
+
+
 def evaluate_model(restorer: Restorer, paths: Sequence[Path], noise: Corruption, seed: int = 0,
-                   log: Callable[[str], None] = print, extra_metrics: dict | None = None) -> list[dict]:
-    """Corrupt each clean image with ``noise`` (seeded per image, so every model sees the same noise), restore
-    and score it: one row per image; unreadable or too small images are warned about and skipped."""
-    from ..data.images import image_generator
+                   log: Callable[[str], None] = print, extra_metrics: dict | None = None,
+                   generator_for: Callable[[int, np.ndarray], torch.Generator] | None = None) -> list[dict]:
+    """Corrupt each clean image with ``noise`` (seeded from ``seed`` and the image's pixels, see
+    :func:`noise_generator`, so every model sees the same noise), restore and score it: one row per image;
+    unreadable, too small or float images outside [0, 1] are warned about and skipped. ``generator_for``
+    (index in ``paths``, clean image) -> generator: another seeding (a benchmark that keeps its tables'
+    earlier noise)."""
     from ..errors import ImageReadError
     from ..io import read_image, to_array, to_channels, to_tensor
     from ..metrics import SSIM_WINDOW, psnr, quantize8, ssim
 
     rows = []
-    for i, path in enumerate(paths):
+    for index, path in enumerate(paths):
         try:
-            clean, _ = read_image(path)
+            clean, info = read_image(path)
         except ImageReadError as exc:
             warn(str(exc))
             continue
@@ -82,8 +121,13 @@ def evaluate_model(restorer: Restorer, paths: Sequence[Path], noise: Corruption,
             warn(f"skipped {path}: {clean.shape[1]}x{clean.shape[0]} is too small to evaluate (SSIM needs "
                  f"{SSIM_WINDOW}x{SSIM_WINDOW} pixels)")
             continue
+        problem = out_of_range(path, clean) if info.dtype == "float32" else None
+        if problem:
+            warn(problem)
+            continue
         clean = to_channels(clean, restorer.channels)
-        noisy = to_array(noise.sample(to_tensor(clean), image_generator(seed, i)))
+        generator = generator_for(index, clean) if generator_for else noise_generator(seed, clean)
+        noisy = to_array(noise.sample(to_tensor(clean), generator))
         start = time.time()
         restored = quantize8(restorer.restore(noisy))
         seconds = time.time() - start
@@ -114,12 +158,18 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--limit {args.limit}: give a number of images (0: all)")
     if args.json and args.json != "-":
         refuse_folder(args.json)
-        remove_stale_temporaries([args.json])  # of a run killed while it wrote the report
     noise = parse_corruption(args.noise)
+    paths, problems = list_images(args.clean)
+    unique: dict = {}  # a file given twice (or inside two given folders) is scored once
+    for path in paths:
+        unique.setdefault(path.resolve(), path)
+    paths = list(unique.values())
+    if args.json and args.json != "-":
+        refuse_report_over_inputs(args.json, paths)
+        remove_stale_temporaries([args.json])  # of a run killed while it wrote the report
     # the noise is simulated unclipped: values on 0 or 1 (Poisson zeros) are no clipping to correct
     restorer = Restorer(args.model, device=args.device, tile=args.tile, ensemble=args.ensemble,
                         precision=args.precision, clipping="off")
-    paths, problems = list_images(args.clean)
     for problem in problems:
         warn(problem)
     if args.limit:

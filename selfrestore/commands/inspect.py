@@ -9,7 +9,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ._common import add_parser, warn
+from ._common import add_parser, refuse_report_over_inputs, warn
 
 DESCRIPTION = """\
 Look at your noisy images, without any clean reference, and get advice before training: their formats,
@@ -34,6 +34,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=64, help="look at most at this many images (spread evenly)")
     p.add_argument("--json", metavar="FILE", help="also write the measurements as JSON ('-' for stdout)")
     p.set_defaults(func=run)
+
+
+#: a median noise std (0-255 scale) below which inspect reports no noise: 8-bit data reads 0 or >= 0.74 (the
+#: wavelet estimate moves in steps of half a level / 0.6745), noise-free 16-bit data reads about 0
+NO_NOISE = 0.5
 
 
 def noise_model_name(a: float, b: float, sigma: float | None = None) -> tuple[str, str]:
@@ -154,6 +159,8 @@ def run(args: argparse.Namespace) -> int:
     videos = [item for item in args.inputs if is_video_file(item) and Path(item).is_file()]
     image_inputs = [item for item in args.inputs if item not in videos]
     paths, problems = list_images(image_inputs) if image_inputs else ([], [])
+    if args.json and args.json != "-":
+        refuse_report_over_inputs(args.json, [*paths, *videos])
     for problem in problems:
         warn(problem)
     if not paths and not videos:
@@ -213,6 +220,10 @@ def run(args: argparse.Namespace) -> int:
     say(f"  sizes {sizes[0][0]}x{sizes[0][1]}" + (f" .. {sizes[-1][0]}x{sizes[-1][1]}" if len(sizes) > 1 else ""))
     over = "over the images" if not float_rows or floats else f"over the {len(integer_rows)} 8/16-bit images"
     say(f"noise std {np.median(sigmas):.2f} {unit} (median; {sigmas.min():.2f} .. {sigmas.max():.2f} {over})")
+    # nothing to measure: flat or noise-free images (no noise model, no method: a level of ~0 suggests neither)
+    noiseless = bool(np.median(sigmas) == 0 if floats else np.median(sigmas) < NO_NOISE)
+    if noiseless:
+        say("  no noise measured: the images look flat or noise-free")
     if float_rows and not floats:
         float_sigmas = [r["noise_sigma"] for r in float_rows]
         say(f"  float images: noise std {np.median(float_sigmas):.4g} in their own units (median of "
@@ -230,7 +241,7 @@ def run(args: argparse.Namespace) -> int:
                   + (" ..." if len(flagged) > 5 else "") + " (leave them out of training)")
     levels = [(r["variance_a"], r["variance_b"]) for r in rows if r["variance_a"] is not None]
     noise_name = None
-    if levels:
+    if levels and not noiseless:
         a, b = (float(v) for v in np.median(np.array(levels), axis=0))
         noise_name, kind = noise_model_name(a, b, None if floats else float(np.median(sigmas)))
         say(f"noise variance ~ {a:.3g} x + {b:.3g} (x: brightness in [0, 1]; median over images): {kind}; "
@@ -241,7 +252,10 @@ def run(args: argparse.Namespace) -> int:
         say(f"{', '.join(short)}: a single frame; `selfrestore video` needs 2 frames or more (extract the frame "
             f"and use `selfrestore restore`)")
     advice_lines: list[str] = []
-    if movable:
+    if noiseless:
+        advice_lines = ["No noise was measured: nothing to restore, so no method or noise model is suggested "
+                        "(run inspect on the noisy images themselves)."]
+    elif movable:
         advice_lines = list(video_advice(movable, None if floats else float(np.median(sigmas)), correlation,
                                          noise_name))
     elif image_inputs:

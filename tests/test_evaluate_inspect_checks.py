@@ -1,0 +1,131 @@
+"""User-facing checks of `selfrestore evaluate` and `selfrestore inspect`: a --json report never overwrites an
+input, float data off the [0, 1] scale is not scored, the simulated noise belongs to the image (not its place in
+the list), defaults of 0 show in --help, and a flat image gives no warning and no misleading advice."""
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from selfrestore.cli import main
+from selfrestore.io import write_image
+
+
+@pytest.fixture
+def clean_dir(tmp_path, rgb_image):
+    """A folder of two small clean 8-bit images (48x48 and 48x64)."""
+    folder = tmp_path / "clean"
+    write_image(folder / "a.png", rgb_image[:48, :48])
+    write_image(folder / "b.png", rgb_image[48:, 64:])
+    return folder
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+def test_json_report_never_overwrites_an_input(tmp_path, clean_dir, capsys, monkeypatch):
+    """`--json clean/a.png` with clean/ the --clean folder (or `inspect v/ --json v/f000.png`) replaced the image
+    with the JSON report: refused in one line before any work, under any name of the file."""
+    monkeypatch.chdir(tmp_path)
+    before = {p.name: p.read_bytes() for p in clean_dir.iterdir()}
+    evaluate = ["evaluate", "--clean", "clean", "--noise", "gauss25", "--model", "unet-gauss25", "--json"]
+    for report in ("clean/a.png", "./clean/../clean/b.png", str(clean_dir / "a.png")):
+        assert main([*evaluate, report]) == 2, report
+        assert "would overwrite it" in one_line_error(capsys)
+        assert main(["inspect", "clean", "--json", report]) == 2, report
+        assert "would overwrite it" in one_line_error(capsys)
+    assert main(["inspect", "clean/a.png", "--json", "clean/a.png"]) == 2  # a file named as the input itself
+    assert "would overwrite it" in one_line_error(capsys)
+    # a report named like an image or video would be read as one by the next run on that folder
+    for report in ("clean/r.png", "report.tif", "r.mp4"):
+        assert main([*evaluate, report]) == 2 and "the report is JSON" in one_line_error(capsys)
+        assert main(["inspect", "clean", "--json", report]) == 2 and "the report is JSON" in one_line_error(capsys)
+    assert {p.name: p.read_bytes() for p in clean_dir.iterdir()} == before  # nothing written or replaced
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clean"]
+    assert main(["inspect", "clean", "--json", "clean/report.json"]) == 0  # a JSON file beside them is fine
+    assert json.loads((clean_dir / "report.json").read_text())["images"]
+
+
+def test_evaluate_skips_float_images_off_the_unit_scale(tmp_path, clean_dir, rgb_image, capsys):
+    """A float TIFF of counts (401 .. 3600) was scored "noisy -66.94 dB restored -66.94 dB": the noise levels
+    and the 8-bit PSNR are defined on [0, 1], so such an image is skipped with a one-line reason."""
+    import tifffile
+
+    tifffile.imwrite(clean_dir / "counts.tif", (rgb_image[:48, :48] * 4000).astype(np.float32), photometric="rgb")
+    # float in [0, 1]: scored
+    tifffile.imwrite(clean_dir / "unit.tif", rgb_image[:48, :48].astype(np.float32), photometric="rgb")
+    report_path = tmp_path / "e.json"
+    assert main(["evaluate", "--clean", str(clean_dir), "--noise", "gauss25", "--model", "unet-gauss25",
+                 "--json", str(report_path)]) == 1  # 1: an input was skipped
+    err = capsys.readouterr().err
+    assert "counts.tif: float values" in err and "outside [0, 1]" in err and "Traceback" not in err
+    report = json.loads(report_path.read_text())
+    assert sorted(r["image"].rsplit("/", 1)[-1] for r in report["images"]) == ["a.png", "b.png", "unit.tif"]
+    assert all(r["psnr_noisy"] > 15 for r in report["images"])
+    assert main(["evaluate", "--clean", str(clean_dir / "counts.tif"), "--noise", "gauss25", "--model",
+                 "unet-gauss25"]) == 2
+    assert "no image could be evaluated" in capsys.readouterr().err
+
+
+def test_evaluate_noise_belongs_to_the_image_not_its_place_in_the_list(tmp_path, clean_dir, capsys):
+    """b.png alone read 35.11 dB, inside its folder 35.36 dB, and a file given twice was scored twice with
+    different noise: the noise is now drawn from the seed and the image's pixels; duplicates are scored once."""
+    def rows(*clean: str, seed: int = 0) -> list[tuple]:
+        report = tmp_path / "e.json"
+        assert main(["evaluate", "--clean", *clean, "--noise", "gauss25", "--model", "unet-gauss25",
+                     "--seed", str(seed), "--json", str(report)]) == 0
+        capsys.readouterr()
+        return [(r["image"].rsplit("/", 1)[-1], r["psnr_noisy"], r["psnr"])
+                for r in json.loads(report.read_text())["images"]]
+
+    b = str(clean_dir / "b.png")
+    alone = rows(b)
+    in_folder = rows(str(clean_dir))
+    assert [name for name, *_ in in_folder] == ["a.png", "b.png"] and in_folder[1] == alone[0]
+    assert rows(b, str(clean_dir), b) == [alone[0], in_folder[0]]  # each file once, first place kept
+    assert rows(b, seed=1)[0][1] != alone[0][1]  # the seed still draws other noise
+    # stable across runs and machines (no Python hash()): the generator's seed is pinned
+    from selfrestore.commands.evaluate import noise_generator
+
+    assert noise_generator(0, np.zeros((2, 2, 1), np.float32)).initial_seed() == 8413213244793768499
+    assert noise_generator(1, np.zeros((2, 2, 1), np.float32)).initial_seed() != 8413213244793768499
+
+
+def test_help_shows_defaults_of_zero(capsys):
+    """`0 in (None, False)` is true in Python: the help hid every default of 0 (evaluate --seed, --limit)."""
+    import argparse
+
+    from selfrestore.commands._common import HelpFormatter
+
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "seed of the synthetic noise (default: 0)" in text and "(0: all) (default: 0)" in text
+    parser = argparse.ArgumentParser(formatter_class=HelpFormatter)
+    for name, default in (("zero", 0), ("zerof", 0.0), ("none", None), ("off", False), ("on", True)):
+        parser.add_argument(f"--{name}", default=default, help=name)
+    text = " ".join(parser.format_help().split())
+    for shown in ("zero (default: 0)", "zerof (default: 0.0)", "on (default: True)"):
+        assert shown in text
+    assert "(default: None)" not in text and "(default: False)" not in text
+
+
+def test_inspect_flat_image_warns_nothing_and_suggests_nothing(tmp_path, capsys):
+    """A constant image leaked numpy's RankWarning and suggested `--noise gauss1` and training: it now says no
+    noise was measured and suggests no noise model or method."""
+    from selfrestore.noise_check import noise_level_function
+
+    flat = np.full((64, 96, 3), 128 / 255, np.float32)
+    write_image(tmp_path / "flat.png", flat)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert noise_level_function(flat) is None  # no brightness range: no line to fit
+        assert main(["inspect", str(tmp_path / "flat.png"), "--json", str(tmp_path / "r.json")]) == 0
+    out = capsys.readouterr().out
+    assert "no noise measured" in out and "--noise" not in out and "selfrestore fit" not in out
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["noise_model"] is None and report["noise_sigma_median"] == 0
+    assert report["advice"] and not any("selfrestore" in line for line in report["advice"])
