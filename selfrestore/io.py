@@ -472,14 +472,32 @@ def intensity_mapping(images: Sequence[np.ndarray], seed: int = 0) -> dict[str, 
     """For float data far outside [0, 1] (microscope or telescope counts kept as float): the affine map
     ``x' = (x - offset) / scale`` that sends the 0.1th..99.9th percentile of all pixels to [0, 1], the range
     the networks, learning rates and noise levels are made for. None when the data already lies in about
-    [0, 1] (every 8/16-bit file, and float files scaled like them)."""
+    [0, 1] (every 8/16-bit file, and float files scaled like them). Whether it does is judged on the means of
+    4x4 blocks (of images; flat samples as they are): strong noise on [0, 1] data reaches past 1.5 (sigma 50/255
+    mapped 11 of 124 Kodak24 / BSD300 images, 75/255 nearly all), its signal does not."""
     rng = np.random.default_rng(seed)
-    sample = np.concatenate([image.reshape(-1)[rng.integers(0, image.size, min(image.size, 20000))]
-                             for image in images])
-    low, high = (float(v) for v in np.percentile(sample, [0.1, 99.9]))
+
+    def sample_of(values: np.ndarray) -> np.ndarray:
+        flat = values.reshape(-1)
+        return flat[rng.integers(0, flat.size, min(flat.size, 20000))]
+
+    sample = np.concatenate([sample_of(image) for image in images])
+    signal = np.concatenate([sample_of(_block_means(image)) for image in images])
+    low, high = (float(v) for v in np.percentile(signal, [0.1, 99.9]))
     if low >= -0.5 and high <= 1.5:
         return None
+    low, high = (float(v) for v in np.percentile(sample, [0.1, 99.9]))
     return {"offset": low, "scale": max(high - low, 1e-12)}
+
+
+def _block_means(image: np.ndarray, block: int = 4) -> np.ndarray:
+    """The means of ``block`` x ``block`` pixel blocks of an (H, W[, C]) image, per channel (noise / 4, the
+    signal kept); the values themselves for flat samples or images smaller than a block."""
+    h, w = (image.shape[0] // block * block, image.shape[1] // block * block) if image.ndim >= 2 else (0, 0)
+    if h == 0 or w == 0:
+        return image
+    cut = image[:h, :w].reshape(h // block, block, w // block, block, -1)
+    return cut.mean(axis=(1, 3))
 
 
 def to_channels(image: np.ndarray, channels: int) -> np.ndarray:

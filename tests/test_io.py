@@ -510,6 +510,20 @@ def test_a_two_band_tiff_is_two_bands_not_gray_and_alpha(tmp_path):
         assert np.array_equal(tif.asarray(), 65535 - bands)
 
 
+def test_strong_noise_on_0_1_data_is_not_taken_for_counts(rgb_image):
+    """Unclipped noise of std 75/255 on a [0, 1] photo reaches well past 1.5 (the raw percentiles mapped it, so
+    restore and evaluate rescaled the noisy image); its 4x4 block means do not. Counts are still mapped."""
+    from selfrestore.io import intensity_mapping
+
+    bright = np.clip(rgb_image + 0.4, 0, 1)  # much of it white
+    noisy = bright + 75 / 255 * np.random.default_rng(0).standard_normal(bright.shape)
+    assert np.percentile(noisy, 99.9) > 1.5
+    assert intensity_mapping([noisy]) is None
+    mapping = intensity_mapping([100 + 4000 * noisy])
+    assert mapping is not None and mapping["scale"] > 4000  # from the raw percentiles, noise included
+    assert intensity_mapping([np.linspace(0, 3, 5000)]) is not None  # flat samples: as they are
+
+
 def test_float_data_far_outside_0_1_is_not_clipped_into_an_integer_format(tmp_path):
     """Float counts (0..1000) to PNG were clipped to [0, 1] silently (98 % of the pixels white); float data
     in [0, 1], a restoration's slight overshoot included, still goes to PNG."""
