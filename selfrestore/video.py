@@ -96,9 +96,15 @@ SETTING_NAMES = {"steps_per_frame": "--steps-per-frame", "passes": "--passes", "
                  "mode": "--online / --offline", "frames": "the video's frame count", "shape": "the frame size"}
 
 
+class ResumeRefused(UserError):
+    """A saved fine-tuning state this run cannot continue (unreadable, or saved with other settings): it is left
+    in place for the user to rerun with those settings or delete, never discarded by the failed run."""
+
+
 @dataclass
 class VideoStats:
-    frames: int = 0
+    frames: int = 0                   #: frames restored by this run
+    resumed: int = 0                  #: frames an interrupted run had written (online --resume): not in frames
     seconds: float = 0.0
     losses: list[float] = field(default_factory=list)
     valid_fraction: list[float] = field(default_factory=list)   #: mean occlusion mask per aligned pair
@@ -164,28 +170,43 @@ def stack_indices(centre: int, offsets: Sequence[int], n: int, exclude: int | No
     return [centre if i == exclude else i for i in out]
 
 
+def check_video_config(config: VideoConfig, frames: int | None = None) -> FlowEstimator:
+    """A UserError for settings that cannot work together (checked by the caller before it creates any output,
+    so a refused run leaves nothing behind): an unknown mode, schedule or occlusion test, the residual test on
+    noisy frames, a DIS preset for another flow method, a flow method OpenCV lacks (tvl1 without contrib), or
+    fewer than 2 ``frames`` to fine-tune on. Returns the flow estimator the settings make."""
+    if config.mode not in ("online", "offline"):
+        raise UserError(f"unknown video mode {config.mode!r}; use online or offline")
+    if config.lr_schedule not in ("cosine", "constant"):
+        raise UserError(f"unknown learning-rate schedule {config.lr_schedule!r}; use cosine or constant")
+    if config.flow_on not in ("denoised", "noisy"):
+        raise UserError(f"flow_on must be 'denoised' or 'noisy', not {config.flow_on!r}")
+    if config.occlusion_test not in ("auto", "consistency", "residual"):
+        raise UserError(f"unknown occlusion test {config.occlusion_test!r}; use auto, consistency or residual")
+    if config.occlusion_test == "residual" and not residual_test_possible(config):
+        raise UserError("the residual occlusion test needs flow on denoised frames (--flow-on denoised)")
+    if config.flow_preset is not None and config.flow_method != "dis":
+        raise UserError(f"--flow-preset {config.flow_preset} is a preset of DIS flow; --flow {config.flow_method} "
+                        "has none (leave --flow-preset out, or use --flow dis)")
+    if frames is not None and frames < 2 and config.steps_per_frame > 0:
+        raise UserError(f"fine-tuning on a video needs at least 2 frames, this one has {frames} "
+                        "(--steps-per-frame 0 restores it with the start model as it is)")
+    return FlowEstimator(config.flow_method, preset=flow_preset(config))
+
+
 class VideoFineTuner:
     """Holds the network, its optimizer and the flow estimator; aligns, trains and restores frames."""
 
     def __init__(self, method: Method, net: nn.Module, config: VideoConfig,
                  device: torch.device | str = "cpu"):
-        if config.mode not in ("online", "offline"):
-            raise UserError(f"unknown video mode {config.mode!r}; use online or offline")
-        if config.lr_schedule not in ("cosine", "constant"):
-            raise UserError(f"unknown learning-rate schedule {config.lr_schedule!r}; use cosine or constant")
-        if config.flow_on not in ("denoised", "noisy"):
-            raise UserError(f"flow_on must be 'denoised' or 'noisy', not {config.flow_on!r}")
-        if config.occlusion_test not in ("auto", "consistency", "residual"):
-            raise UserError(f"unknown occlusion test {config.occlusion_test!r}; use auto, consistency or residual")
-        if config.occlusion_test == "residual" and not residual_test_possible(config):
-            raise UserError("the residual occlusion test needs flow on denoised frames (--flow-on denoised)")
+        flow = check_video_config(config)
         if not hasattr(method, "training_offsets"):
             raise UserError(f"method {method.name!r} is not a video method (use f2f or mf2f)")
         self.method, self.net, self.config = method, net, config
         self.device = pick_device(device)
         self.net.to(self.device)
         self.optimizer = torch.optim.Adam(net.parameters(), lr=config.lr, betas=(0.9, 0.99))
-        self.flow = FlowEstimator(config.flow_method, preset=flow_preset(config))
+        self.flow = flow
         self.rng = np.random.default_rng(config.seed)
         torch.manual_seed(config.seed)
         self.stats = VideoStats()
@@ -379,7 +400,7 @@ def run_online(tuner: VideoFineTuner, frames: Iterable[np.ndarray], n: int, sink
                 if stop_asked():
                     raise Interrupted(f"interrupted after frame {t + 1} of {n}; the fine-tuning state is saved in "
                                       f"{config.checkpoint} (the same command with --resume continues it)")
-    tuner.stats.frames = n
+    tuner.stats.frames, tuner.stats.resumed = n - first, first  # the speed is this run's
     tuner.stats.seconds = time.perf_counter() - start
     return tuner.stats
 
@@ -492,16 +513,16 @@ def load_video_checkpoint(tuner: "VideoFineTuner", path: str, fingerprint: dict
     try:
         state = torch.load(path, map_location=tuner.device, weights_only=True)
     except Exception as exc:
-        raise UserError(f"{path}: cannot read the video checkpoint ({type(exc).__name__}); delete it to "
-                        "start over") from None
+        raise ResumeRefused(f"{path}: cannot read the video checkpoint ({type(exc).__name__}); start over "
+                            "without --resume, with --overwrite (or delete it)") from None
     saved = state.get("fingerprint", {})
     if any(k not in saved for k in fingerprint):  # written by an older selfrestore: not resumable
-        raise UserError(f"{path}: saved by an older version of selfrestore, whose settings cannot be matched; "
-                        "delete it to start over")
+        raise ResumeRefused(f"{path}: saved by an older version of selfrestore, whose settings cannot be "
+                            "matched; start over without --resume, with --overwrite (or delete it)")
     if saved != fingerprint:
         changed = sorted({SETTING_NAMES.get(k, k) for k in fingerprint if saved.get(k) != fingerprint[k]})
-        raise UserError(f"{path}: saved by a run with other settings ({', '.join(changed)}); rerun with those, "
-                        "or delete it to start over")
+        raise ResumeRefused(f"{path}: saved by a run with other settings ({', '.join(changed)}); rerun with "
+                            "those, or start over without --resume, with --overwrite")
     tuner.net.load_state_dict(state["net"])
     tuner.optimizer.load_state_dict(state["optimizer"])
     tuner.rng.bit_generator.state = state["numpy_rng"]
@@ -514,8 +535,7 @@ def load_video_checkpoint(tuner: "VideoFineTuner", path: str, fingerprint: dict
 def finetune_and_restore(method: Method, net: nn.Module, frames: Iterable[np.ndarray], n: int,
                          sink: FrameSink, config: VideoConfig, device: torch.device | str = "cpu") -> VideoStats:
     """Fine-tune ``net`` with ``method`` on the video and write every restored frame to ``sink``."""
-    if n < 2 and config.steps_per_frame > 0:
-        raise UserError("fine-tuning on a video needs at least 2 frames")
+    check_video_config(config, n)
     tuner = VideoFineTuner(method, net, config, device)
     runner = run_online if config.mode == "online" else run_offline
     return runner(tuner, frames, n, sink)

@@ -42,12 +42,13 @@ class VideoInfo:
     height: int
     width: int
     channels: int = 3
-    dtype: str = "uint8"         #: "uint8" or "uint16" (bit depth of frames / decoded video)
+    dtype: str = "uint8"         #: "uint8", "uint16" or "float32" (pixel type of frames / decoded video)
     fps: float = 25.0
     names: list[str] = field(default_factory=list)  #: frame file names (folder and pattern inputs)
     first_index: int = 0         #: first frame number of a pattern
     stack: ImageInfo | None = None  #: a stack input's layout (axes, pixel type, tags) to write it back alike
-    #: a float stack far outside [0, 1] is mapped into it for the networks and back on writing
+    #: float frames (a stack, or TIFF / FITS frames) far outside [0, 1] are mapped into it for the networks, one
+    #: map for the whole video (no flicker), and back on writing float frames
     intensity: dict[str, float] | None = None
     alpha: bool = False          #: some input frames have an alpha channel (restored frames are written without)
 
@@ -206,9 +207,25 @@ class VideoReader:
     def _frames_info(self, kind: str, source: str, first: int) -> VideoInfo:
         frame, image_info = read_image(self._paths[0])
         h, w, c = frame.shape
-        dtype = image_info.dtype if image_info.dtype in ("uint8", "uint16") else "uint16"
-        return VideoInfo(kind, source, len(self._paths), h, w, c, dtype,
-                         names=[p.name for p in self._paths], first_index=first, alpha=self._check_frames())
+        alpha = self._check_frames()
+        mapping = self._intensity()
+        dtype = "float32" if mapping else image_info.dtype  # counts cannot go back into 8 / 16 bits
+        return VideoInfo(kind, source, len(self._paths), h, w, c, dtype, names=[p.name for p in self._paths],
+                         first_index=first, intensity=mapping, alpha=alpha)
+
+    def _intensity(self) -> dict[str, float] | None:
+        """The one :func:`intensity_mapping` of float frames far outside [0, 1] (counts kept as float TIFF /
+        FITS), from a sample of every frame: a map per frame would make the restored video flicker. None for
+        frames in about [0, 1]; only TIFF / FITS frames can hold floats (others are not read twice)."""
+        if not any(p.suffix.lower() in STACK_SUFFIXES for p in self._paths):
+            return None
+        rng = np.random.default_rng(0)
+        per_frame = max(500, 2_000_000 // len(self._paths))  # the samples of a long video stay small
+        samples = []
+        for path in self._paths:
+            values = read_image(path)[0].reshape(-1)
+            samples.append(values[rng.integers(0, values.size, min(values.size, per_frame))])
+        return intensity_mapping(samples)
 
     def _check_frames(self) -> bool:
         """Read every frame before anything is restored, so that a file which is no image, is cut short or has
@@ -276,6 +293,8 @@ class VideoReader:
                 if frame.shape != (self.info.height, self.info.width, self.info.channels):
                     raise UserError(f"{path}: frame of shape {frame.shape} in a video of "
                                     f"{self.info.height}x{self.info.width}x{self.info.channels}")
+                if self.info.intensity:
+                    frame = ((frame - self.info.intensity["offset"]) / self.info.intensity["scale"]).astype(np.float32)
                 yield frame
             return
         deep = self.info.dtype == "uint16"
@@ -305,13 +324,19 @@ def read_video(source: str | os.PathLike) -> tuple[np.ndarray, VideoInfo]:
 
 def output_kind(target: str | os.PathLike) -> str:
     """What a video written to ``target`` becomes: "file" (a video suffix), "stack" (a TIFF / FITS name),
-    "pattern" (a ``%d`` field) or "folder"; an image file name is a UserError."""
+    "pattern" (a ``%d`` field) or "folder"; an image file name, or a pattern without an image suffix (its
+    frames could not be written), is a UserError."""
     text = str(target)
     if is_video_file(text):
         return "file"
     if is_stack_file(text) and not is_pattern(text):
         return "stack"
     if is_pattern(text):
+        suffix = Path(text).suffix.lower()
+        if suffix not in IMAGE_SUFFIXES:  # said now, not at the first frame written after all the fine-tuning
+            what = f"unknown image suffix {suffix!r}" if suffix else "no image suffix"
+            raise UserError(f"{text}: {what}; a frame pattern ends with one of {', '.join(IMAGE_SUFFIXES)} "
+                            f"(such as {Path(text).with_suffix('.png')})")
         return "pattern"
     if Path(text).suffix.lower() in IMAGE_SUFFIXES:
         raise UserError(f"{text}: output of a video must be a folder, a frame pattern like out/%05d.png or a "
@@ -410,8 +435,13 @@ class VideoWriter:
     def _frame_path(self, index: int) -> Path:
         return output_frame_path(self.target, self.info, index)
 
+    @property
+    def _deep(self) -> bool:
+        """A video file gets 16 bits (10 or 16 in the file) from 16-bit or float frames, else 8."""
+        return self.info.dtype in ("uint16", "float32")
+
     def _open_encoder(self, height: int, width: int) -> None:
-        deep = self.info.dtype == "uint16"
+        deep = self._deep
         suffix = Path(self.target).suffix.lower()
         if suffix == ".y4m":  # YUV4MPEG holds raw frames only (an encoded stream wrote an empty file)
             codec, pix_out = "rawvideo", "yuv444p16le" if deep else "yuv444p"
@@ -452,7 +482,7 @@ class VideoWriter:
         """What a spooled frame keeps, losslessly for the output: its 8 / 16 bits (a video holds no more),
         or float for a float stack."""
         if self.kind == "file" or self.info.dtype in ("uint8", "uint16"):
-            return "uint16" if self.info.dtype == "uint16" else "uint8"
+            return "uint16" if self._deep else "uint8"
         return "float32"
 
     def _spooled(self, index: int) -> Path:
@@ -474,21 +504,28 @@ class VideoWriter:
     def _append(self, frame: np.ndarray) -> None:
         """Put one frame into the stack or the encoder (not counted)."""
         if self.kind == "stack":
-            if self.info.intensity:  # back to the input stack's own values (other outputs keep [0, 1])
-                frame = frame * self.info.intensity["scale"] + self.info.intensity["offset"]
-            self._frames.append(frame)
+            self._frames.append(self._unmapped(frame))
         elif self.kind != "file":
-            write_image(self._frame_path(self.count), frame, self._image_info)
+            path = self._frame_path(self.count)
+            write_image(path, self._unmapped(frame) if path.suffix.lower() in STACK_SUFFIXES else frame,
+                        self._image_info)
         else:
             if frame.shape[2] == 1:
                 frame = np.repeat(frame, 3, axis=2)
             if self._encoder is None:
                 self._open_encoder(*frame.shape[:2])
-            if self.info.dtype == "uint16":
+            if self._deep:
                 raw = np.round(np.clip(frame, 0, 1) * 65535).astype("<u2")
             else:
                 raw = np.round(np.clip(frame, 0, 1) * 255).astype(np.uint8)
             self._encoder.send(np.ascontiguousarray(raw).tobytes())
+
+    def _unmapped(self, frame: np.ndarray) -> np.ndarray:
+        """A frame going to a float file (a stack, TIFF / FITS frames) back in the input's own values when
+        they were mapped into [0, 1] (8 / 16-bit frames and video files keep [0, 1])."""
+        if not self.info.intensity:
+            return frame
+        return (frame * self.info.intensity["scale"] + self.info.intensity["offset"]).astype(np.float32)
 
     def close(self, ok: bool = True) -> None:
         """Finish the file; with ``ok=False`` (an error happened) drop the partial video file (a spool

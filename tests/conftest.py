@@ -25,14 +25,34 @@ def astronaut():
     return data.astronaut().astype(np.float32) / 255
 
 
-@pytest.fixture
-def tiny_video_start(tmp_path):
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
     """A tiny (untrained, seeded) single-frame denoiser file for `video` command tests: they check how the
     command runs, resumes and writes, not restoration quality."""
     from selfrestore.checkpoint import build_net, save_checkpoint
 
     torch.manual_seed(0)
-    path = tmp_path / "start.safetensors"
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
     save_checkpoint(path, build_net("unet", in_channels=3, out_channels=3, width=4, depth=2),
                     {"method": {"name": "n2c", "noise": None}, "channels": 3})
     return path
+
+
+@pytest.fixture
+def fail_at_call(monkeypatch):
+    """``fail_at_call(owner, "name", call, exc)``: ``owner.name`` raises ``exc`` at its ``call``-th call (a kill,
+    a diverged loss, a full disk at a chosen moment) and works as before otherwise; returns the undo."""
+
+    def arm(owner, name: str, call: int, exc: BaseException):
+        original, calls = getattr(owner, name), {"n": 0}
+
+        def failing(*args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == call:
+                raise exc
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, failing)
+        return lambda: monkeypatch.setattr(owner, name, original)
+
+    return arm

@@ -158,7 +158,7 @@ def test_resume_of_a_run_stopped_before_its_size_check_records_it(tmp_path, caps
     assert main([*args, "--resume"]) == 0 and "checking it now" not in capsys.readouterr().err
 
 
-def test_video_killed_after_its_file_is_made_resumes(tmp_path, monkeypatch, tiny_video_start):
+def test_video_killed_after_its_file_is_made_resumes(tmp_path, monkeypatch, tiny_model):
     """`video --online -o FILE`: the file is made from the spooled frames, then the resume state deleted. The
     spool went first, so a kill between the two left a state whose frames were gone: --resume failed ("frame 1
     missing") and a plain rerun was told to --resume. The spool now goes last; --resume remakes the same file."""
@@ -168,7 +168,7 @@ def test_video_killed_after_its_file_is_made_resumes(tmp_path, monkeypatch, tiny
 
     frames = tmp_path / "frames"
     _noisy_images(frames, n=3, size=48)
-    model = tiny_video_start
+    model = tiny_model
     base = ["video", str(frames), "--method", "f2f", "--model", str(model), "--steps-per-frame", "1",
             "--crop", "32", "--online", "--quiet"]
     monkeypatch.setattr(video, "VideoConfig", functools.partial(video.VideoConfig, checkpoint_seconds=0))
@@ -264,7 +264,7 @@ def test_ctrl_c_while_a_video_file_is_made_leaves_no_partial_file(tmp_path, monk
 
 @pytest.mark.parametrize("mode", ["offline", "online"])
 def test_ctrl_c_in_video_fine_tuning_saves_the_state_and_resume_ends_as_uninterrupted(tmp_path, monkeypatch,
-                                                                                      capsys, tiny_video_start, mode):
+                                                                                      capsys, tiny_model, mode):
     """The state was saved only every minute, so Ctrl-C lost up to a minute of fine-tuning. Now the first
     Ctrl-C lets the frame in hand finish, saves the state, and exits 130 naming --resume; the resumed run
     writes exactly the frames of an uninterrupted one."""
@@ -276,7 +276,7 @@ def test_ctrl_c_in_video_fine_tuning_saves_the_state_and_resume_ends_as_uninterr
 
     frames = tmp_path / "frames"
     _noisy_images(frames, n=4, size=48)
-    base = ["video", str(frames), "--method", "f2f", "--model", str(tiny_video_start), "--steps-per-frame", "2",
+    base = ["video", str(frames), "--method", "f2f", "--model", str(tiny_model), "--steps-per-frame", "2",
             "--crop", "32", f"--{mode}", "--quiet"] + (["--passes", "2"] if mode == "offline" else [])
     monkeypatch.setattr(video, "VideoConfig", functools.partial(video.VideoConfig, checkpoint_seconds=3600))
     reference, resumed = tmp_path / "reference.tif", tmp_path / "resumed.tif"

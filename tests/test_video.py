@@ -233,22 +233,14 @@ def _fine_tune(frames, checkpoint=None, method="f2f", method_options=None, **ove
     return net, sink
 
 
-def _killed_at_training_call(monkeypatch, call: int, run) -> None:
+def _killed_at_training_call(fail_at_call, call: int, run) -> None:
     """Call ``run()`` with the ``call``-th call of VideoFineTuner.train_steps raising KeyboardInterrupt (a kill)."""
     import selfrestore.video as video
 
-    original, calls = video.VideoFineTuner.train_steps, {"n": 0}
-
-    def dies(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == call:
-            raise KeyboardInterrupt
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(video.VideoFineTuner, "train_steps", dies)
+    undo = fail_at_call(video.VideoFineTuner, "train_steps", call, KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt):
         run()
-    monkeypatch.setattr(video.VideoFineTuner, "train_steps", original)
+    undo()
 
 
 def _assert_same_weights(net_a, net_b) -> None:
@@ -256,7 +248,7 @@ def _assert_same_weights(net_a, net_b) -> None:
         assert torch.equal(a, b)
 
 
-def test_offline_fine_tuning_killed_mid_pass_resumes_to_the_same_result(tmp_path, sequence, monkeypatch):
+def test_offline_fine_tuning_killed_mid_pass_resumes_to_the_same_result(tmp_path, sequence, fail_at_call):
     """Offline fine-tuning saves its state as it goes; a run killed in its second pass, rerun with the same
     settings, ends with exactly the weights and frames of an uninterrupted run, and other settings are refused."""
     from selfrestore.errors import UserError
@@ -265,7 +257,8 @@ def test_offline_fine_tuning_killed_mid_pass_resumes_to_the_same_result(tmp_path
     reference_net, reference = _fine_tune(frames, mode="offline")
     checkpoint = str(tmp_path / "state.pt")
     # pass 1 made 2 steps per frame; die in the middle of pass 2
-    _killed_at_training_call(monkeypatch, 2 * len(frames) + 5, lambda: _fine_tune(frames, checkpoint, mode="offline"))
+    _killed_at_training_call(fail_at_call, 2 * len(frames) + 5,
+                             lambda: _fine_tune(frames, checkpoint, mode="offline"))
     state = torch.load(checkpoint, weights_only=True)
     assert state["next_pass"] == 1 and 0 < state["position"] < len(frames)
     with pytest.raises(UserError, match=r"other settings \(--lr\)"):  # named as the command's option
@@ -284,7 +277,7 @@ def test_offline_fine_tuning_killed_mid_pass_resumes_to_the_same_result(tmp_path
 
 
 @pytest.mark.parametrize("method, flow_on", [("f2f", "denoised"), ("mf2f", "noisy")])
-def test_online_fine_tuning_killed_mid_video_resumes_to_the_same_frames(tmp_path, sequence, monkeypatch, method,
+def test_online_fine_tuning_killed_mid_video_resumes_to_the_same_frames(tmp_path, sequence, fail_at_call, method,
                                                                          flow_on):
     """Online: a run killed after some frames were written, rerun with the same settings, skips the written
     frames and writes exactly the remaining frames of an uninterrupted run (with flow on denoised frames the
@@ -294,7 +287,7 @@ def test_online_fine_tuning_killed_mid_video_resumes_to_the_same_frames(tmp_path
     reference_net, reference = _fine_tune(frames, **settings)
     checkpoint = str(tmp_path / "state.pt")
     # one training call per frame from frame 1: frames 0-3 written, killed while adapting on frame 4
-    _killed_at_training_call(monkeypatch, 4, lambda: _fine_tune(frames, checkpoint, **settings))
+    _killed_at_training_call(fail_at_call, 4, lambda: _fine_tune(frames, checkpoint, **settings))
     assert torch.load(checkpoint, weights_only=True)["position"] == 4
     resumed_net, resumed = _fine_tune(frames, checkpoint, **settings)
     assert resumed[:4] == [None] * 4 and len(resumed) == len(frames)
@@ -302,27 +295,27 @@ def test_online_fine_tuning_killed_mid_video_resumes_to_the_same_frames(tmp_path
     _assert_same_weights(reference_net, resumed_net)
 
 
-def test_online_run_stopped_before_its_first_timed_save_resumes_from_the_start(tmp_path, sequence, monkeypatch):
+def test_online_run_stopped_before_its_first_timed_save_resumes_from_the_start(tmp_path, sequence, fail_at_call):
     """The state was first saved after --checkpoint-seconds (a minute): a run stopped earlier left frames and
     no state, so a rerun was refused (the output exists) and --resume had nothing to continue. The starting
     state is now saved before any frame is written; --resume rewrites the frames, as an uninterrupted run."""
     frames = list(sequence[1][:4])
     reference_net, reference = _fine_tune(frames, mode="online")
     checkpoint = str(tmp_path / "state.pt")
-    _killed_at_training_call(monkeypatch, 2, lambda: _fine_tune(frames, checkpoint, mode="online",
-                                                                  checkpoint_seconds=1e9))
+    _killed_at_training_call(fail_at_call, 2, lambda: _fine_tune(frames, checkpoint, mode="online",
+                                                                   checkpoint_seconds=1e9))
     assert torch.load(checkpoint, weights_only=True)["position"] == 0
     resumed_net, resumed = _fine_tune(frames, checkpoint, mode="online", checkpoint_seconds=1e9)
     assert all(np.array_equal(a, b) for a, b in zip(reference, resumed)) and len(resumed) == len(frames)
     _assert_same_weights(reference_net, resumed_net)
 
 
-def test_video_command_resume_flags(tmp_path, sequence, capsys, tiny_video_start):
+def test_video_command_resume_flags(tmp_path, sequence, capsys, tiny_model):
     _, noisy = sequence
     frames = tmp_path / "frames"
     for i, frame in enumerate(noisy[:3]):
         write_image(frames / f"f{i:03d}.png", frame)
-    model = tiny_video_start
+    model = tiny_model
     base = ["video", str(frames), "--method", "f2f", "--model", str(model), "--steps-per-frame", "1",
             "--passes", "1", "--crop", "32", "--quiet"]
     assert main([*base, "-o", str(tmp_path / "out"), "--offline", "--resume"]) == 2  # nothing to resume
@@ -348,7 +341,7 @@ def test_video_command_resume_flags(tmp_path, sequence, capsys, tiny_video_start
 
 @pytest.mark.parametrize("suffix", [".tif", ".mp4"])
 def test_online_run_into_a_video_or_stack_file_resumes_after_a_kill(tmp_path, sequence, monkeypatch, suffix,
-                                                                   tiny_video_start):
+                                                                   tiny_model, fail_at_call):
     """`video --online -o FILE` killed mid-video keeps the frames it restored (hidden .FILE.frames) and its
     state (saved after every frame here; every minute by default); `--resume` finishes the file: a stack
     equals the uninterrupted run's exactly, a video has every frame; the spool folder is gone afterwards."""
@@ -362,7 +355,7 @@ def test_online_run_into_a_video_or_stack_file_resumes_after_a_kill(tmp_path, se
     frames = tmp_path / "frames"
     for i, frame in enumerate(noisy[:5]):
         write_image(frames / f"f{i:03d}.png", frame)
-    model = tiny_video_start
+    model = tiny_model
     base = ["video", str(frames), "--method", "f2f", "--model", str(model), "--steps-per-frame", "1",
             "--crop", "32", "--online", "--quiet"]
     import selfrestore.video as video
@@ -370,17 +363,9 @@ def test_online_run_into_a_video_or_stack_file_resumes_after_a_kill(tmp_path, se
     monkeypatch.setattr(video, "VideoConfig", functools.partial(video.VideoConfig, checkpoint_seconds=0))
     reference, resumed = tmp_path / f"reference{suffix}", tmp_path / f"resumed{suffix}"
     assert main([*base, "-o", str(reference)]) == 0
-    original, calls = video.VideoFineTuner.train_steps, {"n": 0}
-
-    def dies(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:  # frames 0-2 written, killed while adapting on frame 3
-            raise KeyboardInterrupt
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(video.VideoFineTuner, "train_steps", dies)
+    undo = fail_at_call(video.VideoFineTuner, "train_steps", 3, KeyboardInterrupt())  # frames 0-2 written
     assert main([*base, "-o", str(resumed)]) == 130
-    monkeypatch.setattr(video.VideoFineTuner, "train_steps", original)
+    undo()
     assert not resumed.exists() and len(list(spool_folder(resumed).iterdir())) == 3
     assert main([*base, "-o", str(resumed)]) == 2  # the state is there: a plain rerun is told to --resume
     assert main([*base, "-o", str(resumed), "--resume"]) == 0
@@ -420,15 +405,6 @@ def _frames(folder, names, height=32, width=48, channels=3):
     for name in names:
         write_image(folder / name, rng.random((height, width, channels), dtype=np.float32))
     return folder
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    torch.manual_seed(0)
-    save_checkpoint(path, build_net("unet", in_channels=3, out_channels=3, width=4, depth=2),
-                    {"method": {"name": "n2c", "noise": None}, "channels": 3})
-    return path
 
 
 def _video(source, output, model, *extra):
@@ -527,7 +503,7 @@ def test_video_save_model_onto_a_folder_is_refused_before_any_work(tmp_path, tin
 
 
 def test_offline_video_too_large_for_memory_is_refused_before_decoding(tmp_path, monkeypatch, capsys,
-                                                                       tiny_video_start):
+                                                                       tiny_model):
     """--offline holds every frame, its pre-denoised copy and its flows: a long video would be killed by the
     system half-way; it is refused in one line pointing at --online, which streams (and still runs)."""
     import selfrestore.io as io
@@ -538,7 +514,7 @@ def test_offline_video_too_large_for_memory_is_refused_before_decoding(tmp_path,
         write_image(frames / f"{i:03d}.png", np.full((40, 40, 3), 0.5, np.float32))
     per_video = 3 * 40 * 40 * (2 * 3 + 6) * 4
     monkeypatch.setattr(io, "physical_memory", lambda: per_video)  # the video needs all of it (> 80%)
-    base = ["video", str(frames), "--method", "f2f", "--model", str(tiny_video_start), "--steps-per-frame", "1",
+    base = ["video", str(frames), "--method", "f2f", "--model", str(tiny_model), "--steps-per-frame", "1",
             "--crop", "32", "--quiet"]
     assert main([*base, "--offline", "-o", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
@@ -548,7 +524,7 @@ def test_offline_video_too_large_for_memory_is_refused_before_decoding(tmp_path,
 
 
 def test_video_stack_too_large_for_memory_is_refused_before_reading(tmp_path, monkeypatch, capsys,
-                                                                    tiny_video_start):
+                                                                    tiny_model):
     """A TIFF time series is read whole: one larger than memory is refused in one line (it was read until
     the system killed the run), with the way out (a folder of frames is read one frame at a time)."""
     import tifffile
@@ -557,7 +533,7 @@ def test_video_stack_too_large_for_memory_is_refused_before_reading(tmp_path, mo
 
     tifffile.imwrite(tmp_path / "clip.tif", np.zeros((4, 40, 40), np.uint16), photometric="minisblack")
     monkeypatch.setattr(io, "physical_memory", lambda: 10**4)
-    assert main(["video", str(tmp_path / "clip.tif"), "--method", "f2f", "--model", str(tiny_video_start),
+    assert main(["video", str(tmp_path / "clip.tif"), "--method", "f2f", "--model", str(tiny_model),
                  "-o", str(tmp_path / "out.tif"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "folder of images" in err and "GB of memory" in err, err

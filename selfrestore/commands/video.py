@@ -31,7 +31,8 @@ frame t-1, must match the noisy frame t-1; occluded pixels are ignored).
 INPUT is a folder of frames, a frame pattern (frames/%05d.png), a video file (mp4, mkv, avi, mov,
 webm) or a TIFF / FITS time series (a microscope time-lapse: one plane per frame). The output's form follows
 its name (a video suffix, a .tif / .fits stack, a %d pattern, or else a folder), with the input's bit depth
-and frame rate (a stack output: the input stack's layout, tags and value range).
+and frame rate (a stack output: the input stack's layout, tags and value range; float TIFF / FITS frames stay
+float, in their own value range).
 """
 
 EPILOG = """\
@@ -53,7 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("input", metavar="INPUT", help="video file, folder of frames or frame pattern")
     p.add_argument("-o", "--output", required=True, metavar="OUTPUT",
                    help="video file, folder or frame pattern for the restored frames")
-    p.add_argument("--method", choices=["f2f", "mf2f"], default="mf2f")
+    p.add_argument("--method", choices=["f2f", "mf2f"], default="mf2f",
+                   help="f2f fine-tunes a single-frame denoiser, mf2f a five-frame one (see above)")
     p.add_argument("--model", default=None,
                    help="starting model (file or shipped name); default: the shipped gauss25 model of the "
                         f"method ({', '.join(f'{k}: {v}' for k, v in DEFAULT_MODELS.items())})")
@@ -61,7 +63,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     mode.add_argument("--online", dest="mode", action="store_const", const="online",
                       help="adapt while the video plays (default)")
     mode.add_argument("--offline", dest="mode", action="store_const", const="offline",
-                      help="several passes over the whole video first")
+                      help="several passes over the whole video first, then restore it (--online is the "
+                           "default)")
     p.set_defaults(mode="online")
     g = p.add_argument_group("fine-tuning")
     g.add_argument("--steps-per-frame", type=count, default=5,
@@ -87,8 +90,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "also those whose flow passes the forward-backward check (consistency). auto (default): "
                         "residual on denoised frames, consistency on noisy ones")
     g.add_argument("--flow-preset", choices=["ultrafast", "fast", "medium", "noisy"], default=None,
-                   help="DIS preset (default: medium on denoised frames, noisy on noisy frames)")
-    g.add_argument("--save-model", metavar="PATH", help="also save the fine-tuned model here")
+                   help="DIS preset, for --flow dis only (default: medium on denoised frames, noisy on noisy "
+                        "frames)")
+    g.add_argument("--save-model", metavar="PATH",
+                   help="also save the fine-tuned model here (a new file; an existing one only with --overwrite)")
     g.add_argument("--seed", type=count, default=0, help="seed of the crops and the frame order")
     r = p.add_argument_group("runtime")
     r.add_argument("--precision", choices=["bf16", "fp32"], default="bf16",
@@ -96,7 +101,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--tile", type=tile_size, default=1024, help="inference tile size in pixels (0: automatic)")
     r.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:1 ...")
     r.add_argument("--overwrite", action="store_true",
-                   help="replace an existing output; frame files there named like the output's frames (its "
+                   help="replace an existing output (and --save-model file), discarding the state of an "
+                        "interrupted run (start over); frame files there named like the output's frames (its "
                         "%%d pattern, or the numbering of the frame names) that the new video does not have "
                         "are deleted once it is written (older, longer video); other files are left alone")
     r.add_argument("--resume", action="store_true",
@@ -121,11 +127,21 @@ def _check_output(args: argparse.Namespace, info: VideoInfo, existing: bool = Tr
     """Before anything is computed: refuse an output that would write over an input frame or the input
     (a pattern or folder too), and (``existing``) an output that exists, frames of a pattern included,
     unless --overwrite."""
-    from ..io import check_writable_place
+    from ..io import IMAGE_SUFFIXES, check_writable_place
     from ..video_io import input_paths, output_kind, output_paths, stale_frames
 
-    kind = output_kind(args.output)
+    kind = output_kind(args.output)  # a frame pattern without an image suffix: refused here
     targets = output_paths(args.output, info)
+    out = Path(args.output)
+    if kind == "folder" and out.exists() and not out.is_dir():  # --overwrite cannot make a folder of it
+        raise UserError(f"-o {args.output}: an existing file, not a folder; a video output is a folder, a frame "
+                        "pattern like out/%05d.png, a video file or a TIFF / FITS stack")
+    if kind in ("file", "stack") and out.is_dir():
+        raise UserError(f"-o {args.output}: an existing folder, where a {'video' if kind == 'file' else 'stack'} "
+                        "file is to be written; give another name")
+    if kind == "folder" and targets and targets[0].suffix.lower() not in IMAGE_SUFFIXES:
+        raise UserError(f"-o {args.output}: the frames would be named like {targets[0].name}, not an image file "
+                        "name; give a frame pattern like out/%05d.png")
     inputs = {p.resolve() for p in input_paths(info)} | {Path(args.input).resolve()}
     if kind == "folder":
         targets = [Path(args.output), *targets]
@@ -135,7 +151,6 @@ def _check_output(args: argparse.Namespace, info: VideoInfo, existing: bool = Tr
     check_writable_place(args.output)
     if not existing or args.overwrite:
         return
-    out = Path(args.output)
     if kind == "folder" and out.exists():
         there = out.is_file() or any(out.iterdir())
     else:
@@ -143,6 +158,60 @@ def _check_output(args: argparse.Namespace, info: VideoInfo, existing: bool = Tr
     if there:
         raise UserError(f"{there if kind == 'pattern' else out}: already exists (use --overwrite to replace "
                         f"{'the frames' if kind == 'pattern' else 'it'})")
+
+
+def _check_save_model(args: argparse.Namespace, info: VideoInfo, checkpoint: Path) -> None:
+    """--save-model is written after the whole run: refuse before any work a PATH that is a folder, the input or
+    one of its frames, the output (one of its frames, anything in its folder) or the resume state, and an
+    existing file unless --overwrite (it was replaced without a word)."""
+    from ..io import refuse_folder
+    from ..video_io import input_paths, output_kind, output_paths, spool_folder, stale_frames
+
+    if not args.save_model:
+        return
+    path = refuse_folder(args.save_model)
+    where = path.resolve()
+    if where in {p.resolve() for p in input_paths(info)} | {Path(args.input).resolve()}:
+        raise UserError(f"--save-model {args.save_model}: would write over the input; choose another file")
+    kind = output_kind(args.output)
+    out = Path(args.output).resolve()
+    outputs = {p.resolve() for p in [*output_paths(args.output, info), *stale_frames(args.output, info)]}
+    folder = out if kind == "folder" else spool_folder(args.output).resolve() if kind in ("file", "stack") else None
+    if where in outputs or where == out or (folder is not None and folder in where.parents):
+        raise UserError(f"--save-model {args.save_model}: would write over the output {args.output} or into its "
+                        "folder; choose another file")
+    if where == checkpoint.resolve():
+        raise UserError(f"--save-model {args.save_model}: is where this run keeps its resume state; choose "
+                        "another file")
+    if path.exists() and not args.overwrite:
+        raise UserError(f"--save-model {args.save_model}: already exists (use --overwrite to replace it)")
+
+
+def _check_model_name(model: str | None) -> None:
+    """A folder given as --model is said to be one (it was reported as a missing file)."""
+    from ..checkpoint import shipped_models
+
+    if model and Path(model).is_dir() and model not in shipped_models():
+        raise UserError(f"--model {model}: is a folder; give a model file (.safetensors) or the name of a shipped "
+                        "model (see selfrestore models)")
+
+
+def _file_system_failure(exc: BaseException) -> bool:
+    """Whether the file system failed (a full disk, a permission), not the run's settings: an OSError, or the
+    one-line UserError a file write turns one into."""
+    return isinstance(exc, OSError) or (isinstance(exc, UserError) and isinstance(exc.__context__, OSError))
+
+
+def _discard_state(checkpoint: Path, output: str) -> None:
+    """Delete a run's resume state and the frames it kept for a video or stack output (the hidden spool
+    folder): after a failure the retry, with other settings, must not be blocked by them."""
+    import shutil
+
+    from ..video_io import output_kind, spool_folder
+
+    checkpoint.unlink(missing_ok=True)
+    if output_kind(output) in ("file", "stack"):
+        shutil.rmtree(spool_folder(output), ignore_errors=True)
 
 
 def check_start_model(model: str, method: Method, net: nn.Module, header: dict, video_method: str) -> None:
@@ -199,25 +268,25 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..checkpoint import load_model, save_checkpoint
-    from ..io import refuse_folder, to_channels
+    from ..errors import Interrupted
+    from ..io import to_channels
     from ..registry import METHODS
     from ..train import pick_device
-    from ..video import VideoConfig, finetune_and_restore
+    from ..video import ResumeRefused, VideoConfig, check_video_config, finetune_and_restore
     from ..video_io import VideoReader, VideoWriter, output_paths
 
     device = pick_device(args.device)  # a device that is not here: one line, before anything is loaded
+    _check_model_name(args.model)
     reader = VideoReader(args.input)  # every frame's header is read: a bad frame stops the run here
     checkpoint = resume_path(args.output)
     if args.resume:
         if not checkpoint.exists():
             raise UserError(f"nothing to resume: {checkpoint} does not exist")
-    elif checkpoint.exists():
+    elif checkpoint.exists() and not args.overwrite:  # --overwrite discards it, once every check has passed
         raise UserError(f"{checkpoint}: an interrupted {args.mode} run left its fine-tuning state here; add "
-                        "--resume to continue it, or delete the file to start over")
+                        "--resume to continue it, or --overwrite to start over")
     _check_output(args, reader.info, existing=not args.resume)
-    remove_stale_temporaries([checkpoint, *output_paths(args.output, reader.info)])  # of a run killed mid-write
-    if args.save_model:
-        refuse_folder(args.save_model)  # the model is written last: a folder there would waste the whole run
+    _check_save_model(args, reader.info, checkpoint)  # the model is written last: refused now, not then
     model = args.model or DEFAULT_MODELS[args.method]
     start_method, net, header = load_model(model, device)
     check_start_model(model, start_method, net, header, args.method)
@@ -239,6 +308,12 @@ def run(args: argparse.Namespace) -> int:
                          checkpoint=str(checkpoint),
                          resume_key=f"input {Path(args.input).resolve()}, model "
                                     f"{Path(model).resolve() if Path(model).is_file() else model}")
+    check_video_config(config, len(reader))  # settings that cannot work: refused before any output is made
+    remove_stale_temporaries([checkpoint, *output_paths(args.output, reader.info)])  # of a run killed mid-write
+    if not args.resume and checkpoint.exists():  # --overwrite: start over
+        _discard_state(checkpoint, args.output)
+        if not args.quiet:
+            warn(f"{checkpoint}: discarded the state of an interrupted run (--overwrite)")
 
     class ChannelSink:
         def __init__(self, writer):
@@ -253,18 +328,26 @@ def run(args: argparse.Namespace) -> int:
     frames = (to_channels(f, channels) if have != channels else f for f in reader)
     # online: each frame costs a fine-tuning step, so a video or stack file is built from frames kept on disk
     # (resumable); offline restores every frame at the end from the saved fine-tuning state
-    with VideoWriter(args.output, reader.info, spool=args.mode == "online", resume=args.resume,
-                     prune=args.overwrite, keep_spool=True) as writer:
-        stats = finetune_and_restore(method, net, frames, len(reader), ChannelSink(writer), config, device)
-    if args.save_model:  # before the resume state goes: a kill in between leaves a run --resume completes
-        save_checkpoint(args.save_model, net, {"method": method.config(), "channels": channels,
-                                               "finetuned_on": str(args.input), "video_mode": args.mode})
+    try:
+        with VideoWriter(args.output, reader.info, spool=args.mode == "online", resume=args.resume,
+                         prune=args.overwrite, keep_spool=True) as writer:
+            stats = finetune_and_restore(method, net, frames, len(reader), ChannelSink(writer), config, device)
+        if args.save_model:  # before the resume state goes: a kill in between leaves a run --resume completes
+            save_checkpoint(args.save_model, net, {"method": method.config(), "channels": channels,
+                                                   "finetuned_on": str(args.input), "video_mode": args.mode})
+    except (Interrupted, ResumeRefused):
+        raise  # Ctrl-C saved the state; a state this run could not use is the user's to keep or delete
+    except Exception as exc:  # diverged, a format that refused the frames...: the retry starts over
+        if not _file_system_failure(exc):  # a full disk, a lost permission: fixed, --resume continues
+            _discard_state(checkpoint, args.output)
+        raise
     checkpoint.unlink(missing_ok=True)  # the restored video is written: nothing left to resume
     writer.remove_spool()  # only now: a kill before the unlink leaves a state whose frames are still there
     if not args.quiet:
         if writer.removed:
             print(f"deleted {len(writer.removed)} older frame(s) of {args.output} beyond this video's "
-                  f"{stats.frames} (--overwrite)")
-        print(f"restored {stats.frames} frames to {args.output} in {stats.seconds:.1f} s "
+                  f"{len(reader)} (--overwrite)")
+        earlier = f" in this run ({stats.resumed} by the interrupted run)" if stats.resumed else ""
+        print(f"restored {stats.frames} frames{earlier} to {args.output} in {stats.seconds:.1f} s "
               f"({stats.fps:.3f} frames/s)")
     return 0
