@@ -150,13 +150,16 @@ def step_geometry(config: TrainConfig, rng: np.random.Generator, progress: float
     return max(1, round(config.batch_size * (config.patch_size / side) ** 2)), side
 
 
-def auto_patch_sizes(net: nn.Module, patch_size: int, largest: int | None = None) -> tuple[int, ...]:
+def auto_patch_sizes(net: nn.Module, patch_size: int, largest: int | None = None,
+                     multiple: int | None = None) -> tuple[int, ...]:
     """Mixed patch sides for a blind-spot net whose receptive field is wider than one patch: ``patch_size``
-    to 1.5 times it in quarter steps (batches of at least 2 at the default 4 x 128 px), each rounded to the
-    net's size multiple and at most ``largest``; () (one size) for other nets or when one side is left."""
+    to 1.5 times it in quarter steps (batches of at least 2 at the default 4 x 128 px), each rounded to
+    ``multiple`` (default: the net's size multiple; pass the method's ``patch_side_multiple``, e.g. twice the
+    net's for the neighbour sub-samplers, so no side breaks the method's rule) and at most ``largest``; ()
+    (one size) for other nets or when one side is left."""
     if not getattr(net, "blind_spot", False) or getattr(net, "receptive_field", 0) <= patch_size:
         return ()
-    multiple = getattr(net, "size_multiple", 1)
+    multiple = multiple or getattr(net, "size_multiple", 1)
     sides = tuple(dict.fromkeys(max(multiple, round(patch_size * f / multiple) * multiple)
                                 for f in (1.0, 1.25, 1.5)))
     sides = tuple(v for v in sides if largest is None or v <= largest)

@@ -102,8 +102,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "their output on whole images); one size for other nets. 'off': always --patch-size")
     t.add_argument("--lr", type=positive_float, default=None,
                    help="peak learning rate (default 3e-4; Adam; warm-up, then cosine decay)")
-    t.add_argument("--ckpt-every", type=positive_int, default=100, help="checkpoint every N steps")
-    t.add_argument("--val-every", type=count, default=0, help="validation every N steps (0: at the end)")
+    t.add_argument("--ckpt-every", type=positive_int, default=None, help="checkpoint every N steps (default 100)")
+    t.add_argument("--val-every", type=count, default=None,
+                   help="validation every N steps (default 0: at the end)")
     t.add_argument("--seed", type=count, default=None,
                    help="seed of the initial weights, the patches and the noise (default 0)")
     t.add_argument("--resume", action="store_true",
@@ -274,6 +275,7 @@ def check_output(args: argparse.Namespace) -> Path:
     for path in dict.fromkeys((Path(args.output), out)):
         if path.is_dir():
             raise UserError(f"{path} is a folder: give -o a model file name (e.g. {path / 'model.safetensors'})")
+    refuse_writing_over_inputs(args, out)
     if out.exists() and not args.resume:
         raise UserError(f"{out} exists: pass --resume to continue it, or choose another -o")
     check_writable_place(out)
@@ -286,15 +288,160 @@ def check_output(args: argparse.Namespace) -> Path:
     return out
 
 
+def input_items(args: argparse.Namespace) -> list[str]:
+    """The files and folders ``fit`` reads images (or kernels) from: DATA, --pairs, --val and the methods' data
+    options (--blurry, --noisy, --kernels)."""
+    items = [*(args.data or []), *(args.pairs or []), *(args.val or [])]
+    items += [getattr(args, key, None) for key in ("blurry", "noisy", "kernels")]
+    return [str(item) for item in items if item]
+
+
+def refuse_writing_over_inputs(args: argparse.Namespace, out: Path) -> None:
+    """Before any work: a UserError when the model file, its loss plot (``NAME.training.png``) or its best weights
+    would replace an input file (any name of the same file counts), and a warning when the plot lands inside a
+    data folder, where the next ``fit`` of that folder would read it as a training image (as ``burst`` warns)."""
+    from ..io import list_images
+    from ..train import best_model_path, plot_path
+
+    items = input_items(args)
+    if not items:
+        return
+    written = [(out, "the model file"), (plot_path(out), "its loss plot"), (best_model_path(out), "its best weights")]
+    identities: dict[tuple[int, int], tuple[Path, str]] = {}
+    for path, what in written:
+        try:
+            info = path.stat()
+        except OSError:  # not there yet: no input can be it
+            continue
+        identities[(info.st_dev, info.st_ino)] = (path, what)
+    inputs, _ = list_images(items)  # every image of the folders, and each file given (--kernels too)
+    for source in inputs:
+        try:
+            info = source.stat()
+        except OSError:
+            continue
+        if (info.st_dev, info.st_ino) in identities:
+            path, what = identities[(info.st_dev, info.st_ino)]
+            raise UserError(f"-o {args.output}: {what} {path} would overwrite the input {source}; choose another -o")
+    plot = plot_path(out).resolve()
+    for item in dict.fromkeys(items):
+        folder = Path(item).resolve()
+        if Path(item).is_dir() and plot.is_relative_to(folder) and \
+                not any(part.startswith(".") for part in plot.relative_to(folder).parts):
+            warn(f"-o {args.output} is inside the data folder {item}: the loss plot {plot_path(out)} written there "
+                 f"would be read as a training image by the next fit of that folder; choose -o outside it")
+            return
+
+
+def refuse_ignored_data_options(args: argparse.Namespace) -> None:
+    """A UserError for data options that would be ignored yet recorded in the model file as if used: DATA with
+    --pairs (or with --blurry / --noisy), --synthetic with real pairs, --redraw without --synthetic."""
+    real = "--pairs" if args.pairs else "--blurry/--noisy" if getattr(args, "blurry", None) or \
+        getattr(args, "noisy", None) else None
+    if real and args.data:
+        raise UserError(f"give DATA or {real}, not both: {real} gives the training data, DATA would be ignored")
+    if real and args.synthetic:
+        raise UserError(f"--synthetic corrupts clean DATA, but {real} gives real noisy data: leave one out")
+    if args.redraw and not args.synthetic:
+        raise UserError("--redraw draws fresh noise for --synthetic data: it needs --synthetic (real noisy "
+                        "images have only the noise they hold)")
+
+
+#: what a network reads where that is not one image (N, C, H, W); a method takes the networks that read what
+#: its own network (``default_net``) reads
+NET_INPUTS = {"fastdvd": "stacks of 5 video frames", "multiframe": "stacks of 5 video frames",
+              "dsa": "bursts with their registration", "demosaic": "raw RGGB mosaics"}
+#: networks with a blind spot: a method whose own network has one relies on it (laine19's prior)
+BLIND_SPOT_NETS = ("blindspot",)
+
+
+def net_reads(name: str) -> str:
+    """What network ``name`` reads (:data:`NET_INPUTS`; images for the others)."""
+    return NET_INPUTS.get(name, "images")
+
+
+def suited_nets(method: Method, channels: int = 3) -> list[str]:
+    """The registered networks that suit ``method``: they read what its own network reads (a blind spot
+    included) and build with the arguments it gives for ``channels`` image channels."""
+    import torch
+
+    from ..checkpoint import build_net
+    from ..registry import NETS
+
+    own = method.default_net
+    names = [name for name in NETS.names() if net_reads(name) == net_reads(own)
+             and (own not in BLIND_SPOT_NETS or name in BLIND_SPOT_NETS)]
+    suited = []
+    with torch.random.fork_rng(devices=[]):
+        for name in names:
+            try:
+                build_net(name, **method.net_kwargs(channels))
+            except (TypeError, ValueError):
+                continue
+            suited.append(name)
+    return suited or [own]
+
+
+def _takes_option(net_name: str, key: str) -> bool:
+    """Whether network ``net_name`` takes ``--width`` / ``--depth`` (an int argument of that name)."""
+    import inspect
+
+    from ..registry import NETS
+
+    try:
+        param = inspect.signature(NETS.get(net_name)).parameters.get(key)
+    except (TypeError, ValueError):  # no readable signature: let the constructor decide
+        return True
+    return param is not None and (param.default is inspect.Parameter.empty or isinstance(param.default, int))
+
+
+def check_net(method: Method, net_name: str, args: argparse.Namespace) -> None:
+    """Before the data is read: a UserError when ``--net`` does not suit the method (it reads other data, or
+    the method needs a blind spot), or when --width / --depth does not apply to the network."""
+    from ..registry import NETS
+
+    NETS.get(net_name)  # an unknown name: a UserError listing the known ones
+    own = method.default_net
+    reason = None
+    if net_reads(net_name) != net_reads(own):
+        reason = f"{net_name} reads {net_reads(net_name)}; {method.name} trains on {net_reads(own)}"
+    elif own in BLIND_SPOT_NETS and net_name not in BLIND_SPOT_NETS:
+        reason = f"{method.name} needs a blind-spot network"
+    if reason:
+        raise UserError(f"--net {net_name} does not suit method {method.name} ({reason}): it takes --net "
+                        f"{', '.join(suited_nets(method, args.channels or 3))}")
+    for key in ("width", "depth"):
+        if getattr(args, key) is not None and not _takes_option(net_name, key):
+            suited = suited_nets(method, args.channels or 3)
+            others = [name for name in suited if _takes_option(name, key)]
+            also = f"; --{key} applies to {', '.join(others)}" if others else ""
+            raise UserError(f"--{key} does not apply to network {net_name} (method {method.name} takes --net "
+                            f"{', '.join(suited)}{also}): leave --{key} out")
+
+
+def build_checked_net(method: Method, net_name: str, kwargs: dict, channels: int) -> nn.Module:
+    """``build_net`` with a network that does not build with the method's arguments (e.g. ``dual_unet``, which
+    takes two inputs, for one image) turned into a UserError naming the networks the method takes."""
+    from ..checkpoint import build_net
+
+    try:
+        return build_net(net_name, **kwargs)
+    except (TypeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"--net {net_name} does not suit method {method.name} ({first}): it takes --net "
+                        f"{', '.join(suited_nets(method, channels))}") from None
+
+
 #: defaults of the options that decide a run's result: None in the parser (argparse cannot tell a default from
 #: the same value given), so that on --resume an option left out takes the value the model file records
 DEFAULTS = {"batch_size": 4, "patch_size": 128, "patch_sizes": "auto", "lr": 3e-4, "seed": 0, "holdout": 0.0,
-            "synthetic": False, "redraw": False}
+            "synthetic": False, "redraw": False, "ckpt_every": 100, "val_every": 0}
 
 
 def resume_defaults(args: argparse.Namespace, header: dict) -> None:
     """On --resume, the options left out (None) take the values the model file in -o was trained with (the
-    options :func:`_settings` compares, plus the step / time budget and --no-amp); a --minutes budget for a
+    options :func:`_settings` compares, plus the step / time budget, --val-every / --ckpt-every (with --holdout
+    they decide which weights are kept as the best) and --no-amp); a --minutes budget for a
     run trained to a step count, or --no-amp for one trained with bf16 autocast, is a UserError (the weights
     would follow a mixture of two runs)."""
     config = header.get("train_config") or {}
@@ -314,6 +461,7 @@ def resume_defaults(args: argparse.Namespace, header: dict) -> None:
     if recorded.get("channels") not in (1, 3):
         recorded.pop("channels", None)
     recorded["steps"] = config.get("steps")
+    recorded["val_every"], recorded["ckpt_every"] = config.get("val_every"), config.get("ckpt_every")
     recorded["minutes"] = config["budget_seconds"] / 60 if config.get("budget_seconds") else None
     for key, value in recorded.items():
         if key in vars(args) and getattr(args, key) is None and value is not None:
@@ -387,27 +535,48 @@ def refuse_changes(out: Path, header: dict, current: dict) -> None:
                         f"another -o")
 
 
-def warn_padded_patches(source: DataSource, patch: int, multiple: int) -> None:
-    """Say so when every training image is smaller than the patch side: each patch is then partly a mirrored
-    copy of the image, which the network learns as if it were data (a smaller --patch-size trains on real
-    pixels only)."""
+def warn_padded_patches(source: DataSource, patch_size: int, patch_sizes: Sequence[int], multiple: int,
+                        automatic: bool = False) -> None:
+    """Say so when every training image is smaller than the largest patch side: each patch is then partly a
+    mirrored copy of the image, which the network learns as if it were data; the advice names the option that
+    made the sides too large (--patch-size, or the --patch-sizes given or chosen automatically)."""
     fields = getattr(source, "fields", None)
     images = next(iter(fields.values()), None) if fields else None
     if not images:
         return
     largest = max(min(image.shape[:2]) for image in images)
-    if largest < patch:
-        fits = largest // multiple * multiple  # the largest patch side the network takes that the images hold
-        advice = (f"--patch-size {fits} trains on real pixels only" if fits >= multiple else
-                  f"this network needs sides that are multiples of {multiple} px")
-        warn(f"every training image is smaller than the {patch} px patches (shortest side at most {largest} px): "
-             f"they are padded by mirroring; {advice}")
+    patch = max([patch_size, *patch_sizes])
+    if largest >= patch:
+        return
+    fits = largest // multiple * multiple  # the largest patch side the network takes that the images hold
+    sides = ",".join(map(str, patch_sizes))
+    if fits < multiple:
+        advice = f"this network needs sides that are multiples of {multiple} px"
+    elif largest >= patch_size:  # only the mixed sides are too large
+        made = f"the automatic --patch-sizes {sides}" if automatic else f"--patch-sizes {sides}"
+        advice = f"{made} go above them; --patch-sizes off trains on real pixels only"
+    else:
+        advice = f"--patch-size {fits}{' --patch-sizes off' if patch_sizes else ''} trains on real pixels only"
+    warn(f"every training image is smaller than the {patch} px patches (shortest side at most {largest} px): "
+         f"they are padded by mirroring; {advice}")
+
+
+def _explicit_patch_sizes(text: str | None) -> list[int] | None:
+    """The sides of a --patch-sizes given as numbers ([] for 'off'), as a model file records them; None for
+    'auto' or text that :func:`parse_patch_sizes` refuses later (the sides then depend on the network)."""
+    text = (text or "").strip().lower()
+    if text in ("", "off", "none"):
+        return []
+    try:
+        return [int(v) for v in text.replace(" ", "").split(",") if v] or None
+    except ValueError:
+        return None
 
 
 def run(args: argparse.Namespace) -> int:
     """Train a network on the data as the options say and save it to -o (continuing with --resume); returns 0,
     also when the run had already finished (a problem raises UserError)."""
-    from ..checkpoint import build_net, read_checkpoint
+    from ..checkpoint import read_checkpoint
     from ..corruption import parse_corruption
     from ..registry import METHODS
     from ..train import TrainConfig, auto_patch_sizes, best_model_path, plot_path, train
@@ -423,10 +592,7 @@ def run(args: argparse.Namespace) -> int:
             setattr(args, key, value)
     if args.steps is None:
         args.steps = 10**9 if args.minutes else 2000
-    if header is not None and already_finished(out, header, args):
-        if not size_check_pending(header, args.patch_size):
-            return 0
-        warn(f"{out}: the run was stopped before its size check; checking it now")  # restore reads the result
+    refuse_ignored_data_options(args)
     noise = parse_corruption(args.noise) if args.noise else None
     if args.method is None:
         args.method = default_method(args)
@@ -438,13 +604,20 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UserError(f"--method {args.method}: {exc}") from None
     net_name = args.net or method.default_net
-    if header is not None:  # what is known before the data is read
+    if header is not None:  # what is known before the data is read; a finished run too (it was refused unsaid)
+        given_sizes = _explicit_patch_sizes(args.patch_sizes)
         refuse_changes(out, header, {
             "method": method.config(), "synthetic": args.synthetic, "redraw": args.redraw, "holdout": args.holdout,
             "net": {"name": net_name, "kwargs": {k: getattr(args, k) for k in ("width", "depth") if getattr(args, k)}},
-            "train_config": {k: getattr(args, k) for k in ("seed", "lr", "batch_size", "patch_size")},
+            "train_config": {k: getattr(args, k) for k in ("seed", "lr", "batch_size", "patch_size")}
+            | ({"patch_sizes": given_sizes} if given_sizes is not None else {}),
             **({"channels": args.channels} if args.channels else {}),
             **({"data": [str(d) for d in args.data or args.pairs]} if args.data or args.pairs else {})})
+    check_net(method, net_name, args)
+    if header is not None and already_finished(out, header, args):
+        if not size_check_pending(header, args.patch_size):
+            return 0
+        warn(f"{out}: the run was stopped before its size check; checking it now")  # restore reads the result
     source = method.make_source(args, noise)
     if source is None:
         source = build_source(args, method, noise)
@@ -456,18 +629,20 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     torch.manual_seed(args.seed)  # the initial weights are part of what --seed reproduces
-    net = build_net(net_name, **net_kwargs)
+    net = build_checked_net(method, net_name, net_kwargs, source.channels)
     if args.init and header is None:
         init_from(net, args.init)
     multiple = method.patch_side_multiple(net)
     if args.patch_size % multiple:
         raise UserError(f"--patch-size must be a multiple of {multiple} for method {method.name} with network "
                         f"{net_name}")
-    patch_sizes = parse_patch_sizes(args.patch_sizes, multiple, net_name, auto=auto_patch_sizes(net, args.patch_size))
+    patch_sizes = parse_patch_sizes(args.patch_sizes, multiple, net_name,
+                                    auto=auto_patch_sizes(net, args.patch_size, multiple=multiple))
     if header is not None:
         refuse_changes(out, header, {"net": {"name": net_name, "kwargs": net_kwargs}, "channels": source.channels,
                                      "train_config": {"patch_sizes": patch_sizes}})
-    warn_padded_patches(source, max(patch_sizes or [args.patch_size]), multiple)
+    warn_padded_patches(source, args.patch_size, patch_sizes, multiple,
+                        automatic=(args.patch_sizes or "").strip().lower() == "auto")
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, patch_size=args.patch_size, lr=args.lr,
                          patch_sizes=patch_sizes,
                          ckpt_every=args.ckpt_every, val_every=args.val_every, seed=args.seed,

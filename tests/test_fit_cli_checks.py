@@ -1,0 +1,143 @@
+"""`selfrestore fit` refuses in one line what it cannot do as asked (a network that does not suit the method,
+options it would ignore, an output over its inputs), restores every option left out on --resume, and its
+automatic patch sizes and padding advice follow the method's size rule."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from selfrestore.checkpoint import build_net, read_checkpoint
+from selfrestore.cli import main
+from selfrestore.io import write_image
+from selfrestore.train import auto_patch_sizes
+
+TINY = ("--width", "4", "--depth", "2", "--batch-size", "2", "--steps", "2", "--quiet")
+
+
+def _noisy_images(folder: Path, n: int = 2, size: int = 32, seed: int = 0) -> Path:
+    """``n`` small gray images with independent noise (the noise check stays quiet)."""
+    rng = np.random.default_rng(seed)
+    ramp = np.linspace(0.2, 0.8, size, dtype=np.float32)[None, :, None] * np.ones((size, 1, 1), np.float32)
+    for i in range(n):
+        write_image(folder / f"img{i}.png", np.clip(ramp + rng.normal(0, 0.1, ramp.shape), 0, 1).astype(np.float32))
+    return folder
+
+
+def _error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.strip().splitlines() if line.startswith("selfrestore fit: error:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+@pytest.mark.parametrize("argv, needles", [
+    (["--method", "dsa", "--width", "8"], ["--width does not apply to network dsa", "method dsa", "--net dsa"]),
+    (["--method", "m2m", "--width", "8"], ["--width does not apply to network demosaic", "method m2m",
+                                           "--net demosaic"]),
+    (["--method", "mf2f", "--width", "8"], ["--width does not apply to network fastdvd", "method mf2f"]),
+    (["--net", "fastdvd", "--width", "8"], ["--net fastdvd does not suit method nb2nb", "unet"]),
+    (["--net", "fastdvd"], ["--net fastdvd does not suit method nb2nb", "unet"]),
+    (["--net", "multiframe"], ["--net multiframe does not suit method nb2nb"]),
+    (["--net", "dsa"], ["--net dsa does not suit method nb2nb"]),
+    (["--net", "dual_unet"], ["--net dual_unet does not suit method nb2nb", "in_channels must be even"]),
+    (["--net", "demosaic"], ["--net demosaic does not suit method nb2nb", "unet"]),
+    (["--method", "laine19", "--noise", "gauss25", "--net", "unet"], ["blind-spot", "--net blindspot"]),
+])
+def test_a_network_that_does_not_suit_the_method_is_one_line_before_training(tmp_path, capsys, argv, needles):
+    data = _noisy_images(tmp_path / "noisy")
+    out = tmp_path / "m.safetensors"
+    code = main(["fit", str(data), *argv, "--steps", "1", "--patch-size", "32", "--quiet", "-o", str(out)])
+    line = _error(capsys)
+    assert code == 2 and not out.exists()
+    for needle in needles:
+        assert needle in line, line
+
+
+def test_width_still_reaches_the_networks_that_take_it(tmp_path):
+    data = _noisy_images(tmp_path / "noisy")
+    out = tmp_path / "n.safetensors"
+    assert main(["fit", str(data), "--net", "dncnn", "--patch-size", "32", *TINY, "-o", str(out)]) == 0
+    assert read_checkpoint(out)[1]["net"]["kwargs"]["width"] == 4
+
+
+def test_the_loss_plot_never_overwrites_an_input_and_one_in_the_data_folder_is_warned(tmp_path, capsys):
+    data = _noisy_images(tmp_path / "pl")
+    write_image(data / "m.training.png", np.full((32, 32, 1), 0.5, np.float32))  # an input named like a plot
+    before = (data / "m.training.png").read_bytes()
+    assert main(["fit", str(data), "--patch-size", "32", *TINY, "-o", str(data / "m.safetensors")]) == 2
+    line = _error(capsys)
+    assert "m.training.png" in line and "input" in line
+    assert (data / "m.training.png").read_bytes() == before and not (data / "m.safetensors").exists()
+    # -o inside the data folder: the plot would be the next run's training image; said before training
+    assert main(["fit", str(data), "--patch-size", "32", *TINY, "-o", str(data / "x.safetensors")]) == 0
+    err = capsys.readouterr().err
+    assert "inside the data folder" in err and "x.training.png" in err
+    # resuming it reads that plot as an image now: refused, the plot is not replaced
+    plot = (data / "x.training.png").read_bytes()
+    assert main(["fit", str(data), "--patch-size", "32", *TINY[:-3], "--steps", "3", "--quiet", "--resume",
+                 "-o", str(data / "x.safetensors")]) == 2
+    assert "x.training.png" in _error(capsys) and (data / "x.training.png").read_bytes() == plot
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["DATA", "--pairs", "A", "B"], "not both"),
+    (["--synthetic", "--noise", "gauss25", "--pairs", "A", "B"], "--synthetic"),
+    (["DATA", "--redraw"], "--redraw"),
+])
+def test_options_that_would_be_ignored_yet_recorded_are_refused(tmp_path, capsys, extra, needle):
+    data, a, b = (_noisy_images(tmp_path / name) for name in ("noisy", "a", "b"))
+    names = {"DATA": str(data), "A": str(a), "B": str(b)}
+    out = tmp_path / "m.safetensors"
+    code = main(["fit", *(names.get(x, x) for x in extra), "--patch-size", "32", *TINY, "-o", str(out)])
+    line = _error(capsys)
+    assert code == 2 and needle in line and not out.exists()
+
+
+def test_resume_takes_the_recorded_val_every_and_ckpt_every(tmp_path):
+    """With --holdout they decide when the held-out loss is measured and so which weights are the best."""
+    data = _noisy_images(tmp_path / "noisy", n=4)
+    out = tmp_path / "h.safetensors"
+    base = ["fit", str(data), "--method", "n2v", "--patch-size", "32", "--holdout", "0.5", *TINY[:-3], "--quiet",
+            "-o", str(out)]
+    assert main([*base, "--steps", "2", "--val-every", "1", "--ckpt-every", "2"]) == 0
+    assert main([*base, "--steps", "4", "--resume"]) == 0
+    header = read_checkpoint(out)[1]
+    assert header["train_config"]["val_every"] == 1 and header["train_config"]["ckpt_every"] == 2
+    assert [h["step"] for h in header["history"] if "holdout_loss" in h] == [1, 2, 3, 4]
+
+
+def test_resume_of_a_finished_run_still_refuses_changed_options(tmp_path, capsys):
+    data = _noisy_images(tmp_path / "noisy")
+    out = tmp_path / "r.safetensors"
+    base = ["fit", str(data), "--patch-size", "32", *TINY, "-o", str(out)]
+    assert main(base) == 0
+    capsys.readouterr()
+    assert main([*base, "--resume", "--method", "n2v"]) == 2
+    line = _error(capsys)
+    assert "--method nb2nb, not n2v" in line
+    assert main([*base, "--resume"]) == 0 and "already finished" in capsys.readouterr().err
+
+
+def test_automatic_patch_sizes_are_multiples_of_the_methods_rule(tmp_path, capsys):
+    """nb2nb halves its patches, so sides must be multiples of twice the net's multiple (8 for depth 2)."""
+    blind = build_net("blindspot", in_channels=1, out_channels=1, width=4, depth=2)
+    assert auto_patch_sizes(blind, 16) == (16, 20, 24)  # the net's own multiple, 4
+    assert auto_patch_sizes(blind, 16, multiple=8) == (16, 24)
+    data = _noisy_images(tmp_path / "noisy")
+    out = tmp_path / "b.safetensors"
+    code = main(["fit", str(data), "--method", "nb2nb", "--net", "blindspot", "--patch-size", "16", *TINY,
+                 "-o", str(out)])
+    assert code == 0, capsys.readouterr().err
+    sizes = read_checkpoint(out)[1]["train_config"]["patch_sizes"]
+    assert sizes and all(side % 8 == 0 for side in sizes)
+
+
+def test_padding_advice_names_the_automatic_patch_sizes(tmp_path, capsys):
+    """--patch-size 16 fits 16 px images; the automatic mixed sides (up to 24) are what pads them."""
+    data = _noisy_images(tmp_path / "noisy", size=16)
+    assert main(["fit", str(data), "--method", "laine19", "--noise", "gauss25", "--patch-size", "16", *TINY,
+                 "-o", str(tmp_path / "l.safetensors")]) == 0
+    err = capsys.readouterr().err
+    assert "padded by mirroring" in err and "--patch-sizes off" in err
+    assert "--patch-size 16 trains" not in err
