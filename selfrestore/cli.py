@@ -44,8 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line on ``argv`` (default: sys.argv) and return the exit code: the command's own, 2 for a
     usage or user error, 130 when interrupted, 141 for a closed pipe, 1 when the file system refused."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:  # Ctrl-C while the commands are imported (the first second) is an interruption too, not a traceback
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:
+        print("selfrestore: interrupted", file=sys.stderr)
+        return 130
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

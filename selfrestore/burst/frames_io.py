@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ..errors import UserError
 
 if TYPE_CHECKING:
+    import torch  # imported where used: `selfrestore --help` need not load it
+
     from ..io import ImageInfo
 
 RAW_SUFFIXES = (".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf", ".pef", ".srw")
@@ -44,16 +45,59 @@ def read_raw(path: Path) -> np.ndarray:
 
 
 def burst_paths(inputs: list[str]) -> list[Path]:
-    """The frame files of one burst, in order: its camera raw files where there are any, else its images
-    (a UserError for a missing input); known before any frame is decoded, e.g. to check an output path."""
+    """The frame files of one burst, in the order given (a folder's in name order): its camera raw files where
+    there are any, else its images; known before any frame is decoded, e.g. to check an output path. A missing
+    input, a folder holding several folders of frames (bursts) and a frame given twice are UserErrors."""
     from ..io import list_images
 
+    for item in inputs:
+        if Path(item).is_dir():
+            _refuse_several_bursts(Path(item))
     paths, problems = list_images(inputs)
-    raw_paths = sorted(p for item in inputs for p in ([Path(item)] if Path(item).is_file() else
-                                                      Path(item).glob("*")) if p.suffix.lower() in RAW_SUFFIXES)
+    raw_paths = [p for item in inputs for p in ([Path(item)] if Path(item).is_file() else _raw_files(Path(item)))
+                 if p.suffix.lower() in RAW_SUFFIXES]
     if problems and not raw_paths:
         raise UserError(problems[0])
-    return raw_paths or paths
+    paths = raw_paths or paths
+    _refuse_repeated_frames(paths)
+    return paths
+
+
+def _raw_files(folder: Path) -> list[Path]:
+    """The camera raw files of a burst folder, in name order (hidden ones left out, as list_images does)."""
+    return sorted(p for p in folder.glob("*") if p.is_file() and not p.name.startswith("."))
+
+
+def _refuse_several_bursts(folder: Path) -> None:
+    """A UserError when ``folder`` holds frames in more than one folder (itself or sub-folders, hidden ones left
+    out): that is a collection of bursts (``fit``'s input), and reading it as one burst would merge them."""
+    from ..io import IMAGE_SUFFIXES
+
+    suffixes = set(IMAGE_SUFFIXES) | set(RAW_SUFFIXES)
+    holders = sorted({p.parent for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes
+                      and not any(part.startswith(".") for part in p.relative_to(folder).parts)})
+    if len(holders) > 1:
+        names = [folder.name + "/ itself" if h == folder else h.relative_to(folder).as_posix() + "/"
+                 for h in holders]
+        listed = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        raise UserError(f"{folder}: holds frames in {len(holders)} folders ({listed}), not one burst: give one "
+                        f"burst's folder (a folder of burst folders is training data for `selfrestore fit`)")
+
+
+def _refuse_repeated_frames(paths: list[Path]) -> None:
+    """A UserError when one file is given twice (the same name, another spelling of it, a link, a folder and a
+    file in it): a repeated frame is no second look at the scene, and registration would align it to itself."""
+    seen: dict[tuple[int, int], Path] = {}
+    for path in paths:
+        try:
+            stat = path.stat()
+        except OSError:  # unreadable: reported where it is read
+            continue
+        key = (stat.st_dev, stat.st_ino)
+        if key in seen:
+            spelt = "" if str(seen[key]) == str(path) else f" (as {seen[key]} and {path})"
+            raise UserError(f"{path}: frame given twice{spelt}; a burst's frames are distinct files")
+        seen[key] = path
 
 
 def _describe(shape: tuple[int, ...]) -> str:
@@ -64,6 +108,8 @@ def _describe(shape: tuple[int, ...]) -> str:
 def load_frames(inputs: list[str], task: str, minimum: int = 2) -> tuple[torch.Tensor, ImageInfo | None]:
     """(T, C, H, W) frames of one burst from files or a folder (raw files preferred where present) and the
     first image's ImageInfo (None for raw files); demosaic frames are single-channel, cropped to 4-px sides."""
+    import torch
+
     from ..io import read_image
 
     paths = burst_paths(inputs)
@@ -107,6 +153,7 @@ def alpha_on_grid(alpha: np.ndarray | None, height: int, width: int) -> np.ndarr
         return alpha
     if height <= alpha.shape[0] and width <= alpha.shape[1]:
         return np.ascontiguousarray(alpha[:height, :width])
+    import torch
     import torch.nn.functional as F
 
     resized = F.interpolate(torch.from_numpy(np.asarray(alpha, dtype=np.float32))[None, None], size=(height, width),

@@ -7,14 +7,15 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import torch
-
 from ..burst.frames_io import burst_paths, load_frames
 from ..errors import UserError
 from ..io import check_writable_place, remove_stale_temporaries
 from ._common import add_parser, warn
 
 if TYPE_CHECKING:
+    import torch  # imported where used: every command's parser is built at start-up, `--help` included
+
+    from ..io import ImageInfo
     from ..methods.base import Method
 
 DESCRIPTION = """\
@@ -27,6 +28,8 @@ Restore the reference (first) frame of a burst.
 Without --model the classical method runs (registration + shift-and-add). With --model a trained
 mosaic-to-mosaic ("m2m") or Deep Shift-and-Add ("dsa") model runs; --adapt N first fine-tunes it for N
 self-supervised steps on this very burst (Ehret et al. 2019); --adapt without --model trains from scratch.
+Float frames far outside [0, 1] (counts kept as float TIFF / FITS) are mapped to [0, 1] for the work, all with one
+map, and the result is mapped back: write it to a .tif/.tiff or .fits file.
 An m2m model restores the reference raw frame from that frame alone: one raw file is enough without --adapt
 (the shipped m2m-pg0.004_0.02 was trained self-supervised on synthetic raw bursts)."""
 
@@ -46,10 +49,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the `selfrestore burst` command to the CLI's subparsers."""
     parser = add_parser(sub, "burst", help="restore a burst: demosaic + denoise, or multi-image super-resolution",
                         description=DESCRIPTION, epilog=EPILOG)
-    parser.add_argument("frames", nargs="+", help="frame files or a folder (sorted; the first is the reference)")
+    parser.add_argument("frames", nargs="+", help="the frame files, or one folder holding them (in name order); the "
+                        "first frame is the reference. A folder of burst folders is refused: give one burst")
     parser.add_argument("--task", choices=["demosaic", "superres"], required=True)
     parser.add_argument("--scale", type=int, default=None,
-                        help=f"super-resolution factor, 1 to {MAX_SCALE} (superres; default: the model's, else 2)")
+                        help=f"super-resolution factor, 1 to {MAX_SCALE} (--task superres only; default: the model's, "
+                        "else 2)")
     parser.add_argument("--model", default=None, help="trained m2m / dsa model file, or a shipped one: "
                         "m2m-pg0.004_0.02, dsa-x2-pg0.004_0.02 (default: classical)")
     parser.add_argument("--adapt", type=int, default=0, metavar="STEPS",
@@ -62,7 +67,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def check_options(args: argparse.Namespace) -> None:
-    """Numeric options in range, before anything is read (a huge --scale would run for minutes first)."""
+    """Numeric options in range and meant for the task, before anything is read (a huge --scale would run for
+    minutes first; a --scale that demosaicking would ignore is a mistake to say, not to pass over)."""
+    if args.task == "demosaic" and args.scale not in (None, 1):
+        raise UserError(f"--scale {args.scale}: --task demosaic keeps the frames' size; --scale is for "
+                        f"--task superres")
     if args.scale is not None and not 1 <= args.scale <= MAX_SCALE:
         raise UserError(f"--scale {args.scale}: expected a factor from 1 to {MAX_SCALE}")
     if args.adapt < 0:
@@ -88,7 +97,7 @@ def check_output(output: str, inputs: list[str], frames: list[Path], overwrite: 
     check_writable_place(out)
     for item in inputs:
         if Path(item).is_dir() and out.resolve().is_relative_to(Path(item).resolve()):
-            warn(f"{out} is inside the input folder {item}: a later run on that folder will read it as a frame")
+            warn(f"{out} is inside the input folder {item}: a later run on that folder will take it for a frame")
     return out
 
 
@@ -113,6 +122,9 @@ def run(args: argparse.Namespace) -> int:
     # a mosaic-to-mosaic model restores the reference raw frame from that frame alone
     single = raw and args.model is not None and args.adapt == 0
     frames, info = load_frames(args.frames, args.task, minimum=1 if single else 2)
+    mapping = burst_mapping(frames, output, info, header if args.model else {})
+    if mapping:  # one map for the whole burst: frames mapped apart would no longer agree
+        frames = (frames - mapping["offset"]) / mapping["scale"]
     gray = False
     if args.model:
         frames, gray = _match_channels(args.model, header, frames)
@@ -129,7 +141,10 @@ def run(args: argparse.Namespace) -> int:
         out = shift_and_add(frames, affines, scale=1 if raw else args.scale, raw=raw)
     else:
         out = _learned(args, method, net, frames, affines, raw)
-    array = out.clamp(0, 1).permute(1, 2, 0).numpy()
+    if mapping:  # back to the frames' values, unclipped (a float TIFF / FITS holds them)
+        array = (out.permute(1, 2, 0).numpy() * mapping["scale"] + mapping["offset"]).astype("float32")
+    else:
+        array = out.clamp(0, 1).permute(1, 2, 0).numpy()
     if gray:  # gray frames through a colour model come back gray, as `restore` does
         array = to_channels(array, 1)
     if info is None or raw:
@@ -141,6 +156,22 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"wrote {output}")
     return 0
+
+
+def burst_mapping(frames: torch.Tensor, output: Path, info: ImageInfo | None, header: dict) -> dict[str, float] | None:
+    """How float frames far outside [0, 1] (counts) go to the [0, 1] the methods work on, as ``restore`` maps one
+    image: the model's recorded map, else one :func:`~selfrestore.io.intensity_mapping` of the whole burst; None
+    for frames in about [0, 1] (every 8/16-bit and raw file). An output format that would clip the mapped-back
+    result (PNG, JPEG: integers in [0, 1]) is a UserError, before any work."""
+    from ..io import intensity_mapping, refuse_clipping
+
+    if info is None or info.dtype != "float32":
+        return None
+    arrays = list(frames.permute(0, 2, 3, 1).numpy())
+    mapping = header.get("intensity") or intensity_mapping(arrays)
+    if mapping:
+        refuse_clipping(output, arrays)
+    return mapping
 
 
 def _load_model(args, raw: bool):
@@ -190,6 +221,8 @@ def check_adapt(method: "Method", frames: torch.Tensor) -> None:
 
 
 def _learned(args, method, net, frames: torch.Tensor, affines: torch.Tensor, raw: bool) -> torch.Tensor:
+    import torch
+
     from ..burst.sources import BurstFrames
     from ..train import TrainConfig, train
 
