@@ -473,26 +473,44 @@ def intensity_mapping(images: Sequence[np.ndarray], seed: int = 0) -> dict[str, 
     ``x' = (x - offset) / scale`` that sends the 0.1th..99.9th percentile of all pixels to [0, 1], the range
     the networks, learning rates and noise levels are made for. None when the data already lies in about
     [0, 1] (every 8/16-bit file, and float files scaled like them). Whether it does is judged on the means of
-    4x4 blocks (of images; flat samples as they are): strong noise on [0, 1] data reaches past 1.5 (sigma 50/255
-    mapped 11 of 124 Kodak24 / BSD300 images, 75/255 nearly all), its signal does not."""
+    4x4 blocks of each (H, W[, C]) image (:func:`mapping_samples`): strong noise on [0, 1] data reaches past
+    1.5 (sigma 50/255 mapped 11 of 124 Kodak24 / BSD300 images, 75/255 nearly all), its signal does not.
+    Non-finite (blank) pixels are left out."""
     rng = np.random.default_rng(seed)
+    pairs = [mapping_samples(image, rng) for image in images]
+    return mapping_from_samples(np.concatenate([raw for raw, _ in pairs]),
+                                np.concatenate([signal for _, signal in pairs]))
+
+
+def mapping_samples(image: np.ndarray, rng: np.random.Generator, count: int = 20000) -> tuple[np.ndarray, np.ndarray]:
+    """(pixel values, 4x4 block means) of one (H, W[, C]) image, up to ``count`` of each at random, finite ones
+    only: what :func:`mapping_from_samples` decides on (for data read piece by piece, e.g. a long video)."""
 
     def sample_of(values: np.ndarray) -> np.ndarray:
         flat = values.reshape(-1)
-        return flat[rng.integers(0, flat.size, min(flat.size, 20000))]
+        flat = flat[np.isfinite(flat)]
+        return flat[rng.integers(0, flat.size, min(flat.size, count))] if flat.size else flat
 
-    sample = np.concatenate([sample_of(image) for image in images])
-    signal = np.concatenate([sample_of(_block_means(image)) for image in images])
+    image = np.asarray(image)
+    return sample_of(image), sample_of(_block_means(image))
+
+
+def mapping_from_samples(raw: np.ndarray, signal: np.ndarray) -> dict[str, float] | None:
+    """The map of :func:`intensity_mapping` from samples of the pixel values (``raw``) and of 4x4 block means
+    (``signal``): None unless the signal's 0.1th..99.9th percentiles leave [-0.5, 1.5]; else the raw ones'."""
+    if not signal.size or not raw.size:
+        return None
     low, high = (float(v) for v in np.percentile(signal, [0.1, 99.9]))
     if low >= -0.5 and high <= 1.5:
         return None
-    low, high = (float(v) for v in np.percentile(sample, [0.1, 99.9]))
+    low, high = (float(v) for v in np.percentile(raw, [0.1, 99.9]))
     return {"offset": low, "scale": max(high - low, 1e-12)}
 
 
 def _block_means(image: np.ndarray, block: int = 4) -> np.ndarray:
     """The means of ``block`` x ``block`` pixel blocks of an (H, W[, C]) image, per channel (noise / 4, the
-    signal kept); the values themselves for flat samples or images smaller than a block."""
+    signal kept; a block holding a non-finite pixel is non-finite); the values themselves for flat samples or
+    images smaller than a block."""
     h, w = (image.shape[0] // block * block, image.shape[1] // block * block) if image.ndim >= 2 else (0, 0)
     if h == 0 or w == 0:
         return image
@@ -647,7 +665,7 @@ def refuse_clipping(path: str | os.PathLike, images: Sequence[np.ndarray]) -> No
     if Path(path).suffix.lower() in STACK_SUFFIXES:
         return
     finite = [values for values in (np.asarray(image)[np.isfinite(image)] for image in images) if values.size]
-    if finite and intensity_mapping(finite) is not None:
+    if finite and intensity_mapping(images) is not None:
         low, high = min(float(v.min()) for v in finite), max(float(v.max()) for v in finite)
         raise UserError(f"{path}: float data outside [0, 1] ({low:g} .. {high:g}) needs a .tif/.tiff or .fits "
                         "output")

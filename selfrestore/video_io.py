@@ -25,7 +25,8 @@ import numpy as np
 
 from .errors import UserError, unreadable_image
 from .io import (FITS_SUFFIXES, IMAGE_SUFFIXES, STACK_SUFFIXES, TIFF_SUFFIXES, VIDEO_SUFFIXES, ImageInfo,
-                 check_fits_in_memory, intensity_mapping, read_frames, read_image, write_frames, write_image)
+                 check_fits_in_memory, intensity_mapping, mapping_from_samples, mapping_samples, read_frames,
+                 read_image, write_frames, write_image)
 
 _PATTERN = re.compile(r"%0?\d*d")
 #: ffmpeg's muxer name for the suffixes whose name is not the muxer's
@@ -208,24 +209,23 @@ class VideoReader:
         frame, image_info = read_image(self._paths[0])
         h, w, c = frame.shape
         alpha = self._check_frames()
-        mapping = self._intensity()
+        mapping = self._intensity() if image_info.dtype == "float32" else None
         dtype = "float32" if mapping else image_info.dtype  # counts cannot go back into 8 / 16 bits
         return VideoInfo(kind, source, len(self._paths), h, w, c, dtype, names=[p.name for p in self._paths],
                          first_index=first, intensity=mapping, alpha=alpha)
 
     def _intensity(self) -> dict[str, float] | None:
         """The one :func:`intensity_mapping` of float frames far outside [0, 1] (counts kept as float TIFF /
-        FITS), from a sample of every frame: a map per frame would make the restored video flicker. None for
-        frames in about [0, 1]; only TIFF / FITS frames can hold floats (others are not read twice)."""
+        FITS), from samples of every frame (:func:`mapping_samples`: pixels and 4x4 block means): a map per frame
+        would make the restored video flicker. None for frames in about [0, 1]; only TIFF / FITS frames can hold
+        floats (others are not read twice)."""
         if not any(p.suffix.lower() in STACK_SUFFIXES for p in self._paths):
             return None
         rng = np.random.default_rng(0)
         per_frame = max(500, 2_000_000 // len(self._paths))  # the samples of a long video stay small
-        samples = []
-        for path in self._paths:
-            values = read_image(path)[0].reshape(-1)
-            samples.append(values[rng.integers(0, values.size, min(values.size, per_frame))])
-        return intensity_mapping(samples)
+        pairs = [mapping_samples(read_image(path)[0], rng, per_frame) for path in self._paths]
+        return mapping_from_samples(np.concatenate([raw for raw, _ in pairs]),
+                                    np.concatenate([signal for _, signal in pairs]))
 
     def _check_frames(self) -> bool:
         """Read every frame before anything is restored, so that a file which is no image, is cut short or has

@@ -166,3 +166,11 @@ def test_the_burst_command_module_does_not_load_torch():
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def test_a_raw_burst_folder_with_a_previews_sub_folder_is_one_burst(tmp_path):
+    """Only the raw files of the folder itself are read: a sub-folder of previews is no second burst."""
+    for i in (1, 2, 3):
+        (tmp_path / f"IMG_{i}.dng").write_bytes(b"raw")
+    _png_burst(tmp_path / "previews")
+    assert [p.name for p in burst_paths([str(tmp_path)])] == ["IMG_1.dng", "IMG_2.dng", "IMG_3.dng"]

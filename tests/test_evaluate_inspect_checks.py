@@ -129,3 +129,13 @@ def test_inspect_flat_image_warns_nothing_and_suggests_nothing(tmp_path, capsys)
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["noise_model"] is None and report["noise_sigma_median"] == 0
     assert report["advice"] and not any("selfrestore" in line for line in report["advice"])
+
+
+def test_inspect_sees_small_noise_in_16_bit_data(tmp_path, capsys):
+    """0.4/255 is below the 8-bit floor of 'no noise', but ~100 levels of real noise in 16-bit data."""
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(0.2, 0.8, 96, dtype=np.float32)[None, :, None] * np.ones((64, 96, 3), np.float32)
+    write_image(tmp_path / "n16.png", ramp + 0.4 / 255 * rng.standard_normal(ramp.shape).astype(np.float32),
+                dtype="uint16")
+    assert main(["inspect", str(tmp_path / "n16.png")]) == 0
+    assert "no noise measured" not in capsys.readouterr().out

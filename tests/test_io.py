@@ -513,7 +513,7 @@ def test_a_two_band_tiff_is_two_bands_not_gray_and_alpha(tmp_path):
 def test_strong_noise_on_0_1_data_is_not_taken_for_counts(rgb_image):
     """Unclipped noise of std 75/255 on a [0, 1] photo reaches well past 1.5 (the raw percentiles mapped it, so
     restore and evaluate rescaled the noisy image); its 4x4 block means do not. Counts are still mapped."""
-    from selfrestore.io import intensity_mapping
+    from selfrestore.io import intensity_mapping, refuse_clipping
 
     bright = np.clip(rgb_image + 0.4, 0, 1)  # much of it white
     noisy = bright + 75 / 255 * np.random.default_rng(0).standard_normal(bright.shape)
@@ -522,6 +522,9 @@ def test_strong_noise_on_0_1_data_is_not_taken_for_counts(rgb_image):
     mapping = intensity_mapping([100 + 4000 * noisy])
     assert mapping is not None and mapping["scale"] > 4000  # from the raw percentiles, noise included
     assert intensity_mapping([np.linspace(0, 3, 5000)]) is not None  # flat samples: as they are
+    refuse_clipping("out.png", [noisy])  # on [0, 1]: an 8/16-bit output is fine (it refused, by raw percentiles)
+    with pytest.raises(UserError, match="needs a .tif"):
+        refuse_clipping("out.png", [100 + 4000 * noisy])
 
 
 def test_float_data_far_outside_0_1_is_not_clipped_into_an_integer_format(tmp_path):

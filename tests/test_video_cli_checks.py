@@ -138,6 +138,23 @@ def test_video_command_keeps_float_frames_float_and_on_their_scale(tmp_path, out
     assert restored.std(axis=(1, 2)).max() < counts.std(axis=(1, 2)).min()  # denoised, on the counts' scale
 
 
+def test_float_counts_to_an_output_that_cannot_hold_floats_are_refused(tmp_path, tiny_model):
+    """As restore and burst refuse them: the mapped [0, 1] values would go silently into PNG / video frames."""
+    _float_frames(tmp_path / "vid", [800, 1000, 1200])
+    for output in ("png/%03d.png", "v.mp4"):
+        assert _video(tmp_path / "vid", tmp_path / output, tiny_model) == 2
+        assert not (tmp_path / "png").exists() and not (tmp_path / "v.mp4").exists()
+
+
+def test_a_model_fine_tuned_on_float_counts_records_their_map(tmp_path, tiny_model):
+    from selfrestore.checkpoint import read_checkpoint
+    from selfrestore.video_io import VideoReader
+
+    _float_frames(tmp_path / "vid", [800, 1000, 1200])
+    assert _video(tmp_path / "vid", tmp_path / "out", tiny_model, "--save-model", str(tmp_path / "m.safetensors")) == 0
+    assert read_checkpoint(tmp_path / "m.safetensors")[1]["intensity"] == VideoReader(tmp_path / "vid").info.intensity
+
+
 # ------------------------------------------------------------------------------------ resume state on failure
 def _diverges(fail_at_call, call=2):
     import selfrestore.video as video
@@ -158,6 +175,23 @@ def test_a_failed_run_leaves_no_state_that_blocks_its_retry(tmp_path, tiny_model
     assert not (tmp_path / f"{output}.resume.pt").exists() and not spool_folder(tmp_path / output).exists()
     restore()
     assert _video(vid, tmp_path / output, tiny_model, mode, "--passes", "1", "--overwrite") == 0
+
+
+def test_a_crash_that_is_no_user_mistake_keeps_the_state_for_resume(tmp_path, tiny_model, fail_at_call):
+    """Out of memory (or a bug) is not the settings' fault: the state stays, and --resume (also with the model
+    saved by the interrupted run already there) continues."""
+    import selfrestore.video as video
+
+    vid = _frames(tmp_path / "vid", count=4)
+    undo = fail_at_call(video.VideoFineTuner, "train_steps", 3, MemoryError("out of memory"))
+    with pytest.raises(MemoryError):
+        _video(vid, tmp_path / "out", tiny_model, "--online")
+    assert (tmp_path / "out.resume.pt").exists()
+    undo()
+    (tmp_path / "m.safetensors").write_bytes(b"saved before the kill")
+    assert _video(vid, tmp_path / "out", tiny_model, "--online", "--resume", "--save-model",
+                  str(tmp_path / "m.safetensors")) == 0
+    assert not (tmp_path / "out.resume.pt").exists()
 
 
 def test_a_full_disk_keeps_the_state_for_resume(tmp_path, tiny_model, fail_at_call):

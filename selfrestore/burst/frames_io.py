@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import UserError
 
 if TYPE_CHECKING:
-    import torch  # imported where used: `selfrestore --help` need not load it
+    import torch  # imported where used (importing this module loads no torch)
 
     from ..io import ImageInfo
 
@@ -70,9 +70,12 @@ def _raw_files(folder: Path) -> list[Path]:
 
 def _refuse_several_bursts(folder: Path) -> None:
     """A UserError when ``folder`` holds frames in more than one folder (itself or sub-folders, hidden ones left
-    out): that is a collection of bursts (``fit``'s input), and reading it as one burst would merge them."""
+    out): that is a collection of bursts (``fit``'s input), and reading it as one burst would merge them. Camera
+    raw files in ``folder`` itself are the burst (only they are read): sub-folders (previews) do not count."""
     from ..io import IMAGE_SUFFIXES
 
+    if any(p.suffix.lower() in RAW_SUFFIXES for p in _raw_files(folder)):
+        return
     suffixes = set(IMAGE_SUFFIXES) | set(RAW_SUFFIXES)
     holders = sorted({p.parent for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes
                       and not any(part.startswith(".") for part in p.relative_to(folder).parts)})

@@ -298,8 +298,8 @@ def input_items(args: argparse.Namespace) -> list[str]:
 
 def refuse_writing_over_inputs(args: argparse.Namespace, out: Path) -> None:
     """Before any work: a UserError when the model file, its loss plot (``NAME.training.png``) or its best weights
-    would replace an input file (any name of the same file counts), and a warning when the plot lands inside a
-    data folder, where the next ``fit`` of that folder would read it as a training image (as ``burst`` warns)."""
+    would replace an input file (any name of the same file counts), or when the plot would land inside a data
+    folder, where the next ``fit`` of that folder (a --resume included) would read it as a training image."""
     from ..io import list_images
     from ..train import best_model_path, plot_path
 
@@ -328,9 +328,9 @@ def refuse_writing_over_inputs(args: argparse.Namespace, out: Path) -> None:
         folder = Path(item).resolve()
         if Path(item).is_dir() and plot.is_relative_to(folder) and \
                 not any(part.startswith(".") for part in plot.relative_to(folder).parts):
-            warn(f"-o {args.output} is inside the data folder {item}: the loss plot {plot_path(out)} written there "
-                 f"would be read as a training image by the next fit of that folder; choose -o outside it")
-            return
+            raise UserError(f"-o {args.output} is inside the data folder {item}: the loss plot {plot_path(out)} "
+                            f"written there would be read as a training image (by --resume too); choose -o "
+                            f"outside it")
 
 
 def refuse_ignored_data_options(args: argparse.Namespace) -> None:

@@ -36,8 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-#: a median noise std (0-255 scale) below which inspect reports no noise: 8-bit data reads 0 or >= 0.74 (the
-#: wavelet estimate moves in steps of half a level / 0.6745), noise-free 16-bit data reads about 0
+#: a median noise std (0-255 scale) below which inspect reports no noise in 8-bit data: it reads 0 or >= 0.74
+#: (the wavelet estimate moves in steps of half a level / 0.6745); 16-bit data alone: half a 16-bit level
+#: (noise-free 16-bit data reads about 0, while 0.4/255 is ~100 levels of real noise)
 NO_NOISE = 0.5
 
 
@@ -221,7 +222,8 @@ def run(args: argparse.Namespace) -> int:
     over = "over the images" if not float_rows or floats else f"over the {len(integer_rows)} 8/16-bit images"
     say(f"noise std {np.median(sigmas):.2f} {unit} (median; {sigmas.min():.2f} .. {sigmas.max():.2f} {over})")
     # nothing to measure: flat or noise-free images (no noise model, no method: a level of ~0 suggests neither)
-    noiseless = bool(np.median(sigmas) == 0 if floats else np.median(sigmas) < NO_NOISE)
+    floor = NO_NOISE if any(r["dtype"] == "uint8" for r in integer_rows) else NO_NOISE / 257
+    noiseless = bool(np.median(sigmas) == 0 if floats else np.median(sigmas) < floor)
     if noiseless:
         say("  no noise measured: the images look flat or noise-free")
     if float_rows and not floats:

@@ -125,9 +125,9 @@ def resume_path(output: str) -> Path:
 
 def _check_output(args: argparse.Namespace, info: VideoInfo, existing: bool = True) -> None:
     """Before anything is computed: refuse an output that would write over an input frame or the input
-    (a pattern or folder too), and (``existing``) an output that exists, frames of a pattern included,
-    unless --overwrite."""
-    from ..io import IMAGE_SUFFIXES, check_writable_place
+    (a pattern or folder too), float counts (mapped into [0, 1]) to an output that cannot hold floats, and
+    (``existing``) an output that exists, frames of a pattern included, unless --overwrite."""
+    from ..io import IMAGE_SUFFIXES, STACK_SUFFIXES, check_writable_place
     from ..video_io import input_paths, output_kind, output_paths, stale_frames
 
     kind = output_kind(args.output)  # a frame pattern without an image suffix: refused here
@@ -142,6 +142,11 @@ def _check_output(args: argparse.Namespace, info: VideoInfo, existing: bool = Tr
     if kind == "folder" and targets and targets[0].suffix.lower() not in IMAGE_SUFFIXES:
         raise UserError(f"-o {args.output}: the frames would be named like {targets[0].name}, not an image file "
                         "name; give a frame pattern like out/%05d.png")
+    holds_floats = kind != "file" and (Path(args.output) if kind == "stack" else targets[0] if targets else
+                                       Path(args.output)).suffix.lower() in STACK_SUFFIXES
+    if info.intensity and not holds_floats:  # as restore and burst refuse it (io.refuse_clipping)
+        raise UserError(f"-o {args.output}: float frames outside [0, 1] need float output: a .tif / .fits stack, "
+                        "or frames like out/%05d.tif")
     inputs = {p.resolve() for p in input_paths(info)} | {Path(args.input).resolve()}
     if kind == "folder":
         targets = [Path(args.output), *targets]
@@ -183,7 +188,7 @@ def _check_save_model(args: argparse.Namespace, info: VideoInfo, checkpoint: Pat
     if where == checkpoint.resolve():
         raise UserError(f"--save-model {args.save_model}: is where this run keeps its resume state; choose "
                         "another file")
-    if path.exists() and not args.overwrite:
+    if path.exists() and not (args.overwrite or args.resume):  # --resume: a kill after it was saved
         raise UserError(f"--save-model {args.save_model}: already exists (use --overwrite to replace it)")
 
 
@@ -333,14 +338,17 @@ def run(args: argparse.Namespace) -> int:
                          prune=args.overwrite, keep_spool=True) as writer:
             stats = finetune_and_restore(method, net, frames, len(reader), ChannelSink(writer), config, device)
         if args.save_model:  # before the resume state goes: a kill in between leaves a run --resume completes
-            save_checkpoint(args.save_model, net, {"method": method.config(), "channels": channels,
-                                                   "finetuned_on": str(args.input), "video_mode": args.mode})
+            header = {"method": method.config(), "channels": channels, "finetuned_on": str(args.input),
+                      "video_mode": args.mode}
+            if reader.info.intensity:  # float counts: restore maps them as this video was (one map, no flicker)
+                header["intensity"] = reader.info.intensity
+            save_checkpoint(args.save_model, net, header)
     except (Interrupted, ResumeRefused):
         raise  # Ctrl-C saved the state; a state this run could not use is the user's to keep or delete
-    except Exception as exc:  # diverged, a format that refused the frames...: the retry starts over
+    except UserError as exc:  # diverged, a format that refused the frames...: the retry starts over
         if not _file_system_failure(exc):  # a full disk, a lost permission: fixed, --resume continues
             _discard_state(checkpoint, args.output)
-        raise
+        raise  # anything else (out of memory, a bug): the state stays for --resume
     checkpoint.unlink(missing_ok=True)  # the restored video is written: nothing left to resume
     writer.remove_spool()  # only now: a kill before the unlink leaves a state whose frames are still there
     if not args.quiet:
