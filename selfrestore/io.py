@@ -310,10 +310,15 @@ def _as_image(array: np.ndarray, path: Path, meta: dict) -> tuple[np.ndarray, Im
                              **meta)
 
 
+#: the name ending of ``fit``'s loss plots (:func:`selfrestore.train.plot_path`), left out of folders' images
+LOSS_PLOT_SUFFIX = ".training.png"
+
+
 def list_images(inputs: Sequence[str | os.PathLike]) -> tuple[list[Path], list[str]]:
     """Expand files and folders (recursively, sorted) into image paths. Inside a folder, hidden files and
     folders (names starting with "."; e.g. the temporary file of a killed write, macOS ``._NAME`` companions,
-    a video run's frame spool) are not images of the data; a hidden file named as an input is.
+    a video run's frame spool) and ``fit``'s loss plots (``NAME.training.png``, written beside a model that
+    may lie in its data folder) are not images of the data; such a file named as an input is.
 
     Returns (paths, problems): missing inputs and empty folders are reported as one-line problems instead
     of raising, so that the good inputs of the same call are still processed.
@@ -324,6 +329,7 @@ def list_images(inputs: Sequence[str | os.PathLike]) -> tuple[list[Path], list[s
         p = Path(item)
         if p.is_dir():
             found = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES
+                           and not q.name.lower().endswith(LOSS_PLOT_SUFFIX)
                            and not any(part.startswith(".") for part in q.relative_to(p).parts))
             if not found:
                 problems.append(f"{p}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")

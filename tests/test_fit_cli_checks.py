@@ -61,19 +61,24 @@ def test_width_still_reaches_the_networks_that_take_it(tmp_path):
     assert read_checkpoint(out)[1]["net"]["kwargs"]["width"] == 4
 
 
-def test_the_loss_plot_never_overwrites_an_input_nor_lands_in_the_data_folder(tmp_path, capsys):
+def test_the_loss_plot_never_overwrites_an_input_and_is_no_training_image(tmp_path, capsys):
+    """A file given as input is never replaced by the plot; -o inside the data folder is fine: folders' listings
+    leave loss plots (NAME.training.png) out, so neither the next fit nor --resume trains on it."""
+    from selfrestore.io import list_images
+
     data = _noisy_images(tmp_path / "pl")
-    write_image(data / "m.training.png", np.full((32, 32, 1), 0.5, np.float32))  # an input named like a plot
-    before = (data / "m.training.png").read_bytes()
-    assert main(["fit", str(data), "--patch-size", "32", *TINY, "-o", str(data / "m.safetensors")]) == 2
+    write_image(tmp_path / "m.training.png", np.full((32, 32, 1), 0.5, np.float32))  # an input named like a plot
+    before = (tmp_path / "m.training.png").read_bytes()
+    assert main(["fit", str(data), str(tmp_path / "m.training.png"), "--patch-size", "32", *TINY, "-o",
+                 str(tmp_path / "m.safetensors")]) == 2
     line = _error(capsys)
     assert "m.training.png" in line and "input" in line
-    assert (data / "m.training.png").read_bytes() == before and not (data / "m.safetensors").exists()
-    # -o inside the data folder: the plot would be the next run's (or the resumed run's) training image
-    assert main(["fit", str(data), "--patch-size", "32", *TINY, "-o", str(data / "x.safetensors")]) == 2
-    line = _error(capsys)
-    assert "inside the data folder" in line and "x.training.png" in line
-    assert not (data / "x.safetensors").exists() and not (data / "x.training.png").exists()
+    assert (tmp_path / "m.training.png").read_bytes() == before and not (tmp_path / "m.safetensors").exists()
+    images = list_images([data])[0]
+    assert main(["fit", str(data), "--patch-size", "32", *TINY, "-o", str(data / "x.safetensors")]) == 0
+    assert (data / "x.training.png").exists() and list_images([data])[0] == images
+    assert main(["fit", str(data), "--patch-size", "32", *TINY[:-3], "--steps", "3", "--quiet", "--resume",
+                 "-o", str(data / "x.safetensors")]) == 0
 
 
 @pytest.mark.parametrize("extra, needle", [

@@ -298,8 +298,8 @@ def input_items(args: argparse.Namespace) -> list[str]:
 
 def refuse_writing_over_inputs(args: argparse.Namespace, out: Path) -> None:
     """Before any work: a UserError when the model file, its loss plot (``NAME.training.png``) or its best weights
-    would replace an input file (any name of the same file counts), or when the plot would land inside a data
-    folder, where the next ``fit`` of that folder (a --resume included) would read it as a training image."""
+    would replace an input file (any name of the same file counts). A plot inside a data folder is no image of
+    it (:func:`selfrestore.io.list_images` leaves loss plots out), so -o may lie there."""
     from ..io import list_images
     from ..train import best_model_path, plot_path
 
@@ -323,14 +323,6 @@ def refuse_writing_over_inputs(args: argparse.Namespace, out: Path) -> None:
         if (info.st_dev, info.st_ino) in identities:
             path, what = identities[(info.st_dev, info.st_ino)]
             raise UserError(f"-o {args.output}: {what} {path} would overwrite the input {source}; choose another -o")
-    plot = plot_path(out).resolve()
-    for item in dict.fromkeys(items):
-        folder = Path(item).resolve()
-        if Path(item).is_dir() and plot.is_relative_to(folder) and \
-                not any(part.startswith(".") for part in plot.relative_to(folder).parts):
-            raise UserError(f"-o {args.output} is inside the data folder {item}: the loss plot {plot_path(out)} "
-                            f"written there would be read as a training image (by --resume too); choose -o "
-                            f"outside it")
 
 
 def refuse_ignored_data_options(args: argparse.Namespace) -> None:
