@@ -15,6 +15,7 @@ import os
 import re
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
@@ -314,11 +315,19 @@ def _as_image(array: np.ndarray, path: Path, meta: dict) -> tuple[np.ndarray, Im
 LOSS_PLOT_SUFFIX = ".training.png"
 
 
+def is_loss_plot(path: Path) -> bool:
+    """``NAME.training.png`` beside a model ``NAME.safetensors``: the loss plot ``fit`` draws, not an image of
+    the data (a model may be saved inside its data folder). A user's image of that name alone is data."""
+    name = path.name
+    return name.lower().endswith(LOSS_PLOT_SUFFIX) and \
+        path.with_name(name[:-len(LOSS_PLOT_SUFFIX)] + ".safetensors").is_file()
+
+
 def list_images(inputs: Sequence[str | os.PathLike]) -> tuple[list[Path], list[str]]:
     """Expand files and folders (recursively, sorted) into image paths. Inside a folder, hidden files and
     folders (names starting with "."; e.g. the temporary file of a killed write, macOS ``._NAME`` companions,
-    a video run's frame spool) and ``fit``'s loss plots (``NAME.training.png``, written beside a model that
-    may lie in its data folder) are not images of the data; such a file named as an input is.
+    a video run's frame spool) and ``fit``'s loss plots (:func:`is_loss_plot`: a model may be saved inside its
+    data folder) are not images of the data; such a file named as an input is.
 
     Returns (paths, problems): missing inputs and empty folders are reported as one-line problems instead
     of raising, so that the good inputs of the same call are still processed.
@@ -329,7 +338,7 @@ def list_images(inputs: Sequence[str | os.PathLike]) -> tuple[list[Path], list[s
         p = Path(item)
         if p.is_dir():
             found = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES
-                           and not q.name.lower().endswith(LOSS_PLOT_SUFFIX)
+                           and not is_loss_plot(q)
                            and not any(part.startswith(".") for part in q.relative_to(p).parts))
             if not found:
                 problems.append(f"{p}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
@@ -504,8 +513,9 @@ def mapping_samples(image: np.ndarray, rng: np.random.Generator, count: int = 20
 def mapping_from_samples(raw: np.ndarray, signal: np.ndarray) -> dict[str, float] | None:
     """The map of :func:`intensity_mapping` from samples of the pixel values (``raw``) and of 4x4 block means
     (``signal``): None unless the signal's 0.1th..99.9th percentiles leave [-0.5, 1.5]; else the raw ones'."""
-    if not signal.size or not raw.size:
+    if not raw.size:
         return None
+    signal = signal if signal.size else raw
     low, high = (float(v) for v in np.percentile(signal, [0.1, 99.9]))
     if low >= -0.5 and high <= 1.5:
         return None
@@ -515,13 +525,17 @@ def mapping_from_samples(raw: np.ndarray, signal: np.ndarray) -> dict[str, float
 
 def _block_means(image: np.ndarray, block: int = 4) -> np.ndarray:
     """The means of ``block`` x ``block`` pixel blocks of an (H, W[, C]) image, per channel (noise / 4, the
-    signal kept; a block holding a non-finite pixel is non-finite); the values themselves for flat samples or
+    signal kept; blank pixels left out, an all-blank block NaN); the values themselves for flat samples or
     images smaller than a block."""
     h, w = (image.shape[0] // block * block, image.shape[1] // block * block) if image.ndim >= 2 else (0, 0)
     if h == 0 or w == 0:
         return image
     cut = image[:h, :w].reshape(h // block, block, w // block, block, -1)
-    return cut.mean(axis=(1, 3))
+    if np.isfinite(cut).all():
+        return cut.mean(axis=(1, 3))
+    with warnings.catch_warnings():  # an all-blank block: NaN, dropped by the caller
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(cut, axis=(1, 3))
 
 
 def to_channels(image: np.ndarray, channels: int) -> np.ndarray:

@@ -523,6 +523,9 @@ def test_strong_noise_on_0_1_data_is_not_taken_for_counts(rgb_image):
     assert mapping is not None and mapping["scale"] > 4000  # from the raw percentiles, noise included
     assert intensity_mapping([np.linspace(0, 3, 5000)]) is not None  # flat samples: as they are
     refuse_clipping("out.png", [noisy])  # on [0, 1]: an 8/16-bit output is fine (it refused, by raw percentiles)
+    counts = 1000 + 3000 * bright
+    counts[::4, ::4] = np.nan  # a blank pixel in every 4x4 block: still counts
+    assert intensity_mapping([counts]) is not None
     with pytest.raises(UserError, match="needs a .tif"):
         refuse_clipping("out.png", [100 + 4000 * noisy])
 
@@ -586,3 +589,18 @@ def test_write_image_takes_integer_arrays_and_refuses_what_is_no_image(tmp_path,
     for not_a_name in (None, [tmp_path / "a.png"]):  # raised TypeErrors
         with pytest.raises(UserError, match="expected an image file name"):
             read_image(not_a_name)
+
+
+def test_a_loss_plot_beside_its_model_is_no_image_of_the_folder(tmp_path, rgb_image):
+    """fit may save its model inside the data folder: the plot beside it is left out of the folder's images
+    (and of a burst collection), a user's image of that name alone is not."""
+    from selfrestore.burst.frames_io import burst_folders
+    from selfrestore.io import list_images
+
+    for name in ("b1", "b2"):
+        write_image(tmp_path / name / "f1.png", rgb_image)
+    write_image(tmp_path / "m.training.png", rgb_image)
+    assert (tmp_path / "m.training.png") in list_images([tmp_path])[0]  # no model beside it: data
+    (tmp_path / "m.safetensors").write_bytes(b"model")
+    assert (tmp_path / "m.training.png") not in list_images([tmp_path])[0]
+    assert burst_folders([str(tmp_path)]) == [tmp_path / "b1", tmp_path / "b2"]

@@ -72,12 +72,13 @@ def _refuse_several_bursts(folder: Path) -> None:
     """A UserError when ``folder`` holds frames in more than one folder (itself or sub-folders, hidden ones left
     out): that is a collection of bursts (``fit``'s input), and reading it as one burst would merge them. Camera
     raw files in ``folder`` itself are the burst (only they are read): sub-folders (previews) do not count."""
-    from ..io import IMAGE_SUFFIXES
+    from ..io import IMAGE_SUFFIXES, is_loss_plot
 
     if any(p.suffix.lower() in RAW_SUFFIXES for p in _raw_files(folder)):
         return
     suffixes = set(IMAGE_SUFFIXES) | set(RAW_SUFFIXES)
     holders = sorted({p.parent for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes
+                      and not is_loss_plot(p)
                       and not any(part.startswith(".") for part in p.relative_to(folder).parts)})
     if len(holders) > 1:
         names = [folder.name + "/ itself" if h == folder else h.relative_to(folder).as_posix() + "/"
@@ -166,8 +167,8 @@ def alpha_on_grid(alpha: np.ndarray | None, height: int, width: int) -> np.ndarr
 
 def burst_folders(inputs: list[str]) -> list[Path]:
     """The bursts under ``inputs`` for training: a folder holding frame files is one burst; a folder holding
-    only folders is a collection, each sub-folder a burst."""
-    from ..io import IMAGE_SUFFIXES
+    only folders is a collection, each sub-folder a burst (``fit``'s loss plot saved there is no frame)."""
+    from ..io import IMAGE_SUFFIXES, is_loss_plot
 
     frame_suffixes = set(IMAGE_SUFFIXES) | set(RAW_SUFFIXES)
     found: list[Path] = []
@@ -175,7 +176,7 @@ def burst_folders(inputs: list[str]) -> list[Path]:
         folder = Path(item)
         if not folder.is_dir():
             raise UserError(f"{folder}: give a folder of burst frames, or a folder of such folders")
-        if any(p.suffix.lower() in frame_suffixes for p in folder.iterdir() if p.is_file()):
+        if any(p.suffix.lower() in frame_suffixes for p in folder.iterdir() if p.is_file() and not is_loss_plot(p)):
             found.append(folder)
         else:
             found.extend(sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")))

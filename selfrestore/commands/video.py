@@ -142,8 +142,8 @@ def _check_output(args: argparse.Namespace, info: VideoInfo, existing: bool = Tr
     if kind == "folder" and targets and targets[0].suffix.lower() not in IMAGE_SUFFIXES:
         raise UserError(f"-o {args.output}: the frames would be named like {targets[0].name}, not an image file "
                         "name; give a frame pattern like out/%05d.png")
-    holds_floats = kind != "file" and (Path(args.output) if kind == "stack" else targets[0] if targets else
-                                       Path(args.output)).suffix.lower() in STACK_SUFFIXES
+    holds_floats = kind != "file" and all(path.suffix.lower() in STACK_SUFFIXES for path in
+                                          ([Path(args.output)] if kind == "stack" or not targets else targets))
     if info.intensity and not holds_floats:  # as restore and burst refuse it (io.refuse_clipping)
         raise UserError(f"-o {args.output}: float frames outside [0, 1] need float output: a .tif / .fits stack, "
                         "or frames like out/%05d.tif")
