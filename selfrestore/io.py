@@ -311,6 +311,16 @@ def _as_image(array: np.ndarray, path: Path, meta: dict) -> tuple[np.ndarray, Im
                              **meta)
 
 
+def file_identity(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(device, inode) of an existing file, the same for every name of it (relative, through a link, a hard
+    link); None where it does not exist or cannot be reached. To tell whether an output would replace an input."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
 #: the name ending of ``fit``'s loss plots (:func:`selfrestore.train.plot_path`), left out of folders' images
 LOSS_PLOT_SUFFIX = ".training.png"
 

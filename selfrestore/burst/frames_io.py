@@ -91,13 +91,13 @@ def _refuse_several_bursts(folder: Path) -> None:
 def _refuse_repeated_frames(paths: list[Path]) -> None:
     """A UserError when one file is given twice (the same name, another spelling of it, a link, a folder and a
     file in it): a repeated frame is no second look at the scene, and registration would align it to itself."""
+    from ..io import file_identity
+
     seen: dict[tuple[int, int], Path] = {}
     for path in paths:
-        try:
-            stat = path.stat()
-        except OSError:  # unreadable: reported where it is read
+        key = file_identity(path)
+        if key is None:  # unreadable: reported where it is read
             continue
-        key = (stat.st_dev, stat.st_ino)
         if key in seen:
             spelt = "" if str(seen[key]) == str(path) else f" (as {seen[key]} and {path})"
             raise UserError(f"{path}: frame given twice{spelt}; a burst's frames are distinct files")

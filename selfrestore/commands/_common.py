@@ -39,21 +39,13 @@ def refuse_report_over_inputs(report: str | os.PathLike, inputs: Iterable[str | 
     input files, a folder's images included; any name of the same file counts: relative, through a link) or is
     named like an image or video: the report would overwrite an input, or lie where a later run reads images."""
     from ..errors import UserError
-    from ..io import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+    from ..io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, file_identity
 
     target = Path(report)
-    try:
-        found = target.stat()
-    except OSError:  # not there yet (or not reachable): no input can be it
-        found = None
-    if found is not None:
-        identity = (found.st_dev, found.st_ino)
+    identity = file_identity(target)  # None: not there yet, so no input can be it
+    if identity is not None:
         for item in inputs:
-            try:
-                info = os.stat(item)
-            except OSError:
-                continue
-            if (info.st_dev, info.st_ino) == identity:
+            if file_identity(item) == identity:
                 raise UserError(f"{option} {report}: this is the input {item}; writing the report there would "
                                 f"overwrite it (give another file name, e.g. report.json)")
     if target.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES:

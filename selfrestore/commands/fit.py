@@ -300,28 +300,19 @@ def refuse_writing_over_inputs(args: argparse.Namespace, out: Path) -> None:
     """Before any work: a UserError when the model file, its loss plot (``NAME.training.png``) or its best weights
     would replace an input file (any name of the same file counts). A plot inside a data folder is no image of
     it (:func:`selfrestore.io.list_images` leaves loss plots out), so -o may lie there."""
-    from ..io import list_images
+    from ..io import file_identity, list_images
     from ..train import best_model_path, plot_path
 
     items = input_items(args)
     if not items:
         return
     written = [(out, "the model file"), (plot_path(out), "its loss plot"), (best_model_path(out), "its best weights")]
-    identities: dict[tuple[int, int], tuple[Path, str]] = {}
-    for path, what in written:
-        try:
-            info = path.stat()
-        except OSError:  # not there yet: no input can be it
-            continue
-        identities[(info.st_dev, info.st_ino)] = (path, what)
+    identities = {file_identity(path): (path, what) for path, what in written}
+    identities.pop(None, None)  # not there yet: no input can be it
     inputs, _ = list_images(items)  # every image of the folders, and each file given (--kernels too)
     for source in inputs:
-        try:
-            info = source.stat()
-        except OSError:
-            continue
-        if (info.st_dev, info.st_ino) in identities:
-            path, what = identities[(info.st_dev, info.st_ino)]
+        if (identity := file_identity(source)) in identities:
+            path, what = identities[identity]
             raise UserError(f"-o {args.output}: {what} {path} would overwrite the input {source}; choose another -o")
 
 
@@ -553,18 +544,6 @@ def warn_padded_patches(source: DataSource, patch_size: int, patch_sizes: Sequen
          f"they are padded by mirroring; {advice}")
 
 
-def _explicit_patch_sizes(text: str | None) -> list[int] | None:
-    """The sides of a --patch-sizes given as numbers ([] for 'off'), as a model file records them; None for
-    'auto' or text that :func:`parse_patch_sizes` refuses later (the sides then depend on the network)."""
-    text = (text or "").strip().lower()
-    if text in ("", "off", "none"):
-        return []
-    try:
-        return [int(v) for v in text.replace(" ", "").split(",") if v] or None
-    except ValueError:
-        return None
-
-
 def run(args: argparse.Namespace) -> int:
     """Train a network on the data as the options say and save it to -o (continuing with --resume); returns 0,
     also when the run had already finished (a problem raises UserError)."""
@@ -597,7 +576,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--method {args.method}: {exc}") from None
     net_name = args.net or method.default_net
     if header is not None:  # what is known before the data is read; a finished run too (it was refused unsaid)
-        given_sizes = _explicit_patch_sizes(args.patch_sizes)
+        given = parse_patch_sizes(args.patch_sizes, 1, net_name, auto=None)  # None: auto, decided by the net
+        given_sizes = None if given is None else list(given)  # as the model file records them
         refuse_changes(out, header, {
             "method": method.config(), "synthetic": args.synthetic, "redraw": args.redraw, "holdout": args.holdout,
             "net": {"name": net_name, "kwargs": {k: getattr(args, k) for k in ("width", "depth") if getattr(args, k)}},
@@ -757,7 +737,8 @@ def check_size_dependence(method: Method, net: nn.Module, source: DataSource, ou
               f"(drift {drift:.3f} < {DRIFT_LIMIT})")
 
 
-def parse_patch_sizes(text: str | None, multiple: int, net_name: str, auto: tuple[int, ...] = ()) -> tuple[int, ...]:
+def parse_patch_sizes(text: str | None, multiple: int, net_name: str,
+                      auto: tuple[int, ...] | None = ()) -> tuple[int, ...] | None:
     """``"128,192,256"`` -> (128, 192, 256), each a positive multiple of the net's size multiple;
     ``"auto"`` -> ``auto``; ``"off"`` or empty -> () (one size)."""
     text = (text or "").strip().lower()
