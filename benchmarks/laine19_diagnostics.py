@@ -152,7 +152,7 @@ def repair(args: list[str]) -> None:
     source = CorruptedImages(T.load_set(T.DATA / "BSDS500_train_test" / "train", None), noise,
                              kind=method.batch_kind, seed=0)
     config = TrainConfig(steps=steps, batch_size=4, patch_size=128, patch_sizes=(128, 160, 192), lr=lr, warmup=0.0,
-                         progress=False, plot=False, ckpt_every=10**9, seed=5)
+                         progress=False, plot=False, ckpt_every=10**9, seed=5, amp=True)
     t0 = time.time()
     if steps:
         with tempfile.TemporaryDirectory() as tmp:

@@ -63,7 +63,7 @@ def main() -> None:
         torch.manual_seed(0)
         net = build_net("unet", in_channels=3, out_channels=3)
         config = TrainConfig(steps=args.steps, batch_size=args.batch_size, patch_size=args.patch_size,
-                             lr=args.lr, ckpt_every=250, seed=0, resume=True, progress=True)
+                             lr=args.lr, ckpt_every=250, seed=0, resume=True, progress=True, amp=True)
         model_path = work / f"{name}_{args.noise}.safetensors"
         t0 = time.time()
         train(method, net, source, config, model_path)

@@ -193,7 +193,8 @@ def train_row(row: Row, noise, source, args, device, workdir: Path):
     data = source if method.needs_clean else WithoutClean(source)
     budget = args.minutes * 60
     cfg = TrainConfig(steps=10**9, batch_size=args.batch, patch_size=args.patch, lr=args.lr, progress=False,
-                      plot=False, seed=0, ckpt_every=10**9, budget_seconds=budget, budget_clock="cpu")
+                      plot=False, seed=0, ckpt_every=10**9, budget_seconds=budget, budget_clock="cpu",
+                      amp=True)
     now = budget_clock("cpu")
     steps = {"done": 0}
 

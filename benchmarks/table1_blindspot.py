@@ -150,7 +150,7 @@ def train_row(row: Row, noise_name: str, train_images, args, device, workdir: Pa
                       patch_sizes=tuple(v * args.patch // 128 for v in row.patch_sizes),  # MIXED at --patch 128
                       scale_batch=row.scale_batch, mixed_from=row.mixed_from,
                       progress=False, plot=False, seed=args.seed, ckpt_every=10**9, budget_seconds=budget,
-                      budget_clock=args.clock)
+                      budget_clock=args.clock, amp=True)
     now = budget_clock(args.clock)
     # validation marks: fractions of the budget (seconds) or of the step count (--steps)
     marks = [(budget or args.steps) * f for f in np.linspace(0.1, 0.9, 9)] if curve else []

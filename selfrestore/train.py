@@ -15,7 +15,7 @@ import contextlib
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -52,7 +52,9 @@ class TrainConfig:
     ckpt_every: int = 200          #: write the checkpoint every N steps (and at the end)
     val_every: int = 0             #: validation PSNR every N steps (0: only at the end)
     seed: int = 0
-    amp: bool = True               #: bf16 autocast on CPU / AMP on CUDA
+    #: bf16 autocast (CPU) / bf16 AMP (CUDA); None: where the hardware computes bf16 natively (see
+    #: :func:`bf16_is_native`), else fp32. Resolved when training starts; the checkpoint records the choice
+    amp: bool | None = None
     device: str = "auto"
     progress: bool = True
     resume: bool = False
@@ -104,13 +106,11 @@ def budget_clock(kind: str) -> Callable[[], float]:
 def pick_device(name: str | torch.device = "auto") -> torch.device:
     """The torch device for ``name`` ("auto": the first CUDA GPU if there is one, else the CPU); a device
     that does not exist here is a UserError that says which ones do (torch would fail deep inside)."""
-    if isinstance(name, torch.device):
-        return name
-    if name == "auto":
+    if isinstance(name, str) and name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError):
+    try:  # a torch.device is checked too: torch.device("cuda") on a CPU-only torch failed deep inside
+        device = name if isinstance(name, torch.device) else torch.device(name)
+    except (RuntimeError, ValueError, TypeError):
         raise UserError(f"--device {name}: not a device name (use auto, cpu, cuda, cuda:1 ...)") from None
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if device.type == "cuda" and (device.index or 0) >= gpus:
@@ -121,6 +121,24 @@ def pick_device(name: str | torch.device = "auto") -> torch.device:
         if backend is None or not getattr(backend, "is_available", lambda: False)():
             raise UserError(f"--device {name}: not available here; use --device cpu or auto")
     return device
+
+
+def bf16_is_native(device: torch.device) -> bool:
+    """Whether ``device`` computes bf16 natively, so that bf16 autocast speeds training up: a CUDA GPU with bf16
+    support, or a CPU with AVX512-BF16 or AMX. Elsewhere bf16 is emulated and slower than fp32 (a 2-core Xeon
+    without either: 3x slower per step, ``benchmarks/precision_speed.py``)."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type != "cpu":
+        return False
+    cpu = getattr(torch, "cpu", None)
+    return any(bool(getattr(cpu, check, lambda: False)())
+               for check in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+
+
+def resolve_amp(amp: bool | None, device: torch.device) -> bool:
+    """``amp`` as given, or (None: automatic) whether bf16 is native on ``device``."""
+    return bf16_is_native(device) if amp is None else bool(amp)
 
 
 def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[Any]:
@@ -291,6 +309,7 @@ def train(method: Method, net: nn.Module, source: DataSource, config: TrainConfi
         torch.cuda.set_device(device)
     ddp = _Distributed(device)
     out_path = Path(out_path)
+    config = replace(config, amp=resolve_amp(config.amp, device))
     torch.manual_seed(config.seed)
     net.to(device).to(memory_format=torch.channels_last).train()
     extra_modules: dict[str, nn.Module] = getattr(method, "extra_modules", lambda: {})()

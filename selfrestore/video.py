@@ -36,7 +36,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 
@@ -48,7 +48,7 @@ from .errors import Interrupted, UserError
 from .flow import FlowEstimator, flow_to_tensor, inside_mask, occlusion_mask
 from .methods.base import Method
 from .restore import restore_array
-from .train import autocast, pick_device
+from .train import autocast, pick_device, resolve_amp
 
 
 @dataclass
@@ -72,7 +72,7 @@ class VideoConfig:
     #: check although the warped frame matches; needs flow on denoised frames) or "auto" (residual when
     #: flow is on denoised frames, else consistency)
     occlusion_test: str = "auto"
-    amp: bool = True                  #: bf16 autocast for training and inference on CPU
+    amp: bool | None = None           #: bf16 autocast for training and inference (None: where bf16 is native)
     tile: int = 1024
     seed: int = 0
     progress: bool = True
@@ -202,8 +202,9 @@ class VideoFineTuner:
         flow = check_video_config(config)
         if not hasattr(method, "training_offsets"):
             raise UserError(f"method {method.name!r} is not a video method (use f2f or mf2f)")
-        self.method, self.net, self.config = method, net, config
+        self.method, self.net = method, net
         self.device = pick_device(device)
+        self.config = replace(config, amp=resolve_amp(config.amp, self.device))
         self.net.to(self.device)
         self.optimizer = torch.optim.Adam(net.parameters(), lr=config.lr, betas=(0.9, 0.99))
         self.flow = flow

@@ -111,7 +111,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="continue from the checkpoint in -o; options left out take the values it records, and "
                         "one that changes the result (network, method, noise, seed, lr, batch, patch sizes, "
                         "data) is refused; --steps / --minutes may grow")
-    t.add_argument("--no-amp", action="store_true", help="train in fp32 (default: bf16 autocast)")
+    t.add_argument("--precision", choices=["auto", "bf16", "fp32"], default=None,
+                   help="bf16: bf16 autocast (fast where the hardware computes bf16: CUDA GPUs, CPUs with "
+                        "AVX512-BF16 or AMX; about 3x slower than fp32 on CPUs without); auto (default): bf16 "
+                        "there, fp32 elsewhere; --resume keeps the precision the run started with")
+    t.add_argument("--no-amp", action="store_true", help="the same as --precision fp32")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     # each method option once (as its first method declares it), under a heading naming every method taking it
@@ -421,22 +425,31 @@ DEFAULTS = {"batch_size": 4, "patch_size": 128, "patch_sizes": "auto", "lr": 3e-
             "synthetic": False, "redraw": False, "ckpt_every": 100, "val_every": 0}
 
 
+def precision_of(args: argparse.Namespace) -> str:
+    """The training precision asked for: --precision, --no-amp (fp32), or auto."""
+    if args.no_amp and args.precision not in (None, "fp32"):
+        raise UserError(f"--no-amp (fp32) contradicts --precision {args.precision}: give one of them")
+    return "fp32" if args.no_amp else (args.precision or "auto")
+
+
 def resume_defaults(args: argparse.Namespace, header: dict) -> None:
     """On --resume, the options left out (None) take the values the model file in -o was trained with (the
     options :func:`_settings` compares, plus the step / time budget, --val-every / --ckpt-every (with --holdout
-    they decide which weights are kept as the best) and --no-amp); a --minutes budget for a
-    run trained to a step count, or --no-amp for one trained with bf16 autocast, is a UserError (the weights
+    they decide which weights are kept as the best) and the precision); a --minutes budget for a
+    run trained to a step count, or another --precision than the run's, is a UserError (the weights
     would follow a mixture of two runs)."""
     config = header.get("train_config") or {}
     out = model_path(args.output)
     if args.minutes and not config.get("budget_seconds", 1):
         raise UserError(f"{out} was trained to a step count (--steps {config.get('steps')}), not for --minutes: "
                         f"resume without --minutes (a larger --steps trains it further), or choose another -o")
-    if config.get("amp") is False:  # a flag cannot be left out as None: the file's fp32 holds unless refused
-        args.no_amp = True
-    elif args.no_amp and config.get("amp"):
-        raise UserError(f"{out} was trained with bf16 autocast, not --no-amp: resume without --no-amp, or "
-                        f"choose another -o")
+    if "amp" in config:  # the precision the run started with holds, unless one asked for is another
+        recorded = "bf16" if config["amp"] else "fp32"
+        asked = precision_of(args)
+        if asked not in ("auto", recorded):
+            raise UserError(f"{out} was trained in {recorded}, not {asked}: resume without --precision / "
+                            f"--no-amp (or with --precision {recorded}), or choose another -o")
+        args.precision, args.no_amp = recorded, False
     recorded = {label[2:].replace("-", "_"): value for label, value in _settings(header).items()
                 if label.startswith("--")}
     if isinstance(recorded.get("patch_sizes"), list):  # the option's own form: S,S,... or off
@@ -618,7 +631,8 @@ def run(args: argparse.Namespace) -> int:
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, patch_size=args.patch_size, lr=args.lr,
                          patch_sizes=patch_sizes,
                          ckpt_every=args.ckpt_every, val_every=args.val_every, seed=args.seed,
-                         amp=not args.no_amp, device=args.device, progress=not args.quiet, resume=args.resume,
+                         amp={"auto": None, "bf16": True, "fp32": False}[precision_of(args)],
+                         device=args.device, progress=not args.quiet, resume=args.resume,
                          budget_seconds=60.0 * args.minutes if args.minutes else 0.0)
     source, holdout = hold_out(source, args)
     val = validation_pairs(args.val, noise, source.channels) if args.val and noise else None
