@@ -493,23 +493,30 @@ def load_images(inputs: Sequence[str | os.PathLike], channels: int | None = None
     return images
 
 
-def intensity_mapping(images: Sequence[np.ndarray], seed: int = 0) -> dict[str, float] | None:
+def intensity_mapping(images: Iterable[np.ndarray], seed: int = 0, per_image: int = 20000
+                      ) -> dict[str, float] | None:
     """For float data far outside [0, 1] (microscope or telescope counts kept as float): the affine map
     ``x' = (x - offset) / scale`` that sends the 0.1th..99.9th percentile of all pixels to [0, 1], the range
-    the networks, learning rates and noise levels are made for. None when the data already lies in about
-    [0, 1] (every 8/16-bit file, and float files scaled like them). Whether it does is judged on the means of
-    4x4 blocks of each (H, W[, C]) image (:func:`mapping_samples`): strong noise on [0, 1] data reaches past
+    the networks, learning rates and noise levels are made for: one map for the whole group (a burst, a
+    video, a training set), whose items mapped apart would no longer agree. None when the data already lies in
+    about [0, 1] (every 8/16-bit file, and float files scaled like them), or for no images. Whether it does is
+    judged on the means of 4x4 blocks of each (H, W[, C]) image: strong noise on [0, 1] data reaches past
     1.5 (sigma 50/255 mapped 11 of 124 Kodak24 / BSD300 images, 75/255 nearly all), its signal does not.
-    Non-finite (blank) pixels are left out."""
+    Non-finite (blank) pixels are left out. ``images`` may be lazy (frames read one at a time): only up to
+    ``per_image`` samples of each are kept (:func:`mapping_samples`), and each image is let go before the next."""
     rng = np.random.default_rng(seed)
-    pairs = [mapping_samples(image, rng) for image in images]
-    return mapping_from_samples(np.concatenate([raw for raw, _ in pairs]),
-                                np.concatenate([signal for _, signal in pairs]))
+    raw, signal = [], []
+    for image in images:
+        pixels, means = mapping_samples(image, rng, per_image)
+        raw.append(pixels)
+        signal.append(means)
+        del image  # a frame read lazily goes before the next one is read
+    return mapping_from_samples(np.concatenate(raw), np.concatenate(signal)) if raw else None
 
 
 def mapping_samples(image: np.ndarray, rng: np.random.Generator, count: int = 20000) -> tuple[np.ndarray, np.ndarray]:
     """(pixel values, 4x4 block means) of one (H, W[, C]) image, up to ``count`` of each at random, finite ones
-    only: what :func:`mapping_from_samples` decides on (for data read piece by piece, e.g. a long video)."""
+    only: what :func:`mapping_from_samples` decides on (:func:`intensity_mapping` of many images)."""
 
     def sample_of(values: np.ndarray) -> np.ndarray:
         flat = values.reshape(-1)

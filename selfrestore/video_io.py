@@ -25,8 +25,7 @@ import numpy as np
 
 from .errors import UserError, unreadable_image
 from .io import (FITS_SUFFIXES, IMAGE_SUFFIXES, STACK_SUFFIXES, TIFF_SUFFIXES, VIDEO_SUFFIXES, ImageInfo,
-                 check_fits_in_memory, intensity_mapping, mapping_from_samples, mapping_samples, read_frames,
-                 read_image, write_frames, write_image)
+                 check_fits_in_memory, intensity_mapping, read_frames, read_image, write_frames, write_image)
 
 _PATTERN = re.compile(r"%0?\d*d")
 #: ffmpeg's muxer name for the suffixes whose name is not the muxer's
@@ -52,6 +51,9 @@ class VideoInfo:
     #: map for the whole video (no flicker), and back on writing float frames
     intensity: dict[str, float] | None = None
     alpha: bool = False          #: some input frames have an alpha channel (restored frames are written without)
+    #: frames of a folder or pattern in more than one bit depth: the number of frames of each ("uint8": 2,
+    #: "uint16": 1); ``dtype`` is then the deepest of them, so that no frame loses depth on writing
+    mixed_depths: dict[str, int] | None = None
 
 
 def _ffmpeg():
@@ -147,10 +149,27 @@ def numbering(names: Sequence[str]) -> str | None:
     return spec if all(spec % int(m.group(2)) == m.group(0) for m in parts) else None
 
 
-def _frame_header(path: Path) -> tuple[int, int, int, bool]:
-    """(height, width, colour channels, alpha) of one frame file; its pixels are decoded too (a file cut
-    short has a sound header): milliseconds per frame, where fine-tuning then takes seconds; an unreadable
-    file is a UserError naming it."""
+#: the pixel types of frames, shallowest first (the order in which a video's output depth is chosen)
+DEPTHS = ("uint8", "uint16", "float32")
+
+
+def _depth_of(array: np.ndarray) -> str:
+    """The pixel type ("uint8", "uint16" or "float32") that :func:`selfrestore.io.read_image` reports for the
+    decoded pixels ``array``, without converting them."""
+    if array.dtype in (np.uint8, np.bool_):
+        return "uint8"
+    if array.dtype == np.uint16:
+        return "uint16"
+    if np.issubdtype(array.dtype, np.integer) and array.size and array.min() >= 0 and array.max() <= 65535:
+        return "uint16"  # 32-bit integer pixels that fit in 16 bits, as read_image takes them
+    return "float32"
+
+
+def _frame_header(path: Path) -> tuple[int, int, int, bool, str]:
+    """(height, width, colour channels, alpha, pixel type) of one frame file; its pixels are decoded too (a
+    file cut short has a sound header): milliseconds per frame, where fine-tuning then takes seconds; an
+    unreadable file is a UserError naming it. The pixel type is the one :func:`selfrestore.io.read_image`
+    reports ("uint8", "uint16" or "float32")."""
     if path.stat().st_size == 0:
         raise UserError(f"{path}: empty file (0 bytes)")
     suffix = path.suffix.lower()
@@ -163,24 +182,30 @@ def _frame_header(path: Path) -> tuple[int, int, int, bool]:
                 if tif.series and int(np.prod(tif.series[0].shape)) > int(np.prod(page.shape)):
                     raise UserError(f"{path}: a stack of images, not one frame")
                 samples = int(page.samplesperpixel)
-                page.asarray()
-                return int(page.imagelength), int(page.imagewidth), 1 if samples <= 2 else 3, samples in (2, 4)
+                depth = _depth_of(page.asarray())
+                return (int(page.imagelength), int(page.imagewidth), 1 if samples <= 2 else 3, samples in (2, 4),
+                        depth)
         if suffix not in FITS_SUFFIXES:
             from PIL import Image
+
+            from .io import _png16_colour_type
 
             with Image.open(path) as img:
                 mode, (width, height) = img.mode, img.size
                 transparent = "transparency" in img.info
                 img.load()
+                # PIL reads a 16-bit colour PNG as 8 bits (read_image does not); "I" / "F": 32-bit pixels
+                depth = "uint16" if mode.startswith("I;16") or _png16_colour_type(path) else \
+                    _depth_of(np.asarray(img)) if mode in ("I", "F") else "uint8"
             gray = mode in ("1", "L", "LA", "La", "I", "F") or mode.startswith("I;16")
             alpha = mode in ("LA", "La", "RGBA", "RGBa", "PA") or (mode == "P" and transparent)
-            return height, width, 1 if gray else 3, alpha
+            return height, width, 1 if gray else 3, alpha, depth
     except UserError:
         raise
     except Exception as exc:  # PIL / tifffile raise many types for data that is not an image
         raise unreadable_image(path, exc) from None
     frame, info = read_image(path)
-    return frame.shape[0], frame.shape[1], frame.shape[2], info.alpha is not None
+    return frame.shape[0], frame.shape[1], frame.shape[2], info.alpha is not None, info.dtype
 
 
 class VideoReader:
@@ -208,32 +233,34 @@ class VideoReader:
     def _frames_info(self, kind: str, source: str, first: int) -> VideoInfo:
         frame, image_info = read_image(self._paths[0])
         h, w, c = frame.shape
-        alpha = self._check_frames()
-        mapping = self._intensity() if image_info.dtype == "float32" else None
-        dtype = "float32" if mapping else image_info.dtype  # counts cannot go back into 8 / 16 bits
+        alpha, depths = self._check_frames()
+        # the deepest frame's depth for every frame: 8-bit frames (read as v / 255) are written 16-bit as v * 257
+        deepest = max([image_info.dtype, *depths], key=DEPTHS.index)
+        mapping = self._intensity() if deepest == "float32" else None
+        dtype = "float32" if mapping else deepest  # counts cannot go back into 8 / 16 bits
         return VideoInfo(kind, source, len(self._paths), h, w, c, dtype, names=[p.name for p in self._paths],
-                         first_index=first, intensity=mapping, alpha=alpha)
+                         first_index=first, intensity=mapping, alpha=alpha,
+                         mixed_depths=depths if len(depths) > 1 else None)
 
     def _intensity(self) -> dict[str, float] | None:
         """The one :func:`intensity_mapping` of float frames far outside [0, 1] (counts kept as float TIFF /
-        FITS), from samples of every frame (:func:`mapping_samples`: pixels and 4x4 block means): a map per frame
-        would make the restored video flicker. None for frames in about [0, 1]; only TIFF / FITS frames can hold
-        floats (others are not read twice)."""
+        FITS), from samples of every frame, read one at a time: a map per frame would make the restored video
+        flicker. None for frames in about [0, 1]; only TIFF / FITS frames can hold floats (others are not read
+        twice)."""
         if not any(p.suffix.lower() in STACK_SUFFIXES for p in self._paths):
             return None
-        rng = np.random.default_rng(0)
         per_frame = max(500, 2_000_000 // len(self._paths))  # the samples of a long video stay small
-        pairs = [mapping_samples(read_image(path)[0], rng, per_frame) for path in self._paths]
-        return mapping_from_samples(np.concatenate([raw for raw, _ in pairs]),
-                                    np.concatenate([signal for _, signal in pairs]))
+        return intensity_mapping((read_image(path)[0] for path in self._paths), per_image=per_frame)
 
-    def _check_frames(self) -> bool:
+    def _check_frames(self) -> tuple[bool, dict[str, int]]:
         """Read every frame before anything is restored, so that a file which is no image, is cut short or has
         another size stops the run before a frame is written (not half-way); returns whether any frame
-        has an alpha channel."""
-        height, width, channels, alpha = _frame_header(self._paths[0])
+        has an alpha channel, and how many frames there are of each pixel type (shallowest first)."""
+        height, width, channels, alpha, depth = _frame_header(self._paths[0])
+        counts = {depth: 1}
         for path in self._paths[1:]:
-            h, w, c, a = _frame_header(path)
+            h, w, c, a, depth = _frame_header(path)
+            counts[depth] = counts.get(depth, 0) + 1
             if (h, w) != (height, width):
                 raise UserError(f"{path}: {w}x{h} pixels, but the first frame {self._paths[0].name} is "
                                 f"{width}x{height}; every frame of a video needs the same size")
@@ -242,7 +269,7 @@ class VideoReader:
                                 f"{self._paths[0].name} is {'gray' if channels == 1 else 'colour'}; every frame "
                                 "of a video needs the same channels")
             alpha = alpha or a
-        return alpha
+        return alpha, dict(sorted(counts.items(), key=lambda item: DEPTHS.index(item[0])))
 
     def _read_stack(self, path: Path) -> VideoInfo:
         """A TIFF / FITS file whose planes are the frames (one leading axis: time); they are held in memory."""

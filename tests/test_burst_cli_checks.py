@@ -174,3 +174,20 @@ def test_a_raw_burst_folder_with_a_previews_sub_folder_is_one_burst(tmp_path):
         (tmp_path / f"IMG_{i}.dng").write_bytes(b"raw")
     _png_burst(tmp_path / "previews")
     assert [p.name for p in burst_paths([str(tmp_path)])] == ["IMG_1.dng", "IMG_2.dng", "IMG_3.dng"]
+
+
+def test_a_burst_mixing_pixel_types_is_refused(tmp_path, capsys):
+    """A 16-bit first frame beside float frames of counts got no intensity map: the counts were clamped and every
+    output pixel was 1.0 (exit 0). One burst, one pixel type: refused before any work, naming the frame."""
+    import tifffile
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "burst"
+    folder.mkdir()
+    tifffile.imwrite(folder / "f0.tif", (rng.random((16, 16)) * 65535).astype(np.uint16))
+    for i in (1, 2):
+        tifffile.imwrite(folder / f"f{i}.tif", (100 + 900 * rng.random((16, 16))).astype(np.float32))
+    out = tmp_path / "o.tif"
+    assert main(["burst", str(folder), "--task", "superres", "--scale", "2", "-o", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "f1.tif: float pixels, but the first frame f0.tif has 16-bit ones" in err and not out.exists()

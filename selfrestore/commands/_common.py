@@ -5,7 +5,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -51,6 +51,32 @@ def refuse_report_over_inputs(report: str | os.PathLike, inputs: Iterable[str | 
     if target.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES:
         raise UserError(f"{option} {report}: an image or video file name; the report is JSON (give e.g. "
                         f"report.json)")
+
+
+def same_file_finder(candidates: Iterable[str | os.PathLike]) -> Callable[[str | os.PathLike], Path | None]:
+    """A function that tells which of ``candidates`` (e.g. a command's inputs) a path is: the first with the same
+    resolved name, or, for a path that exists, the same file (:func:`selfrestore.io.file_identity`: a hard
+    link, the same file through another mount); None for none of them (a path not there yet is none by name
+    alone). Each candidate is looked at once, so checking every output of a long video stays cheap."""
+    from ..io import file_identity
+
+    by_name: dict[Path, Path] = {}
+    by_file: dict[tuple[int, int], Path] = {}
+    for item in candidates:
+        item = Path(item)
+        by_name.setdefault(item.resolve(), item)
+        identity = file_identity(item)
+        if identity is not None:
+            by_file.setdefault(identity, item)
+
+    def find(path: str | os.PathLike) -> Path | None:
+        found = by_name.get(Path(path).resolve())
+        if found is None and by_file:
+            identity = file_identity(path)
+            found = None if identity is None else by_file.get(identity)
+        return found
+
+    return find
 
 
 def _number(text: str, kind: type, least: float, what: str, above: bool = False) -> int | float:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from ..errors import ImageReadError, UserError
 from ..io import check_writable_place, remove_stale_temporaries
-from ._common import add_parser, add_runtime_options, count, warn
+from ._common import add_parser, add_runtime_options, count, same_file_finder, warn
 
 if TYPE_CHECKING:
     import numpy as np
@@ -260,11 +260,13 @@ def run(args: argparse.Namespace) -> int:
             adapt_model(restorer, readable, args.adapt, quiet=args.quiet)
     todo, skipped = [], 0
     kept: set[Path] = set()  # --skip-existing: outputs already there of an input restored again for the others
+    is_input = same_file_finder(paths)  # any name of an input file: another spelling, a link, a hard link
     for path in paths:
         target = outputs_of[path][0]
         existing = [out for out in outputs_of[path] if out.exists()]
-        if any(out.resolve() == path.resolve() for out in outputs_of[path]):
-            warn(f"{path}: output would overwrite the input; choose another -o")
+        clash = next((found for out in outputs_of[path] if (found := is_input(out)) is not None), None)
+        if clash is not None:
+            warn(f"{path}: output would overwrite the input{'' if clash == path else f' {clash}'}; choose another -o")
             failures += 1
         elif existing and not args.overwrite:
             if args.skip_existing and len(existing) == len(outputs_of[path]):
@@ -466,7 +468,7 @@ def run_pairs(args: argparse.Namespace) -> int:
 
     for b_path, n_path in tqdm(pairs, desc="restore", unit="pair", disable=len(pairs) < 2 or args.quiet):
         target = target_of(n_path)
-        if target.resolve() in (b_path.resolve(), n_path.resolve()):
+        if same_file_finder([b_path, n_path])(target) is not None:  # any name of either: a hard link too
             warn(f"{target}: output would overwrite an input of the pair; choose another -o")
             failures += 1
             continue

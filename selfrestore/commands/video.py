@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import UserError
 from ..io import remove_stale_temporaries
-from ._common import add_parser, count, positive_float, positive_int, tile_size, warn
+from ._common import add_parser, count, positive_float, positive_int, same_file_finder, tile_size, warn
 
 if TYPE_CHECKING:
     from torch import nn
@@ -96,8 +96,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also save the fine-tuned model here (a new file; an existing one only with --overwrite)")
     g.add_argument("--seed", type=count, default=0, help="seed of the crops and the frame order")
     r = p.add_argument_group("runtime")
-    r.add_argument("--precision", choices=["bf16", "fp32"], default="bf16",
-                   help="bf16 autocast for training and inference (fast on CPUs with AVX512-BF16)")
+    r.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
+                   help="bf16: bf16 autocast for fine-tuning and inference (fast where the hardware computes bf16: "
+                        "CUDA GPUs, CPUs with AVX512-BF16 or AMX; about 3x slower than fp32 on CPUs without); "
+                        "auto (default): bf16 there, fp32 elsewhere")
     r.add_argument("--tile", type=tile_size, default=1024, help="inference tile size in pixels (0: automatic)")
     r.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:1 ...")
     r.add_argument("--overwrite", action="store_true",
@@ -147,10 +149,10 @@ def _check_output(args: argparse.Namespace, info: VideoInfo, existing: bool = Tr
     if info.intensity and not holds_floats:  # as restore and burst refuse it (io.refuse_clipping)
         raise UserError(f"-o {args.output}: float frames outside [0, 1] need float output: a .tif / .fits stack, "
                         "or frames like out/%05d.tif")
-    inputs = {p.resolve() for p in input_paths(info)} | {Path(args.input).resolve()}
+    is_input = same_file_finder([*input_paths(info), args.input])  # any name of an input: a hard link too
     if kind == "folder":
         targets = [Path(args.output), *targets]
-    clash = next((p for p in targets if p.resolve() in inputs), None)
+    clash = next((p for p in targets if is_input(p) is not None), None)
     if clash is not None:
         raise UserError(f"-o {args.output}: would write over the input ({clash}); choose another output")
     check_writable_place(args.output)
@@ -176,20 +178,30 @@ def _check_save_model(args: argparse.Namespace, info: VideoInfo, checkpoint: Pat
         return
     path = refuse_folder(args.save_model)
     where = path.resolve()
-    if where in {p.resolve() for p in input_paths(info)} | {Path(args.input).resolve()}:
+    if same_file_finder([*input_paths(info), args.input])(path) is not None:  # any name of it: a hard link too
         raise UserError(f"--save-model {args.save_model}: would write over the input; choose another file")
     kind = output_kind(args.output)
     out = Path(args.output).resolve()
-    outputs = {p.resolve() for p in [*output_paths(args.output, info), *stale_frames(args.output, info)]}
+    is_output = same_file_finder([*output_paths(args.output, info), *stale_frames(args.output, info), out])
     folder = out if kind == "folder" else spool_folder(args.output).resolve() if kind in ("file", "stack") else None
-    if where in outputs or where == out or (folder is not None and folder in where.parents):
+    if is_output(path) is not None or (folder is not None and folder in where.parents):
         raise UserError(f"--save-model {args.save_model}: would write over the output {args.output} or into its "
                         "folder; choose another file")
-    if where == checkpoint.resolve():
+    if same_file_finder([checkpoint])(path) is not None:
         raise UserError(f"--save-model {args.save_model}: is where this run keeps its resume state; choose "
                         "another file")
     if path.exists() and not (args.overwrite or args.resume):  # --resume: a kill after it was saved
         raise UserError(f"--save-model {args.save_model}: already exists (use --overwrite to replace it)")
+
+
+def mixed_depths_warning(source: str, info: VideoInfo) -> str:
+    """The one line that says a frame folder or pattern mixes bit depths and every frame is written in the
+    deepest (``info.dtype``): 8-bit values v become v * 257 in 16 bits, the same intensity."""
+    names = {"uint8": "8-bit", "uint16": "16-bit", "float32": "32-bit float"}
+    mix = ", ".join(f"{count} {names[dtype]}" for dtype, count in (info.mixed_depths or {}).items())
+    shallower = " and ".join(names[dtype] for dtype in (info.mixed_depths or {}) if dtype != info.dtype)
+    return (f"{source}: the frames mix bit depths ({mix}); every output frame is written "
+            f"{names[info.dtype]} where its format allows (the {shallower} frames scaled to it)")
 
 
 def _check_model_name(model: str | None) -> None:
@@ -276,7 +288,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import Interrupted
     from ..io import to_channels
     from ..registry import METHODS
-    from ..train import pick_device
+    from ..train import pick_device, resolve_amp
     from ..video import ResumeRefused, VideoConfig, check_video_config, finetune_and_restore
     from ..video_io import VideoReader, VideoWriter, output_paths
 
@@ -298,6 +310,8 @@ def run(args: argparse.Namespace) -> int:
     check_frame_size(reader.info, net, args.flow)
     if reader.info.alpha:  # said even with --quiet: it is data the output will not have
         warn(f"{args.input}: the frames' alpha channel is not restored; the output frames have none")
+    if reader.info.mixed_depths:  # said even with --quiet: the shallower frames are written deeper than they were
+        warn(mixed_depths_warning(args.input, reader.info))
     options = {"stack": args.stack} if args.method == "mf2f" else {}
     options["warp_loss"] = args.warp_loss
     method = METHODS.get(args.method)(noise=None, **options)
@@ -309,7 +323,8 @@ def run(args: argparse.Namespace) -> int:
                          lr_schedule=args.lr_schedule,
                          crop=args.crop, batch_size=args.batch_size, flow_method=args.flow, flow_on=args.flow_on,
                          flow_preset=args.flow_preset, occlusion_test=args.occlusion_test,
-                         amp=args.precision == "bf16", tile=args.tile, seed=args.seed, progress=not args.quiet,
+                         amp=resolve_amp({"bf16": True, "fp32": False}.get(args.precision), device),
+                         tile=args.tile, seed=args.seed, progress=not args.quiet,
                          checkpoint=str(checkpoint),
                          resume_key=f"input {Path(args.input).resolve()}, model "
                                     f"{Path(model).resolve() if Path(model).is_file() else model}")
