@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import numbers
 import os
 from pathlib import Path
 from typing import Any, Sequence
@@ -35,8 +36,11 @@ def command_line(verb: str, positional: Sequence[PathLike], options: dict[str, A
 
     Values are written ``--option=VALUE`` and the positionals go after ``--``, so that a value or a file name
     starting with ``-`` is not taken for an option; a list for an option of one value (``--patch-sizes
-    S,S,...``) is joined by commas; a flag is given when its value is true. ``parser``: the command line's
+    S,S,...``) is joined by commas; a flag is given when its value is true (a flag's value is a bool or an int:
+    anything else, "no" say, is a UserError). ``parser``: the command line's
     (built here when not given), which says how each option is written."""
+    import numpy as np
+
     if parser is None:
         from .cli import build_parser
 
@@ -47,6 +51,9 @@ def command_line(verb: str, positional: Sequence[PathLike], options: dict[str, A
     for key, value in options.items():
         flag = "--" + key.replace("_", "-")
         action = actions.get(flag)
+        if action is not None and action.nargs == 0 and value is not None \
+                and not isinstance(value, (bool, numbers.Integral, np.bool_)):  # quiet="no" gave the flag
+            raise UserError(f"{key}={value!r}: a flag is True or False")
         if value is None or value is False or (action is not None and action.nargs == 0 and not value):
             continue
         if value is True or (action is not None and action.nargs == 0):
@@ -75,6 +82,12 @@ def run_command(verb: str, *positional: PathLike, **options: Any) -> int:
     UserError. The torch random state is left as it was."""
     from .cli import build_parser
 
+    for key in ("output", "model"):  # str() of anything else named a file: output=5 wrote into ./5/
+        value = options.get(key)
+        if value is not None and not isinstance(value, (str, os.PathLike)):
+            what = "file or folder" if key == "output" else "model file or shipped model"
+            raise UserError(f"{key}={_short(value)}: give a {what} name (a str or pathlib.Path), not "
+                            f"{type(value).__name__}")
     parser = build_parser()
     argv = command_line(verb, positional, options, parser)
     messages = io.StringIO()
@@ -102,15 +115,25 @@ def _as_list(items: PathLike | Sequence[PathLike] | None) -> list[PathLike]:
         return []
     if isinstance(items, (str, os.PathLike)):
         return [items]
+    kind = getattr(getattr(items, "dtype", None), "kind", None)  # numpy's; None for a torch tensor
+    if hasattr(items, "shape") and (kind is None or kind in "biufc"):  # the image itself, not its file name
+        raise UserError(f"an array of shape {tuple(items.shape)}: expected a file or folder (a str or pathlib.Path), "
+                        "or a list of them; restore arrays with selfrestore.restore.Restorer(model).restore(array)")
     try:
         values = list(items)
     except TypeError:
         values = [items]
     wrong = next((v for v in values if not isinstance(v, (str, os.PathLike))), None)
     if wrong is not None:
-        raise UserError(f"{wrong!r}: expected a file or folder (a str or pathlib.Path), or a list of them, not "
+        raise UserError(f"{_short(wrong)}: expected a file or folder (a str or pathlib.Path), or a list of them, not "
                         f"{type(wrong).__name__}")
     return values
+
+
+def _short(value: Any) -> str:
+    """``repr(value)`` on one line and cut short, for a one-line message (an array's repr runs to pages)."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def fit(data: PathLike | Sequence[PathLike] = (), *, output: PathLike, **options: Any) -> Path:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -152,10 +152,22 @@ def restore_tensor(method: Method | None, net: nn.Module, x: Tensor, **kwargs: A
 
 def _as_numpy(image: Any) -> np.ndarray:
     """``image`` as a numpy array; a torch tensor too, where ``np.asarray`` fails (one that needs grad, lives on
-    a GPU or holds bfloat16)."""
+    a GPU or holds bfloat16). A masked array's masked pixels are NaN, as blank pixels (its values there are
+    fill values, not pixels); a file name or None is a UserError that says what to pass."""
+    from .errors import UserError
+
     if torch.is_tensor(image):
         image = image.detach().cpu()
         return (image.float() if image.dtype == torch.bfloat16 else image).numpy()
+    if image is None or isinstance(image, (str, bytes, os.PathLike)):
+        raise UserError(f"{image!r} is not an image array: give the pixels (numpy or torch); for a file use "
+                        "Restorer.restore_file(source, target) or selfrestore.io.read_image")
+    if np.ma.isMaskedArray(image) and np.ma.getmaskarray(image).any():
+        if image.dtype.kind == "u":
+            raise UserError(f"a masked {image.dtype} image array: masked pixels are kept aside (as NaN) in float "
+                            f"data only; pass image.astype(np.float32) / {np.iinfo(image.dtype).max}")
+        if image.dtype.kind == "f":
+            return np.ma.filled(image, np.nan)
     return np.asarray(image)
 
 
@@ -274,6 +286,10 @@ class Restorer:
             raise UserError(f"clipping {clipping!r}: use one of {', '.join(CLIPPING_MODES)}")
         if isinstance(tile, bool) or not isinstance(tile, numbers.Integral) or (tile != 0 and tile < MIN_TILE):
             raise UserError(f"tile {tile!r}: use 0 (automatic) or a whole number of at least {MIN_TILE} pixels")
+        if not isinstance(ensemble, (bool, np.bool_, type(None))):  # ensemble="no" was true: 9x slower
+            raise UserError(f"ensemble {ensemble!r}: use True or False")
+        if noise_params is not None and not isinstance(noise_params, Mapping):
+            raise UserError(f"noise_params {noise_params!r}: give a dict such as {{'sigma': 25 / 255}}")
         if sensor_noise is not None:
             sensor_noise = _number_pair(sensor_noise, "sensor_noise", "the noise variance a x + b^2")
         self.device = pick_device("auto" if device is None else device)
@@ -287,7 +303,7 @@ class Restorer:
         self.channels = self.header.get("channels") or 3
         #: float data trained on after mapping it to [0, 1] (``fit`` on far-out-of-range floats): map alike
         self.intensity = self.header.get("intensity")
-        self.tile, self.ensemble, self.precision, self.clipping = tile, ensemble, precision, clipping
+        self.tile, self.ensemble, self.precision, self.clipping = tile, bool(ensemble), precision, clipping
         #: (sigma, low end, high end) of the clipped-noise correction of the last image restored, or None
         self.last_clipping: tuple[float, bool, bool] | None = None
         self.noise_params = dict(noise_params or {})
@@ -346,10 +362,10 @@ class Restorer:
     def restore(self, image: np.ndarray, progress: bool = False, clipping_decision: Any = _PER_IMAGE) -> np.ndarray:
         """Restore one (H, W, C) or (H, W) image (any channel count the model can take, in the data's own
         values): float in, float32 out; uint8 / uint16 in (0..255 / 0..65535), the same type out. A torch
-        tensor (H, W[, C]) gives a numpy array. An alpha channel is given back unchanged; NaN pixels stay NaN
-        (the network sees the image's median there); the caller's array is never modified. Noise clipped at
-        black and white is accounted for as ``clipping`` says (:meth:`clipping_correction`; a plane of a stack:
-        ``clipping_decision``, from :meth:`stack_clipping`)."""
+        tensor (H, W[, C]) gives a numpy array. An alpha channel is given back unchanged; NaN pixels (and a masked
+        float array's masked ones) stay NaN (the network sees the image's median there); the caller's array is
+        never modified. Noise clipped at black and white is accounted for as ``clipping`` says
+        (:meth:`clipping_correction`; a plane of a stack: ``clipping_decision``, from :meth:`stack_clipping`)."""
         image, back = _array_in(image, self.channels)
         self.last_clipping = None
         if self.sensor_noise is not None:
@@ -513,11 +529,16 @@ class Restorer:
         ``selfrestore restore``: a ``target`` that is ``source`` itself, a folder or no image format, and float
         values that ``target``'s format would clip, are a UserError. An existing ``target`` is replaced."""
         from .errors import UserError
-        from .io import (IMAGE_SUFFIXES, read_frames, refuse_clipping, refuse_folder, stack_target_problem,
-                         write_frames)
+        from .io import (IMAGE_SUFFIXES, file_identity, read_frames, refuse_clipping, refuse_folder,
+                         stack_target_problem, write_frames)
 
+        for name, value in (("source", source), ("target", target)):
+            if not isinstance(value, (str, os.PathLike)):
+                raise UserError(f"{name} {value!r}: give a file name (a str or pathlib.Path), not "
+                                f"{type(value).__name__}")
         source, target = Path(source), refuse_folder(target)
-        if target.resolve() == source.resolve():
+        identity = file_identity(target)  # any name of the source: a hard link, another mount of it
+        if target.resolve() == source.resolve() or (identity is not None and identity == file_identity(source)):
             raise UserError(f"{target}: the output would overwrite the input; choose another file name")
         if target.suffix.lower() not in IMAGE_SUFFIXES:
             raise UserError(f"{target}: not an image file name; its suffix picks the format "
