@@ -58,7 +58,7 @@ def main() -> None:
     lr = args.lr if args.lr is not None else bench.OFFLINE_LR[args.method]
     start_time, code = time.time(), code_version()
     seqs = bench.load_sequences(args.frames, args.crop)
-    zero = VideoConfig(mode="online", steps_per_frame=0, progress=False)
+    zero = VideoConfig(mode="online", steps_per_frame=0, progress=False, amp=bench.BF16)  # the table's bf16
     lines = [f"# {args.method.upper()} offline: which pixels the warped loss keeps", "",
              f"Command: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/video_masks.py {' '.join(sys.argv[1:])}`", "",
              f"Machine: 2-core CPU ({platform.machine()}), shared, OMP_NUM_THREADS=1; code {code}. Test videos, noise "
@@ -81,7 +81,8 @@ def main() -> None:
             for mode in MODES:
                 config = VideoConfig(mode="offline", steps_per_frame=args.steps, passes=args.passes, lr=lr, crop=96,
                                      batch_size=2, progress=False, flow_on="denoised",
-                                     occlusion_test="residual" if mode == "residual" else "consistency")
+                                     occlusion_test="residual" if mode == "residual" else "consistency",
+                                     amp=bench.BF16)
                 video.align_video = clean_alignment(clean) if mode == "oracle" else own_align
                 try:
                     restored, stats = bench.run_video(start, args.method, noisy, config, args.warp_loss)

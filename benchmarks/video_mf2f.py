@@ -346,7 +346,7 @@ def cmd_speed(args) -> None:
     for flow_on in ("noisy", "denoised"):
         for steps in args.steps_list:
             config = VideoConfig(mode="online", steps_per_frame=steps, lr=args.lr, crop=96, batch_size=2,
-                                 progress=False, flow_on=flow_on)
+                                 progress=False, flow_on=flow_on, amp=BF16)
             cpu = time.process_time()
             _, stats = run_video(START_MODEL, "mf2f", noisy, config)
             cpu_fps = stats.frames / (time.process_time() - cpu)

@@ -313,12 +313,52 @@ def _as_image(array: np.ndarray, path: Path, meta: dict) -> tuple[np.ndarray, Im
 
 def file_identity(path: str | os.PathLike) -> tuple[int, int] | None:
     """(device, inode) of an existing file, the same for every name of it (relative, through a link, a hard
-    link); None where it does not exist or cannot be reached. To tell whether an output would replace an input."""
+    link); None where it does not exist or cannot be reached. To tell whether two inputs are one file (read
+    twice); whether an output would replace an input is :func:`same_entry` (a hard link is another entry)."""
     try:
         info = os.stat(path)
     except OSError:
         return None
     return info.st_dev, info.st_ino
+
+
+def entry_identity(path: str | os.PathLike) -> tuple[int, int, str] | None:
+    """The :func:`file_identity` of the folder holding ``path`` (symlinks followed) and the entry's name: the same
+    for every spelling of one directory entry (relative, with ``..``, through a symlinked folder or a bind mount);
+    None where that folder does not exist. To tell whether an output would replace an input: every output is
+    written atomically (:func:`atomic_path`: a temporary file renamed over the name), which replaces the
+    directory entry, never the file's bytes, so an output on a hard link of an input leaves the input whole
+    under its own name. The entry, not the inode, is what an output can destroy (see :func:`same_entry`)."""
+    path = Path(path)
+    if path.name in ("", ".."):  # ".", "x/..": the folder itself, named in its real parent
+        path = path.resolve()
+    folder = file_identity(path.parent)
+    return None if folder is None else (*folder, path.name)
+
+
+def folded_entry(identity: tuple[int, int, str]) -> tuple[int, int, str]:
+    """An :func:`entry_identity` with its name case- and Unicode-folded: what a case-insensitive file system
+    (macOS, Windows) takes for one name. To look up candidates of :func:`same_entry` in a dict."""
+    import unicodedata
+
+    return identity[0], identity[1], unicodedata.normalize("NFC", identity[2]).casefold()
+
+
+def same_entry(first: str | os.PathLike, second: str | os.PathLike) -> bool:
+    """Whether ``first`` and ``second`` name the same directory entry, so writing one replaces the other: the
+    same resolved name, or the same :func:`entry_identity`, or (a case-insensitive file system) names that
+    differ only in case in the same folder that are the same existing file. A hard link is another entry: an
+    output written there (atomically) leaves the other name and its bytes as they were."""
+    first, second = Path(first), Path(second)
+    if first.resolve() == second.resolve():
+        return True
+    one, other = entry_identity(first), entry_identity(second)
+    if one is None or other is None:
+        return False
+    if one == other:
+        return True
+    identity = file_identity(first)  # a.png and A.png on macOS: one entry, the same file
+    return folded_entry(one) == folded_entry(other) and identity is not None and identity == file_identity(second)
 
 
 #: the name ending of ``fit``'s loss plots (:func:`selfrestore.train.plot_path`), left out of folders' images

@@ -286,9 +286,10 @@ class Restorer:
             raise UserError(f"clipping {clipping!r}: use one of {', '.join(CLIPPING_MODES)}")
         if isinstance(tile, bool) or not isinstance(tile, numbers.Integral) or (tile != 0 and tile < MIN_TILE):
             raise UserError(f"tile {tile!r}: use 0 (automatic) or a whole number of at least {MIN_TILE} pixels")
-        if not isinstance(ensemble, (bool, np.bool_, type(None))):  # ensemble="no" was true: 9x slower
+        if not (isinstance(ensemble, (bool, np.bool_, type(None)))  # ensemble="no" was true: 9x slower
+                or (isinstance(ensemble, numbers.Integral) and ensemble in (0, 1))):  # 0 / 1, as the api flags
             raise UserError(f"ensemble {ensemble!r}: use True or False")
-        if noise_params is not None and not isinstance(noise_params, Mapping):
+        if noise_params is not None and not (isinstance(noise_params, Mapping) or hasattr(noise_params, "keys")):
             raise UserError(f"noise_params {noise_params!r}: give a dict such as {{'sigma': 25 / 255}}")
         if sensor_noise is not None:
             sensor_noise = _number_pair(sensor_noise, "sensor_noise", "the noise variance a x + b^2")
@@ -529,7 +530,7 @@ class Restorer:
         ``selfrestore restore``: a ``target`` that is ``source`` itself, a folder or no image format, and float
         values that ``target``'s format would clip, are a UserError. An existing ``target`` is replaced."""
         from .errors import UserError
-        from .io import (IMAGE_SUFFIXES, file_identity, read_frames, refuse_clipping, refuse_folder,
+        from .io import (IMAGE_SUFFIXES, read_frames, refuse_clipping, refuse_folder, same_entry,
                          stack_target_problem, write_frames)
 
         for name, value in (("source", source), ("target", target)):
@@ -537,8 +538,7 @@ class Restorer:
                 raise UserError(f"{name} {value!r}: give a file name (a str or pathlib.Path), not "
                                 f"{type(value).__name__}")
         source, target = Path(source), refuse_folder(target)
-        identity = file_identity(target)  # any name of the source: a hard link, another mount of it
-        if target.resolve() == source.resolve() or (identity is not None and identity == file_identity(source)):
+        if same_entry(target, source):  # any spelling of it (a hard link is another entry: written atomically)
             raise UserError(f"{target}: the output would overwrite the input; choose another file name")
         if target.suffix.lower() not in IMAGE_SUFFIXES:
             raise UserError(f"{target}: not an image file name; its suffix picks the format "

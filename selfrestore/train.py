@@ -124,11 +124,13 @@ def pick_device(name: str | torch.device = "auto") -> torch.device:
 
 
 def bf16_is_native(device: torch.device) -> bool:
-    """Whether ``device`` computes bf16 natively, so that bf16 autocast speeds training up: a CUDA GPU with bf16
-    support, or a CPU with AVX512-BF16 or AMX. Elsewhere bf16 is emulated and slower than fp32 (a 2-core Xeon
-    without either: 3x slower per step, ``benchmarks/precision_speed.py``)."""
-    if device.type == "cuda":
-        return bool(torch.cuda.is_bf16_supported())
+    """Whether ``device`` computes bf16 natively, so that bf16 autocast speeds training up: a CUDA GPU of compute
+    capability 8.0 or more (Ampere on), a ROCm GPU, or a CPU with AVX512-BF16 or AMX. Elsewhere bf16 is emulated
+    and slower than fp32 (a 2-core Xeon without either: 3x slower per step, ``benchmarks/precision_speed.py``)."""
+    if device.type == "cuda":  # torch.cuda.is_bf16_supported() is True on older GPUs too: it counts emulation
+        if torch.version.hip:
+            return bool(torch.cuda.is_bf16_supported())
+        return torch.cuda.get_device_capability(device)[0] >= 8
     if device.type != "cpu":
         return False
     cpu = getattr(torch, "cpu", None)
@@ -309,6 +311,7 @@ def train(method: Method, net: nn.Module, source: DataSource, config: TrainConfi
         torch.cuda.set_device(device)
     ddp = _Distributed(device)
     out_path = Path(out_path)
+    automatic_precision = config.amp is None
     config = replace(config, amp=resolve_amp(config.amp, device))
     torch.manual_seed(config.seed)
     net.to(device).to(memory_format=torch.channels_last).train()
@@ -343,6 +346,9 @@ def train(method: Method, net: nn.Module, source: DataSource, config: TrainConfi
                             f"with the same options, or choose another -o") from None
         start = int(header.get("step", 0))
         history = header.get("history", [])
+        recorded_amp = (header.get("train_config") or {}).get("amp")
+        if automatic_precision and isinstance(recorded_amp, bool):  # one run in one precision, not two mixed
+            config = replace(config, amp=recorded_amp)
         spent_before = float(header.get("budget_spent", 0.0)) if config.budget_seconds > 0 else 0.0
         if ddp.main and config.progress and start >= config.steps:
             print(f"{out_path} is already at step {start} of {config.steps}: finished, nothing to train")

@@ -32,6 +32,7 @@ slow on a CPU; pixels whose warp source falls outside the crop are masked out li
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -505,6 +506,16 @@ def save_video_checkpoint(tuner: "VideoFineTuner", path: str, fingerprint: dict,
         torch.save(state, tmp)
 
 
+def saved_precision(path: str | os.PathLike) -> bool | None:
+    """Whether the resume state at ``path`` was fine-tuned in bf16 (its ``amp``), None when it cannot tell: a
+    resumed ``--precision auto`` run keeps the precision it started with, whatever this machine would choose."""
+    try:
+        amp = torch.load(path, map_location="cpu", weights_only=True).get("fingerprint", {}).get("amp")
+    except Exception:  # unreadable: load_video_checkpoint says so
+        return None
+    return amp if isinstance(amp, bool) else None
+
+
 def load_video_checkpoint(tuner: "VideoFineTuner", path: str, fingerprint: dict
                           ) -> tuple[int, int, list[int] | None, dict[str, np.ndarray]] | None:
     """Restore the state saved by :func:`save_video_checkpoint` into ``tuner``; returns (pass, position,
@@ -521,7 +532,8 @@ def load_video_checkpoint(tuner: "VideoFineTuner", path: str, fingerprint: dict
         raise ResumeRefused(f"{path}: saved by an older version of selfrestore, whose settings cannot be "
                             "matched; start over without --resume, with --overwrite (or delete it)")
     if saved != fingerprint:
-        changed = sorted({SETTING_NAMES.get(k, k) for k in fingerprint if saved.get(k) != fingerprint[k]})
+        changed = sorted({SETTING_NAMES.get(k, k) + (f" {'bf16' if saved[k] else 'fp32'}" if k == "amp" else "")
+                          for k in fingerprint if saved.get(k) != fingerprint[k]})
         raise ResumeRefused(f"{path}: saved by a run with other settings ({', '.join(changed)}); rerun with "
                             "those, or start over without --resume, with --overwrite")
     tuner.net.load_state_dict(state["net"])

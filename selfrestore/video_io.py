@@ -238,6 +238,10 @@ class VideoReader:
         deepest = max([image_info.dtype, *depths], key=DEPTHS.index)
         mapping = self._intensity() if deepest == "float32" else None
         dtype = "float32" if mapping else deepest  # counts cannot go back into 8 / 16 bits
+        if mapping and len(depths) > 1:  # 8/16-bit frames (read in [0, 1]) through the counts' map: near black
+            whole = ", ".join(f"{n} {depth}" for depth, n in depths.items())
+            raise UserError(f"{source}: the frames mix float counts with 8/16-bit images ({whole}); one video needs "
+                            "one kind of values: convert them alike")
         return VideoInfo(kind, source, len(self._paths), h, w, c, dtype, names=[p.name for p in self._paths],
                          first_index=first, intensity=mapping, alpha=alpha,
                          mixed_depths=depths if len(depths) > 1 else None)

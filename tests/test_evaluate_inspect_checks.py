@@ -49,6 +49,27 @@ def test_json_report_never_overwrites_an_input(tmp_path, clean_dir, capsys, monk
     assert json.loads((clean_dir / "report.json").read_text())["images"]
 
 
+def test_json_report_through_a_symlinked_folder_is_refused_and_on_a_hard_link_is_written(tmp_path, clean_dir,
+                                                                                           capsys, monkeypatch):
+    """The input's directory entry reached through a symlinked folder is the input: refused. A hard link of an
+    input is another entry: the report (written atomically) replaces that name, the image keeps its bytes."""
+    import os
+
+    monkeypatch.chdir(tmp_path)
+    before = {p.name: p.read_bytes() for p in clean_dir.iterdir()}
+    os.symlink(clean_dir, tmp_path / "alias", target_is_directory=True)
+    evaluate = ["evaluate", "--clean", "clean", "--noise", "gauss25", "--model", "unet-gauss25", "--json"]
+    for report in ("alias/a.png", str(tmp_path / "alias" / "b.png")):
+        assert main([*evaluate, report]) == 2, report
+        assert "would overwrite it" in one_line_error(capsys)
+        assert main(["inspect", "clean", "--json", report]) == 2, report
+        assert "would overwrite it" in one_line_error(capsys)
+    os.link(clean_dir / "a.png", tmp_path / "a.json")
+    assert main(["inspect", "clean", "--json", "a.json"]) == 0
+    assert json.loads((tmp_path / "a.json").read_text())["images"]
+    assert {p.name: p.read_bytes() for p in clean_dir.iterdir()} == before
+
+
 def test_evaluate_skips_float_images_off_the_unit_scale(tmp_path, clean_dir, rgb_image, capsys):
     """A float TIFF of counts (401 .. 3600) was scored "noisy -66.94 dB restored -66.94 dB": the noise levels
     and the 8-bit PSNR are defined on [0, 1], so such an image is skipped with a one-line reason."""

@@ -81,6 +81,27 @@ def test_the_loss_plot_never_overwrites_an_input_and_is_no_training_image(tmp_pa
                  "-o", str(data / "x.safetensors")]) == 0
 
 
+def test_outputs_through_a_symlinked_folder_onto_an_input_are_refused_and_on_hard_links_are_written(tmp_path,
+                                                                                                     capsys):
+    """The loss plot reaching an input's directory entry through a symlinked folder is refused; a plot on a hard
+    link of a training image (a `cp -al` copy) is written, atomically: the image keeps its bytes and name."""
+    import os
+
+    data = _noisy_images(tmp_path / "pl")
+    write_image(tmp_path / "in" / "m.training.png", np.full((32, 32, 1), 0.5, np.float32))
+    os.symlink(tmp_path / "in", tmp_path / "alias", target_is_directory=True)
+    before = {p: p.read_bytes() for p in [*data.iterdir(), tmp_path / "in" / "m.training.png"]}
+    assert main(["fit", str(data), str(tmp_path / "in" / "m.training.png"), "--patch-size", "32", *TINY, "-o",
+                 str(tmp_path / "alias" / "m.safetensors")]) == 2
+    line = _error(capsys)
+    assert "its loss plot" in line and "would overwrite the input" in line
+    os.link(data / "img1.png", tmp_path / "n.training.png")  # of an earlier run (-o n: a new model file)
+    assert main(["fit", str(data), "--patch-size", "32", *TINY, "-o", str(tmp_path / "n.safetensors")]) == 0
+    assert {p: p.read_bytes() for p in before} == before
+    assert read_checkpoint(tmp_path / "n.safetensors")[1]["net"]["name"] == "unet"
+    assert not os.path.samefile(data / "img1.png", tmp_path / "n.training.png")
+
+
 @pytest.mark.parametrize("extra, needle", [
     (["DATA", "--pairs", "A", "B"], "not both"),
     (["--synthetic", "--noise", "gauss25", "--pairs", "A", "B"], "--synthetic"),

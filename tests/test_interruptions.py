@@ -348,3 +348,55 @@ def test_automatic_precision_follows_the_hardware_and_resume_keeps_the_runs(tmp_
     capsys.readouterr()
     assert main(_fit(data, tmp_path / "x.safetensors", "--steps", "2", "--no-amp", "--precision", "bf16")) == 2
     assert "contradicts" in capsys.readouterr().err
+
+
+def test_bf16_is_native_on_cuda_asks_for_ampere_not_for_emulated_bf16(monkeypatch):
+    """torch.cuda.is_bf16_supported() is True on pre-Ampere GPUs too (it counts emulated bf16, slower than fp32),
+    so auto chose bf16 on a V100 / T4. The compute capability decides; a CPU device never asks torch.cuda."""
+    import torch
+
+    from selfrestore.train import bf16_is_native
+
+    def no_cuda(*args, **kwargs):
+        raise AssertionError("torch.cuda was asked about a CPU device")
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", no_cuda)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", no_cuda)
+    assert isinstance(bf16_is_native(torch.device("cpu")), bool)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)  # emulation counted
+    monkeypatch.setattr(torch.version, "hip", None)
+    for major, native in ((6, False), (7, False), (8, True), (9, True)):
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None, major=major: (major, 0))
+        assert bf16_is_native(torch.device("cuda", 0)) is native, major
+
+
+def test_library_train_resumed_with_automatic_precision_keeps_the_runs(tmp_path, monkeypatch):
+    """train() with TrainConfig(amp=None, resume=True) took the precision from the hardware, not from the
+    checkpoint: a run started in bf16 continued in fp32 (and recorded fp32). It keeps the run's now."""
+    import selfrestore.train as train_module
+    from selfrestore.checkpoint import build_net
+    from selfrestore.data.images import NoisyImages
+    from selfrestore.registry import METHODS
+    from selfrestore.train import TrainConfig, train
+
+    rng = np.random.default_rng(0)
+    source = NoisyImages([rng.random((40, 40, 3), dtype=np.float32) for _ in range(2)])
+    method = METHODS.get("n2v")()
+    out = tmp_path / "m.safetensors"
+
+    def run(steps: int, resume: bool) -> None:
+        torch.manual_seed(0)
+        net = build_net("unet", in_channels=3, out_channels=3, width=4, depth=2)
+        train(method, net, source, TrainConfig(steps=steps, batch_size=2, patch_size=32, progress=False, plot=False,
+                                               resume=resume), out)
+
+    monkeypatch.setattr(train_module, "bf16_is_native", lambda device: True)
+    run(2, resume=False)
+    assert read_checkpoint(out)[1]["train_config"]["amp"] is True
+    monkeypatch.setattr(train_module, "bf16_is_native", lambda device: False)
+    used = []
+    original = train_module.autocast
+    monkeypatch.setattr(train_module, "autocast", lambda device, enabled: used.append(enabled) or original(device,
+                                                                                                         enabled))
+    run(4, resume=True)
+    assert used and all(used) and read_checkpoint(out)[1]["train_config"]["amp"] is True

@@ -1,6 +1,8 @@
-"""An output that is an input under another name (a hard link: the same file, as through another mount) is
-refused by `video`, `burst` and `restore` as the plain same path is; a folder of frames that mixes 8- and 16-bit
-frames is restored into 16-bit frames, with one warning, not silently into 8-bit ones."""
+"""An output is refused where it is an input's directory entry under another spelling (through a symlinked
+folder), as the plain same path is, by `video`, `burst`, `restore`, `Restorer.restore_file`; an output on a hard
+link of an input is written (atomically: a new file renamed over that name), and the input stays whole under its
+own name (`cp -al` / `rsync --link-dest` copies). A folder of frames that mixes 8- and 16-bit frames is restored
+into 16-bit frames, with one warning, not silently into 8-bit ones."""
 import os
 
 import numpy as np
@@ -64,100 +66,160 @@ def _video(source, output, model, *extra):
                  "--steps-per-frame", "1", "--crop", "16", "--quiet", *extra])
 
 
-# ------------------------------------------------------------------------------------------ hard links
-@pytest.mark.parametrize("case", ["folder frame", "stack file"])
-def test_video_output_that_is_a_hard_link_to_the_input_is_refused(tmp_path, tiny_model, capsys, case,
-                                                                   no_model_loading):
-    if case == "folder frame":  # out/001.png is vid/001.png under another name
-        source, output = _frames(tmp_path / "vid"), tmp_path / "out"
-        _link(source / "001.png", output / "001.png")
-    else:  # a TIFF time series restored into a file that is it
-        source = tmp_path / "clip.tif"
+def _alias(folder, name):
+    """A symlink ``name`` to ``folder``: every entry of the folder under another spelling."""
+    os.symlink(folder, name, target_is_directory=True)
+    return name
+
+
+# ----------------------------------------------------------------------- entries: symlinked folders, hard links
+def test_entry_identity_is_the_entry_under_any_spelling_and_a_hard_link_is_another_entry(tmp_path, monkeypatch):
+    from selfrestore.io import entry_identity, same_entry
+
+    a = _png(tmp_path / "d" / "a.png")
+    alias = _alias(tmp_path / "d", tmp_path / "alias")
+    link = _link(a, tmp_path / "d" / "b.png")
+    monkeypatch.chdir(tmp_path)
+    spellings = [a, alias / "a.png", "d/a.png", "alias/../d/a.png", tmp_path / "d" / "." / "a.png"]
+    assert len({entry_identity(path) for path in spellings}) == 1 and entry_identity(a)[2] == "a.png"
+    assert all(same_entry(path, a) for path in spellings)
+    assert entry_identity(link) != entry_identity(a) and not same_entry(link, a) and os.path.samefile(link, a)
+    assert entry_identity(tmp_path / "d" / "new.png") is not None  # not there yet: its folder is
+    assert entry_identity(tmp_path / "missing" / "a.png") is None and not same_entry(tmp_path / "missing", a)
+    assert entry_identity("d/..") == entry_identity(tmp_path)
+
+
+@pytest.mark.parametrize("case", ["folder", "stack file"])
+def test_video_output_through_a_symlinked_input_folder_is_refused(tmp_path, tiny_model, capsys, case,
+                                                                  no_model_loading):
+    if case == "folder":  # -o alias: the input folder itself
+        source = _frames(tmp_path / "vid")
+        output = _alias(source, tmp_path / "alias")
+    else:  # a TIFF time series restored into itself, named through a symlinked folder
+        source = tmp_path / "d" / "clip.tif"
+        source.parent.mkdir()
         tifffile.imwrite(source, (np.random.default_rng(0).random((3, 32, 32)) * 255).astype(np.uint8),
                          photometric="minisblack", metadata={"axes": "TYX"})
-        output = _link(source, tmp_path / "out.tif")
+        output = _alias(source.parent, tmp_path / "alias") / "clip.tif"
     before = _bytes(tmp_path)
     assert _video(source, output, tiny_model, "--overwrite") == 2
     _one_line(capsys, "would write over the input")
     assert _bytes(tmp_path) == before
 
 
-def test_video_save_model_that_is_a_hard_link_to_an_input_frame_is_refused(tmp_path, tiny_model, capsys,
-                                                                           no_model_loading):
+def test_video_save_model_through_a_symlinked_folder_onto_an_input_or_output_frame_is_refused(
+        tmp_path, tiny_model, capsys, no_model_loading):
     vid = _frames(tmp_path / "vid")
-    target = _link(vid / "001.png", tmp_path / "model.safetensors")
+    _png(tmp_path / "out" / "001.png", seed=9)  # of an earlier run, replaced with --overwrite
     before = _bytes(tmp_path)
-    assert _video(vid, tmp_path / "out", tiny_model, "--save-model", str(target), "--overwrite") == 2
-    _one_line(capsys, "--save-model", "would write over the input")
-    assert _bytes(tmp_path) == before and not (tmp_path / "out").exists()
-
-
-def test_video_save_model_that_is_a_hard_link_to_an_output_frame_is_refused(tmp_path, tiny_model, capsys,
-                                                                            no_model_loading):
-    vid = _frames(tmp_path / "vid")
-    frame = _png(tmp_path / "out" / "001.png", seed=9)  # of an earlier run, replaced with --overwrite
-    target = _link(frame, tmp_path / "model.safetensors")
-    assert _video(vid, tmp_path / "out", tiny_model, "--save-model", str(target), "--overwrite") == 2
-    _one_line(capsys, "--save-model", "would write over the output")
-
-
-def test_burst_output_that_is_a_hard_link_to_a_frame_is_refused(tmp_path, capsys):
-    frames = _frames(tmp_path / "burst")
-    out = _link(frames / "001.png", tmp_path / "sr.png")
-    before = _bytes(tmp_path)
-    assert main(["burst", str(frames), "--task", "superres", "--scale", "2", "--quiet", "--overwrite",
-                 "-o", str(out)]) == 2
-    _one_line(capsys, "output would overwrite the input frame", "001.png")
+    for folder, what in ((vid, "would write over the input"), (tmp_path / "out", "would write over the output")):
+        target = _alias(folder, tmp_path / f"to-{folder.name}") / "001.png"
+        assert _video(vid, tmp_path / "out", tiny_model, "--save-model", str(target), "--overwrite") == 2
+        _one_line(capsys, "--save-model", what)
     assert _bytes(tmp_path) == before
 
 
-def test_restore_output_that_is_a_hard_link_to_its_input_is_refused_as_the_input_itself_is(tmp_path, tiny_model,
-                                                                                            capsys):
-    a = _png(tmp_path / "a.png")
+@pytest.mark.parametrize("case", ["folder", "stack file"])
+def test_video_output_on_hard_links_of_the_input_is_written_and_the_input_kept(tmp_path, tiny_model, case):
+    """`cp -al vid out` then `video vid -o out --overwrite` (the frames, --save-model too, hard links of the
+    input's): each output replaces its own name; the input's frames keep their bytes."""
+    if case == "folder":
+        source, output = _frames(tmp_path / "vid"), tmp_path / "out"
+        for frame in sorted(source.iterdir()):
+            _link(frame, output / frame.name)
+    else:
+        source = tmp_path / "clip.tif"
+        tifffile.imwrite(source, (np.random.default_rng(0).random((3, 32, 32)) * 255).astype(np.uint8),
+                         photometric="minisblack", metadata={"axes": "TYX"})
+        output = _link(source, tmp_path / "out.tif")
+    model = _link(next(iter(sorted(source.iterdir()))) if source.is_dir() else source,
+                  tmp_path / "model.safetensors")
+    before = _bytes(source) if source.is_dir() else {source: source.read_bytes()}
+    assert _video(source, output, tiny_model, "--steps-per-frame", "0", "--save-model", str(model),
+                  "--overwrite") == 0
+    assert (_bytes(source) if source.is_dir() else {source: source.read_bytes()}) == before
+    written = sorted(output.iterdir()) if output.is_dir() else [output]
+    assert written and not any(os.path.samefile(path, source if not source.is_dir() else source / path.name)
+                               for path in written)
+    assert not any(os.path.samefile(model, path) for path in before)
+
+
+def test_burst_output_through_a_symlinked_folder_is_refused_and_on_a_hard_link_is_written(tmp_path, capsys):
+    frames = _frames(tmp_path / "burst")
+    before = _bytes(frames)
+    out = _alias(frames, tmp_path / "alias") / "001.png"
+    argv = ["burst", str(frames), "--task", "superres", "--scale", "2", "--quiet", "--overwrite", "-o"]
+    assert main([*argv, str(out)]) == 2
+    _one_line(capsys, "output would overwrite the input frame", "001.png")
+    link = _link(frames / "001.png", tmp_path / "sr.png")
+    assert main([*argv, str(link)]) == 0
+    assert _bytes(frames) == before and not os.path.samefile(link, frames / "001.png")
+    assert Image.open(link).size == (64, 64)
+
+
+def test_restore_output_through_a_symlinked_folder_is_refused_as_the_input_itself_is(tmp_path, tiny_model,
+                                                                                      capsys):
+    a = _png(tmp_path / "d" / "a.png")
     before = a.read_bytes()
     assert main(["restore", str(a), "--model", str(tiny_model), "-o", str(a), "--overwrite", "--quiet"]) == 1
     plain = _one_line(capsys, "output would overwrite the input", summary=True)
-    link = _link(a, tmp_path / "b.png")
-    assert main(["restore", str(a), "--model", str(tiny_model), "-o", str(link), "--overwrite", "--quiet"]) == 1
+    through = _alias(a.parent, tmp_path / "alias") / "a.png"
+    assert main(["restore", str(a), "--model", str(tiny_model), "-o", str(through), "--overwrite", "--quiet"]) == 1
     assert _one_line(capsys, summary=True) == plain  # the same line, naming the input
-    assert a.read_bytes() == link.read_bytes() == before and os.path.samefile(a, link)
+    assert a.read_bytes() == before
 
 
-def test_restore_uncertainty_map_that_is_a_hard_link_to_another_input_is_refused(tmp_path, capsys):
+def test_restore_output_on_a_hard_link_of_its_input_is_written_and_the_input_kept(tmp_path, tiny_model):
+    a = _png(tmp_path / "a.png")
+    before = a.read_bytes()
+    link = _link(a, tmp_path / "b.png")
+    assert main(["restore", str(a), "--model", str(tiny_model), "-o", str(link), "--overwrite", "--quiet"]) == 0
+    assert a.read_bytes() == before and not os.path.samefile(a, link)
+    assert Image.open(link).size == (32, 32)
+
+
+def test_restore_uncertainty_map_on_a_hard_link_of_another_input_is_written(tmp_path):
     folder = tmp_path / "f"
     a = _png(folder / "a.png")
     b = folder / "b.tif"
     tifffile.imwrite(b, (np.random.default_rng(1).random((32, 32, 3)) * 255).astype(np.uint8))
-    _link(b, tmp_path / "o" / "a.std.tif")  # the map of a.png would replace b.tif (the same file)
+    link = _link(b, tmp_path / "o" / "a.std.tif")  # the map of a.png replaces this name of b.tif
     before = b.read_bytes()
     assert main(["restore", str(a), str(b), "--model", "laine19-gauss5_50", "--uncertainty", "--overwrite",
-                 "--quiet", "-o", str(tmp_path / "o")]) == 1
-    _one_line(capsys, f"{a}: output would overwrite the input {b}", summary=True)
-    assert b.read_bytes() == before and not (tmp_path / "o" / "a.png").exists()
+                 "--quiet", "-o", str(tmp_path / "o")]) == 0
+    assert b.read_bytes() == before and not os.path.samefile(b, link)
+    assert read_image(link)[1].dtype == "float32" and (tmp_path / "o" / "a.png").exists()
 
 
-def test_restore_pair_output_that_is_a_hard_link_to_an_input_is_refused(tmp_path, capsys):
+def test_restore_pair_output_through_a_symlinked_folder_is_refused_and_on_a_hard_link_is_written(tmp_path,
+                                                                                                   capsys):
     torch.manual_seed(0)
     model = tmp_path / "selfir.safetensors"
     save_checkpoint(model, build_net("unet", in_channels=6, out_channels=3, width=4, depth=2),
                     {"method": {"name": "selfir", "noise": None}, "channels": 3})
-    blurry, noisy = _png(tmp_path / "b.png", seed=1), _png(tmp_path / "n.png", seed=2)
-    out = _link(blurry, tmp_path / "out.png")
-    before = _bytes(tmp_path)
-    assert main(["restore", "--blurry", str(blurry), "--noisy", str(noisy), "--model", str(model), "-o", str(out),
-                 "--overwrite", "--quiet"]) == 1
+    blurry, noisy = _png(tmp_path / "d" / "b.png", seed=1), _png(tmp_path / "d" / "n.png", seed=2)
+    before = _bytes(tmp_path / "d")
+    argv = ["restore", "--blurry", str(blurry), "--noisy", str(noisy), "--model", str(model), "--overwrite",
+            "--quiet", "-o"]
+    assert main([*argv, str(_alias(tmp_path / "d", tmp_path / "alias") / "b.png")]) == 1
     _one_line(capsys, "output would overwrite an input of the pair", summary=True)
-    assert _bytes(tmp_path) == before
+    out = _link(blurry, tmp_path / "out.png")
+    assert main([*argv, str(out)]) == 0
+    assert _bytes(tmp_path / "d") == before and not os.path.samefile(out, blurry)
 
 
-def test_restorer_restore_file_refuses_a_hard_link_to_the_source(tmp_path, tiny_model):
+def test_restorer_restore_file_refuses_the_source_through_a_symlinked_folder_and_writes_a_hard_link(tmp_path,
+                                                                                                     tiny_model):
     from selfrestore.restore import Restorer
 
-    a = _png(tmp_path / "a.png")
-    link = _link(a, tmp_path / "b.png")
+    a = _png(tmp_path / "d" / "a.png")
+    before = a.read_bytes()
+    restorer = Restorer(tiny_model, device="cpu")
     with pytest.raises(UserError, match="would overwrite the input"):
-        Restorer(tiny_model, device="cpu").restore_file(a, link)
-    assert link.read_bytes() == a.read_bytes() and os.path.samefile(a, link)
+        restorer.restore_file(a, _alias(a.parent, tmp_path / "alias") / "a.png")
+    link = _link(a, tmp_path / "b.png")
+    assert restorer.restore_file(a, link) == link
+    assert a.read_bytes() == before and not os.path.samefile(a, link)
 
 
 # ------------------------------------------------------------------------------------- mixed bit depths

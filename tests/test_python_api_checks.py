@@ -105,3 +105,12 @@ def test_api_given_an_array_says_so_on_one_line(tmp_path, noisy):
         assert "\n" not in str(error.value) and len(str(error.value)) < 200
     with pytest.raises(UserError, match=r"Restorer\(model\).restore\(array\)"):
         api.restore(noisy, output=tmp_path / "out", model="unet-gauss25")
+
+
+@pytest.mark.parametrize("value, expected", [(1, True), (0, False), (np.int64(1), True), (np.bool_(True), True),
+                                             (None, False)])
+def test_restorer_still_takes_an_ensemble_of_1_or_0(value, expected):
+    """The bool check refused ensemble=1 / 0, which ran before (and which the api flags take): kept; 2 is not."""
+    assert Restorer("laine19-gauss5_50", device="cpu", ensemble=value).ensemble is expected
+    with pytest.raises(UserError, match="ensemble 2"):
+        Restorer("laine19-gauss5_50", device="cpu", ensemble=2)

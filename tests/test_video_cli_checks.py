@@ -303,3 +303,26 @@ def test_video_help_shows_the_method_default_and_no_confusing_offline_default(ca
     assert "single-frame" in method and "(default: mf2f)" in method, method
     offline = text[text.index("--offline"):text.index("fine-tuning:")]
     assert "(default: online)" not in offline and "--online is the default" in offline, offline
+
+
+def test_a_resumed_automatic_precision_run_keeps_the_precision_it_started_with(tmp_path, tiny_model, fail_at_call,
+                                                                              monkeypatch, capsys):
+    """A state saved in bf16 (the default before the precision followed the hardware, or another machine) was
+    refused on --resume with --precision auto here ('other settings (--precision)'): it continues in bf16 now.
+    An explicit other precision is still refused, and the message names the state's."""
+    import selfrestore.train as train_module
+    import selfrestore.video as video
+
+    vid = _frames(tmp_path / "vid", count=4)
+    monkeypatch.setattr(train_module, "bf16_is_native", lambda device: True)
+    undo = fail_at_call(video.VideoFineTuner, "train_steps", 3, MemoryError("out of memory"))
+    with pytest.raises(MemoryError):
+        _video(vid, tmp_path / "out", tiny_model, "--online")
+    undo()
+    assert video.saved_precision(tmp_path / "out.resume.pt") is True
+    monkeypatch.setattr(train_module, "bf16_is_native", lambda device: False)
+    capsys.readouterr()
+    assert _video(vid, tmp_path / "out", tiny_model, "--online", "--resume", "--precision", "fp32") == 2
+    assert "--precision bf16" in capsys.readouterr().err and (tmp_path / "out.resume.pt").exists()
+    assert _video(vid, tmp_path / "out", tiny_model, "--online", "--resume") == 0
+    assert not (tmp_path / "out.resume.pt").exists() and len(list((tmp_path / "out").iterdir())) == 4

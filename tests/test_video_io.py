@@ -224,3 +224,21 @@ def test_pruning_writer_deletes_only_the_stale_frames_of_its_own_numbering(tmp_p
             writer.write(frame)
     assert {p.name for p in out.iterdir()} == {"000.png", "001.png", "0007.png", "keep.png", "notes.txt"}
     assert [p.name for p in writer.removed] == ["002.png", "003.png", "004.png", "005.png"]
+
+
+def test_frames_mixing_float_counts_with_8_bit_images_are_refused(tmp_path):
+    """8-bit frames (read in [0, 1]) went through the map of the float frames' counts: near-black frames for the
+    network, written back as counts. One video, one kind of values: refused, naming the mix."""
+    import tifffile
+
+    folder = tmp_path / "vid"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    tifffile.imwrite(folder / "000.tif", (rng.random((16, 16)) * 255).astype(np.uint8))
+    for i in (1, 2):
+        tifffile.imwrite(folder / f"{i:03d}.tif", (100 + 900 * rng.random((16, 16))).astype(np.float32))
+    with pytest.raises(UserError, match="mix float counts with 8/16-bit images"):
+        VideoReader(folder)
+    for i in (1, 2):  # float frames in [0, 1] beside 8-bit ones need no map: they are read
+        tifffile.imwrite(folder / f"{i:03d}.tif", rng.random((16, 16)).astype(np.float32))
+    assert VideoReader(folder).info.dtype == "float32"

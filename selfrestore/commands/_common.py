@@ -36,44 +36,45 @@ def warn(message: str) -> None:
 def refuse_report_over_inputs(report: str | os.PathLike, inputs: Iterable[str | os.PathLike],
                                option: str = "--json") -> None:
     """A one-line UserError, before any work, when the report file ``report`` is one of the ``inputs`` (the
-    input files, a folder's images included; any name of the same file counts: relative, through a link) or is
-    named like an image or video: the report would overwrite an input, or lie where a later run reads images."""
+    input files, a folder's images included; any spelling of the same directory entry counts: relative, through
+    a symlinked folder; a hard link is another entry, which the atomic write leaves whole) or is named like an
+    image or video: the report would overwrite an input, or lie where a later run reads images."""
     from ..errors import UserError
-    from ..io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, file_identity
+    from ..io import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
-    target = Path(report)
-    identity = file_identity(target)  # None: not there yet, so no input can be it
-    if identity is not None:
-        for item in inputs:
-            if file_identity(item) == identity:
-                raise UserError(f"{option} {report}: this is the input {item}; writing the report there would "
-                                f"overwrite it (give another file name, e.g. report.json)")
-    if target.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES:
+    item = same_entry_finder(inputs)(report)
+    if item is not None:
+        raise UserError(f"{option} {report}: this is the input {item}; writing the report there would "
+                        f"overwrite it (give another file name, e.g. report.json)")
+    if Path(report).suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES:
         raise UserError(f"{option} {report}: an image or video file name; the report is JSON (give e.g. "
                         f"report.json)")
 
 
-def same_file_finder(candidates: Iterable[str | os.PathLike]) -> Callable[[str | os.PathLike], Path | None]:
-    """A function that tells which of ``candidates`` (e.g. a command's inputs) a path is: the first with the same
-    resolved name, or, for a path that exists, the same file (:func:`selfrestore.io.file_identity`: a hard
-    link, the same file through another mount); None for none of them (a path not there yet is none by name
-    alone). Each candidate is looked at once, so checking every output of a long video stays cheap."""
-    from ..io import file_identity
+def same_entry_finder(candidates: Iterable[str | os.PathLike]) -> Callable[[str | os.PathLike], Path | None]:
+    """A function that tells which of ``candidates`` (e.g. a command's inputs) a path is: the first that is the
+    same directory entry (:func:`selfrestore.io.same_entry`: the same resolved name, or the same folder and name
+    however reached: a symlinked folder, a bind mount, ``..``); None for none of them. A hard link of a
+    candidate is none of them: outputs are written atomically (a new file renamed over the name), which leaves
+    the candidate's bytes whole under its own name. Each candidate is looked at once, so checking every output
+    of a long video stays cheap."""
+    from ..io import entry_identity, folded_entry, same_entry
 
     by_name: dict[Path, Path] = {}
-    by_file: dict[tuple[int, int], Path] = {}
+    by_entry: dict[tuple[int, int, str], list[Path]] = {}
     for item in candidates:
         item = Path(item)
         by_name.setdefault(item.resolve(), item)
-        identity = file_identity(item)
+        identity = entry_identity(item)
         if identity is not None:
-            by_file.setdefault(identity, item)
+            by_entry.setdefault(folded_entry(identity), []).append(item)
 
     def find(path: str | os.PathLike) -> Path | None:
         found = by_name.get(Path(path).resolve())
-        if found is None and by_file:
-            identity = file_identity(path)
-            found = None if identity is None else by_file.get(identity)
+        if found is None and by_entry:
+            identity = entry_identity(path)
+            near = [] if identity is None else by_entry.get(folded_entry(identity), [])
+            found = next((item for item in near if same_entry(path, item)), None)
         return found
 
     return find
@@ -132,7 +133,7 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
                             "+0.08 dB)")
     group.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                        help="bf16 was 1.5-1.75x faster for the shipped models on a CPU with AVX512-BF16, at a "
-                            "small accuracy cost (sigma 25: 0.004-0.015 dB PSNR); keep fp32 for 16-bit or "
-                            "float data")
+                            "small accuracy cost (sigma 25: 0.004-0.015 dB PSNR); on CPUs without it bf16 is "
+                            "emulated and slower than fp32; keep fp32 for 16-bit or float data")
     group.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
 

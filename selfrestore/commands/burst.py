@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from ..burst.frames_io import burst_paths, load_frames
 from ..errors import UserError
 from ..io import check_writable_place, remove_stale_temporaries
-from ._common import add_parser, same_file_finder, warn
+from ._common import add_parser, same_entry_finder, warn
 
 if TYPE_CHECKING:
     import torch  # imported where used: every command's parser is built at start-up, `--help` included
@@ -89,7 +89,7 @@ def check_output(output: str, inputs: list[str], frames: list[Path], overwrite: 
         what = "is a folder" if Path(output).is_dir() else "has no suffix"  # output_file refuses other suffixes
         raise UserError(f"-o {output} {what}: give an image file name, its suffix picks the format "
                         f"({', '.join(IMAGE_SUFFIXES)})")
-    frame = same_file_finder(frames)(out)  # any name of a frame: another spelling, a link, a hard link
+    frame = same_entry_finder(frames)(out)  # any spelling of a frame: relative, a link, a symlinked folder
     if frame is not None:
         raise UserError(f"{out}: output would overwrite the input frame {frame}; choose another -o")
     if out.exists() and not overwrite:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from ..errors import UserError
 from ..io import check_writable_place, remove_stale_temporaries
-from ._common import add_parser, count, positive_float, positive_int, warn
+from ._common import add_parser, count, positive_float, positive_int, same_entry_finder, warn
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -112,9 +112,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "one that changes the result (network, method, noise, seed, lr, batch, patch sizes, "
                         "data) is refused; --steps / --minutes may grow")
     t.add_argument("--precision", choices=["auto", "bf16", "fp32"], default=None,
-                   help="bf16: bf16 autocast (fast where the hardware computes bf16: CUDA GPUs, CPUs with "
-                        "AVX512-BF16 or AMX; about 3x slower than fp32 on CPUs without); auto (default): bf16 "
-                        "there, fp32 elsewhere; --resume keeps the precision the run started with")
+                   help="bf16: bf16 autocast (fast where the hardware computes bf16: CUDA GPUs from Ampere on, "
+                        "CPUs with AVX512-BF16 or AMX; about 3x slower than fp32 on CPUs without); auto (default): "
+                        "bf16 there, fp32 elsewhere; --resume keeps the precision the run started with")
     t.add_argument("--no-amp", action="store_true", help="the same as --precision fp32")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -302,21 +302,20 @@ def input_items(args: argparse.Namespace) -> list[str]:
 
 def refuse_writing_over_inputs(args: argparse.Namespace, out: Path) -> None:
     """Before any work: a UserError when the model file, its loss plot (``NAME.training.png``) or its best weights
-    would replace an input file (any name of the same file counts). A plot inside a data folder is no image of
-    it (:func:`selfrestore.io.list_images` leaves loss plots out), so -o may lie there."""
-    from ..io import file_identity, list_images
+    would replace an input file (any spelling of its directory entry counts; a hard link is another entry, which
+    the atomic write leaves whole). A plot inside a data folder is no image of it
+    (:func:`selfrestore.io.list_images` leaves loss plots out), so -o may lie there."""
+    from ..io import list_images
     from ..train import best_model_path, plot_path
 
     items = input_items(args)
     if not items:
         return
     written = [(out, "the model file"), (plot_path(out), "its loss plot"), (best_model_path(out), "its best weights")]
-    identities = {file_identity(path): (path, what) for path, what in written}
-    identities.pop(None, None)  # not there yet: no input can be it
     inputs, _ = list_images(items)  # every image of the folders, and each file given (--kernels too)
-    for source in inputs:
-        if (identity := file_identity(source)) in identities:
-            path, what = identities[identity]
+    is_input = same_entry_finder(inputs)
+    for path, what in written:
+        if (source := is_input(path)) is not None:
             raise UserError(f"-o {args.output}: {what} {path} would overwrite the input {source}; choose another -o")
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from ..errors import ImageReadError, UserError
 from ..io import check_writable_place, remove_stale_temporaries
-from ._common import add_parser, add_runtime_options, count, same_file_finder, warn
+from ._common import add_parser, add_runtime_options, count, same_entry_finder, warn
 
 if TYPE_CHECKING:
     import numpy as np
@@ -260,7 +260,7 @@ def run(args: argparse.Namespace) -> int:
             adapt_model(restorer, readable, args.adapt, quiet=args.quiet)
     todo, skipped = [], 0
     kept: set[Path] = set()  # --skip-existing: outputs already there of an input restored again for the others
-    is_input = same_file_finder(paths)  # any name of an input file: another spelling, a link, a hard link
+    is_input = same_entry_finder(paths)  # any spelling of an input: relative, a link, a symlinked folder
     for path in paths:
         target = outputs_of[path][0]
         existing = [out for out in outputs_of[path] if out.exists()]
@@ -468,7 +468,7 @@ def run_pairs(args: argparse.Namespace) -> int:
 
     for b_path, n_path in tqdm(pairs, desc="restore", unit="pair", disable=len(pairs) < 2 or args.quiet):
         target = target_of(n_path)
-        if same_file_finder([b_path, n_path])(target) is not None:  # any name of either: a hard link too
+        if same_entry_finder([b_path, n_path])(target) is not None:  # any spelling of either
             warn(f"{target}: output would overwrite an input of the pair; choose another -o")
             failures += 1
             continue

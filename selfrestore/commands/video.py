@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import UserError
 from ..io import remove_stale_temporaries
-from ._common import add_parser, count, positive_float, positive_int, same_file_finder, tile_size, warn
+from ._common import add_parser, count, positive_float, positive_int, same_entry_finder, tile_size, warn
 
 if TYPE_CHECKING:
     from torch import nn
@@ -98,8 +98,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     r = p.add_argument_group("runtime")
     r.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
                    help="bf16: bf16 autocast for fine-tuning and inference (fast where the hardware computes bf16: "
-                        "CUDA GPUs, CPUs with AVX512-BF16 or AMX; about 3x slower than fp32 on CPUs without); "
-                        "auto (default): bf16 there, fp32 elsewhere")
+                        "CUDA GPUs from Ampere on, CPUs with AVX512-BF16 or AMX; about 3x slower than fp32 on CPUs "
+                        "without); auto (default): bf16 there, fp32 elsewhere")
     r.add_argument("--tile", type=tile_size, default=1024, help="inference tile size in pixels (0: automatic)")
     r.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:1 ...")
     r.add_argument("--overwrite", action="store_true",
@@ -149,7 +149,7 @@ def _check_output(args: argparse.Namespace, info: VideoInfo, existing: bool = Tr
     if info.intensity and not holds_floats:  # as restore and burst refuse it (io.refuse_clipping)
         raise UserError(f"-o {args.output}: float frames outside [0, 1] need float output: a .tif / .fits stack, "
                         "or frames like out/%05d.tif")
-    is_input = same_file_finder([*input_paths(info), args.input])  # any name of an input: a hard link too
+    is_input = same_entry_finder([*input_paths(info), args.input])  # any spelling of an input (not a hard link)
     if kind == "folder":
         targets = [Path(args.output), *targets]
     clash = next((p for p in targets if is_input(p) is not None), None)
@@ -178,16 +178,16 @@ def _check_save_model(args: argparse.Namespace, info: VideoInfo, checkpoint: Pat
         return
     path = refuse_folder(args.save_model)
     where = path.resolve()
-    if same_file_finder([*input_paths(info), args.input])(path) is not None:  # any name of it: a hard link too
+    if same_entry_finder([*input_paths(info), args.input])(path) is not None:  # any spelling of it
         raise UserError(f"--save-model {args.save_model}: would write over the input; choose another file")
     kind = output_kind(args.output)
     out = Path(args.output).resolve()
-    is_output = same_file_finder([*output_paths(args.output, info), *stale_frames(args.output, info), out])
+    is_output = same_entry_finder([*output_paths(args.output, info), *stale_frames(args.output, info), out])
     folder = out if kind == "folder" else spool_folder(args.output).resolve() if kind in ("file", "stack") else None
     if is_output(path) is not None or (folder is not None and folder in where.parents):
         raise UserError(f"--save-model {args.save_model}: would write over the output {args.output} or into its "
                         "folder; choose another file")
-    if same_file_finder([checkpoint])(path) is not None:
+    if same_entry_finder([checkpoint])(path) is not None:
         raise UserError(f"--save-model {args.save_model}: is where this run keeps its resume state; choose "
                         "another file")
     if path.exists() and not (args.overwrite or args.resume):  # --resume: a kill after it was saved
@@ -289,7 +289,7 @@ def run(args: argparse.Namespace) -> int:
     from ..io import to_channels
     from ..registry import METHODS
     from ..train import pick_device, resolve_amp
-    from ..video import ResumeRefused, VideoConfig, check_video_config, finetune_and_restore
+    from ..video import ResumeRefused, VideoConfig, check_video_config, finetune_and_restore, saved_precision
     from ..video_io import VideoReader, VideoWriter, output_paths
 
     device = pick_device(args.device)  # a device that is not here: one line, before anything is loaded
@@ -319,11 +319,14 @@ def run(args: argparse.Namespace) -> int:
     have = reader.info.channels
     if args.mode == "offline":
         check_offline_memory(reader.info, channels)
+    precision = {"bf16": True, "fp32": False}.get(args.precision)  # None: auto
+    if precision is None and args.resume:  # the run goes on in the precision it started with
+        precision = saved_precision(checkpoint)
     config = VideoConfig(mode=args.mode, steps_per_frame=args.steps_per_frame, passes=args.passes, lr=args.lr,
                          lr_schedule=args.lr_schedule,
                          crop=args.crop, batch_size=args.batch_size, flow_method=args.flow, flow_on=args.flow_on,
                          flow_preset=args.flow_preset, occlusion_test=args.occlusion_test,
-                         amp=resolve_amp({"bf16": True, "fp32": False}.get(args.precision), device),
+                         amp=resolve_amp(precision, device),
                          tile=args.tile, seed=args.seed, progress=not args.quiet,
                          checkpoint=str(checkpoint),
                          resume_key=f"input {Path(args.input).resolve()}, model "
