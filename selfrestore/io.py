@@ -69,21 +69,38 @@ class ImageInfo:
 
 
 # --------------------------------------------------------------------------------------------- reading
-def _to_float(array: np.ndarray, path: Path) -> tuple[np.ndarray, str]:
-    if array.dtype == np.uint8:
-        return array.astype(np.float32) / 255.0, "uint8"
+def pixel_type(array: np.ndarray) -> str | None:
+    """The pixel type ("uint8", "uint16" or "float32") an image of decoded pixels ``array`` is read as and
+    written back in (32-bit integer pixels that fit in 16 bits are 16-bit); None for an unsupported type."""
+    if array.dtype in (np.uint8, np.bool_):
+        return "uint8"
     if array.dtype == np.uint16:
-        return array.astype(np.float32) / 65535.0, "uint16"
-    if array.dtype == bool:
-        return array.astype(np.float32), "uint8"
+        return "uint16"
     if np.issubdtype(array.dtype, np.floating):
-        return array.astype(np.float32), "float32"
-    if np.issubdtype(array.dtype, np.integer):  # 32-bit integer images (PIL "I" mode): scale by max type
-        info = np.iinfo(array.dtype)
-        if array.min() >= 0 and array.max() <= 65535:
-            return array.astype(np.float32) / 65535.0, "uint16"
-        return (array.astype(np.float64) / info.max).astype(np.float32), "float32"
-    raise ImageReadError(f"{path}: unsupported pixel type {array.dtype}")
+        return "float32"
+    if np.issubdtype(array.dtype, np.integer):  # 32-bit integer images (PIL "I" mode)
+        return "uint16" if array.size and array.min() >= 0 and array.max() <= 65535 else "float32"
+    return None
+
+
+def depth_name(dtype: str) -> str:
+    """How a user knows a pixel type: 8-bit, 16-bit or float."""
+    return {"uint8": "8-bit", "uint16": "16-bit"}.get(dtype, "float")
+
+
+def _to_float(array: np.ndarray, path: Path) -> tuple[np.ndarray, str]:
+    kind = pixel_type(array)
+    if kind is None:
+        raise ImageReadError(f"{path}: unsupported pixel type {array.dtype}")
+    if array.dtype == bool:
+        return array.astype(np.float32), kind
+    if kind == "uint8":
+        return array.astype(np.float32) / 255.0, kind
+    if kind == "uint16":
+        return array.astype(np.float32) / 65535.0, kind
+    if np.issubdtype(array.dtype, np.integer):  # 32-bit integers beyond 16 bits: scale by the type's maximum
+        return (array.astype(np.float64) / np.iinfo(array.dtype).max).astype(np.float32), kind
+    return array.astype(np.float32), kind
 
 
 def _astropy_fits(path: Path | None = None):

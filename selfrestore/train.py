@@ -138,6 +138,11 @@ def bf16_is_native(device: torch.device) -> bool:
                for check in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
 
 
+def amp_of(precision: str) -> bool | None:
+    """The ``amp`` of a ``--precision`` choice: bf16 True, fp32 False, auto None (:func:`resolve_amp`)."""
+    return {"bf16": True, "fp32": False, "auto": None}[precision]
+
+
 def resolve_amp(amp: bool | None, device: torch.device) -> bool:
     """``amp`` as given, or (None: automatic) whether bf16 is native on ``device``."""
     return bf16_is_native(device) if amp is None else bool(amp)

@@ -25,7 +25,8 @@ import numpy as np
 
 from .errors import UserError, unreadable_image
 from .io import (FITS_SUFFIXES, IMAGE_SUFFIXES, STACK_SUFFIXES, TIFF_SUFFIXES, VIDEO_SUFFIXES, ImageInfo,
-                 check_fits_in_memory, intensity_mapping, read_frames, read_image, write_frames, write_image)
+                 check_fits_in_memory, intensity_mapping, pixel_type, read_frames, read_image, write_frames,
+                 write_image)
 
 _PATTERN = re.compile(r"%0?\d*d")
 #: ffmpeg's muxer name for the suffixes whose name is not the muxer's
@@ -153,16 +154,9 @@ def numbering(names: Sequence[str]) -> str | None:
 DEPTHS = ("uint8", "uint16", "float32")
 
 
-def _depth_of(array: np.ndarray) -> str:
-    """The pixel type ("uint8", "uint16" or "float32") that :func:`selfrestore.io.read_image` reports for the
-    decoded pixels ``array``, without converting them."""
-    if array.dtype in (np.uint8, np.bool_):
-        return "uint8"
-    if array.dtype == np.uint16:
-        return "uint16"
-    if np.issubdtype(array.dtype, np.integer) and array.size and array.min() >= 0 and array.max() <= 65535:
-        return "uint16"  # 32-bit integer pixels that fit in 16 bits, as read_image takes them
-    return "float32"
+def _pixel_type_of(array: np.ndarray) -> str:
+    """The pixel type :func:`selfrestore.io.read_image` reports for the decoded pixels ``array``."""
+    return pixel_type(array) or "float32"
 
 
 def _frame_header(path: Path) -> tuple[int, int, int, bool, str]:
@@ -182,7 +176,7 @@ def _frame_header(path: Path) -> tuple[int, int, int, bool, str]:
                 if tif.series and int(np.prod(tif.series[0].shape)) > int(np.prod(page.shape)):
                     raise UserError(f"{path}: a stack of images, not one frame")
                 samples = int(page.samplesperpixel)
-                depth = _depth_of(page.asarray())
+                depth = _pixel_type_of(page.asarray())
                 return (int(page.imagelength), int(page.imagewidth), 1 if samples <= 2 else 3, samples in (2, 4),
                         depth)
         if suffix not in FITS_SUFFIXES:
@@ -196,7 +190,7 @@ def _frame_header(path: Path) -> tuple[int, int, int, bool, str]:
                 img.load()
                 # PIL reads a 16-bit colour PNG as 8 bits (read_image does not); "I" / "F": 32-bit pixels
                 depth = "uint16" if mode.startswith("I;16") or _png16_colour_type(path) else \
-                    _depth_of(np.asarray(img)) if mode in ("I", "F") else "uint8"
+                    _pixel_type_of(np.asarray(img)) if mode in ("I", "F") else "uint8"
             gray = mode in ("1", "L", "LA", "La", "I", "F") or mode.startswith("I;16")
             alpha = mode in ("LA", "La", "RGBA", "RGBa", "PA") or (mode == "P" and transparent)
             return height, width, 1 if gray else 3, alpha, depth

@@ -109,17 +109,12 @@ def _describe(shape: tuple[int, ...]) -> str:
     return f"{shape[0]}x{shape[1]}, {shape[2]} channel{'s' if shape[2] != 1 else ''}"
 
 
-def _depth_name(dtype: str) -> str:
-    """How a user knows a pixel type: 8-bit, 16-bit, float."""
-    return {"uint8": "8-bit", "uint16": "16-bit"}.get(dtype, "float")
-
-
 def load_frames(inputs: list[str], task: str, minimum: int = 2) -> tuple[torch.Tensor, ImageInfo | None]:
     """(T, C, H, W) frames of one burst from files or a folder (raw files preferred where present) and the
     first image's ImageInfo (None for raw files); demosaic frames are single-channel, cropped to 4-px sides."""
     import torch
 
-    from ..io import read_image
+    from ..io import depth_name, read_image
 
     paths = burst_paths(inputs)
     raw = bool(paths) and paths[0].suffix.lower() in RAW_SUFFIXES
@@ -133,8 +128,8 @@ def load_frames(inputs: list[str], task: str, minimum: int = 2) -> tuple[torch.T
             if info is not None and image_info.dtype != info.dtype:
                 # one map and one output depth for the burst: a float frame of counts beside an 8/16-bit first
                 # frame was clamped to [0, 1] (every output pixel 1.0), a 16-bit one beside 8 bits lost depth
-                raise UserError(f"{path}: {_depth_name(image_info.dtype)} pixels, but the first frame "
-                                f"{paths[0].name} has {_depth_name(info.dtype)} ones; a burst's frames must share "
+                raise UserError(f"{path}: {depth_name(image_info.dtype)} pixels, but the first frame "
+                                f"{paths[0].name} has {depth_name(info.dtype)} ones; a burst's frames must share "
                                 f"one pixel type (convert them alike)")
             info = info or image_info
             arrays.append(array)

@@ -562,7 +562,7 @@ def run(args: argparse.Namespace) -> int:
     from ..checkpoint import read_checkpoint
     from ..corruption import parse_corruption
     from ..registry import METHODS
-    from ..train import TrainConfig, auto_patch_sizes, best_model_path, plot_path, train
+    from ..train import TrainConfig, amp_of, auto_patch_sizes, best_model_path, plot_path, train
 
     out = check_output(args)
     if int(os.environ.get("RANK", "0")) == 0:  # what a kill -9 during a checkpoint write left
@@ -630,7 +630,7 @@ def run(args: argparse.Namespace) -> int:
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, patch_size=args.patch_size, lr=args.lr,
                          patch_sizes=patch_sizes,
                          ckpt_every=args.ckpt_every, val_every=args.val_every, seed=args.seed,
-                         amp={"auto": None, "bf16": True, "fp32": False}[precision_of(args)],
+                         amp=amp_of(precision_of(args)),
                          device=args.device, progress=not args.quiet, resume=args.resume,
                          budget_seconds=60.0 * args.minutes if args.minutes else 0.0)
     source, holdout = hold_out(source, args)

@@ -148,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..errors import ImageReadError, UserError
-    from ..io import json_report, list_images, read_frames, refuse_folder
+    from ..io import depth_name, json_report, list_images, read_frames, refuse_folder
     from ..noise_check import neighbour_correlation, noise_level_function, noise_sigma
 
     from ..video_io import is_video_file
@@ -215,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
     say(f"{len(rows)} {what} inspected" + (f" of {len(paths)}" if not videos and len(paths) > len(rows) else ""))
     for (suffix, dtype, channels, planes), count in sorted(kinds.items()):
         form = {1: "gray", 3: "colour"}.get(channels, f"{channels} channels")
-        depth = {"uint8": "8-bit", "uint16": "16-bit", "float32": "float"}[dtype]
+        depth = depth_name(dtype)
         say(f"  {count} x {suffix} {depth} {form}" + (f", stacks of {planes} planes" if planes > 1 else ""))
     sizes = sorted({(r["width"], r["height"]) for r in rows})
     say(f"  sizes {sizes[0][0]}x{sizes[0][1]}" + (f" .. {sizes[-1][0]}x{sizes[-1][1]}" if len(sizes) > 1 else ""))

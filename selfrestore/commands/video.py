@@ -197,11 +197,12 @@ def _check_save_model(args: argparse.Namespace, info: VideoInfo, checkpoint: Pat
 def mixed_depths_warning(source: str, info: VideoInfo) -> str:
     """The one line that says a frame folder or pattern mixes bit depths and every frame is written in the
     deepest (``info.dtype``): 8-bit values v become v * 257 in 16 bits, the same intensity."""
-    names = {"uint8": "8-bit", "uint16": "16-bit", "float32": "32-bit float"}
-    mix = ", ".join(f"{count} {names[dtype]}" for dtype, count in (info.mixed_depths or {}).items())
-    shallower = " and ".join(names[dtype] for dtype in (info.mixed_depths or {}) if dtype != info.dtype)
+    from ..io import depth_name
+
+    mix = ", ".join(f"{count} {depth_name(dtype)}" for dtype, count in (info.mixed_depths or {}).items())
+    shallower = " and ".join(depth_name(dtype) for dtype in (info.mixed_depths or {}) if dtype != info.dtype)
     return (f"{source}: the frames mix bit depths ({mix}); every output frame is written "
-            f"{names[info.dtype]} where its format allows (the {shallower} frames scaled to it)")
+            f"{depth_name(info.dtype)} where its format allows (the {shallower} frames scaled to it)")
 
 
 def _check_model_name(model: str | None) -> None:
@@ -288,7 +289,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import Interrupted
     from ..io import to_channels
     from ..registry import METHODS
-    from ..train import pick_device, resolve_amp
+    from ..train import amp_of, pick_device, resolve_amp
     from ..video import ResumeRefused, VideoConfig, check_video_config, finetune_and_restore, saved_precision
     from ..video_io import VideoReader, VideoWriter, output_paths
 
@@ -319,7 +320,7 @@ def run(args: argparse.Namespace) -> int:
     have = reader.info.channels
     if args.mode == "offline":
         check_offline_memory(reader.info, channels)
-    precision = {"bf16": True, "fp32": False}.get(args.precision)  # None: auto
+    precision = amp_of(args.precision)  # None: auto
     if precision is None and args.resume:  # the run goes on in the precision it started with
         precision = saved_precision(checkpoint)
     config = VideoConfig(mode=args.mode, steps_per_frame=args.steps_per_frame, passes=args.passes, lr=args.lr,
