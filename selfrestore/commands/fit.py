@@ -113,7 +113,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "data) is refused; --steps / --minutes may grow")
     t.add_argument("--precision", choices=["auto", "bf16", "fp32"], default=None,
                    help="bf16: bf16 autocast (fast where the hardware computes bf16: CUDA GPUs from Ampere on, "
-                        "CPUs with AVX512-BF16 or AMX; about 3x slower than fp32 on CPUs without); auto (default): "
+                        "CPUs with AVX512-BF16 or AMX; 3-4x slower than fp32 on CPUs without); auto (default): "
                         "bf16 there, fp32 elsewhere; --resume keeps the precision the run started with")
     t.add_argument("--no-amp", action="store_true", help="the same as --precision fp32")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")

@@ -98,7 +98,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r = p.add_argument_group("runtime")
     r.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
                    help="bf16: bf16 autocast for fine-tuning and inference (fast where the hardware computes bf16: "
-                        "CUDA GPUs from Ampere on, CPUs with AVX512-BF16 or AMX; about 3x slower than fp32 on CPUs "
+                        "CUDA GPUs from Ampere on, CPUs with AVX512-BF16 or AMX; 3-4x slower than fp32 on CPUs "
                         "without); auto (default): bf16 there, fp32 elsewhere")
     r.add_argument("--tile", type=tile_size, default=1024, help="inference tile size in pixels (0: automatic)")
     r.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:1 ...")
