@@ -126,7 +126,8 @@ def pick_device(name: str | torch.device = "auto") -> torch.device:
 def bf16_is_native(device: torch.device) -> bool:
     """Whether ``device`` computes bf16 natively, so that bf16 autocast speeds training up: a CUDA GPU of compute
     capability 8.0 or more (Ampere on), a ROCm GPU, or a CPU with AVX512-BF16 or AMX. Elsewhere bf16 is emulated
-    and slower than fp32 (a 2-core Xeon without either: 3.1-4.1x slower per step, ``benchmarks/results/precision_speed.md``)."""
+    and slower than fp32 (a 2-core Xeon without either: 3.1-4.1x slower per step,
+    ``benchmarks/results/precision_speed.md``)."""
     if device.type == "cuda":  # torch.cuda.is_bf16_supported() is True on older GPUs too: it counts emulation
         if torch.version.hip:
             return bool(torch.cuda.is_bf16_supported())
