@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import UserError, file_system_message
+from .errors import short_repr as _short
 
 PathLike = str | os.PathLike
 
@@ -128,12 +129,6 @@ def _as_list(items: PathLike | Sequence[PathLike] | None) -> list[PathLike]:
         raise UserError(f"{_short(wrong)}: expected a file or folder (a str or pathlib.Path), or a list of them, not "
                         f"{type(wrong).__name__}")
     return values
-
-
-def _short(value: Any) -> str:
-    """``repr(value)`` on one line and cut short, for a one-line message (an array's repr runs to pages)."""
-    text = " ".join(repr(value).split())
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def fit(data: PathLike | Sequence[PathLike] = (), *, output: PathLike, **options: Any) -> Path:

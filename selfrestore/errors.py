@@ -26,3 +26,9 @@ def file_system_message(exc: OSError) -> str:
     """An OSError (permissions, a missing folder, a full disk) as one line naming the file."""
     where = f"{exc.filename}: " if exc.filename else ""
     return f"{where}{exc.strerror or exc}"
+
+
+def short_repr(value: object) -> str:
+    """``repr(value)`` on one line and cut short, for a one-line message (an array's repr runs to pages)."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -244,6 +244,16 @@ def _array_in(image: Any, channels: int | None = None) -> tuple[np.ndarray, Call
     return values, back
 
 
+def _is_clipping_decision(value: Any) -> bool:
+    """A value :meth:`Restorer.stack_clipping` returns for a plane that is corrected: (sigma > 0, low end
+    clipped, high end clipped)."""
+    if not (isinstance(value, tuple) and len(value) == 3):
+        return False
+    sigma, low, high = value
+    return isinstance(sigma, numbers.Real) and not isinstance(sigma, bool) and math.isfinite(sigma) and sigma > 0 \
+        and all(isinstance(end, (bool, np.bool_)) for end in (low, high))
+
+
 def _number_pair(value: Any, name: str, meaning: str) -> tuple[float, float]:
     """``value`` as two floats (a tuple, a list, an array); a UserError for anything else (a str included)."""
     from .errors import UserError
@@ -388,10 +398,11 @@ class Restorer:
         the given ``sigma``, else measured on the image (:func:`~selfrestore.corruption.clipping.
         clipped_noise_level`; the model's training level may not be the image's). ``decision``: a stack's
         (:meth:`stack_clipping`), taken instead of deciding on this image alone."""
-        from .errors import UserError
+        from .errors import UserError, short_repr
 
-        if not (decision is _PER_IMAGE or decision is None or isinstance(decision, tuple) and len(decision) == 3):
-            raise UserError(f"clipping_decision {decision!r}: give one of the values Restorer.stack_clipping returns")
+        if not (decision is _PER_IMAGE or decision is None or _is_clipping_decision(decision)):
+            raise UserError(f"clipping_decision {short_repr(decision)}: give one of the values Restorer.stack_clipping "
+                            "returns (None, or (sigma > 0, low end clipped, high end clipped))")
         if mapping or not self._may_correct_clipping():
             return None
         if decision is not _PER_IMAGE:
@@ -417,6 +428,12 @@ class Restorer:
         plane by plane, a time-lapse could be corrected in one frame and not the next (flicker near black).
         A group of float counts (mapped by their percentiles, never corrected) gets None. ``blanks``: each
         plane's blank pixels where a reader filled them (``ImageInfo.blank``), left out."""
+        from .errors import UserError, short_repr
+
+        if isinstance(planes, (str, bytes, np.ndarray)) or not hasattr(planes, "__len__") \
+                or not hasattr(planes, "__getitem__"):
+            raise UserError(f"planes {short_repr(planes)}: give a sequence (list or tuple) of the stack's planes, "
+                            "arrays of (H, W[, C])")
         decisions: list[Any] = [None] * len(planes)
         if not self._may_correct_clipping():
             return decisions

@@ -202,6 +202,13 @@ def _frame_header(path: Path) -> tuple[int, int, int, bool, str]:
     return frame.shape[0], frame.shape[1], frame.shape[2], info.alpha is not None, info.dtype
 
 
+def samples_per_frame(frames: int) -> int:
+    """How many pixels of each frame :func:`~selfrestore.io.intensity_mapping` samples for a video's one map:
+    2 million over the whole video (at least 500 a frame), so the samples of a long video stay small; the same
+    for a video kept as a folder of frames and as a stack file, so both get the same map."""
+    return max(500, 2_000_000 // max(frames, 1))
+
+
 class VideoReader:
     """Iterate over the frames of a folder, a printf pattern or a video file (float32 (H, W, C))."""
 
@@ -247,8 +254,8 @@ class VideoReader:
         twice)."""
         if not any(p.suffix.lower() in STACK_SUFFIXES for p in self._paths):
             return None
-        per_frame = max(500, 2_000_000 // len(self._paths))  # the samples of a long video stay small
-        return intensity_mapping((read_image(path)[0] for path in self._paths), per_image=per_frame)
+        return intensity_mapping((read_image(path)[0] for path in self._paths),
+                                 per_image=samples_per_frame(len(self._paths)))
 
     def _check_frames(self) -> tuple[bool, dict[str, int]]:
         """Read every frame before anything is restored, so that a file which is no image, is cut short or has
@@ -278,7 +285,7 @@ class VideoReader:
             raise UserError(f"{path}: " + ("one image, not a time series" if not image_info.stack_shape else
                                            f"a stack with axes {image_info.stack_axes}: a video needs one "
                                            f"leading (time) axis"))
-        mapping = intensity_mapping(frames)
+        mapping = intensity_mapping(frames, per_image=samples_per_frame(len(frames)))  # as the same frames in a folder
         if mapping:
             frames = [((f - mapping["offset"]) / mapping["scale"]).astype(np.float32) for f in frames]
         self._frames = frames

@@ -333,6 +333,17 @@ def test_blank_planes_and_other_restorers_decide_nothing(tmp_path):
         assert other.stack_clipping(clipped, (3,), "T") == [None] * 3
     with pytest.raises(UserError, match="clipping_decision"):
         restorer.restore(clipped[0], clipping_decision="auto")
+    decision = restorer.stack_clipping(clipped, (3,), "T")[0]
+    np.testing.assert_array_equal(restorer.restore(clipped[0], clipping_decision=decision),  # numpy bools too
+                                  restorer.restore(clipped[0], clipping_decision=(np.float64(decision[0]),
+                                                                                  *map(np.bool_, decision[1:]))))
+    for made_up in ((1, 2, 3), ("0.1", True, False), (0.0, True, True), (float("nan"), True, False),
+                    (0.1, "yes", False), (True, True, False), [0.1, True, False]):
+        with pytest.raises(UserError, match="clipping_decision"):
+            restorer.restore(clipped[0], clipping_decision=made_up)
+    for not_planes in (None, 5, clipped[0], "frames.tif", iter(clipped)):
+        with pytest.raises(UserError, match="planes .*sequence"):
+            restorer.stack_clipping(not_planes)
 
 
 def test_bad_clipping_mode_is_a_user_error():

@@ -62,21 +62,24 @@ def test_restore_burst_and_video_give_the_shared_map(tmp_path):
     assert burst_mapping(burst, tmp_path / "out.tif", info, {"intensity": recorded}) == recorded
     assert burst_mapping(burst, tmp_path / "out.tif", ImageInfo(dtype="uint16", channels=1), {}) is None
 
-    folder = tmp_path / "frames"
-    folder.mkdir()
-    for i, frame in enumerate(frames):
-        write_image(folder / f"{i:03d}.tif", frame, dtype="float32")
-    read = [read_image(path)[0] for path in sorted(folder.iterdir())]  # NaN filled as every reader does
-    per_frame = max(500, 2_000_000 // len(read))  # a long video's samples stay small
-    assert VideoReader(folder).info.intensity == intensity_mapping(read, per_image=per_frame) == \
-        _as_before(read, per_frame)
-
     import tifffile
 
-    stack = tmp_path / "timelapse.tif"
-    tifffile.imwrite(stack, np.stack(frames)[..., 0], photometric="minisblack", metadata={"axes": "TYX"})
-    planes = read_frames(stack)[0]  # NaN filled as for the folder
-    assert VideoReader(stack).info.intensity == intensity_mapping(planes) == _as_before(planes)
+    for count, size in ((4, 24), (3, 900), (20, 400)):  # frames of more pixels than the 20000 of one image's map
+        frames = _counts(count, size=size)
+        folder = tmp_path / f"frames{count}"
+        folder.mkdir()
+        for i, frame in enumerate(frames):
+            write_image(folder / f"{i:03d}.tif", frame, dtype="float32")
+        read = [read_image(path)[0] for path in sorted(folder.iterdir())]  # NaN filled as every reader does
+        per_frame = max(500, 2_000_000 // len(read))  # a long video's samples stay small
+        assert VideoReader(folder).info.intensity == intensity_mapping(read, per_image=per_frame) == \
+            _as_before(read, per_frame)
+        # the same frames as one TIFF stack: the same map (it sampled 20000 pixels a frame, the folder 2e6 / T)
+        stack = tmp_path / f"timelapse{count}.tif"
+        tifffile.imwrite(stack, np.stack(frames)[..., 0], photometric="minisblack", metadata={"axes": "TYX"})
+        planes = read_frames(stack)[0]  # NaN filled as for the folder
+        assert [np.array_equal(a, b, equal_nan=True) for a, b in zip(planes, read)] == [True] * count
+        assert VideoReader(stack).info.intensity == VideoReader(folder).info.intensity
 
 
 def test_frames_are_sampled_one_at_a_time():
