@@ -26,7 +26,7 @@ def invocation() -> str:
     import shlex
     import sys
 
-    return f"python benchmarks/{Path(sys.argv[0]).name} " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    return " ".join([f"python benchmarks/{Path(sys.argv[0]).name}", *(shlex.quote(a) for a in sys.argv[1:])])
 
 
 def run_header(wall_seconds: float, note: str = "") -> list[str]:
