@@ -1,16 +1,18 @@
 """Image input/output that keeps what the user gave us: bit depth, gray/colour, alpha, colour profile, EXIF.
 
-``read_image`` returns a float32 (H, W, C) array in [0, 1] (float TIFFs keep their values) and an
-:class:`ImageInfo`; ``write_image`` writes an array back with the same bit depth, re-attaching the alpha
-channel that was set aside on reading and the embedded ICC colour profile and EXIF block (so a phone photo
-keeps its colour space and its orientation tag: the pixels are restored as stored, and the output displays
-as the input did). EXIF goes to JPEG, PNG and WebP outputs; the ICC profile to those and to TIFF. Every
-write is atomic: a temporary file in the target folder, then a rename, so a crash never leaves a
-half-written image or checkpoint behind.
+``read_image`` returns a float32 (H, W, C) array in [0, 1] (float TIFFs, and integer ones beyond 16 bits or
+signed, keep their values) and an :class:`ImageInfo`; ``write_image`` writes an array back with the same bit
+depth, re-attaching the alpha channel that was set aside on reading and the embedded ICC colour profile and
+EXIF block (so a phone photo keeps its colour space and its orientation tag: the pixels are restored as
+stored, and the output displays as the input did). EXIF goes to JPEG, PNG and WebP outputs (its orientation
+to TIFF as the Orientation tag, and a TIFF's tag back); the ICC profile to those and to TIFF; the resolution
+(dpi) to PNG, JPEG and TIFF. Every write is atomic: a temporary file in the target folder, then a rename, so
+a crash never leaves a half-written image or checkpoint behind.
 """
 from __future__ import annotations
 
 import contextlib
+import numbers
 import os
 import re
 import tempfile
@@ -53,8 +55,9 @@ class ImageInfo:
     blank: np.ndarray | None = None    #: float images: where the input held NaN (blank pixels), put back on writing
     fits_header: str | None = None     #: a FITS image's header (WCS, exposure ...), written back unchanged
     tiff_tags: tuple = ()              #: TIFF tags carried to the output: GeoTIFF / GDAL (code, type, count, value)
-    tiff_resolution: tuple | None = None  #: TIFF (x resolution, y resolution, unit), written back
+    tiff_resolution: tuple | None = None  #: (x resolution, y resolution, unit) as TIFF states it (a PNG / JPEG dpi too)
     imagej: dict | None = None         #: an ImageJ TIFF's metadata (spacing, unit, labels, ranges ...), written back
+    webp_lossless: bool = False        #: a lossless WebP, written back lossless (not re-compressed lossy)
 
     @property
     def bit_depth(self) -> int:
@@ -98,8 +101,8 @@ def _to_float(array: np.ndarray, path: Path) -> tuple[np.ndarray, str]:
         return array.astype(np.float32) / 255.0, kind
     if kind == "uint16":
         return array.astype(np.float32) / 65535.0, kind
-    if np.issubdtype(array.dtype, np.integer):  # 32-bit integers beyond 16 bits: scale by the type's maximum
-        return (array.astype(np.float64) / np.iinfo(array.dtype).max).astype(np.float32), kind
+    # integers beyond 16 bits or below 0 keep their values, as float data (counts), which intensity_mapping maps to
+    # [0, 1] for the networks and back: scaled by the type's maximum, a signed 32-bit image was about 0
     return array.astype(np.float32), kind
 
 
@@ -145,11 +148,11 @@ def _read_pixels(path: Path) -> tuple[np.ndarray, dict]:
             meta = _tiff_metadata(page)
             if tif.is_imagej and tif.imagej_metadata:
                 meta["imagej"] = dict(tif.imagej_metadata)
-            samples = int(page.samplesperpixel)
+            array, axes, photometric, samples = _tiff_as_displayed(array, axes, page, meta)
             # gray + 2nd sample: alpha only where ExtraSamples says so (1 associated, 2 unassociated), else a band
             second_is_alpha = tuple(int(e) for e in page.extrasamples)[:1] in ((1,), (2,))
-            bands = samples > 4 or (int(page.photometric) in (0, 1) and (samples >= 3 or samples == 2
-                                                                          and not second_is_alpha))
+            bands = samples > 4 or (photometric in (0, 1) and (samples >= 3 or samples == 2
+                                                               and not second_is_alpha))
         if len(axes) == array.ndim and axes.endswith(("YX", "YXS", "SYX")) and array.ndim > 2:
             if bands and axes.endswith(("YXS", "SYX")):  # multispectral bands: a stack of gray planes
                 if axes.endswith("YXS"):
@@ -172,11 +175,18 @@ def _read_pixels(path: Path) -> tuple[np.ndarray, dict]:
         with Image.open(path) as img:  # metadata only: PIL would reduce the pixels to 8 bits
             meta = _pil_metadata(img)
         return _read_png16_colour(path), meta
+    deep_ppm = _read_ppm16(path)  # a 16-bit colour PPM, which PIL would reduce to 8 bits
+    if deep_ppm is not None:
+        return deep_ppm, {}
     with Image.open(path) as img:
         img.load()
         meta = _pil_metadata(img)
+        if img.format == "WEBP" and _webp_is_lossless(path):
+            meta["webp_lossless"] = True
         if img.mode in ("P", "PA"):
             img = img.convert("RGBA" if "transparency" in img.info or img.mode == "PA" else "RGB")
+        elif img.mode in ("L", "RGB") and "transparency" in img.info:  # a PNG's transparent colour (tRNS): alpha
+            img = img.convert("LA" if img.mode == "L" else "RGBA")
         elif img.mode == "CMYK":
             img = img.convert("RGB")
             meta.pop("icc_profile", None)  # a CMYK profile does not describe the converted RGB pixels
@@ -187,6 +197,74 @@ def _read_pixels(path: Path) -> tuple[np.ndarray, dict]:
         elif img.mode.startswith("I;16"):
             return np.asarray(img, dtype=np.uint16), meta
         return np.asarray(img), meta
+
+
+def _tiff_as_displayed(array: np.ndarray, axes: str, page, meta: dict) -> tuple[np.ndarray, str, int, int]:
+    """A TIFF's stored ``array`` (its series ``axes``) as a viewer shows it, since the output is written as plain
+    gray / RGB (MinIsBlack, RGB): palette indices through the colour map (RGB), CMYK inks as RGB (the CMYK
+    profile dropped from ``meta``), MinIsWhite gray inverted. Returns (array, axes, the photometric and samples
+    per pixel it now has); anything else is returned as it is."""
+    photometric, samples = int(page.photometric), int(page.samplesperpixel)
+    if len(axes) != array.ndim:
+        return array, axes, photometric, samples
+    if photometric == 3 and samples == 1 and page.colormap is not None:  # palette
+        colours = np.asarray(page.colormap).T  # (entries, 3), 16-bit values
+        if colours.max() <= 255:  # an 8-bit colour map (not the standard's 16 bits)
+            colours = colours.astype(np.uint8)
+        elif not (colours % 256).any() or not (colours % 257).any():  # 8-bit colours, as v * 256 or v * 257
+            colours = (colours // (256 if not (colours % 256).any() else 257)).astype(np.uint8)
+        index = np.clip(array.astype(np.intp), 0, len(colours) - 1)
+        return colours[index], axes + "S", 2, 3
+    inkset = page.tags.get(332)  # 1 (or absent): CMYK
+    if photometric == 5 and samples - len(page.extrasamples) == 4 and (inkset is None or int(inkset.value) == 1) \
+            and axes.endswith(("YXS", "SYX")) and (array.dtype.kind == "f" or array.dtype in (np.uint8, np.uint16)):
+        axis = -1 if axes.endswith("YXS") else -3
+        full = 1.0 if array.dtype.kind == "f" else float(np.iinfo(array.dtype).max)
+        ink = np.take(array, [0, 1, 2, 3], axis=axis).astype(np.float64) / full
+        rgb = (1.0 - np.take(ink, [0, 1, 2], axis=axis)) * (1.0 - np.take(ink, [3], axis=axis))  # as PIL converts
+        rgb = rgb.astype(array.dtype) if array.dtype.kind == "f" else np.round(rgb * full).astype(array.dtype)
+        meta.pop("icc_profile", None)  # a CMYK profile does not describe the converted RGB pixels
+        extra = np.take(array, range(4, samples), axis=axis)  # alpha
+        return np.concatenate([rgb, extra], axis=axis), axes, 2, samples - 1
+    if photometric == 0 and samples == 1 and array.dtype.kind in "biu":  # MinIsWhite: 0 is white
+        if array.dtype.kind in "bi":  # ~v = -1 - v for signed values: reversed order, no overflow
+            return ~array, axes, 1, 1
+        if int(page.bitspersample) <= 16:  # (32-bit counts turned into 2**32 - 1 - v would lose their precision)
+            white = (1 << int(page.bitspersample)) - 1
+            return (np.asarray(white, array.dtype) - array).astype(array.dtype), axes, 1, 1
+    return array, axes, photometric, samples
+
+
+def _read_ppm16(path: Path) -> np.ndarray | None:
+    """A binary colour PPM (P6) of more than 8 bits (maximum value over 255) as uint16 (H, W, 3) on the full
+    16-bit scale, read here since PIL reduces it to 8 bits; None for any other file."""
+    with open(path, "rb") as f:
+        head = f.read(1024)
+        fields = re.match(rb"P6(?:\s|#[^\n]*\n)+(\d+)(?:\s|#[^\n]*\n)+(\d+)(?:\s|#[^\n]*\n)+(\d+)\s", head)
+        if fields is None or not 255 < int(fields[3]) <= 65535:
+            return None
+        width, height, top = (int(v) for v in fields.groups())
+        f.seek(fields.end())
+        data = f.read(width * height * 6)
+    if len(data) < width * height * 6:
+        raise ImageReadError(f"{path}: cannot read image: truncated 16-bit PPM")
+    pixels = np.frombuffer(data, ">u2").reshape(height, width, 3).astype(np.uint16)
+    if top == 65535:
+        return pixels
+    return np.round(np.minimum(pixels, top) * (65535.0 / top)).astype(np.uint16)  # as PIL scales 16-bit PGM
+
+
+def _webp_is_lossless(path: Path) -> bool:
+    """Whether a WebP file's (first) image is stored lossless (a VP8L chunk), so the output is written so too."""
+    with open(path, "rb") as f:
+        if f.read(12)[8:] != b"WEBP":
+            return False
+        while len(header := f.read(8)) == 8:
+            kind, size = header[:4], int.from_bytes(header[4:], "little")
+            if kind in (b"VP8L", b"VP8 "):
+                return kind == b"VP8L"
+            f.seek(16 if kind == b"ANMF" else size + (size & 1), os.SEEK_CUR)  # an animation: its first frame's
+    return False
 
 
 #: TIFF tags that describe where and what the pixels are (GeoTIFF model, GDAL metadata and no-data value)
@@ -207,7 +285,30 @@ def _tiff_metadata(page) -> dict:
     x, y, unit = tags.get(282), tags.get(283), tags.get(296)
     if x is not None and y is not None:
         meta["tiff_resolution"] = (tuple(x.value), tuple(y.value), int(unit.value) if unit is not None else 2)
+    orientation = tags.get(274)  # how to display the stored pixels: carried like a photo's EXIF orientation
+    if orientation is not None and isinstance(orientation.value, numbers.Integral) \
+            and int(orientation.value) in range(2, 9):  # (a damaged tag, e.g. two values, is left out)
+        from PIL import Image
+
+        exif = Image.Exif()
+        exif[274] = int(orientation.value)
+        meta["exif"] = exif.tobytes()
     return meta
+
+
+def _exif_orientation(exif: bytes | None) -> int | None:
+    """The orientation tag (2..8: rotated or mirrored for display) of an EXIF block, or None."""
+    if not exif:
+        return None
+    from PIL import Image
+
+    try:
+        found = Image.Exif()
+        found.load(exif)
+        value = int(found.get(274, 1))
+    except Exception:  # a damaged EXIF block: no orientation to carry
+        return None
+    return value if value in range(2, 9) else None
 
 
 #: ImageJ metadata that tifffile derives from the written array (the rest is carried over)
@@ -224,6 +325,9 @@ def _tiff_write_options(info: "ImageInfo | None", pixels: np.ndarray | None = No
         options["iccprofile"] = info.icc_profile
         if info.tiff_tags:
             options["extratags"] = [(code, dtype, count, value, True) for code, dtype, count, value in info.tiff_tags]
+        orientation = _exif_orientation(info.exif)  # a phone photo's EXIF orientation as the TIFF tag
+        if orientation is not None:
+            options["extratags"] = options.get("extratags", []) + [(274, 3, 1, orientation, True)]
         if info.tiff_resolution:
             x, y, unit = info.tiff_resolution
             options.update(resolution=(x, y), resolutionunit=unit)
@@ -241,9 +345,18 @@ def _tiff_write_options(info: "ImageInfo | None", pixels: np.ndarray | None = No
 
 
 def _pil_metadata(img) -> dict:
-    meta = {}
+    meta: dict = {}
     if img.info.get("icc_profile"):
         meta["icc_profile"] = bytes(img.info["icc_profile"])
+    dpi = img.info.get("dpi")  # the print size of a scan: written back (PNG, JPEG, TIFF)
+    if img.format == "JPEG" and img.info.get("jfif_unit") not in (1, 2) and 0x011A not in img.getexif():
+        dpi = None  # PIL's 72 dpi default for a JPEG that states no resolution: not the file's
+    if isinstance(dpi, tuple) and len(dpi) == 2 and all(isinstance(d, numbers.Real) and 0 < float(d) < 1e9
+                                                        for d in dpi):
+        from fractions import Fraction
+
+        x, y = (Fraction(round(float(d), 2)).limit_denominator(100) for d in dpi)
+        meta["tiff_resolution"] = ((x.numerator, x.denominator), (y.numerator, y.denominator), 2)
     if img.info.get("exif"):  # the block as stored (maker notes and sub-IFDs included)
         meta["exif"] = bytes(img.info["exif"])
     else:
@@ -294,6 +407,9 @@ def read_frames(path: str | os.PathLike) -> tuple[list[np.ndarray], ImageInfo]:
     array = np.asarray(array)
     stack = {k: meta.pop(k) for k in ("stack_shape", "stack_axes") if k in meta}
     if stack:
+        kind = pixel_type(array)  # one pixel type for every plane (an int32 plane in 0..1000 would be 16-bit alone)
+        if array.dtype.kind in "iu" and array.dtype not in (np.uint8, np.uint16) and kind in ("uint16", "float32"):
+            array = array.astype(np.uint16 if kind == "uint16" else np.float32)
         frames = [_as_image(plane, path, meta) for plane in array]
         info = frames[0][1]
         info.stack_shape, info.stack_axes, info.alpha = stack["stack_shape"], stack["stack_axes"], None
@@ -761,8 +877,8 @@ def refuse_clipping(path: str | os.PathLike, images: Sequence[np.ndarray]) -> No
     finite = [values for values in (np.asarray(image)[np.isfinite(image)] for image in images) if values.size]
     if finite and intensity_mapping(images) is not None:
         low, high = min(float(v.min()) for v in finite), max(float(v.max()) for v in finite)
-        raise UserError(f"{path}: float data outside [0, 1] ({low:g} .. {high:g}) needs a .tif/.tiff or .fits "
-                        "output")
+        raise UserError(f"{path}: data outside [0, 1] (float, or integers beyond 16 bits or signed: {low:g} .. "
+                        f"{high:g}) needs a .tif/.tiff or .fits output")
 
 
 def clipped_share(path: str | os.PathLike, images: Sequence[np.ndarray], dtype: str) -> float:
@@ -812,8 +928,8 @@ def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | No
                 dtype: str | None = None) -> Path:
     """Write an (H, W, C) or (H, W) float image atomically, in the input's bit depth by default.
 
-    JPEG can only hold 8 bits; float output needs a TIFF or FITS (float data far outside [0, 1] is refused
-    for other formats: see :func:`refuse_clipping`). The alpha channel recorded in ``info`` is re-attached
+    JPEG, BMP and WebP hold 8 bits (PNG, TIFF, PPM / PGM 16 too); float output needs a TIFF or FITS (float
+    data far outside [0, 1] is refused for other formats: see :func:`refuse_clipping`). The alpha channel recorded in ``info`` is re-attached
     when the size matches and the format holds alpha (not JPEG, BMP, PPM/PGM: there it is left out).
     """
     path = Path(path)
@@ -822,7 +938,7 @@ def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | No
     dtype = dtype or (info.dtype if info else "uint8")
     if dtype == "float32":
         refuse_clipping(path, [array])
-    if suffix in (".jpg", ".jpeg", ".bmp", ".webp", ".ppm", ".pgm"):
+    if suffix in (".jpg", ".jpeg", ".bmp", ".webp"):
         dtype = "uint8"
     elif dtype == "float32" and suffix not in STACK_SUFFIXES:
         dtype = "uint16"
@@ -837,7 +953,8 @@ def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | No
         return _write_fits(path, pixels if pixels.shape[2] == 1 else np.moveaxis(pixels, 2, 0), info)
     if pixels.shape[2] == 1:
         pixels = pixels[:, :, 0]
-    meta = {"icc_profile": info.icc_profile, "exif": info.exif} if info is not None else {}
+    meta = {"icc_profile": info.icc_profile, "exif": info.exif, "dpi": _dpi(info.tiff_resolution),
+            "lossless": info.webp_lossless and suffix == ".webp"} if info is not None else {}
     with atomic_path(path) as tmp:
         if suffix in TIFF_SUFFIXES:
             import tifffile
@@ -912,6 +1029,19 @@ def _write_with_pil(tmp: Path, pixels: np.ndarray, suffix: str, meta: dict | Non
     if fmt is None:
         raise OSError(f"no image format has the suffix {suffix!r}")  # atomic_path names the file asked for
     meta = dict(meta or {}) if fmt in ("PNG", "JPEG", "WEBP") else {}  # BMP / PPM hold neither
+    if fmt == "JPEG" and len(meta.get("exif") or b"") > 65533:  # more than a JPEG marker holds: PIL refuses it
+        orientation = _exif_orientation(meta.pop("exif"))
+        if orientation is not None:  # what matters for display: how to turn the pixels
+            exif = Image.Exif()
+            exif[274] = orientation
+            meta["exif"] = exif.tobytes()
+    if pixels.dtype == np.uint16 and fmt == "PPM":  # PIL writes 8 bits only: a 16-bit PGM (P5) / PPM (P6) here
+        if pixels.ndim == 3 and pixels.shape[2] != 3:
+            raise OSError(f"PGM / PPM hold gray or RGB, not {pixels.shape[2]} channels")
+        height, width = pixels.shape[:2]
+        magic = b"P5" if pixels.ndim == 2 else b"P6"
+        tmp.write_bytes(magic + b"\n%d %d\n65535\n" % (width, height) + pixels.astype(">u2").tobytes())
+        return
     if pixels.dtype == np.uint16:
         if pixels.ndim == 2:
             Image.fromarray(pixels).save(tmp, format=fmt, **meta)
@@ -924,6 +1054,20 @@ def _write_with_pil(tmp: Path, pixels: np.ndarray, suffix: str, meta: dict | Non
     if fmt == "JPEG" and image.mode in ("RGBA", "LA"):
         image = image.convert("RGB" if image.mode == "RGBA" else "L")
     image.save(tmp, format=fmt, **options)
+
+
+def _dpi(resolution: tuple | None) -> tuple[float, float] | None:
+    """An :attr:`ImageInfo.tiff_resolution` as dots per inch (PIL's ``dpi``), or None without a physical unit."""
+    if not resolution:
+        return None
+    *values, unit = resolution
+    inches = {2: 1.0, 3: 2.54}.get(int(unit))  # per inch, per centimetre; 1: no unit (an aspect ratio only)
+    try:
+        dpi = tuple(float(v[0]) / float(v[1]) * inches if isinstance(v, tuple) else float(v) * inches
+                    for v in values) if inches else ()
+    except (ZeroDivisionError, TypeError, ValueError, IndexError):
+        return None
+    return (dpi[0], dpi[1]) if len(dpi) == 2 and all(0 < d < 1e9 for d in dpi) else None
 
 
 def _write_png16(path: Path, pixels: np.ndarray) -> None:
@@ -955,10 +1099,13 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
 
 
 def _add_png_metadata(path: Path, meta: dict) -> None:
-    """Insert iCCP / eXIf chunks right after IHDR (where the PNG specification wants them: before IDAT)."""
+    """Insert pHYs / iCCP / eXIf chunks right after IHDR (where the PNG specification wants them: before IDAT)."""
+    import struct
     import zlib
 
     chunks = b""
+    if meta.get("dpi"):  # pixels per metre, unit 1 (metre)
+        chunks += _png_chunk(b"pHYs", struct.pack(">IIB", *(int(d / 0.0254 + 0.5) for d in meta["dpi"]), 1))
     if meta.get("icc_profile"):
         chunks += _png_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(meta["icc_profile"]))
     if meta.get("exif"):

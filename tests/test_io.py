@@ -535,7 +535,7 @@ def test_float_data_far_outside_0_1_is_not_clipped_into_an_integer_format(tmp_pa
     in [0, 1], a restoration's slight overshoot included, still goes to PNG."""
     ramp = np.linspace(0, 1, 32 * 32, dtype=np.float32).reshape(32, 32, 1)
     info = ImageInfo(dtype="float32", channels=1)
-    with pytest.raises(UserError, match=r"out\.png: float data outside \[0, 1\] .* needs a \.tif/\.tiff or \.fits"):
+    with pytest.raises(UserError, match=r"out\.png: data outside \[0, 1\] .* needs a \.tif/\.tiff or \.fits"):
         write_image(tmp_path / "out.png", ramp * 1000, info)
     assert not list(tmp_path.iterdir())
     write_image(tmp_path / "out.tif", ramp * 1000, info)

@@ -84,7 +84,7 @@ def test_float_counts_to_an_integer_format_are_refused_before_the_work(tmp_path,
     with monkeypatch.context() as patch:
         patch.setattr(Restorer, "restore", lambda *a, **k: pytest.fail("restored before the check"))
         assert _restore(tmp_path / "counts.tif", "--model", model, "-o", tmp_path / "out.png") == 1
-    assert "out.png: float data outside [0, 1]" in capsys.readouterr().err and not (tmp_path / "out.png").exists()
+    assert "out.png: data outside [0, 1]" in capsys.readouterr().err and not (tmp_path / "out.png").exists()
     assert _restore(tmp_path / "counts.tif", "--model", model, "-o", tmp_path / "out.tif") == 0
     assert _restore(tmp_path / "unit.tif", "--model", model, "-o", tmp_path / "unit.png") == 0
     assert np.asarray(Image.open(tmp_path / "unit.png")).dtype == np.uint16

@@ -1,0 +1,188 @@
+"""Real-world image files read and written as a viewer shows them: CMYK, palette and MinIsWhite TIFFs (their
+stored values are no RGB / gray to restore), a TIFF's orientation tag and a photo's EXIF orientation across
+formats, a PNG's transparent colour, 16-bit PPM / PGM, lossless WebP, signed and 32-bit integer TIFFs, an EXIF
+block too large for JPEG, and a scan's resolution (dpi)."""
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from selfrestore.errors import UserError
+from selfrestore.io import read_frames, read_image, write_image
+
+
+def _pattern(seed=0, shape=(24, 40, 3)):
+    return (np.random.default_rng(seed).random(shape) * 255).astype(np.uint8)
+
+
+def test_a_cmyk_tiff_is_read_as_rgb_not_as_rgb_plus_alpha(tmp_path):
+    """The four inks were taken for R, G, B and alpha: the output was an RGBA TIFF of cyan, magenta, yellow
+    and a black ink for transparency."""
+    rgb = _pattern()
+    Image.fromarray(rgb).convert("CMYK").save(tmp_path / "in.tif")
+    image, info = read_image(tmp_path / "in.tif")
+    assert image.shape == (24, 40, 3) and info.alpha is None and info.dtype == "uint8"
+    expected = np.asarray(Image.open(tmp_path / "in.tif").convert("RGB"))
+    assert np.array_equal(np.round(image * 255).astype(np.uint8), expected)
+    write_image(tmp_path / "out.tif", image, info)
+    with tifffile.TiffFile(tmp_path / "out.tif") as tif:
+        assert tif.pages[0].photometric == 2 and tif.pages[0].shape == (24, 40, 3)
+
+
+def test_a_palette_tiff_is_read_through_its_colour_map(tmp_path):
+    """The palette indices were restored as a gray image (values 0..15 of 255: nearly black)."""
+    Image.fromarray(_pattern()).quantize(16).save(tmp_path / "in.tif")
+    image, info = read_image(tmp_path / "in.tif")
+    expected = np.asarray(Image.open(tmp_path / "in.tif").convert("RGB"))
+    assert image.shape == (24, 40, 3) and info.dtype == "uint8"
+    assert np.array_equal(np.round(image * 255).astype(np.uint8), expected)
+
+
+def test_a_min_is_white_tiff_is_not_written_inverted(tmp_path):
+    """MinIsWhite values were restored as they are stored and written as MinIsBlack: the output showed the
+    negative of the input."""
+    gray = _pattern(shape=(24, 40))
+    tifffile.imwrite(tmp_path / "in.tif", gray, photometric="miniswhite")
+    image, info = read_image(tmp_path / "in.tif")
+    write_image(tmp_path / "out.tif", image, info)
+    shown_in = np.asarray(Image.open(tmp_path / "in.tif").convert("L"))
+    shown_out = np.asarray(Image.open(tmp_path / "out.tif").convert("L"))
+    assert np.array_equal(shown_out, shown_in)
+
+
+def _orientation(path):
+    with tifffile.TiffFile(path) as tif:
+        tag = tif.pages[0].tags.get(274)
+        return None if tag is None else int(tag.value)
+
+
+def test_orientation_goes_between_a_tiff_tag_and_exif(tmp_path):
+    """A TIFF's Orientation tag was dropped (to TIFF, PNG or JPEG), and so was a phone photo's EXIF orientation
+    written to TIFF: the output displayed turned by 90 degrees against the input."""
+    rgb = _pattern()
+    tifffile.imwrite(tmp_path / "in.tif", rgb, photometric="rgb", extratags=[(274, "H", 1, 6, True)])
+    image, info = read_image(tmp_path / "in.tif")
+    assert image.shape == (24, 40, 3)  # the pixels as stored; the tag says how to show them
+    assert _orientation(write_image(tmp_path / "out.tif", image, info)) == 6
+    with Image.open(write_image(tmp_path / "out.jpg", image, info)) as img:
+        assert img.getexif().get(274) == 6
+    exif = Image.Exif()
+    exif[274] = 8
+    Image.fromarray(rgb).save(tmp_path / "photo.jpg", exif=exif.tobytes())
+    image, info = read_image(tmp_path / "photo.jpg")
+    assert _orientation(write_image(tmp_path / "photo.tif", image, info)) == 8
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_a_png_transparent_colour_becomes_alpha(tmp_path, mode):
+    """A PNG's tRNS colour key (RGB or gray) was dropped: the transparent background came out opaque."""
+    pixels = _pattern(shape=(24, 40, 3) if mode == "RGB" else (24, 40))
+    pixels[:6, :6] = 7
+    key = (7, 7, 7) if mode == "RGB" else 7
+    Image.fromarray(pixels).save(tmp_path / "in.png", transparency=key)
+    image, info = read_image(tmp_path / "in.png")
+    assert info.alpha is not None and image.shape[2] == (3 if mode == "RGB" else 1)
+    assert (info.alpha[:6, :6] == 0).all() and info.alpha.sum() > 0
+    write_image(tmp_path / "out.png", image, info)
+    with Image.open(tmp_path / "out.png") as img:
+        assert img.mode == ("RGBA" if mode == "RGB" else "LA")
+        assert (np.asarray(img)[:6, :6, -1] == 0).all()
+
+
+@pytest.mark.parametrize("suffix,shape", [(".ppm", (24, 40, 3)), (".pgm", (24, 40))])
+def test_16_bit_ppm_and_pgm_keep_16_bits(tmp_path, suffix, shape):
+    """A 16-bit PPM was read as 8 bits (PIL reduces it), and a 16-bit PGM, read as 16 bits, was written as 8."""
+    pixels = (np.random.default_rng(0).random(shape) * 65535).astype(np.uint16)
+    magic = b"P6" if len(shape) == 3 else b"P5"
+    (tmp_path / f"in{suffix}").write_bytes(magic + b"\n# a comment\n40 24\n65535\n" + pixels.astype(">u2").tobytes())
+    image, info = read_image(tmp_path / f"in{suffix}")
+    assert info.dtype == "uint16"
+    assert np.array_equal(np.round(image * 65535).astype(np.uint16).reshape(shape), pixels)
+    back, back_info = read_image(write_image(tmp_path / f"out{suffix}", image, info))
+    assert back_info.dtype == "uint16" and np.array_equal(back, image)
+    with Image.open(tmp_path / f"out{suffix}") as img:  # a valid file for other readers too
+        img.load()
+
+
+def test_a_lossless_webp_is_written_lossless(tmp_path):
+    """A lossless WebP was written back lossy (PIL's default quality 80): pixels off by up to 100 levels."""
+    Image.fromarray(_pattern()).save(tmp_path / "in.webp", lossless=True)
+    image, info = read_image(tmp_path / "in.webp")
+    back, _ = read_image(write_image(tmp_path / "out.webp", image, info))
+    assert np.array_equal(back, image)
+
+
+def test_signed_and_32_bit_integer_tiffs_keep_their_values(tmp_path):
+    """Integers beyond 16 bits were divided by the type's maximum: a signed 32-bit image of -1000..1000 became
+    about +-5e-7, which the network restored into a flat image; now they are float data in their own units."""
+    values = np.random.default_rng(0).integers(-1000, 1000, (24, 40)).astype(np.int32)
+    tifffile.imwrite(tmp_path / "in.tif", values)
+    image, info = read_image(tmp_path / "in.tif")
+    assert info.dtype == "float32" and np.array_equal(image[:, :, 0], values.astype(np.float32))
+    write_image(tmp_path / "out.tif", image, info)
+    assert np.array_equal(tifffile.imread(tmp_path / "out.tif"), values.astype(np.float32))
+    with pytest.raises(UserError, match=r"out\.png: data outside \[0, 1\] \(float, or integers beyond 16 bits"):
+        write_image(tmp_path / "out.png", image, info)  # PNG would clip them: a one-line error instead
+
+
+def test_an_integer_stack_gets_one_pixel_type_for_all_its_planes(tmp_path):
+    """Each plane chose its own: an int32 stack with a plane in 0..1000 and one in 0..100000 read the first as
+    16-bit (scaled to [0, 1]) and the second in counts, which the 16-bit output then clipped at 65535."""
+    planes = np.stack([np.full((24, 40), 1000), np.full((24, 40), 100000)]).astype(np.int32)
+    planes[:, 0, 0] = 0
+    tifffile.imwrite(tmp_path / "in.tif", planes)
+    frames, info = read_frames(tmp_path / "in.tif")
+    assert info.dtype == "float32" and [float(f.max()) for f in frames] == [1000.0, 100000.0]
+
+
+def test_a_signed_min_is_white_tiff_keeps_its_order(tmp_path):
+    """The type's maximum minus a negative value overflowed: -1000..999 came back as -32767..32763, unordered."""
+    values = np.arange(-1000, 1000, dtype=np.int16).reshape(40, 50)
+    tifffile.imwrite(tmp_path / "in.tif", values, photometric="miniswhite")
+    image, _ = read_image(tmp_path / "in.tif")
+    assert np.all(np.diff(image[:, :, 0].ravel()) < 0)  # inverted: brighter where the stored value is lower
+
+
+def test_a_damaged_tiff_orientation_tag_does_not_block_the_pixels(tmp_path):
+    tifffile.imwrite(tmp_path / "in.tif", _pattern(), photometric="rgb", extratags=[(274, "H", 2, (6, 6), True)])
+    image, info = read_image(tmp_path / "in.tif")
+    assert image.shape == (24, 40, 3) and not info.exif
+
+
+def test_a_jpeg_without_a_resolution_does_not_gain_one(tmp_path):
+    """PIL reports 72 dpi for a JPEG with EXIF but no resolution: the PNG output got a pHYs chunk it never had."""
+    exif = Image.Exif()
+    exif[274] = 1
+    Image.fromarray(_pattern()).save(tmp_path / "in.jpg", exif=exif.tobytes())
+    image, info = read_image(tmp_path / "in.jpg")
+    write_image(tmp_path / "out.png", image, info)
+    with Image.open(tmp_path / "out.png") as img:
+        assert "dpi" not in img.info
+
+
+def test_an_exif_block_too_large_for_jpeg_keeps_the_orientation_without_a_crash(tmp_path):
+    """A PNG / WebP may hold more EXIF than a JPEG marker (64 kB): writing it to JPEG raised PIL's ValueError,
+    a traceback from `restore`."""
+    exif = Image.Exif()
+    exif[274] = 6
+    exif[0x010E] = "x" * 70000  # ImageDescription
+    Image.fromarray(_pattern()).save(tmp_path / "in.png", exif=exif.tobytes())
+    image, info = read_image(tmp_path / "in.png")
+    write_image(tmp_path / "out.jpg", image, info)
+    with Image.open(tmp_path / "out.jpg") as img:
+        assert img.getexif().get(274) == 6
+
+
+@pytest.mark.parametrize("source,target", [(".png", ".png"), (".jpg", ".jpg"), (".png", ".tif"), (".tif", ".png")])
+def test_a_scan_keeps_its_resolution(tmp_path, source, target):
+    """The dpi of a PNG or JPEG was dropped (a TIFF's was kept, but not to other formats): a 300 dpi scan came
+    out without its print size."""
+    if source == ".tif":
+        tifffile.imwrite(tmp_path / "in.tif", _pattern(), photometric="rgb", resolution=(300, 300),
+                         resolutionunit="INCH")
+    else:
+        Image.fromarray(_pattern()).save(tmp_path / f"in{source}", dpi=(300, 300))
+    image, info = read_image(tmp_path / f"in{source}")
+    write_image(tmp_path / f"out{target}", image, info)
+    with Image.open(tmp_path / f"out{target}") as img:
+        assert img.info.get("dpi") == pytest.approx((300, 300), abs=0.01)
