@@ -61,9 +61,22 @@ def describe(header: dict) -> list[str]:
                    "CORRELATED between neighbours (this method keeps such noise)")
         lines.append(f"checks   training noise {verdict}: neighbour correlation {noise['neighbour_correlation']} "
                      f"(limit {noise['limit']})")
+    if header.get("scores"):
+        lines.append(f"scored   {scores_text(header['scores'])}")
     if header.get("info"):
         lines.append(f"notes    {header['info']}")
     return lines
+
+
+def scores_text(scores: dict) -> str:
+    """The scores a shipped model records (``scripts/export_model.py --score``, measured by a committed
+    benchmark named in its notes), on one line: ``Kodak24 gauss25 PSNR 31.55; ...``."""
+    def number(value: object) -> str:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return str(value)
+        return f"{value:.2f}" if abs(value) >= 1 else f"{value:.4f}"  # dB to 0.01, SSIM / LPIPS to 1e-4
+
+    return "; ".join(f"{name} {number(value)}" for name, value in scores.items())
 
 
 def run(args: argparse.Namespace) -> int:
@@ -86,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         method = header.get("method", {})
         info = header.get("info", "")
         noise = f"noise {method['noise']}, " if method.get("noise") else ""
+        scored = f"Scored: {scores_text(header['scores'])}. " if header.get("scores") else ""
         print(f"{name:24s} method {method.get('name')}, {noise}net {header['net']['name']}, "
-              f"{header.get('step', '?')} steps. {info}".rstrip())
+              f"{header.get('step', '?')} steps. {scored}{info}".rstrip())
     return 0

@@ -1,0 +1,27 @@
+"""`selfrestore models` shows the scores a model records (scripts/export_model.py --score), not only its notes."""
+from selfrestore.checkpoint import WEIGHTS_DIR, read_checkpoint
+from selfrestore.cli import main
+
+
+def test_shipped_models_show_their_recorded_scores(capsys):
+    assert main(["models"]) == 0
+    listing = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
+    for name, line in listing.items():
+        scores = read_checkpoint(WEIGHTS_DIR / f"{name}.safetensors")[1].get("scores") or {}
+        for key, value in scores.items():
+            assert f"{key} {value:.2f}" in line, (name, key)
+    assert "Scored: Kodak24 gauss25 PSNR " in listing["laine19-gauss25"]  # its notes never said it
+
+
+def test_a_model_file_shows_its_recorded_scores(tmp_path, capsys):
+    from selfrestore.checkpoint import build_net, export_model, save_checkpoint
+
+    trained = tmp_path / "t.safetensors"
+    save_checkpoint(trained, build_net("unet", in_channels=1, out_channels=1, width=4, depth=2),
+                    {"method": {"name": "n2n", "noise": "gauss25"}, "channels": 1})
+    shipped = export_model(trained, tmp_path / "s.safetensors", info="test",
+                           scores={"Set12 gauss25 PSNR": 29.5, "Set12 gauss25 SSIM": 0.83141})
+    assert main(["models", str(shipped)]) == 0
+    described = capsys.readouterr().out
+    assert "scored   Set12 gauss25 PSNR 29.50; Set12 gauss25 SSIM 0.8314" in described
+    assert main(["models", str(trained)]) == 0 and "scored" not in capsys.readouterr().out  # none recorded
