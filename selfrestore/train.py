@@ -186,7 +186,8 @@ def auto_patch_sizes(net: nn.Module, patch_size: int, largest: int | None = None
     if not getattr(net, "blind_spot", False) or getattr(net, "receptive_field", 0) <= patch_size:
         return ()
     multiple = multiple or getattr(net, "size_multiple", 1)
-    sides = tuple(dict.fromkeys(max(multiple, round(patch_size * f / multiple) * multiple)
+    cap = max(multiple, int(patch_size * 1.5 // multiple) * multiple)  # rounding up could pass 1.5 times (32 -> 64)
+    sides = tuple(dict.fromkeys(min(cap, max(multiple, round(patch_size * f / multiple) * multiple))
                                 for f in (1.0, 1.25, 1.5)))
     sides = tuple(v for v in sides if largest is None or v <= largest)
     return sides if len(sides) > 1 else ()

@@ -100,6 +100,11 @@ def test_auto_patch_sizes_only_for_blind_spot_nets_that_see_a_whole_patch():
     assert auto_patch_sizes(blind, 32, largest=39) == ()  # one side left: no mixing
     assert auto_patch_sizes(blind, 4 * blind.receptive_field) == ()
     assert auto_patch_sizes(build_net("unet", width=4, depth=2), 32) == ()
+    # never past 1.5 times --patch-size, as fit --help says (rounding 1.5 x 160 = 240 to 32 gave 256, 1.6 times)
+    wide = build_net("blindspot", width=4, depth=5)  # sides multiple of 32
+    assert wide.size_multiple == 32 and wide.receptive_field > 240
+    assert auto_patch_sizes(wide, 160) == (160, 192, 224) and auto_patch_sizes(wide, 128) == (128, 160, 192)
+    assert auto_patch_sizes(wide, 32) == ()  # 64 was twice the patch
 
 
 def test_schedule_warms_up_then_decays():
