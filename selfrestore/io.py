@@ -929,8 +929,9 @@ def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | No
     """Write an (H, W, C) or (H, W) float image atomically, in the input's bit depth by default.
 
     JPEG, BMP and WebP hold 8 bits (PNG, TIFF, PPM / PGM 16 too); float output needs a TIFF or FITS (float
-    data far outside [0, 1] is refused for other formats: see :func:`refuse_clipping`). The alpha channel recorded in ``info`` is re-attached
-    when the size matches and the format holds alpha (not JPEG, BMP, PPM/PGM: there it is left out).
+    data far outside [0, 1] is refused for other formats: see :func:`refuse_clipping`). The alpha channel
+    recorded in ``info`` is re-attached when the size matches and the format holds alpha (not JPEG, BMP,
+    PPM/PGM: there it is left out).
     """
     path = Path(path)
     suffix = path.suffix.lower()
