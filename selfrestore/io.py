@@ -12,6 +12,7 @@ a crash never leaves a half-written image or checkpoint behind.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import numbers
 import os
 import re
@@ -58,6 +59,7 @@ class ImageInfo:
     tiff_resolution: tuple | None = None  #: (x resolution, y resolution, unit) as TIFF states it (a PNG / JPEG dpi too)
     imagej: dict | None = None         #: an ImageJ TIFF's metadata (spacing, unit, labels, ranges ...), written back
     webp_lossless: bool = False        #: a lossless WebP, written back lossless (not re-compressed lossy)
+    tiff_compression: tuple | None = None  #: a compressed TIFF's (codec, predictor), kept: see _tiff_compression
 
     @property
     def bit_depth(self) -> int:
@@ -285,6 +287,8 @@ def _tiff_metadata(page) -> dict:
     x, y, unit = tags.get(282), tags.get(283), tags.get(296)
     if x is not None and y is not None:
         meta["tiff_resolution"] = (tuple(x.value), tuple(y.value), int(unit.value) if unit is not None else 2)
+    if int(page.compression) != 1:  # compressed: the output is too (an LZW stack written plain was 3x larger)
+        meta["tiff_compression"] = (page.compression.name, int(page.predictor) != 1)
     orientation = tags.get(274)  # how to display the stored pixels: carried like a photo's EXIF orientation
     if orientation is not None and isinstance(orientation.value, numbers.Integral) \
             and int(orientation.value) in range(2, 9):  # (a damaged tag, e.g. two values, is left out)
@@ -342,6 +346,28 @@ def _tiff_write_options(info: "ImageInfo | None", pixels: np.ndarray | None = No
         kept = {k: v for k, v in info.imagej.items() if k not in IMAGEJ_SHAPE_KEYS + display}
         options.update(imagej=True, metadata={**kept, "axes": axes})
     return options
+
+
+#: TIFF codecs written back as they were read (tifffile's names); any other one (JPEG, WebP, JPEG 2000 ...:
+#: lossy) gives lossless Deflate, since restored pixels re-compressed lossy would lose what was restored
+LOSSLESS_TIFF_CODECS = {"LZW": "lzw", "ADOBE_DEFLATE": "zlib", "DEFLATE": "zlib", "ZSTD": "zstd",
+                        "PACKBITS": "packbits", "LZMA": "lzma"}
+
+
+def _tiff_compression(info: "ImageInfo | None", imagej: bool = False) -> dict:
+    """tifffile.imwrite keywords that compress the output as the input TIFF was (its codec where lossless,
+    else Deflate; its predictor), so a compressed stack does not come back several times larger; {} for an
+    uncompressed input. Codecs that need imagecodecs fall back to Deflate (zlib) where it is missing, and
+    an ImageJ output keeps to those ImageJ reads (LZW, Deflate, PackBits)."""
+    if info is None or not info.tiff_compression:
+        return {}
+    name, predictor = info.tiff_compression
+    codec = LOSSLESS_TIFF_CODECS.get(name, "zlib")
+    if imagej and codec not in ("lzw", "zlib", "packbits"):
+        codec = "zlib"
+    if codec not in ("zlib", "packbits") and importlib.util.find_spec("imagecodecs") is None:
+        codec = "zlib"  # (imagecodecs: tifffile's encoders for LZW, Zstandard, LZMA)
+    return {"compression": codec, "predictor": bool(predictor) and codec != "packbits"}
 
 
 def _pil_metadata(img) -> dict:
@@ -966,8 +992,9 @@ def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | No
                 layout["planarconfig"] = "contig"
             if samples == 2:  # gray + alpha, or two bands ("unspecified")
                 layout["extrasamples"] = [2 if alpha else 0]
-            tifffile.imwrite(str(tmp), pixels, **layout,
-                             **_tiff_write_options(info, pixels, "YXS" if samples > 1 else "YX"))
+            options = _tiff_write_options(info, pixels, "YXS" if samples > 1 else "YX")
+            tifffile.imwrite(str(tmp), pixels, **layout, **options,
+                             **_tiff_compression(info, imagej=bool(options.get("imagej"))))
         else:
             _write_with_pil(tmp, pixels, suffix, {k: v for k, v in meta.items() if v})
     return path
@@ -1015,10 +1042,11 @@ def write_frames(path: str | os.PathLike, frames: Sequence[np.ndarray], info: Im
     if axes.endswith("BYX"):  # multispectral bands go back to samples of each pixel
         pixels, axes = np.moveaxis(pixels, -3, -1), axes[:-3] + "YXS"
     # samples (colour, bands) are contiguous in each page; gray planes are pages of (H, W) each
+    options = _tiff_write_options(info, pixels, axes)
     with atomic_path(path) as tmp:
         tifffile.imwrite(str(tmp), pixels, photometric="rgb" if colour else "minisblack",
-                         planarconfig="contig" if axes.endswith("S") else None,
-                         **_tiff_write_options(info, pixels, axes))
+                         planarconfig="contig" if axes.endswith("S") else None, **options,
+                         **_tiff_compression(info, imagej=bool(options.get("imagej"))))
     return path
 
 

@@ -44,6 +44,8 @@ class StreamedStack:
             raise ImageReadError(f"{self.path}: cannot read TIFF: {str(exc).splitlines()[0] if str(exc) else exc!r}") \
                 from None
         colour = axes.endswith("YXS") and photometric == 2 and samples in (3, 4)
+        if photometric in (0, 3):  # MinIsWhite, palette: read_frames shows them as displayed, in memory only
+            raise NotStreamable(f"{self.path}: a MinIsWhite or palette stack is restored in memory")
         if not (axes.endswith("YX") and samples == 1 or colour):
             raise NotStreamable(f"{self.path}: a stack with axes {axes} cannot be restored plane by plane (gray "
                                 "...YX or colour ...YXS planes can)")
@@ -65,7 +67,12 @@ class StreamedStack:
                 pixels = tif.series[0].asarray(out=str(self._scratch))
         self._pixels = pixels
         self.planes = pixels.reshape(-1, *self._image_shape)  # a view: nothing is read yet
-        first, self.info = _as_image(np.asarray(self.planes[0]), self.path, self._meta)
+        self._cast = None  # integers beyond 16 bits: one pixel type for every plane, as read_frames decides
+        if self.planes.dtype.kind in "iu" and self.planes.dtype not in (np.uint8, np.uint16):
+            low = min(int(np.min(plane)) for plane in self.planes)
+            high = max(int(np.max(plane)) for plane in self.planes)
+            self._cast = np.uint16 if low >= 0 and high <= 65535 else np.float32
+        first, self.info = _as_image(self._plane_array(0), self.path, self._meta)
         self.info.stack_shape, self.info.stack_axes, self.info.alpha = self.stack_shape, self.stack_axes, None
         self.height, self.width, self.channels = first.shape
 
@@ -74,8 +81,12 @@ class StreamedStack:
 
     def plane(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
         """Plane ``index`` as float32 (H, W, C) (alpha dropped), and where it held NaN (blank) or None."""
-        pixels, info = _as_image(np.asarray(self.planes[index]), self.path, {})
+        pixels, info = _as_image(self._plane_array(index), self.path, {})
         return pixels, info.blank
+
+    def _plane_array(self, index: int) -> np.ndarray:
+        plane = np.asarray(self.planes[index])
+        return plane if self._cast is None else plane.astype(self._cast)
 
     def close(self) -> None:
         self._pixels = self.planes = None  # type: ignore[assignment]

@@ -175,11 +175,15 @@ def _frame_header(path: Path) -> tuple[int, int, int, bool, str]:
                 page = tif.pages[0]
                 if tif.series and int(np.prod(tif.series[0].shape)) > int(np.prod(page.shape)):
                     raise UserError(f"{path}: a stack of images, not one frame")
-                samples = int(page.samplesperpixel)
+                samples, photometric = int(page.samplesperpixel), int(page.photometric)
                 depth = _pixel_type_of(page.asarray())
+                if photometric == 3:  # palette indices: colours (read_image applies the colour map)
+                    return int(page.imagelength), int(page.imagewidth), 3, False, depth
+                if photometric == 5 and samples >= 4:  # CMYK (+ alpha): read as RGB
+                    return int(page.imagelength), int(page.imagewidth), 3, samples > 4, depth
                 return (int(page.imagelength), int(page.imagewidth), 1 if samples <= 2 else 3, samples in (2, 4),
                         depth)
-        if suffix not in FITS_SUFFIXES:
+        if suffix not in FITS_SUFFIXES + (".ppm", ".pnm"):  # (PIL reads a 16-bit PPM as 8 bits: read_image below)
             from PIL import Image
 
             from .io import _png16_colour_type
@@ -192,7 +196,7 @@ def _frame_header(path: Path) -> tuple[int, int, int, bool, str]:
                 depth = "uint16" if mode.startswith("I;16") or _png16_colour_type(path) else \
                     _pixel_type_of(np.asarray(img)) if mode in ("I", "F") else "uint8"
             gray = mode in ("1", "L", "LA", "La", "I", "F") or mode.startswith("I;16")
-            alpha = mode in ("LA", "La", "RGBA", "RGBa", "PA") or (mode == "P" and transparent)
+            alpha = mode in ("LA", "La", "RGBA", "RGBa", "PA") or (mode in ("P", "L", "RGB") and transparent)
             return height, width, 1 if gray else 3, alpha, depth
     except UserError:
         raise

@@ -8,7 +8,7 @@ import tifffile
 from PIL import Image
 
 from selfrestore.errors import UserError
-from selfrestore.io import read_frames, read_image, write_image
+from selfrestore.io import read_frames, read_image, write_frames, write_image
 
 
 def _pattern(seed=0, shape=(24, 40, 3)):
@@ -186,3 +186,79 @@ def test_a_scan_keeps_its_resolution(tmp_path, source, target):
     write_image(tmp_path / f"out{target}", image, info)
     with Image.open(tmp_path / f"out{target}") as img:
         assert img.info.get("dpi") == pytest.approx((300, 300), abs=0.01)
+
+
+@pytest.mark.parametrize("codec,predictor,expected", [("lzw", True, "LZW"), ("zstd", False, "ZSTD"),
+                                                      ("jpeg", False, "ADOBE_DEFLATE")])
+def test_a_compressed_tiff_comes_back_compressed(tmp_path, codec, predictor, expected):
+    """LZW / JPEG TIFFs could not be read (no imagecodecs), and every TIFF output was uncompressed: a
+    compressed microscope stack came back several times larger. Lossless codecs are kept; a lossy one gives
+    Deflate, which adds no loss to the restored pixels."""
+    stored = _pattern() if codec == "jpeg" else (np.random.default_rng(1).random((24, 40)) * 65535).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "in.tif", stored, compression=codec, predictor=predictor,
+                     photometric="rgb" if stored.ndim == 3 else "minisblack")
+    image, info = read_image(tmp_path / "in.tif")
+    write_image(tmp_path / "out.tif", image, info)
+    with tifffile.TiffFile(tmp_path / "out.tif") as tif:
+        page = tif.pages[0]
+        assert page.compression.name == expected and (int(page.predictor) != 1) == predictor
+        if codec != "jpeg":
+            assert np.array_equal(tif.asarray(), stored)
+
+
+def test_a_compressed_imagej_stack_stays_a_compressed_imagej_stack(tmp_path):
+    planes = (np.random.default_rng(2).random((3, 24, 40)) * 65535).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "in.tif", planes, compression="lzw", imagej=True, metadata={"axes": "ZYX"})
+    frames, info = read_frames(tmp_path / "in.tif")
+    write_frames(tmp_path / "out.tif", frames, info)
+    with tifffile.TiffFile(tmp_path / "out.tif") as tif:
+        assert tif.is_imagej and tif.pages[0].compression.name == "LZW"
+        assert np.array_equal(tif.asarray(), planes)
+
+
+def _frame_files(folder):
+    """One file of each kind whose stored form is not what read_image returns."""
+    folder.mkdir()
+    rgb = _pattern()
+    Image.fromarray(rgb).convert("CMYK").save(folder / "cmyk.tif")
+    Image.fromarray(rgb).quantize(16).save(folder / "palette.tif")
+    Image.fromarray(rgb[:, :, 0]).save(folder / "trns.png", transparency=0)
+    write_image(folder / "deep.ppm", rgb.astype(np.float32) / 255, dtype="uint16")
+    return sorted(folder.iterdir())
+
+
+def test_a_video_frame_header_agrees_with_read_image(tmp_path):
+    """The fast header of a video's frame files (size, channels, alpha, pixel type) read CMYK TIFF frames as
+    RGB + alpha (a false 'alpha left out' warning), palette TIFFs as gray, a 16-bit PPM as 8-bit (written
+    back in 8 bits) and a PNG's transparent colour as no alpha."""
+    from selfrestore.video_io import _frame_header
+
+    for path in _frame_files(tmp_path / "frames"):
+        image, info = read_image(path)
+        assert _frame_header(path) == (*image.shape, info.alpha is not None, info.dtype), path.name
+
+
+def test_an_integer_stack_restores_alike_in_memory_and_streamed(tmp_path, monkeypatch):
+    """A stack too large for memory is restored plane by plane: there too one pixel type for all planes (the
+    plane in 0..100000 was clipped at 65535), and a MinIsWhite stack is not restored inverted."""
+    import selfrestore.io as io
+    from selfrestore.restore import Restorer
+    from selfrestore.cli import main
+
+    monkeypatch.setattr(Restorer, "_restore", lambda self, image, progress, params=None: image)
+    planes = np.stack([np.arange(24 * 40).reshape(24, 40) * 1, np.arange(24 * 40).reshape(24, 40) * 100])
+    tifffile.imwrite(tmp_path / "int.tif", planes.astype(np.int32), metadata={"axes": "ZYX"})
+    tifffile.imwrite(tmp_path / "white.tif", planes.astype(np.uint16), photometric="miniswhite",
+                     metadata={"axes": "ZYX"})
+    for name in ("int", "white"):
+        base = ["restore", str(tmp_path / f"{name}.tif"), "--model", "unet-gauss25", "--clipping", "off", "--quiet"]
+        assert main([*base, "-o", str(tmp_path / f"{name}_a.tif")]) == 0
+        with monkeypatch.context() as patched:
+            patched.setattr(io, "physical_memory", lambda: 10**4)
+            code = main([*base, "-o", str(tmp_path / f"{name}_b.tif")])
+        if name == "int":
+            assert code == 0
+            for out in ("int_a.tif", "int_b.tif"):  # (through the intensity map and back: float rounding)
+                np.testing.assert_allclose(tifffile.imread(tmp_path / out), planes, rtol=1e-6, atol=0.01)
+        else:  # not streamable: the memory error, not an inverted stack
+            assert code != 0 and not (tmp_path / "white_b.tif").exists()
