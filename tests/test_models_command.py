@@ -1,4 +1,5 @@
-"""`selfrestore models` shows the scores a model records (scripts/export_model.py --score), not only its notes."""
+"""`selfrestore models` shows the scores a model records (scripts/export_model.py --score), not only its notes, and
+what a model trained without --noise used for the noise."""
 from selfrestore.checkpoint import WEIGHTS_DIR, read_checkpoint
 from selfrestore.cli import main
 
@@ -25,3 +26,15 @@ def test_a_model_file_shows_its_recorded_scores(tmp_path, capsys):
     described = capsys.readouterr().out
     assert "scored   Set12 gauss25 PSNR 29.50; Set12 gauss25 SSIM 0.8314" in described
     assert main(["models", str(trained)]) == 0 and "scored" not in capsys.readouterr().out  # none recorded
+
+
+def test_a_model_trained_without_noise_says_what_it_used(tmp_path, capsys):
+    """selfir_r2r without --noise estimates the level from each image; `models` said the method needs none."""
+    from selfrestore.checkpoint import build_net, save_checkpoint
+
+    for method, expected in (("selfir_r2r", "noise    estimated from each noisy image"),
+                             ("nb2nb", "noise    not given (the method does not need a noise model)")):
+        path = tmp_path / f"{method}.safetensors"
+        save_checkpoint(path, build_net("unet", in_channels=1, out_channels=1, width=4, depth=2),
+                        {"method": {"name": method}, "channels": 1})
+        assert main(["models", str(path)]) == 0 and expected in capsys.readouterr().out

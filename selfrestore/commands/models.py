@@ -30,7 +30,7 @@ def describe(header: dict) -> list[str]:
     kwargs = net.get("kwargs", {})
     cfg = header.get("train_config", {})
     lines = [f"method   {name}" + (f" ({', '.join(f'{k} {v}' for k, v in method.items())})" if method else ""),
-             f"noise    {noise or 'not given (the method does not need a noise model)'}",
+             f"noise    {noise or _noise_when_not_given(name)}",
              f"network  {net.get('name', '?')} " + ", ".join(f"{k} {v}" for k, v in kwargs.items()),
              f"channels {header.get('channels', '?')}"]
     if cfg:
@@ -66,6 +66,14 @@ def describe(header: dict) -> list[str]:
     if header.get("info"):
         lines.append(f"notes    {header['info']}")
     return lines
+
+
+def _noise_when_not_given(method: str) -> str:
+    from ..methods.base import Method
+    from ..registry import METHODS
+
+    found = METHODS.get(method) if method in METHODS else Method  # (a model of a method this version lacks)
+    return found.noise_when_not_given
 
 
 def scores_text(scores: dict) -> str:

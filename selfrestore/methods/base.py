@@ -52,6 +52,8 @@ class Method:
     #: training patch sides must be multiples of this times the network's ``size_multiple`` (2 for the
     #: neighbour sub-samplers, whose half-size sub-images must still fit the network)
     patch_multiple: ClassVar[int] = 1
+    #: what a model file of this method trained without ``--noise`` used for the noise (``selfrestore models``)
+    noise_when_not_given: ClassVar[str] = "not given (the method does not need a noise model)"
     #: training progress in [0, 1), set by the driver before each step (for schedules such as Nb2Nb's gamma)
     progress: float = 0.0
 

@@ -63,6 +63,7 @@ NLF_KEYS = ("nlf_a", "nlf_b")
 class SelfIRRecorrupted(SelfIR):
     name: ClassVar[str] = "selfir_r2r"
     patch_multiple: ClassVar[int] = 1  # full-size training: no sub-sampling
+    noise_when_not_given: ClassVar[str] = "estimated from each noisy image (a noise-level function a * signal + b)"
     cli_options: ClassVar[dict[str, dict[str, Any]]] = {
         "aux": SelfIR.cli_options["aux"],
         "eps_s": SelfIR.cli_options["eps_s"],
