@@ -181,6 +181,10 @@ def _read_pixels(path: Path) -> tuple[np.ndarray, dict]:
     if deep_ppm is not None:
         return deep_ppm, {}
     with Image.open(path) as img:
+        if img.format in ("WEBP", "PNG") and getattr(img, "is_animated", False):  # (not MPO: a JPEG's preview)
+            raise ImageReadError(f"{path}: an animated {img.format} of {img.n_frames} frames, not one image: "
+                                 "save its frames as images in a folder and restore them with `selfrestore video "
+                                 "FOLDER -o OUT/`")
         img.load()
         meta = _pil_metadata(img)
         if img.format == "WEBP" and _webp_is_lossless(path):

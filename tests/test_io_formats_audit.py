@@ -262,3 +262,16 @@ def test_an_integer_stack_restores_alike_in_memory_and_streamed(tmp_path, monkey
                 np.testing.assert_allclose(tifffile.imread(tmp_path / out), planes, rtol=1e-6, atol=0.01)
         else:  # not streamable: the memory error, not an inverted stack
             assert code != 0 and not (tmp_path / "white_b.tif").exists()
+
+
+@pytest.mark.parametrize("suffix", [".webp", ".png"])
+def test_an_animation_is_refused_not_cut_to_its_first_frame(tmp_path, suffix):
+    """An animated WebP / PNG was read as its first frame alone, silently: the output had one frame."""
+    from selfrestore.errors import ImageReadError
+
+    frames = [Image.fromarray(_pattern(seed)) for seed in range(3)]
+    frames[0].save(tmp_path / f"in{suffix}", save_all=True, append_images=frames[1:], duration=40)
+    with pytest.raises(ImageReadError, match=r"an animated (WEBP|PNG) of 3 frames.*selfrestore video"):
+        read_image(tmp_path / f"in{suffix}")
+    frames[0].save(tmp_path / f"still{suffix}")
+    assert read_image(tmp_path / f"still{suffix}")[0].shape == (24, 40, 3)
