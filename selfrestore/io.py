@@ -232,6 +232,10 @@ def _tiff_as_displayed(array: np.ndarray, axes: str, page, meta: dict) -> tuple[
         meta.pop("icc_profile", None)  # a CMYK profile does not describe the converted RGB pixels
         extra = np.take(array, range(4, samples), axis=axis)  # alpha
         return np.concatenate([rgb, extra], axis=axis), axes, 2, samples - 1
+    extra = tuple(int(e) for e in page.extrasamples)
+    if photometric in (1, 2) and extra[:1] == (1,) and axes.endswith(("YXS", "SYX")) and array.dtype.kind in "uf":
+        return _unpremultiplied(array, -1 if axes.endswith("YXS") else -3, samples - len(extra)), axes, \
+            photometric, samples
     if photometric == 0 and samples == 1 and array.dtype.kind in "biu":  # MinIsWhite: 0 is white
         if array.dtype.kind in "bi":  # ~v = -1 - v for signed values: reversed order, no overflow
             return ~array, axes, 1, 1
@@ -239,6 +243,18 @@ def _tiff_as_displayed(array: np.ndarray, axes: str, page, meta: dict) -> tuple[
             white = (1 << int(page.bitspersample)) - 1
             return (np.asarray(white, array.dtype) - array).astype(array.dtype), axes, 1, 1
     return array, axes, photometric, samples
+
+
+def _unpremultiplied(array: np.ndarray, axis: int, colours: int) -> np.ndarray:
+    """Samples with associated (premultiplied) alpha, the ``colours`` first ones along ``axis`` and alpha next,
+    as straight colour (divided by alpha; 0 where transparent): what the network restores and every output
+    (PNG, WebP, a TIFF's unassociated alpha) holds. Kept premultiplied, half-transparent areas came out dark."""
+    full = 1.0 if array.dtype.kind == "f" else float(np.iinfo(array.dtype).max)
+    colour = np.take(array, range(colours), axis=axis).astype(np.float64)
+    alpha = np.take(array, [colours], axis=axis).astype(np.float64)
+    straight = np.clip(np.where(alpha > 0, colour * full / np.where(alpha > 0, alpha, 1.0), 0.0), 0.0, full)
+    straight = straight.astype(array.dtype) if array.dtype.kind == "f" else np.round(straight).astype(array.dtype)
+    return np.concatenate([straight, np.take(array, range(colours, array.shape[axis]), axis=axis)], axis=axis)
 
 
 def _read_ppm16(path: Path) -> np.ndarray | None:

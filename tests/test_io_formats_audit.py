@@ -275,3 +275,18 @@ def test_an_animation_is_refused_not_cut_to_its_first_frame(tmp_path, suffix):
         read_image(tmp_path / f"in{suffix}")
     frames[0].save(tmp_path / f"still{suffix}")
     assert read_image(tmp_path / f"still{suffix}")[0].shape == (24, 40, 3)
+
+
+def test_premultiplied_alpha_is_read_as_straight_colour(tmp_path):
+    """A TIFF with associated (premultiplied) alpha was restored and written back with unassociated alpha as
+    stored: half-transparent areas came out darker (at alpha 1/2, half as bright)."""
+    straight = np.concatenate([_pattern(), np.full((24, 40, 1), 255, np.uint8)], axis=2)
+    straight[:, :20, 3] = 128
+    stored = straight.copy()
+    stored[..., :3] = np.round(straight[..., :3] * (straight[..., 3:] / 255.0)).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "in.tif", stored, photometric="rgb", extrasamples=[1])
+    image, info = read_image(tmp_path / "in.tif")
+    assert np.abs(np.round(image * 255) - straight[..., :3]).max() <= 2  # (8-bit premultiplication rounding)
+    write_image(tmp_path / "out.png", image, info)
+    with Image.open(tmp_path / "out.png") as img:
+        assert np.abs(np.asarray(img).astype(int) - straight).max() <= 2
