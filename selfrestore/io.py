@@ -214,11 +214,7 @@ def _tiff_as_displayed(array: np.ndarray, axes: str, page, meta: dict) -> tuple[
     if len(axes) != array.ndim:
         return array, axes, photometric, samples
     if photometric == 3 and samples == 1 and page.colormap is not None:  # palette
-        colours = np.asarray(page.colormap).T  # (entries, 3), 16-bit values
-        if colours.max() <= 255:  # an 8-bit colour map (not the standard's 16 bits)
-            colours = colours.astype(np.uint8)
-        elif not (colours % 256).any() or not (colours % 257).any():  # 8-bit colours, as v * 256 or v * 257
-            colours = (colours // (256 if not (colours % 256).any() else 257)).astype(np.uint8)
+        colours = palette_colours(page)
         index = np.clip(array.astype(np.intp), 0, len(colours) - 1)
         return colours[index], axes + "S", 2, 3
     inkset = page.tags.get(332)  # 1 (or absent): CMYK
@@ -252,9 +248,23 @@ def _unpremultiplied(array: np.ndarray, axis: int, colours: int) -> np.ndarray:
     full = 1.0 if array.dtype.kind == "f" else float(np.iinfo(array.dtype).max)
     colour = np.take(array, range(colours), axis=axis).astype(np.float64)
     alpha = np.take(array, [colours], axis=axis).astype(np.float64)
-    straight = np.clip(np.where(alpha > 0, colour * full / np.where(alpha > 0, alpha, 1.0), 0.0), 0.0, full)
-    straight = straight.astype(array.dtype) if array.dtype.kind == "f" else np.round(straight).astype(array.dtype)
+    straight = np.where(alpha > 0, colour * full / np.where(alpha > 0, alpha, 1.0), 0.0)
+    if array.dtype.kind == "f":  # float data keeps its values (counts above 1 too)
+        straight = straight.astype(array.dtype)
+    else:
+        straight = np.round(np.clip(straight, 0.0, full)).astype(array.dtype)
     return np.concatenate([straight, np.take(array, range(colours, array.shape[axis]), axis=axis)], axis=axis)
+
+
+def palette_colours(page) -> np.ndarray:
+    """A palette TIFF page's colour map as (entries, 3) RGB: uint8 where its colours are 8-bit ones (stored as v,
+    v * 256 or v * 257), else uint16 (the standard's 16 bits): the pixel type the image is read as."""
+    colours = np.asarray(page.colormap).T
+    if colours.max() <= 255:  # an 8-bit colour map (not the standard's 16 bits)
+        return colours.astype(np.uint8)
+    if not (colours % 256).any() or not (colours % 257).any():  # 8-bit colours, as v * 256 or v * 257
+        return (colours // (256 if not (colours % 256).any() else 257)).astype(np.uint8)
+    return colours.astype(np.uint16)
 
 
 def _read_ppm16(path: Path) -> np.ndarray | None:
@@ -374,11 +384,12 @@ LOSSLESS_TIFF_CODECS = {"LZW": "lzw", "ADOBE_DEFLATE": "zlib", "DEFLATE": "zlib"
                         "PACKBITS": "packbits", "LZMA": "lzma"}
 
 
-def _tiff_compression(info: "ImageInfo | None", imagej: bool = False) -> dict:
-    """tifffile.imwrite keywords that compress the output as the input TIFF was (its codec where lossless,
-    else Deflate; its predictor), so a compressed stack does not come back several times larger; {} for an
-    uncompressed input. Codecs that need imagecodecs fall back to Deflate (zlib) where it is missing, and
-    an ImageJ output keeps to those ImageJ reads (LZW, Deflate, PackBits)."""
+def _tiff_compression(info: "ImageInfo | None", dtype: np.dtype, imagej: bool = False) -> dict:
+    """tifffile.imwrite keywords that compress pixels of ``dtype`` as the input TIFF was (its codec where
+    lossless, else Deflate; its predictor), so a compressed stack does not come back several times larger; {}
+    for an uncompressed input. Codecs that need imagecodecs fall back to Deflate (zlib) where it is missing,
+    and an ImageJ output keeps to what ImageJ reads (LZW, Deflate, PackBits; a predictor only with LZW on
+    integers: a float predictor or one with Deflate shows as garbage there)."""
     if info is None or not info.tiff_compression:
         return {}
     name, predictor = info.tiff_compression
@@ -387,7 +398,18 @@ def _tiff_compression(info: "ImageInfo | None", imagej: bool = False) -> dict:
         codec = "zlib"
     if codec not in ("zlib", "packbits") and importlib.util.find_spec("imagecodecs") is None:
         codec = "zlib"  # (imagecodecs: tifffile's encoders for LZW, Zstandard, LZMA)
-    return {"compression": codec, "predictor": bool(predictor) and codec != "packbits"}
+    predictor = bool(predictor) and codec != "packbits"
+    if imagej and (codec != "lzw" or np.dtype(dtype).kind == "f"):
+        predictor = False
+    return {"compression": codec, "predictor": predictor}
+
+
+def _states_resolution(img) -> bool:
+    """Whether a JPEG's EXIF block holds a resolution (XResolution), which PIL's ``dpi`` then reports."""
+    try:
+        return 0x011A in img.getexif()
+    except Exception:  # a damaged EXIF block: no resolution read from it
+        return False
 
 
 def _pil_metadata(img) -> dict:
@@ -395,7 +417,7 @@ def _pil_metadata(img) -> dict:
     if img.info.get("icc_profile"):
         meta["icc_profile"] = bytes(img.info["icc_profile"])
     dpi = img.info.get("dpi")  # the print size of a scan: written back (PNG, JPEG, TIFF)
-    if img.format == "JPEG" and img.info.get("jfif_unit") not in (1, 2) and 0x011A not in img.getexif():
+    if img.format in ("JPEG", "MPO") and img.info.get("jfif_unit") not in (1, 2) and not _states_resolution(img):
         dpi = None  # PIL's 72 dpi default for a JPEG that states no resolution: not the file's
     if isinstance(dpi, tuple) and len(dpi) == 2 and all(isinstance(d, numbers.Real) and 0 < float(d) < 1e9
                                                         for d in dpi):
@@ -1000,7 +1022,8 @@ def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | No
         return _write_fits(path, pixels if pixels.shape[2] == 1 else np.moveaxis(pixels, 2, 0), info)
     if pixels.shape[2] == 1:
         pixels = pixels[:, :, 0]
-    meta = {"icc_profile": info.icc_profile, "exif": info.exif, "dpi": _dpi(info.tiff_resolution),
+    meta = {"icc_profile": info.icc_profile, "exif": info.exif,
+            "dpi": _dpi(info.tiff_resolution, LARGEST_DPI.get(suffix, 0.0)),
             "lossless": info.webp_lossless and suffix == ".webp"} if info is not None else {}
     with atomic_path(path) as tmp:
         if suffix in TIFF_SUFFIXES:
@@ -1014,7 +1037,7 @@ def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | No
                 layout["extrasamples"] = [2 if alpha else 0]
             options = _tiff_write_options(info, pixels, "YXS" if samples > 1 else "YX")
             tifffile.imwrite(str(tmp), pixels, **layout, **options,
-                             **_tiff_compression(info, imagej=bool(options.get("imagej"))))
+                             **_tiff_compression(info, pixels.dtype, imagej=bool(options.get("imagej"))))
         else:
             _write_with_pil(tmp, pixels, suffix, {k: v for k, v in meta.items() if v})
     return path
@@ -1066,7 +1089,7 @@ def write_frames(path: str | os.PathLike, frames: Sequence[np.ndarray], info: Im
     with atomic_path(path) as tmp:
         tifffile.imwrite(str(tmp), pixels, photometric="rgb" if colour else "minisblack",
                          planarconfig="contig" if axes.endswith("S") else None, **options,
-                         **_tiff_compression(info, imagej=bool(options.get("imagej"))))
+                         **_tiff_compression(info, pixels.dtype, imagej=bool(options.get("imagej"))))
     return path
 
 
@@ -1105,8 +1128,14 @@ def _write_with_pil(tmp: Path, pixels: np.ndarray, suffix: str, meta: dict | Non
     image.save(tmp, format=fmt, **options)
 
 
-def _dpi(resolution: tuple | None) -> tuple[float, float] | None:
-    """An :attr:`ImageInfo.tiff_resolution` as dots per inch (PIL's ``dpi``), or None without a physical unit."""
+#: the largest resolution (dpi) a format's field holds: PNG's pHYs, 2**32 - 1 pixels per metre; JPEG's JFIF
+#: density, 65535 per inch (an electron micrograph's 1e8 dpi or more is left out rather than wrapped around)
+LARGEST_DPI = {".png": (2**32 - 1) * 0.0254, ".jpg": 65535.0, ".jpeg": 65535.0}
+
+
+def _dpi(resolution: tuple | None, largest: float = 1e9) -> tuple[float, float] | None:
+    """An :attr:`ImageInfo.tiff_resolution` as dots per inch (PIL's ``dpi``), or None without a physical unit
+    or beyond ``largest``."""
     if not resolution:
         return None
     *values, unit = resolution
@@ -1116,7 +1145,7 @@ def _dpi(resolution: tuple | None) -> tuple[float, float] | None:
                     for v in values) if inches else ()
     except (ZeroDivisionError, TypeError, ValueError, IndexError):
         return None
-    return (dpi[0], dpi[1]) if len(dpi) == 2 and all(0 < d < 1e9 for d in dpi) else None
+    return (dpi[0], dpi[1]) if len(dpi) == 2 and all(0 < d <= largest for d in dpi) else None
 
 
 def _write_png16(path: Path, pixels: np.ndarray) -> None:

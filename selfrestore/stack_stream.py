@@ -5,7 +5,8 @@ survive. Here the stored pixels are opened as a memory map instead (an uncompres
 compressed one is decoded once into a temporary file beside the output), each plane is converted and
 restored on its own, and the restored planes go into a memory-mapped TIFF of the same axes, shape, bit
 depth, resolution and georeferencing tags, renamed into place when complete. Only a few planes are ever in
-memory. Layouts: gray planes (axes ...YX) and contiguous colour (...YXS); others are refused.
+memory. Layouts: gray planes (axes ...YX) and contiguous colour (...YXS); others are refused. The output is
+uncompressed whatever the input's codec (a memory map cannot be compressed), unlike read_frames / write_frames.
 """
 from __future__ import annotations
 

@@ -25,8 +25,8 @@ import numpy as np
 
 from .errors import UserError, unreadable_image
 from .io import (FITS_SUFFIXES, IMAGE_SUFFIXES, STACK_SUFFIXES, TIFF_SUFFIXES, VIDEO_SUFFIXES, ImageInfo,
-                 check_fits_in_memory, intensity_mapping, pixel_type, read_frames, read_image, write_frames,
-                 write_image)
+                 check_fits_in_memory, intensity_mapping, palette_colours, pixel_type, read_frames, read_image,
+                 write_frames, write_image)
 
 _PATTERN = re.compile(r"%0?\d*d")
 #: ffmpeg's muxer name for the suffixes whose name is not the muxer's
@@ -177,8 +177,8 @@ def _frame_header(path: Path) -> tuple[int, int, int, bool, str]:
                     raise UserError(f"{path}: a stack of images, not one frame")
                 samples, photometric = int(page.samplesperpixel), int(page.photometric)
                 depth = _pixel_type_of(page.asarray())
-                if photometric == 3:  # palette indices: colours (read_image applies the colour map)
-                    return int(page.imagelength), int(page.imagewidth), 3, False, depth
+                if photometric == 3 and page.colormap is not None:  # indices: read_image applies the colour map
+                    return int(page.imagelength), int(page.imagewidth), 3, False, pixel_type(palette_colours(page))
                 if photometric == 5 and samples >= 4:  # CMYK (+ alpha): read as RGB
                     return int(page.imagelength), int(page.imagewidth), 3, samples > 4, depth
                 return (int(page.imagelength), int(page.imagewidth), 1 if samples <= 2 else 3, samples in (2, 4),

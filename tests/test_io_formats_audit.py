@@ -290,3 +290,47 @@ def test_premultiplied_alpha_is_read_as_straight_colour(tmp_path):
     write_image(tmp_path / "out.png", image, info)
     with Image.open(tmp_path / "out.png") as img:
         assert np.abs(np.asarray(img).astype(int) - straight).max() <= 2
+
+
+def test_premultiplied_float_alpha_keeps_values_above_one(tmp_path):
+    straight = np.random.default_rng(3).random((24, 40, 3)).astype(np.float32) * 4  # counts up to 4
+    alpha = np.full((24, 40, 1), 0.5, np.float32)
+    tifffile.imwrite(tmp_path / "in.tif", np.concatenate([straight * alpha, alpha], axis=2), photometric="rgb",
+                     extrasamples=[1])
+    image, _ = read_image(tmp_path / "in.tif")
+    np.testing.assert_allclose(image, straight, rtol=1e-6)
+
+
+@pytest.mark.parametrize("target", [".png", ".jpg"])
+def test_a_resolution_beyond_the_format_is_left_out(tmp_path, target):
+    """An electron micrograph's 5e7 pixels per cm ended a PNG output in an OverflowError (a traceback) and
+    wrapped around in a JPEG's 16-bit density field (254000 dpi written as 57392)."""
+    tifffile.imwrite(tmp_path / "in.tif", _pattern(), photometric="rgb", resolution=(5e7, 5e7),
+                     resolutionunit="CENTIMETER")
+    image, info = read_image(tmp_path / "in.tif")
+    write_image(tmp_path / f"out{target}", image, info)
+    with Image.open(tmp_path / f"out{target}") as img:
+        assert "dpi" not in img.info  # (wrapped around, it had a value under 65536 that was not the file's)
+
+
+def test_an_imagej_float_stack_gets_no_predictor_imagej_cannot_read(tmp_path):
+    """A compressed ImageJ stack's float output (the --uncertainty map) got predictor 3, which ImageJ shows as
+    garbage."""
+    planes = (np.random.default_rng(2).random((3, 24, 40)) * 65535).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "in.tif", planes, compression="lzw", predictor=True, imagej=True,
+                     metadata={"axes": "ZYX"})
+    frames, info = read_frames(tmp_path / "in.tif")
+    write_frames(tmp_path / "out.tif", frames, info, dtype="float32")
+    write_frames(tmp_path / "out16.tif", frames, info)
+    with tifffile.TiffFile(tmp_path / "out.tif") as tif, tifffile.TiffFile(tmp_path / "out16.tif") as tif16:
+        assert tif.is_imagej and tif.pages[0].compression.name == "LZW" and int(tif.pages[0].predictor) == 1
+        assert int(tif16.pages[0].predictor) == 2  # LZW on integers: ImageJ reads the horizontal predictor
+
+
+def test_a_16_bit_palette_frame_header_says_16_bit(tmp_path):
+    from selfrestore.video_io import _frame_header
+
+    colours = np.random.default_rng(4).integers(0, 65536, (3, 256)).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "p.tif", _pattern()[:, :, 0], photometric="palette", colormap=colours)
+    image, info = read_image(tmp_path / "p.tif")
+    assert info.dtype == "uint16" and _frame_header(tmp_path / "p.tif") == (24, 40, 3, False, "uint16")
