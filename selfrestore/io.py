@@ -1121,7 +1121,7 @@ def _write_with_pil(tmp: Path, pixels: np.ndarray, suffix: str, meta: dict | Non
             _write_png16(tmp, pixels)
             _add_png_metadata(tmp, meta)
         return
-    options = {"quality": 95, **meta} if fmt == "JPEG" else meta
+    options = {"quality": 95, **meta} if fmt in ("JPEG", "WEBP") else meta  # (PIL's WebP default: 80)
     image = Image.fromarray(pixels)
     if fmt == "JPEG" and image.mode in ("RGBA", "LA"):
         image = image.convert("RGB" if image.mode == "RGBA" else "L")

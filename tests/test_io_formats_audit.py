@@ -334,3 +334,13 @@ def test_a_16_bit_palette_frame_header_says_16_bit(tmp_path):
     tifffile.imwrite(tmp_path / "p.tif", _pattern()[:, :, 0], photometric="palette", colormap=colours)
     image, info = read_image(tmp_path / "p.tif")
     assert info.dtype == "uint16" and _frame_header(tmp_path / "p.tif") == (24, 40, 3, False, "uint16")
+
+
+def test_a_lossy_webp_is_written_at_jpeg_quality(tmp_path):
+    """Restored pixels went to a lossy WebP at PIL's default quality 80 (JPEG outputs get 95)."""
+    Image.fromarray(_pattern()).save(tmp_path / "in.webp", quality=90)
+    image, info = read_image(tmp_path / "in.webp")
+    assert not info.webp_lossless
+    write_image(tmp_path / "out.webp", image, info)
+    Image.fromarray(np.round(image * 255).astype(np.uint8)).save(tmp_path / "q95.webp", quality=95)
+    assert (tmp_path / "out.webp").read_bytes() == (tmp_path / "q95.webp").read_bytes()
