@@ -181,10 +181,7 @@ def _read_pixels(path: Path) -> tuple[np.ndarray, dict]:
     if deep_ppm is not None:
         return deep_ppm, {}
     with Image.open(path) as img:
-        if img.format in ("WEBP", "PNG") and getattr(img, "is_animated", False):  # (not MPO: a JPEG's preview)
-            raise ImageReadError(f"{path}: an animated {img.format} of {img.n_frames} frames, not one image: "
-                                 "save its frames as images in a folder and restore them with `selfrestore video "
-                                 "FOLDER -o OUT/`")
+        refuse_animation(img, path)
         img.load()
         meta = _pil_metadata(img)
         if img.format == "WEBP" and _webp_is_lossless(path):
@@ -203,6 +200,14 @@ def _read_pixels(path: Path) -> tuple[np.ndarray, dict]:
         elif img.mode.startswith("I;16"):
             return np.asarray(img, dtype=np.uint16), meta
         return np.asarray(img), meta
+
+
+def refuse_animation(img, path: Path) -> None:
+    """An ImageReadError for an animated WebP / PNG opened by PIL as ``img``, which would be read as its first
+    frame alone (not for MPO: a phone JPEG's second image is a preview)."""
+    if img.format in ("WEBP", "PNG") and getattr(img, "is_animated", False):
+        raise ImageReadError(f"{path}: an animated {img.format} of {img.n_frames} frames, not one image: save its "
+                             "frames as images in a folder and restore them with `selfrestore video FOLDER -o OUT/`")
 
 
 def _tiff_as_displayed(array: np.ndarray, axes: str, page, meta: dict) -> tuple[np.ndarray, str, int, int]:

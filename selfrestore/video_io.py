@@ -26,7 +26,7 @@ import numpy as np
 from .errors import UserError, unreadable_image
 from .io import (FITS_SUFFIXES, IMAGE_SUFFIXES, STACK_SUFFIXES, TIFF_SUFFIXES, VIDEO_SUFFIXES, ImageInfo,
                  check_fits_in_memory, intensity_mapping, palette_colours, pixel_type, read_frames, read_image,
-                 write_frames, write_image)
+                 refuse_animation, write_frames, write_image)
 
 _PATTERN = re.compile(r"%0?\d*d")
 #: ffmpeg's muxer name for the suffixes whose name is not the muxer's
@@ -189,6 +189,7 @@ def _frame_header(path: Path) -> tuple[int, int, int, bool, str]:
             from .io import _png16_colour_type
 
             with Image.open(path) as img:
+                refuse_animation(img, path)  # (found at its turn, it stopped the video halfway)
                 mode, (width, height) = img.mode, img.size
                 transparent = "transparency" in img.info
                 img.load()

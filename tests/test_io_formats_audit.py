@@ -344,3 +344,18 @@ def test_a_lossy_webp_is_written_at_jpeg_quality(tmp_path):
     write_image(tmp_path / "out.webp", image, info)
     Image.fromarray(np.round(image * 255).astype(np.uint8)).save(tmp_path / "q95.webp", quality=95)
     assert (tmp_path / "out.webp").read_bytes() == (tmp_path / "q95.webp").read_bytes()
+
+
+def test_an_animated_frame_stops_a_video_before_any_work(tmp_path):
+    """An animated PNG among a video's frame files passed the check of every frame, then stopped the run when its
+    turn came (after frames were written)."""
+    from selfrestore.errors import ImageReadError
+    from selfrestore.video_io import VideoReader
+
+    (tmp_path / "frames").mkdir()
+    for index in range(3):
+        Image.fromarray(_pattern(index)).save(tmp_path / "frames" / f"{index:03d}.png")
+    still = [Image.fromarray(_pattern(seed)) for seed in range(2)]
+    still[0].save(tmp_path / "frames" / "002.png", save_all=True, append_images=still[1:])
+    with pytest.raises(ImageReadError, match=r"002\.png: an animated PNG of 2 frames"):
+        VideoReader(str(tmp_path / "frames"))
