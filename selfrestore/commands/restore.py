@@ -193,6 +193,28 @@ def clipping_said(restorer: Restorer) -> str:
     return f"; noise clipped at {ends}: bias undone for {level}"
 
 
+def noise_mismatch(restorer: Restorer, image: np.ndarray, path: Path) -> str | None:
+    """A warning when a model trained for one Gaussian noise level (unet-gauss25, laine19-gauss25, a model fitted
+    with --noise gauss25 ...) meets an image whose noise std, measured on the image alone
+    (:func:`selfrestore.noise_check.noise_sigma`), is under half or over twice that level, and no level was
+    given: such a model then smooths too much or leaves noise; None otherwise."""
+    from ..corruption.noise import Gaussian
+    from ..noise_check import noise_sigma
+
+    noise = getattr(restorer.method, "noise", None)
+    if not isinstance(noise, Gaussian) or noise.low != noise.high or noise.low == 0 or restorer.noise_params \
+            or restorer.sensor_noise is not None or min(image.shape[:2]) < 2:
+        return None
+    measured, trained = noise_sigma(image), noise.low
+    if trained / 2 <= measured <= 2 * trained:
+        return None
+    given = ("pass --noise-sigma " + f"{max(measured * 255, 0.5):.1f} (the measured level), or omit --model"
+             if hasattr(restorer.method, "restore_with_uncertainty") else "omit --model")
+    return (f"{path}: noise std about {measured * 255:.1f} on the 0-255 scale, but the model was trained for "
+            f"{trained * 255:g}: it may {'smooth away detail' if measured < trained else 'leave noise'}; {given} "
+            "(the shipped laine19-gauss5_50 measures each image's level), or fit a model on your own images")
+
+
 def check_output_place(outdir: Path, single: Path | None) -> None:
     """Before any work: the one output file, or the output folder, can be made there."""
     if single is None and outdir.exists() and not outdir.is_dir():
@@ -282,7 +304,7 @@ def run(args: argparse.Namespace) -> int:
             todo.append((path, target))
     from tqdm import tqdm
 
-    restored = 0
+    restored, mismatched = 0, 0
     for path, target in tqdm(todo, desc="restore", unit="img", disable=len(todo) < 2 or args.quiet):
         try:  # one file at a time: a folder of any size fits in memory (a huge stack is refused, not killed)
             if not (args.adapt and preloaded[path]):
@@ -316,6 +338,10 @@ def run(args: argparse.Namespace) -> int:
             warn(str(exc))
             failures += 1
             continue
+        if info.dtype != "float32" and (mismatch := noise_mismatch(restorer, frames[len(frames) // 2], path)):
+            mismatched += 1
+            if mismatched == 1:  # once: a folder of such images would repeat it for each
+                warn(mismatch)
         start = time.time()
         outputs, deviations = [], []
         decisions = restorer.stack_clipping(frames, info.stack_shape, info.stack_axes, info.frame_blanks)
@@ -350,6 +376,8 @@ def run(args: argparse.Namespace) -> int:
             tqdm.write(f"{path} -> {target}  ({speed:.2f} MP/s{clipping_said(restorer)})")
     if skipped and not args.quiet:
         print(f"skipped {skipped} input(s) whose output exists (--skip-existing)")
+    if mismatched > 1:
+        warn(f"{mismatched} inputs have noise far from the level the model was trained for (see above)")
     if failures:
         warn(f"{failures} input(s) failed; {restored} restored")
     return 1 if failures else 0
