@@ -198,7 +198,11 @@ def _read_pixels(path: Path) -> tuple[np.ndarray, dict]:
         elif img.mode == "1":
             img = img.convert("L")
         elif img.mode.startswith("I;16"):
-            return np.asarray(img, dtype=np.uint16), meta
+            gray = np.asarray(img, dtype=np.uint16)
+            if isinstance(img.info.get("transparency"), int):  # a 16-bit gray PNG's transparent value (tRNS)
+                return np.stack([gray, np.where(gray == img.info["transparency"], 0, 65535).astype(np.uint16)],
+                                axis=2), meta
+            return gray, meta
         return np.asarray(img), meta
 
 

@@ -197,7 +197,8 @@ def _frame_header(path: Path) -> tuple[int, int, int, bool, str]:
                 depth = "uint16" if mode.startswith("I;16") or _png16_colour_type(path) else \
                     _pixel_type_of(np.asarray(img)) if mode in ("I", "F") else "uint8"
             gray = mode in ("1", "L", "LA", "La", "I", "F") or mode.startswith("I;16")
-            alpha = mode in ("LA", "La", "RGBA", "RGBa", "PA") or (mode in ("P", "L", "RGB") and transparent)
+            alpha = mode in ("LA", "La", "RGBA", "RGBa", "PA") or (transparent and (mode in ("P", "L", "RGB")
+                                                                                   or mode.startswith("I;16")))
             return height, width, 1 if gray else 3, alpha, depth
     except UserError:
         raise

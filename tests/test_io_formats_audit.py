@@ -359,3 +359,19 @@ def test_an_animated_frame_stops_a_video_before_any_work(tmp_path):
     still[0].save(tmp_path / "frames" / "002.png", save_all=True, append_images=still[1:])
     with pytest.raises(ImageReadError, match=r"002\.png: an animated PNG of 2 frames"):
         VideoReader(str(tmp_path / "frames"))
+
+
+def test_a_16_bit_gray_png_transparent_value_becomes_alpha(tmp_path):
+    """The 8-bit gray tRNS was read as alpha, the 16-bit one dropped (and the video frame header agreed)."""
+    from selfrestore.video_io import _frame_header
+
+    pixels = (np.arange(24 * 40).reshape(24, 40) * 60).astype(np.uint16)
+    pixels[:6, :6] = 7
+    Image.fromarray(pixels).save(tmp_path / "in.png", transparency=7)
+    image, info = read_image(tmp_path / "in.png")
+    assert info.dtype == "uint16" and image.shape == (24, 40, 1) and info.alpha is not None
+    assert (info.alpha[:6, :6] == 0).all() and (info.alpha[6:] == 1).all()
+    assert _frame_header(tmp_path / "in.png") == (24, 40, 1, True, "uint16")
+    write_image(tmp_path / "out.png", image, info)
+    back, back_info = read_image(tmp_path / "out.png")
+    assert back_info.dtype == "uint16" and np.array_equal(back_info.alpha, info.alpha)
