@@ -883,23 +883,36 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = refuse_folder(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
-    except OSError as exc:
-        raise UserError(f"{path}: cannot write: {exc.strerror or exc}") from None
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp_path = Path(tmp)
+    tmp_path = temporary_beside(path)
     try:
         yield tmp_path
-        os.chmod(tmp_path, 0o666 & ~umask)
-        os.replace(tmp_path, path)
+        publish(tmp_path, path)
     except OSError as exc:  # raised by the writer inside the block too: it names the temporary file
         raise UserError(f"{path}: cannot write: {exc.strerror or exc}") from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def temporary_beside(path: Path) -> Path:
+    """A new, empty, hidden file in ``path``'s folder, named as :func:`remove_stale_temporaries` knows it
+    (``.NAME.XXXXXXXX.tmp.SUFFIX``: two runs writing one output never share it, and one killed leaves a file
+    the next run removes). A folder that cannot be written is a one-line UserError naming ``path``."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    os.close(fd)
+    return Path(tmp)
+
+
+def publish(tmp: Path, path: Path) -> None:
+    """Rename the finished ``tmp`` over ``path`` (atomic on POSIX), with the permissions a plain ``open`` would
+    have given it (mkstemp makes 0600, and writers that re-open the file keep that)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
 
 
 #: when this process started (near enough: the commands import this module first): older temporary files are

@@ -18,7 +18,8 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import ImageReadError, UserError
-from .io import ImageInfo, _as_image, _tiff_metadata, _tiff_write_options, quantize
+from .io import (ImageInfo, _as_image, _tiff_metadata, _tiff_write_options, publish, quantize,
+                 temporary_beside)
 
 
 class NotStreamable(UserError):
@@ -27,7 +28,8 @@ class NotStreamable(UserError):
 
 class StreamedStack:
     """The planes of a TIFF stack, read lazily from a memory map: ``open()``, then ``len(stack)`` and
-    ``stack.plane(i)``. Constructing it only reads the header (and raises :class:`NotStreamable`)."""
+    ``stack.plane(i)``. Constructing it only reads the header (and raises :class:`NotStreamable`). A compressed
+    stack is decoded once into a hidden temporary file beside ``scratch`` (the output), removed on close."""
 
     def __init__(self, path: str | os.PathLike, scratch: Path):
         import tifffile
@@ -63,7 +65,7 @@ class StreamedStack:
         try:
             pixels = tifffile.memmap(str(self.path), mode="r")
         except ValueError:  # compressed or scattered strips: decode once into a file-backed array
-            self._scratch = self._scratch_name
+            self._scratch = temporary_beside(self._scratch_name)  # a killed run's: removed by the next one
             with tifffile.TiffFile(str(self.path)) as tif:
                 pixels = tif.series[0].asarray(out=str(self._scratch))
         self._pixels = pixels
@@ -127,14 +129,14 @@ def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike
     from tqdm import tqdm
 
     target = Path(target)
-    stack = StreamedStack(source, scratch=target.with_name(f".{target.name}.decoded"))
+    stack = StreamedStack(source, scratch=target)  # a compressed stack is decoded into a file beside the target
     if target.suffix.lower() not in (".tif", ".tiff"):
         raise UserError(f"{source}: a stack restored plane by plane is written as TIFF; choose -o NAME.tif")
     if announce:
         announce(f"{source}: larger than memory allows at once; restoring it plane by plane")
     target.parent.mkdir(parents=True, exist_ok=True)
     finals = [target] + ([Path(std_target)] if std_target is not None else [])
-    partials = [path.with_name(f".{path.name}.partial.tif") for path in finals]
+    partials = [temporary_beside(path) for path in finals]  # (named as remove_stale_temporaries knows them)
     try:
         stack.open()
         info: ImageInfo = stack.info
@@ -168,7 +170,7 @@ def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike
             out.flush()
         del planes_out, outputs
         for partial, final in zip(partials, finals):
-            os.replace(partial, final)
+            publish(partial, final)
     finally:
         stack.close()
         for partial in partials:

@@ -26,7 +26,7 @@ import numpy as np
 from .errors import UserError, unreadable_image
 from .io import (FITS_SUFFIXES, IMAGE_SUFFIXES, STACK_SUFFIXES, TIFF_SUFFIXES, VIDEO_SUFFIXES, ImageInfo,
                  check_fits_in_memory, intensity_mapping, palette_colours, pixel_type, read_frames, read_image,
-                 refuse_animation, write_frames, write_image)
+                 publish, refuse_animation, temporary_beside, write_frames, write_image)
 
 _PATTERN = re.compile(r"%0?\d*d")
 #: ffmpeg's muxer name for the suffixes whose name is not the muxer's
@@ -458,7 +458,7 @@ class VideoWriter:
         self.kind = output_kind(self.target)
         if self.kind == "file":
             Path(self.target).parent.mkdir(parents=True, exist_ok=True)
-            self._tmp = Path(self.target).with_name(f".{Path(self.target).stem}.tmp{Path(self.target).suffix}")
+            self._tmp = temporary_beside(Path(self.target))  # (two runs never share it; a killed run's is removed)
             self._quality = quality
         elif self.kind == "pattern":
             Path(self.target).parent.mkdir(parents=True, exist_ok=True)
@@ -600,7 +600,7 @@ class VideoWriter:
             if ok:
                 if self.info.kind == "file":
                     self._add_sound(self.info.source)
-                os.replace(self._tmp, self.target)
+                publish(self._tmp, Path(self.target))
         if self.kind == "file" and self._tmp.exists():
             self._tmp.unlink()
         if self._spool is not None and ok and not self.keep_spool:

@@ -234,7 +234,8 @@ def test_hidden_files_in_a_folder_of_frames_are_not_frames(tmp_path):
 
 def test_ctrl_c_while_a_video_file_is_made_leaves_no_partial_file(tmp_path, monkeypatch):
     """An online run makes its video file from the spooled frames at the end; Ctrl-C (or an error) then left
-    the half-encoded hidden .NAME.tmp.mp4 beside the output. It is dropped now; the spool stays for --resume."""
+    the half-encoded hidden .NAME.XXXXXXXX.tmp.mp4 beside the output. It is dropped now; the spool stays for
+    --resume."""
     import selfrestore.video_io as video_io
     from selfrestore.video_io import VideoInfo, VideoWriter, spool_folder
 
@@ -248,9 +249,9 @@ def test_ctrl_c_while_a_video_file_is_made_leaves_no_partial_file(tmp_path, monk
         calls["n"] += 1
         if calls["n"] == 2:  # the encoder holds the first frame: Ctrl-C once its file is there
             deadline = time.time() + 10
-            while not (tmp_path / ".out.tmp.mp4").exists() and time.time() < deadline:
+            while not writer._tmp.stat().st_size and time.time() < deadline:  # (made empty, then ffmpeg's)
                 time.sleep(0.02)
-            calls["partial"] = (tmp_path / ".out.tmp.mp4").exists()
+            calls["partial"] = writer._tmp.name.startswith(".out.mp4.") and writer._tmp.stat().st_size > 0
             raise KeyboardInterrupt
         return original(path, *args, **kwargs)
 
@@ -400,3 +401,20 @@ def test_library_train_resumed_with_automatic_precision_keeps_the_runs(tmp_path,
                                                                                                          enabled))
     run(4, resume=True)
     assert used and all(used) and read_checkpoint(out)[1]["train_config"]["amp"] is True
+
+
+def test_every_hidden_temporary_is_one_a_later_run_removes(tmp_path):
+    """The streamed-stack writer and the video file writer used fixed hidden names (.NAME.partial.tif,
+    .NAME.tmp.mp4, .NAME.decoded): two runs writing one output shared them, and a killed run's, possibly tens
+    of GB, stayed forever. Now each is a fresh .NAME.XXXXXXXX.tmp.SUFFIX, which remove_stale_temporaries knows."""
+    import selfrestore.io as io
+    from selfrestore.video_io import VideoInfo, VideoWriter
+
+    target = tmp_path / "out.tif"
+    first, second = io.temporary_beside(target), io.temporary_beside(target)
+    video = VideoWriter(tmp_path / "clip.mp4", VideoInfo("folder", "x", 3, 64, 64))._tmp
+    assert first != second and video.name.startswith(".clip.mp4.") and video.suffix == ".mp4"
+    for leftover in (first, second, video):
+        os.utime(leftover, (0, 0))  # as if left by a run killed before this process started
+    removed = io.remove_stale_temporaries([target, tmp_path / "clip.mp4"])
+    assert sorted(removed) == sorted([first, second, video]) and not list(tmp_path.iterdir())
