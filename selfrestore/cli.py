@@ -26,18 +26,20 @@ typical use:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The ``selfrestore`` parser with one sub-command per module of ``selfrestore/commands/`` (found at run
-    time, so a new command needs no change here)."""
+    time, so a new command needs no change here); given the ``command`` the user asked for, with that one only,
+    so that ``selfrestore restore --help`` does not wait for what another command's options import (``fit``
+    gathers every method's options: torch, 2 s)."""
     parser = argparse.ArgumentParser(prog="selfrestore", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"selfrestore {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     from . import commands
 
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"{commands.__name__}.{info.name}").register(sub)
+    names = sorted(info.name for info in pkgutil.iter_modules(commands.__path__) if not info.name.startswith("_"))
+    for name in [command] if command in names else names:  # (an unknown one: all, for argparse's choices)
+        importlib.import_module(f"{commands.__name__}.{name}").register(sub)
     return parser
 
 
@@ -45,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line on ``argv`` (default: sys.argv) and return the exit code: the command's own, 2 for a
     usage or user error, 130 when interrupted, 141 for a closed pipe, 1 when the file system refused."""
     try:  # Ctrl-C while the commands are imported (the first second) is an interruption too, not a traceback
-        parser = build_parser()
+        given = sys.argv[1:] if argv is None else argv
+        parser = build_parser(given[0] if given else None)
         args = parser.parse_args(argv)
     except KeyboardInterrupt:
         print("selfrestore: interrupted", file=sys.stderr)
