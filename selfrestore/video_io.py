@@ -628,7 +628,7 @@ class VideoWriter:
             return
         suffix = Path(self.target).suffix.lower()
         seconds = (self.count + 0.5) / self.info.fps  # the sound ends with the frames written (+ half a frame)
-        muxed = self._tmp.with_name(self._tmp.stem + ".sound" + self._tmp.suffix)
+        muxed = temporary_beside(Path(self.target))  # (ffmpeg -y writes over it; a killed run's is removed)
         fallback = "libopus" if suffix == ".webm" else "aac"
         for audio_codec in ("copy", fallback):
             cmd = [exe, "-hide_banner", "-v", "error", "-y", "-i", str(self._tmp), "-i", source, "-map", "0:v:0",
