@@ -72,16 +72,24 @@ def neighbour_correlation(images: Sequence[np.ndarray], flattest: float = 0.25, 
     return _lag1_correlation(kept) - _lag1_correlation(white)
 
 
-def noise_sigma(image: np.ndarray) -> float:
+def noise_sigma(image: np.ndarray, usable: np.ndarray | None = None, min_blocks: int = 1) -> float:
     """Standard deviation of white noise in one image, from the image alone (Donoho and Johnstone's
     estimator: the median absolute finest-scale diagonal Haar coefficient / 0.6745, per channel, then the
-    median over channels). Texture raises it a little; correlated noise makes it low."""
+    median over channels). Texture raises it a little; correlated noise makes it low. ``usable``: an (H, W)
+    mask; only 2x2 blocks all of whose pixels are usable count (not transparent, not clipped); NaN when fewer
+    than ``min_blocks`` are left."""
     x = np.asarray(image, dtype=np.float64)
     x = x[:, :, None] if x.ndim == 2 else x
     h, w = x.shape[0] // 2 * 2, x.shape[1] // 2 * 2
     x = x[:h, :w]
     diagonal = (x[0::2, 0::2] - x[0::2, 1::2] - x[1::2, 0::2] + x[1::2, 1::2]) / 2  # HH, std sigma for noise
-    return float(np.median(np.median(np.abs(diagonal.reshape(-1, x.shape[2])), axis=0)) / 0.6745)
+    coefficients = diagonal.reshape(-1, x.shape[2])
+    if usable is not None:
+        u = np.asarray(usable, bool)[:h, :w]
+        coefficients = coefficients[(u[0::2, 0::2] & u[0::2, 1::2] & u[1::2, 0::2] & u[1::2, 1::2]).ravel()]
+    if len(coefficients) < max(min_blocks, 1):
+        return float("nan")
+    return float(np.median(np.median(np.abs(coefficients), axis=0)) / 0.6745)
 
 
 def noise_sigma_pca(image: np.ndarray, patch: int = 7, max_patches: int = 40000, seed: int = 0) -> float:

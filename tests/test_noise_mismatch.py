@@ -42,3 +42,37 @@ def test_a_model_for_a_range_of_levels_says_nothing(tmp_path, capsys):
     low = _noisy(tmp_path / "low.png", 2)
     assert main(["restore", str(low), "--model", str(model), "-o", str(tmp_path / "b.png"), "--quiet"]) == 0
     assert "trained for" not in capsys.readouterr().err
+
+
+def test_transparent_clipped_or_tiny_areas_do_not_count(tmp_path, capsys):
+    """A cut-out, 60% transparent (RGB 0 there), with sigma-25 noise in the opaque part read 'noise std about 0.0'
+    and advised --noise-sigma 0.5; clipped values read low too; a few pixels gave a level at random."""
+    model = _model(tmp_path / "m.safetensors", "gauss25")
+    rgb = np.asarray(Image.open(_noisy(tmp_path / "n.png", 25)))
+    alpha = np.full(rgb.shape[:2], 255, np.uint8)
+    alpha[:, :38] = 0
+    Image.fromarray(np.dstack([np.where(alpha[:, :, None] == 0, 0, rgb), alpha]).astype(np.uint8)).save(
+        tmp_path / "cutout.png")
+    dark = np.clip(np.round(8 + 25 * np.random.default_rng(2).standard_normal((64, 64, 3))), 0, 255)
+    Image.fromarray(dark.astype(np.uint8)).save(tmp_path / "dark.png")  # a third of the values clipped at 0
+    _noisy(tmp_path / "tiny.png", 2)  # 64 px: 1024 blocks
+    Image.open(tmp_path / "tiny.png").crop((0, 0, 12, 12)).save(tmp_path / "tiny.png")  # 36 blocks: too few
+    for name in ("cutout.png", "dark.png", "tiny.png"):
+        assert main(["restore", str(tmp_path / name), "--model", str(model), "-o", str(tmp_path / f"o_{name}"),
+                     "--quiet"]) == 0
+        assert "trained for" not in capsys.readouterr().err, name
+
+
+def test_the_advice_fits_the_model():
+    """A Laine19 mean-only model takes no --noise-sigma: advising it led to an error."""
+    from types import SimpleNamespace
+
+    from selfrestore.commands.restore import noise_mismatch
+    from selfrestore.corruption import parse_corruption
+
+    image = np.clip(0.5 + 2 / 255 * np.random.default_rng(0).standard_normal((64, 64, 3)), 0, 1)
+    for accepted, advice in (((), "omit --model"), (("sigma",), "pass --noise-sigma 2.")):
+        method = SimpleNamespace(noise=parse_corruption("gauss25"), accepted_noise_params=lambda a=accepted: a,
+                                 restore_with_uncertainty=None)
+        said = noise_mismatch(SimpleNamespace(method=method, noise_params={}, sensor_noise=None), image, None, "x")
+        assert said is not None and f"; {advice}" in said

@@ -193,23 +193,33 @@ def clipping_said(restorer: Restorer) -> str:
     return f"; noise clipped at {ends}: bias undone for {level}"
 
 
-def noise_mismatch(restorer: Restorer, image: np.ndarray, path: Path) -> str | None:
+def noise_mismatch(restorer: Restorer, image: np.ndarray, alpha: np.ndarray | None, path: Path) -> str | None:
     """A warning when a model trained for one Gaussian noise level (unet-gauss25, laine19-gauss25, a model fitted
     with --noise gauss25 ...) meets an image whose noise std, measured on the image alone
-    (:func:`selfrestore.noise_check.noise_sigma`), is under half or over twice that level, and no level was
-    given: such a model then smooths too much or leaves noise; None otherwise."""
+    (:func:`selfrestore.noise_check.noise_sigma` on the opaque, unclipped 2x2 blocks of a central crop of at
+    most 2048 px a side), is under half or over twice that level, and no level was given: such a model then
+    smooths too much or leaves noise; None otherwise, and where too little of the image can be measured."""
+    import numpy as np
+
     from ..corruption.noise import Gaussian
     from ..noise_check import noise_sigma
 
     noise = getattr(restorer.method, "noise", None)
     if not isinstance(noise, Gaussian) or noise.low != noise.high or noise.low == 0 or restorer.noise_params \
-            or restorer.sensor_noise is not None or min(image.shape[:2]) < 2:
+            or restorer.sensor_noise is not None:
         return None
-    measured, trained = noise_sigma(image), noise.low
-    if trained / 2 <= measured <= 2 * trained:
+    top, left = max(0, (image.shape[0] - 2048) // 2), max(0, (image.shape[1] - 2048) // 2)
+    crop = np.s_[top:top + 2048, left:left + 2048]
+    pixels = np.asarray(image[crop], dtype=np.float32)
+    usable = ((pixels > 0) & (pixels < 1)).all(axis=2)  # clipped values read low
+    if alpha is not None and alpha.shape == image.shape[:2]:
+        usable &= alpha[crop] >= 1  # transparent pixels are no image
+    measured, trained = noise_sigma(pixels, usable, min_blocks=256), noise.low
+    if not np.isfinite(measured) or trained / 2 <= measured <= 2 * trained:
         return None
+    takes_level = "sigma" in getattr(restorer.method, "accepted_noise_params", lambda: ())()
     given = ("pass --noise-sigma " + f"{max(measured * 255, 0.5):.1f} (the measured level), or omit --model"
-             if hasattr(restorer.method, "restore_with_uncertainty") else "omit --model")
+             if takes_level else "omit --model")
     return (f"{path}: noise std about {measured * 255:.1f} on the 0-255 scale, but the model was trained for "
             f"{trained * 255:g}: it may {'smooth away detail' if measured < trained else 'leave noise'}; {given} "
             "(the shipped laine19-gauss5_50 measures each image's level), or fit a model on your own images")
@@ -338,7 +348,8 @@ def run(args: argparse.Namespace) -> int:
             warn(str(exc))
             failures += 1
             continue
-        if info.dtype != "float32" and (mismatch := noise_mismatch(restorer, frames[len(frames) // 2], path)):
+        middle = len(frames) // 2
+        if info.dtype != "float32" and (mismatch := noise_mismatch(restorer, frames[middle], info.alpha, path)):
             mismatched += 1
             if mismatched == 1:  # once: a folder of such images would repeat it for each
                 warn(mismatch)
