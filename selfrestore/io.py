@@ -890,8 +890,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except OSError as exc:  # raised by the writer inside the block too: it names the temporary file
         raise UserError(f"{path}: cannot write: {exc.strerror or exc}") from None
     finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+        discard(tmp_path)
 
 
 def temporary_beside(path: Path) -> Path:
@@ -899,20 +898,63 @@ def temporary_beside(path: Path) -> Path:
     (``.NAME.XXXXXXXX.tmp.SUFFIX``: two runs writing one output never share it, and one killed leaves a file
     the next run removes). A folder that cannot be written is a one-line UserError naming ``path``."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
     except OSError as exc:
         raise UserError(f"{path}: cannot write: {exc.strerror or exc}") from None
-    os.close(fd)
-    return Path(tmp)
+    tmp = Path(name)
+    try:  # held with a shared lock until published or discarded: another run's cleanup leaves it alone
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        _HELD[tmp] = fd
+    except (ImportError, OSError):  # no POSIX locks here (or on this file system): age alone decides
+        os.close(fd)
+    return tmp
+
+
+#: the temporaries this process is writing, each with the descriptor that holds its shared lock
+_HELD: dict[Path, int] = {}
 
 
 def publish(tmp: Path, path: Path) -> None:
     """Rename the finished ``tmp`` over ``path`` (atomic on POSIX), with the permissions a plain ``open`` would
-    have given it (mkstemp makes 0600, and writers that re-open the file keep that)."""
+    have given it (mkstemp makes 0600, and writers that re-open the file keep that); its lock is released."""
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)
     os.replace(tmp, path)
+    _release(tmp)
+
+
+def discard(tmp: Path) -> None:
+    """Remove a temporary of :func:`temporary_beside` that is not to be published (if still there)."""
+    tmp.unlink(missing_ok=True)
+    _release(tmp)
+
+
+def _release(tmp: Path) -> None:
+    fd = _HELD.pop(tmp, None)
+    if fd is not None:
+        os.close(fd)
+
+
+def _in_use(path: str) -> bool:
+    """Whether a running process holds the temporary ``path`` (the shared lock of :func:`temporary_beside`)."""
+    try:
+        import fcntl
+
+        fd = os.open(path, os.O_RDONLY)
+    except (ImportError, OSError):
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 #: when this process started (near enough: the commands import this module first): older temporary files are
@@ -942,7 +984,8 @@ def remove_stale_temporaries(outputs: Iterable[str | os.PathLike]) -> list[Path]
             if not (match and match["name"] in names and match["suffix"] == Path(match["name"]).suffix):
                 continue
             try:
-                if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < _STARTED:
+                if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < _STARTED \
+                        and not _in_use(entry.path):  # (a long run writing it now holds its lock)
                     os.unlink(entry.path)
                     removed.append(Path(entry.path))
             except OSError:

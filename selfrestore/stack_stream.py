@@ -18,7 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import ImageReadError, UserError
-from .io import (ImageInfo, _as_image, _tiff_metadata, _tiff_write_options, publish, quantize,
+from .io import (ImageInfo, _as_image, _tiff_metadata, _tiff_write_options, discard, publish, quantize,
                  temporary_beside)
 
 
@@ -94,7 +94,7 @@ class StreamedStack:
     def close(self) -> None:
         self._pixels = self.planes = None  # type: ignore[assignment]
         if self._scratch is not None:
-            self._scratch.unlink(missing_ok=True)
+            discard(self._scratch)
 
 
 class _LazyPlanes(Sequence):
@@ -136,8 +136,10 @@ def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike
         announce(f"{source}: larger than memory allows at once; restoring it plane by plane")
     target.parent.mkdir(parents=True, exist_ok=True)
     finals = [target] + ([Path(std_target)] if std_target is not None else [])
-    partials = [temporary_beside(path) for path in finals]  # (named as remove_stale_temporaries knows them)
+    partials: list[Path] = []
     try:
+        for path in finals:  # (named as remove_stale_temporaries knows them; one made is removed if the next fails)
+            partials.append(temporary_beside(path))
         stack.open()
         info: ImageInfo = stack.info
         colour = stack.channels >= 3
@@ -174,5 +176,5 @@ def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike
     finally:
         stack.close()
         for partial in partials:
-            partial.unlink(missing_ok=True)
+            discard(partial)
     return int(np.prod(stack.stack_shape))

@@ -26,7 +26,7 @@ import numpy as np
 from .errors import UserError, unreadable_image
 from .io import (FITS_SUFFIXES, IMAGE_SUFFIXES, STACK_SUFFIXES, TIFF_SUFFIXES, VIDEO_SUFFIXES, ImageInfo,
                  check_fits_in_memory, intensity_mapping, palette_colours, pixel_type, read_frames, read_image,
-                 publish, refuse_animation, temporary_beside, write_frames, write_image)
+                 discard, publish, refuse_animation, temporary_beside, write_frames, write_image)
 
 _PATTERN = re.compile(r"%0?\d*d")
 #: ffmpeg's muxer name for the suffixes whose name is not the muxer's
@@ -458,7 +458,7 @@ class VideoWriter:
         self.kind = output_kind(self.target)
         if self.kind == "file":
             Path(self.target).parent.mkdir(parents=True, exist_ok=True)
-            self._tmp = temporary_beside(Path(self.target))  # (two runs never share it; a killed run's is removed)
+            self._tmp: Path | None = None  # the encoder's file, made when the first frame comes
             self._quality = quality
         elif self.kind == "pattern":
             Path(self.target).parent.mkdir(parents=True, exist_ok=True)
@@ -497,6 +497,7 @@ class VideoWriter:
             quality, extra = None, ["-crf", str(int(63 * (1 - self._quality / 10))), "-b:v", "0"]
         elif codec == "rawvideo":
             quality, extra = None, (["-strict", "-1"] if deep else [])  # 16-bit YUV4MPEG is an extension
+        self._tmp = temporary_beside(Path(self.target))  # (two runs never share it; a killed run's is removed)
         self._encoder = _ffmpeg().write_frames(
             str(self._tmp), (width, height), pix_fmt_in="rgb48le" if deep else "rgb24", pix_fmt_out=pix_out,
             fps=self.info.fps, quality=quality, codec=codec, macro_block_size=1,
@@ -575,8 +576,8 @@ class VideoWriter:
                 with contextlib.suppress(Exception):
                     self._encoder.close()
                 self._encoder = None
-            if self.kind == "file":
-                self._tmp.unlink(missing_ok=True)
+            if self.kind == "file" and self._tmp is not None:
+                discard(self._tmp)
             raise
 
     def _close(self, ok: bool) -> None:
@@ -601,8 +602,8 @@ class VideoWriter:
                 if self.info.kind == "file":
                     self._add_sound(self.info.source)
                 publish(self._tmp, Path(self.target))
-        if self.kind == "file" and self._tmp.exists():
-            self._tmp.unlink()
+        if self.kind == "file" and self._tmp is not None:
+            discard(self._tmp)
         if self._spool is not None and ok and not self.keep_spool:
             self.remove_spool()
         if self.prune and ok and self.count and self.kind in ("pattern", "folder"):
@@ -635,10 +636,9 @@ class VideoWriter:
                    "-map", "1:a", "-c:v", "copy", "-c:a", audio_codec, "-t", f"{seconds:.4f}",
                    "-f", CONTAINERS.get(suffix, suffix[1:]), str(muxed)]
             if subprocess.run(cmd, capture_output=True).returncode == 0:
-                os.replace(muxed, self._tmp)
+                publish(muxed, self._tmp)
                 return
-        if muxed.exists():
-            muxed.unlink()
+        discard(muxed)
         print(f"selfrestore: {self.target}: could not carry the sound of {source} over; the video is silent",
               file=sys.stderr)
 
