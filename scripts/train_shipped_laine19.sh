@@ -7,13 +7,13 @@
 # train for a wall-clock budget, so another machine does more (or fewer) steps than the step counts that
 # `selfrestore models` records; continue from a shipped model instead with the last stage alone (`--init NAME`).
 # laine19-poisson30 is stage 2 with `--noise poisson30 --steps 600 --lr 3e-4 --patch-sizes off` from the gauss25
-# stage 2 model.  laine19-gauss5_50 stops at stage 3; stage 4 (and later ones) trained laine19-gauss25 only.
+# stage 2 model.  laine19-gauss5_50 has its own stage 4 (stop 31, below); stages 4-6 here trained laine19-gauss25.
 set -euo pipefail
 NOISE=${1:?usage: $0 gauss25\|gauss5_50 [WORKDIR]}
 WORK=${2:-runs/shipped-laine19-$NOISE}
 DATA=${DATA:-$(dirname "$0")/../../shared/data}/BSDS500_train_test
 mkdir -p "$WORK"
-fit() {  # in bf16 autocast, as the shipped models were (fit's default now follows the hardware)
+fit() {  # in bf16 autocast, as the shipped models were (a later --precision wins; fit's default follows the hardware)
     python -m selfrestore.cli fit --method laine19 --head full --synthetic --precision bf16 "$DATA/train" \
         "$DATA/test" "$@"
 }
@@ -30,7 +30,10 @@ fit --noise "$NOISE" --init "$WORK/stage1.safetensors" --steps 600 --lr 3e-4 --p
 OMP_NUM_THREADS=1 fit --noise "$NOISE" --init "$WORK/stage2.safetensors" --minutes 110 --steps 100000 --lr 5e-4 \
     --ckpt-every 200 -o "$WORK/stage3.safetensors"
 if [ "$NOISE" != gauss25 ]; then
-    echo "trained: $WORK/stage3.safetensors (ship: scripts/export_model.py $WORK/stage3.safetensors NAME --info ...)"
+    # 4. (stop 31) 85 min on two threads, fp32 (that machine had no bf16 hardware), the same settings (2057 steps)
+    OMP_NUM_THREADS=2 fit --noise "$NOISE" --init "$WORK/stage3.safetensors" --minutes 85 --steps 100000 \
+        --lr 5e-4 --ckpt-every 200 --precision fp32 -o "$WORK/stage4.safetensors"
+    echo "trained: $WORK/stage4.safetensors (ship: scripts/export_model.py $WORK/stage4.safetensors NAME --info ...)"
     exit 0
 fi
 # 4. (stop 25) 125 min on two threads, the same settings
