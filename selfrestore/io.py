@@ -84,8 +84,14 @@ def pixel_type(array: np.ndarray) -> str | None:
     if np.issubdtype(array.dtype, np.floating):
         return "float32"
     if np.issubdtype(array.dtype, np.integer):  # 32-bit integer images (PIL "I" mode)
-        return "uint16" if array.size and array.min() >= 0 and array.max() <= 65535 else "float32"
+        return integer_pixel_type(int(array.min()), int(array.max())) if array.size else "float32"
     return None
+
+
+def integer_pixel_type(low: int, high: int) -> str:
+    """The pixel type of integers other than 8/16-bit unsigned whose values span ``low`` .. ``high`` (of a
+    whole stack, so that every plane is read alike): 16-bit where they fit, else float in their own units."""
+    return "uint16" if low >= 0 and high <= 65535 else "float32"
 
 
 def depth_name(dtype: str) -> str:
@@ -177,7 +183,7 @@ def _read_pixels(path: Path) -> tuple[np.ndarray, dict]:
         with Image.open(path) as img:  # metadata only: PIL would reduce the pixels to 8 bits
             meta = _pil_metadata(img)
         return _read_png16_colour(path), meta
-    deep_ppm = _read_ppm16(path)  # a 16-bit colour PPM, which PIL would reduce to 8 bits
+    deep_ppm = _read_ppm16(path) if suffix in (".ppm", ".pnm") else None  # PIL would reduce 16 bits to 8
     if deep_ppm is not None:
         return deep_ppm, {}
     with Image.open(path) as img:

@@ -18,8 +18,8 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import ImageReadError, UserError
-from .io import (ImageInfo, _as_image, _tiff_metadata, _tiff_write_options, discard, publish, quantize,
-                 temporary_beside)
+from .io import (ImageInfo, _as_image, _tiff_metadata, _tiff_write_options, discard, integer_pixel_type,
+                 publish, quantize, temporary_beside)
 
 
 class NotStreamable(UserError):
@@ -43,12 +43,14 @@ class StreamedStack:
                 if tif.is_imagej and tif.imagej_metadata:  # spacing, unit, labels ...: carried as in io
                     meta["imagej"] = dict(tif.imagej_metadata)
                 samples, photometric = int(page.samplesperpixel), int(page.photometric)
+                extra = tuple(int(e) for e in page.extrasamples)
         except Exception as exc:  # tifffile raises many types for damaged files
             raise ImageReadError(f"{self.path}: cannot read TIFF: {str(exc).splitlines()[0] if str(exc) else exc!r}") \
                 from None
         colour = axes.endswith("YXS") and photometric == 2 and samples in (3, 4)
-        if photometric in (0, 3):  # MinIsWhite, palette: read_frames shows them as displayed, in memory only
-            raise NotStreamable(f"{self.path}: a MinIsWhite or palette stack is restored in memory")
+        if photometric in (0, 3) or extra[:1] == (1,):  # read_frames shows them as displayed: in memory only
+            raise NotStreamable(f"{self.path}: a MinIsWhite, palette or premultiplied-alpha stack is restored in "
+                                "memory")
         if not (axes.endswith("YX") and samples == 1 or colour):
             raise NotStreamable(f"{self.path}: a stack with axes {axes} cannot be restored plane by plane (gray "
                                 "...YX or colour ...YXS planes can)")
@@ -74,7 +76,7 @@ class StreamedStack:
         if self.planes.dtype.kind in "iu" and self.planes.dtype not in (np.uint8, np.uint16):
             low = min(int(np.min(plane)) for plane in self.planes)
             high = max(int(np.max(plane)) for plane in self.planes)
-            self._cast = np.uint16 if low >= 0 and high <= 65535 else np.float32
+            self._cast = np.dtype(integer_pixel_type(low, high))
         first, self.info = _as_image(self._plane_array(0), self.path, self._meta)
         self.info.stack_shape, self.info.stack_axes, self.info.alpha = self.stack_shape, self.stack_axes, None
         self.height, self.width, self.channels = first.shape

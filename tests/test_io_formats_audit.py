@@ -375,3 +375,18 @@ def test_a_16_bit_gray_png_transparent_value_becomes_alpha(tmp_path):
     write_image(tmp_path / "out.png", image, info)
     back, back_info = read_image(tmp_path / "out.png")
     assert back_info.dtype == "uint16" and np.array_equal(back_info.alpha, info.alpha)
+
+
+def test_a_premultiplied_stack_too_large_for_memory_is_not_streamed_as_stored(tmp_path, monkeypatch):
+    """read_frames makes premultiplied colour straight; the plane-by-plane path (a stack too large for memory)
+    restored the stored premultiplied values: it now refuses such a stack with the memory error."""
+    import selfrestore.io as io
+    from selfrestore.cli import main
+
+    planes = np.concatenate([np.stack([_pattern(seed) for seed in range(2)]), np.full((2, 24, 40, 1), 128, np.uint8)],
+                            axis=3)
+    tifffile.imwrite(tmp_path / "in.tif", planes, photometric="rgb", extrasamples=[1], metadata={"axes": "ZYXS"})
+    monkeypatch.setattr(io, "physical_memory", lambda: 10**4)
+    assert main(["restore", str(tmp_path / "in.tif"), "--model", "unet-gauss25", "-o", str(tmp_path / "out.tif"),
+                 "--quiet"]) != 0
+    assert not (tmp_path / "out.tif").exists()
