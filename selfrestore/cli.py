@@ -1,6 +1,7 @@
 """The ``selfrestore`` command line. Each verb lives in its own module under ``selfrestore/commands/``
-and is discovered automatically: a module defines ``register(subparsers)`` which adds its parser and sets
-``func`` to a function ``run(args) -> int`` (the exit code)."""
+and is discovered automatically: a module defines ``SUMMARY`` (its line in ``selfrestore --help``) and
+``register(subparsers)``, which adds its parser and sets ``func`` to a function ``run(args) -> int`` (the exit
+code)."""
 from __future__ import annotations
 
 import argparse
@@ -26,21 +27,42 @@ typical use:
 """
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The ``selfrestore`` parser with one sub-command per module of ``selfrestore/commands/`` (found at run
-    time, so a new command needs no change here); given the ``command`` the user asked for, with that one only,
-    so that ``selfrestore restore --help`` does not wait for what another command's options import (``fit``
-    gathers every method's options: torch, 2 s)."""
+def command_names() -> list[str]:
+    """The sub-commands: one per module of ``selfrestore/commands/``, found at run time (a new command needs no
+    change here)."""
+    from . import commands
+
+    return sorted(info.name for info in pkgutil.iter_modules(commands.__path__) if not info.name.startswith("_"))
+
+
+def build_parser(command: str | None = None, summaries_only: bool = False) -> argparse.ArgumentParser:
+    """The ``selfrestore`` parser with one sub-command per module of ``selfrestore/commands/``; given the
+    ``command`` the user asked for, with that one only, so that ``selfrestore restore --help`` does not wait for
+    what another command's options import (``fit`` gathers every method's options: torch, 2 s). With
+    ``summaries_only``, each command is its one-line ``SUMMARY`` without options: enough for ``selfrestore
+    --help`` and for argparse's list of choices after an unknown command."""
     parser = argparse.ArgumentParser(prog="selfrestore", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"selfrestore {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from . import commands
-
-    names = sorted(info.name for info in pkgutil.iter_modules(commands.__path__) if not info.name.startswith("_"))
+    names = command_names()
     for name in [command] if command in names else names:  # (an unknown one: all, for argparse's choices)
-        importlib.import_module(f"{commands.__name__}.{name}").register(sub)
+        module = importlib.import_module(f"{__package__}.commands.{name}")
+        if summaries_only:
+            sub.add_parser(name, help=module.SUMMARY)
+        else:
+            module.register(sub)
     return parser
+
+
+def parser_for(argv: list[str]) -> argparse.ArgumentParser:
+    """The parser ``main`` needs for ``argv``: the one command named, or only the commands' summaries when no
+    known command is named (``selfrestore``, ``selfrestore --help``, a misspelt command: 0.3 s instead of 2 s)."""
+    first = argv[0] if argv else None
+    if first in command_names():
+        return build_parser(first)
+    return build_parser(summaries_only=first is None or first in ("-h", "--help", "--version")
+                        or not first.startswith("-"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,8 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     usage or user error, 130 when interrupted, 141 for a closed pipe, 1 when the file system refused."""
     try:  # Ctrl-C while the commands are imported (the first second) is an interruption too, not a traceback
         given = sys.argv[1:] if argv is None else argv
-        parser = build_parser(given[0] if given else None)
-        args = parser.parse_args(argv)
+        parser = parser_for(given)
+        args = parser.parse_args(given)
     except KeyboardInterrupt:
         print("selfrestore: interrupted", file=sys.stderr)
         return 130

@@ -44,11 +44,12 @@ examples:
 
 MAX_SCALE = 8  #: larger factors give huge, mostly invented outputs (x8 of a 1 MP burst is already 64 MP)
 
+SUMMARY = "restore a burst: demosaic + denoise, or multi-image super-resolution"  # its line in `selfrestore --help`
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `selfrestore burst` command to the CLI's subparsers."""
-    parser = add_parser(sub, "burst", help="restore a burst: demosaic + denoise, or multi-image super-resolution",
-                        description=DESCRIPTION, epilog=EPILOG)
+    parser = add_parser(sub, "burst", help=SUMMARY, description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("frames", nargs="+", help="the frame files, or one folder holding them (in name order); the "
                         "first frame is the reference. A folder of burst folders is refused: give one burst")
     parser.add_argument("--task", choices=["demosaic", "superres"], required=True)

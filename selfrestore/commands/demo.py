@@ -32,10 +32,12 @@ examples:
 #: the bundled image is 512 x 512
 MIN_SIZE, MAX_SIZE = 32, 512
 
+SUMMARY = "a short tour: corrupt, train/restore, compare"  # its line in `selfrestore --help`
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `selfrestore demo` command to the CLI's subparsers."""
-    p = add_parser(sub, "demo", "a short tour: corrupt, train/restore, compare", DESCRIPTION)
+    p = add_parser(sub, "demo", SUMMARY, DESCRIPTION)
     p.add_argument("-o", "--output", default="selfrestore-demo",
                    help="folder for the demo images (its clean.png, noisy.png, restored.png, comparison.png and "
                         "demo_n2n.safetensors are replaced)")

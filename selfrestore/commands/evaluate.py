@@ -29,10 +29,12 @@ Wang et al. 2004 (11x11 Gaussian window, per channel, averaged). LPIPS (AlexNet,
 (`scripts/fetch_perceptual_assets.sh`; see `--perceptual`).
 """
 
+SUMMARY = "score a model on clean images corrupted with a fixed seed"  # its line in `selfrestore --help`
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `selfrestore evaluate` command to the CLI's subparsers."""
-    p = add_parser(sub, "evaluate", "score a model on clean images corrupted with a fixed seed", DESCRIPTION,
+    p = add_parser(sub, "evaluate", SUMMARY, DESCRIPTION,
                    "example:\n  selfrestore evaluate --clean kodak/ --noise gauss25 --model my.safetensors --json")
     p.add_argument("--clean", nargs="+", required=True, metavar="CLEAN", help="clean image files or folders")
     p.add_argument("--noise", required=True, help="noise model, e.g. gauss25")

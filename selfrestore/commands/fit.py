@@ -50,12 +50,14 @@ and ends with exactly the weights of an uninterrupted run. Multi-process trainin
   torchrun --nproc_per_node 2 -m selfrestore.cli fit ...
 """
 
+SUMMARY = "train a network on corrupted data (no clean targets)"  # its line in `selfrestore --help`
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `selfrestore fit` command to the CLI's subparsers."""
     from ..registry import METHODS
 
-    p = add_parser(sub, "fit", "train a network on corrupted data (no clean targets)", DESCRIPTION, EPILOG)
+    p = add_parser(sub, "fit", SUMMARY, DESCRIPTION, EPILOG)
     p.add_argument("data", nargs="*", metavar="DATA", help="image files or folders")
     p.add_argument("-o", "--output", required=True, metavar="MODEL",
                    help="model file to write (.safetensors); beside it, NAME.training.png draws the loss curves "

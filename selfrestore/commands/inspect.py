@@ -26,10 +26,12 @@ examples:
   selfrestore inspect clip.mp4                # a few frames of a video, and the video command to run
 """
 
+SUMMARY = "measure the noise of your images and suggest a method"  # its line in `selfrestore --help`
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `selfrestore inspect` command to the CLI's subparsers."""
-    p = add_parser(sub, "inspect", "measure the noise of your images and suggest a method", DESCRIPTION, EPILOG)
+    p = add_parser(sub, "inspect", SUMMARY, DESCRIPTION, EPILOG)
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders, or video files")
     p.add_argument("--limit", type=int, default=64, help="look at most at this many images (spread evenly)")
     p.add_argument("--json", metavar="FILE", help="also write the measurements as JSON ('-' for stdout)")

@@ -11,10 +11,12 @@ examples:
   selfrestore models photos.safetensors      # how a model file was trained: method, net, data, budget, checks
 """
 
+SUMMARY = "list the shipped models, or describe model files"  # its line in `selfrestore --help`
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `selfrestore models` command to the CLI's subparsers."""
-    p = add_parser(sub, "models", "list the shipped models, or describe model files",
+    p = add_parser(sub, "models", SUMMARY,
                    "List the pretrained models shipped with selfrestore (pass a NAME instead of a file to --model\n"
                    "of `restore`, `evaluate`, `video` or `burst`, or to `fit --init`), or describe the given model "
                    "files.", EPILOG)

@@ -42,10 +42,12 @@ examples:
 
 DEFAULT_MODEL = "laine19-gauss5_50"
 
+SUMMARY = "restore images with a model"  # its line in `selfrestore --help`
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `selfrestore restore` command to the CLI's subparsers."""
-    p = add_parser(sub, "restore", "restore images with a model", DESCRIPTION, EPILOG)
+    p = add_parser(sub, "restore", SUMMARY, DESCRIPTION, EPILOG)
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files or folders")
     p.add_argument("--model", default=None,
                    help=f"model file from `selfrestore fit`, or the name of a shipped model (`selfrestore models`); "

@@ -47,10 +47,12 @@ DEFAULT_MODELS = {"f2f": "unet-gauss25", "mf2f": "fastdvd-gauss25"}
 #: for F2F / MF2F (burst, deblurring and blurry+noisy models restore something else)
 DENOISER_KINDS = ("single", "pair", "frames", "video_warp")
 
+SUMMARY = "fine-tune on a noisy video (F2F / MF2F) and restore it"  # its line in `selfrestore --help`
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `selfrestore video` command to the CLI's subparsers."""
-    p = add_parser(sub, "video", "fine-tune on a noisy video (F2F / MF2F) and restore it", DESCRIPTION, EPILOG)
+    p = add_parser(sub, "video", SUMMARY, DESCRIPTION, EPILOG)
     p.add_argument("input", metavar="INPUT", help="video file, folder of frames or frame pattern")
     p.add_argument("-o", "--output", required=True, metavar="OUTPUT",
                    help="video file, folder or frame pattern for the restored frames")
