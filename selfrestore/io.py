@@ -419,6 +419,20 @@ def _tiff_compression(info: "ImageInfo | None", dtype: np.dtype, imagej: bool = 
     return {"compression": codec, "predictor": predictor}
 
 
+#: the most pixel bytes a classic TIFF surely holds (offsets are 32-bit; tifffile's own margin)
+TIFF_CLASSIC_LIMIT = 2**32 - 2**25
+
+
+def _tiff_packing(info: "ImageInfo | None", dtype: np.dtype, nbytes: int, imagej: bool = False) -> dict:
+    """:func:`_tiff_compression`'s keywords for ``nbytes`` of pixels, and a file format that holds them:
+    BigTIFF past 4 GB (tifffile picks it by itself only for uncompressed pixels it is given whole: a compressed
+    stack that did not shrink enough was an error after the whole restoration); an ImageJ file, never BigTIFF,
+    is then left uncompressed, since ImageJ reads pixels past 4 GB only when they are stored contiguously."""
+    if nbytes <= TIFF_CLASSIC_LIMIT:
+        return _tiff_compression(info, dtype, imagej)
+    return {} if imagej else {**_tiff_compression(info, dtype), "bigtiff": True}
+
+
 def _states_resolution(img) -> bool:
     """Whether a JPEG's EXIF block holds a resolution (XResolution), which PIL's ``dpi`` then reports."""
     try:
@@ -1108,7 +1122,7 @@ def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | No
                 layout["extrasamples"] = [2 if alpha else 0]
             options = _tiff_write_options(info, pixels, "YXS" if samples > 1 else "YX")
             tifffile.imwrite(str(tmp), pixels, **layout, **options,
-                             **_tiff_compression(info, pixels.dtype, imagej=bool(options.get("imagej"))))
+                             **_tiff_packing(info, pixels.dtype, pixels.nbytes, imagej=bool(options.get("imagej"))))
         else:
             _write_with_pil(tmp, pixels, suffix, {k: v for k, v in meta.items() if v})
     return path
@@ -1160,7 +1174,7 @@ def write_frames(path: str | os.PathLike, frames: Sequence[np.ndarray], info: Im
     with atomic_path(path) as tmp:
         tifffile.imwrite(str(tmp), pixels, photometric="rgb" if colour else "minisblack",
                          planarconfig="contig" if axes.endswith("S") else None, **options,
-                         **_tiff_compression(info, pixels.dtype, imagej=bool(options.get("imagej"))))
+                         **_tiff_packing(info, pixels.dtype, pixels.nbytes, imagej=bool(options.get("imagej"))))
     return path
 
 

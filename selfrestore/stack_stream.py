@@ -3,10 +3,12 @@
 :func:`selfrestore.io.read_frames` decodes a whole stack to float32, which a stack of tens of GB does not
 survive. Here the stored pixels are opened as a memory map instead (an uncompressed file maps directly; a
 compressed one is decoded once into a temporary file beside the output), each plane is converted and
-restored on its own, and the restored planes go into a memory-mapped TIFF of the same axes, shape, bit
-depth, resolution and georeferencing tags, renamed into place when complete. Only a few planes are ever in
-memory. Layouts: gray planes (axes ...YX) and contiguous colour (...YXS); others are refused. The output is
-uncompressed whatever the input's codec (a memory map cannot be compressed), unlike read_frames / write_frames.
+restored on its own, and the restored planes are written, in order, into a TIFF of the same axes, shape, bit
+depth, resolution, georeferencing tags and codec (compressed plane by plane as the in-memory path compresses
+the whole stack), renamed into place when complete. Only a few planes are ever in memory. Layouts: gray planes
+(axes ...YX) and contiguous colour (...YXS); others are refused. Left uncompressed: the float32 --uncertainty
+stack (a memory map) and an ImageJ output over 4 GB (ImageJ files are not BigTIFF: offsets past 4 GB are only
+readable when the pixels are stored contiguously, uncompressed).
 """
 from __future__ import annotations
 
@@ -18,8 +20,8 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import ImageReadError, UserError
-from .io import (ImageInfo, _as_image, _tiff_metadata, _tiff_write_options, discard, integer_pixel_type,
-                 publish, quantize, temporary_beside)
+from .io import (ImageInfo, _as_image, _tiff_metadata, _tiff_packing, _tiff_write_options, discard,
+                 integer_pixel_type, publish, quantize, temporary_beside)
 
 
 class NotStreamable(UserError):
@@ -156,23 +158,44 @@ def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike
             return {"photometric": "rgb" if colour else "minisblack",
                     **{k: v for k, v in found.items() if v is not None}}
 
-        outputs = [tifffile.memmap(str(partial), shape=(*stack.stack_shape, *plane_shape), dtype=np.dtype(dtype),
-                                   **options(dtype))
-                   for partial, dtype in zip(partials, (info.dtype, "float32"))]
-        planes_out = [out.reshape(-1, *plane_shape) for out in outputs]
         decisions = decide(_LazyPlanes(stack), stack.stack_shape, stack.stack_axes) if decide else [None] * len(stack)
-        for index in tqdm(range(len(stack)), desc="planes", unit="plane", disable=not progress):
-            pixels, blank = stack.plane(index)
-            result = restore(pixels, decisions[index])
-            restored = [np.asarray(r, dtype=np.float32) for r in (result if std_target is not None else [result])]
-            for number, (plane, out) in enumerate(zip(restored, planes_out)):
-                dtype = info.dtype if number == 0 else "float32"
-                if blank is not None and dtype == "float32":
-                    plane = np.where(blank, np.float32(np.nan), plane)
-                out[index] = (quantize(plane, dtype) if number == 0 else plane).reshape(plane_shape)
-        for out in outputs:
+        main_options = options(info.dtype)
+        nbytes = len(stack) * int(np.prod(plane_shape)) * np.dtype(info.dtype).itemsize
+        packing = _tiff_packing(info, np.dtype(info.dtype), nbytes, imagej=bool(main_options.get("imagej")))
+        std_out = None
+        if std_target is not None:  # float32, memory-mapped: filled beside the restored planes
+            std_out = tifffile.memmap(str(partials[1]), shape=(*stack.stack_shape, *plane_shape), dtype=np.float32,
+                                      **options("float32")).reshape(-1, *plane_shape)
+
+        def restored_planes():
+            """Each plane restored, quantised to the output's bit depth, in file order (its std into std_out)."""
+            for index in tqdm(range(len(stack)), desc="planes", unit="plane", disable=not progress):
+                pixels, blank = stack.plane(index)
+                result = restore(pixels, decisions[index])
+                mean, std = (result if std_out is not None else (result, None))
+                if std_out is not None:
+                    std = np.asarray(std, dtype=np.float32)
+                    std_out[index] = (std if blank is None else np.where(blank, np.float32(np.nan), std)
+                                      ).reshape(plane_shape)
+                mean = np.asarray(mean, dtype=np.float32)
+                if blank is not None and info.dtype == "float32":
+                    mean = np.where(blank, np.float32(np.nan), mean)
+                yield quantize(mean, info.dtype).reshape(plane_shape)
+
+        if packing.get("compression"):  # pages compressed as they come
+            tifffile.imwrite(str(partials[0]), restored_planes(), shape=(*stack.stack_shape, *plane_shape),
+                             dtype=np.dtype(info.dtype), **main_options, **packing)
+        else:
+            out = tifffile.memmap(str(partials[0]), shape=(*stack.stack_shape, *plane_shape),
+                                  dtype=np.dtype(info.dtype), **main_options)
+            planes_out = out.reshape(-1, *plane_shape)
+            for index, plane in enumerate(restored_planes()):
+                planes_out[index] = plane
             out.flush()
-        del planes_out, outputs
+            del planes_out, out
+        if std_out is not None:
+            std_out.flush()
+            del std_out
         for partial, final in zip(partials, finals):
             publish(partial, final)
     finally:

@@ -331,12 +331,15 @@ def test_multispectral_geotiff_keeps_its_bands_georeference_and_resolution(tmp_p
     np.testing.assert_array_equal(restored[:, :, 3], quantize(alone[:, :, 0], "uint16"))
 
 
-@pytest.mark.parametrize("kind", ["uint16-gray", "uint8-colour-zlib", "float-nan", "imagej"])
+@pytest.mark.parametrize("kind", ["uint16-gray", "uint8-colour-zlib", "float-nan", "imagej", "imagej-lzw",
+                                  "uint16-zstd-big"])
 def test_a_stack_too_large_for_memory_is_restored_plane_by_plane_to_the_same_file(tmp_path, monkeypatch, capsys,
                                                                                    kind):
-    """`restore` on a TIFF stack that would not fit in memory streams it (memory-mapped planes in and out)
-    and writes exactly what the in-memory path writes: values, axes, bit depth, resolution, blank pixels, and
-    an ImageJ file's metadata (z spacing, unit: the streamed output had lost them)."""
+    """`restore` on a TIFF stack that would not fit in memory streams it (memory-mapped planes in, restored
+    planes out in order) and writes exactly what the in-memory path writes: values, axes, bit depth,
+    resolution, blank pixels, an ImageJ file's metadata (z spacing, unit: the streamed output had lost them),
+    and the codec (the streamed output was uncompressed: a compressed stack came back several times larger).
+    Past 4 GB (here: past a lowered limit) both write BigTIFF, or an uncompressed file for ImageJ."""
     import tifffile
     import torch
 
@@ -350,9 +353,13 @@ def test_a_stack_too_large_for_memory_is_restored_plane_by_plane_to_the_same_fil
     elif kind == "uint8-colour-zlib":
         stack = (rng.random((3, 40, 48, 3)) * 255).astype(np.uint8)
         options = {"photometric": "rgb", "compression": "zlib", "metadata": {"axes": "TYXS"}}
-    elif kind == "imagej":
+    elif kind.startswith("imagej"):
         stack = (rng.random((3, 2, 40, 48)) * 65535).astype(np.uint16)
-        options = {"imagej": True, "metadata": {"axes": "ZCYX", "spacing": 2.5, "unit": "um"}}
+        options = {"imagej": True, "metadata": {"axes": "ZCYX", "spacing": 2.5, "unit": "um"},
+                   **({"compression": "lzw", "predictor": True} if kind == "imagej-lzw" else {})}
+    elif kind == "uint16-zstd-big":
+        stack = (rng.random((4, 40, 48)) * 65535).astype(np.uint16)
+        options = {"photometric": "minisblack", "compression": "zstd", "metadata": {"axes": "TYX"}}
     else:
         stack = (rng.random((3, 40, 48)) * 500).astype(np.float32)
         stack[1, 5:9, 7:12] = np.nan
@@ -365,8 +372,11 @@ def test_a_stack_too_large_for_memory_is_restored_plane_by_plane_to_the_same_fil
     save_checkpoint(model, build_net("unet", in_channels=channels, out_channels=channels, width=4, depth=2),
                     {"method": {"name": "n2n", "noise": "gauss25"}, "channels": channels, "step": 0})
     base = ["restore", str(source), "--model", str(model), "--quiet"]
-    assert main([*base, "-o", str(tmp_path / "in_memory.tif")]) == 0
     import selfrestore.io as io
+
+    if kind in ("uint16-zstd-big", "imagej-lzw"):  # "past 4 GB": a 4-plane (ImageJ: 6-plane) stack here
+        monkeypatch.setattr(io, "TIFF_CLASSIC_LIMIT", stack.nbytes - 1 if kind == "uint16-zstd-big" else 10**9)
+    assert main([*base, "-o", str(tmp_path / "in_memory.tif")]) == 0
 
     monkeypatch.setattr(io, "physical_memory", lambda: 10**4)  # 10 kB: the stack "does not fit"
     assert main([*base[:-1], "-o", str(tmp_path / "streamed.tif")]) == 0
@@ -377,9 +387,21 @@ def test_a_stack_too_large_for_memory_is_restored_plane_by_plane_to_the_same_fil
         assert a.series[0].dtype == b.series[0].dtype == stack.dtype
         assert a.pages[0].tags[282].value == b.pages[0].tags[282].value
         assert np.array_equal(a.asarray(), b.asarray(), equal_nan=True)
-        if kind == "imagej":
+        stored = tifffile.TiffFile(source).pages[0].compression.name
+        assert a.pages[0].compression.name == b.pages[0].compression.name == stored
+        assert a.pages[0].predictor == b.pages[0].predictor and a.is_bigtiff == b.is_bigtiff
+        assert b.is_bigtiff == (kind == "uint16-zstd-big")
+        if kind.startswith("imagej"):
             assert b.is_imagej and b.imagej_metadata["spacing"] == 2.5 and b.imagej_metadata["unit"] == "um"
             assert a.imagej_metadata == b.imagej_metadata
+    if kind == "imagej-lzw":  # past 4 GB an ImageJ file is stored uncompressed (ImageJ reads no BigTIFF)
+        monkeypatch.setattr(io, "TIFF_CLASSIC_LIMIT", stack.nbytes - 1)
+        for name, on in (("in_memory_big.tif", 10**12), ("streamed_big.tif", 10**4)):
+            monkeypatch.setattr(io, "physical_memory", lambda: on)
+            assert main([*base[:-1], "--quiet", "-o", str(tmp_path / name)]) == 0
+            with tifffile.TiffFile(tmp_path / name) as big:
+                assert big.is_imagej and not big.is_bigtiff and big.pages[0].compression.name == "NONE"
+                assert np.array_equal(big.asarray(), tifffile.imread(tmp_path / "in_memory.tif"))
     if kind == "float-nan":
         assert np.isnan(tifffile.imread(tmp_path / "streamed.tif")[1, 5:9, 7:12]).all()
 
