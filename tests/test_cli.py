@@ -628,3 +628,14 @@ def test_a_command_help_loads_that_command_only():
                               check=True).stdout.split() == ["False", str(argv != ["restore", "--help"])]
     wrong = subprocess.run([sys.executable, "-m", "selfrestore.cli", "restor"], capture_output=True, text=True)
     assert wrong.returncode == 2 and "invalid choice: 'restor' (choose from 'burst', 'demo'" in wrong.stderr
+
+
+def test_python_m_selfrestore_is_the_command_line():
+    """`python -m selfrestore` (where pip's scripts folder is not on PATH) was "No module named
+    selfrestore.__main__"; it is the `selfrestore` command, exit codes included."""
+    from selfrestore import __version__
+
+    done = subprocess.run([sys.executable, "-m", "selfrestore", "--version"], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == f"selfrestore {__version__}"
+    wrong = subprocess.run([sys.executable, "-m", "selfrestore", "restore"], capture_output=True, text=True)
+    assert wrong.returncode == 2 and "selfrestore restore: error" in wrong.stderr
