@@ -247,12 +247,16 @@ def _tiff_as_displayed(array: np.ndarray, axes: str, page, meta: dict) -> tuple[
     if photometric in (1, 2) and extra[:1] == (1,) and axes.endswith(("YXS", "SYX")) and array.dtype.kind in "uf":
         return _unpremultiplied(array, -1 if axes.endswith("YXS") else -3, samples - len(extra)), axes, \
             photometric, samples
-    if photometric == 0 and samples == 1 and array.dtype.kind in "biu":  # MinIsWhite: 0 is white
+    if photometric == 0 and samples == 1:  # MinIsWhite: 0 is white
         if array.dtype.kind in "bi":  # ~v = -1 - v for signed values: reversed order, no overflow
             return ~array, axes, 1, 1
-        if int(page.bitspersample) <= 16:  # (32-bit counts turned into 2**32 - 1 - v would lose their precision)
+        if array.dtype.kind == "u" and int(page.bitspersample) <= 16:
             white = (1 << int(page.bitspersample)) - 1
             return (np.asarray(white, array.dtype) - array).astype(array.dtype), axes, 1, 1
+        if array.dtype.kind == "u" and array.dtype.itemsize <= 4:  # counts, read as float data in their own
+            return -1 - array.astype(np.int64), axes, 1, 1  # units: 2**32 - 1 - v would lose their precision
+        if array.dtype.kind == "f":  # no white value: reversed order, as a viewer's inverted display
+            return -array, axes, 1, 1
     return array, axes, photometric, samples
 
 

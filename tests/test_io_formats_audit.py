@@ -135,12 +135,20 @@ def test_an_integer_stack_gets_one_pixel_type_for_all_its_planes(tmp_path):
     assert info.dtype == "float32" and [float(f.max()) for f in frames] == [1000.0, 100000.0]
 
 
-def test_a_signed_min_is_white_tiff_keeps_its_order(tmp_path):
-    """The type's maximum minus a negative value overflowed: -1000..999 came back as -32767..32763, unordered."""
-    values = np.arange(-1000, 1000, dtype=np.int16).reshape(40, 50)
-    tifffile.imwrite(tmp_path / "in.tif", values, photometric="miniswhite")
-    image, _ = read_image(tmp_path / "in.tif")
+@pytest.mark.parametrize("dtype", ["int16", "uint32", "int32", "float32"])
+def test_a_wide_or_signed_min_is_white_tiff_is_inverted_in_order(tmp_path, dtype):
+    """The type's maximum minus a negative value overflowed: -1000..999 came back as -32767..32763, unordered;
+    32-bit and float MinIsWhite images were restored as stored and written as MinIsBlack (shown inverted). They
+    are float data in their own units: reversed, exactly, and written back as float (no white value to keep)."""
+    values = np.arange(-1000, 1000).reshape(40, 50) + (100000 if dtype == "uint32" else 0)
+    tifffile.imwrite(tmp_path / "in.tif", values.astype(dtype), photometric="miniswhite")
+    image, info = read_image(tmp_path / "in.tif")
     assert np.all(np.diff(image[:, :, 0].ravel()) < 0)  # inverted: brighter where the stored value is lower
+    if dtype != "int16":
+        assert info.dtype == "float32" and np.array_equal(np.diff(image[:, :, 0].ravel()), -np.ones(1999))
+        write_image(tmp_path / "out.tif", image, info)
+        with tifffile.TiffFile(tmp_path / "out.tif") as tif:
+            assert tif.pages[0].photometric == 1 and tif.pages[0].dtype == np.float32
 
 
 def test_a_damaged_tiff_orientation_tag_does_not_block_the_pixels(tmp_path):
