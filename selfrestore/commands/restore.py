@@ -71,9 +71,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="an 8-bit photo stores noisy values past black and white as 0 / 255, so a denoiser leaves "
                         "dark areas too bright and bright ones too dark. auto (default): where values sit on "
                         "those ends, undo that bias for the noise level measured on the image (or --noise-sigma) "
-                        "(Foi 2009; a TIFF stack: once for all its time points and z-slices); for denoisers of "
-                        "Gaussian noise (laine19, n2n, n2v, nb2nb, n2c), not --noise-pg. off: the network's "
-                        "output as it is")
+                        "(Foi 2009; a TIFF stack: once for all its time points and z-slices); for models of "
+                        "Gaussian noise (laine19; n2n, n2v, nb2nb, n2c fitted with --noise gaussN), not for a model "
+                        "fitted without --noise (its noise is unknown) or --noise-pg. off: the network's output "
+                        "as it is")
     pair = p.add_argument_group("blurry + noisy pairs (selfir models; replace INPUT)")
     pair.add_argument("--blurry", metavar="B", help="blurry long exposure: an image file, or a folder matched by "
                                                     "file name with --noisy")
