@@ -19,6 +19,7 @@ U-Nets) give 0.0004-0.0066, the two Laine19 nets known to lean on the borders 0.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -72,12 +73,18 @@ def check_training_result(method: Method, net: nn.Module, source: DataSource, si
 TRAIN_AGAIN = ("Fine-tune it briefly on mixed patch sizes (the same fit command with --init THIS_MODEL "
                "--patch-sizes auto --steps 100 --lr 1e-4 -o NEW_MODEL: 80 such steps repaired a Table 1 model that "
                "failed this check) or train again with another --seed")
+#: the advice for a network that failed although it trained on mixed patch sizes already
+TRAIN_AGAIN_MIXED = "Train it again with another --seed"
 
 
-def drift_warning(drift: float, side: int, advice: str = TRAIN_AGAIN) -> str:
-    """The warning printed when ``drift`` exceeds ``DRIFT_LIMIT``."""
+def drift_warning(drift: float, side: int, advice: str | None = None, sides: Sequence[int] = ()) -> str:
+    """The warning printed when ``drift`` exceeds ``DRIFT_LIMIT``, for a network trained on ``side`` px
+    patches, or on the mixed ``sides`` (then the advice is not to train on mixed sizes: it did)."""
+    mixed = len(set(sides)) > 1
+    trained = "/".join(map(str, sorted(set(sides)))) if mixed else str(side)
+    advice = advice or (TRAIN_AGAIN_MIXED if mixed else TRAIN_AGAIN)
     return (f"this network's output depends on the size of its input (size check: {drift:.2f}, sound networks "
-            f"stay below {DRIFT_LIMIT}): trained on {side} px patches, it has learned to lean on the patch "
+            f"stay below {DRIFT_LIMIT}): trained on {trained} px patches, it has learned to lean on the patch "
             f"borders and will restore whole images worse than crops. {advice}")
 
 
@@ -85,5 +92,7 @@ def recorded_warning(header: dict) -> str | None:
     """The warning for a model file whose training ended with a failed size check (``fit`` records it)."""
     check = header.get("size_check") or {}
     if check.get("drift", 0.0) > check.get("limit", float("inf")):
-        return drift_warning(float(check["drift"]), int(check.get("side", 0)))
+        sides = (header.get("train_config") or {}).get("patch_sizes") or ()
+        return drift_warning(float(check["drift"]), int(check.get("side", 0)),
+                             sides=[int(s) for s in sides if isinstance(s, (int, float))])
     return None

@@ -76,6 +76,30 @@ def test_fit_records_the_check_and_restore_warns_about_a_failed_one(tmp_path, ca
     assert "size of its input" not in capsys.readouterr().err and (tmp_path / "adapted" / "a.png").exists()
     update_header(model, size_check={**check, "drift": 0.5})  # as if training had ended border-reliant
     assert main(["restore", str(data / "a.png"), "--model", str(model), "-o", str(tmp_path / "out")]) == 0
-    err = capsys.readouterr().err
+    err = " ".join(capsys.readouterr().err.split())
     assert "depends on the size of its input" in err and "Traceback" not in err
     assert (tmp_path / "out" / "a.png").exists()
+    assert "trained on 64 px patches" in err and "--patch-sizes auto" in err
+
+
+def test_the_size_warning_names_the_mixed_patch_sizes_a_network_trained_on(tmp_path, capsys, monkeypatch):
+    """A blind-spot net trains on mixed patch sides by default (--patch-sizes auto), yet the warning said
+    "trained on 64 px patches" and advised fine-tuning on mixed sizes: what it had just done."""
+    import selfrestore.size_check as size_check
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "noisy"
+    for name in ("a", "b"):
+        write_image(data / f"{name}.png", rng.random((96, 96)).astype(np.float32))
+    model = tmp_path / "m.safetensors"
+    monkeypatch.setattr(size_check, "check_training_result", lambda *args, **kwargs: 0.5)  # a failed check
+    assert main(["fit", str(data), "--method", "laine19", "--noise", "gauss25", "--width", "4", "--depth", "2",
+                 "--patch-size", "32", "--batch-size", "2", "--steps", "1", "--no-amp", "--quiet",
+                 "-o", str(model)]) == 0
+    header = read_checkpoint(model)[1]
+    sides = header["train_config"]["patch_sizes"]
+    assert len(sides) > 1 and min(sides) == 32
+    said = [" ".join(capsys.readouterr().err.split()), recorded_warning(header)]  # fit's and restore's
+    for err in said:
+        assert f"trained on {'/'.join(map(str, sides))} px patches" in err and "another --seed" in err
+        assert "--patch-sizes auto" not in err

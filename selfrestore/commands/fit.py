@@ -110,9 +110,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--seed", type=count, default=None,
                    help="seed of the initial weights, the patches and the noise (default 0)")
     t.add_argument("--resume", action="store_true",
-                   help="continue from the checkpoint in -o; options left out take the values it records, and "
-                        "one that changes the result (network, method, noise, seed, lr, batch, patch sizes, "
-                        "data) is refused; --steps / --minutes may grow")
+                   help="continue from the checkpoint in -o, given the same DATA again; options left out take "
+                        "the values it records, and one that changes the result (network, method, noise, seed, "
+                        "lr, batch, patch sizes, data) is refused; --steps / --minutes may grow")
     t.add_argument("--precision", choices=["auto", "bf16", "fp32"], default=None,
                    help="bf16: bf16 autocast (fast where the hardware computes bf16: CUDA GPUs from Ampere on, "
                         "CPUs with AVX512-BF16 or AMX; 3-4x slower than fp32 on CPUs without); auto (default): "
@@ -465,6 +465,18 @@ def resume_defaults(args: argparse.Namespace, header: dict) -> None:
             setattr(args, key, value)
 
 
+def refuse_resume_without_data(args: argparse.Namespace, header: dict) -> None:
+    """On --resume the data are given again (checked against the recorded ones, not read from the model file:
+    a relative path there depends on the folder the first run started in); without them, a UserError that
+    names what the run was trained on, instead of "no training data"."""
+    if args.data or args.pairs or getattr(args, "blurry", None) or getattr(args, "noisy", None):
+        return
+    recorded = " ".join(map(str, header.get("data") or []))
+    trained_on = f" (this run was trained on {recorded})" if recorded else ""
+    raise UserError(f"--resume: give the training data again{trained_on}; the other options left out take the "
+                    f"values {model_path(args.output)} records")
+
+
 def already_finished(out: Path, header: dict, args: argparse.Namespace) -> bool:
     """On --resume: True (and said) when the run in ``out`` has already done its --steps or --minutes; a
     --steps below the step it is at is a UserError (its weights are past that)."""
@@ -572,6 +584,7 @@ def run(args: argparse.Namespace) -> int:
     header = read_checkpoint(out)[1] if args.resume and out.exists() else None
     if header is not None:
         resume_defaults(args, header)
+        refuse_resume_without_data(args, header)
     for key, value in DEFAULTS.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -648,7 +661,7 @@ def run(args: argparse.Namespace) -> int:
     if holdout and not args.quiet and int(os.environ.get("RANK", "0")) == 0:
         report_holdout(out)
     if int(os.environ.get("RANK", "0")) == 0:
-        check_size_dependence(method, net, source, out, args.patch_size, quiet=args.quiet)
+        check_size_dependence(method, net, source, out, args.patch_size, quiet=args.quiet, sides=patch_sizes)
     if not args.quiet:
         print(f"saved {out}")
         if method.batch_kind == "blurry_noisy":
@@ -735,9 +748,10 @@ def size_check_pending(header: dict, side: int) -> bool:
 
 
 def check_size_dependence(method: Method, net: nn.Module, source: DataSource, out: Path, side: int,
-                          quiet: bool = False) -> None:
+                          quiet: bool = False, sides: Sequence[int] = ()) -> None:
     """Check that the trained network does not restore whole images worse than training-size crops
-    (``selfrestore.size_check``); the result goes into the model file, which ``restore`` reads."""
+    (``selfrestore.size_check``; ``side``: the --patch-size, ``sides``: the mixed sizes it trained on, if
+    any); the result goes into the model file, which ``restore`` reads."""
     from ..checkpoint import update_header
     from ..size_check import DRIFT_LIMIT, check_training_result, drift_warning
 
@@ -746,7 +760,7 @@ def check_size_dependence(method: Method, net: nn.Module, source: DataSource, ou
         return
     update_header(out, size_check={"drift": round(drift, 4), "side": side, "limit": DRIFT_LIMIT})
     if drift > DRIFT_LIMIT:
-        warn(drift_warning(drift, side))
+        warn(drift_warning(drift, side, sides=sides))
     elif not quiet:
         print(f"size check passed: a {side} px crop is restored the same alone and inside a {2 * side} px one "
               f"(drift {drift:.3f} < {DRIFT_LIMIT})")
