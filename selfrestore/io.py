@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import logging
 import numbers
 import os
 import re
@@ -149,7 +150,7 @@ def _read_pixels(path: Path) -> tuple[np.ndarray, dict]:
     if suffix in TIFF_SUFFIXES:
         import tifffile
 
-        with tifffile.TiffFile(str(path)) as tif:
+        with tiff_damage_refused(path), tifffile.TiffFile(str(path)) as tif:
             array = tif.asarray()
             axes = tif.series[0].axes if tif.series else ""
             page = tif.pages[0]
@@ -210,6 +211,43 @@ def _read_pixels(path: Path) -> tuple[np.ndarray, dict]:
                                 axis=2), meta
             return gray, meta
         return np.asarray(img), meta
+
+
+#: what tifffile logs when pages are missing from what it returns (a truncated copy, a damaged file): it then
+#: reads the pages before the damage only, and a 5-plane stack came back as one image, with exit code 0
+TIFF_PAGES_LOST = ("invalid page offset", "invalid offset to page", "invalid next page", "circular reference",
+                   "corrupted tag list")
+
+
+class _TiffLog(logging.Handler):
+    """Keeps tifffile's log messages of one read, to say them as one error instead of raw lines."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def tiff_damage_refused(path: str | os.PathLike) -> Iterator[None]:
+    """Around tifffile reads of ``path``: an :class:`ImageReadError` naming the damage when tifffile lost pages
+    (:data:`TIFF_PAGES_LOST`), rather than a part of the file restored as if it were all of it; tifffile's
+    other log lines (recoverable oddities) are kept off the terminal."""
+    logger, handler = logging.getLogger("tifffile"), _TiffLog()
+    propagate, logger.propagate = logger.propagate, False
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+    lost = [m for m in handler.messages if any(sign in m for sign in TIFF_PAGES_LOST)]
+    if lost:
+        detail = lost[0].split("> ", 1)[-1]  # without tifffile's "<tifffile.TiffPages @8>"
+        raise ImageReadError(f"{path}: damaged or incomplete TIFF ({detail}): only the pages before the damage "
+                             "can be read; copy the file again")
 
 
 def refuse_animation(img, path: Path) -> None:
@@ -656,7 +694,7 @@ def decoded_bytes(paths: Sequence[Path], channels: int | None = None) -> int:
             elif path.suffix.lower() in TIFF_SUFFIXES:
                 import tifffile
 
-                with tifffile.TiffFile(str(path)) as tif:
+                with tiff_damage_refused(path), tifffile.TiffFile(str(path)) as tif:
                     shape = tif.series[0].shape
                 stored = (shape[-1] if len(shape) >= 3 and shape[-1] in (3, 4) else  # (..., H, W, C)
                           shape[0] if len(shape) == 3 and shape[0] in (3, 4) else 1)  # planar (C, H, W)

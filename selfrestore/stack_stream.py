@@ -21,7 +21,7 @@ import numpy as np
 
 from .errors import ImageReadError, UserError
 from .io import (ImageInfo, _as_image, _tiff_metadata, _tiff_packing, _tiff_write_options, discard,
-                 integer_pixel_type, publish, quantize, temporary_beside)
+                 integer_pixel_type, publish, quantize, temporary_beside, tiff_damage_refused)
 
 
 class NotStreamable(UserError):
@@ -38,7 +38,7 @@ class StreamedStack:
 
         self.path, self._scratch_name, self._scratch = Path(path), scratch, None
         try:
-            with tifffile.TiffFile(str(self.path)) as tif:
+            with tiff_damage_refused(self.path), tifffile.TiffFile(str(self.path)) as tif:
                 series = tif.series[0]
                 axes, shape, page = series.axes, tuple(int(n) for n in series.shape), tif.pages[0]
                 meta = _tiff_metadata(page)
@@ -46,6 +46,8 @@ class StreamedStack:
                     meta["imagej"] = dict(tif.imagej_metadata)
                 samples, photometric = int(page.samplesperpixel), int(page.photometric)
                 extra = tuple(int(e) for e in page.extrasamples)
+        except ImageReadError:
+            raise
         except Exception as exc:  # tifffile raises many types for damaged files
             raise ImageReadError(f"{self.path}: cannot read TIFF: {str(exc).splitlines()[0] if str(exc) else exc!r}") \
                 from None

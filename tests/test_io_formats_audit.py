@@ -398,3 +398,33 @@ def test_a_premultiplied_stack_too_large_for_memory_is_not_streamed_as_stored(tm
     assert main(["restore", str(tmp_path / "in.tif"), "--model", "unet-gauss25", "-o", str(tmp_path / "out.tif"),
                  "--quiet"]) != 0
     assert not (tmp_path / "out.tif").exists()
+
+
+@pytest.mark.parametrize("imagej", [True, False])
+def test_a_truncated_tiff_stack_is_an_error_not_its_first_pages(tmp_path, monkeypatch, capsys, imagej):
+    """A stack cut short (an interrupted copy) was read up to the damage: a 5-plane ImageJ stack was restored
+    as one 64 x 64 image with exit code 0, and tifffile's raw log lines were the only sign. Now every reader
+    (in memory, plane by plane, a video's frames) says the file is damaged, in one line."""
+    from selfrestore.cli import main
+    from selfrestore.errors import ImageReadError
+    from selfrestore import io
+
+    stack = (np.random.default_rng(0).random((5, 64, 64)) * 65535).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "full.tif", stack, **({"imagej": True} if imagej else {}), metadata={"axes": "ZYX"})
+    stored = (tmp_path / "full.tif").read_bytes()
+    with tifffile.TiffFile(tmp_path / "full.tif") as tif:  # cut where the third page starts (ImageJ: mid-data)
+        cut = len(stored) // 2 if imagej else tif.pages[2].offset
+    (tmp_path / "cut").mkdir()
+    (tmp_path / "cut" / "cut.tif").write_bytes(stored[:cut])
+    with pytest.raises(ImageReadError, match="cut.tif: damaged or incomplete TIFF"):
+        read_image(tmp_path / "cut" / "cut.tif")
+    assert read_frames(tmp_path / "full.tif")[1].stack_shape == (5,)  # the whole file: read as before
+    for streamed in (False, True):
+        if streamed:
+            monkeypatch.setattr(io, "physical_memory", lambda: 10**4)  # plane by plane
+        capsys.readouterr()
+        assert main(["restore", str(tmp_path / "cut"), "--model", "unet-gauss25", "--quiet",
+                     "-o", str(tmp_path / f"out{streamed}")]) == 1
+        err = capsys.readouterr().err
+        assert "damaged or incomplete TIFF" in err and "tifffile" not in err and "Traceback" not in err
+        assert not list((tmp_path / f"out{streamed}").rglob("*.tif"))
