@@ -52,7 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = add_parser(sub, "burst", help=SUMMARY, description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("frames", nargs="+", help="the frame files, or one folder holding them (in name order); the "
                         "first frame is the reference. A folder of burst folders is refused: give one burst")
-    parser.add_argument("--task", choices=["demosaic", "superres"], required=True)
+    parser.add_argument("--task", choices=["demosaic", "superres"], required=True,
+                        help="demosaic: RGGB raw frames -> denoised RGB; superres: gray / RGB frames -> a finer grid")
     parser.add_argument("--scale", type=int, default=None,
                         help=f"super-resolution factor, 1 to {MAX_SCALE} (--task superres only; default: the model's, "
                         "else 2)")
@@ -60,7 +61,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "m2m-pg0.004_0.02, dsa-x2-pg0.004_0.02 (default: classical)")
     parser.add_argument("--adapt", type=int, default=0, metavar="STEPS",
                         help="self-supervised fine-tuning steps on this burst before restoring")
-    parser.add_argument("--registration", choices=["translation", "euclidean", "affine"], default="affine")
+    parser.add_argument("--registration", choices=["translation", "euclidean", "affine"], default="affine",
+                        help="how each frame is aligned to the first: a shift; a shift and rotation (a camera "
+                             "turning in hand); affine, the default, also scale and shear (the fewer the degrees "
+                             "of freedom, the steadier on noisy frames)")
     parser.add_argument("-o", "--output", required=True, help="output image file (its suffix picks the format)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--quiet", action="store_true", help="no progress bar (--adapt) and no 'wrote' line")

@@ -42,7 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=count, default=0, help="seed of the synthetic noise")
     p.add_argument("--limit", type=int, default=0, help="only the first N images (0: all)")
     p.add_argument("--perceptual", choices=["auto", "on", "off"], default="auto",
-                   help="LPIPS + NIQE: when their weight files are installed (auto), always (error if missing), never")
+                   help="LPIPS + NIQE: when their weight files are installed (auto), always (error if missing), "
+                        "never. NIQE needs at least two 96 x 96 blocks: '-' for a smaller image")
     p.add_argument("--json", nargs="?", const="-", metavar="FILE", help="write results as JSON (to FILE or stdout)")
     add_runtime_options(p)
     p.set_defaults(func=run)
