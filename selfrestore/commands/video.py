@@ -103,7 +103,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "CUDA GPUs from Ampere on, CPUs with AVX512-BF16 or AMX; 3-4x slower than fp32 on CPUs "
                         "without); auto (default): bf16 there, fp32 elsewhere")
     r.add_argument("--tile", type=tile_size, default=1024, help="inference tile size in pixels (0: automatic)")
-    r.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:1 ...")
+    r.add_argument("--device", default="auto", help="auto (a GPU where there is one), cpu, cuda, cuda:1 ...")
     r.add_argument("--overwrite", action="store_true",
                    help="replace an existing output (and --save-model file), discarding the state of an "
                         "interrupted run (start over); frame files there named like the output's frames (its "
