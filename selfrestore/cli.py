@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import pkgutil
 import sys
@@ -68,6 +69,7 @@ def parser_for(argv: list[str]) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line on ``argv`` (default: sys.argv) and return the exit code: the command's own, 2 for a
     usage or user error, 130 when interrupted, 141 for a closed pipe, 1 when the file system refused."""
+    logging.getLogger("tifffile").setLevel(logging.CRITICAL)  # raw lines on files that the commands report
     try:  # Ctrl-C while the commands are imported (the first second) is an interruption too, not a traceback
         given = sys.argv[1:] if argv is None else argv
         parser = parser_for(given)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import logging
 import numbers
 import os
 import re
@@ -150,7 +149,8 @@ def _read_pixels(path: Path) -> tuple[np.ndarray, dict]:
     if suffix in TIFF_SUFFIXES:
         import tifffile
 
-        with tiff_damage_refused(path), tifffile.TiffFile(str(path)) as tif:
+        with tifffile.TiffFile(str(path)) as tif:
+            tiff_pages_lost(tif, path)
             array = tif.asarray()
             axes = tif.series[0].axes if tif.series else ""
             page = tif.pages[0]
@@ -213,41 +213,26 @@ def _read_pixels(path: Path) -> tuple[np.ndarray, dict]:
         return np.asarray(img), meta
 
 
-#: what tifffile logs when pages are missing from what it returns (a truncated copy, a damaged file): it then
-#: reads the pages before the damage only, and a 5-plane stack came back as one image, with exit code 0
-TIFF_PAGES_LOST = ("invalid page offset", "invalid offset to page", "invalid next page", "circular reference",
-                   "corrupted tag list")
-
-
-class _TiffLog(logging.Handler):
-    """Keeps tifffile's log messages of one read, to say them as one error instead of raw lines."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
-@contextlib.contextmanager
-def tiff_damage_refused(path: str | os.PathLike) -> Iterator[None]:
-    """Around tifffile reads of ``path``: an :class:`ImageReadError` naming the damage when tifffile lost pages
-    (:data:`TIFF_PAGES_LOST`), rather than a part of the file restored as if it were all of it; tifffile's
-    other log lines (recoverable oddities) are kept off the terminal."""
-    logger, handler = logging.getLogger("tifffile"), _TiffLog()
-    propagate, logger.propagate = logger.propagate, False
-    logger.addHandler(handler)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.propagate = propagate
-    lost = [m for m in handler.messages if any(sign in m for sign in TIFF_PAGES_LOST)]
-    if lost:
-        detail = lost[0].split("> ", 1)[-1]  # without tifffile's "<tifffile.TiffPages @8>"
-        raise ImageReadError(f"{path}: damaged or incomplete TIFF ({detail}): only the pages before the damage "
-                             "can be read; copy the file again")
+def tiff_pages_lost(tif, path: str | os.PathLike) -> None:
+    """An :class:`ImageReadError` when the file's own metadata counts more images than tifffile could read
+    (a truncated copy: tifffile then returns the pages before the damage, and a 5-plane ImageJ stack came back
+    as one image with exit code 0). Checked for ImageJ files (their ``images`` count) and tifffile's shaped
+    files (the shape in their description); a plain multi-page TIFF states no count."""
+    if not tif.series:
+        return
+    series = tif.series[0]
+    shape = dict(zip(series.axes, (int(n) for n in series.shape)))
+    planes = int(np.prod([n for axis, n in shape.items() if axis not in "YXS"]))
+    expected = 0
+    if tif.is_imagej and tif.imagej_metadata:
+        expected = int(tif.imagej_metadata.get("images", 1) or 1)
+    elif tif.is_shaped and tif.shaped_metadata and "shape" in tif.shaped_metadata[0]:
+        stated = [int(n) for n in tif.shaped_metadata[0]["shape"]]
+        if int(np.prod(stated)) > int(np.prod(series.shape)):
+            expected = planes + 1  # (the stated shape holds more values than were read)
+    if expected > planes:
+        raise ImageReadError(f"{path}: incomplete TIFF: its metadata counts more images than the file holds "
+                             f"({planes} readable); a truncated copy? copy the file again")
 
 
 def refuse_animation(img, path: Path) -> None:
@@ -463,16 +448,20 @@ def _tiff_compression(info: "ImageInfo | None", dtype: np.dtype, imagej: bool = 
 
 #: the most pixel bytes a classic TIFF surely holds (offsets are 32-bit; tifffile's own margin)
 TIFF_CLASSIC_LIMIT = 2**32 - 2**25
+#: how much larger than the pixels compressed noisy data may come out (LZW made noisy 16-bit planes 1.37x)
+COMPRESSED_GROWTH = 2
 
 
 def _tiff_packing(info: "ImageInfo | None", dtype: np.dtype, nbytes: int, imagej: bool = False) -> dict:
     """:func:`_tiff_compression`'s keywords for ``nbytes`` of pixels, and a file format that holds them:
     BigTIFF past 4 GB (tifffile picks it by itself only for uncompressed pixels it is given whole: a compressed
-    stack that did not shrink enough was an error after the whole restoration); an ImageJ file, never BigTIFF,
-    is then left uncompressed, since ImageJ reads pixels past 4 GB only when they are stored contiguously."""
-    if nbytes <= TIFF_CLASSIC_LIMIT:
-        return _tiff_compression(info, dtype, imagej)
-    return {} if imagej else {**_tiff_compression(info, dtype), "bigtiff": True}
+    stack that did not shrink enough was an error after the whole restoration; compressed, from 2 GB of pixels,
+    since noise can make them grow); an ImageJ file, never BigTIFF, is then left uncompressed, since ImageJ
+    reads pixels past 4 GB only when they are stored contiguously."""
+    packing = _tiff_compression(info, dtype, imagej)
+    if nbytes * (COMPRESSED_GROWTH if packing else 1) <= TIFF_CLASSIC_LIMIT:
+        return packing
+    return {} if imagej else {**packing, "bigtiff": True}
 
 
 def _states_resolution(img) -> bool:
@@ -694,7 +683,7 @@ def decoded_bytes(paths: Sequence[Path], channels: int | None = None) -> int:
             elif path.suffix.lower() in TIFF_SUFFIXES:
                 import tifffile
 
-                with tiff_damage_refused(path), tifffile.TiffFile(str(path)) as tif:
+                with tifffile.TiffFile(str(path)) as tif:
                     shape = tif.series[0].shape
                 stored = (shape[-1] if len(shape) >= 3 and shape[-1] in (3, 4) else  # (..., H, W, C)
                           shape[0] if len(shape) == 3 and shape[0] in (3, 4) else 1)  # planar (C, H, W)

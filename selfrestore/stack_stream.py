@@ -19,9 +19,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .errors import ImageReadError, UserError
+from .errors import ImageReadError, UserError, unreadable_image
 from .io import (ImageInfo, _as_image, _tiff_metadata, _tiff_packing, _tiff_write_options, discard,
-                 integer_pixel_type, publish, quantize, temporary_beside, tiff_damage_refused)
+                 integer_pixel_type, publish, quantize, temporary_beside, tiff_pages_lost)
 
 
 class NotStreamable(UserError):
@@ -38,7 +38,8 @@ class StreamedStack:
 
         self.path, self._scratch_name, self._scratch = Path(path), scratch, None
         try:
-            with tiff_damage_refused(self.path), tifffile.TiffFile(str(self.path)) as tif:
+            with tifffile.TiffFile(str(self.path)) as tif:
+                tiff_pages_lost(tif, self.path)
                 series = tif.series[0]
                 axes, shape, page = series.axes, tuple(int(n) for n in series.shape), tif.pages[0]
                 meta = _tiff_metadata(page)
@@ -72,8 +73,11 @@ class StreamedStack:
             pixels = tifffile.memmap(str(self.path), mode="r")
         except ValueError:  # compressed or scattered strips: decode once into a file-backed array
             self._scratch = temporary_beside(self._scratch_name)  # a killed run's: removed by the next one
-            with tifffile.TiffFile(str(self.path)) as tif:
-                pixels = tif.series[0].asarray(out=str(self._scratch))
+            try:
+                with tifffile.TiffFile(str(self.path)) as tif:
+                    pixels = tif.series[0].asarray(out=str(self._scratch))
+            except Exception as exc:  # a damaged strip (e.g. a cut-off copy): the codecs raise many types
+                raise unreadable_image(self.path, exc) from None
         self._pixels = pixels
         self.planes = pixels.reshape(-1, *self._image_shape)  # a view: nothing is read yet
         self._cast = None  # integers beyond 16 bits: one pixel type for every plane, as read_frames decides

@@ -26,7 +26,7 @@ import numpy as np
 from .errors import UserError, unreadable_image
 from .io import (FITS_SUFFIXES, IMAGE_SUFFIXES, STACK_SUFFIXES, TIFF_SUFFIXES, VIDEO_SUFFIXES, ImageInfo,
                  check_fits_in_memory, intensity_mapping, palette_colours, pixel_type, read_frames, read_image,
-                 discard, publish, refuse_animation, temporary_beside, tiff_damage_refused, write_frames, write_image)
+                 discard, publish, refuse_animation, temporary_beside, tiff_pages_lost, write_frames, write_image)
 
 _PATTERN = re.compile(r"%0?\d*d")
 #: ffmpeg's muxer name for the suffixes whose name is not the muxer's
@@ -171,7 +171,8 @@ def _frame_header(path: Path) -> tuple[int, int, int, bool, str]:
         if suffix in TIFF_SUFFIXES:
             import tifffile
 
-            with tiff_damage_refused(path), tifffile.TiffFile(str(path)) as tif:
+            with tifffile.TiffFile(str(path)) as tif:
+                tiff_pages_lost(tif, path)
                 page = tif.pages[0]
                 if tif.series and int(np.prod(tif.series[0].shape)) > int(np.prod(page.shape)):
                     raise UserError(f"{path}: a stack of images, not one frame")

@@ -139,6 +139,7 @@ def test_resume_of_a_finished_run_still_refuses_changed_options(tmp_path, capsys
     line = _error(capsys)
     assert "--method nb2nb, not n2v" in line
     assert main([*base, "--resume"]) == 0 and "already finished" in capsys.readouterr().err
+    assert main(["fit", "--resume", "-o", str(out)]) == 0 and "already finished" in capsys.readouterr().err
     assert main(["fit", "--resume", "--steps", "5", "-o", str(out)]) == 2  # the data left out: said so, and which
     assert f"give the training data again (this run was trained on {data})" in _error(capsys)
 

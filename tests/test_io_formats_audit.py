@@ -400,25 +400,32 @@ def test_a_premultiplied_stack_too_large_for_memory_is_not_streamed_as_stored(tm
     assert not (tmp_path / "out.tif").exists()
 
 
-@pytest.mark.parametrize("imagej", [True, False])
-def test_a_truncated_tiff_stack_is_an_error_not_its_first_pages(tmp_path, monkeypatch, capsys, imagej):
+@pytest.mark.parametrize("layout", ["imagej", "imagej-one-ifd", "zlib"])
+def test_a_truncated_tiff_stack_is_an_error_not_its_first_pages(tmp_path, monkeypatch, capsys, layout):
     """A stack cut short (an interrupted copy) was read up to the damage: a 5-plane ImageJ stack was restored
     as one 64 x 64 image with exit code 0, and tifffile's raw log lines were the only sign. Now every reader
-    (in memory, plane by plane, a video's frames) says the file is damaged, in one line."""
+    (in memory, plane by plane) says the file is incomplete, in one line; a cut that leaves every plane
+    readable (a shaped file's trailing page headers) is read whole, as before."""
+    from selfrestore import io
     from selfrestore.cli import main
     from selfrestore.errors import ImageReadError
-    from selfrestore import io
 
     stack = (np.random.default_rng(0).random((5, 64, 64)) * 65535).astype(np.uint16)
-    tifffile.imwrite(tmp_path / "full.tif", stack, **({"imagej": True} if imagej else {}), metadata={"axes": "ZYX"})
-    stored = (tmp_path / "full.tif").read_bytes()
-    with tifffile.TiffFile(tmp_path / "full.tif") as tif:  # cut where the third page starts (ImageJ: mid-data)
-        cut = len(stored) // 2 if imagej else tif.pages[2].offset
+    options = {"imagej": {"imagej": True}, "imagej-one-ifd": {"imagej": True, "truncate": True},
+               "zlib": {"compression": "zlib"}}[layout]
+    for name, kind in (("full", options), ("plain", {})):
+        tifffile.imwrite(tmp_path / f"{name}.tif", stack, **kind, metadata={"axes": "ZYX"})
     (tmp_path / "cut").mkdir()
-    (tmp_path / "cut" / "cut.tif").write_bytes(stored[:cut])
-    with pytest.raises(ImageReadError, match="cut.tif: damaged or incomplete TIFF"):
-        read_image(tmp_path / "cut" / "cut.tif")
+    for name, fraction in (("full", 0.6), ("plain", None)):
+        stored = (tmp_path / f"{name}.tif").read_bytes()
+        with tifffile.TiffFile(tmp_path / f"{name}.tif") as tif:  # zlib / plain: where the third page starts
+            cut = int(len(stored) * fraction) if layout.startswith("imagej") and fraction else tif.pages[2].offset
+        (tmp_path / "cut" if name == "full" else tmp_path).joinpath(f"cut_{name}.tif").write_bytes(stored[:cut])
+    with pytest.raises(ImageReadError, match="cut_full.tif: (incomplete TIFF|cannot read)"):
+        read_image(tmp_path / "cut" / "cut_full.tif")
     assert read_frames(tmp_path / "full.tif")[1].stack_shape == (5,)  # the whole file: read as before
+    frames, info = read_frames(tmp_path / "cut_plain.tif")  # only trailing page headers cut: all planes there
+    assert info.stack_shape == (5,) and np.array_equal(np.stack(frames)[..., 0], stack / np.float32(65535))
     for streamed in (False, True):
         if streamed:
             monkeypatch.setattr(io, "physical_memory", lambda: 10**4)  # plane by plane
@@ -426,5 +433,5 @@ def test_a_truncated_tiff_stack_is_an_error_not_its_first_pages(tmp_path, monkey
         assert main(["restore", str(tmp_path / "cut"), "--model", "unet-gauss25", "--quiet",
                      "-o", str(tmp_path / f"out{streamed}")]) == 1
         err = capsys.readouterr().err
-        assert "damaged or incomplete TIFF" in err and "tifffile" not in err and "Traceback" not in err
+        assert "cut_full.tif: " in err and "tifffile" not in err and "Traceback" not in err
         assert not list((tmp_path / f"out{streamed}").rglob("*.tif"))

@@ -584,7 +584,6 @@ def run(args: argparse.Namespace) -> int:
     header = read_checkpoint(out)[1] if args.resume and out.exists() else None
     if header is not None:
         resume_defaults(args, header)
-        refuse_resume_without_data(args, header)
     for key, value in DEFAULTS.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -617,6 +616,8 @@ def run(args: argparse.Namespace) -> int:
         if not size_check_pending(header, args.patch_size):
             return 0
         warn(f"{out}: the run was stopped before its size check; checking it now")  # restore reads the result
+    if header is not None:
+        refuse_resume_without_data(args, header)
     source = method.make_source(args, noise)
     if source is None:
         source = build_source(args, method, noise)
