@@ -263,7 +263,9 @@ def test_time_budget_trains_until_the_budget_is_spent(tmp_path, monkeypatch):
     elapsed = time.perf_counter() - start
     assert elapsed >= 1.5 + 0.05 * len(seen) * 0.9 and len(seen) > 3
     assert read_checkpoint(tmp_path / "b.safetensors")[1]["step"] == len(seen)
-    assert len(fractions) == len(seen) and fractions == sorted(fractions) and fractions[-1] > 0.8  # reached its end
+    longest = float(np.max(np.diff(fractions)))  # one step's share of the budget (large on a loaded machine)
+    assert len(fractions) == len(seen) and fractions == sorted(fractions)
+    assert fractions[-1] > 1 - max(0.2, 2 * longest)  # reached its end, to within a step or two
     cfg.warmup = 0.1
     lrs = [learning_rate_at_fraction(cfg, f) for f in (0.0, 0.05, 0.1, 0.55, 1.0)]
     assert lrs[0] < lrs[1] < lrs[2] == pytest.approx(1e-3) and lrs[3] < lrs[2] and lrs[4] == pytest.approx(2e-5)
