@@ -221,16 +221,14 @@ def tiff_pages_lost(tif, path: str | os.PathLike) -> None:
     if not tif.series:
         return
     series = tif.series[0]
-    shape = dict(zip(series.axes, (int(n) for n in series.shape)))
-    planes = int(np.prod([n for axis, n in shape.items() if axis not in "YXS"]))
-    expected = 0
+    planes = int(np.prod([int(n) for axis, n in zip(series.axes, series.shape) if axis not in "YXS"]))
     if tif.is_imagej and tif.imagej_metadata:
-        expected = int(tif.imagej_metadata.get("images", 1) or 1)
+        lost = int(tif.imagej_metadata.get("images", 1) or 1) > planes
     elif tif.is_shaped and tif.shaped_metadata and "shape" in tif.shaped_metadata[0]:
-        stated = [int(n) for n in tif.shaped_metadata[0]["shape"]]
-        if int(np.prod(stated)) > int(np.prod(series.shape)):
-            expected = planes + 1  # (the stated shape holds more values than were read)
-    if expected > planes:
+        lost = int(np.prod([int(n) for n in tif.shaped_metadata[0]["shape"]])) > int(np.prod(series.shape))
+    else:
+        lost = False
+    if lost:
         raise ImageReadError(f"{path}: incomplete TIFF: its metadata counts more images than the file holds "
                              f"({planes} readable); a truncated copy? copy the file again")
 
@@ -448,7 +446,7 @@ def _tiff_compression(info: "ImageInfo | None", dtype: np.dtype, imagej: bool = 
 
 #: the most pixel bytes a classic TIFF surely holds (offsets are 32-bit; tifffile's own margin)
 TIFF_CLASSIC_LIMIT = 2**32 - 2**25
-#: how much larger than the pixels compressed noisy data may come out (LZW made noisy 16-bit planes 1.37x)
+#: how much larger than the pixels compressed data may come out (LZW grows noisy data; 1.37x in an ad hoc probe)
 COMPRESSED_GROWTH = 2
 
 

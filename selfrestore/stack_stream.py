@@ -7,8 +7,8 @@ restored on its own, and the restored planes are written, in order, into a TIFF 
 depth, resolution, georeferencing tags and codec (compressed plane by plane as the in-memory path compresses
 the whole stack), renamed into place when complete. Only a few planes are ever in memory. Layouts: gray planes
 (axes ...YX) and contiguous colour (...YXS); others are refused. Left uncompressed: the float32 --uncertainty
-stack (a memory map) and an ImageJ output over 4 GB (ImageJ files are not BigTIFF: offsets past 4 GB are only
-readable when the pixels are stored contiguously, uncompressed).
+stack (a memory map) and an ImageJ output that may not fit a classic TIFF compressed (io._tiff_packing: ImageJ
+files are not BigTIFF, and offsets past 4 GB are only readable when the pixels are stored contiguously).
 """
 from __future__ import annotations
 
