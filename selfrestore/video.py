@@ -73,13 +73,19 @@ class VideoConfig:
     #: check although the warped frame matches; needs flow on denoised frames) or "auto" (residual when
     #: flow is on denoised frames, else consistency)
     occlusion_test: str = "auto"
-    amp: bool | None = None           #: bf16 autocast for training and inference (None: where bf16 is native)
+    amp: bool | None = None           #: bf16 autocast for fine-tuning (None: where bf16 is native)
+    #: bf16 for restoring the frames too (fp32 by default: bf16 keeps about 8 bits, less than 16-bit or float
+    #: frames hold; `video --precision bf16` asks for it on 8-bit frames)
+    amp_inference: bool = False
     tile: int = 1024
     seed: int = 0
     progress: bool = True
     checkpoint: str | None = None     #: save the fine-tuning state here (and resume from it)
     checkpoint_seconds: float = 60.0  #: ... at most this often (0: after every frame)
     resume_key: str = ""              #: what else must match to resume (the command line: input and model)
+    #: the run replaces an older video (`--overwrite`): saved in the resume state, so that its resume deletes
+    #: the older video's extra frames as the run would have
+    overwrite: bool = False
 
 
 #: settings that must match for a checkpoint to be resumed (the others do not change the weights); the
@@ -226,7 +232,7 @@ class VideoFineTuner:
         stack = np.concatenate([frames[i] for i in idx], axis=2)
         self.net.eval()
         return restore_array(self.method, self.net, stack, tile=self.config.tile,
-                             precision="bf16" if self.config.amp else "fp32", device=self.device)
+                             precision="bf16" if self.config.amp_inference else "fp32", device=self.device)
 
     # ---------------------------------------------------------------------------------- alignment
     def align(self, target_ref: np.ndarray, source_ref: np.ndarray) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -500,20 +506,31 @@ def save_video_checkpoint(tuner: "VideoFineTuner", path: str, fingerprint: dict,
     state = {"fingerprint": fingerprint, "next_pass": next_pass, "position": position, "order": order,
              "net": tuner.net.state_dict(), "optimizer": tuner.optimizer.state_dict(),
              "numpy_rng": tuner.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-             "losses": list(tuner.stats.losses),
+             "losses": list(tuner.stats.losses), "overwrite": bool(tuner.config.overwrite),
              "extra": {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in extra.items() if v is not None}}
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
 
 
+def _saved_state(path: str | os.PathLike) -> dict:
+    """The resume state at ``path`` ({} when unreadable: load_video_checkpoint says so)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:
+        return {}
+
+
 def saved_precision(path: str | os.PathLike) -> bool | None:
     """Whether the resume state at ``path`` was fine-tuned in bf16 (its ``amp``), None when it cannot tell: a
     resumed ``--precision auto`` run keeps the precision it started with, whatever this machine would choose."""
-    try:
-        amp = torch.load(path, map_location="cpu", weights_only=True).get("fingerprint", {}).get("amp")
-    except Exception:  # unreadable: load_video_checkpoint says so
-        return None
+    amp = _saved_state(path).get("fingerprint", {}).get("amp")
     return amp if isinstance(amp, bool) else None
+
+
+def saved_overwrite(path: str | os.PathLike) -> bool:
+    """Whether the interrupted run whose state is at ``path`` was started with ``--overwrite``: its resume
+    deletes the extra frames of the older video too (the folder then holds one video)."""
+    return _saved_state(path).get("overwrite") is True
 
 
 def load_video_checkpoint(tuner: "VideoFineTuner", path: str, fingerprint: dict

@@ -66,6 +66,22 @@ def _ffmpeg():
     return imageio_ffmpeg
 
 
+def decoded_frames(path: str | os.PathLike) -> tuple[int, list[str]]:
+    """Decode every frame of the first video stream of ``path`` (ffmpeg, output discarded): how many decode,
+    and ffmpeg's error messages on the way (a damaged or cut-off file; empty for an intact one)."""
+    cmd = [_ffmpeg().get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "repeat+level+info", "-i",
+           str(path), "-map", "0:v:0", "-vf", "null", "-f", "null", "-"]
+    run = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    lines = run.stdout.decode(errors="replace").splitlines()
+    messages = [found.group(1).strip() for line in lines if (found := re.search(r"\[(?:error|fatal)\] (.*)", line))]
+    if run.returncode:
+        raise RuntimeError(messages[-1] if messages else f"ffmpeg exited with code {run.returncode}")
+    for line in reversed(lines):
+        if (found := re.search(r"frame=\s*(\d+)", line)):
+            return int(found.group(1)), messages
+    raise RuntimeError("ffmpeg did not say how many frames it decoded")
+
+
 def is_pattern(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a printf frame pattern (``frames/%05d.png``) rather than a file or folder name."""
     return bool(_PATTERN.search(str(path)))
@@ -306,12 +322,17 @@ class VideoReader:
             gen = ffmpeg.read_frames(str(path))
             meta = next(gen)
             gen.close()
-            count, _ = ffmpeg.count_frames_and_secs(str(path))
+            count, errors = decoded_frames(path)
         except Exception as exc:
             reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
             raise UserError(f"{path}: cannot read video: {reason}") from None
         if count == 0:
             raise UserError(f"{path}: video holds no frames")
+        stated = float(meta.get("duration") or 0.0) * float(meta.get("fps") or 0.0)
+        if errors and count < stated - 0.5:  # a cut-off copy: the header promises frames that do not decode
+            raise UserError(f"{path}: damaged or cut off: {count} of the {round(stated)} frames its header states "
+                            f"can be decoded (ffmpeg: {errors[-1]}); every frame is needed: re-encode the readable "
+                            "part into a new file to restore that")
         width, height = meta["size"]
         pix_fmt = str(meta.get("pix_fmt", ""))
         deep = bool(re.search(r"(9|10|12|14|16)(le|be)|rgb48|rgba64", pix_fmt))
@@ -501,7 +522,7 @@ class VideoWriter:
         self._tmp = temporary_beside(Path(self.target))  # (two runs never share it; a killed run's is removed)
         self._encoder = _ffmpeg().write_frames(
             str(self._tmp), (width, height), pix_fmt_in="rgb48le" if deep else "rgb24", pix_fmt_out=pix_out,
-            fps=self.info.fps, quality=quality, codec=codec, macro_block_size=1,
+            fps=self.info.fps, quality=quality, codec=codec, macro_block_size=1, ffmpeg_log_level="error",
             output_params=extra + ["-f", CONTAINERS.get(suffix, suffix[1:])])
         self._encoder.send(None)
 
@@ -516,6 +537,12 @@ class VideoWriter:
             if missing:
                 raise UserError(f"{self._spool}: frame {missing[0] + 1} of the interrupted run is missing; start "
                                 "over without --resume")
+        else:  # frame files: deleted or moved since, the restored video would lack them
+            gone = next((path for path in map(self._frame_path, range(self.count, self.count + count))
+                         if not path.exists()), None)
+            if gone is not None:
+                raise UserError(f"{gone}: a frame the interrupted run wrote is missing; start over without "
+                                "--resume, with --overwrite")
         self.count += count
 
     def _spool_depth(self) -> str:

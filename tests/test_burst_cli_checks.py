@@ -191,3 +191,11 @@ def test_a_burst_mixing_pixel_types_is_refused(tmp_path, capsys):
     assert main(["burst", str(folder), "--task", "superres", "--scale", "2", "-o", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "f1.tif: float pixels, but the first frame f0.tif has 16-bit ones" in err and not out.exists()
+
+
+def test_an_output_that_is_no_image_name_is_not_told_to_be_a_folder(tmp_path, capsys):
+    """`burst -o out.txt` advised "or a folder ending in /", which burst then refused: one image comes out."""
+    _png_burst(tmp_path / "b")
+    assert main(["burst", str(tmp_path / "b"), "--task", "superres", "-o", str(tmp_path / "out.txt")]) == 2
+    err = _one_line_error(capsys, "'.txt' is not an image format")
+    assert "folder" not in err

@@ -438,6 +438,66 @@ def test_video_command_overwrite_deletes_the_old_frames_beyond_the_new_video(tmp
     assert "are deleted" in capsys.readouterr().out  # --help says what --overwrite deletes
 
 
+def _interrupted(fail_at_call, monkeypatch, source, output, model, *extra) -> None:
+    """A `video --online` run into ``output`` killed at its third fine-tuning step (frames 0-2 written, the
+    state saved after each: every minute by default)."""
+    import functools
+
+    import selfrestore.video as video
+
+    monkeypatch.setattr(video, "VideoConfig", functools.partial(video.VideoConfig, checkpoint_seconds=0))
+    undo = fail_at_call(video.VideoFineTuner, "train_steps", 3, KeyboardInterrupt())
+    assert _video(source, output, model, "--online", *extra) == 130
+    undo()
+
+
+def test_a_resumed_overwrite_run_still_deletes_the_older_videos_extra_frames(tmp_path, tiny_model, fail_at_call,
+                                                                            monkeypatch):
+    """The state records --overwrite: resuming as told (--resume alone) left the older video's frames 3-5."""
+    out = _frames(tmp_path / "out", [f"{i:03d}.png" for i in range(7)] + ["poster.png"])
+    vid = _frames(tmp_path / "vid", [f"{i:03d}.png" for i in range(5)])
+    _interrupted(fail_at_call, monkeypatch, vid, out, tiny_model, "--overwrite")
+    assert _video(vid, out, tiny_model, "--online", "--resume") == 0
+    assert sorted(p.name for p in out.iterdir()) == [f"{i:03d}.png" for i in range(5)] + ["poster.png"]
+
+
+def test_two_frame_patterns_in_one_folder_keep_their_own_resume_state(tmp_path, tiny_model, fail_at_call,
+                                                                     monkeypatch):
+    """Both kept their state in cam.resume.pt: the second was told to --resume a run it never made, and its
+    --overwrite destroyed the first one's state."""
+    vid = _frames(tmp_path / "vid", [f"{i:03d}.png" for i in range(5)])
+    _interrupted(fail_at_call, monkeypatch, vid, tmp_path / "cam" / "left_%03d.png", tiny_model)
+    assert (tmp_path / "cam" / "left_%03d.png.resume.pt").exists()
+    assert _video(vid, tmp_path / "cam" / "right_%03d.png", tiny_model, "--online") == 0
+    assert _video(vid, tmp_path / "cam" / "left_%03d.png", tiny_model, "--online", "--resume") == 0
+    assert sorted(p.name for p in (tmp_path / "cam").iterdir()) == [f"{side}_{i:03d}.png" for side in
+                                                                     ("left", "right") for i in range(5)]
+
+
+@pytest.mark.parametrize("output", ["out", "out/f%03d.png"])
+def test_a_resume_whose_earlier_frames_are_gone_is_refused(tmp_path, tiny_model, fail_at_call, capsys, output,
+                                                           monkeypatch):
+    """The frames of an interrupted run deleted, then --resume: it wrote the later frames alone, exit code 0."""
+    vid = _frames(tmp_path / "vid", [f"{i:03d}.png" for i in range(5)])
+    _interrupted(fail_at_call, monkeypatch, vid, tmp_path / output, tiny_model)
+    written = sorted((tmp_path / "out").glob("*.png"))
+    assert len(written) == 3
+    written[1].unlink()
+    capsys.readouterr()
+    assert _video(vid, tmp_path / output, tiny_model, "--online", "--resume") == 2
+    err = capsys.readouterr().err
+    assert "missing" in err and "--overwrite" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_frame_pattern_in_the_input_folder_is_warned_about(tmp_path, tiny_model, capsys):
+    """A later run on the folder takes the restored frames for frames of the video (burst warned, video not)."""
+    vid = _frames(tmp_path / "vid", ["000.png", "001.png"])
+    assert _video(vid, vid / "den_%03d.png", tiny_model) == 0
+    assert "a later run on that folder" in capsys.readouterr().err
+    assert _video(vid, tmp_path / "elsewhere", tiny_model) == 0
+    assert "a later run" not in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("model", ["m2m-pg0.004_0.02", "laine19-gauss25"])
 def test_video_command_refuses_start_models_that_are_not_plain_denoisers(tmp_path, model, capsys):
     from selfrestore.checkpoint import shipped_models

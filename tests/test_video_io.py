@@ -109,6 +109,20 @@ def test_bad_inputs_are_one_line_user_errors(tmp_path, make):
     assert str(target) in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("suffix", [".mkv", ".webm"])
+def test_a_cut_off_video_file_is_refused_not_restored_shorter(tmp_path, suffix):
+    """An interrupted copy whose header states more frames than decode: a one-line error naming both counts
+    (it was read as the frames before the cut, and the restored video came back shorter with exit code 0)."""
+    rng = np.random.default_rng(0)
+    write_video(tmp_path / f"v{suffix}", rng.random((8, 48, 64, 3), dtype=np.float32), info(fps=10.0))
+    assert len(VideoReader(tmp_path / f"v{suffix}")) == 8  # intact: read whole
+    data = (tmp_path / f"v{suffix}").read_bytes()
+    (tmp_path / f"cut{suffix}").write_bytes(data[:int(0.7 * len(data))])
+    with pytest.raises(UserError, match=r"cut off: \d of the 8 frames") as err:
+        VideoReader(tmp_path / f"cut{suffix}")
+    assert "\n" not in str(err.value)
+
+
 def test_image_file_is_not_a_video_output(tmp_path):
     with pytest.raises(UserError):
         VideoWriter(tmp_path / "out.png", info())

@@ -89,7 +89,7 @@ def check_output(output: str, inputs: list[str], frames: list[Path], overwrite: 
     from ..io import IMAGE_SUFFIXES
     from .restore import output_file
 
-    out = output_file(output, 1)
+    out = output_file(output, 1, folder_ok=False)  # one image comes out
     if out is None:
         what = "is a folder" if Path(output).is_dir() else "has no suffix"  # output_file refuses other suffixes
         raise UserError(f"-o {output} {what}: give an image file name, its suffix picks the format "

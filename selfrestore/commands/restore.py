@@ -94,11 +94,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def output_file(output: str, count: int) -> Path | None:
+def output_file(output: str, count: int, folder_ok: bool = True) -> Path | None:
     """``-o NAME.png`` (an image suffix, not an existing folder): the one output file; None: ``-o`` is a
     folder. A file name for several inputs is a UserError, and so is, for one input, a suffix that is no
     image format (``-o out.txt`` would make a folder ``out.txt/``) unless a folder is clearly meant: an
-    existing one, a trailing ``/``, or no suffix."""
+    existing one, a trailing ``/``, or no suffix. ``folder_ok``: whether the message offers a folder."""
     from ..io import IMAGE_SUFFIXES
 
     out = Path(output)
@@ -107,7 +107,7 @@ def output_file(output: str, count: int) -> Path | None:
     if out.suffix.lower() not in IMAGE_SUFFIXES:
         if count == 1:  # several inputs can only go to a folder: the name is meant as one
             raise UserError(f"-o {out}: {out.suffix!r} is not an image format ({', '.join(IMAGE_SUFFIXES)}); "
-                            f"give an image file name, or a folder ending in /")
+                            f"give an image file name{', or a folder ending in /' if folder_ok else ''}")
         return None
     if count != 1:
         raise UserError(f"-o {out}: an image file name takes exactly one input ({count} given); give a folder "

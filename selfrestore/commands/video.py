@@ -99,9 +99,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--seed", type=count, default=0, help="seed of the crops and the frame order")
     r = p.add_argument_group("runtime")
     r.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto",
-                   help="bf16: bf16 autocast for fine-tuning and inference (fast where the hardware computes bf16: "
-                        "CUDA GPUs from Ampere on, CPUs with AVX512-BF16 or AMX; 3-4x slower than fp32 on CPUs "
-                        "without); auto (default): bf16 there, fp32 elsewhere")
+                   help="bf16: bf16 autocast for fine-tuning, and for restoring 8-bit frames (fast where the "
+                        "hardware computes bf16: CUDA GPUs from Ampere on, CPUs with AVX512-BF16 or AMX; 3-4x slower "
+                        "than fp32 on CPUs without); auto (default): bf16 fine-tuning there, fp32 elsewhere. Frames "
+                        "are restored in fp32 otherwise (bf16 keeps about 8 bits: 16-bit and float frames would "
+                        "lose theirs)")
     r.add_argument("--tile", type=tile_size, default=1024, help="inference tile size in pixels (0: automatic)")
     r.add_argument("--device", default="auto", help="auto (a GPU where there is one), cpu, cuda, cuda:1 ...")
     r.add_argument("--overwrite", action="store_true",
@@ -120,10 +122,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def resume_path(output: str) -> Path:
-    """Where a run keeps its fine-tuning state: next to the output (a pattern: next to its folder)."""
+    """Where a run keeps its fine-tuning state: OUTPUT.resume.pt, next to the output (a pattern's beside its
+    frames, named after the pattern: two patterns in one folder are two runs)."""
     path = Path(output)
-    if "%" in path.name:
-        path = path.parent
     return path.with_name(path.name + ".resume.pt")
 
 
@@ -158,6 +159,12 @@ def _check_output(args: argparse.Namespace, info: VideoInfo, existing: bool = Tr
     if clash is not None:
         raise UserError(f"-o {args.output}: would write over the input ({clash}); choose another output")
     check_writable_place(args.output)
+    frames_folder = Path(args.input) if info.kind == "folder" else Path(args.input).parent \
+        if info.kind == "pattern" else None
+    where = out if kind == "folder" else out.parent
+    if frames_folder is not None and kind != "file" and where.resolve() == frames_folder.resolve():
+        warn(f"{args.output} is in the input folder {frames_folder}: a later run on that folder will take the "
+             "restored frames for frames of the video")
     if not existing or args.overwrite:
         return
     if kind == "folder" and out.exists():
@@ -292,7 +299,8 @@ def run(args: argparse.Namespace) -> int:
     from ..io import to_channels
     from ..registry import METHODS
     from ..train import amp_of, pick_device, resolve_amp
-    from ..video import ResumeRefused, VideoConfig, check_video_config, finetune_and_restore, saved_precision
+    from ..video import (ResumeRefused, VideoConfig, check_video_config, finetune_and_restore, saved_overwrite,
+                         saved_precision)
     from ..video_io import VideoReader, VideoWriter, output_paths
 
     device = pick_device(args.device)  # a device that is not here: one line, before anything is loaded
@@ -322,6 +330,7 @@ def run(args: argparse.Namespace) -> int:
     have = reader.info.channels
     if args.mode == "offline":
         check_offline_memory(reader.info, channels)
+    replacing = args.overwrite or (args.resume and saved_overwrite(checkpoint))  # prune an older video's frames
     precision = amp_of(args.precision)  # None: auto
     if precision is None and args.resume:  # the run goes on in the precision it started with
         precision = saved_precision(checkpoint)
@@ -330,8 +339,9 @@ def run(args: argparse.Namespace) -> int:
                          crop=args.crop, batch_size=args.batch_size, flow_method=args.flow, flow_on=args.flow_on,
                          flow_preset=args.flow_preset, occlusion_test=args.occlusion_test,
                          amp=resolve_amp(precision, device),
+                         amp_inference=args.precision == "bf16" and reader.info.dtype == "uint8",
                          tile=args.tile, seed=args.seed, progress=not args.quiet,
-                         checkpoint=str(checkpoint),
+                         checkpoint=str(checkpoint), overwrite=replacing,
                          resume_key=f"input {Path(args.input).resolve()}, model "
                                     f"{Path(model).resolve() if Path(model).is_file() else model}")
     check_video_config(config, len(reader))  # settings that cannot work: refused before any output is made
@@ -356,7 +366,7 @@ def run(args: argparse.Namespace) -> int:
     # (resumable); offline restores every frame at the end from the saved fine-tuning state
     try:
         with VideoWriter(args.output, reader.info, spool=args.mode == "online", resume=args.resume,
-                         prune=args.overwrite, keep_spool=True) as writer:
+                         prune=replacing, keep_spool=True) as writer:
             stats = finetune_and_restore(method, net, frames, len(reader), ChannelSink(writer), config, device)
         if args.save_model:  # before the resume state goes: a kill in between leaves a run --resume completes
             header = {"method": method.config(), "channels": channels, "finetuned_on": str(args.input),
