@@ -55,6 +55,8 @@ class VideoInfo:
     #: frames of a folder or pattern in more than one bit depth: the number of frames of each ("uint8": 2,
     #: "uint16": 1); ``dtype`` is then the deepest of them, so that no frame loses depth on writing
     mixed_depths: dict[str, int] | None = None
+    #: a video file's colour is stored at full resolution (4:4:4 YUV or RGB): an 8-bit output keeps it so
+    full_chroma: bool = False
 
 
 def _ffmpeg():
@@ -338,7 +340,8 @@ class VideoReader:
         deep = bool(re.search(r"(9|10|12|14|16)(le|be)|rgb48|rgba64", pix_fmt))
         alpha = bool(re.match(r"(yuva|rgba|argb|bgra|abgr|gbrap|ya\d)", pix_fmt))
         return VideoInfo("file", str(path), count, height, width, 3, "uint16" if deep else "uint8",
-                         fps=float(meta.get("fps") or 25.0), alpha=alpha)
+                         fps=float(meta.get("fps") or 25.0), alpha=alpha,
+                         full_chroma=bool(re.match(r"(yuva?444|yuvj444|gbr|rgb|bgr)", pix_fmt)))
 
     def __len__(self) -> int:
         return self.info.frames
@@ -501,19 +504,19 @@ class VideoWriter:
         return self.info.dtype in ("uint16", "float32")
 
     def _open_encoder(self, height: int, width: int) -> None:
-        deep = self._deep
+        deep, full = self._deep, self.info.full_chroma  # 8 bits: 4:2:0 (players' default) unless the source was 4:4:4
         suffix = Path(self.target).suffix.lower()
+        even = height % 2 == 0 and width % 2 == 0  # 4:2:0 needs even sides
         if suffix == ".y4m":  # YUV4MPEG holds raw frames only (an encoded stream wrote an empty file)
             codec, pix_out = "rawvideo", "yuv444p16le" if deep else "yuv444p"
         elif deep and suffix in (".mkv", ".avi"):
             codec, pix_out = "ffv1", "yuv444p16le"          # lossless, 16 bits
         elif suffix == ".webm":  # WebM holds VP8 / VP9 / AV1 only
-            even = height % 2 == 0 and width % 2 == 0
-            codec, pix_out = "libvpx-vp9", "yuv444p10le" if deep else "yuv420p" if even else "yuv444p"
+            codec, pix_out = "libvpx-vp9", "yuv444p10le" if deep else "yuv420p" if even and not full else "yuv444p"
         elif deep:
             codec, pix_out = "libx264", "yuv444p10le"       # 10-bit H.264 (High 4:4:4)
         else:
-            codec, pix_out = "libx264", "yuv420p" if height % 2 == 0 and width % 2 == 0 else "yuv444p"
+            codec, pix_out = "libx264", "yuv420p" if even and not full else "yuv444p"
         quality, extra = self._quality, []
         if codec == "libvpx-vp9":  # VP9 ignores -qscale: constant quality needs -crf with -b:v 0
             quality, extra = None, ["-crf", str(int(63 * (1 - self._quality / 10))), "-b:v", "0"]

@@ -256,3 +256,24 @@ def test_frames_mixing_float_counts_with_8_bit_images_are_refused(tmp_path):
     for i in (1, 2):  # float frames in [0, 1] beside 8-bit ones need no map: they are read
         tifffile.imwrite(folder / f"{i:03d}.tif", rng.random((16, 16)).astype(np.float32))
     assert VideoReader(folder).info.dtype == "float32"
+
+
+@pytest.mark.parametrize("chroma", ["yuv444p", "yuv420p"])
+def test_an_8_bit_video_keeps_its_chroma_resolution(tmp_path, frames, chroma):
+    """A 4:4:4 source came back 4:2:0 (half the colour detail); a 4:2:0 one stays 4:2:0 (what players expect)."""
+    import imageio_ffmpeg
+
+    source = tmp_path / "in.mp4"
+    writer = imageio_ffmpeg.write_frames(str(source), (64, 48), pix_fmt_out=chroma, codec="libx264",
+                                         macro_block_size=1, ffmpeg_log_level="error")
+    writer.send(None)
+    for frame in frames:
+        writer.send(np.ascontiguousarray(np.round(frame * 255).astype(np.uint8)))
+    writer.close()
+    reader = VideoReader(source)
+    assert reader.info.full_chroma == (chroma == "yuv444p")
+    with VideoWriter(tmp_path / "out.mp4", reader.info) as out:
+        for frame in reader:
+            out.write(frame)
+    meta = next(imageio_ffmpeg.read_frames(str(tmp_path / "out.mp4")))
+    assert meta["pix_fmt"].startswith(chroma)
