@@ -6,9 +6,10 @@ compressed one is decoded once into a temporary file beside the output), each pl
 restored on its own, and the restored planes are written, in order, into a TIFF of the same axes, shape, bit
 depth, resolution, georeferencing tags and codec (compressed plane by plane as the in-memory path compresses
 the whole stack), renamed into place when complete. Only a few planes are ever in memory. Layouts: gray planes
-(axes ...YX) and contiguous colour (...YXS); others are refused. Left uncompressed: the float32 --uncertainty
-stack (a memory map) and an ImageJ output that may not fit a classic TIFF compressed (io._tiff_packing: ImageJ
-files are not BigTIFF, and offsets past 4 GB are only readable when the pixels are stored contiguously).
+(axes ...YX) and contiguous colour (...YXS); others are refused. The float32 --uncertainty stack is filled
+into a memory map beside the output, then compressed from it as the in-memory path compresses it. Left
+uncompressed: an ImageJ output that may not fit a classic TIFF compressed (io._tiff_packing: ImageJ files
+are not BigTIFF, and offsets past 4 GB are only readable when the pixels are stored contiguously).
 """
 from __future__ import annotations
 
@@ -168,10 +169,15 @@ def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike
         main_options = options(info.dtype)
         nbytes = len(stack) * int(np.prod(plane_shape)) * np.dtype(info.dtype).itemsize
         packing = _tiff_packing(info, np.dtype(info.dtype), nbytes, imagej=bool(main_options.get("imagej")))
-        std_out = None
-        if std_target is not None:  # float32, memory-mapped: filled beside the restored planes
-            std_out = tifffile.memmap(str(partials[1]), shape=(*stack.stack_shape, *plane_shape), dtype=np.float32,
-                                      **options("float32")).reshape(-1, *plane_shape)
+        std_out = std_packing = None
+        if std_target is not None:  # float32, memory-mapped: filled beside the restored planes (then compressed)
+            std_options = options("float32")
+            std_packing = _tiff_packing(info, np.dtype(np.float32), len(stack) * int(np.prod(plane_shape)) * 4,
+                                        imagej=bool(std_options.get("imagej")))
+            if std_packing.get("compression"):
+                partials.append(temporary_beside(Path(std_target)))  # the uncompressed map, removed at the end
+            std_out = tifffile.memmap(str(partials[-1]), shape=(*stack.stack_shape, *plane_shape),
+                                      dtype=np.float32, **std_options).reshape(-1, *plane_shape)
 
         def restored_planes():
             """Each plane restored, quantised to the output's bit depth, in file order (its std into std_out)."""
@@ -201,6 +207,10 @@ def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike
             del planes_out, out
         if std_out is not None:
             std_out.flush()
+            if std_packing.get("compression"):  # plane by plane from the map, with the input's codec
+                tifffile.imwrite(str(partials[1]), (np.asarray(plane) for plane in std_out),
+                                 shape=(*stack.stack_shape, *plane_shape), dtype=np.float32, **std_options,
+                                 **std_packing)
             del std_out
         for partial, final in zip(partials, finals):
             publish(partial, final)

@@ -406,10 +406,11 @@ def test_a_stack_too_large_for_memory_is_restored_plane_by_plane_to_the_same_fil
         assert np.isnan(tifffile.imread(tmp_path / "streamed.tif")[1, 5:9, 7:12]).all()
 
 
-@pytest.mark.parametrize("kind", ["uint16-gray", "float-nan"])
+@pytest.mark.parametrize("kind", ["uint16-gray", "float-nan", "uint16-lzw"])
 def test_a_stack_too_large_for_memory_gets_its_uncertainty_plane_by_plane(tmp_path, monkeypatch, kind):
     """--uncertainty on a stack that does not fit in memory: the streamed mean and std stacks equal the
-    in-memory ones (float32 std, same axes and shape, blank pixels blank)."""
+    in-memory ones (float32 std, same axes and shape, blank pixels blank, the same codec: the streamed std
+    stack of a compressed input came back uncompressed)."""
     import tifffile
 
     import selfrestore.io as io
@@ -421,7 +422,8 @@ def test_a_stack_too_large_for_memory_gets_its_uncertainty_plane_by_plane(tmp_pa
     if kind == "float-nan":
         stack[1, 5:9, 7:12] = np.nan
     source = tmp_path / "stack.tif"
-    tifffile.imwrite(source, stack, photometric="minisblack", metadata={"axes": "ZCYX" if stack.ndim == 4 else "ZYX"})
+    tifffile.imwrite(source, stack, photometric="minisblack", metadata={"axes": "ZCYX" if stack.ndim == 4 else "ZYX"},
+                     compression="lzw" if kind == "uint16-lzw" else None)
     base = ["restore", str(source), "--model", "laine19-gauss5_50", "--uncertainty", "--quiet"]
     assert main([*base, "-o", str(tmp_path / "memory.tif")]) == 0
     monkeypatch.setattr(io, "physical_memory", lambda: 10**4)
@@ -433,6 +435,8 @@ def test_a_stack_too_large_for_memory_gets_its_uncertainty_plane_by_plane(tmp_pa
             assert a.series[0].axes == b.series[0].axes and a.series[0].shape == b.series[0].shape == stack.shape
             assert a.series[0].dtype == b.series[0].dtype
             assert np.array_equal(a.asarray(), b.asarray(), equal_nan=True)
+            assert a.pages[0].compression == b.pages[0].compression and a.pages[0].predictor == b.pages[0].predictor
+            assert (b.pages[0].compression.name == "LZW") == (kind == "uint16-lzw")
     std = tifffile.imread(tmp_path / "streamed.std.tif")
     assert std.dtype == np.float32 and (std[np.isfinite(std)] > 0).all()
     if kind == "float-nan":
