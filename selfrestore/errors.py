@@ -10,6 +10,12 @@ class Interrupted(UserError):
     continue. The command line exits with 130, as for any Ctrl-C."""
 
 
+class ResumeRefused(UserError):
+    """A saved state an interrupted run left that this run cannot continue (unreadable, saved with other
+    settings, or the frames it wrote are gone): it is left in place for the user to rerun with those settings,
+    restore the frames, or delete it, never discarded by the failed run."""
+
+
 class ImageReadError(UserError):
     """An image file could not be read; the message names the file and the reason."""
 

@@ -1,11 +1,15 @@
 """Inference on images of any size: tiling with an overlap derived from the receptive field, optional
 x8 self-ensemble, and the user-facing :class:`Restorer`.
 
-Why the stitched result equals the untiled one: the image is (virtually) reflect-padded to a multiple of
-the network's ``size_multiple`` m, tiles start on multiples of m (so pooling grids line up) and carry a
-context margin, a multiple of m, at least the receptive-field radius; each tile contributes only its core,
-whose outputs never see the tile's artificial border. Tiles are cut from the input by index arrays, so
-no padded copy of a huge image is ever made: peak memory is the input, the output and one tile.
+When the stitched result equals the untiled one (``context="full"``): the image is (virtually) padded to a
+multiple of the network's ``size_multiple`` m, tiles start on multiples of m (so pooling grids line up) and
+carry a context margin, a multiple of m, at least the receptive-field radius; each tile contributes only its
+core, whose outputs never see the tile's artificial border. That margin is wide (224 px for the U-Nets, 384 for
+the blind-spot nets): a 512 px tile then computes 3.5-6x its own area. ``context="auto"`` (the default)
+caps it at AUTO_CONTEXT pixels: what lies further out barely reaches a pixel (benchmarks/results/
+tile_context.md), and large images restore several times faster. Images up to AUTO_SINGLE_TILE_PIXELS are
+one tile either way. Tiles are cut from the input by index arrays, so no padded copy of a huge image is ever
+made: peak memory is the input, the output and one tile.
 """
 from __future__ import annotations
 
@@ -30,6 +34,8 @@ DEFAULT_TILE = 0           #: 0 = automatic: one tile up to AUTO_SINGLE_TILE_PIX
 AUTO_SINGLE_TILE_PIXELS = 1_500_000
 AUTO_TILE = 512            #: bounds peak memory: a 40 MP image restores in about 2.4 GB (benchmarks/results)
 MIN_TILE = 64              #: smaller tiles would spend nearly all their time on the context margin each carries
+TILE_CONTEXTS = ("auto", "full")  #: as ``--tile-context``
+AUTO_CONTEXT = 128         #: the context margin of ``--tile-context auto``, at most (rounded up to the net's multiple)
 PRECISIONS = ("fp32", "bf16")  #: as ``--precision``
 CLIPPING_MODES = ("auto", "off")  #: as ``--clipping``
 _PER_IMAGE: Any = object()  #: ``clipping_decision`` of :meth:`Restorer.restore` left out: decided on the image
@@ -50,11 +56,23 @@ def reflect_indices(start: int, stop: int, size: int) -> np.ndarray:
 
 
 def receptive_margin(net: nn.Module) -> int:
-    """The context margin each tile carries: the net's receptive field (64 if unknown) rounded up to a multiple
-    of its ``size_multiple``, so tiled outputs equal untiled ones."""
+    """The context margin that makes tiled outputs equal untiled ones: the net's receptive field (64 if
+    unknown) rounded up to a multiple of its ``size_multiple``."""
     m = int(getattr(net, "size_multiple", 1))
     rf = int(getattr(net, "receptive_field", 64))
     return int(math.ceil(rf / m) * m)
+
+
+def tile_margin(net: nn.Module, context: str = "auto") -> int:
+    """The context margin each tile carries: the whole receptive field (``"full"``: tiled == untiled), or at
+    most AUTO_CONTEXT pixels (``"auto"``), rounded up to the net's ``size_multiple``."""
+    if context not in TILE_CONTEXTS:
+        raise ValueError(f"tile context must be one of {TILE_CONTEXTS}, not {context!r}")
+    full = receptive_margin(net)
+    if context == "full":
+        return full
+    m = int(getattr(net, "size_multiple", 1))
+    return min(full, int(math.ceil(AUTO_CONTEXT / m) * m))
 
 
 def _d4(x: Tensor, k: int) -> Tensor:
@@ -77,6 +95,15 @@ def self_ensemble(fn: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
     return ensembled
 
 
+def tile_side(height: int, width: int, multiple: int = 1, tile: int = DEFAULT_TILE) -> int:
+    """The side of the tiles :func:`tiled_apply` cuts an image into (0: automatic, the whole image when small,
+    which is fastest; bounded tiles when large, which bounds memory), a multiple of ``multiple``."""
+    m = max(1, int(multiple))
+    if not tile:
+        tile = max(height, width) + m if height * width <= AUTO_SINGLE_TILE_PIXELS else AUTO_TILE
+    return max(m, int(math.ceil(int(tile) / m) * m))
+
+
 def tiled_apply(fn: Callable[[Tensor], Tensor], image: np.ndarray, multiple: int = 1, margin: int = 0,
                 tile: int = DEFAULT_TILE, device: torch.device | str = "cpu", progress: bool = False,
                 pad: str = "reflect") -> np.ndarray:
@@ -88,9 +115,7 @@ def tiled_apply(fn: Callable[[Tensor], Tensor], image: np.ndarray, multiple: int
     height, width = image.shape[:2]
     m = max(1, int(multiple))
     margin = int(math.ceil(margin / m) * m)
-    if not tile:  # automatic: whole image when small (fastest), bounded tiles when large (bounded memory)
-        tile = max(height, width) + m if height * width <= AUTO_SINGLE_TILE_PIXELS else AUTO_TILE
-    tile = max(m, int(math.ceil(int(tile) / m) * m))
+    tile = tile_side(height, width, m, tile)
     hp, wp = int(math.ceil(height / m) * m), int(math.ceil(width / m) * m)
     ys, xs = list(range(0, hp, tile)), list(range(0, wp, tile))
     out: np.ndarray | None = None
@@ -128,8 +153,10 @@ def tiled_apply(fn: Callable[[Tensor], Tensor], image: np.ndarray, multiple: int
 
 def restore_array(method: Method | None, net: nn.Module, image: np.ndarray, tile: int = DEFAULT_TILE,
                   ensemble: bool = False, precision: str = "fp32", device: torch.device | str | None = None,
-                  progress: bool = False, fn: Callable[[Tensor], Tensor] | None = None) -> np.ndarray:
-    """Restore one (H, W, C) array with ``method.restore`` (or a given ``fn``), tiled."""
+                  progress: bool = False, fn: Callable[[Tensor], Tensor] | None = None,
+                  context: str = "auto") -> np.ndarray:
+    """Restore one (H, W, C) array with ``method.restore`` (or a given ``fn``), tiled (``context``: the
+    margin of :func:`tile_margin`)."""
     device = pick_device("auto" if device is None else device)
     net.eval()
 
@@ -138,7 +165,7 @@ def restore_array(method: Method | None, net: nn.Module, image: np.ndarray, tile
             return (fn or (lambda t: method.restore(net, t)))(x).float()
 
     return tiled_apply(self_ensemble(run) if ensemble else run, image,
-                       multiple=getattr(net, "size_multiple", 1), margin=receptive_margin(net), tile=tile,
+                       multiple=getattr(net, "size_multiple", 1), margin=tile_margin(net, context), tile=tile,
                        device=device, progress=progress,
                        pad="zero" if getattr(net, "blind_spot", False) else "reflect")
 
@@ -279,8 +306,10 @@ class Restorer:
 
     def __init__(self, model: str | os.PathLike, device: str | torch.device = "auto", tile: int = DEFAULT_TILE,
                  ensemble: bool = False, precision: str = "fp32", noise_params: dict[str, float] | None = None,
-                 sensor_noise: tuple[float, float] | None = None, clipping: str = "auto") -> None:
-        """``tile``: 0 (automatic) or a side of at least 64 pixels, as ``--tile``; ``precision``: "fp32" or
+                 sensor_noise: tuple[float, float] | None = None, clipping: str = "auto",
+                 tile_context: str = "auto") -> None:
+        """``tile``: 0 (automatic) or a side of at least 64 pixels, as ``--tile``; ``tile_context``: "auto"
+        or "full" (tiled == untiled), as ``--tile-context``; ``precision``: "fp32" or
         "bf16". ``noise_params``: the noise level of the images to restore when it differs from the model's
         nominal one (``sigma`` / ``lam`` / ``alpha`` in [0, 1] image units), for Bayesian models that
         take it (Laine19 with a known level). ``sensor_noise``: (a, b) of Poisson-Gaussian noise
@@ -294,6 +323,8 @@ class Restorer:
             raise UserError(f"precision {precision!r}: use one of {', '.join(PRECISIONS)}")
         if clipping not in CLIPPING_MODES:
             raise UserError(f"clipping {clipping!r}: use one of {', '.join(CLIPPING_MODES)}")
+        if tile_context not in TILE_CONTEXTS:
+            raise UserError(f"tile_context {tile_context!r}: use one of {', '.join(TILE_CONTEXTS)}")
         if isinstance(tile, bool) or not isinstance(tile, numbers.Integral) or (tile != 0 and tile < MIN_TILE):
             raise UserError(f"tile {tile!r}: use 0 (automatic) or a whole number of at least {MIN_TILE} pixels")
         if not (isinstance(ensemble, (bool, np.bool_, type(None)))  # ensemble="no" was true: 9x slower
@@ -315,6 +346,7 @@ class Restorer:
         #: float data trained on after mapping it to [0, 1] (``fit`` on far-out-of-range floats): map alike
         self.intensity = self.header.get("intensity")
         self.tile, self.ensemble, self.precision, self.clipping = tile, bool(ensemble), precision, clipping
+        self.tile_context = tile_context
         #: (sigma, low end, high end) of the clipped-noise correction of the last image restored, or None
         self.last_clipping: tuple[float, bool, bool] | None = None
         self.noise_params = dict(noise_params or {})
@@ -478,21 +510,43 @@ class Restorer:
         from .io import LUMA, to_channels
 
         def mean_and_variance(x: Tensor) -> Tensor:
-            mean, std = self.method.restore_with_uncertainty(self.net, x, **params)
+            mean, std = self.method.restore_with_uncertainty(self.net, x, **level)
             return torch.cat([mean, std.square()], dim=1)
 
         have = image.shape[2]
         if self.channels == 1 and have > 1:  # channel by channel, as :meth:`_restore`
             parts = [self._mean_and_std(image[:, :, c:c + 1], progress, params) for c in range(have)]
             return np.concatenate([m for m, _ in parts], axis=2), np.concatenate([d for _, d in parts], axis=2)
+        level = params or self._level_of_tiled(to_channels(image, self.channels))
         both = restore_array(self.method, self.net, to_channels(image, self.channels), tile=self.tile,
                              ensemble=self.ensemble, precision=self.precision, device=self.device,
-                             progress=progress, fn=mean_and_variance)
+                             progress=progress, fn=mean_and_variance, context=self.tile_context)
         mean, std = both[:, :, :self.channels], np.sqrt(np.maximum(both[:, :, self.channels:], 0.0))
         if have != self.channels:
             mean = to_channels(mean, have)
             std = np.sqrt((std**2) @ (np.array(LUMA, np.float32) ** 2))[:, :, None]
         return mean, std
+
+    def _level_of_tiled(self, image: np.ndarray) -> dict[str, float]:
+        """For a model that estimates the noise level as it restores (``laine19-gauss5_50``), the level of an
+        image restored in several tiles, estimated once on its centre (up to AUTO_SINGLE_TILE_PIXELS): each
+        tile estimated its own, so the result depended on the tiling. {} for one tile or other models."""
+        estimate = getattr(self.method, "restore_level", None)
+        height, width = image.shape[:2]
+        m = int(getattr(self.net, "size_multiple", 1))
+        side = tile_side(height, width, m, self.tile)
+        if estimate is None or (height <= side and width <= side):
+            return {}
+        rows = min(height // m * m, max(m, int(math.sqrt(AUTO_SINGLE_TILE_PIXELS)) // m * m))
+        cols = min(width // m * m, max(m, AUTO_SINGLE_TILE_PIXELS // max(rows, 1) // m * m))
+        if not rows or not cols:  # thinner than the net's multiple: each tile estimates, as before
+            return {}
+        top, left = (height - rows) // 2, (width - cols) // 2
+        crop = np.ascontiguousarray(image[top:top + rows, left:left + cols].transpose(2, 0, 1))
+        x = torch.from_numpy(crop)[None].float().to(self.device).contiguous(memory_format=torch.channels_last)
+        self.net.eval()
+        with torch.no_grad():
+            return estimate(self.net, x)
 
     def _stabilise(self, image: np.ndarray
                    ) -> tuple[np.ndarray, Callable[..., np.ndarray], dict[str, float]]:
@@ -535,10 +589,11 @@ class Restorer:
             return np.concatenate([self._restore(image[:, :, c:c + 1], progress, params) for c in range(have)],
                                   axis=2)
         params = self.noise_params if params is None else params
+        params = params or self._level_of_tiled(to_channels(image, self.channels))
         fn = (lambda t: self.method.restore(self.net, t, **params)) if params else None
         out = restore_array(self.method, self.net, to_channels(image, self.channels), tile=self.tile,
                             ensemble=self.ensemble, precision=self.precision, device=self.device,
-                            progress=progress, fn=fn)
+                            progress=progress, fn=fn, context=self.tile_context)
         return to_channels(out, have) if have != self.channels else out
 
     def restore_file(self, source: str | os.PathLike, target: str | os.PathLike) -> Path:

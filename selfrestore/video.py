@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .errors import Interrupted, UserError
+from .errors import Interrupted, ResumeRefused, UserError
 from .flow import FlowEstimator, flow_to_tensor, inside_mask, occlusion_mask
 from .methods.base import Method
 from .restore import restore_array
@@ -78,6 +78,7 @@ class VideoConfig:
     #: frames hold; `video --precision bf16` asks for it on 8-bit frames)
     amp_inference: bool = False
     tile: int = 1024
+    tile_context: str = "auto"        #: the context each tile carries (restore.tile_margin)
     seed: int = 0
     progress: bool = True
     checkpoint: str | None = None     #: save the fine-tuning state here (and resume from it)
@@ -101,11 +102,6 @@ SETTING_NAMES = {"steps_per_frame": "--steps-per-frame", "passes": "--passes", "
                  "occlusion_test": "--occlusion-test", "amp": "--precision", "seed": "--seed",
                  "resume_key": "the input or --model", "method": "--method or --warp-loss",
                  "mode": "--online / --offline", "frames": "the video's frame count", "shape": "the frame size"}
-
-
-class ResumeRefused(UserError):
-    """A saved fine-tuning state this run cannot continue (unreadable, or saved with other settings): it is left
-    in place for the user to rerun with those settings or delete, never discarded by the failed run."""
 
 
 @dataclass
@@ -232,7 +228,8 @@ class VideoFineTuner:
         stack = np.concatenate([frames[i] for i in idx], axis=2)
         self.net.eval()
         return restore_array(self.method, self.net, stack, tile=self.config.tile,
-                             precision="bf16" if self.config.amp_inference else "fp32", device=self.device)
+                             precision="bf16" if self.config.amp_inference else "fp32", device=self.device,
+                             context=self.config.tile_context)
 
     # ---------------------------------------------------------------------------------- alignment
     def align(self, target_ref: np.ndarray, source_ref: np.ndarray) -> tuple[Tensor, Tensor, Tensor, Tensor]:

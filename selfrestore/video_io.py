@@ -23,7 +23,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from .errors import UserError, unreadable_image
+from .errors import ResumeRefused, UserError, unreadable_image
 from .io import (FITS_SUFFIXES, IMAGE_SUFFIXES, STACK_SUFFIXES, TIFF_SUFFIXES, VIDEO_SUFFIXES, ImageInfo,
                  check_fits_in_memory, intensity_mapping, palette_colours, pixel_type, read_frames, read_image,
                  discard, publish, refuse_animation, temporary_beside, tiff_pages_lost, write_frames, write_image)
@@ -70,17 +70,24 @@ def _ffmpeg():
 
 def decoded_frames(path: str | os.PathLike) -> tuple[int, list[str]]:
     """Decode every frame of the first video stream of ``path`` (ffmpeg, output discarded): how many decode,
-    and ffmpeg's error messages on the way (a damaged or cut-off file; empty for an intact one)."""
+    and the errors ffmpeg reported for that stream or the file's end on the way (a damaged or cut-off file;
+    empty for an intact one; other streams' errors, a glitch in the sound, are not the video's)."""
     cmd = [_ffmpeg().get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "repeat+level+info", "-i",
            str(path), "-map", "0:v:0", "-vf", "null", "-f", "null", "-"]
     run = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     lines = run.stdout.decode(errors="replace").splitlines()
-    messages = [found.group(1).strip() for line in lines if (found := re.search(r"\[(?:error|fatal)\] (.*)", line))]
+    errors = [(found.group(1), found.group(2).strip()) for line in lines
+              if (found := re.search(r"^(.*?)\[(?:error|fatal)\] (.*)", line))]
     if run.returncode:
-        raise RuntimeError(messages[-1] if messages else f"ffmpeg exited with code {run.returncode}")
+        raise RuntimeError(errors[-1][1] if errors else f"ffmpeg exited with code {run.returncode}")
+    codec = next((found.group(1) for line in lines if (found := re.search(r"Stream #0:\d+.*?: Video: (\w+)", line))),
+                 None)
+    video = [message for source, message in errors  # the video decoder's (its name, or ffmpeg's decoder thread)
+             if (codec and f"[{codec} @" in source) or "vist#" in source or "[dec:" in source
+             or re.search(r"partial file|ended prematurely|truncat", message, re.IGNORECASE)]
     for line in reversed(lines):
         if (found := re.search(r"frame=\s*(\d+)", line)):
-            return int(found.group(1)), messages
+            return int(found.group(1)), video
     raise RuntimeError("ffmpeg did not say how many frames it decoded")
 
 
@@ -331,17 +338,18 @@ class VideoReader:
         if count == 0:
             raise UserError(f"{path}: video holds no frames")
         stated = float(meta.get("duration") or 0.0) * float(meta.get("fps") or 0.0)
-        if errors and count < stated - 0.5:  # a cut-off copy: the header promises frames that do not decode
-            raise UserError(f"{path}: damaged or cut off: {count} of the {round(stated)} frames its header states "
-                            f"can be decoded (ffmpeg: {errors[-1]}); every frame is needed: re-encode the readable "
-                            "part into a new file to restore that")
+        if errors and count < stated - 0.5:  # a cut-off copy: the video fails before the file's stated end
+            raise UserError(f"{path}: damaged or cut off: {count} frames decode, where its length "
+                            f"({float(meta['duration']):.2f} s at {float(meta['fps']):g} fps) holds about "
+                            f"{round(stated)} (ffmpeg: {errors[0]}); every frame is needed: re-encode the frames that "
+                            "decode into a new file to restore those")
         width, height = meta["size"]
         pix_fmt = str(meta.get("pix_fmt", ""))
         deep = bool(re.search(r"(9|10|12|14|16)(le|be)|rgb48|rgba64", pix_fmt))
         alpha = bool(re.match(r"(yuva|rgba|argb|bgra|abgr|gbrap|ya\d)", pix_fmt))
         return VideoInfo("file", str(path), count, height, width, 3, "uint16" if deep else "uint8",
                          fps=float(meta.get("fps") or 25.0), alpha=alpha,
-                         full_chroma=bool(re.match(r"(yuva?444|yuvj444|gbr|rgb|bgr)", pix_fmt)))
+                         full_chroma=bool(re.match(r"(yuva?j?444|gbr|[0a]?rgb|[0a]?bgr|pal8|nv24|nv42)", pix_fmt)))
 
     def __len__(self) -> int:
         return self.info.frames
@@ -361,8 +369,8 @@ class VideoReader:
                 yield frame
             return
         deep = self.info.dtype == "uint16"
-        gen = _ffmpeg().read_frames(self.info.source, pix_fmt="rgb48le" if deep else "rgb24",
-                                    bits_per_pixel=48 if deep else 24)
+        gen = _ffmpeg().read_frames(self.info.source, pix_fmt="rgb48le" if deep else "rgb24",  # each frame once
+                                    bits_per_pixel=48 if deep else 24, output_params=["-fps_mode", "passthrough"])
         next(gen)
         shape = (self.info.height, self.info.width, 3)
         try:
@@ -537,15 +545,15 @@ class VideoWriter:
                 raise UserError(f"{self.target}: a video or stack file written without a spool folder cannot be "
                                 "continued")
             missing = [i for i in range(self.count, self.count + count) if not self._spooled(i).exists()]
-            if missing:
-                raise UserError(f"{self._spool}: frame {missing[0] + 1} of the interrupted run is missing; start "
-                                "over without --resume")
+            if missing:  # the state is kept: the frame may be put back
+                raise ResumeRefused(f"{self._spool}: frame {missing[0] + 1} of the interrupted run is missing; "
+                                    "put it back, or start over without --resume, with --overwrite")
         else:  # frame files: deleted or moved since, the restored video would lack them
             gone = next((path for path in map(self._frame_path, range(self.count, self.count + count))
                          if not path.exists()), None)
-            if gone is not None:
-                raise UserError(f"{gone}: a frame the interrupted run wrote is missing; start over without "
-                                "--resume, with --overwrite")
+            if gone is not None:  # the state is kept: the frame may be put back
+                raise ResumeRefused(f"{gone}: a frame the interrupted run wrote is missing; put it back, or start "
+                                    "over without --resume, with --overwrite")
         self.count += count
 
     def _spool_depth(self) -> str:

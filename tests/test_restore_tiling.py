@@ -23,10 +23,38 @@ def test_tiled_equals_untiled_on_1024x1536():
     image = np.random.default_rng(0).random((1024, 1536, 3), dtype=np.float32)
     method = Noise2Noise()
     whole = restore_array(method, net, image, tile=4096, device="cpu")
-    tiled = restore_array(method, net, image, tile=256, device="cpu")
+    tiled = restore_array(method, net, image, tile=256, device="cpu", context="full")
     assert receptive_margin(net) >= net.receptive_field
     assert whole.shape == image.shape
     assert np.abs(whole - tiled).max() < 1e-5
+
+
+def test_automatic_context_caps_the_margin_and_keeps_tiled_close_to_untiled(monkeypatch):
+    """--tile-context auto carries at most AUTO_CONTEXT px (the U-Net's exact margin is 224): the tiles
+    compute less, and the result stays close to the untiled one; without context the seams show."""
+    import selfrestore.restore as restore_module
+    from selfrestore.restore import AUTO_CONTEXT, tile_margin
+
+    torch.manual_seed(0)
+    net = build_net("unet", width=4).eval()
+    assert tile_margin(net, "full") == receptive_margin(net) == 224 and tile_margin(net) == AUTO_CONTEXT == 128
+    calls = []
+
+    def fn(x):
+        calls.append(x.shape[-2] * x.shape[-1])
+        return Noise2Noise().restore(net, x)
+
+    image = np.random.default_rng(0).random((768, 768, 3), dtype=np.float32)
+    whole = restore_array(None, net, image, tile=1024, device="cpu", fn=fn)
+    calls.clear()
+    exact = restore_array(None, net, image, tile=256, device="cpu", fn=fn, context="full")
+    computed_full = sum(calls)
+    calls.clear()
+    cheap = restore_array(None, net, image, tile=256, device="cpu", fn=fn)
+    assert sum(calls) < 0.7 * computed_full
+    assert np.abs(exact - whole).max() < 1e-5 and np.abs(cheap - whole).max() < 1e-4
+    monkeypatch.setattr(restore_module, "AUTO_CONTEXT", 0)
+    assert np.abs(restore_array(None, net, image, tile=256, device="cpu", fn=fn) - whole).max() > 1e-3
 
 
 def test_odd_and_tiny_sizes_restore_to_the_same_shape():

@@ -482,11 +482,15 @@ def test_a_resume_whose_earlier_frames_are_gone_is_refused(tmp_path, tiny_model,
     _interrupted(fail_at_call, monkeypatch, vid, tmp_path / output, tiny_model)
     written = sorted((tmp_path / "out").glob("*.png"))
     assert len(written) == 3
+    kept = written[1].read_bytes()
     written[1].unlink()
     capsys.readouterr()
     assert _video(vid, tmp_path / output, tiny_model, "--online", "--resume") == 2
     err = capsys.readouterr().err
     assert "missing" in err and "--overwrite" in err and len(err.strip().splitlines()) == 1, err
+    written[1].write_bytes(kept)  # the state was kept: with the frame back, the run continues
+    assert _video(vid, tmp_path / output, tiny_model, "--online", "--resume") == 0
+    assert len(list((tmp_path / "out").glob("*.png"))) == 5
 
 
 def test_a_frame_pattern_in_the_input_folder_is_warned_about(tmp_path, tiny_model, capsys):
@@ -597,3 +601,19 @@ def test_video_stack_too_large_for_memory_is_refused_before_reading(tmp_path, mo
                  "-o", str(tmp_path / "out.tif"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "folder of images" in err and "GB of memory" in err, err
+
+
+def test_a_pattern_resume_names_the_state_an_earlier_version_left(tmp_path, tiny_model, capsys):
+    """Earlier versions kept a pattern's state beside its folder (cam.resume.pt): --resume said only "nothing
+    to resume"; it names that file now. `-o .` (the current folder) was a traceback ('has an empty name')."""
+    from pathlib import Path
+
+    from selfrestore.commands.video import resume_path
+
+    vid = _frames(tmp_path / "vid", ["000.png", "001.png"])
+    (tmp_path / "cam").mkdir()
+    (tmp_path / "cam.resume.pt").write_bytes(b"left by an earlier version")
+    assert _video(vid, tmp_path / "cam" / "%03d.png", tiny_model, "--resume") == 2
+    err = capsys.readouterr().err
+    assert "nothing to resume" in err and "cam.resume.pt" in err and "earlier selfrestore" in err
+    assert resume_path(".") == Path.cwd().with_name(Path.cwd().name + ".resume.pt")

@@ -118,7 +118,7 @@ def test_a_cut_off_video_file_is_refused_not_restored_shorter(tmp_path, suffix):
     assert len(VideoReader(tmp_path / f"v{suffix}")) == 8  # intact: read whole
     data = (tmp_path / f"v{suffix}").read_bytes()
     (tmp_path / f"cut{suffix}").write_bytes(data[:int(0.7 * len(data))])
-    with pytest.raises(UserError, match=r"cut off: \d of the 8 frames") as err:
+    with pytest.raises(UserError, match=r"cut off: \d frames decode, where .* holds about 8 ") as err:
         VideoReader(tmp_path / f"cut{suffix}")
     assert "\n" not in str(err.value)
 
@@ -277,3 +277,37 @@ def test_an_8_bit_video_keeps_its_chroma_resolution(tmp_path, frames, chroma):
             out.write(frame)
     meta = next(imageio_ffmpeg.read_frames(str(tmp_path / "out.mp4")))
     assert meta["pix_fmt"].startswith(chroma)
+
+
+def test_a_variable_frame_rate_video_yields_each_frame_once(tmp_path):
+    """The frames were read through a constant-rate pipe: 8 frames timed 0.1-0.3 s apart came as 15 (repeats),
+    while the video was counted as 8 (an offline run failed after decoding, an online one stopped early)."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    write_video(tmp_path / "cfr.mkv", np.random.default_rng(0).random((8, 48, 64, 3), dtype=np.float32),
+                info(fps=10.0))
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i",
+                    str(tmp_path / "cfr.mkv"), "-vf", "setpts='if(lt(N,4),N*0.1,0.4+(N-4)*0.3)/TB'", "-fps_mode",
+                    "vfr", "-c:v", "libx264", str(tmp_path / "vfr.mkv")], check=True)
+    reader = VideoReader(tmp_path / "vfr.mkv")
+    assert len(reader) == 8 and len(list(reader)) == 8
+
+
+def test_errors_of_other_streams_do_not_make_a_video_cut_off(tmp_path, monkeypatch):
+    """A glitch in the sound track (AAC errors) with the sound 0.2 s longer than the pictures was refused as
+    "30 of the 32 frames": only the video decoder's errors and the file's end count."""
+    import subprocess
+
+    import selfrestore.video_io as video_io
+
+    log = ("[info]   Stream #0:0: Video: h264 (High), yuv420p, 96x64, 10 fps\n"
+           "[info]   Stream #0:1: Audio: aac (LC), 44100 Hz, mono\n"
+           "[aac @ 0x5644462d5400] [error] Prediction is not allowed in AAC-LC.\n"
+           "[info] frame=   30 fps=0.0 q=-0.0 Lsize=N/A time=00:00:03.00\n")
+    cut = log.replace("[aac @ 0x5644462d5400]", "[h264 @ 0x55851a08e600]")
+    for text, errors in ((log, []), (cut, ["Prediction is not allowed in AAC-LC."])):
+        monkeypatch.setattr(subprocess, "run", lambda *a, text=text, **k: subprocess.CompletedProcess(
+            a, 0, stdout=text.encode(), stderr=b""))
+        assert video_io.decoded_frames(tmp_path / "v.mp4") == (30, errors)

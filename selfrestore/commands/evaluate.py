@@ -172,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
         remove_stale_temporaries([args.json])  # of a run killed while it wrote the report
     # the noise is simulated unclipped: values on 0 or 1 (Poisson zeros) are no clipping to correct
     restorer = Restorer(args.model, device=args.device, tile=args.tile, ensemble=args.ensemble,
-                        precision=args.precision, clipping="off")
+                        precision=args.precision, clipping="off", tile_context=args.tile_context)
     for problem in problems:
         warn(problem)
     if args.limit:

@@ -259,7 +259,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--noise-pg does not combine with --adapt")
     restorer = Restorer(args.model, device=args.device, tile=args.tile, ensemble=args.ensemble,
                         precision=args.precision, noise_params=noise_params(args),
-                        sensor_noise=tuple(args.noise_pg) if args.noise_pg else None, clipping=args.clipping)
+                        sensor_noise=tuple(args.noise_pg) if args.noise_pg else None, clipping=args.clipping,
+                        tile_context=args.tile_context)
     size_problem = recorded_warning(restorer.header)
     if size_problem:
         warn(f"{args.model}: {size_problem}")
@@ -491,7 +492,7 @@ def run_pairs(args: argparse.Namespace) -> int:
         raise UserError("--adapt, --uncertainty and --noise-* do not apply to blurry+noisy restoration")
     pairs = _blurry_noisy_paths(args.blurry, args.noisy)
     restorer = Restorer(args.model, device=args.device, tile=args.tile, ensemble=args.ensemble,
-                        precision=args.precision)
+                        precision=args.precision, tile_context=args.tile_context)
     method = restorer.method
     if method.batch_kind != "blurry_noisy":
         raise UserError(f"{args.model}: method {method.name!r} restores single images; --blurry/--noisy need a "
@@ -529,7 +530,7 @@ def run_pairs(args: argparse.Namespace) -> int:
             continue
         obs = np.concatenate([blurry, noisy], axis=2)
         out = restore_array(method, restorer.net, obs, tile=args.tile, ensemble=args.ensemble,
-                            precision=args.precision, device=restorer.device)
+                            precision=args.precision, device=restorer.device, context=args.tile_context)
         have = info.channels
         try:  # a file system that says no (permissions, a full disk): reported, and the next pair goes on
             write_image(target, to_channels(out, have) if have != out.shape[2] else out, info)

@@ -55,7 +55,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = add_parser(sub, "video", SUMMARY, DESCRIPTION, EPILOG)
     p.add_argument("input", metavar="INPUT", help="video file, folder of frames or frame pattern")
     p.add_argument("-o", "--output", required=True, metavar="OUTPUT",
-                   help="video file, folder or frame pattern for the restored frames")
+                   help="video file, folder or frame pattern for the restored frames (a video file keeps the "
+                        "source's depth and colour sampling: an 8-bit 4:2:0 source gives 4:2:0, which every player "
+                        "shows; a 4:4:4 or RGB one 4:4:4 H.264 / VP9, which fewer players show; 16-bit or float "
+                        "frames give 10-bit 4:4:4, lossless 16-bit FFV1 in .mkv / .avi)")
     p.add_argument("--method", choices=["f2f", "mf2f"], default="mf2f",
                    help="f2f fine-tunes a single-frame denoiser, mf2f a five-frame one (see above)")
     p.add_argument("--model", default=None,
@@ -105,6 +108,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "are restored in fp32 otherwise (bf16 keeps about 8 bits: 16-bit and float frames would "
                         "lose theirs)")
     r.add_argument("--tile", type=tile_size, default=1024, help="inference tile size in pixels (0: automatic)")
+    r.add_argument("--tile-context", choices=["auto", "full"], default="auto",
+                   help="the context each tile carries, as for restore: auto (default) at most 128 px, full the "
+                        "network's whole receptive field (frames larger than --tile only)")
     r.add_argument("--device", default="auto", help="auto (a GPU where there is one), cpu, cuda, cuda:1 ...")
     r.add_argument("--overwrite", action="store_true",
                    help="replace an existing output (and --save-model file), discarding the state of an "
@@ -125,7 +131,18 @@ def resume_path(output: str) -> Path:
     """Where a run keeps its fine-tuning state: OUTPUT.resume.pt, next to the output (a pattern's beside its
     frames, named after the pattern: two patterns in one folder are two runs)."""
     path = Path(output)
+    if not path.name:  # "." (or "/"): the folder by its own name
+        path = path.resolve()
     return path.with_name(path.name + ".resume.pt")
+
+
+def _older_resume_path(output: str) -> Path | None:
+    """Where earlier versions kept a frame pattern's resume state: FOLDER.resume.pt beside its folder."""
+    path = Path(output)
+    if "%" not in path.name:
+        return None
+    folder = path.parent if path.parent.name else path.parent.resolve()
+    return folder.with_name(folder.name + ".resume.pt")
 
 
 def _check_output(args: argparse.Namespace, info: VideoInfo, existing: bool = True) -> None:
@@ -309,7 +326,10 @@ def run(args: argparse.Namespace) -> int:
     checkpoint = resume_path(args.output)
     if args.resume:
         if not checkpoint.exists():
-            raise UserError(f"nothing to resume: {checkpoint} does not exist")
+            older = _older_resume_path(args.output)
+            raise UserError(f"nothing to resume: {checkpoint} does not exist" + (
+                f" ({older} is the state of a run by an earlier selfrestore: resume it with that version, or delete "
+                "it and start over)" if older is not None and older.exists() else ""))
     elif checkpoint.exists() and not args.overwrite:  # --overwrite discards it, once every check has passed
         raise UserError(f"{checkpoint}: an interrupted {args.mode} run left its fine-tuning state here; add "
                         "--resume to continue it, or --overwrite to start over")
@@ -340,7 +360,7 @@ def run(args: argparse.Namespace) -> int:
                          flow_preset=args.flow_preset, occlusion_test=args.occlusion_test,
                          amp=resolve_amp(precision, device),
                          amp_inference=args.precision == "bf16" and reader.info.dtype == "uint8",
-                         tile=args.tile, seed=args.seed, progress=not args.quiet,
+                         tile=args.tile, tile_context=args.tile_context, seed=args.seed, progress=not args.quiet,
                          checkpoint=str(checkpoint), overwrite=replacing,
                          resume_key=f"input {Path(args.input).resolve()}, model "
                                     f"{Path(model).resolve() if Path(model).is_file() else model}")
