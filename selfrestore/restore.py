@@ -6,10 +6,11 @@ multiple of the network's ``size_multiple`` m, tiles start on multiples of m (so
 carry a context margin, a multiple of m, at least the receptive-field radius; each tile contributes only its
 core, whose outputs never see the tile's artificial border. That margin is wide (224 px for the U-Nets, 384 for
 the blind-spot nets): a 512 px tile then computes 3.5-6x its own area. ``context="auto"`` (the default)
-caps it at AUTO_CONTEXT pixels: what lies further out barely reaches a pixel (benchmarks/results/
-tile_context.md), and large images restore several times faster. Images up to AUTO_SINGLE_TILE_PIXELS are
-one tile either way. Tiles are cut from the input by index arrays, so no padded copy of a huge image is ever
-made: peak memory is the input, the output and one tile.
+caps it at AUTO_CONTEXT pixels: what lies further out barely reaches a pixel, and tiled images restore faster
+(benchmarks/results/tile_context.md). Images up to AUTO_SINGLE_TILE_PIXELS are one tile either way. A model
+that estimates the noise level as it restores (Laine19 over a range of levels) estimates it per tile, so its
+tiled result differs a little from its untiled one whatever the context. Tiles are cut from the input by
+index arrays, so no padded copy of a huge image is ever made: peak memory is the input, the output and one tile.
 """
 from __future__ import annotations
 
@@ -510,14 +511,13 @@ class Restorer:
         from .io import LUMA, to_channels
 
         def mean_and_variance(x: Tensor) -> Tensor:
-            mean, std = self.method.restore_with_uncertainty(self.net, x, **level)
+            mean, std = self.method.restore_with_uncertainty(self.net, x, **params)
             return torch.cat([mean, std.square()], dim=1)
 
         have = image.shape[2]
         if self.channels == 1 and have > 1:  # channel by channel, as :meth:`_restore`
             parts = [self._mean_and_std(image[:, :, c:c + 1], progress, params) for c in range(have)]
             return np.concatenate([m for m, _ in parts], axis=2), np.concatenate([d for _, d in parts], axis=2)
-        level = params or self._level_of_tiled(to_channels(image, self.channels))
         both = restore_array(self.method, self.net, to_channels(image, self.channels), tile=self.tile,
                              ensemble=self.ensemble, precision=self.precision, device=self.device,
                              progress=progress, fn=mean_and_variance, context=self.tile_context)
@@ -526,27 +526,6 @@ class Restorer:
             mean = to_channels(mean, have)
             std = np.sqrt((std**2) @ (np.array(LUMA, np.float32) ** 2))[:, :, None]
         return mean, std
-
-    def _level_of_tiled(self, image: np.ndarray) -> dict[str, float]:
-        """For a model that estimates the noise level as it restores (``laine19-gauss5_50``), the level of an
-        image restored in several tiles, estimated once on its centre (up to AUTO_SINGLE_TILE_PIXELS): each
-        tile estimated its own, so the result depended on the tiling. {} for one tile or other models."""
-        estimate = getattr(self.method, "restore_level", None)
-        height, width = image.shape[:2]
-        m = int(getattr(self.net, "size_multiple", 1))
-        side = tile_side(height, width, m, self.tile)
-        if estimate is None or (height <= side and width <= side):
-            return {}
-        rows = min(height // m * m, max(m, int(math.sqrt(AUTO_SINGLE_TILE_PIXELS)) // m * m))
-        cols = min(width // m * m, max(m, AUTO_SINGLE_TILE_PIXELS // max(rows, 1) // m * m))
-        if not rows or not cols:  # thinner than the net's multiple: each tile estimates, as before
-            return {}
-        top, left = (height - rows) // 2, (width - cols) // 2
-        crop = np.ascontiguousarray(image[top:top + rows, left:left + cols].transpose(2, 0, 1))
-        x = torch.from_numpy(crop)[None].float().to(self.device).contiguous(memory_format=torch.channels_last)
-        self.net.eval()
-        with torch.no_grad():
-            return estimate(self.net, x)
 
     def _stabilise(self, image: np.ndarray
                    ) -> tuple[np.ndarray, Callable[..., np.ndarray], dict[str, float]]:
@@ -589,7 +568,6 @@ class Restorer:
             return np.concatenate([self._restore(image[:, :, c:c + 1], progress, params) for c in range(have)],
                                   axis=2)
         params = self.noise_params if params is None else params
-        params = params or self._level_of_tiled(to_channels(image, self.channels))
         fn = (lambda t: self.method.restore(self.net, t, **params)) if params else None
         out = restore_array(self.method, self.net, to_channels(image, self.channels), tile=self.tile,
                             ensemble=self.ensemble, precision=self.precision, device=self.device,

@@ -257,29 +257,3 @@ def test_poisson_level_is_estimated_for_an_estimated_level_model():
     assert abs(params["lam"].item() - lam) / lam < 0.1
     assert torch.allclose(method.restore(net, y), method.restore(net, y, lam=params["lam"]), atol=1e-5)
 
-
-@pytest.mark.parametrize("uncertainty", [False, True])
-def test_a_tiled_image_gets_one_noise_level_for_all_its_tiles(tmp_path, monkeypatch, uncertainty):
-    """A model that estimates the level as it restores (laine19-gauss5_50) estimated it per tile on an image
-    over 1.5 MP: the result depended on the tiling (0.24 8-bit levels between one tile and 512 px tiles with
-    full context, benchmarks/tile_context.py). It is estimated once, on the image's centre, for every tile."""
-    import numpy as np
-
-    import selfrestore.restore as restore_module
-    from selfrestore.checkpoint import build_net, save_checkpoint
-    from selfrestore.restore import Restorer
-
-    torch.manual_seed(0)
-    model = tmp_path / "l19.safetensors"
-    save_checkpoint(model, build_net("blindspot", in_channels=3, out_channels=9, width=4, depth=2),
-                    {"method": {"name": "laine19", "noise": "gauss5_50", "head": "full"}, "channels": 3})
-    monkeypatch.setattr(restore_module, "AUTO_SINGLE_TILE_PIXELS", 64 * 64)  # "over 1.5 MP": tiled
-    image = np.clip(np.random.default_rng(0).random((192, 320, 3)) * 0.6 + 0.2, 0, 1).astype(np.float32)
-    outputs = []
-    for tile in (64, 128, 192):
-        restorer = Restorer(model, tile=tile, tile_context="full", clipping="off")
-        result = restorer.restore_with_uncertainty(image) if uncertainty else (restorer.restore(image),)
-        outputs.append(result)
-    for other in outputs[1:]:
-        for a, b in zip(outputs[0], other):
-            assert np.abs(a - b).max() < 1e-5

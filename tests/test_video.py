@@ -615,5 +615,7 @@ def test_a_pattern_resume_names_the_state_an_earlier_version_left(tmp_path, tiny
     (tmp_path / "cam.resume.pt").write_bytes(b"left by an earlier version")
     assert _video(vid, tmp_path / "cam" / "%03d.png", tiny_model, "--resume") == 2
     err = capsys.readouterr().err
-    assert "nothing to resume" in err and "cam.resume.pt" in err and "earlier selfrestore" in err
+    assert "nothing to resume" in err and "cam.resume.pt exists" in err and "earlier selfrestore" in err
     assert resume_path(".") == Path.cwd().with_name(Path.cwd().name + ".resume.pt")
+    assert resume_path("..") == Path.cwd().parent.with_name(Path.cwd().parent.name + ".resume.pt")
+    assert resume_path("/") == Path("/.resume.pt")

@@ -131,8 +131,10 @@ def resume_path(output: str) -> Path:
     """Where a run keeps its fine-tuning state: OUTPUT.resume.pt, next to the output (a pattern's beside its
     frames, named after the pattern: two patterns in one folder are two runs)."""
     path = Path(output)
-    if not path.name:  # "." (or "/"): the folder by its own name
+    if path.name in ("", ".", ".."):  # ".", "..": the folder by its own name
         path = path.resolve()
+    if not path.name:  # the root folder: beside nothing, so inside it
+        return path / ".resume.pt"
     return path.with_name(path.name + ".resume.pt")
 
 
@@ -328,8 +330,9 @@ def run(args: argparse.Namespace) -> int:
         if not checkpoint.exists():
             older = _older_resume_path(args.output)
             raise UserError(f"nothing to resume: {checkpoint} does not exist" + (
-                f" ({older} is the state of a run by an earlier selfrestore: resume it with that version, or delete "
-                "it and start over)" if older is not None and older.exists() else ""))
+                f" ({older} exists: the state of a run into the folder {older.name[:-len('.resume.pt')]}, or of this "
+                "pattern's run by an earlier selfrestore, which that version resumes)"
+                if older is not None and older.exists() else ""))
     elif checkpoint.exists() and not args.overwrite:  # --overwrite discards it, once every check has passed
         raise UserError(f"{checkpoint}: an interrupted {args.mode} run left its fine-tuning state here; add "
                         "--resume to continue it, or --overwrite to start over")

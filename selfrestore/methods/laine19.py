@@ -268,18 +268,6 @@ class Laine19(Method):
         std = var.clamp_min(0).sqrt() if want_std else None
         return mean, std
 
-    def restore_level(self, net: nn.Module, obs: Tensor) -> dict[str, float]:
-        """The noise level :meth:`restore` estimates on ``obs`` (one image) when it is given none, as the
-        parameters it takes (``{"sigma": s}`` / ``{"lam": l}``); {} for a model that uses a known or nominal
-        level. The restorer estimates it once for a tiled image and hands it to every tile."""
-        if self.head == "mu" or not self._restore_estimates_level():
-            return {}
-        out = net(obs)
-        with torch.autocast(out.device.type, enabled=False):
-            mu, prior_cov = split_head(out.float(), self.head, obs.shape[1])
-            params = self._ml_params(obs.float(), mu, prior_cov)
-        return {key: float(value.view(-1)[0]) for key, value in params.items()}
-
     def _restore_estimates_level(self) -> bool:
         """Whether restoration estimates the level per image (no single known value to use)."""
         if not self.ml_level or self.family not in ("gauss", "poisson"):
