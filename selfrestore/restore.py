@@ -96,15 +96,6 @@ def self_ensemble(fn: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
     return ensembled
 
 
-def tile_side(height: int, width: int, multiple: int = 1, tile: int = DEFAULT_TILE) -> int:
-    """The side of the tiles :func:`tiled_apply` cuts an image into (0: automatic, the whole image when small,
-    which is fastest; bounded tiles when large, which bounds memory), a multiple of ``multiple``."""
-    m = max(1, int(multiple))
-    if not tile:
-        tile = max(height, width) + m if height * width <= AUTO_SINGLE_TILE_PIXELS else AUTO_TILE
-    return max(m, int(math.ceil(int(tile) / m) * m))
-
-
 def tiled_apply(fn: Callable[[Tensor], Tensor], image: np.ndarray, multiple: int = 1, margin: int = 0,
                 tile: int = DEFAULT_TILE, device: torch.device | str = "cpu", progress: bool = False,
                 pad: str = "reflect") -> np.ndarray:
@@ -116,7 +107,9 @@ def tiled_apply(fn: Callable[[Tensor], Tensor], image: np.ndarray, multiple: int
     height, width = image.shape[:2]
     m = max(1, int(multiple))
     margin = int(math.ceil(margin / m) * m)
-    tile = tile_side(height, width, m, tile)
+    if not tile:  # automatic: whole image when small (fastest), bounded tiles when large (bounded memory)
+        tile = max(height, width) + m if height * width <= AUTO_SINGLE_TILE_PIXELS else AUTO_TILE
+    tile = max(m, int(math.ceil(int(tile) / m) * m))
     hp, wp = int(math.ceil(height / m) * m), int(math.ceil(width / m) * m)
     ys, xs = list(range(0, hp, tile)), list(range(0, wp, tile))
     out: np.ndarray | None = None

@@ -96,3 +96,16 @@ def test_blind_spot_survives_border_padding():
         out = restore_array(None, net, poked, device="cpu", fn=net)
         assert abs(out[y, x, 0] - base[y, x, 0]) < 1e-6
         assert np.abs(out - base).max() > 1e-4  # the poke does reach the neighbours
+
+
+def test_the_tile_context_option_offers_what_the_restorer_takes():
+    """The command line spells the choices out (its module does not import torch): they must stay the same."""
+    import argparse
+
+    from selfrestore.commands._common import add_tile_context
+    from selfrestore.restore import TILE_CONTEXTS
+
+    parser = argparse.ArgumentParser()
+    add_tile_context(parser.add_argument_group("g"), "help")
+    action = next(a for a in parser._actions if a.dest == "tile_context")
+    assert tuple(action.choices) == TILE_CONTEXTS and action.default == "auto"

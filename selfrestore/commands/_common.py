@@ -122,18 +122,22 @@ def tile_size(text: str) -> int:
     return value
 
 
+def add_tile_context(group: argparse._ArgumentGroup, help: str) -> None:
+    """Add ``--tile-context`` (restore.TILE_CONTEXTS, spelled out here: this module does not import torch)."""
+    group.add_argument("--tile-context", choices=["auto", "full"], default="auto", help=help)
+
+
 def add_runtime_options(parser: argparse.ArgumentParser) -> None:
     """Add the shared inference options (--tile, --ensemble, --precision, --device) to a command's parser."""
     group = parser.add_argument_group("inference")
     group.add_argument("--tile", type=tile_size, default=0,
                        help="tile size in pixels (0: automatic, whole image up to 1.5 MP, else 512); peak memory "
                             "grows with it")
-    group.add_argument("--tile-context", choices=["auto", "full"], default="auto",
-                       help="the context each tile carries: auto (default) at most 128 px; full the network's "
-                            "whole receptive field (U-Nets 224 px, blind-spot nets 384; the others are under 128), "
-                            "so that the result does not depend on --tile (except for laine19-gauss5_50, which "
-                            "estimates the noise level per tile), at 1.3-2.1x the time when the image is tiled "
-                            "(with --tile 0: over 1.5 MP). What auto changes: benchmarks/results/tile_context.md")
+    add_tile_context(group, "the context each tile carries: auto (default) at most 128 px; full the network's "
+                     "whole receptive field (U-Nets 224 px, blind-spot nets 384; the others are under 128), "
+                     "so that the result does not depend on --tile (except for laine19-gauss5_50, which "
+                     "estimates the noise level per tile), at 1.3-2.1x the time when the image is tiled "
+                     "(with --tile 0: over 1.5 MP). What auto changes: benchmarks/results/tile_context.md")
     group.add_argument("--ensemble", action="store_true",
                        help="average over the 8 flips/rotations (9x slower; unet-gauss25 on Kodak24, sigma 25: "
                             "+0.08 dB)")

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 from ..errors import UserError
 from ..io import remove_stale_temporaries
-from ._common import add_parser, count, positive_float, positive_int, same_entry_finder, tile_size, warn
+from ._common import (add_parser, add_tile_context, count, positive_float, positive_int, same_entry_finder,
+                      tile_size, warn)
 
 if TYPE_CHECKING:
     from torch import nn
@@ -108,9 +109,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "are restored in fp32 otherwise (bf16 keeps about 8 bits: 16-bit and float frames would "
                         "lose theirs)")
     r.add_argument("--tile", type=tile_size, default=1024, help="inference tile size in pixels (0: automatic)")
-    r.add_argument("--tile-context", choices=["auto", "full"], default="auto",
-                   help="the context each tile carries, as for restore: auto (default) at most 128 px, full the "
-                        "network's whole receptive field (frames larger than --tile only)")
+    add_tile_context(r, "the context each tile carries, as for restore: auto (default) at most 128 px, full the "
+                     "network's whole receptive field (frames larger than --tile only)")
     r.add_argument("--device", default="auto", help="auto (a GPU where there is one), cpu, cuda, cuda:1 ...")
     r.add_argument("--overwrite", action="store_true",
                    help="replace an existing output (and --save-model file), discarding the state of an "
@@ -314,12 +314,11 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..checkpoint import load_model, save_checkpoint
-    from ..errors import Interrupted
+    from ..errors import Interrupted, ResumeRefused
     from ..io import to_channels
     from ..registry import METHODS
     from ..train import amp_of, pick_device, resolve_amp
-    from ..video import (ResumeRefused, VideoConfig, check_video_config, finetune_and_restore, saved_overwrite,
-                         saved_precision)
+    from ..video import VideoConfig, check_video_config, finetune_and_restore, saved_overwrite, saved_precision
     from ..video_io import VideoReader, VideoWriter, output_paths
 
     device = pick_device(args.device)  # a device that is not here: one line, before anything is loaded
