@@ -8,8 +8,8 @@ core, whose outputs never see the tile's artificial border. That margin is wide 
 the blind-spot nets): a 512 px tile then computes 3.5-6x its own area. ``context="auto"`` (the default)
 caps it at AUTO_CONTEXT pixels: what lies further out barely reaches a pixel, and tiled images restore faster
 (benchmarks/results/tile_context.md). Images up to AUTO_SINGLE_TILE_PIXELS are one tile either way. A model
-that estimates the noise level as it restores (Laine19 over a range of levels) estimates it per tile, so its
-tiled result differs a little from its untiled one whatever the context. Tiles are cut from the input by
+that estimates the noise level as it restores (Laine19 over a range of levels) estimates it once on the whole
+image from its tiles' outputs (:func:`restore_array`). Tiles are cut from the input by
 index arrays, so no padded copy of a huge image is ever made: peak memory is the input, the output and one tile.
 """
 from __future__ import annotations
@@ -36,6 +36,7 @@ AUTO_SINGLE_TILE_PIXELS = 1_500_000
 AUTO_TILE = 512            #: bounds peak memory: a 40 MP image restores in about 2.4 GB (benchmarks/results)
 MIN_TILE = 64              #: smaller tiles would spend nearly all their time on the context margin each carries
 TILE_CONTEXTS = ("auto", "full")  #: as ``--tile-context``
+POSTERIOR_BAND_PIXELS = 262144  #: the posterior of an image whose noise level is estimated: bands of this many pixels
 AUTO_CONTEXT = 128         #: the context margin of ``--tile-context auto``, at most (rounded up to the net's multiple)
 PRECISIONS = ("fp32", "bf16")  #: as ``--precision``
 CLIPPING_MODES = ("auto", "off")  #: as ``--clipping``
@@ -148,20 +149,70 @@ def tiled_apply(fn: Callable[[Tensor], Tensor], image: np.ndarray, multiple: int
 def restore_array(method: Method | None, net: nn.Module, image: np.ndarray, tile: int = DEFAULT_TILE,
                   ensemble: bool = False, precision: str = "fp32", device: torch.device | str | None = None,
                   progress: bool = False, fn: Callable[[Tensor], Tensor] | None = None,
-                  context: str = "auto") -> np.ndarray:
-    """Restore one (H, W, C) array with ``method.restore`` (or a given ``fn``), tiled (``context``: the
-    margin of :func:`tile_margin`)."""
+                  context: str = "auto", params: Mapping[str, Any] | None = None,
+                  uncertainty: bool = False) -> np.ndarray:
+    """Restore one (H, W, C) array with ``method.restore`` (``params``: its noise parameters; ``uncertainty``:
+    ``method.restore_with_uncertainty``, returning the C posterior means then the C variances) or a given
+    ``fn``, tiled (``context``: the margin of :func:`tile_margin`).
+
+    A method that estimates the noise level of each image from its own prior (``restore_estimates_level``:
+    Laine19 over a range of levels) estimates it once, on the whole image: the net's outputs are assembled
+    tile by tile (K maps, e.g. 9 for a colour full-covariance prior), the level is found on them, and the
+    posterior is computed from them in bands. The net runs once, as for any model; tiles never disagree on the
+    level, so with ``context="full"`` tiled equals untiled. With ``ensemble`` that level is then given to the
+    eight passes."""
     device = pick_device("auto" if device is None else device)
     net.eval()
+    params = dict(params or {})
+    tiling = dict(multiple=getattr(net, "size_multiple", 1), margin=tile_margin(net, context), tile=tile,
+                  device=device, progress=progress, pad="zero" if getattr(net, "blind_spot", False) else "reflect")
 
-    def run(x: Tensor) -> Tensor:
-        with autocast(device, precision == "bf16"):
-            return (fn or (lambda t: method.restore(net, t)))(x).float()
+    def in_precision(f: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
+        def run(x: Tensor) -> Tensor:
+            with autocast(device, precision == "bf16"):
+                return f(x).float()
 
-    return tiled_apply(self_ensemble(run) if ensemble else run, image,
-                       multiple=getattr(net, "size_multiple", 1), margin=tile_margin(net, context), tile=tile,
-                       device=device, progress=progress,
-                       pad="zero" if getattr(net, "blind_spot", False) else "reflect")
+        return run
+
+    if fn is None and not params and getattr(method, "restore_estimates_level", False):
+        out = torch.from_numpy(tiled_apply(in_precision(net), image, **tiling).transpose(2, 0, 1))[None]
+        obs = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32).transpose(2, 0, 1))[None]
+        params = {key: float(value) for key, value in method.level_from_output(out, obs).items()}
+        if not ensemble:
+            return _posterior_in_bands(method, out, obs, params, uncertainty)
+    if fn is None:
+        fn = _method_fn(method, net, params, uncertainty)
+    return tiled_apply(self_ensemble(in_precision(fn)) if ensemble else in_precision(fn), image, **tiling)
+
+
+def _method_fn(method: Method, net: nn.Module, params: Mapping[str, Any],
+               uncertainty: bool) -> Callable[[Tensor], Tensor]:
+    """The method's restoration of a (1, C, h, w) tile: the mean, or the means then the variances."""
+    if not uncertainty:
+        return lambda x: method.restore(net, x, **params)
+
+    def mean_and_variance(x: Tensor) -> Tensor:
+        mean, std = method.restore_with_uncertainty(net, x, **params)
+        return torch.cat([mean, std.square()], dim=1)
+
+    return mean_and_variance
+
+
+def _posterior_in_bands(method: Method, out: Tensor, obs: Tensor, params: Mapping[str, Any],
+                        uncertainty: bool) -> np.ndarray:
+    """``method.restore_from_output`` over bands of rows of an assembled net output (1, K, H, W) and its
+    input (1, C, H, W): the per-pixel posterior algebra holds about 30 floats per pixel, never the whole
+    image's. Returns (H, W, C), or (H, W, 2C) means then variances with ``uncertainty``."""
+    height, width = obs.shape[-2:]
+    rows = max(1, POSTERIOR_BAND_PIXELS // max(1, width))
+    result = np.empty((height, width, obs.shape[1] * (2 if uncertainty else 1)), np.float32)
+    for top in range(0, height, rows):
+        band = method.restore_from_output(out[..., top:top + rows, :], obs[..., top:top + rows, :],
+                                          want_std=uncertainty, **params)
+        if uncertainty:
+            band = torch.cat([band[0], band[1].square()], dim=1)
+        result[top:top + rows] = band[0].float().numpy().transpose(1, 2, 0)
+    return result
 
 
 def restore_tensor(method: Method | None, net: nn.Module, x: Tensor, **kwargs: Any) -> Tensor:
@@ -503,17 +554,13 @@ class Restorer:
         the x8 ensemble, the mean of the eight posterior means and the root of the mean of their variances."""
         from .io import LUMA, to_channels
 
-        def mean_and_variance(x: Tensor) -> Tensor:
-            mean, std = self.method.restore_with_uncertainty(self.net, x, **params)
-            return torch.cat([mean, std.square()], dim=1)
-
         have = image.shape[2]
         if self.channels == 1 and have > 1:  # channel by channel, as :meth:`_restore`
             parts = [self._mean_and_std(image[:, :, c:c + 1], progress, params) for c in range(have)]
             return np.concatenate([m for m, _ in parts], axis=2), np.concatenate([d for _, d in parts], axis=2)
         both = restore_array(self.method, self.net, to_channels(image, self.channels), tile=self.tile,
                              ensemble=self.ensemble, precision=self.precision, device=self.device,
-                             progress=progress, fn=mean_and_variance, context=self.tile_context)
+                             progress=progress, context=self.tile_context, params=params, uncertainty=True)
         mean, std = both[:, :, :self.channels], np.sqrt(np.maximum(both[:, :, self.channels:], 0.0))
         if have != self.channels:
             mean = to_channels(mean, have)
@@ -561,10 +608,9 @@ class Restorer:
             return np.concatenate([self._restore(image[:, :, c:c + 1], progress, params) for c in range(have)],
                                   axis=2)
         params = self.noise_params if params is None else params
-        fn = (lambda t: self.method.restore(self.net, t, **params)) if params else None
         out = restore_array(self.method, self.net, to_channels(image, self.channels), tile=self.tile,
                             ensemble=self.ensemble, precision=self.precision, device=self.device,
-                            progress=progress, fn=fn, context=self.tile_context)
+                            progress=progress, context=self.tile_context, params=params)
         return to_channels(out, have) if have != self.channels else out
 
     def restore_file(self, source: str | os.PathLike, target: str | os.PathLike) -> Path:

@@ -109,3 +109,54 @@ def test_the_tile_context_option_offers_what_the_restorer_takes():
     add_tile_context(parser.add_argument_group("g"), "help")
     action = next(a for a in parser._actions if a.dest == "tile_context")
     assert tuple(action.choices) == TILE_CONTEXTS and action.default == "auto"
+
+
+def _range_model():
+    """A small blind-spot net under a Laine19 gauss5_50 method: it estimates each image's noise level."""
+    from selfrestore.corruption.base import parse_corruption
+    from selfrestore.methods.laine19 import Laine19
+
+    torch.manual_seed(3)
+    method = Laine19(noise=parse_corruption("gauss5_50"), head="full")
+    net = build_net("blindspot", **{**method.net_kwargs(3), "width": 8, "depth": 2}).eval()
+    assert method.restore_estimates_level
+    return method, net
+
+
+def _flat_and_busy(height: int = 120, width: int = 136) -> np.ndarray:
+    """Noise on a flat left part and on texture on the right: tiles of it would find different levels."""
+    rng = np.random.default_rng(4)
+    clean = np.full((height, width, 3), 0.5, np.float32)
+    clean[:, width // 2:] = rng.random((height, width - width // 2, 3))
+    return (clean + 0.1 * rng.standard_normal(clean.shape)).astype(np.float32)
+
+
+def test_an_estimated_noise_level_is_one_per_image_so_tiled_equals_untiled():
+    """laine19 over a range of levels estimates the level of each image; tile by tile it took one level per
+    tile (its tiled result differed from the untiled one whatever the context). Now one level per image, from
+    the assembled outputs: tiled == untiled with full context, for the mean and for the uncertainty, and
+    the level is the one restore finds on the whole image."""
+    method, net = _range_model()
+    image = _flat_and_busy()
+    whole = restore_array(method, net, image, tile=4096, device="cpu")
+    tiled = restore_array(method, net, image, tile=64, device="cpu", context="full")
+    assert np.abs(whole - tiled).max() < 1e-5
+    both_whole = restore_array(method, net, image, tile=4096, device="cpu", uncertainty=True)
+    both_tiled = restore_array(method, net, image, tile=64, device="cpu", context="full", uncertainty=True)
+    assert both_whole.shape == (*image.shape[:2], 6) and np.abs(both_whole - both_tiled).max() < 1e-5
+    assert np.abs(both_whole[:, :, :3] - whole).max() < 1e-6 and both_whole[:, :, 3:].min() >= 0
+    x = torch.from_numpy(image[:112, :136].transpose(2, 0, 1).copy())[None]  # sides multiples of 4: no padding
+    with torch.no_grad():
+        direct = method.restore(net, x)[0].numpy().transpose(1, 2, 0)
+        level = method.level_from_output(net(x), x)["sigma"]
+    assert np.abs(restore_array(method, net, image[:112], tile=4096, device="cpu") - direct).max() < 1e-5
+    per_tile = [method.level_from_output(net(t), t)["sigma"].item() for t in (x[..., :56, :64], x[..., 56:, 72:])]
+    assert max(abs(v - level.item()) for v in per_tile) > 0.005  # the tiles alone would have found other levels
+
+
+def test_an_estimated_level_with_the_ensemble_is_the_whole_images_too():
+    method, net = _range_model()
+    image = _flat_and_busy(72, 88)
+    whole = restore_array(method, net, image, tile=4096, device="cpu", ensemble=True)
+    tiled = restore_array(method, net, image, tile=64, device="cpu", context="full", ensemble=True)
+    assert np.abs(whole - tiled).max() < 1e-5

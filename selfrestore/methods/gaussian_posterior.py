@@ -107,6 +107,11 @@ def posterior(y: Tensor, mu: Tensor, prior_cov: Tensor, noise_var: Tensor) -> tu
     return mean, variance.clamp_min(0)
 
 
+def subsample_stride(height: int, width: int, max_pixels: int) -> int:
+    """The step of the regular grid that keeps at most about ``max_pixels`` of a height x width image."""
+    return max(1, int(math.ceil(math.sqrt(height * width / max_pixels))))
+
+
 def ml_noise_level(y: Tensor, mu: Tensor, prior_cov: Tensor, noise_variance: Callable[[Tensor, Tensor], Tensor],
                    low: float, high: float, max_pixels: int = 65536, iterations: int = 24) -> Tensor:
     """Per-image maximum-likelihood noise level under the network's prior (the marginal of eq. 4-5).
@@ -119,7 +124,7 @@ def ml_noise_level(y: Tensor, mu: Tensor, prior_cov: Tensor, noise_variance: Cal
     (N, 1, 1, 1).
     """
     n, c, h, w = y.shape
-    stride = max(1, int(math.ceil(math.sqrt(h * w / max_pixels))))
+    stride = subsample_stride(h, w, max_pixels)
     ys, ms = y[..., ::stride, ::stride].float(), mu[..., ::stride, ::stride].float()
     cs = prior_cov[..., ::stride, ::stride].float()
 

@@ -61,6 +61,7 @@ REGULARISATION = 0.1      # weight of the -noise_std term for unknown noise leve
 #: go below zero to compensate); from below (the paper starts near 0) the prior variance first absorbs the
 #: noise and only the weak regulariser moves the level up, which takes far longer than a CPU budget.
 NOISE_START = {"gauss": 0.2, "poisson": 0.2, "impulse": 0.5}
+ML_PIXELS = 65536         #: the per-image noise level is estimated on a regular subsample of at most this many pixels
 NOISE_GAIN = 10.0         # the estimator's raw output is multiplied by this (10x faster Adam steps)
 
 
@@ -261,28 +262,51 @@ class Laine19(Method):
             var = (1 - w) * torch.diagonal(prior_cov, dim1=1, dim2=2).permute(0, 3, 1, 2) \
                 + w * (1 - w) * (y - mu) ** 2
         else:
-            if params is None and self._restore_estimates_level():
+            if params is None and self.restore_estimates_level:
                 params = self._ml_params(y, mu, prior_cov)
             noise_var = self._noise_variance(out, mu, params, use_params=True)
             mean, var = gp.posterior(y, mu, prior_cov, noise_var.expand_as(mu))
         std = var.clamp_min(0).sqrt() if want_std else None
         return mean, std
 
-    def _restore_estimates_level(self) -> bool:
+    @property
+    def restore_estimates_level(self) -> bool:
         """Whether restoration estimates the level per image (no single known value to use)."""
         if not self.ml_level or self.family not in ("gauss", "poisson"):
             return False
         return self.estimates_noise or self.noise.low != self.noise.high
 
-    def _ml_params(self, y: Tensor, mu: Tensor, prior_cov: Tensor) -> dict[str, Tensor]:
+    def level_from_output(self, out: Tensor, obs: Tensor) -> dict[str, Tensor]:
+        """The level :meth:`restore` would estimate on the whole of ``obs`` (N, C, H, W) (see
+        :attr:`restore_estimates_level`), from the net's output ``out`` for it (N, K, H, W, assembled tile by
+        tile if need be), as ``restore`` parameters. Only a regular subsample of at most ML_PIXELS pixels is
+        read, so the prior is never expanded for the whole image. :func:`selfrestore.restore.restore_array`
+        estimates the level once per image this way, so that tiles never disagree on it."""
+        stride = gp.subsample_stride(obs.shape[-2], obs.shape[-1], ML_PIXELS)
+        out, obs = out[..., ::stride, ::stride], obs[..., ::stride, ::stride]
+        with torch.autocast(out.device.type, enabled=False):
+            mu, prior_cov = split_head(out, self.head, obs.shape[1])
+            return self._ml_params(obs.float(), mu, prior_cov, max_pixels=obs.shape[-2] * obs.shape[-1])
+
+    def restore_from_output(self, out: Tensor, obs: Tensor, want_std: bool = False,
+                            **extra: Any) -> Tensor | tuple[Tensor, Tensor]:
+        """:meth:`restore` (``want_std``: :meth:`restore_with_uncertainty`) given the net's output ``out`` for
+        ``obs`` instead of the net: the posterior of any part of an image, with that image's level."""
+        with torch.autocast(out.device.type, enabled=False):
+            mean, std = self._posterior_from_output(out, obs, extra, want_std)
+        return (mean, std) if want_std else mean
+
+    def _ml_params(self, y: Tensor, mu: Tensor, prior_cov: Tensor, max_pixels: int = ML_PIXELS
+                   ) -> dict[str, Tensor]:
         """The per-image maximum-likelihood level as restore parameters (``sigma`` or ``lam``)."""
         if self.family == "gauss":  # sigma in [0.5, 127.5] / 255, or around a trained range
             low, high = (0.5 / 255, 0.5) if self.estimates_noise else (self.noise.low / 2, self.noise.high * 2)
-            sigma = gp.ml_noise_level(y, mu, prior_cov, lambda level, m: level**2, max(low, 1e-4), high)
+            sigma = gp.ml_noise_level(y, mu, prior_cov, lambda level, m: level**2, max(low, 1e-4), high,
+                                      max_pixels=max_pixels)
             return {"sigma": sigma.view(-1)}
         low, high = (1.0, 1000.0) if self.estimates_noise else (self.noise.low / 2, self.noise.high * 2)
         inv_lam = gp.ml_noise_level(y, mu, prior_cov, lambda level, m: m.clamp_min(STD_FLOOR) * level,
-                                    1.0 / high, 1.0 / low)
+                                    1.0 / high, 1.0 / low, max_pixels=max_pixels)
         return {"lam": 1.0 / inv_lam.view(-1)}
 
     def describe(self) -> str:
