@@ -91,6 +91,43 @@ def decoded_frames(path: str | os.PathLike) -> tuple[int, list[str]]:
     raise RuntimeError("ffmpeg did not say how many frames it decoded")
 
 
+#: bytes per frame of a YUV4MPEG chroma tag, per luma pixel count (w, h) and bytes per sample
+_Y4M_PLANES = {"420": lambda w, h: w * h + 2 * ((w + 1) // 2) * ((h + 1) // 2),
+               "422": lambda w, h: w * h + 2 * ((w + 1) // 2) * h, "444": lambda w, h: 3 * w * h,
+               "444alpha": lambda w, h: 4 * w * h, "411": lambda w, h: w * h + 2 * ((w + 3) // 4) * h,
+               "mono": lambda w, h: w * h}
+
+
+def y4m_whole_frames(path: str | os.PathLike) -> tuple[int, bool] | None:
+    """(frames, cut) of a YUV4MPEG file, read from its frame headers alone: how many frames it holds whole,
+    and whether it ends inside a frame. A YUV4MPEG file states no length, so ffmpeg reads a copy cut mid-frame
+    as the frames before the cut, without an error. None when the header is not understood (left to ffmpeg)."""
+    with open(path, "rb") as f:
+        header = f.readline(4096)
+        fields = header.decode("ascii", "replace").split()
+        if not fields or fields[0] != "YUV4MPEG2" or not header.endswith(b"\n"):
+            return None
+        tags = {field[0]: field[1:] for field in fields[1:] if field}
+        chroma = tags.get("C", "420jpeg")
+        found = re.fullmatch(r"(420|422|444alpha|444|411|mono)(jpeg|paldv|mpeg2)?(?:p?(9|10|12|14|16))?",
+                             chroma)
+        if not found or not tags.get("W", "").isdigit() or not tags.get("H", "").isdigit():
+            return None
+        deep = bool(found.group(3))
+        size = _Y4M_PLANES[found.group(1)](int(tags["W"]), int(tags["H"])) * (2 if deep else 1)
+        end = os.fstat(f.fileno()).st_size
+        frames = 0
+        while f.tell() < end:
+            line = f.readline(4096)
+            if not line.startswith(b"FRAME") or not line.endswith(b"\n"):
+                return frames, True
+            if f.tell() + size > end:
+                return frames, True
+            f.seek(size, os.SEEK_CUR)
+            frames += 1
+        return frames, False
+
+
 def is_pattern(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a printf frame pattern (``frames/%05d.png``) rather than a file or folder name."""
     return bool(_PATTERN.search(str(path)))
@@ -337,6 +374,11 @@ class VideoReader:
             raise UserError(f"{path}: cannot read video: {reason}") from None
         if count == 0:
             raise UserError(f"{path}: video holds no frames")
+        whole = y4m_whole_frames(path) if path.suffix.lower() == ".y4m" else None
+        if whole is not None and whole[1]:
+            raise UserError(f"{path}: damaged or cut off: the file ends inside frame {whole[0] + 1}, after "
+                            f"{whole[0]} whole frames; every frame is needed: re-encode the frames that decode into "
+                            "a new file to restore those")
         stated = float(meta.get("duration") or 0.0) * float(meta.get("fps") or 0.0)
         if errors and count < stated - 0.5:  # a cut-off copy: the video fails before the file's stated end
             raise UserError(f"{path}: damaged or cut off: {count} frames decode, where its length "

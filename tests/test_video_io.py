@@ -123,6 +123,23 @@ def test_a_cut_off_video_file_is_refused_not_restored_shorter(tmp_path, suffix):
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("dtype", ["uint8", "uint16"])
+def test_a_y4m_file_cut_mid_frame_is_refused(tmp_path, dtype):
+    """YUV4MPEG states no length: a copy cut inside a frame was read as the frames before the cut (ffmpeg says
+    nothing) and restored shorter with exit code 0. Its frame headers tell: a one-line error."""
+    from selfrestore.video_io import y4m_whole_frames
+
+    rng = np.random.default_rng(0)
+    write_video(tmp_path / "v.y4m", rng.random((6, 48, 64, 3), dtype=np.float32), info(dtype, fps=10.0))
+    assert y4m_whole_frames(tmp_path / "v.y4m") == (6, False) and len(VideoReader(tmp_path / "v.y4m")) == 6
+    data = (tmp_path / "v.y4m").read_bytes()
+    (tmp_path / "cut.y4m").write_bytes(data[:int(0.6 * len(data))])
+    assert y4m_whole_frames(tmp_path / "cut.y4m") == (3, True)
+    with pytest.raises(UserError, match=r"cut off: the file ends inside frame 4, after 3 whole frames") as err:
+        VideoReader(tmp_path / "cut.y4m")
+    assert "\n" not in str(err.value)
+
+
 def test_image_file_is_not_a_video_output(tmp_path):
     with pytest.raises(UserError):
         VideoWriter(tmp_path / "out.png", info())
