@@ -128,6 +128,19 @@ def y4m_whole_frames(path: str | os.PathLike) -> tuple[int, bool] | None:
         return frames, False
 
 
+def riff_length(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(bytes its header states, bytes it holds) of a RIFF file (AVI), or None when it states no length (not
+    RIFF, or written to a pipe: 0 or 0xFFFFFFFF). A copy cut at a frame boundary decodes without an error and
+    ffmpeg then takes its length from what is left; the RIFF header, at the start, still states the whole."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+        actual = os.fstat(f.fileno()).st_size
+    if len(head) < 12 or head[:4] != b"RIFF":
+        return None
+    size = int.from_bytes(head[4:8], "little")
+    return None if size in (0, 0xFFFFFFFF) else (8 + size, actual)
+
+
 def is_pattern(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a printf frame pattern (``frames/%05d.png``) rather than a file or folder name."""
     return bool(_PATTERN.search(str(path)))
@@ -379,6 +392,11 @@ class VideoReader:
             raise UserError(f"{path}: damaged or cut off: the file ends inside frame {whole[0] + 1}, after "
                             f"{whole[0]} whole frames; every frame is needed: re-encode the frames that decode into "
                             "a new file to restore those")
+        riff = riff_length(path) if path.suffix.lower() == ".avi" else None
+        if riff is not None and riff[0] > riff[1]:
+            raise UserError(f"{path}: damaged or cut off: its header states {riff[0]} bytes, the file holds "
+                            f"{riff[1]} ({count} frames decode); every frame is needed: re-encode the frames that "
+                            "decode into a new file to restore those")
         stated = float(meta.get("duration") or 0.0) * float(meta.get("fps") or 0.0)
         if errors and count < stated - 0.5:  # a cut-off copy: the video fails before the file's stated end
             raise UserError(f"{path}: damaged or cut off: {count} frames decode, where its length "

@@ -140,6 +140,24 @@ def test_a_y4m_file_cut_mid_frame_is_refused(tmp_path, dtype):
     assert "\n" not in str(err.value)
 
 
+def test_an_avi_cut_between_frames_is_refused(tmp_path):
+    """Cut at a frame boundary, an AVI decodes without an error and ffmpeg takes its length from what is left:
+    it was read as the frames before the cut. Its RIFF header still states the whole file's length."""
+    import re
+
+    from selfrestore.video_io import riff_length
+
+    rng = np.random.default_rng(0)
+    write_video(tmp_path / "v.avi", rng.random((8, 48, 64, 3), dtype=np.float32), info(fps=10.0))
+    data = (tmp_path / "v.avi").read_bytes()
+    assert riff_length(tmp_path / "v.avi") == (len(data), len(data)) and len(VideoReader(tmp_path / "v.avi")) == 8
+    frame_chunks = [m.start() for m in re.finditer(rb"00dc", data)]
+    (tmp_path / "cut.avi").write_bytes(data[:frame_chunks[5]])  # the header's 8 frames: 5 are left, whole
+    with pytest.raises(UserError, match=r"cut off: its header states \d+ bytes, the file holds \d+") as err:
+        VideoReader(tmp_path / "cut.avi")
+    assert "\n" not in str(err.value)
+
+
 def test_image_file_is_not_a_video_output(tmp_path):
     with pytest.raises(UserError):
         VideoWriter(tmp_path / "out.png", info())
