@@ -217,7 +217,8 @@ def tiff_pages_lost(tif, path: str | os.PathLike) -> None:
     """An :class:`ImageReadError` when the file's own metadata counts more images than tifffile could read
     (a truncated copy: tifffile then returns the pages before the damage, and a 5-plane ImageJ stack came back
     as one image with exit code 0). Checked for ImageJ files (their ``images`` count) and tifffile's shaped
-    files (the shape in their description); a plain multi-page TIFF states no count."""
+    files (the shape in their description); a plain multi-page TIFF states no count: there, the last image read
+    pointing past the end of the file (:func:`_tiff_chain_cut`)."""
     if not tif.series:
         return
     series = tif.series[0]
@@ -226,11 +227,31 @@ def tiff_pages_lost(tif, path: str | os.PathLike) -> None:
         lost = int(tif.imagej_metadata.get("images", 1) or 1) > planes
     elif tif.is_shaped and tif.shaped_metadata and "shape" in tif.shaped_metadata[0]:
         lost = int(np.prod([int(n) for n in tif.shaped_metadata[0]["shape"]])) > int(np.prod(series.shape))
+    elif _tiff_chain_cut(tif):  # a plain multi-page TIFF states no count: its chain of images is cut
+        raise ImageReadError(f"{path}: incomplete TIFF: its last readable image ({len(tif.pages)}) points to a next "
+                             "one beyond the end of the file; a truncated copy? copy the file again")
     else:
         lost = False
     if lost:
         raise ImageReadError(f"{path}: incomplete TIFF: its metadata counts more images than the file holds "
                              f"({planes} readable); a truncated copy? copy the file again")
+
+
+def _tiff_chain_cut(tif) -> bool:
+    """Whether the last image tifffile read points to a next one past the end of the file: a multi-page TIFF
+    cut between images (tifffile logs an error and returns the images before the cut; a plain multi-page TIFF
+    states no count to compare with). Reads the last image's next-IFD offset (0 ends the chain)."""
+    import struct
+
+    try:
+        last, fh, layout = tif.pages[-1], tif.filehandle, tif.tiff
+        fh.seek(last.offset)
+        tags = struct.unpack(layout.tagnoformat, fh.read(layout.tagnosize))[0]
+        fh.seek(last.offset + layout.tagnosize + tags * layout.tagsize)
+        following = struct.unpack(layout.offsetformat, fh.read(layout.offsetsize))[0]
+    except (AttributeError, IndexError, OSError, struct.error):  # nothing to check, or damage found elsewhere
+        return False
+    return following >= fh.size
 
 
 def refuse_animation(img, path: Path) -> None:

@@ -435,3 +435,30 @@ def test_a_truncated_tiff_stack_is_an_error_not_its_first_pages(tmp_path, monkey
         err = capsys.readouterr().err
         assert "cut_full.tif: " in err and "tifffile" not in err and "Traceback" not in err
         assert not list((tmp_path / f"out{streamed}").rglob("*.tif"))
+
+
+@pytest.mark.parametrize("options", [{}, {"bigtiff": True}, {"byteorder": ">"}])
+def test_a_plain_multi_page_tiff_cut_between_pages_is_an_error(tmp_path, capsys, options):
+    """A plain multi-page TIFF (no ImageJ or shaped description) states no page count: cut between two pages,
+    it was read as the pages before the cut (3 of 5) with exit code 0. The last page read points past the end
+    of the file: a one-line error, in memory and plane by plane; the whole file reads as before."""
+    from selfrestore.cli import main
+    from selfrestore.errors import ImageReadError
+
+    stack = (np.random.default_rng(0).random((5, 32, 40)) * 255).astype(np.uint8)
+    with tifffile.TiffWriter(tmp_path / "plain.tif", **options) as writer:
+        for plane in stack:
+            writer.write(plane, metadata=None, contiguous=False)
+    assert read_frames(tmp_path / "plain.tif")[1].stack_shape == (5,)
+    with tifffile.TiffFile(tmp_path / "plain.tif") as tif:
+        cut = tif.pages[3].offset
+    (tmp_path / "cut").mkdir()
+    (tmp_path / "cut" / "cut.tif").write_bytes((tmp_path / "plain.tif").read_bytes()[:cut])
+    with pytest.raises(ImageReadError, match=r"cut.tif: incomplete TIFF: its last readable image \(3\)"):
+        read_frames(tmp_path / "cut" / "cut.tif")
+    capsys.readouterr()
+    assert main(["restore", str(tmp_path / "cut"), "--model", "unet-gauss25", "--quiet",
+                 "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "cut.tif: incomplete TIFF" in err and "Traceback" not in err and len(err.strip().splitlines()) <= 2
+    assert not list((tmp_path / "out").rglob("*.tif"))
