@@ -108,19 +108,21 @@ def y4m_whole_frames(path: str | os.PathLike) -> tuple[int, bool] | None:
         if not fields or fields[0] != "YUV4MPEG2" or not header.endswith(b"\n"):
             return None
         tags = {field[0]: field[1:] for field in fields[1:] if field}
-        chroma = tags.get("C", "420jpeg")
-        found = re.fullmatch(r"(420|422|444alpha|444|411|mono)(jpeg|paldv|mpeg2)?(?:p?(9|10|12|14|16))?",
-                             chroma)
+        older = next((field[7:] for field in fields[1:] if field.startswith("XYSCSS=")), None)
+        chroma = tags.get("C") or (older.lower() if older else "420jpeg")  # ffmpeg reads XYSCSS without a C tag
+        found = re.fullmatch(r"(?:(420)(?:jpeg|paldv|mpeg2)?|(422|444|444alpha|411|mono))"
+                             r"|(?:(420|422|444)p|(mono))(9|10|12|14|16)", chroma)
         if not found or not tags.get("W", "").isdigit() or not tags.get("H", "").isdigit():
             return None
-        deep = bool(found.group(3))
-        size = _Y4M_PLANES[found.group(1)](int(tags["W"]), int(tags["H"])) * (2 if deep else 1)
+        planes = next(group for group in found.groups()[:4] if group)
+        size = _Y4M_PLANES[planes](int(tags["W"]), int(tags["H"])) * (2 if found.group(5) else 1)
         end = os.fstat(f.fileno()).st_size
         frames = 0
         while f.tell() < end:
             line = f.readline(4096)
             if not line.startswith(b"FRAME") or not line.endswith(b"\n"):
-                return frames, True
+                rest = line + f.read(4096)  # a stray line break or space after the last frame is no frame
+                return frames, bool(rest.strip()) or f.tell() < end
             if f.tell() + size > end:
                 return frames, True
             f.seek(size, os.SEEK_CUR)

@@ -127,6 +127,8 @@ def test_a_cut_off_video_file_is_refused_not_restored_shorter(tmp_path, suffix):
 def test_a_y4m_file_cut_mid_frame_is_refused(tmp_path, dtype):
     """YUV4MPEG states no length: a copy cut inside a frame was read as the frames before the cut (ffmpeg says
     nothing) and restored shorter with exit code 0. Its frame headers tell: a one-line error."""
+    import re
+
     from selfrestore.video_io import y4m_whole_frames
 
     rng = np.random.default_rng(0)
@@ -138,6 +140,11 @@ def test_a_y4m_file_cut_mid_frame_is_refused(tmp_path, dtype):
     with pytest.raises(UserError, match=r"cut off: the file ends inside frame 4, after 3 whole frames") as err:
         VideoReader(tmp_path / "cut.y4m")
     assert "\n" not in str(err.value)
+    header, frames = data.split(b"\n", 1)  # the older form: no C tag, the chroma in an XYSCSS tag
+    older = re.sub(rb" C(\w+)", lambda m: b" XYSCSS=" + m.group(1).upper(), header)
+    assert b" C" not in older and b"XYSCSS=" in older
+    (tmp_path / "older.y4m").write_bytes(older + b"\n" + frames + b"\n")  # and a stray line break at the end
+    assert y4m_whole_frames(tmp_path / "older.y4m") == (6, False) and len(VideoReader(tmp_path / "older.y4m")) == 6
 
 
 def test_an_avi_cut_between_frames_is_refused(tmp_path):
