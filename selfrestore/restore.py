@@ -10,7 +10,8 @@ caps it at AUTO_CONTEXT pixels: what lies further out barely reaches a pixel, an
 (benchmarks/results/tile_context.md). Images up to AUTO_SINGLE_TILE_PIXELS are one tile either way. A model
 that estimates the noise level as it restores (Laine19 over a range of levels) estimates it once on the whole
 image from its tiles' outputs (:func:`restore_array`). Tiles are cut from the input by
-index arrays, so no padded copy of a huge image is ever made: peak memory is the input, the output and one tile.
+index arrays, so no padded copy of a huge image is ever made: peak memory is the input, the output and one tile
+(and, for a model that estimates the level, its assembled outputs).
 """
 from __future__ import annotations
 
@@ -159,8 +160,11 @@ def restore_array(method: Method | None, net: nn.Module, image: np.ndarray, tile
     Laine19 over a range of levels) estimates it once, on the whole image: the net's outputs are assembled
     tile by tile (K maps, e.g. 9 for a colour full-covariance prior), the level is found on them, and the
     posterior is computed from them in bands. The net runs once, as for any model; tiles never disagree on the
-    level, so with ``context="full"`` tiled equals untiled. With ``ensemble`` that level is then given to the
-    eight passes."""
+    level, so with ``context="full"`` tiled equals untiled. The assembled outputs cost K float32 per pixel
+    (about 1.4 GB at 40 MP) beyond what ``tile`` bounds. With ``ensemble`` that level is then given to the eight
+    passes (nine net passes in all)."""
+    if fn is not None and (params or uncertainty):
+        raise ValueError("restore_array: give fn, or params / uncertainty for the method, not both")
     device = pick_device("auto" if device is None else device)
     net.eval()
     params = dict(params or {})
@@ -180,6 +184,7 @@ def restore_array(method: Method | None, net: nn.Module, image: np.ndarray, tile
         params = {key: float(value) for key, value in method.level_from_output(out, obs).items()}
         if not ensemble:
             return _posterior_in_bands(method, out, obs, params, uncertainty)
+        del out, obs
     if fn is None:
         fn = _method_fn(method, net, params, uncertainty)
     return tiled_apply(self_ensemble(in_precision(fn)) if ensemble else in_precision(fn), image, **tiling)

@@ -156,7 +156,35 @@ def test_an_estimated_noise_level_is_one_per_image_so_tiled_equals_untiled():
 
 def test_an_estimated_level_with_the_ensemble_is_the_whole_images_too():
     method, net = _range_model()
-    image = _flat_and_busy(72, 88)
+    image = _flat_and_busy()
     whole = restore_array(method, net, image, tile=4096, device="cpu", ensemble=True)
     tiled = restore_array(method, net, image, tile=64, device="cpu", context="full", ensemble=True)
     assert np.abs(whole - tiled).max() < 1e-5
+
+
+def test_the_posterior_of_an_estimated_level_in_bands_equals_one_band(monkeypatch):
+    """Bands of 7 rows (a partial last one) and of one row give what one band gives, mean and uncertainty."""
+    import selfrestore.restore as restore_module
+
+    method, net = _range_model()
+    image = _flat_and_busy(60, 40)
+    one = restore_array(method, net, image, device="cpu", uncertainty=True)
+    for rows in (7, 1):
+        monkeypatch.setattr(restore_module, "POSTERIOR_BAND_PIXELS", rows * 40)
+        assert np.array_equal(restore_array(method, net, image, device="cpu", uncertainty=True), one)
+
+
+def test_a_mean_only_model_over_a_range_of_levels_restores_to_its_mean():
+    """The "mu" head has no prior covariance to estimate a level with: restore returns the mean (the level-first
+    path took it for a level-estimating model and failed on the missing covariance)."""
+    from selfrestore.corruption.base import parse_corruption
+    from selfrestore.methods.laine19 import Laine19
+
+    torch.manual_seed(3)
+    method = Laine19(noise=parse_corruption("gauss5_50"), head="mu")
+    net = build_net("blindspot", **{**method.net_kwargs(3), "width": 8, "depth": 2}).eval()
+    image = _flat_and_busy(32, 40)
+    with torch.no_grad():
+        mean = net(torch.from_numpy(image.transpose(2, 0, 1).copy())[None])[0].numpy().transpose(1, 2, 0)
+    assert not method.restore_estimates_level
+    assert np.abs(restore_array(method, net, image, device="cpu") - mean).max() < 1e-6

@@ -271,8 +271,8 @@ class Laine19(Method):
 
     @property
     def restore_estimates_level(self) -> bool:
-        """Whether restoration estimates the level per image (no single known value to use)."""
-        if not self.ml_level or self.family not in ("gauss", "poisson"):
+        """Whether restoration estimates the level per image (no single known value to use; a covariance head)."""
+        if not self.ml_level or self.head == "mu" or self.family not in ("gauss", "poisson"):
             return False
         return self.estimates_noise or self.noise.low != self.noise.high
 
