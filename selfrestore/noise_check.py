@@ -40,6 +40,16 @@ def _blocks(image: np.ndarray) -> np.ndarray:
     return gray[:h, :w].reshape(h // BLOCK, BLOCK, w // BLOCK, BLOCK).transpose(0, 2, 1, 3).reshape(-1, BLOCK, BLOCK)
 
 
+def _usable_blocks(usable: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
+    """Which 8 x 8 blocks of :func:`_blocks` (for an image of ``shape``) hold only usable pixels (``usable``:
+    an (H, W) mask, e.g. not transparent), or None for all."""
+    if usable is None:
+        return None
+    h, w = (shape[0] // BLOCK) * BLOCK, (shape[1] // BLOCK) * BLOCK
+    u = np.asarray(usable, bool)[:h, :w]
+    return u.reshape(h // BLOCK, BLOCK, w // BLOCK, BLOCK).all(axis=(1, 3)).ravel()
+
+
 def _lag1_correlation(residuals: np.ndarray) -> float:
     along_rows = np.sum(residuals[:, :, 1:] * residuals[:, :, :-1])
     along_cols = np.sum(residuals[:, 1:, :] * residuals[:, :-1, :])
@@ -48,13 +58,19 @@ def _lag1_correlation(residuals: np.ndarray) -> float:
 
 
 def neighbour_correlation(images: Sequence[np.ndarray], flattest: float = 0.25, max_blocks: int = 20000,
-                          seed: int = 0) -> float | None:
+                          seed: int = 0, usable: Sequence[np.ndarray | None] | None = None) -> float | None:
     """Excess correlation of the noise between adjacent pixels (0: independent; 1: identical), estimated
     from noisy images alone; None when the images hold too few 8 x 8 blocks for the flattest ``flattest`` of
     them to number 64 (with fewer, textured blocks fill the selection and white noise on a small photo reads as
-    correlated)."""
+    correlated). ``usable``: per image, an (H, W) mask of the pixels to measure (None: all)."""
     rng = np.random.default_rng(seed)
-    residuals = [_plane_residuals(_blocks(image)) for image in images if min(image.shape[:2]) >= BLOCK]
+    masks = list(usable) if usable is not None else [None] * len(images)
+    residuals = []
+    for image, mask in zip(images, masks):
+        if min(image.shape[:2]) >= BLOCK:
+            keep = _usable_blocks(mask, image.shape)
+            blocks = _blocks(image)
+            residuals.append(_plane_residuals(blocks if keep is None else blocks[keep]))
     if not residuals:
         return None
     residuals = np.concatenate(residuals)
@@ -139,7 +155,8 @@ def pca_noise_sigma(samples: np.ndarray) -> float:
 CLIP_FRACTION = 0.05
 
 
-def noise_level_function(image: np.ndarray, bins: int = 8, quantile: float = 0.2) -> tuple[float, float] | None:
+def noise_level_function(image: np.ndarray, bins: int = 8, quantile: float = 0.2,
+                         usable: np.ndarray | None = None) -> tuple[float, float] | None:
     """(a, b) with noise variance ~ a * x + b at brightness x in [0, 1], from the image alone: Poisson
     noise of photon count lambda at white gives a = 1 / lambda, Gaussian noise of std s gives b = s^2.
 
@@ -147,12 +164,15 @@ def noise_level_function(image: np.ndarray, bins: int = 8, quantile: float = 0.2
     the ``quantile`` of the residual variances (the flattest blocks: least texture) is divided by that
     quantile of a chi-square with the residual's degrees of freedom (the flattest blocks of pure noise
     also scatter below the mean), then a line is fitted through the bins. None: too few blocks, or too few
-    distinct brightnesses to fit a line (a flat image: its slope is undefined and the fit warned)."""
+    distinct brightnesses to fit a line (a flat image: its slope is undefined and the fit warned). ``usable``: an
+    (H, W) mask of the pixels to measure (None: all)."""
     from scipy.stats import chi2
 
     x = np.asarray(image, dtype=np.float64)
     x = x[:, :, None] if x.ndim == 2 else x
-    blocks = np.concatenate([_blocks(x[:, :, c]) for c in range(x.shape[2])])
+    keep = _usable_blocks(usable, x.shape)
+    blocks = np.concatenate([_blocks(x[:, :, c]) if keep is None else _blocks(x[:, :, c])[keep]
+                             for c in range(x.shape[2])])
     if len(blocks) < 16 * bins:
         return None
     dof = BLOCK * BLOCK - 3

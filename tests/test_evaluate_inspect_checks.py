@@ -160,3 +160,31 @@ def test_inspect_sees_small_noise_in_16_bit_data(tmp_path, capsys):
                 dtype="uint16")
     assert main(["inspect", str(tmp_path / "n16.png")]) == 0
     assert "no noise measured" not in capsys.readouterr().out
+
+
+def test_inspect_measures_the_opaque_pixels_of_an_image_with_alpha(tmp_path, capsys):
+    """An RGBA image mostly transparent (flat there) measured 'noise std 0.00 ... no noise measured'; the
+    opaque part, sigma 25, is what is measured now. A fully transparent one says so."""
+    rng = np.random.default_rng(0)
+    colour = np.clip(0.5 + 25 / 255 * rng.standard_normal((96, 96, 3)), 0, 1).astype(np.float32)
+    alpha = np.ones((96, 96, 1), np.float32)
+    colour[:, :60], alpha[:, :60] = 0, 0
+    write_image(tmp_path / "rgba.png", np.concatenate([colour, alpha], axis=2))
+    assert main(["inspect", str(tmp_path / "rgba.png"), "--json", str(tmp_path / "r.json")]) == 0
+    assert "no noise measured" not in capsys.readouterr().out
+    assert 22 < json.loads((tmp_path / "r.json").read_text())["noise_sigma_median"] < 28
+    write_image(tmp_path / "clear.png", np.concatenate([colour, 0 * alpha], axis=2))
+    assert main(["inspect", str(tmp_path / "clear.png")]) != 0
+    assert "no opaque 2x2 pixels" in capsys.readouterr().err
+
+
+def test_inspect_reports_float_noise_on_a_small_scale(tmp_path, capsys):
+    """Float data in units of 0.01 with noise 0.0004 was reported as 'noise std 0.00 ... no noise measured'
+    (rounded to 3 decimals before the test)."""
+    rng = np.random.default_rng(0)
+    write_image(tmp_path / "small.tif", (0.005 + 0.0004 * rng.standard_normal((96, 96))).astype(np.float32),
+                dtype="float32")
+    assert main(["inspect", str(tmp_path / "small.tif"), "--json", str(tmp_path / "r.json")]) == 0
+    out = capsys.readouterr().out
+    assert "no noise measured" not in out and "noise std 0.000" in out
+    assert 0.00035 < json.loads((tmp_path / "r.json").read_text())["noise_sigma_median"] < 0.00045

@@ -172,18 +172,22 @@ def run(args: argparse.Namespace) -> int:
     chosen = list(dict.fromkeys(chosen))
     rows, kinds = [], Counter()
 
-    def measure(name: str, frame: np.ndarray, dtype: str, suffix: str, planes: int) -> None:
+    def measure(name: str, frame: np.ndarray, dtype: str, suffix: str, planes: int,
+                usable: np.ndarray | None = None) -> None:
+        """``usable``: the pixels to measure (the opaque ones of an image with alpha), or None for all."""
         scale = 1.0 if dtype == "float32" else 255.0  # float: the level in the data's own units, shown as is
-        sigma = noise_sigma(frame) if min(frame.shape[:2]) >= 2 else float("nan")
+        sigma = noise_sigma(frame, usable) if min(frame.shape[:2]) >= 2 else float("nan")
         if not np.isfinite(sigma):  # a 1-px side has no 2x2 block: "nan" in the report and invalid JSON before
-            warn(f"{name}: too small to measure its noise ({frame.shape[1]}x{frame.shape[0]} px); left out")
+            warn(f"{name}: " + ("no opaque 2x2 pixels to measure its noise on" if min(frame.shape[:2]) >= 2 else
+                                f"too small to measure its noise ({frame.shape[1]}x{frame.shape[0]} px)")
+                 + "; left out")
             return
         kinds[(suffix, dtype, frame.shape[2], planes)] += 1
-        correlation = neighbour_correlation([frame])
-        level = noise_level_function(frame) if dtype != "float32" else None
+        correlation = neighbour_correlation([frame], usable=[usable])
+        level = noise_level_function(frame, usable=usable) if dtype != "float32" else None
         rows.append({"image": name, "height": frame.shape[0], "width": frame.shape[1],
                      "channels": frame.shape[2], "dtype": dtype, "planes": planes,
-                     "noise_sigma": round(sigma * scale, 3),
+                     "noise_sigma": float(f"{sigma * scale:.4g}"),  # float data may be on any scale
                      "neighbour_correlation": None if correlation is None else round(correlation, 4),
                      "variance_a": level[0] if level else None, "variance_b": level[1] if level else None,
                      "float_range": [float(frame.min()), float(frame.max())] if dtype == "float32" else None})
@@ -194,7 +198,11 @@ def run(args: argparse.Namespace) -> int:
         except ImageReadError as exc:
             warn(str(exc))
             continue
-        measure(str(path), frames[len(frames) // 2], info.dtype, path.suffix.lower(), len(frames))
+        middle = len(frames) // 2
+        alpha = info.alpha if info.alpha is None or info.alpha.ndim == 2 else info.alpha.reshape(
+            -1, *info.alpha.shape[-2:])[middle]  # a stack's alphas: the measured plane's
+        usable = None if alpha is None or alpha.shape != frames[middle].shape[:2] else alpha > 0
+        measure(str(path), frames[middle], info.dtype, path.suffix.lower(), len(frames), usable)
     lengths: dict[str, int] = {}
     for video in videos:
         for index, frame, dtype in video_samples(video, max(1, min(8, args.limit)), lengths=lengths):
@@ -222,7 +230,9 @@ def run(args: argparse.Namespace) -> int:
     sizes = sorted({(r["width"], r["height"]) for r in rows})
     say(f"  sizes {sizes[0][0]}x{sizes[0][1]}" + (f" .. {sizes[-1][0]}x{sizes[-1][1]}" if len(sizes) > 1 else ""))
     over = "over the images" if not float_rows or floats else f"over the {len(integer_rows)} 8/16-bit images"
-    say(f"noise std {np.median(sigmas):.2f} {unit} (median; {sigmas.min():.2f} .. {sigmas.max():.2f} {over})")
+    number = "{:.4g}" if floats else "{:.2f}"  # float data: in its own units, whatever their scale
+    low, middle, high = (number.format(v) for v in (sigmas.min(), np.median(sigmas), sigmas.max()))
+    say(f"noise std {middle} {unit} (median; {low} .. {high} {over})")
     # nothing to measure: flat or noise-free images (no noise model, no method: a level of ~0 suggests neither)
     floor = NO_NOISE if any(r["dtype"] == "uint8" for r in integer_rows) else NO_NOISE / 257
     noiseless = bool(np.median(sigmas) == 0 if floats else np.median(sigmas) < floor)
