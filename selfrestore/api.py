@@ -23,6 +23,7 @@ import io
 import numbers
 import os
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, Sequence
 
 from .errors import UserError, file_system_message
@@ -116,6 +117,9 @@ def _as_list(items: PathLike | Sequence[PathLike] | None) -> list[PathLike]:
         return []
     if isinstance(items, (str, os.PathLike)):
         return [items]
+    if isinstance(items, (bytes, bytearray, Mapping)):  # bytes iterate as numbers, a dict as its keys
+        raise UserError(f"{_short(items)}: expected a file or folder (a str or pathlib.Path), or a list of them, not "
+                        f"{type(items).__name__}")
     kind = getattr(getattr(items, "dtype", None), "kind", None)  # numpy's; None for a torch tensor
     if hasattr(items, "shape") and (kind is None or kind in "biufc"):  # the image itself, not its file name
         raise UserError(f"an array of shape {tuple(items.shape)}: expected a file or folder (a str or pathlib.Path), "

@@ -175,6 +175,9 @@ def resolve_model(name_or_path: str | os.PathLike) -> Path:
     path = Path(name_or_path)
     if path.is_file():
         return path
+    if path.is_dir():
+        raise UserError(f"{name_or_path}: a folder, not a model file (a .safetensors file `fit` writes, or the name "
+                        f"of a shipped model: {', '.join(shipped_models()) or 'none shipped yet'})")
     shipped = shipped_models()
     if str(name_or_path) in shipped:
         return shipped[str(name_or_path)]

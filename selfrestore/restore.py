@@ -559,6 +559,7 @@ class Restorer:
         the x8 ensemble, the mean of the eight posterior means and the root of the mean of their variances."""
         from .io import LUMA, to_channels
 
+        self._refuse_single_pixel(image)
         have = image.shape[2]
         if self.channels == 1 and have > 1:  # channel by channel, as :meth:`_restore`
             parts = [self._mean_and_std(image[:, :, c:c + 1], progress, params) for c in range(have)]
@@ -604,10 +605,20 @@ class Restorer:
 
         return stabilised.numpy(), back, {"sigma": 1.0 / (high - low)}
 
+    def _refuse_single_pixel(self, image: np.ndarray) -> None:
+        """A blind-spot network predicts each pixel from its neighbours alone: a 1 x 1 image has none, and its
+        prior is the zero padding's (a mid-grey pixel came back near black). Images of 2 pixels or more restore."""
+        if getattr(self.net, "blind_spot", False) and image.shape[0] * image.shape[1] == 1:
+            from .errors import UserError
+
+            raise UserError(f"a 1 x 1 image: a blind-spot model ({self.method.name}) predicts each pixel from its "
+                            "neighbours, and a single pixel has none; use another model (e.g. unet-gauss25)")
+
     def _restore(self, image: np.ndarray, progress: bool, params: dict[str, float] | None = None) -> np.ndarray:
         """The network's restoration, with ``params`` (default: the restorer's ``noise_params``)."""
         from .io import to_channels
 
+        self._refuse_single_pixel(image)
         have = image.shape[2]
         if self.channels == 1 and have > 1:  # a gray model restores colour channel by channel (colour kept)
             return np.concatenate([self._restore(image[:, :, c:c + 1], progress, params) for c in range(have)],

@@ -137,7 +137,8 @@ def test_restore_file_restores_a_tiff_stack_plane_by_plane(unet, noisy, tmp_path
         unet.restore_file(tmp_path / "stack.tif", tmp_path / "out.png")
 
 
-@pytest.mark.parametrize("inputs, message", [(None, "no inputs"), (5, "not int"), ([b"a.png"], "not bytes")])
+@pytest.mark.parametrize("inputs, message", [(None, "no inputs"), (5, "not int"), ([b"a.png"], "not bytes"),
+                                             (b"a.png", "not bytes"), ({"a.png": 1}, "not dict")])
 def test_api_inputs_that_are_not_paths_are_user_errors(tmp_path, inputs, message):
     """None and an int were TypeErrors from list(); bytes went to the command as "b'a.png'"."""
     with pytest.raises(UserError, match=message):

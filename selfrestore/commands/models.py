@@ -92,12 +92,19 @@ def scores_text(scores: dict) -> str:
 def run(args: argparse.Namespace) -> int:
     """List the shipped models, or describe the given model files, on stdout; returns 0."""
     from ..checkpoint import read_checkpoint, resolve_model, shipped_models
+    from ..errors import UserError
 
     if args.models:
         for i, model in enumerate(args.models):
-            _, header = read_checkpoint(resolve_model(model))
+            path = resolve_model(model)
+            _, header = read_checkpoint(path)
+            try:  # a hand-edited or damaged header: one line, as restore says it
+                lines = describe(header)
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                raise UserError(f"{path}: damaged or incompatible selfrestore model file "
+                                f"({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__})") from None
             print(("\n" if i else "") + f"{model}:")
-            for line in describe(header):
+            for line in lines:
                 print(f"  {line}")
         return 0
     models = shipped_models()

@@ -360,15 +360,20 @@ def run(args: argparse.Namespace) -> int:
         start = time.time()
         outputs, deviations = [], []
         decisions = restorer.stack_clipping(frames, info.stack_shape, info.stack_axes, info.frame_blanks)
-        for image, decision in tqdm(zip(frames, decisions), total=len(frames), desc="planes", unit="plane",
-                                    leave=False, disable=len(frames) < 2 or args.quiet):
-            alone = not args.quiet and len(frames) == 1
-            if args.uncertainty:
-                mean, std = restorer.restore_with_uncertainty(image, progress=alone, clipping_decision=decision)
-                outputs.append(mean)
-                deviations.append(std)
-            else:
-                outputs.append(restorer.restore(image, progress=alone, clipping_decision=decision))
+        try:  # an image the model cannot restore (a 1 x 1 image for a blind-spot model): reported, the rest go on
+            for image, decision in tqdm(zip(frames, decisions), total=len(frames), desc="planes", unit="plane",
+                                        leave=False, disable=len(frames) < 2 or args.quiet):
+                alone = not args.quiet and len(frames) == 1
+                if args.uncertainty:
+                    mean, std = restorer.restore_with_uncertainty(image, progress=alone, clipping_decision=decision)
+                    outputs.append(mean)
+                    deviations.append(std)
+                else:
+                    outputs.append(restorer.restore(image, progress=alone, clipping_decision=decision))
+        except UserError as exc:
+            warn(f"{path}: {exc}")
+            failures += 1
+            continue
         if info.dtype == "float32" and (share := clipped_share(target, outputs, info.dtype)) > 0.001:
             warn(f"{target}: {100 * share:.1f}% of the restored values of "
                  f"{path} lie outside [0, 1] and are clipped by {target.suffix}; choose .tif or .fits to keep them")
