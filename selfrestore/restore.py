@@ -397,6 +397,8 @@ class Restorer:
         self.intensity = self.header.get("intensity")
         self.tile, self.ensemble, self.precision, self.clipping = tile, bool(ensemble), precision, clipping
         self.tile_context = tile_context
+        #: warn (once) when an image's noise is far from the level a single-level model was trained for
+        self.warn_level_mismatch = True
         #: (sigma, low end, high end) of the clipped-noise correction of the last image restored, or None
         self.last_clipping: tuple[float, bool, bool] | None = None
         self.noise_params = dict(noise_params or {})
@@ -428,6 +430,48 @@ class Restorer:
                 raise UserError(f"{model}: Poisson-Gaussian noise is restored with a Gaussian model that takes the "
                                 f"noise level (e.g. the shipped laine19-gauss5_50); this one uses method "
                                 f"{self.method.describe()}")
+
+    def level_mismatch(self, image: np.ndarray, alpha: np.ndarray | None = None) -> tuple[float, float] | None:
+        """(measured, trained) noise std on the [0, 1] scale when a model trained for one Gaussian level (unet-gauss25,
+        laine19-gauss25, ``fit --noise gauss25`` ...) meets an image (H, W, C) in [0, 1] whose noise std, measured on
+        the image alone (:func:`selfrestore.noise_check.noise_sigma` on the opaque, unclipped 2x2 blocks of a central
+        crop of at most 2048 px a side), is under half or over twice that level, and no level was given: such a
+        model then smooths too much or leaves noise. None otherwise, and where too little can be measured."""
+        from .corruption.noise import Gaussian
+        from .noise_check import noise_sigma
+
+        noise = getattr(self.method, "noise", None)
+        if not isinstance(noise, Gaussian) or noise.low != noise.high or noise.low == 0 or self.noise_params \
+                or self.sensor_noise is not None:
+            return None
+        top, left = max(0, (image.shape[0] - 2048) // 2), max(0, (image.shape[1] - 2048) // 2)
+        crop = np.s_[top:top + 2048, left:left + 2048]
+        pixels = np.asarray(image[crop], dtype=np.float32)
+        pixels = pixels[:, :, None] if pixels.ndim == 2 else pixels
+        usable = ((pixels > 0) & (pixels < 1)).all(axis=2)  # clipped values read low
+        if alpha is not None and alpha.shape == image.shape[:2]:
+            usable &= alpha[crop] >= 1  # transparent pixels are no image
+        measured, trained = noise_sigma(pixels, usable, min_blocks=256), noise.low
+        if not np.isfinite(measured) or trained / 2 <= measured <= 2 * trained:
+            return None
+        return float(measured), float(trained)
+
+    def _warn_level_mismatch(self, image: np.ndarray, mapping: dict[str, float] | None) -> None:
+        """A Python warning, once per Restorer, for the first image whose noise level is far from the model's
+        (:meth:`level_mismatch`; the command line says it in its own words: ``warn_level_mismatch`` False)."""
+        if not self.warn_level_mismatch or mapping:
+            return
+        found = self.level_mismatch(image)
+        if found is not None:
+            import warnings
+
+            self.warn_level_mismatch = False
+            measured, trained = found
+            effect = "smooth away detail" if measured < trained else "leave noise"
+            warnings.warn(f"noise std about {measured * 255:.1f}/255 measured on the image, but the model was "
+                          f"trained for {trained * 255:g}/255: it may {effect}; give the level (noise_params="
+                          "{'sigma': ...}) where the model takes it, or use laine19-gauss5_50, which measures each "
+                          "image's level", stacklevel=3)
 
     def mapping_for(self, image: np.ndarray) -> dict[str, float] | None:
         """How ``image``'s values go to the network's range: the model's recorded map; for a model trained on
@@ -465,6 +509,7 @@ class Restorer:
             stabilised, inverse, params = self._stabilise(image)
             return back(inverse(self._restore(stabilised, progress, params=params)))
         mapping = self.mapping_for(image)
+        self._warn_level_mismatch(image, mapping)
         restored = self._restore(self.to_model_scale(image, mapping), progress)
         correction = self.last_clipping = self.clipping_correction(_seen(image, back), mapping, clipping_decision)
         if correction is not None:
@@ -546,6 +591,7 @@ class Restorer:
             mean, std = self._mean_and_std(stabilised, progress, params)
             return back(inverse(mean)), back(inverse(mean, std), spread=True)
         mapping = self.mapping_for(image)
+        self._warn_level_mismatch(image, mapping)
         mean, std = self._mean_and_std(self.to_model_scale(image, mapping), progress, self.noise_params)
         correction = self.last_clipping = self.clipping_correction(_seen(image, back), mapping, clipping_decision)
         if correction is not None:

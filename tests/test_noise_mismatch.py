@@ -65,14 +65,17 @@ def test_transparent_clipped_or_tiny_areas_do_not_count(tmp_path, capsys):
 
 def test_the_advice_fits_the_model():
     """A Laine19 mean-only model takes no --noise-sigma: advising it led to an error."""
-    from types import SimpleNamespace
+    from types import MethodType, SimpleNamespace
 
     from selfrestore.commands.restore import noise_mismatch
+    from selfrestore.restore import Restorer
     from selfrestore.corruption import parse_corruption
 
     image = np.clip(0.5 + 2 / 255 * np.random.default_rng(0).standard_normal((64, 64, 3)), 0, 1)
     for accepted, advice in (((), "omit --model"), (("sigma",), "pass --noise-sigma 2.")):
         method = SimpleNamespace(noise=parse_corruption("gauss25"), accepted_noise_params=lambda a=accepted: a,
                                  restore_with_uncertainty=None)
-        said = noise_mismatch(SimpleNamespace(method=method, noise_params={}, sensor_noise=None), image, None, "x")
+        restorer = SimpleNamespace(method=method, noise_params={}, sensor_noise=None)
+        restorer.level_mismatch = MethodType(Restorer.level_mismatch, restorer)
+        said = noise_mismatch(restorer, image, None, "x")
         assert said is not None and f"; {advice}" in said

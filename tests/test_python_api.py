@@ -195,3 +195,21 @@ def test_evaluate_and_inspect_return_their_report(tmp_path, noisy, capsys):
     assert found["exit_code"] == 0 and 15 < found["noise_sigma_median"] < 35
     assert any("selfrestore" in line for line in found["advice"])
     assert "noise std" in capsys.readouterr().out  # the report is printed as the command prints it
+
+
+def test_restorer_warns_once_when_the_noise_is_far_from_a_single_level_models(unet):
+    """`selfrestore restore` says when a gauss25 model meets noise of std 5; the Python class was silent (a clean
+    black image came back with a mean of 10.6 levels, unwarned)."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(0.2, 0.8, 128, dtype=np.float32)[None, :, None] * np.ones((128, 128, 3), np.float32)
+    weak = (ramp + 5 / 255 * rng.standard_normal(ramp.shape)).astype(np.float32)
+    restorer = Restorer("unet-gauss25")
+    with pytest.warns(UserWarning, match=r"noise std about 5\.\d/255 .* trained for 25/255: it may smooth"):
+        restorer.restore(weak)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        restorer.restore(weak)  # once per Restorer
+        Restorer("unet-gauss25").restore((ramp + 25 / 255 * rng.standard_normal(ramp.shape)).astype(np.float32))
+        Restorer("laine19-gauss5_50").restore(weak[:64, :64])  # measures each image's level itself

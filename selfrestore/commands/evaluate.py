@@ -173,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
     # the noise is simulated unclipped: values on 0 or 1 (Poisson zeros) are no clipping to correct
     restorer = Restorer(args.model, device=args.device, tile=args.tile, ensemble=args.ensemble,
                         precision=args.precision, clipping="off", tile_context=args.tile_context)
+    restorer.warn_level_mismatch = False  # the noise level is the one chosen to evaluate at
     for problem in problems:
         warn(problem)
     if args.limit:

@@ -197,29 +197,12 @@ def clipping_said(restorer: Restorer) -> str:
 
 
 def noise_mismatch(restorer: Restorer, image: np.ndarray, alpha: np.ndarray | None, path: Path) -> str | None:
-    """A warning when a model trained for one Gaussian noise level (unet-gauss25, laine19-gauss25, a model fitted
-    with --noise gauss25 ...) meets an image whose noise std, measured on the image alone
-    (:func:`selfrestore.noise_check.noise_sigma` on the opaque, unclipped 2x2 blocks of a central crop of at
-    most 2048 px a side), is under half or over twice that level, and no level was given: such a model then
-    smooths too much or leaves noise; None otherwise, and where too little of the image can be measured."""
-    import numpy as np
-
-    from ..corruption.noise import Gaussian
-    from ..noise_check import noise_sigma
-
-    noise = getattr(restorer.method, "noise", None)
-    if not isinstance(noise, Gaussian) or noise.low != noise.high or noise.low == 0 or restorer.noise_params \
-            or restorer.sensor_noise is not None:
+    """A warning when a model trained for one Gaussian noise level meets an image whose noise std is under half or
+    over twice that level (:meth:`selfrestore.restore.Restorer.level_mismatch`); None otherwise."""
+    found = restorer.level_mismatch(image, alpha)
+    if found is None:
         return None
-    top, left = max(0, (image.shape[0] - 2048) // 2), max(0, (image.shape[1] - 2048) // 2)
-    crop = np.s_[top:top + 2048, left:left + 2048]
-    pixels = np.asarray(image[crop], dtype=np.float32)
-    usable = ((pixels > 0) & (pixels < 1)).all(axis=2)  # clipped values read low
-    if alpha is not None and alpha.shape == image.shape[:2]:
-        usable &= alpha[crop] >= 1  # transparent pixels are no image
-    measured, trained = noise_sigma(pixels, usable, min_blocks=256), noise.low
-    if not np.isfinite(measured) or trained / 2 <= measured <= 2 * trained:
-        return None
+    measured, trained = found
     takes_level = "sigma" in getattr(restorer.method, "accepted_noise_params", lambda: ())()
     given = ("pass --noise-sigma " + f"{max(measured * 255, 0.5):.1f} (the measured level), or omit --model"
              if takes_level else "omit --model")
@@ -261,6 +244,7 @@ def run(args: argparse.Namespace) -> int:
                         precision=args.precision, noise_params=noise_params(args),
                         sensor_noise=tuple(args.noise_pg) if args.noise_pg else None, clipping=args.clipping,
                         tile_context=args.tile_context)
+    restorer.warn_level_mismatch = False  # said per run below, in the command's words (noise_mismatch)
     size_problem = recorded_warning(restorer.header)
     if size_problem:
         warn(f"{args.model}: {size_problem}")
