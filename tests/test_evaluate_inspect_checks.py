@@ -188,3 +188,12 @@ def test_inspect_reports_float_noise_on_a_small_scale(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "no noise measured" not in out and "noise std 0.000" in out
     assert 0.00035 < json.loads((tmp_path / "r.json").read_text())["noise_sigma_median"] < 0.00045
+
+
+def test_inspect_advice_leaves_out_the_files_it_could_not_read(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    write_image(tmp_path / "good.png", np.clip(0.5 + 25 / 255 * rng.standard_normal((96, 96, 3)), 0, 1))
+    (tmp_path / "bad.png").write_bytes(b"garbage")
+    assert main(["inspect", str(tmp_path / "good.png"), str(tmp_path / "bad.png")]) == 0
+    captured = capsys.readouterr()
+    assert "bad.png" in captured.err and "selfrestore fit" in captured.out and "bad.png" not in captured.out

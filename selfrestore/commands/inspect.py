@@ -13,8 +13,8 @@ from ._common import add_parser, refuse_report_over_inputs, warn
 
 DESCRIPTION = """\
 Look at your noisy images, without any clean reference, and get advice before training: their formats,
-sizes and bit depths, the noise level (standard deviation on the 0-255 scale, estimated per image from
-the finest-scale wavelet coefficients), and whether the noise is independent from pixel to pixel (the
+sizes and bit depths, the noise level (standard deviation on the 0-255 scale for 8/16-bit data, in the
+data's own units for float data, estimated per image from the finest-scale wavelet coefficients), and whether the noise is independent from pixel to pixel (the
 neighbour correlation that `fit` also checks: blind-spot and neighbour methods need it low). Ends with the
 method and command that suit the data.
 """
@@ -171,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
     chosen = [paths[int(i)] for i in np.linspace(0, len(paths) - 1, min(args.limit, len(paths)))] if paths else []
     chosen = list(dict.fromkeys(chosen))
     rows, kinds = [], Counter()
+    unreadable: set[str] = set()  # files named on the command line that the advice must not name back
 
     def measure(name: str, frame: np.ndarray, dtype: str, suffix: str, planes: int,
                 usable: np.ndarray | None = None) -> None:
@@ -197,6 +198,7 @@ def run(args: argparse.Namespace) -> int:
             frames, info = read_frames(path)
         except ImageReadError as exc:
             warn(str(exc))
+            unreadable.add(str(path))
             continue
         middle = len(frames) // 2
         alpha = info.alpha if info.alpha is None or info.alpha.ndim == 2 else info.alpha.reshape(
@@ -273,7 +275,8 @@ def run(args: argparse.Namespace) -> int:
         advice_lines = list(video_advice(movable, None if floats else float(np.median(sigmas)), correlation,
                                          noise_name))
     elif image_inputs:
-        advice_lines = list(advice(None if floats else float(np.median(sigmas)), correlation, image_inputs,
+        readable = [item for item in image_inputs if str(Path(item)) not in unreadable] or image_inputs
+        advice_lines = list(advice(None if floats else float(np.median(sigmas)), correlation, readable,
                                    noise_name=noise_name))
     for line in advice_lines:
         say(line)
