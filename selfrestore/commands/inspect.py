@@ -14,9 +14,9 @@ from ._common import add_parser, refuse_report_over_inputs, warn
 DESCRIPTION = """\
 Look at your noisy images, without any clean reference, and get advice before training: their formats,
 sizes and bit depths, the noise level (standard deviation on the 0-255 scale for 8/16-bit data, in the
-data's own units for float data, estimated per image from the finest-scale wavelet coefficients), and whether the noise is independent from pixel to pixel (the
-neighbour correlation that `fit` also checks: blind-spot and neighbour methods need it low). Ends with the
-method and command that suit the data.
+data's own units for float data, estimated per image from the finest-scale wavelet coefficients), and whether
+the noise is independent from pixel to pixel (the neighbour correlation that `fit` also checks: blind-spot and
+neighbour methods need it low). Ends with the method and command that suit the data.
 """
 
 EPILOG = """\
