@@ -175,13 +175,13 @@ def resolve_model(name_or_path: str | os.PathLike) -> Path:
     path = Path(name_or_path)
     if path.is_file():
         return path
-    if path.is_dir():
-        raise UserError(f"{name_or_path}: a folder, not a model file (a .safetensors file `fit` writes, or the name "
-                        f"of a shipped model: {', '.join(shipped_models()) or 'none shipped yet'})")
     shipped = shipped_models()
-    if str(name_or_path) in shipped:
+    if str(name_or_path) in shipped:  # before folders: an output folder named after a model must not hide it
         return shipped[str(name_or_path)]
     known = ", ".join(shipped) or "none shipped yet"
+    if path.is_dir():
+        raise UserError(f"{name_or_path}: a folder, not a model file (a .safetensors file `fit` writes, or the name "
+                        f"of a shipped model: {known})")
     raise UserError(f"{name_or_path}: no such model file, and not a shipped model ({known})")
 
 

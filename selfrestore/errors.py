@@ -16,6 +16,11 @@ class ResumeRefused(UserError):
     restore the frames, or delete it, never discarded by the failed run."""
 
 
+class ImageRefused(UserError):
+    """One image a model cannot restore (a 1 x 1 image for a blind-spot model, values out of proportion with the
+    noise given): the command line reports it and goes on with the other images, unlike a problem of the run."""
+
+
 class ImageReadError(UserError):
     """An image file could not be read; the message names the file and the reason."""
 

@@ -222,6 +222,13 @@ def tiff_pages_lost(tif, path: str | os.PathLike) -> None:
     if not tif.series:
         return
     series = tif.series[0]
+    alike = [s for s in tif.series if s.shape == series.shape and s.dtype == series.dtype and s.axes == series.axes]
+    if len(tif.series) > 1 and len(alike) == len(tif.series):  # only the first would be read
+        size = "x".join(str(int(n)) for n in series.shape)
+        raise ImageReadError(f"{path}: holds {len(alike)} separate images of {size} (TIFF series, as tifffile "
+                             "writes one per write() call), not one stack; selfrestore reads one image or one stack "
+                             "per file: save them as one stack (tifffile.imwrite(path, numpy.stack(images))) or as "
+                             "separate files")
     planes = int(np.prod([int(n) for axis, n in zip(series.axes, series.shape) if axis not in "YXS"]))
     if tif.is_imagej and tif.imagej_metadata:
         lost = int(tif.imagej_metadata.get("images", 1) or 1) > planes
@@ -229,7 +236,7 @@ def tiff_pages_lost(tif, path: str | os.PathLike) -> None:
         lost = int(np.prod([int(n) for n in tif.shaped_metadata[0]["shape"]])) > int(np.prod(series.shape))
     elif _tiff_chain_cut(tif):  # a plain multi-page TIFF states no count: its chain of images is cut
         raise ImageReadError(f"{path}: incomplete TIFF: its last readable image ({len(tif.pages)}) points to a next "
-                             "one beyond the end of the file; a truncated copy? copy the file again")
+                             "one that cannot be read; a truncated copy? copy the file again")
     else:
         lost = False
     if lost:
@@ -238,20 +245,25 @@ def tiff_pages_lost(tif, path: str | os.PathLike) -> None:
 
 
 def _tiff_chain_cut(tif) -> bool:
-    """Whether the last image tifffile read points to a next one past the end of the file: a multi-page TIFF
-    cut between images (tifffile logs an error and returns the images before the cut; a plain multi-page TIFF
-    states no count to compare with). Reads the last image's next-IFD offset (0 ends the chain)."""
+    """Whether the last image tifffile read points to a next one that it could not read: a multi-page TIFF cut
+    between images or inside the next image's header (tifffile logs an error and returns the images before the
+    cut; a plain multi-page TIFF states no count to compare with). Reads the last image's next-IFD offset: 0 ends
+    the chain, an image already read closes a loop; a field cut off is a cut too."""
     import struct
 
     try:
-        last, fh, layout = tif.pages[-1], tif.filehandle, tif.tiff
+        pages, fh, layout = tif.pages, tif.filehandle, tif.tiff
+        last = pages[-1]
         fh.seek(last.offset)
         tags = struct.unpack(layout.tagnoformat, fh.read(layout.tagnosize))[0]
         fh.seek(last.offset + layout.tagnosize + tags * layout.tagsize)
-        following = struct.unpack(layout.offsetformat, fh.read(layout.offsetsize))[0]
+        field = fh.read(layout.offsetsize)
     except (AttributeError, IndexError, OSError, struct.error):  # nothing to check, or damage found elsewhere
         return False
-    return following >= fh.size
+    if len(field) < layout.offsetsize:
+        return True
+    following = struct.unpack(layout.offsetformat, field)[0]
+    return following != 0 and following not in {page.offset for page in pages}
 
 
 def refuse_animation(img, path: Path) -> None:

@@ -318,6 +318,7 @@ def _array_in(image: Any, channels: int | None = None) -> tuple[np.ndarray, Call
         return quantize(result, integer)
 
     back.blank = blank  # type: ignore[attr-defined]  # for _seen
+    back.alpha = None if alpha is None else alpha[:, :, 0]  # type: ignore[attr-defined]  # what is image at all
     return values, back
 
 
@@ -456,22 +457,25 @@ class Restorer:
             return None
         return float(measured), float(trained)
 
-    def _warn_level_mismatch(self, image: np.ndarray, mapping: dict[str, float] | None) -> None:
+    def _warn_level_mismatch(self, image: np.ndarray, mapping: dict[str, float] | None,
+                             alpha: np.ndarray | None) -> None:
         """A Python warning, once per Restorer, for the first image whose noise level is far from the model's
-        (:meth:`level_mismatch`; the command line says it in its own words: ``warn_level_mismatch`` False)."""
+        (:meth:`level_mismatch`, on the opaque, non-blank pixels; the command line says it in its own words:
+        ``warn_level_mismatch`` False)."""
         if not self.warn_level_mismatch or mapping:
             return
-        found = self.level_mismatch(image)
+        found = self.level_mismatch(image, alpha)
         if found is not None:
             import warnings
 
             self.warn_level_mismatch = False
             measured, trained = found
             effect = "smooth away detail" if measured < trained else "leave noise"
+            given = (f"give the level (noise_params={{'sigma': {measured:.4f}}}), or " if "sigma" in
+                     getattr(self.method, "accepted_noise_params", lambda: ())() else "")
             warnings.warn(f"noise std about {measured * 255:.1f}/255 measured on the image, but the model was "
-                          f"trained for {trained * 255:g}/255: it may {effect}; give the level (noise_params="
-                          "{'sigma': ...}) where the model takes it, or use laine19-gauss5_50, which measures each "
-                          "image's level", stacklevel=3)
+                          f"trained for {trained * 255:g}/255: it may {effect}; {given}use laine19-gauss5_50, which "
+                          "measures each image's level", stacklevel=3)
 
     def mapping_for(self, image: np.ndarray) -> dict[str, float] | None:
         """How ``image``'s values go to the network's range: the model's recorded map; for a model trained on
@@ -509,7 +513,7 @@ class Restorer:
             stabilised, inverse, params = self._stabilise(image)
             return back(inverse(self._restore(stabilised, progress, params=params)))
         mapping = self.mapping_for(image)
-        self._warn_level_mismatch(image, mapping)
+        self._warn_level_mismatch(_seen(image, back), mapping, back.alpha)  # type: ignore[attr-defined]
         restored = self._restore(self.to_model_scale(image, mapping), progress)
         correction = self.last_clipping = self.clipping_correction(_seen(image, back), mapping, clipping_decision)
         if correction is not None:
@@ -591,7 +595,7 @@ class Restorer:
             mean, std = self._mean_and_std(stabilised, progress, params)
             return back(inverse(mean)), back(inverse(mean, std), spread=True)
         mapping = self.mapping_for(image)
-        self._warn_level_mismatch(image, mapping)
+        self._warn_level_mismatch(_seen(image, back), mapping, back.alpha)  # type: ignore[attr-defined]
         mean, std = self._mean_and_std(self.to_model_scale(image, mapping), progress, self.noise_params)
         correction = self.last_clipping = self.clipping_correction(_seen(image, back), mapping, clipping_decision)
         if correction is not None:
@@ -636,9 +640,9 @@ class Restorer:
         except OverflowError:
             low = high = math.nan
         if not 1e-6 < high - low < 1e7:  # float32 arithmetic on the way back, and nan, stay in range
-            from .errors import UserError
+            from .errors import ImageRefused
 
-            raise UserError(f"Poisson-Gaussian noise (a, b) = ({a:g}, {b:g}) is out of proportion with this image's "
+            raise ImageRefused(f"Poisson-Gaussian noise (a, b) = ({a:g}, {b:g}) is out of proportion with this image's "
                             f"values (0 .. {top:g}): give a and b in the data's own units (selfrestore inspect)")
         stabilised = (anscombe(torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)), a, b) - low) \
             / (high - low)
@@ -655,9 +659,9 @@ class Restorer:
         """A blind-spot network predicts each pixel from its neighbours alone: a 1 x 1 image has none, and its
         prior is the zero padding's (a mid-grey pixel came back near black). Images of 2 pixels or more restore."""
         if getattr(self.net, "blind_spot", False) and image.shape[0] * image.shape[1] == 1:
-            from .errors import UserError
+            from .errors import ImageRefused
 
-            raise UserError(f"a 1 x 1 image: a blind-spot model ({self.method.name}) predicts each pixel from its "
+            raise ImageRefused(f"a 1 x 1 image: a blind-spot model ({self.method.name}) predicts each pixel from its "
                             "neighbours, and a single pixel has none; use another model (e.g. unet-gauss25)")
 
     def _restore(self, image: np.ndarray, progress: bool, params: dict[str, float] | None = None) -> np.ndarray:

@@ -130,17 +130,34 @@ def y4m_whole_frames(path: str | os.PathLike) -> tuple[int, bool] | None:
         return frames, False
 
 
-def riff_length(path: str | os.PathLike) -> tuple[int, int] | None:
-    """(bytes its header states, bytes it holds) of a RIFF file (AVI), or None when it states no length (not
-    RIFF, or written to a pipe: 0 or 0xFFFFFFFF). A copy cut at a frame boundary decodes without an error and
-    ffmpeg then takes its length from what is left; the RIFF header, at the start, still states the whole."""
+RIFF_SLACK = 16  #: bytes a RIFF file may hold fewer than its chunks state (a missing pad byte, a writer that
+#: stated the whole file's size): a cut at a frame boundary removes a whole frame chunk, header and data
+
+
+def riff_length(path: str | os.PathLike) -> tuple[int, int, int | None] | None:
+    """(bytes its RIFF chunks state, bytes it holds, frames its main header counts or None) of an AVI, or None
+    when it states no length (not RIFF, or written to a pipe: 0 or 0xFFFFFFFF). A copy cut at a frame boundary
+    decodes without an error and ffmpeg takes its length from what is left; the chunk sizes still state the
+    whole. The top-level chunks are walked (an OpenDML file over 1 GB continues in RIFF 'AVIX' chunks); the frame
+    count is given for a single-chunk file only (OpenDML's main header counts the first chunk's frames)."""
     with open(path, "rb") as f:
-        head = f.read(12)
+        head = f.read(52)
         actual = os.fstat(f.fileno()).st_size
-    if len(head) < 12 or head[:4] != b"RIFF":
-        return None
-    size = int.from_bytes(head[4:8], "little")
-    return None if size in (0, 0xFFFFFFFF) else (8 + size, actual)
+        if len(head) < 12 or head[:4] != b"RIFF":
+            return None
+        frames = int.from_bytes(head[48:52], "little") \
+            if len(head) == 52 and head[12:16] == b"LIST" and head[20:28] == b"hdrlavih" else None
+        position, chunks = 0, 0
+        while position + 8 <= actual:
+            f.seek(position)
+            chunk = f.read(8)
+            if chunk[:4] != b"RIFF":  # trailing data after the last chunk
+                break
+            size = int.from_bytes(chunk[4:8], "little")
+            if size in (0, 0xFFFFFFFF):
+                return None
+            position, chunks = position + 8 + size + (size & 1), chunks + 1
+    return position, actual, frames if chunks == 1 else None
 
 
 def is_pattern(path: str | os.PathLike) -> bool:
@@ -395,7 +412,7 @@ class VideoReader:
                             f"{whole[0]} whole frames; every frame is needed: re-encode the frames that decode into "
                             "a new file to restore those")
         riff = riff_length(path) if path.suffix.lower() == ".avi" else None
-        if riff is not None and riff[0] > riff[1]:
+        if riff is not None and riff[0] > riff[1] + RIFF_SLACK and not (riff[2] and count >= riff[2]):
             raise UserError(f"{path}: damaged or cut off: its header states {riff[0]} bytes, the file holds "
                             f"{riff[1]} ({count} frames decode); every frame is needed: re-encode the frames that "
                             "decode into a new file to restore those")

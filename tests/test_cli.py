@@ -666,3 +666,28 @@ def test_a_single_pixel_is_refused_by_a_blind_spot_model_and_the_batch_goes_on(t
                  "-o", str(tmp_path / "out"), "--quiet"]) == 1
     assert f"{tmp_path / 'one.png'}: a 1 x 1 image" in capsys.readouterr().err
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["two.png"]
+
+
+def test_a_problem_of_the_model_stops_the_run_once_and_a_folder_does_not_hide_a_shipped_model(tmp_path, rgb_image,
+                                                                                               monkeypatch, capsys):
+    """Only an image the model cannot restore is reported per image (the review: a mean-only model asked for
+    --uncertainty was blamed on every image, exit code 1); a folder named like a shipped model (a run's output)
+    hid the model from the next run."""
+    from selfrestore.checkpoint import resolve_model, shipped_models
+    from selfrestore.corruption import parse_corruption
+    from selfrestore.methods.laine19 import Laine19
+
+    torch.manual_seed(0)
+    method = Laine19(noise=parse_corruption("gauss25"), head="mu")
+    net = build_net("blindspot", **{**method.net_kwargs(3), "width": 4, "depth": 2})
+    save_checkpoint(tmp_path / "mu.safetensors", net, {"method": method.config(), "channels": 3, "step": 0})
+    for name in ("a.png", "b.png"):
+        write_image(tmp_path / "in" / name, rgb_image)
+    capsys.readouterr()
+    assert main(["restore", str(tmp_path / "in"), "--model", str(tmp_path / "mu.safetensors"), "--uncertainty",
+                 "-o", str(tmp_path / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("uncertainty needs a covariance head") == 1 and "a.png: laine19" not in err
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "unet-gauss25").mkdir()
+    assert resolve_model("unet-gauss25") == shipped_models()["unet-gauss25"]

@@ -453,12 +453,28 @@ def test_a_plain_multi_page_tiff_cut_between_pages_is_an_error(tmp_path, capsys,
     with tifffile.TiffFile(tmp_path / "plain.tif") as tif:
         cut = tif.pages[3].offset
     (tmp_path / "cut").mkdir()
-    (tmp_path / "cut" / "cut.tif").write_bytes((tmp_path / "plain.tif").read_bytes()[:cut])
-    with pytest.raises(ImageReadError, match=r"cut.tif: incomplete TIFF: its last readable image \(3\)"):
-        read_frames(tmp_path / "cut" / "cut.tif")
+    for inside in (1, 0):  # one byte into the fourth page's header (a review found it read silently), then before
+        (tmp_path / "cut" / "cut.tif").write_bytes((tmp_path / "plain.tif").read_bytes()[:cut + inside])
+        with pytest.raises(ImageReadError, match=r"cut.tif: incomplete TIFF: its last readable image \(3\)"):
+            read_frames(tmp_path / "cut" / "cut.tif")
     capsys.readouterr()
     assert main(["restore", str(tmp_path / "cut"), "--model", "unet-gauss25", "--quiet",
                  "-o", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err
     assert "cut.tif: incomplete TIFF" in err and "Traceback" not in err and len(err.strip().splitlines()) <= 2
     assert not list((tmp_path / "out").rglob("*.tif"))
+
+
+def test_a_tiff_of_separate_same_size_series_is_refused_not_read_as_its_first(tmp_path):
+    """tifffile's writer makes one series per write() call: such a file of 4 planes was read as its first plane
+    (exit code 0). Now a one-line error that says how to save a stack; a one-write stack reads whole."""
+    from selfrestore.errors import ImageReadError
+
+    planes = (np.random.default_rng(0).random((4, 20, 30)) * 255).astype(np.uint8)
+    with tifffile.TiffWriter(tmp_path / "series.tif") as writer:
+        for plane in planes:
+            writer.write(plane)
+    with pytest.raises(ImageReadError, match=r"series.tif: holds 4 separate images of 20x30 .* one stack"):
+        read_frames(tmp_path / "series.tif")
+    tifffile.imwrite(tmp_path / "stack.tif", planes, photometric="minisblack", metadata={"axes": "ZYX"})
+    assert len(read_frames(tmp_path / "stack.tif")[0]) == 4

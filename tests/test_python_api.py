@@ -213,3 +213,22 @@ def test_restorer_warns_once_when_the_noise_is_far_from_a_single_level_models(un
         restorer.restore(weak)  # once per Restorer
         Restorer("unet-gauss25").restore((ramp + 25 / 255 * rng.standard_normal(ramp.shape)).astype(np.float32))
         Restorer("laine19-gauss5_50").restore(weak[:64, :64])  # measures each image's level itself
+
+
+def test_restorer_measures_the_noise_level_on_opaque_non_blank_pixels_only():
+    """A mostly transparent (flat) RGBA image, or a float image mostly NaN, read as noise 0 and warned falsely."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    noisy = np.clip(0.5 + 25 / 255 * rng.standard_normal((128, 128, 3)), 0, 1).astype(np.float32)
+    alpha = np.ones((128, 128, 1), np.float32)
+    alpha[:, :96] = 0
+    rgba = np.concatenate([np.where(alpha > 0, noisy, 0.3), alpha], axis=2).astype(np.float32)
+    blanks = noisy.copy()
+    blanks[:, :90] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Restorer("unet-gauss25").restore(rgba)
+        Restorer("unet-gauss25").restore(blanks)
+    with pytest.warns(UserWarning, match="noise std about 0.0/255"):  # the same pixels, alpha dropped
+        Restorer("unet-gauss25").restore(rgba[:, :, :3])

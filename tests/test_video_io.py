@@ -157,12 +157,14 @@ def test_an_avi_cut_between_frames_is_refused(tmp_path):
     rng = np.random.default_rng(0)
     write_video(tmp_path / "v.avi", rng.random((8, 48, 64, 3), dtype=np.float32), info(fps=10.0))
     data = (tmp_path / "v.avi").read_bytes()
-    assert riff_length(tmp_path / "v.avi") == (len(data), len(data)) and len(VideoReader(tmp_path / "v.avi")) == 8
+    assert riff_length(tmp_path / "v.avi") == (len(data), len(data), 8) and len(VideoReader(tmp_path / "v.avi")) == 8
     frame_chunks = [m.start() for m in re.finditer(rb"00dc", data)]
     (tmp_path / "cut.avi").write_bytes(data[:frame_chunks[5]])  # the header's 8 frames: 5 are left, whole
     with pytest.raises(UserError, match=r"cut off: its header states \d+ bytes, the file holds \d+") as err:
         VideoReader(tmp_path / "cut.avi")
     assert "\n" not in str(err.value)
+    (tmp_path / "no_index.avi").write_bytes(data[:data.rindex(b"idx1")])  # every frame there, the index cut
+    assert len(VideoReader(tmp_path / "no_index.avi")) == 8
 
 
 def test_image_file_is_not_a_video_output(tmp_path):

@@ -274,8 +274,7 @@ def run(args: argparse.Namespace) -> int:
     elif movable:
         advice_lines = list(video_advice(movable, None if floats else float(np.median(sigmas)), correlation,
                                          noise_name))
-    elif image_inputs:
-        readable = [item for item in image_inputs if str(Path(item)) not in unreadable] or image_inputs
+    elif readable := [item for item in image_inputs if str(Path(item)) not in unreadable]:
         advice_lines = list(advice(None if floats else float(np.median(sigmas)), correlation, readable,
                                    noise_name=noise_name))
     for line in advice_lines:

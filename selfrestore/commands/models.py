@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
             _, header = read_checkpoint(path)
             try:  # a hand-edited or damaged header: one line, as restore says it
                 lines = describe(header)
-            except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            except (AttributeError, KeyError, OverflowError, TypeError, ValueError) as exc:
                 raise UserError(f"{path}: damaged or incompatible selfrestore model file "
                                 f"({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__})") from None
             print(("\n" if i else "") + f"{model}:")

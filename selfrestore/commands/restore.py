@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from ..errors import ImageReadError, UserError
+from ..errors import ImageReadError, ImageRefused, UserError
 from ..io import check_writable_place, remove_stale_temporaries
 from ._common import add_parser, add_runtime_options, count, same_entry_finder, warn
 
@@ -354,7 +354,7 @@ def run(args: argparse.Namespace) -> int:
                     deviations.append(std)
                 else:
                     outputs.append(restorer.restore(image, progress=alone, clipping_decision=decision))
-        except UserError as exc:
+        except ImageRefused as exc:
             warn(f"{path}: {exc}")
             failures += 1
             continue
