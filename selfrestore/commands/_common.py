@@ -135,7 +135,7 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
                             "grows with it")
     add_tile_context(group, "the context each tile carries: auto (default) at most 128 px; full the network's "
                      "whole receptive field (U-Nets 224 px, blind-spot nets 384; the others are under 128), "
-                     "so that the result does not depend on --tile, at 1.3-2.1x the time when the image is tiled "
+                     "so that the result does not depend on --tile, at 1.1-2.7x the time when the image is tiled "
                      "(with --tile 0: over 1.5 MP). What auto changes: benchmarks/results/tile_context.md")
     group.add_argument("--ensemble", action="store_true",
                        help="average over the 8 flips/rotations (9x slower; unet-gauss25 on Kodak24, sigma 25: "
