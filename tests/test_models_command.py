@@ -38,3 +38,12 @@ def test_a_model_trained_without_noise_says_what_it_used(tmp_path, capsys):
         save_checkpoint(path, build_net("unet", in_channels=1, out_channels=1, width=4, depth=2),
                         {"method": {"name": method}, "channels": 1})
         assert main(["models", str(path)]) == 0 and expected in capsys.readouterr().out
+
+
+def test_a_range_model_says_its_level_is_estimated_when_restoring(capsys):
+    """`noise_level known` alone read as if laine19-gauss5_50 needed the level: it is known in training only."""
+    assert main(["models", "laine19-gauss5_50", "laine19-gauss25"]) == 0
+    out = capsys.readouterr().out
+    ranged, single = out.split("laine19-gauss25:")
+    assert "noise_level known in training, estimated per image when restoring" in ranged
+    assert "noise_level known)" in single and "estimated" not in single.split("notes")[0]

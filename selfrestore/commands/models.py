@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 from ._common import add_parser
 
@@ -31,7 +32,13 @@ def describe(header: dict) -> list[str]:
     net = header.get("net", {})
     kwargs = net.get("kwargs", {})
     cfg = header.get("train_config", {})
-    lines = [f"method   {name}" + (f" ({', '.join(f'{k} {v}' for k, v in method.items())})" if method else ""),
+    options = ", ".join(f"{k} {v}" for k, v in method.items())
+    if name == "laine19" and method.get("noise_level") == "known" and method.get("head") != "mu" \
+            and method.get("ml_level", True) is not False \
+            and re.fullmatch(r"(gauss|poisson)[\d.]+_[\d.]+", str(noise)):  # a range: each image's level
+        options = options.replace("noise_level known", "noise_level known in training, estimated per image when "
+                                  "restoring")
+    lines = [f"method   {name}" + (f" ({options})" if method else ""),
              f"noise    {noise or _noise_when_not_given(name)}",
              f"network  {net.get('name', '?')} " + ", ".join(f"{k} {v}" for k, v in kwargs.items()),
              f"channels {header.get('channels', '?')}"]
