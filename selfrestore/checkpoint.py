@@ -185,22 +185,28 @@ def resolve_model(name_or_path: str | os.PathLike) -> Path:
     raise UserError(f"{name_or_path}: no such model file, and not a shipped model ({known})")
 
 
+def method_from_header(header: dict[str, Any]) -> Method:
+    """The method a model file's header describes (its registered class, noise model and options). Raises
+    KeyError / TypeError / ValueError for a header that does not describe one."""
+    from .corruption import parse_corruption
+
+    method_cfg = dict(header["method"])
+    method_cls = METHODS.get(method_cfg.pop("name"))
+    noise_name = method_cfg.pop("noise", None)
+    return method_cls(noise=parse_corruption(noise_name) if noise_name else None, **method_cfg)
+
+
 def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "cpu"
                ) -> tuple[Method, nn.Module, dict[str, Any]]:
     """(method, net, header) ready for restoration; the net is in eval mode. The caller's torch random state
     is left as it was (building the net draws initial weights, which the file's then replace)."""
-    from .corruption import parse_corruption
-
     path = resolve_model(name_or_path)
     tensors, header = read_checkpoint(path)
     with torch.random.fork_rng(devices=[]):  # modules are built on the CPU, drawing initial weights
         try:  # a hand-edited or truncated header: one line naming the file, not a KeyError deep in here
             net = build_net(header["net"]["name"], **header["net"]["kwargs"])
             load_net_state(net, tensors)
-            method_cfg = dict(header["method"])
-            method_cls = METHODS.get(method_cfg.pop("name"))
-            noise_name = method_cfg.pop("noise", None)
-            method = method_cls(noise=parse_corruption(noise_name) if noise_name else None, **method_cfg)
+            method = method_from_header(header)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             detail = f"missing {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0][:120]
             raise UserError(f"{path}: damaged or incompatible selfrestore model file ({detail})") from None

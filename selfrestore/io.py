@@ -218,7 +218,8 @@ def tiff_pages_lost(tif, path: str | os.PathLike) -> None:
     (a truncated copy: tifffile then returns the pages before the damage, and a 5-plane ImageJ stack came back
     as one image with exit code 0). Checked for ImageJ files (their ``images`` count) and tifffile's shaped
     files (the shape in their description); a plain multi-page TIFF states no count: there, the last image read
-    pointing past the end of the file (:func:`_tiff_chain_cut`)."""
+    pointing to one that cannot be read (:func:`_tiff_chain_cut`). Also a file of several same-size series, of
+    which only the first would be read."""
     if not tif.series:
         return
     series = tif.series[0]

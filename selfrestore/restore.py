@@ -318,7 +318,7 @@ def _array_in(image: Any, channels: int | None = None) -> tuple[np.ndarray, Call
         return quantize(result, integer)
 
     back.blank = blank  # type: ignore[attr-defined]  # for _seen
-    back.alpha = None if alpha is None else alpha[:, :, 0]  # type: ignore[attr-defined]  # what is image at all
+    back.alpha = None if alpha is None else alpha[:, :, 0]  # type: ignore[attr-defined]  # for the level warning
     return values, back
 
 
@@ -642,8 +642,9 @@ class Restorer:
         if not 1e-6 < high - low < 1e7:  # float32 arithmetic on the way back, and nan, stay in range
             from .errors import ImageRefused
 
-            raise ImageRefused(f"Poisson-Gaussian noise (a, b) = ({a:g}, {b:g}) is out of proportion with this image's "
-                            f"values (0 .. {top:g}): give a and b in the data's own units (selfrestore inspect)")
+            raise ImageRefused(f"Poisson-Gaussian noise (a, b) = ({a:g}, {b:g}) is out of proportion with this "
+                               f"image's values (0 .. {top:g}): give a and b in the data's own units (selfrestore "
+                               "inspect)")
         stabilised = (anscombe(torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)), a, b) - low) \
             / (high - low)
 
@@ -661,8 +662,8 @@ class Restorer:
         if getattr(self.net, "blind_spot", False) and image.shape[0] * image.shape[1] == 1:
             from .errors import ImageRefused
 
-            raise ImageRefused(f"a 1 x 1 image: a blind-spot model ({self.method.name}) predicts each pixel from its "
-                            "neighbours, and a single pixel has none; use another model (e.g. unet-gauss25)")
+            raise ImageRefused(f"a 1 x 1 image: a blind-spot model ({self.method.name}) predicts each pixel from "
+                               "its neighbours, and a single pixel has none; use another model (e.g. unet-gauss25)")
 
     def _restore(self, image: np.ndarray, progress: bool, params: dict[str, float] | None = None) -> np.ndarray:
         """The network's restoration, with ``params`` (default: the restorer's ``noise_params``)."""

@@ -406,21 +406,19 @@ class VideoReader:
             raise UserError(f"{path}: cannot read video: {reason}") from None
         if count == 0:
             raise UserError(f"{path}: video holds no frames")
+        cut = None  # why the file is a cut-off copy, if it is one
         whole = y4m_whole_frames(path) if path.suffix.lower() == ".y4m" else None
         if whole is not None and whole[1]:
-            raise UserError(f"{path}: damaged or cut off: the file ends inside frame {whole[0] + 1}, after "
-                            f"{whole[0]} whole frames; every frame is needed: re-encode the frames that decode into "
-                            "a new file to restore those")
+            cut = f"the file ends inside frame {whole[0] + 1}, after {whole[0]} whole frames"
         riff = riff_length(path) if path.suffix.lower() == ".avi" else None
-        if riff is not None and riff[0] > riff[1] + RIFF_SLACK and not (riff[2] and count >= riff[2]):
-            raise UserError(f"{path}: damaged or cut off: its header states {riff[0]} bytes, the file holds "
-                            f"{riff[1]} ({count} frames decode); every frame is needed: re-encode the frames that "
-                            "decode into a new file to restore those")
+        if cut is None and riff is not None and riff[0] > riff[1] + RIFF_SLACK and not (riff[2] and count >= riff[2]):
+            cut = f"its header states {riff[0]} bytes, the file holds {riff[1]} ({count} frames decode)"
         stated = float(meta.get("duration") or 0.0) * float(meta.get("fps") or 0.0)
-        if errors and count < stated - 0.5:  # a cut-off copy: the video fails before the file's stated end
-            raise UserError(f"{path}: damaged or cut off: {count} frames decode, where its length "
-                            f"({float(meta['duration']):.2f} s at {float(meta['fps']):g} fps) holds about "
-                            f"{round(stated)} (ffmpeg: {errors[0]}); every frame is needed: re-encode the frames that "
+        if cut is None and errors and count < stated - 0.5:  # the video fails before the file's stated end
+            cut = (f"{count} frames decode, where its length ({float(meta['duration']):.2f} s at "
+                   f"{float(meta['fps']):g} fps) holds about {round(stated)} (ffmpeg: {errors[0]})")
+        if cut is not None:
+            raise UserError(f"{path}: damaged or cut off: {cut}; every frame is needed: re-encode the frames that "
                             "decode into a new file to restore those")
         width, height = meta["size"]
         pix_fmt = str(meta.get("pix_fmt", ""))

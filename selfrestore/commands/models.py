@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 
 from ._common import add_parser
 
@@ -33,9 +32,7 @@ def describe(header: dict) -> list[str]:
     kwargs = net.get("kwargs", {})
     cfg = header.get("train_config", {})
     options = ", ".join(f"{k} {v}" for k, v in method.items())
-    if name == "laine19" and method.get("noise_level") == "known" and method.get("head") != "mu" \
-            and method.get("ml_level", True) is not False \
-            and re.fullmatch(r"(gauss|poisson)[\d.]+_[\d.]+", str(noise)):  # a range: each image's level
+    if _restore_estimates_level(header):  # over a range of levels: known in training only
         options = options.replace("noise_level known", "noise_level known in training, estimated per image when "
                                   "restoring")
     lines = [f"method   {name}" + (f" ({options})" if method else ""),
@@ -75,6 +72,18 @@ def describe(header: dict) -> list[str]:
     if header.get("info"):
         lines.append(f"notes    {header['info']}")
     return lines
+
+
+def _restore_estimates_level(header: dict) -> bool:
+    """Whether the header's method estimates each image's noise level when restoring (``restore_estimates_level``:
+    Laine19 over a range of levels); False for a method this version cannot build."""
+    from ..checkpoint import method_from_header
+    from ..errors import UserError
+
+    try:
+        return bool(getattr(method_from_header(header), "restore_estimates_level", False))
+    except (KeyError, TypeError, ValueError, UserError):
+        return False
 
 
 def _noise_when_not_given(method: str) -> str:
