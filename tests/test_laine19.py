@@ -8,6 +8,7 @@ from torch import nn
 from selfrestore.corruption import parse_corruption
 from selfrestore.errors import UserError
 from selfrestore.methods import gaussian_posterior as gp
+from selfrestore.methods import laine19
 from selfrestore.methods.laine19 import Laine19
 from selfrestore.nets.blindspot import BlindSpotUNet, head_channels, triangular_indices
 from selfrestore.registry import METHODS
@@ -68,6 +69,7 @@ def test_posterior_matches_direct_bayes_with_full_covariance():
     factor = chol.T.tolist()  # upper-triangular A with A^T A = prior_cov
     mu = [0.3, 0.5, 0.7]
     method = Laine19(noise=parse_corruption("gauss25"), head="full")
+    method.std_floor = 0.0  # exact Bayes (restoration's default floors the std's prior variance: below)
     y = torch.rand(1, 3, 4, 4, generator=g)
     mean, std = method.restore(FixedPrior(mu, factor), y, return_std=True)
     # direct: (Sx^-1 + Sn^-1)^-1 (Sx^-1 mu + Sn^-1 y), in float64
@@ -85,20 +87,28 @@ def test_posterior_matches_direct_bayes_with_full_covariance():
 def test_constant_image_posterior_is_calibrated():
     """Known answer: pixels x ~ N(c, s0^2) around a constant c, y = x + N(0, sigma^2). The posterior mean is
     (s0^2 y + sigma^2 c) / (s0^2 + sigma^2) and its error variance equals the posterior variance
-    s0^2 sigma^2 / (s0^2 + sigma^2), which the method reports as its uncertainty."""
+    s0^2 sigma^2 / (s0^2 + sigma^2), which the method reports as its uncertainty (exact Bayes, no floor). With
+    the default floor the std's prior variance is s0^2 + f sigma^2: slightly larger (by 2.6% here), within 5% of the empirical."""
     g = torch.Generator().manual_seed(2)
     c, s0 = 0.4, 10 / 255
     x = c + s0 * torch.randn(1, 3, 128, 128, generator=g)
     y = x + SIGMA * torch.randn(x.shape, generator=g)
     method = Laine19(noise=parse_corruption("gauss25"), head="diag")
     prior = FixedPrior([c] * 3, [[s0, 0, 0], [0, s0, 0], [0, 0, s0]], head="diag")
+    floored_mean, floored_std = method.restore_with_uncertainty(prior, y)
+    method.std_floor = 0.0
     mean, std = method.restore_with_uncertainty(prior, y)
+    assert torch.equal(floored_mean, mean)  # the floor never moves the restored image
+    floored_var = s0**2 + laine19.PRIOR_VARIANCE_FLOOR * SIGMA**2
+    torch.testing.assert_close(floored_std, torch.full_like(std, math.sqrt(floored_var * SIGMA**2 / (floored_var
+                                                                                                + SIGMA**2))))
     expected_mean = (s0**2 * y + SIGMA**2 * c) / (s0**2 + SIGMA**2)
     torch.testing.assert_close(mean, expected_mean, atol=1e-5, rtol=0)
     expected_std = s0 * SIGMA / math.sqrt(s0**2 + SIGMA**2)
     assert torch.allclose(std, torch.full_like(std, expected_std), atol=1e-6)
     empirical = (mean - x).pow(2).mean().sqrt().item()
     assert abs(empirical - expected_std) / expected_std < 0.03
+    assert abs(empirical - floored_std.mean().item()) / empirical < 0.05
     # and the denoised error is far below the noise
     assert empirical < 0.5 * SIGMA
 
