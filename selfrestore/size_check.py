@@ -59,13 +59,37 @@ def size_drift(method: Method, net: nn.Module, noisy: Tensor, side: int, margin:
     return float(np.mean(drifts))
 
 
+def fitting_side(source: DataSource, side: int, multiple: int = 16) -> int:
+    """The region side the check can use on ``source``: ``side``, or less where no training image holds a
+    ``2 side`` px patch (the largest half-side that fits, a multiple of ``multiple``). A patch padded by
+    mirroring a small image would test the padding, not the network on real context."""
+    images = next(iter(getattr(source, "fields", {}).values()), None)
+    if not images:
+        return side
+    largest = max(min(image.shape[:2]) for image in images)
+    return side if largest >= 2 * side else largest // 2 // multiple * multiple
+
+
 def check_training_result(method: Method, net: nn.Module, source: DataSource, side: int, patches: int = 4,
                           seed: int = 0) -> float | None:
     """The drift of a freshly trained single-image network on ``patches`` patches of its own (noisy)
     training data, or None where the check does not apply (other batch kinds, a receptive field that cannot
-    reach past the margin, a patch too small for the margin)."""
+    reach past the margin, a patch too small for the margin). The patches come from the images that hold a
+    ``2 side`` px patch (callers shrink ``side`` with :func:`fitting_side` so that one does)."""
     if source.kind not in ("single", "pair") or getattr(net, "receptive_field", 0) <= MARGIN or side <= 2 * MARGIN:
         return None
+    fields = getattr(source, "fields", None)
+    if fields:
+        import copy
+
+        first = next(iter(fields.values()))
+        large = [i for i, image in enumerate(first) if min(image.shape[:2]) >= 2 * side]
+        if not large:
+            return None
+        source = copy.copy(source)
+        source.fields = {name: [arrays[i] for i in large] for name, arrays in fields.items()}  # type: ignore
+        source.params = {name: [values[i] for i in large]  # type: ignore[attr-defined]
+                         for name, values in (getattr(source, "params", None) or {}).items()}
     batch = source.batch(np.random.default_rng(seed), patches, 2 * side)
     return size_drift(method, net, batch["noisy"], side)
 
@@ -93,6 +117,6 @@ def recorded_warning(header: dict) -> str | None:
     check = header.get("size_check") or {}
     if check.get("drift", 0.0) > check.get("limit", float("inf")):
         sides = (header.get("train_config") or {}).get("patch_sizes") or ()
-        return drift_warning(float(check["drift"]), int(check.get("side", 0)),
+        return drift_warning(float(check["drift"]), int(check.get("trained_side", check.get("side", 0))),
                              sides=[int(s) for s in sides if isinstance(s, (int, float))])
     return None

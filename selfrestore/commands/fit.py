@@ -754,14 +754,19 @@ def check_size_dependence(method: Method, net: nn.Module, source: DataSource, ou
     (``selfrestore.size_check``; ``side``: the --patch-size, ``sides``: the mixed sizes it trained on, if
     any); the result goes into the model file, which ``restore`` reads."""
     from ..checkpoint import update_header
-    from ..size_check import DRIFT_LIMIT, check_training_result, drift_warning
+    from ..size_check import DRIFT_LIMIT, MARGIN, check_training_result, drift_warning, fitting_side
 
+    trained_side, side = side, fitting_side(source, side)
     drift = check_training_result(method, net, source, side)
     if drift is None:
+        if side < trained_side and side <= 2 * MARGIN and not quiet:
+            print(f"size check skipped: no training image holds a {2 * trained_side} px patch, nor one of "
+                  f"{2 * (2 * MARGIN + 16)} px, the smallest the check can use")
         return
-    update_header(out, size_check={"drift": round(drift, 4), "side": side, "limit": DRIFT_LIMIT})
+    record = {"drift": round(drift, 4), "side": side, "limit": DRIFT_LIMIT}
+    update_header(out, size_check=record | ({"trained_side": trained_side} if side != trained_side else {}))
     if drift > DRIFT_LIMIT:
-        warn(drift_warning(drift, side, sides=sides))
+        warn(drift_warning(drift, trained_side, sides=sides))
     elif not quiet:
         print(f"size check passed: a {side} px crop is restored the same alone and inside a {2 * side} px one "
               f"(drift {drift:.3f} < {DRIFT_LIMIT})")

@@ -162,7 +162,7 @@ def adapt_model(restorer: Restorer, images: Sequence[np.ndarray], steps: int, qu
     import tempfile
 
     from ..data.images import NoisyImages
-    from ..size_check import DRIFT_LIMIT, check_training_result, drift_warning
+    from ..size_check import DRIFT_LIMIT, check_training_result, drift_warning, fitting_side
     from ..train import TrainConfig, auto_patch_sizes, train
 
     if method.needs_independent_noise:
@@ -182,7 +182,8 @@ def adapt_model(restorer: Restorer, images: Sequence[np.ndarray], steps: int, qu
     with tempfile.TemporaryDirectory() as tmp:
         train(method, restorer.net, source, config, Path(tmp) / "adapt.safetensors")
     restorer.net.eval()
-    drift = check_training_result(method, restorer.net, source, patch)
+    side = fitting_side(source, patch)
+    drift = check_training_result(method, restorer.net, source, side)
     if drift is not None and drift > DRIFT_LIMIT:
         warn(drift_warning(drift, patch, advice="Restore without --adapt, or with fewer steps"))
 
