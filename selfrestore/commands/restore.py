@@ -59,8 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "image file name (its suffix picks the format: out.png, out.tif ...)")
     p.add_argument("--uncertainty", action="store_true",
                    help="also write NAME.std.tif: the per-pixel posterior standard deviation (Bayesian models; "
-                        "with --noise-pg mapped back to the data's scale to first order). Laine19: on Kodak crops at sigma "
-                        "10-50 the median error is 0.93-1.02 std and 0.06-0.2%% of the errors lie beyond 4 std")
+                        "with --noise-pg mapped back to the data's scale to first order). Measured for the default "
+                        "model on Kodak crops at sigma 10-50: median |error| / std 0.94-1.02 times a Gaussian's, "
+                        "about 0.1%% of the errors beyond 4 std (benchmarks/results/uncertainty_calibration.md)")
     p.add_argument("--adapt", type=count, default=0, metavar="N",
                    help="first fine-tune the model on the input images themselves for N steps "
                         "(self-supervised methods for which this is sound)")
