@@ -219,7 +219,8 @@ def tiff_pages_lost(tif, path: str | os.PathLike) -> None:
     as one image with exit code 0). Checked for ImageJ files (their ``images`` count) and tifffile's shaped
     files (the shape in their description); a plain multi-page TIFF states no count: there, the last image read
     pointing to one that cannot be read (:func:`_tiff_chain_cut`). Also a file of several same-size series, of
-    which only the first would be read."""
+    which only the first would be read, and one whose first series (what is read) is not its largest; a first
+    series followed by smaller ones (a full image and its thumbnail) reads as the first."""
     if not tif.series:
         return
     series = tif.series[0]
@@ -230,6 +231,14 @@ def tiff_pages_lost(tif, path: str | os.PathLike) -> None:
                              "writes one per write() call), not one stack; selfrestore reads one image or one stack "
                              "per file: save them as one stack (tifffile.imwrite(path, numpy.stack(images))) or as "
                              "separate files")
+    area = lambda s: int(np.prod([int(n) for a, n in zip(s.axes, s.shape) if a in "YX"]))  # noqa: E731
+    larger = [s for s in tif.series[1:] if area(s) > area(series)]
+    if larger:  # a reduced preview stored first: restoring it would silently drop the real image
+        sizes = ", ".join("x".join(str(int(n)) for n in s.shape) for s in tif.series)
+        raise ImageReadError(f"{path}: holds {len(tif.series)} images of different sizes ({sizes}; TIFF series) and "
+                             "the first, the one selfrestore reads, is not the largest (a preview stored first?); "
+                             "save the image to restore alone, e.g. tifffile.imwrite(path, tifffile.imread(file, "
+                             f"series={tif.series.index(max(tif.series, key=area))}))")
     planes = int(np.prod([int(n) for axis, n in zip(series.axes, series.shape) if axis not in "YXS"]))
     if tif.is_imagej and tif.imagej_metadata:
         lost = int(tif.imagej_metadata.get("images", 1) or 1) > planes

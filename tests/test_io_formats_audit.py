@@ -478,3 +478,23 @@ def test_a_tiff_of_separate_same_size_series_is_refused_not_read_as_its_first(tm
         read_frames(tmp_path / "series.tif")
     tifffile.imwrite(tmp_path / "stack.tif", planes, photometric="minisblack", metadata={"axes": "ZYX"})
     assert len(read_frames(tmp_path / "stack.tif")[0]) == 4
+
+
+def test_a_tiff_whose_first_series_is_a_preview_is_refused_and_a_trailing_thumbnail_is_fine(tmp_path):
+    """A TIFF of different-size series was read as its first series whatever it was: with a small preview
+    stored first, the preview was restored and the real image silently dropped. Now refused, naming the series
+    to save; an image followed by its thumbnail still reads as the image."""
+    from selfrestore.errors import ImageReadError
+
+    rng = np.random.default_rng(0)
+    full, thumb = (rng.random((40, 60, 3)) * 255).astype(np.uint8), (rng.random((10, 15, 3)) * 255).astype(np.uint8)
+    with tifffile.TiffWriter(tmp_path / "preview_first.tif") as writer:
+        writer.write(thumb, photometric="rgb")
+        writer.write(full, photometric="rgb")
+    with pytest.raises(ImageReadError, match=r"preview_first.tif: holds 2 images of different sizes \(10x15x3, "
+                                             r"40x60x3.* not the largest .*series=1"):
+        read_image(tmp_path / "preview_first.tif")
+    with tifffile.TiffWriter(tmp_path / "thumb_last.tif") as writer:
+        writer.write(full, photometric="rgb")
+        writer.write(thumb, photometric="rgb")
+    assert np.array_equal(np.round(read_image(tmp_path / "thumb_last.tif")[0] * 255), full)
