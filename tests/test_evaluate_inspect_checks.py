@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
+from selfrestore.checkpoint import resolve_model
 from selfrestore.cli import main
 from selfrestore.io import write_image
 
@@ -28,7 +29,8 @@ def one_line_error(capsys) -> str:
 
 def test_json_report_never_overwrites_an_input(tmp_path, clean_dir, capsys, monkeypatch):
     """`--json clean/a.png` with clean/ the --clean folder (or `inspect v/ --json v/f000.png`) replaced the image
-    with the JSON report: refused in one line before any work, under any name of the file."""
+    with the JSON report (and `evaluate --json MODEL_FILE` the model): refused in one line before any work, under
+    any name of the file."""
     monkeypatch.chdir(tmp_path)
     before = {p.name: p.read_bytes() for p in clean_dir.iterdir()}
     evaluate = ["evaluate", "--clean", "clean", "--noise", "gauss25", "--model", "unet-gauss25", "--json"]
@@ -45,6 +47,11 @@ def test_json_report_never_overwrites_an_input(tmp_path, clean_dir, capsys, monk
         assert main(["inspect", "clean", "--json", report]) == 2 and "the report is JSON" in one_line_error(capsys)
     assert {p.name: p.read_bytes() for p in clean_dir.iterdir()} == before  # nothing written or replaced
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clean"]
+    model = tmp_path / "model.safetensors"  # the model file: it was replaced by the report
+    model.write_bytes(resolve_model("unet-gauss25").read_bytes())
+    assert main([*evaluate[:-3], "--model", str(model), "--json", "./model.safetensors"]) == 2
+    assert "this is the input" in one_line_error(capsys) and model.stat().st_size > 10000
+    model.unlink()
     assert main(["inspect", "clean", "--json", "clean/report.json"]) == 0  # a JSON file beside them is fine
     assert json.loads((clean_dir / "report.json").read_text())["images"]
 

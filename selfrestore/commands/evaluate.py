@@ -168,7 +168,10 @@ def run(args: argparse.Namespace) -> int:
         unique.setdefault(path.resolve(), path)
     paths = list(unique.values())
     if args.json and args.json != "-":
-        refuse_report_over_inputs(args.json, paths)
+        from pathlib import Path
+
+        model_file = [args.model] if args.model and Path(args.model).is_file() else []  # not a shipped name
+        refuse_report_over_inputs(args.json, [*paths, *model_file])
         remove_stale_temporaries([args.json])  # of a run killed while it wrote the report
     # the noise is simulated unclipped: values on 0 or 1 (Poisson zeros) are no clipping to correct
     restorer = Restorer(args.model, device=args.device, tile=args.tile, ensemble=args.ensemble,
