@@ -595,7 +595,7 @@ class VideoWriter:
         if suffix == ".y4m":  # YUV4MPEG holds raw frames only (an encoded stream wrote an empty file)
             codec, pix_out = "rawvideo", "yuv444p16le" if deep else "yuv444p"
         elif deep and suffix in (".mkv", ".avi"):
-            codec, pix_out = "ffv1", "yuv444p16le"          # lossless, 16 bits
+            codec, pix_out = "ffv1", "gbrp16le"             # lossless 16-bit RGB (no YUV conversion)
         elif suffix == ".webm":  # WebM holds VP8 / VP9 / AV1 only
             codec, pix_out = "libvpx-vp9", "yuv444p10le" if deep else "yuv420p" if even and not full else "yuv444p"
         elif deep:
