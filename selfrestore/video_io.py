@@ -424,7 +424,8 @@ class VideoReader:
         pix_fmt = str(meta.get("pix_fmt", ""))
         deep = bool(re.search(r"(9|10|12|14|16)(le|be)|rgb48|rgba64", pix_fmt))
         alpha = bool(re.match(r"(yuva|rgba|argb|bgra|abgr|gbrap|ya\d)", pix_fmt))
-        return VideoInfo("file", str(path), count, height, width, 3, "uint16" if deep else "uint8",
+        gray = bool(re.match(r"(gray|ya\d|y\d+[lb]e$|monob|monow)", pix_fmt))  # read as one channel
+        return VideoInfo("file", str(path), count, height, width, 1 if gray else 3, "uint16" if deep else "uint8",
                          fps=float(meta.get("fps") or 25.0), alpha=alpha,
                          full_chroma=bool(re.match(r"(yuva?j?444|gbr|[0a]?rgb|[0a]?bgr|pal8|nv24|nv42)", pix_fmt)))
 
@@ -445,11 +446,13 @@ class VideoReader:
                     frame = ((frame - self.info.intensity["offset"]) / self.info.intensity["scale"]).astype(np.float32)
                 yield frame
             return
-        deep = self.info.dtype == "uint16"
-        gen = _ffmpeg().read_frames(self.info.source, pix_fmt="rgb48le" if deep else "rgb24",  # each frame once
-                                    bits_per_pixel=48 if deep else 24, output_params=["-fps_mode", "passthrough"])
+        deep, channels = self.info.dtype == "uint16", self.info.channels
+        pix_fmt = ("gray16le" if deep else "gray") if channels == 1 else ("rgb48le" if deep else "rgb24")
+        gen = _ffmpeg().read_frames(self.info.source, pix_fmt=pix_fmt,  # each frame once
+                                    bits_per_pixel=(16 if deep else 8) * channels,
+                                    output_params=["-fps_mode", "passthrough"])
         next(gen)
-        shape = (self.info.height, self.info.width, 3)
+        shape = (self.info.height, self.info.width, channels)
         try:
             for raw in gen:
                 if deep:
@@ -588,20 +591,24 @@ class VideoWriter:
         """A video file gets 16 bits (10 or 16 in the file) from 16-bit or float frames, else 8."""
         return self.info.dtype in ("uint16", "float32")
 
-    def _open_encoder(self, height: int, width: int) -> None:
+    def _open_encoder(self, height: int, width: int, gray: bool = False) -> None:
+        """``gray``: one-channel frames, kept as one channel in .mkv / .avi (lossless FFV1 gray, 8 or 16 bits)."""
         deep, full = self._deep, self.info.full_chroma  # 8 bits: 4:2:0 (players' default) unless the source was 4:4:4
         suffix = Path(self.target).suffix.lower()
         even = height % 2 == 0 and width % 2 == 0  # 4:2:0 needs even sides
         if suffix == ".y4m":  # YUV4MPEG holds raw frames only (an encoded stream wrote an empty file)
             codec, pix_out = "rawvideo", "yuv444p16le" if deep else "yuv444p"
-        elif deep and suffix in (".mkv", ".avi"):
-            codec, pix_out = "ffv1", "gbrp16le"             # lossless 16-bit RGB (no YUV conversion)
+        elif (deep or gray) and suffix in (".mkv", ".avi"):
+            codec, pix_out = "ffv1", "gbrp16le"             # lossless 16-bit RGB (no YUV conversion), or gray
         elif suffix == ".webm":  # WebM holds VP8 / VP9 / AV1 only
             codec, pix_out = "libvpx-vp9", "yuv444p10le" if deep else "yuv420p" if even and not full else "yuv444p"
         elif deep:
             codec, pix_out = "libx264", "yuv444p10le"       # 10-bit H.264 (High 4:4:4)
         else:
             codec, pix_out = "libx264", "yuv420p" if even and not full else "yuv444p"
+        gray = gray and codec == "ffv1"  # (ffmpeg decodes gray H.264 as 4:2:0 colour)
+        if gray:
+            pix_out = "gray16le" if deep else "gray"
         quality, extra = self._quality, []
         if codec == "libvpx-vp9":  # VP9 ignores -qscale: constant quality needs -crf with -b:v 0
             quality, extra = None, ["-crf", str(int(63 * (1 - self._quality / 10))), "-b:v", "0"]
@@ -609,10 +616,12 @@ class VideoWriter:
             quality, extra = None, (["-strict", "-1"] if deep else [])  # 16-bit YUV4MPEG is an extension
         self._tmp = temporary_beside(Path(self.target))  # (two runs never share it; a killed run's is removed)
         self._encoder = _ffmpeg().write_frames(
-            str(self._tmp), (width, height), pix_fmt_in="rgb48le" if deep else "rgb24", pix_fmt_out=pix_out,
+            str(self._tmp), (width, height), pix_fmt_out=pix_out,
+            pix_fmt_in=("gray16le" if deep else "gray") if gray else ("rgb48le" if deep else "rgb24"),
             fps=self.info.fps, quality=quality, codec=codec, macro_block_size=1, ffmpeg_log_level="error",
             output_params=extra + ["-f", CONTAINERS.get(suffix, suffix[1:])])
         self._encoder.send(None)
+        self._encoder_gray = gray
 
     def skip(self, count: int) -> None:
         """Move past ``count`` frames an interrupted run already wrote (frame files, or the spool folder of a
@@ -665,10 +674,10 @@ class VideoWriter:
             write_image(path, self._unmapped(frame) if path.suffix.lower() in STACK_SUFFIXES else frame,
                         self._image_info)
         else:
-            if frame.shape[2] == 1:
-                frame = np.repeat(frame, 3, axis=2)
             if self._encoder is None:
-                self._open_encoder(*frame.shape[:2])
+                self._open_encoder(*frame.shape[:2], gray=frame.shape[2] == 1)
+            if frame.shape[2] == 1 and not self._encoder_gray:  # a codec without a gray format
+                frame = np.repeat(frame, 3, axis=2)
             if self._deep:
                 raw = np.round(np.clip(frame, 0, 1) * 65535).astype("<u2")
             else:

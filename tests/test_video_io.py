@@ -356,3 +356,20 @@ def test_errors_of_other_streams_do_not_make_a_video_cut_off(tmp_path, monkeypat
         monkeypatch.setattr(subprocess, "run", lambda *a, text=text, **k: subprocess.CompletedProcess(
             a, 0, stdout=text.encode(), stderr=b""))
         assert video_io.decoded_frames(tmp_path / "v.mp4") == (30, errors)
+
+
+@pytest.mark.parametrize("suffix,dtype,exact", [(".mkv", "uint16", True), (".avi", "uint8", True),
+                                                (".mp4", "uint8", False)])
+def test_a_gray_video_file_stays_gray(tmp_path, frames, suffix, dtype, exact):
+    """A gray video file was read as colour (three channels, restored by a colour model into R != G) and a gray
+    video was written as colour: now a gray pixel format reads as one channel, and gray frames go out as a gray
+    video where the codec has one (FFV1, H.264; VP9 gets R = G = B)."""
+    gray = frames.mean(axis=3, keepdims=True).astype(np.float32)
+    write_video(tmp_path / f"g{suffix}", gray, VideoInfo("folder", "test", 4, 48, 64, 1, dtype, fps=24.0))
+    video, vinfo = read_video(tmp_path / f"g{suffix}")
+    assert vinfo.channels == (3 if suffix == ".mp4" else 1) and video.shape[:3] == gray.shape[:3]
+    if exact:  # lossless
+        scale = 65535 if dtype == "uint16" else 255
+        assert np.array_equal(np.round(video * scale), np.round(gray * scale))
+    else:
+        assert np.abs(video - gray).mean() < 0.03
