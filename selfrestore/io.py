@@ -60,6 +60,7 @@ class ImageInfo:
     imagej: dict | None = None         #: an ImageJ TIFF's metadata (spacing, unit, labels, ranges ...), written back
     webp_lossless: bool = False        #: a lossless WebP, written back lossless (not re-compressed lossy)
     tiff_compression: tuple | None = None  #: a compressed TIFF's (codec, predictor), kept: see _tiff_compression
+    stack_alpha_dropped: bool = False  #: a stack whose planes had an alpha channel, which is not carried to outputs
 
     @property
     def bit_depth(self) -> int:
@@ -582,6 +583,7 @@ def read_frames(path: str | os.PathLike) -> tuple[list[np.ndarray], ImageInfo]:
         frames = [_as_image(plane, path, meta) for plane in array]
         info = frames[0][1]
         info.stack_shape, info.stack_axes, info.alpha = stack["stack_shape"], stack["stack_axes"], None
+        info.stack_alpha_dropped = any(i.alpha is not None for _, i in frames)
         if any(i.blank is not None for _, i in frames):  # blank pixels of every plane: (N, H, W, C)
             info.blank = np.stack([i.blank if i.blank is not None else np.zeros(p.shape, bool) for p, i in frames])
         return [pixels for pixels, _ in frames], info

@@ -392,7 +392,7 @@ class VideoReader:
         self._frames = frames
         h, w, c = frames[0].shape
         return VideoInfo("stack", str(path), len(frames), h, w, c, image_info.dtype, stack=image_info,
-                         intensity=mapping)
+                         intensity=mapping, alpha=image_info.stack_alpha_dropped)
 
     def _probe_file(self, path: Path) -> VideoInfo:
         ffmpeg = _ffmpeg()

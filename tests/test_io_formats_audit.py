@@ -498,3 +498,20 @@ def test_a_tiff_whose_first_series_is_a_preview_is_refused_and_a_trailing_thumbn
         writer.write(full, photometric="rgb")
         writer.write(thumb, photometric="rgb")
     assert np.array_equal(np.round(read_image(tmp_path / "thumb_last.tif")[0] * 255), full)
+
+
+def test_the_alpha_of_a_tiff_stack_is_said_to_be_dropped(tmp_path, capsys):
+    """An RGBA TIFF stack came back RGB from `restore` and `video` without a word (a single RGBA image keeps its
+    alpha): now both say so, even with --quiet."""
+    from selfrestore.cli import main
+
+    rng = np.random.default_rng(0)
+    stack = (rng.random((3, 40, 48, 4)) * 255).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "rgba.tif", stack, photometric="rgb", extrasamples=["unassalpha"])
+    assert read_frames(tmp_path / "rgba.tif")[1].stack_alpha_dropped
+    assert main(["restore", str(tmp_path / "rgba.tif"), "--model", "unet-gauss25", "--quiet",
+                 "-o", str(tmp_path / "out.tif")]) == 0
+    assert "alpha channel of this stack's images is not restored" in capsys.readouterr().err
+    from selfrestore.video_io import VideoReader
+
+    assert VideoReader(str(tmp_path / "rgba.tif")).info.alpha  # `video` warns on it (as for PNG frames)

@@ -393,7 +393,8 @@ def run(args: argparse.Namespace) -> int:
 def check_output_holds(source: Path, target: Path, images: Sequence[np.ndarray], info: ImageInfo) -> None:
     """Before the work: a UserError when ``target``'s format would clip ``source``'s float values (far
     outside [0, 1]: see :func:`selfrestore.io.refuse_clipping`; the restored values keep the input's scale),
-    a warning when it cannot hold the alpha channel, which is then left out."""
+    a warning when it cannot hold the alpha channel, which is then left out, or when ``source`` is a stack
+    whose alpha is not carried."""
     from ..io import NO_ALPHA_SUFFIXES, refuse_clipping
 
     if info.dtype == "float32":
@@ -401,6 +402,8 @@ def check_output_holds(source: Path, target: Path, images: Sequence[np.ndarray],
             refuse_clipping(target, images)
         except UserError as exc:
             raise UserError(f"{exc} (input {source})") from None
+    if info.stack_alpha_dropped:  # said even with --quiet: it is data the output will not have
+        warn(f"{source}: the alpha channel of this stack's images is not restored; the output has none")
     if info.alpha is not None and target.suffix.lower() in NO_ALPHA_SUFFIXES:
         warn(f"{target}: {target.suffix} cannot hold the alpha channel of {source}; it is left out (choose .png, "
              f".tif or .webp to keep it)")
