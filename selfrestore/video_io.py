@@ -426,7 +426,7 @@ class VideoReader:
         alpha = bool(re.match(r"(yuva|rgba|argb|bgra|abgr|gbrap|ya\d)", pix_fmt))
         gray = bool(re.match(r"(gray|ya\d|y\d+[lb]e$|monob|monow)", pix_fmt))  # read as one channel
         return VideoInfo("file", str(path), count, height, width, 1 if gray else 3, "uint16" if deep else "uint8",
-                         fps=float(meta.get("fps") or 25.0), alpha=alpha,
+                         fps=exact_rate(float(meta.get("fps") or 25.0)), alpha=alpha,
                          full_chroma=bool(re.match(r"(yuva?j?444|gbr|[0a]?rgb|[0a]?bgr|pal8|nv24|nv42)", pix_fmt)))
 
     def __len__(self) -> int:
@@ -465,6 +465,17 @@ class VideoReader:
     def read_all(self) -> np.ndarray:
         """All frames as one (T, H, W, C) array."""
         return np.stack(list(self))
+
+
+#: the NTSC-family rates, k x 1000 / 1001 frames per second (23.976..., 29.97..., 59.94...)
+NTSC_RATES = tuple(k * 1000 / 1001 for k in (24, 30, 48, 60, 120, 240))
+
+
+def exact_rate(fps: float) -> float:
+    """The frame rate ffmpeg reports rounded to two decimals (23.98, 29.97), back to the exact NTSC rate it
+    stands for; other rates as given. Encoding at 23.98 instead of 24000/1001 made a 2-hour film 1.2 s short,
+    its sound drifting against the frames."""
+    return next((rate for rate in NTSC_RATES if abs(fps - round(rate, 2)) < 0.006), fps)
 
 
 def read_video(source: str | os.PathLike) -> tuple[np.ndarray, VideoInfo]:

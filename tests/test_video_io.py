@@ -373,3 +373,25 @@ def test_a_gray_video_file_stays_gray(tmp_path, frames, suffix, dtype, exact):
         assert np.array_equal(np.round(video * scale), np.round(gray * scale))
     else:
         assert np.abs(video - gray).mean() < 0.03
+
+
+def test_an_ntsc_frame_rate_is_kept_exact(tmp_path, frames):
+    """ffmpeg reports 24000/1001 fps as "23.98": the output was encoded at 23.98 (a 2-hour film 1.2 s short, its
+    sound drifting). Now the rate read is the exact NTSC one and the output is encoded at it."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    from selfrestore.video_io import exact_rate
+
+    assert exact_rate(23.98) == 24000 / 1001 and exact_rate(29.97) == 30000 / 1001 and exact_rate(25.0) == 25.0
+    assert exact_rate(23.9) == 23.9
+    write_video(tmp_path / "src", frames, info())
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    subprocess.run([ffmpeg, "-v", "error", "-framerate", "24000/1001", "-i", str(tmp_path / "src" / "%05d.png"),
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", str(tmp_path / "ntsc.mp4")], check=True)
+    video, vinfo = read_video(tmp_path / "ntsc.mp4")
+    assert vinfo.fps == 24000 / 1001
+    write_video(tmp_path / "out.mp4", video, vinfo)
+    probe = subprocess.run([ffmpeg, "-hide_banner", "-i", str(tmp_path / "out.mp4")], capture_output=True, text=True)
+    assert "24k tbn" in probe.stderr  # the time base of 24000/1001 (23.98 gives 19184)
