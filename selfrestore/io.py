@@ -808,6 +808,22 @@ def match_all_by_name(first: str | os.PathLike, second: str | os.PathLike,
     return pairs
 
 
+def file_or_folder_pairs(first: str | os.PathLike, second: str | os.PathLike, names: tuple[str, str],
+                         options: tuple[str, str]) -> list[tuple[Path, Path]]:
+    """Two files (one pair), or two folders matched by file name (:func:`match_all_by_name`); a one-line
+    UserError for a missing path or a file given with a folder. ``names`` say what each holds, ``options``
+    how the user gave them (e.g. "--blurry"), for the messages."""
+    a, b = Path(first), Path(second)
+    for path, option in ((a, options[0]), (b, options[1])):
+        if not path.exists():
+            raise UserError(f"{path}: no such file or folder ({option})")
+    if a.is_dir() and b.is_dir():
+        return match_all_by_name(a, b, names)
+    if a.is_dir() or b.is_dir():
+        raise UserError(f"{options[0]} {a} and {options[1]} {b}: give two files or two folders, not one of each")
+    return [(a, b)]
+
+
 def load_images(inputs: Sequence[str | os.PathLike], channels: int | None = None,
                 warn: Callable[[str], None] = print, copies: int = 1, progress: bool = False) -> list[np.ndarray]:
     """Read every image that can be read (every plane of a TIFF stack), report the others through ``warn``

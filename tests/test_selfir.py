@@ -302,3 +302,23 @@ def test_mismatched_pairs_and_wrong_models_give_one_line_errors(tmp_path, rgb_im
                      str(out), "--overwrite"]) == 1
         assert "would overwrite an input" in capsys.readouterr().err
     assert {p: p.read_bytes() for p in (*bdir.iterdir(), *ndir.iterdir())} == before
+
+
+def test_fit_takes_one_pair_of_files_and_skips_an_unreadable_pair(tmp_path, rgb_image, capsys):
+    """`fit --method selfir` stopped at the first unreadable file of its folders (other methods skip it), and
+    given two files it said "blurry folder does not exist" (`restore` takes files there): now an unreadable pair
+    is reported and left out, and two files train as one pair."""
+    bdir, ndir = _pair_folders(tmp_path, rgb_image)
+    data = (ndir / "b.png").read_bytes()
+    (ndir / "b.png").write_bytes(data[: len(data) // 2])  # a truncated copy
+    args = ["--width", "8", "--depth", "2", "--steps", "2", "--patch-size", "32", "--batch-size", "2",
+            "--mask-patch", "8", "--quiet"]
+    assert main(["fit", "--method", "selfir", "--blurry", str(bdir), "--noisy", str(ndir), *args,
+                 "-o", str(tmp_path / "m.safetensors")]) == 0
+    err = capsys.readouterr().err
+    assert "skipped the pair b.png" in err and "Traceback" not in err
+    assert main(["fit", "--method", "selfir", "--blurry", str(bdir / "a.png"), "--noisy", str(ndir / "a.png"),
+                 *args, "-o", str(tmp_path / "one.safetensors")]) == 0
+    assert main(["fit", "--method", "selfir", "--blurry", str(bdir), "--noisy", str(ndir / "a.png"), *args,
+                 "-o", str(tmp_path / "x.safetensors")]) == 2
+    assert "give two files or two folders" in capsys.readouterr().err

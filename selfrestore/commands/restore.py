@@ -455,17 +455,9 @@ def restore_streaming(restorer: Restorer, path: Path, target: Path, args: argpar
 
 def _blurry_noisy_paths(blurry: str, noisy: str) -> list[tuple[Path, Path]]:
     """(blurry, noisy) path pairs: two files, or two folders matched by file name."""
-    from ..io import match_all_by_name
+    from ..io import file_or_folder_pairs
 
-    b, n = Path(blurry), Path(noisy)
-    for path, what in ((b, "--blurry"), (n, "--noisy")):
-        if not path.exists():
-            raise UserError(f"{path}: no such file or folder ({what})")
-    if b.is_dir() and n.is_dir():
-        return match_all_by_name(b, n, ("blurry", "noisy"))
-    if b.is_dir() or n.is_dir():
-        raise UserError(f"--blurry {b} and --noisy {n}: give two files or two folders, not one of each")
-    return [(b, n)]
+    return file_or_folder_pairs(blurry, noisy, ("blurry", "noisy"), ("--blurry", "--noisy"))
 
 
 def run_pairs(args: argparse.Namespace) -> int:

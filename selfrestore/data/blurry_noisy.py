@@ -19,8 +19,9 @@ long one.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -32,6 +33,10 @@ from ..errors import UserError
 from .images import PatchSource, image_generator
 
 BATCH_KIND = "blurry_noisy"
+
+
+def _to_stderr(message: str) -> None:
+    print(f"selfrestore: {message}", file=sys.stderr)
 
 
 def _as_hwc(image: np.ndarray) -> np.ndarray:
@@ -122,20 +127,29 @@ def read_blurry_noisy(blurry_path: Path, noisy_path: Path, channels: int | None 
 
 
 class RealBlurryNoisy(PatchSource):
-    """Real (blurry, noisy) pairs from two folders matched by file name; no clean key."""
+    """Real (blurry, noisy) pairs from two folders matched by file name, or one pair of files; no clean key.
+    A pair with an unreadable file is reported through ``warn`` and left out (the others still train)."""
 
     kind = BATCH_KIND
 
-    def __init__(self, blurry_dir: str | os.PathLike, noisy_dir: str | os.PathLike, channels: int | None = None):
-        from ..io import check_fits_in_memory, match_all_by_name
+    def __init__(self, blurry_dir: str | os.PathLike, noisy_dir: str | os.PathLike, channels: int | None = None,
+                 warn: Callable[[str], None] = _to_stderr):
+        from ..errors import ImageReadError
+        from ..io import check_fits_in_memory, file_or_folder_pairs
 
-        matched = match_all_by_name(blurry_dir, noisy_dir, ("blurry", "noisy"))
+        matched = file_or_folder_pairs(blurry_dir, noisy_dir, ("blurry", "noisy"), ("--blurry", "--noisy"))
         check_fits_in_memory([path for pair in matched for path in pair], channels)
         blurry, noisy = [], []
         for b_path, n_path in matched:
-            b, n = read_blurry_noisy(b_path, n_path, channels)
+            try:
+                b, n = read_blurry_noisy(b_path, n_path, channels)
+            except ImageReadError as exc:
+                warn(f"skipped the pair {b_path.name}: {exc}")
+                continue
             blurry.append(b)
             noisy.append(n)
+        if not blurry:
+            raise UserError(f"no readable blurry / noisy pair in {blurry_dir} and {noisy_dir}")
         if channels is None:  # a mixed folder trains in colour
             from ..io import to_channels
 

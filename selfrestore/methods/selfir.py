@@ -47,9 +47,11 @@ class BlurryNoisyMethod(Method):
     data_options: ClassVar[dict[str, dict[str, Any]]] = {
         "blurry": {"metavar": "DIR", "default": None,
                    "help": "blurry+noisy methods (selfir...): folder of blurry long exposures, matched by file "
-                           "name with --noisy"},
+                           "name with --noisy (or one blurry file with one noisy file); an unreadable pair is "
+                           "reported and left out"},
         "noisy": {"metavar": "DIR", "default": None,
-                  "help": "blurry+noisy methods: folder of noisy short exposures (same names as --blurry)"},
+                  "help": "blurry+noisy methods: folder of noisy short exposures (same names as --blurry), or a "
+                          "file"},
         "kernels": {"metavar": "FILE", "default": None,
                     "help": "with --synthetic: blur kernels (.mat/.npy). Blurry+noisy methods (selfir...): half of "
                             "the pairs use them, half random camera-shake trajectories (default: all random), "
@@ -89,7 +91,7 @@ class BlurryNoisyMethod(Method):
         return net(self.select(obs))
 
     def make_source(self, args: Any, noise: Corruption | None) -> Any:
-        """``--blurry DIR --noisy DIR`` (real pairs) or clean DATA with ``--synthetic --noise ...``."""
+        """``--blurry DIR --noisy DIR`` (real pairs, or two files) or clean DATA with ``--synthetic --noise ...``."""
         from ..data.blurry_noisy import RealBlurryNoisy, SyntheticBlurryNoisy
 
         blurry_dir, noisy_dir = getattr(args, "blurry", None), getattr(args, "noisy", None)
