@@ -349,3 +349,26 @@ def test_frames_are_restored_in_fp32_where_bf16_fine_tunes(tmp_path, tiny_model,
         outputs[precision] = frame
     assert len(np.unique(outputs["fp32"])) > 1000
     assert np.array_equal(outputs["auto"], outputs["fp32"]) and np.array_equal(outputs["bf16"], outputs["fp32"])
+
+
+def test_offline_options_given_to_an_online_run_are_said_to_be_ignored(tmp_path, tiny_model, capsys):
+    """`video --online --passes 2` (or --lr-schedule) ran once over the video without a word."""
+    vid = _frames(tmp_path / "v")
+    assert _video(vid, tmp_path / "o1", tiny_model, "--online", "--passes", "2", "--lr-schedule", "constant") == 0
+    assert "--passes and --lr-schedule: for --offline runs" in " ".join(capsys.readouterr().err.split())
+    assert _video(vid, tmp_path / "o2", tiny_model, "--online") == 0
+    assert "--offline runs" not in capsys.readouterr().err
+
+
+def test_selfir_refuses_a_threshold_it_can_never_meet_and_misalign_on_real_pairs(tmp_path, capsys):
+    """`--eps-s 2` (an SSIM threshold above 1: no area is ever sharp) and `--misalign` with real pairs (it only
+    shifts synthetic shots) were accepted and did nothing."""
+    rng = np.random.default_rng(0)
+    for folder in ("b", "n"):
+        write_image(tmp_path / folder / "a.png", rng.random((64, 64, 3), dtype=np.float32))
+    base = ["fit", "--method", "selfir", "--blurry", str(tmp_path / "b"), "--noisy", str(tmp_path / "n"),
+            "--width", "4", "--depth", "2", "--steps", "1", "--patch-size", "32", "--quiet"]
+    assert main([*base, "--eps-s", "2", "-o", str(tmp_path / "m1.safetensors")]) == 2
+    assert "at most 1" in capsys.readouterr().err
+    assert main([*base, "--misalign", "2", "-o", str(tmp_path / "m2.safetensors")]) == 2
+    assert "--misalign shifts the noisy shots made with --synthetic" in capsys.readouterr().err

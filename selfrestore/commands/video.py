@@ -44,6 +44,7 @@ examples:
 """
 
 DEFAULT_MODELS = {"f2f": "unet-gauss25", "mf2f": "fastdvd-gauss25"}
+PASSES, LR_SCHEDULE = 3, "cosine"  #: offline defaults (an online run warns when given others)
 #: batch kinds of the methods whose models are plain denoisers (noisy frame(s) in, clean frame out): starts
 #: for F2F / MF2F (burst, deblurring and blurry+noisy models restore something else)
 DENOISER_KINDS = ("single", "pair", "frames", "video_warp")
@@ -75,9 +76,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     g = p.add_argument_group("fine-tuning")
     g.add_argument("--steps-per-frame", type=count, default=5,
                    help="Adam steps per frame (and per pass); 0: no fine-tuning")
-    g.add_argument("--passes", type=count, default=3, help="passes over the video (offline)")
+    g.add_argument("--passes", type=count, default=PASSES, help="passes over the video (offline)")
     g.add_argument("--lr", type=positive_float, default=5e-5, help="Adam learning rate of the fine-tuning")
-    g.add_argument("--lr-schedule", choices=["cosine", "constant"], default="cosine",
+    g.add_argument("--lr-schedule", choices=["cosine", "constant"], default=LR_SCHEDULE,
                    help="offline: decay the learning rate to 0 over all passes (cosine) or keep it (constant)")
     g.add_argument("--crop", type=positive_int, default=128, help="training crop size in pixels")
     g.add_argument("--batch-size", type=positive_int, default=2, help="crops per step")
@@ -322,6 +323,13 @@ def run(args: argparse.Namespace) -> int:
     from ..video_io import VideoReader, VideoWriter, output_paths
 
     device = pick_device(args.device)  # a device that is not here: one line, before anything is loaded
+    if args.mode == "online":  # options of offline runs, given to an online one
+        ignored = [option for option, value, default in (("--passes", args.passes, PASSES),
+                                                         ("--lr-schedule", args.lr_schedule, LR_SCHEDULE))
+                   if value != default]
+        if ignored:
+            warn(f"{' and '.join(ignored)}: for --offline runs; an online run sees each frame once, so "
+                 f"{'they are' if len(ignored) > 1 else 'it is'} ignored")
     _check_model_name(args.model)
     reader = VideoReader(args.input)  # every frame's header is read: a bad frame stops the run here
     checkpoint = resume_path(args.output)

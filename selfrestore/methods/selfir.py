@@ -101,6 +101,9 @@ class BlurryNoisyMethod(Method):
             if self.needs_clean:
                 raise UserError(f"method {self.name} trains on clean targets (a supervised baseline): it needs "
                                 f"clean DATA and --synthetic")
+            if getattr(args, "misalign", 0):
+                raise UserError("--misalign shifts the noisy shots made with --synthetic; real pairs are trained "
+                                "as they are (leave it out)")
             return RealBlurryNoisy(blurry_dir, noisy_dir, getattr(args, "channels", None))
         if not getattr(args, "synthetic", False) or not getattr(args, "data", None):
             raise UserError(f"method {self.name} trains on blurry+noisy pairs: give --blurry DIR --noisy DIR, "
@@ -218,6 +221,8 @@ class SelfIR(BlurryNoisyMethod):
         check_non_negative("selfir", gamma_reg=gamma_reg, aux_weight=aux_weight, eps_s=eps_s, eps_v=eps_v)
         if mask_patch < 2:
             raise UserError(f"selfir: mask_patch must be >= 2, got {mask_patch}")
+        if eps_s > 1:  # an SSIM never exceeds 1: no area would ever count as sharp
+            raise UserError(f"selfir: --eps-s is an SSIM threshold, at most 1 (default 0.99), got {eps_s:g}")
         super().__init__(noise, aux=int(bool(aux)), gamma_reg=float(gamma_reg), eps_s=float(eps_s),
                          eps_v=float(eps_v), mask_patch=int(mask_patch), aux_weight=float(aux_weight), **options)
         self.aux, self.gamma_reg = bool(aux), float(gamma_reg)
