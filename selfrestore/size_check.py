@@ -59,10 +59,22 @@ def size_drift(method: Method, net: nn.Module, noisy: Tensor, side: int, margin:
     return float(np.mean(drifts))
 
 
-def fitting_side(source: DataSource, side: int, multiple: int = 16) -> int:
+def check_applies(source: DataSource, net: nn.Module) -> bool:
+    """Whether the check applies at all: single-image data, and a receptive field that reaches past the margin."""
+    return source.kind in ("single", "pair") and getattr(net, "receptive_field", 0) > MARGIN
+
+
+def smallest_side(multiple: int) -> int:
+    """The smallest region side the check can use with a network whose input sides are multiples of ``multiple``
+    (an interior must be left inside the margin)."""
+    return (2 * MARGIN // multiple + 1) * multiple
+
+
+def fitting_side(source: DataSource, side: int, multiple: int) -> int:
     """The region side the check can use on ``source``: ``side``, or less where no training image holds a
-    ``2 side`` px patch (the largest half-side that fits, a multiple of ``multiple``). A patch padded by
-    mirroring a small image would test the padding, not the network on real context."""
+    ``2 side`` px patch (the largest half-side that fits, a multiple of ``multiple``, the network's input size
+    multiple). A patch padded by mirroring a small image would test the padding, not the network on real
+    context."""
     images = next(iter(getattr(source, "fields", {}).values()), None)
     if not images:
         return side
@@ -76,7 +88,7 @@ def check_training_result(method: Method, net: nn.Module, source: DataSource, si
     training data, or None where the check does not apply (other batch kinds, a receptive field that cannot
     reach past the margin, a patch too small for the margin). The patches come from the images that hold a
     ``2 side`` px patch (callers shrink ``side`` with :func:`fitting_side` so that one does)."""
-    if source.kind not in ("single", "pair") or getattr(net, "receptive_field", 0) <= MARGIN or side <= 2 * MARGIN:
+    if not check_applies(source, net) or side <= 2 * MARGIN:
         return None
     fields = getattr(source, "fields", None)
     if fields:

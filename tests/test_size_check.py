@@ -107,8 +107,9 @@ def test_the_size_warning_names_the_mixed_patch_sizes_a_network_trained_on(tmp_p
 
 def test_small_training_images_are_checked_on_a_region_that_fits_or_skipped(tmp_path, capsys):
     """Images smaller than two patches: the check was run on patches mostly made of mirrored padding and
-    recorded "passed" for the patch size; now it uses the largest region a real image holds, or says it
-    was skipped."""
+    recorded "passed" for the patch size; now it uses the largest region a real image holds (a multiple of the
+    network's input size multiple: 32 for a depth-5 net, which a first version fed 48 px and crashed), or
+    records that it was skipped (a rerun with --resume then does not take the check for pending)."""
     from selfrestore.size_check import fitting_side
 
     rng = np.random.default_rng(0)
@@ -116,17 +117,29 @@ def test_small_training_images_are_checked_on_a_region_that_fits_or_skipped(tmp_
     for name, size in (("a", 112), ("b", 64)):
         write_image(data / f"{name}.png", rng.random((size, size + 8, 3)).astype(np.float32))
     source = NoisyImages([rng.random((112, 120, 3)).astype(np.float32), rng.random((64, 72, 3)).astype(np.float32)])
-    assert fitting_side(source, 64) == 48 and fitting_side(source, 32) == 32 and fitting_side(source, 128) == 48
+    assert fitting_side(source, 64, 16) == 48 and fitting_side(source, 32, 16) == 32
+    assert fitting_side(source, 128, 16) == 48 and fitting_side(source, 64, 32) == 32
     model = tmp_path / "m.safetensors"
     args = ["fit", str(data), "--method", "n2v", "--width", "4", "--depth", "2", "--batch-size", "2",
             "--steps", "2", "--no-amp"]
     assert main([*args, "--patch-size", "64", "-o", str(model)]) == 0
-    assert "size check passed: a 48 px crop" in capsys.readouterr().out
+    assert "size check passed: a 56 px crop" in capsys.readouterr().out  # depth 2: multiples of 4
     check = read_checkpoint(model)[1]["size_check"]
-    assert check["side"] == 48 and check["trained_side"] == 64
+    assert check["side"] == 56 and check["trained_side"] == 64
     assert "trained on 64 px patches" in recorded_warning({"size_check": {**check, "drift": 0.5}})
+    # a depth-5 blind-spot net takes multiples of 32: the 112 px image holds no 2 x 64 px patch of real pixels
+    deep = tmp_path / "deep.safetensors"
+    deep_args = ["fit", str(data), "--method", "laine19", "--noise", "gauss25", "--width", "4", "--batch-size", "2",
+                 "--steps", "1", "--no-amp", "--patch-size", "64", "-o", str(deep)]
+    assert main(deep_args) == 0
+    out = capsys.readouterr().out
+    assert "size check skipped: no training image holds a 128 px patch, nor one of 128 px" in out
+    assert "skipped" in read_checkpoint(deep)[1]["size_check"]
+    assert main([*deep_args, "--resume"]) == 0
+    assert "before its size check" not in capsys.readouterr().err  # finished: nothing pending
+    assert main(["models", str(deep)]) == 0
+    assert "size check skipped: no training image" in capsys.readouterr().out
     small = tmp_path / "small"
-    write_image(small / "c.png", rng.random((80, 80, 3)).astype(np.float32))
+    write_image(small / "c.png", rng.random((60, 60, 3)).astype(np.float32))
     assert main([*args[:1], str(small), *args[2:], "--patch-size", "64", "-o", str(tmp_path / "s.safetensors")]) == 0
     assert "size check skipped: no training image holds a 128 px patch" in capsys.readouterr().out
-    assert "size_check" not in read_checkpoint(tmp_path / "s.safetensors")[1]

@@ -754,14 +754,22 @@ def check_size_dependence(method: Method, net: nn.Module, source: DataSource, ou
     (``selfrestore.size_check``; ``side``: the --patch-size, ``sides``: the mixed sizes it trained on, if
     any); the result goes into the model file, which ``restore`` reads."""
     from ..checkpoint import update_header
-    from ..size_check import DRIFT_LIMIT, MARGIN, check_training_result, drift_warning, fitting_side
+    from ..size_check import (DRIFT_LIMIT, MARGIN, check_applies, check_training_result, drift_warning,
+                              fitting_side, smallest_side)
 
-    trained_side, side = side, fitting_side(source, side)
+    if not check_applies(source, net):
+        return
+    multiple = method.patch_side_multiple(net)
+    trained_side, side = side, fitting_side(source, side, multiple)
+    if side < trained_side and side <= 2 * MARGIN:  # recorded, so that a rerun does not take it for pending
+        reason = (f"no training image holds a {2 * trained_side} px patch, nor one of "
+                  f"{2 * smallest_side(multiple)} px, the smallest the check can use with this network")
+        update_header(out, size_check={"skipped": reason})
+        if not quiet:
+            print(f"size check skipped: {reason}")
+        return
     drift = check_training_result(method, net, source, side)
     if drift is None:
-        if side < trained_side and side <= 2 * MARGIN and not quiet:
-            print(f"size check skipped: no training image holds a {2 * trained_side} px patch, nor one of "
-                  f"{2 * (2 * MARGIN + 16)} px, the smallest the check can use")
         return
     record = {"drift": round(drift, 4), "side": side, "limit": DRIFT_LIMIT}
     update_header(out, size_check=record | ({"trained_side": trained_side} if side != trained_side else {}))

@@ -57,7 +57,9 @@ def describe(header: dict) -> list[str]:
     if history and "loss" in history[-1]:
         lines.append(f"loss     {history[-1]['loss']:.4g} at step {history[-1].get('step', '?')}")
     check = header.get("size_check")
-    if check:
+    if check and "skipped" in check:
+        lines.append(f"checks   size check skipped: {check['skipped']}")
+    elif check:
         verdict = "passed" if check["drift"] <= check["limit"] else "FAILED (restore whole images with care)"
         lines.append(f"checks   size check {verdict}: drift {check['drift']} (limit {check['limit']}, "
                      f"{check['side']} px crops)")

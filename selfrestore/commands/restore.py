@@ -183,7 +183,7 @@ def adapt_model(restorer: Restorer, images: Sequence[np.ndarray], steps: int, qu
     with tempfile.TemporaryDirectory() as tmp:
         train(method, restorer.net, source, config, Path(tmp) / "adapt.safetensors")
     restorer.net.eval()
-    side = fitting_side(source, patch)
+    side = fitting_side(source, patch, m)
     drift = check_training_result(method, restorer.net, source, side)
     if drift is not None and drift > DRIFT_LIMIT:
         warn(drift_warning(drift, patch, advice="Restore without --adapt, or with fewer steps"))

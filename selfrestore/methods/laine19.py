@@ -66,9 +66,10 @@ NOISE_GAIN = 10.0         # the estimator's raw output is multiplied by this (10
 #: the posterior std (``restore --uncertainty``) is computed with the prior variance raised by this fraction of
 #: the noise variance. Where the prior is far narrower than the noise, the noisy data cannot tell how narrow
 #: (a prior variance of 0.3% or 1% of the noise variance changes the predicted spread of y by under 1%), and
-#: there the shipped models' prior is overconfident: without it, 0.4-0.8% of the errors lay beyond 4 std on
-#: Kodak crops at sigma 10-50 (a Gaussian: 0.006%), with it 0.06-0.13%, median z-score within 8% of a
-#: Gaussian's (benchmarks/uncertainty_calibration.py). The posterior mean does not use it.
+#: there the shipped models' prior is overconfident. On Kodak24 crops (benchmarks/uncertainty_calibration.py)
+#: the default model had 0.31-0.72% of its errors beyond 4 std at sigma 10-50 without it (a Gaussian: 0.006%),
+#: 0.09-0.13% with it, median |z| within 7% of a Gaussian's; laine19-gauss25 and laine19-poisson30 become
+#: slightly conservative (median |z| 0.85 / 0.90 of a Gaussian's). The posterior mean does not use it.
 PRIOR_VARIANCE_FLOOR = 0.01
 
 
