@@ -57,6 +57,9 @@ class VideoInfo:
     mixed_depths: dict[str, int] | None = None
     #: a video file's colour is stored at full resolution (4:4:4 YUV or RGB): an 8-bit output keeps it so
     full_chroma: bool = False
+    #: a video file's share of frame intervals that differ from the others (ffmpeg's vfrdet): a variable rate,
+    #: which the output (written at a constant ``fps``) does not keep
+    variable_rate: float = 0.0
 
 
 def _ffmpeg():
@@ -68,12 +71,13 @@ def _ffmpeg():
     return imageio_ffmpeg
 
 
-def decoded_frames(path: str | os.PathLike) -> tuple[int, list[str]]:
+def decoded_frames(path: str | os.PathLike) -> tuple[int, list[str], float]:
     """Decode every frame of the first video stream of ``path`` (ffmpeg, output discarded): how many decode,
-    and the errors ffmpeg reported for that stream or the file's end on the way (a damaged or cut-off file;
-    empty for an intact one; other streams' errors, a glitch in the sound, are not the video's)."""
+    the errors ffmpeg reported for that stream or the file's end on the way (a damaged or cut-off file;
+    empty for an intact one; other streams' errors, a glitch in the sound, are not the video's), and the share
+    of frame intervals that differ from the others (ffmpeg's vfrdet filter; 0 for a constant rate)."""
     cmd = [_ffmpeg().get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "repeat+level+info", "-i",
-           str(path), "-map", "0:v:0", "-vf", "null", "-f", "null", "-"]
+           str(path), "-map", "0:v:0", "-vf", "vfrdet", "-f", "null", "-"]
     run = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     lines = run.stdout.decode(errors="replace").splitlines()
     errors = [(found.group(1), found.group(2).strip()) for line in lines
@@ -85,9 +89,11 @@ def decoded_frames(path: str | os.PathLike) -> tuple[int, list[str]]:
     video = [message for source, message in errors  # the video decoder's (its name, or ffmpeg's decoder thread)
              if (codec and f"[{codec} @" in source) or "vist#" in source or "[dec:" in source
              or re.search(r"partial file|ended prematurely|truncat", message, re.IGNORECASE)]
+    variable = next((float(found.group(1)) for line in lines if (found := re.search(r"\] VFR:([0-9.]+)", line))),
+                    0.0)
     for line in reversed(lines):
         if (found := re.search(r"frame=\s*(\d+)", line)):
-            return int(found.group(1)), video
+            return int(found.group(1)), video, variable
     raise RuntimeError("ffmpeg did not say how many frames it decoded")
 
 
@@ -400,7 +406,7 @@ class VideoReader:
             gen = ffmpeg.read_frames(str(path))
             meta = next(gen)
             gen.close()
-            count, errors = decoded_frames(path)
+            count, errors, variable = decoded_frames(path)
         except Exception as exc:
             reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
             raise UserError(f"{path}: cannot read video: {reason}") from None
@@ -427,7 +433,8 @@ class VideoReader:
         gray = bool(re.match(r"(gray|ya\d|y\d+[lb]e$|monob|monow)", pix_fmt))  # read as one channel
         return VideoInfo("file", str(path), count, height, width, 1 if gray else 3, "uint16" if deep else "uint8",
                          fps=exact_rate(float(meta.get("fps") or 25.0)), alpha=alpha,
-                         full_chroma=bool(re.match(r"(yuva?j?444|gbr|[0a]?rgb|[0a]?bgr|pal8|nv24|nv42)", pix_fmt)))
+                         full_chroma=bool(re.match(r"(yuva?j?444|gbr|[0a]?rgb|[0a]?bgr|pal8|nv24|nv42)", pix_fmt)),
+                         variable_rate=variable)
 
     def __len__(self) -> int:
         return self.info.frames

@@ -372,3 +372,22 @@ def test_selfir_refuses_a_threshold_it_can_never_meet_and_misalign_on_real_pairs
     assert "at most 1" in capsys.readouterr().err
     assert main([*base, "--misalign", "2", "-o", str(tmp_path / "m2.safetensors")]) == 2
     assert "--misalign shifts the noisy shots made with --synthetic" in capsys.readouterr().err
+
+
+def test_a_variable_frame_rate_input_is_said_to_be_written_at_a_constant_rate(tmp_path, tiny_model, capsys):
+    """A variable-frame-rate video (a 0.8 s gap after frame 4 here) came out at a constant rate without a word,
+    its later frames moved in time; now `video` says so. A constant-rate video gets no such warning."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    frames = _frames(tmp_path / "f", count=8)
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    common = [ffmpeg, "-v", "error", "-framerate", "25", "-i", str(frames / "%03d.png")]
+    subprocess.run([*common, "-vf", "setpts='if(gte(N,4),(N+20),N)/(25*TB)'", "-fps_mode", "vfr", "-c:v",
+                    "libx264", "-pix_fmt", "yuv420p", str(tmp_path / "vfr.mp4")], check=True)
+    subprocess.run([*common, "-c:v", "libx264", "-pix_fmt", "yuv420p", str(tmp_path / "cfr.mp4")], check=True)
+    assert _video(tmp_path / "vfr.mp4", tmp_path / "o1.mp4", tiny_model, "--steps-per-frame", "0") == 0
+    assert "variable frame rate" in capsys.readouterr().err
+    assert _video(tmp_path / "cfr.mp4", tmp_path / "o2.mp4", tiny_model, "--steps-per-frame", "0") == 0
+    assert "variable frame rate" not in capsys.readouterr().err

@@ -355,7 +355,7 @@ def test_errors_of_other_streams_do_not_make_a_video_cut_off(tmp_path, monkeypat
     for text, errors in ((log, []), (cut, ["Prediction is not allowed in AAC-LC."])):
         monkeypatch.setattr(subprocess, "run", lambda *a, text=text, **k: subprocess.CompletedProcess(
             a, 0, stdout=text.encode(), stderr=b""))
-        assert video_io.decoded_frames(tmp_path / "v.mp4") == (30, errors)
+        assert video_io.decoded_frames(tmp_path / "v.mp4") == (30, errors, 0.0)
 
 
 @pytest.mark.parametrize("suffix,dtype,exact", [(".mkv", "uint16", True), (".avi", "uint8", True),

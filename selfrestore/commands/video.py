@@ -351,6 +351,10 @@ def run(args: argparse.Namespace) -> int:
     check_frame_size(reader.info, net, args.flow)
     if reader.info.alpha:  # said even with --quiet: it is data the output will not have
         warn(f"{args.input}: the frames' alpha channel is not restored; the output frames have none")
+    if reader.info.variable_rate:  # said even with --quiet: the output's frame timing will differ
+        warn(f"{args.input}: variable frame rate ({100 * reader.info.variable_rate:.0f}% of the frame intervals "
+             f"differ); the output is written at a constant {reader.info.fps:.4g} fps, so frame timing (and the "
+             "sound's sync) can shift; re-encode the input at a constant rate first to control how")
     if reader.info.mixed_depths:  # said even with --quiet: the shallower frames are written deeper than they were
         warn(mixed_depths_warning(args.input, reader.info))
     options = {"stack": args.stack} if args.method == "mf2f" else {}
