@@ -87,6 +87,7 @@ class StreamedStack:
             high = max(int(np.max(plane)) for plane in self.planes)
             self._cast = np.dtype(integer_pixel_type(low, high))
         first, self.info = _as_image(self._plane_array(0), self.path, self._meta)
+        self.info.stack_alpha_dropped = self.info.alpha is not None
         self.info.stack_shape, self.info.stack_axes, self.info.alpha = self.stack_shape, self.stack_axes, None
         self.height, self.width, self.channels = first.shape
 
@@ -128,14 +129,16 @@ def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike
                             restore: Callable[[np.ndarray, Any], np.ndarray | tuple[np.ndarray, np.ndarray]],
                             progress: bool = False, announce: Callable[[str], None] | None = None,
                             std_target: str | os.PathLike | None = None,
-                            decide: Callable[..., list[Any]] | None = None) -> int:
+                            decide: Callable[..., list[Any]] | None = None,
+                            alpha_dropped: Callable[[str], None] | None = None) -> int:
     """Restore every plane of the TIFF stack ``source`` with ``restore`` ((H, W, C), the plane's decision ->
     (H, W, C)) into the TIFF ``target``, plane by plane; returns the number of planes. ``decide``
     (planes, stack_shape, stack_axes) gives each plane's decision, reading the planes it needs lazily, one at a
     time (:meth:`selfrestore.restore.Restorer.stack_clipping`: one extra pass over the file); without it the
     decision is None. ``std_target``: ``restore`` returns (mean, std) and the std planes go to that
     float32 TIFF of the same layout. Outputs appear only when complete. :class:`NotStreamable` (before
-    anything is written) for other files; ``announce`` is told it started."""
+    anything is written) for other files; ``announce`` is told it started, ``alpha_dropped`` that the planes'
+    alpha channel is not restored (an RGBA stack)."""
     import tifffile
     from tqdm import tqdm
 
@@ -153,6 +156,8 @@ def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike
             partials.append(temporary_beside(path))
         stack.open()
         info: ImageInfo = stack.info
+        if info.stack_alpha_dropped and alpha_dropped:
+            alpha_dropped(f"{source}: the alpha channel of this stack's images is not restored; the output has none")
         colour = stack.channels >= 3
         plane_shape = (stack.height, stack.width, 3) if colour else (stack.height, stack.width)
         axes = stack.stack_axes + ("YXS" if colour else "YX")

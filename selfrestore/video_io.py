@@ -26,7 +26,8 @@ import numpy as np
 from .errors import ResumeRefused, UserError, unreadable_image
 from .io import (FITS_SUFFIXES, IMAGE_SUFFIXES, STACK_SUFFIXES, TIFF_SUFFIXES, VIDEO_SUFFIXES, ImageInfo,
                  check_fits_in_memory, intensity_mapping, palette_colours, pixel_type, read_frames, read_image,
-                 discard, publish, refuse_animation, temporary_beside, tiff_pages_lost, write_frames, write_image)
+                 discard, publish, refuse_animation, temporary_beside, tiff_pages_lost, to_channels, write_frames,
+                 write_image)
 
 _PATTERN = re.compile(r"%0?\d*d")
 #: ffmpeg's muxer name for the suffixes whose name is not the muxer's
@@ -430,9 +431,9 @@ class VideoReader:
         pix_fmt = str(meta.get("pix_fmt", ""))
         deep = bool(re.search(r"(9|10|12|14|16)(le|be)|rgb48|rgba64", pix_fmt))
         alpha = bool(re.match(r"(yuva|rgba|argb|bgra|abgr|gbrap|ya\d)", pix_fmt))
-        gray = bool(re.match(r"(gray|ya\d|y\d+[lb]e$|monob|monow)", pix_fmt))  # read as one channel
+        gray = bool(re.match(r"(gray|ya\d|monob|monow)", pix_fmt))  # read as one channel (not y210le: 4:2:2 colour)
         return VideoInfo("file", str(path), count, height, width, 1 if gray else 3, "uint16" if deep else "uint8",
-                         fps=exact_rate(float(meta.get("fps") or 25.0)), alpha=alpha,
+                         fps=exact_rate(path, float(meta.get("fps") or 25.0)), alpha=alpha,
                          full_chroma=bool(re.match(r"(yuva?j?444|gbr|[0a]?rgb|[0a]?bgr|pal8|nv24|nv42)", pix_fmt)),
                          variable_rate=variable)
 
@@ -474,15 +475,22 @@ class VideoReader:
         return np.stack(list(self))
 
 
-#: the NTSC-family rates, k x 1000 / 1001 frames per second (23.976..., 29.97..., 59.94...)
-NTSC_RATES = tuple(k * 1000 / 1001 for k in (24, 30, 48, 60, 120, 240))
-
-
-def exact_rate(fps: float) -> float:
-    """The frame rate ffmpeg reports rounded to two decimals (23.98, 29.97), back to the exact NTSC rate it
-    stands for; other rates as given. Encoding at 23.98 instead of 24000/1001 made a 2-hour film 1.2 s short,
-    its sound drifting against the frames."""
-    return next((rate for rate in NTSC_RATES if abs(fps - round(rate, 2)) < 0.006), fps)
+def exact_rate(path: str | os.PathLike, reported: float) -> float:
+    """The frame rate of a video file's first video stream as the exact fraction ffmpeg holds (the time base
+    of its frame-by-frame output), where ``reported`` (ffmpeg's rounded text: 23.98 for 24000/1001, and for
+    2398/100 too) is within 1% of it; else ``reported`` (a variable rate, whose average it is). Encoding at the
+    rounded rate made a 2-hour 24000/1001 film 1.2 s short, its sound drifting."""
+    cmd = [_ffmpeg().get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(path),
+           "-map", "0:v:0", "-frames:v", "1", "-f", "framecrc", "-"]
+    try:
+        out = subprocess.run(cmd, capture_output=True, timeout=60).stdout.decode(errors="replace")
+    except (OSError, subprocess.SubprocessError):
+        return reported
+    found = re.search(r"#tb 0: (\d+)/(\d+)", out)
+    if not found or int(found.group(1)) == 0:
+        return reported
+    rate = int(found.group(2)) / int(found.group(1))
+    return rate if abs(rate - reported) <= 0.01 * reported else reported
 
 
 def read_video(source: str | os.PathLike) -> tuple[np.ndarray, VideoInfo]:
@@ -726,7 +734,10 @@ class VideoWriter:
     def _close(self, ok: bool) -> None:
         if self._spool is not None and ok:
             for index in range(self.count):
-                self._append(read_image(self._spooled(index))[0])
+                frame = read_image(self._spooled(index))[0]
+                if frame.shape[2] != self.info.channels:  # spooled by an earlier version that read gray as colour
+                    frame = to_channels(frame, self.info.channels)
+                self._append(frame)
         if self.kind == "stack" and ok and self._frames:
             layout = self.info.stack or ImageInfo(dtype=self.info.dtype, channels=self.info.channels)
             same = layout.blank is not None and len(layout.blank) == len(self._frames)

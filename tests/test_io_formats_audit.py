@@ -500,9 +500,10 @@ def test_a_tiff_whose_first_series_is_a_preview_is_refused_and_a_trailing_thumbn
     assert np.array_equal(np.round(read_image(tmp_path / "thumb_last.tif")[0] * 255), full)
 
 
-def test_the_alpha_of_a_tiff_stack_is_said_to_be_dropped(tmp_path, capsys):
+def test_the_alpha_of_a_tiff_stack_is_said_to_be_dropped(tmp_path, capsys, monkeypatch):
     """An RGBA TIFF stack came back RGB from `restore` and `video` without a word (a single RGBA image keeps its
-    alpha): now both say so, even with --quiet."""
+    alpha): now both say so, even with --quiet, and so does a stack too large for memory, restored plane by plane."""
+    import selfrestore.io as io
     from selfrestore.cli import main
 
     rng = np.random.default_rng(0)
@@ -515,3 +516,8 @@ def test_the_alpha_of_a_tiff_stack_is_said_to_be_dropped(tmp_path, capsys):
     from selfrestore.video_io import VideoReader
 
     assert VideoReader(str(tmp_path / "rgba.tif")).info.alpha  # `video` warns on it (as for PNG frames)
+    monkeypatch.setattr(io, "physical_memory", lambda: 60000)  # too large: streamed
+    assert main(["restore", str(tmp_path / "rgba.tif"), "--model", "unet-gauss25", "--quiet",
+                 "-o", str(tmp_path / "streamed.tif")]) == 0
+    assert "alpha channel of this stack's images is not restored" in capsys.readouterr().err
+    assert tifffile.imread(tmp_path / "streamed.tif").shape == (3, 40, 48, 3)

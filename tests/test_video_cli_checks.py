@@ -370,6 +370,9 @@ def test_selfir_refuses_a_threshold_it_can_never_meet_and_misalign_on_real_pairs
             "--width", "4", "--depth", "2", "--steps", "1", "--patch-size", "32", "--quiet"]
     assert main([*base, "--eps-s", "2", "-o", str(tmp_path / "m1.safetensors")]) == 2
     assert "at most 1" in capsys.readouterr().err
+    from selfrestore.methods.selfir import SelfIR
+
+    assert SelfIR(eps_s=2).eps_s == 2  # a model file trained so by an earlier version still loads to restore
     assert main([*base, "--misalign", "2", "-o", str(tmp_path / "m2.safetensors")]) == 2
     assert "--misalign shifts the noisy shots made with --synthetic" in capsys.readouterr().err
 

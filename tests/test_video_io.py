@@ -362,8 +362,8 @@ def test_errors_of_other_streams_do_not_make_a_video_cut_off(tmp_path, monkeypat
                                                 (".mp4", "uint8", False)])
 def test_a_gray_video_file_stays_gray(tmp_path, frames, suffix, dtype, exact):
     """A gray video file was read as colour (three channels, restored by a colour model into R != G) and a gray
-    video was written as colour: now a gray pixel format reads as one channel, and gray frames go out as a gray
-    video where the codec has one (FFV1, H.264; VP9 gets R = G = B)."""
+    video was written as colour: now a gray pixel format reads as one channel, and gray frames go to .mkv / .avi
+    as lossless FFV1 gray (elsewhere R = G = B: ffmpeg decodes gray H.264 as colour)."""
     gray = frames.mean(axis=3, keepdims=True).astype(np.float32)
     write_video(tmp_path / f"g{suffix}", gray, VideoInfo("folder", "test", 4, 48, 64, 1, dtype, fps=24.0))
     video, vinfo = read_video(tmp_path / f"g{suffix}")
@@ -375,23 +375,51 @@ def test_a_gray_video_file_stays_gray(tmp_path, frames, suffix, dtype, exact):
         assert np.abs(video - gray).mean() < 0.03
 
 
-def test_an_ntsc_frame_rate_is_kept_exact(tmp_path, frames):
+@pytest.mark.parametrize("rate,tbn", [("24000/1001", "24k tbn"), ("2398/100", "19184 tbn")])
+def test_an_ntsc_frame_rate_is_kept_exact(tmp_path, frames, rate, tbn):
     """ffmpeg reports 24000/1001 fps as "23.98": the output was encoded at 23.98 (a 2-hour film 1.2 s short, its
-    sound drifting). Now the rate read is the exact NTSC one and the output is encoded at it."""
+    sound drifting). Now the exact rate is read from the stream's time base, so a genuine 2398/100 (also
+    reported as 23.98) stays 2398/100 and 24000/1001 stays 24000/1001."""
+    import subprocess
+    from fractions import Fraction
+
+    import imageio_ffmpeg
+
+    write_video(tmp_path / "src", frames, info())
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    subprocess.run([ffmpeg, "-v", "error", "-framerate", rate, "-i", str(tmp_path / "src" / "%05d.png"),
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", str(tmp_path / "src.mp4")], check=True)
+    video, vinfo = read_video(tmp_path / "src.mp4")
+    assert vinfo.fps == float(Fraction(rate))
+    write_video(tmp_path / "out.mp4", video, vinfo)
+    probe = subprocess.run([ffmpeg, "-hide_banner", "-i", str(tmp_path / "out.mp4")], capture_output=True, text=True)
+    assert tbn in probe.stderr  # the time base of the exact rate, as in the source
+
+
+def test_a_packed_422_colour_video_is_not_taken_for_gray(tmp_path):
+    """y210le (10-bit 4:2:2 colour) matched the first gray pattern and came back gray."""
     import subprocess
 
     import imageio_ffmpeg
 
-    from selfrestore.video_io import exact_rate
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc=size=32x32:rate=5:duration=0.6", "-pix_fmt", "y210le", "-c:v", "rawvideo",
+                    str(tmp_path / "y210.avi")], check=True)
+    assert VideoReader(str(tmp_path / "y210.avi")).info.channels == 3
 
-    assert exact_rate(23.98) == 24000 / 1001 and exact_rate(29.97) == 30000 / 1001 and exact_rate(25.0) == 25.0
-    assert exact_rate(23.9) == 23.9
-    write_video(tmp_path / "src", frames, info())
-    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
-    subprocess.run([ffmpeg, "-v", "error", "-framerate", "24000/1001", "-i", str(tmp_path / "src" / "%05d.png"),
-                    "-c:v", "libx264", "-pix_fmt", "yuv420p", str(tmp_path / "ntsc.mp4")], check=True)
-    video, vinfo = read_video(tmp_path / "ntsc.mp4")
-    assert vinfo.fps == 24000 / 1001
-    write_video(tmp_path / "out.mp4", video, vinfo)
-    probe = subprocess.run([ffmpeg, "-hide_banner", "-i", str(tmp_path / "out.mp4")], capture_output=True, text=True)
-    assert "24k tbn" in probe.stderr  # the time base of 24000/1001 (23.98 gives 19184)
+
+def test_a_resume_over_frames_spooled_in_colour_by_an_earlier_version_keeps_a_gray_video_gray(tmp_path, frames):
+    """An earlier version read a gray video file as colour and spooled 3-channel frames; resumed by this one,
+    which writes the gray frames as one channel, the stack's frames differed in shape (a traceback)."""
+    import tifffile
+
+    gray = frames.mean(axis=3, keepdims=True).astype(np.float32)
+    vinfo = VideoInfo("folder", "test", 4, 48, 64, 1, "uint16", fps=24.0)
+    with VideoWriter(tmp_path / "out.tif", vinfo, spool=True, keep_spool=True) as writer:
+        writer.write(np.repeat(gray[0], 3, axis=2))  # as the earlier version spooled it
+    with VideoWriter(tmp_path / "out.tif", vinfo, spool=True, resume=True) as writer:
+        writer.skip(1)
+        for frame in gray[1:]:
+            writer.write(frame)
+    stack = tifffile.imread(tmp_path / "out.tif")
+    assert stack.shape == (4, 48, 64) and np.abs(stack / 65535 - gray[..., 0]).max() < 1e-4

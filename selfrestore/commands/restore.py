@@ -446,7 +446,8 @@ def restore_streaming(restorer: Restorer, path: Path, target: Path, args: argpar
         planes = restore_stack_streaming(
             path, target, lambda image, decision: restore(image, clipping_decision=decision),
             progress=not args.quiet, announce=None if args.quiet else warn,
-            std_target=std_path(target) if args.uncertainty else None, decide=restorer.stack_clipping)
+            std_target=std_path(target) if args.uncertainty else None, decide=restorer.stack_clipping,
+            alpha_dropped=warn)  # said even with --quiet: it is data the output will not have
     except NotStreamable:
         raise too_large from None
     if not args.quiet:

@@ -94,6 +94,9 @@ class BlurryNoisyMethod(Method):
         """``--blurry DIR --noisy DIR`` (real pairs, or two files) or clean DATA with ``--synthetic --noise ...``."""
         from ..data.blurry_noisy import RealBlurryNoisy, SyntheticBlurryNoisy
 
+        if getattr(self, "eps_s", 0.0) > 1:  # an SSIM never exceeds 1: no area would count as sharp (checked for
+            # training only: a model file trained so still restores)
+            raise UserError(f"{self.name}: --eps-s is an SSIM threshold, at most 1 (default 0.99), got {self.eps_s:g}")
         blurry_dir, noisy_dir = getattr(args, "blurry", None), getattr(args, "noisy", None)
         if blurry_dir or noisy_dir:
             if not (blurry_dir and noisy_dir):
@@ -221,8 +224,6 @@ class SelfIR(BlurryNoisyMethod):
         check_non_negative("selfir", gamma_reg=gamma_reg, aux_weight=aux_weight, eps_s=eps_s, eps_v=eps_v)
         if mask_patch < 2:
             raise UserError(f"selfir: mask_patch must be >= 2, got {mask_patch}")
-        if eps_s > 1:  # an SSIM never exceeds 1: no area would ever count as sharp
-            raise UserError(f"selfir: --eps-s is an SSIM threshold, at most 1 (default 0.99), got {eps_s:g}")
         super().__init__(noise, aux=int(bool(aux)), gamma_reg=float(gamma_reg), eps_s=float(eps_s),
                          eps_v=float(eps_v), mask_patch=int(mask_patch), aux_weight=float(aux_weight), **options)
         self.aux, self.gamma_reg = bool(aux), float(gamma_reg)
