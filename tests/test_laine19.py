@@ -88,7 +88,8 @@ def test_constant_image_posterior_is_calibrated():
     """Known answer: pixels x ~ N(c, s0^2) around a constant c, y = x + N(0, sigma^2). The posterior mean is
     (s0^2 y + sigma^2 c) / (s0^2 + sigma^2) and its error variance equals the posterior variance
     s0^2 sigma^2 / (s0^2 + sigma^2), which the method reports as its uncertainty (exact Bayes, no floor). With
-    the default floor the std's prior variance is s0^2 + f sigma^2: slightly larger (by 2.6% here), within 5% of the empirical."""
+    the default floor the std's prior variance is s0^2 + f sigma^2: slightly larger (by 2.6% here), within 5% of
+    the empirical."""
     g = torch.Generator().manual_seed(2)
     c, s0 = 0.4, 10 / 255
     x = c + s0 * torch.randn(1, 3, 128, 128, generator=g)
