@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from selfir_table import DATA, RESULTS, blur_model, code_version, load_folder  # noqa: E402
+from provenance import write_result  # noqa: E402
+from selfir_table import DATA, blur_model, code_version, load_folder  # noqa: E402
 from selfrestore.corruption import parse_corruption  # noqa: E402
 from selfrestore.data.blurry_noisy import SyntheticBlurryNoisy  # noqa: E402
 from selfrestore.methods.selfir_r2r import estimated_noise_levels  # noqa: E402
@@ -87,9 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python benchmarks/noise_level_accuracy.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     lines += ["", f"Command: `{command.strip()}`; machine: {platform.machine()} CPU, 1 thread, torch "
               f"{torch.__version__}; wall time {(time.time() - start) / 60:.1f} min; code {code_version()}."]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{args.name}.md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {RESULTS / (args.name + '.md')}")
+    write_result(args.name, lines)
     return 0
 
 

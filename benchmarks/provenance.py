@@ -40,3 +40,15 @@ def run_header(wall_seconds: float, note: str = "") -> list[str]:
     return [f"Command: `OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '?')} {invocation()}`", "",
             f"Machine: {platform.platform()}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} torch threads, "
             f"torch {torch.__version__}. Wall time {wall_seconds / 60:.1f} min. Code: {code_version()}." + note]
+
+
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def write_result(name: str, lines: list[str]) -> Path:
+    """Write a table's ``lines`` to ``benchmarks/results/NAME.md`` and say where."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.md"
+    path.write_text("\n".join(lines) + "\n")
+    print(f"wrote {path}")
+    return path

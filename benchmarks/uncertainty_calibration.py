@@ -26,13 +26,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from provenance import run_header  # noqa: E402
+from provenance import run_header, write_result  # noqa: E402
 from selfrestore.io import read_image  # noqa: E402
 from selfrestore.methods import laine19  # noqa: E402
 from selfrestore.restore import Restorer  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
-RESULTS = ROOT / "benchmarks" / "results"
 
 
 def z_scores(restorer: Restorer, clean: np.ndarray, noisy: np.ndarray) -> tuple[np.ndarray, float]:
@@ -94,9 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                              f"{np.mean(psnrs):.2f} |")
                 print(lines[-1], flush=True)
     lines += ["", *run_header(time.time() - start)]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{args.name}.md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {RESULTS / (args.name + '.md')}")
+    write_result(args.name, lines)
     return 0
 
 

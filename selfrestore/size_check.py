@@ -90,18 +90,14 @@ def check_training_result(method: Method, net: nn.Module, source: DataSource, si
     ``2 side`` px patch (callers shrink ``side`` with :func:`fitting_side` so that one does)."""
     if not check_applies(source, net) or side <= 2 * MARGIN:
         return None
-    fields = getattr(source, "fields", None)
-    if fields:
-        import copy
+    from .data.images import PatchSource
 
-        first = next(iter(fields.values()))
-        large = [i for i, image in enumerate(first) if min(image.shape[:2]) >= 2 * side]
+    if isinstance(source, PatchSource):
+        first = next(iter(source.fields.values()))
+        large = {i for i, image in enumerate(first) if min(image.shape[:2]) >= 2 * side}
         if not large:
             return None
-        source = copy.copy(source)
-        source.fields = {name: [arrays[i] for i in large] for name, arrays in fields.items()}  # type: ignore
-        source.params = {name: [values[i] for i in large]  # type: ignore[attr-defined]
-                         for name, values in (getattr(source, "params", None) or {}).items()}
+        source = source.subset(large.__contains__)
     batch = source.batch(np.random.default_rng(seed), patches, 2 * side)
     return size_drift(method, net, batch["noisy"], side)
 

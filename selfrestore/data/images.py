@@ -7,7 +7,7 @@ must be labelled as such in any table.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -66,6 +66,15 @@ class PatchSource:
     def __len__(self) -> int:
         return len(next(iter(self.fields.values())))
 
+    def subset(self, keep: Callable[[int], bool]) -> PatchSource:
+        """A shallow copy holding the images ``i`` for which ``keep(i)``, every field and parameter alike."""
+        import copy
+
+        part = copy.copy(self)
+        part.fields = {name: [a for i, a in enumerate(arrays) if keep(i)] for name, arrays in self.fields.items()}
+        part.params = {name: [v for i, v in enumerate(values) if keep(i)] for name, values in self.params.items()}
+        return part
+
     def batch(self, rng: np.random.Generator, batch_size: int, patch_size: int) -> dict[str, Tensor]:
         names = list(self.fields)
         picks = rng.integers(0, len(self), size=batch_size)
@@ -84,19 +93,11 @@ def split_holdout(source: DataSource, fraction: float, seed: int = 0) -> tuple[P
     """(training source, held-out source): a ``fraction`` of the images (at least one, never all) set
     aside, chosen at random with ``seed``, so a self-supervised loss can be measured on images the network
     does not train on. None for sources that are not image lists (video, bursts) or have one image."""
-    import copy
-
     if not isinstance(source, PatchSource) or len(source) < 2:
         return None
     count = min(len(source) - 1, max(1, round(fraction * len(source))))
     held = set(np.random.default_rng(seed).choice(len(source), size=count, replace=False).tolist())
-    parts = []
-    for keep in (lambda i: i not in held, lambda i: i in held):
-        part = copy.copy(source)
-        part.fields = {name: [a for i, a in enumerate(arrays) if keep(i)] for name, arrays in source.fields.items()}
-        part.params = {name: [v for i, v in enumerate(values) if keep(i)] for name, values in source.params.items()}
-        parts.append(part)
-    return parts[0], parts[1]
+    return source.subset(lambda i: i not in held), source.subset(lambda i: i in held)
 
 
 class NoisyImages(PatchSource):
