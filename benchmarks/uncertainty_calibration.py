@@ -43,6 +43,14 @@ def z_scores(restorer: Restorer, clean: np.ndarray, noisy: np.ndarray) -> tuple[
     return z.ravel(), psnr
 
 
+def kodak24_crops(crop: int, limit: int | None = None) -> list[np.ndarray]:
+    """The top-left ``crop`` px of the first ``limit`` Kodak24 images (all: None), float32 on [0, 1]."""
+    files = sorted((DATA / "Kodak24").glob("*.png"))[:limit]
+    if not files:
+        raise SystemExit(f"no Kodak24 images in {DATA / 'Kodak24'}")
+    return [read_image(f)[0][:crop, :crop].astype(np.float32) for f in files]
+
+
 def corrupted(clean: np.ndarray, noise: str, rng: np.random.Generator) -> np.ndarray:
     """``gaussS``: + N(0, (S / 255)^2); ``poissonL``: Poisson(L clean) / L."""
     if noise.startswith("gauss"):
@@ -66,10 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", default="uncertainty_calibration")
     args = p.parse_args(argv)
     start = time.time()
-    files = sorted((DATA / "Kodak24").glob("*.png"))[:args.limit]
-    if not files:
-        raise SystemExit(f"no Kodak24 images in {DATA / 'Kodak24'}")
-    images = [read_image(f)[0][:args.crop, :args.crop].astype(np.float32) for f in files]
+    images = kodak24_crops(args.crop, args.limit)
     lines = [f"# Calibration of the posterior std (`restore --uncertainty`): Kodak24, {len(images)} crops of "
              f"{args.crop} px", "", __doc__.split("\n\n")[1].replace("\n", " "), "",
              "| model | noise | std | median abs z / 0.6745 | RMS z | % beyond 4 std | % beyond 6 std | PSNR (dB) |",

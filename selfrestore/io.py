@@ -38,6 +38,7 @@ STACK_SUFFIXES = TIFF_SUFFIXES + FITS_SUFFIXES  #: formats that hold float pixel
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".y4m")  #: `selfrestore video`
 NO_ALPHA_SUFFIXES = (".jpg", ".jpeg", ".bmp", ".ppm", ".pgm")  #: formats without alpha (a BMP reads back RGB)
 MIN_SIDE = 1
+DIM_LIMIT = 1 / 16  #: data whose bright end lies below this share of [0, 1] is mapped (intensity_mapping's ``dim``)
 LUMA = (0.299, 0.587, 0.114)  #: ITU-R BT.601 weights: RGB -> gray
 
 
@@ -61,6 +62,9 @@ class ImageInfo:
     webp_lossless: bool = False        #: a lossless WebP, written back lossless (not re-compressed lossy)
     tiff_compression: tuple | None = None  #: a compressed TIFF's (codec, predictor), kept: see _tiff_compression
     stack_alpha_dropped: bool = False  #: a stack whose planes had an alpha channel, which is not carried to outputs
+    jpeg_subsampling: int | None = None  #: a JPEG's chroma subsampling (PIL: 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0), kept
+    xmp: bytes | None = None           #: a JPEG's / WebP's XMP packet (ratings, edits, captions), written back
+    png_text: tuple = ()               #: a PNG's text chunks ((key, value), ...: author, XMP, software ...)
 
     @property
     def bit_depth(self) -> int:
@@ -84,14 +88,18 @@ def pixel_type(array: np.ndarray) -> str | None:
         return "uint16"
     if np.issubdtype(array.dtype, np.floating):
         return "float32"
-    if np.issubdtype(array.dtype, np.integer):  # 32-bit integer images (PIL "I" mode)
-        return integer_pixel_type(int(array.min()), int(array.max())) if array.size else "float32"
+    if np.issubdtype(array.dtype, np.integer):  # 32-bit integer images (PIL "I" mode), signed types
+        return integer_pixel_type(int(array.min()), int(array.max()), array.dtype) if array.size else "float32"
     return None
 
 
-def integer_pixel_type(low: int, high: int) -> str:
+def integer_pixel_type(low: int, high: int, dtype: np.dtype | type = np.int32) -> str:
     """The pixel type of integers other than 8/16-bit unsigned whose values span ``low`` .. ``high`` (of a
-    whole stack, so that every plane is read alike): 16-bit where they fit, else float in their own units."""
+    whole stack, so that every plane is read alike): a 32-bit type (PIL keeps 16-bit PNGs as 32-bit "I") is
+    16-bit where the values fit; anything else, and every signed 8/16-bit type (int16 FITS / TIFF data, which
+    may hold negative values in another file of the same camera), is float in its own units."""
+    if np.dtype(dtype).itemsize <= 2:  # int8, int16: signed data, never the 0..65535 scale of uint16
+        return "float32"
     return "uint16" if low >= 0 and high <= 65535 else "float32"
 
 
@@ -414,7 +422,7 @@ def _tiff_metadata(page) -> dict:
     return meta
 
 
-def _exif_orientation(exif: bytes | None) -> int | None:
+def exif_orientation(exif: bytes | None) -> int | None:
     """The orientation tag (2..8: rotated or mirrored for display) of an EXIF block, or None."""
     if not exif:
         return None
@@ -443,7 +451,7 @@ def _tiff_write_options(info: "ImageInfo | None", pixels: np.ndarray | None = No
         options["iccprofile"] = info.icc_profile
         if info.tiff_tags:
             options["extratags"] = [(code, dtype, count, value, True) for code, dtype, count, value in info.tiff_tags]
-        orientation = _exif_orientation(info.exif)  # a phone photo's EXIF orientation as the TIFF tag
+        orientation = exif_orientation(info.exif)  # a phone photo's EXIF orientation as the TIFF tag
         if orientation is not None:
             options["extratags"] = options.get("extratags", []) + [(274, 3, 1, orientation, True)]
         if info.tiff_resolution:
@@ -527,6 +535,17 @@ def _pil_metadata(img) -> dict:
 
         x, y = (Fraction(round(float(d), 2)).limit_denominator(100) for d in dpi)
         meta["tiff_resolution"] = ((x.numerator, x.denominator), (y.numerator, y.denominator), 2)
+    if img.format == "JPEG":  # re-encoded as it was: a 4:4:4 original lost colour detail to PIL's 4:2:0
+        from PIL import JpegImagePlugin
+
+        sampling = JpegImagePlugin.get_sampling(img)
+        if sampling in (0, 1, 2):
+            meta["jpeg_subsampling"] = sampling
+    if img.format in ("JPEG", "MPO", "WEBP") and isinstance(img.info.get("xmp"), (bytes, str)) and img.info["xmp"]:
+        xmp = img.info["xmp"]
+        meta["xmp"] = xmp.encode("utf-8") if isinstance(xmp, str) else bytes(xmp)
+    if img.format == "PNG" and getattr(img, "text", None):
+        meta["png_text"] = tuple((str(k), str(v)) for k, v in img.text.items())
     if img.info.get("exif"):  # the block as stored (maker notes and sub-IFDs included)
         meta["exif"] = bytes(img.info["exif"])
     else:
@@ -677,23 +696,46 @@ def is_loss_plot(path: Path) -> bool:
         path.with_name(name[:-len(LOSS_PLOT_SUFFIX)] + ".safetensors").is_file()
 
 
-def list_images(inputs: Sequence[str | os.PathLike]) -> tuple[list[Path], list[str]]:
+def chroma_subsampled_jpeg(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a colour JPEG whose chroma is stored at reduced resolution (4:2:0, 4:2:2: most
+    cameras' and phones' JPEGs): its noise is no longer independent from pixel to pixel."""
+    from PIL import Image, JpegImagePlugin
+
+    if Path(path).suffix.lower() not in (".jpg", ".jpeg"):
+        return False
+    try:
+        with Image.open(path) as image:
+            return image.format == "JPEG" and image.mode in ("RGB", "YCbCr") and \
+                JpegImagePlugin.get_sampling(image) in (1, 2)
+    except Exception:  # unreadable: reported where it is read
+        return False
+
+
+def list_images(inputs: Sequence[str | os.PathLike], output_folder: str | os.PathLike | None = None
+                ) -> tuple[list[Path], list[str]]:
     """Expand files and folders (recursively, sorted) into image paths. Inside a folder, hidden files and
     folders (names starting with "."; e.g. the temporary file of a killed write, macOS ``._NAME`` companions,
     a video run's frame spool) and ``fit``'s loss plots (:func:`is_loss_plot`: a model may be saved inside its
-    data folder) are not images of the data; such a file named as an input is.
+    data folder) are not images of the data; such a file named as an input is. Nor are earlier results: with
+    ``output_folder`` (restore's ``-o``) inside an input folder, what lies under it, and under the subfolder
+    the folder's own results go to (``output_folder/NAME``), is left out (a rerun would restore them again).
 
     Returns (paths, problems): missing inputs and empty folders are reported as one-line problems instead
     of raising, so that the good inputs of the same call are still processed.
     """
     paths: list[Path] = []
     problems: list[str] = []
+    results = None if output_folder is None else Path(output_folder).resolve()
     for item in inputs:
         p = Path(item)
         if p.is_dir():
+            root = p.resolve()
+            earlier = [] if results is None else \
+                [f for f in {results, results / p.name} if f != root]  # p.name: as restore names the subfolder
             found = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES
                            and not is_loss_plot(q)
-                           and not any(part.startswith(".") for part in q.relative_to(p).parts))
+                           and not any(part.startswith(".") for part in q.relative_to(p).parts)
+                           and not any(q.resolve().is_relative_to(folder) for folder in earlier))
             if not found:
                 problems.append(f"{p}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
             paths.extend(found)
@@ -853,7 +895,7 @@ def load_images(inputs: Sequence[str | os.PathLike], channels: int | None = None
     return images
 
 
-def intensity_mapping(images: Iterable[np.ndarray], seed: int = 0, per_image: int = 20000
+def intensity_mapping(images: Iterable[np.ndarray], seed: int = 0, per_image: int = 20000, dim: bool = False
                       ) -> dict[str, float] | None:
     """For float data far outside [0, 1] (microscope or telescope counts kept as float): the affine map
     ``x' = (x - offset) / scale`` that sends the 0.1th..99.9th percentile of all pixels to [0, 1], the range
@@ -863,7 +905,8 @@ def intensity_mapping(images: Iterable[np.ndarray], seed: int = 0, per_image: in
     judged on the means of 4x4 blocks of each (H, W[, C]) image: strong noise on [0, 1] data reaches past
     1.5 (sigma 50/255 mapped 11 of 124 Kodak24 / BSD300 images, 75/255 nearly all), its signal does not.
     Non-finite (blank) pixels are left out. ``images`` may be lazy (frames read one at a time): only up to
-    ``per_image`` samples of each are kept (:func:`mapping_samples`), and each image is let go before the next."""
+    ``per_image`` samples of each are kept (:func:`mapping_samples`), and each image is let go before the next.
+    ``dim``: also map data that uses only a sliver of [0, 1] (:func:`mapping_from_samples`)."""
     rng = np.random.default_rng(seed)
     raw, signal = [], []
     for image in images:
@@ -871,7 +914,13 @@ def intensity_mapping(images: Iterable[np.ndarray], seed: int = 0, per_image: in
         raw.append(pixels)
         signal.append(means)
         del image  # a frame read lazily goes before the next one is read
-    return mapping_from_samples(np.concatenate(raw), np.concatenate(signal)) if raw else None
+    return mapping_from_samples(np.concatenate(raw), np.concatenate(signal), dim=dim) if raw else None
+
+
+def _on_8_bit_steps(values: np.ndarray) -> bool:
+    """Whether every value is a multiple of 1/255 (8-bit data, or 16-bit data made from it)."""
+    scaled = np.asarray(values, np.float64) * 255.0
+    return bool(np.all(np.abs(scaled - np.round(scaled)) < 1e-3))
 
 
 def mapping_samples(image: np.ndarray, rng: np.random.Generator, count: int = 20000) -> tuple[np.ndarray, np.ndarray]:
@@ -887,14 +936,20 @@ def mapping_samples(image: np.ndarray, rng: np.random.Generator, count: int = 20
     return sample_of(image), sample_of(_block_means(image))
 
 
-def mapping_from_samples(raw: np.ndarray, signal: np.ndarray) -> dict[str, float] | None:
+def mapping_from_samples(raw: np.ndarray, signal: np.ndarray, dim: bool = False) -> dict[str, float] | None:
     """The map of :func:`intensity_mapping` from samples of the pixel values (``raw``) and of 4x4 block means
-    (``signal``): None unless the signal's 0.1th..99.9th percentiles leave [-0.5, 1.5]; else the raw ones'."""
+    (``signal``): None unless the signal's 0.1th..99.9th percentiles leave [-0.5, 1.5]; else the raw ones'.
+    ``dim``: also when the signal's 99.9th percentile is below ``DIM_LIMIT`` (data of 12 bits or fewer kept
+    as 16-bit, a dim sensor's counts: on the 0..65535 scale their noise and detail are far below anything a
+    network trained on [0, 1] images has seen, and the default model shifted such an image by +150 of 65535),
+    unless the values are 8-bit ones (multiples of 1/255: a dark 8-bit photo, whose coarse steps mapping
+    would magnify)."""
     if not raw.size:
         return None
     signal = signal if signal.size else raw
     low, high = (float(v) for v in np.percentile(signal, [0.1, 99.9]))
-    if low >= -0.5 and high <= 1.5:
+    dark = dim and high < DIM_LIMIT and not _on_8_bit_steps(raw)
+    if low >= -0.5 and high <= 1.5 and not dark:
         return None
     low, high = (float(v) for v in np.percentile(raw, [0.1, 99.9]))
     return {"offset": low, "scale": max(high - low, 1e-12)}
@@ -1199,7 +1254,10 @@ def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | No
         pixels = pixels[:, :, 0]
     meta = {"icc_profile": info.icc_profile, "exif": info.exif,
             "dpi": _dpi(info.tiff_resolution, LARGEST_DPI.get(suffix, 0.0)),
-            "lossless": info.webp_lossless and suffix == ".webp"} if info is not None else {}
+            "lossless": info.webp_lossless and suffix == ".webp",
+            "subsampling": info.jpeg_subsampling if suffix in (".jpg", ".jpeg") else None,
+            "xmp": info.xmp if suffix in (".jpg", ".jpeg", ".webp") else None,
+            "png_text": info.png_text if suffix == ".png" else None} if info is not None else {}
     with atomic_path(path) as tmp:
         if suffix in TIFF_SUFFIXES:
             import tifffile
@@ -1214,7 +1272,7 @@ def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | No
             tifffile.imwrite(str(tmp), pixels, **layout, **options,
                              **_tiff_packing(info, pixels.dtype, pixels.nbytes, imagej=bool(options.get("imagej"))))
         else:
-            _write_with_pil(tmp, pixels, suffix, {k: v for k, v in meta.items() if v})
+            _write_with_pil(tmp, pixels, suffix, {k: v for k, v in meta.items() if v or k == "subsampling" and v == 0})
     return path
 
 
@@ -1277,11 +1335,20 @@ def _write_with_pil(tmp: Path, pixels: np.ndarray, suffix: str, meta: dict | Non
         raise OSError(f"no image format has the suffix {suffix!r}")  # atomic_path names the file asked for
     meta = dict(meta or {}) if fmt in ("PNG", "JPEG", "WEBP") else {}  # BMP / PPM hold neither
     if fmt == "JPEG" and len(meta.get("exif") or b"") > 65533:  # more than a JPEG marker holds: PIL refuses it
-        orientation = _exif_orientation(meta.pop("exif"))
+        orientation = exif_orientation(meta.pop("exif"))
         if orientation is not None:  # what matters for display: how to turn the pixels
             exif = Image.Exif()
             exif[274] = orientation
             meta["exif"] = exif.tobytes()
+    text = meta.pop("png_text", ())
+    if text and pixels.dtype != np.uint16 or text and pixels.ndim == 2:  # PIL writes the chunks
+        from PIL import PngImagePlugin
+
+        meta["pnginfo"] = PngImagePlugin.PngInfo()
+        for key, value in text:
+            meta["pnginfo"].add_itxt(key, value)
+    elif text:
+        meta["png_text"] = text  # a 16-bit colour PNG: _add_png_metadata writes them
     if pixels.dtype == np.uint16 and fmt == "PPM":  # PIL writes 8 bits only: a 16-bit PGM (P5) / PPM (P6) here
         if pixels.ndim == 3 and pixels.shape[2] != 3:
             raise OSError(f"PGM / PPM hold gray or RGB, not {pixels.shape[2]} channels")
@@ -1364,6 +1431,9 @@ def _add_png_metadata(path: Path, meta: dict) -> None:
     if meta.get("exif"):
         exif = meta["exif"]
         chunks += _png_chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\x00\x00") else exif)
+    for key, value in meta.get("png_text", ()):  # international text: keyword, no compression, no language
+        chunks += _png_chunk(b"iTXt", key.encode("latin-1", "replace")[:79] + b"\x00\x00\x00\x00\x00"
+                             + value.encode("utf-8"))
     if not chunks:
         return
     data = path.read_bytes()

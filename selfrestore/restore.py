@@ -41,6 +41,7 @@ POSTERIOR_BAND_PIXELS = 262144  #: the posterior of an image whose noise level i
 AUTO_CONTEXT = 128         #: the context margin of ``--tile-context auto``, at most (rounded up to the net's multiple)
 PRECISIONS = ("fp32", "bf16")  #: as ``--precision``
 CLIPPING_MODES = ("auto", "off")  #: as ``--clipping``
+MIN_BLIND_SPOT_PIXELS = 16   #: smaller images are refused by blind-spot models (their prior would be mostly padding)
 _PER_IMAGE: Any = object()  #: ``clipping_decision`` of :meth:`Restorer.restore` left out: decided on the image
 #: the noise parameters a Bayesian model takes (:attr:`Restorer.noise_params`): open range, and what they mean
 NOISE_PARAM_RANGES = {"sigma": (0.0, 1.0, "a Gaussian std on the [0, 1] scale (25/255 for gauss25)"),
@@ -274,6 +275,16 @@ def _seen(values: np.ndarray, back: Callable[..., np.ndarray]) -> np.ndarray:
     return values if blank is None else np.where(blank, np.float32(np.nan), values)
 
 
+def _is_shipped(model: Any) -> bool:
+    """Whether ``model`` names (or is the file of) a model shipped inside the package."""
+    from .checkpoint import WEIGHTS_DIR, resolve_model
+
+    try:
+        return resolve_model(model).resolve().parent == WEIGHTS_DIR.resolve()
+    except Exception:  # not a model: load_model has said so already
+        return False
+
+
 def _array_in(image: Any, channels: int | None = None) -> tuple[np.ndarray, Callable[..., np.ndarray]]:
     """``image`` as an (H, W, C) float32 array on the [0, 1] scale of its type, and the function that gives a
     result back in the caller's form: (H, W) for (H, W), the integer type for uint8 / uint16 (rounded and
@@ -396,6 +407,9 @@ class Restorer:
         self.channels = self.header.get("channels") or 3
         #: float data trained on after mapping it to [0, 1] (``fit`` on far-out-of-range floats): map alike
         self.intensity = self.header.get("intensity")
+        #: whether images using only a sliver of [0, 1] (dim 16-bit data) are mapped too: for the shipped models
+        #: and those of ``fit`` that map such training data alike (older ones may have been trained on it as is)
+        self.maps_dim_data = bool(self.header.get("maps_dim_data")) or _is_shipped(model)
         self.tile, self.ensemble, self.precision, self.clipping = tile, bool(ensemble), precision, clipping
         self.tile_context = tile_context
         #: warn (once) when an image's noise is far from the level a single-level model was trained for
@@ -479,10 +493,11 @@ class Restorer:
 
     def mapping_for(self, image: np.ndarray) -> dict[str, float] | None:
         """How ``image``'s values go to the network's range: the model's recorded map; for a model trained on
-        [0, 1] data, an image far outside it (float counts) is mapped by its own percentiles; else None."""
+        [0, 1] data, an image far outside it (float counts), or (:attr:`maps_dim_data`) using only a sliver of
+        it (dim 16-bit counts), is mapped by its own percentiles; else None."""
         from .io import intensity_mapping
 
-        return self.intensity or intensity_mapping([image])
+        return self.intensity or intensity_mapping([image], dim=self.maps_dim_data)
 
     def to_model_scale(self, image: np.ndarray, mapping: dict[str, float] | None = None) -> np.ndarray:
         """The values the network works on (``mapping``: from :meth:`mapping_for`; default the model's)."""
@@ -658,12 +673,16 @@ class Restorer:
 
     def _refuse_single_pixel(self, image: np.ndarray) -> None:
         """A blind-spot network predicts each pixel from its neighbours alone: a 1 x 1 image has none, and its
-        prior is the zero padding's (a mid-grey pixel came back near black). Images of 2 pixels or more restore."""
-        if getattr(self.net, "blind_spot", False) and image.shape[0] * image.shape[1] == 1:
+        prior is the zero padding's (a mid-grey pixel came back near black); with a few more its prior is still
+        mostly padding, and a level-estimating model measures the noise on those few values (a noisy mid-grey
+        1 x 2 or 1 x 3 image came back at 73 / 79 of 255). Images of ``MIN_BLIND_SPOT_PIXELS`` or more restore."""
+        h, w = image.shape[:2]
+        if getattr(self.net, "blind_spot", False) and h * w < MIN_BLIND_SPOT_PIXELS:
             from .errors import ImageRefused
 
-            raise ImageRefused(f"a 1 x 1 image: a blind-spot model ({self.method.name}) predicts each pixel from "
-                               "its neighbours, and a single pixel has none; use another model (e.g. unet-gauss25)")
+            raise ImageRefused(f"a {h} x {w} image: a blind-spot model ({self.method.name}) predicts each pixel "
+                               f"from its neighbours, and needs at least {MIN_BLIND_SPOT_PIXELS} pixels; use "
+                               "another model (e.g. unet-gauss25)")
 
     def _restore(self, image: np.ndarray, progress: bool, params: dict[str, float] | None = None) -> np.ndarray:
         """The network's restoration, with ``params`` (default: the restorer's ``noise_params``)."""

@@ -85,7 +85,7 @@ class StreamedStack:
         if self.planes.dtype.kind in "iu" and self.planes.dtype not in (np.uint8, np.uint16):
             low = min(int(np.min(plane)) for plane in self.planes)
             high = max(int(np.max(plane)) for plane in self.planes)
-            self._cast = np.dtype(integer_pixel_type(low, high))
+            self._cast = np.dtype(integer_pixel_type(low, high, self.planes.dtype))
         first, self.info = _as_image(self._plane_array(0), self.path, self._meta)
         self.info.stack_alpha_dropped = self.info.alpha is not None
         self.info.stack_shape, self.info.stack_axes, self.info.alpha = self.stack_shape, self.stack_axes, None

@@ -179,14 +179,15 @@ def build_source(args: argparse.Namespace, method: Method, noise: Corruption | N
     source = _build_source(args, method, noise)
     if args.synthetic:  # clean images corrupted here: made in the [0, 1] convention
         return source
-    mapping = intensity_mapping(next(iter(source.fields.values())), seed=args.seed)
+    mapping = intensity_mapping(next(iter(source.fields.values())), seed=args.seed, dim=True)
     if mapping:
         offset, scale = mapping["offset"], mapping["scale"]
         for name, arrays in source.fields.items():
             source.fields[name] = [((a - offset) / scale).astype(np.float32) for a in arrays]
         source.intensity = mapping
         if not args.quiet:
-            print(f"float data from {offset:.4g} to {offset + scale:.4g} (0.1-99.9th percentile) is mapped to "
+            units = ", on the 0-1 scale of its type" if scale < 1 else ""
+            print(f"data from {offset:.4g} to {offset + scale:.4g} (0.1-99.9th percentile{units}) is mapped to "
                   f"[0, 1] for training; restoring maps back (noise levels given with --noise refer to [0, 1])")
     return source
 
@@ -656,6 +657,7 @@ def run(args: argparse.Namespace) -> int:
     meta = {"data": [str(d) for d in (args.data or args.pairs or [])], "synthetic": args.synthetic,
             "redraw": args.redraw, **({"init": str(args.init)} if args.init else {}),
             **({"intensity": source.intensity} if getattr(source, "intensity", None) else {}),
+            "maps_dim_data": True,  # restore maps dim images as fit maps dim training data
             **({"noise_check": noise_check} if noise_check else {}),
             **({"holdout": args.holdout} if holdout else {})}
     train(method, net, source, config, out, val_pairs=val, meta=meta, holdout=holdout)

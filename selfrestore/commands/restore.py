@@ -224,8 +224,8 @@ def check_output_place(outdir: Path, single: Path | None) -> None:
 def run(args: argparse.Namespace) -> int:
     """Restore every input image (or blurry + noisy pair) into -o, going on past failures; returns 1 if any
     input failed (unreadable, refused or not written), else 0."""
-    from ..io import (check_fits_in_memory, clipped_share, list_images, read_frames, stack_target_problem,
-                      write_frames)
+    from ..io import (check_fits_in_memory, chroma_subsampled_jpeg, clipped_share, list_images, read_frames,
+                      stack_target_problem, write_frames)
     from ..restore import Restorer
     from ..size_check import recorded_warning
 
@@ -256,11 +256,11 @@ def run(args: argparse.Namespace) -> int:
                         f"use --blurry B --noisy N")
     if args.uncertainty and not hasattr(restorer.method, "restore_with_uncertainty"):
         raise UserError(f"--uncertainty needs a Bayesian model; {args.model} uses method {restorer.method.name!r}")
-    paths, problems = list_images(args.inputs)
+    outdir = Path(args.output)
+    paths, problems = list_images(args.inputs, output_folder=outdir)  # an image file name: no folder below it
     failures = len(problems)
     for problem in problems:
         warn(problem)
-    outdir = Path(args.output)
     single = output_file(args.output, len(paths)) if paths else None  # `a a -o x.png`: two inputs, one name
     unique: dict[Path, Path] = {}  # an input given twice (or a file and its folder) is restored once
     for path in paths:
@@ -305,7 +305,7 @@ def run(args: argparse.Namespace) -> int:
             todo.append((path, target))
     from tqdm import tqdm
 
-    restored, mismatched = 0, 0
+    restored, mismatched, subsampled_said = 0, 0, False
     for path, target in tqdm(todo, desc="restore", unit="img", disable=len(todo) < 2 or args.quiet):
         try:  # one file at a time: a folder of any size fits in memory (a huge stack is refused, not killed)
             if not (args.adapt and preloaded[path]):
@@ -340,10 +340,17 @@ def run(args: argparse.Namespace) -> int:
             failures += 1
             continue
         middle = len(frames) // 2
-        if info.dtype != "float32" and (mismatch := noise_mismatch(restorer, frames[middle], info.alpha, path)):
+        if info.dtype != "float32" and not restorer.mapping_for(frames[middle]) and \
+                (mismatch := noise_mismatch(restorer, frames[middle], info.alpha, path)):  # mapped: unknown units
             mismatched += 1
             if mismatched == 1:  # once: a folder of such images would repeat it for each
                 warn(mismatch)
+        if getattr(restorer.net, "blind_spot", False) and not subsampled_said and chroma_subsampled_jpeg(path):
+            subsampled_said = True  # once, as above
+            warn(f"{path}: a JPEG with chroma subsampling (4:2:0 or 4:2:2, as most cameras write): its noise is "
+                 f"spread over neighbouring pixels, and a blind-spot model ({restorer.method.name}) restores such "
+                 "images poorly (it assumes independent noise per pixel); prefer --model unet-gauss25, or the raw / "
+                 "uncompressed files if you have them")
         start = time.time()
         outputs, deviations = [], []
         decisions = restorer.stack_clipping(frames, info.stack_shape, info.stack_axes, info.frame_blanks)
@@ -390,12 +397,16 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+NO_ORIENTATION_SUFFIXES = (".bmp", ".ppm", ".pgm")  #: formats with no EXIF block: an orientation is lost
+
+
 def check_output_holds(source: Path, target: Path, images: Sequence[np.ndarray], info: ImageInfo) -> None:
     """Before the work: a UserError when ``target``'s format would clip ``source``'s float values (far
     outside [0, 1]: see :func:`selfrestore.io.refuse_clipping`; the restored values keep the input's scale),
     a warning when it cannot hold the alpha channel, which is then left out, or when ``source`` is a stack
-    whose alpha is not carried."""
-    from ..io import NO_ALPHA_SUFFIXES, refuse_clipping
+    whose alpha is not carried, or when ``source`` is to be shown rotated or mirrored (its EXIF / TIFF
+    orientation) and ``target``'s format (BMP, PPM / PGM) holds no orientation: the output shows as stored."""
+    from ..io import NO_ALPHA_SUFFIXES, exif_orientation, refuse_clipping
 
     if info.dtype == "float32":
         try:
@@ -407,6 +418,10 @@ def check_output_holds(source: Path, target: Path, images: Sequence[np.ndarray],
     if info.alpha is not None and target.suffix.lower() in NO_ALPHA_SUFFIXES:
         warn(f"{target}: {target.suffix} cannot hold the alpha channel of {source}; it is left out (choose .png, "
              f".tif or .webp to keep it)")
+    if target.suffix.lower() in NO_ORIENTATION_SUFFIXES and exif_orientation(info.exif) is not None:
+        warn(f"{target}: {source} is shown rotated or mirrored (EXIF orientation {exif_orientation(info.exif)}), "
+             f"which {target.suffix} cannot say; the output shows the pixels as stored (choose .png, .jpg, .tif "
+             "or .webp to keep the orientation)")
 
 
 def std_path(target: Path) -> Path:

@@ -28,6 +28,7 @@ MIN_CLIPPED_COUNT = 16
 #: (the first margin that leaves enough patches)
 MARGIN_STDS = (3.0, 2.0, 1.5, 1.0)
 PATCH = 7
+JOINT_LEVEL_FLOOR = 0.5  #: a joint (all-channel) level under this share of the per-channel one is not taken
 #: planes of a stack whose noise level is measured (evenly spaced; the median is used)
 MEASURED_PLANES = 8
 #: stack axes (tifffile letters) along which planes are the same kind of acquisition, decided together: time
@@ -65,15 +66,15 @@ def clipped_noise_level(image: np.ndarray, seed: int = 0) -> float | None:
     at least MARGIN_STDS of the last estimate from both ends (fewer where too few are left). An image with
     (almost) no mid-tones therefore reads low: the correction is then partial, not wrong in sign. Patches
     with a NaN (blank) pixel are left out. None for an image too small (or too blank) to measure."""
-    from ..noise_check import pca_noise_sigma, random_patches
+    from ..noise_check import random_patches
 
+    channels = 1 if np.ndim(image) == 2 else np.shape(image)[2]
     try:
         samples = random_patches(image, PATCH, count=60000, seed=seed)
         samples = samples[np.isfinite(samples).all(axis=1)]  # patches touching blank (NaN) pixels left out
-        level = pca_noise_sigma(samples[:40000])
+        level = _patch_noise_level(samples[:40000], channels)
     except ValueError:
         return None
-    channels = 1 if np.ndim(image) == 2 else np.shape(image)[2]
     means = samples.reshape(len(samples), channels, -1).mean(axis=2)
     darkest, brightest = means.min(axis=1), means.max(axis=1)
     untouched = (samples.min(axis=1) > 0) & (samples.max(axis=1) < 1)  # no value on an end
@@ -81,8 +82,27 @@ def clipped_noise_level(image: np.ndarray, seed: int = 0) -> float | None:
         for margin in MARGIN_STDS:
             inner = samples[untouched & (darkest > margin * level) & (brightest < 1 - margin * level)]
             if len(inner) >= 4 * samples.shape[1]:
-                level = pca_noise_sigma(inner[:40000])
+                level = _patch_noise_level(inner[:40000], channels)
                 break
+    return level
+
+
+def _patch_noise_level(samples: np.ndarray, channels: int) -> float:
+    """The noise std of (N, C * PATCH * PATCH) patch samples by PCA over all channels together; where that
+    reads far below the channels measured one at a time (their median), the latter. Colour JPEGs are mostly
+    4:2:0: the chroma's fine detail is gone, so some colour patterns have no noise at all and the joint PCA,
+    which takes the quietest directions, read 0.5/255 on a sigma-25 photo (the correction then did nothing:
+    0.85 dB lost with unet-gauss25, found by an audit). Each channel's fine detail is then the luma's, whose
+    noise is sqrt(sum of LUMA^2) = 0.67 of independent RGB noise: the per-channel level is divided by that."""
+    from ..io import LUMA
+    from ..noise_check import pca_noise_sigma
+
+    level = pca_noise_sigma(samples)
+    if channels == 3:
+        per_channel = samples.reshape(len(samples), channels, -1)
+        alone = float(np.median([pca_noise_sigma(per_channel[:, c]) for c in range(channels)]))
+        if level < JOINT_LEVEL_FLOOR * alone:
+            return alone / float(np.sqrt(np.sum(np.square(LUMA))))
     return level
 
 
