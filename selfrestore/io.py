@@ -535,7 +535,7 @@ def _pil_metadata(img) -> dict:
 
         x, y = (Fraction(round(float(d), 2)).limit_denominator(100) for d in dpi)
         meta["tiff_resolution"] = ((x.numerator, x.denominator), (y.numerator, y.denominator), 2)
-    if img.format == "JPEG":  # re-encoded as it was: a 4:4:4 original lost colour detail to PIL's 4:2:0
+    if img.format in ("JPEG", "MPO"):  # re-encoded as it was: a 4:4:4 original lost colour detail to PIL's 4:2:0
         from PIL import JpegImagePlugin
 
         sampling = JpegImagePlugin.get_sampling(img)
@@ -705,7 +705,7 @@ def chroma_subsampled_jpeg(path: str | os.PathLike) -> bool:
         return False
     try:
         with Image.open(path) as image:
-            return image.format == "JPEG" and image.mode in ("RGB", "YCbCr") and \
+            return image.format in ("JPEG", "MPO") and image.mode in ("RGB", "YCbCr") and \
                 JpegImagePlugin.get_sampling(image) in (1, 2)
     except Exception:  # unreadable: reported where it is read
         return False
@@ -730,8 +730,8 @@ def list_images(inputs: Sequence[str | os.PathLike], output_folder: str | os.Pat
         p = Path(item)
         if p.is_dir():
             root = p.resolve()
-            earlier = [] if results is None else \
-                [f for f in {results, results / p.name} if f != root]  # p.name: as restore names the subfolder
+            earlier = [] if results is None else [  # p.name: as restore names the subfolder; only inside p
+                f for f in {results, results / p.name} if f != root and f.is_relative_to(root)]
             found = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES
                            and not is_loss_plot(q)
                            and not any(part.startswith(".") for part in q.relative_to(p).parts)
@@ -1326,6 +1326,9 @@ def write_frames(path: str | os.PathLike, frames: Sequence[np.ndarray], info: Im
     return path
 
 
+MAX_JPEG_XMP = 65504  #: the most XMP bytes a JPEG's one APP1 segment holds (larger packets are left out)
+
+
 def _write_with_pil(tmp: Path, pixels: np.ndarray, suffix: str, meta: dict | None = None) -> None:
     from PIL import Image
 
@@ -1340,6 +1343,8 @@ def _write_with_pil(tmp: Path, pixels: np.ndarray, suffix: str, meta: dict | Non
             exif = Image.Exif()
             exif[274] = orientation
             meta["exif"] = exif.tobytes()
+    if fmt == "JPEG" and len(meta.get("xmp") or b"") > MAX_JPEG_XMP:  # one APP1 segment: PIL refuses more
+        meta.pop("xmp")
     text = meta.pop("png_text", ())
     if text and pixels.dtype != np.uint16 or text and pixels.ndim == 2:  # PIL writes the chunks
         from PIL import PngImagePlugin

@@ -499,6 +499,15 @@ class Restorer:
 
         return self.intensity or intensity_mapping([image], dim=self.maps_dim_data)
 
+    def _scaled_params(self, mapping: dict[str, float] | None) -> dict[str, float]:
+        """The given noise level on the scale the network sees: a sigma on the [0, 1] scale of dim 16-bit data
+        (mapped from under 1/16 of that scale: ``scale`` < 1) is divided by the map's scale; float counts far
+        outside [0, 1] have no such scale, and their sigma is taken on the mapped [0, 1] scale, as fit's is."""
+        params = self.noise_params
+        if mapping and mapping["scale"] < 1 and "sigma" in params:
+            return {**params, "sigma": params["sigma"] / mapping["scale"]}
+        return params
+
     def to_model_scale(self, image: np.ndarray, mapping: dict[str, float] | None = None) -> np.ndarray:
         """The values the network works on (``mapping``: from :meth:`mapping_for`; default the model's)."""
         mapping = mapping or self.intensity
@@ -529,7 +538,7 @@ class Restorer:
             return back(inverse(self._restore(stabilised, progress, params=params)))
         mapping = self.mapping_for(image)
         self._warn_level_mismatch(_seen(image, back), mapping, back.alpha)  # type: ignore[attr-defined]
-        restored = self._restore(self.to_model_scale(image, mapping), progress)
+        restored = self._restore(self.to_model_scale(image, mapping), progress, self._scaled_params(mapping))
         correction = self.last_clipping = self.clipping_correction(_seen(image, back), mapping, clipping_decision)
         if correction is not None:
             restored = unclip(restored, *correction, in_place=True)[0]
@@ -611,7 +620,7 @@ class Restorer:
             return back(inverse(mean)), back(inverse(mean, std), spread=True)
         mapping = self.mapping_for(image)
         self._warn_level_mismatch(_seen(image, back), mapping, back.alpha)  # type: ignore[attr-defined]
-        mean, std = self._mean_and_std(self.to_model_scale(image, mapping), progress, self.noise_params)
+        mean, std = self._mean_and_std(self.to_model_scale(image, mapping), progress, self._scaled_params(mapping))
         correction = self.last_clipping = self.clipping_correction(_seen(image, back), mapping, clipping_decision)
         if correction is not None:
             mean, std = unclip(mean, *correction, std=std, in_place=True)
@@ -633,9 +642,12 @@ class Restorer:
                              ensemble=self.ensemble, precision=self.precision, device=self.device,
                              progress=progress, context=self.tile_context, params=params, uncertainty=True)
         mean, std = both[:, :, :self.channels], np.sqrt(np.maximum(both[:, :, self.channels:], 0.0))
-        if have != self.channels:
+        if have != self.channels:  # a gray image through a colour model
             mean = to_channels(mean, have)
-            std = np.sqrt((std**2) @ (np.array(LUMA, np.float32) ** 2))[:, :, None]
+            same = all(np.array_equal(std[:, :, 0], std[:, :, k]) for k in range(1, std.shape[2]))
+            # one std in every channel: the posterior of the gray value (laine19.gray_projection), whose
+            # channels are one variable; else independent channels mixed by the luma weights
+            std = std[:, :, :1] if same else np.sqrt((std**2) @ (np.array(LUMA, np.float32) ** 2))[:, :, None]
         return mean, std
 
     def _stabilise(self, image: np.ndarray

@@ -388,3 +388,5 @@ def test_the_level_of_a_chroma_subsampled_jpeg_is_measured(sigma):
     jpeg = np.asarray(Image.open(buffer)) / 255.0
     assert abs(clipped_noise_level(jpeg) * 255 / sigma - 1) < 0.35
     assert abs(clipped_noise_level(pixels / 255.0) * 255 / sigma - 1) < 0.15
+    gray = np.repeat(pixels[:, :, 1:2], 3, axis=2) / 255.0  # a gray photo stored as RGB (the review: read 1.5x)
+    assert abs(clipped_noise_level(gray) * 255 / sigma - 1) < 0.15

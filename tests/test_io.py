@@ -675,6 +675,11 @@ def test_dim_16_bit_data_is_restored_like_the_same_counts_as_float(tmp_path):
     from16, from_float = (tifffile.imread(tmp_path / "out" / f).astype(np.float64) for f in ("u16.tif", "f32.tif"))
     assert np.abs(from16 - from_float).max() <= 1.0  # the same, up to rounding to 16 bits
     assert abs((from16 - clean).mean()) < 5 and np.sqrt(((from16 - clean) ** 2).mean()) < 40
+    # a level given on the file's 0-1 scale means the same after the map (the review: it reached the network
+    # unchanged, 16-50 times too small for mapped dim data)
+    given = Restorer("laine19-gauss5_50", noise_params={"sigma": 40 / 65535}, clipping="off")
+    with_level = given.restore(noisy.astype(np.uint16)).astype(np.float64)
+    assert np.sqrt(((with_level - clean) ** 2).mean()) < 30
     dark8 = np.round(np.random.default_rng(0).random((64, 64)) * 12) / 255  # an 8-bit image below 12/255
     assert intensity_mapping([dark8], dim=True) is None and intensity_mapping([noisy / 65535]) is None
     # fit maps dim training data and records it; an older fit model (no record) restores such data as is
@@ -702,6 +707,10 @@ def test_jpeg_sampling_xmp_and_png_text_are_carried(tmp_path):
     write_image(tmp_path / "out.jpg", image, info)
     with Image.open(tmp_path / "out.jpg") as out:
         assert JpegImagePlugin.get_sampling(out) == 0 and out.info["xmp"] == b"<x:xmpmeta>5</x:xmpmeta>"
+    info.xmp = b"<x:xmpmeta>" + b"x" * 70000 + b"</x:xmpmeta>"  # over a JPEG segment: left out, not a crash
+    write_image(tmp_path / "big.jpg", image, info)
+    with Image.open(tmp_path / "big.jpg") as out:
+        assert "xmp" not in out.info
     image, info = read_image(tmp_path / "t.png")
     for name, dtype in (("out8.png", "uint8"), ("out16.png", "uint16")):
         write_image(tmp_path / name, image, info, dtype=dtype)

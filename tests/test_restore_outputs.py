@@ -168,6 +168,10 @@ def test_results_inside_the_input_folder_are_not_restored_again(tmp_path, model,
                      "photos/restored/photos/a.png", "photos/restored/photos/b.png", "pics/c.png",
                      "pics/pics/c.png"], found
     assert "would overwrite the input" not in capsys.readouterr().err
+    # -o above the input folder holds the inputs themselves: they stay inputs (the review: "no images")
+    _png(tmp_path / "shots" / "2024" / "raw" / "e.png")
+    assert _restore("shots/2024/raw", "--model", model, "-o", "shots") == 0
+    assert (tmp_path / "shots" / "raw" / "e.png").exists()
 
 
 def test_a_blind_spot_model_on_a_chroma_subsampled_jpeg_is_warned_once(tmp_path, capsys):
@@ -180,6 +184,11 @@ def test_a_blind_spot_model_on_a_chroma_subsampled_jpeg_is_warned_once(tmp_path,
         Image.fromarray(pixels).save(tmp_path / name, quality=95, subsampling=sampling)
     assert _restore(tmp_path / "a.jpg", tmp_path / "b.jpg", "--model", "laine19-gauss25", "-o", tmp_path / "o") == 0
     assert capsys.readouterr().err.count("a JPEG with chroma subsampling") == 1
+    # a camera's MPO (a JPEG with more images after it: PIL calls it MPO) alike (the review)
+    first = Image.fromarray((rng.random((32, 32, 3)) * 255).astype(np.uint8))
+    first.save(tmp_path / "m.jpg", format="MPO", save_all=True, append_images=[first], subsampling=2)
+    assert _restore(tmp_path / "m.jpg", "--model", "laine19-gauss25", "-o", tmp_path / "o") == 0
+    assert "a JPEG with chroma subsampling" in capsys.readouterr().err
     for model in ("laine19-gauss25", "unet-gauss25"):
         inputs = [tmp_path / "c.jpg"] if model.startswith("laine19") else [tmp_path / "a.jpg"]
         assert _restore(*inputs, "--model", model, "-o", tmp_path / "p", "--overwrite") == 0

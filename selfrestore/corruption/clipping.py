@@ -102,6 +102,9 @@ def _patch_noise_level(samples: np.ndarray, channels: int) -> float:
         per_channel = samples.reshape(len(samples), channels, -1)
         alone = float(np.median([pca_noise_sigma(per_channel[:, c]) for c in range(channels)]))
         if level < JOINT_LEVEL_FLOOR * alone:
+            if np.array_equal(per_channel[:, 0], per_channel[:, 1]) and \
+                    np.array_equal(per_channel[:, 1], per_channel[:, 2]):
+                return alone  # a gray image stored as RGB: each channel holds the noise itself
             return alone / float(np.sqrt(np.sum(np.square(LUMA))))
     return level
 

@@ -272,12 +272,18 @@ class Laine19(Method):
             var = (1 - w) * torch.diagonal(prior_cov, dim1=1, dim2=2).permute(0, 3, 1, 2) \
                 + w * (1 - w) * (y - mu) ** 2
         else:
+            gray = gray_projection(y, mu, prior_cov)
             if params is None and self.restore_estimates_level:
-                params = self._ml_params(y, mu, prior_cov)
+                params = self._ml_params(*(gray or (y, mu, prior_cov)))
             noise_var = self._noise_variance(out, mu, params, use_params=True).expand_as(mu)
+            if gray is not None:  # one noise value shared by the channels: the posterior of the gray value
+                y, mu, prior_cov = gray
+                noise_var = noise_var.mean(dim=1, keepdim=True)
             mean, var = gp.posterior(y, mu, prior_cov, noise_var)
             if want_std and self.std_floor:  # the same mean with or without --uncertainty; the floored std
                 var = gp.posterior(y, mu, gp.add_diagonal(prior_cov, self.std_floor * noise_var), noise_var)[1]
+            if gray is not None:
+                mean, var = mean.expand(-1, c, -1, -1), var.expand(-1, c, -1, -1)
         std = var.clamp_min(0).sqrt() if want_std else None
         return mean, std
 
@@ -298,7 +304,9 @@ class Laine19(Method):
         out, obs = out[..., ::stride, ::stride], obs[..., ::stride, ::stride]
         with torch.autocast(out.device.type, enabled=False):
             mu, prior_cov = split_head(out, self.head, obs.shape[1])
-            return self._ml_params(obs.float(), mu, prior_cov, max_pixels=obs.shape[-2] * obs.shape[-1])
+            y = obs.float()
+            return self._ml_params(*(gray_projection(y, mu, prior_cov) or (y, mu, prior_cov)),
+                                   max_pixels=obs.shape[-2] * obs.shape[-1])
 
     def restore_from_output(self, out: Tensor, obs: Tensor, want_std: bool = False,
                             **extra: Any) -> Tensor | tuple[Tensor, Tensor]:
@@ -325,3 +333,16 @@ class Laine19(Method):
         head = {"mu": "mean only", "diag": "diagonal covariance", "full": "full covariance"}[self.head]
         level = "" if self.head == "mu" else f", noise level {self.noise_level}"
         return f"laine19 ({head}{level}, {getattr(self.noise, 'name', self.noise)})"
+
+
+def gray_projection(y: Tensor, mu: Tensor, prior_cov: Tensor) -> tuple[Tensor, Tensor, Tensor] | None:
+    """For an observation whose channels are all equal (a gray image given to a colour model, as restore
+    does: one noise value repeated, not independent noise per channel), the scalar problem of the gray value
+    g = a^T x, a = (1/C, ..., 1/C): (y_g, prior mean a^T mu, prior variance a^T Sigma_x a) as (N, 1, H, W),
+    (N, 1, H, W), (N, 1, 1, H, W); None for any other observation. The colour posterior with independent
+    noise per channel saw no noise across channels and let the level estimate collapse: the default model
+    returned a noisy gray image almost unchanged (RMSE 24.9 for 25.0 at sigma 25; an audit)."""
+    c = y.shape[1]
+    if c == 1 or prior_cov is None or not all(torch.equal(y[:, 0], y[:, k]) for k in range(1, c)):
+        return None
+    return y[:, :1], mu.float().mean(dim=1, keepdim=True), prior_cov.float().mean(dim=(1, 2))[:, None, None]
