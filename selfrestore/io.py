@@ -38,7 +38,7 @@ STACK_SUFFIXES = TIFF_SUFFIXES + FITS_SUFFIXES  #: formats that hold float pixel
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".y4m")  #: `selfrestore video`
 NO_ALPHA_SUFFIXES = (".jpg", ".jpeg", ".bmp", ".ppm", ".pgm")  #: formats without alpha (a BMP reads back RGB)
 MIN_SIDE = 1
-DIM_LIMIT = 1 / 16  #: data whose bright end lies below this share of [0, 1] is mapped (intensity_mapping's ``dim``)
+DIM_LIMIT = 1 / 4  #: data whose bright end lies below this share of [0, 1] is mapped (intensity_mapping's ``dim``)
 LUMA = (0.299, 0.587, 0.114)  #: ITU-R BT.601 weights: RGB -> gray
 
 
@@ -939,7 +939,7 @@ def mapping_samples(image: np.ndarray, rng: np.random.Generator, count: int = 20
 def mapping_from_samples(raw: np.ndarray, signal: np.ndarray, dim: bool = False) -> dict[str, float] | None:
     """The map of :func:`intensity_mapping` from samples of the pixel values (``raw``) and of 4x4 block means
     (``signal``): None unless the signal's 0.1th..99.9th percentiles leave [-0.5, 1.5]; else the raw ones'.
-    ``dim``: also when the signal's 99.9th percentile is below ``DIM_LIMIT`` (data of 12 bits or fewer kept
+    ``dim``: also when the signal's 99.9th percentile is below ``DIM_LIMIT`` (data of 14 bits or fewer kept
     as 16-bit, a dim sensor's counts: on the 0..65535 scale their noise and detail are far below anything a
     network trained on [0, 1] images has seen, and the default model shifted such an image by +150 of 65535),
     unless the values are 8-bit ones (multiples of 1/255: a dark 8-bit photo, whose coarse steps mapping

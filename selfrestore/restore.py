@@ -501,7 +501,7 @@ class Restorer:
 
     def _scaled_params(self, mapping: dict[str, float] | None) -> dict[str, float]:
         """The given noise level on the scale the network sees: a sigma on the [0, 1] scale of dim 16-bit data
-        (mapped from under 1/16 of that scale: ``scale`` < 1) is divided by the map's scale; float counts far
+        (mapped from under 1/4 of that scale: ``scale`` < 1) is divided by the map's scale; float counts far
         outside [0, 1] have no such scale, and their sigma is taken on the mapped [0, 1] scale, as fit's is."""
         params = self.noise_params
         if mapping and mapping["scale"] < 1 and "sigma" in params:
@@ -524,19 +524,22 @@ class Restorer:
         scaled = image * mapping["scale"]
         return (scaled if spread else scaled + mapping["offset"]).astype(np.float32)
 
-    def restore(self, image: np.ndarray, progress: bool = False, clipping_decision: Any = _PER_IMAGE) -> np.ndarray:
+    def restore(self, image: np.ndarray, progress: bool = False, clipping_decision: Any = _PER_IMAGE,
+                mapping: Any = _PER_IMAGE) -> np.ndarray:
         """Restore one (H, W, C) or (H, W) image (any channel count the model can take, in the data's own
         values): float in, float32 out; uint8 / uint16 in (0..255 / 0..65535), the same type out. A torch
         tensor (H, W[, C]) gives a numpy array. An alpha channel is given back unchanged; NaN pixels (and a masked
         float array's masked ones) stay NaN (the network sees the image's median there); the caller's array is
         never modified. Noise clipped at black and white is accounted for as ``clipping`` says
-        (:meth:`clipping_correction`; a plane of a stack: ``clipping_decision``, from :meth:`stack_clipping`)."""
+        (:meth:`clipping_correction`; a plane of a stack: ``clipping_decision``, from :meth:`stack_clipping`).
+        ``mapping``: a plane of a stack, its group's map from :meth:`stack_mappings` (default: the image's own,
+        :meth:`mapping_for`)."""
         image, back = _array_in(image, self.channels)
         self.last_clipping = None
         if self.sensor_noise is not None:
             stabilised, inverse, params = self._stabilise(image)
             return back(inverse(self._restore(stabilised, progress, params=params)))
-        mapping = self.mapping_for(image)
+        mapping = self.mapping_for(image) if mapping is _PER_IMAGE else mapping
         self._warn_level_mismatch(_seen(image, back), mapping, back.alpha)  # type: ignore[attr-defined]
         restored = self._restore(self.to_model_scale(image, mapping), progress, self._scaled_params(mapping))
         correction = self.last_clipping = self.clipping_correction(_seen(image, back), mapping, clipping_decision)
@@ -573,8 +576,30 @@ class Restorer:
             return False
         return "sigma" in self.noise_params or isinstance(getattr(self.method, "noise", None), Gaussian)
 
-    def stack_clipping(self, planes: Sequence[Any], stack_shape: Sequence[int] = (), stack_axes: str = "",
+    def stack_mappings(self, planes: Sequence[Any], stack_shape: Sequence[int] = (), stack_axes: str = "",
                        blanks: Sequence[np.ndarray | None] | None = None) -> list[Any]:
+        """The intensity map of each plane of a stack, to pass to :meth:`restore` as ``mapping``: one per group
+        of planes that differ only in time or depth (as :meth:`stack_clipping`), made on all the group's
+        values (read one at a time), as ``video`` makes one for all its frames. Mapped plane by plane, a
+        fading time-lapse of dim 16-bit data switched between mapped and not from one plane to the next
+        (the review: a bias of +2150 of 65535 in some planes, -6 in others). A model's recorded map, or a
+        single image: each plane its own (:meth:`mapping_for`)."""
+        from .io import intensity_mapping
+        from .video_io import samples_per_frame
+
+        if len(planes) < 2 or self.intensity or self.sensor_noise is not None:
+            return [_PER_IMAGE] * len(planes)
+        maps: list[Any] = [None] * len(planes)
+        for group in plane_groups(len(planes), stack_shape, stack_axes):
+            found = intensity_mapping(iter(_PlanesAsIn(planes, group, self.channels, blanks)),
+                                      per_image=samples_per_frame(len(group)), dim=self.maps_dim_data)
+            for i in group:
+                maps[i] = found
+        return maps
+
+    def stack_clipping(self, planes: Sequence[Any], stack_shape: Sequence[int] = (), stack_axes: str = "",
+                       blanks: Sequence[np.ndarray | None] | None = None,
+                       mappings: Sequence[Any] | None = None) -> list[Any]:
         """The clipped-noise decision for each plane of a stack, to pass to :meth:`restore` as
         ``clipping_decision``: one decision per group of planes that differ only in time or depth
         (:func:`~selfrestore.corruption.clipping.plane_groups`; channels, bands, pages and unknown axes decide
@@ -582,7 +607,8 @@ class Restorer:
         all its planes, read one at a time, so ``planes`` may be lazy; the level on up to 8 of them). Decided
         plane by plane, a time-lapse could be corrected in one frame and not the next (flicker near black).
         A group of float counts (mapped by their percentiles, never corrected) gets None. ``blanks``: each
-        plane's blank pixels where a reader filled them (``ImageInfo.blank``), left out."""
+        plane's blank pixels where a reader filled them (``ImageInfo.blank``), left out. ``mappings``: from
+        :meth:`stack_mappings` (default: the first plane's own)."""
         from .errors import UserError, short_repr
 
         if isinstance(planes, (str, bytes, np.ndarray)) or not hasattr(planes, "__len__") \
@@ -594,15 +620,17 @@ class Restorer:
             return decisions
         for group in plane_groups(len(planes), stack_shape, stack_axes):
             seen = _PlanesAsIn(planes, group, self.channels, blanks)
-            if self.mapping_for(_array_in(planes[group[0]], self.channels)[0]):
+            mapping = _PER_IMAGE if mappings is None else mappings[group[0]]
+            if (self.mapping_for(_array_in(planes[group[0]], self.channels)[0]) if mapping is _PER_IMAGE
+                    else mapping):
                 continue
             decision = clipping_of_planes(seen, self.noise_params.get("sigma"))
             for i in group:
                 decisions[i] = decision
         return decisions
 
-    def restore_with_uncertainty(self, image: np.ndarray, progress: bool = False,
-                                 clipping_decision: Any = _PER_IMAGE) -> tuple[np.ndarray, np.ndarray]:
+    def restore_with_uncertainty(self, image: np.ndarray, progress: bool = False, clipping_decision: Any = _PER_IMAGE,
+                                 mapping: Any = _PER_IMAGE) -> tuple[np.ndarray, np.ndarray]:
         """(posterior mean, per-pixel posterior standard deviation) of one (H, W, C) image, both in the data's
         own values and channels, for Bayesian models (``method.restore_with_uncertainty``). A colour model on
         a gray image gives the gray std of the luma; a gray model restores colour channel by channel. Input
@@ -618,7 +646,7 @@ class Restorer:
             stabilised, inverse, params = self._stabilise(image)
             mean, std = self._mean_and_std(stabilised, progress, params)
             return back(inverse(mean)), back(inverse(mean, std), spread=True)
-        mapping = self.mapping_for(image)
+        mapping = self.mapping_for(image) if mapping is _PER_IMAGE else mapping
         self._warn_level_mismatch(_seen(image, back), mapping, back.alpha)  # type: ignore[attr-defined]
         mean, std = self._mean_and_std(self.to_model_scale(image, mapping), progress, self._scaled_params(mapping))
         correction = self.last_clipping = self.clipping_correction(_seen(image, back), mapping, clipping_decision)
@@ -736,6 +764,7 @@ class Restorer:
             raise UserError(problem)
         if info.dtype == "float32":
             refuse_clipping(target, frames)
-        decisions = self.stack_clipping(frames, info.stack_shape, info.stack_axes, info.frame_blanks)
-        return write_frames(target, [self.restore(frame, clipping_decision=decision)
-                                     for frame, decision in zip(frames, decisions)], info)
+        maps = self.stack_mappings(frames, info.stack_shape, info.stack_axes, info.frame_blanks)
+        decisions = self.stack_clipping(frames, info.stack_shape, info.stack_axes, info.frame_blanks, maps)
+        return write_frames(target, [self.restore(frame, clipping_decision=decision, mapping=mapping)
+                                     for frame, decision, mapping in zip(frames, decisions, maps)], info)

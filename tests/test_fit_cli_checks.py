@@ -166,3 +166,63 @@ def test_padding_advice_names_the_automatic_patch_sizes(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "padded by mirroring" in err and "--patch-sizes off" in err
     assert "--patch-size 16 trains" not in err
+
+
+def test_fit_audit_val_pairs_holdout_and_synthetic_counts(tmp_path, capsys):
+    """From an audit of `fit`: --val with a blurry+noisy method trained every step, then failed at the end
+    (the run could never finish); --pairs mixing gray and colour scenes crashed mid-training, and one
+    unreadable file of a pair stopped the run; --holdout ignored (one image) made --resume of the same
+    command refused; --synthetic on float counts added [0, 1]-scale noise to values in the thousands."""
+    import tifffile
+
+    clean = _noisy_images(tmp_path / "clean", n=3, size=64)
+    assert main(["fit", str(clean), "--synthetic", "--noise", "gauss25", "--method", "selfir", "--val",
+                 str(clean / "img0.png"), "--patch-size", "32", "-o", str(tmp_path / "v.safetensors"), *TINY]) == 2
+    assert "--val: method selfir does not restore a single noisy image" in _error(capsys)
+    assert not (tmp_path / "v.safetensors").exists()
+    rng = np.random.default_rng(1)
+    for i in range(3):  # scene 1 is gray in both folders, scene 2 gray in one; scene 0's second shot is damaged
+        a, b = (rng.random((32, 32, 3)).astype(np.float32) for _ in range(2))
+        write_image(tmp_path / "a" / f"s{i}.png", a[:, :, :1] if i == 1 else a)
+        write_image(tmp_path / "b" / f"s{i}.png", b[:, :, :1] if i else b)
+    (tmp_path / "b" / "s0.png").write_bytes((tmp_path / "b" / "s1.png").read_bytes()[:100])
+    assert main(["fit", "--pairs", str(tmp_path / "a"), str(tmp_path / "b"), "--method", "n2n", "--patch-size",
+                 "32", "-o", str(tmp_path / "p.safetensors"), *TINY]) == 0
+    assert "skipped the pair" in capsys.readouterr().err
+    assert read_checkpoint(tmp_path / "p.safetensors")[1]["channels"] == 3
+    one = ["fit", str(clean / "img0.png"), "--holdout", "0.2", "--patch-size", "32", "--ckpt-every", "1",
+           "-o", str(tmp_path / "h.safetensors"), *TINY]
+    assert main(one) == 0
+    assert main([*one[:-2], "4", "--quiet", "--resume"]) == 0, capsys.readouterr().err
+    tifffile.imwrite(tmp_path / "counts.tif", (1000 + 3000 * rng.random((64, 64))).astype(np.float32))
+    assert main(["fit", str(tmp_path / "counts.tif"), "--synthetic", "--noise", "gauss25", "--method", "n2n",
+                 "--patch-size", "32", "-o", str(tmp_path / "s.safetensors"), *TINY]) == 2
+    assert "--synthetic adds noise on the [0, 1] scale" in _error(capsys)
+
+
+def test_a_run_begun_before_dim_data_was_mapped_resumes_on_the_same_scale(tmp_path, capsys):
+    """Dim 16-bit training data is now mapped to [0, 1] (and the model says so: maps_dim_data); a run begun
+    before (its model file says neither) went on after --resume on data ~20x larger, silently (the review).
+    It now resumes unmapped, and its model still does not map dim images at restore."""
+    from safetensors.torch import load_file, save_file
+
+    from selfrestore.restore import Restorer
+
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        write_image(tmp_path / "dim" / f"d{i}.png", (1000 + 1000 * rng.random((64, 64))) / 65535, dtype="uint16")
+    args = ["fit", str(tmp_path / "dim"), "--method", "nb2nb", "--patch-size", "32", "--ckpt-every", "1",
+            "-o", str(tmp_path / "m.safetensors"), *TINY]
+    assert main(args) == 0
+    header = read_checkpoint(tmp_path / "m.safetensors")[1]
+    assert header["maps_dim_data"] and header["intensity"]["scale"] < 0.05
+    for key in ("maps_dim_data", "intensity"):  # as a model file of the earlier version
+        header.pop(key)
+    import json
+
+    save_file(load_file(tmp_path / "m.safetensors"), tmp_path / "m.safetensors",
+              metadata={"selfrestore": json.dumps(header)})
+    assert main([*args[:-2], "4", "--quiet", "--resume"]) == 0, capsys.readouterr().err
+    header = read_checkpoint(tmp_path / "m.safetensors")[1]
+    assert "intensity" not in header and "maps_dim_data" not in header and header["step"] == 4
+    assert Restorer(tmp_path / "m.safetensors").mapping_for(np.full((64, 64, 1), 0.02, np.float32)) is None

@@ -146,6 +146,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _matched_pairs(dir_a: str, dir_b: str, channels: int | None):
     """Two noisy shots per scene from two folders matched by file name; unmatched or differently sized
     files are skipped with a warning (the good pairs still train)."""
+    from ..errors import ImageReadError
     from ..io import check_fits_in_memory, match_by_name, read_image, to_channels
 
     matched, only_a, only_b = match_by_name(dir_a, dir_b, ("first shots", "second shots"))
@@ -155,31 +156,42 @@ def _matched_pairs(dir_a: str, dir_b: str, channels: int | None):
     check_fits_in_memory([path for pair in matched for path in pair], channels)
     pairs_a, pairs_b = [], []
     for path_a, path_b in matched:
-        a, _ = read_image(path_a)
-        b, _ = read_image(path_b)
-        if a.shape != b.shape:
+        try:
+            a, _ = read_image(path_a)
+            b, _ = read_image(path_b)
+        except ImageReadError as exc:  # as for single images: reported, and the other pairs train
+            warn(f"skipped the pair {path_a} / {path_b}: {exc}")
+            continue
+        if a.shape[:2] != b.shape[:2]:
             warn(f"skipped {path_a}: size {a.shape[:2]} differs from {path_b} {b.shape[:2]}")
             continue
-        if channels:
-            a, b = to_channels(a, channels), to_channels(b, channels)
         pairs_a.append(a)
         pairs_b.append(b)
     if not pairs_a:
         raise UserError(f"no pairs matched by file name between {dir_a} and {dir_b}")
-    return pairs_a, pairs_b
+    # one channel count for all (a gray scene among colour ones trains in colour, as single images do)
+    wanted = channels or max(image.shape[2] for image in pairs_a + pairs_b)
+    return [to_channels(a, wanted) for a in pairs_a], [to_channels(b, wanted) for b in pairs_b]
 
 
-def build_source(args: argparse.Namespace, method: Method, noise: Corruption | None) -> PatchSource:
+def build_source(args: argparse.Namespace, method: Method, noise: Corruption | None, dim: bool = True
+                 ) -> PatchSource:
     """The data source the method needs, from the command-line options; float data far outside [0, 1] is
-    mapped into it (``source.intensity`` says how)."""
+    mapped into it (``source.intensity`` says how), and (``dim``) data using under 1/4 of it. Clean images
+    for ``--synthetic`` are corrupted on the [0, 1] scale: such data is refused there."""
     import numpy as np
 
     from ..io import intensity_mapping
 
     source = _build_source(args, method, noise)
+    mapping = intensity_mapping(next(iter(source.fields.values())), seed=args.seed, dim=dim)
     if args.synthetic:  # clean images corrupted here: made in the [0, 1] convention
+        if mapping:
+            raise UserError(f"--synthetic adds noise on the [0, 1] scale of 8/16-bit images, but these clean "
+                            f"images hold values from {mapping['offset']:.4g} to "
+                            f"{mapping['offset'] + mapping['scale']:.4g} (0.1-99.9th percentile): scale them to "
+                            "[0, 1] first, or train on the noisy data itself")
         return source
-    mapping = intensity_mapping(next(iter(source.fields.values())), seed=args.seed, dim=True)
     if mapping:
         offset, scale = mapping["offset"], mapping["scale"]
         for name, arrays in source.fields.items():
@@ -619,9 +631,10 @@ def run(args: argparse.Namespace) -> int:
         warn(f"{out}: the run was stopped before its size check; checking it now")  # restore reads the result
     if header is not None:
         refuse_resume_without_data(args, header)
+    maps_dim = header is None or bool(header.get("maps_dim_data"))  # a run begun before: its data scale stays
     source = method.make_source(args, noise)
     if source is None:
-        source = build_source(args, method, noise)
+        source = build_source(args, method, noise, dim=maps_dim)
     noise_check = check_noise_independence(method, source, args)  # again on --resume: it goes in the header
     net_kwargs = method.net_kwargs(source.channels)
     for key in ("width", "depth"):
@@ -651,15 +664,18 @@ def run(args: argparse.Namespace) -> int:
                          device=args.device, progress=not args.quiet, resume=args.resume,
                          budget_seconds=60.0 * args.minutes if args.minutes else 0.0)
     source, holdout = hold_out(source, args)
+    if args.val and method.batch_kind not in ("single", "pair"):  # validation restores one noisy image
+        raise UserError(f"--val: method {method.name} does not restore a single noisy image ({method.batch_kind} "
+                        "data), so noisy copies of clean images cannot validate it; leave --val out")
     val = validation_pairs(args.val, noise, source.channels) if args.val and noise else None
     if args.val and not noise:
         warn("--val ignored: it needs --noise to corrupt the clean validation images")
     meta = {"data": [str(d) for d in (args.data or args.pairs or [])], "synthetic": args.synthetic,
             "redraw": args.redraw, **({"init": str(args.init)} if args.init else {}),
             **({"intensity": source.intensity} if getattr(source, "intensity", None) else {}),
-            "maps_dim_data": True,  # restore maps dim images as fit maps dim training data
+            **({"maps_dim_data": True} if maps_dim else {}),  # restore maps dim images as fit maps training data
             **({"noise_check": noise_check} if noise_check else {}),
-            **({"holdout": args.holdout} if holdout else {})}
+            **({"holdout": args.holdout} if args.holdout else {})}  # as given, even where ignored: resume compares it
     train(method, net, source, config, out, val_pairs=val, meta=meta, holdout=holdout)
     if holdout and not args.quiet and int(os.environ.get("RANK", "0")) == 0:
         report_holdout(out)

@@ -353,17 +353,20 @@ def run(args: argparse.Namespace) -> int:
                  "uncompressed files if you have them")
         start = time.time()
         outputs, deviations = [], []
-        decisions = restorer.stack_clipping(frames, info.stack_shape, info.stack_axes, info.frame_blanks)
+        maps = restorer.stack_mappings(frames, info.stack_shape, info.stack_axes, info.frame_blanks)
+        decisions = restorer.stack_clipping(frames, info.stack_shape, info.stack_axes, info.frame_blanks, maps)
         try:  # an image the model cannot restore (a 1 x 1 image for a blind-spot model): reported, the rest go on
-            for image, decision in tqdm(zip(frames, decisions), total=len(frames), desc="planes", unit="plane",
-                                        leave=False, disable=len(frames) < 2 or args.quiet):
+            for image, decision, mapping in tqdm(zip(frames, decisions, maps), total=len(frames), desc="planes",
+                                                 unit="plane", leave=False, disable=len(frames) < 2 or args.quiet):
                 alone = not args.quiet and len(frames) == 1
                 if args.uncertainty:
-                    mean, std = restorer.restore_with_uncertainty(image, progress=alone, clipping_decision=decision)
+                    mean, std = restorer.restore_with_uncertainty(image, progress=alone, clipping_decision=decision,
+                                                                  mapping=mapping)
                     outputs.append(mean)
                     deviations.append(std)
                 else:
-                    outputs.append(restorer.restore(image, progress=alone, clipping_decision=decision))
+                    outputs.append(restorer.restore(image, progress=alone, clipping_decision=decision,
+                                                    mapping=mapping))
         except ImageRefused as exc:
             warn(f"{path}: {exc}")
             failures += 1
@@ -449,6 +452,12 @@ def left_by(output: Path, frames: Sequence[np.ndarray]) -> bool:
     return len(planes) == len(frames) and all(p.shape[:2] == f.shape[:2] for p, f in zip(planes, frames))
 
 
+def plans(restorer: Restorer, planes: Sequence, stack_shape: Sequence[int], stack_axes: str) -> list[tuple]:
+    """(clipping decision, intensity map) of each plane of a stack streamed from its file (two passes)."""
+    maps = restorer.stack_mappings(planes, stack_shape, stack_axes)
+    return list(zip(restorer.stack_clipping(planes, stack_shape, stack_axes, mappings=maps), maps))
+
+
 def restore_streaming(restorer: Restorer, path: Path, target: Path, args: argparse.Namespace,
                       too_large: UserError) -> None:
     """Restore the TIFF stack ``path`` plane by plane into ``target`` (see :mod:`selfrestore.stack_stream`);
@@ -459,9 +468,9 @@ def restore_streaming(restorer: Restorer, path: Path, target: Path, args: argpar
     restore = restorer.restore_with_uncertainty if args.uncertainty else restorer.restore
     try:
         planes = restore_stack_streaming(
-            path, target, lambda image, decision: restore(image, clipping_decision=decision),
+            path, target, lambda image, plan: restore(image, clipping_decision=plan[0], mapping=plan[1]),
             progress=not args.quiet, announce=None if args.quiet else warn,
-            std_target=std_path(target) if args.uncertainty else None, decide=restorer.stack_clipping,
+            std_target=std_path(target) if args.uncertainty else None, decide=lambda *stack: plans(restorer, *stack),
             alpha_dropped=warn)  # said even with --quiet: it is data the output will not have
     except NotStreamable:
         raise too_large from None
