@@ -497,7 +497,35 @@ class Restorer:
         it (dim 16-bit counts), is mapped by its own percentiles; else None."""
         from .io import intensity_mapping
 
-        return self.intensity or intensity_mapping([image], dim=self.maps_dim_data)
+        found = self.intensity or intensity_mapping([image], dim=self.maps_dim_data)
+        return found if self._dim_map_fits(image, found) else None
+
+    def _dim_map_fits(self, image: np.ndarray, mapping: dict[str, float] | None) -> bool:
+        """False when ``mapping`` is a dim map (``scale`` < 1, data on the [0, 1] scale) that would take the
+        noise further from the Gaussian model's level or range (in ratio) than it is unmapped (a dark 16-bit
+        photo with strong noise: a map's scale of 0.41 took noise of 25/255 to 61/255, 6 dB lost with
+        unet-gauss25; the review): such an image is restored as it is. The level is the given one, else
+        measured on the image as :meth:`level_mismatch`."""
+        from .corruption.noise import Gaussian
+        from .noise_check import noise_sigma
+
+        noise = getattr(self.method, "noise", None)
+        if not mapping or mapping["scale"] >= 1 or not isinstance(noise, Gaussian) or self.sensor_noise is not None:
+            return True
+        low, high = max(noise.low, 1e-6), max(noise.high, 1e-6)
+        sigma = self.noise_params.get("sigma")
+        if sigma is None:
+            top, left = max(0, (image.shape[0] - 2048) // 2), max(0, (image.shape[1] - 2048) // 2)
+            pixels = np.asarray(image[top:top + 2048, left:left + 2048], dtype=np.float32)
+            pixels = pixels[:, :, None] if pixels.ndim == 2 else pixels
+            sigma = noise_sigma(pixels, ((pixels > 0) & (pixels < 1)).all(axis=2), min_blocks=256)
+        if not np.isfinite(sigma) or sigma <= 0:
+            return True
+
+        def off(level: float) -> float:  # how far (log ratio) a level lies outside [low, high]
+            return abs(float(np.log(level / min(max(level, low), high))))
+
+        return off(sigma / mapping["scale"]) <= off(sigma)
 
     def _scaled_params(self, mapping: dict[str, float] | None) -> dict[str, float]:
         """The given noise level on the scale the network sees: a sigma on the [0, 1] scale of dim 16-bit data
@@ -593,6 +621,8 @@ class Restorer:
         for group in plane_groups(len(planes), stack_shape, stack_axes):
             found = intensity_mapping(iter(_PlanesAsIn(planes, group, self.channels, blanks)),
                                       per_image=samples_per_frame(len(group)), dim=self.maps_dim_data)
+            middle = _array_in(planes[group[len(group) // 2]], self.channels)[0]
+            found = found if self._dim_map_fits(middle, found) else None
             for i in group:
                 maps[i] = found
         return maps

@@ -226,3 +226,18 @@ def test_a_run_begun_before_dim_data_was_mapped_resumes_on_the_same_scale(tmp_pa
     header = read_checkpoint(tmp_path / "m.safetensors")[1]
     assert "intensity" not in header and "maps_dim_data" not in header and header["step"] == 4
     assert Restorer(tmp_path / "m.safetensors").mapping_for(np.full((64, 64, 1), 0.02, np.float32)) is None
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--method", "n2v", "--gamma", "5"], "--gamma is an option of method nb2nb, not of n2v"),
+    (["--method", "nb2nb", "--mask-ratio", "0.1"], "--mask-ratio is an option of method n2v, not of nb2nb"),
+    (["--noise", "gauss5_50", "--noise-level", "unknown"], "--noise-level is an option of method laine19"),
+    (["--method", "n2v", "--kernels", "nonexistent.mat"], "--kernels is an option of methods"),
+])
+def test_an_option_of_another_method_is_refused(tmp_path, capsys, argv, needle):
+    """An audit: options of other methods were silently ignored (the model trained as if they were absent),
+    even a --kernels file that does not exist; the common slip: --noise-level without --method laine19."""
+    data = _noisy_images(tmp_path / "d")
+    assert main(["fit", str(data), *argv, "--patch-size", "32", "-o", str(tmp_path / "m.safetensors"), *TINY]) == 2
+    assert needle in _error(capsys)
+    assert not (tmp_path / "m.safetensors").exists()

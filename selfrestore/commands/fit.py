@@ -334,6 +334,27 @@ def refuse_writing_over_inputs(args: argparse.Namespace, out: Path) -> None:
             raise UserError(f"-o {args.output}: {what} {path} would overwrite the input {source}; choose another -o")
 
 
+def refuse_foreign_options(args: argparse.Namespace, cls: type) -> None:
+    """A UserError for an option of other methods given to this one, which would ignore it (an audit:
+    ``fit noisy/ --noise gauss5_50 --noise-level unknown``, --method laine19 forgotten, trained nb2nb)."""
+    from ..registry import METHODS
+
+    own = set(cls.cli_options) | set(cls.data_options)
+    for name in METHODS.names():
+        other = METHODS.get(name)
+        for key, kwargs in {**other.cli_options, **other.data_options}.items():
+            value = getattr(args, key, None)
+            unset = value is None or value is False or (key in other.data_options and value == kwargs.get("default"))
+            if key in own or unset:
+                continue
+            takers = sorted({METHODS.get(n).name for n in METHODS.names() if key in METHODS.get(n).cli_options
+                             or key in METHODS.get(n).data_options})  # each method once, not its aliases
+            named = ", ".join(takers[:6]) + (f" and {len(takers) - 6} more" if len(takers) > 6 else "")
+            raise UserError(f"--{key.replace('_', '-')} is an option of method{'s' if len(takers) > 1 else ''} "
+                            f"{named}, not of {cls.name}, which would ignore it: choose the method with "
+                            "--method, or leave the option out")
+
+
 def refuse_ignored_data_options(args: argparse.Namespace) -> None:
     """A UserError for data options that would be ignored yet recorded in the model file as if used: DATA with
     --pairs (or with --blurry / --noisy), --synthetic with real pairs, --redraw without --synthetic."""
@@ -624,6 +645,7 @@ def run(args: argparse.Namespace) -> int:
             | ({"patch_sizes": given_sizes} if given_sizes is not None else {}),
             **({"channels": args.channels} if args.channels else {}),
             **({"data": [str(d) for d in args.data or args.pairs]} if args.data or args.pairs else {})})
+    refuse_foreign_options(args, cls)  # after refuse_changes: --resume fills the recorded method's options
     check_net(method, net_name, args)
     if header is not None and already_finished(out, header, args):
         if not size_check_pending(header, args.patch_size):

@@ -145,13 +145,19 @@ def _output_path(path: Path, inputs: list[str], outdir: Path) -> Path:
     return outdir / path.name
 
 
-def adapt_model(restorer: Restorer, images: Sequence[np.ndarray], steps: int, quiet: bool = False) -> None:
-    """Fine-tune the restorer's network on the images to restore (test-time training)."""
+def adapt_model(restorer: Restorer, images: Sequence[np.ndarray], steps: int, quiet: bool = False,
+                maps: Sequence | None = None) -> None:
+    """Fine-tune the restorer's network on the images to restore (test-time training), each on the scale it
+    is then restored on (``maps``: from :meth:`~selfrestore.restore.Restorer.stack_mappings`; an entry that is
+    no map, dict or None, or no ``maps``: the image's own)."""
     from ..io import to_channels
 
     method = restorer.method
-    images = [to_channels(restorer.to_model_scale(img, restorer.mapping_for(img)), restorer.channels)
-              for img in images]
+    if maps is None:
+        maps = [...] * len(images)  # no map given: each image's own
+    images = [to_channels(restorer.to_model_scale(img, mapping if isinstance(mapping, dict) or mapping is None
+                                                  else restorer.mapping_for(img)), restorer.channels)
+              for img, mapping in zip(images, maps)]
     custom = getattr(method, "adapt", None)
     if custom is not None:
         custom(restorer.net, images, steps)
@@ -278,9 +284,14 @@ def run(args: argparse.Namespace) -> int:
             except ImageReadError as exc:
                 warn(str(exc))
                 preloaded[path] = None
-        readable = [frame for item in preloaded.values() if item is not None for frame in item[0]]
+        readable, maps = [], []  # each file's frames, on the scale they are restored on (a stack: its group's)
+        for item in preloaded.values():
+            if item is not None:
+                readable += item[0]
+                maps += restorer.stack_mappings(item[0], item[1].stack_shape, item[1].stack_axes,
+                                                item[1].frame_blanks)
         if readable:
-            adapt_model(restorer, readable, args.adapt, quiet=args.quiet)
+            adapt_model(restorer, readable, args.adapt, quiet=args.quiet, maps=maps)
     todo, skipped = [], 0
     kept: set[Path] = set()  # --skip-existing: outputs already there of an input restored again for the others
     is_input = same_entry_finder(paths)  # any spelling of an input: relative, a link, a symlinked folder
@@ -340,7 +351,10 @@ def run(args: argparse.Namespace) -> int:
             failures += 1
             continue
         middle = len(frames) // 2
-        if info.dtype != "float32" and not restorer.mapping_for(frames[middle]) and \
+        maps = restorer.stack_mappings(frames, info.stack_shape, info.stack_axes, info.frame_blanks)
+        own = maps[middle] if isinstance(maps[middle], dict) or maps[middle] is None else \
+            restorer.mapping_for(frames[middle])
+        if info.dtype != "float32" and not own and \
                 (mismatch := noise_mismatch(restorer, frames[middle], info.alpha, path)):  # mapped: unknown units
             mismatched += 1
             if mismatched == 1:  # once: a folder of such images would repeat it for each
@@ -353,7 +367,6 @@ def run(args: argparse.Namespace) -> int:
                  "uncompressed files if you have them")
         start = time.time()
         outputs, deviations = [], []
-        maps = restorer.stack_mappings(frames, info.stack_shape, info.stack_axes, info.frame_blanks)
         decisions = restorer.stack_clipping(frames, info.stack_shape, info.stack_axes, info.frame_blanks, maps)
         try:  # an image the model cannot restore (a 1 x 1 image for a blind-spot model): reported, the rest go on
             for image, decision, mapping in tqdm(zip(frames, decisions, maps), total=len(frames), desc="planes",
