@@ -181,10 +181,10 @@ def test_fit_audit_val_pairs_holdout_and_synthetic_counts(tmp_path, capsys):
     assert "--val: method selfir does not restore a single noisy image" in _error(capsys)
     assert not (tmp_path / "v.safetensors").exists()
     rng = np.random.default_rng(1)
-    for i in range(3):  # scene 1 is gray in both folders, scene 2 gray in one; scene 0's second shot is damaged
-        a, b = (rng.random((32, 32, 3)).astype(np.float32) for _ in range(2))
+    for i in range(4):  # scene 1 is gray in both folders, scene 2 gray in one (trained gray), scene 3 colour;
+        a, b = (rng.random((32, 32, 3)).astype(np.float32) for _ in range(2))  # scene 0's second shot is damaged
         write_image(tmp_path / "a" / f"s{i}.png", a[:, :, :1] if i == 1 else a)
-        write_image(tmp_path / "b" / f"s{i}.png", b[:, :, :1] if i else b)
+        write_image(tmp_path / "b" / f"s{i}.png", b[:, :, :1] if i in (1, 2) else b)
     (tmp_path / "b" / "s0.png").write_bytes((tmp_path / "b" / "s1.png").read_bytes()[:100])
     assert main(["fit", "--pairs", str(tmp_path / "a"), str(tmp_path / "b"), "--method", "n2n", "--patch-size",
                  "32", "-o", str(tmp_path / "p.safetensors"), *TINY]) == 0
@@ -241,3 +241,19 @@ def test_an_option_of_another_method_is_refused(tmp_path, capsys, argv, needle):
     assert main(["fit", str(data), *argv, "--patch-size", "32", "-o", str(tmp_path / "m.safetensors"), *TINY]) == 2
     assert needle in _error(capsys)
     assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_resume_refuses_other_blurry_noisy_data_and_models_shows_it(tmp_path, capsys):
+    """An audit: a SelfIR run resumed with its --blurry and --noisy folders swapped (or without the --misalign
+    it began with) went on silently, and `selfrestore models` showed no data for it. Now the method's data
+    options are recorded, compared on --resume and shown."""
+    for folder in ("long", "short"):
+        _noisy_images(tmp_path / folder, n=2, size=64, seed=len(folder))
+    base = ["fit", "--method", "selfir", "--patch-size", "32", "--ckpt-every", "1",
+            "-o", str(tmp_path / "s.safetensors"), "--width", "4", "--depth", "2", "--batch-size", "2", "--quiet"]
+    assert main([*base, "--blurry", str(tmp_path / "long"), "--noisy", str(tmp_path / "short"), "--steps", "2"]) == 0
+    assert main([*base, "--blurry", str(tmp_path / "short"), "--noisy", str(tmp_path / "long"), "--steps", "4",
+                 "--resume"]) == 2
+    assert "--blurry" in _error(capsys) and read_checkpoint(tmp_path / "s.safetensors")[1]["step"] == 2
+    assert main(["models", str(tmp_path / "s.safetensors")]) == 0
+    assert f"--blurry {tmp_path / 'long'}" in capsys.readouterr().out

@@ -165,6 +165,8 @@ def _matched_pairs(dir_a: str, dir_b: str, channels: int | None):
         if a.shape[:2] != b.shape[:2]:
             warn(f"skipped {path_a}: size {a.shape[:2]} differs from {path_b} {b.shape[:2]}")
             continue
+        if a.shape[2] != b.shape[2]:  # one shot gray, the other colour: both gray (a colour target for a
+            a, b = to_channels(a, 1), to_channels(b, 1)  # repeated-gray input is no second shot of it)
         pairs_a.append(a)
         pairs_b.append(b)
     if not pairs_a:
@@ -543,6 +545,8 @@ def _settings(record: dict) -> dict[str, object]:
               ("--channels", record, "channels"), ("--synthetic", record, "synthetic"), ("--redraw", record, "redraw"),
               ("--holdout", record, "holdout")]
     places += [(flag(k), method, k) for k in method if k not in ("name", "noise")]
+    data_options = record.get("data_options") or {}  # --blurry / --noisy / --kernels / --misalign ...
+    places += [(flag(k), data_options, k) for k in data_options]
     places += [(flag(k) if k in ("width", "depth") else f"network {k}", kwargs, k) for k in kwargs]
     places += [(flag(k), config, k) for k in ("seed", "lr", "batch_size", "patch_size", "patch_sizes")]
     settings = {label: json.loads(json.dumps(where[key], default=str)) for label, where, key in places if key in where}
@@ -562,7 +566,21 @@ def _show(label: str, value: object) -> str:
 def _same(label: str, recorded: object, given: object) -> bool:
     if label == "DATA" and isinstance(recorded, list) and isinstance(given, list) and len(recorded) == len(given):
         return all(a == b or Path(a).resolve() == Path(b).resolve() for a, b in zip(recorded, given))
+    if label in PATH_OPTIONS and isinstance(recorded, str) and isinstance(given, str):
+        return recorded == given or Path(recorded).resolve() == Path(given).resolve()
     return recorded == given
+
+
+PATH_OPTIONS = ("--blurry", "--noisy", "--kernels")  #: data options naming files or folders (compared resolved)
+
+
+def data_options_of(args: argparse.Namespace, cls: type) -> dict[str, object]:
+    """The method's data options as given (paths as text), recorded in the model so that --resume refuses
+    other data: an audit resumed a SelfIR run with its --blurry and --noisy folders swapped, or without the
+    --misalign it started with, silently."""
+    import json
+
+    return {key: json.loads(json.dumps(getattr(args, key, None), default=str)) for key in cls.data_options}
 
 
 def refuse_changes(out: Path, header: dict, current: dict) -> None:
@@ -644,7 +662,8 @@ def run(args: argparse.Namespace) -> int:
             "train_config": {k: getattr(args, k) for k in ("seed", "lr", "batch_size", "patch_size")}
             | ({"patch_sizes": given_sizes} if given_sizes is not None else {}),
             **({"channels": args.channels} if args.channels else {}),
-            **({"data": [str(d) for d in args.data or args.pairs]} if args.data or args.pairs else {})})
+            **({"data": [str(d) for d in args.data or args.pairs]} if args.data or args.pairs else {}),
+            "data_options": data_options_of(args, cls)})
     refuse_foreign_options(args, cls)  # after refuse_changes: --resume fills the recorded method's options
     check_net(method, net_name, args)
     if header is not None and already_finished(out, header, args):
@@ -695,6 +714,7 @@ def run(args: argparse.Namespace) -> int:
     meta = {"data": [str(d) for d in (args.data or args.pairs or [])], "synthetic": args.synthetic,
             "redraw": args.redraw, **({"init": str(args.init)} if args.init else {}),
             **({"intensity": source.intensity} if getattr(source, "intensity", None) else {}),
+            **({"data_options": data_options_of(args, cls)} if cls.data_options else {}),
             **({"maps_dim_data": True} if maps_dim else {}),  # restore maps dim images as fit maps training data
             **({"noise_check": noise_check} if noise_check else {}),
             **({"holdout": args.holdout} if args.holdout else {})}  # as given, even where ignored: resume compares it

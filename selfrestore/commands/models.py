@@ -48,6 +48,13 @@ def describe(header: dict) -> list[str]:
         kind = "clean images corrupted once" if header.get("synthetic") else "noisy images"
         lines.append(f"data     {', '.join(map(str, header['data']))} ({kind}"
                      + (", fresh noise every batch" if header.get("redraw") else "") + ")")
+    defaults = _data_option_defaults(name)
+    given = {k: v for k, v in (header.get("data_options") or {}).items()
+             if v not in (None, False, "", []) and v != defaults.get(k)}
+    if given:  # a blurry+noisy or deblurring run's own data options (folders, kernels, misalignment ...)
+        lines.append("data     " + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in given.items()))
+    if header.get("holdout"):
+        lines.append(f"holdout  {header['holdout']:g} of the images held out for the loss curve")
     if header.get("intensity"):
         low, span = header["intensity"]["offset"], header["intensity"]["scale"]
         lines.append(f"values   float data {low:.4g} .. {low + span:.4g} mapped to [0, 1] (restoring maps alike)")
@@ -138,3 +145,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name:24s} method {method.get('name')}, {noise}net {header['net']['name']}, "
               f"{header.get('step', '?')} steps. {scored}{info}".rstrip())
     return 0
+
+
+def _data_option_defaults(method: str) -> dict:
+    """The defaults of ``method``'s data options (what a model file need not show); {} if it is unknown."""
+    from ..registry import METHODS
+
+    try:
+        return {k: v.get("default") for k, v in METHODS.get(method).data_options.items()}
+    except Exception:  # a model of a method this version lacks: show everything recorded
+        return {}
