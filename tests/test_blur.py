@@ -233,3 +233,18 @@ def test_blur_model_name_round_trips_through_the_parser():
     model = Blur(kernel_size=27, sigma=1.5)
     again = parse_corruption(model.name)
     assert (again.kernel_size, again.low, again.high) == (27, model.low, model.high)
+
+
+def test_real_pairs_take_channels_and_skip_an_unreadable_pair(tmp_path):
+    """An audit: `fit --method reblur --pairs B S --channels 1` trained in colour (--channels ignored), and one
+    unreadable file stopped the run; now converted, and the pair left out with a warning."""
+    for folder in ("blur", "sharp"):
+        (tmp_path / folder).mkdir()
+    for name, seed in (("a", 0), ("b", 1)):
+        _write(tmp_path / "sharp" / f"{name}.png", _image(40, 36, seed=seed))
+        _write(tmp_path / "blur" / f"{name}.png", _image(40, 36, seed=seed) * 0.5)
+    (tmp_path / "blur" / "b.png").write_bytes(b"not a png")
+    said = []
+    pairs = RealBlurPairs(tmp_path / "blur", tmp_path / "sharp", channels=1, warn=said.append)
+    assert pairs.channels == 1 and len(pairs.pairs) == 1
+    assert len(said) == 1 and "skipped the pair" in said[0] and "b.png" in said[0]

@@ -20,7 +20,7 @@ Every batch is a pure function of the NumPy generator the driver passes (see :mo
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -139,14 +139,24 @@ class RealBlurPairs:
     kind = BATCH_KIND
 
     def __init__(self, blurry_dir: str | os.PathLike, sharp_dir: str | os.PathLike, with_clean: bool = True,
-                 augment: bool = True):
-        from ..io import check_fits_in_memory, match_all_by_name, read_image
+                 augment: bool = True, channels: int | None = None, warn: Callable[[str], None] | None = None):
+        """``channels``: 1 or 3, every image converted (``fit --channels``); ``warn``: told of a pair with an
+        unreadable file, which is left out (the others still train; default: stderr)."""
+        from ..data.blurry_noisy import _to_stderr
+        from ..errors import ImageReadError
+        from ..io import check_fits_in_memory, match_all_by_name, read_image, to_channels
 
         matched = match_all_by_name(blurry_dir, sharp_dir, ("blurry", "sharp"))
-        check_fits_in_memory([path for pair in matched for path in pair])
+        check_fits_in_memory([path for pair in matched for path in pair], channels)
         self.pairs = []
         for b_path, s_path in matched:
-            b, s = _as_hwc(read_image(b_path)[0]), _as_hwc(read_image(s_path)[0])
+            try:
+                b, s = _as_hwc(read_image(b_path)[0]), _as_hwc(read_image(s_path)[0])
+            except ImageReadError as exc:
+                (warn or _to_stderr)(f"skipped the pair {b_path} / {s_path}: {exc}")
+                continue
+            if channels:
+                b, s = to_channels(b, channels), to_channels(s, channels)
             if b.shape != s.shape:
                 raise UserError(f"{b_path}: size {b.shape[1]}x{b.shape[0]}x{b.shape[2]} differs from "
                                 f"{s_path} ({s.shape[1]}x{s.shape[0]}x{s.shape[2]})")

@@ -108,7 +108,7 @@ class DeblurL1(Method):
         from ..errors import UserError
 
         if getattr(args, "pairs", None):
-            return RealBlurPairs(*args.pairs)
+            return RealBlurPairs(*args.pairs, channels=getattr(args, "channels", None))
         if not getattr(args, "synthetic", False) or not args.data:
             raise UserError(f"method {self.name} learns deblurring from (blurry, sharp) pairs: give "
                             f"--pairs BLURRY_DIR SHARP_DIR, or sharp images with --synthetic "
