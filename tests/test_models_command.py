@@ -47,3 +47,20 @@ def test_a_range_model_says_its_level_is_estimated_when_restoring(capsys):
     ranged, single = out.split("laine19-gauss25:")
     assert "noise_level known in training, estimated per image when restoring" in ranged
     assert "noise_level known)" in single and "estimated" not in single.split("notes")[0]
+
+
+def test_the_data_a_model_was_trained_on_is_named_by_its_kind(tmp_path, capsys):
+    """An audit: a deblurring model trained on real (blurry, sharp) pairs was described as trained on "noisy
+    images", and one trained on sharp images blurred here as on "clean images corrupted once"."""
+    from selfrestore.checkpoint import build_net, save_checkpoint
+
+    net = build_net("unet", in_channels=3, out_channels=3, width=4, depth=2)
+    for name, synthetic, data, kind in (("reblur", False, ["blurry", "sharp"], "(blurry, sharp) pairs"),
+                                        ("reblur", True, ["sharp"], "sharp images blurred here"),
+                                        ("n2n", False, ["a", "b"], "pairs of noisy shots"),
+                                        ("n2n", True, ["clean"], "clean images corrupted once")):
+        path = tmp_path / f"{name}{synthetic}.safetensors"
+        save_checkpoint(path, net, {"method": {"name": name, "noise": None}, "channels": 3, "data": data,
+                                    "synthetic": synthetic})
+        assert main(["models", str(path)]) == 0
+        assert f"({kind})" in capsys.readouterr().out, (name, synthetic)

@@ -45,7 +45,7 @@ def describe(header: dict) -> list[str]:
         lines.append(f"training {header.get('step', '?')} steps ({budget}batch {cfg.get('batch_size')}, patch "
                      f"{'/'.join(map(str, sides))} px, lr {cfg.get('lr')}, seed {cfg.get('seed')})")
     if header.get("data"):
-        kind = "clean images corrupted once" if header.get("synthetic") else "noisy images"
+        kind = _data_kind(name, bool(header.get("synthetic")), len(header["data"]))
         lines.append(f"data     {', '.join(map(str, header['data']))} ({kind}"
                      + (", fresh noise every batch" if header.get("redraw") else "") + ")")
     defaults = _data_option_defaults(name)
@@ -155,3 +155,18 @@ def _data_option_defaults(method: str) -> dict:
         return {k: v.get("default") for k, v in METHODS.get(method).data_options.items()}
     except Exception:  # a model of a method this version lacks: show everything recorded
         return {}
+
+
+def _data_kind(method: str, synthetic: bool, folders: int) -> str:
+    """What a model's recorded DATA / --pairs folders held, in words."""
+    from ..registry import METHODS
+
+    try:
+        kind = METHODS.get(method).batch_kind
+    except Exception:  # a model of a method this version lacks
+        kind = None
+    if kind == "blurry":
+        return "sharp images blurred here" if synthetic else "(blurry, sharp) pairs"
+    if synthetic:
+        return "clean images corrupted once"
+    return "pairs of noisy shots" if kind == "pair" and folders == 2 else "noisy images"
