@@ -409,7 +409,8 @@ class Restorer:
         self.intensity = self.header.get("intensity")
         #: whether images using only a sliver of [0, 1] (dim 16-bit data) are mapped too: for the shipped models
         #: and those of ``fit`` that map such training data alike (older ones may have been trained on it as is)
-        self.maps_dim_data = bool(self.header.get("maps_dim_data")) or _is_shipped(model)
+        self.shipped = _is_shipped(model)  #: a model shipped inside the package (not a user's file)
+        self.maps_dim_data = bool(self.header.get("maps_dim_data")) or self.shipped
         self.tile, self.ensemble, self.precision, self.clipping = tile, bool(ensemble), precision, clipping
         self.tile_context = tile_context
         #: warn (once) when an image's noise is far from the level a single-level model was trained for
