@@ -763,3 +763,29 @@ def test_a_dim_map_that_takes_the_noise_away_from_the_model_is_declined():
         noisy = np.clip(clean + np.random.default_rng(0).normal(0, sigma / 255, clean.shape), 0, 1)
         image = np.round(noisy * 65535) / 65535
         assert (restorer.mapping_for(image.astype(np.float32)) is not None) == mapped, sigma
+
+
+def test_adapt_trains_on_the_scale_each_plane_is_restored_on(tmp_path, monkeypatch):
+    """The review: `restore --adapt` mapped each plane of a dim time-lapse by its own percentiles (scales 0.050
+    .. 0.0076) while the planes are restored with their group's one map (0.056): the network was fine-tuned on
+    planes stretched up to 7x more than those it then restored. Now it gets the group maps; so does the
+    level-mismatch check."""
+    import tifffile
+
+    import selfrestore.commands.restore as command
+    from selfrestore.cli import main
+    from selfrestore.restore import Restorer
+
+    y, x = np.mgrid[:48, :48]
+    bump = np.exp(-((y - 24) ** 2 + (x - 24) ** 2) / 150)
+    clean = np.stack([500 + peak * bump for peak in (3000, 2000, 1000, 500)])
+    noisy = np.round(clean + np.random.default_rng(0).normal(0, 50, clean.shape)).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "t.tif", noisy, photometric="minisblack", metadata={"axes": "TYX"})
+    seen = {}
+    monkeypatch.setattr(command, "adapt_model", lambda restorer, images, steps, quiet=False, maps=None:
+                        seen.update(maps=maps))
+    assert main(["restore", str(tmp_path / "t.tif"), "--model", "unet-gauss25", "--adapt", "1", "-o",
+                 str(tmp_path / "a.tif"), "--quiet"]) == 0
+    expected = Restorer("unet-gauss25").stack_mappings(list(noisy / 65535.0), (4,), "T")
+    assert expected[0] is not None and expected[0] == expected[3]  # one map for the time series
+    assert seen["maps"] == expected
