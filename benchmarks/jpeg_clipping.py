@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from provenance import run_header, write_result  # noqa: E402
+from provenance import write_result  # noqa: E402
 from selfrestore.corruption import clipping  # noqa: E402
 from selfrestore.restore import Restorer  # noqa: E402
 from uncertainty_calibration import kodak24_crops  # noqa: E402
@@ -84,8 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                              f"{np.nanmedian(levels['now']):.1f} | {np.mean(found['now']):.2f} | "
                              f"{np.nanmedian(levels['before']):.1f} | {np.mean(found['before']):.2f} |")
                 print(lines[-1], flush=True)
-    lines += ["", *run_header(time.time() - start)]
-    write_result(args.name, lines)
+    write_result(args.name, lines, started=start)
     return 0
 
 

@@ -45,8 +45,13 @@ def run_header(wall_seconds: float, note: str = "") -> list[str]:
 RESULTS = ROOT / "benchmarks" / "results"
 
 
-def write_result(name: str, lines: list[str]) -> Path:
-    """Write a table's ``lines`` to ``benchmarks/results/NAME.md`` and say where."""
+def write_result(name: str, lines: list[str], started: float | None = None) -> Path:
+    """Write a table's ``lines`` to ``benchmarks/results/NAME.md`` and say where; ``started`` (a
+    ``time.time()``): the provenance lines of :func:`run_header` follow, with the wall time since then."""
+    import time
+
+    if started is not None:
+        lines = [*lines, "", *run_header(time.time() - started)]
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.md"
     path.write_text("\n".join(lines) + "\n")

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from provenance import run_header, write_result  # noqa: E402
+from provenance import write_result  # noqa: E402
 from selfrestore.io import read_image  # noqa: E402
 from selfrestore.methods import laine19  # noqa: E402
 from selfrestore.restore import Restorer  # noqa: E402
@@ -97,8 +97,7 @@ def main(argv: list[str] | None = None) -> int:
                 lines.append(f"| {model} | {noise} | {name} | {summary(np.concatenate(zs))} | "
                              f"{np.mean(psnrs):.2f} |")
                 print(lines[-1], flush=True)
-    lines += ["", *run_header(time.time() - start)]
-    write_result(args.name, lines)
+    write_result(args.name, lines, started=start)
     return 0
 
 

@@ -1272,7 +1272,8 @@ def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | No
             tifffile.imwrite(str(tmp), pixels, **layout, **options,
                              **_tiff_packing(info, pixels.dtype, pixels.nbytes, imagej=bool(options.get("imagej"))))
         else:
-            _write_with_pil(tmp, pixels, suffix, {k: v for k, v in meta.items() if v or k == "subsampling" and v == 0})
+            _write_with_pil(tmp, pixels, suffix,  # (subsampling 0 is 4:4:4, a value)
+                            {k: v for k, v in meta.items() if v or (k == "subsampling" and v is not None)})
     return path
 
 
@@ -1346,7 +1347,7 @@ def _write_with_pil(tmp: Path, pixels: np.ndarray, suffix: str, meta: dict | Non
     if fmt == "JPEG" and len(meta.get("xmp") or b"") > MAX_JPEG_XMP:  # one APP1 segment: PIL refuses more
         meta.pop("xmp")
     text = meta.pop("png_text", ())
-    if text and pixels.dtype != np.uint16 or text and pixels.ndim == 2:  # PIL writes the chunks
+    if text and (pixels.dtype != np.uint16 or pixels.ndim == 2):  # PIL writes the chunks
         from PIL import PngImagePlugin
 
         meta["pnginfo"] = PngImagePlugin.PngInfo()

@@ -275,6 +275,22 @@ def _seen(values: np.ndarray, back: Callable[..., np.ndarray]) -> np.ndarray:
     return values if blank is None else np.where(blank, np.float32(np.nan), values)
 
 
+def _central_noise_sigma(image: np.ndarray, alpha: np.ndarray | None = None) -> float:
+    """The noise std of an (H, W[, C]) image on the [0, 1] scale, measured on the image alone
+    (:func:`selfrestore.noise_check.noise_sigma`) on the opaque, unclipped 2x2 blocks of a central crop of at
+    most 2048 px a side; NaN where too little can be measured."""
+    from .noise_check import noise_sigma
+
+    top, left = max(0, (image.shape[0] - 2048) // 2), max(0, (image.shape[1] - 2048) // 2)
+    crop = np.s_[top:top + 2048, left:left + 2048]
+    pixels = np.asarray(image[crop], dtype=np.float32)
+    pixels = pixels[:, :, None] if pixels.ndim == 2 else pixels
+    usable = ((pixels > 0) & (pixels < 1)).all(axis=2)  # clipped values read low
+    if alpha is not None and alpha.shape == image.shape[:2]:
+        usable &= alpha[crop] >= 1  # transparent pixels are no image
+    return noise_sigma(pixels, usable, min_blocks=256)
+
+
 def _is_shipped(model: Any) -> bool:
     """Whether ``model`` names (or is the file of) a model shipped inside the package."""
     from .checkpoint import WEIGHTS_DIR, resolve_model
@@ -454,20 +470,12 @@ class Restorer:
         crop of at most 2048 px a side), is under half or over twice that level, and no level was given: such a
         model then smooths too much or leaves noise. None otherwise, and where too little can be measured."""
         from .corruption.noise import Gaussian
-        from .noise_check import noise_sigma
 
         noise = getattr(self.method, "noise", None)
         if not isinstance(noise, Gaussian) or noise.low != noise.high or noise.low == 0 or self.noise_params \
                 or self.sensor_noise is not None:
             return None
-        top, left = max(0, (image.shape[0] - 2048) // 2), max(0, (image.shape[1] - 2048) // 2)
-        crop = np.s_[top:top + 2048, left:left + 2048]
-        pixels = np.asarray(image[crop], dtype=np.float32)
-        pixels = pixels[:, :, None] if pixels.ndim == 2 else pixels
-        usable = ((pixels > 0) & (pixels < 1)).all(axis=2)  # clipped values read low
-        if alpha is not None and alpha.shape == image.shape[:2]:
-            usable &= alpha[crop] >= 1  # transparent pixels are no image
-        measured, trained = noise_sigma(pixels, usable, min_blocks=256), noise.low
+        measured, trained = _central_noise_sigma(image, alpha), noise.low
         if not np.isfinite(measured) or trained / 2 <= measured <= 2 * trained:
             return None
         return float(measured), float(trained)
@@ -498,7 +506,9 @@ class Restorer:
         it (dim 16-bit counts), is mapped by its own percentiles; else None."""
         from .io import intensity_mapping
 
-        found = self.intensity or intensity_mapping([image], dim=self.maps_dim_data)
+        if self.intensity:  # what the model was trained on, as it was
+            return self.intensity
+        found = intensity_mapping([image], dim=self.maps_dim_data)
         return found if self._dim_map_fits(image, found) else None
 
     def _dim_map_fits(self, image: np.ndarray, mapping: dict[str, float] | None) -> bool:
@@ -508,7 +518,6 @@ class Restorer:
         unet-gauss25; the review): such an image is restored as it is. The level is the given one, else
         measured on the image as :meth:`level_mismatch`."""
         from .corruption.noise import Gaussian
-        from .noise_check import noise_sigma
 
         noise = getattr(self.method, "noise", None)
         if not mapping or mapping["scale"] >= 1 or not isinstance(noise, Gaussian) or self.sensor_noise is not None:
@@ -516,10 +525,7 @@ class Restorer:
         low, high = max(noise.low, 1e-6), max(noise.high, 1e-6)
         sigma = self.noise_params.get("sigma")
         if sigma is None:
-            top, left = max(0, (image.shape[0] - 2048) // 2), max(0, (image.shape[1] - 2048) // 2)
-            pixels = np.asarray(image[top:top + 2048, left:left + 2048], dtype=np.float32)
-            pixels = pixels[:, :, None] if pixels.ndim == 2 else pixels
-            sigma = noise_sigma(pixels, ((pixels > 0) & (pixels < 1)).all(axis=2), min_blocks=256)
+            sigma = _central_noise_sigma(image)
         if not np.isfinite(sigma) or sigma <= 0:
             return True
 
@@ -611,13 +617,16 @@ class Restorer:
         of planes that differ only in time or depth (as :meth:`stack_clipping`), made on all the group's
         values (read one at a time), as ``video`` makes one for all its frames. Mapped plane by plane, a
         fading time-lapse of dim 16-bit data switched between mapped and not from one plane to the next
-        (the review: a bias of +2150 of 65535 in some planes, -6 in others). A model's recorded map, or a
-        single image: each plane its own (:meth:`mapping_for`)."""
+        (the review: a bias of +2150 of 65535 in some planes, -6 in others). A model's recorded map for every
+        plane; a single image its own (:meth:`mapping_for`, as :meth:`restore` would make it); with
+        ``sensor_noise`` None (the Anscombe path maps no values)."""
         from .io import intensity_mapping
         from .video_io import samples_per_frame
 
-        if len(planes) < 2 or self.intensity or self.sensor_noise is not None:
-            return [_PER_IMAGE] * len(planes)
+        if self.sensor_noise is not None or self.intensity:
+            return [None if self.sensor_noise is not None else self.intensity] * len(planes)
+        if len(planes) < 2:
+            return [self.mapping_for(_array_in(plane, self.channels)[0]) for plane in planes]
         maps: list[Any] = [None] * len(planes)
         for group in plane_groups(len(planes), stack_shape, stack_axes):
             found = intensity_mapping(iter(_PlanesAsIn(planes, group, self.channels, blanks)),
@@ -651,9 +660,9 @@ class Restorer:
             return decisions
         for group in plane_groups(len(planes), stack_shape, stack_axes):
             seen = _PlanesAsIn(planes, group, self.channels, blanks)
-            mapping = _PER_IMAGE if mappings is None else mappings[group[0]]
-            if (self.mapping_for(_array_in(planes[group[0]], self.channels)[0]) if mapping is _PER_IMAGE
-                    else mapping):
+            mapped = mappings[group[0]] if mappings is not None else \
+                self.mapping_for(_array_in(planes[group[0]], self.channels)[0])
+            if mapped:
                 continue
             decision = clipping_of_planes(seen, self.noise_params.get("sigma"))
             for i in group:

@@ -789,3 +789,20 @@ def test_adapt_trains_on_the_scale_each_plane_is_restored_on(tmp_path, monkeypat
     expected = Restorer("unet-gauss25").stack_mappings(list(noisy / 65535.0), (4,), "T")
     assert expected[0] is not None and expected[0] == expected[3]  # one map for the time series
     assert seen["maps"] == expected
+
+
+def test_a_models_recorded_map_is_never_declined(tmp_path):
+    """A model fitted on dim data records its map and was trained on mapped data: the check that declines a
+    dim map taking the noise away from the model's level applies to maps made from an image, not to this one
+    (the final read: a noisy dim image lost the recorded map and met the network unmapped)."""
+    from selfrestore.checkpoint import build_net, save_checkpoint
+    from selfrestore.restore import Restorer
+
+    recorded = {"offset": 0.01, "scale": 0.03}
+    save_checkpoint(tmp_path / "m.safetensors", build_net("unet", in_channels=1, out_channels=1, width=4),
+                    {"method": {"name": "n2n", "noise": "gauss25"}, "channels": 1, "step": 0,
+                     "intensity": recorded, "maps_dim_data": True})
+    image = np.clip(0.025 + np.random.default_rng(0).normal(0, 20 / 255, (64, 64, 1)), 0, 1).astype(np.float32)
+    restorer = Restorer(tmp_path / "m.safetensors")
+    assert restorer.mapping_for(image) == recorded
+    assert restorer.stack_mappings([image, image], (2,), "T") == [recorded, recorded]

@@ -665,6 +665,9 @@ def run(args: argparse.Namespace) -> int:
             **({"data": [str(d) for d in args.data or args.pairs]} if args.data or args.pairs else {}),
             "data_options": data_options_of(args, cls)})
     refuse_foreign_options(args, cls)  # after refuse_changes: --resume fills the recorded method's options
+    if args.val and method.batch_kind not in ("single", "pair"):  # validation restores one noisy image
+        raise UserError(f"--val: method {method.name} does not restore a single noisy image ({method.batch_kind} "
+                        "data), so noisy copies of clean images cannot validate it; leave --val out")
     check_net(method, net_name, args)
     if header is not None and already_finished(out, header, args):
         if not size_check_pending(header, args.patch_size):
@@ -705,9 +708,6 @@ def run(args: argparse.Namespace) -> int:
                          device=args.device, progress=not args.quiet, resume=args.resume,
                          budget_seconds=60.0 * args.minutes if args.minutes else 0.0)
     source, holdout = hold_out(source, args)
-    if args.val and method.batch_kind not in ("single", "pair"):  # validation restores one noisy image
-        raise UserError(f"--val: method {method.name} does not restore a single noisy image ({method.batch_kind} "
-                        "data), so noisy copies of clean images cannot validate it; leave --val out")
     val = validation_pairs(args.val, noise, source.channels) if args.val and noise else None
     if args.val and not noise:
         warn("--val ignored: it needs --noise to corrupt the clean validation images")

@@ -148,15 +148,14 @@ def _output_path(path: Path, inputs: list[str], outdir: Path) -> Path:
 def adapt_model(restorer: Restorer, images: Sequence[np.ndarray], steps: int, quiet: bool = False,
                 maps: Sequence | None = None) -> None:
     """Fine-tune the restorer's network on the images to restore (test-time training), each on the scale it
-    is then restored on (``maps``: from :meth:`~selfrestore.restore.Restorer.stack_mappings`; an entry that is
-    no map, dict or None, or no ``maps``: the image's own)."""
+    is then restored on (``maps``: from :meth:`~selfrestore.restore.Restorer.stack_mappings`; without them,
+    each image's own)."""
     from ..io import to_channels
 
     method = restorer.method
     if maps is None:
-        maps = [...] * len(images)  # no map given: each image's own
-    images = [to_channels(restorer.to_model_scale(img, mapping if isinstance(mapping, dict) or mapping is None
-                                                  else restorer.mapping_for(img)), restorer.channels)
+        maps = [restorer.mapping_for(img) for img in images]
+    images = [to_channels(restorer.to_model_scale(img, mapping), restorer.channels)
               for img, mapping in zip(images, maps)]
     custom = getattr(method, "adapt", None)
     if custom is not None:
@@ -352,9 +351,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         middle = len(frames) // 2
         maps = restorer.stack_mappings(frames, info.stack_shape, info.stack_axes, info.frame_blanks)
-        own = maps[middle] if isinstance(maps[middle], dict) or maps[middle] is None else \
-            restorer.mapping_for(frames[middle])
-        if info.dtype != "float32" and not own and \
+        if info.dtype != "float32" and not maps[middle] and \
                 (mismatch := noise_mismatch(restorer, frames[middle], info.alpha, path)):  # mapped: unknown units
             mismatched += 1
             if mismatched == 1:  # once: a folder of such images would repeat it for each
