@@ -1,13 +1,16 @@
-"""Gray photos through the shipped colour Bayesian models, as `selfrestore restore` gives them.
+"""Gray photos through the shipped colour models, as `selfrestore restore` gives them.
 
-A gray image given to a colour model is its one channel repeated, so its noise is the same in every channel.
-The posterior is now that of the gray value (:func:`selfrestore.methods.laine19.gray_projection`); before,
-it was the colour posterior with independent noise per channel, whose level estimate collapsed. Every image
-of the set (Set12 by default; 8-bit gray PNGs) gets Gaussian noise of each sigma (seed 2025 + index, not
-clipped), is restored by each model (``clipping="off"``, the level estimated per image unless the model has
-one level) with the gray posterior (now) and without it (before); unet-gauss25 (not Bayesian: its two
-columns agree) and BM3D given the true sigma (``--bm3d``, the bm3d package) are references. Reported: mean
-PSNR (dB, output rounded to 8 bits).
+A gray image given to a colour model reaches it as the colour image it was trained on
+(:mod:`selfrestore.gray_as_colour`: the gray value scaled so its noise is the luma noise of the model's level,
+plus zero-sum chroma noise of that level). Before (stop 36) it was its channel repeated, and Laine19 models took
+the posterior of the gray value (:func:`selfrestore.methods.laine19.gray_projection`); before that, the colour
+posterior with independent noise per channel. Every image of the set (Set12 by default; 8-bit gray PNGs) gets
+Gaussian noise of each sigma (seed 2025 + index, not clipped) and is restored by each model (``clipping="off"``,
+the level estimated per image unless the model has one level) in the three ways; BM3D given the true sigma
+(``--bm3d``, the bm3d package) is a reference. Reported: mean PSNR (dB, output rounded to 8 bits); for the
+Bayesian models also the calibration of the posterior std now (``restore --uncertainty``): the median of
+|error| / std over 0.6745 (1 when calibrated) and the share of errors beyond 4 std (6e-5 for a Gaussian), on all
+pixels but an 8 px border.
 
     OMP_NUM_THREADS=2 python benchmarks/gray_default.py --bm3d      # Set12, sigma 15 / 25 / 50
 """
@@ -51,9 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     if not files:
         raise SystemExit(f"no PNG images in {DATA / args.set}")
     images = [read_image(f)[0][:, :, 0].astype(np.float64) for f in files]
-    lines = [f"# Gray images through the shipped colour Bayesian models: {args.set}, {len(images)} images", "",
+    lines = [f"# Gray images through the shipped colour models: {args.set}, {len(images)} images", "",
              __doc__.split("\n\n")[1].replace("\n", " "), "",
-             "| method | sigma | noisy | gray posterior (now) | colour posterior (before) |", "|---|---|---|---|---|"]
+             "| method | sigma | noisy | colour view (now) | gray posterior (stop 36) | channel repeated (before) "
+             "| std calibration: median ratio, share beyond 4 std |", "|---|---|---|---|---|---|---|"]
     projection = laine19.gray_projection
     for sigma in args.sigmas:
         noisy = [(clean + sigma / 255 * np.random.default_rng(2025 + i).standard_normal(clean.shape))
@@ -62,18 +66,29 @@ def main(argv: list[str] | None = None) -> int:
         for model in args.models:
             restorer = Restorer(model, device="cpu", clipping="off")
             restorer.warn_level_mismatch = False
-            found = {}
-            for label, function in (("now", projection), ("before", lambda *a: None)):
-                laine19.gray_projection = function
-                found[label] = np.mean([psnr(restorer.restore(n), c) for n, c in zip(noisy, images)])
+            bayesian = hasattr(restorer.method, "restore_with_uncertainty")
+            found, ratios = {}, []
+            for label, as_colour, function in (("now", True, projection), ("stop 36", False, projection),
+                                               ("before", False, lambda *a: None)):
+                restorer.gray_as_colour, laine19.gray_projection = as_colour, function
+                if label == "now" and bayesian:  # the same mean as restore, and its std
+                    pairs = [restorer.restore_with_uncertainty(n) for n in noisy]
+                    ratios = np.concatenate([(np.abs(m - c) / d)[8:-8, 8:-8].ravel()
+                                             for (m, d), c in zip(pairs, images)])
+                    found[label] = np.mean([psnr(m, c) for (m, _), c in zip(pairs, images)])
+                else:
+                    found[label] = np.mean([psnr(restorer.restore(n), c) for n, c in zip(noisy, images)])
             laine19.gray_projection = projection
-            lines.append(f"| {model} | {sigma:g} | {noisy_psnr:.2f} | {found['now']:.2f} | {found['before']:.2f} |")
+            calibration = (f"{np.median(ratios) / 0.6745:.2f}, {np.mean(ratios > 4) * 100:.2f}%" if len(ratios)
+                           else "-")
+            lines.append(f"| {model} | {sigma:g} | {noisy_psnr:.2f} | {found['now']:.2f} | {found['stop 36']:.2f} "
+                         f"| {found['before']:.2f} | {calibration} |")
             print(lines[-1], flush=True)
         if args.bm3d:
             import bm3d
 
             value = np.mean([psnr(bm3d.bm3d(n, sigma / 255), c) for n, c in zip(noisy, images)])
-            lines.append(f"| BM3D (true sigma) | {sigma:g} | {noisy_psnr:.2f} | {value:.2f} | - |")
+            lines.append(f"| BM3D (true sigma) | {sigma:g} | {noisy_psnr:.2f} | {value:.2f} | - | - | - |")
             print(lines[-1], flush=True)
     write_result(args.name, lines, started=start)
     return 0

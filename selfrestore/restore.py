@@ -152,10 +152,11 @@ def restore_array(method: Method | None, net: nn.Module, image: np.ndarray, tile
                   ensemble: bool = False, precision: str = "fp32", device: torch.device | str | None = None,
                   progress: bool = False, fn: Callable[[Tensor], Tensor] | None = None,
                   context: str = "auto", params: Mapping[str, Any] | None = None,
-                  uncertainty: bool = False) -> np.ndarray:
+                  uncertainty: bool = False, channel_mean: bool = False) -> np.ndarray:
     """Restore one (H, W, C) array with ``method.restore`` (``params``: its noise parameters; ``uncertainty``:
-    ``method.restore_with_uncertainty``, returning the C posterior means then the C variances) or a given
-    ``fn``, tiled (``context``: the margin of :func:`tile_margin`).
+    ``method.restore_with_uncertainty``, returning the C posterior means then the C variances; with
+    ``channel_mean`` each variance is that of the mean of the channels) or a given ``fn``, tiled
+    (``context``: the margin of :func:`tile_margin`).
 
     A method that estimates the noise level of each image from its own prior (``restore_estimates_level``:
     Laine19 over a range of levels) estimates it once, on the whole image: the net's outputs are assembled
@@ -184,28 +185,29 @@ def restore_array(method: Method | None, net: nn.Module, image: np.ndarray, tile
         obs = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32).transpose(2, 0, 1))[None]
         params = {key: float(value) for key, value in method.level_from_output(out, obs).items()}
         if not ensemble:
-            return _posterior_in_bands(method, out, obs, params, uncertainty)
+            return _posterior_in_bands(method, out, obs, params, uncertainty, channel_mean)
         del out, obs
     if fn is None:
-        fn = _method_fn(method, net, params, uncertainty)
+        fn = _method_fn(method, net, params, uncertainty, channel_mean)
     return tiled_apply(self_ensemble(in_precision(fn)) if ensemble else in_precision(fn), image, **tiling)
 
 
 def _method_fn(method: Method, net: nn.Module, params: Mapping[str, Any],
-               uncertainty: bool) -> Callable[[Tensor], Tensor]:
+               uncertainty: bool, channel_mean: bool = False) -> Callable[[Tensor], Tensor]:
     """The method's restoration of a (1, C, h, w) tile: the mean, or the means then the variances."""
     if not uncertainty:
         return lambda x: method.restore(net, x, **params)
 
     def mean_and_variance(x: Tensor) -> Tensor:
-        mean, std = method.restore_with_uncertainty(net, x, **params)
+        mean, std = method.restore_with_uncertainty(net, x, **params, **({"channel_mean": True} if channel_mean
+                                                                          else {}))
         return torch.cat([mean, std.square()], dim=1)
 
     return mean_and_variance
 
 
 def _posterior_in_bands(method: Method, out: Tensor, obs: Tensor, params: Mapping[str, Any],
-                        uncertainty: bool) -> np.ndarray:
+                        uncertainty: bool, channel_mean: bool = False) -> np.ndarray:
     """``method.restore_from_output`` over bands of rows of an assembled net output (1, K, H, W) and its
     input (1, C, H, W): the per-pixel posterior algebra holds about 30 floats per pixel, never the whole
     image's. Returns (H, W, C), or (H, W, 2C) means then variances with ``uncertainty``."""
@@ -214,7 +216,8 @@ def _posterior_in_bands(method: Method, out: Tensor, obs: Tensor, params: Mappin
     result = np.empty((height, width, obs.shape[1] * (2 if uncertainty else 1)), np.float32)
     for top in range(0, height, rows):
         band = method.restore_from_output(out[..., top:top + rows, :], obs[..., top:top + rows, :],
-                                          want_std=uncertainty, **params)
+                                          want_std=uncertainty, **params,
+                                          **({"channel_mean": True} if channel_mean and uncertainty else {}))
         if uncertainty:
             band = torch.cat([band[0], band[1].square()], dim=1)
         result[top:top + rows] = band[0].float().numpy().transpose(1, 2, 0)
@@ -273,6 +276,18 @@ def _seen(values: np.ndarray, back: Callable[..., np.ndarray]) -> np.ndarray:
     again (filled with the median for the network, they would count as flat, noiseless patches)."""
     blank = getattr(back, "blank", None)
     return values if blank is None else np.where(blank, np.float32(np.nan), values)
+
+
+def _gray_noise_sigma(gray: np.ndarray) -> float:
+    """The noise std of a gray (H, W) image on its own scale, by the patch-PCA estimator
+    (:func:`selfrestore.noise_check.noise_sigma_pca`; texture barely moves it), on an image too small for it by
+    the finest-scale Haar estimator; NaN if neither can measure it."""
+    from .noise_check import noise_sigma, noise_sigma_pca
+
+    try:
+        return float(noise_sigma_pca(gray))
+    except ValueError:
+        return float(noise_sigma(gray))
 
 
 def _central_noise_sigma(image: np.ndarray, alpha: np.ndarray | None = None) -> float:
@@ -431,6 +446,9 @@ class Restorer:
         self.tile_context = tile_context
         #: warn (once) when an image's noise is far from the level a single-level model was trained for
         self.warn_level_mismatch = True
+        #: a gray image (or one whose colour channels are all equal) reaches a colour model as the colour image
+        #: it was trained on (:mod:`selfrestore.gray_as_colour`); False: its channel repeated
+        self.gray_as_colour = True
         #: (sigma, low end, high end) of the clipped-noise correction of the last image restored, or None
         self.last_clipping: tuple[float, bool, bool] | None = None
         self.noise_params = dict(noise_params or {})
@@ -706,11 +724,15 @@ class Restorer:
         if self.channels == 1 and have > 1:  # channel by channel, as :meth:`_restore`
             parts = [self._mean_and_std(image[:, :, c:c + 1], progress, params) for c in range(have)]
             return np.concatenate([m for m, _ in parts], axis=2), np.concatenate([d for _, d in parts], axis=2)
-        both = restore_array(self.method, self.net, to_channels(image, self.channels), tile=self.tile,
-                             ensemble=self.ensemble, precision=self.precision, device=self.device,
-                             progress=progress, context=self.tile_context, params=params, uncertainty=True)
+        view, params = self._colour_view(image, params)
+        both = restore_array(self.method, self.net, to_channels(image, self.channels) if view is None else
+                             view.colour, tile=self.tile, ensemble=self.ensemble, precision=self.precision,
+                             device=self.device, progress=progress, context=self.tile_context, params=params,
+                             uncertainty=True, channel_mean=view is not None)
         mean, std = both[:, :, :self.channels], np.sqrt(np.maximum(both[:, :, self.channels:], 0.0))
-        if have != self.channels:  # a gray image through a colour model
+        if view is not None:  # a gray image (or equal channels) through a colour model, as a colour image
+            return to_channels(view.gray_of(mean), have), to_channels(view.gray_std_of(std), have)
+        if have != self.channels:  # a gray image through a colour model (gray_as_colour off)
             mean = to_channels(mean, have)
             same = all(np.array_equal(std[:, :, 0], std[:, :, k]) for k in range(1, std.shape[2]))
             # one std in every channel: the posterior of the gray value (laine19.gray_projection), whose
@@ -774,10 +796,36 @@ class Restorer:
             return np.concatenate([self._restore(image[:, :, c:c + 1], progress, params) for c in range(have)],
                                   axis=2)
         params = self.noise_params if params is None else params
-        out = restore_array(self.method, self.net, to_channels(image, self.channels), tile=self.tile,
-                            ensemble=self.ensemble, precision=self.precision, device=self.device,
+        view, params = self._colour_view(image, params)
+        out = restore_array(self.method, self.net, to_channels(image, self.channels) if view is None else view.colour,
+                            tile=self.tile, ensemble=self.ensemble, precision=self.precision, device=self.device,
                             progress=progress, context=self.tile_context, params=params)
+        if view is not None:
+            return to_channels(view.gray_of(out), have)
         return to_channels(out, have) if have != self.channels else out
+
+    def _colour_view(self, image: np.ndarray, params: Mapping[str, Any]) -> tuple[Any, Mapping[str, Any]]:
+        """(:class:`~selfrestore.gray_as_colour.ColourView`, the noise parameters to restore it with) when a
+        gray image, or a colour one whose channels are all equal, meets a colour model of Gaussian (or
+        unknown) noise and :attr:`gray_as_colour`; else (None, ``params``). The gray image's noise: the given
+        ``sigma``, else measured on it (:func:`~selfrestore.noise_check.noise_sigma_pca`); a given level becomes
+        the view's."""
+        from .corruption.noise import Gaussian
+        from .gray_as_colour import colour_view
+
+        noise = getattr(self.method, "noise", None)
+        if not self.gray_as_colour or self.channels != 3 or not (noise is None or isinstance(noise, Gaussian)):
+            return None, params
+        if image.shape[2] != 1 and not (image.shape[2] == 3 and np.array_equal(image[:, :, 0], image[:, :, 1])
+                                        and np.array_equal(image[:, :, 0], image[:, :, 2])):
+            return None, params
+        sigma = params.get("sigma")
+        if sigma is None:
+            sigma = _gray_noise_sigma(image[:, :, 0])
+        if not (np.isfinite(sigma) and sigma > 0):
+            return None, params
+        view = colour_view(image[:, :, :1], float(sigma), None if noise is None else (noise.low, noise.high))
+        return view, ({**params, "sigma": view.level} if "sigma" in params else params)
 
     def restore_file(self, source: str | os.PathLike, target: str | os.PathLike) -> Path:
         """Restore the image file ``source`` into ``target`` in the input's form (bit depth, alpha ...; a TIFF

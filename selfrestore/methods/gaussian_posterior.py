@@ -107,6 +107,18 @@ def posterior(y: Tensor, mu: Tensor, prior_cov: Tensor, noise_var: Tensor) -> tu
     return mean, variance.clamp_min(0)
 
 
+def posterior_variance_of_mean(prior_cov: Tensor, noise_var: Tensor) -> Tensor:
+    """Posterior variance of the channel mean g = a^T x, a = (1/C, ..., 1/C), for the model of
+    :func:`posterior`: a^T P a with P = Sx - Sx Sy^-1 Sx, i.e. a^T Sx a - |L^-1 Sx a|^2 (Sy = L L^T). The
+    channels' posteriors are correlated (a colour prior is mostly luma), so this is not the mean of their
+    variances. Returns (N, 1, H, W)."""
+    prior_cov = prior_cov.float()
+    chol = cholesky(add_diagonal(prior_cov, noise_var))
+    spread = prior_cov.mean(dim=2)  # Sx a, (N, C, H, W)
+    explained = solve_lower(chol, spread).pow(2).sum(dim=1, keepdim=True)
+    return (spread.mean(dim=1, keepdim=True) - explained).clamp_min(0)
+
+
 def subsample_stride(height: int, width: int, max_pixels: int) -> int:
     """The step of the regular grid that keeps at most about ``max_pixels`` of a height x width image."""
     return max(1, int(math.ceil(math.sqrt(height * width / max_pixels))))

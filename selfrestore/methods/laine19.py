@@ -241,7 +241,8 @@ class Laine19(Method):
         return {"gauss": ("sigma",), "poisson": ("lam",), "impulse": ("alpha",)}.get(self.family, ())
 
     def restore_with_uncertainty(self, net: nn.Module, obs: Tensor, **extra: Any) -> tuple[Tensor, Tensor]:
-        """(posterior mean, posterior std), both (N, C, H, W)."""
+        """(posterior mean, posterior std), both (N, C, H, W); ``channel_mean=True``: the std is that of the
+        mean of the channels (a gray value), the same in every channel (Gaussian and Poisson families)."""
         return self._posterior(net, obs, extra, want_std=True)  # type: ignore[return-value]
 
     def prior(self, net: nn.Module, obs: Tensor) -> tuple[Tensor, Tensor | None]:
@@ -282,6 +283,9 @@ class Laine19(Method):
             mean, var = gp.posterior(y, mu, prior_cov, noise_var)
             if want_std and self.std_floor:  # the same mean with or without --uncertainty; the floored std
                 var = gp.posterior(y, mu, gp.add_diagonal(prior_cov, self.std_floor * noise_var), noise_var)[1]
+            if want_std and extra.get("channel_mean") and gray is None and c > 1:  # the std of the channel mean
+                floored = gp.add_diagonal(prior_cov, self.std_floor * noise_var) if self.std_floor else prior_cov
+                var = gp.posterior_variance_of_mean(floored, noise_var).expand(-1, c, -1, -1)
             if gray is not None:
                 mean, var = mean.expand(-1, c, -1, -1), var.expand(-1, c, -1, -1)
         std = var.clamp_min(0).sqrt() if want_std else None
