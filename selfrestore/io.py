@@ -108,10 +108,24 @@ def depth_name(dtype: str) -> str:
     return {"uint8": "8-bit", "uint16": "16-bit"}.get(dtype, "float")
 
 
+def beyond_float32(array: np.ndarray) -> float | None:
+    """The largest finite magnitude of a float array wider than 32 bits when it lies beyond the float32 range
+    (which the networks and files compute in: such values became inf, and a restored image all inf), else
+    None."""
+    if array.dtype.kind != "f" or array.dtype.itemsize <= 4 or array.size == 0:
+        return None
+    finite = np.abs(array[np.isfinite(array)])
+    top = float(finite.max()) if finite.size else 0.0
+    return top if top > float(np.finfo(np.float32).max) else None
+
+
 def _to_float(array: np.ndarray, path: Path) -> tuple[np.ndarray, str]:
     kind = pixel_type(array)
     if kind is None:
         raise ImageReadError(f"{path}: unsupported pixel type {array.dtype}")
+    if (top := beyond_float32(array)) is not None:
+        raise ImageReadError(f"{path}: values up to {top:.3g} lie beyond the range of 32-bit floats (3.4e38), "
+                             "which selfrestore computes in; rescale the data first")
     if array.dtype == bool:
         return array.astype(np.float32), kind
     if kind == "uint8":
@@ -1019,6 +1033,8 @@ def refuse_folder(path: str | os.PathLike) -> Path:
     """``path`` as a Path; a UserError when it is an existing folder where a file is to be written, or a
     place that cannot be written (checked before the work that produces the file, so nothing is computed
     for nothing)."""
+    if isinstance(path, str) and path.endswith(("/", os.sep)):  # Path() drops the slash: a file named so
+        raise UserError(f"{path}: a folder name (it ends with /); give a file name")
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{path} is a folder; give a file name")
@@ -1202,6 +1218,9 @@ def float_pixels(array: np.ndarray, where: str = "") -> tuple[np.ndarray, str | 
     integer = {np.dtype(np.uint8): "uint8", np.dtype(np.uint16): "uint16"}.get(raw.dtype.newbyteorder("="))
     if integer is None and not (np.issubdtype(raw.dtype, np.floating) or raw.dtype == np.bool_):
         raise UserError(f"{at}image arrays must be float, uint8 or uint16, not {raw.dtype}")
+    if (top := beyond_float32(raw)) is not None:
+        raise UserError(f"{at}values up to {top:.3g} lie beyond the range of 32-bit floats (3.4e38), which "
+                        "selfrestore computes in; rescale the data first")
     full = {"uint8": 255.0, "uint16": 65535.0}.get(integer, 1.0)
     values = raw.astype(np.float32) / np.float32(full)
     return (values[:, :, None] if values.ndim == 2 else values), integer

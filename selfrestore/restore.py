@@ -496,6 +496,8 @@ class Restorer:
         measured, trained = _central_noise_sigma(image, alpha), noise.low
         if not np.isfinite(measured) or trained / 2 <= measured <= 2 * trained:
             return None
+        if measured > trained and self.takes_gray_as_colour(image):  # its colour view has the model's level
+            return None
         return float(measured), float(trained)
 
     def _warn_level_mismatch(self, image: np.ndarray, mapping: dict[str, float] | None,
@@ -804,21 +806,29 @@ class Restorer:
             return to_channels(view.gray_of(out), have)
         return to_channels(out, have) if have != self.channels else out
 
+    def takes_gray_as_colour(self, image: np.ndarray) -> bool:
+        """Whether ``image`` (H, W, C) reaches the model as a colour view (:mod:`selfrestore.gray_as_colour`):
+        :attr:`gray_as_colour`, a colour model of Gaussian (or unknown) noise, and a gray image or one whose
+        three channels are all equal."""
+        from .corruption.noise import Gaussian
+
+        noise = getattr(self.method, "noise", None)
+        if not self.gray_as_colour or self.channels != 3 or not (noise is None or isinstance(noise, Gaussian)):
+            return False
+        return image.shape[2] == 1 or (image.shape[2] == 3 and np.array_equal(image[:, :, 0], image[:, :, 1])
+                                       and np.array_equal(image[:, :, 0], image[:, :, 2]))
+
     def _colour_view(self, image: np.ndarray, params: Mapping[str, Any]) -> tuple[Any, Mapping[str, Any]]:
         """(:class:`~selfrestore.gray_as_colour.ColourView`, the noise parameters to restore it with) when a
         gray image, or a colour one whose channels are all equal, meets a colour model of Gaussian (or
         unknown) noise and :attr:`gray_as_colour`; else (None, ``params``). The gray image's noise: the given
         ``sigma``, else measured on it (:func:`~selfrestore.noise_check.noise_sigma_pca`); a given level becomes
         the view's."""
-        from .corruption.noise import Gaussian
         from .gray_as_colour import colour_view
 
+        if not self.takes_gray_as_colour(image):
+            return None, params
         noise = getattr(self.method, "noise", None)
-        if not self.gray_as_colour or self.channels != 3 or not (noise is None or isinstance(noise, Gaussian)):
-            return None, params
-        if image.shape[2] != 1 and not (image.shape[2] == 3 and np.array_equal(image[:, :, 0], image[:, :, 1])
-                                        and np.array_equal(image[:, :, 0], image[:, :, 2])):
-            return None, params
         sigma = params.get("sigma")
         if sigma is None:
             sigma = _gray_noise_sigma(image[:, :, 0])

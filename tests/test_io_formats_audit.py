@@ -521,3 +521,26 @@ def test_the_alpha_of_a_tiff_stack_is_said_to_be_dropped(tmp_path, capsys, monke
                  "-o", str(tmp_path / "streamed.tif")]) == 0
     assert "alpha channel of this stack's images is not restored" in capsys.readouterr().err
     assert tifffile.imread(tmp_path / "streamed.tif").shape == (3, 40, 48, 3)
+
+
+def test_float64_values_beyond_the_float32_range_are_refused_not_turned_to_inf(tmp_path, capsys):
+    """A float64 TIFF of values around 1e40 became inf on reading: inspect gave a wrong reason and restore
+    wrote an image all inf with exit 0 (an audit). Now a one-line refusal, from files and from arrays."""
+    import tifffile
+
+    from selfrestore.cli import main
+    from selfrestore.errors import ImageReadError, UserError
+    from selfrestore.io import read_image
+    from selfrestore.restore import Restorer
+
+    big = np.random.default_rng(0).normal(1e40, 1e39, (64, 64))
+    tifffile.imwrite(tmp_path / "big.tif", big)
+    with pytest.raises(ImageReadError, match="beyond the range of 32-bit floats"):
+        read_image(tmp_path / "big.tif")
+    assert main(["restore", str(tmp_path / "big.tif"), "--model", "unet-gauss25", "-o", str(tmp_path / "o.tif"),
+                 "--quiet"]) != 0
+    assert "beyond the range of 32-bit floats" in capsys.readouterr().err and not (tmp_path / "o.tif").exists()
+    with pytest.raises(UserError, match="beyond the range of 32-bit floats"):
+        Restorer("unet-gauss25", device="cpu").restore(big)
+    tifffile.imwrite(tmp_path / "fine.tif", big / 1e20)  # large but representable: read as it is
+    assert np.isfinite(read_image(tmp_path / "fine.tif")[0]).all()

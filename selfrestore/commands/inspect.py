@@ -13,8 +13,9 @@ from ._common import add_parser, refuse_report_over_inputs, warn
 
 DESCRIPTION = """\
 Look at your noisy images, without any clean reference, and get advice before training: their formats,
-sizes and bit depths, the noise level (standard deviation on the 0-255 scale for 8/16-bit data, in the
-data's own units for float data, estimated per image from the finest-scale wavelet coefficients), and whether
+sizes and bit depths, the noise level (standard deviation on the 0-255 scale for 8/16-bit data, for dim
+16-bit data, using under 1/4 of the range, after the percentile map to [0, 1] that fit and restore give it; in
+the data's own units for float data; estimated per image from the finest-scale wavelet coefficients), and whether
 the noise is independent from pixel to pixel (the neighbour correlation that `fit` also checks: blind-spot and
 neighbour methods need it low). Ends with the method and command that suit the data.
 """
@@ -58,13 +59,58 @@ def noise_model_name(a: float, b: float, sigma: float | None = None) -> tuple[st
     return f"gauss{max(1, round(level))}", "signal-independent (Gaussian-like)"
 
 
+#: the shipped model that assumes no independence of the noise between pixels (Noise2Noise U-Net, std 25)
+PAIRS_MODEL = "unet-gauss25"
+
+
+def subsampled_advice(subsampled: list[str], measured: int, target: str, sigma: float | None,
+                      noise_name: str | None, pairs_hint: bool = True) -> list[str]:
+    """The lines for JPEGs with chroma subsampling (``subsampled``: their names, of ``measured`` images): their
+    colour noise is spread over neighbouring pixels, which blind-spot and neighbour methods assume it is not."""
+    alone, count = len(subsampled) == measured, len(subsampled)
+    names = ", ".join(subsampled[:5]) + (" ..." if count > 5 else "")
+    if alone:
+        which = "These JPEGs use" if count > 1 else "This JPEG uses"
+    else:
+        which = f"{count} of the {measured} images ({names}) " + ("are JPEGs that use" if count > 1 else
+                                                                 "is a JPEG that uses")
+    lines = [f"{which} chroma subsampling (4:2:0 or 4:2:2, as most cameras and phones write): the colour noise is "
+             "spread over neighbouring pixels (the neighbour correlation is measured on the channel mean, where that "
+             "cancels). Blind-spot and neighbour methods (laine19, n2v, nb2nb; the default restore model is laine19) "
+             "assume independent noise per pixel and keep much of it."]
+    restore = None
+    if (noise_name is None or noise_name.startswith("gauss")) and sigma is not None and 5 <= sigma <= 50:
+        restore = (f"selfrestore restore {target if alone else ' '.join(subsampled)} --model {PAIRS_MODEL} -o "
+                   f"restored/   (a Noise2Noise U-Net, no blind spot; trained at std 25)")
+    if alone:
+        if restore:
+            lines.append(f"Restore {'them' if count > 1 else 'it'} with the shipped model that needs no independent "
+                         f"noise: {restore}")
+        elif sigma is not None and sigma < 2:
+            lines.append("The noise is very low (below 2 on the 0-255 scale): there may be little to restore.")
+        if pairs_hint:
+            lines.append("To train: two shots of each scene (Noise2Noise needs no independent noise), or the raw / "
+                         "uncompressed files: selfrestore fit --pairs SHOTS_A/ SHOTS_B/ -o model.safetensors")
+    else:
+        lines.append(f"Leave {'them' if count > 1 else 'it'} out of training"
+                     + (f"; restore {'them' if count > 1 else 'it'} apart: {restore}" if restore else ""))
+    return lines
+
+
 def advice(sigma: float | None, correlation: float | None, inputs: list[str], pairs_hint: bool = True,
-           noise_name: str | None = None) -> list[str]:
-    """What to run, from the measured noise level (0-255 scale), neighbour correlation and noise model."""
+           noise_name: str | None = None, subsampled: list[str] | None = None,
+           measured: int | None = None) -> list[str]:
+    """What to run, from the measured noise level (0-255 scale), neighbour correlation and noise model;
+    ``subsampled``: the JPEGs with chroma subsampling among the ``measured`` images (None: as many)."""
     from ..noise_check import CORRELATION_LIMIT
 
     target = " ".join(inputs)
     lines = []
+    if subsampled:
+        measured = len(subsampled) if measured is None else measured
+        lines = subsampled_advice(subsampled, measured, target, sigma, noise_name, pairs_hint)
+        if len(subsampled) >= measured:  # no blind-spot or neighbour method to suggest for these
+            return lines
     if correlation is not None and correlation > CORRELATION_LIMIT:
         lines.append(f"The noise is correlated between neighbouring pixels ({correlation:.2f} > {CORRELATION_LIMIT}: "
                      "JPEG, demosaicking or in-camera noise reduction). Single-image methods (nb2nb, n2v, laine19) "
@@ -92,6 +138,15 @@ def advice(sigma: float | None, correlation: float | None, inputs: list[str], pa
     elif sigma is not None and sigma < 2:
         lines.append("The noise is very low (below 2 on the 0-255 scale): there may be little to restore.")
     return lines
+
+
+def distinct(items: list) -> list:
+    """``items`` (file names or paths) without repeats of one file under another spelling (``a.png``,
+    ``./x/../a.png``, its absolute name), first occurrences kept in order; as ``evaluate`` and ``restore`` do."""
+    unique: dict[Path, object] = {}
+    for item in items:
+        unique.setdefault(Path(item).resolve(), item)
+    return list(unique.values())
 
 
 def video_samples(video: str, count: int, spacing: int = 10,
@@ -150,7 +205,8 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..errors import ImageReadError, UserError
-    from ..io import depth_name, json_report, list_images, read_frames, refuse_folder
+    from ..io import chroma_subsampled_jpeg, depth_name, intensity_mapping, json_report, list_images, read_frames, \
+        refuse_folder
     from ..noise_check import neighbour_correlation, noise_level_function, noise_sigma
 
     from ..video_io import is_video_file
@@ -159,9 +215,11 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--limit must be at least 1")
     if args.json and args.json != "-":
         refuse_folder(args.json)
-    videos = [item for item in args.inputs if is_video_file(item) and Path(item).is_file()]
-    image_inputs = [item for item in args.inputs if item not in videos]
+    is_video = [is_video_file(item) and Path(item).is_file() for item in args.inputs]
+    videos = distinct([item for item, video in zip(args.inputs, is_video) if video])  # a file given twice: once
+    image_inputs = distinct([item for item, video in zip(args.inputs, is_video) if not video])
     paths, problems = list_images(image_inputs) if image_inputs else ([], [])
+    paths = distinct(paths)  # also a file given alone and inside a given folder
     if args.json and args.json != "-":
         refuse_report_over_inputs(args.json, [*paths, *videos])
     for problem in problems:
@@ -170,19 +228,44 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("no images to inspect")
     chosen = [paths[int(i)] for i in np.linspace(0, len(paths) - 1, min(args.limit, len(paths)))] if paths else []
     chosen = list(dict.fromkeys(chosen))
+    picked = set(chosen)  # an unreadable or unmeasurable pick is replaced by the next file not picked
+    candidates = chosen + [path for path in paths if path not in picked]
     rows, kinds = [], Counter()
     unreadable: set[str] = set()  # files named on the command line that the advice must not name back
+    subsampled: list[str] = []  # JPEGs with chroma subsampling: no blind-spot model for them
 
     def measure(name: str, frame: np.ndarray, dtype: str, suffix: str, planes: int,
                 usable: np.ndarray | None = None) -> None:
         """``usable``: the pixels to measure (the opaque ones of an image with alpha), or None for all."""
         scale = 1.0 if dtype == "float32" else 255.0  # float: the level in the data's own units, shown as is
+        finite = np.isfinite(frame).all(axis=2)
+        infinite = int(finite.size - np.count_nonzero(finite))  # +-inf (NaN is read as blank, set to the median)
+        float_range = None
+        if dtype == "float32":
+            values = frame[finite]
+            float_range = [float(values.min()), float(values.max())] if values.size else None
+        if infinite:  # measured on the finite pixels alone (inf - inf is NaN, and a median of NaN is NaN)
+            frame = np.where(finite[:, :, None], frame, np.float32(0))
+            usable = finite if usable is None else usable & finite
+        # dim 16-bit data (under io.DIM_LIMIT of the range, e.g. 12-bit counts): fit and restore map it by its
+        # percentiles to [0, 1], the scale its noise level and noise model are meant on
+        mapping = intensity_mapping([frame], dim=True) if dtype == "uint16" else None
+        if mapping:
+            frame = ((frame - np.float32(mapping["offset"])) / np.float32(mapping["scale"])).astype(np.float32)
         sigma = noise_sigma(frame, usable) if min(frame.shape[:2]) >= 2 else float("nan")
         if not np.isfinite(sigma):  # a 1-px side has no 2x2 block: "nan" in the report and invalid JSON before
-            warn(f"{name}: " + ("no opaque 2x2 pixels to measure its noise on" if min(frame.shape[:2]) >= 2 else
-                                f"too small to measure its noise ({frame.shape[1]}x{frame.shape[0]} px)")
-                 + "; left out")
+            if min(frame.shape[:2]) < 2:
+                reason = f"too small to measure its noise ({frame.shape[1]}x{frame.shape[0]} px)"
+            elif infinite:
+                reason = (f"non-finite values (inf) in {infinite} of its {finite.size} pixels leave no 2x2 pixels "
+                          "to measure its noise on")
+            else:
+                reason = "no opaque 2x2 pixels to measure its noise on"
+            warn(f"{name}: {reason}; left out")
             return
+        if infinite:
+            warn(f"{name}: non-finite values (inf) in {infinite} of its {finite.size} pixels; measured on the others "
+                 "(restoring it needs finite values)")
         kinds[(suffix, dtype, frame.shape[2], planes)] += 1
         correlation = neighbour_correlation([frame], usable=[usable])
         level = noise_level_function(frame, usable=usable) if dtype != "float32" else None
@@ -191,9 +274,16 @@ def run(args: argparse.Namespace) -> int:
                      "noise_sigma": float(f"{sigma * scale:.4g}"),  # float data may be on any scale
                      "neighbour_correlation": None if correlation is None else round(correlation, 4),
                      "variance_a": level[0] if level else None, "variance_b": level[1] if level else None,
-                     "float_range": [float(frame.min()), float(frame.max())] if dtype == "float32" else None})
+                     "float_range": float_range,
+                     # dim 16-bit data: the map x' = (x - offset) / scale (x in [0, 1]) its levels are measured after
+                     "intensity_mapping": {key: float(f"{value:.4g}") for key, value in mapping.items()}
+                     if mapping else None})
 
-    for path in tqdm(chosen, desc="inspect", unit="img", disable=len(chosen) < 4):
+    progress = tqdm(total=len(chosen), desc="inspect", unit="img", disable=len(chosen) < 4)
+    images_measured = 0
+    for path in candidates:
+        if images_measured == len(chosen):
+            break
         try:
             frames, info = read_frames(path)
         except ImageReadError as exc:
@@ -204,7 +294,14 @@ def run(args: argparse.Namespace) -> int:
         alpha = info.alpha if info.alpha is None or info.alpha.ndim == 2 else info.alpha.reshape(
             -1, *info.alpha.shape[-2:])[middle]  # a stack's alphas: the measured plane's
         usable = None if alpha is None or alpha.shape != frames[middle].shape[:2] else alpha > 0
+        before = len(rows)
         measure(str(path), frames[middle], info.dtype, path.suffix.lower(), len(frames), usable)
+        if len(rows) > before:
+            images_measured += 1
+            progress.update()
+            if chroma_subsampled_jpeg(path):
+                subsampled.append(str(path))
+    progress.close()
     lengths: dict[str, int] = {}
     for video in videos:
         for index, frame, dtype in video_samples(video, max(1, min(8, args.limit)), lengths=lengths):
@@ -219,7 +316,10 @@ def run(args: argparse.Namespace) -> int:
     float_rows = [r for r in rows if r["dtype"] == "float32"]
     floats = not integer_rows
     sigmas = np.array([r["noise_sigma"] for r in (float_rows if floats else integer_rows)])
-    unit = "in the data's units" if floats else "on the 0-255 scale"
+    mapped = [r for r in integer_rows if r["intensity_mapping"]]  # dim 16-bit images, measured after their map
+    unit = "in the data's units" if floats else "on the 0-255 scale" + (
+        "" if not mapped else " of the mapped data" if len(mapped) == len(integer_rows) else
+        " (the dim 16-bit images: of their mapped data)")
     def say(*parts) -> None:  # the report; on stderr when the JSON goes to stdout
         print(*parts, file=sys.stderr if args.json == "-" else sys.stdout)
 
@@ -231,13 +331,22 @@ def run(args: argparse.Namespace) -> int:
         say(f"  {count} x {suffix} {depth} {form}" + (f", stacks of {planes} planes" if planes > 1 else ""))
     sizes = sorted({(r["width"], r["height"]) for r in rows})
     say(f"  sizes {sizes[0][0]}x{sizes[0][1]}" + (f" .. {sizes[-1][0]}x{sizes[-1][1]}" if len(sizes) > 1 else ""))
+    if mapped:
+        top = max(r["intensity_mapping"]["offset"] + r["intensity_mapping"]["scale"] for r in mapped)
+        which = "the images" if len(mapped) == len(integer_rows) else \
+            f"{len(mapped)} of the {len(integer_rows)} 8/16-bit images"
+        say(f"dim 16-bit data: the values of {which} use only {top:.1%} of the 16-bit range (up to their 99.9th "
+            "percentile): fit and restore map them to [0, 1] by their percentiles, and the noise levels below are "
+            "on that mapped scale")
     over = "over the images" if not float_rows or floats else f"over the {len(integer_rows)} 8/16-bit images"
     number = "{:.4g}" if floats else "{:.2f}"  # float data: in its own units, whatever their scale
     low, middle, high = (number.format(v) for v in (sigmas.min(), np.median(sigmas), sigmas.max()))
     say(f"noise std {middle} {unit} (median; {low} .. {high} {over})")
     # nothing to measure: flat or noise-free images (no noise model, no method: a level of ~0 suggests neither)
     floor = NO_NOISE if any(r["dtype"] == "uint8" for r in integer_rows) else NO_NOISE / 257
-    noiseless = bool(np.median(sigmas) == 0 if floats else np.median(sigmas) < floor)
+    # on the data's own scale: a dim image's map magnifies its levels (and a noise-free one's quantisation)
+    unmapped = [r["noise_sigma"] * (r["intensity_mapping"] or {"scale": 1.0})["scale"] for r in integer_rows]
+    noiseless = bool(np.median(sigmas) == 0 if floats else np.median(unmapped) < floor)
     if noiseless:
         say("  no noise measured: the images look flat or noise-free")
     if float_rows and not floats:
@@ -276,11 +385,13 @@ def run(args: argparse.Namespace) -> int:
                                          noise_name))
     elif readable := [item for item in image_inputs if str(Path(item)) not in unreadable]:
         advice_lines = list(advice(None if floats else float(np.median(sigmas)), correlation, readable,
-                                   noise_name=noise_name))
+                                   noise_name=noise_name, subsampled=subsampled,
+                                   measured=images_measured))
     for line in advice_lines:
         say(line)
     if args.json:
         report = {"images": rows, "noise_sigma_median": float(np.median(sigmas)), "noise_sigma_unit": unit,
+                  "dim_16_bit_mapped": len(mapped), "chroma_subsampled_jpegs": subsampled,
                   "neighbour_correlation": correlation, "noise_model": noise_name, "advice": advice_lines}
         text = json_report(report)
         if args.json == "-":
