@@ -13,6 +13,9 @@ Bayesian models also the calibration of the posterior std now (``restore --uncer
 pixels but an 8 px border.
 
     OMP_NUM_THREADS=2 python benchmarks/gray_default.py --bm3d      # Set12, sigma 15 / 25 / 50
+    OMP_NUM_THREADS=2 python benchmarks/gray_default.py --ways view --name gray_default_view
+    OMP_NUM_THREADS=2 python benchmarks/gray_default.py --sigmas 2 5 --ways view gray-posterior \
+        --models laine19-gauss5_50 unet-gauss25 --name gray_default_low      # low noise
 """
 from __future__ import annotations
 
@@ -33,6 +36,8 @@ from selfrestore.methods import laine19  # noqa: E402
 from selfrestore.restore import Restorer  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
+#: the three ways (table column -> --ways name)
+WAYS = {"now": "view", "stop 36": "gray-posterior", "before": "repeated"}
 
 
 def psnr(restored: np.ndarray, clean: np.ndarray) -> float:
@@ -47,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sigmas", nargs="+", type=float, default=[15, 25, 50], help="Gaussian noise levels (/255)")
     p.add_argument("--limit", type=int, default=None, help="first N images only")
     p.add_argument("--bm3d", action="store_true", help="also BM3D with the true sigma (the bm3d package)")
+    p.add_argument("--ways", nargs="+", choices=list(WAYS.values()), default=list(WAYS.values()),
+                   help="which of the three ways to run (the others are shown as -)")
     p.add_argument("--name", default="gray_default")
     args = p.parse_args(argv)
     start = time.time()
@@ -70,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
             found, ratios = {}, []
             for label, as_colour, function in (("now", True, projection), ("stop 36", False, projection),
                                                ("before", False, lambda *a: None)):
+                if WAYS[label] not in args.ways:
+                    found[label] = None
+                    continue
                 restorer.gray_as_colour, laine19.gray_projection = as_colour, function
                 if label == "now" and bayesian:  # the same mean as restore, and its std
                     pairs = [restorer.restore_with_uncertainty(n) for n in noisy]
@@ -81,8 +91,9 @@ def main(argv: list[str] | None = None) -> int:
             laine19.gray_projection = projection
             calibration = (f"{np.median(ratios) / 0.6745:.2f}, {np.mean(ratios > 4) * 100:.2f}%" if len(ratios)
                            else "-")
-            lines.append(f"| {model} | {sigma:g} | {noisy_psnr:.2f} | {found['now']:.2f} | {found['stop 36']:.2f} "
-                         f"| {found['before']:.2f} | {calibration} |")
+            shown = {label: "-" if value is None else f"{value:.2f}" for label, value in found.items()}
+            lines.append(f"| {model} | {sigma:g} | {noisy_psnr:.2f} | {shown['now']} | {shown['stop 36']} "
+                         f"| {shown['before']} | {calibration} |")
             print(lines[-1], flush=True)
         if args.bm3d:
             import bm3d

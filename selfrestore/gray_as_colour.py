@@ -13,8 +13,9 @@ is the mean of the restored channels (the chroma noise sums to zero), scaled bac
 t is the model's level for a single-level Gaussian model (s never below 1: a gray image whose noise is
 already lower than the model's luma noise is not amplified); for a model of a range of levels, sqrt(3)
 sigma (s = 1) unless that is above the range's top; for a model of unknown noise, sigma itself
-(s = sqrt(3): the same noise per channel as the gray image has). Set12, sigma 15 / 25 / 50:
-``benchmarks/results/gray_default.md``.
+(s = sqrt(3): the same noise per channel as the gray image has). :class:`selfrestore.restore.Restorer` decides
+where the view is taken (colour denoisers of Gaussian or unknown noise; not under a range model's lowest
+level). Set12: ``benchmarks/results/gray_default*.md``.
 """
 from __future__ import annotations
 
@@ -68,8 +69,12 @@ def colour_view(gray: np.ndarray, sigma: float, model_levels: tuple[float, float
     level = target_level(sigma, model_levels)
     scale = max(1.0, math.sqrt(3) * sigma / level)
     h, w = gray.shape[:2]
-    draws = np.random.default_rng(CHROMA_SEED).standard_normal((h, w, 2), dtype=np.float32)
-    chroma = draws @ _CHROMA  # (H, W, 3), zero-sum, independent std 1 per channel in the chroma plane
-    lifted = (np.asarray(gray, np.float32)[:, :, :1] - 0.5) / np.float32(scale) + 0.5
-    colour = lifted + np.float32(level) * chroma
-    return ColourView(colour.astype(np.float32), scale, level)
+    draws = np.random.default_rng(CHROMA_SEED).standard_normal((2, h, w), dtype=np.float32)
+    draws *= np.float32(level)
+    lifted = (np.asarray(gray, np.float32)[:, :, 0] - np.float32(0.5)) / np.float32(scale) + np.float32(0.5)
+    colour = np.empty((h, w, 3), np.float32)  # channel by channel: a few image planes at a time (40 MP: ~1 GB)
+    for k in range(3):  # lifted + level * (d1 u1_k + d2 u2_k): zero-sum chroma, std level per channel
+        colour[:, :, k] = lifted
+        colour[:, :, k] += draws[0] * _CHROMA[0, k]
+        colour[:, :, k] += draws[1] * _CHROMA[1, k]
+    return ColourView(colour, scale, level)

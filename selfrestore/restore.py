@@ -279,15 +279,18 @@ def _seen(values: np.ndarray, back: Callable[..., np.ndarray]) -> np.ndarray:
 
 
 def _gray_noise_sigma(gray: np.ndarray) -> float:
-    """The noise std of a gray (H, W) image on its own scale, by the patch-PCA estimator
-    (:func:`selfrestore.noise_check.noise_sigma_pca`; texture barely moves it), on an image too small for it by
-    the finest-scale Haar estimator; NaN if neither can measure it."""
+    """The noise std of a gray (H, W) image on its own scale: the lower of the patch-PCA estimate
+    (:func:`selfrestore.noise_check.noise_sigma_pca`) and the finest-scale Haar one
+    (:func:`~selfrestore.noise_check.noise_sigma`). Both read texture as noise when there is little noise (on
+    noise-free photos PCA read 2-8/255, Haar 1.2-4.4), PCA the more; above ~10/255 both are within a few % of
+    the level. NaN if neither can measure it (PCA needs an image of a few patches)."""
     from .noise_check import noise_sigma, noise_sigma_pca
 
+    haar = float(noise_sigma(gray))
     try:
-        return float(noise_sigma_pca(gray))
+        return min(float(noise_sigma_pca(gray)), haar) if np.isfinite(haar) else float(noise_sigma_pca(gray))
     except ValueError:
-        return float(noise_sigma(gray))
+        return haar
 
 
 def _central_noise_sigma(image: np.ndarray, alpha: np.ndarray | None = None) -> float:
@@ -807,35 +810,54 @@ class Restorer:
         return to_channels(out, have) if have != self.channels else out
 
     def takes_gray_as_colour(self, image: np.ndarray) -> bool:
-        """Whether ``image`` (H, W, C) reaches the model as a colour view (:mod:`selfrestore.gray_as_colour`):
-        :attr:`gray_as_colour`, a colour model of Gaussian (or unknown) noise, and a gray image or one whose
-        three channels are all equal."""
+        """Whether ``image`` (H, W, C) may reach the model as a colour view (:mod:`selfrestore.gray_as_colour`):
+        :attr:`gray_as_colour`, a colour denoiser (``method.corrects_clipped_noise``: not a deblurring net) of
+        Gaussian (or unknown) noise, and a gray image or one whose three channels are all equal."""
         from .corruption.noise import Gaussian
 
         noise = getattr(self.method, "noise", None)
-        if not self.gray_as_colour or self.channels != 3 or not (noise is None or isinstance(noise, Gaussian)):
+        if not self.gray_as_colour or self.channels != 3 or not getattr(self.method, "corrects_clipped_noise", False) \
+                or not (noise is None or isinstance(noise, Gaussian)):
             return False
         return image.shape[2] == 1 or (image.shape[2] == 3 and np.array_equal(image[:, :, 0], image[:, :, 1])
                                        and np.array_equal(image[:, :, 0], image[:, :, 2]))
 
     def _colour_view(self, image: np.ndarray, params: Mapping[str, Any]) -> tuple[Any, Mapping[str, Any]]:
-        """(:class:`~selfrestore.gray_as_colour.ColourView`, the noise parameters to restore it with) when a
-        gray image, or a colour one whose channels are all equal, meets a colour model of Gaussian (or
-        unknown) noise and :attr:`gray_as_colour`; else (None, ``params``). The gray image's noise: the given
-        ``sigma``, else measured on it (:func:`~selfrestore.noise_check.noise_sigma_pca`); a given level becomes
-        the view's."""
-        from .gray_as_colour import colour_view
+        """(:class:`~selfrestore.gray_as_colour.ColourView`, the noise parameters to restore it with) when
+        :meth:`takes_gray_as_colour`; else (None, ``params``). The gray image's noise: the given ``sigma``, else
+        measured on it (:func:`_gray_noise_sigma`). Not taken (the channel repeated, which Laine19 models
+        restore by the exact posterior of the gray value) where the view would be wrong or worse: a measured
+        level under the low end of a range model's levels (that estimate is mostly texture: the default model
+        lost 6 dB on noise-free photos, 1.3 on sigma 2; a review), a given level under a single-level model's
+        luma noise (the view's luma would keep the given level while the posterior assumed the model's), a
+        model of level 0."""
+        from .gray_as_colour import colour_view, target_level
 
         if not self.takes_gray_as_colour(image):
             return None, params
         noise = getattr(self.method, "noise", None)
-        sigma = params.get("sigma")
-        if sigma is None:
-            sigma = _gray_noise_sigma(image[:, :, 0])
-        if not (np.isfinite(sigma) and sigma > 0):
+        levels = None if noise is None else (noise.low, noise.high)
+        given = params.get("sigma")
+        sigma = _gray_noise_sigma(image[:, :, 0]) if given is None else given
+        if not (np.isfinite(sigma) and sigma > 0) or (levels is not None and levels[1] <= 0):
             return None, params
-        view = colour_view(image[:, :, :1], float(sigma), None if noise is None else (noise.low, noise.high))
+        if levels is not None and given is None and levels[0] < levels[1] and sigma < levels[0]:
+            return None, params
+        if levels is not None and given is not None and levels[0] == levels[1] \
+                and math.sqrt(3) * given < target_level(given, levels):
+            return None, params
+        view = colour_view(image[:, :, :1], float(sigma), levels)
         return view, ({**params, "sigma": view.level} if "sigma" in params else params)
+
+    def model_input(self, image: np.ndarray, mapping: dict[str, float] | None = None) -> np.ndarray:
+        """What the network is given for ``image`` (H, W, C, the data's values; ``mapping`` as
+        :meth:`to_model_scale`): on the model's scale, in its channels; a gray image through a colour model,
+        its colour view (what ``restore --adapt`` trains on, so that it trains on what it restores)."""
+        from .io import to_channels
+
+        scaled = self.to_model_scale(image, mapping)
+        view, _ = self._colour_view(scaled, self._scaled_params(mapping))
+        return view.colour if view is not None else to_channels(scaled, self.channels)
 
     def restore_file(self, source: str | os.PathLike, target: str | os.PathLike) -> Path:
         """Restore the image file ``source`` into ``target`` in the input's form (bit depth, alpha ...; a TIFF

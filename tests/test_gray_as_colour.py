@@ -128,3 +128,60 @@ def test_a_noisier_gray_image_is_not_warned_about_its_level(camera_crop):
     assert restorer.level_mismatch(quiet) is not None
     restorer.gray_as_colour = False
     assert restorer.level_mismatch(loud) is not None
+
+
+def _with_method(tmp_path, method_header):
+    """unet-gauss25's weights saved under another method header (a user's model of another kind)."""
+    from selfrestore.checkpoint import load_model, save_checkpoint
+
+    _, net, header = load_model("unet-gauss25")
+    header = {k: v for k, v in header.items() if k not in ("format", "net")}
+    header["method"] = method_header
+    path = tmp_path / "m.safetensors"
+    save_checkpoint(path, net, header)
+    return path
+
+
+def test_where_the_colour_view_is_not_taken(tmp_path):
+    """Found by a review: the view read texture as noise on clean gray photos (the default model took a
+    noise-free camera crop 6 dB away from itself), fed chroma noise to a deblurring net (no noise model),
+    kept the model's level where a lower one was given, and divided by zero for a level-0 model."""
+    from skimage import data
+
+    from selfrestore.restore import Restorer
+
+    clean = (data.camera()[100:228, 150:278] / 255.0).astype(np.float32)
+    default = Restorer("laine19-gauss5_50", device="cpu", clipping="off")
+    assert default._colour_view(clean[:, :, None], {})[0] is None  # measured under the range: no view
+    noisy = clean + np.random.default_rng(1).normal(0, 25 / 255, clean.shape).astype(np.float32)
+    assert default._colour_view(noisy[:, :, None], {})[0] is not None
+    given = Restorer("laine19-gauss25", device="cpu", noise_params={"sigma": 8 / 255})
+    assert given._colour_view(noisy[:, :, None], {"sigma": 8 / 255})[0] is None
+    assert given._colour_view(noisy[:, :, None], {"sigma": 20 / 255})[0] is not None
+    deblur = Restorer(_with_method(tmp_path, {"name": "reblur", "noise": None}), device="cpu", clipping="off")
+    assert not deblur.takes_gray_as_colour(noisy[:, :, None])
+    level0 = Restorer(_with_method(tmp_path, {"name": "n2n", "noise": "gauss0"}), device="cpu", clipping="off")
+    assert level0.restore(noisy).shape == noisy.shape
+
+
+def test_adapt_trains_on_the_colour_view_it_restores(monkeypatch, camera_crop):
+    """restore --adapt fine-tuned on the gray channel repeated while restore gave the net the colour view
+    (-1.4 dB after 40 steps; a review): the training images are the view."""
+    import selfrestore.data.images as images_module
+    from selfrestore.commands.restore import adapt_model
+    from selfrestore.restore import Restorer
+
+    _, noisy = camera_crop
+    restorer = Restorer("laine19-gauss25", device="cpu", clipping="off")
+    seen = []
+
+    class Recording(images_module.NoisyImages):
+        def __init__(self, images, *args, **kwargs):
+            seen.extend(images)
+            super().__init__(images, *args, **kwargs)
+
+    monkeypatch.setattr(images_module, "NoisyImages", Recording)
+    adapt_model(restorer, [noisy[:, :, None]], steps=1, quiet=True)
+    assert len(seen) == 1 and seen[0].shape == (*noisy.shape, 3)
+    assert np.array_equal(seen[0], restorer.model_input(noisy[:, :, None]))
+    assert np.abs(seen[0][:, :, 0] - seen[0][:, :, 1]).max() > 0.1  # not one channel repeated

@@ -135,3 +135,22 @@ def test_inspect_names_non_finite_values_as_the_reason_an_image_is_left_out(tmp_
     assert "non-finite values (inf) in 4 of its 4096 pixels" in capsys.readouterr().err
     report = json.loads((tmp_path / "r.json").read_text())
     assert 0.09 < report["noise_sigma_median"] < 0.11 and report["images"][0]["float_range"][1] < 1.5
+
+
+def test_inspect_gives_noise_pg_of_dim_data_in_the_datas_own_units(tmp_path, capsys):
+    """Dim 16-bit data is measured after its percentile map, but restore --noise-pg takes the data's own
+    units: the advice gave a / scale (16x too large here: 28.8 dB restored against 32.9 with the true values;
+    a review). Now converted back."""
+    import re
+
+    import tifffile
+    from skimage import data
+
+    rng = np.random.default_rng(0)
+    a, b = 2e-4, 3e-4  # Var = a x + b^2 on the [0, 1] scale of the 16-bit file; 6% of its range
+    x = data.camera()[:384, :384] / 255.0 * 0.06
+    y = a * rng.poisson(x / a) + b * rng.standard_normal(x.shape)
+    tifffile.imwrite(tmp_path / "dim.tif", np.clip(np.round(y * 65535), 0, 65535).astype(np.uint16))
+    assert main(["inspect", str(tmp_path / "dim.tif")]) == 0
+    found = re.search(r"--noise-pg ([0-9.e-]+) ([0-9.e-]+)", capsys.readouterr().out)
+    assert found and 0.75 * a < float(found.group(1)) < 1.33 * a

@@ -206,17 +206,3 @@ def test_an_orientation_the_output_format_cannot_hold_is_said(tmp_path, model, c
         assert _restore(tmp_path / "r.jpg", "--model", model, "-o", tmp_path / f"out{suffix}") == 0
         said = "EXIF orientation 6" in capsys.readouterr().err
         assert said == (suffix != ".png"), suffix
-
-
-def test_a_gray_image_through_a_shipped_colour_model_is_warned_once(tmp_path, model, capsys):
-    """Every shipped model is a colour model; on gray images they restore far less well (Set12, sigma 25:
-    26.1 dB at best against BM3D's 30.0, benchmarks/results/gray_default.md). Said once per run, for shipped
-    models only (a user's model is what it is), not for colour images."""
-    for name in ("a.png", "b.png"):
-        _png(tmp_path / "g" / name, channels=1, seed=len(name))
-    _png(tmp_path / "c" / "c.png")
-    assert _restore(tmp_path / "g", "--model", "unet-gauss25", "-o", tmp_path / "o1") == 0
-    assert capsys.readouterr().err.count("a gray image through a shipped model") == 1
-    for inputs, chosen in (((tmp_path / "g",), model), ((tmp_path / "c",), "unet-gauss25")):
-        assert _restore(*inputs, "--model", chosen, "-o", tmp_path / "o2", "--overwrite") == 0
-        assert "a gray image through a shipped model" not in capsys.readouterr().err

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections import Counter
 from pathlib import Path
@@ -99,9 +100,12 @@ def subsampled_advice(subsampled: list[str], measured: int, target: str, sigma: 
 
 def advice(sigma: float | None, correlation: float | None, inputs: list[str], pairs_hint: bool = True,
            noise_name: str | None = None, subsampled: list[str] | None = None,
-           measured: int | None = None) -> list[str]:
+           measured: int | None = None, data_map: dict[str, float] | None | bool = None) -> list[str]:
     """What to run, from the measured noise level (0-255 scale), neighbour correlation and noise model;
-    ``subsampled``: the JPEGs with chroma subsampling among the ``measured`` images (None: as many)."""
+    ``subsampled``: the JPEGs with chroma subsampling among the ``measured`` images (None: as many);
+    ``data_map``: the percentile map of dim 16-bit images the noise model was measured after (``restore
+    --noise-pg`` takes the data's own units: converted back), False when only some images had one (no
+    ``--noise-pg`` line: one (a, b) cannot fit both)."""
     from ..noise_check import CORRELATION_LIMIT
 
     target = " ".join(inputs)
@@ -127,8 +131,12 @@ def advice(sigma: float | None, correlation: float | None, inputs: list[str], pa
                      f"selfrestore fit {target} --method laine19 --noise {noise_name} -o model.safetensors")
         a, b = ((float(v) for v in noise_name[2:].split("_")) if noise_name.startswith("pg")
                 else (1 / float(noise_name[len("poisson"):]), 0.0))
-        lines.append(f"Or restore now, without training, with the shipped Gaussian model through the Anscombe "
-                     f"transform: selfrestore restore {target} --noise-pg {a:.3g} {b:.3g} -o restored/")
+        if data_map:  # Var' = a' x' + b'^2 on x' = (x - offset) / scale: a = a' scale, b^2 = b'^2 scale^2 - a offset
+            a, b = a * data_map["scale"], math.sqrt(max(0.0, (b * data_map["scale"]) ** 2 - a * data_map["scale"]
+                                                        * data_map["offset"]))
+        if data_map is not False:
+            lines.append(f"Or restore now, without training, with the shipped Gaussian model through the Anscombe "
+                         f"transform: selfrestore restore {target} --noise-pg {a:.3g} {b:.3g} -o restored/")
         return lines
     if sigma is not None and 5 <= sigma <= 50:
         lines.append(f"Or restore now with the shipped Gaussian model (std 5-50, level estimated per image): "
@@ -384,9 +392,12 @@ def run(args: argparse.Namespace) -> int:
         advice_lines = list(video_advice(movable, None if floats else float(np.median(sigmas)), correlation,
                                          noise_name))
     elif readable := [item for item in image_inputs if str(Path(item)) not in unreadable]:
+        maps = [r["intensity_mapping"] for r in integer_rows]
+        data_map = None if not any(maps) else False if not all(maps) else \
+            {key: float(np.median([m[key] for m in maps])) for key in ("offset", "scale")}
         advice_lines = list(advice(None if floats else float(np.median(sigmas)), correlation, readable,
                                    noise_name=noise_name, subsampled=subsampled,
-                                   measured=images_measured))
+                                   measured=images_measured, data_map=data_map))
     for line in advice_lines:
         say(line)
     if args.json:

@@ -150,13 +150,10 @@ def adapt_model(restorer: Restorer, images: Sequence[np.ndarray], steps: int, qu
     """Fine-tune the restorer's network on the images to restore (test-time training), each on the scale it
     is then restored on (``maps``: from :meth:`~selfrestore.restore.Restorer.stack_mappings`; without them,
     each image's own)."""
-    from ..io import to_channels
-
     method = restorer.method
     if maps is None:
         maps = [restorer.mapping_for(img) for img in images]
-    images = [to_channels(restorer.to_model_scale(img, mapping), restorer.channels)
-              for img, mapping in zip(images, maps)]
+    images = [restorer.model_input(img, mapping) for img, mapping in zip(images, maps)]  # a gray image: its view
     custom = getattr(method, "adapt", None)
     if custom is not None:
         custom(restorer.net, images, steps)
@@ -315,7 +312,7 @@ def run(args: argparse.Namespace) -> int:
             todo.append((path, target))
     from tqdm import tqdm
 
-    restored, mismatched, subsampled_said, gray_said = 0, 0, False, False
+    restored, mismatched, subsampled_said = 0, 0, False
     for path, target in tqdm(todo, desc="restore", unit="img", disable=len(todo) < 2 or args.quiet):
         try:  # one file at a time: a folder of any size fits in memory (a huge stack is refused, not killed)
             if not (args.adapt and preloaded[path]):
@@ -362,12 +359,6 @@ def run(args: argparse.Namespace) -> int:
                  f"spread over neighbouring pixels, and a blind-spot model ({restorer.method.name}) restores such "
                  "images poorly (it assumes independent noise per pixel); prefer --model unet-gauss25, or the raw / "
                  "uncompressed files if you have them")
-        if info.channels == 1 and restorer.channels == 3 and restorer.shipped and not gray_said:
-            gray_said = True  # once, as above
-            warn(f"{path}: a gray image through a shipped model, which is a colour model: on gray images these "
-                 "restore far less well than on colour ones (Set12, sigma 25: 26.1 dB at best against BM3D's 30.0, "
-                 "benchmarks/results/gray_default.md); for gray data, fit a model on your images (selfrestore "
-                 "fit DATA --channels 1)")
         start = time.time()
         outputs, deviations = [], []
         decisions = restorer.stack_clipping(frames, info.stack_shape, info.stack_axes, info.frame_blanks, maps)
