@@ -164,6 +164,15 @@ def _read_fits(path: Path) -> tuple[np.ndarray, dict]:
     return array.reshape(array.shape[-2:]), meta
 
 
+def pil_image():
+    """PIL's Image module, its decompression-bomb guard off (a frame over 89 MP printed a raw warning, over
+    179 MP was refused): large images are checked against this machine's memory instead (check_fits_in_memory)."""
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = None  # (set at each use: whoever lowered it since does not refuse our images)
+    return Image
+
+
 def _read_pixels(path: Path) -> tuple[np.ndarray, dict]:
     """The stored pixels and the metadata to carry to the output (``icc_profile``, ``exif``, FITS header)."""
     suffix = path.suffix.lower()
@@ -201,8 +210,7 @@ def _read_pixels(path: Path) -> tuple[np.ndarray, dict]:
         if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[-1] not in (1, 3, 4):
             array = np.moveaxis(array, 0, -1)  # planar (C, H, W) TIFF
         return array, meta
-    from PIL import Image
-
+    Image = pil_image()
     if suffix == ".png" and _png16_colour_type(path):
         with Image.open(path) as img:  # metadata only: PIL would reduce the pixels to 8 bits
             meta = _pil_metadata(img)
@@ -713,8 +721,9 @@ def is_loss_plot(path: Path) -> bool:
 def chroma_subsampled_jpeg(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a colour JPEG whose chroma is stored at reduced resolution (4:2:0, 4:2:2: most
     cameras' and phones' JPEGs): its noise is no longer independent from pixel to pixel."""
-    from PIL import Image, JpegImagePlugin
+    from PIL import JpegImagePlugin
 
+    Image = pil_image()
     if Path(path).suffix.lower() not in (".jpg", ".jpeg"):
         return False
     try:
@@ -770,7 +779,7 @@ def physical_memory() -> int | None:
 
 def decoded_bytes(paths: Sequence[Path], channels: int | None = None) -> int:
     """Memory the images take once decoded to float32, from their headers alone (unreadable ones count 0)."""
-    from PIL import Image
+    Image = pil_image()
 
     total = 0
     for path in paths:

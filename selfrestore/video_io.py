@@ -29,7 +29,8 @@ from .io import (FITS_SUFFIXES, IMAGE_SUFFIXES, STACK_SUFFIXES, TIFF_SUFFIXES, V
                  discard, publish, refuse_animation, temporary_beside, tiff_pages_lost, to_channels, write_frames,
                  write_image)
 
-_PATTERN = re.compile(r"%0?\d*d")
+#: a printf frame pattern's frame-number field, or ``%%`` (a literal %), in a frame file's name
+_FIELD = re.compile(r"(%%|%0?\d*d)")
 #: ffmpeg's muxer name for the suffixes whose name is not the muxer's
 CONTAINERS = {".mkv": "matroska", ".m4v": "mp4", ".mpg": "mpeg", ".y4m": "yuv4mpegpipe"}
 
@@ -76,7 +77,8 @@ def decoded_frames(path: str | os.PathLike) -> tuple[int, list[str], float]:
     """Decode every frame of the first video stream of ``path`` (ffmpeg, output discarded): how many decode,
     the errors ffmpeg reported for that stream or the file's end on the way (a damaged or cut-off file;
     empty for an intact one; other streams' errors, a glitch in the sound, are not the video's), and the share
-    of frame intervals that differ from the others (ffmpeg's vfrdet filter; 0 for a constant rate)."""
+    of frame intervals that differ from the others (ffmpeg's vfrdet filter; 0 for a constant rate, and for
+    intervals at most one tick of a clock of 1 kHz or finer apart: see :func:`rounded_intervals`)."""
     cmd = [_ffmpeg().get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "repeat+level+info", "-i",
            str(path), "-map", "0:v:0", "-vf", "vfrdet", "-f", "null", "-"]
     run = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -90,12 +92,41 @@ def decoded_frames(path: str | os.PathLike) -> tuple[int, list[str], float]:
     video = [message for source, message in errors  # the video decoder's (its name, or ffmpeg's decoder thread)
              if (codec and f"[{codec} @" in source) or "vist#" in source or "[dec:" in source
              or re.search(r"partial file|ended prematurely|truncat", message, re.IGNORECASE)]
-    variable = next((float(found.group(1)) for line in lines if (found := re.search(r"\] VFR:([0-9.]+)", line))),
-                    0.0)
+    vfr = next((found for line in lines
+                if (found := re.search(r"\] VFR:([0-9.]+) \(\d+/\d+\)(?: min: (-?\d+) max: (-?\d+))?", line))), None)
+    variable = float(vfr.group(1)) if vfr else 0.0
+    clock = next((found for line in lines if (found := re.search(r"Stream #0:\d+.*?: Video: .*?([0-9.]+)(k?) tbn",
+                                                                 line))), None)
+    if variable and vfr.group(2) is not None and clock is not None and \
+            rounded_intervals(int(vfr.group(2)), int(vfr.group(3)), float(clock.group(1)) * (1000 if clock.group(2)
+                                                                                             else 1)):
+        variable = 0.0
     for line in reversed(lines):
         if (found := re.search(r"frame=\s*(\d+)", line)):
             return int(found.group(1)), video, variable
     raise RuntimeError("ffmpeg did not say how many frames it decoded")
+
+
+def rounded_intervals(shortest: int, longest: int, ticks_per_second: float) -> bool:
+    """Whether frame intervals of ``shortest`` to ``longest`` ticks of the stream's clock are one constant rate
+    rounded to that clock: at most one tick apart, a tick of at most 1 ms. MKV / WebM keep milliseconds, so a
+    constant 29.97, 30, 24 or 60 fps alternates 33 / 34 ms (16 / 17 ms) intervals, an MP4 at 15360 Hz 512 / 513
+    ticks: each frame is then at most 1 ms off its constant-rate time, far below what eye or lip sync notice.
+    On a coarse clock (a tick of 1/25 s) one tick apart is a frame dropped or doubled: a variable rate."""
+    return 0 <= longest - shortest <= 1 and ticks_per_second >= 1000
+
+
+def has_sound(path: str | os.PathLike) -> bool:
+    """Whether the video file ``path`` has an audio stream (ffmpeg's listing of its streams)."""
+    probe = subprocess.run([_ffmpeg().get_ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True,
+                           text=True, errors="replace")
+    return bool(re.search(r"Stream #\S+.*: Audio:", probe.stderr))
+
+
+def sound_kept(target: str | os.PathLike) -> bool:
+    """Whether a video written to ``target`` can carry the source's sound: a video file, but not YUV4MPEG (raw
+    frames only); frame folders, patterns and stacks hold none."""
+    return output_kind(target) == "file" and Path(target).suffix.lower() != ".y4m"
 
 
 #: bytes per frame of a YUV4MPEG chroma tag, per luma pixel count (w, h) and bytes per sample
@@ -168,8 +199,30 @@ def riff_length(path: str | os.PathLike) -> tuple[int, int, int | None] | None:
 
 
 def is_pattern(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a printf frame pattern (``frames/%05d.png``) rather than a file or folder name."""
-    return bool(_PATTERN.search(str(path)))
+    """Whether ``path`` is a printf frame pattern (``frames/%05d.png``) rather than a file or folder name: its
+    file name has a ``%d`` field (``%%`` is a literal %; the folders are taken as they are, on reading and on
+    writing alike)."""
+    return any(token != "%%" for token in _FIELD.findall(Path(path).name))
+
+
+def check_pattern(pattern: str | os.PathLike) -> None:
+    """A UserError unless the frame pattern ``pattern`` fills in one frame number: exactly one ``%d`` field,
+    and no other ``%`` than ``%%`` (two fields crashed with a traceback where the number was filled in)."""
+    name = Path(pattern).name
+    try:
+        fits = sum(token != "%%" for token in _FIELD.findall(name)) == 1 and bool(name % 0)
+    except (TypeError, ValueError):  # another printf field (%s), or a lone %
+        fits = False
+    if not fits:
+        raise UserError(f"{pattern}: a frame pattern has exactly one %d field (e.g. %05d); write a literal % as %%")
+
+
+def _name_regex(name: str, number: str) -> re.Pattern:
+    """A regex of the file names the pattern file name ``name`` gives: its field as ``number``, ``%%`` as the
+    one % it writes (``re.escape`` of the name kept both)."""
+    parts = _FIELD.split(name)  # literal text at even positions, fields and %% at odd ones
+    return re.compile("^" + "".join(re.escape(part) if i % 2 == 0 else "%" if part == "%%" else number
+                                    for i, part in enumerate(parts)) + "$")
 
 
 def is_video_file(path: str | os.PathLike) -> bool:
@@ -199,7 +252,7 @@ def frames_on_disk(pattern: str | os.PathLike) -> dict[int, Path]:
     path = Path(pattern)
     if not path.parent.is_dir():
         return {}
-    regex = re.compile("^" + _PATTERN.sub(r"(\\d+)", re.escape(path.name).replace(r"\%", "%")) + "$")
+    regex = _name_regex(path.name, r"(\d+)")
     found = {}
     for p in path.parent.iterdir():
         m = regex.match(p.name)
@@ -216,14 +269,14 @@ def _pattern_frames(pattern: str) -> tuple[list[Path], int]:
         raise UserError(f"{pattern}: folder {folder} does not exist")
     found = frames_on_disk(pattern)
     if not found:
-        loose = re.compile("^" + _PATTERN.sub(r"\\d+", re.escape(Path(pattern).name).replace(r"\%", "%")) + "$")
+        loose = _name_regex(Path(pattern).name, r"\d+")
         near = sorted((p.name for p in folder.iterdir() if loose.match(p.name)), key=natural_key)
         hint = f" (files such as {near[0]} exist: mind the number's width)" if near else ""
         raise UserError(f"{pattern}: no frame matches this pattern{hint}")
     start, end = min(found), max(found)
     missing = next((i for i in range(start, end + 1) if i not in found), None)
     if missing is not None:
-        raise UserError(f"{pattern}: frame {missing} ({Path(pattern % missing).name}) is missing between frames "
+        raise UserError(f"{pattern}: frame {missing} ({Path(pattern).name % missing}) is missing between frames "
                         f"{start} and {end}; restore the frame, or give a folder or pattern of consecutive frames")
     return [found[i] for i in range(start, end + 1)], start
 
@@ -286,9 +339,9 @@ def _frame_header(path: Path) -> tuple[int, int, int, bool, str]:
                 return (int(page.imagelength), int(page.imagewidth), 1 if samples <= 2 else 3, samples in (2, 4),
                         depth)
         if suffix not in FITS_SUFFIXES + (".ppm", ".pnm"):  # (PIL reads a 16-bit PPM as 8 bits: read_image below)
-            from PIL import Image
+            from .io import _png16_colour_type, pil_image
 
-            from .io import _png16_colour_type
+            Image = pil_image()
 
             with Image.open(path) as img:
                 refuse_animation(img, path)  # (found at its turn, it stopped the video halfway)
@@ -324,6 +377,7 @@ class VideoReader:
         text = str(source)
         self._paths: list[Path] = []
         if is_pattern(text):
+            check_pattern(text)
             self._paths, first = _pattern_frames(text)
             self.info = self._frames_info("pattern", text, first)
         elif Path(text).is_dir():
@@ -509,6 +563,7 @@ def output_kind(target: str | os.PathLike) -> str:
     if is_stack_file(text) and not is_pattern(text):
         return "stack"
     if is_pattern(text):
+        check_pattern(text)
         suffix = Path(text).suffix.lower()
         if suffix not in IMAGE_SUFFIXES:  # said now, not at the first frame written after all the fine-tuning
             what = f"unknown image suffix {suffix!r}" if suffix else "no image suffix"
@@ -523,8 +578,8 @@ def output_kind(target: str | os.PathLike) -> str:
 
 def output_frame_path(target: str | os.PathLike, info: VideoInfo, index: int) -> Path:
     """The file frame ``index`` of the video ``info`` goes to in a pattern or folder output ``target``."""
-    if output_kind(target) == "pattern":
-        return Path(str(target) % (info.first_index + index))
+    if output_kind(target) == "pattern":  # (the file name only: its folders are taken as they are, as on reading)
+        return Path(target).with_name(Path(target).name % (info.first_index + index))
     if info.kind in ("folder", "pattern") and index < len(info.names):
         name = info.names[index]
     else:
@@ -775,12 +830,9 @@ class VideoWriter:
     def _add_sound(self, source: str) -> None:
         """Mux the source's audio streams into the encoded video (stream copy; AAC / Opus if the container
         refuses the original codec). A source without sound is left alone; a failure only warns."""
-        if Path(self.target).suffix.lower() == ".y4m":  # raw frames: no room for sound
+        if not sound_kept(self.target) or not has_sound(source):  # (y4m: raw frames, no room for sound)
             return
         exe = _ffmpeg().get_ffmpeg_exe()
-        probe = subprocess.run([exe, "-hide_banner", "-i", source], capture_output=True, text=True)
-        if not re.search(r"Stream #\S+.*: Audio:", probe.stderr):
-            return
         suffix = Path(self.target).suffix.lower()
         seconds = (self.count + 0.5) / self.info.fps  # the sound ends with the frames written (+ half a frame)
         muxed = temporary_beside(Path(self.target))  # (ffmpeg -y writes over it; a killed run's is removed)

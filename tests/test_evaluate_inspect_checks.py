@@ -236,3 +236,23 @@ def test_a_report_name_ending_with_a_slash_is_refused(tmp_path, clean_dir, capsy
     for verb in (evaluate, ["inspect", str(clean_dir)]):
         assert main([*verb, "--json", str(tmp_path / "rep") + "/"]) != 0
         assert "ends with /" in capsys.readouterr().err and not (tmp_path / "rep").exists()
+
+
+def test_evaluate_says_how_many_images_a_perceptual_mean_covers(tmp_path, rgb_image, capsys):
+    """NIQE needs two 96 px blocks: its mean covered fewer images than PSNR's without a word (an audit)."""
+    from selfrestore import perceptual
+
+    if not perceptual.available()["niqe"]:
+        pytest.skip("NIQE parameters not installed")
+    folder = tmp_path / "clean"
+    write_image(folder / "big.png", np.tile(rgb_image, (4, 4, 1))[:200, :200])
+    write_image(folder / "small.png", np.tile(rgb_image, (4, 4, 1))[:64, :100])
+    assert main(["evaluate", "--clean", str(folder), "--model", "unet-gauss25", "--noise", "gauss25",
+                 "--json", str(tmp_path / "r.json")]) == 0
+    import re
+
+    mean_line = [line for line in capsys.readouterr().out.splitlines() if line.startswith("mean")][0]
+    assert re.search(r"NIQE [0-9.]+ \(of 1\)", mean_line) and "LPIPS" in mean_line
+    assert not re.search(r"LPIPS [0-9.]+ \(of", mean_line)  # both images are large enough for LPIPS
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["mean_counts"]["niqe"] == 1 and report["mean_counts"]["psnr"] == 2

@@ -188,16 +188,18 @@ def run(args: argparse.Namespace) -> int:
     if not rows:
         raise UserError("no image could be evaluated")
     summary = {k: float(np.mean([r[k] for r in rows])) for k in ("psnr_noisy", "psnr", "ssim")}
-    for name in extra_metrics:  # over the images large enough for the metric
+    counted = {}  # how many images each perceptual mean covers (those large enough for the metric)
+    for name in extra_metrics:
         values = [r[name] for r in rows if r[name] is not None]
         summary[name] = float(np.mean(values)) if values else None
+        counted[name] = len(values)
     extra = "".join(f"  {name.upper()} " + ("-" if summary[name] is None else f"{summary[name]:.4f}")
-                    for name in extra_metrics)
+                    + (f" (of {counted[name]})" if 0 < counted[name] < len(rows) else "") for name in extra_metrics)
     log(f"{'mean':24s} noisy {summary['psnr_noisy']:6.2f} dB  restored {summary['psnr']:6.2f} dB  "
         f"SSIM {summary['ssim']:.4f}{extra}  ({len(rows)} images, {args.noise}, seed {args.seed})")
     if args.json:
         text = json_report({"model": args.model, "noise": args.noise, "seed": args.seed, "mean": summary,
-                            "images": rows})
+                            "mean_counts": {"psnr": len(rows), "ssim": len(rows), **counted}, "images": rows})
         if args.json == "-":
             print(text)
         else:

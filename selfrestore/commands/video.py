@@ -279,17 +279,20 @@ def check_start_model(model: str, method: Method, net: nn.Module, header: dict, 
         raise UserError(f"{model}: a {frames}-frame network; {advice}")
 
 
-def check_frame_size(info: VideoInfo, net: nn.Module, flow: str) -> None:
-    """A UserError when the frames are too small to fine-tune on: smaller than the network's size multiple
-    (the training crops) or than optical flow can work on."""
-    from ..video import DIS_MIN_SIDE, min_frame_side
+def check_frame_size(info: VideoInfo, net: nn.Module, flow: str, crops: bool = True, flows: bool = True) -> None:
+    """A UserError when the frames are too small for what the run does: smaller than the network's size multiple
+    (``crops``: it fine-tunes) or than the optical flow can work on (``flows``: it computes flows). A run that
+    does neither (--steps-per-frame 0 online) only restores, which takes frames of any size."""
+    from ..video import DIS_MIN_SIDE
 
-    side = min_frame_side(net, flow)
+    needs = ([("training crops", int(getattr(net, "size_multiple", 1)))] if crops else []) + \
+        ([("DIS flow", DIS_MIN_SIDE)] if flows and flow == "dis" else [])
+    side = max((need for _, need in needs), default=1)
     if min(info.height, info.width) < side:
-        why = [f"training crops: {getattr(net, 'size_multiple', 1)}"] + ([f"DIS flow: {DIS_MIN_SIDE}"]
-                                                                          if flow == "dis" else [])
-        raise UserError(f"{info.source}: frames of {info.width}x{info.height} pixels are too small; fine-tuning "
-                        f"needs at least {side}x{side} ({', '.join(why)})")
+        what = "fine-tuning" if crops else "the optical flow of --offline (computed before its passes)"
+        raise UserError(f"{info.source}: frames of {info.width}x{info.height} pixels are too small; {what} "
+                        f"needs at least {side}x{side} ({', '.join(f'{why}: {need}' for why, need in needs)})"
+                        + ("" if crops else "; use --online, or --flow farneback"))
 
 
 #: float32 values per pixel of each frame that --offline keeps besides the frames themselves: the frames
@@ -320,7 +323,7 @@ def run(args: argparse.Namespace) -> int:
     from ..registry import METHODS
     from ..train import amp_of, pick_device, resolve_amp
     from ..video import VideoConfig, check_video_config, finetune_and_restore, saved_overwrite, saved_precision
-    from ..video_io import VideoReader, VideoWriter, output_paths
+    from ..video_io import VideoReader, VideoWriter, has_sound, output_paths, sound_kept
 
     device = pick_device(args.device)  # a device that is not here: one line, before anything is loaded
     if args.mode == "online":  # options of offline runs, given to an online one
@@ -348,9 +351,15 @@ def run(args: argparse.Namespace) -> int:
     model = args.model or DEFAULT_MODELS[args.method]
     start_method, net, header = load_model(model, device)
     check_start_model(model, start_method, net, header, args.method)
-    check_frame_size(reader.info, net, args.flow)
+    several = len(reader) >= 2  # (fine-tuning one frame is refused below; it has no flow)
+    tunes = several and args.steps_per_frame > 0 and (args.mode == "online" or args.passes > 0)
+    # --offline computes every flow before its passes, even when none trains on them
+    check_frame_size(reader.info, net, args.flow, crops=tunes, flows=tunes or (several and args.mode == "offline"))
     if reader.info.alpha:  # said even with --quiet: it is data the output will not have
         warn(f"{args.input}: the frames' alpha channel is not restored; the output frames have none")
+    if reader.info.kind == "file" and not sound_kept(args.output) and has_sound(args.input):  # said even with --quiet
+        warn(f"{args.input}: the sound track is not kept; {args.output} holds no sound (a video file such as .mp4 "
+             "or .mkv keeps it)")
     if reader.info.variable_rate:  # said even with --quiet: the output's frame timing will differ
         warn(f"{args.input}: variable frame rate ({100 * reader.info.variable_rate:.0f}% of the frame intervals "
              f"differ); the output is written at a constant {reader.info.fps:.4g} fps, so frame timing (and the "
