@@ -10,16 +10,13 @@ import pytest
 pytest.importorskip("cv2")
 
 from selfrestore.cli import main  # noqa: E402
-from selfrestore.io import read_image, write_image  # noqa: E402
+from selfrestore.io import read_image  # noqa: E402
 from selfrestore.video_io import VideoInfo, VideoReader, frames_on_disk, write_video  # noqa: E402
+from test_video_cli_checks import _frames as frames_named  # noqa: E402
 
 
 def _frames(folder, count=3, height=32, width=48):
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(1)
-    for i in range(count):
-        write_image(folder / f"{i:05d}.png", rng.random((height, width, 3), dtype=np.float32))
-    return folder
+    return frames_named(folder, count, height, width, digits=5)
 
 
 def _video(source, output, model, *extra):

@@ -10,11 +10,12 @@ from selfrestore.errors import UserError  # noqa: E402
 from selfrestore.io import write_image  # noqa: E402
 
 
-def _frames(folder, count=3, height=32, width=48):
+def _frames(folder, count=3, height=32, width=48, digits=3):
+    """``count`` random colour frames named 000.png ... (``digits`` wide) in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(1)
     for i in range(count):
-        write_image(folder / f"{i:03d}.png", rng.random((height, width, 3), dtype=np.float32))
+        write_image(folder / f"{i:0{digits}d}.png", rng.random((height, width, 3), dtype=np.float32))
     return folder
 
 
