@@ -696,7 +696,8 @@ class Restorer:
                                  mapping: Any = _PER_IMAGE) -> tuple[np.ndarray, np.ndarray]:
         """(posterior mean, per-pixel posterior standard deviation) of one (H, W, C) image, both in the data's
         own values and channels, for Bayesian models (``method.restore_with_uncertainty``). A colour model on
-        a gray image gives the gray std of the luma; a gray model restores colour channel by channel. Input
+        a gray image gives the std of its gray value (through the colour view: the std of the channel mean,
+        :attr:`gray_as_colour`); a gray model restores colour channel by channel. Input
         types as :meth:`restore` (``clipping_decision`` too); the std is float32, 0 for an alpha channel, NaN at
         NaN pixels."""
         from .errors import UserError
