@@ -853,11 +853,15 @@ class Restorer:
     def model_input(self, image: np.ndarray, mapping: dict[str, float] | None = None) -> np.ndarray:
         """What the network is given for ``image`` (H, W, C, the data's values; ``mapping`` as
         :meth:`to_model_scale`): on the model's scale, in its channels; a gray image through a colour model,
-        its colour view (what ``restore --adapt`` trains on, so that it trains on what it restores)."""
+        its colour view (what ``restore --adapt`` trains on, so that it trains on what it restores); with
+        ``sensor_noise``, the Anscombe-stabilised image (``mapping`` unused), as :meth:`restore` restores."""
         from .io import to_channels
 
-        scaled = self.to_model_scale(image, mapping)
-        view, _ = self._colour_view(scaled, self._scaled_params(mapping))
+        if self.sensor_noise is not None:
+            scaled, _, params = self._stabilise(image)
+        else:
+            scaled, params = self.to_model_scale(image, mapping), self._scaled_params(mapping)
+        view, _ = self._colour_view(scaled, params)
         return view.colour if view is not None else to_channels(scaled, self.channels)
 
     def restore_file(self, source: str | os.PathLike, target: str | os.PathLike) -> Path:

@@ -78,7 +78,7 @@ def decoded_frames(path: str | os.PathLike) -> tuple[int, list[str], float]:
     the errors ffmpeg reported for that stream or the file's end on the way (a damaged or cut-off file;
     empty for an intact one; other streams' errors, a glitch in the sound, are not the video's), and the share
     of frame intervals that differ from the others (ffmpeg's vfrdet filter; 0 for a constant rate, and for
-    intervals at most one tick of a clock of 1 kHz or finer apart: see :func:`rounded_intervals`)."""
+    one rounded to a fine clock: see :func:`rounded_intervals` and :func:`steady_times`)."""
     cmd = [_ffmpeg().get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "repeat+level+info", "-i",
            str(path), "-map", "0:v:0", "-vf", "vfrdet", "-f", "null", "-"]
     run = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -95,11 +95,8 @@ def decoded_frames(path: str | os.PathLike) -> tuple[int, list[str], float]:
     vfr = next((found for line in lines
                 if (found := re.search(r"\] VFR:([0-9.]+) \(\d+/\d+\)(?: min: (-?\d+) max: (-?\d+))?", line))), None)
     variable = float(vfr.group(1)) if vfr else 0.0
-    clock = next((found for line in lines if (found := re.search(r"Stream #0:\d+.*?: Video: .*?([0-9.]+)(k?) tbn",
-                                                                 line))), None)
-    if variable and vfr.group(2) is not None and clock is not None and \
-            rounded_intervals(int(vfr.group(2)), int(vfr.group(3)), float(clock.group(1)) * (1000 if clock.group(2)
-                                                                                             else 1)):
+    if variable and vfr.group(2) is not None and rounded_intervals(int(vfr.group(2)), int(vfr.group(3))) \
+            and steady_times(presentation_times(path)):
         variable = 0.0
     for line in reversed(lines):
         if (found := re.search(r"frame=\s*(\d+)", line)):
@@ -107,13 +104,42 @@ def decoded_frames(path: str | os.PathLike) -> tuple[int, list[str], float]:
     raise RuntimeError("ffmpeg did not say how many frames it decoded")
 
 
-def rounded_intervals(shortest: int, longest: int, ticks_per_second: float) -> bool:
-    """Whether frame intervals of ``shortest`` to ``longest`` ticks of the stream's clock are one constant rate
-    rounded to that clock: at most one tick apart, a tick of at most 1 ms. MKV / WebM keep milliseconds, so a
-    constant 29.97, 30, 24 or 60 fps alternates 33 / 34 ms (16 / 17 ms) intervals, an MP4 at 15360 Hz 512 / 513
-    ticks: each frame is then at most 1 ms off its constant-rate time, far below what eye or lip sync notice.
-    On a coarse clock (a tick of 1/25 s) one tick apart is a frame dropped or doubled: a variable rate."""
-    return 0 <= longest - shortest <= 1 and ticks_per_second >= 1000
+def rounded_intervals(shortest: int, longest: int) -> bool:
+    """Whether frame intervals of ``shortest`` to ``longest`` ticks of the stream's clock may be one constant rate
+    rounded to that clock: at most one tick apart, a tick at most about a tenth of the interval. MKV / WebM keep
+    milliseconds, so a constant 29.97, 30, 24 or 60 fps alternates 33 / 34 ms (16 / 17 ms) intervals, a QuickTime
+    file at 600 Hz 20 / 21 ticks, an MP4 at 15360 Hz 512 / 513. On a coarse clock (a tick of 1/25 s at 25 fps)
+    one tick apart is a frame dropped or doubled: a variable rate. Intervals that pass may still drift (30 fps,
+    then 29.4): :func:`steady_times` checks the frames' times themselves."""
+    return 0 <= longest - shortest <= 1 and shortest >= 10
+
+
+def presentation_times(path: str | os.PathLike) -> list[int] | None:
+    """The presentation times of the first video stream's packets of ``path``, in ticks of its clock, in
+    presentation order: demuxed only (ffmpeg's framecrc muxer, stream copy), no decoding. None when ffmpeg
+    fails or a packet has no time."""
+    run = subprocess.run([_ffmpeg().get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path),
+                          "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"], capture_output=True)
+    times = []
+    for line in run.stdout.decode(errors="replace").splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        fields = [field.strip() for field in line.split(",")]
+        if len(fields) < 3 or not fields[2].lstrip("-").isdigit():
+            return None
+        times.append(int(fields[2]))
+    return sorted(times) if run.returncode == 0 and times else None
+
+
+def steady_times(times: Sequence[int] | None, tolerance: float = 1.5) -> bool:
+    """Whether frame times (ticks, sorted) are one constant rate up to the clock's rounding: each at most
+    ``tolerance`` ticks off the straight line from the first to the last (rounding puts each at most half a tick
+    off its exact time, so at most one tick off that line). A rate that changes on the way (30 fps, then 29.4 on
+    a millisecond clock: every interval 33 or 34 ms, yet 0.2 s off by 20 s) drifts from it."""
+    if times is None or len(times) < 2:
+        return times is not None
+    spacing = (times[-1] - times[0]) / (len(times) - 1)
+    return max(abs(time - times[0] - index * spacing) for index, time in enumerate(times)) <= tolerance
 
 
 def has_sound(path: str | os.PathLike) -> bool:

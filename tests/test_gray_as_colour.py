@@ -185,3 +185,21 @@ def test_adapt_trains_on_the_colour_view_it_restores(monkeypatch, camera_crop):
     assert len(seen) == 1 and seen[0].shape == (*noisy.shape, 3)
     assert np.array_equal(seen[0], restorer.model_input(noisy[:, :, None]))
     assert np.abs(seen[0][:, :, 0] - seen[0][:, :, 1]).max() > 0.1  # not one channel repeated
+
+
+def test_model_input_is_what_the_network_is_given_with_poisson_gaussian_noise(monkeypatch):
+    """Review: model_input (what --adapt trains on) gave the plain scaled image for a Restorer with
+    sensor_noise, which restores the Anscombe-stabilised image: it must hand over what restore() restores."""
+    import selfrestore.restore as restore_module
+    from selfrestore.restore import Restorer
+
+    rng = np.random.default_rng(3)
+    a, b = 0.01, 0.02
+    image = (a * rng.poisson(np.full((48, 48, 3), 0.4) / a) + b * rng.standard_normal((48, 48, 3))).astype(np.float32)
+    restorer = Restorer("laine19-gauss5_50", device="cpu", sensor_noise=(a, b))
+    given = []
+    real = restore_module.restore_array
+    monkeypatch.setattr(restore_module, "restore_array", lambda method, net, x, **kw: given.append(x) or
+                        real(method, net, x, **kw))
+    restorer.restore(image)
+    assert len(given) == 1 and np.allclose(given[0], restorer.model_input(image), atol=1e-6)

@@ -154,3 +154,23 @@ def test_inspect_gives_noise_pg_of_dim_data_in_the_datas_own_units(tmp_path, cap
     assert main(["inspect", str(tmp_path / "dim.tif")]) == 0
     found = re.search(r"--noise-pg ([0-9.e-]+) ([0-9.e-]+)", capsys.readouterr().out)
     assert found and 0.75 * a < float(found.group(1)) < 1.33 * a
+
+
+def test_inspect_says_when_noise_pg_cannot_hold_a_black_level(tmp_path, capsys):
+    """Review: dim data with a black level (noise variance a (x - 0.05) in the file's units) converts to a
+    negative b^2, which the advice clamped to b = 0 without a word; now it says where the noise reaches 0."""
+    import re
+
+    import tifffile
+    from skimage import data
+
+    rng = np.random.default_rng(0)
+    a, black = 2e-4, 0.05
+    x = data.camera()[:384, :384] / 255.0 * 0.06
+    y = black + a * rng.poisson(x / a) + 3e-4 * rng.standard_normal(x.shape)
+    tifffile.imwrite(tmp_path / "dark.tif", np.clip(np.round(y * 65535), 0, 65535).astype(np.uint16))
+    assert main(["inspect", str(tmp_path / "dark.tif")]) == 0
+    out = capsys.readouterr().out
+    found = re.search(r"--noise-pg ([0-9.e-]+) 0 -o \S+ \(the measured noise reaches 0 at ([0-9.e-]+), not at 0: "
+                      r"a black level", out)
+    assert found and 0.04 < float(found.group(2)) < 0.06, out

@@ -48,7 +48,7 @@ def test_a_frame_pattern_with_two_fields_is_refused_in_one_line(tmp_path, tiny_m
 def test_rounded_timestamps_are_a_constant_rate_but_a_real_variable_rate_is_not(tmp_path):
     """MKV keeps milliseconds: a constant 29.97 fps has 33 / 34 ms intervals (an MP4 at 15360 Hz 512 / 513 ticks),
     which were reported as a variable rate (~70% of intervals differ) on nearly every MKV / WebM. Intervals one
-    tick of a 1 kHz or finer clock apart are a constant rate now; truly irregular intervals, and one tick of a
+    tick of a fine clock apart (a tick at most ~1/10 of the interval) are a constant rate now; truly irregular intervals, and one tick of a
     coarse clock (a frame of 1/25 s dropped), are still a variable rate."""
     frames = _frames(tmp_path / "f", count=8)
     common = ["-i", frames / "%05d.png", "-c:v", "libx264", "-pix_fmt", "yuv420p"]
@@ -64,8 +64,26 @@ def test_rounded_timestamps_are_a_constant_rate_but_a_real_variable_rate_is_not(
     assert VideoReader(tmp_path / "dropped.mp4").info.variable_rate > 0
     from selfrestore.video_io import rounded_intervals
 
-    assert rounded_intervals(33, 34, 1000) and not rounded_intervals(33, 35, 1000)
-    assert not rounded_intervals(1, 2, 25)
+    assert rounded_intervals(33, 34) and rounded_intervals(20, 21) and not rounded_intervals(33, 35)
+    assert not rounded_intervals(1, 2)
+
+
+def test_a_rate_that_drifts_by_one_tick_steps_is_variable_and_a_600_hz_clock_is_not(tmp_path):
+    """Review of the fix above: 30 fps then 29.4 fps on a millisecond clock has every interval 33 or 34 ms, yet the
+    frames end up 0.2 s off a constant rate by 20 s; it was called constant. A QuickTime clock of 600 Hz at 29.97
+    fps (20 / 21 ticks) was called variable: the clock only had to be 1 kHz or finer."""
+    lavfi = ["-f", "lavfi", "-i", "testsrc=size=64x48:rate=30", "-frames:v", "60"]
+    _ffmpeg(*lavfi, "-vf", "settb=1/1000,setpts='if(lt(N,20),round(N*1000/30),667+(N-20)*34)/(1000*TB)'",
+            "-fps_mode", "vfr", "-c:v", "libx264", "-pix_fmt", "yuv420p", tmp_path / "drift.mkv")
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=30000/1001", "-frames:v", "60", "-c:v", "libx264",
+            "-pix_fmt", "yuv420p", "-video_track_timescale", "600", tmp_path / "ntsc600.mov")
+    assert VideoReader(tmp_path / "drift.mkv").info.variable_rate > 0
+    assert VideoReader(tmp_path / "ntsc600.mov").info.variable_rate == 0.0
+    from selfrestore.video_io import steady_times
+
+    ntsc = [round(k * 1001 / 30) for k in range(300)]
+    assert steady_times(ntsc) and not steady_times(ntsc[:150] + [ntsc[149] + 34 * k for k in range(1, 151)])
+    assert not steady_times(None)
 
 
 def test_no_variable_rate_warning_for_a_constant_rate_mkv(tmp_path, tiny_model, capsys):
@@ -122,10 +140,14 @@ def test_steps_per_frame_0_restores_frames_too_small_to_fine_tune_on(tmp_path, t
     assert _video(frames, tmp_path / "farneback", tiny_model, "--offline", "--flow", "farneback") == 0
     capsys.readouterr()
     assert _video(frames, tmp_path / "dis", tiny_model, "--offline") == 2
-    assert "optical flow of --offline" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "optical flow of --offline" in err and "use --flow farneback or --online" in err, err
     assert _video(frames, tmp_path / "tuned", tiny_model, "--steps-per-frame", "1", "--flow", "farneback") == 0
-    assert _video(frames, tmp_path / "dis2", tiny_model, "--steps-per-frame", "1") == 2  # fine-tuning: DIS 32 px
-    assert "fine-tuning needs at least 32x32" in capsys.readouterr().err
+    capsys.readouterr()
+    assert _video(frames, tmp_path / "dis2", tiny_model, "--steps-per-frame", "1", "--offline") == 2  # DIS: 32 px
+    err = capsys.readouterr().err  # the review's: an --offline run that fine-tunes was told to use --online
+    assert "fine-tuning needs at least 32x32" in err and "use --flow farneback or --online --steps-per-frame 0" \
+        in err and "; use --online," not in err, err
 
 
 # ------------------------------------------------------------------------------------------- 6: sound dropped

@@ -131,12 +131,16 @@ def advice(sigma: float | None, correlation: float | None, inputs: list[str], pa
                      f"selfrestore fit {target} --method laine19 --noise {noise_name} -o model.safetensors")
         a, b = ((float(v) for v in noise_name[2:].split("_")) if noise_name.startswith("pg")
                 else (1 / float(noise_name[len("poisson"):]), 0.0))
+        floor = ""
         if data_map:  # Var' = a' x' + b'^2 on x' = (x - offset) / scale: a = a' scale, b^2 = b'^2 scale^2 - a offset
-            a, b = a * data_map["scale"], math.sqrt(max(0.0, (b * data_map["scale"]) ** 2 - a * data_map["scale"]
-                                                        * data_map["offset"]))
+            a, b2 = a * data_map["scale"], (b * data_map["scale"]) ** 2 - a * data_map["scale"] * data_map["offset"]
+            b = math.sqrt(max(0.0, b2))
+            if b2 < 0:  # the noise would vanish above 0 (a black level): --noise-pg has no such term
+                floor = (f" (the measured noise reaches 0 at {-b2 / a:.3g}, not at 0: a black level that --noise-pg "
+                         "cannot express, so b is 0 here and the darkest pixels are taken a little noisier)")
         if data_map is not False:
             lines.append(f"Or restore now, without training, with the shipped Gaussian model through the Anscombe "
-                         f"transform: selfrestore restore {target} --noise-pg {a:.3g} {b:.3g} -o restored/")
+                         f"transform: selfrestore restore {target} --noise-pg {a:.3g} {b:.3g} -o restored/{floor}")
         return lines
     if sigma is not None and 5 <= sigma <= 50:
         lines.append(f"Or restore now with the shipped Gaussian model (std 5-50, level estimated per image): "
