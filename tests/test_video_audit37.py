@@ -48,8 +48,8 @@ def test_a_frame_pattern_with_two_fields_is_refused_in_one_line(tmp_path, tiny_m
 def test_rounded_timestamps_are_a_constant_rate_but_a_real_variable_rate_is_not(tmp_path):
     """MKV keeps milliseconds: a constant 29.97 fps has 33 / 34 ms intervals (an MP4 at 15360 Hz 512 / 513 ticks),
     which were reported as a variable rate (~70% of intervals differ) on nearly every MKV / WebM. Intervals one
-    tick of a fine clock apart (a tick at most ~1/10 of the interval) are a constant rate now; truly irregular intervals, and one tick of a
-    coarse clock (a frame of 1/25 s dropped), are still a variable rate."""
+    tick of a fine clock apart (a tick at most ~1/10 of the interval) are a constant rate now; truly irregular
+    intervals, and one tick of a coarse clock (a frame of 1/25 s dropped), are still a variable rate."""
     frames = _frames(tmp_path / "f", count=8)
     common = ["-i", frames / "%05d.png", "-c:v", "libx264", "-pix_fmt", "yuv420p"]
     _ffmpeg("-framerate", "30000/1001", *common, tmp_path / "ntsc.mkv")
