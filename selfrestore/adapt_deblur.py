@@ -10,7 +10,8 @@ At test time there is no sharp image, only the blurry inputs B. Each iteration a
    left to amplify.
 
 Iterations run on random crops of the inputs (``patch_size``; ``None`` uses the whole images), so one
-adaptation can cover one image or a whole folder. ``warmup`` M_R-only iterations come first: needed when
+adaptation can cover one image or a whole folder; an image smaller than the network's size multiple is padded
+by repeating its edge. ``warmup`` M_R-only iterations come first: needed when
 M_R starts untrained (a model trained with plain L1), harmless otherwise.
 """
 from __future__ import annotations
@@ -35,10 +36,21 @@ class AdaptConfig:
     batch_size: int = 4             #: crops per iteration
     consistency: float = 0.0       #: weight of ||M_R(L) - B||_1 in the M_D update (a data anchor; 0: paper)
     seed: int = 0
+    progress: bool = False          #: a progress bar over the warm-up and the alternations
 
 
 def _as_batch(image: Tensor) -> Tensor:
     return image if image.dim() == 4 else image.unsqueeze(0)
+
+
+def _at_least(image: Tensor, side: int) -> Tensor:
+    """``image`` (1, C, H, W) padded at its bottom and right by repeating its edge to sides of at least
+    ``side``: an image smaller than the network's size multiple still gives a training crop (it gave an empty
+    one, and the network a shape error)."""
+    h, w = image.shape[-2:]
+    if h >= side and w >= side:
+        return image
+    return torch.nn.functional.pad(image, (0, max(0, side - w), 0, max(0, side - h)), mode="replicate")
 
 
 def _crops(images: list[Tensor], config: AdaptConfig, rng: np.random.Generator, multiple: int) -> Tensor:
@@ -72,6 +84,7 @@ def adapt_deblur(deblur_net: nn.Module, reblur_net: nn.Module, blurry: Sequence[
     device = images[0].device
     reblur_net.to(device)
     multiple = int(getattr(deblur_net, "size_multiple", 1))
+    images = [_at_least(image, multiple) for image in images]
     rng = np.random.default_rng(config.seed)
     opt_d = torch.optim.Adam(deblur_net.parameters(), lr=config.lr_deblur)
     opt_r = torch.optim.Adam(reblur_net.parameters(), lr=config.lr_reblur)
@@ -79,8 +92,12 @@ def adapt_deblur(deblur_net: nn.Module, reblur_net: nn.Module, blurry: Sequence[
     deblur_net.train()
     reblur_net.train()
     history: dict[str, list[float]] = {"reblur": [], "self": []}
+    from tqdm import tqdm
+
+    bar = tqdm(total=config.warmup + config.steps, desc="adapt (reblurring)", unit="step", disable=not config.progress)
     try:
         for it in range(config.warmup + config.steps):
+            bar.update(1)
             b = _crops(images, config, rng, multiple)
             # 1. M_R update: rebuild the input blur from L, keep the pseudo-sharp L* = M_D(L) unchanged
             with torch.no_grad():
@@ -103,7 +120,9 @@ def adapt_deblur(deblur_net: nn.Module, reblur_net: nn.Module, blurry: Sequence[
             loss_d.backward()
             opt_d.step()
             history["self"].append(float(loss_self.detach()))
+            bar.set_postfix(loss=f"{history['self'][-1]:.4g}", refresh=False)
     finally:
+        bar.close()
         deblur_net.train(was_training[0])
         reblur_net.train(was_training[1])
     return history

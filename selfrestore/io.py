@@ -837,8 +837,11 @@ def match_by_name(first: str | os.PathLike, second: str | os.PathLike, names: tu
     """Pair the images of two folders by relative path without suffix (``a.png`` pairs with ``a.jpg``).
 
     Returns (pairs sorted by name, names only in ``first``, names only in ``second``). ``names`` say what
-    each folder holds, for the messages. UserError for a missing or empty folder, or two images of one name.
+    each folder holds, for the messages. UserError for a missing or empty folder, two images of one name, or
+    one folder given as both (every pair would be an image with itself: a network trained on it learns nothing).
     """
+    if Path(first).resolve() == Path(second).resolve() and Path(first).is_dir():
+        raise UserError(f"{first}: given as both the {names[0]} and the {names[1]} folder; give two folders")
     found = []
     for name, folder in zip(names, (Path(first), Path(second))):
         if not folder.is_dir():
@@ -882,6 +885,9 @@ def file_or_folder_pairs(first: str | os.PathLike, second: str | os.PathLike, na
     for path, option in ((a, options[0]), (b, options[1])):
         if not path.exists():
             raise UserError(f"{path}: no such file or folder ({option})")
+    if a.resolve() == b.resolve():  # the same shots twice: every pair would be one image with itself
+        raise UserError(f"{options[0]} and {options[1]} both name {a}: give the {names[0]} and the {names[1]} "
+                        "images apart")
     if a.is_dir() and b.is_dir():
         return match_all_by_name(a, b, names)
     if a.is_dir() or b.is_dir():
@@ -938,6 +944,14 @@ def intensity_mapping(images: Iterable[np.ndarray], seed: int = 0, per_image: in
         signal.append(means)
         del image  # a frame read lazily goes before the next one is read
     return mapping_from_samples(np.concatenate(raw), np.concatenate(signal), dim=dim) if raw else None
+
+
+def mapped_data_line(mapping: dict[str, float]) -> str:
+    """What ``fit`` says when its data is mapped to [0, 1] for training."""
+    offset, scale = mapping["offset"], mapping["scale"]
+    units = ", on the 0-1 scale of its type" if scale < 1 else ""
+    return (f"data from {offset:.4g} to {offset + scale:.4g} (0.1-99.9th percentile{units}) is mapped to [0, 1] "
+            "for training; restoring maps back (noise levels given with --noise refer to [0, 1])")
 
 
 def _on_8_bit_steps(values: np.ndarray) -> bool:

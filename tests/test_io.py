@@ -155,9 +155,12 @@ def test_training_data_that_cannot_fit_in_memory_is_refused_before_decoding(tmp_
         io.load_images([tmp_path / "d"])
     assert main(["fit", str(tmp_path / "d"), "--method", "n2v", "--steps", "1", "-o", str(tmp_path / "m")]) == 2
     # the pair loaders (two noisy shots; blurry + noisy; blurry + sharp) check before decoding too
-    for argv in (["--method", "n2n", "--pairs", str(tmp_path / "d"), str(tmp_path / "d")],
-                 ["--method", "selfir", "--blurry", str(tmp_path / "d"), "--noisy", str(tmp_path / "d")],
-                 ["--method", "reblur", "--pairs", str(tmp_path / "d"), str(tmp_path / "d")]):
+    import shutil
+
+    shutil.copytree(tmp_path / "d", tmp_path / "d2")  # the other shots (one folder given twice is refused)
+    for argv in (["--method", "n2n", "--pairs", str(tmp_path / "d"), str(tmp_path / "d2")],
+                 ["--method", "selfir", "--blurry", str(tmp_path / "d"), "--noisy", str(tmp_path / "d2")],
+                 ["--method", "reblur", "--pairs", str(tmp_path / "d"), str(tmp_path / "d2")]):
         assert main(["fit", *argv, "--steps", "1", "-o", str(tmp_path / "m")]) == 2, argv
         assert "GB of memory" in capsys.readouterr().err, argv
     assert main(["restore", str(tmp_path / "d"), "--model", "unet-gauss25", "--adapt", "2", "-o",

@@ -181,9 +181,7 @@ def build_source(args: argparse.Namespace, method: Method, noise: Corruption | N
     """The data source the method needs, from the command-line options; float data far outside [0, 1] is
     mapped into it (``source.intensity`` says how), and (``dim``) data using under 1/4 of it. Clean images
     for ``--synthetic`` are corrupted on the [0, 1] scale: such data is refused there."""
-    import numpy as np
-
-    from ..io import intensity_mapping
+    from ..io import intensity_mapping, mapped_data_line
 
     source = _build_source(args, method, noise)
     mapping = intensity_mapping(next(iter(source.fields.values())), seed=args.seed, dim=dim)
@@ -195,15 +193,11 @@ def build_source(args: argparse.Namespace, method: Method, noise: Corruption | N
                             "[0, 1] first, or train on the noisy data itself")
         return source
     if mapping:
-        offset, scale = mapping["offset"], mapping["scale"]
-        for name, arrays in source.fields.items():
-            source.fields[name] = [((a - offset) / scale).astype(np.float32) for a in arrays]
-        source.intensity = mapping
+        source.map_to_unit_range(mapping)
         if not args.quiet:
-            units = ", on the 0-1 scale of its type" if scale < 1 else ""
-            print(f"data from {offset:.4g} to {offset + scale:.4g} (0.1-99.9th percentile{units}) is mapped to "
-                  f"[0, 1] for training; restoring maps back (noise levels given with --noise refer to [0, 1])")
+            print(mapped_data_line(mapping))
     return source
+
 
 
 def _build_source(args, method, noise):
@@ -496,8 +490,9 @@ def resume_defaults(args: argparse.Namespace, header: dict) -> None:
     recorded["steps"] = config.get("steps")
     recorded["val_every"], recorded["ckpt_every"] = config.get("val_every"), config.get("ckpt_every")
     recorded["minutes"] = config["budget_seconds"] / 60 if config.get("budget_seconds") else None
-    for key, value in recorded.items():
-        if key in vars(args) and getattr(args, key) is None and value is not None:
+    for key, value in recorded.items():  # not the data (DATA, --blurry ...): given again, refused if left out
+        if key in vars(args) and getattr(args, key) is None and value is not None \
+                and "--" + key.replace("_", "-") not in PATH_OPTIONS:
             setattr(args, key, value)
 
 
@@ -507,7 +502,8 @@ def refuse_resume_without_data(args: argparse.Namespace, header: dict) -> None:
     names what the run was trained on, instead of "no training data"."""
     if args.data or args.pairs or getattr(args, "blurry", None) or getattr(args, "noisy", None):
         return
-    recorded = " ".join(map(str, header.get("data") or []))
+    paths = {label: value for label, value in _settings(header).items() if label in PATH_OPTIONS and value}
+    recorded = " ".join([*map(str, header.get("data") or []), *(f"{label} {value}" for label, value in paths.items())])
     trained_on = f" (this run was trained on {recorded})" if recorded else ""
     raise UserError(f"--resume: give the training data again{trained_on}; the other options left out take the "
                     f"values {model_path(args.output)} records")
@@ -575,12 +571,18 @@ PATH_OPTIONS = ("--blurry", "--noisy", "--kernels")  #: data options naming file
 
 
 def data_options_of(args: argparse.Namespace, cls: type) -> dict[str, object]:
-    """The method's data options as given (paths as text), recorded in the model so that --resume refuses
+    """The method's data options as given (paths as absolute paths), recorded in the model so that --resume refuses
     other data: an audit resumed a SelfIR run with its --blurry and --noisy folders swapped, or without the
     --misalign it started with, silently."""
     import json
 
-    return {key: json.loads(json.dumps(getattr(args, key, None), default=str)) for key in cls.data_options}
+    def recorded(key: str) -> object:  # a path as an absolute one: a resume from another folder compares it
+        value = getattr(args, key, None)
+        if "--" + key.replace("_", "-") in PATH_OPTIONS and isinstance(value, (str, os.PathLike)):
+            return str(Path(value).resolve())
+        return json.loads(json.dumps(value, default=str))
+
+    return {key: recorded(key) for key in cls.data_options}
 
 
 def refuse_changes(out: Path, header: dict, current: dict) -> None:
@@ -654,6 +656,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--method {args.method}: {exc}") from None
     net_name = args.net or method.default_net
     if header is not None:  # what is known before the data is read; a finished run too (it was refused unsaid)
+        data_options = data_options_of(args, cls)
+        if not (args.data or args.pairs or getattr(args, "blurry", None) or getattr(args, "noisy", None)):
+            data_options = {key: value for key, value in data_options.items()  # compared once given again
+                            if "--" + key.replace("_", "-") not in PATH_OPTIONS}  # (refuse_resume_without_data)
         given = parse_patch_sizes(args.patch_sizes, 1, net_name, auto=None)  # None: auto, decided by the net
         given_sizes = None if given is None else list(given)  # as the model file records them
         refuse_changes(out, header, {
@@ -663,7 +669,7 @@ def run(args: argparse.Namespace) -> int:
             | ({"patch_sizes": given_sizes} if given_sizes is not None else {}),
             **({"channels": args.channels} if args.channels else {}),
             **({"data": [str(d) for d in args.data or args.pairs]} if args.data or args.pairs else {}),
-            "data_options": data_options_of(args, cls)})
+            "data_options": data_options})
     refuse_foreign_options(args, cls)  # after refuse_changes: --resume fills the recorded method's options
     if args.val and method.batch_kind not in ("single", "pair"):  # validation restores one noisy image
         raise UserError(f"--val: method {method.name} does not restore a single noisy image ({method.batch_kind} "
@@ -676,6 +682,7 @@ def run(args: argparse.Namespace) -> int:
     if header is not None:
         refuse_resume_without_data(args, header)
     maps_dim = header is None or bool(header.get("maps_dim_data"))  # a run begun before: its data scale stays
+    args.maps_dim_data = maps_dim  # for the methods' own sources (make_source)
     source = method.make_source(args, noise)
     if source is None:
         source = build_source(args, method, noise, dim=maps_dim)
@@ -711,7 +718,7 @@ def run(args: argparse.Namespace) -> int:
     val = validation_pairs(args.val, noise, source.channels) if args.val and noise else None
     if args.val and not noise:
         warn("--val ignored: it needs --noise to corrupt the clean validation images")
-    meta = {"data": [str(d) for d in (args.data or args.pairs or [])], "synthetic": args.synthetic,
+    meta = {"data": [str(Path(d).resolve()) for d in (args.data or args.pairs or [])], "synthetic": args.synthetic,
             "redraw": args.redraw, **({"init": str(args.init)} if args.init else {}),
             **({"intensity": source.intensity} if getattr(source, "intensity", None) else {}),
             **({"data_options": data_options_of(args, cls)} if cls.data_options else {}),

@@ -64,7 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "about 0.1%% of the errors beyond 4 std (benchmarks/results/uncertainty_calibration.md)")
     p.add_argument("--adapt", type=count, default=0, metavar="N",
                    help="first fine-tune the model on the input images themselves for N steps "
-                        "(self-supervised methods for which this is sound)")
+                        "(self-supervised methods for which this is sound; a deblurring model: N alternations of "
+                        "the reblurring adaptation, after 50 steps fitting a reblurring module if it has none)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--skip-existing", action="store_true",
                    help="leave inputs whose output exists alone (rerun an interrupted batch to finish it)")
@@ -156,7 +157,7 @@ def adapt_model(restorer: Restorer, images: Sequence[np.ndarray], steps: int, qu
     images = [restorer.model_input(img, mapping) for img, mapping in zip(images, maps)]  # a gray image: its view
     custom = getattr(method, "adapt", None)
     if custom is not None:
-        custom(restorer.net, images, steps)
+        custom(restorer.net, images, steps, progress=not quiet)
         return
     if not method.supports_adaptation:
         raise UserError(f"--adapt is not sound for method {method.name!r}: "
@@ -271,23 +272,6 @@ def run(args: argparse.Namespace) -> int:
     check_output_place(outdir, single)
     outputs_of = _outputs(paths, args, single)
     remove_stale_temporaries(out for outs in outputs_of.values() for out in outs)  # of a run killed mid-write
-    preloaded = {}
-    if args.adapt:  # adaptation trains on every input (also those already restored, so a rerun adapts alike)
-        check_fits_in_memory(paths, restorer.channels, copies=2)  # the inputs and their training copies
-        for path in paths:
-            try:
-                preloaded[path] = read_frames(path)
-            except ImageReadError as exc:
-                warn(str(exc))
-                preloaded[path] = None
-        readable, maps = [], []  # each file's frames, on the scale they are restored on (a stack: its group's)
-        for item in preloaded.values():
-            if item is not None:
-                readable += item[0]
-                maps += restorer.stack_mappings(item[0], item[1].stack_shape, item[1].stack_axes,
-                                                item[1].frame_blanks)
-        if readable:
-            adapt_model(restorer, readable, args.adapt, quiet=args.quiet, maps=maps)
     todo, skipped = [], 0
     kept: set[Path] = set()  # --skip-existing: outputs already there of an input restored again for the others
     is_input = same_entry_finder(paths)  # any spelling of an input: relative, a link, a symlinked folder
@@ -310,6 +294,24 @@ def run(args: argparse.Namespace) -> int:
                 failures += 1
         else:
             todo.append((path, target))
+    preloaded = {}
+    if args.adapt and todo:  # adaptation trains on every input (also those already restored, so a rerun adapts
+        # alike); after the checks above, so that a clash or an existing output is said before minutes of it
+        check_fits_in_memory(paths, restorer.channels, copies=2)  # the inputs and their training copies
+        for path in paths:
+            try:
+                preloaded[path] = read_frames(path)
+            except ImageReadError as exc:
+                warn(str(exc))
+                preloaded[path] = None
+        readable, maps = [], []  # each file's frames, on the scale they are restored on (a stack: its group's)
+        for item in preloaded.values():
+            if item is not None:
+                readable += item[0]
+                maps += restorer.stack_mappings(item[0], item[1].stack_shape, item[1].stack_axes,
+                                                item[1].frame_blanks)
+        if readable:
+            adapt_model(restorer, readable, args.adapt, quiet=args.quiet, maps=maps)
     from tqdm import tqdm
 
     restored, mismatched, subsampled_said = 0, 0, False
@@ -494,11 +496,9 @@ def _blurry_noisy_paths(blurry: str, noisy: str) -> list[tuple[Path, Path]]:
 
 def run_pairs(args: argparse.Namespace) -> int:
     """Restore blurry + noisy pairs with a two-input (selfir) model; outputs are named after the noisy shot."""
-    import numpy as np
-
     from ..data.blurry_noisy import read_blurry_noisy
     from ..io import read_image, to_channels, write_image
-    from ..restore import Restorer, restore_array
+    from ..restore import Restorer
 
     if not (args.blurry and args.noisy):
         raise UserError("give both --blurry and --noisy")
@@ -540,16 +540,14 @@ def run_pairs(args: argparse.Namespace) -> int:
                 failures += 1
             continue
         try:  # a bad pair is reported; the other pairs are still restored
-            blurry, noisy = read_blurry_noisy(b_path, n_path, restorer.channels)
+            blurry, noisy = read_blurry_noisy(b_path, n_path, None if restorer.channels == 1 else restorer.channels)
             noisy_image, info = read_image(n_path)
             check_output_holds(n_path, target, [noisy_image], info)
         except (ImageReadError, UserError) as exc:
             warn(str(exc))
             failures += 1
             continue
-        obs = np.concatenate([blurry, noisy], axis=2)
-        out = restore_array(method, restorer.net, obs, tile=args.tile, ensemble=args.ensemble,
-                            precision=args.precision, device=restorer.device, context=args.tile_context)
+        out = restore_pair(restorer, blurry, noisy, args)
         have = info.channels
         try:  # a file system that says no (permissions, a full disk): reported, and the next pair goes on
             write_image(target, to_channels(out, have) if have != out.shape[2] else out, info)
@@ -563,6 +561,27 @@ def run_pairs(args: argparse.Namespace) -> int:
     if failures:
         warn(f"{failures} pair(s) failed; {restored} restored")
     return 1 if failures else 0
+
+
+def restore_pair(restorer: Restorer, blurry: np.ndarray, noisy: np.ndarray, args: argparse.Namespace) -> np.ndarray:
+    """One blurry + noisy pair (H, W, C each, the data's values) restored by a two-input model, in the data's
+    values: mapped to [0, 1] as the model's training data was (its recorded map; else float counts, and dim
+    16-bit data for a model that maps it, by one map from both shots' percentiles, as ``fit`` maps pairs), and
+    a gray model restores a colour pair channel by channel (the colour kept)."""
+    import numpy as np
+
+    from ..io import intensity_mapping
+    from ..restore import restore_array
+
+    mapping = restorer.intensity or intensity_mapping([blurry, noisy], dim=restorer.maps_dim_data)
+    blurry, noisy = restorer.to_model_scale(blurry, mapping), restorer.to_model_scale(noisy, mapping)
+    planes = [slice(c, c + 1) for c in range(noisy.shape[2])] if restorer.channels == 1 else [slice(None)]
+    out = np.concatenate([restore_array(restorer.method, restorer.net, np.concatenate([blurry[:, :, plane],
+                                                                                       noisy[:, :, plane]], axis=2),
+                                        tile=args.tile, ensemble=args.ensemble, precision=args.precision,
+                                        device=restorer.device, context=args.tile_context)
+                          for plane in planes], axis=2)
+    return restorer.from_model_scale(out, mapping=mapping)
 
 
 def noise_params(args: argparse.Namespace) -> dict[str, float]:

@@ -118,7 +118,10 @@ def load_kernels(path: str | os.PathLike, variable: str | None = None) -> list[n
     except UserError:
         raise
     except Exception as exc:  # corrupt file, wrong layout, empty kernel...
-        raise UserError(f"{p}: cannot read blur kernels ({exc})") from None
+        reason = str(exc)
+        if "pickle" in reason:  # numpy's words for any .npy / .npz that is not a plain array: advice not to take
+            reason = f"not a {suffix} file of plain numeric arrays"
+        raise UserError(f"{p}: cannot read blur kernels ({reason})") from None
     if not kernels:
         raise UserError(f"{p}: holds no kernels")
     for k in kernels:

@@ -112,6 +112,10 @@ class SyntheticBlurryNoisy(PatchSource):
         self.blur_model, self.noise, self.seed, self.misalign_px = blur_model, noise, seed, misalign_px
 
 
+class PairSizeMismatch(UserError):
+    """The two images of a blurry + noisy pair differ in size."""
+
+
 def read_blurry_noisy(blurry_path: Path, noisy_path: Path, channels: int | None = None
                       ) -> tuple[np.ndarray, np.ndarray]:
     """Both images of a pair, same size and channels, or a one-line UserError naming the files."""
@@ -120,7 +124,7 @@ def read_blurry_noisy(blurry_path: Path, noisy_path: Path, channels: int | None 
     b, _ = read_image(blurry_path)
     n, _ = read_image(noisy_path)
     if b.shape[:2] != n.shape[:2]:
-        raise UserError(f"{blurry_path}: size {b.shape[1]}x{b.shape[0]} differs from {noisy_path} "
+        raise PairSizeMismatch(f"{blurry_path}: size {b.shape[1]}x{b.shape[0]} differs from {noisy_path} "
                         f"({n.shape[1]}x{n.shape[0]})")
     c = channels or max(b.shape[2], n.shape[2])
     return to_channels(b, c), to_channels(n, c)
@@ -128,12 +132,14 @@ def read_blurry_noisy(blurry_path: Path, noisy_path: Path, channels: int | None 
 
 class RealBlurryNoisy(PatchSource):
     """Real (blurry, noisy) pairs from two folders matched by file name, or one pair of files; no clean key.
-    A pair with an unreadable file is reported through ``warn`` and left out (the others still train)."""
+    A pair that cannot be read, or whose two images differ in size, is reported through ``warn`` and left
+    out (the others still train). Float counts far outside [0, 1], and (``dim``) dim 16-bit data, are mapped
+    to [0, 1] by one map for both shots (:func:`selfrestore.io.intensity_mapping`; :attr:`intensity`)."""
 
     kind = BATCH_KIND
 
     def __init__(self, blurry_dir: str | os.PathLike, noisy_dir: str | os.PathLike, channels: int | None = None,
-                 warn: Callable[[str], None] = _to_stderr):
+                 warn: Callable[[str], None] = _to_stderr, dim: bool = False, quiet: bool = True, seed: int = 0):
         from ..errors import ImageReadError
         from ..io import check_fits_in_memory, file_or_folder_pairs
 
@@ -143,7 +149,7 @@ class RealBlurryNoisy(PatchSource):
         for b_path, n_path in matched:
             try:
                 b, n = read_blurry_noisy(b_path, n_path, channels)
-            except ImageReadError as exc:
+            except (ImageReadError, PairSizeMismatch) as exc:
                 warn(f"skipped the pair {b_path.name}: {exc}")
                 continue
             blurry.append(b)
@@ -157,3 +163,10 @@ class RealBlurryNoisy(PatchSource):
             blurry = [to_channels(b, c) for b in blurry]
             noisy = [to_channels(n, c) for n in noisy]
         super().__init__({"blurry": blurry, "noisy": noisy})
+        from ..io import intensity_mapping, mapped_data_line
+
+        mapping = intensity_mapping(blurry + noisy, seed=seed, dim=dim)
+        if mapping:
+            self.map_to_unit_range(mapping)
+            if not quiet:
+                print(mapped_data_line(mapping))

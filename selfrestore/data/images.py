@@ -66,6 +66,14 @@ class PatchSource:
     def __len__(self) -> int:
         return len(next(iter(self.fields.values())))
 
+    def map_to_unit_range(self, mapping: dict[str, float]) -> None:
+        """Map every field's arrays by ``x' = (x - offset) / scale`` (one map for all: the fields stay on one
+        scale) and record it in :attr:`intensity`, so that restoring maps alike."""
+        offset, scale = mapping["offset"], mapping["scale"]
+        for name, arrays in self.fields.items():
+            self.fields[name] = [((a - offset) / scale).astype(np.float32) for a in arrays]
+        self.intensity = mapping
+
     def subset(self, keep: Callable[[int], bool]) -> PatchSource:
         """A shallow copy holding the images ``i`` for which ``keep(i)``, every field and parameter alike."""
         import copy

@@ -104,10 +104,15 @@ class BlurryNoisyMethod(Method):
             if self.needs_clean:
                 raise UserError(f"method {self.name} trains on clean targets (a supervised baseline): it needs "
                                 f"clean DATA and --synthetic")
-            if getattr(args, "misalign", 0):
-                raise UserError("--misalign shifts the noisy shots made with --synthetic; real pairs are trained "
-                                "as they are (leave it out)")
-            return RealBlurryNoisy(blurry_dir, noisy_dir, getattr(args, "channels", None))
+            for option, given in (("--misalign", getattr(args, "misalign", 0)),
+                                  ("--kernels", getattr(args, "kernels", None)),
+                                  ("--blur-noise", getattr(args, "blur_noise", 1.0) not in (None, 1.0))):
+                if given:  # options of the synthetic pairs: ignored by real ones, so said, not silently dropped
+                    raise UserError(f"{option} shapes the pairs made with --synthetic; real pairs are trained as "
+                                    "they are (leave it out)")
+            return RealBlurryNoisy(blurry_dir, noisy_dir, getattr(args, "channels", None),
+                                   dim=getattr(args, "maps_dim_data", True), quiet=getattr(args, "quiet", False),
+                                   seed=getattr(args, "seed", 0))
         if not getattr(args, "synthetic", False) or not getattr(args, "data", None):
             raise UserError(f"method {self.name} trains on blurry+noisy pairs: give --blurry DIR --noisy DIR, "
                             f"or clean images with --synthetic --noise gauss5_50 [--kernels FILE]")
