@@ -398,11 +398,12 @@ def train(method: Method, net: nn.Module, source: DataSource, config: TrainConfi
     if ddp.main and config.progress:
         from tqdm import tqdm
 
+        label = config.extra.get("label", "fit")  # what the bar says the steps do ("adapt": `burst --adapt`)
         if clock:  # a time budget: the bar counts budget seconds, the postfix the steps
             progress = tqdm(total=round(config.budget_seconds), initial=round(spent_before),
-                            desc=f"fit {method.name}", unit="s", dynamic_ncols=True)
+                            desc=f"{label} {method.name}", unit="s", dynamic_ncols=True)
         else:
-            progress = tqdm(total=config.steps, initial=start, desc=f"fit {method.name}", unit="step",
+            progress = tqdm(total=config.steps, initial=start, desc=f"{label} {method.name}", unit="step",
                             dynamic_ncols=True)
     ema, t0, step = None, time.time(), start
     completed = start  # steps whose update is in the weights (what an interrupt must checkpoint)

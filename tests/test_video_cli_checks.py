@@ -375,7 +375,7 @@ def test_selfir_refuses_a_threshold_it_can_never_meet_and_misalign_on_real_pairs
 
     assert SelfIR(eps_s=2).eps_s == 2  # a model file trained so by an earlier version still loads to restore
     assert main([*base, "--misalign", "2", "-o", str(tmp_path / "m2.safetensors")]) == 2
-    assert "--misalign shifts the noisy shots made with --synthetic" in capsys.readouterr().err
+    assert "--misalign shapes the pairs made with --synthetic" in capsys.readouterr().err
 
 
 def test_a_variable_frame_rate_input_is_said_to_be_written_at_a_constant_rate(tmp_path, tiny_model, capsys):

@@ -109,14 +109,25 @@ def _describe(shape: tuple[int, ...]) -> str:
     return f"{shape[0]}x{shape[1]}, {shape[2]} channel{'s' if shape[2] != 1 else ''}"
 
 
-def load_frames(inputs: list[str], task: str, minimum: int = 2) -> tuple[torch.Tensor, ImageInfo | None]:
+def load_frames(inputs: list[str], task: str, minimum: int = 2, training: bool = False
+                ) -> tuple[torch.Tensor, ImageInfo | None]:
     """(T, C, H, W) frames of one burst from files or a folder (raw files preferred where present) and the
-    first image's ImageInfo (None for raw files); demosaic frames are single-channel, cropped to 4-px sides."""
+    first image's ImageInfo (None for raw files); demosaic frames are single-channel, at least 4x4 px.
+    ``training``: the burst is one of ``fit``'s training bursts (one folder): problems name it and say what to do
+    in ``fit``'s terms, and demosaic frames are cropped to whole 2x2 Bayer tiles."""
     import torch
 
     from ..io import depth_name, read_image
 
-    paths = burst_paths(inputs)
+    if training:
+        try:
+            paths = burst_paths(inputs)
+        except UserError as exc:
+            raise UserError(f"training burst {inputs[0]}: {str(exc).split('; give one burst')[0]}; a training "
+                            "burst is a folder holding its frames directly: leave it out of the training data, "
+                            "or move its frames into it") from None
+    else:
+        paths = burst_paths(inputs)
     raw = bool(paths) and paths[0].suffix.lower() in RAW_SUFFIXES
     info = None
     arrays = []
@@ -134,6 +145,10 @@ def load_frames(inputs: list[str], task: str, minimum: int = 2) -> tuple[torch.T
             info = info or image_info
             arrays.append(array)
     if len(arrays) < minimum:
+        if training:
+            raise UserError(f"training burst {inputs[0]}: {len(arrays)} frame{'s' if len(arrays) != 1 else ''}, "
+                            f"but a training burst needs at least {minimum}; add frames to it, or leave it out of "
+                            f"the training data")
         hint = " (one raw frame is enough with --task demosaic and a --model, without --adapt)"
         raise UserError("a burst needs at least 2 frames" + (hint if task == "demosaic" else ""))
     shape = arrays[0].shape
@@ -142,23 +157,31 @@ def load_frames(inputs: list[str], task: str, minimum: int = 2) -> tuple[torch.T
             raise UserError(f"{path}: frame of {_describe(array.shape)} differs from the first frame's "
                             f"({_describe(shape)}); a burst's frames must match")
     if task == "demosaic" and shape[2] != 1:
+        if training:
+            raise UserError(f"{paths[0]}: training burst {inputs[0]} has {shape[2]}-channel frames, but "
+                            f"mosaic-to-mosaic (--method m2m) trains on single-channel RGGB Bayer frames (or camera "
+                            f"raw files): leave it out of the training data, or train --method dsa on gray / RGB "
+                            f"bursts")
         raise UserError(f"{paths[0]}: --task demosaic needs single-channel RGGB Bayer frames, "
                         f"this one has {shape[2]} channels")
+    if task == "demosaic" and min(shape[:2]) < 4 and training:
+        raise UserError(f"{paths[0]}: frames of {shape[0]}x{shape[1]} px (training burst {inputs[0]}) are too small "
+                        f"to train on (at least whole 2x2 Bayer tiles, 4x4 px): leave it out of the training data")
     if task == "demosaic" and min(shape[:2]) < 4:
         raise UserError(f"{paths[0]}: frames of {shape[0]}x{shape[1]} px are too small to demosaic (at least 4x4: "
-                        f"whole 2x2 Bayer tiles, cropped to 4-px sides)")
+                        f"whole 2x2 Bayer tiles)")
     if task == "superres" and shape[0] * shape[1] < 2:  # one pixel: nothing to register (it crashed the splat)
         raise UserError(f"{paths[0]}: frames of 1x1 px are too small for super-resolution")
     frames = torch.from_numpy(np.stack(arrays).transpose(0, 3, 1, 2).copy())
-    if task == "demosaic":
-        frames = frames[..., : frames.shape[-2] // 4 * 4, : frames.shape[-1] // 4 * 4]
+    if task == "demosaic" and training:  # whole 2x2 Bayer tiles (``burst`` restores an odd frame whole: run pads it)
+        frames = frames[..., : frames.shape[-2] // 2 * 2, : frames.shape[-1] // 2 * 2]
     return frames, info
 
 
 def alpha_on_grid(alpha: np.ndarray | None, height: int, width: int) -> np.ndarray | None:
-    """The reference frame's alpha (h, w) on the output grid (height, width), so that it is kept: cropped where
-    the output is the frame cropped (demosaic), else resized bilinearly (pixel centres aligned as in
-    :func:`~selfrestore.burst.synthesis.lr_offset`, for super-resolution)."""
+    """The reference frame's alpha (h, w) on the output grid (height, width), so that it is kept: as it is where
+    the output has the frame's size (demosaic), cropped where it is smaller, else resized bilinearly (pixel
+    centres aligned as in :func:`~selfrestore.burst.synthesis.lr_offset`, for super-resolution)."""
     if alpha is None or alpha.shape == (height, width):
         return alpha
     if height <= alpha.shape[0] and width <= alpha.shape[1]:
@@ -191,13 +214,16 @@ def burst_folders(inputs: list[str]) -> list[Path]:
     return found
 
 
-def load_bursts(inputs: list[str], task: str) -> list[torch.Tensor]:
+def load_bursts(inputs: list[str], task: str, minimum: int = 2, with_folders: bool = False
+                ) -> list[torch.Tensor] | tuple[list[torch.Tensor], list[Path]]:
     """Every burst under ``inputs`` (see :func:`burst_folders`) as (T, C, H, W) float tensors (checked against
-    memory before anything is decoded)."""
+    memory before anything is decoded), each of at least ``minimum`` frames; a problem names its folder and says
+    what to do in ``fit``'s terms. ``with_folders``: also the folders, in the same order."""
     from ..io import check_fits_in_memory
 
     folders = burst_folders(inputs)
     check_fits_in_memory([p for folder in folders for p in sorted(folder.iterdir()) if p.is_file()],
                          channels=1 if task == "demosaic" else None,
                          advice="train on fewer bursts (a folder holding a subset)")
-    return [load_frames([str(folder)], task)[0].float() for folder in folders]
+    bursts = [load_frames([str(folder)], task, minimum=minimum, training=True)[0].float() for folder in folders]
+    return (bursts, folders) if with_folders else bursts

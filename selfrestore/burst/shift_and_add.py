@@ -40,6 +40,12 @@ def splat(values: Tensor, positions: Tensor, size: tuple[int, int], weights: Ten
     x, y = positions[:, 0].reshape(n, 1, -1), positions[:, 1].reshape(n, 1, -1)
     x0, y0 = torch.floor(x), torch.floor(y)
     fx, fy = x - x0, y - y0
+    # integer node coordinates and flat indices in int64: in float32 the flat index y * W + x loses whole pixels
+    # above 2^24 nodes (a sample moved one column, or an index past the end); non-finite positions (weight 0)
+    # get any in-range index
+    finite = torch.isfinite(x0) & torch.isfinite(y0)
+    x0i = torch.where(finite, x0, torch.zeros_like(x0)).clamp(-2, width + 1).long()
+    y0i = torch.where(finite, y0, torch.zeros_like(y0)).clamp(-2, height + 1).long()
     vals = values.float().reshape(n, c, -1)  # accumulate in float32 (also under bf16 autocast)
     base_w = torch.ones_like(vals[:, :1]) if weights is None else weights.float().reshape(n, weights.shape[1], -1)
     cw = base_w.shape[1]
@@ -48,7 +54,7 @@ def splat(values: Tensor, positions: Tensor, size: tuple[int, int], weights: Ten
     for dx, dy, w in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)), (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
         xi, yi = x0 + dx, y0 + dy
         inside = ((xi >= 0) & (xi <= width - 1) & (yi >= 0) & (yi <= height - 1)).float()
-        index = (yi.clamp(0, height - 1) * width + xi.clamp(0, width - 1)).long()
+        index = (y0i + dy).clamp(0, height - 1) * width + (x0i + dx).clamp(0, width - 1)
         weight = w.float() * inside * base_w
         acc = acc.scatter_add(2, index.expand(n, c, -1), (weight * vals) if cw == c else weight.expand(n, c, -1) * vals)
         wsum = wsum.scatter_add(2, index.expand(n, cw, -1), weight)

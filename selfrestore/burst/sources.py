@@ -7,7 +7,7 @@ synthetic burst is drawn once with a fixed seed and registered once; batches are
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import torch
@@ -45,16 +45,19 @@ class _CroppingSource:
     scale: int = 1
     raw: bool = False
     bursts: list[dict[str, Tensor]]
+    names: list[str] | None = None  #: where each burst came from (its folder), for messages
 
     def batch(self, rng: np.random.Generator, batch_size: int, patch_size: int) -> dict[str, Tensor]:
         step = 2 if self.raw else 1
         patch = patch_size - patch_size % (4 if self.raw else 1)
         out: dict[str, list[Tensor]] = {"frames": [], "affines": [], "clean": []}
         for _ in range(batch_size):
-            burst = self.bursts[int(rng.integers(len(self.bursts)))]
+            index = int(rng.integers(len(self.bursts)))
+            burst = self.bursts[index]
             h, w = burst["frames"].shape[-2:]
             if h < patch or w < patch:
-                raise UserError(f"patch size {patch} is larger than a burst frame ({h}x{w})")
+                named = f" of {self.names[index]}" if self.names else ""
+                raise UserError(f"patch size {patch} is larger than a burst frame{named} ({h}x{w})")
             top = int(rng.integers(0, (h - patch) // step + 1)) * step
             left = int(rng.integers(0, (w - patch) // step + 1)) * step
             frames, affines = burst["frames"], burst["affines"]
@@ -140,9 +143,64 @@ def burst_source(args: argparse.Namespace, method: Method) -> RealBursts:
                         "(benchmarks/burst_table.py trains on synthetic bursts)")
     if not getattr(args, "data", None):
         raise UserError("no training bursts: give a folder of burst frames, or a folder of such folders")
-    bursts = load_bursts(args.data, "demosaic" if raw else "superres")
+    bursts, folders = load_bursts(args.data, "demosaic" if raw else "superres",
+                                  minimum=max(2, int(method.min_training_frames)), with_folders=True)
+    for burst, folder in zip(bursts, folders):  # RealBursts would refuse them without naming one
+        if burst.shape[1] != bursts[0].shape[1]:
+            raise UserError(f"training burst {folder} has {burst.shape[1]}-channel frames, {folders[0]} "
+                            f"{bursts[0].shape[1]}-channel ones; train on bursts of one kind (gray or RGB)")
+    check_patch_fits(args, bursts, folders, raw)
+    mapping = _map_bursts(bursts, args)
+    if mapping:  # one map for all frames of all bursts: bursts mapped apart would no longer agree
+        bursts = [((b - mapping["offset"]) / mapping["scale"]).float() for b in bursts]
     source = RealBursts(bursts, raw=raw, min_frames=method.min_training_frames)
+    source.names = [str(folder) for folder in folders]
+    source.intensity = mapping  # fit records it in the model: `burst --model` maps the frames alike
+    if mapping and not getattr(args, "quiet", False):
+        from ..io import mapped_data_line
+
+        print(mapped_data_line(mapping))
     if not getattr(args, "quiet", False) and any(b.shape[0] > source.frames for b in bursts):
         print(f"training on {source.frames} frames at a time (the shortest burst's count): longer bursts give "
               f"their first frame and a random subset of the others at each draw")
     return source
+
+
+def _map_bursts(bursts: Sequence[Tensor], args: argparse.Namespace) -> dict[str, float] | None:
+    """One :func:`~selfrestore.io.intensity_mapping` of every frame of every training burst, as ``fit`` maps its
+    other training data: float counts far outside [0, 1], and (``args.maps_dim_data``, default True) data using
+    only a sliver of it (12/14-bit counts in 16-bit files); None for data in about [0, 1]."""
+    from ..io import intensity_mapping
+
+    frames = (frame.permute(1, 2, 0).numpy() for burst in bursts for frame in burst)
+    return intensity_mapping(frames, seed=int(getattr(args, "seed", 0) or 0),
+                             dim=bool(getattr(args, "maps_dim_data", True)))
+
+
+def _largest_patch(args: argparse.Namespace, raw: bool) -> tuple[int, str]:
+    """The largest training patch side ``fit`` will crop (as the source crops it: raw patches in whole 4-px
+    steps) and the option that sets it."""
+    patch = int(getattr(args, "patch_size", None) or 128)
+    option = f"--patch-size {patch}"
+    text = str(getattr(args, "patch_sizes", None) or "")
+    sizes = [int(t) for t in text.replace(" ", "").split(",") if t.isdigit()]
+    if sizes and max(sizes) > patch:
+        patch, option = max(sizes), f"--patch-sizes {text}"
+    return (patch - patch % 4 if raw else patch), option
+
+
+def check_patch_fits(args: argparse.Namespace, bursts: Sequence[Tensor], folders: Sequence[Any], raw: bool) -> None:
+    """A UserError, before training starts, naming the first burst whose frames are smaller than the training
+    patches (each patch is a crop of one burst) and the --patch-size that every burst holds."""
+    patch, option = _largest_patch(args, raw)
+    for burst, folder in zip(bursts, folders):
+        h, w = burst.shape[-2:]
+        if min(h, w) >= patch:
+            continue
+        side = min(min(b.shape[-2:]) for b in bursts)
+        side = side - side % 4 if raw else side
+        off = " --patch-sizes off" if option.startswith("--patch-sizes") else ""
+        advice = (f"give --patch-size {side} (or less){off}, or leave it out of the training data"
+                  if side >= (4 if raw else 2) else "leave it out of the training data")
+        raise UserError(f"training burst {folder}: frames of {h}x{w} px are smaller than the {patch} px training "
+                        f"patches ({option}): {advice}")

@@ -29,7 +29,8 @@ Without --model the classical method runs (registration + shift-and-add). With -
 mosaic-to-mosaic ("m2m") or Deep Shift-and-Add ("dsa") model runs; --adapt N first fine-tunes it for N
 self-supervised steps on this very burst (Ehret et al. 2019); --adapt without --model trains from scratch.
 Float frames far outside [0, 1] (counts kept as float TIFF / FITS) are mapped to [0, 1] for the work, all with one
-map, and the result is mapped back: write it to a .tif/.tiff or .fits file.
+map, and the result is mapped back: write it to a .tif/.tiff or .fits file. With a model, so are dim frames (12- or
+14-bit counts kept in 16-bit files), as `restore` maps them, or as the model's own recorded map says.
 An m2m model restores the reference raw frame from that frame alone: one raw file is enough without --adapt
 (the shipped m2m-pg0.004_0.02 was trained self-supervised on synthetic raw bursts)."""
 
@@ -127,9 +128,13 @@ def run(args: argparse.Namespace) -> int:
     # a mosaic-to-mosaic model restores the reference raw frame from that frame alone
     single = raw and args.model is not None and args.adapt == 0
     frames, info = load_frames(args.frames, args.task, minimum=1 if single else 2)
-    mapping = burst_mapping(frames, output, info, header if args.model else {})
+    mapping = burst_mapping(frames, output, info, header if args.model else {},
+                            dim=args.adapt > 0 if not args.model else _maps_dim_data(args.model, header))
     if mapping:  # one map for the whole burst: frames mapped apart would no longer agree
         frames = (frames - mapping["offset"]) / mapping["scale"]
+    height, width = frames.shape[-2:]
+    if raw and (height % 2 or width % 2):  # whole 2x2 Bayer tiles; the output is cropped back to the frame
+        frames = _pad_to_even(frames)
     gray = False
     if args.model:
         frames, gray = _match_channels(args.model, header, frames)
@@ -140,20 +145,29 @@ def run(args: argparse.Namespace) -> int:
         method = METHODS.get("m2m")() if raw else METHODS.get("dsa")(scale=args.scale)
         net = build_net(method.default_net, **method.net_kwargs(frames.shape[1]))
     if args.adapt > 0:
-        check_adapt(method, frames)
+        check_adapt(method, frames[..., :height, :width])  # the frames as given, not a padded row
+        if not args.model:  # said once the burst is known to be usable (a refusal is the one line then)
+            shipped = "m2m-pg0.004_0.02" if raw else "dsa-x2-pg0.004_0.02 (x2)"
+            warn(f"--adapt {args.adapt} without --model trains a network from scratch on this burst, which needs "
+                 f"far more than a few hundred steps to match the classical result (without --adapt); fine-tune "
+                 f"the shipped --model {shipped} instead")
     affines = register_burst(frames, model=args.registration, raw=raw)
     if method is None:
         out = shift_and_add(frames, affines, scale=1 if raw else args.scale, raw=raw)
     else:
         out = _learned(args, method, net, frames, affines, raw)
+    if raw:
+        out = out[..., :height, :width]
     if mapping:  # back to the frames' values, unclipped (a float TIFF / FITS holds them)
         array = (out.permute(1, 2, 0).numpy() * mapping["scale"] + mapping["offset"]).astype("float32")
     else:
         array = out.clamp(0, 1).permute(1, 2, 0).numpy()
     if gray:  # gray frames through a colour model come back gray, as `restore` does
         array = to_channels(array, 1)
-    if info is None or raw:
-        info = ImageInfo(dtype=info.dtype if info else "uint16", channels=3, alpha=info.alpha if info else None)
+    if info is None:  # camera raw files
+        info = ImageInfo(dtype="uint16", channels=3)
+    elif raw:  # frame 1's metadata (dpi, EXIF, text ...) kept for the RGB it became, as super-resolution keeps it
+        info = _rgb_info(info)
     elif array.shape[0] != frames.shape[-2]:  # super-resolved: the recorded pixel size shrinks with the pixels
         info = upscaled_info(info, array.shape[0] // frames.shape[-2])
     info.alpha = alpha_on_grid(info.alpha, *array.shape[:2])
@@ -163,20 +177,50 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def burst_mapping(frames: torch.Tensor, output: Path, info: ImageInfo | None, header: dict) -> dict[str, float] | None:
-    """How float frames far outside [0, 1] (counts) go to the [0, 1] the methods work on, as ``restore`` maps one
-    image: the model's recorded map, else one :func:`~selfrestore.io.intensity_mapping` of the whole burst; None
-    for frames in about [0, 1] (every 8/16-bit and raw file). An output format that would clip the mapped-back
-    result (PNG, JPEG: integers in [0, 1]) is a UserError, before any work."""
+def burst_mapping(frames: torch.Tensor, output: Path, info: ImageInfo | None, header: dict, dim: bool = False
+                  ) -> dict[str, float] | None:
+    """How the frames go to the [0, 1] the methods work on, as ``restore`` maps one image: the model's recorded
+    map (``fit`` on float counts or dim data) first; else one :func:`~selfrestore.io.intensity_mapping` of the
+    whole burst for float frames far outside [0, 1] (counts) and (``dim``: a model that maps dim data, as every
+    shipped one and those of ``fit`` do) 12/14-bit counts kept in 16-bit files, not 8-bit steps; None for other
+    frames and for camera raw files (``info`` None: their white level already scales them). An output format
+    that would clip the mapped-back result (PNG, JPEG: integers in [0, 1]) is a UserError, before any work."""
     from ..io import intensity_mapping, refuse_clipping
 
-    if info is None or info.dtype != "float32":
+    recorded = header.get("intensity")
+    if not recorded and (info is None or (info.dtype != "float32" and not dim)):
         return None
     arrays = list(frames.permute(0, 2, 3, 1).numpy())
-    mapping = header.get("intensity") or intensity_mapping(arrays)
+    mapping = recorded or intensity_mapping(arrays, dim=dim)
     if mapping:
         refuse_clipping(output, arrays)
     return mapping
+
+
+def _maps_dim_data(model: str, header: dict) -> bool:
+    """Whether a burst model maps dim data (12/14-bit counts in 16-bit files) as ``restore`` maps it for image
+    models: a shipped model, or one whose header says so (``fit`` maps such training data alike)."""
+    from ..restore import _is_shipped
+
+    return bool(header.get("maps_dim_data")) or _is_shipped(model)
+
+
+def _pad_to_even(frames: torch.Tensor) -> torch.Tensor:
+    """Odd-sided raw frames (T, 1, H, W) padded by one mirrored row / column to whole 2x2 Bayer tiles (a mirror
+    about the last row / column keeps each pixel's Bayer colour)."""
+    import torch.nn.functional as F
+
+    height, width = frames.shape[-2:]
+    return F.pad(frames, (0, width % 2, 0, height % 2), mode="reflect")
+
+
+def _rgb_info(info: ImageInfo) -> ImageInfo:
+    """Frame 1's ImageInfo for the RGB demosaicked from it: a colour profile that is not an RGB one (a gray
+    profile of the mosaic) and ImageJ's per-channel display settings do not describe it and are left out."""
+    import dataclasses
+
+    icc = info.icc_profile if info.icc_profile and info.icc_profile[16:20] == b"RGB " else None
+    return dataclasses.replace(info, channels=3, icc_profile=icc, imagej=None, blank=None)
 
 
 def _load_model(args, raw: bool):
@@ -212,13 +256,16 @@ def _match_channels(model: str, header: dict, frames: torch.Tensor) -> tuple[tor
 
 def check_adapt(method: "Method", frames: torch.Tensor) -> None:
     """``--adapt`` needs enough frames for the method's loss and frames larger than the border its loss leaves
-    out (else the loss is the mean of nothing: NaN at the first step)."""
+    out (else the loss is the mean of nothing: NaN at the first step, or 0 for m2m, which trained on nothing);
+    raw patches are cut in whole 4-px steps, so an m2m patch must hold more than its 2 px margins."""
     need = getattr(method, "min_training_frames", 2)
     if frames.shape[0] < need:
         raise UserError(f"--adapt with method {method.name!r} needs a burst of at least {need} frames "
                         f"({frames.shape[0]} given); give more frames, or leave out --adapt")
-    border = int(getattr(method, "border", 0))
+    border = max(int(getattr(method, "border", 0)), int(getattr(method, "loss_margin", 0)))
     side = max(2 * border + 1, 4)
+    if getattr(method, "raw_bursts", False):  # raw training patches are cut in whole 4-px steps
+        side = -(-side // 4) * 4
     height, width = frames.shape[-2:]
     if min(height, width) < side:
         raise UserError(f"--adapt with method {method.name!r} needs frames of at least {side}x{side} px (its loss "
@@ -235,7 +282,8 @@ def _learned(args, method, net, frames: torch.Tensor, affines: torch.Tensor, raw
         source = BurstFrames(frames, raw=raw, registration=args.registration)
         patch = min(64, frames.shape[-2], frames.shape[-1])
         config = TrainConfig(steps=args.adapt, batch_size=4, patch_size=patch, lr=3e-4, amp=False, plot=False,
-                             ckpt_every=args.adapt, interrupt_checkpoint=False, progress=not args.quiet)
+                             ckpt_every=args.adapt, interrupt_checkpoint=False, progress=not args.quiet,
+                             extra={"label": "adapt"})
         with tempfile.TemporaryDirectory() as tmp:
             try:
                 train(method, net, source, config, Path(tmp) / "adapted.safetensors")

@@ -42,6 +42,7 @@ class MosaicToMosaic(Method):
     raw_bursts = True  #: trains on and restores RGGB raw frames
     default_net = "demosaic"
     supports_adaptation = True  # Ehret et al. fine-tune on the very burst to restore
+    loss_margin = 2  #: px at the image's edges where the warped prediction (bicubic) is left out of the loss
 
     def net_kwargs(self, channels: int) -> dict:
         return {"in_channels": 1, "out_channels": 3}
@@ -65,7 +66,7 @@ class MosaicToMosaic(Method):
         a_j = torch.roll(affines, shifts=-1, dims=1).reshape(n * t, 2, 3)
         points = apply_affine(compose_affine(a_i, invert_affine(a_j)), pixel_grid(h, w, frames.device))
         warped = sample_at(rgb, points, mode="bicubic")
-        valid = inside_mask(points, h, w, margin=2.0)
+        valid = inside_mask(points, h, w, margin=float(self.loss_margin))
         error = (mosaic(warped) - target).abs() * valid
         return error.sum() / valid.sum().clamp_min(1.0)
 
