@@ -95,7 +95,11 @@ def decoded_frames(path: str | os.PathLike) -> tuple[int, list[str], float]:
     vfr = next((found for line in lines
                 if (found := re.search(r"\] VFR:([0-9.]+) \(\d+/\d+\)(?: min: (-?\d+) max: (-?\d+))?", line))), None)
     variable = float(vfr.group(1)) if vfr else 0.0
-    if variable and vfr.group(2) is not None and rounded_intervals(int(vfr.group(2)), int(vfr.group(3))) \
+    clock = next((found for line in lines if (found := re.search(r"Stream #0:\d+.*?: Video: .*?([0-9.]+)(k?) tbn",
+                                                                 line))), None)
+    ticks_per_second = float(clock.group(1)) * (1000 if clock.group(2) else 1) if clock else 0.0
+    if variable and vfr.group(2) is not None \
+            and rounded_intervals(int(vfr.group(2)), int(vfr.group(3)), ticks_per_second) \
             and steady_times(presentation_times(path)):
         variable = 0.0
     for line in reversed(lines):
@@ -104,14 +108,15 @@ def decoded_frames(path: str | os.PathLike) -> tuple[int, list[str], float]:
     raise RuntimeError("ffmpeg did not say how many frames it decoded")
 
 
-def rounded_intervals(shortest: int, longest: int) -> bool:
+def rounded_intervals(shortest: int, longest: int, ticks_per_second: float = 0.0) -> bool:
     """Whether frame intervals of ``shortest`` to ``longest`` ticks of the stream's clock may be one constant rate
-    rounded to that clock: at most one tick apart, a tick at most about a tenth of the interval. MKV / WebM keep
-    milliseconds, so a constant 29.97, 30, 24 or 60 fps alternates 33 / 34 ms (16 / 17 ms) intervals, a QuickTime
-    file at 600 Hz 20 / 21 ticks, an MP4 at 15360 Hz 512 / 513. On a coarse clock (a tick of 1/25 s at 25 fps)
-    one tick apart is a frame dropped or doubled: a variable rate. Intervals that pass may still drift (30 fps,
-    then 29.4): :func:`steady_times` checks the frames' times themselves."""
-    return 0 <= longest - shortest <= 1 and shortest >= 10
+    rounded to that clock: at most one tick apart, a tick at most about a tenth of the interval or at most 1 ms.
+    MKV / WebM keep milliseconds, so a constant 29.97, 30, 24 or 60 fps alternates 33 / 34 ms (16 / 17 ms)
+    intervals and 120 / 240 fps 8 / 9 ms (4 / 5 ms), a QuickTime file at 600 Hz 20 / 21 ticks, an MP4 at 15360
+    Hz 512 / 513. On a coarse clock (a tick of 1/25 s at 25 fps) one tick apart is a frame dropped or doubled: a
+    variable rate. Intervals that pass may still drift (30 fps, then 29.4): :func:`steady_times` checks the
+    frames' times themselves."""
+    return 0 <= longest - shortest <= 1 and (shortest >= 10 or ticks_per_second >= 1000)
 
 
 def presentation_times(path: str | os.PathLike) -> list[int] | None:
@@ -125,7 +130,7 @@ def presentation_times(path: str | os.PathLike) -> list[int] | None:
         if line.startswith("#") or not line.strip():
             continue
         fields = [field.strip() for field in line.split(",")]
-        if len(fields) < 3 or not fields[2].lstrip("-").isdigit():
+        if len(fields) < 3 or not fields[2].lstrip("-").isdigit() or int(fields[2]) == -2**63:  # no time (NOPTS)
             return None
         times.append(int(fields[2]))
     return sorted(times) if run.returncode == 0 and times else None

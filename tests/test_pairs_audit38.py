@@ -22,7 +22,8 @@ def selfir_model(tmp_path, rgb_image):
 
 
 # ------------------------------------------------------------------------------------------- 1: dim 16-bit pairs
-def test_a_dim_16_bit_pair_is_restored_on_the_scale_the_model_knows(tmp_path, rgb_image, selfir_model):
+def test_a_dim_16_bit_pair_is_restored_on_the_scale_the_model_knows(tmp_path, rgb_image, selfir_model,
+                                                                     monkeypatch):
     """A 12-bit camera's pair in 16-bit files went through the model unmapped (4.9 dB out of a 20 dB input in the
     audit); float counts too. Now one map from both shots' percentiles, as `restore` maps single images: the
     12-bit pair and the same values as float counts give the same result, and `fit` records its map."""
@@ -38,6 +39,21 @@ def test_a_dim_16_bit_pair_is_restored_on_the_scale_the_model_knows(tmp_path, rg
     dim = read_image(tmp_path / "out_dim" / "a.tif")[0] * 65535
     counts = np.clip(read_image(tmp_path / "out_counts" / "a.tif")[0], 0, 65535)  # a 16-bit file clips
     assert np.abs(dim - counts).max() < 1.0, np.abs(dim - counts).max()  # 16-bit rounding apart
+    # one map for both shots (the review: per-shot maps would pass the check above): what the network is given
+    import selfrestore.restore as restore_module
+
+    given = []
+    real = restore_module.restore_array
+    monkeypatch.setattr(restore_module, "restore_array", lambda method, net, x, **kw: given.append(x) or
+                        real(method, net, x, **kw))
+    assert main(["restore", "--blurry", str(tmp_path / "counts" / "blurry"), "--noisy",
+                 str(tmp_path / "counts" / "noisy"), "--model", str(selfir_model), "-o", str(tmp_path / "again"),
+                 "--quiet"]) == 0
+    mapped_blurry, mapped_noisy = given[0][..., :3], given[0][..., 3:]
+    slope = np.polyfit(blurry.ravel(), mapped_blurry.ravel(), 1)
+    assert np.allclose(np.polyval(slope, noisy), mapped_noisy, atol=1e-4)  # the noisy shot on the same line
+    assert 0.9 < np.percentile(mapped_noisy, 99.9) < 1.1 and abs(np.percentile(mapped_noisy, 0.1)) < 0.1
+    from selfrestore.checkpoint import read_checkpoint, update_header
     from selfrestore.restore import Restorer
 
     model = tmp_path / "dim.safetensors"
@@ -45,6 +61,14 @@ def test_a_dim_16_bit_pair_is_restored_on_the_scale_the_model_knows(tmp_path, rg
                  *FIT, "-o", str(model)]) == 0
     mapping = Restorer(model, device="cpu").intensity
     assert mapping and mapping["scale"] < 0.1, mapping
+    # a model fitted before pairs were mapped (no maps_pairs) saw its pairs as read: restored so, not mapped
+    update_header(selfir_model, maps_pairs=None)
+    assert read_checkpoint(selfir_model)[1].get("maps_pairs") is None
+    given.clear()
+    assert main(["restore", "--blurry", str(tmp_path / "counts" / "blurry"), "--noisy",
+                 str(tmp_path / "counts" / "noisy"), "--model", str(selfir_model), "-o", str(tmp_path / "old"),
+                 "--quiet"]) == 0
+    assert np.array_equal(given[0][..., :3], blurry.astype(np.float32))
 
 
 # ------------------------------------------------------------------------------------------- 2: --resume and data
@@ -69,6 +93,15 @@ def test_resume_needs_the_data_again_and_compares_it_from_any_folder(tmp_path, r
     assert main([*resume, "--blurry", "blurry", "--noisy", "noisy"]) == 2  # same names, other images
     assert "was trained with --blurry" in capsys.readouterr().err
     assert main([*resume, "--blurry", str(first / "blurry"), "--noisy", str(first / "noisy")]) == 0
+    # a model of an older version recorded the paths as given (relative): the refusal says where to resume from
+    from selfrestore.checkpoint import read_checkpoint, update_header
+
+    options = read_checkpoint(model)[1]["data_options"]
+    update_header(model, data_options={**options, "blurry": "blurry", "noisy": "noisy"})
+    capsys.readouterr()
+    assert main([*resume, "--steps", "4", "--blurry", str(first / "blurry"), "--noisy", str(first / "noisy")]) == 2
+    assert "recorded relative to the folder the first run started in: resume from that folder" in \
+        capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------------- 3, 4, 6: deblur --adapt

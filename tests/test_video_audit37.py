@@ -64,8 +64,8 @@ def test_rounded_timestamps_are_a_constant_rate_but_a_real_variable_rate_is_not(
     assert VideoReader(tmp_path / "dropped.mp4").info.variable_rate > 0
     from selfrestore.video_io import rounded_intervals
 
-    assert rounded_intervals(33, 34) and rounded_intervals(20, 21) and not rounded_intervals(33, 35)
-    assert not rounded_intervals(1, 2)
+    assert rounded_intervals(33, 34) and rounded_intervals(20, 21, 600) and not rounded_intervals(33, 35, 1000)
+    assert not rounded_intervals(1, 2, 25) and rounded_intervals(4, 5, 1000) and not rounded_intervals(4, 5, 600)
 
 
 def test_a_rate_that_drifts_by_one_tick_steps_is_variable_and_a_600_hz_clock_is_not(tmp_path):
@@ -77,8 +77,11 @@ def test_a_rate_that_drifts_by_one_tick_steps_is_variable_and_a_600_hz_clock_is_
             "-fps_mode", "vfr", "-c:v", "libx264", "-pix_fmt", "yuv420p", tmp_path / "drift.mkv")
     _ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=30000/1001", "-frames:v", "60", "-c:v", "libx264",
             "-pix_fmt", "yuv420p", "-video_track_timescale", "600", tmp_path / "ntsc600.mov")
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=240", "-frames:v", "60", "-c:v", "libx264", "-pix_fmt",
+            "yuv420p", tmp_path / "fast.mkv")  # 4 / 5 ms intervals: the review found it called variable
     assert VideoReader(tmp_path / "drift.mkv").info.variable_rate > 0
     assert VideoReader(tmp_path / "ntsc600.mov").info.variable_rate == 0.0
+    assert VideoReader(tmp_path / "fast.mkv").info.variable_rate == 0.0
     from selfrestore.video_io import steady_times
 
     ntsc = [round(k * 1001 / 30) for k in range(300)]

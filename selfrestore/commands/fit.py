@@ -594,8 +594,14 @@ def refuse_changes(out: Path, header: dict, current: dict) -> None:
                for label, value in _settings(current).items()
                if label in recorded and not _same(label, recorded[label], value)]
     if changes:
-        raise UserError(f"{out} was trained with {'; '.join(changes)}: resume with the same options, or choose "
-                        f"another -o")
+        relative = [label for label, value in _settings(current).items() if label in recorded
+                    and (label in PATH_OPTIONS or label == "DATA") and not _same(label, recorded[label], value)
+                    and any(not Path(str(p)).is_absolute() for p in (recorded[label] if isinstance(
+                        recorded[label], list) else [recorded[label]]))]
+        where = (f" (its {', '.join(relative)} {'was' if len(relative) == 1 else 'were'} recorded relative to the "
+                 "folder the first run started in: resume from that folder)") if relative else ""
+        raise UserError(f"{out} was trained with {'; '.join(changes)}{where}: resume with the same options, or "
+                        f"choose another -o")
 
 
 def warn_padded_patches(source: DataSource, patch_size: int, patch_sizes: Sequence[int], multiple: int,
@@ -683,6 +689,8 @@ def run(args: argparse.Namespace) -> int:
         refuse_resume_without_data(args, header)
     maps_dim = header is None or bool(header.get("maps_dim_data"))  # a run begun before: its data scale stays
     args.maps_dim_data = maps_dim  # for the methods' own sources (make_source)
+    # blurry + noisy pairs are mapped (float counts, dim data) since stop 38: not in a run begun before
+    args.maps_pairs = header is None or bool(header.get("maps_pairs"))
     source = method.make_source(args, noise)
     if source is None:
         source = build_source(args, method, noise, dim=maps_dim)
@@ -723,6 +731,7 @@ def run(args: argparse.Namespace) -> int:
             **({"intensity": source.intensity} if getattr(source, "intensity", None) else {}),
             **({"data_options": data_options_of(args, cls)} if cls.data_options else {}),
             **({"maps_dim_data": True} if maps_dim else {}),  # restore maps dim images as fit maps training data
+            **({"maps_pairs": True} if args.maps_pairs and method.batch_kind == "blurry_noisy" else {}),
             **({"noise_check": noise_check} if noise_check else {}),
             **({"holdout": args.holdout} if args.holdout else {})}  # as given, even where ignored: resume compares it
     train(method, net, source, config, out, val_pairs=val, meta=meta, holdout=holdout)

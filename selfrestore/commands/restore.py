@@ -565,15 +565,17 @@ def run_pairs(args: argparse.Namespace) -> int:
 
 def restore_pair(restorer: Restorer, blurry: np.ndarray, noisy: np.ndarray, args: argparse.Namespace) -> np.ndarray:
     """One blurry + noisy pair (H, W, C each, the data's values) restored by a two-input model, in the data's
-    values: mapped to [0, 1] as the model's training data was (its recorded map; else float counts, and dim
-    16-bit data for a model that maps it, by one map from both shots' percentiles, as ``fit`` maps pairs), and
-    a gray model restores a colour pair channel by channel (the colour kept)."""
+    values: mapped to [0, 1] as the model's training data was (its recorded map; else, for a model whose pairs
+    ``fit`` mapped (``maps_pairs``: since stop 38; older ones saw their data as read), float counts and dim
+    16-bit data by one map from both shots' percentiles), and a gray model restores a colour pair channel by
+    channel (the colour kept)."""
     import numpy as np
 
     from ..io import intensity_mapping
     from ..restore import restore_array
 
-    mapping = restorer.intensity or intensity_mapping([blurry, noisy], dim=restorer.maps_dim_data)
+    mapping = restorer.intensity or (intensity_mapping([blurry, noisy], dim=restorer.maps_dim_data)
+                                     if restorer.header.get("maps_pairs") else None)
     blurry, noisy = restorer.to_model_scale(blurry, mapping), restorer.to_model_scale(noisy, mapping)
     planes = [slice(c, c + 1) for c in range(noisy.shape[2])] if restorer.channels == 1 else [slice(None)]
     out = np.concatenate([restore_array(restorer.method, restorer.net, np.concatenate([blurry[:, :, plane],

@@ -133,13 +133,15 @@ def read_blurry_noisy(blurry_path: Path, noisy_path: Path, channels: int | None 
 class RealBlurryNoisy(PatchSource):
     """Real (blurry, noisy) pairs from two folders matched by file name, or one pair of files; no clean key.
     A pair that cannot be read, or whose two images differ in size, is reported through ``warn`` and left
-    out (the others still train). Float counts far outside [0, 1], and (``dim``) dim 16-bit data, are mapped
-    to [0, 1] by one map for both shots (:func:`selfrestore.io.intensity_mapping`; :attr:`intensity`)."""
+    out (the others still train). With ``mapped``, float counts far outside [0, 1], and (``dim``) dim 16-bit
+    data, are mapped to [0, 1] by one map for both shots (:func:`selfrestore.io.intensity_mapping`;
+    :attr:`intensity`; not on ``--resume`` of a run begun before pairs were mapped)."""
 
     kind = BATCH_KIND
 
     def __init__(self, blurry_dir: str | os.PathLike, noisy_dir: str | os.PathLike, channels: int | None = None,
-                 warn: Callable[[str], None] = _to_stderr, dim: bool = False, quiet: bool = True, seed: int = 0):
+                 warn: Callable[[str], None] = _to_stderr, mapped: bool = True, dim: bool = False,
+                 quiet: bool = True, seed: int = 0):
         from ..errors import ImageReadError
         from ..io import check_fits_in_memory, file_or_folder_pairs
 
@@ -165,7 +167,7 @@ class RealBlurryNoisy(PatchSource):
         super().__init__({"blurry": blurry, "noisy": noisy})
         from ..io import intensity_mapping, mapped_data_line
 
-        mapping = intensity_mapping(blurry + noisy, seed=seed, dim=dim)
+        mapping = intensity_mapping(blurry + noisy, seed=seed, dim=dim) if mapped else None
         if mapping:
             self.map_to_unit_range(mapping)
             if not quiet:
