@@ -199,3 +199,87 @@ def test_adapt_progress_bar_says_adapt(tmp_path, capsys):
                  "--adapt", "1", "-o", str(tmp_path / "o.png")]) == 0
     err = capsys.readouterr().err
     assert "adapt m2m" in err and "fit m2m" not in err, err
+
+
+# review of the fixes ------------------------------------------------------------------------------------------
+def test_resume_of_a_burst_run_begun_before_bursts_were_mapped_keeps_its_scale(tmp_path, capsys):
+    """A review: an m2m run begun before `fit` mapped bursts (its header has no maps_method_data) was mapped on
+    --resume: its loss jumped 16x mid-run and the half-unmapped model recorded a map. Now it keeps its scale."""
+    from selfrestore.checkpoint import read_checkpoint, update_header
+
+    for index in range(2):
+        frames, _ = _raw_burst(frames=3, size=32, seed=index)
+        _write_frames(tmp_path / "bursts" / f"b{index}", frames, gain=DIM)
+    model = tmp_path / "m2m.safetensors"
+    fit = ["fit", str(tmp_path / "bursts"), "--method", "m2m", "--batch-size", "1", "--patch-size", "16", "-o",
+           str(model)]
+    assert main([*fit, "--steps", "1", "--quiet"]) == 0
+    header = read_checkpoint(model)[1]
+    assert header.get("maps_method_data") and header.get("intensity")
+    update_header(model, maps_method_data=None, intensity=None)  # as a run of the previous version recorded it
+    capsys.readouterr()
+    assert main([*fit, "--steps", "2", "--resume"]) == 0
+    assert "is mapped to [0, 1]" not in capsys.readouterr().out
+    header = read_checkpoint(model)[1]
+    assert not header.get("intensity") and not header.get("maps_method_data")
+
+
+def test_padded_bayer_rows_weigh_nothing_and_keep_their_colour(tmp_path):
+    """A review: the mirrored row / column that completes odd-sided raw frames to whole Bayer tiles was splatted
+    as data by the classical shift-and-add (its samples, 2 px off, landed on the last real row: 3x the error
+    there). Now it has no weight; and the mirror keeps each padded pixel's Bayer colour (a flat colour scene
+    stays that colour up to its last row and column, through the shipped m2m model too)."""
+    from selfrestore.burst.shift_and_add import shift_and_add
+    from selfrestore.burst.synthesis import mosaic
+
+    frames = torch.rand(3, 1, 12, 16, generator=torch.Generator().manual_seed(0))
+    altered = frames.clone()
+    altered[..., 11:, :] = 5.0
+    altered[..., :, 15:] = 5.0
+    still = torch.eye(2, 3).expand(3, 2, 3)
+    one = shift_and_add(frames, still, raw=True, valid=(11, 15))
+    other = shift_and_add(altered, still, raw=True, valid=(11, 15))
+    assert torch.allclose(one[..., :11, :15], other[..., :11, :15], atol=1e-6)
+    colour = torch.tensor([0.7, 0.45, 0.25]).view(1, 3, 1, 1)
+    flat = mosaic(colour.expand(3, 3, 22, 26).clone())[..., :21, :25]  # 3 identical frames, odd sides
+    _write_frames(tmp_path / "flat", flat)
+    for extra in ([], ["--model", "m2m-pg0.004_0.02"]):
+        out = tmp_path / f"flat{len(extra)}.png"
+        assert main(["burst", str(tmp_path / "flat"), "--task", "demosaic", "--quiet", "-o", str(out), *extra]) == 0
+        edge = read_image(out)[0][-1]  # the last row: next to the padded one
+        assert np.abs(edge - colour.view(3).numpy()).max() < 0.06, (extra, edge.min(0), edge.max(0))
+
+
+def test_splat_gives_no_weight_to_non_finite_positions():
+    """A review: NaN / inf positions wrote NaN into nodes (0, 0)-(1, 1) (before the int64 change: an index
+    error); now they have no weight."""
+    from selfrestore.burst.shift_and_add import splat
+
+    positions = torch.tensor([[float("nan"), float("inf"), 2.0], [0.0, float("-inf"), 1.0]]).view(1, 2, 1, 3)
+    acc, wsum = splat(torch.ones(1, 1, 1, 3), positions, (4, 4))
+    assert torch.isfinite(acc).all() and float(wsum.sum()) == 1.0 and float(acc[0, 0, 1, 2]) == 1.0
+
+
+def test_demosaic_drops_fits_bayer_keywords_and_fit_names_a_nested_burst_once(tmp_path, capsys):
+    """A review: the demosaicked FITS kept BAYERPAT / XBAYROFF / YBAYROFF (a viewer would debayer the RGB
+    again); and fit's error for a burst folder holding sub-folders named it twice and said to use fit."""
+    from astropy.io import fits
+
+    frames, _ = _raw_burst(frames=3, size=40)
+    (tmp_path / "fits").mkdir()
+    for t, frame in enumerate(frames):
+        header = fits.Header()
+        header["BAYERPAT"], header["XBAYROFF"], header["YBAYROFF"], header["EXPTIME"] = "RGGB", 0, 0, 2.5
+        fits.PrimaryHDU(data=frame[0].numpy().astype(np.float32), header=header).writeto(
+            tmp_path / "fits" / f"{t}.fits")
+    assert main(["burst", str(tmp_path / "fits"), "--task", "demosaic", "--quiet", "-o",
+                 str(tmp_path / "rgb.fits")]) == 0
+    written = fits.getheader(tmp_path / "rgb.fits")
+    assert "BAYERPAT" not in written and "XBAYROFF" not in written and written["EXPTIME"] == 2.5
+    _write_frames(tmp_path / "nest" / "b0", frames)
+    _write_frames(tmp_path / "nest" / "b0" / "previews", frames)
+    capsys.readouterr()
+    assert main(["fit", str(tmp_path / "nest"), "--method", "m2m", "--steps", "1", "-o",
+                 str(tmp_path / "n.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert err.count(str(tmp_path / "nest" / "b0")) == 1 and "for `selfrestore fit`" not in err, err

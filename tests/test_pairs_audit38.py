@@ -61,9 +61,9 @@ def test_a_dim_16_bit_pair_is_restored_on_the_scale_the_model_knows(tmp_path, rg
                  *FIT, "-o", str(model)]) == 0
     mapping = Restorer(model, device="cpu").intensity
     assert mapping and mapping["scale"] < 0.1, mapping
-    # a model fitted before pairs were mapped (no maps_pairs) saw its pairs as read: restored so, not mapped
-    update_header(selfir_model, maps_pairs=None)
-    assert read_checkpoint(selfir_model)[1].get("maps_pairs") is None
+    # a model fitted before pairs were mapped (no maps_method_data) saw its pairs as read: restored so, not mapped
+    update_header(selfir_model, maps_method_data=None)
+    assert read_checkpoint(selfir_model)[1].get("maps_method_data") is None
     given.clear()
     assert main(["restore", "--blurry", str(tmp_path / "counts" / "blurry"), "--noisy",
                  str(tmp_path / "counts" / "noisy"), "--model", str(selfir_model), "-o", str(tmp_path / "old"),

@@ -123,9 +123,11 @@ def load_frames(inputs: list[str], task: str, minimum: int = 2, training: bool =
         try:
             paths = burst_paths(inputs)
         except UserError as exc:
-            raise UserError(f"training burst {inputs[0]}: {str(exc).split('; give one burst')[0]}; a training "
-                            "burst is a folder holding its frames directly: leave it out of the training data, "
-                            "or move its frames into it") from None
+            reason = str(exc).split(": give one burst")[0]
+            reason = reason[len(f"{inputs[0]}: "):] if reason.startswith(f"{inputs[0]}: ") else reason
+            raise UserError(f"training burst {inputs[0]}: {reason}; a training burst is a folder holding its "
+                            "frames directly: leave it out of the training data, or move its sub-folders out of "
+                            "it") from None
     else:
         paths = burst_paths(inputs)
     raw = bool(paths) and paths[0].suffix.lower() in RAW_SUFFIXES

@@ -44,6 +44,7 @@ def splat(values: Tensor, positions: Tensor, size: tuple[int, int], weights: Ten
     # above 2^24 nodes (a sample moved one column, or an index past the end); non-finite positions (weight 0)
     # get any in-range index
     finite = torch.isfinite(x0) & torch.isfinite(y0)
+    fx, fy = torch.where(finite, fx, torch.zeros_like(fx)), torch.where(finite, fy, torch.zeros_like(fy))
     x0i = torch.where(finite, x0, torch.zeros_like(x0)).clamp(-2, width + 1).long()
     y0i = torch.where(finite, y0, torch.zeros_like(y0)).clamp(-2, height + 1).long()
     vals = values.float().reshape(n, c, -1)  # accumulate in float32 (also under bf16 autocast)
@@ -69,13 +70,14 @@ def normalize(acc: Tensor, wsum: Tensor, fill_sigma: float = 2.0, prior: float =
 
 def shift_and_add(frames: Tensor, affines: Tensor | None = None, scale: int = 1, raw: bool = False,
                   gains: Tensor | None = None, model: str = "affine", fill_sigma: float | None = None,
-                  prior: float = 0.05) -> Tensor:
+                  prior: float = 0.05, valid: tuple[int, int] | None = None) -> Tensor:
     """Classical shift-and-add of one burst (T, C, h, w) (or (N, T, C, h, w)) onto the reference grid.
 
     ``affines`` (T, 2, 3) register each frame to frame 0 (estimated from the frames when omitted);
     ``raw`` treats (T, 1, h, w) frames as RGGB Bayer and returns RGB; ``gains`` divides each frame.
     ``fill_sigma`` (default max(1, s)) and ``prior`` set the normalisation (see :func:`normalize`).
-    Returns (C', s h, s w) (or (N, C', s h, s w)).
+    ``valid``: (rows, columns) of the frames that are data; those past them (a raw frame padded to whole Bayer
+    tiles) are given no weight. Returns (C', s h, s w) (or (N, C', s h, s w)).
     """
     batched = frames.dim() == 5
     if not batched:
@@ -92,6 +94,10 @@ def shift_and_add(frames: Tensor, affines: Tensor | None = None, scale: int = 1,
         values, weights = mask_raw(flat), bayer_mask(h, w, flat.device, flat.dtype).expand(n * t, -1, -1, -1)
     else:
         values, weights = flat, None
+    if valid is not None and tuple(valid) != (h, w):
+        keep = torch.zeros(1, 1, h, w, dtype=flat.dtype, device=flat.device)
+        keep[..., :valid[0], :valid[1]] = 1
+        weights = keep.expand(n * t, -1, -1, -1) if weights is None else weights * keep
     positions = affine_positions(affines.reshape(n * t, 2, 3).to(flat), h, w, scale)
     acc, wsum = splat(values, positions, (scale * h, scale * w), weights)
     acc = acc.view(n, t, *acc.shape[1:]).sum(dim=1)

@@ -150,7 +150,10 @@ def burst_source(args: argparse.Namespace, method: Method) -> RealBursts:
             raise UserError(f"training burst {folder} has {burst.shape[1]}-channel frames, {folders[0]} "
                             f"{bursts[0].shape[1]}-channel ones; train on bursts of one kind (gray or RGB)")
     check_patch_fits(args, bursts, folders, raw)
-    mapping = _map_bursts(bursts, args)
+    from .frames_io import RAW_SUFFIXES
+
+    camera_raw = any(p.suffix.lower() in RAW_SUFFIXES for folder in folders for p in folder.iterdir())
+    mapping = _map_bursts(bursts, args, camera_raw)
     if mapping:  # one map for all frames of all bursts: bursts mapped apart would no longer agree
         bursts = [((b - mapping["offset"]) / mapping["scale"]).float() for b in bursts]
     source = RealBursts(bursts, raw=raw, min_frames=method.min_training_frames)
@@ -166,15 +169,20 @@ def burst_source(args: argparse.Namespace, method: Method) -> RealBursts:
     return source
 
 
-def _map_bursts(bursts: Sequence[Tensor], args: argparse.Namespace) -> dict[str, float] | None:
+def _map_bursts(bursts: Sequence[Tensor], args: argparse.Namespace, camera_raw: bool = False
+                ) -> dict[str, float] | None:
     """One :func:`~selfrestore.io.intensity_mapping` of every frame of every training burst, as ``fit`` maps its
     other training data: float counts far outside [0, 1], and (``args.maps_dim_data``, default True) data using
-    only a sliver of it (12/14-bit counts in 16-bit files); None for data in about [0, 1]."""
+    only a sliver of it (12/14-bit counts in 16-bit files; not ``camera_raw`` files, which their white level
+    scales, as ``burst`` reads them); None for data in about [0, 1], and on ``--resume`` of a run begun before
+    bursts were mapped (``args.maps_method_data`` False)."""
     from ..io import intensity_mapping
 
+    if not getattr(args, "maps_method_data", True):  # --resume of a run begun before bursts were mapped
+        return None
     frames = (frame.permute(1, 2, 0).numpy() for burst in bursts for frame in burst)
     return intensity_mapping(frames, seed=int(getattr(args, "seed", 0) or 0),
-                             dim=bool(getattr(args, "maps_dim_data", True)))
+                             dim=bool(getattr(args, "maps_dim_data", True)) and not camera_raw)
 
 
 def _largest_patch(args: argparse.Namespace, raw: bool) -> tuple[int, str]:

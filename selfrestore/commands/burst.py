@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
                  f"the shipped --model {shipped} instead")
     affines = register_burst(frames, model=args.registration, raw=raw)
     if method is None:
-        out = shift_and_add(frames, affines, scale=1 if raw else args.scale, raw=raw)
+        out = shift_and_add(frames, affines, scale=1 if raw else args.scale, raw=raw, valid=(height, width))
     else:
         out = _learned(args, method, net, frames, affines, raw)
     if raw:
@@ -202,7 +202,7 @@ def _maps_dim_data(model: str, header: dict) -> bool:
     models: a shipped model, or one whose header says so (``fit`` maps such training data alike)."""
     from ..restore import _is_shipped
 
-    return bool(header.get("maps_dim_data")) or _is_shipped(model)
+    return bool(header.get("maps_method_data")) or _is_shipped(model)
 
 
 def _pad_to_even(frames: torch.Tensor) -> torch.Tensor:
@@ -216,11 +216,20 @@ def _pad_to_even(frames: torch.Tensor) -> torch.Tensor:
 
 def _rgb_info(info: ImageInfo) -> ImageInfo:
     """Frame 1's ImageInfo for the RGB demosaicked from it: a colour profile that is not an RGB one (a gray
-    profile of the mosaic) and ImageJ's per-channel display settings do not describe it and are left out."""
+    profile of the mosaic), ImageJ's per-channel display settings and a FITS header's Bayer (colour filter array)
+    keywords do not describe it and are left out (a viewer would debayer the RGB again)."""
     import dataclasses
 
     icc = info.icc_profile if info.icc_profile and info.icc_profile[16:20] == b"RGB " else None
-    return dataclasses.replace(info, channels=3, icc_profile=icc, imagej=None, blank=None)
+    fits_header = info.fits_header
+    if fits_header:
+        from astropy.io import fits
+
+        header = fits.Header.fromstring(fits_header)
+        for key in ("BAYERPAT", "COLORTYP", "XBAYROFF", "YBAYROFF", "BAYOFFX", "BAYOFFY", "CFATYPE"):
+            header.remove(key, ignore_missing=True, remove_all=True)
+        fits_header = header.tostring()
+    return dataclasses.replace(info, channels=3, icc_profile=icc, imagej=None, blank=None, fits_header=fits_header)
 
 
 def _load_model(args, raw: bool):

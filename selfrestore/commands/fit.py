@@ -689,8 +689,9 @@ def run(args: argparse.Namespace) -> int:
         refuse_resume_without_data(args, header)
     maps_dim = header is None or bool(header.get("maps_dim_data"))  # a run begun before: its data scale stays
     args.maps_dim_data = maps_dim  # for the methods' own sources (make_source)
-    # blurry + noisy pairs are mapped (float counts, dim data) since stop 38: not in a run begun before
-    args.maps_pairs = header is None or bool(header.get("maps_pairs"))
+    # the methods' own sources (blurry + noisy pairs, bursts) map float counts and dim data since stop 38: not in
+    # a run begun before (its data scale stays), and `restore` / `burst` map only for models that record it
+    args.maps_method_data = header is None or bool(header.get("maps_method_data"))
     source = method.make_source(args, noise)
     if source is None:
         source = build_source(args, method, noise, dim=maps_dim)
@@ -731,7 +732,8 @@ def run(args: argparse.Namespace) -> int:
             **({"intensity": source.intensity} if getattr(source, "intensity", None) else {}),
             **({"data_options": data_options_of(args, cls)} if cls.data_options else {}),
             **({"maps_dim_data": True} if maps_dim else {}),  # restore maps dim images as fit maps training data
-            **({"maps_pairs": True} if args.maps_pairs and method.batch_kind == "blurry_noisy" else {}),
+            **({"maps_method_data": True} if args.maps_method_data and method.batch_kind in ("blurry_noisy", "burst")
+               else {}),
             **({"noise_check": noise_check} if noise_check else {}),
             **({"holdout": args.holdout} if args.holdout else {})}  # as given, even where ignored: resume compares it
     train(method, net, source, config, out, val_pairs=val, meta=meta, holdout=holdout)

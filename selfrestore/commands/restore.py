@@ -566,7 +566,7 @@ def run_pairs(args: argparse.Namespace) -> int:
 def restore_pair(restorer: Restorer, blurry: np.ndarray, noisy: np.ndarray, args: argparse.Namespace) -> np.ndarray:
     """One blurry + noisy pair (H, W, C each, the data's values) restored by a two-input model, in the data's
     values: mapped to [0, 1] as the model's training data was (its recorded map; else, for a model whose pairs
-    ``fit`` mapped (``maps_pairs``: since stop 38; older ones saw their data as read), float counts and dim
+    ``fit`` mapped (``maps_method_data``: since stop 38; older ones saw theirs as read), float counts and dim
     16-bit data by one map from both shots' percentiles), and a gray model restores a colour pair channel by
     channel (the colour kept)."""
     import numpy as np
@@ -575,7 +575,7 @@ def restore_pair(restorer: Restorer, blurry: np.ndarray, noisy: np.ndarray, args
     from ..restore import restore_array
 
     mapping = restorer.intensity or (intensity_mapping([blurry, noisy], dim=restorer.maps_dim_data)
-                                     if restorer.header.get("maps_pairs") else None)
+                                     if restorer.header.get("maps_method_data") else None)
     blurry, noisy = restorer.to_model_scale(blurry, mapping), restorer.to_model_scale(noisy, mapping)
     planes = [slice(c, c + 1) for c in range(noisy.shape[2])] if restorer.channels == 1 else [slice(None)]
     out = np.concatenate([restore_array(restorer.method, restorer.net, np.concatenate([blurry[:, :, plane],

@@ -111,8 +111,9 @@ class BlurryNoisyMethod(Method):
                     raise UserError(f"{option} shapes the pairs made with --synthetic; real pairs are trained as "
                                     "they are (leave it out)")
             return RealBlurryNoisy(blurry_dir, noisy_dir, getattr(args, "channels", None),
-                                   mapped=getattr(args, "maps_pairs", True), dim=getattr(args, "maps_dim_data", True),
-                                   quiet=getattr(args, "quiet", False), seed=getattr(args, "seed", 0))
+                                   mapped=getattr(args, "maps_method_data", True),
+                                   dim=getattr(args, "maps_dim_data", True), quiet=getattr(args, "quiet", False),
+                                   seed=getattr(args, "seed", 0))
         if not getattr(args, "synthetic", False) or not getattr(args, "data", None):
             raise UserError(f"method {self.name} trains on blurry+noisy pairs: give --blurry DIR --noisy DIR, "
                             f"or clean images with --synthetic --noise gauss5_50 [--kernels FILE]")
