@@ -129,6 +129,22 @@ def update_header(path: str | os.PathLike, **fields: Any) -> None:
     _write(path, tensors, {**header, **fields})
 
 
+def unfinished_training(header: dict[str, Any]) -> str | None:
+    """Why a model file's training is not finished (stopped by Ctrl-C or a kill before its ``--steps`` or
+    ``--minutes``: ``fit --resume`` continues it), or None for a finished run, a held-out best-weights file
+    (``NAME.best``: stopped on purpose) or a file that records no plan (a shipped or exported model)."""
+    config = header.get("train_config") or {}
+    step, steps = header.get("step"), config.get("steps")
+    if header.get("holdout_loss") is not None or not isinstance(step, int) or not isinstance(steps, int):
+        return None
+    budget = float(config.get("budget_seconds") or 0.0)
+    if step >= steps or (budget and float(header.get("budget_spent", 0.0)) >= budget - 1.0):
+        return None
+    planned = f"{budget / 60:g} min ({float(header.get('budget_spent', 0.0)) / 60:.3g} spent)" if budget \
+        else f"{steps} steps"
+    return f"its training stopped at step {step} of a planned {planned} (fit ... --resume continues it)"
+
+
 def load_net_state(net: nn.Module, tensors: dict[str, torch.Tensor], prefix: str = "net.") -> None:
     """Load the weights stored under ``prefix`` in a model file's tensors into ``net`` (unwrapped from DDP),
     to rebuild a trained network or resume training it."""

@@ -29,8 +29,11 @@ def add_parser(sub: argparse._SubParsersAction, name: str, help: str, descriptio
 
 
 def warn(message: str) -> None:
-    """Print a warning on stderr, prefixed with ``selfrestore:``, so it stays out of piped output."""
-    print(f"selfrestore: {message}", file=sys.stderr)
+    """Print a warning on stderr, prefixed with ``selfrestore:``, so it stays out of piped output; on a line of
+    its own above any progress bar (tqdm.write: printed into the bar, it was glued to the bar's line)."""
+    from tqdm import tqdm
+
+    tqdm.write(f"selfrestore: {message}", file=sys.stderr)
 
 
 def refuse_report_over_inputs(report: str | os.PathLike, inputs: Iterable[str | os.PathLike],

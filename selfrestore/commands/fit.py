@@ -488,6 +488,12 @@ def resume_defaults(args: argparse.Namespace, header: dict) -> None:
     if recorded.get("channels") not in (1, 3):
         recorded.pop("channels", None)
     recorded["steps"] = config.get("steps")
+    planned, done = config.get("steps"), int(header.get("step", 0))
+    if args.steps is not None and isinstance(planned, int) and done < args.steps < planned and \
+            not config.get("budget_seconds"):
+        raise UserError(f"{out} was planned for --steps {planned} (now at step {done}): a smaller --steps changes "
+                        f"its learning-rate schedule mid-run; resume with --steps {planned} or more (or without "
+                        f"--steps), or choose another -o")
     recorded["val_every"], recorded["ckpt_every"] = config.get("val_every"), config.get("ckpt_every")
     recorded["minutes"] = config["budget_seconds"] / 60 if config.get("budget_seconds") else None
     for key, value in recorded.items():  # not the data (DATA, --blurry ...): given again, refused if left out
@@ -653,7 +659,7 @@ def run(args: argparse.Namespace) -> int:
     noise = parse_corruption(args.noise) if args.noise else None
     if args.method is None:
         args.method = default_method(args)
-        if not args.quiet:
+        if not args.quiet and (args.data or args.pairs or getattr(args, "blurry", None)):  # no data: its error alone
             warn(f"no --method given: {args.method} suits the data given ({METHOD_REASONS[args.method]})")
     cls = METHODS.get(args.method)
     try:  # a method checks its own options (ranges, combinations): a bad value is the user's to fix
@@ -745,8 +751,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"saved {out}")
         if method.batch_kind == "blurry_noisy":
             print(f"next: selfrestore restore --blurry B --noisy N --model {out} -o restored/")
-        elif method.batch_kind in ("single", "pair") and not method.needs_clean:
-            print(f"next: selfrestore restore NOISY_IMAGES --model {out} -o restored/")
+        elif method.batch_kind == "burst":
+            task = "demosaic" if getattr(method, "raw_bursts", False) else "superres"
+            print(f"next: selfrestore burst FRAMES/ --task {task} --model {out} -o OUTPUT.tif")
+        elif method.batch_kind in ("single", "pair", "blurry"):
+            what = "BLURRY_IMAGES" if method.batch_kind == "blurry" else "NOISY_IMAGES"
+            print(f"next: selfrestore restore {what} --model {out} -o restored/")
     return 0
 
 

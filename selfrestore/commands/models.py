@@ -44,6 +44,11 @@ def describe(header: dict) -> list[str]:
         sides = cfg.get("patch_sizes") or [cfg.get("patch_size")]
         lines.append(f"training {header.get('step', '?')} steps ({budget}batch {cfg.get('batch_size')}, patch "
                      f"{'/'.join(map(str, sides))} px, lr {cfg.get('lr')}, seed {cfg.get('seed')})")
+        from ..checkpoint import unfinished_training
+
+        unfinished = unfinished_training(header)
+        if unfinished:  # Ctrl-C or a kill: the file is usable, but not the model the run was to make
+            lines.append(f"status   UNFINISHED: {unfinished}")
     if header.get("data"):
         kind = _data_kind(name, bool(header.get("synthetic")), len(header["data"]))
         lines.append(f"data     {', '.join(map(str, header['data']))} ({kind}"

@@ -73,7 +73,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--clipping", choices=("auto", "off"), default="auto",
                    help="an 8-bit photo stores noisy values past black and white as 0 / 255, so a denoiser leaves "
                         "dark areas too bright and bright ones too dark. auto (default): where values sit on "
-                        "those ends, undo that bias for the noise level measured on the image (or --noise-sigma) "
+                        "those ends, undo that bias for the noise level measured on the image (or --noise-sigma, for "
+                        "laine19 models) "
                         "(Foi 2009; a TIFF stack: once for all its time points and z-slices); for models of "
                         "Gaussian noise (laine19; n2n, n2v, nb2nb, n2c fitted with --noise gaussN), not for a model "
                         "fitted without --noise (its noise is unknown) or --noise-pg. off: the network's output "
@@ -254,6 +255,10 @@ def run(args: argparse.Namespace) -> int:
     size_problem = recorded_warning(restorer.header)
     if size_problem:
         warn(f"{args.model}: {size_problem}")
+    from ..checkpoint import unfinished_training
+
+    if unfinished := unfinished_training(restorer.header):  # an interrupted fit: restored with as it is, and said
+        warn(f"{args.model}: {unfinished}")
     if restorer.method.batch_kind == "blurry_noisy":
         raise UserError(f"{args.model}: a blurry+noisy ({restorer.method.name}) model needs both shots: "
                         f"use --blurry B --noisy N")
