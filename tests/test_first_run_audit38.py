@@ -103,3 +103,20 @@ def test_resume_refuses_a_smaller_steps_and_no_method_notice_before_a_data_error
     assert main(["fit", "-o", str(tmp_path / "x.safetensors")]) == 2
     err = capsys.readouterr().err
     assert "no --method given" not in err and "no training data" in err, err
+
+
+def test_resume_refuses_a_data_folder_whose_images_changed(tmp_path, photos, capsys):
+    """Stop 36's leftover: --resume compared the data's paths, not what they hold: an image added to (or
+    replaced in) the folder made the resumed run train on other images silently. Now a fingerprint of the files'
+    names and sizes is recorded and compared; the same data given by another path (absolute) still resumes."""
+    model = tmp_path / "m.safetensors"
+    assert main(["fit", str(photos), *FIT, "--steps", "2", "--quiet", "-o", str(model)]) == 0
+    from selfrestore.checkpoint import read_checkpoint
+
+    assert read_checkpoint(model)[1]["data_fingerprint"]["files"] == 2
+    write_image(photos / "p2.png", read_image(photos / "p0.png")[0])
+    capsys.readouterr()
+    assert main(["fit", str(photos), "-o", str(model), "--resume", "--steps", "3", "--quiet"]) == 2
+    assert "its training data changed since the run began (2 files then, 3 now" in capsys.readouterr().err
+    (photos / "p2.png").unlink()
+    assert main(["fit", str(photos.resolve()), "-o", str(model), "--resume", "--steps", "3", "--quiet"]) == 0

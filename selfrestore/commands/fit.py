@@ -693,6 +693,12 @@ def run(args: argparse.Namespace) -> int:
         warn(f"{out}: the run was stopped before its size check; checking it now")  # restore reads the result
     if header is not None:
         refuse_resume_without_data(args, header)
+    fingerprint = data_fingerprint(data_paths(args))
+    recorded_print = (header or {}).get("data_fingerprint")
+    if recorded_print and fingerprint and recorded_print != fingerprint:
+        raise UserError(f"{out}: its training data changed since the run began ({recorded_print['files']} files "
+                        f"then, {fingerprint['files']} now, or their names or sizes differ): the resumed run would "
+                        "train on other images; resume with the data as it was, or choose another -o")
     maps_dim = header is None or bool(header.get("maps_dim_data"))  # a run begun before: its data scale stays
     args.maps_dim_data = maps_dim  # for the methods' own sources (make_source)
     # the methods' own sources (blurry + noisy pairs, bursts) map float counts and dim data since stop 38: not in
@@ -741,6 +747,7 @@ def run(args: argparse.Namespace) -> int:
             **({"maps_method_data": True} if args.maps_method_data and method.batch_kind in ("blurry_noisy", "burst")
                else {}),
             **({"noise_check": noise_check} if noise_check else {}),
+            **({"data_fingerprint": fingerprint} if fingerprint else {}),  # --resume compares it
             **({"holdout": args.holdout} if args.holdout else {})}  # as given, even where ignored: resume compares it
     train(method, net, source, config, out, val_pairs=val, meta=meta, holdout=holdout)
     if holdout and not args.quiet and int(os.environ.get("RANK", "0")) == 0:
@@ -758,6 +765,38 @@ def run(args: argparse.Namespace) -> int:
             what = "BLURRY_IMAGES" if method.batch_kind == "blurry" else "NOISY_IMAGES"
             print(f"next: selfrestore restore {what} --model {out} -o restored/")
     return 0
+
+
+def data_paths(args: argparse.Namespace) -> list[str]:
+    """The files and folders the training data comes from: DATA, --pairs and the methods' path options."""
+    return [*map(str, args.data or []), *map(str, args.pairs or []),
+            *(str(getattr(args, key)) for key in ("blurry", "noisy", "kernels") if getattr(args, key, None))]
+
+
+def data_fingerprint(paths: Sequence[str | os.PathLike]) -> dict[str, object] | None:
+    """{files, sha1} of the data files under ``paths`` (their relative names and sizes; hidden files and fit's
+    own outputs left out): recorded by ``fit`` so that ``--resume`` refuses a folder whose images changed (the
+    paths alone matched: a resumed run trained on other images silently). None when there are no paths."""
+    import hashlib
+
+    from ..burst.frames_io import RAW_SUFFIXES
+    from ..io import FITS_SUFFIXES, IMAGE_SUFFIXES, is_loss_plot
+
+    suffixes = {*IMAGE_SUFFIXES, *FITS_SUFFIXES, *RAW_SUFFIXES, ".mat", ".npy", ".npz"}
+    entries = []
+    for number, given in enumerate(paths):  # by position: the same data given by another path still matches
+        root = Path(given)
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() \
+            else []
+        for path in files:
+            relative = path.relative_to(root) if path != root else Path(path.name)
+            if path.suffix.lower() not in suffixes or any(part.startswith(".") for part in relative.parts) \
+                    or is_loss_plot(path):
+                continue
+            entries.append(f"{number}|{relative.as_posix()}|{path.stat().st_size}")
+    if not paths:
+        return None
+    return {"files": len(entries), "sha1": hashlib.sha1("\n".join(entries).encode()).hexdigest()}
 
 
 def hold_out(source: DataSource, args: argparse.Namespace) -> tuple[DataSource, list[dict] | None]:
