@@ -224,7 +224,7 @@ def test_resume_of_a_burst_run_begun_before_bursts_were_mapped_keeps_its_scale(t
     assert not header.get("intensity") and not header.get("maps_method_data")
 
 
-def test_padded_bayer_rows_weigh_nothing_and_keep_their_colour(tmp_path):
+def test_padded_bayer_rows_weigh_nothing_and_keep_their_colour(tmp_path, monkeypatch):
     """A review: the mirrored row / column that completes odd-sided raw frames to whole Bayer tiles was splatted
     as data by the classical shift-and-add (its samples, 2 px off, landed on the last real row: 3x the error
     there). Now it has no weight; and the mirror keeps each padded pixel's Bayer colour (a flat colour scene
@@ -240,6 +240,11 @@ def test_padded_bayer_rows_weigh_nothing_and_keep_their_colour(tmp_path):
     one = shift_and_add(frames, still, raw=True, valid=(11, 15))
     other = shift_and_add(altered, still, raw=True, valid=(11, 15))
     assert torch.allclose(one[..., :11, :15], other[..., :11, :15], atol=1e-6)
+    import selfrestore.burst.shift_and_add as module
+
+    calls = []
+    real = module.shift_and_add
+    monkeypatch.setattr(module, "shift_and_add", lambda *a, **k: calls.append(k.get("valid")) or real(*a, **k))
     colour = torch.tensor([0.7, 0.45, 0.25]).view(1, 3, 1, 1)
     flat = mosaic(colour.expand(3, 3, 22, 26).clone())[..., :21, :25]  # 3 identical frames, odd sides
     _write_frames(tmp_path / "flat", flat)
@@ -248,6 +253,7 @@ def test_padded_bayer_rows_weigh_nothing_and_keep_their_colour(tmp_path):
         assert main(["burst", str(tmp_path / "flat"), "--task", "demosaic", "--quiet", "-o", str(out), *extra]) == 0
         edge = read_image(out)[0][-1]  # the last row: next to the padded one
         assert np.abs(edge - colour.view(3).numpy()).max() < 0.06, (extra, edge.min(0), edge.max(0))
+    assert calls == [(21, 25)]  # the command tells the classical shift-and-add which rows and columns are data
 
 
 def test_splat_gives_no_weight_to_non_finite_positions():

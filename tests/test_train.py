@@ -445,7 +445,7 @@ def test_resume_refuses_changed_options_takes_the_recorded_ones_and_says_when_fi
         "seed": 3, "lr": 1e-3, "batch_size": 2, "patch_size": 32}
     after = out.read_bytes()
     assert main(["fit", str(tmp_path / "data"), "--synthetic", "-o", str(out), "--resume", "--steps", "2"]) == 2
-    assert "already at step 4, past --steps 2" in capsys.readouterr().err
+    assert "was planned for --steps 4 (now at step 4)" in capsys.readouterr().err
     assert main(["fit", str(tmp_path / "data"), "--synthetic", "-o", str(out), "--resume"]) == 0
     assert "already finished (step 4 of --steps 4)" in capsys.readouterr().err and out.read_bytes() == after
 

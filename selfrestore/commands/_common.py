@@ -36,6 +36,15 @@ def warn(message: str) -> None:
     tqdm.write(f"selfrestore: {message}", file=sys.stderr)
 
 
+def say_if_unfinished(model: object, header: dict) -> None:
+    """Warn when the model file's training was stopped before its end (Ctrl-C, a kill): it is used as it is,
+    but it is not the model its run was to make (:func:`selfrestore.checkpoint.unfinished_training`)."""
+    from ..checkpoint import unfinished_training
+
+    if unfinished := unfinished_training(header):
+        warn(f"{model}: {unfinished}")
+
+
 def refuse_report_over_inputs(report: str | os.PathLike, inputs: Iterable[str | os.PathLike],
                                option: str = "--json") -> None:
     """A one-line UserError, before any work, when the report file ``report`` is one of the ``inputs`` (the

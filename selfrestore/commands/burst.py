@@ -242,6 +242,9 @@ def _load_model(args, raw: bool):
         raise UserError(f"{args.model}: method {method.name!r} is not a self-supervised burst method")
     if raw != (method.name == "m2m"):
         raise UserError(f"{args.model}: a {method.name!r} model does not do --task {args.task}")
+    from ._common import say_if_unfinished
+
+    say_if_unfinished(args.model, header)
     model_scale = getattr(method, "scale", 1)
     if not raw and args.scale is not None and args.scale != model_scale:
         raise UserError(f"--scale {args.scale}: {args.model} super-resolves x{model_scale}; leave out --scale, "

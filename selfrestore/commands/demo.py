@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     from ..io import check_writable_place, to_array, to_tensor, write_image
     from ..methods.n2n import Noise2Noise
     from ..metrics import psnr, quantize8
-    from ..restore import Restorer, restore_array
+    from ..restore import Restorer
     from ..train import TrainConfig, train
 
     start = time.time()
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         if model_path.exists():
             model_path.unlink()
         train(method, net, source, config, model_path)
-        restored = restore_array(method, net.eval(), noisy)
+        restored = Restorer(model_path).restore(noisy)  # as `selfrestore restore noisy.png --model ...` does
     restored = quantize8(restored)
     write_image(out / "clean.png", clean)
     write_image(out / "noisy.png", noisy)

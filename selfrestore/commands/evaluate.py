@@ -178,6 +178,9 @@ def run(args: argparse.Namespace) -> int:
     restorer = Restorer(args.model, device=args.device, tile=args.tile, ensemble=args.ensemble,
                         precision=args.precision, clipping="off", tile_context=args.tile_context)
     restorer.warn_level_mismatch = False  # the noise level is the one chosen to evaluate at
+    from ._common import say_if_unfinished
+
+    say_if_unfinished(args.model, restorer.header)  # its scores are those of a model whose training was cut short
     for problem in problems:
         warn(problem)
     if args.limit:

@@ -488,12 +488,15 @@ def resume_defaults(args: argparse.Namespace, header: dict) -> None:
     if recorded.get("channels") not in (1, 3):
         recorded.pop("channels", None)
     recorded["steps"] = config.get("steps")
-    planned, done = config.get("steps"), int(header.get("step", 0))
-    if args.steps is not None and isinstance(planned, int) and done < args.steps < planned and \
-            not config.get("budget_seconds"):
+    planned, done, budget = config.get("steps"), int(header.get("step", 0)), config.get("budget_seconds") or 0
+    if args.steps is not None and isinstance(planned, int) and args.steps < planned and not budget:
         raise UserError(f"{out} was planned for --steps {planned} (now at step {done}): a smaller --steps changes "
                         f"its learning-rate schedule mid-run; resume with --steps {planned} or more (or without "
                         f"--steps), or choose another -o")
+    if args.minutes and budget and 60 * args.minutes < budget - 1e-6:  # the schedule follows the budget too
+        raise UserError(f"{out} was planned for --minutes {budget / 60:g}: a smaller --minutes changes its "
+                        f"learning-rate schedule mid-run; resume with --minutes {budget / 60:g} or more (or without "
+                        f"--minutes), or choose another -o")
     recorded["val_every"], recorded["ckpt_every"] = config.get("val_every"), config.get("ckpt_every")
     recorded["minutes"] = config["budget_seconds"] / 60 if config.get("budget_seconds") else None
     for key, value in recorded.items():  # not the data (DATA, --blurry ...): given again, refused if left out

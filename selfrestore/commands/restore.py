@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from ..errors import ImageReadError, ImageRefused, UserError
 from ..io import check_writable_place, remove_stale_temporaries
-from ._common import add_parser, add_runtime_options, count, same_entry_finder, warn
+from ._common import add_parser, add_runtime_options, count, same_entry_finder, say_if_unfinished, warn
 
 if TYPE_CHECKING:
     import numpy as np
@@ -255,13 +255,10 @@ def run(args: argparse.Namespace) -> int:
     size_problem = recorded_warning(restorer.header)
     if size_problem:
         warn(f"{args.model}: {size_problem}")
-    from ..checkpoint import unfinished_training
-
-    if unfinished := unfinished_training(restorer.header):  # an interrupted fit: restored with as it is, and said
-        warn(f"{args.model}: {unfinished}")
     if restorer.method.batch_kind == "blurry_noisy":
         raise UserError(f"{args.model}: a blurry+noisy ({restorer.method.name}) model needs both shots: "
                         f"use --blurry B --noisy N")
+    say_if_unfinished(args.model, restorer.header)  # an interrupted fit: restored with as it is, and said
     if args.uncertainty and not hasattr(restorer.method, "restore_with_uncertainty"):
         raise UserError(f"--uncertainty needs a Bayesian model; {args.model} uses method {restorer.method.name!r}")
     outdir = Path(args.output)
@@ -521,6 +518,7 @@ def run_pairs(args: argparse.Namespace) -> int:
     if method.batch_kind != "blurry_noisy":
         raise UserError(f"{args.model}: method {method.name!r} restores single images; --blurry/--noisy need a "
                         f"model trained on blurry+noisy pairs (fit --method selfir)")
+    say_if_unfinished(args.model, restorer.header)
     outdir = Path(args.output)
     single = output_file(args.output, len(pairs))
     check_output_place(outdir, single)

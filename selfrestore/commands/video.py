@@ -354,6 +354,9 @@ def run(args: argparse.Namespace) -> int:
     model = args.model or DEFAULT_MODELS[args.method]
     start_method, net, header = load_model(model, device)
     check_start_model(model, start_method, net, header, args.method)
+    from ._common import say_if_unfinished
+
+    say_if_unfinished(model, header)
     several = len(reader) >= 2  # (fine-tuning one frame is refused below; it has no flow)
     tunes = several and args.steps_per_frame > 0 and (args.mode == "online" or args.passes > 0)
     # --offline computes every flow before its passes, even when none trains on them
