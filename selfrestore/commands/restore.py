@@ -259,6 +259,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{args.model}: a blurry+noisy ({restorer.method.name}) model needs both shots: "
                         f"use --blurry B --noisy N")
     say_if_unfinished(args.model, restorer.header)  # an interrupted fit: restored with as it is, and said
+    warn_given_level(args, restorer)
     if args.uncertainty and not hasattr(restorer.method, "restore_with_uncertainty"):
         raise UserError(f"--uncertainty needs a Bayesian model; {args.model} uses method {restorer.method.name!r}")
     outdir = Path(args.output)
@@ -414,10 +415,15 @@ def run(args: argparse.Namespace) -> int:
 NO_ORIENTATION_SUFFIXES = (".bmp", ".ppm", ".pgm")  #: formats with no EXIF block: an orientation is lost
 
 
+#: output formats of 8 bits per channel only
+EIGHT_BIT_SUFFIXES = (".jpg", ".jpeg", ".webp", ".bmp")
+
+
 def check_output_holds(source: Path, target: Path, images: Sequence[np.ndarray], info: ImageInfo) -> None:
     """Before the work: a UserError when ``target``'s format would clip ``source``'s float values (far
     outside [0, 1]: see :func:`selfrestore.io.refuse_clipping`; the restored values keep the input's scale),
-    a warning when it cannot hold the alpha channel, which is then left out, or when ``source`` is a stack
+    a warning when it cannot hold the alpha channel, which is then left out, or the input's bit depth (16-bit
+    or float written to an 8-bit format), or when ``source`` is a stack
     whose alpha is not carried, or when ``source`` is to be shown rotated or mirrored (its EXIF / TIFF
     orientation) and ``target``'s format (BMP, PPM / PGM) holds no orientation: the output shows as stored."""
     from ..io import NO_ALPHA_SUFFIXES, exif_orientation, refuse_clipping
@@ -432,6 +438,9 @@ def check_output_holds(source: Path, target: Path, images: Sequence[np.ndarray],
     if info.alpha is not None and target.suffix.lower() in NO_ALPHA_SUFFIXES:
         warn(f"{target}: {target.suffix} cannot hold the alpha channel of {source}; it is left out (choose .png, "
              f".tif or .webp to keep it)")
+    if info.dtype != "uint8" and target.suffix.lower() in EIGHT_BIT_SUFFIXES:  # said: outputs keep the bit depth
+        warn(f"{target}: {target.suffix} holds 8 bits per channel; the {info.bit_depth}-bit {source} is written "
+             "with 8 (choose .png or .tif to keep its depth)")
     if target.suffix.lower() in NO_ORIENTATION_SUFFIXES and exif_orientation(info.exif) is not None:
         warn(f"{target}: {source} is shown rotated or mirrored (EXIF orientation {exif_orientation(info.exif)}), "
              f"which {target.suffix} cannot say; the output shows the pixels as stored (choose .png, .jpg, .tif "
@@ -587,6 +596,22 @@ def restore_pair(restorer: Restorer, blurry: np.ndarray, noisy: np.ndarray, args
                                         device=restorer.device, context=args.tile_context)
                           for plane in planes], axis=2)
     return restorer.from_model_scale(out, mapping=mapping)
+
+
+def warn_given_level(args: argparse.Namespace, restorer: Restorer) -> None:
+    """A warning when --noise-sigma lies well outside the Gaussian levels the model was trained on (the
+    level-mismatch check is skipped once a level is given: an audit's sigma 100 for a 5-50 model lost 9.5 dB
+    without a word)."""
+    from ..corruption.noise import Gaussian
+
+    noise = getattr(restorer.method, "noise", None)
+    if args.noise_sigma is None or not isinstance(noise, Gaussian) or noise.high <= 0:
+        return
+    low, high = 255 * noise.low, 255 * noise.high
+    if not 0.8 * low <= args.noise_sigma <= 1.25 * high:
+        trained = f"{low:g}" if low == high else f"{low:g}-{high:g}"
+        warn(f"--noise-sigma {args.noise_sigma:g} is far from the noise the model was trained on (std {trained} "
+             f"on the 0-255 scale): it may restore such noise poorly; check the level (selfrestore inspect)")
 
 
 def noise_params(args: argparse.Namespace) -> dict[str, float]:
