@@ -142,3 +142,10 @@ def test_resume_refuses_a_data_folder_whose_images_changed(tmp_path, photos, cap
     assert "its training data changed since the run began (2 files then, 3 now" in capsys.readouterr().err
     (photos / "p2.png").unlink()
     assert main(["fit", str(photos.resolve()), "-o", str(model), "--resume", "--steps", "3", "--quiet"]) == 0
+
+
+def test_restore_of_a_missing_input_says_only_that(tmp_path, capsys):
+    """`restore nonexist/ -o x/` announced the default model before saying the input does not exist."""
+    assert main(["restore", str(tmp_path / "nonexist"), "-o", str(tmp_path / "x")]) != 0
+    err = capsys.readouterr().err
+    assert "no such file or folder" in err and "no --model given" not in err, err

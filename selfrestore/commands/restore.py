@@ -239,10 +239,11 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("no inputs: give image files or folders (or --blurry B --noisy N for a selfir model)")
     if args.model is None:
         args.model = DEFAULT_MODEL
-        if args.noise_pg:
+        found = any(Path(given).exists() for given in args.inputs)  # else the missing inputs are said alone
+        if found and args.noise_pg:
             warn(f"no --model given: using the shipped {DEFAULT_MODEL} on the Anscombe-transformed images "
                  f"(--noise-pg); a model fitted on your own images may do better (selfrestore fit --help)")
-        else:
+        elif found:
             warn(f"no --model given: using the shipped {DEFAULT_MODEL} (Gaussian noise of std 5-50, level "
                  f"estimated per image); for other noise, fit a model on your own images (selfrestore fit --help)")
     if args.noise_pg and args.adapt:
