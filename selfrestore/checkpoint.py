@@ -129,6 +129,14 @@ def update_header(path: str | os.PathLike, **fields: Any) -> None:
     _write(path, tensors, {**header, **fields})
 
 
+def is_shipped(model: Any) -> bool:
+    """Whether ``model`` names (or is the file of) a model shipped inside the package."""
+    try:
+        return resolve_model(model).resolve().parent == WEIGHTS_DIR.resolve()
+    except Exception:  # not a model: load_model has said so already
+        return False
+
+
 def unfinished_training(header: dict[str, Any]) -> str | None:
     """Why a model file's training is not finished (stopped by Ctrl-C or a kill before its ``--steps`` or
     ``--minutes``: ``fit --resume`` continues it), or None for a finished run, a held-out best-weights file

@@ -309,16 +309,6 @@ def _central_noise_sigma(image: np.ndarray, alpha: np.ndarray | None = None) -> 
     return noise_sigma(pixels, usable, min_blocks=256)
 
 
-def _is_shipped(model: Any) -> bool:
-    """Whether ``model`` names (or is the file of) a model shipped inside the package."""
-    from .checkpoint import WEIGHTS_DIR, resolve_model
-
-    try:
-        return resolve_model(model).resolve().parent == WEIGHTS_DIR.resolve()
-    except Exception:  # not a model: load_model has said so already
-        return False
-
-
 def _array_in(image: Any, channels: int | None = None) -> tuple[np.ndarray, Callable[..., np.ndarray]]:
     """``image`` as an (H, W, C) float32 array on the [0, 1] scale of its type, and the function that gives a
     result back in the caller's form: (H, W) for (H, W), the integer type for uint8 / uint16 (rounded and
@@ -443,7 +433,9 @@ class Restorer:
         self.intensity = self.header.get("intensity")
         #: whether images using only a sliver of [0, 1] (dim 16-bit data) are mapped too: for the shipped models
         #: and those of ``fit`` that map such training data alike (older ones may have been trained on it as is)
-        self.shipped = _is_shipped(model)  #: a model shipped inside the package (not a user's file)
+        from .checkpoint import is_shipped
+
+        self.shipped = is_shipped(model)  #: a model shipped inside the package (not a user's file)
         self.maps_dim_data = bool(self.header.get("maps_dim_data")) or self.shipped
         self.tile, self.ensemble, self.precision, self.clipping = tile, bool(ensemble), precision, clipping
         self.tile_context = tile_context

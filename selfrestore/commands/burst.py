@@ -200,9 +200,9 @@ def burst_mapping(frames: torch.Tensor, output: Path, info: ImageInfo | None, he
 def _maps_dim_data(model: str, header: dict) -> bool:
     """Whether a burst model maps dim data (12/14-bit counts in 16-bit files) as ``restore`` maps it for image
     models: a shipped model, or one whose header says so (``fit`` maps such training data alike)."""
-    from ..restore import _is_shipped
+    from ..checkpoint import is_shipped
 
-    return bool(header.get("maps_method_data")) or _is_shipped(model)
+    return bool(header.get("maps_method_data")) or is_shipped(model)
 
 
 def _pad_to_even(frames: torch.Tensor) -> torch.Tensor:

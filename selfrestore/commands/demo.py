@@ -124,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
     # so the numbers printed are the ones a user gets from the files written
     noisy = quantize8(to_array(noise.sample(to_tensor(clean), image_generator(2024, 0))))
     shipped = [n for n, p in shipped_models().items() if n.endswith("gauss25") and _single_image_model(p)]
+    trained = ""  # the model file the demo trains, named among the files written
     if shipped and not args.train:
         name = max(sorted(shipped), key=_kodak_score)
         print(f"restoring with the shipped model {name} (trained on noisy images only)")
@@ -141,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
             model_path.unlink()
         train(method, net, source, config, model_path)
         restored = Restorer(model_path).restore(noisy)  # as `selfrestore restore noisy.png --model ...` does
+        trained = f", {model_path.name} (the model trained)"
     restored = quantize8(restored)
     write_image(out / "clean.png", clean)
     write_image(out / "noisy.png", noisy)
@@ -150,7 +152,6 @@ def run(args: argparse.Namespace) -> int:
                                            f"restored {after:.2f} dB"], out / "comparison.png")
     print(f"PSNR noisy    {before:6.2f} dB")
     print(f"PSNR restored {after:6.2f} dB   (gain {after - before:+.2f} dB)")
-    trained = ", demo_n2n.safetensors (the model trained)" if args.train or not shipped else ""
     print(f"wrote {out}/clean.png, noisy.png, restored.png, comparison.png{trained} in {time.time() - start:.0f} s")
     print("next, on your own noisy images: selfrestore inspect YOUR_IMAGES/ (measures the noise, suggests a "
           "method), selfrestore restore YOUR_IMAGES/ -o restored/ (the shipped default model), or selfrestore fit "

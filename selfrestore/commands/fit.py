@@ -199,7 +199,6 @@ def build_source(args: argparse.Namespace, method: Method, noise: Corruption | N
     return source
 
 
-
 def _build_source(args, method, noise):
     from ..data.images import CorruptedImages, NoisyImages, PairedImages
     from ..io import load_images, to_channels
@@ -500,8 +499,7 @@ def resume_defaults(args: argparse.Namespace, header: dict) -> None:
     recorded["val_every"], recorded["ckpt_every"] = config.get("val_every"), config.get("ckpt_every")
     recorded["minutes"] = config["budget_seconds"] / 60 if config.get("budget_seconds") else None
     for key, value in recorded.items():  # not the data (DATA, --blurry ...): given again, refused if left out
-        if key in vars(args) and getattr(args, key) is None and value is not None \
-                and "--" + key.replace("_", "-") not in PATH_OPTIONS:
+        if key in vars(args) and getattr(args, key) is None and value is not None and not _is_path_option(key):
             setattr(args, key, value)
 
 
@@ -509,7 +507,7 @@ def refuse_resume_without_data(args: argparse.Namespace, header: dict) -> None:
     """On --resume the data are given again (checked against the recorded ones, not read from the model file:
     a relative path there depends on the folder the first run started in); without them, a UserError that
     names what the run was trained on, instead of "no training data"."""
-    if args.data or args.pairs or getattr(args, "blurry", None) or getattr(args, "noisy", None):
+    if data_given(args):
         return
     paths = {label: value for label, value in _settings(header).items() if label in PATH_OPTIONS and value}
     recorded = " ".join([*map(str, header.get("data") or []), *(f"{label} {value}" for label, value in paths.items())])
@@ -579,6 +577,16 @@ def _same(label: str, recorded: object, given: object) -> bool:
 PATH_OPTIONS = ("--blurry", "--noisy", "--kernels")  #: data options naming files or folders (compared resolved)
 
 
+def _is_path_option(key: str) -> bool:
+    """Whether the argparse attribute ``key`` is one of :data:`PATH_OPTIONS`."""
+    return "--" + key.replace("_", "-") in PATH_OPTIONS
+
+
+def data_given(args: argparse.Namespace) -> bool:
+    """Whether the command line gives training data (DATA, --pairs, --blurry / --noisy)."""
+    return bool(args.data or args.pairs or getattr(args, "blurry", None) or getattr(args, "noisy", None))
+
+
 def data_options_of(args: argparse.Namespace, cls: type) -> dict[str, object]:
     """The method's data options as given (paths as absolute paths), recorded in the model so that --resume refuses
     other data: an audit resumed a SelfIR run with its --blurry and --noisy folders swapped, or without the
@@ -587,7 +595,7 @@ def data_options_of(args: argparse.Namespace, cls: type) -> dict[str, object]:
 
     def recorded(key: str) -> object:  # a path as an absolute one: a resume from another folder compares it
         value = getattr(args, key, None)
-        if "--" + key.replace("_", "-") in PATH_OPTIONS and isinstance(value, (str, os.PathLike)):
+        if _is_path_option(key) and isinstance(value, (str, os.PathLike)):
             return str(Path(value).resolve())
         return json.loads(json.dumps(value, default=str))
 
@@ -662,7 +670,7 @@ def run(args: argparse.Namespace) -> int:
     noise = parse_corruption(args.noise) if args.noise else None
     if args.method is None:
         args.method = default_method(args)
-        if not args.quiet and (args.data or args.pairs or getattr(args, "blurry", None)):  # no data: its error alone
+        if not args.quiet and data_given(args):  # without data, the error about it comes alone
             warn(f"no --method given: {args.method} suits the data given ({METHOD_REASONS[args.method]})")
     cls = METHODS.get(args.method)
     try:  # a method checks its own options (ranges, combinations): a bad value is the user's to fix
@@ -672,9 +680,8 @@ def run(args: argparse.Namespace) -> int:
     net_name = args.net or method.default_net
     if header is not None:  # what is known before the data is read; a finished run too (it was refused unsaid)
         data_options = data_options_of(args, cls)
-        if not (args.data or args.pairs or getattr(args, "blurry", None) or getattr(args, "noisy", None)):
-            data_options = {key: value for key, value in data_options.items()  # compared once given again
-                            if "--" + key.replace("_", "-") not in PATH_OPTIONS}  # (refuse_resume_without_data)
+        if not data_given(args):  # the paths are compared once given again (refuse_resume_without_data)
+            data_options = {key: value for key, value in data_options.items() if not _is_path_option(key)}
         given = parse_patch_sizes(args.patch_sizes, 1, net_name, auto=None)  # None: auto, decided by the net
         given_sizes = None if given is None else list(given)  # as the model file records them
         refuse_changes(out, header, {
@@ -785,19 +792,20 @@ def data_fingerprint(paths: Sequence[str | os.PathLike]) -> dict[str, object] | 
     from ..burst.frames_io import RAW_SUFFIXES
     from ..io import FITS_SUFFIXES, IMAGE_SUFFIXES, is_loss_plot
 
+    if not paths:
+        return None
     suffixes = {*IMAGE_SUFFIXES, *FITS_SUFFIXES, *RAW_SUFFIXES, ".mat", ".npy", ".npz"}
     entries = []
-    for number, given in enumerate(paths):  # by position: the same data given by another path still matches
-        root = Path(given)
-        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() \
-            else []
-        for path in files:
-            relative = path.relative_to(root) if path != root else Path(path.name)
-            if path.suffix.lower() not in suffixes or any(part.startswith(".") for part in relative.parts) \
-                    or is_loss_plot(path):
-                continue
-            entries.append(f"{number}|{relative.as_posix()}|{path.stat().st_size}")
-    if not paths:
+    try:
+        for number, given in enumerate(paths):  # by position: the same data given by another path still matches
+            root = Path(given)
+            files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+            for path in files:
+                relative = path.relative_to(root) if root.is_dir() else Path(path.name)
+                if path.suffix.lower() in suffixes and not any(part.startswith(".") for part in relative.parts) \
+                        and not is_loss_plot(path):
+                    entries.append(f"{number}|{relative.as_posix()}|{path.stat().st_size}")
+    except OSError:  # a folder that cannot be listed, a file gone meanwhile: the data's readers say what is wrong
         return None
     return {"files": len(entries), "sha1": hashlib.sha1("\n".join(entries).encode()).hexdigest()}
 

@@ -290,8 +290,9 @@ def check_frame_size(info: VideoInfo, net: nn.Module, flow: str, crops: bool = T
     side = max((need for _, need in needs), default=1)
     if min(info.height, info.width) < side:
         what = "fine-tuning" if crops else "the optical flow of --offline (computed before its passes)"
-        ways = (["--flow farneback"] if flows and flow == "dis" and min(info.height, info.width) >= max(
-            (need for why, need in needs if why != "DIS flow"), default=1) else []) + \
+        without_dis = max((need for why, need in needs if why != "DIS flow"), default=1)
+        farneback = flows and flow == "dis" and min(info.height, info.width) >= without_dis  # DIS alone too large
+        ways = (["--flow farneback"] if farneback else []) + \
             (["--online --steps-per-frame 0 (restore only, no fine-tuning)"] if crops else ["--online"])
         raise UserError(f"{info.source}: frames of {info.width}x{info.height} pixels are too small; {what} "
                         f"needs at least {side}x{side} ({', '.join(f'{why}: {need}' for why, need in needs)}); "

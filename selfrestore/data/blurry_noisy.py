@@ -125,7 +125,7 @@ def read_blurry_noisy(blurry_path: Path, noisy_path: Path, channels: int | None 
     n, _ = read_image(noisy_path)
     if b.shape[:2] != n.shape[:2]:
         raise PairSizeMismatch(f"{blurry_path}: size {b.shape[1]}x{b.shape[0]} differs from {noisy_path} "
-                        f"({n.shape[1]}x{n.shape[0]})")
+                               f"({n.shape[1]}x{n.shape[0]})")
     c = channels or max(b.shape[2], n.shape[2])
     return to_channels(b, c), to_channels(n, c)
 

@@ -85,10 +85,10 @@ class Method:
 
     def make_source(self, args: Any, noise: Corruption | None) -> Any | None:
         """A DataSource built from the ``fit`` options (an argparse namespace holding ``data``,
-        ``synthetic``, ``seed``, ``channels``, ``maps_dim_data`` (map dim 16-bit data as well as float counts
-        to [0, 1]: False on ``--resume`` of a run begun before that) and this method's ``data_options``), for
-        methods whose data the generic image sources cannot give. None: use the generic sources (noisy
-        images, pairs)."""
+        ``synthetic``, ``seed``, ``channels``, ``maps_method_data`` (map float counts to [0, 1], and with
+        ``maps_dim_data`` dim 16-bit data too: each False on ``--resume`` of a run begun before that) and this
+        method's ``data_options``), for methods whose data the generic image sources cannot give. None: use
+        the generic sources (noisy images, pairs)."""
         return None
 
     # --- inference ---------------------------------------------------------------------------------
