@@ -167,7 +167,7 @@ def restore_array(method: Method | None, net: nn.Module, image: np.ndarray, tile
     passes (nine net passes in all)."""
     if fn is not None and (params or uncertainty):
         raise ValueError("restore_array: give fn, or params / uncertainty for the method, not both")
-    device = pick_device("auto" if device is None else device)
+    device = pick_device("auto" if device is None else device, option="device")
     net.eval()
     params = dict(params or {})
     tiling = dict(multiple=getattr(net, "size_multiple", 1), margin=tile_margin(net, context), tile=tile,
@@ -420,7 +420,7 @@ class Restorer:
             raise UserError(f"noise_params {noise_params!r}: give a dict such as {{'sigma': 25 / 255}}")
         if sensor_noise is not None:
             sensor_noise = _number_pair(sensor_noise, "sensor_noise", "the noise variance a x + b^2")
-        self.device = pick_device("auto" if device is None else device)
+        self.device = pick_device("auto" if device is None else device, option="device")
         self.method, self.net, self.header = load_model(model, self.device)
         if self.method.batch_kind == "burst" or getattr(self.net, "frames", 1) > 1:
             from .errors import UserError
@@ -441,6 +441,8 @@ class Restorer:
         self.tile_context = tile_context
         #: warn (once) when an image's noise is far from the level a single-level model was trained for
         self.warn_level_mismatch = True
+        #: warn (once, at the first image) of what :meth:`model_problems` finds; the command line says it itself
+        self.warn_model_problems = True
         #: a gray image (or one whose colour channels are all equal) reaches a colour model as the colour image
         #: it was trained on (:mod:`selfrestore.gray_as_colour`); False: its channel repeated
         self.gray_as_colour = True
@@ -475,6 +477,44 @@ class Restorer:
                 raise UserError(f"{model}: Poisson-Gaussian noise is restored with a Gaussian model that takes the "
                                 f"noise level (e.g. the shipped laine19-gauss5_50); this one uses method "
                                 f"{self.method.describe()}")
+
+    def given_level_far(self) -> tuple[float, float, float] | None:
+        """(given, lowest, highest) Gaussian noise std on the [0, 1] scale when the level given in
+        ``noise_params`` lies well outside the levels the model was trained on (under 0.8 x the lowest or over
+        1.25 x the highest): such noise may be restored poorly (an audit's sigma 100/255 for the 5-50 default
+        model lost 9.5 dB). None otherwise, and for models without a Gaussian level."""
+        from .corruption.noise import Gaussian
+
+        noise, given = getattr(self.method, "noise", None), self.noise_params.get("sigma")
+        if given is None or not isinstance(noise, Gaussian) or noise.high <= 0:
+            return None
+        if 0.8 * noise.low <= given <= 1.25 * noise.high:
+            return None
+        return float(given), float(noise.low), float(noise.high)
+
+    def model_problems(self) -> list[str]:
+        """What a user of this Restorer should know before trusting its output: the model's training was
+        stopped before its end (:func:`selfrestore.checkpoint.unfinished_training`), the given noise level is
+        far from the model's (:meth:`given_level_far`). Said once as Python warnings at the first image
+        (:attr:`warn_model_problems`)."""
+        from .checkpoint import unfinished_training
+
+        problems = [unfinished] if (unfinished := unfinished_training(self.header)) else []
+        if far := self.given_level_far():
+            given, low, high = (255 * value for value in far)
+            trained = f"{low:g}" if low == high else f"{low:g}-{high:g}"
+            problems.append(f"noise_params sigma {given:.3g}/255 is far from the noise the model was trained on "
+                            f"(std {trained}/255): it may restore such noise poorly")
+        return problems
+
+    def _warn_model_problems(self) -> None:
+        """:meth:`model_problems` as Python warnings, once per Restorer."""
+        if self.warn_model_problems:
+            import warnings
+
+            self.warn_model_problems = False
+            for problem in self.model_problems():
+                warnings.warn(problem, stacklevel=4)
 
     def level_mismatch(self, image: np.ndarray, alpha: np.ndarray | None = None) -> tuple[float, float] | None:
         """(measured, trained) noise std on the [0, 1] scale when a model trained for one Gaussian level (unet-gauss25,
@@ -585,6 +625,7 @@ class Restorer:
         ``mapping``: a plane of a stack, its group's map from :meth:`stack_mappings` (default: the image's own,
         :meth:`mapping_for`)."""
         image, back = _array_in(image, self.channels)
+        self._warn_model_problems()
         self.last_clipping = None
         if self.sensor_noise is not None:
             stabilised, inverse, params = self._stabilise(image)
@@ -697,6 +738,7 @@ class Restorer:
         if not hasattr(self.method, "restore_with_uncertainty"):
             raise UserError(f"uncertainty needs a Bayesian model; this one uses method {self.method.name!r}")
         image, back = _array_in(image, self.channels)
+        self._warn_model_problems()
         self.last_clipping = None
         if self.sensor_noise is not None:
             stabilised, inverse, params = self._stabilise(image)

@@ -130,7 +130,7 @@ def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike
                             progress: bool = False, announce: Callable[[str], None] | None = None,
                             std_target: str | os.PathLike | None = None,
                             decide: Callable[..., list[Any]] | None = None,
-                            alpha_dropped: Callable[[str], None] | None = None) -> int:
+                            alpha_dropped: Callable[[str], None] | None = None, keep_target: bool = False) -> int:
     """Restore every plane of the TIFF stack ``source`` with ``restore`` ((H, W, C), the plane's decision ->
     (H, W, C)) into the TIFF ``target``, plane by plane; returns the number of planes. ``decide``
     (planes, stack_shape, stack_axes) gives each plane's decision, reading the planes it needs lazily, one at a
@@ -138,7 +138,9 @@ def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike
     decision is None. ``std_target``: ``restore`` returns (mean, std) and the std planes go to that
     float32 TIFF of the same layout. Outputs appear only when complete. :class:`NotStreamable` (before
     anything is written) for other files; ``announce`` is told it started, ``alpha_dropped`` that the planes'
-    alpha channel is not restored (an RGBA stack)."""
+    alpha channel is not restored (an RGBA stack). ``keep_target``: the target is there already, written by a run
+    stopped before its ``std_target`` (``restore --skip-existing``): it is kept when it has this stack's layout
+    (a UserError otherwise, before any work) and only the std is written."""
     import tifffile
     from tqdm import tqdm
 
@@ -149,7 +151,9 @@ def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike
     if announce:
         announce(f"{source}: larger than memory allows at once; restoring it plane by plane")
     target.parent.mkdir(parents=True, exist_ok=True)
-    finals = [target] + ([Path(std_target)] if std_target is not None else [])
+    if keep_target and std_target is None:
+        raise ValueError("keep_target: only the std_target is written, and none is given")
+    finals = ([] if keep_target else [target]) + ([Path(std_target)] if std_target is not None else [])
     partials: list[Path] = []
     try:
         for path in finals:  # (named as remove_stale_temporaries knows them; one made is removed if the next fails)
@@ -160,6 +164,8 @@ def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike
             alpha_dropped(f"{source}: the alpha channel of this stack's images is not restored; the output has none")
         colour = stack.channels >= 3
         plane_shape = (stack.height, stack.width, 3) if colour else (stack.height, stack.width)
+        if keep_target and _stack_shape(target) != (*stack.stack_shape, *plane_shape):
+            raise UserError(f"{target}: exists (pass --overwrite to replace it)")  # not this stack's restoration
         axes = stack.stack_axes + ("YXS" if colour else "YX")
 
         def options(dtype: str) -> dict:
@@ -199,7 +205,10 @@ def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike
                     mean = np.where(blank, np.float32(np.nan), mean)
                 yield quantize(mean, info.dtype).reshape(plane_shape)
 
-        if packing.get("compression"):  # pages compressed as they come
+        if keep_target:  # the planes' std alone is written
+            for _ in restored_planes():
+                pass
+        elif packing.get("compression"):  # pages compressed as they come
             tifffile.imwrite(str(partials[0]), restored_planes(), shape=(*stack.stack_shape, *plane_shape),
                              dtype=np.dtype(info.dtype), **main_options, **packing)
         else:
@@ -213,7 +222,7 @@ def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike
         if std_out is not None:
             std_out.flush()
             if std_packing.get("compression"):  # plane by plane from the map, with the input's codec
-                tifffile.imwrite(str(partials[1]), (np.asarray(plane) for plane in std_out),
+                tifffile.imwrite(str(partials[len(finals) - 1]), (np.asarray(plane) for plane in std_out),
                                  shape=(*stack.stack_shape, *plane_shape), dtype=np.float32, **std_options,
                                  **std_packing)
             del std_out
@@ -224,3 +233,14 @@ def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike
         for partial in partials:
             discard(partial)
     return int(np.prod(stack.stack_shape))
+
+
+def _stack_shape(path: Path) -> tuple[int, ...] | None:
+    """The shape of the TIFF ``path``'s first series, read from its header (no pixels), or None if unreadable."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(str(path)) as tif:
+            return tuple(tif.series[0].shape)
+    except Exception:  # noqa: BLE001 - not a TIFF we wrote: some other file, left alone
+        return None

@@ -103,23 +103,26 @@ def budget_clock(kind: str) -> Callable[[], float]:
     raise ValueError(f"budget clock must be 'wall' or 'cpu', not {kind!r}")
 
 
-def pick_device(name: str | torch.device = "auto") -> torch.device:
+def pick_device(name: str | torch.device = "auto", option: str = "--device") -> torch.device:
     """The torch device for ``name`` ("auto": the first CUDA GPU if there is one, else the CPU); a device
-    that does not exist here is a UserError that says which ones do (torch would fail deep inside)."""
+    that does not exist here is a UserError that says which ones do (torch would fail deep inside), naming the
+    choice as the caller wrote it: ``option`` "--device" (the command line) or "device" (a Python argument)."""
     if isinstance(name, str) and name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    given, other = (f"--device {name}", "use --device cpu or auto") if option.startswith("-") else \
+        (f"{option}={str(name)!r}", f"use {option}='cpu' or 'auto'")
     try:  # a torch.device is checked too: torch.device("cuda") on a CPU-only torch failed deep inside
         device = name if isinstance(name, torch.device) else torch.device(name)
     except (RuntimeError, ValueError, TypeError):
-        raise UserError(f"--device {name}: not a device name (use auto, cpu, cuda, cuda:1 ...)") from None
+        raise UserError(f"{given}: not a device name (use auto, cpu, cuda, cuda:1 ...)") from None
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if device.type == "cuda" and (device.index or 0) >= gpus:
         have = f"{gpus} CUDA GPU(s)" if gpus else "no CUDA GPU (or a CPU-only torch)"
-        raise UserError(f"--device {name}: this machine has {have}; use --device cpu or auto")
+        raise UserError(f"{given}: this machine has {have}; {other}")
     if device.type not in ("cpu", "cuda"):
         backend = getattr(torch.backends, device.type, None)
         if backend is None or not getattr(backend, "is_available", lambda: False)():
-            raise UserError(f"--device {name}: not available here; use --device cpu or auto")
+            raise UserError(f"{given}: not available here; {other}")
     return device
 
 
@@ -312,7 +315,7 @@ def train(method: Method, net: nn.Module, source: DataSource, config: TrainConfi
     if source.kind != method.batch_kind:
         raise UserError(f"method {method.name!r} needs batches of kind {method.batch_kind!r}, "
                         f"the data gives {source.kind!r}")
-    device = pick_device(config.device)
+    device = pick_device(config.device, option="device")
     if device.type == "cuda" and device.index is None and "LOCAL_RANK" in os.environ:
         device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))  # torchrun: one GPU per process
         torch.cuda.set_device(device)

@@ -206,7 +206,7 @@ class VideoFineTuner:
         if not hasattr(method, "training_offsets"):
             raise UserError(f"method {method.name!r} is not a video method (use f2f or mf2f)")
         self.method, self.net = method, net
-        self.device = pick_device(device)
+        self.device = pick_device(device, option="device")
         self.config = replace(config, amp=resolve_amp(config.amp, self.device))
         self.net.to(self.device)
         self.optimizer = torch.optim.Adam(net.parameters(), lr=config.lr, betas=(0.9, 0.99))

@@ -5,7 +5,10 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
+
+if TYPE_CHECKING:
+    import torch
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -34,6 +37,14 @@ def warn(message: str) -> None:
     from tqdm import tqdm
 
     tqdm.write(f"selfrestore: {message}", file=sys.stderr)
+
+
+def command_device(name: str) -> "torch.device":
+    """--device as a torch device; one that is not here is a UserError in the command's words (``--device
+    cuda:7: ...``; torch is imported here, not for --help)."""
+    from ..train import pick_device
+
+    return pick_device(name)
 
 
 def say_if_unfinished(model: object, header: dict) -> None:

@@ -7,7 +7,8 @@ import time
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..io import remove_stale_temporaries
-from ._common import add_parser, add_runtime_options, count, refuse_report_over_inputs, warn
+from ._common import add_parser, add_runtime_options, command_device, count, refuse_report_over_inputs, \
+    warn
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -175,9 +176,11 @@ def run(args: argparse.Namespace) -> int:
         refuse_report_over_inputs(args.json, [*paths, *model_file])
         remove_stale_temporaries([args.json])  # of a run killed while it wrote the report
     # the noise is simulated unclipped: values on 0 or 1 (Poisson zeros) are no clipping to correct
-    restorer = Restorer(args.model, device=args.device, tile=args.tile, ensemble=args.ensemble,
-                        precision=args.precision, clipping="off", tile_context=args.tile_context)
+    restorer = Restorer(args.model, device=command_device(args.device), tile=args.tile,
+                        ensemble=args.ensemble, precision=args.precision, clipping="off",
+                        tile_context=args.tile_context)
     restorer.warn_level_mismatch = False  # the noise level is the one chosen to evaluate at
+    restorer.warn_model_problems = False  # an unfinished model is said below
     from ._common import say_if_unfinished
 
     say_if_unfinished(args.model, restorer.header)  # its scores are those of a model whose training was cut short

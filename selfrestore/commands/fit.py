@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from ..errors import UserError
 from ..io import check_writable_place, remove_stale_temporaries
-from ._common import add_parser, count, positive_float, positive_int, same_entry_finder, warn
+from ._common import add_parser, command_device, count, positive_float, positive_int, same_entry_finder, warn
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -50,6 +50,15 @@ and ends with exactly the weights of an uninterrupted run. Multi-process trainin
   torchrun --nproc_per_node 2 -m selfrestore.cli fit ...
 """
 
+METHOD_GUIDE = (  # what each --method name is for, in groups (the choices alone were a list of 28 names)
+    "From noisy data alone: nb2nb (= neighbor2neighbor), n2v (= noise2void) and laine19 for single noisy images; "
+    "n2n for two noisy shots of each scene; selfir and selfir_r2r for blurry + noisy pairs; f2f and mf2f for "
+    "video (selfrestore video fine-tunes them on one clip); m2m (demosaic + denoise) and dsa (super-resolution) "
+    "for raw bursts. Deblurring with sharp targets: reblur (with the reblurring loss), deblur_l1. Supervised "
+    "references for benchmarks, which need clean images (--synthetic): n2c, mf2c, m2m_supervised, "
+    "dsa_supervised, and for blurry + noisy pairs selfir_sup (= baseline_r: both shots in), deblur_sup "
+    "(= baseline_b: the blurry shot in), denoise_sup (= baseline_n: the noisy shot in); diagnostics: "
+    "deblur_noisy, nb2nb_noisy, selfir_sup_same, selfir_sup_sub.")
 SUMMARY = "train a network on corrupted data (no clean targets)"  # its line in `selfrestore --help`
 
 
@@ -62,9 +71,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, metavar="MODEL",
                    help="model file to write (.safetensors); beside it, NAME.training.png draws the loss curves "
                         "(and NAME.best.safetensors keeps the best weights with --holdout)")
-    p.add_argument("--method", default=None, choices=METHODS.names(),
+    p.add_argument("--method", default=None, choices=METHODS.names(), metavar="METHOD",
                    help="self-supervision method; default: from the data given: n2n for --pairs or --synthetic, "
-                        "selfir for --blurry/--noisy, nb2nb for noisy images alone (no noise model needed)")
+                        "selfir for --blurry/--noisy, nb2nb for noisy images alone (no noise model needed). "
+                        + METHOD_GUIDE)
     p.add_argument("--noise", default=None, metavar="MODEL",
                    help="noise model, e.g. gauss25, gauss5_50, poisson30, impulse0.5 (needed by --synthetic "
                         "and by likelihood-based methods)")
@@ -221,15 +231,24 @@ def _build_source(args, method, noise):
         if noise is None:
             raise UserError("--synthetic needs --noise (e.g. --noise gauss25)")
         if method.batch_kind not in ("single", "pair"):
-            raise UserError(f"method {method.name} needs {method.batch_kind!r} data; --synthetic makes noisy images")
+            raise UserError(f"method {method.name} needs {_kind_needed(method)}; --synthetic makes noisy images")
         return CorruptedImages(images, noise, kind=method.batch_kind, seed=args.seed, redraw=args.redraw,
                                keep_clean=method.needs_clean)
     if method.batch_kind == "pair":
         raise UserError(f"method {method.name} needs two noisy shots per scene: use --pairs DIR_A DIR_B "
                         f"(or --synthetic with clean images)")
     if method.batch_kind != "single":
-        raise UserError(f"method {method.name} needs {method.batch_kind!r} data; see its own command")
+        raise UserError(f"method {method.name} needs {_kind_needed(method)}")
     return NoisyImages(images)
+
+
+def _kind_needed(method: Method) -> str:
+    """The data a method that `fit` cannot feed from image files needs, and where it is trained."""
+    if method.batch_kind == "video_warp":
+        return f"the frames of one video: selfrestore video CLIP -o OUT --method {method.name} fine-tunes it there"
+    if method.batch_kind == "frames":
+        return "clean video frames (a supervised reference, trained by benchmarks/video_mf2f.py)"
+    return f"{method.batch_kind!r} data"
 
 
 def init_from(net: nn.Module, model: str) -> None:
@@ -667,6 +686,7 @@ def run(args: argparse.Namespace) -> int:
     if args.steps is None:
         args.steps = 10**9 if args.minutes else 2000
     refuse_ignored_data_options(args)
+    command_device(args.device)  # a device that is not here: said in the command's words, before the data
     noise = parse_corruption(args.noise) if args.noise else None
     if args.method is None:
         args.method = default_method(args)

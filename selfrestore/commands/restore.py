@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Sequence
 
 from ..errors import ImageReadError, ImageRefused, UserError
 from ..io import check_writable_place, remove_stale_temporaries
-from ._common import add_parser, add_runtime_options, count, same_entry_finder, say_if_unfinished, warn
+from ._common import (add_parser, add_runtime_options, command_device, count, same_entry_finder, say_if_unfinished,
+                      warn)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -248,11 +249,12 @@ def run(args: argparse.Namespace) -> int:
                  f"estimated per image); for other noise, fit a model on your own images (selfrestore fit --help)")
     if args.noise_pg and args.adapt:
         raise UserError("--noise-pg does not combine with --adapt")
-    restorer = Restorer(args.model, device=args.device, tile=args.tile, ensemble=args.ensemble,
-                        precision=args.precision, noise_params=noise_params(args),
+    restorer = Restorer(args.model, device=command_device(args.device), tile=args.tile,
+                        ensemble=args.ensemble, precision=args.precision, noise_params=noise_params(args),
                         sensor_noise=tuple(args.noise_pg) if args.noise_pg else None, clipping=args.clipping,
                         tile_context=args.tile_context)
     restorer.warn_level_mismatch = False  # said per run below, in the command's words (noise_mismatch)
+    restorer.warn_model_problems = False  # said below in the command's words
     size_problem = recorded_warning(restorer.header)
     if size_problem:
         warn(f"{args.model}: {size_problem}")
@@ -327,9 +329,10 @@ def run(args: argparse.Namespace) -> int:
                 except UserError as too_large:
                     if not streamable(path, args):
                         raise
-                    if left := kept.intersection(outputs_of[path]):  # too large to check (left_by): kept as it is
+                    left = kept.intersection(outputs_of[path])  # an interrupted run's restored stack: std only
+                    if left and left != {target}:
                         raise UserError(f"{min(left)}: exists (pass --overwrite to replace it)") from None
-                    restore_streaming(restorer, path, target, args, too_large)
+                    restore_streaming(restorer, path, target, args, too_large, keep_target=bool(left))
                     restored += 1
                     continue
             frames, info = preloaded[path] if args.adapt and preloaded[path] else read_frames(path)
@@ -480,9 +483,10 @@ def plans(restorer: Restorer, planes: Sequence, stack_shape: Sequence[int], stac
 
 
 def restore_streaming(restorer: Restorer, path: Path, target: Path, args: argparse.Namespace,
-                      too_large: UserError) -> None:
+                      too_large: UserError, keep_target: bool = False) -> None:
     """Restore the TIFF stack ``path`` plane by plane into ``target`` (see :mod:`selfrestore.stack_stream`);
-    a file that is not such a stack gets the memory error ``too_large``."""
+    a file that is not such a stack gets the memory error ``too_large``. ``keep_target``: ``target`` is an
+    interrupted run's (``--skip-existing``), kept; only the std map is written."""
     from ..stack_stream import NotStreamable, restore_stack_streaming
 
     start = time.time()
@@ -492,7 +496,7 @@ def restore_streaming(restorer: Restorer, path: Path, target: Path, args: argpar
             path, target, lambda image, plan: restore(image, clipping_decision=plan[0], mapping=plan[1]),
             progress=not args.quiet, announce=None if args.quiet else warn,
             std_target=std_path(target) if args.uncertainty else None, decide=lambda *stack: plans(restorer, *stack),
-            alpha_dropped=warn)  # said even with --quiet: it is data the output will not have
+            alpha_dropped=warn, keep_target=keep_target)  # alpha: said even with --quiet (data the output lacks)
     except NotStreamable:
         raise too_large from None
     if not args.quiet:
@@ -522,8 +526,9 @@ def run_pairs(args: argparse.Namespace) -> int:
     if args.adapt or args.uncertainty or noise_params(args) or args.noise_pg:
         raise UserError("--adapt, --uncertainty and --noise-* do not apply to blurry+noisy restoration")
     pairs = _blurry_noisy_paths(args.blurry, args.noisy)
-    restorer = Restorer(args.model, device=args.device, tile=args.tile, ensemble=args.ensemble,
-                        precision=args.precision, tile_context=args.tile_context)
+    restorer = Restorer(args.model, device=command_device(args.device), tile=args.tile,
+                        ensemble=args.ensemble, precision=args.precision, tile_context=args.tile_context)
+    restorer.warn_model_problems = False  # said below in the command's words
     method = restorer.method
     if method.batch_kind != "blurry_noisy":
         raise UserError(f"{args.model}: method {method.name!r} restores single images; --blurry/--noisy need a "
@@ -600,16 +605,10 @@ def restore_pair(restorer: Restorer, blurry: np.ndarray, noisy: np.ndarray, args
 
 
 def warn_given_level(args: argparse.Namespace, restorer: Restorer) -> None:
-    """A warning when --noise-sigma lies well outside the Gaussian levels the model was trained on (the
-    level-mismatch check is skipped once a level is given: an audit's sigma 100 for a 5-50 model lost 9.5 dB
-    without a word)."""
-    from ..corruption.noise import Gaussian
-
-    noise = getattr(restorer.method, "noise", None)
-    if args.noise_sigma is None or not isinstance(noise, Gaussian) or noise.high <= 0:
-        return
-    low, high = 255 * noise.low, 255 * noise.high
-    if not 0.8 * low <= args.noise_sigma <= 1.25 * high:
+    """A warning when --noise-sigma lies well outside the Gaussian levels the model was trained on
+    (:meth:`Restorer.given_level_far`; the level-mismatch check is skipped once a level is given)."""
+    if far := restorer.given_level_far():
+        given, low, high = (255 * value for value in far)
         trained = f"{low:g}" if low == high else f"{low:g}-{high:g}"
         warn(f"--noise-sigma {args.noise_sigma:g} is far from the noise the model was trained on (std {trained} "
              f"on the 0-255 scale): it may restore such noise poorly; check the level (selfrestore inspect)")

@@ -336,6 +336,8 @@ class Laine19(Method):
     def describe(self) -> str:
         head = {"mu": "mean only", "diag": "diagonal covariance", "full": "full covariance"}[self.head]
         level = "" if self.head == "mu" else f", noise level {self.noise_level}"
+        if self.head != "mu" and self.restore_estimates_level:  # a range of levels: each image's is measured
+            level = ", noise level known in training, estimated per image"
         return f"laine19 ({head}{level}, {getattr(self.noise, 'name', self.noise)})"
 
 
