@@ -41,7 +41,7 @@ from selfrestore.burst.sources import SyntheticBursts  # noqa: E402
 from selfrestore.burst.synthesis import BurstConfig, gaussian_blur, synthesize_burst  # noqa: E402
 from selfrestore.checkpoint import build_net  # noqa: E402
 from selfrestore.corruption.mosaic import bilinear_demosaic  # noqa: E402
-from selfrestore.io import load_images  # noqa: E402
+from selfrestore.data.images import load_images  # noqa: E402
 from selfrestore.metrics import psnr, quantize8  # noqa: E402
 from selfrestore.registry import METHODS  # noqa: E402
 from selfrestore.train import TrainConfig, train  # noqa: E402

@@ -34,7 +34,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import table1_blindspot as T  # noqa: E402
 from selfrestore.checkpoint import load_model  # noqa: E402
 from selfrestore.corruption import parse_corruption  # noqa: E402
-from selfrestore.io import list_images, read_image  # noqa: E402
+from selfrestore.file_lists import list_images  # noqa: E402
+from selfrestore.io import read_image  # noqa: E402
 from selfrestore.metrics import psnr, quantize8  # noqa: E402
 from selfrestore.nets.blindspot import split_head  # noqa: E402
 

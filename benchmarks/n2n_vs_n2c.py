@@ -26,7 +26,8 @@ from selfrestore.checkpoint import build_net  # noqa: E402
 from selfrestore.commands.evaluate import evaluate_model  # noqa: E402
 from selfrestore.corruption import parse_corruption  # noqa: E402
 from selfrestore.data.images import CorruptedImages, image_generator  # noqa: E402
-from selfrestore.io import list_images, load_images  # noqa: E402
+from selfrestore.data.images import load_images  # noqa: E402
+from selfrestore.file_lists import list_images  # noqa: E402
 from selfrestore.registry import METHODS  # noqa: E402
 from selfrestore.restore import Restorer  # noqa: E402
 from selfrestore.train import TrainConfig, train  # noqa: E402

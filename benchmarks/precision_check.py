@@ -23,7 +23,8 @@ from provenance import run_header  # noqa: E402
 from selfrestore.checkpoint import load_model  # noqa: E402
 from selfrestore.corruption import parse_corruption  # noqa: E402
 from selfrestore.data.images import image_generator  # noqa: E402
-from selfrestore.io import list_images, read_image, to_array, to_channels, to_tensor  # noqa: E402
+from selfrestore.file_lists import list_images  # noqa: E402
+from selfrestore.io import read_image, to_array, to_channels, to_tensor  # noqa: E402
 from selfrestore.metrics import psnr  # noqa: E402
 from selfrestore.restore import PRECISIONS, restore_array  # noqa: E402
 

@@ -45,7 +45,8 @@ from selfrestore.checkpoint import build_net, load_model  # noqa: E402
 from selfrestore.corruption.blur import (CameraShake, blur, kernel_moments, load_kernels, pad_kernel,  # noqa: E402
                                         scale_kernel)
 from selfrestore.data.blur_pairs import SyntheticBlurPairs  # noqa: E402
-from selfrestore.io import list_images, read_image  # noqa: E402
+from selfrestore.file_lists import list_images  # noqa: E402
+from selfrestore.io import read_image  # noqa: E402
 from selfrestore.metrics import psnr, quantize8, ssim  # noqa: E402
 from selfrestore.registry import METHODS  # noqa: E402
 from selfrestore.train import TrainConfig, train  # noqa: E402

@@ -69,7 +69,8 @@ from selfrestore.corruption import parse_corruption  # noqa: E402
 from selfrestore.corruption.blur import CameraShake, load_kernels  # noqa: E402
 from selfrestore.data.blurry_noisy import SyntheticBlurryNoisy, make_blurry_noisy  # noqa: E402
 from selfrestore.data.images import image_generator  # noqa: E402
-from selfrestore.io import list_images, read_image, to_channels  # noqa: E402
+from selfrestore.file_lists import list_images  # noqa: E402
+from selfrestore.io import read_image, to_channels  # noqa: E402
 from selfrestore.methods.selfir_r2r import estimated_noise_levels  # noqa: E402
 from selfrestore.metrics import psnr, quantize8, ssim  # noqa: E402
 from selfrestore.registry import METHODS  # noqa: E402

@@ -39,7 +39,8 @@ from selfrestore.corruption import Corruption, parse_corruption  # noqa: E402
 from selfrestore.corruption.clipping import clipping_of, unclip  # noqa: E402
 from selfrestore.errors import UserError  # noqa: E402
 from selfrestore.data.images import image_generator  # noqa: E402
-from selfrestore.io import list_images, read_image, to_array, to_channels, to_tensor, write_image  # noqa: E402
+from selfrestore.file_lists import list_images  # noqa: E402
+from selfrestore.io import read_image, to_array, to_channels, to_tensor, write_image  # noqa: E402
 from selfrestore.metrics import psnr, ssim  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"

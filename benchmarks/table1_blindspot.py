@@ -47,7 +47,8 @@ sys.path.insert(0, str(ROOT))
 from selfrestore.checkpoint import build_net, load_model, read_checkpoint  # noqa: E402
 from selfrestore.corruption import parse_corruption  # noqa: E402
 from selfrestore.data.images import CorruptedImages, image_generator, random_patch  # noqa: E402
-from selfrestore.io import list_images, read_image, to_channels  # noqa: E402
+from selfrestore.file_lists import list_images  # noqa: E402
+from selfrestore.io import read_image, to_channels  # noqa: E402
 from selfrestore.metrics import psnr, quantize8  # noqa: E402
 from selfrestore.registry import METHODS  # noqa: E402
 from selfrestore.restore import restore_tensor  # noqa: E402

@@ -50,7 +50,7 @@ from selfrestore.checkpoint import build_net, load_model, read_checkpoint, save_
 from selfrestore.corruption import Corruption, parse_corruption  # noqa: E402
 from selfrestore.data.synthetic_motion import MotionClips  # noqa: E402
 from selfrestore.flow import FlowEstimator, flow_to_tensor, occlusion_mask, warp  # noqa: E402
-from selfrestore.io import load_images  # noqa: E402
+from selfrestore.data.images import load_images  # noqa: E402
 from selfrestore.metrics import psnr, quantize8  # noqa: E402
 from selfrestore.registry import METHODS  # noqa: E402
 from selfrestore.train import TrainConfig, train  # noqa: E402

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from .atomic_files import atomic_path
 from .errors import UserError
-from .io import atomic_path
 from .registry import METHODS, NETS
 
 if TYPE_CHECKING:

@@ -6,26 +6,24 @@ depth, re-attaching the alpha channel that was set aside on reading and the embe
 EXIF block (so a phone photo keeps its colour space and its orientation tag: the pixels are restored as
 stored, and the output displays as the input did). EXIF goes to JPEG, PNG and WebP outputs (its orientation
 to TIFF as the Orientation tag, and a TIFF's tag back); the ICC profile to those and to TIFF; the resolution
-(dpi) to PNG, JPEG and TIFF. Every write is atomic: a temporary file in the target folder, then a rename, so
-a crash never leaves a half-written image or checkpoint behind.
+(dpi) to PNG, JPEG and TIFF. Every write is atomic (:mod:`selfrestore.atomic_files`): a temporary file in the
+target folder, then a rename, so a crash never leaves a half-written image or checkpoint behind.
 """
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import numbers
 import os
 import re
-import tempfile
-import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from .atomic_files import atomic_path
 from .errors import ImageReadError, UserError, unreadable_image
+from .intensity_map import intensity_mapping
 
 if TYPE_CHECKING:
     import torch
@@ -38,7 +36,6 @@ STACK_SUFFIXES = TIFF_SUFFIXES + FITS_SUFFIXES  #: formats that hold float pixel
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".y4m")  #: `selfrestore video`
 NO_ALPHA_SUFFIXES = (".jpg", ".jpeg", ".bmp", ".ppm", ".pgm")  #: formats without alpha (a BMP reads back RGB)
 MIN_SIDE = 1
-DIM_LIMIT = 1 / 4  #: data whose bright end lies below this share of [0, 1] is mapped (intensity_mapping's ``dim``)
 LUMA = (0.299, 0.587, 0.114)  #: ITU-R BT.601 weights: RGB -> gray
 
 
@@ -656,68 +653,6 @@ def _as_image(array: np.ndarray, path: Path, meta: dict) -> tuple[np.ndarray, Im
                              **meta)
 
 
-def file_identity(path: str | os.PathLike) -> tuple[int, int] | None:
-    """(device, inode) of an existing file, the same for every name of it (relative, through a link, a hard
-    link); None where it does not exist or cannot be reached. To tell whether two inputs are one file (read
-    twice); whether an output would replace an input is :func:`same_entry` (a hard link is another entry)."""
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return info.st_dev, info.st_ino
-
-
-def entry_identity(path: str | os.PathLike) -> tuple[int, int, str] | None:
-    """The :func:`file_identity` of the folder holding ``path`` (symlinks followed) and the entry's name: the same
-    for every spelling of one directory entry (relative, with ``..``, through a symlinked folder or a bind mount);
-    None where that folder does not exist. To tell whether an output would replace an input: every output is
-    written atomically (:func:`atomic_path`: a temporary file renamed over the name), which replaces the
-    directory entry, never the file's bytes, so an output on a hard link of an input leaves the input whole
-    under its own name. The entry, not the inode, is what an output can destroy (see :func:`same_entry`)."""
-    path = Path(path)
-    if path.name in ("", ".."):  # ".", "x/..": the folder itself, named in its real parent
-        path = path.resolve()
-    folder = file_identity(path.parent)
-    return None if folder is None else (*folder, path.name)
-
-
-def folded_entry(identity: tuple[int, int, str]) -> tuple[int, int, str]:
-    """An :func:`entry_identity` with its name case- and Unicode-folded: what a case-insensitive file system
-    (macOS, Windows) takes for one name. To look up candidates of :func:`same_entry` in a dict."""
-    import unicodedata
-
-    return identity[0], identity[1], unicodedata.normalize("NFC", identity[2]).casefold()
-
-
-def same_entry(first: str | os.PathLike, second: str | os.PathLike) -> bool:
-    """Whether ``first`` and ``second`` name the same directory entry, so writing one replaces the other: the
-    same resolved name, or the same :func:`entry_identity`, or (a case-insensitive file system) names that
-    differ only in case in the same folder that are the same existing file. A hard link is another entry: an
-    output written there (atomically) leaves the other name and its bytes as they were."""
-    first, second = Path(first), Path(second)
-    if first.resolve() == second.resolve():
-        return True
-    one, other = entry_identity(first), entry_identity(second)
-    if one is None or other is None:
-        return False
-    if one == other:
-        return True
-    identity = file_identity(first)  # a.png and A.png on macOS: one entry, the same file
-    return folded_entry(one) == folded_entry(other) and identity is not None and identity == file_identity(second)
-
-
-#: the name ending of ``fit``'s loss plots (:func:`selfrestore.train.plot_path`), left out of folders' images
-LOSS_PLOT_SUFFIX = ".training.png"
-
-
-def is_loss_plot(path: Path) -> bool:
-    """``NAME.training.png`` beside a model ``NAME.safetensors``: the loss plot ``fit`` draws, not an image of
-    the data (a model may be saved inside its data folder). A user's image of that name alone is data."""
-    name = path.name
-    return name.lower().endswith(LOSS_PLOT_SUFFIX) and \
-        path.with_name(name[:-len(LOSS_PLOT_SUFFIX)] + ".safetensors").is_file()
-
-
 def chroma_subsampled_jpeg(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a colour JPEG whose chroma is stored at reduced resolution (4:2:0, 4:2:2: most
     cameras' and phones' JPEGs): its noise is no longer independent from pixel to pixel."""
@@ -734,279 +669,6 @@ def chroma_subsampled_jpeg(path: str | os.PathLike) -> bool:
         return False
 
 
-def list_images(inputs: Sequence[str | os.PathLike], output_folder: str | os.PathLike | None = None
-                ) -> tuple[list[Path], list[str]]:
-    """Expand files and folders (recursively, sorted) into image paths. Inside a folder, hidden files and
-    folders (names starting with "."; e.g. the temporary file of a killed write, macOS ``._NAME`` companions,
-    a video run's frame spool) and ``fit``'s loss plots (:func:`is_loss_plot`: a model may be saved inside its
-    data folder) are not images of the data; such a file named as an input is. Nor are earlier results: with
-    ``output_folder`` (restore's ``-o``) inside an input folder, what lies under it, and under the subfolder
-    the folder's own results go to (``output_folder/NAME``), is left out (a rerun would restore them again).
-
-    Returns (paths, problems): missing inputs and empty folders are reported as one-line problems instead
-    of raising, so that the good inputs of the same call are still processed.
-    """
-    paths: list[Path] = []
-    problems: list[str] = []
-    results = None if output_folder is None else Path(output_folder).resolve()
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            root = p.resolve()
-            earlier = [] if results is None else [  # p.name: as restore names the subfolder; only inside p
-                f for f in {results, results / p.name} if f != root and f.is_relative_to(root)]
-            found = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES
-                           and not is_loss_plot(q)
-                           and not any(part.startswith(".") for part in q.relative_to(p).parts)
-                           and not any(q.resolve().is_relative_to(folder) for folder in earlier))
-            if not found:
-                problems.append(f"{p}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
-            paths.extend(found)
-        elif p.exists():
-            paths.append(p)
-        else:
-            problems.append(f"{p}: no such file or folder")
-    return paths, problems
-
-
-def physical_memory() -> int | None:
-    """This machine's RAM in bytes (None where the platform does not say)."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
-def decoded_bytes(paths: Sequence[Path], channels: int | None = None) -> int:
-    """Memory the images take once decoded to float32, from their headers alone (unreadable ones count 0)."""
-    Image = pil_image()
-
-    total = 0
-    for path in paths:
-        try:
-            if path.suffix.lower() in FITS_SUFFIXES:
-                header = _astropy_fits().getheader(str(path))
-                shape = tuple(int(header.get(f"NAXIS{i}", 1)) for i in range(1, int(header.get("NAXIS", 0)) + 1))
-                pixels, bands = int(np.prod(shape)) if shape else 0, channels or 1
-            elif path.suffix.lower() in TIFF_SUFFIXES:
-                import tifffile
-
-                with tifffile.TiffFile(str(path)) as tif:
-                    shape = tif.series[0].shape
-                stored = (shape[-1] if len(shape) >= 3 and shape[-1] in (3, 4) else  # (..., H, W, C)
-                          shape[0] if len(shape) == 3 and shape[0] in (3, 4) else 1)  # planar (C, H, W)
-                # every plane of a stack counts; a given channel count replaces the stored one
-                pixels, bands = (int(np.prod(shape)), 1) if channels is None else (int(np.prod(shape)) // stored,
-                                                                                   channels)
-            else:
-                with Image.open(path) as img:
-                    pixels, bands = img.size[0] * img.size[1], channels or min(3, len(img.getbands()))
-        except Exception:
-            continue
-        total += pixels * bands * 4
-    return total
-
-
-TRAINING_ADVICE = ("train on fewer or smaller images (a folder holding a subset; a few hundred photos give plenty "
-                   "of training patches)")
-
-
-def refuse_over_memory(need: int, what: str, advice: str) -> None:
-    """UserError "WHAT: about X GB of memory, more than this machine's Y GB allows: ADVICE" when ``need`` bytes
-    exceed 80% of this machine's memory (checked before the work: the system would kill the process half-way
-    instead)."""
-    memory = physical_memory()
-    if memory and need > 0.8 * memory:
-        raise UserError(f"{what}: about {need / 2**30:.1f} GB of memory, more than this machine's "
-                        f"{memory / 2**30:.1f} GB allows: {advice}")
-
-
-def check_fits_in_memory(paths: Sequence[Path], channels: int | None = None, copies: int = 1,
-                         advice: str = TRAINING_ADVICE) -> None:
-    """UserError, before anything is decoded, when ``copies`` float32 versions of every image would not fit
-    in this machine's memory (instead of the system killing the process half-way through loading)."""
-    if not physical_memory():
-        return  # the platform does not say: nothing to compare with (and the headers need not be read)
-    what = f"{paths[0]} needs" if len(paths) == 1 else f"{len(paths)} images need"
-    refuse_over_memory(decoded_bytes(paths, channels) * copies,
-                       f"{what}, as float32 ({copies} cop{'ies' if copies > 1 else 'y'})", advice)
-
-
-def match_by_name(first: str | os.PathLike, second: str | os.PathLike, names: tuple[str, str] = ("first", "second")
-                  ) -> tuple[list[tuple[Path, Path]], list[str], list[str]]:
-    """Pair the images of two folders by relative path without suffix (``a.png`` pairs with ``a.jpg``).
-
-    Returns (pairs sorted by name, names only in ``first``, names only in ``second``). ``names`` say what
-    each folder holds, for the messages. UserError for a missing or empty folder, two images of one name, or
-    one folder given as both (every pair would be an image with itself: a network trained on it learns nothing).
-    """
-    if Path(first).resolve() == Path(second).resolve() and Path(first).is_dir():
-        raise UserError(f"{first}: given as both the {names[0]} and the {names[1]} folder; give two folders")
-    found = []
-    for name, folder in zip(names, (Path(first), Path(second))):
-        if not folder.is_dir():
-            raise UserError(f"{folder}: {name} folder does not exist")
-        paths, problems = list_images([folder])
-        if problems:
-            raise UserError(problems[0])
-        by_stem: dict[str, Path] = {}
-        for p in paths:
-            stem = p.relative_to(folder).with_suffix("").as_posix()
-            if stem in by_stem:
-                raise UserError(f"{folder}: two images named {stem!r} ({by_stem[stem].name}, {p.name})")
-            by_stem[stem] = p
-        found.append(by_stem)
-    a, b = found
-    pairs = [(a[s], b[s]) for s in sorted(set(a) & set(b))]
-    return pairs, sorted(set(a) - set(b)), sorted(set(b) - set(a))
-
-
-def match_all_by_name(first: str | os.PathLike, second: str | os.PathLike,
-                      names: tuple[str, str] = ("first", "second")) -> list[tuple[Path, Path]]:
-    """:func:`match_by_name` where every image must have its partner: a one-line UserError naming the
-    unmatched files of both folders otherwise."""
-    pairs, only_first, only_second = match_by_name(first, second, names)
-    parts = []
-    for folder, unmatched, partner in ((first, only_first, names[1]), (second, only_second, names[0])):
-        if unmatched:
-            parts.append(f"{folder}: no {partner} match for {', '.join(unmatched[:3])}"
-                         + (f" (and {len(unmatched) - 3} more)" if len(unmatched) > 3 else ""))
-    if parts:
-        raise UserError("; ".join(parts) + " (pairs are matched by file name)")
-    return pairs
-
-
-def file_or_folder_pairs(first: str | os.PathLike, second: str | os.PathLike, names: tuple[str, str],
-                         options: tuple[str, str]) -> list[tuple[Path, Path]]:
-    """Two files (one pair), or two folders matched by file name (:func:`match_all_by_name`); a one-line
-    UserError for a missing path or a file given with a folder. ``names`` say what each holds, ``options``
-    how the user gave them (e.g. "--blurry"), for the messages."""
-    a, b = Path(first), Path(second)
-    for path, option in ((a, options[0]), (b, options[1])):
-        if not path.exists():
-            raise UserError(f"{path}: no such file or folder ({option})")
-    if a.resolve() == b.resolve():  # the same shots twice: every pair would be one image with itself
-        raise UserError(f"{options[0]} and {options[1]} both name {a}: give the {names[0]} and the {names[1]} "
-                        "images apart")
-    if a.is_dir() and b.is_dir():
-        return match_all_by_name(a, b, names)
-    if a.is_dir() or b.is_dir():
-        raise UserError(f"{options[0]} {a} and {options[1]} {b}: give two files or two folders, not one of each")
-    return [(a, b)]
-
-
-def load_images(inputs: Sequence[str | os.PathLike], channels: int | None = None,
-                warn: Callable[[str], None] = print, copies: int = 1, progress: bool = False) -> list[np.ndarray]:
-    """Read every image that can be read (every plane of a TIFF stack), report the others through ``warn``
-    and go on.
-
-    ``channels`` (1 or 3) converts gray <-> RGB so a mixed folder gives uniform arrays. ``copies``: how many
-    float32 versions of each image the caller will hold (e.g. 2 for clean + noisy), for
-    :func:`check_fits_in_memory`. ``progress``: a progress bar while reading (for more than 20 files).
-    Raises :class:`UserError` when nothing at all could be read.
-    """
-    from tqdm import tqdm
-
-    paths, problems = list_images(inputs)
-    check_fits_in_memory(paths, channels, copies)
-    for problem in problems:
-        warn(f"skipped {problem}")
-    images = []
-    for path in tqdm(paths, desc="reading", unit="img", leave=False, disable=not progress or len(paths) <= 20):
-        try:
-            frames, _ = read_frames(path)  # a TIFF stack gives each of its planes
-        except ImageReadError as exc:
-            warn(f"skipped {exc}")
-            continue
-        images.extend(to_channels(image, channels) if channels else image for image in frames)
-    if not images:
-        raise UserError(f"no readable images in {', '.join(map(str, inputs))}")
-    return images
-
-
-def intensity_mapping(images: Iterable[np.ndarray], seed: int = 0, per_image: int = 20000, dim: bool = False
-                      ) -> dict[str, float] | None:
-    """For float data far outside [0, 1] (microscope or telescope counts kept as float): the affine map
-    ``x' = (x - offset) / scale`` that sends the 0.1th..99.9th percentile of all pixels to [0, 1], the range
-    the networks, learning rates and noise levels are made for: one map for the whole group (a burst, a
-    video, a training set), whose items mapped apart would no longer agree. None when the data already lies in
-    about [0, 1] (every 8/16-bit file, and float files scaled like them), or for no images. Whether it does is
-    judged on the means of 4x4 blocks of each (H, W[, C]) image: strong noise on [0, 1] data reaches past
-    1.5 (sigma 50/255 mapped 11 of 124 Kodak24 / BSD300 images, 75/255 nearly all), its signal does not.
-    Non-finite (blank) pixels are left out. ``images`` may be lazy (frames read one at a time): only up to
-    ``per_image`` samples of each are kept (:func:`mapping_samples`), and each image is let go before the next.
-    ``dim``: also map data that uses only a sliver of [0, 1] (:func:`mapping_from_samples`)."""
-    rng = np.random.default_rng(seed)
-    raw, signal = [], []
-    for image in images:
-        pixels, means = mapping_samples(image, rng, per_image)
-        raw.append(pixels)
-        signal.append(means)
-        del image  # a frame read lazily goes before the next one is read
-    return mapping_from_samples(np.concatenate(raw), np.concatenate(signal), dim=dim) if raw else None
-
-
-def mapped_data_line(mapping: dict[str, float]) -> str:
-    """What ``fit`` says when its data is mapped to [0, 1] for training."""
-    offset, scale = mapping["offset"], mapping["scale"]
-    units = ", on the 0-1 scale of its type" if scale < 1 else ""
-    return (f"data from {offset:.4g} to {offset + scale:.4g} (0.1-99.9th percentile{units}) is mapped to [0, 1] "
-            "for training; restoring maps back (noise levels given with --noise refer to [0, 1])")
-
-
-def _on_8_bit_steps(values: np.ndarray) -> bool:
-    """Whether every value is a multiple of 1/255 (8-bit data, or 16-bit data made from it)."""
-    scaled = np.asarray(values, np.float64) * 255.0
-    return bool(np.all(np.abs(scaled - np.round(scaled)) < 1e-3))
-
-
-def mapping_samples(image: np.ndarray, rng: np.random.Generator, count: int = 20000) -> tuple[np.ndarray, np.ndarray]:
-    """(pixel values, 4x4 block means) of one (H, W[, C]) image, up to ``count`` of each at random, finite ones
-    only: what :func:`mapping_from_samples` decides on (:func:`intensity_mapping` of many images)."""
-
-    def sample_of(values: np.ndarray) -> np.ndarray:
-        flat = values.reshape(-1)
-        flat = flat[np.isfinite(flat)]
-        return flat[rng.integers(0, flat.size, min(flat.size, count))] if flat.size else flat
-
-    image = np.asarray(image)
-    return sample_of(image), sample_of(_block_means(image))
-
-
-def mapping_from_samples(raw: np.ndarray, signal: np.ndarray, dim: bool = False) -> dict[str, float] | None:
-    """The map of :func:`intensity_mapping` from samples of the pixel values (``raw``) and of 4x4 block means
-    (``signal``): None unless the signal's 0.1th..99.9th percentiles leave [-0.5, 1.5]; else the raw ones'.
-    ``dim``: also when the signal's 99.9th percentile is below ``DIM_LIMIT`` (data of 14 bits or fewer kept
-    as 16-bit, a dim sensor's counts: on the 0..65535 scale their noise and detail are far below anything a
-    network trained on [0, 1] images has seen, and the default model shifted such an image by +150 of 65535),
-    unless the values are 8-bit ones (multiples of 1/255: a dark 8-bit photo, whose coarse steps mapping
-    would magnify)."""
-    if not raw.size:
-        return None
-    signal = signal if signal.size else raw
-    low, high = (float(v) for v in np.percentile(signal, [0.1, 99.9]))
-    dark = dim and high < DIM_LIMIT and not _on_8_bit_steps(raw)
-    if low >= -0.5 and high <= 1.5 and not dark:
-        return None
-    low, high = (float(v) for v in np.percentile(raw, [0.1, 99.9]))
-    return {"offset": low, "scale": max(high - low, 1e-12)}
-
-
-def _block_means(image: np.ndarray, block: int = 4) -> np.ndarray:
-    """The means of ``block`` x ``block`` pixel blocks of an (H, W[, C]) image, per channel (noise / 4, the
-    signal kept; blank pixels left out, an all-blank block NaN); the values themselves for flat samples or
-    images smaller than a block."""
-    h, w = (image.shape[0] // block * block, image.shape[1] // block * block) if image.ndim >= 2 else (0, 0)
-    if h == 0 or w == 0:
-        return image
-    cut = image[:h, :w].reshape(h // block, block, w // block, block, -1)
-    if np.isfinite(cut).all():
-        return cut.mean(axis=(1, 3))
-    with warnings.catch_warnings():  # an all-blank block: NaN, dropped by the caller
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmean(cut, axis=(1, 3))
-
-
 def to_channels(image: np.ndarray, channels: int) -> np.ndarray:
     """Gray -> RGB by repetition, RGB -> gray by ITU-R BT.601 luma."""
     have = image.shape[2]
@@ -1020,51 +682,6 @@ def to_channels(image: np.ndarray, channels: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------- writing
-def json_report(report: Any) -> str:
-    """``report`` as indented, standard JSON: a non-finite number (the PSNR of an exact restoration is
-    infinite) becomes null, where ``json.dumps`` writes Infinity / NaN that other readers refuse."""
-    import json
-    import math
-
-    def finite(value: Any) -> Any:
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
-        if isinstance(value, dict):
-            return {key: finite(item) for key, item in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [finite(item) for item in value]
-        return value
-
-    return json.dumps(finite(report), indent=2, allow_nan=False)
-
-
-def check_writable_place(path: str | os.PathLike) -> None:
-    """A UserError unless ``path`` (a file or folder to be made) can be created: its nearest existing ancestor
-    is a folder this process may write in. Checked before the work, so that a typo in ``-o`` (a file where a
-    folder is meant, a folder without permission) does not cost the whole run and get a misleading message."""
-    path = Path(path)
-    ancestor = path.parent
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise UserError(f"{path}: cannot write: {ancestor} is a file, not a folder")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise UserError(f"{path}: cannot write: no permission to write in {ancestor}")
-
-
-def refuse_folder(path: str | os.PathLike) -> Path:
-    """``path`` as a Path; a UserError when it is an existing folder where a file is to be written, or a
-    place that cannot be written (checked before the work that produces the file, so nothing is computed
-    for nothing)."""
-    if isinstance(path, str) and path.endswith(("/", os.sep)):  # Path() drops the slash: a file named so
-        raise UserError(f"{path}: a folder name (it ends with /); give a file name")
-    path = Path(path)
-    if path.is_dir():
-        raise UserError(f"{path} is a folder; give a file name")
-    check_writable_place(path)
-    return path
-
-
 def stack_target_problem(source: str | os.PathLike, info: ImageInfo, planes: int,
                          target: str | os.PathLike) -> str | None:
     """Why ``target`` cannot receive the ``planes`` restored planes of the stack ``source`` (its suffix
@@ -1076,127 +693,6 @@ def stack_target_problem(source: str | os.PathLike, info: ImageInfo, planes: int
             f"{target.with_suffix('.tif')}")
 
 
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success rename it over ``path`` (atomic on POSIX).
-
-    The file gets the permissions a plain ``open`` would give (mkstemp makes 0600, and some writers re-create
-    the temporary file), and a ``path`` that is a folder, or that cannot be written (no permission, a
-    read-only or full disk), is a one-line UserError naming it and the reason, not the temporary file (a
-    folder that cannot be made raises the OSError that names it).
-    """
-    path = refuse_folder(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = temporary_beside(path)
-    try:
-        yield tmp_path
-        publish(tmp_path, path)
-    except OSError as exc:  # raised by the writer inside the block too: it names the temporary file
-        raise UserError(f"{path}: cannot write: {exc.strerror or exc}") from None
-    finally:
-        discard(tmp_path)
-
-
-def temporary_beside(path: Path) -> Path:
-    """A new, empty, hidden file in ``path``'s folder, named as :func:`remove_stale_temporaries` knows it
-    (``.NAME.XXXXXXXX.tmp.SUFFIX``: two runs writing one output never share it, and one killed leaves a file
-    the next run removes). A folder that cannot be written is a one-line UserError naming ``path``."""
-    try:
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
-    except OSError as exc:
-        raise UserError(f"{path}: cannot write: {exc.strerror or exc}") from None
-    tmp = Path(name)
-    try:  # held with a shared lock until published or discarded: another run's cleanup leaves it alone
-        import fcntl
-
-        fcntl.flock(fd, fcntl.LOCK_SH)
-        _HELD[tmp] = fd
-    except (ImportError, OSError):  # no POSIX locks here (or on this file system): age alone decides
-        os.close(fd)
-    return tmp
-
-
-#: the temporaries this process is writing, each with the descriptor that holds its shared lock
-_HELD: dict[Path, int] = {}
-
-
-def publish(tmp: Path, path: Path) -> None:
-    """Rename the finished ``tmp`` over ``path`` (atomic on POSIX), with the permissions a plain ``open`` would
-    have given it (mkstemp makes 0600, and writers that re-open the file keep that); its lock is released."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, path)
-    _release(tmp)
-
-
-def discard(tmp: Path) -> None:
-    """Remove a temporary of :func:`temporary_beside` that is not to be published (if still there)."""
-    tmp.unlink(missing_ok=True)
-    _release(tmp)
-
-
-def _release(tmp: Path) -> None:
-    fd = _HELD.pop(tmp, None)
-    if fd is not None:
-        os.close(fd)
-
-
-def _in_use(path: str) -> bool:
-    """Whether a running process holds the temporary ``path`` (the shared lock of :func:`temporary_beside`)."""
-    try:
-        import fcntl
-
-        fd = os.open(path, os.O_RDONLY)
-    except (ImportError, OSError):
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-
-
-#: when this process started (near enough: the commands import this module first): older temporary files are
-#: stale, newer ones may belong to a run writing there now
-_STARTED = time.time()
-#: the name :func:`atomic_path` gives the temporary file of ``NAME`` (tempfile.mkstemp: 8 random characters)
-_TEMPORARY = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp(?P<suffix>.*)")
-
-
-def remove_stale_temporaries(outputs: Iterable[str | os.PathLike]) -> list[Path]:
-    """Delete the hidden temporary files (``.NAME.XXXXXXXX.tmp.SUFFIX``) that an earlier run, killed while it
-    wrote one of these outputs with :func:`atomic_path`, left beside it: nothing else would ever remove them.
-    One listing per folder; only files older than this process (not those of a run writing there now).
-    Returns them."""
-    wanted: dict[Path, set[str]] = {}
-    for output in outputs:
-        path = Path(output)
-        wanted.setdefault(path.parent, set()).add(path.name)
-    removed = []
-    for folder, names in wanted.items():
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:  # no such folder yet, or not readable: nothing of ours there
-            continue
-        for entry in entries:
-            match = _TEMPORARY.fullmatch(entry.name)
-            if not (match and match["name"] in names and match["suffix"] == Path(match["name"]).suffix):
-                continue
-            try:
-                if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < _STARTED \
-                        and not _in_use(entry.path):  # (a long run writing it now holds its lock)
-                    os.unlink(entry.path)
-                    removed.append(Path(entry.path))
-            except OSError:
-                pass
-    return removed
-
-
 def quantize(array: np.ndarray, dtype: str) -> np.ndarray:
     """Clip to [0, 1] and round to the integer type (float32 is returned unclipped)."""
     if dtype == "float32":
@@ -1206,9 +702,10 @@ def quantize(array: np.ndarray, dtype: str) -> np.ndarray:
 
 
 def refuse_clipping(path: str | os.PathLike, images: Sequence[np.ndarray]) -> None:
-    """A one-line UserError when float ``images`` far outside [0, 1] (counts, by :func:`intensity_mapping`'s
-    percentiles: not a restoration's slight overshoot) are to be written to ``path``'s integer format, which
-    would clip them to [0, 1] silently. Called before the work too, on the input's float pixels."""
+    """A one-line UserError when float ``images`` far outside [0, 1] (counts, by
+    :func:`~selfrestore.intensity_map.intensity_mapping`'s percentiles: not a restoration's slight overshoot) are
+    to be written to ``path``'s integer format, which would clip them to [0, 1] silently. Called before the work
+    too, on the input's float pixels."""
     if Path(path).suffix.lower() in STACK_SUFFIXES:
         return
     finite = [values for values in (np.asarray(image)[np.isfinite(image)] for image in images) if values.size]

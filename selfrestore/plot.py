@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .io import atomic_path
+from .atomic_files import atomic_path
 
 
 def _panel(draw: ImageDraw.ImageDraw, box, xs, ys, colour, label: str, log: bool = False) -> None:

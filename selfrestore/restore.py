@@ -559,7 +559,7 @@ class Restorer:
         """How ``image``'s values go to the network's range: the model's recorded map; for a model trained on
         [0, 1] data, an image far outside it (float counts), or (:attr:`maps_dim_data`) using only a sliver of
         it (dim 16-bit counts), is mapped by its own percentiles; else None."""
-        from .io import intensity_mapping
+        from .intensity_map import intensity_mapping
 
         if self.intensity:  # what the model was trained on, as it was
             return self.intensity
@@ -676,7 +676,7 @@ class Restorer:
         (the review: a bias of +2150 of 65535 in some planes, -6 in others). A model's recorded map for every
         plane; a single image its own (:meth:`mapping_for`, as :meth:`restore` would make it); with
         ``sensor_noise`` None (the Anscombe path maps no values)."""
-        from .io import intensity_mapping
+        from .intensity_map import intensity_mapping
         from .video_io import samples_per_frame
 
         if self.sensor_noise is not None or self.intensity:
@@ -904,8 +904,9 @@ class Restorer:
         ``selfrestore restore``: a ``target`` that is ``source`` itself, a folder or no image format, and float
         values that ``target``'s format would clip, are a UserError. An existing ``target`` is replaced."""
         from .errors import UserError
-        from .io import (IMAGE_SUFFIXES, read_frames, refuse_clipping, refuse_folder, same_entry,
-                         stack_target_problem, write_frames)
+        from .atomic_files import refuse_folder
+        from .file_lists import same_entry
+        from .io import IMAGE_SUFFIXES, read_frames, refuse_clipping, stack_target_problem, write_frames
 
         for name, value in (("source", source), ("target", target)):
             if not isinstance(value, (str, os.PathLike)):

@@ -20,9 +20,10 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .atomic_files import discard, publish, temporary_beside
 from .errors import ImageReadError, UserError, unreadable_image
-from .io import (ImageInfo, _as_image, _tiff_metadata, _tiff_packing, _tiff_write_options, discard,
-                 integer_pixel_type, publish, quantize, temporary_beside, tiff_pages_lost)
+from .io import (ImageInfo, _as_image, _tiff_metadata, _tiff_packing, _tiff_write_options, integer_pixel_type, quantize,
+                 tiff_pages_lost)
 
 
 class NotStreamable(UserError):

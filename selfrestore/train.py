@@ -271,8 +271,8 @@ def best_model_path(out_path: str | os.PathLike) -> Path:
 
 def plot_path(out_path: str | os.PathLike) -> Path:
     """Where a run draws its loss curves at the end: ``NAME.training.png`` beside the model file (a folder's
-    listing leaves such files out: :data:`selfrestore.io.LOSS_PLOT_SUFFIX`)."""
-    from .io import LOSS_PLOT_SUFFIX
+    listing leaves such files out: :data:`selfrestore.file_lists.LOSS_PLOT_SUFFIX`)."""
+    from .file_lists import LOSS_PLOT_SUFFIX
 
     return Path(out_path).with_suffix(LOSS_PLOT_SUFFIX)
 

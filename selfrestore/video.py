@@ -498,7 +498,7 @@ def save_video_checkpoint(tuner: "VideoFineTuner", path: str, fingerprint: dict,
     """Atomically save what fine-tuning needs to continue exactly: weights, Adam state, the random
     generators, the pass, the position (in the pass's frame order offline; the next frame online), the
     settings it ran with, and ``extra`` arrays (online: the last restored frame)."""
-    from .io import atomic_path
+    from .atomic_files import atomic_path
 
     state = {"fingerprint": fingerprint, "next_pass": next_pass, "position": position, "order": order,
              "net": tuner.net.state_dict(), "optimizer": tuner.optimizer.state_dict(),

@@ -23,11 +23,13 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from .atomic_files import discard, publish, temporary_beside
 from .errors import ResumeRefused, UserError, unreadable_image
+from .intensity_map import intensity_mapping
 from .io import (FITS_SUFFIXES, IMAGE_SUFFIXES, STACK_SUFFIXES, TIFF_SUFFIXES, VIDEO_SUFFIXES, ImageInfo,
-                 check_fits_in_memory, intensity_mapping, palette_colours, pixel_type, read_frames, read_image,
-                 discard, publish, refuse_animation, temporary_beside, tiff_pages_lost, to_channels, write_frames,
-                 write_image)
+                 palette_colours, pixel_type, read_frames, read_image, refuse_animation, tiff_pages_lost, to_channels,
+                 write_frames, write_image)
+from .memory_check import check_fits_in_memory
 
 #: a printf frame pattern's frame-number field, or ``%%`` (a literal %), in a frame file's name
 _FIELD = re.compile(r"(%%|%0?\d*d)")
@@ -395,7 +397,7 @@ def _frame_header(path: Path) -> tuple[int, int, int, bool, str]:
 
 
 def samples_per_frame(frames: int) -> int:
-    """How many pixels of each frame :func:`~selfrestore.io.intensity_mapping` samples for a video's one map:
+    """How many pixels of each frame :func:`~selfrestore.intensity_map.intensity_mapping` samples for a video's one map:
     2 million over the whole video (at least 500 a frame), so the samples of a long video stay small; the same
     for a video kept as a folder of frames and as a stack file, so both get the same map."""
     return max(500, 2_000_000 // max(frames, 1))

@@ -14,7 +14,7 @@ from selfrestore.corruption.blur import (Blur, blur, gaussian_kernel, load_kerne
                                          random_motion_kernel)
 from selfrestore.data.blur_pairs import BlurryImages, RealBlurPairs, SyntheticBlurPairs
 from selfrestore.errors import UserError
-from selfrestore.io import match_all_by_name
+from selfrestore.file_lists import match_all_by_name
 
 
 def _asymmetric_kernel() -> np.ndarray:

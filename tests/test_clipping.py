@@ -246,7 +246,7 @@ def test_a_stack_gets_one_decision_per_group_of_planes(tmp_path, monkeypatch):
     never corrected differently; its channels decide apart."""
     import tifffile
 
-    import selfrestore.io as io
+    import selfrestore.memory_check as memory_check
 
     monkeypatch.setattr(Restorer, "_restore", lambda self, image, progress, params=None:
                         uniform_filter(image, size=(15, 15, 1), mode="reflect"))
@@ -272,7 +272,7 @@ def test_a_stack_gets_one_decision_per_group_of_planes(tmp_path, monkeypatch):
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "a.tif"), expected)
     restorer.restore_file(source, tmp_path / "c.tif")
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "c.tif"), expected)
-    monkeypatch.setattr(io, "physical_memory", lambda: 10**4)  # streamed plane by plane: the same decisions
+    monkeypatch.setattr(memory_check, "physical_memory", lambda: 10**4)  # streamed plane by plane: the same decisions
     assert main(["restore", str(source), "--model", "unet-gauss25", "-o", str(tmp_path / "b.tif"), "--quiet"]) == 0
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "b.tif"), expected)
 
@@ -282,7 +282,7 @@ def test_a_long_stack_decides_alike_in_memory_and_streamed(tmp_path, monkeypatch
     sample of 8 frames skipped them when streamed), so the file restores the same whatever the memory."""
     import tifffile
 
-    import selfrestore.io as io
+    import selfrestore.memory_check as memory_check
 
     monkeypatch.setattr(Restorer, "_restore", lambda self, image, progress, params=None:
                         uniform_filter(image, size=(15, 15, 1), mode="reflect"))
@@ -300,7 +300,7 @@ def test_a_long_stack_decides_alike_in_memory_and_streamed(tmp_path, monkeypatch
     assert decisions == [decisions[0]] * 12 and decisions[0][1:] == (True, False)
     base = ["restore", str(tmp_path / "t.tif"), "--model", "unet-gauss25", "--quiet", "-o"]
     assert main([*base, str(tmp_path / "a.tif")]) == 0
-    monkeypatch.setattr(io, "physical_memory", lambda: 10**4)
+    monkeypatch.setattr(memory_check, "physical_memory", lambda: 10**4)
     assert main([*base, str(tmp_path / "b.tif")]) == 0
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "a.tif"), tifffile.imread(tmp_path / "b.tif"))
 

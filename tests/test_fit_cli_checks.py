@@ -64,7 +64,7 @@ def test_width_still_reaches_the_networks_that_take_it(tmp_path):
 def test_the_loss_plot_never_overwrites_an_input_and_is_no_training_image(tmp_path, capsys):
     """A file given as input is never replaced by the plot; -o inside the data folder is fine: folders' listings
     leave loss plots (NAME.training.png) out, so neither the next fit nor --resume trains on it."""
-    from selfrestore.io import list_images
+    from selfrestore.file_lists import list_images
 
     data = _noisy_images(tmp_path / "pl")
     write_image(tmp_path / "m.training.png", np.full((32, 32, 1), 0.5, np.float32))  # an input named like a plot

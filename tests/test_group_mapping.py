@@ -1,5 +1,5 @@
 """One intensity map for a group of float images of counts: `restore` (Restorer.mapping_for), `burst` and
-`video` all take it from :func:`selfrestore.io.intensity_mapping`, on the same data the same map."""
+`video` all take it from :func:`selfrestore.intensity_map.intensity_mapping`, on the same data the same map."""
 import weakref
 from pathlib import Path
 
@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from selfrestore.commands.burst import burst_mapping
-from selfrestore.io import (ImageInfo, intensity_mapping, mapping_from_samples, mapping_samples, read_frames,
-                            read_image, write_image)
+from selfrestore.intensity_map import intensity_mapping, mapping_from_samples, mapping_samples
+from selfrestore.io import ImageInfo, read_frames, read_image, write_image
 from selfrestore.restore import Restorer
 from selfrestore.video_io import VideoReader
 

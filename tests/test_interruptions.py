@@ -409,11 +409,11 @@ def test_every_hidden_temporary_is_one_a_later_run_removes(tmp_path):
     .NAME.tmp.mp4, .NAME.decoded): two runs writing one output shared them, and a killed run's, possibly tens
     of GB, stayed forever. Now each is a fresh .NAME.XXXXXXXX.tmp.SUFFIX, which remove_stale_temporaries
     removes once no running process holds it (a long run's is held: another run's cleanup leaves it alone)."""
-    import selfrestore.io as io
+    import selfrestore.atomic_files as atomic_files
     from selfrestore.video_io import VideoInfo, VideoWriter
 
     target = tmp_path / "out.tif"
-    first, second = io.temporary_beside(target), io.temporary_beside(target)
+    first, second = atomic_files.temporary_beside(target), atomic_files.temporary_beside(target)
     writer = VideoWriter(tmp_path / "clip.mp4", VideoInfo("folder", "x", 3, 64, 64))
     writer.write(np.full((64, 64, 3), 0.5, np.float32))  # the encoder's file is made with the first frame
     video = writer._tmp
@@ -421,8 +421,8 @@ def test_every_hidden_temporary_is_one_a_later_run_removes(tmp_path):
     writer._encoder.close()
     for leftover in (first, second, video):
         os.utime(leftover, (0, 0))  # older than this process, as if left by a killed run ...
-    assert io.remove_stale_temporaries([target, tmp_path / "clip.mp4"]) == []  # ... but held: in use
+    assert atomic_files.remove_stale_temporaries([target, tmp_path / "clip.mp4"]) == []  # ... but held: in use
     for leftover in (first, second, video):
-        io._release(leftover)  # what a killed run's exit does
-    removed = io.remove_stale_temporaries([target, tmp_path / "clip.mp4"])
+        atomic_files._release(leftover)  # what a killed run's exit does
+    removed = atomic_files.remove_stale_temporaries([target, tmp_path / "clip.mp4"])
     assert sorted(removed) == sorted([first, second, video]) and not list(tmp_path.iterdir())

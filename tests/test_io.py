@@ -7,7 +7,8 @@ import torch
 from PIL import Image
 
 from selfrestore.errors import ImageReadError, UserError
-from selfrestore.io import ImageInfo, list_images, read_image, write_image
+from selfrestore.file_lists import list_images
+from selfrestore.io import ImageInfo, read_image, write_image
 
 
 @pytest.mark.parametrize("suffix,dtype,tol", [(".png", "uint8", 0.5 / 255), (".png", "uint16", 0.5 / 65535),
@@ -139,20 +140,20 @@ def test_image_without_metadata_gets_none(tmp_path, rgb_image):
 
 def test_training_data_that_cannot_fit_in_memory_is_refused_before_decoding(tmp_path, rgb_image, monkeypatch,
                                                                             capsys):
-    import selfrestore.io as io
-
+    import selfrestore.memory_check as memory_check
     from selfrestore.cli import main
+    from selfrestore.data.images import load_images
 
     write_image(tmp_path / "d" / "a.png", rgb_image)
     write_image(tmp_path / "d" / "b.tif", rgb_image, dtype="uint16")
     h, w = rgb_image.shape[:2]
     paths = sorted((tmp_path / "d").iterdir())
-    assert io.decoded_bytes(paths) == 2 * h * w * 3 * 4
-    assert io.decoded_bytes(paths, channels=1) == 2 * h * w * 4
-    assert len(io.load_images([tmp_path / "d"])) == 2  # fits
-    monkeypatch.setattr(io, "physical_memory", lambda: 2 * h * w * 3 * 4)  # room for one copy only (< 80%)
-    with pytest.raises(io.UserError, match="GB of memory"):
-        io.load_images([tmp_path / "d"])
+    assert memory_check.decoded_bytes(paths) == 2 * h * w * 3 * 4
+    assert memory_check.decoded_bytes(paths, channels=1) == 2 * h * w * 4
+    assert len(load_images([tmp_path / "d"])) == 2  # fits
+    monkeypatch.setattr(memory_check, "physical_memory", lambda: 2 * h * w * 3 * 4)  # room for one copy only (< 80%)
+    with pytest.raises(UserError, match="GB of memory"):
+        load_images([tmp_path / "d"])
     assert main(["fit", str(tmp_path / "d"), "--method", "n2v", "--steps", "1", "-o", str(tmp_path / "m")]) == 2
     # the pair loaders (two noisy shots; blurry + noisy; blurry + sharp) check before decoding too
     import shutil
@@ -200,7 +201,9 @@ def test_tiff_stacks_are_read_plane_by_plane_and_written_back_in_their_layout(tm
     import tifffile
 
     from selfrestore.cli import main
-    from selfrestore.io import decoded_bytes, load_images, quantize, read_frames
+    from selfrestore.data.images import load_images
+    from selfrestore.io import quantize, read_frames
+    from selfrestore.memory_check import decoded_bytes
     from selfrestore.restore import Restorer
 
     gray = rgb_image.mean(axis=2)
@@ -271,7 +274,7 @@ def test_float_data_far_outside_0_1_is_mapped_for_training_and_back_for_restorin
 
     from selfrestore.checkpoint import read_checkpoint
     from selfrestore.cli import main
-    from selfrestore.io import intensity_mapping
+    from selfrestore.intensity_map import intensity_mapping
     from selfrestore.restore import Restorer
 
     gray = rgb_image.mean(axis=2)
@@ -376,12 +379,13 @@ def test_a_stack_too_large_for_memory_is_restored_plane_by_plane_to_the_same_fil
                     {"method": {"name": "n2n", "noise": "gauss25"}, "channels": channels, "step": 0})
     base = ["restore", str(source), "--model", str(model), "--quiet"]
     import selfrestore.io as io
+    import selfrestore.memory_check as memory_check
 
     if kind in ("uint16-zstd-big", "imagej-lzw"):  # "past 4 GB": a 4-plane (ImageJ: 6-plane) stack here
         monkeypatch.setattr(io, "TIFF_CLASSIC_LIMIT", stack.nbytes - 1 if kind == "uint16-zstd-big" else 10**9)
     assert main([*base, "-o", str(tmp_path / "in_memory.tif")]) == 0
 
-    monkeypatch.setattr(io, "physical_memory", lambda: 10**4)  # 10 kB: the stack "does not fit"
+    monkeypatch.setattr(memory_check, "physical_memory", lambda: 10**4)  # 10 kB: the stack "does not fit"
     assert main([*base[:-1], "-o", str(tmp_path / "streamed.tif")]) == 0
     assert "plane by plane" in capsys.readouterr().err
     assert not list(tmp_path.glob(".*"))  # no partial or decoded scratch file left
@@ -400,7 +404,7 @@ def test_a_stack_too_large_for_memory_is_restored_plane_by_plane_to_the_same_fil
     if kind == "imagej-lzw":  # past 4 GB an ImageJ file is stored uncompressed (ImageJ reads no BigTIFF)
         monkeypatch.setattr(io, "TIFF_CLASSIC_LIMIT", stack.nbytes - 1)
         for name, on in (("in_memory_big.tif", 10**12), ("streamed_big.tif", 10**4)):
-            monkeypatch.setattr(io, "physical_memory", lambda: on)
+            monkeypatch.setattr(memory_check, "physical_memory", lambda: on)
             assert main([*base[:-1], "--quiet", "-o", str(tmp_path / name)]) == 0
             with tifffile.TiffFile(tmp_path / name) as big:
                 assert big.is_imagej and not big.is_bigtiff and big.pages[0].compression.name == "NONE"
@@ -416,7 +420,7 @@ def test_a_stack_too_large_for_memory_gets_its_uncertainty_plane_by_plane(tmp_pa
     stack of a compressed input came back uncompressed)."""
     import tifffile
 
-    import selfrestore.io as io
+    import selfrestore.memory_check as memory_check
     from selfrestore.cli import main
 
     rng = np.random.default_rng(1)
@@ -429,7 +433,7 @@ def test_a_stack_too_large_for_memory_gets_its_uncertainty_plane_by_plane(tmp_pa
                      compression="lzw" if kind == "uint16-lzw" else None)
     base = ["restore", str(source), "--model", "laine19-gauss5_50", "--uncertainty", "--quiet"]
     assert main([*base, "-o", str(tmp_path / "memory.tif")]) == 0
-    monkeypatch.setattr(io, "physical_memory", lambda: 10**4)
+    monkeypatch.setattr(memory_check, "physical_memory", lambda: 10**4)
     assert main([*base, "-o", str(tmp_path / "streamed.tif")]) == 0
     assert not list(tmp_path.glob(".*"))
     for name in ("{}.tif", "{}.std.tif"):
@@ -450,7 +454,7 @@ def test_atomic_writes_get_normal_permissions_and_refuse_a_folder(tmp_path, rgb_
     """Images and model files come out with the umask's permissions (mkstemp makes 0600, and safetensors
     re-creates the temporary file), and writing onto a folder names the folder, not a hidden temporary file."""
     from selfrestore.checkpoint import _write
-    from selfrestore.io import atomic_path
+    from selfrestore.atomic_files import atomic_path
 
     old = os.umask(0o022)
     try:
@@ -542,7 +546,8 @@ def test_a_two_band_tiff_is_two_bands_not_gray_and_alpha(tmp_path):
 def test_strong_noise_on_0_1_data_is_not_taken_for_counts(rgb_image):
     """Unclipped noise of std 75/255 on a [0, 1] photo reaches well past 1.5 (the raw percentiles mapped it, so
     restore and evaluate rescaled the noisy image); its 4x4 block means do not. Counts are still mapped."""
-    from selfrestore.io import intensity_mapping, refuse_clipping
+    from selfrestore.intensity_map import intensity_mapping
+    from selfrestore.io import refuse_clipping
 
     bright = np.clip(rgb_image + 0.4, 0, 1)  # much of it white
     noisy = bright + 75 / 255 * np.random.default_rng(0).standard_normal(bright.shape)
@@ -577,7 +582,7 @@ def test_an_unwritable_target_names_itself_and_the_reason(tmp_path, monkeypatch)
     and the reason in one line, not the hidden temporary file next to it."""
     import tempfile
 
-    from selfrestore.io import atomic_path
+    from selfrestore.atomic_files import atomic_path
 
     with pytest.raises(UserError, match=r"^\S*y\.bin: cannot write: No space left on device$"):
         with atomic_path(tmp_path / "y.bin") as tmp:
@@ -624,7 +629,7 @@ def test_a_loss_plot_beside_its_model_is_no_image_of_the_folder(tmp_path, rgb_im
     """fit may save its model inside the data folder: the plot beside it is left out of the folder's images
     (and of a burst collection), a user's image of that name alone is not."""
     from selfrestore.burst.frames_io import burst_folders
-    from selfrestore.io import list_images
+    from selfrestore.file_lists import list_images
 
     for name in ("b1", "b2"):
         write_image(tmp_path / name / "f1.png", rgb_image)
@@ -665,7 +670,7 @@ def test_dim_16_bit_data_is_restored_like_the_same_counts_as_float(tmp_path):
 
     from selfrestore.checkpoint import build_net, read_checkpoint, save_checkpoint
     from selfrestore.cli import main
-    from selfrestore.io import intensity_mapping
+    from selfrestore.intensity_map import intensity_mapping
     from selfrestore.restore import Restorer
 
     y, x = np.mgrid[:64, :64]
@@ -729,7 +734,7 @@ def test_a_fading_dim_time_lapse_gets_one_map_in_memory_and_streamed(tmp_path, m
     in memory or streamed plane by plane; a single image keeps its own map."""
     import tifffile
 
-    import selfrestore.io as io
+    import selfrestore.memory_check as memory_check
     from selfrestore.cli import main
     from selfrestore.restore import Restorer
 
@@ -746,7 +751,7 @@ def test_a_fading_dim_time_lapse_gets_one_map_in_memory_and_streamed(tmp_path, m
     restored = tifffile.imread(tmp_path / "a.tif").astype(np.float64)
     for plane, truth in zip(restored, clean):
         assert abs((plane - truth).mean()) < 40 and np.sqrt(((plane - truth) ** 2).mean()) < 150
-    monkeypatch.setattr(io, "physical_memory", lambda: 10**4)  # streamed plane by plane
+    monkeypatch.setattr(memory_check, "physical_memory", lambda: 10**4)  # streamed plane by plane
     assert main(["restore", str(tmp_path / "t.tif"), "--model", "laine19-gauss5_50", "--clipping", "off", "-o",
                  str(tmp_path / "b.tif"), "--quiet"]) == 0
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "b.tif"), restored)

@@ -249,7 +249,7 @@ def test_a_video_frame_header_agrees_with_read_image(tmp_path):
 def test_an_integer_stack_restores_alike_in_memory_and_streamed(tmp_path, monkeypatch):
     """A stack too large for memory is restored plane by plane: there too one pixel type for all planes (the
     plane in 0..100000 was clipped at 65535), and a MinIsWhite stack is not restored inverted."""
-    import selfrestore.io as io
+    import selfrestore.memory_check as memory_check
     from selfrestore.restore import Restorer
     from selfrestore.cli import main
 
@@ -262,7 +262,7 @@ def test_an_integer_stack_restores_alike_in_memory_and_streamed(tmp_path, monkey
         base = ["restore", str(tmp_path / f"{name}.tif"), "--model", "unet-gauss25", "--clipping", "off", "--quiet"]
         assert main([*base, "-o", str(tmp_path / f"{name}_a.tif")]) == 0
         with monkeypatch.context() as patched:
-            patched.setattr(io, "physical_memory", lambda: 10**4)
+            patched.setattr(memory_check, "physical_memory", lambda: 10**4)
             code = main([*base, "-o", str(tmp_path / f"{name}_b.tif")])
         if name == "int":
             assert code == 0
@@ -388,13 +388,13 @@ def test_a_16_bit_gray_png_transparent_value_becomes_alpha(tmp_path):
 def test_a_premultiplied_stack_too_large_for_memory_is_not_streamed_as_stored(tmp_path, monkeypatch):
     """read_frames makes premultiplied colour straight; the plane-by-plane path (a stack too large for memory)
     restored the stored premultiplied values: it now refuses such a stack with the memory error."""
-    import selfrestore.io as io
+    import selfrestore.memory_check as memory_check
     from selfrestore.cli import main
 
     planes = np.concatenate([np.stack([_pattern(seed) for seed in range(2)]), np.full((2, 24, 40, 1), 128, np.uint8)],
                             axis=3)
     tifffile.imwrite(tmp_path / "in.tif", planes, photometric="rgb", extrasamples=[1], metadata={"axes": "ZYXS"})
-    monkeypatch.setattr(io, "physical_memory", lambda: 10**4)
+    monkeypatch.setattr(memory_check, "physical_memory", lambda: 10**4)
     assert main(["restore", str(tmp_path / "in.tif"), "--model", "unet-gauss25", "-o", str(tmp_path / "out.tif"),
                  "--quiet"]) != 0
     assert not (tmp_path / "out.tif").exists()
@@ -406,7 +406,7 @@ def test_a_truncated_tiff_stack_is_an_error_not_its_first_pages(tmp_path, monkey
     as one 64 x 64 image with exit code 0, and tifffile's raw log lines were the only sign. Now every reader
     (in memory, plane by plane) says the file is incomplete, in one line; a cut that leaves every plane
     readable (a shaped file's trailing page headers) is read whole, as before."""
-    from selfrestore import io
+    from selfrestore import memory_check
     from selfrestore.cli import main
     from selfrestore.errors import ImageReadError
 
@@ -428,7 +428,7 @@ def test_a_truncated_tiff_stack_is_an_error_not_its_first_pages(tmp_path, monkey
     assert info.stack_shape == (5,) and np.array_equal(np.stack(frames)[..., 0], stack / np.float32(65535))
     for streamed in (False, True):
         if streamed:
-            monkeypatch.setattr(io, "physical_memory", lambda: 10**4)  # plane by plane
+            monkeypatch.setattr(memory_check, "physical_memory", lambda: 10**4)  # plane by plane
         capsys.readouterr()
         assert main(["restore", str(tmp_path / "cut"), "--model", "unet-gauss25", "--quiet",
                      "-o", str(tmp_path / f"out{streamed}")]) == 1
@@ -503,7 +503,7 @@ def test_a_tiff_whose_first_series_is_a_preview_is_refused_and_a_trailing_thumbn
 def test_the_alpha_of_a_tiff_stack_is_said_to_be_dropped(tmp_path, capsys, monkeypatch):
     """An RGBA TIFF stack came back RGB from `restore` and `video` without a word (a single RGBA image keeps its
     alpha): now both say so, even with --quiet, and so does a stack too large for memory, restored plane by plane."""
-    import selfrestore.io as io
+    import selfrestore.memory_check as memory_check
     from selfrestore.cli import main
 
     rng = np.random.default_rng(0)
@@ -516,7 +516,7 @@ def test_the_alpha_of_a_tiff_stack_is_said_to_be_dropped(tmp_path, capsys, monke
     from selfrestore.video_io import VideoReader
 
     assert VideoReader(str(tmp_path / "rgba.tif")).info.alpha  # `video` warns on it (as for PNG frames)
-    monkeypatch.setattr(io, "physical_memory", lambda: 60000)  # too large: streamed
+    monkeypatch.setattr(memory_check, "physical_memory", lambda: 60000)  # too large: streamed
     assert main(["restore", str(tmp_path / "rgba.tif"), "--model", "unet-gauss25", "--quiet",
                  "-o", str(tmp_path / "streamed.tif")]) == 0
     assert "alpha channel of this stack's images is not restored" in capsys.readouterr().err

@@ -83,7 +83,7 @@ def test_skip_existing_finishes_a_streamed_stack_stopped_before_its_std(tmp_path
 
     import tifffile
 
-    import selfrestore.io as io
+    import selfrestore.memory_check as memory_check
 
     rng = np.random.default_rng(1)
     planes = np.clip(0.5 + 0.1 * rng.standard_normal((3, 40, 48)), 0, 1)
@@ -92,7 +92,7 @@ def test_skip_existing_finishes_a_streamed_stack_stopped_before_its_std(tmp_path
     out, std = tmp_path / "out.tif", tmp_path / "out.std.tif"
     args = ["restore", str(tmp_path / "in.tif"), "--model", "laine19-gauss25", "-o", str(out), "--uncertainty",
             "--quiet"]
-    monkeypatch.setattr(io, "physical_memory", lambda: 10**4)  # the stack "does not fit": streamed
+    monkeypatch.setattr(memory_check, "physical_memory", lambda: 10**4)  # the stack "does not fit": streamed
     assert main(args) == 0
     whole = tifffile.imread(std)
     std.unlink()  # killed after out.tif was published

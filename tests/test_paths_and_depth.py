@@ -74,7 +74,7 @@ def _alias(folder, name):
 
 # ----------------------------------------------------------------------- entries: symlinked folders, hard links
 def test_entry_identity_is_the_entry_under_any_spelling_and_a_hard_link_is_another_entry(tmp_path, monkeypatch):
-    from selfrestore.io import entry_identity, same_entry
+    from selfrestore.file_lists import entry_identity, same_entry
 
     a = _png(tmp_path / "d" / "a.png")
     alias = _alias(tmp_path / "d", tmp_path / "alias")

@@ -570,14 +570,14 @@ def test_offline_video_too_large_for_memory_is_refused_before_decoding(tmp_path,
                                                                        tiny_model):
     """--offline holds every frame, its pre-denoised copy and its flows: a long video would be killed by the
     system half-way; it is refused in one line pointing at --online, which streams (and still runs)."""
-    import selfrestore.io as io
+    import selfrestore.memory_check as memory_check
 
     frames = tmp_path / "frames"
     frames.mkdir()
     for i in range(3):
         write_image(frames / f"{i:03d}.png", np.full((40, 40, 3), 0.5, np.float32))
     per_video = 3 * 40 * 40 * (2 * 3 + 6) * 4
-    monkeypatch.setattr(io, "physical_memory", lambda: per_video)  # the video needs all of it (> 80%)
+    monkeypatch.setattr(memory_check, "physical_memory", lambda: per_video)  # the video needs all of it (> 80%)
     base = ["video", str(frames), "--method", "f2f", "--model", str(tiny_model), "--steps-per-frame", "1",
             "--crop", "32", "--quiet"]
     assert main([*base, "--offline", "-o", str(tmp_path / "out")]) == 2
@@ -593,10 +593,10 @@ def test_video_stack_too_large_for_memory_is_refused_before_reading(tmp_path, mo
     the system killed the run), with the way out (a folder of frames is read one frame at a time)."""
     import tifffile
 
-    import selfrestore.io as io
+    import selfrestore.memory_check as memory_check
 
     tifffile.imwrite(tmp_path / "clip.tif", np.zeros((4, 40, 40), np.uint16), photometric="minisblack")
-    monkeypatch.setattr(io, "physical_memory", lambda: 10**4)
+    monkeypatch.setattr(memory_check, "physical_memory", lambda: 10**4)
     assert main(["video", str(tmp_path / "clip.tif"), "--method", "f2f", "--model", str(tiny_model),
                  "-o", str(tmp_path / "out.tif"), "--quiet"]) == 2
     err = capsys.readouterr().err

@@ -104,7 +104,7 @@ def test_large_images_pass_pil_decompression_bomb_guard(tmp_path, monkeypatch):
     a 180 MP one: it is read (image, video frame header, memory estimate) without error or warning."""
     from PIL import Image
 
-    from selfrestore.io import decoded_bytes
+    from selfrestore.memory_check import decoded_bytes
 
     folder = _frames(tmp_path / "big", count=2, height=64, width=64)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 4096 pixels > 2 x 1000: refused as a bomb before

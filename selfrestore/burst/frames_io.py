@@ -48,7 +48,7 @@ def burst_paths(inputs: list[str]) -> list[Path]:
     """The frame files of one burst, in the order given (a folder's in name order): its camera raw files where
     there are any, else its images; known before any frame is decoded, e.g. to check an output path. A missing
     input, a folder holding several folders of frames (bursts) and a frame given twice are UserErrors."""
-    from ..io import list_images
+    from ..file_lists import list_images
 
     for item in inputs:
         if Path(item).is_dir():
@@ -72,7 +72,8 @@ def _refuse_several_bursts(folder: Path) -> None:
     """A UserError when ``folder`` holds frames in more than one folder (itself or sub-folders, hidden ones left
     out): that is a collection of bursts (``fit``'s input), and reading it as one burst would merge them. Camera
     raw files in ``folder`` itself are the burst (only they are read): sub-folders (previews) do not count."""
-    from ..io import IMAGE_SUFFIXES, is_loss_plot
+    from ..file_lists import is_loss_plot
+    from ..io import IMAGE_SUFFIXES
 
     if any(p.suffix.lower() in RAW_SUFFIXES for p in _raw_files(folder)):
         return
@@ -91,7 +92,7 @@ def _refuse_several_bursts(folder: Path) -> None:
 def _refuse_repeated_frames(paths: list[Path]) -> None:
     """A UserError when one file is given twice (the same name, another spelling of it, a link, a folder and a
     file in it): a repeated frame is no second look at the scene, and registration would align it to itself."""
-    from ..io import file_identity
+    from ..file_lists import file_identity
 
     seen: dict[tuple[int, int], Path] = {}
     for path in paths:
@@ -199,7 +200,8 @@ def alpha_on_grid(alpha: np.ndarray | None, height: int, width: int) -> np.ndarr
 def burst_folders(inputs: list[str]) -> list[Path]:
     """The bursts under ``inputs`` for training: a folder holding frame files is one burst; a folder holding
     only folders is a collection, each sub-folder a burst (``fit``'s loss plot saved there is no frame)."""
-    from ..io import IMAGE_SUFFIXES, is_loss_plot
+    from ..file_lists import is_loss_plot
+    from ..io import IMAGE_SUFFIXES
 
     frame_suffixes = set(IMAGE_SUFFIXES) | set(RAW_SUFFIXES)
     found: list[Path] = []
@@ -221,7 +223,7 @@ def load_bursts(inputs: list[str], task: str, minimum: int = 2, with_folders: bo
     """Every burst under ``inputs`` (see :func:`burst_folders`) as (T, C, H, W) float tensors (checked against
     memory before anything is decoded), each of at least ``minimum`` frames; a problem names its folder and says
     what to do in ``fit``'s terms. ``with_folders``: also the folders, in the same order."""
-    from ..io import check_fits_in_memory
+    from ..memory_check import check_fits_in_memory
 
     folders = burst_folders(inputs)
     check_fits_in_memory([p for folder in folders for p in sorted(folder.iterdir()) if p.is_file()],

@@ -160,7 +160,7 @@ def burst_source(args: argparse.Namespace, method: Method) -> RealBursts:
     source.names = [str(folder) for folder in folders]
     source.intensity = mapping  # fit records it in the model: `burst --model` maps the frames alike
     if mapping and not getattr(args, "quiet", False):
-        from ..io import mapped_data_line
+        from ..intensity_map import mapped_data_line
 
         print(mapped_data_line(mapping))
     if not getattr(args, "quiet", False) and any(b.shape[0] > source.frames for b in bursts):
@@ -171,12 +171,12 @@ def burst_source(args: argparse.Namespace, method: Method) -> RealBursts:
 
 def _map_bursts(bursts: Sequence[Tensor], args: argparse.Namespace, camera_raw: bool = False
                 ) -> dict[str, float] | None:
-    """One :func:`~selfrestore.io.intensity_mapping` of every frame of every training burst, as ``fit`` maps its
-    other training data: float counts far outside [0, 1], and (``args.maps_dim_data``, default True) data using
-    only a sliver of it (12/14-bit counts in 16-bit files; not ``camera_raw`` files, which their white level
+    """One :func:`~selfrestore.intensity_map.intensity_mapping` of every frame of every training burst, as ``fit``
+    maps its other training data: float counts far outside [0, 1], and (``args.maps_dim_data``, default True) data
+    using only a sliver of it (12/14-bit counts in 16-bit files; not ``camera_raw`` files, which their white level
     scales, as ``burst`` reads them); None for data in about [0, 1], and on ``--resume`` of a run begun before
     bursts were mapped (``args.maps_method_data`` False)."""
-    from ..io import intensity_mapping
+    from ..intensity_map import intensity_mapping
 
     if not getattr(args, "maps_method_data", True):  # --resume of a run begun before bursts were mapped
         return None

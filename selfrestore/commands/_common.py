@@ -5,7 +5,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 if TYPE_CHECKING:
     import torch
@@ -56,6 +56,24 @@ def say_if_unfinished(model: object, header: dict) -> None:
         warn(f"{model}: {unfinished}")
 
 
+def json_report(report: Any) -> str:
+    """``report`` as indented, standard JSON: a non-finite number (the PSNR of an exact restoration is
+    infinite) becomes null, where ``json.dumps`` writes Infinity / NaN that other readers refuse."""
+    import json
+    import math
+
+    def finite(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {key: finite(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [finite(item) for item in value]
+        return value
+
+    return json.dumps(finite(report), indent=2, allow_nan=False)
+
+
 def refuse_report_over_inputs(report: str | os.PathLike, inputs: Iterable[str | os.PathLike],
                                option: str = "--json") -> None:
     """A one-line UserError, before any work, when the report file ``report`` is one of the ``inputs`` (the
@@ -76,12 +94,12 @@ def refuse_report_over_inputs(report: str | os.PathLike, inputs: Iterable[str | 
 
 def same_entry_finder(candidates: Iterable[str | os.PathLike]) -> Callable[[str | os.PathLike], Path | None]:
     """A function that tells which of ``candidates`` (e.g. a command's inputs) a path is: the first that is the
-    same directory entry (:func:`selfrestore.io.same_entry`: the same resolved name, or the same folder and name
+    same directory entry (:func:`selfrestore.file_lists.same_entry`: the same resolved name, or the same folder and name
     however reached: a symlinked folder, a bind mount, ``..``); None for none of them. A hard link of a
     candidate is none of them: outputs are written atomically (a new file renamed over the name), which leaves
     the candidate's bytes whole under its own name. Each candidate is looked at once, so checking every output
     of a long video stays cheap."""
-    from ..io import entry_identity, folded_entry, same_entry
+    from ..file_lists import entry_identity, folded_entry, same_entry
 
     by_name: dict[Path, Path] = {}
     by_entry: dict[tuple[int, int, str], list[Path]] = {}

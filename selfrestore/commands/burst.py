@@ -7,9 +7,9 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..atomic_files import check_writable_place, remove_stale_temporaries
 from ..burst.frames_io import burst_paths, load_frames
 from ..errors import UserError
-from ..io import check_writable_place, remove_stale_temporaries
 from ._common import add_parser, same_entry_finder, warn
 
 if TYPE_CHECKING:
@@ -180,12 +180,13 @@ def run(args: argparse.Namespace) -> int:
 def burst_mapping(frames: torch.Tensor, output: Path, info: ImageInfo | None, header: dict, dim: bool = False
                   ) -> dict[str, float] | None:
     """How the frames go to the [0, 1] the methods work on, as ``restore`` maps one image: the model's recorded
-    map (``fit`` on float counts or dim data) first; else one :func:`~selfrestore.io.intensity_mapping` of the
-    whole burst for float frames far outside [0, 1] (counts) and (``dim``: a model that maps dim data, as every
-    shipped one and those of ``fit`` do) 12/14-bit counts kept in 16-bit files, not 8-bit steps; None for other
-    frames and for camera raw files (``info`` None: their white level already scales them). An output format
+    map (``fit`` on float counts or dim data) first; else one :func:`~selfrestore.intensity_map.intensity_mapping`
+    of the whole burst for float frames far outside [0, 1] (counts) and (``dim``: a model that maps dim data, as
+    every shipped one and those of ``fit`` do) 12/14-bit counts kept in 16-bit files, not 8-bit steps; None for
+    other frames and for camera raw files (``info`` None: their white level already scales them). An output format
     that would clip the mapped-back result (PNG, JPEG: integers in [0, 1]) is a UserError, before any work."""
-    from ..io import intensity_mapping, refuse_clipping
+    from ..intensity_map import intensity_mapping
+    from ..io import refuse_clipping
 
     recorded = header.get("intensity")
     if not recorded and (info is None or (info.dtype != "float32" and not dim)):

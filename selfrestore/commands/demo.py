@@ -53,7 +53,8 @@ def _comparison(images, labels, path: Path) -> None:
     import numpy as np
     from PIL import Image, ImageDraw
 
-    from ..io import atomic_path, quantize
+    from ..atomic_files import atomic_path
+    from ..io import quantize
 
     tiles = [Image.fromarray(quantize(img, "uint8")) for img in images]
     w, h = tiles[0].size
@@ -104,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
     from ..checkpoint import build_net, shipped_models
     from ..corruption import parse_corruption
     from ..data.images import CorruptedImages, image_generator
-    from ..io import check_writable_place, to_array, to_tensor, write_image
+    from ..atomic_files import check_writable_place
+    from ..io import to_array, to_tensor, write_image
     from ..methods.n2n import Noise2Noise
     from ..metrics import psnr, quantize8
     from ..restore import Restorer

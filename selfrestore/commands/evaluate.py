@@ -6,9 +6,9 @@ import sys
 import time
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from ..io import remove_stale_temporaries
-from ._common import add_parser, add_runtime_options, command_device, count, refuse_report_over_inputs, \
-    warn
+from ..atomic_files import remove_stale_temporaries
+from ._common import (add_parser, add_runtime_options, command_device, count, json_report, refuse_report_over_inputs,
+                      warn)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -156,7 +156,8 @@ def run(args: argparse.Namespace) -> int:
 
     from ..corruption import parse_corruption
     from ..errors import UserError
-    from ..io import json_report, list_images, refuse_folder
+    from ..atomic_files import refuse_folder
+    from ..file_lists import list_images
     from ..restore import Restorer
 
     if args.limit < 0:
@@ -209,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
         if args.json == "-":
             print(text)
         else:
-            from ..io import atomic_path
+            from ..atomic_files import atomic_path
 
             with atomic_path(args.json) as tmp:
                 tmp.write_text(text)

@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
+from ..atomic_files import check_writable_place, remove_stale_temporaries
 from ..errors import UserError
-from ..io import check_writable_place, remove_stale_temporaries
 from ._common import add_parser, command_device, count, positive_float, positive_int, same_entry_finder, warn
 
 if TYPE_CHECKING:
@@ -157,7 +157,9 @@ def _matched_pairs(dir_a: str, dir_b: str, channels: int | None):
     """Two noisy shots per scene from two folders matched by file name; unmatched or differently sized
     files are skipped with a warning (the good pairs still train)."""
     from ..errors import ImageReadError
-    from ..io import check_fits_in_memory, match_by_name, read_image, to_channels
+    from ..file_lists import match_by_name
+    from ..io import read_image, to_channels
+    from ..memory_check import check_fits_in_memory
 
     matched, only_a, only_b = match_by_name(dir_a, dir_b, ("first shots", "second shots"))
     for folder, other, unmatched in ((dir_a, dir_b, only_a), (dir_b, dir_a, only_b)):
@@ -191,7 +193,7 @@ def build_source(args: argparse.Namespace, method: Method, noise: Corruption | N
     """The data source the method needs, from the command-line options; float data far outside [0, 1] is
     mapped into it (``source.intensity`` says how), and (``dim``) data using under 1/4 of it. Clean images
     for ``--synthetic`` are corrupted on the [0, 1] scale: such data is refused there."""
-    from ..io import intensity_mapping, mapped_data_line
+    from ..intensity_map import intensity_mapping, mapped_data_line
 
     source = _build_source(args, method, noise)
     mapping = intensity_mapping(next(iter(source.fields.values())), seed=args.seed, dim=dim)
@@ -211,7 +213,8 @@ def build_source(args: argparse.Namespace, method: Method, noise: Corruption | N
 
 def _build_source(args, method, noise):
     from ..data.images import CorruptedImages, NoisyImages, PairedImages
-    from ..io import load_images, to_channels
+    from ..data.images import load_images
+    from ..io import to_channels
 
     if args.pairs:
         if method.batch_kind != "pair":
@@ -270,7 +273,8 @@ def validation_pairs(paths: Sequence[str], noise: Corruption, channels: int,
     """(noisy, clean) (1, C, H, W) pairs of the ``--val`` images, corrupted with a fixed seed per image so the
     validation PSNR compares across steps and runs."""
     from ..data.images import image_generator
-    from ..io import load_images, to_tensor
+    from ..data.images import load_images
+    from ..io import to_tensor
 
     pairs = []
     for i, clean in enumerate(load_images(paths, channels, warn=warn)):
@@ -333,8 +337,8 @@ def refuse_writing_over_inputs(args: argparse.Namespace, out: Path) -> None:
     """Before any work: a UserError when the model file, its loss plot (``NAME.training.png``) or its best weights
     would replace an input file (any spelling of its directory entry counts; a hard link is another entry, which
     the atomic write leaves whole). A plot inside a data folder is no image of it
-    (:func:`selfrestore.io.list_images` leaves loss plots out), so -o may lie there."""
-    from ..io import list_images
+    (:func:`selfrestore.file_lists.list_images` leaves loss plots out), so -o may lie there."""
+    from ..file_lists import list_images
     from ..train import best_model_path, plot_path
 
     items = input_items(args)
@@ -810,7 +814,8 @@ def data_fingerprint(paths: Sequence[str | os.PathLike]) -> dict[str, object] | 
     import hashlib
 
     from ..burst.frames_io import RAW_SUFFIXES
-    from ..io import FITS_SUFFIXES, IMAGE_SUFFIXES, is_loss_plot
+    from ..file_lists import is_loss_plot
+    from ..io import FITS_SUFFIXES, IMAGE_SUFFIXES
 
     if not paths:
         return None

@@ -10,7 +10,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ._common import add_parser, refuse_report_over_inputs, warn
+from ._common import add_parser, json_report, refuse_report_over_inputs, warn
 
 DESCRIPTION = """\
 Look at your noisy images, without any clean reference, and get advice before training: their formats,
@@ -217,8 +217,10 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..errors import ImageReadError, UserError
-    from ..io import chroma_subsampled_jpeg, depth_name, intensity_mapping, json_report, list_images, read_frames, \
-        refuse_folder
+    from ..atomic_files import refuse_folder
+    from ..file_lists import list_images
+    from ..intensity_map import intensity_mapping
+    from ..io import chroma_subsampled_jpeg, depth_name, read_frames
     from ..noise_check import neighbour_correlation, noise_level_function, noise_sigma
 
     from ..video_io import is_video_file
@@ -259,8 +261,8 @@ def run(args: argparse.Namespace) -> int:
         if infinite:  # measured on the finite pixels alone (inf - inf is NaN, and a median of NaN is NaN)
             frame = np.where(finite[:, :, None], frame, np.float32(0))
             usable = finite if usable is None else usable & finite
-        # dim 16-bit data (under io.DIM_LIMIT of the range, e.g. 12-bit counts): fit and restore map it by its
-        # percentiles to [0, 1], the scale its noise level and noise model are meant on
+        # dim 16-bit data (under intensity_map.DIM_LIMIT of the range, e.g. 12-bit counts): fit and restore map it by
+        # its percentiles to [0, 1], the scale its noise level and noise model are meant on
         mapping = intensity_mapping([frame], dim=True) if dtype == "uint16" else None
         if mapping:
             frame = ((frame - np.float32(mapping["offset"])) / np.float32(mapping["scale"])).astype(np.float32)
@@ -412,7 +414,7 @@ def run(args: argparse.Namespace) -> int:
         if args.json == "-":
             print(text)
         else:
-            from ..io import atomic_path
+            from ..atomic_files import atomic_path
 
             with atomic_path(args.json) as tmp:
                 Path(tmp).write_text(text)

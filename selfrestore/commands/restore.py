@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
+from ..atomic_files import check_writable_place, remove_stale_temporaries
 from ..errors import ImageReadError, ImageRefused, UserError
-from ..io import check_writable_place, remove_stale_temporaries
 from ._common import (add_parser, add_runtime_options, command_device, count, same_entry_finder, say_if_unfinished,
                       warn)
 
@@ -229,8 +229,9 @@ def check_output_place(outdir: Path, single: Path | None) -> None:
 def run(args: argparse.Namespace) -> int:
     """Restore every input image (or blurry + noisy pair) into -o, going on past failures; returns 1 if any
     input failed (unreadable, refused or not written), else 0."""
-    from ..io import (check_fits_in_memory, chroma_subsampled_jpeg, clipped_share, list_images, read_frames,
-                      stack_target_problem, write_frames)
+    from ..file_lists import list_images
+    from ..io import chroma_subsampled_jpeg, clipped_share, read_frames, stack_target_problem, write_frames
+    from ..memory_check import check_fits_in_memory
     from ..restore import Restorer
     from ..size_check import recorded_warning
 
@@ -505,7 +506,7 @@ def restore_streaming(restorer: Restorer, path: Path, target: Path, args: argpar
 
 def _blurry_noisy_paths(blurry: str, noisy: str) -> list[tuple[Path, Path]]:
     """(blurry, noisy) path pairs: two files, or two folders matched by file name."""
-    from ..io import file_or_folder_pairs
+    from ..file_lists import file_or_folder_pairs
 
     return file_or_folder_pairs(blurry, noisy, ("blurry", "noisy"), ("--blurry", "--noisy"))
 
@@ -589,7 +590,7 @@ def restore_pair(restorer: Restorer, blurry: np.ndarray, noisy: np.ndarray, args
     channel (the colour kept)."""
     import numpy as np
 
-    from ..io import intensity_mapping
+    from ..intensity_map import intensity_mapping
     from ..restore import restore_array
 
     mapping = restorer.intensity or (intensity_mapping([blurry, noisy], dim=restorer.maps_dim_data)

@@ -5,8 +5,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..atomic_files import remove_stale_temporaries
 from ..errors import UserError
-from ..io import remove_stale_temporaries
 from ._common import (add_parser, add_tile_context, count, positive_float, positive_int, same_entry_finder,
                       tile_size, warn)
 
@@ -152,7 +152,8 @@ def _check_output(args: argparse.Namespace, info: VideoInfo, existing: bool = Tr
     """Before anything is computed: refuse an output that would write over an input frame or the input
     (a pattern or folder too), float counts (mapped into [0, 1]) to an output that cannot hold floats, and
     (``existing``) an output that exists, frames of a pattern included, unless --overwrite."""
-    from ..io import IMAGE_SUFFIXES, STACK_SUFFIXES, check_writable_place
+    from ..atomic_files import check_writable_place
+    from ..io import IMAGE_SUFFIXES, STACK_SUFFIXES
     from ..video_io import input_paths, output_kind, output_paths, stale_frames
 
     kind = output_kind(args.output)  # a frame pattern without an image suffix: refused here
@@ -200,7 +201,7 @@ def _check_save_model(args: argparse.Namespace, info: VideoInfo, checkpoint: Pat
     """--save-model is written after the whole run: refuse before any work a PATH that is a folder, the input or
     one of its frames, the output (one of its frames, anything in its folder) or the resume state, and an
     existing file unless --overwrite (it was replaced without a word)."""
-    from ..io import refuse_folder
+    from ..atomic_files import refuse_folder
     from ..video_io import input_paths, output_kind, output_paths, spool_folder, stale_frames
 
     if not args.save_model:
@@ -307,7 +308,7 @@ OFFLINE_EXTRA_PER_PIXEL = 6
 def check_offline_memory(info: VideoInfo, channels: int) -> None:
     """--offline holds every frame, its pre-denoised copy and its flows in memory: refuse in one line, before
     minutes of decoding, a video that would not fit (the system would kill the run half-way instead)."""
-    from ..io import refuse_over_memory
+    from ..memory_check import refuse_over_memory
 
     need = info.frames * info.height * info.width * (2 * channels + OFFLINE_EXTRA_PER_PIXEL) * 4
     refuse_over_memory(need, f"--offline keeps all {info.frames} frames of {info.width}x{info.height}, their "

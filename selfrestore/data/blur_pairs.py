@@ -144,7 +144,9 @@ class RealBlurPairs:
         unreadable file, which is left out (the others still train; default: stderr)."""
         from ..data.blurry_noisy import _to_stderr
         from ..errors import ImageReadError
-        from ..io import check_fits_in_memory, match_all_by_name, read_image, to_channels
+        from ..file_lists import match_all_by_name
+        from ..io import read_image, to_channels
+        from ..memory_check import check_fits_in_memory
 
         matched = match_all_by_name(blurry_dir, sharp_dir, ("blurry", "sharp"))
         check_fits_in_memory([path for pair in matched for path in pair], channels)

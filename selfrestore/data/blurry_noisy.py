@@ -134,7 +134,7 @@ class RealBlurryNoisy(PatchSource):
     """Real (blurry, noisy) pairs from two folders matched by file name, or one pair of files; no clean key.
     A pair that cannot be read, or whose two images differ in size, is reported through ``warn`` and left
     out (the others still train). With ``mapped``, float counts far outside [0, 1], and (``dim``) dim 16-bit
-    data, are mapped to [0, 1] by one map for both shots (:func:`selfrestore.io.intensity_mapping`;
+    data, are mapped to [0, 1] by one map for both shots (:func:`selfrestore.intensity_map.intensity_mapping`;
     :attr:`intensity`; not on ``--resume`` of a run begun before pairs were mapped)."""
 
     kind = BATCH_KIND
@@ -143,7 +143,8 @@ class RealBlurryNoisy(PatchSource):
                  warn: Callable[[str], None] = _to_stderr, mapped: bool = True, dim: bool = False,
                  quiet: bool = True, seed: int = 0):
         from ..errors import ImageReadError
-        from ..io import check_fits_in_memory, file_or_folder_pairs
+        from ..file_lists import file_or_folder_pairs
+        from ..memory_check import check_fits_in_memory
 
         matched = file_or_folder_pairs(blurry_dir, noisy_dir, ("blurry", "noisy"), ("--blurry", "--noisy"))
         check_fits_in_memory([path for pair in matched for path in pair], channels)
@@ -165,7 +166,7 @@ class RealBlurryNoisy(PatchSource):
             blurry = [to_channels(b, c) for b in blurry]
             noisy = [to_channels(n, c) for n in noisy]
         super().__init__({"blurry": blurry, "noisy": noisy})
-        from ..io import intensity_mapping, mapped_data_line
+        from ..intensity_map import intensity_mapping, mapped_data_line
 
         mapping = intensity_mapping(blurry + noisy, seed=seed, dim=dim) if mapped else None
         if mapping:

@@ -1,4 +1,5 @@
-"""Image data sources: clean images corrupted once (synthetic benchmarks), real noisy images, real pairs.
+"""Image data sources: clean images corrupted once (synthetic benchmarks), real noisy images, real pairs; and
+:func:`load_images`, which reads the images they are made from.
 
 "Single noisy realisation" is the honest default: every training image is corrupted ONCE with a fixed
 seed (per image, so adding images does not change the others) and reused every epoch. ``redraw=True``
@@ -7,6 +8,7 @@ must be labelled as such in any table.
 """
 from __future__ import annotations
 
+import os
 from typing import Callable, Sequence
 
 import numpy as np
@@ -14,7 +16,10 @@ import torch
 from torch import Tensor
 
 from ..corruption import Corruption
-from ..errors import UserError
+from ..errors import ImageReadError, UserError
+from ..file_lists import list_images
+from ..io import read_frames, to_channels
+from ..memory_check import check_fits_in_memory
 from .base import DataSource
 
 D4 = 8  # the eight flips/rotations of the square
@@ -47,12 +52,43 @@ def stack(patches: Sequence[np.ndarray]) -> Tensor:
     return torch.from_numpy(np.stack(patches).transpose(0, 3, 1, 2).copy()).float()
 
 
+def load_images(inputs: Sequence[str | os.PathLike], channels: int | None = None,
+                warn: Callable[[str], None] = print, copies: int = 1, progress: bool = False) -> list[np.ndarray]:
+    """Read every image that can be read (every plane of a TIFF stack), report the others through ``warn``
+    and go on.
+
+    ``channels`` (1 or 3) converts gray <-> RGB so a mixed folder gives uniform arrays. ``copies``: how many
+    float32 versions of each image the caller will hold (e.g. 2 for clean + noisy), for
+    :func:`~selfrestore.memory_check.check_fits_in_memory`. ``progress``: a progress bar while reading (for more
+    than 20 files).
+    Raises :class:`UserError` when nothing at all could be read.
+    """
+    from tqdm import tqdm
+
+    paths, problems = list_images(inputs)
+    check_fits_in_memory(paths, channels, copies)
+    for problem in problems:
+        warn(f"skipped {problem}")
+    images = []
+    for path in tqdm(paths, desc="reading", unit="img", leave=False, disable=not progress or len(paths) <= 20):
+        try:
+            frames, _ = read_frames(path)  # a TIFF stack gives each of its planes
+        except ImageReadError as exc:
+            warn(f"skipped {exc}")
+            continue
+        images.extend(to_channels(image, channels) if channels else image for image in frames)
+    if not images:
+        raise UserError(f"no readable images in {', '.join(map(str, inputs))}")
+    return images
+
+
 class PatchSource:
     """Random patches from lists of aligned arrays: ``fields[name][i]`` are the arrays of image i."""
 
     kind = "single"
     #: how the stored values were mapped to [0, 1] for training (float data far outside it; see
-    #: :func:`selfrestore.io.intensity_mapping`), recorded in the model so restoring maps alike; None: as read
+    #: :func:`selfrestore.intensity_map.intensity_mapping`), recorded in the model so restoring maps alike;
+    #: None: as read
     intensity: dict[str, float] | None = None
 
     def __init__(self, fields: dict[str, list[np.ndarray]], params: dict[str, list[float]] | None = None):

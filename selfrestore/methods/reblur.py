@@ -113,7 +113,7 @@ class DeblurL1(Method):
             raise UserError(f"method {self.name} learns deblurring from (blurry, sharp) pairs: give "
                             f"--pairs BLURRY_DIR SHARP_DIR, or sharp images with --synthetic "
                             f"(blurred with --kernels FILE or random camera shake)")
-        from ..io import load_images
+        from ..data.images import load_images
 
         check_non_negative("reblur", blur_noise=args.blur_noise)
         if isinstance(noise, Blur):

@@ -120,7 +120,8 @@ class BlurryNoisyMethod(Method):
         if noise is None:
             raise UserError("--synthetic needs --noise for the noisy short exposure (e.g. --noise gauss5_50)")
         from ..corruption.blur import CameraShake, load_kernels
-        from ..io import load_images, to_channels
+        from ..data.images import load_images
+        from ..io import to_channels
 
         check_non_negative("selfir", blur_noise=getattr(args, "blur_noise", 1.0))
         kernel_file = getattr(args, "kernels", None)
