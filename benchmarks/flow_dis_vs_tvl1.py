@@ -13,6 +13,7 @@ comparison we ran with the contrib build on PYTHONPATH (installed into a scratch
 """
 from __future__ import annotations
 
+import argparse
 import platform
 import sys
 import time
@@ -51,6 +52,13 @@ def estimator(method: str, preset: str, smooth: float) -> FlowEstimator:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "flow_dis_vs_tvl1.md",
+                        help="where the table goes (default: benchmarks/results/flow_dis_vs_tvl1.md)")
+    args = parser.parse_args()  # (before: any argument, --help too, ran the benchmark over the committed table)
+    from provenance import code_version
+
     start = time.time()
     sequences = [make_motion_sequence(im, frames=2, size=(256, 256), speed=3.0, rotation=0.005, seed=i)
                  for i, im in enumerate(stills())]
@@ -78,11 +86,11 @@ def main() -> None:
         rows.append((method, preset, smooth, *epes, seconds))
         print(rows[-1], flush=True)
 
-    out = Path(__file__).resolve().parent / "results" / "flow_dis_vs_tvl1.md"
+    out = args.out
     lines = ["# Optical flow on noisy frames: DIS vs TV-L1", "",
              "Command: `PYTHONPATH=/tmp/cvcontrib OMP_NUM_THREADS=1 .venv/bin/python "
              "benchmarks/flow_dis_vs_tvl1.py` (contrib build of OpenCV "
-             f"{cv2.__version__} on PYTHONPATH only for TV-L1)", "",
+             f"{cv2.__version__} on PYTHONPATH only for TV-L1). Code: {code_version()}.", "",
              f"Machine: 2-core CPU ({platform.processor() or platform.machine()}), shared with other jobs, "
              "1 thread (OpenCV and OMP).", "",
              "EPE = mean end-point error in pixels between estimated and true backward flow (5 synthetic "
