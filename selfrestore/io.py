@@ -134,7 +134,7 @@ def _to_float(array: np.ndarray, path: Path) -> tuple[np.ndarray, str]:
     return array.astype(np.float32), kind
 
 
-def _astropy_fits(path: Path | None = None):
+def astropy_fits(path: Path | None = None):
     """astropy.io.fits, or an error saying how to get it (naming the file when reading one, so that a batch
     skips it and goes on)."""
     try:
@@ -147,7 +147,7 @@ def _astropy_fits(path: Path | None = None):
 
 def _read_fits(path: Path) -> tuple[np.ndarray, dict]:
     """The first image HDU (BZERO/BSCALE applied), its header, and its leading axes as a stack."""
-    fits = _astropy_fits(path)
+    fits = astropy_fits(path)
     with fits.open(str(path), memmap=False) as hdus:
         hdu = next((h for h in hdus if h.is_image and h.data is not None and h.data.ndim >= 2), None)
         if hdu is None:
@@ -183,7 +183,7 @@ def _read_pixels(path: Path) -> tuple[np.ndarray, dict]:
             array = tif.asarray()
             axes = tif.series[0].axes if tif.series else ""
             page = tif.pages[0]
-            meta = _tiff_metadata(page)
+            meta = tiff_metadata(page)
             if tif.is_imagej and tif.imagej_metadata:
                 meta["imagej"] = dict(tif.imagej_metadata)
             array, axes, photometric, samples = _tiff_as_displayed(array, axes, page, meta)
@@ -208,7 +208,7 @@ def _read_pixels(path: Path) -> tuple[np.ndarray, dict]:
             array = np.moveaxis(array, 0, -1)  # planar (C, H, W) TIFF
         return array, meta
     Image = pil_image()
-    if suffix == ".png" and _png16_colour_type(path):
+    if suffix == ".png" and png16_colour_type(path):
         with Image.open(path) as img:  # metadata only: PIL would reduce the pixels to 8 bits
             meta = _pil_metadata(img)
         return _read_png16_colour(path), meta
@@ -414,7 +414,7 @@ def _webp_is_lossless(path: Path) -> bool:
 CARRIED_TIFF_TAGS = (33550, 33922, 34264, 34735, 34736, 34737, 42112, 42113)
 
 
-def _tiff_metadata(page) -> dict:
+def tiff_metadata(page) -> dict:
     """The ICC profile, resolution and georeferencing tags of a TIFF page, to write back."""
     tags = page.tags
     meta: dict = {}
@@ -460,7 +460,7 @@ def exif_orientation(exif: bytes | None) -> int | None:
 IMAGEJ_SHAPE_KEYS = ("ImageJ", "images", "channels", "slices", "frames", "hyperstack")
 
 
-def _tiff_write_options(info: "ImageInfo | None", pixels: np.ndarray | None = None, axes: str = "") -> dict:
+def tiff_write_options(info: "ImageInfo | None", pixels: np.ndarray | None = None, axes: str = "") -> dict:
     """tifffile.imwrite keywords that carry ``info``'s ICC profile, resolution and georeferencing tags; given
     the ``pixels`` to write and their ``axes``, also the axes description: as ImageJ metadata (so ImageJ
     opens the output as the hyperstack the input was) where the input was an ImageJ file and ImageJ can hold
@@ -521,7 +521,7 @@ TIFF_CLASSIC_LIMIT = 2**32 - 2**25
 COMPRESSED_GROWTH = 2
 
 
-def _tiff_packing(info: "ImageInfo | None", dtype: np.dtype, nbytes: int, imagej: bool = False) -> dict:
+def tiff_packing(info: "ImageInfo | None", dtype: np.dtype, nbytes: int, imagej: bool = False) -> dict:
     """:func:`_tiff_compression`'s keywords for ``nbytes`` of pixels, and a file format that holds them:
     BigTIFF past 4 GB (tifffile picks it by itself only for uncompressed pixels it is given whole: a compressed
     stack that did not shrink enough was an error after the whole restoration; compressed, from 2 GB of pixels,
@@ -618,18 +618,18 @@ def read_frames(path: str | os.PathLike) -> tuple[list[np.ndarray], ImageInfo]:
         kind = pixel_type(array)  # one pixel type for every plane (an int32 plane in 0..1000 would be 16-bit alone)
         if array.dtype.kind in "iu" and array.dtype not in (np.uint8, np.uint16) and kind in ("uint16", "float32"):
             array = array.astype(np.uint16 if kind == "uint16" else np.float32)
-        frames = [_as_image(plane, path, meta) for plane in array]
+        frames = [stored_to_float_image(plane, path, meta) for plane in array]
         info = frames[0][1]
         info.stack_shape, info.stack_axes, info.alpha = stack["stack_shape"], stack["stack_axes"], None
         info.stack_alpha_dropped = any(i.alpha is not None for _, i in frames)
         if any(i.blank is not None for _, i in frames):  # blank pixels of every plane: (N, H, W, C)
             info.blank = np.stack([i.blank if i.blank is not None else np.zeros(p.shape, bool) for p, i in frames])
         return [pixels for pixels, _ in frames], info
-    pixels, info = _as_image(array, path, meta)
+    pixels, info = stored_to_float_image(array, path, meta)
     return [pixels], info
 
 
-def _as_image(array: np.ndarray, path: Path, meta: dict) -> tuple[np.ndarray, ImageInfo]:
+def stored_to_float_image(array: np.ndarray, path: Path, meta: dict) -> tuple[np.ndarray, ImageInfo]:
     """One stored image (H, W) or (H, W, C) as float32 (H, W, C) in [0, 1] with its alpha set aside."""
     if array.ndim == 2:
         array = array[:, :, None]
@@ -807,9 +807,9 @@ def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | No
                 layout["planarconfig"] = "contig"
             if samples == 2:  # gray + alpha, or two bands ("unspecified")
                 layout["extrasamples"] = [2 if alpha else 0]
-            options = _tiff_write_options(info, pixels, "YXS" if samples > 1 else "YX")
+            options = tiff_write_options(info, pixels, "YXS" if samples > 1 else "YX")
             tifffile.imwrite(str(tmp), pixels, **layout, **options,
-                             **_tiff_packing(info, pixels.dtype, pixels.nbytes, imagej=bool(options.get("imagej"))))
+                             **tiff_packing(info, pixels.dtype, pixels.nbytes, imagej=bool(options.get("imagej"))))
         else:
             _write_with_pil(tmp, pixels, suffix,  # (subsampling 0 is 4:4:4, a value)
                             {k: v for k, v in meta.items() if v or (k == "subsampling" and v is not None)})
@@ -819,7 +819,7 @@ def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | No
 def _write_fits(path: Path, data: np.ndarray, info: ImageInfo | None) -> Path:
     """Write ``data`` ((H, W, 1), (C, H, W) or a stack) as the primary HDU, atomically, with the input's
     header; astropy sets BITPIX / NAXIS / BZERO from the data, so the input's scaling keywords are dropped."""
-    fits = _astropy_fits()
+    fits = astropy_fits()
     header = fits.Header.fromstring(info.fits_header) if info is not None and info.fits_header else fits.Header()
     for key in ("BZERO", "BSCALE", "BLANK", "EXTEND", "XTENSION", "PCOUNT", "GCOUNT"):
         header.remove(key, ignore_missing=True, remove_all=True)
@@ -858,11 +858,11 @@ def write_frames(path: str | os.PathLike, frames: Sequence[np.ndarray], info: Im
     if axes.endswith("BYX"):  # multispectral bands go back to samples of each pixel
         pixels, axes = np.moveaxis(pixels, -3, -1), axes[:-3] + "YXS"
     # samples (colour, bands) are contiguous in each page; gray planes are pages of (H, W) each
-    options = _tiff_write_options(info, pixels, axes)
+    options = tiff_write_options(info, pixels, axes)
     with atomic_path(path) as tmp:
         tifffile.imwrite(str(tmp), pixels, photometric="rgb" if colour else "minisblack",
                          planarconfig="contig" if axes.endswith("S") else None, **options,
-                         **_tiff_packing(info, pixels.dtype, pixels.nbytes, imagej=bool(options.get("imagej"))))
+                         **tiff_packing(info, pixels.dtype, pixels.nbytes, imagej=bool(options.get("imagej"))))
     return path
 
 
@@ -986,7 +986,7 @@ def _add_png_metadata(path: Path, meta: dict) -> None:
     path.write_bytes(data[:end_of_ihdr] + chunks + data[end_of_ihdr:])
 
 
-def _png16_colour_type(path: Path) -> int | None:
+def png16_colour_type(path: Path) -> int | None:
     """The PNG colour type of a 16-bit RGB (2), RGBA (6) or gray+alpha (4) PNG, which PIL would silently
     reduce to 8 bits; None for other files."""
     with open(path, "rb") as f:
@@ -997,13 +997,13 @@ def _png16_colour_type(path: Path) -> int | None:
 
 
 def _read_png16_colour(path: Path) -> np.ndarray:
-    """A 16-bit RGB(A) or gray+alpha PNG (see :func:`_png16_colour_type`) through OpenCV."""
+    """A 16-bit RGB(A) or gray+alpha PNG (see :func:`png16_colour_type`) through OpenCV."""
     import cv2
 
     array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if array is None:
         raise ImageReadError(f"{path}: cannot read image: corrupt 16-bit PNG")
-    if _png16_colour_type(path) == 4:  # OpenCV expands gray + alpha to BGRA: keep gray and alpha
+    if png16_colour_type(path) == 4:  # OpenCV expands gray + alpha to BGRA: keep gray and alpha
         return np.ascontiguousarray(array[:, :, [0, 3]])
     order = cv2.COLOR_BGRA2RGBA if array.shape[2] == 4 else cv2.COLOR_BGR2RGB
     return cv2.cvtColor(array, order)

@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import UserError
-from .io import FITS_SUFFIXES, TIFF_SUFFIXES, _astropy_fits, pil_image
+from .io import FITS_SUFFIXES, TIFF_SUFFIXES, astropy_fits, pil_image
 
 
 def physical_memory() -> int | None:
@@ -28,7 +28,7 @@ def decoded_bytes(paths: Sequence[Path], channels: int | None = None) -> int:
     for path in paths:
         try:
             if path.suffix.lower() in FITS_SUFFIXES:
-                header = _astropy_fits().getheader(str(path))
+                header = astropy_fits().getheader(str(path))
                 shape = tuple(int(header.get(f"NAXIS{i}", 1)) for i in range(1, int(header.get("NAXIS", 0)) + 1))
                 pixels, bands = int(np.prod(shape)) if shape else 0, channels or 1
             elif path.suffix.lower() in TIFF_SUFFIXES:

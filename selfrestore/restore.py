@@ -422,6 +422,7 @@ class Restorer:
             sensor_noise = _number_pair(sensor_noise, "sensor_noise", "the noise variance a x + b^2")
         self.device = pick_device("auto" if device is None else device, option="device")
         self.method, self.net, self.header = load_model(model, self.device)
+        self.model = model  #: the model as given (a file or a shipped name)
         if self.method.batch_kind == "burst" or getattr(self.net, "frames", 1) > 1:
             from .errors import UserError
 
@@ -499,7 +500,7 @@ class Restorer:
         (:attr:`warn_model_problems`)."""
         from .checkpoint import unfinished_training
 
-        problems = [unfinished] if (unfinished := unfinished_training(self.header)) else []
+        problems = [f"{self.model}: {unfinished}"] if (unfinished := unfinished_training(self.header)) else []
         if far := self.given_level_far():
             given, low, high = (255 * value for value in far)
             trained = f"{low:g}" if low == high else f"{low:g}-{high:g}"
@@ -514,7 +515,7 @@ class Restorer:
 
             self.warn_model_problems = False
             for problem in self.model_problems():
-                warnings.warn(problem, stacklevel=4)
+                warnings.warn(problem, stacklevel=3)  # the caller of restore / restore_with_uncertainty
 
     def level_mismatch(self, image: np.ndarray, alpha: np.ndarray | None = None) -> tuple[float, float] | None:
         """(measured, trained) noise std on the [0, 1] scale when a model trained for one Gaussian level (unet-gauss25,

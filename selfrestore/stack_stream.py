@@ -8,7 +8,7 @@ depth, resolution, georeferencing tags and codec (compressed plane by plane as t
 the whole stack), renamed into place when complete. Only a few planes are ever in memory. Layouts: gray planes
 (axes ...YX) and contiguous colour (...YXS); others are refused. The float32 --uncertainty stack is filled
 into a memory map beside the output, then compressed from it as the in-memory path compresses it. Left
-uncompressed: an ImageJ output that may not fit a classic TIFF compressed (io._tiff_packing: ImageJ files
+uncompressed: an ImageJ output that may not fit a classic TIFF compressed (io.tiff_packing: ImageJ files
 are not BigTIFF, and offsets past 4 GB are only readable when the pixels are stored contiguously).
 """
 from __future__ import annotations
@@ -22,8 +22,8 @@ import numpy as np
 
 from .atomic_files import discard, publish, temporary_beside
 from .errors import ImageReadError, UserError, unreadable_image
-from .io import (ImageInfo, _as_image, _tiff_metadata, _tiff_packing, _tiff_write_options, integer_pixel_type, quantize,
-                 tiff_pages_lost)
+from .io import (ImageInfo, integer_pixel_type, quantize, stored_to_float_image, tiff_metadata, tiff_packing,
+                 tiff_pages_lost, tiff_write_options)
 
 
 class NotStreamable(UserError):
@@ -44,7 +44,7 @@ class StreamedStack:
                 tiff_pages_lost(tif, self.path)
                 series = tif.series[0]
                 axes, shape, page = series.axes, tuple(int(n) for n in series.shape), tif.pages[0]
-                meta = _tiff_metadata(page)
+                meta = tiff_metadata(page)
                 if tif.is_imagej and tif.imagej_metadata:  # spacing, unit, labels ...: carried as in io
                     meta["imagej"] = dict(tif.imagej_metadata)
                 samples, photometric = int(page.samplesperpixel), int(page.photometric)
@@ -87,7 +87,7 @@ class StreamedStack:
             low = min(int(np.min(plane)) for plane in self.planes)
             high = max(int(np.max(plane)) for plane in self.planes)
             self._cast = np.dtype(integer_pixel_type(low, high, self.planes.dtype))
-        first, self.info = _as_image(self._plane_array(0), self.path, self._meta)
+        first, self.info = stored_to_float_image(self._plane_array(0), self.path, self._meta)
         self.info.stack_alpha_dropped = self.info.alpha is not None
         self.info.stack_shape, self.info.stack_axes, self.info.alpha = self.stack_shape, self.stack_axes, None
         self.height, self.width, self.channels = first.shape
@@ -97,7 +97,7 @@ class StreamedStack:
 
     def plane(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
         """Plane ``index`` as float32 (H, W, C) (alpha dropped), and where it held NaN (blank) or None."""
-        pixels, info = _as_image(self._plane_array(index), self.path, {})
+        pixels, info = stored_to_float_image(self._plane_array(index), self.path, {})
         return pixels, info.blank
 
     def _plane_array(self, index: int) -> np.ndarray:
@@ -141,7 +141,7 @@ def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike
     anything is written) for other files; ``announce`` is told it started, ``alpha_dropped`` that the planes'
     alpha channel is not restored (an RGBA stack). ``keep_target``: the target is there already, written by a run
     stopped before its ``std_target`` (``restore --skip-existing``): it is kept when it has this stack's layout
-    (a UserError otherwise, before any work) and only the std is written."""
+    and pixel type (a UserError otherwise, before any work) and only the std is written."""
     import tifffile
     from tqdm import tqdm
 
@@ -165,26 +165,26 @@ def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike
             alpha_dropped(f"{source}: the alpha channel of this stack's images is not restored; the output has none")
         colour = stack.channels >= 3
         plane_shape = (stack.height, stack.width, 3) if colour else (stack.height, stack.width)
-        if keep_target and _stack_shape(target) != (*stack.stack_shape, *plane_shape):
+        if keep_target and _stack_layout(target) != ((*stack.stack_shape, *plane_shape), np.dtype(info.dtype)):
             raise UserError(f"{target}: exists (pass --overwrite to replace it)")  # not this stack's restoration
         axes = stack.stack_axes + ("YXS" if colour else "YX")
 
         def options(dtype: str) -> dict:
             """The writer's keywords for a stack of ``dtype``: ICC, resolution, and the axes (as ImageJ
             metadata where the input was an ImageJ file and ImageJ can hold that dtype)."""
-            like = np.empty((3,) if colour else (1,), dtype=dtype)  # what _tiff_write_options reads of the pixels
-            found = _tiff_write_options(info, like, axes)
+            like = np.empty((3,) if colour else (1,), dtype=dtype)  # what tiff_write_options reads of the pixels
+            found = tiff_write_options(info, like, axes)
             return {"photometric": "rgb" if colour else "minisblack",
                     **{k: v for k, v in found.items() if v is not None}}
 
         decisions = decide(_LazyPlanes(stack), stack.stack_shape, stack.stack_axes) if decide else [None] * len(stack)
         main_options = options(info.dtype)
         nbytes = len(stack) * int(np.prod(plane_shape)) * np.dtype(info.dtype).itemsize
-        packing = _tiff_packing(info, np.dtype(info.dtype), nbytes, imagej=bool(main_options.get("imagej")))
+        packing = tiff_packing(info, np.dtype(info.dtype), nbytes, imagej=bool(main_options.get("imagej")))
         std_out = std_packing = None
         if std_target is not None:  # float32, memory-mapped: filled beside the restored planes (then compressed)
             std_options = options("float32")
-            std_packing = _tiff_packing(info, np.dtype(np.float32), len(stack) * int(np.prod(plane_shape)) * 4,
+            std_packing = tiff_packing(info, np.dtype(np.float32), len(stack) * int(np.prod(plane_shape)) * 4,
                                         imagej=bool(std_options.get("imagej")))
             if std_packing.get("compression"):
                 partials.append(temporary_beside(Path(std_target)))  # the uncompressed map, removed at the end
@@ -236,12 +236,13 @@ def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike
     return int(np.prod(stack.stack_shape))
 
 
-def _stack_shape(path: Path) -> tuple[int, ...] | None:
-    """The shape of the TIFF ``path``'s first series, read from its header (no pixels), or None if unreadable."""
+def _stack_layout(path: Path) -> tuple[tuple[int, ...], np.dtype] | None:
+    """The shape and pixel type of the TIFF ``path``'s first series, read from its header (no pixels), or None
+    if unreadable."""
     import tifffile
 
     try:
         with tifffile.TiffFile(str(path)) as tif:
-            return tuple(tif.series[0].shape)
+            return tuple(tif.series[0].shape), np.dtype(tif.series[0].dtype)
     except Exception:  # noqa: BLE001 - not a TIFF we wrote: some other file, left alone
         return None

@@ -372,7 +372,7 @@ def _frame_header(path: Path) -> tuple[int, int, int, bool, str]:
                 return (int(page.imagelength), int(page.imagewidth), 1 if samples <= 2 else 3, samples in (2, 4),
                         depth)
         if suffix not in FITS_SUFFIXES + (".ppm", ".pnm"):  # (PIL reads a 16-bit PPM as 8 bits: read_image below)
-            from .io import _png16_colour_type, pil_image
+            from .io import png16_colour_type, pil_image
 
             Image = pil_image()
 
@@ -382,7 +382,7 @@ def _frame_header(path: Path) -> tuple[int, int, int, bool, str]:
                 transparent = "transparency" in img.info
                 img.load()
                 # PIL reads a 16-bit colour PNG as 8 bits (read_image does not); "I" / "F": 32-bit pixels
-                depth = "uint16" if mode.startswith("I;16") or _png16_colour_type(path) else \
+                depth = "uint16" if mode.startswith("I;16") or png16_colour_type(path) else \
                     _pixel_type_of(np.asarray(img)) if mode in ("I", "F") else "uint8"
             gray = mode in ("1", "L", "LA", "La", "I", "F") or mode.startswith("I;16")
             alpha = mode in ("LA", "La", "RGBA", "RGBa", "PA") or (transparent and (mode in ("P", "L", "RGB")

@@ -32,8 +32,10 @@ def test_the_python_restorer_warns_of_an_unfinished_model_once(unfinished_model,
         warnings.simplefilter("always")
         restorer.restore(rgb_image)
         restorer.restore(rgb_image)
-    said = [str(w.message) for w in caught if "training stopped at step 2 of a planned 4 steps" in str(w.message)]
+    said = [w for w in caught if "training stopped at step 2 of a planned 4 steps" in str(w.message)]
     assert len(said) == 1, [str(w.message) for w in caught]
+    assert str(said[0].message).startswith(f"{unfinished_model}: ")  # which model (the review)
+    assert said[0].filename == __file__  # the user's line, not the library's nor its caller's (the review)
 
 
 def test_the_command_line_says_an_unfinished_model_once(unfinished_model, tmp_path, capsys):
@@ -100,14 +102,15 @@ def test_skip_existing_finishes_a_streamed_stack_stopped_before_its_std(tmp_path
     assert main([*args, "--skip-existing"]) == 0, capsys.readouterr().err
     np.testing.assert_array_equal(tifffile.imread(std), whole)
     assert out.stat().st_mtime == 1e9
-    std.unlink()
-    tifffile.imwrite(out, np.zeros((2, 40, 48), np.uint16), photometric="minisblack")  # another stack of that name
-    capsys.readouterr()
-    assert main([*args, "--skip-existing"]) == 1
-    assert f"{out}: exists (pass --overwrite to replace it)" in capsys.readouterr().err and not std.exists()
+    for other in (np.zeros((2, 40, 48), np.uint16), np.zeros((4, 40, 48), np.float32)):  # another stack there
+        std.unlink(missing_ok=True)
+        tifffile.imwrite(out, other, photometric="minisblack")
+        capsys.readouterr()
+        assert main([*args, "--skip-existing"]) == 1
+        assert f"{out}: exists (pass --overwrite to replace it)" in capsys.readouterr().err and not std.exists()
 
 
-def test_fit_help_says_what_each_method_is_for(capsys):
+def test_fit_help_says_what_each_method_is_for(tmp_path, rgb_image, capsys):
     """`fit --help` listed 28 method names (supervised baselines and diagnostics among them) without a word on
     which to use; each name is now placed in a group that says what it is for."""
     import re
@@ -120,6 +123,14 @@ def test_fit_help_says_what_each_method_is_for(capsys):
         main(["fit", "--help"])
     out = capsys.readouterr().out
     assert "[--method METHOD]" in out and "Supervised references for benchmarks" in out
+    write_image(tmp_path / "p.png", rgb_image)
+    for name in ("mf2c", "m2m_supervised", "dsa_supervised"):  # the guide said --synthetic trains them (the review)
+        assert main(["fit", str(tmp_path / "p.png"), "--synthetic", "--noise", "gauss25", "--method", name, "-o",
+                     str(tmp_path / "m.safetensors")]) == 2
+        err = capsys.readouterr().err
+        assert "benchmarks/" in err and "--synthetic makes" not in err, (name, err)  # where it is trained, alone
+    assert "trained by the benchmark scripts only: mf2c (video), m2m_supervised and dsa_supervised" in \
+        " ".join(out.split())
 
 
 def test_methods_fit_cannot_feed_say_where_they_train(tmp_path, rgb_image, capsys):

@@ -55,10 +55,10 @@ METHOD_GUIDE = (  # what each --method name is for, in groups (the choices alone
     "n2n for two noisy shots of each scene; selfir and selfir_r2r for blurry + noisy pairs; f2f and mf2f for "
     "video (selfrestore video fine-tunes them on one clip); m2m (demosaic + denoise) and dsa (super-resolution) "
     "for raw bursts. Deblurring with sharp targets: reblur (with the reblurring loss), deblur_l1. Supervised "
-    "references for benchmarks, which need clean images (--synthetic): n2c, mf2c, m2m_supervised, "
-    "dsa_supervised, and for blurry + noisy pairs selfir_sup (= baseline_r: both shots in), deblur_sup "
-    "(= baseline_b: the blurry shot in), denoise_sup (= baseline_n: the noisy shot in); diagnostics: "
-    "deblur_noisy, nb2nb_noisy, selfir_sup_same, selfir_sup_sub.")
+    "references for benchmarks, which need clean images (--synthetic): n2c, and for blurry + noisy pairs "
+    "selfir_sup (= baseline_r: both shots in), deblur_sup (= baseline_b: the blurry shot in), denoise_sup "
+    "(= baseline_n: the noisy shot in); trained by the benchmark scripts only: mf2c (video), m2m_supervised "
+    "and dsa_supervised (bursts); diagnostics: deblur_noisy, nb2nb_noisy, selfir_sup_same, selfir_sup_sub.")
 SUMMARY = "train a network on corrupted data (no clean targets)"  # its line in `selfrestore --help`
 
 
@@ -222,6 +222,8 @@ def _build_source(args, method, noise):
         return PairedImages(*_matched_pairs(*args.pairs, args.channels))
     if not args.data:
         raise UserError("no training data: give image files/folders (or --pairs DIR_A DIR_B)")
+    if method.batch_kind not in ("single", "pair"):  # (before the data is read)
+        raise UserError(f"method {method.name} needs {_kind_needed(method)}")
     if method.needs_clean and not args.synthetic:
         raise UserError(f"method {method.name} trains on clean targets (a supervised reference): "
                         f"it needs clean DATA and --synthetic")
@@ -233,15 +235,11 @@ def _build_source(args, method, noise):
     if args.synthetic:
         if noise is None:
             raise UserError("--synthetic needs --noise (e.g. --noise gauss25)")
-        if method.batch_kind not in ("single", "pair"):
-            raise UserError(f"method {method.name} needs {_kind_needed(method)}; --synthetic makes noisy images")
         return CorruptedImages(images, noise, kind=method.batch_kind, seed=args.seed, redraw=args.redraw,
                                keep_clean=method.needs_clean)
     if method.batch_kind == "pair":
         raise UserError(f"method {method.name} needs two noisy shots per scene: use --pairs DIR_A DIR_B "
                         f"(or --synthetic with clean images)")
-    if method.batch_kind != "single":
-        raise UserError(f"method {method.name} needs {_kind_needed(method)}")
     return NoisyImages(images)
 
 

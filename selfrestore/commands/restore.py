@@ -407,7 +407,8 @@ def run(args: argparse.Namespace) -> int:
         megapixels = sum(image.shape[0] * image.shape[1] for image in frames) / 1e6
         if not args.quiet:
             speed = megapixels / max(time.time() - start, 1e-9)
-            tqdm.write(f"{path} -> {target}  ({speed:.2f} MP/s{clipping_said(restorer)})")
+            written = [out for out in outputs_of[path] if out not in kept]  # (a kept half is not written again)
+            tqdm.write(f"{path} -> {', '.join(map(str, written))}  ({speed:.2f} MP/s{clipping_said(restorer)})")
     if skipped and not args.quiet:
         print(f"skipped {skipped} input(s) whose output exists (--skip-existing)")
     if mismatched > 1:
@@ -501,7 +502,8 @@ def restore_streaming(restorer: Restorer, path: Path, target: Path, args: argpar
     except NotStreamable:
         raise too_large from None
     if not args.quiet:
-        print(f"{path} -> {target}  ({planes} planes in {time.time() - start:.1f} s)")
+        written = std_path(target) if keep_target else target  # (the kept half is not written again)
+        print(f"{path} -> {written}  ({planes} planes in {time.time() - start:.1f} s)")
 
 
 def _blurry_noisy_paths(blurry: str, noisy: str) -> list[tuple[Path, Path]]:
