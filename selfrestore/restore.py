@@ -493,6 +493,16 @@ class Restorer:
             return None
         return float(given), float(noise.low), float(noise.high)
 
+    def far_level_message(self, given_as: str) -> str | None:
+        """``"<given_as> is far from the noise the model was trained on (std 5-50 on the 0-255 scale) ..."``
+        when :meth:`given_level_far`, else None: one wording for the Python warning and the command line's."""
+        if not (far := self.given_level_far()):
+            return None
+        low, high = (255 * value for value in far[1:])
+        trained = f"{low:g}" if low == high else f"{low:g}-{high:g}"
+        return (f"{given_as} is far from the noise the model was trained on (std {trained} on the 0-255 scale): "
+                f"it may restore such noise poorly")
+
     def model_problems(self) -> list[str]:
         """What a user of this Restorer should know before trusting its output: the model's training was
         stopped before its end (:func:`selfrestore.checkpoint.unfinished_training`), the given noise level is
@@ -501,11 +511,9 @@ class Restorer:
         from .checkpoint import unfinished_training
 
         problems = [f"{self.model}: {unfinished}"] if (unfinished := unfinished_training(self.header)) else []
-        if far := self.given_level_far():
-            given, low, high = (255 * value for value in far)
-            trained = f"{low:g}" if low == high else f"{low:g}-{high:g}"
-            problems.append(f"noise_params sigma {given:.3g}/255 is far from the noise the model was trained on "
-                            f"(std {trained}/255): it may restore such noise poorly")
+        sigma = self.noise_params.get("sigma")
+        if far := self.far_level_message(f"noise_params sigma {255 * (sigma or 0):.3g}/255"):
+            problems.append(far)
         return problems
 
     def _warn_model_problems(self) -> None:

@@ -53,8 +53,8 @@ def test_the_python_restorer_warns_of_a_given_level_far_from_the_models(rgb_imag
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         Restorer("laine19-gauss5_50", noise_params={"sigma": 100 / 255}).restore(rgb_image[:64, :64])
-    assert any("noise_params sigma 100/255 is far from the noise the model was trained on (std 5-50/255)"
-               in str(w.message) for w in caught), [str(w.message) for w in caught]
+    assert any("noise_params sigma 100/255 is far from the noise the model was trained on "
+               "(std 5-50 on the 0-255 scale)" in str(w.message) for w in caught), [str(w.message) for w in caught]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         Restorer("laine19-gauss5_50", noise_params={"sigma": 30 / 255}).restore(rgb_image[:64, :64])

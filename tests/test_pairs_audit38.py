@@ -187,6 +187,13 @@ def test_synthetic_options_with_real_pairs_the_same_folder_twice_and_a_bad_kerne
     pairs = ["fit", "--blurry", str(bdir), "--noisy", str(ndir), *FIT, "-o", str(tmp_path / "m.safetensors")]
     refused([*pairs, "--kernels", str(tmp_path / "k.npy")], "--kernels shapes the pairs made with --synthetic")
     refused([*pairs, "--blur-noise", "3"], "--blur-noise shapes the pairs made with --synthetic")
+    # stop 40: the default's own value given (it passed: the parser could not tell it from a left-out option),
+    # and deblurring's real pairs (--pairs), which ignored both options
+    refused([*pairs, "--blur-noise", "1"], "--blur-noise shapes the pairs made with --synthetic")
+    deblur_pairs = ["fit", "--pairs", str(bdir), str(ndir), "--method", "reblur", "--steps", "1", "-o",
+                    str(tmp_path / "d.safetensors")]
+    refused([*deblur_pairs, "--blur-noise", "2"], "--blur-noise shapes the pairs made with --synthetic")
+    refused([*deblur_pairs, "--kernels", str(tmp_path / "k.npy")], "--kernels shapes the pairs made with")
     refused(["fit", "--blurry", str(ndir), "--noisy", str(ndir), *FIT, "-o", str(tmp_path / "s.safetensors")],
             "both name")
     refused(["fit", "--pairs", str(ndir), str(ndir / "."), "--method", "n2n", "--steps", "1", "-o",

@@ -146,9 +146,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         for key in keys:
             kwargs, method_option = declared[key]
             default = kwargs.get("default")
-            if method_option and default is not None:  # left out: the method's own default, or on --resume
-                kwargs = {**kwargs, "default": None,  # the model file's value (see resume_defaults)
-                          "help": f"{kwargs.get('help', '')} (default: {default})"}
+            if default is not None:  # left out: the method's own default, or on --resume the model file's
+                # value (see resume_defaults); a data option's default is filled in by data_options_of, so that
+                # one given with real pairs, which ignore it, is seen (refuse_ignored_data_options)
+                kwargs = {**kwargs, "default": None, "help": f"{kwargs.get('help', '')} (default: {default})"}
             g.add_argument(f"--{key.replace('_', '-')}", dest=key, **kwargs)
     p.set_defaults(func=run)
 
@@ -371,15 +372,25 @@ def refuse_foreign_options(args: argparse.Namespace, cls: type) -> None:
                             "--method, or leave the option out")
 
 
+#: data options that shape synthetic pairs (blur kernels, the blurry shot's noise, the noisy shot's shift)
+SYNTHETIC_PAIR_OPTIONS = ("kernels", "blur_noise", "misalign")
+
+
 def refuse_ignored_data_options(args: argparse.Namespace) -> None:
     """A UserError for data options that would be ignored yet recorded in the model file as if used: DATA with
-    --pairs (or with --blurry / --noisy), --synthetic with real pairs, --redraw without --synthetic."""
+    --pairs (or with --blurry / --noisy), --synthetic or an option shaping synthetic pairs (--kernels,
+    --blur-noise, --misalign) with real pairs, --redraw without --synthetic."""
     real = "--pairs" if args.pairs else "--blurry/--noisy" if getattr(args, "blurry", None) or \
         getattr(args, "noisy", None) else None
     if real and args.data:
         raise UserError(f"give DATA or {real}, not both: {real} gives the training data, DATA would be ignored")
     if real and args.synthetic:
         raise UserError(f"--synthetic corrupts clean DATA, but {real} gives real noisy data: leave one out")
+    given = [f"--{key.replace('_', '-')}" for key in SYNTHETIC_PAIR_OPTIONS if getattr(args, key, None) is not None]
+    if real and given:
+        raise UserError(f"{' and '.join(given)} shape{'s' if len(given) == 1 else ''} the pairs made with "
+                        f"--synthetic; {real} pairs are trained as they are (leave "
+                        f"{'it' if len(given) == 1 else 'them'} out)")
     if args.redraw and not args.synthetic:
         raise UserError("--redraw draws fresh noise for --synthetic data: it needs --synthetic (real noisy "
                         "images have only the noise they hold)")
@@ -519,9 +530,24 @@ def resume_defaults(args: argparse.Namespace, header: dict) -> None:
                         f"--minutes), or choose another -o")
     recorded["val_every"], recorded["ckpt_every"] = config.get("val_every"), config.get("ckpt_every")
     recorded["minutes"] = config["budget_seconds"] / 60 if config.get("budget_seconds") else None
+    # a data option at its default stays left out (data_options_of fills the default in): with real pairs it
+    # would read as given (refuse_ignored_data_options)
+    defaults = recorded_method_data_defaults(header)
     for key, value in recorded.items():  # not the data (DATA, --blurry ...): given again, refused if left out
-        if key in vars(args) and getattr(args, key) is None and value is not None and not _is_path_option(key):
+        if key in vars(args) and getattr(args, key) is None and value is not None and not _is_path_option(key) \
+                and not (key in defaults and value == defaults[key]):
             setattr(args, key, value)
+
+
+def recorded_method_data_defaults(header: dict) -> dict[str, object]:
+    """The declared defaults of the data options of the method a model file was trained with ({} for an
+    unknown method)."""
+    from ..registry import METHODS
+
+    name = (header.get("method") or {}).get("name")
+    if name not in METHODS.names():
+        return {}
+    return {key: kwargs.get("default") for key, kwargs in METHODS.get(name).data_options.items()}
 
 
 def refuse_resume_without_data(args: argparse.Namespace, header: dict) -> None:
@@ -620,7 +646,8 @@ def data_options_of(args: argparse.Namespace, cls: type) -> dict[str, object]:
             return str(Path(value).resolve())
         return json.loads(json.dumps(value, default=str))
 
-    return {key: recorded(key) for key in cls.data_options}
+    return {key: cls.data_options[key].get("default") if getattr(args, key, None) is None else recorded(key)
+            for key in cls.data_options}
 
 
 def refuse_changes(out: Path, header: dict, current: dict) -> None:

@@ -610,11 +610,8 @@ def restore_pair(restorer: Restorer, blurry: np.ndarray, noisy: np.ndarray, args
 def warn_given_level(args: argparse.Namespace, restorer: Restorer) -> None:
     """A warning when --noise-sigma lies well outside the Gaussian levels the model was trained on
     (:meth:`Restorer.given_level_far`; the level-mismatch check is skipped once a level is given)."""
-    if far := restorer.given_level_far():
-        given, low, high = (255 * value for value in far)
-        trained = f"{low:g}" if low == high else f"{low:g}-{high:g}"
-        warn(f"--noise-sigma {args.noise_sigma:g} is far from the noise the model was trained on (std {trained} "
-             f"on the 0-255 scale): it may restore such noise poorly; check the level (selfrestore inspect)")
+    if args.noise_sigma is not None and (far := restorer.far_level_message(f"--noise-sigma {args.noise_sigma:g}")):
+        warn(f"{far}; check the level (selfrestore inspect)")
 
 
 def noise_params(args: argparse.Namespace) -> dict[str, float]:

@@ -115,7 +115,8 @@ class DeblurL1(Method):
                             f"(blurred with --kernels FILE or random camera shake)")
         from ..data.images import load_images
 
-        check_non_negative("reblur", blur_noise=args.blur_noise)
+        blur_noise = 1.0 if getattr(args, "blur_noise", None) is None else args.blur_noise
+        check_non_negative("reblur", blur_noise=blur_noise)
         if isinstance(noise, Blur):
             if args.kernels:
                 raise UserError("give either --noise blur... or --kernels, not both")
@@ -125,7 +126,7 @@ class DeblurL1(Method):
                 raise UserError(f"--noise {noise.name}: deblurring needs a blur model (e.g. --noise blur31_gauss1) "
                                 f"or --kernels FILE")
             kernels = load_kernels(args.kernels) if args.kernels else None
-            corruption = Blur(kernels=kernels, sigma=args.blur_noise)
+            corruption = Blur(kernels=kernels, sigma=blur_noise)
         images = load_images(args.data, args.channels)
         return SyntheticBlurPairs(images, corruption)
 

@@ -104,9 +104,9 @@ class BlurryNoisyMethod(Method):
             if self.needs_clean:
                 raise UserError(f"method {self.name} trains on clean targets (a supervised baseline): it needs "
                                 f"clean DATA and --synthetic")
-            for option, given in (("--misalign", getattr(args, "misalign", 0)),
-                                  ("--kernels", getattr(args, "kernels", None)),
-                                  ("--blur-noise", getattr(args, "blur_noise", 1.0) not in (None, 1.0))):
+            for option, given in (("--misalign", bool(getattr(args, "misalign", 0))),
+                                  ("--kernels", getattr(args, "kernels", None) is not None),
+                                  ("--blur-noise", getattr(args, "blur_noise", None) is not None)):
                 if given:  # options of the synthetic pairs: ignored by real ones, so said, not silently dropped
                     raise UserError(f"{option} shapes the pairs made with --synthetic; real pairs are trained as "
                                     "they are (leave it out)")
@@ -123,14 +123,15 @@ class BlurryNoisyMethod(Method):
         from ..data.images import load_images
         from ..io import to_channels
 
-        check_non_negative("selfir", blur_noise=getattr(args, "blur_noise", 1.0))
+        blur_noise = 1.0 if getattr(args, "blur_noise", None) is None else args.blur_noise
+        check_non_negative("selfir", blur_noise=blur_noise)
         kernel_file = getattr(args, "kernels", None)
         kernels = load_kernels(kernel_file) if kernel_file else None
         # half recorded kernels (when given), half random shake of 5-22 px in 25 px; every kernel centred on
         # its centroid: the long exposure is aligned with the short one on average
         blur_model = CameraShake(kernels, kernel_size=25, length=(5.0, 22.0), anxiety=0.6,
                                  file_fraction=0.5 if kernels else 0.0, centre=True,
-                                 sigma=getattr(args, "blur_noise", 1.0))
+                                 sigma=blur_noise)
         # the clean images and the (blurry, noisy) pair made from each, all held while the pairs are made
         images = load_images(args.data, args.channels, copies=3)
         if args.channels is None:
