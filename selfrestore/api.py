@@ -38,8 +38,9 @@ def command_line(verb: str, positional: Sequence[PathLike], options: dict[str, A
 
     Values are written ``--option=VALUE`` and the positionals go after ``--``, so that a value or a file name
     starting with ``-`` is not taken for an option; a list for an option of one value (``--patch-sizes
-    S,S,...``) is joined by commas; a flag is given when its value is true (a flag's value is a bool or an int:
-    anything else, "no" say, is a UserError). ``parser``: the command line's
+    S,S,...``) is joined by commas, and so is an array (numpy or torch) as its values; a flag is given when its
+    value is true (a flag's value is a bool or an int: anything else, "no" say, is a UserError; True for an
+    option that takes a value is one too). ``parser``: the command line's
     (built here when not given), which says how each option is written."""
     import numpy as np
 
@@ -53,6 +54,11 @@ def command_line(verb: str, positional: Sequence[PathLike], options: dict[str, A
     for key, value in options.items():
         flag = "--" + key.replace("_", "-")
         action = actions.get(flag)
+        if isinstance(value, np.ndarray) or (hasattr(value, "tolist") and hasattr(value, "ndim")):
+            value = value.tolist()  # an array (numpy, torch) as its values: noise_pg=np.array([a, b]) is two
+        if isinstance(value, (bool, np.bool_)) and value and action is not None and action.nargs not in (0, "?"):
+            raise UserError(f"{key}=True: {flag} takes a value ({action.metavar or action.dest.upper()}), not "
+                            "True or False")  # steps=True gave a bare --steps, and argparse's own words
         if action is not None and action.nargs == 0 and value is not None \
                 and not isinstance(value, (bool, numbers.Integral, np.bool_)):  # quiet="no" gave the flag
             raise UserError(f"{key}={value!r}: a flag is True or False")

@@ -10,6 +10,7 @@ import logging
 import os
 import pkgutil
 import sys
+from typing import NoReturn
 
 from . import __version__
 from .errors import Interrupted, UserError, file_system_message
@@ -36,14 +37,22 @@ def command_names() -> list[str]:
     return sorted(info.name for info in pkgutil.iter_modules(commands.__path__) if not info.name.startswith("_"))
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse's parser (its sub-commands' too), whose errors are one line that points to --help: a mistyped
+    value (``video --crop 0``) was answered with the 18-line usage block above the line saying what is wrong."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (options: {self.prog} --help)\n")
+
+
 def build_parser(command: str | None = None, summaries_only: bool = False) -> argparse.ArgumentParser:
     """The ``selfrestore`` parser with one sub-command per module of ``selfrestore/commands/``; given the
     ``command`` the user asked for, with that one only, so that ``selfrestore restore --help`` does not wait for
     what another command's options import (``fit`` gathers every method's options: torch, 2 s). With
     ``summaries_only``, each command is its one-line ``SUMMARY`` without options: enough for ``selfrestore
     --help`` and for argparse's list of choices after an unknown command."""
-    parser = argparse.ArgumentParser(prog="selfrestore", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineErrorParser(prog="selfrestore", description=DESCRIPTION,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"selfrestore {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     names = command_names()

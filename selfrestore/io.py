@@ -34,6 +34,9 @@ TIFF_SUFFIXES = (".tif", ".tiff")
 FITS_SUFFIXES = (".fits", ".fit", ".fts")  #: astronomy images (read and written through astropy)
 STACK_SUFFIXES = TIFF_SUFFIXES + FITS_SUFFIXES  #: formats that hold float pixels and stacks of planes
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".y4m")  #: `selfrestore video`
+#: video and animation formats `selfrestore video` does not write: an output named so is refused, not made a folder
+OTHER_VIDEO_SUFFIXES = (".gif", ".apng", ".wmv", ".asf", ".flv", ".f4v", ".ts", ".mts", ".m2ts", ".3gp", ".3g2",
+                        ".ogv", ".vob", ".rm", ".rmvb", ".mxf", ".divx", ".dv")
 NO_ALPHA_SUFFIXES = (".jpg", ".jpeg", ".bmp", ".ppm", ".pgm")  #: formats without alpha (a BMP reads back RGB)
 MIN_SIDE = 1
 LUMA = (0.299, 0.587, 0.114)  #: ITU-R BT.601 weights: RGB -> gray
@@ -221,24 +224,29 @@ def _read_pixels(path: Path) -> tuple[np.ndarray, dict]:
         meta = _pil_metadata(img)
         if img.format == "WEBP" and _webp_is_lossless(path):
             meta["webp_lossless"] = True
-        if img.mode in ("P", "PA"):
-            img = img.convert("RGBA" if "transparency" in img.info or img.mode == "PA" else "RGB")
-        elif img.mode in ("L", "RGB") and "transparency" in img.info:  # a PNG's transparent colour (tRNS): alpha
-            img = img.convert("LA" if img.mode == "L" else "RGBA")
-        elif img.mode == "CMYK":
-            img = img.convert("RGB")
+        if img.mode == "CMYK":
             meta.pop("icc_profile", None)  # a CMYK profile does not describe the converted RGB pixels
-        elif img.mode in ("YCbCr", "LAB", "HSV"):
-            img = img.convert("RGB")
-        elif img.mode == "1":
-            img = img.convert("L")
-        elif img.mode.startswith("I;16"):
-            gray = np.asarray(img, dtype=np.uint16)
-            if isinstance(img.info.get("transparency"), int):  # a 16-bit gray PNG's transparent value (tRNS)
-                return np.stack([gray, np.where(gray == img.info["transparency"], 0, 65535).astype(np.uint16)],
-                                axis=2), meta
-            return gray, meta
-        return np.asarray(img), meta
+        return pil_pixels(img), meta
+
+
+def pil_pixels(img) -> np.ndarray:
+    """The pixels of a PIL image as :func:`read_image` gives a file's: a palette through its colours (RGBA where a
+    colour is transparent), a transparent colour (tRNS) as alpha, CMYK / YCbCr / LAB / HSV as RGB, 1-bit as 8-bit
+    gray, 16-bit gray as uint16 (its transparent value as alpha); other modes as numpy reads them."""
+    if img.mode in ("P", "PA"):
+        img = img.convert("RGBA" if "transparency" in img.info or img.mode == "PA" else "RGB")
+    elif img.mode in ("L", "RGB") and "transparency" in img.info:  # a PNG's transparent colour (tRNS): alpha
+        img = img.convert("LA" if img.mode == "L" else "RGBA")
+    elif img.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+        img = img.convert("RGB")
+    elif img.mode == "1":
+        img = img.convert("L")
+    elif img.mode.startswith("I;16"):
+        gray = np.asarray(img, dtype=np.uint16)
+        if isinstance(img.info.get("transparency"), int):  # a 16-bit gray PNG's transparent value (tRNS)
+            return np.stack([gray, np.where(gray == img.info["transparency"], 0, 65535).astype(np.uint16)], axis=2)
+        return gray
+    return np.asarray(img)
 
 
 def tiff_pages_lost(tif, path: str | os.PathLike) -> None:

@@ -233,8 +233,9 @@ def restore_tensor(method: Method | None, net: nn.Module, x: Tensor, **kwargs: A
 
 def _as_numpy(image: Any) -> np.ndarray:
     """``image`` as a numpy array; a torch tensor too, where ``np.asarray`` fails (one that needs grad, lives on
-    a GPU or holds bfloat16). A masked array's masked pixels are NaN, as blank pixels (its values there are
-    fill values, not pixels); a file name or None is a UserError that says what to pass."""
+    a GPU or holds bfloat16); a PIL image as :func:`selfrestore.io.pil_pixels` reads it. A masked array's masked
+    pixels are NaN, as blank pixels (its values there are fill values, not pixels); a file name or None is a
+    UserError that says what to pass."""
     from .errors import UserError
 
     if torch.is_tensor(image):
@@ -243,6 +244,10 @@ def _as_numpy(image: Any) -> np.ndarray:
     if image is None or isinstance(image, (str, bytes, os.PathLike)):
         raise UserError(f"{image!r} is not an image array: give the pixels (numpy or torch); for a file use "
                         "Restorer.restore_file(source, target) or selfrestore.io.read_image")
+    if type(image).__module__.startswith("PIL.") and hasattr(image, "mode") and hasattr(image, "convert"):
+        from .io import pil_pixels  # a PIL image: its pixels as a file of it is read (a palette's colours, not
+        # its indices; CMYK as RGB, not as RGB + alpha)
+        return pil_pixels(image)
     if np.ma.isMaskedArray(image) and np.ma.getmaskarray(image).any():
         if image.dtype.kind == "u":
             raise UserError(f"a masked {image.dtype} image array: masked pixels are kept aside (as NaN) in float "
@@ -250,6 +255,22 @@ def _as_numpy(image: Any) -> np.ndarray:
         if image.dtype.kind == "f":
             return np.ma.filled(image, np.nan)
     return np.asarray(image)
+
+
+def _checked_mapping(mapping: Any) -> dict[str, float] | None:
+    """A ``mapping`` given to :meth:`Restorer.restore`: None or ``{"offset": o, "scale": s}`` with finite o and
+    s > 0 (as :meth:`Restorer.mapping_for` and :meth:`Restorer.stack_mappings` give); else a UserError (an
+    audit: a KeyError deep inside, or an all-NaN image for a zero scale)."""
+    from .errors import UserError, short_repr
+
+    if mapping is None:
+        return None
+    values = (mapping.get("offset"), mapping.get("scale")) if isinstance(mapping, dict) else (None, None)
+    if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) for v in values) \
+            or values[1] <= 0:
+        raise UserError(f"mapping {short_repr(mapping)}: give None (the model's own map) or one that "
+                        "Restorer.mapping_for / stack_mappings returns, {'offset': o, 'scale': s} with s > 0")
+    return mapping
 
 
 class _PlanesAsIn(Sequence):
@@ -454,7 +475,8 @@ class Restorer:
             from .errors import UserError
 
             accepts = getattr(self.method, "accepted_noise_params", lambda: ())()
-            unused = sorted(set(self.noise_params) - set(accepts))
+            unused = sorted(repr(key) if not isinstance(key, str) else key
+                            for key in set(self.noise_params) - set(accepts))  # a key may be any object
             if unused:
                 raise UserError(f"{model}: method {self.method.describe()} does not take the noise parameter(s) "
                                 f"{', '.join(unused)}" + (f" (it takes: {', '.join(accepts)})" if accepts else
@@ -558,7 +580,7 @@ class Restorer:
             self.warn_level_mismatch = False
             measured, trained = found
             effect = "smooth away detail" if measured < trained else "leave noise"
-            given = (f"give the level (noise_params={{'sigma': {measured:.4f}}}), or " if "sigma" in
+            given = (f"give the level (noise_params={{'sigma': {max(measured, 0.5 / 255):.4f}}}), or " if "sigma" in
                      getattr(self.method, "accepted_noise_params", lambda: ())() else "")
             warnings.warn(f"noise std about {measured * 255:.1f}/255 measured on the image, but the model was "
                           f"trained for {trained * 255:g}/255: it may {effect}; {given}use laine19-gauss5_50, which "
@@ -639,7 +661,7 @@ class Restorer:
         if self.sensor_noise is not None:
             stabilised, inverse, params = self._stabilise(image)
             return back(inverse(self._restore(stabilised, progress, params=params)))
-        mapping = self.mapping_for(image) if mapping is _PER_IMAGE else mapping
+        mapping = self.mapping_for(image) if mapping is _PER_IMAGE else _checked_mapping(mapping)
         self._warn_level_mismatch(_seen(image, back), mapping, back.alpha)  # type: ignore[attr-defined]
         restored = self._restore(self.to_model_scale(image, mapping), progress, self._scaled_params(mapping))
         correction = self.last_clipping = self.clipping_correction(_seen(image, back), mapping, clipping_decision)
@@ -753,7 +775,7 @@ class Restorer:
             stabilised, inverse, params = self._stabilise(image)
             mean, std = self._mean_and_std(stabilised, progress, params)
             return back(inverse(mean)), back(inverse(mean, std), spread=True)
-        mapping = self.mapping_for(image) if mapping is _PER_IMAGE else mapping
+        mapping = self.mapping_for(image) if mapping is _PER_IMAGE else _checked_mapping(mapping)
         self._warn_level_mismatch(_seen(image, back), mapping, back.alpha)  # type: ignore[attr-defined]
         mean, std = self._mean_and_std(self.to_model_scale(image, mapping), progress, self._scaled_params(mapping))
         correction = self.last_clipping = self.clipping_correction(_seen(image, back), mapping, clipping_decision)

@@ -26,9 +26,9 @@ import numpy as np
 from .atomic_files import discard, publish, temporary_beside
 from .errors import ResumeRefused, UserError, unreadable_image
 from .intensity_map import intensity_mapping
-from .io import (FITS_SUFFIXES, IMAGE_SUFFIXES, STACK_SUFFIXES, TIFF_SUFFIXES, VIDEO_SUFFIXES, ImageInfo,
-                 palette_colours, pixel_type, read_frames, read_image, refuse_animation, tiff_pages_lost, to_channels,
-                 write_frames, write_image)
+from .io import (FITS_SUFFIXES, IMAGE_SUFFIXES, OTHER_VIDEO_SUFFIXES, STACK_SUFFIXES, TIFF_SUFFIXES, VIDEO_SUFFIXES,
+                 ImageInfo, palette_colours, pixel_type, read_frames, read_image, refuse_animation, tiff_pages_lost,
+                 to_channels, write_frames, write_image)
 from .memory_check import check_fits_in_memory
 
 #: a printf frame pattern's frame-number field, or ``%%`` (a literal %), in a frame file's name
@@ -337,6 +337,15 @@ def numbering(names: Sequence[str]) -> str | None:
     return spec if all(spec % int(m.group(2)) == m.group(0) for m in parts) else None
 
 
+def numbering_gaps(names: Sequence[str]) -> list[tuple[str, str]]:
+    """(before, after) name pairs where the frame numbers of a folder's ``names`` (in order, all following one
+    :func:`numbering`) skip: a frame pattern refuses a missing frame, a folder takes its files as consecutive."""
+    if numbering(names) is None:
+        return []
+    numbers = [int(re.fullmatch(r"(.*?)(\d+)(\D*)", name).group(2)) for name in names]  # type: ignore[union-attr]
+    return [(names[i], names[i + 1]) for i in range(len(names) - 1) if numbers[i + 1] - numbers[i] != 1]
+
+
 #: the pixel types of frames, shallowest first (the order in which a video's output depth is chosen)
 DEPTHS = ("uint8", "uint16", "float32")
 
@@ -588,8 +597,9 @@ def read_video(source: str | os.PathLike) -> tuple[np.ndarray, VideoInfo]:
 
 def output_kind(target: str | os.PathLike) -> str:
     """What a video written to ``target`` becomes: "file" (a video suffix), "stack" (a TIFF / FITS name),
-    "pattern" (a ``%d`` field) or "folder"; an image file name, or a pattern without an image suffix (its
-    frames could not be written), is a UserError."""
+    "pattern" (a ``%d`` field) or "folder"; an image file name, a video format it cannot write (.gif ...: not
+    made a folder of that name) or a pattern without an image suffix (its frames could not be written), is a
+    UserError."""
     text = str(target)
     if is_video_file(text):
         return "file"
@@ -603,9 +613,10 @@ def output_kind(target: str | os.PathLike) -> str:
             raise UserError(f"{text}: {what}; a frame pattern ends with one of {', '.join(IMAGE_SUFFIXES)} "
                             f"(such as {Path(text).with_suffix('.png')})")
         return "pattern"
-    if Path(text).suffix.lower() in IMAGE_SUFFIXES:
-        raise UserError(f"{text}: output of a video must be a folder, a frame pattern like out/%05d.png or a "
-                        "video file")
+    suffix = Path(text).suffix.lower()
+    if suffix in IMAGE_SUFFIXES or (suffix in OTHER_VIDEO_SUFFIXES and not Path(text).is_dir()):
+        raise UserError(f"{text}: output of a video must be a folder, a frame pattern like out/%05d.png, a video "
+                        f"file ({', '.join(VIDEO_SUFFIXES)}) or a TIFF / FITS stack")
     return "folder"
 
 

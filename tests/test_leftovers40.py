@@ -65,3 +65,125 @@ def test_video_says_its_start_model_is_unfinished(tmp_path, tiny_model, capsys):
     update_header(model, step=1)
     assert main([*video, "-o", str(tmp_path / "b")]) == 0
     assert UNFINISHED in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ stop 40's audit of video / burst (and parsers)
+def _clip(folder, names=("000", "001", "002"), dtype="uint8", size=40):
+    rng = np.random.default_rng(0)
+    for name in names:
+        write_image(folder / f"{name}.png", rng.random((size, size, 3)).astype(np.float32), dtype=dtype)
+    return folder
+
+
+def _one_line(capsys, needle):
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_video_refuses_a_video_format_it_cannot_write_instead_of_making_a_folder_of_that_name(
+        tmp_path, tiny_model, capsys):
+    clip = _clip(tmp_path / "clip")
+    for name in ("x.gif", "x.wmv", "x.ts"):
+        assert main(["video", str(clip), "-o", str(tmp_path / name), "--model", str(tiny_model), "--method", "f2f",
+                     "--steps-per-frame", "0", "--quiet"]) == 2
+        _one_line(capsys, "output of a video must be a folder")
+        assert not (tmp_path / name).exists()
+
+
+def test_video_and_burst_say_when_16_bit_frames_go_to_an_8_bit_format(tmp_path, tiny_model, capsys):
+    clip = _clip(tmp_path / "clip", dtype="uint16")
+    assert main(["video", str(clip), "-o", str(tmp_path / "out" / "%03d.jpg"), "--model", str(tiny_model),
+                 "--method", "f2f", "--steps-per-frame", "0", "--quiet"]) == 0
+    assert ".jpg holds 8 bits per channel; the 16-bit" in capsys.readouterr().err
+    assert main(["burst", str(clip), "--task", "superres", "-o", str(tmp_path / "sr.jpg"), "--quiet"]) == 0
+    assert ".jpg holds 8 bits per channel; the 16-bit burst" in capsys.readouterr().err
+    assert main(["burst", str(clip), "--task", "superres", "-o", str(tmp_path / "sr.png"), "--quiet"]) == 0
+    assert "8 bits" not in capsys.readouterr().err
+
+
+def test_video_says_which_options_change_nothing_and_a_gap_in_a_folders_frame_numbers(tmp_path, tiny_model, capsys):
+    clip = _clip(tmp_path / "clip", names=("000", "001", "003", "004"))
+    video = ["video", str(clip), "--model", str(tiny_model), "--method", "f2f", "--quiet"]
+    assert main([*video, "-o", str(tmp_path / "a"), "--steps-per-frame", "0", "--lr", "1", "--crop", "7"]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "--lr and --crop: --steps-per-frame 0 fine-tunes nothing" in err, err
+    assert "the frame numbers skip (001.png is followed by 003.png)" in err, err
+    assert main([*video, "-o", str(tmp_path / "b"), "--steps-per-frame", "1", "--crop", "16",
+                 "--stack", "dilated"]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "--stack: an option of --method mf2f" in err and "fine-tunes nothing" not in err, err
+    assert main([*video, "-o", str(tmp_path / "c"), "--offline", "--passes", "0", "--lr-schedule", "constant"]) == 0
+    assert "--lr-schedule: --passes 0 fine-tunes nothing" in " ".join(capsys.readouterr().err.split())
+
+
+def test_a_mosaic_to_mosaic_model_without_adapt_says_it_reads_the_first_frame_alone(tmp_path, capsys):
+    from selfrestore.io import read_image
+
+    _write_frames(tmp_path / "burst", _raw_burst(frames=3, size=40, seed=0)[0])
+    burst = ["burst", "--task", "demosaic", "--model", "m2m-pg0.004_0.02", "--quiet"]
+    assert main([*burst, str(tmp_path / "burst"), "-o", str(tmp_path / "all.png"), "--registration",
+                 "translation"]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "restores the first frame from that frame alone: the other 2 frame(s)" in err, err
+    assert "--registration is not used" in err, err
+    assert main([*burst, str(tmp_path / "burst" / "f00.png"), "-o", str(tmp_path / "one.png")]) == 0
+    assert "from that frame alone" not in capsys.readouterr().err
+    assert np.array_equal(read_image(tmp_path / "all.png")[0], read_image(tmp_path / "one.png")[0])
+
+
+def test_an_option_value_error_is_one_line_that_points_to_help(capsys):
+    import pytest
+
+    for argv, needle in ((["video", "x", "-o", "y", "--crop", "0"], "argument --crop: 0: must be at least 1"),
+                         (["fit", "x", "--lr", "nan", "-o", "m.safetensors"], "argument --lr: nan"),
+                         (["restor", "x"], "invalid choice: 'restor'")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+        _one_line(capsys, needle)
+        capsys.readouterr()
+
+
+# --------------------------------------------------------------------- stop 40's audit of the Python interface
+def test_a_pil_image_is_restored_as_its_file_would_be_read(rgb_image):
+    """A palette image gave back denoised palette indices, a CMYK one its K plane as "alpha" (np.asarray)."""
+    from PIL import Image
+
+    from selfrestore.restore import Restorer
+
+    picture = Image.fromarray((255 * rgb_image[:64, :64]).astype(np.uint8))
+    restorer = Restorer("unet-gauss25", clipping="off")
+    expected = restorer.restore(np.asarray(picture))
+    cmyk = restorer.restore(picture.convert("CMYK"))
+    assert cmyk.shape == expected.shape == (64, 64, 3) and cmyk.dtype == np.uint8
+    assert np.abs(cmyk.astype(int) - expected).max() <= 2  # CMYK -> RGB is PIL's own round trip
+    palette = picture.convert("P")
+    assert np.array_equal(restorer.restore(palette), restorer.restore(np.asarray(palette.convert("RGB"))))
+
+
+def test_bad_python_arguments_are_user_errors_and_advice_is_valid(rgb_image):
+    """A bad ``mapping`` gave a KeyError or an all-NaN image; a non-text noise_params key a TypeError while the
+    error was written; a flat image's warning advised noise_params={'sigma': 0.0000}, which is refused."""
+    import warnings
+
+    import pytest
+
+    from selfrestore import api
+    from selfrestore.errors import UserError
+    from selfrestore.restore import Restorer
+
+    restorer = Restorer("unet-gauss25")
+    for mapping in ({"foo": 1}, 5, {"offset": 0, "scale": 0}, {"offset": float("nan"), "scale": 1}):
+        with pytest.raises(UserError, match="mapping"):
+            restorer.restore(rgb_image[:32, :32], mapping=mapping)
+    with pytest.raises(UserError, match="does not take the noise parameter"):
+        Restorer("laine19-gauss25", noise_params={1: 0.1})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Restorer("laine19-gauss25").restore(np.full((64, 64, 3), 0.5, np.float32))
+    advice = [str(w.message) for w in caught if "noise_params=" in str(w.message)]
+    assert advice and "'sigma': 0.0000" not in advice[0], advice
+    with pytest.raises(UserError, match="--steps takes a value"):
+        api.command_line("fit", ["x"], {"steps": True})
+    assert api.command_line("restore", ["x"], {"noise_pg": np.array([0.004, 0.02])})[:3] == \
+        ["restore", "--noise-pg", "0.004"]

@@ -47,6 +47,19 @@ def command_device(name: str) -> "torch.device":
     return pick_device(name)
 
 
+#: image formats that hold 8 bits per channel: a deeper input written to one loses depth, and is said to
+EIGHT_BIT_SUFFIXES = (".jpg", ".jpeg", ".webp", ".bmp")
+
+
+def say_if_depth_lost(target: Path, bit_depth: int, source: object) -> None:
+    """Warn when the deeper than 8-bit ``source`` goes to ``target``, a format of 8 bits per channel: outputs
+    keep the input's bit depth where the format can hold it, and say so where it cannot."""
+    if bit_depth > 8 and target.suffix.lower() in EIGHT_BIT_SUFFIXES:
+        depth = "float" if bit_depth > 16 else f"{bit_depth}-bit"
+        warn(f"{target}: {target.suffix} holds 8 bits per channel; the {depth} {source} is written with 8 "
+             "(choose .png or .tif to keep its depth)")
+
+
 def say_if_unfinished(model: object, header: dict) -> None:
     """Warn when the model file's training was stopped before its end (Ctrl-C, a kill): it is used as it is,
     but it is not the model its run was to make (:func:`selfrestore.checkpoint.unfinished_training`)."""

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from ..atomic_files import check_writable_place, remove_stale_temporaries
 from ..burst.frames_io import burst_paths, load_frames
 from ..errors import UserError
-from ._common import add_parser, same_entry_finder, warn
+from ._common import add_parser, same_entry_finder, say_if_depth_lost, warn
 
 if TYPE_CHECKING:
     import torch  # imported where used: every command's parser is built at start-up, `--help` included
@@ -128,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
     # a mosaic-to-mosaic model restores the reference raw frame from that frame alone
     single = raw and args.model is not None and args.adapt == 0
     frames, info = load_frames(args.frames, args.task, minimum=1 if single else 2)
+    say_if_depth_lost(output, 16 if info is None else info.bit_depth, "burst")  # (raw camera files: 16-bit RGB)
     mapping = burst_mapping(frames, output, info, header if args.model else {},
                             dim=args.adapt > 0 if not args.model else _maps_dim_data(args.model, header))
     if mapping:  # one map for the whole burst: frames mapped apart would no longer agree
@@ -151,6 +152,11 @@ def run(args: argparse.Namespace) -> int:
             warn(f"--adapt {args.adapt} without --model trains a network from scratch on this burst, which needs "
                  f"far more than a few hundred steps to match the classical result (without --adapt); fine-tune "
                  f"the shipped --model {shipped} instead")
+    if single and frames.shape[0] > 1:  # the model restores frame 1 alone: the others would be read for nothing
+        warn(f"a mosaic-to-mosaic model restores the first frame from that frame alone: the other "
+             f"{frames.shape[0] - 1} frame(s) are used only to fine-tune it (--adapt STEPS)"
+             + ("; --registration is not used" if args.registration != "affine" else ""))
+        frames = frames[:1]
     affines = register_burst(frames, model=args.registration, raw=raw)
     if method is None:
         out = shift_and_add(frames, affines, scale=1 if raw else args.scale, raw=raw, valid=(height, width))

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Sequence
 
 from ..atomic_files import check_writable_place, remove_stale_temporaries
 from ..errors import ImageReadError, ImageRefused, UserError
-from ._common import (add_parser, add_runtime_options, command_device, count, same_entry_finder, say_if_unfinished,
-                      warn)
+from ._common import (add_parser, add_runtime_options, command_device, count, same_entry_finder, say_if_depth_lost,
+                      say_if_unfinished, warn)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -421,10 +421,6 @@ def run(args: argparse.Namespace) -> int:
 NO_ORIENTATION_SUFFIXES = (".bmp", ".ppm", ".pgm")  #: formats with no EXIF block: an orientation is lost
 
 
-#: output formats of 8 bits per channel only
-EIGHT_BIT_SUFFIXES = (".jpg", ".jpeg", ".webp", ".bmp")
-
-
 def check_output_holds(source: Path, target: Path, images: Sequence[np.ndarray], info: ImageInfo) -> None:
     """Before the work: a UserError when ``target``'s format would clip ``source``'s float values (far
     outside [0, 1]: see :func:`selfrestore.io.refuse_clipping`; the restored values keep the input's scale),
@@ -444,9 +440,7 @@ def check_output_holds(source: Path, target: Path, images: Sequence[np.ndarray],
     if info.alpha is not None and target.suffix.lower() in NO_ALPHA_SUFFIXES:
         warn(f"{target}: {target.suffix} cannot hold the alpha channel of {source}; it is left out (choose .png, "
              f".tif or .webp to keep it)")
-    if info.dtype != "uint8" and target.suffix.lower() in EIGHT_BIT_SUFFIXES:  # said: outputs keep the bit depth
-        warn(f"{target}: {target.suffix} holds 8 bits per channel; the {info.bit_depth}-bit {source} is written "
-             "with 8 (choose .png or .tif to keep its depth)")
+    say_if_depth_lost(target, info.bit_depth, source)
     if target.suffix.lower() in NO_ORIENTATION_SUFFIXES and exif_orientation(info.exif) is not None:
         warn(f"{target}: {source} is shown rotated or mirrored (EXIF orientation {exif_orientation(info.exif)}), "
              f"which {target.suffix} cannot say; the output shows the pixels as stored (choose .png, .jpg, .tif "

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ..atomic_files import remove_stale_temporaries
@@ -45,6 +46,10 @@ examples:
 
 DEFAULT_MODELS = {"f2f": "unet-gauss25", "mf2f": "fastdvd-gauss25"}
 PASSES, LR_SCHEDULE = 3, "cosine"  #: offline defaults (an online run warns when given others)
+#: the fine-tuning options' defaults: one given another value where it does nothing is said (ignored_options)
+TUNING_DEFAULTS: dict[str, object] = {"passes": PASSES, "lr_schedule": LR_SCHEDULE, "lr": 5e-5, "crop": 128,
+                                      "batch_size": 2, "stack": "shifted", "warp_loss": "l1", "flow": "dis",
+                                      "flow_on": "denoised", "occlusion_test": "auto", "flow_preset": None}
 #: batch kinds of the methods whose models are plain denoisers (noisy frame(s) in, clean frame out): starts
 #: for F2F / MF2F (burst, deblurring and blurry+noisy models restore something else)
 DENOISER_KINDS = ("single", "pair", "frames", "video_warp")
@@ -59,8 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUTPUT",
                    help="video file, folder or frame pattern for the restored frames (a video file keeps the "
                         "source's depth and colour sampling: an 8-bit 4:2:0 source gives 4:2:0, which every player "
-                        "shows; a 4:4:4 or RGB one 4:4:4 H.264 / VP9, which fewer players show; 16-bit or float "
-                        "frames give 10-bit 4:4:4, lossless 16-bit FFV1 in .mkv / .avi)")
+                        "shows; a 4:4:4 or RGB video file 4:4:4 H.264 / VP9, which fewer players show; 8-bit "
+                        "image frames give 4:2:0; 16-bit or float frames give 10-bit 4:4:4, lossless 16-bit FFV1 "
+                        "in .mkv / .avi)")
     p.add_argument("--method", choices=["f2f", "mf2f"], default="mf2f",
                    help="f2f fine-tunes a single-frame denoiser, mf2f a five-frame one (see above)")
     p.add_argument("--model", default=None,
@@ -76,27 +82,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     g = p.add_argument_group("fine-tuning")
     g.add_argument("--steps-per-frame", type=count, default=5,
                    help="Adam steps per frame (and per pass); 0: no fine-tuning")
-    g.add_argument("--passes", type=count, default=PASSES, help="passes over the video (offline)")
-    g.add_argument("--lr", type=positive_float, default=5e-5, help="Adam learning rate of the fine-tuning")
-    g.add_argument("--lr-schedule", choices=["cosine", "constant"], default=LR_SCHEDULE,
+    g.add_argument("--passes", type=count, default=TUNING_DEFAULTS["passes"], help="passes over the video (offline)")
+    g.add_argument("--lr", type=positive_float, default=TUNING_DEFAULTS["lr"],
+                   help="Adam learning rate of the fine-tuning")
+    g.add_argument("--lr-schedule", choices=["cosine", "constant"], default=TUNING_DEFAULTS["lr_schedule"],
                    help="offline: decay the learning rate to 0 over all passes (cosine) or keep it (constant)")
-    g.add_argument("--crop", type=positive_int, default=128, help="training crop size in pixels")
-    g.add_argument("--batch-size", type=positive_int, default=2, help="crops per step")
-    g.add_argument("--stack", choices=["shifted", "dilated"], default="shifted",
+    g.add_argument("--crop", type=positive_int, default=TUNING_DEFAULTS["crop"], help="training crop size in pixels")
+    g.add_argument("--batch-size", type=positive_int, default=TUNING_DEFAULTS["batch_size"], help="crops per step")
+    g.add_argument("--stack", choices=["shifted", "dilated"], default=TUNING_DEFAULTS["stack"],
                    help="MF2F training stack that excludes the target frame")
-    g.add_argument("--warp-loss", choices=["l1", "l2"], default="l1",
+    g.add_argument("--warp-loss", choices=["l1", "l2"], default=TUNING_DEFAULTS["warp_loss"],
                    help="loss between the warped output and the noisy neighbour frame: l1 (the papers', robust "
                         "to flow errors) or l2 (unbiased for skewed noise: low-light photon counts)")
-    g.add_argument("--flow", choices=["dis", "tvl1", "farneback"], default="dis",
+    g.add_argument("--flow", choices=["dis", "tvl1", "farneback"], default=TUNING_DEFAULTS["flow"],
                    help="optical flow (tvl1 needs opencv-contrib)")
-    g.add_argument("--flow-on", choices=["denoised", "noisy"], default="denoised",
+    g.add_argument("--flow-on", choices=["denoised", "noisy"], default=TUNING_DEFAULTS["flow_on"],
                    help="estimate flow on pre-denoised frames (better) or on the noisy ones (faster)")
-    g.add_argument("--occlusion-test", choices=["auto", "consistency", "residual"], default="auto",
+    g.add_argument("--occlusion-test", choices=["auto", "consistency", "residual"],
+                   default=TUNING_DEFAULTS["occlusion_test"],
                    help="pixels the loss keeps: those whose warped pre-denoised frame matches (residual: keeps "
                         "flat areas such as sky or snow, where flow is ill-defined; needs --flow-on denoised), or "
                         "also those whose flow passes the forward-backward check (consistency). auto (default): "
                         "residual on denoised frames, consistency on noisy ones")
-    g.add_argument("--flow-preset", choices=["ultrafast", "fast", "medium", "noisy"], default=None,
+    g.add_argument("--flow-preset", choices=["ultrafast", "fast", "medium", "noisy"],
+                   default=TUNING_DEFAULTS["flow_preset"],
                    help="DIS preset, for --flow dis only (default: medium on denoised frames, noisy on noisy "
                         "frames)")
     g.add_argument("--save-model", metavar="PATH",
@@ -124,8 +133,30 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "a video or stack OUTPUT is made at the "
                         "end from the frames kept, as PNG, in the hidden folder .NAME.frames beside it); same "
                         "settings needed; the result equals an uninterrupted run's")
-    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--quiet", action="store_true",
+                   help="no progress bar and no closing line (what was written); warnings are still said")
     p.set_defaults(func=run)
+
+
+def ignored_options(args: argparse.Namespace) -> list[str]:
+    """What to say of fine-tuning options given values that change nothing (an audit: `--method f2f --stack
+    dilated`, or `--steps-per-frame 0 --lr 1 --crop 7`, ran without a word): one line per reason."""
+    def given(keys: Iterable[str]) -> list[str]:
+        return [f"--{key.replace('_', '-')}" for key in keys if getattr(args, key) != TUNING_DEFAULTS[key]]
+
+    def said(options: list[str], why: str) -> list[str]:
+        return [f"{' and '.join(options)}: {why}, so {'they are' if len(options) > 1 else 'it is'} ignored"] \
+            if options else []
+
+    if args.steps_per_frame == 0 or (args.mode == "offline" and args.passes == 0):
+        nothing = "--steps-per-frame 0" if args.steps_per_frame == 0 else "--passes 0"
+        return said(given(key for key in TUNING_DEFAULTS if not (key == "passes" and nothing == "--passes 0")),
+                    f"{nothing} fine-tunes nothing (the start model restores the video as it is)")
+    lines = said(given(["stack"]), "an option of --method mf2f (f2f trains on single frames)") \
+        if args.method == "f2f" else []
+    if args.mode == "online":  # options of offline runs, given to an online one
+        lines += said(given(["passes", "lr_schedule"]), "for --offline runs; an online run sees each frame once")
+    return lines
 
 
 def resume_path(output: str) -> Path:
@@ -328,16 +359,11 @@ def run(args: argparse.Namespace) -> int:
     from ..registry import METHODS
     from ..train import amp_of, pick_device, resolve_amp
     from ..video import VideoConfig, check_video_config, finetune_and_restore, saved_overwrite, saved_precision
-    from ..video_io import VideoReader, VideoWriter, has_sound, output_paths, sound_kept
+    from ..video_io import VideoReader, VideoWriter, has_sound, numbering_gaps, output_paths, sound_kept
 
     device = pick_device(args.device)  # a device that is not here: one line, before anything is loaded
-    if args.mode == "online":  # options of offline runs, given to an online one
-        ignored = [option for option, value, default in (("--passes", args.passes, PASSES),
-                                                         ("--lr-schedule", args.lr_schedule, LR_SCHEDULE))
-                   if value != default]
-        if ignored:
-            warn(f"{' and '.join(ignored)}: for --offline runs; an online run sees each frame once, so "
-                 f"{'they are' if len(ignored) > 1 else 'it is'} ignored")
+    for ignored in ignored_options(args):
+        warn(ignored)
     _check_model_name(args.model)
     reader = VideoReader(args.input)  # every frame's header is read: a bad frame stops the run here
     checkpoint = resume_path(args.output)
@@ -356,7 +382,7 @@ def run(args: argparse.Namespace) -> int:
     model = args.model or DEFAULT_MODELS[args.method]
     start_method, net, header = load_model(model, device)
     check_start_model(model, start_method, net, header, args.method)
-    from ._common import say_if_unfinished
+    from ._common import say_if_depth_lost, say_if_unfinished
 
     say_if_unfinished(model, header)
     several = len(reader) >= 2  # (fine-tuning one frame is refused below; it has no flow)
@@ -372,8 +398,19 @@ def run(args: argparse.Namespace) -> int:
         warn(f"{args.input}: variable frame rate ({100 * reader.info.variable_rate:.0f}% of the frame intervals "
              f"differ); the output is written at a constant {reader.info.fps:.4g} fps, so frame timing (and the "
              "sound's sync) can shift; re-encode the input at a constant rate first to control how")
+    if reader.info.kind == "folder" and (gaps := numbering_gaps(reader.info.names)):  # said even with --quiet
+        warn(f"{args.input}: the frame numbers skip ({gaps[0][0]} is followed by {gaps[0][1]}"
+             f"{f', and {len(gaps) - 1} more gaps' if len(gaps) > 1 else ''}): the frames are taken as consecutive "
+             "(the motion across a gap is larger); a frame pattern such as frames/%05d.png refuses missing frames")
     if reader.info.mixed_depths:  # said even with --quiet: the shallower frames are written deeper than they were
         warn(mixed_depths_warning(args.input, reader.info))
+    from ..video_io import output_kind
+
+    if output_kind(args.output) in ("pattern", "folder"):  # frames of a 16-bit video to .jpg ...: said
+        first = next(iter(output_paths(args.output, reader.info)), None)
+        if first is not None:
+            say_if_depth_lost(first.parent / f"*{first.suffix}", {"uint8": 8, "uint16": 16}.get(reader.info.dtype, 32),
+                              args.input)
     options = {"stack": args.stack} if args.method == "mf2f" else {}
     options["warp_loss"] = args.warp_loss
     method = METHODS.get(args.method)(noise=None, **options)
