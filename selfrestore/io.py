@@ -15,6 +15,7 @@ import importlib.util
 import numbers
 import os
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -613,7 +614,8 @@ def read_frames(path: str | os.PathLike) -> tuple[list[np.ndarray], ImageInfo]:
     if path.stat().st_size == 0:
         raise ImageReadError(f"{path}: empty file (0 bytes)")
     if path.suffix.lower() in VIDEO_SUFFIXES:
-        raise ImageReadError(f"{path}: a video, not an image: `selfrestore video {path} -o OUT` restores videos")
+        raise ImageReadError(f"{path}: a video, not an image: `selfrestore video {shlex.quote(str(path))} -o OUT` "
+                             "restores videos")
     try:
         array, meta = _read_pixels(path)
     except (ImageReadError, UserError):

@@ -102,6 +102,24 @@ def out_of_range(path: Path, clean: np.ndarray) -> str | None:
             f"noise levels and the 8-bit PSNR are defined on (scale the clean image to [0, 1] first)")
 
 
+def row_labels(paths: Sequence[Path]) -> list[str]:
+    """How each image is named in the table: its file name when the names are unique, else its path relative to
+    the images' common folder (``clean/a.png``, ``clean2/a.png``: two rows both named ``a.png`` with different
+    scores could not be told apart), or as given where they have none (paths on two drives)."""
+    import os
+    from pathlib import Path
+
+    names = [path.name for path in paths]
+    if len(set(names)) == len(names):
+        return names
+    absolute = [os.path.abspath(path) for path in paths]  # abspath: the names as given, symbolic links kept
+    try:
+        common = os.path.commonpath([os.path.dirname(path) for path in absolute])
+    except ValueError:
+        return [str(path) for path in paths]
+    return [Path(os.path.relpath(path, common)).as_posix() for path in absolute]
+
+
 def evaluate_model(restorer: Restorer, paths: Sequence[Path], noise: Corruption, seed: int = 0,
                    log: Callable[[str], None] = print, extra_metrics: dict | None = None,
                    generator_for: Callable[[int, np.ndarray], torch.Generator] | None = None) -> list[dict]:
@@ -115,7 +133,9 @@ def evaluate_model(restorer: Restorer, paths: Sequence[Path], noise: Corruption,
     from ..metrics import SSIM_WINDOW, psnr, quantize8, ssim
 
     rows = []
-    for index, path in enumerate(paths):
+    labels = row_labels(paths)
+    with_alpha = []  # the scored images whose alpha channel was set aside on reading: said once, below
+    for index, (path, label) in enumerate(zip(paths, labels)):
         try:
             clean, info = read_image(path)
         except ImageReadError as exc:
@@ -142,10 +162,16 @@ def evaluate_model(restorer: Restorer, paths: Sequence[Path], noise: Corruption,
             value = fn(restored, clean)
             row[name] = None if value is None else float(value)  # None: image too small for the metric
         rows.append(row)
+        if info.alpha is not None:
+            with_alpha.append(label)
         extra = "".join(f"  {name.upper()} " + ("-" if row[name] is None else f"{row[name]:.4f}")
                         for name in (extra_metrics or {}))
-        log(f"{path.name:24s} noisy {row['psnr_noisy']:6.2f} dB  restored {row['psnr']:6.2f} dB  "
+        log(f"{label:24s} noisy {row['psnr_noisy']:6.2f} dB  restored {row['psnr']:6.2f} dB  "
             f"SSIM {row['ssim']:.4f}{extra}  ({seconds:.1f} s)")
+    if with_alpha:  # the scores are of the colour channels alone: said, as video and restore say what they drop
+        warn(f"{with_alpha[0]}: its alpha channel is not scored (the colour channels are)" if len(with_alpha) == 1
+             else f"{len(with_alpha)} images have an alpha channel ({', '.join(with_alpha[:3])}"
+                  f"{' ...' if len(with_alpha) > 3 else ''}): it is not scored (the colour channels are)")
     return rows
 
 

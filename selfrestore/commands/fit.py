@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -815,14 +816,15 @@ def run(args: argparse.Namespace) -> int:
         check_size_dependence(method, net, source, out, args.patch_size, quiet=args.quiet, sides=patch_sizes)
     if not args.quiet:
         print(f"saved {out}")
+        model = shlex.quote(str(out))  # pasted into a shell: a name with a space stays one argument
         if method.batch_kind == "blurry_noisy":
-            print(f"next: selfrestore restore --blurry B --noisy N --model {out} -o restored/")
+            print(f"next: selfrestore restore --blurry B --noisy N --model {model} -o restored/")
         elif method.batch_kind == "burst":
             task = "demosaic" if getattr(method, "raw_bursts", False) else "superres"
-            print(f"next: selfrestore burst FRAMES/ --task {task} --model {out} -o OUTPUT.tif")
+            print(f"next: selfrestore burst FRAMES/ --task {task} --model {model} -o OUTPUT.tif")
         elif method.batch_kind in ("single", "pair", "blurry"):
             what = "BLURRY_IMAGES" if method.batch_kind == "blurry" else "NOISY_IMAGES"
-            print(f"next: selfrestore restore {what} --model {out} -o restored/")
+            print(f"next: selfrestore restore {what} --model {model} -o restored/")
     return 0
 
 

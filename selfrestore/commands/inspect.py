@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shlex
 import sys
 from collections import Counter
 from pathlib import Path
@@ -64,6 +65,12 @@ def noise_model_name(a: float, b: float, sigma: float | None = None) -> tuple[st
 PAIRS_MODEL = "unet-gauss25"
 
 
+def shell_words(paths: list) -> str:
+    """``paths`` as they go into a suggested command: each quoted for the shell where it needs it (``my photos``
+    joined plainly was two arguments, ``my`` and ``photos``, when pasted)."""
+    return " ".join(shlex.quote(str(path)) for path in paths)
+
+
 def subsampled_advice(subsampled: list[str], measured: int, target: str, sigma: float | None,
                       noise_name: str | None, pairs_hint: bool = True) -> list[str]:
     """The lines for JPEGs with chroma subsampling (``subsampled``: their names, of ``measured`` images): their
@@ -81,7 +88,7 @@ def subsampled_advice(subsampled: list[str], measured: int, target: str, sigma: 
              "assume independent noise per pixel and keep much of it."]
     restore = None
     if (noise_name is None or noise_name.startswith("gauss")) and sigma is not None and 5 <= sigma <= 50:
-        restore = (f"selfrestore restore {target if alone else ' '.join(subsampled)} --model {PAIRS_MODEL} -o "
+        restore = (f"selfrestore restore {target if alone else shell_words(subsampled)} --model {PAIRS_MODEL} -o "
                    f"restored/   (a Noise2Noise U-Net, no blind spot; trained at std 25)")
     if alone:
         if restore:
@@ -108,7 +115,7 @@ def advice(sigma: float | None, correlation: float | None, inputs: list[str], pa
     ``--noise-pg`` line: one (a, b) cannot fit both)."""
     from ..noise_check import CORRELATION_LIMIT
 
-    target = " ".join(inputs)
+    target = shell_words(inputs)
     lines = []
     if subsampled:
         measured = len(subsampled) if measured is None else measured
@@ -194,7 +201,8 @@ def video_advice(videos: list[str], sigma: float | None, correlation: float | No
     out = Path(video).with_name(Path(video).stem + "_denoised" + Path(video).suffix)
     shot = bool(noise_name) and noise_name.startswith(("poisson", "pg"))
     lines = [f"Denoise the video by fine-tuning a pretrained denoiser on it (frame-to-frame, no clean data): "
-             f"selfrestore video {video} -o {out} --method mf2f --online{' --warp-loss l2' if shot else ''}   "
+             f"selfrestore video {shell_words([video])} -o {shell_words([out])} --method mf2f --online"
+             f"{' --warp-loss l2' if shot else ''}   "
              f"(--offline: several passes, better, slower)"]
     if shot:
         lines.append("The noise grows with brightness (shot noise): --warp-loss l2 makes the fine-tuning seek the "
@@ -233,6 +241,9 @@ def run(args: argparse.Namespace) -> int:
     videos = distinct([item for item, video in zip(args.inputs, is_video) if video])  # a file given twice: once
     image_inputs = distinct([item for item, video in zip(args.inputs, is_video) if not video])
     paths, problems = list_images(image_inputs) if image_inputs else ([], [])
+    # missing inputs and folders without images (the problems): left out of the advice, as unreadable files are
+    found = [item for item in image_inputs if Path(item).is_file()
+             or any(path.is_relative_to(Path(item)) for path in paths)]
     paths = distinct(paths)  # also a file given alone and inside a given folder
     if args.json and args.json != "-":
         refuse_report_over_inputs(args.json, [*paths, *videos])
@@ -397,7 +408,7 @@ def run(args: argparse.Namespace) -> int:
     elif movable:
         advice_lines = list(video_advice(movable, None if floats else float(np.median(sigmas)), correlation,
                                          noise_name))
-    elif readable := [item for item in image_inputs if str(Path(item)) not in unreadable]:
+    elif readable := [item for item in found if str(Path(item)) not in unreadable]:
         maps = [r["intensity_mapping"] for r in integer_rows]
         data_map = None if not any(maps) else False if not all(maps) else \
             {key: float(np.median([m[key] for m in maps])) for key in ("offset", "scale")}
