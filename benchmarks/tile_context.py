@@ -44,7 +44,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=["unet-gauss25", "laine19-gauss5_50"])
+    parser.add_argument("--models", nargs="+", default=["unet-gauss25", "laine19-gauss5_50", "laine19-gauss25"])
     parser.add_argument("--data", default=str(DATA), help="Kodak24 folder (default: ../shared/data/Kodak24)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "tile_context.md"))
     args = parser.parse_args()
@@ -77,8 +77,8 @@ def main() -> None:
              *run_header(time.time() - started), "",
              f"Test: four Kodak24 images as one 1024x1536 mosaic, gauss25 noise (seed 2025), 8-bit values; "
              f"`Restorer(model, tile=T, tile_context=C).restore` (as `selfrestore restore`); auto context = at "
-             f"most {AUTO_CONTEXT} px. Differences are against the one-tile result; PSNR of the 8-bit output "
-             "against the clean mosaic. Peak RSS: of the whole process so far (rows run top to bottom per "
+             f"most {AUTO_CONTEXT} px, or the net's own `auto_context` (the blind-spot nets: 256 px). Differences "
+             "are against the one-tile result; PSNR of the 8-bit output against the clean mosaic. Peak RSS: of the whole process so far (rows run top to bottom per "
              "model, models in the order listed), so it bounds each row's own peak from above.", "",
              "| restorer | time (s) | PSNR (dB) | max diff (8-bit levels) | max diff (16-bit levels) | "
              "8-bit values changed (%) | peak RSS so far (GB) |",

@@ -6,8 +6,9 @@ multiple of the network's ``size_multiple`` m, tiles start on multiples of m (so
 carry a context margin, a multiple of m, at least the receptive-field radius; each tile contributes only its
 core, whose outputs never see the tile's artificial border. That margin is wide (224 px for the U-Nets, 384 for
 the blind-spot nets): a 512 px tile then computes 3.5-6x its own area. ``context="auto"`` (the default)
-caps it at AUTO_CONTEXT pixels: what lies further out barely reaches a pixel, and tiled images restore faster
-(benchmarks/results/tile_context.md). Images up to AUTO_SINGLE_TILE_PIXELS are one tile either way. A model
+caps it at AUTO_CONTEXT pixels (a net may state its own ``auto_context``: 256 for the blind-spot nets, whose
+four half-plane branches reach further): what lies further out barely reaches a pixel, and tiled images restore
+faster (benchmarks/results/tile_context.md). Images up to AUTO_SINGLE_TILE_PIXELS are one tile either way. A model
 that estimates the noise level as it restores (Laine19 over a range of levels) estimates it once on the whole
 image from its tiles' outputs (:func:`restore_array`). Tiles are cut from the input by
 index arrays, so no padded copy of a huge image is ever made: peak memory is the input, the output and one tile
@@ -69,14 +70,15 @@ def receptive_margin(net: nn.Module) -> int:
 
 def tile_margin(net: nn.Module, context: str = "auto") -> int:
     """The context margin each tile carries: the whole receptive field (``"full"``: tiled == untiled), or at
-    most AUTO_CONTEXT pixels (``"auto"``), rounded up to the net's ``size_multiple``."""
+    most the net's ``auto_context`` pixels (AUTO_CONTEXT where it states none; ``"auto"``), rounded up to the
+    net's ``size_multiple``."""
     if context not in TILE_CONTEXTS:
         raise ValueError(f"tile context must be one of {TILE_CONTEXTS}, not {context!r}")
     full = receptive_margin(net)
     if context == "full":
         return full
     m = int(getattr(net, "size_multiple", 1))
-    return min(full, int(math.ceil(AUTO_CONTEXT / m) * m))
+    return min(full, int(math.ceil(int(getattr(net, "auto_context", AUTO_CONTEXT)) / m) * m))
 
 
 def _d4(x: Tensor, k: int) -> Tensor:

@@ -57,6 +57,16 @@ def test_automatic_context_caps_the_margin_and_keeps_tiled_close_to_untiled(monk
     assert np.abs(restore_array(None, net, image, tile=256, device="cpu", fn=fn) - whole).max() > 1e-3
 
 
+def test_the_blind_spot_nets_carry_their_own_wider_automatic_context():
+    """At 128 px of context laine19-gauss25's tiles moved 2.9% of a Kodak mosaic's 8-bit values (up to 3.4
+    levels; benchmarks/results/tile_context.md): the blind-spot nets carry 256 px under auto, the U-Nets 128."""
+    from selfrestore.restore import AUTO_CONTEXT, tile_margin
+
+    blind = build_net("blindspot", width=4)
+    assert tile_margin(blind) == 256 < tile_margin(blind, "full")
+    assert tile_margin(build_net("unet", width=4)) == AUTO_CONTEXT == 128
+
+
 def test_odd_and_tiny_sizes_restore_to_the_same_shape():
     net = build_net("unet", width=8).eval()
     for shape in [(1, 1, 3), (5, 37, 3), (33, 65, 1)]:
