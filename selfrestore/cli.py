@@ -41,8 +41,12 @@ class OneLineErrorParser(argparse.ArgumentParser):
     """argparse's parser (its sub-commands' too), whose errors are one line that points to --help: a mistyped
     value (``video --crop 0``) was answered with the 18-line usage block above the line saying what is wrong."""
 
+    #: the help to point to, where not this parser's own: argparse reports an unknown option after a command
+    #: through the top parser, whose --help does not list the command's options
+    help_command: str | None = None
+
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (options: {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {message} (options: {self.help_command or self.prog} --help)\n")
 
 
 def build_parser(command: str | None = None, summaries_only: bool = False) -> argparse.ArgumentParser:
@@ -56,6 +60,8 @@ def build_parser(command: str | None = None, summaries_only: bool = False) -> ar
     parser.add_argument("--version", action="version", version=f"selfrestore {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     names = command_names()
+    if command in names:
+        parser.help_command = f"selfrestore {command}"
     for name in [command] if command in names else names:  # (an unknown one: all, for argparse's choices)
         module = importlib.import_module(f"{__package__}.commands.{name}")
         if summaries_only:

@@ -377,12 +377,18 @@ def refuse_foreign_options(args: argparse.Namespace, cls: type) -> None:
 SYNTHETIC_PAIR_OPTIONS = ("kernels", "blur_noise", "misalign")
 
 
+def real_pairs_option(args: argparse.Namespace) -> str | None:
+    """The option that gives real pairs as training data ("--pairs" or "--blurry/--noisy"), or None."""
+    if getattr(args, "pairs", None):
+        return "--pairs"
+    return "--blurry/--noisy" if getattr(args, "blurry", None) or getattr(args, "noisy", None) else None
+
+
 def refuse_ignored_data_options(args: argparse.Namespace) -> None:
     """A UserError for data options that would be ignored yet recorded in the model file as if used: DATA with
     --pairs (or with --blurry / --noisy), --synthetic or an option shaping synthetic pairs (--kernels,
     --blur-noise, --misalign) with real pairs, --redraw without --synthetic."""
-    real = "--pairs" if args.pairs else "--blurry/--noisy" if getattr(args, "blurry", None) or \
-        getattr(args, "noisy", None) else None
+    real = real_pairs_option(args)
     if real and args.data:
         raise UserError(f"give DATA or {real}, not both: {real} gives the training data, DATA would be ignored")
     if real and args.synthetic:
@@ -390,7 +396,7 @@ def refuse_ignored_data_options(args: argparse.Namespace) -> None:
     given = [f"--{key.replace('_', '-')}" for key in SYNTHETIC_PAIR_OPTIONS if getattr(args, key, None) is not None]
     if real and given:
         raise UserError(f"{' and '.join(given)} shape{'s' if len(given) == 1 else ''} the pairs made with "
-                        f"--synthetic; {real} pairs are trained as they are (leave "
+                        f"--synthetic; the real pairs of {real} are trained as they are (leave "
                         f"{'it' if len(given) == 1 else 'them'} out)")
     if args.redraw and not args.synthetic:
         raise UserError("--redraw draws fresh noise for --synthetic data: it needs --synthetic (real noisy "
@@ -708,6 +714,12 @@ def run(args: argparse.Namespace) -> int:
     if int(os.environ.get("RANK", "0")) == 0:  # what a kill -9 during a checkpoint write left
         remove_stale_temporaries([out, best_model_path(out), plot_path(out)])
     header = read_checkpoint(out)[1] if args.resume and out.exists() else None
+    ignored_kernels = None  # such a run's --kernels file, which its data fingerprint counted
+    if header is not None and real_pairs_option(args) and header.get("data_options"):
+        ignored_kernels = header["data_options"].get("kernels")
+        # a model of real pairs made before such options were refused recorded those it ignored: not compared
+        header = {**header, "data_options": {key: value for key, value in header["data_options"].items()
+                                             if key not in SYNTHETIC_PAIR_OPTIONS}}
     if header is not None:
         resume_defaults(args, header)
     for key, value in DEFAULTS.items():
@@ -755,6 +767,8 @@ def run(args: argparse.Namespace) -> int:
         refuse_resume_without_data(args, header)
     fingerprint = data_fingerprint(data_paths(args))
     recorded_print = (header or {}).get("data_fingerprint")
+    if recorded_print and fingerprint and recorded_print != fingerprint and ignored_kernels:
+        fingerprint = data_fingerprint([*data_paths(args), ignored_kernels])
     if recorded_print and fingerprint and recorded_print != fingerprint:
         raise UserError(f"{out}: its training data changed since the run began ({recorded_print['files']} files "
                         f"then, {fingerprint['files']} now, or their names or sizes differ): the resumed run would "

@@ -398,7 +398,8 @@ def run(args: argparse.Namespace) -> int:
         warn(f"{args.input}: variable frame rate ({100 * reader.info.variable_rate:.0f}% of the frame intervals "
              f"differ); the output is written at a constant {reader.info.fps:.4g} fps, so frame timing (and the "
              "sound's sync) can shift; re-encode the input at a constant rate first to control how")
-    if reader.info.kind == "folder" and (gaps := numbering_gaps(reader.info.names)):  # said even with --quiet
+    motion = args.method == "mf2f" or (args.steps_per_frame > 0 and (args.mode == "online" or args.passes > 0))
+    if motion and reader.info.kind == "folder" and (gaps := numbering_gaps(reader.info.names)):  # even --quiet
         warn(f"{args.input}: the frame numbers skip ({gaps[0][0]} is followed by {gaps[0][1]}"
              f"{f', and {len(gaps) - 1} more gaps' if len(gaps) > 1 else ''}): the frames are taken as consecutive "
              "(the motion across a gap is larger); a frame pattern such as frames/%05d.png refuses missing frames")
