@@ -57,9 +57,10 @@ def command_line(verb: str, positional: Sequence[PathLike], options: dict[str, A
         if isinstance(value, np.ndarray) or (hasattr(value, "tolist") and hasattr(value, "ndim")):
             value = value.tolist()  # an array (numpy, torch) as its values: noise_pg=np.array([a, b]) is two
         if isinstance(value, (bool, np.bool_)) and value and action is not None and action.nargs not in (0, "?"):
+            # (steps=True gave a bare --steps, and argparse's own words)
             metavar = action.metavar or action.dest.upper()
             raise UserError(f"{key}=True: {flag} takes {'values' if isinstance(metavar, tuple) else 'a value'} "
-                            f"({' '.join(metavar) if isinstance(metavar, tuple) else metavar}), not True or False")  # steps=True gave a bare --steps, and argparse's own words
+                            f"({' '.join(metavar) if isinstance(metavar, tuple) else metavar}), not True or False")
         if action is not None and action.nargs == 0 and value is not None \
                 and not isinstance(value, (bool, numbers.Integral, np.bool_)):  # quiet="no" gave the flag
             raise UserError(f"{key}={value!r}: a flag is True or False")
