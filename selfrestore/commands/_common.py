@@ -187,10 +187,11 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--tile", type=tile_size, default=0,
                        help="tile size in pixels (0: automatic, whole image up to 1.5 MP, else 512); peak memory "
                             "grows with it")
-    add_tile_context(group, "the context each tile carries: auto (default) at most 128 px; full the network's "
-                     "whole receptive field (U-Nets 224 px, blind-spot nets 384; the others are under 128), "
-                     "so that the result does not depend on --tile, at 1.1-2.7x the time when the image is tiled "
-                     "(with --tile 0: over 1.5 MP). What auto changes: benchmarks/results/tile_context.md")
+    add_tile_context(group, "the context each tile carries: auto (default) at most 128 px (blind-spot nets "
+                     "256); full the network's whole receptive field (U-Nets 224 px, blind-spot nets 384; the "
+                     "others are under 128), so that the result does not depend on --tile, at about 1.4x the time "
+                     "when the image is tiled (with --tile 0: over 1.5 MP). What auto changes: "
+                     "benchmarks/results/tile_context.md")
     group.add_argument("--ensemble", action="store_true",
                        help="average over the 8 flips/rotations (9x slower; unet-gauss25 on Kodak24, sigma 25: "
                             "+0.08 dB)")

@@ -119,8 +119,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "are restored in fp32 otherwise (bf16 keeps about 8 bits: 16-bit and float frames would "
                         "lose theirs)")
     r.add_argument("--tile", type=tile_size, default=1024, help="inference tile size in pixels (0: automatic)")
-    add_tile_context(r, "the context each tile carries, as for restore: auto (default) at most 128 px, full the "
-                     "network's whole receptive field (frames larger than --tile only)")
+    add_tile_context(r, "the context each tile carries, as for restore: auto (default) at most 128 px (256 for "
+                     "blind-spot nets), full the network's whole receptive field (frames larger than --tile only)")
     r.add_argument("--device", default="auto", help="auto (a GPU where there is one), cpu, cuda, cuda:1 ...")
     r.add_argument("--overwrite", action="store_true",
                    help="replace an existing output (and --save-model file), discarding the state of an "
