@@ -703,6 +703,11 @@ def stack_target_problem(source: str | os.PathLike, info: ImageInfo, planes: int
             f"{target.with_suffix('.tif')}")
 
 
+def type_range(dtype: str | None) -> float:
+    """The value of full scale of a pixel type: 255 for uint8, 65535 for uint16, 1 for float (and None)."""
+    return {"uint8": 255.0, "uint16": 65535.0}.get(str(dtype), 1.0)
+
+
 def quantize(array: np.ndarray, dtype: str) -> np.ndarray:
     """Clip to [0, 1] and round to the integer type (float32 is returned unclipped)."""
     if dtype == "float32":
@@ -751,8 +756,7 @@ def float_pixels(array: np.ndarray, where: str = "") -> tuple[np.ndarray, str | 
     if (top := beyond_float32(raw)) is not None:
         raise UserError(f"{at}values up to {top:.3g} lie beyond the range of 32-bit floats (3.4e38), which "
                         "selfrestore computes in; rescale the data first")
-    full = {"uint8": 255.0, "uint16": 65535.0}.get(integer, 1.0)
-    values = raw.astype(np.float32) / np.float32(full)
+    values = raw.astype(np.float32) / np.float32(type_range(integer))
     return (values[:, :, None] if values.ndim == 2 else values), integer
 
 

@@ -259,6 +259,14 @@ def _as_numpy(image: Any) -> np.ndarray:
     return np.asarray(image)
 
 
+def mapped_noise_advice(measured: float, lowest: float) -> str:
+    """What to say of :meth:`Restorer.mapped_level_low`'s finding, in the command line's and Python's words."""
+    return (f"its values are mapped to [0, 1] by their own range, where the noise is about {255 * measured:.2g}/255, "
+            f"under half the lowest level the model was trained on ({255 * lowest:g}/255): a few bright pixels (stars, "
+            f"hot pixels) set the range, and the model may bias faint areas and the background and leave their noise; "
+            f"check the result, or fit a model on your own data (selfrestore fit)")
+
+
 def _checked_mapping(mapping: Any) -> dict[str, float] | None:
     """A ``mapping`` given to :meth:`Restorer.restore`: None or ``{"offset": o, "scale": s}`` with finite o and
     s > 0 (as :meth:`Restorer.mapping_for` and :meth:`Restorer.stack_mappings` give); else a UserError (an
@@ -568,12 +576,39 @@ class Restorer:
             return None
         return float(measured), float(trained)
 
+    def mapped_level_low(self, image: Any, mapping: dict[str, float] | None, alpha: np.ndarray | None = None,
+                         seen: bool = False) -> tuple[float, float] | None:
+        """(measured, lowest) noise std on the network's scale when ``image`` (as given to :meth:`restore`, or
+        ``seen`` as it sees it) is mapped to [0, 1] (float counts, dim data: ``mapping``) and its noise there is
+        under half the lowest Gaussian level the model was trained on: a few bright pixels (stars, hot pixels)
+        set the map's range and leave the rest almost noise-free to the model, which then biases it (an audit:
+        a star field's sky came back 100 counts up, its noise not reduced). None otherwise, where a level is
+        given, and for models without a Gaussian level."""
+        from .corruption.noise import Gaussian
+
+        noise = getattr(self.method, "noise", None)
+        if not mapping or not isinstance(noise, Gaussian) or noise.low <= 0 or self.noise_params \
+                or self.sensor_noise is not None:
+            return None
+        values = image if seen else _seen(*_array_in(image, self.channels))
+        measured = _central_noise_sigma(self.to_model_scale(values, _checked_mapping(mapping)), alpha)
+        if not np.isfinite(measured) or measured >= noise.low / 2:
+            return None
+        return float(measured), float(noise.low)
+
     def _warn_level_mismatch(self, image: np.ndarray, mapping: dict[str, float] | None,
                              alpha: np.ndarray | None) -> None:
         """A Python warning, once per Restorer, for the first image whose noise level is far from the model's
         (:meth:`level_mismatch`, on the opaque, non-blank pixels; the command line says it in its own words:
         ``warn_level_mismatch`` False)."""
-        if not self.warn_level_mismatch or mapping:
+        if not self.warn_level_mismatch:
+            return
+        if mapping:
+            if low := self.mapped_level_low(image, mapping, alpha, seen=True):
+                import warnings
+
+                self.warn_level_mismatch = False
+                warnings.warn(mapped_noise_advice(*low), stacklevel=3)
             return
         found = self.level_mismatch(image, alpha)
         if found is not None:

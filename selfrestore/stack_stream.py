@@ -23,7 +23,7 @@ import numpy as np
 from .atomic_files import discard, publish, temporary_beside
 from .errors import ImageReadError, UserError, unreadable_image
 from .io import (ImageInfo, integer_pixel_type, quantize, stored_to_float_image, tiff_metadata, tiff_packing,
-                 tiff_pages_lost, tiff_write_options)
+                 tiff_pages_lost, tiff_write_options, type_range)
 
 
 class NotStreamable(UserError):
@@ -198,7 +198,7 @@ def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike
                 result = restore(pixels, decisions[index])
                 mean, std = (result if std_out is not None else (result, None))
                 if std_out is not None:
-                    std = np.asarray(std, dtype=np.float32)
+                    std = np.asarray(std, dtype=np.float32) * np.float32(type_range(info.dtype))  # data's units
                     std_out[index] = (std if blank is None else np.where(blank, np.float32(np.nan), std)
                                       ).reshape(plane_shape)
                 mean = np.asarray(mean, dtype=np.float32)

@@ -212,3 +212,57 @@ def test_a_real_pairs_model_that_recorded_ignored_synthetic_options_still_resume
                   data_fingerprint=data_fingerprint([tmp_path / "blurry", tmp_path / "sharp", kernels]))
     assert main([*fit, "--resume", "--steps", "3"]) == 0
     assert read_checkpoint(model)[1]["step"] == 3
+
+
+def test_a_star_field_whose_range_leaves_its_noise_below_the_models_is_said(tmp_path, capsys):
+    """An audit (science data): float counts with one bright star are mapped to [0, 1] by a range the star sets,
+    where the sky's noise (20 counts) is 0.2/255, far under the default model's lowest level (5/255): its sky
+    came back ~100 counts up, its noise not reduced, without a word. Now said (command line and Python); the
+    same sky without the star is not."""
+    import warnings
+
+    import tifffile
+
+    from selfrestore.restore import Restorer
+
+    sky = np.random.default_rng(0).normal(0, 20, (96, 96)).astype(np.float32)
+    y, x = np.mgrid[0:96, 0:96]
+    star = sky + (40000 * np.exp(-((y - 48) ** 2 + (x - 48) ** 2) / 32.0)).astype(np.float32)
+    tifffile.imwrite(tmp_path / "star.tif", star)
+    tifffile.imwrite(tmp_path / "sky.tif", sky)
+    for name, said in (("star", True), ("sky", False)):
+        capsys.readouterr()
+        assert main(["restore", str(tmp_path / f"{name}.tif"), "--model", "laine19-gauss5_50", "-o",
+                     str(tmp_path / f"out_{name}.tif"), "--quiet"]) == 0
+        assert ("under half the lowest level the model was trained on" in capsys.readouterr().err) == said, name
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Restorer("laine19-gauss5_50").restore(star)
+    assert any("under half the lowest level" in str(w.message) for w in caught), [str(w.message) for w in caught]
+
+
+def test_the_std_image_is_in_the_datas_units_and_keeps_blank_pixels_and_pixel_size(tmp_path, rgb_image):
+    """An audit (science data): an 8 / 16-bit image's NAME.std.tif was on the 0-1 scale (a float image's in its
+    own values), and a single image's std lost its blank (NaN) pixels and its pixel size. Now in the data's
+    units (levels of the type, as the Python Restorer gives it), with both kept."""
+    import tifffile
+
+    from selfrestore.restore import Restorer
+
+    rng = np.random.default_rng(0)
+    noisy = np.clip(rgb_image[:64, :64] + rng.normal(0, 20 / 255, (64, 64, 3)), 0, 1).astype(np.float32)
+    eight = np.round(255 * noisy).astype(np.uint8)
+    write_image(tmp_path / "a.png", eight)
+    run = ["restore", "--model", "laine19-gauss5_50", "--uncertainty", "--quiet", "-o", str(tmp_path / "out")]
+    assert main([*run[:1], str(tmp_path / "a.png"), *run[1:]]) == 0
+    expected = Restorer("laine19-gauss5_50").restore_with_uncertainty(eight)[1]
+    std = tifffile.imread(tmp_path / "out" / "a.std.tif")
+    assert 1 < float(np.median(std)) < 20 and np.allclose(std, expected, rtol=1e-3, atol=1e-3)
+    blank = noisy.copy()
+    blank[5:9, 7:12] = np.nan
+    tifffile.imwrite(tmp_path / "b.tif", blank, photometric="rgb", resolution=(10, 10))
+    assert main([*run[:1], str(tmp_path / "b.tif"), *run[1:]]) == 0
+    with tifffile.TiffFile(tmp_path / "out" / "b.std.tif") as tif:
+        std = tif.asarray()
+        assert tuple(tif.pages[0].tags["XResolution"].value) == (10, 1)
+    assert np.isnan(std[5:9, 7:12]).all() and np.isfinite(std[20:, 20:]).all()

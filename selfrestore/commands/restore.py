@@ -59,7 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "own name too: photos/ -o out/ writes out/photos/...), or, for one input, an "
                         "image file name (its suffix picks the format: out.png, out.tif ...)")
     p.add_argument("--uncertainty", action="store_true",
-                   help="also write NAME.std.tif: the per-pixel posterior standard deviation (Bayesian models; "
+                   help="also write NAME.std.tif: the per-pixel posterior standard deviation, float32 in the "
+                        "data's units (levels of an 8 / 16-bit file) (Bayesian models; "
                         "with --noise-pg mapped back to the data's scale to first order). Measured for the default "
                         "model on Kodak crops at sigma 10-50: median |error| / std 0.94-1.02 times a Gaussian's, "
                         "about 0.1%% of the errors beyond 4 std (benchmarks/results/uncertainty_calibration.md)")
@@ -230,9 +231,14 @@ def run(args: argparse.Namespace) -> int:
     """Restore every input image (or blurry + noisy pair) into -o, going on past failures; returns 1 if any
     input failed (unreadable, refused or not written), else 0."""
     from ..file_lists import list_images
-    from ..io import chroma_subsampled_jpeg, clipped_share, read_frames, stack_target_problem, write_frames
+    from dataclasses import replace
+
+    import numpy as np
+
+    from ..io import (chroma_subsampled_jpeg, clipped_share, read_frames, stack_target_problem, type_range,
+                      write_frames)
     from ..memory_check import check_fits_in_memory
-    from ..restore import Restorer
+    from ..restore import Restorer, mapped_noise_advice
     from ..size_check import recorded_warning
 
     if args.blurry or args.noisy:
@@ -363,6 +369,10 @@ def run(args: argparse.Namespace) -> int:
             mismatched += 1
             if mismatched == 1:  # once: a folder of such images would repeat it for each
                 warn(mismatch)
+        elif maps[middle] and (low := restorer.mapped_level_low(frames[middle], maps[middle], info.alpha)):
+            mismatched += 1
+            if mismatched == 1:
+                warn(f"{path}: {mapped_noise_advice(*low)}")
         if getattr(restorer.net, "blind_spot", False) and not subsampled_said and chroma_subsampled_jpeg(path):
             subsampled_said = True  # once, as above
             warn(f"{path}: a JPEG with chroma subsampling (4:2:0 or 4:2:2, as most cameras write): its noise is "
@@ -394,10 +404,11 @@ def run(args: argparse.Namespace) -> int:
         try:  # a file system that says no (permissions, a full disk): reported, and the next input goes on
             if target not in kept:
                 write_frames(target, outputs, info)
-            # a float TIFF, without the input's alpha (a stack keeps its layout)
+            # a float TIFF in the data's units (8 / 16-bit files: levels of the type, as float counts are), with
+            # the image's blank pixels (NaN), pixel size and layout, without its alpha
             if args.uncertainty and std_path(target) not in kept:
-                write_frames(std_path(target), deviations,
-                             info if info.stack_shape else None, dtype="float32")
+                write_frames(std_path(target), [np.float32(type_range(info.dtype)) * std for std in deviations],
+                             replace(info, alpha=None), dtype="float32")
         except UserError as exc:
             warn(str(exc))
             failures += 1
