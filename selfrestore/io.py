@@ -832,10 +832,13 @@ def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | No
 
 def _write_fits(path: Path, data: np.ndarray, info: ImageInfo | None) -> Path:
     """Write ``data`` ((H, W, 1), (C, H, W) or a stack) as the primary HDU, atomically, with the input's
-    header; astropy sets BITPIX / NAXIS / BZERO from the data, so the input's scaling keywords are dropped."""
+    header; astropy sets BITPIX / NAXIS / BZERO from the data, so the input's scaling keywords are dropped, and
+    so are the keywords that describe the input's pixels, not the restored ones (CHECKSUM / DATASUM: astropy
+    reported the output corrupt; DATAMIN / DATAMAX: the old range)."""
     fits = astropy_fits()
     header = fits.Header.fromstring(info.fits_header) if info is not None and info.fits_header else fits.Header()
-    for key in ("BZERO", "BSCALE", "BLANK", "EXTEND", "XTENSION", "PCOUNT", "GCOUNT"):
+    for key in ("BZERO", "BSCALE", "BLANK", "EXTEND", "XTENSION", "PCOUNT", "GCOUNT", "CHECKSUM", "DATASUM",
+                "DATAMIN", "DATAMAX"):
         header.remove(key, ignore_missing=True, remove_all=True)
     data = data[:, :, 0] if data.ndim == 3 and data.shape[2] == 1 else data
     with atomic_path(path) as tmp:

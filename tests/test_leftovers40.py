@@ -266,3 +266,23 @@ def test_the_std_image_is_in_the_datas_units_and_keeps_blank_pixels_and_pixel_si
         std = tif.asarray()
         assert tuple(tif.pages[0].tags["XResolution"].value) == (10, 1)
     assert np.isnan(std[5:9, 7:12]).all() and np.isfinite(std[20:, 20:]).all()
+
+
+def test_a_fits_output_does_not_carry_the_inputs_checksum_or_value_range(tmp_path):
+    """An audit: CHECKSUM / DATASUM were copied from the input, so astropy reported the restored file corrupt,
+    and DATAMIN / DATAMAX stated the noisy input's range; the other keywords (EXPTIME ...) are kept."""
+    import warnings
+
+    from astropy.io import fits
+
+    rng = np.random.default_rng(0)
+    data = (100 + 20 * rng.standard_normal((64, 64))).astype(np.float32)
+    header = fits.Header({"EXPTIME": 30.0, "DATAMIN": float(data.min()), "DATAMAX": float(data.max())})
+    fits.PrimaryHDU(data=data, header=header).writeto(tmp_path / "a.fits", checksum=True)
+    assert main(["restore", str(tmp_path / "a.fits"), "--model", "laine19-gauss5_50", "-o",
+                 str(tmp_path / "out.fits"), "--quiet"]) == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a checksum that does not match is an astropy warning
+        with fits.open(tmp_path / "out.fits", checksum=True) as hdus:
+            out = hdus[0].header
+    assert out["EXPTIME"] == 30.0 and not {"CHECKSUM", "DATASUM", "DATAMIN", "DATAMAX"} & set(out)
