@@ -60,6 +60,7 @@ class ImageInfo:
     tiff_tags: tuple = ()              #: TIFF tags carried to the output: GeoTIFF / GDAL (code, type, count, value)
     tiff_resolution: tuple | None = None  #: (x resolution, y resolution, unit) as TIFF states it (a PNG / JPEG dpi too)
     imagej: dict | None = None         #: an ImageJ TIFF's metadata (spacing, unit, labels, ranges ...), written back
+    ome: dict | None = None            #: an OME-TIFF's pixel sizes, time step and channel names (ome_pixel_metadata)
     webp_lossless: bool = False        #: a lossless WebP, written back lossless (not re-compressed lossy)
     tiff_compression: tuple | None = None  #: a compressed TIFF's (codec, predictor), kept: see _tiff_compression
     stack_alpha_dropped: bool = False  #: a stack whose planes had an alpha channel, which is not carried to outputs
@@ -190,6 +191,8 @@ def _read_pixels(path: Path) -> tuple[np.ndarray, dict]:
             meta = tiff_metadata(page)
             if tif.is_imagej and tif.imagej_metadata:
                 meta["imagej"] = dict(tif.imagej_metadata)
+            elif tif.is_ome and tif.ome_metadata and (ome := ome_pixel_metadata(tif.ome_metadata)):
+                meta["ome"] = ome
             array, axes, photometric, samples = _tiff_as_displayed(array, axes, page, meta)
             # gray + 2nd sample: alpha only where ExtraSamples says so (1 associated, 2 unassociated), else a band
             second_is_alpha = tuple(int(e) for e in page.extrasamples)[:1] in ((1,), (2,))
@@ -469,11 +472,44 @@ def exif_orientation(exif: bytes | None) -> int | None:
 IMAGEJ_SHAPE_KEYS = ("ImageJ", "images", "channels", "slices", "frames", "hyperstack")
 
 
+#: the OME Pixels attributes carried from an OME-TIFF to its output (what the restored pixels still are)
+OME_PIXEL_ATTRIBUTES = ("PhysicalSizeX", "PhysicalSizeXUnit", "PhysicalSizeY", "PhysicalSizeYUnit", "PhysicalSizeZ",
+                        "PhysicalSizeZUnit", "TimeIncrement", "TimeIncrementUnit")
+
+
+def ome_pixel_metadata(xml: str) -> dict:
+    """From an OME-XML description, the first image's pixel sizes, time step (with their units) and channel
+    names, as tifffile's OME writer takes them ({} when there are none or the XML cannot be read): a restored
+    OME-TIFF came back a plain TIFF, its microscope's calibration lost."""
+    import xml.etree.ElementTree as ElementTree
+
+    try:
+        root = ElementTree.fromstring(xml)
+    except ElementTree.ParseError:
+        return {}
+    pixels = next((element for element in root.iter() if element.tag.rsplit("}", 1)[-1] == "Pixels"), None)
+    if pixels is None:
+        return {}
+    found: dict = {}
+    for key in OME_PIXEL_ATTRIBUTES:
+        value = pixels.get(key)
+        if value is not None:
+            try:
+                found[key] = value if key.endswith("Unit") else float(value)
+            except ValueError:
+                continue
+    names = [channel.get("Name") for channel in pixels if channel.tag.rsplit("}", 1)[-1] == "Channel"]
+    if names and all(names):
+        found["Channel"] = {"Name": names}
+    return found
+
+
 def tiff_write_options(info: "ImageInfo | None", pixels: np.ndarray | None = None, axes: str = "") -> dict:
     """tifffile.imwrite keywords that carry ``info``'s ICC profile, resolution and georeferencing tags; given
     the ``pixels`` to write and their ``axes``, also the axes description: as ImageJ metadata (so ImageJ
     opens the output as the hyperstack the input was) where the input was an ImageJ file and ImageJ can hold
-    the pixels (8/16-bit or float32 planes, 8-bit RGB)."""
+    the pixels (8/16-bit or float32 planes, 8-bit RGB), as OME metadata (pixel sizes, time step, channel names)
+    where it was an OME-TIFF."""
     options: dict = {}
     if info is not None:
         options["iccprofile"] = info.icc_profile
@@ -495,6 +531,12 @@ def tiff_write_options(info: "ImageInfo | None", pixels: np.ndarray | None = Non
         display = ("min", "max", "Ranges") if dtype != info.dtype else ()  # a display range of other values
         kept = {k: v for k, v in info.imagej.items() if k not in IMAGEJ_SHAPE_KEYS + display}
         options.update(imagej=True, metadata={**kept, "axes": axes})
+    elif info is not None and info.ome and pixels.ndim == len(axes):  # (not a streamed stack's stand-in pixels)
+        ome = dict(info.ome)
+        names = ome.pop("Channel", {}).get("Name", [])
+        if names and "C" in axes and pixels.shape[axes.index("C")] == len(names):
+            ome["Channel"] = {"Name": names}
+        options.update(ome=True, metadata={**ome, "axes": axes})
     return options
 
 

@@ -286,3 +286,28 @@ def test_a_fits_output_does_not_carry_the_inputs_checksum_or_value_range(tmp_pat
         with fits.open(tmp_path / "out.fits", checksum=True) as hdus:
             out = hdus[0].header
     assert out["EXPTIME"] == 30.0 and not {"CHECKSUM", "DATASUM", "DATAMIN", "DATAMAX"} & set(out)
+
+
+def test_an_ome_tiff_keeps_its_pixel_sizes_and_channel_names(tmp_path, monkeypatch):
+    """An audit: a restored OME-TIFF came back a plain TIFF, its pixel sizes, units and channel names lost. Now
+    they are written back as OME metadata (a stack too large for memory, streamed, is still written, without
+    them)."""
+    import tifffile
+
+    from selfrestore import memory_check
+
+    rng = np.random.default_rng(0)
+    tifffile.imwrite(tmp_path / "z.ome.tif", (rng.random((3, 48, 48)) * 4000 + 100).astype(np.uint16), ome=True,
+                     metadata={"axes": "ZYX", "PhysicalSizeX": 0.1, "PhysicalSizeXUnit": "µm", "PhysicalSizeZ": 0.5})
+    tifffile.imwrite(tmp_path / "c.ome.tif", rng.random((2, 2, 48, 48)).astype(np.float32), ome=True,
+                     metadata={"axes": "CZYX", "PhysicalSizeY": 0.2, "Channel": {"Name": ["GFP", "RFP"]}})
+    assert main(["restore", str(tmp_path / "z.ome.tif"), str(tmp_path / "c.ome.tif"), "--model", "unet-gauss25",
+                 "-o", str(tmp_path / "out"), "--quiet"]) == 0
+    for name, wanted in (("z.ome.tif", ('PhysicalSizeX="0.1"', 'PhysicalSizeXUnit="µm"', 'PhysicalSizeZ="0.5"')),
+                         ("c.ome.tif", ('PhysicalSizeY="0.2"', 'Name="GFP"', 'Name="RFP"'))):
+        with tifffile.TiffFile(tmp_path / "out" / name) as tif:
+            assert tif.is_ome and all(text in tif.ome_metadata for text in wanted), (name, tif.ome_metadata)
+    monkeypatch.setattr(memory_check, "physical_memory", lambda: 10**4)
+    assert main(["restore", str(tmp_path / "z.ome.tif"), "--model", "unet-gauss25", "-o",
+                 str(tmp_path / "streamed.tif"), "--quiet"]) == 0
+    assert tifffile.imread(tmp_path / "streamed.tif").shape == (3, 48, 48)
