@@ -57,6 +57,7 @@ class ImageInfo:
     stack_axes: str = ""               #: their tifffile axis letters, e.g. "Z" or "TZC"
     blank: np.ndarray | None = None    #: float images: where the input held NaN (blank pixels), put back on writing
     fits_header: str | None = None     #: a FITS image's header (WCS, exposure ...), written back unchanged
+    fits_dropped: tuple = ()           #: the other HDUs of a multi-extension FITS (masks, tables), not written
     tiff_tags: tuple = ()              #: TIFF tags carried to the output: GeoTIFF / GDAL (code, type, count, value)
     tiff_resolution: tuple | None = None  #: (x resolution, y resolution, unit) as TIFF states it (a PNG / JPEG dpi too)
     imagej: dict | None = None         #: an ImageJ TIFF's metadata (spacing, unit, labels, ranges ...), written back
@@ -150,6 +151,11 @@ def astropy_fits(path: Path | None = None):
     return fits
 
 
+#: keywords of a FITS header's structure, not of what it describes (not carried from a primary header)
+FITS_STRUCTURE_KEYWORDS = ("SIMPLE", "BITPIX", "NAXIS", "EXTEND", "NEXTEND", "XTENSION", "PCOUNT", "GCOUNT",
+                           "BZERO", "BSCALE", "BLANK", "CHECKSUM", "DATASUM", "DATAMIN", "DATAMAX", "END")
+
+
 def _read_fits(path: Path) -> tuple[np.ndarray, dict]:
     """The first image HDU (BZERO/BSCALE applied), its header, and its leading axes as a stack."""
     fits = astropy_fits(path)
@@ -157,7 +163,18 @@ def _read_fits(path: Path) -> tuple[np.ndarray, dict]:
         hdu = next((h for h in hdus if h.is_image and h.data is not None and h.data.ndim >= 2), None)
         if hdu is None:
             raise ImageReadError(f"{path}: no image in this FITS file")
-        array, meta = np.asarray(hdu.data), {"fits_header": hdu.header.tostring()}
+        header = hdu.header.copy()
+        if hdu is not hdus[0]:  # an image in an extension: the primary header's keywords (EXPTIME, TELESCOP ...)
+            # describe it too, and the output holds one HDU
+            for card in hdus[0].header.cards:
+                if card.keyword and card.keyword not in FITS_STRUCTURE_KEYWORDS and card.keyword not in header \
+                        and not card.keyword.startswith("NAXIS"):
+                    header.append(card)
+        others = [f"{h.name or 'HDU'} ({index})" for index, h in enumerate(hdus)
+                  if h is not hdu and not (index == 0 and h.data is None)]
+        array, meta = np.asarray(hdu.data), {"fits_header": header.tostring()}
+        if others:
+            meta["fits_dropped"] = tuple(others)
     if array.dtype.byteorder not in ("=", "|"):
         array = array.astype(array.dtype.newbyteorder("="))
     if array.ndim > 2 and int(np.prod(array.shape[:-2])) > 1:
@@ -879,9 +896,9 @@ def _write_fits(path: Path, data: np.ndarray, info: ImageInfo | None) -> Path:
     reported the output corrupt; DATAMIN / DATAMAX: the old range)."""
     fits = astropy_fits()
     header = fits.Header.fromstring(info.fits_header) if info is not None and info.fits_header else fits.Header()
-    for key in ("BZERO", "BSCALE", "BLANK", "EXTEND", "XTENSION", "PCOUNT", "GCOUNT", "CHECKSUM", "DATASUM",
-                "DATAMIN", "DATAMAX"):
-        header.remove(key, ignore_missing=True, remove_all=True)
+    for key in FITS_STRUCTURE_KEYWORDS:
+        if key not in ("SIMPLE", "BITPIX", "NAXIS", "END"):  # (astropy writes these from the data)
+            header.remove(key, ignore_missing=True, remove_all=True)
     data = data[:, :, 0] if data.ndim == 3 and data.shape[2] == 1 else data
     with atomic_path(path) as tmp:
         fits.PrimaryHDU(data=data, header=header).writeto(str(tmp), overwrite=True)

@@ -311,3 +311,24 @@ def test_an_ome_tiff_keeps_its_pixel_sizes_and_channel_names(tmp_path, monkeypat
     assert main(["restore", str(tmp_path / "z.ome.tif"), "--model", "unet-gauss25", "-o",
                  str(tmp_path / "streamed.tif"), "--quiet"]) == 0
     assert tifffile.imread(tmp_path / "streamed.tif").shape == (3, 48, 48)
+
+
+def test_a_multi_extension_fits_keeps_its_primary_keywords_and_says_what_is_not_written(tmp_path, capsys):
+    """An audit: a FITS file with an empty primary HDU (EXPTIME, TELESCOP), a SCI image and a DQ mask came back as
+    one HDU without the primary's keywords, and the mask was dropped unsaid."""
+    from astropy.io import fits
+
+    rng = np.random.default_rng(0)
+    sci = (100 + 20 * rng.standard_normal((64, 64))).astype(np.float32)
+    hdus = fits.HDUList([fits.PrimaryHDU(header=fits.Header({"EXPTIME": 30.0, "TELESCOP": "T1"})),
+                         fits.ImageHDU(sci, name="SCI", header=fits.Header({"BUNIT": "adu"})),
+                         fits.ImageHDU(np.zeros((64, 64), np.int16), name="DQ")])
+    hdus.writeto(tmp_path / "m.fits")
+    capsys.readouterr()
+    assert main(["restore", str(tmp_path / "m.fits"), "--model", "laine19-gauss5_50", "-o",
+                 str(tmp_path / "out.fits"), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "its other HDUs (DQ (2)) are not in" in err, err  # (the empty primary HDU is not one to miss)
+    with fits.open(tmp_path / "out.fits") as out:
+        header = out[0].header
+        assert header["EXPTIME"] == 30.0 and header["TELESCOP"] == "T1" and header["BUNIT"] == "adu"

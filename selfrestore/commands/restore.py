@@ -446,6 +446,9 @@ def check_output_holds(source: Path, target: Path, images: Sequence[np.ndarray],
             refuse_clipping(target, images)
         except UserError as exc:
             raise UserError(f"{exc} (input {source})") from None
+    if info.fits_dropped:  # said even with --quiet: data the output will not have
+        warn(f"{source}: only its image is restored; its other HDUs ({', '.join(info.fits_dropped)}) are not in "
+             f"{target}")
     if info.stack_alpha_dropped:  # said even with --quiet: it is data the output will not have
         warn(f"{source}: the alpha channel of this stack's images is not restored; the output has none")
     if info.alpha is not None and target.suffix.lower() in NO_ALPHA_SUFFIXES:
