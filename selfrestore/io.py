@@ -156,6 +156,11 @@ FITS_STRUCTURE_KEYWORDS = ("SIMPLE", "BITPIX", "NAXIS", "EXTEND", "NEXTEND", "XT
                            "BZERO", "BSCALE", "BLANK", "CHECKSUM", "DATASUM", "DATAMIN", "DATAMAX", "END")
 
 
+#: the starts of FITS world-coordinate keywords (a primary header's are not mixed into an image's own)
+FITS_WCS_PREFIXES = ("CTYPE", "CRVAL", "CRPIX", "CDELT", "CUNIT", "CROTA", "CD1_", "CD2_", "CD3_", "PC", "PV", "PS",
+                     "A_", "B_", "AP_", "BP_", "LONPOLE", "LATPOLE", "RADESYS", "EQUINOX", "WCSAXES")
+
+
 def _read_fits(path: Path) -> tuple[np.ndarray, dict]:
     """The first image HDU (BZERO/BSCALE applied), its header, and its leading axes as a stack."""
     fits = astropy_fits(path)
@@ -166,10 +171,14 @@ def _read_fits(path: Path) -> tuple[np.ndarray, dict]:
         header = hdu.header.copy()
         if hdu is not hdus[0]:  # an image in an extension: the primary header's keywords (EXPTIME, TELESCOP ...)
             # describe it too, and the output holds one HDU
+            own_wcs = any(key.startswith(FITS_WCS_PREFIXES) for key in header.keys())
             for card in hdus[0].header.cards:
-                if card.keyword and card.keyword not in FITS_STRUCTURE_KEYWORDS and card.keyword not in header \
-                        and not card.keyword.startswith("NAXIS"):
+                key = card.keyword
+                if key in ("COMMENT", "HISTORY"):  # each card of the primary's, beside the extension's own
                     header.append(card)
+                elif key and key not in FITS_STRUCTURE_KEYWORDS and key not in header \
+                        and not key.startswith("NAXIS") and not (own_wcs and key.startswith(FITS_WCS_PREFIXES)):
+                    header.append(card)  # (not a primary's WCS beside the image's own: two would mix)
         others = [f"{h.name or 'HDU'} ({index})" for index, h in enumerate(hdus)
                   if h is not hdu and not (index == 0 and h.data is None)]
         array, meta = np.asarray(hdu.data), {"fits_header": header.tostring()}
@@ -510,11 +519,16 @@ def ome_pixel_metadata(xml: str) -> dict:
     found: dict = {}
     for key in OME_PIXEL_ATTRIBUTES:
         value = pixels.get(key)
-        if value is not None:
-            try:
-                found[key] = value if key.endswith("Unit") else float(value)
-            except ValueError:
-                continue
+        if value is None:
+            continue
+        if key.endswith("Unit"):  # a unit only with its value (a size that could not be read is left out)
+            if key[:-4] in found:
+                found[key] = value
+            continue
+        try:
+            found[key] = float(value)
+        except ValueError:
+            continue
     names = [channel.get("Name") for channel in pixels if channel.tag.rsplit("}", 1)[-1] == "Channel"]
     if names and all(names):
         found["Channel"] = {"Name": names}

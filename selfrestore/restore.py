@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 DEFAULT_TILE = 0           #: 0 = automatic: one tile up to AUTO_SINGLE_TILE_PIXELS, else AUTO_TILE
 AUTO_SINGLE_TILE_PIXELS = 1_500_000
-AUTO_TILE = 512            #: bounds peak memory: a 40 MP image restores in about 2.4 GB (benchmarks/results)
+AUTO_TILE = 512            #: bounds peak memory: a 40 MP image restored in ~2.4 GB (full context; benchmarks/results)
 MIN_TILE = 64              #: smaller tiles would spend nearly all their time on the context margin each carries
 TILE_CONTEXTS = ("auto", "full")  #: as ``--tile-context``
 POSTERIOR_BAND_PIXELS = 262144  #: the posterior of an image whose noise level is estimated: bands of this many pixels
@@ -259,12 +259,17 @@ def _as_numpy(image: Any) -> np.ndarray:
     return np.asarray(image)
 
 
-def mapped_noise_advice(measured: float, lowest: float) -> str:
-    """What to say of :meth:`Restorer.mapped_level_low`'s finding, in the command line's and Python's words."""
+def mapped_noise_advice(measured: float, lowest: float, single_level: bool = False) -> str:
+    """What to say of :meth:`Restorer.mapped_level_low`'s finding, in the command line's and Python's words
+    (``single_level``: a model of one noise level, for which the default model, which measures the level, is
+    the first advice)."""
+    advice = ("use laine19-gauss5_50 (the default), which measures each image's level, or fit a model on your own "
+              "data (selfrestore fit)") if single_level else "check the result, or fit a model on your own data " \
+        "(selfrestore fit)"
     return (f"its values are mapped to [0, 1] by their own range, where the noise is about {255 * measured:.2g}/255, "
-            f"under half the lowest level the model was trained on ({255 * lowest:g}/255): a few bright pixels (stars, "
-            f"hot pixels) set the range, and the model may bias faint areas and the background and leave their noise; "
-            f"check the result, or fit a model on your own data (selfrestore fit)")
+            f"under half the {'level' if single_level else 'lowest level'} the model was trained on "
+            f"({255 * lowest:g}/255): it may smooth away faint detail and bias faint areas and the background (bright "
+            f"outliers such as stars or hot pixels widen the range and make the noise weaker there); {advice}")
 
 
 def _checked_mapping(mapping: Any) -> dict[str, float] | None:
@@ -576,6 +581,13 @@ class Restorer:
             return None
         return float(measured), float(trained)
 
+    def single_noise_level(self) -> bool:
+        """Whether the model was trained for one Gaussian noise level (unet-gauss25, laine19-gauss25 ...)."""
+        from .corruption.noise import Gaussian
+
+        noise = getattr(self.method, "noise", None)
+        return isinstance(noise, Gaussian) and noise.low == noise.high
+
     def mapped_level_low(self, image: Any, mapping: dict[str, float] | None, alpha: np.ndarray | None = None,
                          seen: bool = False) -> tuple[float, float] | None:
         """(measured, lowest) noise std on the network's scale when ``image`` (as given to :meth:`restore`, or
@@ -608,7 +620,7 @@ class Restorer:
                 import warnings
 
                 self.warn_level_mismatch = False
-                warnings.warn(mapped_noise_advice(*low), stacklevel=3)
+                warnings.warn(mapped_noise_advice(*low, self.single_noise_level()), stacklevel=3)
             return
         found = self.level_mismatch(image, alpha)
         if found is not None:

@@ -320,8 +320,11 @@ def test_a_multi_extension_fits_keeps_its_primary_keywords_and_says_what_is_not_
 
     rng = np.random.default_rng(0)
     sci = (100 + 20 * rng.standard_normal((64, 64))).astype(np.float32)
-    hdus = fits.HDUList([fits.PrimaryHDU(header=fits.Header({"EXPTIME": 30.0, "TELESCOP": "T1"})),
-                         fits.ImageHDU(sci, name="SCI", header=fits.Header({"BUNIT": "adu"})),
+    primary = fits.Header({"EXPTIME": 30.0, "TELESCOP": "T1", "CD1_1": 1e-4, "CD2_2": 1e-4})
+    primary.add_history("h1")
+    science = fits.Header({"BUNIT": "adu", "CDELT1": 2e-4, "CDELT2": 2e-4})
+    science.add_history("h2")
+    hdus = fits.HDUList([fits.PrimaryHDU(header=primary), fits.ImageHDU(sci, name="SCI", header=science),
                          fits.ImageHDU(np.zeros((64, 64), np.int16), name="DQ")])
     hdus.writeto(tmp_path / "m.fits")
     capsys.readouterr()
@@ -332,3 +335,5 @@ def test_a_multi_extension_fits_keeps_its_primary_keywords_and_says_what_is_not_
     with fits.open(tmp_path / "out.fits") as out:
         header = out[0].header
         assert header["EXPTIME"] == 30.0 and header["TELESCOP"] == "T1" and header["BUNIT"] == "adu"
+        # (the review: the primary's WCS is not mixed into the image's own, and both histories are kept)
+        assert "CD1_1" not in header and header["CDELT1"] == 2e-4 and {"h1", "h2"} <= set(header["HISTORY"])

@@ -372,7 +372,7 @@ def run(args: argparse.Namespace) -> int:
         elif maps[middle] and (low := restorer.mapped_level_low(frames[middle], maps[middle], info.alpha)):
             mismatched += 1
             if mismatched == 1:
-                warn(f"{path}: {mapped_noise_advice(*low)}")
+                warn(f"{path}: {mapped_noise_advice(*low, restorer.single_noise_level())}")
         if getattr(restorer.net, "blind_spot", False) and not subsampled_said and chroma_subsampled_jpeg(path):
             subsampled_said = True  # once, as above
             warn(f"{path}: a JPEG with chroma subsampling (4:2:0 or 4:2:2, as most cameras write): its noise is "
