@@ -214,7 +214,7 @@ def test_a_real_pairs_model_that_recorded_ignored_synthetic_options_still_resume
     assert read_checkpoint(model)[1]["step"] == 3
 
 
-def test_a_star_field_whose_range_leaves_its_noise_below_the_models_is_said(tmp_path, capsys):
+def test_a_star_field_whose_range_leaves_its_noise_below_the_models_is_said(tmp_path, capsys, monkeypatch):
     """An audit (science data): float counts with one bright star are mapped to [0, 1] by a range the star sets,
     where the sky's noise (20 counts) is 0.2/255, far under the default model's lowest level (5/255): its sky
     came back ~100 counts up, its noise not reduced, without a word. Now said (command line and Python); the
@@ -239,6 +239,15 @@ def test_a_star_field_whose_range_leaves_its_noise_below_the_models_is_said(tmp_
         warnings.simplefilter("always")
         Restorer("laine19-gauss5_50").restore(star)
     assert any("under half the lowest level" in str(w.message) for w in caught), [str(w.message) for w in caught]
+    # a stack of such planes too large for memory, streamed plane by plane (the review: not checked there)
+    from selfrestore import memory_check
+
+    tifffile.imwrite(tmp_path / "stars.tif", np.stack([star, star[::-1], star[:, ::-1]]), photometric="minisblack")
+    monkeypatch.setattr(memory_check, "physical_memory", lambda: 10**4)
+    capsys.readouterr()
+    assert main(["restore", str(tmp_path / "stars.tif"), "--model", "laine19-gauss5_50", "-o",
+                 str(tmp_path / "streamed.tif"), "--quiet"]) == 0
+    assert "under half the lowest level the model was trained on" in capsys.readouterr().err
 
 
 def test_the_std_image_is_in_the_datas_units_and_keeps_blank_pixels_and_pixel_size(tmp_path, rgb_image):

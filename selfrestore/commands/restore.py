@@ -486,9 +486,17 @@ def left_by(output: Path, frames: Sequence[np.ndarray]) -> bool:
     return len(planes) == len(frames) and all(p.shape[:2] == f.shape[:2] for p, f in zip(planes, frames))
 
 
-def plans(restorer: Restorer, planes: Sequence, stack_shape: Sequence[int], stack_axes: str) -> list[tuple]:
-    """(clipping decision, intensity map) of each plane of a stack streamed from its file (two passes)."""
+def plans(restorer: Restorer, planes: Sequence, stack_shape: Sequence[int], stack_axes: str,
+          path: Path | None = None) -> list[tuple]:
+    """(clipping decision, intensity map) of each plane of a stack streamed from its file (two passes); with
+    ``path``, the weak noise of a mapped stack said as for a stack restored in memory."""
+    from ..restore import mapped_noise_advice
+
     maps = restorer.stack_mappings(planes, stack_shape, stack_axes)
+    middle = len(planes) // 2
+    if path is not None and maps and maps[middle] and \
+            (low := restorer.mapped_level_low(planes[middle], maps[middle])):
+        warn(f"{path}: {mapped_noise_advice(*low, restorer.single_noise_level())}")
     return list(zip(restorer.stack_clipping(planes, stack_shape, stack_axes, mappings=maps), maps))
 
 
@@ -505,7 +513,7 @@ def restore_streaming(restorer: Restorer, path: Path, target: Path, args: argpar
         planes = restore_stack_streaming(
             path, target, lambda image, plan: restore(image, clipping_decision=plan[0], mapping=plan[1]),
             progress=not args.quiet, announce=None if args.quiet else warn,
-            std_target=std_path(target) if args.uncertainty else None, decide=lambda *stack: plans(restorer, *stack),
+            std_target=std_path(target) if args.uncertainty else None, decide=lambda *stack: plans(restorer, *stack, path=path),
             alpha_dropped=warn, keep_target=keep_target)  # alpha: said even with --quiet (data the output lacks)
     except NotStreamable:
         raise too_large from None
