@@ -513,7 +513,8 @@ def restore_streaming(restorer: Restorer, path: Path, target: Path, args: argpar
         planes = restore_stack_streaming(
             path, target, lambda image, plan: restore(image, clipping_decision=plan[0], mapping=plan[1]),
             progress=not args.quiet, announce=None if args.quiet else warn,
-            std_target=std_path(target) if args.uncertainty else None, decide=lambda *stack: plans(restorer, *stack, path=path),
+            std_target=std_path(target) if args.uncertainty else None,
+            decide=lambda *stack: plans(restorer, *stack, path=path),
             alpha_dropped=warn, keep_target=keep_target)  # alpha: said even with --quiet (data the output lacks)
     except NotStreamable:
         raise too_large from None
