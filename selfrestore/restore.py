@@ -259,19 +259,6 @@ def _as_numpy(image: Any) -> np.ndarray:
     return np.asarray(image)
 
 
-def mapped_noise_advice(measured: float, lowest: float, single_level: bool = False) -> str:
-    """What to say of :meth:`Restorer.mapped_level_low`'s finding, in the command line's and Python's words
-    (``single_level``: a model of one noise level, for which the default model, which measures the level, is
-    the first advice)."""
-    advice = ("use laine19-gauss5_50 (the default), which measures each image's level, or fit a model on your own "
-              "data (selfrestore fit)") if single_level else "check the result, or fit a model on your own data " \
-        "(selfrestore fit)"
-    return (f"its values are mapped to [0, 1] by their own range, where the noise is about {255 * measured:.2g}/255, "
-            f"under half the {'level' if single_level else 'lowest level'} the model was trained on "
-            f"({255 * lowest:g}/255): it may smooth away faint detail and bias faint areas and the background (bright "
-            f"outliers such as stars or hot pixels widen the range and make the noise weaker there); {advice}")
-
-
 def _checked_mapping(mapping: Any) -> dict[str, float] | None:
     """A ``mapping`` given to :meth:`Restorer.restore`: None or ``{"offset": o, "scale": s}`` with finite o and
     s > 0 (as :meth:`Restorer.mapping_for` and :meth:`Restorer.stack_mappings` give); else a UserError (an
@@ -568,13 +555,10 @@ class Restorer:
         the image alone (:func:`selfrestore.noise_check.noise_sigma` on the opaque, unclipped 2x2 blocks of a central
         crop of at most 2048 px a side), is under half or over twice that level, and no level was given: such a
         model then smooths too much or leaves noise. None otherwise, and where too little can be measured."""
-        from .corruption.noise import Gaussian
-
-        noise = getattr(self.method, "noise", None)
-        if not isinstance(noise, Gaussian) or noise.low != noise.high or noise.low == 0 or self.noise_params \
+        if not self.single_noise_level() or self.method.noise.low == 0 or self.noise_params \
                 or self.sensor_noise is not None:
             return None
-        measured, trained = _central_noise_sigma(image, alpha), noise.low
+        measured, trained = _central_noise_sigma(image, alpha), self.method.noise.low
         if not np.isfinite(measured) or trained / 2 <= measured <= 2 * trained:
             return None
         if measured > trained and self.takes_gray_as_colour(image):  # its colour view has the model's level
@@ -592,9 +576,9 @@ class Restorer:
                          seen: bool = False) -> tuple[float, float] | None:
         """(measured, lowest) noise std on the network's scale when ``image`` (as given to :meth:`restore`, or
         ``seen`` as it sees it) is mapped to [0, 1] (float counts, dim data: ``mapping``) and its noise there is
-        under half the lowest Gaussian level the model was trained on: a few bright pixels (stars, hot pixels)
-        set the map's range and leave the rest almost noise-free to the model, which then biases it (an audit:
-        a star field's sky came back 100 counts up, its noise not reduced). None otherwise, where a level is
+        under half the lowest Gaussian level the model was trained on (bright outliers such as stars widen the
+        map's range and leave the rest almost noise-free to the model, which may then bias it: an audit's star
+        field came back with its sky ~100 counts up, its noise not reduced). None otherwise, where a level is
         given, and for models without a Gaussian level."""
         from .corruption.noise import Gaussian
 
@@ -608,6 +592,22 @@ class Restorer:
             return None
         return float(measured), float(noise.low)
 
+    def weak_mapped_noise(self, image: Any, mapping: dict[str, float] | None, alpha: np.ndarray | None = None,
+                          seen: bool = False) -> str | None:
+        """What to say of :meth:`mapped_level_low`'s finding (the command line's and Python's words), or None;
+        for a model of one level, the default model, which measures the level, is the first advice."""
+        if not (low := self.mapped_level_low(image, mapping, alpha, seen)):
+            return None
+        (measured, lowest), single = low, self.single_noise_level()
+        advice = ("use laine19-gauss5_50 (the default), which measures each image's level, or fit a model on your "
+                  "own data (selfrestore fit)") if single else "check the result, or fit a model on your own data " \
+            "(selfrestore fit)"
+        return (f"its values are mapped to [0, 1] by their own range, where the noise is about "
+                f"{255 * measured:.2g}/255, under half the {'level' if single else 'lowest level'} the model was "
+                f"trained on ({255 * lowest:g}/255): it may smooth away faint detail and bias faint areas and the "
+                f"background (bright outliers such as stars or hot pixels widen the range and make the noise weaker "
+                f"there); {advice}")
+
     def _warn_level_mismatch(self, image: np.ndarray, mapping: dict[str, float] | None,
                              alpha: np.ndarray | None) -> None:
         """A Python warning, once per Restorer, for the first image whose noise level is far from the model's
@@ -616,11 +616,11 @@ class Restorer:
         if not self.warn_level_mismatch:
             return
         if mapping:
-            if low := self.mapped_level_low(image, mapping, alpha, seen=True):
+            if weak := self.weak_mapped_noise(image, mapping, alpha, seen=True):
                 import warnings
 
                 self.warn_level_mismatch = False
-                warnings.warn(mapped_noise_advice(*low, self.single_noise_level()), stacklevel=3)
+                warnings.warn(weak, stacklevel=3)
             return
         found = self.level_mismatch(image, alpha)
         if found is not None:

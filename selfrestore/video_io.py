@@ -325,10 +325,14 @@ def _folder_frames(folder: Path) -> list[Path]:
     return paths
 
 
+#: a frame file name: what comes before its last number, the number, what follows (no digit)
+FRAME_NUMBER = re.compile(r"(.*?)(\d+)(\D*)")
+
+
 def numbering(names: Sequence[str]) -> str | None:
     """The printf pattern all ``names`` follow (``f%03d.png`` for ``f000.png f001.png``; the last number in a
     name is the frame number), or None when they share none."""
-    parts = [re.fullmatch(r"(.*?)(\d+)(\D*)", name) for name in names]
+    parts = [FRAME_NUMBER.fullmatch(name) for name in names]
     if not parts or None in parts or len({(m.group(1), m.group(3)) for m in parts}) != 1:
         return None
     head, tail = (parts[0].group(k).replace("%", "%%") for k in (1, 3))
@@ -342,7 +346,7 @@ def numbering_gaps(names: Sequence[str]) -> list[tuple[str, str]]:
     :func:`numbering`) skip: a frame pattern refuses a missing frame, a folder takes its files as consecutive."""
     if numbering(names) is None:
         return []
-    numbers = [int(re.fullmatch(r"(.*?)(\d+)(\D*)", name).group(2)) for name in names]  # type: ignore[union-attr]
+    numbers = [int(FRAME_NUMBER.fullmatch(name).group(2)) for name in names]  # type: ignore[union-attr]
     return [(names[i], names[i + 1]) for i in range(len(names) - 1) if numbers[i + 1] - numbers[i] != 1]
 
 

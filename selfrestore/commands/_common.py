@@ -51,13 +51,14 @@ def command_device(name: str) -> "torch.device":
 EIGHT_BIT_SUFFIXES = (".jpg", ".jpeg", ".webp", ".bmp")
 
 
-def say_if_depth_lost(target: Path, bit_depth: int, source: object) -> None:
-    """Warn when the deeper than 8-bit ``source`` goes to ``target``, a format of 8 bits per channel: outputs
-    keep the input's bit depth where the format can hold it, and say so where it cannot."""
-    if bit_depth > 8 and target.suffix.lower() in EIGHT_BIT_SUFFIXES:
-        depth = "float" if bit_depth > 16 else f"{bit_depth}-bit"
-        warn(f"{target}: {target.suffix} holds 8 bits per channel; the {depth} {source} is written with 8 "
-             "(choose .png or .tif to keep its depth)")
+def say_if_depth_lost(target: Path, dtype: str, source: object) -> None:
+    """Warn when ``source``, of a pixel type ``dtype`` deeper than 8 bits, goes to ``target``, a format of 8
+    bits per channel: outputs keep the input's bit depth where the format can hold it, and say so where not."""
+    from ..io import depth_name
+
+    if dtype != "uint8" and target.suffix.lower() in EIGHT_BIT_SUFFIXES:
+        warn(f"{target}: {target.suffix} holds 8 bits per channel; the {depth_name(dtype)} {source} is written "
+             "with 8 (choose .png or .tif to keep its depth)")
 
 
 def say_if_unfinished(model: object, header: dict) -> None:

@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     frames, info = load_frames(args.frames, args.task, minimum=1 if single else 2)
     mapping = burst_mapping(frames, output, info, header if args.model else {},
                             dim=args.adapt > 0 if not args.model else _maps_dim_data(args.model, header))
-    say_if_depth_lost(output, 16 if info is None else info.bit_depth, "burst")  # (raw camera files: 16-bit RGB)
+    say_if_depth_lost(output, "uint16" if info is None else info.dtype, "burst")  # (raw camera files: 16-bit)
     if mapping:  # one map for the whole burst: frames mapped apart would no longer agree
         frames = (frames - mapping["offset"]) / mapping["scale"]
     height, width = frames.shape[-2:]

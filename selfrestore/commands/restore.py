@@ -238,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
     from ..io import (chroma_subsampled_jpeg, clipped_share, read_frames, stack_target_problem, type_range,
                       write_frames)
     from ..memory_check import check_fits_in_memory
-    from ..restore import Restorer, mapped_noise_advice
+    from ..restore import Restorer
     from ..size_check import recorded_warning
 
     if args.blurry or args.noisy:
@@ -369,10 +369,10 @@ def run(args: argparse.Namespace) -> int:
             mismatched += 1
             if mismatched == 1:  # once: a folder of such images would repeat it for each
                 warn(mismatch)
-        elif maps[middle] and (low := restorer.mapped_level_low(frames[middle], maps[middle], info.alpha)):
+        elif maps[middle] and (weak := restorer.weak_mapped_noise(frames[middle], maps[middle], info.alpha)):
             mismatched += 1
             if mismatched == 1:
-                warn(f"{path}: {mapped_noise_advice(*low, restorer.single_noise_level())}")
+                warn(f"{path}: {weak}")
         if getattr(restorer.net, "blind_spot", False) and not subsampled_said and chroma_subsampled_jpeg(path):
             subsampled_said = True  # once, as above
             warn(f"{path}: a JPEG with chroma subsampling (4:2:0 or 4:2:2, as most cameras write): its noise is "
@@ -454,7 +454,7 @@ def check_output_holds(source: Path, target: Path, images: Sequence[np.ndarray],
     if info.alpha is not None and target.suffix.lower() in NO_ALPHA_SUFFIXES:
         warn(f"{target}: {target.suffix} cannot hold the alpha channel of {source}; it is left out (choose .png, "
              f".tif or .webp to keep it)")
-    say_if_depth_lost(target, info.bit_depth, source)
+    say_if_depth_lost(target, info.dtype, source)
     if target.suffix.lower() in NO_ORIENTATION_SUFFIXES and exif_orientation(info.exif) is not None:
         warn(f"{target}: {source} is shown rotated or mirrored (EXIF orientation {exif_orientation(info.exif)}), "
              f"which {target.suffix} cannot say; the output shows the pixels as stored (choose .png, .jpg, .tif "
@@ -490,13 +490,11 @@ def plans(restorer: Restorer, planes: Sequence, stack_shape: Sequence[int], stac
           path: Path | None = None) -> list[tuple]:
     """(clipping decision, intensity map) of each plane of a stack streamed from its file (two passes); with
     ``path``, the weak noise of a mapped stack said as for a stack restored in memory."""
-    from ..restore import mapped_noise_advice
-
     maps = restorer.stack_mappings(planes, stack_shape, stack_axes)
     middle = len(planes) // 2
-    if path is not None and maps and maps[middle] and \
-            (low := restorer.mapped_level_low(planes[middle], maps[middle])):
-        warn(f"{path}: {mapped_noise_advice(*low, restorer.single_noise_level())}")
+    if path is not None and maps and maps[middle] and (weak := restorer.weak_mapped_noise(planes[middle],
+                                                                                        maps[middle])):
+        warn(f"{path}: {weak}")
     return list(zip(restorer.stack_clipping(planes, stack_shape, stack_axes, mappings=maps), maps))
 
 

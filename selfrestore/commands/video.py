@@ -410,8 +410,7 @@ def run(args: argparse.Namespace) -> int:
     if output_kind(args.output) in ("pattern", "folder"):  # frames of a 16-bit video to .jpg ...: said
         first = next(iter(output_paths(args.output, reader.info)), None)
         if first is not None:
-            say_if_depth_lost(first.parent / f"*{first.suffix}", {"uint8": 8, "uint16": 16}.get(reader.info.dtype, 32),
-                              args.input)
+            say_if_depth_lost(first.parent / f"*{first.suffix}", reader.info.dtype, args.input)
     options = {"stack": args.stack} if args.method == "mf2f" else {}
     options["warp_loss"] = args.warp_loss
     method = METHODS.get(args.method)(noise=None, **options)
