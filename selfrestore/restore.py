@@ -555,10 +555,13 @@ class Restorer:
         the image alone (:func:`selfrestore.noise_check.noise_sigma` on the opaque, unclipped 2x2 blocks of a central
         crop of at most 2048 px a side), is under half or over twice that level, and no level was given: such a
         model then smooths too much or leaves noise. None otherwise, and where too little can be measured."""
-        if not self.single_noise_level() or self.method.noise.low == 0 or self.noise_params \
+        from .corruption.noise import Gaussian
+
+        noise = getattr(self.method, "noise", None)
+        if not isinstance(noise, Gaussian) or noise.low != noise.high or noise.low == 0 or self.noise_params \
                 or self.sensor_noise is not None:
             return None
-        measured, trained = _central_noise_sigma(image, alpha), self.method.noise.low
+        measured, trained = _central_noise_sigma(image, alpha), noise.low
         if not np.isfinite(measured) or trained / 2 <= measured <= 2 * trained:
             return None
         if measured > trained and self.takes_gray_as_colour(image):  # its colour view has the model's level
