@@ -20,7 +20,7 @@ Restore images and videos from corrupted data alone: train (or fine-tune) a rest
 noisy / blurry data without any clean target, then restore.
 
 typical use:
-  selfrestore demo                                   # a tour in seconds on a bundled image (--train: 1-2 min)
+  selfrestore demo                                   # a tour in seconds on a bundled image (--train: minutes)
   selfrestore inspect noisy_dir/                     # measure the noise, get a method and a command
   selfrestore models                                 # the pretrained models shipped with the package
   selfrestore fit noisy_dir/ --method n2v -o my.safetensors

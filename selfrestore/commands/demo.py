@@ -17,14 +17,14 @@ Corrupt a bundled photograph (scikit-image's astronaut) with Gaussian noise sigm
 ever using the clean image for training, and write clean.png, noisy.png, restored.png and comparison.png
 (clean | noisy | restored) into the -o folder. Uses the best shipped pretrained model for gauss25 when there
 is one (unless --train); otherwise trains Noise2Noise on two noisy shots of the image for --steps steps
-(about 1-2 minutes on a laptop CPU) into demo_n2n.safetensors there. The clean image is used only to print
+(a few minutes on a CPU) into demo_n2n.safetensors there. The clean image is used only to print
 PSNR.
 
 These files are the demo's own: running it again replaces them (other files in the folder are left alone).
 
 examples:
   selfrestore demo                             # a shipped model restores the noisy crop: a few seconds
-  selfrestore demo --train -o my-demo          # train Noise2Noise on the image first (600 steps, 1-2 minutes)
+  selfrestore demo --train -o my-demo          # train Noise2Noise on the image first (600 steps, minutes)
   selfrestore demo --size 512                  # the whole bundled image
 """
 
@@ -39,8 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the `selfrestore demo` command to the CLI's subparsers."""
     p = add_parser(sub, "demo", SUMMARY, DESCRIPTION)
     p.add_argument("-o", "--output", default="selfrestore-demo",
-                   help="folder for the demo images (its clean.png, noisy.png, restored.png, comparison.png and "
-                        "demo_n2n.safetensors are replaced)")
+                   help="folder for the demo images (its clean.png, noisy.png, restored.png and comparison.png are "
+                        "replaced; with --train, demo_n2n.safetensors too; a model file of an earlier --train run is "
+                        "left there)")
     p.add_argument("--steps", type=positive_int, default=600,
                    help="training steps (with --train, or when no shipped model fits)")
     p.add_argument("--size", type=int, default=256,

@@ -27,7 +27,8 @@ in the list; a file given twice is scored once), restored, and scored. The clean
 PSNR is computed on the output rounded to 8 bits, over the full image and all channels; SSIM as in
 Wang et al. 2004 (11x11 Gaussian window, per channel, averaged). LPIPS (AlexNet, lower = closer) and NIQE
 (no reference, lower = more natural) are added when the perceptual extras are installed
-(`scripts/fetch_perceptual_assets.sh`; see `--perceptual`).
+(`scripts/fetch_perceptual_assets.sh`, into $SELFRESTORE_CACHE/perceptual if that variable is set, else
+${XDG_CACHE_HOME:-~/.cache}/selfrestore/perceptual; see `--perceptual`).
 """
 
 SUMMARY = "score a model on clean images corrupted with a fixed seed"  # its line in `selfrestore --help`

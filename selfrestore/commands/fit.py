@@ -76,7 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="self-supervision method; default: from the data given: n2n for --pairs or --synthetic, "
                         "selfir for --blurry/--noisy, nb2nb for noisy images alone (no noise model needed). "
                         + METHOD_GUIDE)
-    p.add_argument("--noise", default=None, metavar="MODEL",
+    p.add_argument("--noise", default=None, metavar="NOISE",
                    help="noise model, e.g. gauss25, gauss5_50, poisson30, impulse0.5 (needed by --synthetic "
                         "and by likelihood-based methods)")
     p.add_argument("--synthetic", action="store_true", default=None,

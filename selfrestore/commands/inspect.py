@@ -219,6 +219,20 @@ def video_advice(videos: list[str], sigma: float | None, correlation: float | No
     return lines
 
 
+def time_series_advice(stacks: list[str], noise_name: str | None = None) -> list[str]:
+    """What else suits TIFF stacks with a time axis: fine-tuning on their frames with ``selfrestore video``
+    (with the mean-seeking L2 loss when the noise grows with brightness, as :func:`video_advice`)."""
+    if not stacks:
+        return []
+    shot = bool(noise_name) and noise_name.startswith(("poisson", "pg"))
+    stack = Path(stacks[0])
+    out = stack.with_name(stack.stem + "_denoised" + stack.suffix)
+    return [f"{shell_words(stacks[:3])}{' ...' if len(stacks) > 3 else ''}: time series (a T axis). Also worth a "
+            f"try: fine-tune a denoiser on a series' own frames (frame-to-frame, no clean data), e.g. "
+            f"selfrestore video {shell_words([stack])} -o {shell_words([out])} --method f2f --offline"
+            + (" --warp-loss l2" if shot else "")]
+
+
 def run(args: argparse.Namespace) -> int:
     """Measure the noise of the images or videos and print the report and the advice (JSON with --json);
     returns 0 (unreadable inputs are warned about and skipped)."""
@@ -258,6 +272,7 @@ def run(args: argparse.Namespace) -> int:
     rows, kinds = [], Counter()
     unreadable: set[str] = set()  # files named on the command line that the advice must not name back
     subsampled: list[str] = []  # JPEGs with chroma subsampling: no blind-spot model for them
+    time_series: list[str] = []  # TIFF stacks with a time axis: `selfrestore video` fine-tunes on their frames
 
     def measure(name: str, frame: np.ndarray, dtype: str, suffix: str, planes: int,
                 usable: np.ndarray | None = None) -> None:
@@ -316,6 +331,8 @@ def run(args: argparse.Namespace) -> int:
             unreadable.add(str(path))
             continue
         middle = len(frames) // 2
+        if "T" in info.stack_axes and info.stack_shape[info.stack_axes.index("T")] > 1:
+            time_series.append(str(path))
         alpha = info.alpha if info.alpha is None or info.alpha.ndim == 2 else info.alpha.reshape(
             -1, *info.alpha.shape[-2:])[middle]  # a stack's alphas: the measured plane's
         usable = None if alpha is None or alpha.shape != frames[middle].shape[:2] else alpha > 0
@@ -415,6 +432,7 @@ def run(args: argparse.Namespace) -> int:
         advice_lines = list(advice(None if floats else float(np.median(sigmas)), correlation, readable,
                                    noise_name=noise_name, subsampled=subsampled,
                                    measured=images_measured, data_map=data_map))
+        advice_lines += time_series_advice([item for item in time_series if item not in unreadable], noise_name)
     for line in advice_lines:
         say(line)
     if args.json:

@@ -51,8 +51,9 @@ def describe(header: dict) -> list[str]:
             lines.append(f"status   UNFINISHED: {unfinished}")
     if header.get("data"):
         kind = _data_kind(name, bool(header.get("synthetic")), len(header["data"]))
-        lines.append(f"data     {', '.join(map(str, header['data']))} ({kind}"
-                     + (", fresh noise every batch" if header.get("redraw") else "") + ")")
+        if header.get("redraw"):  # --redraw: not corrupted once
+            kind = kind.replace(" corrupted once", " corrupted afresh every batch (--redraw)")
+        lines.append(f"data     {', '.join(map(str, header['data']))} ({kind})")
     defaults = _data_option_defaults(name)
     given = {k: v for k, v in (header.get("data_options") or {}).items()
              if v not in (None, False, "", []) and v != defaults.get(k)}

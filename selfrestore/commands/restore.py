@@ -94,7 +94,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     n.add_argument("--noise-pg", type=float, nargs=2, metavar=("A", "B"),
                    help="Poisson-Gaussian (shot + read) noise, variance A x + B^2 on the 0-1 scale of 8/16-bit "
                         "images (float data: in its own units; `selfrestore inspect` reports it as pgA_B): "
-                        "restored with a Gaussian model (default laine19-gauss5_50) through the generalised "
+                        "restored with a Gaussian model that takes the noise level (a laine19 model: default "
+                        "laine19-gauss5_50) through the generalised "
                         "Anscombe transform")
     add_runtime_options(p)
     p.set_defaults(func=run)

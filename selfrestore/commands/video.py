@@ -18,8 +18,9 @@ if TYPE_CHECKING:
     from ..video_io import VideoInfo
 
 DESCRIPTION = """\
-Denoise a video without any clean data: start from a pretrained denoiser and fine-tune it on the video
-itself with the frame-to-frame loss (the network's output for frame t, warped by the optical flow onto
+Denoise a video without any clean data of it: start from a pretrained denoiser (the default starts,
+unet-gauss25 and fastdvd-gauss25, were trained on synthetic noise: `selfrestore models` says how) and fine-tune
+it on the video itself with the frame-to-frame loss (the network's output for frame t, warped by the optical flow onto
 frame t-1, must match the noisy frame t-1; occluded pixels are ignored).
 
   --method f2f   a single-frame network (Ehret et al. 2019)
