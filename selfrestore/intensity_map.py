@@ -8,6 +8,11 @@ from typing import Iterable
 import numpy as np
 
 DIM_LIMIT = 1 / 4  #: data whose bright end lies below this share of [0, 1] is mapped (intensity_mapping's ``dim``)
+#: a map that leaves the noise under half a Gaussian model's lowest level is narrowed (:func:`noise_aware`) so that
+#: the noise reaches the network at this many times that level (at most the highest): benchmarks/star_field_map.py
+NOISE_AWARE_FACTOR = 2.5
+#: float data in about [0, 1] with at least this share of its values below 0 (a bias-subtracted sky) is shifted
+NEGATIVE_SHARE = 1 / 4
 
 
 def intensity_mapping(images: Iterable[np.ndarray], seed: int = 0, per_image: int = 20000, dim: bool = False
@@ -76,6 +81,34 @@ def mapping_from_samples(raw: np.ndarray, signal: np.ndarray, dim: bool = False)
         return None
     low, high = (float(v) for v in np.percentile(raw, [0.1, 99.9]))
     return {"offset": low, "scale": max(high - low, 1e-12)}
+
+
+def noise_aware(mapping: dict[str, float], measured: float, levels: tuple[float, float]) -> dict[str, float]:
+    """``mapping`` narrowed where the noise it leaves (``measured``, std on the mapped scale) is under half the
+    lowest of a Gaussian model's ``levels`` (low, high; where ``Restorer.mapped_level_low`` warned, and only
+    there: data whose noise the map leaves in or near the model's levels is mapped as before): the scale
+    shrinks so that the noise becomes ``NOISE_AWARE_FACTOR`` x low (at most high), the offset (the low end)
+    is kept, so a flat background sits a few noise stds above 0 and bright outliers (stars) go past 1. A star
+    field mapped by its range (stars set it) left the sky's noise at ~0.2/255 and the default model raised the
+    sky by ~3 sigma, its noise not reduced (``benchmarks/results/star_field_map.md``). ``mapping`` as it is
+    otherwise (and where the noise could not be measured, or is 0)."""
+    low, high = levels
+    if not (np.isfinite(measured) and 0 < measured < low / 2):
+        return mapping
+    return {"offset": mapping["offset"], "scale": mapping["scale"] * measured / min(NOISE_AWARE_FACTOR * low, high)}
+
+
+def negative_background_mapping(image: np.ndarray) -> dict[str, float] | None:
+    """For float data in about [0, 1] whose background lies at or below 0 (bias-subtracted data: at least
+    ``NEGATIVE_SHARE`` of its finite values negative, which 8/16-bit data never is): the shift
+    ``offset`` = its 0.1th percentile, ``scale`` 1, that puts the background a few noise stds above 0, as the
+    networks' training images are (unshifted, the default model pulled such a sky of noise 0.08 up by 0.1
+    sigma: ``benchmarks/results/star_field_map.md``); else None."""
+    values = np.asarray(image, np.float32).reshape(-1)
+    values = values[np.isfinite(values)]
+    if not values.size or np.count_nonzero(values < 0) < NEGATIVE_SHARE * values.size:
+        return None
+    return {"offset": float(np.percentile(values, 0.1)), "scale": 1.0}
 
 
 def _block_means(image: np.ndarray, block: int = 4) -> np.ndarray:

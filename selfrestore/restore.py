@@ -579,10 +579,12 @@ class Restorer:
                          seen: bool = False) -> tuple[float, float] | None:
         """(measured, lowest) noise std on the network's scale when ``image`` (as given to :meth:`restore`, or
         ``seen`` as it sees it) is mapped to [0, 1] (float counts, dim data: ``mapping``) and its noise there is
-        under half the lowest Gaussian level the model was trained on (bright outliers such as stars widen the
+        under half the lowest Gaussian level the model was trained on (bright outliers such as stars widen a
         map's range and leave the rest almost noise-free to the model, which may then bias it: an audit's star
-        field came back with its sky ~100 counts up, its noise not reduced). None otherwise, where a level is
-        given, and for models without a Gaussian level."""
+        field came back with its sky ~100 counts up, its noise not reduced). An image's own map
+        (:meth:`mapping_for`, :meth:`stack_mappings`) is narrowed to avoid this (:meth:`_fitted_map`): what is
+        left is a model's recorded map, a map given to :meth:`restore`, or noise that could not be measured
+        there. None otherwise, where a level is given, and for models without a Gaussian level."""
         from .corruption.noise import Gaussian
 
         noise = getattr(self.method, "noise", None)
@@ -605,7 +607,8 @@ class Restorer:
         advice = ("use laine19-gauss5_50 (the default), which measures each image's level, or fit a model on your "
                   "own data (selfrestore fit)") if single else "check the result, or fit a model on your own data " \
             "(selfrestore fit)"
-        return (f"its values are mapped to [0, 1] by their own range, where the noise is about "
+        whose = "the model's recorded map" if self.intensity and mapping == self.intensity else "the map given"
+        return (f"its values are mapped to [0, 1] by {whose}, where the noise is about "
                 f"{255 * measured:.2g}/255, under half the {'level' if single else 'lowest level'} the model was "
                 f"trained on ({255 * lowest:g}/255): it may smooth away faint detail and bias faint areas and the "
                 f"background (bright outliers such as stars or hot pixels widen the range and make the noise weaker "
@@ -647,7 +650,26 @@ class Restorer:
         if self.intensity:  # what the model was trained on, as it was
             return self.intensity
         found = intensity_mapping([image], dim=self.maps_dim_data)
-        return found if self._dim_map_fits(image, found) else None
+        return self._fitted_map(image, found if self._dim_map_fits(image, found) else None)
+
+    def _fitted_map(self, image: np.ndarray, mapping: dict[str, float] | None) -> dict[str, float] | None:
+        """``mapping`` (an image's or a group's own, not a model's recorded one) made to suit the model: an
+        unmapped image with a background at or below 0 is shifted (shipped models only: a user's model may have
+        been trained on such data as it is; :func:`~selfrestore.intensity_map.negative_background_mapping`); a
+        map whose noise on the network's scale (measured on ``image`` as :meth:`mapped_level_low`) is under half
+        the lowest level of a Gaussian model is narrowed (:func:`~selfrestore.intensity_map.noise_aware`),
+        unless a level is given. Other images that are not mapped stay unmapped."""
+        from .corruption.noise import Gaussian
+        from .intensity_map import negative_background_mapping, noise_aware
+
+        if mapping is None and self.shipped and self.sensor_noise is None:
+            mapping = negative_background_mapping(image)
+        noise = getattr(self.method, "noise", None)
+        if not mapping or not isinstance(noise, Gaussian) or noise.low <= 0 or self.noise_params \
+                or self.sensor_noise is not None:
+            return mapping
+        measured = _central_noise_sigma(self.to_model_scale(image, mapping))
+        return noise_aware(mapping, measured, (float(noise.low), float(noise.high)))
 
     def _dim_map_fits(self, image: np.ndarray, mapping: dict[str, float] | None) -> bool:
         """False when ``mapping`` is a dim map (``scale`` < 1, data on the [0, 1] scale) that would take the
@@ -771,7 +793,7 @@ class Restorer:
             found = intensity_mapping(iter(_PlanesAsIn(planes, group, self.channels, blanks)),
                                       per_image=samples_per_frame(len(group)), dim=self.maps_dim_data)
             middle = _array_in(planes[group[len(group) // 2]], self.channels)[0]
-            found = found if self._dim_map_fits(middle, found) else None
+            found = self._fitted_map(middle, found if self._dim_map_fits(middle, found) else None)
             for i in group:
                 maps[i] = found
         return maps
