@@ -55,7 +55,7 @@ class ImageInfo:
     exif: bytes | None = None          #: EXIF block (``Exif\0\0`` + TIFF header ...), written back likewise
     stack_shape: tuple[int, ...] = ()  #: a TIFF stack's leading axes (z, time, channel ...): () for one image
     stack_axes: str = ""               #: their tifffile axis letters, e.g. "Z" or "TZC"
-    blank: np.ndarray | None = None    #: float images: where the input held NaN (blank pixels), put back on writing
+    blank: np.ndarray | None = None    #: float images: where the input held NaN or +-inf (blank pixels), NaN on writing
     fits_header: str | None = None     #: a FITS image's header (WCS, exposure ...), written back unchanged
     fits_dropped: tuple = ()           #: the other HDUs of a multi-extension FITS (masks, tables), not written
     tiff_tags: tuple = ()              #: TIFF tags carried to the output: GeoTIFF / GDAL (code, type, count, value)
@@ -728,9 +728,9 @@ def stored_to_float_image(array: np.ndarray, path: Path, meta: dict) -> tuple[np
     elif channels > 4:
         raise ImageReadError(f"{path}: {channels} channels; expected gray, RGB or RGBA")
     blank = None
-    if dtype == "float32" and np.isnan(pixels).any():  # blank pixels (astronomy): the network sees the median
-        blank = np.isnan(pixels)
-        pixels = np.where(blank, np.nanmedian(pixels) if not blank.all() else 0.0, pixels).astype(np.float32)
+    if dtype == "float32" and not np.isfinite(pixels).all():  # blank pixels (astronomy; +-inf of a ratio image
+        blank = ~np.isfinite(pixels)                            # too): the network sees the median, they go back NaN
+        pixels = np.where(blank, np.median(pixels[~blank]) if not blank.all() else 0.0, pixels).astype(np.float32)
     pixels = np.ascontiguousarray(pixels)
     return pixels, ImageInfo(dtype=dtype, channels=pixels.shape[2], alpha=alpha, source=str(path), blank=blank,
                              **meta)

@@ -614,6 +614,28 @@ class Restorer:
                 f"background (bright outliers such as stars or hot pixels widen the range and make the noise weaker "
                 f"there); {advice}")
 
+    def beyond_recorded_map(self, image: Any, mapping: dict[str, float] | None) -> str | None:
+        """What to say when ``image`` (as given to :meth:`restore`) goes to the network through the map the model
+        recorded in training (``fit`` on float counts or dim data) and lands far outside [0, 1] there (its
+        0.1-99.9th percentiles beyond -0.5 .. 1.5): brighter (or another kind of) data than the model was trained
+        on, which it restores badly (an audit: a model fitted on 12-bit data took a 14-bit exposure of the
+        same scene from error 1646 to 2993, an 8-bit photo to saturation). None otherwise."""
+        if not self.intensity or mapping != self.intensity:
+            return None
+        values = _array_in(image, self.channels)[0]
+        finite = values[np.isfinite(values)]
+        if not finite.size:
+            return None
+        sample = finite[np.random.default_rng(0).integers(0, finite.size, min(finite.size, 100000))]
+        low, high = (float(v) for v in np.percentile(self.to_model_scale(sample, mapping), [0.1, 99.9]))
+        if -0.5 <= low and high <= 1.5:
+            return None
+        top = mapping["offset"] + mapping["scale"]
+        return (f"its values reach {low:.2g} .. {high:.2g} on the network's scale through the map the model was "
+                f"trained with (data from {mapping['offset']:.4g} to {top:.4g} on the 0-1 scale of its type, or in "
+                "its units for float data, went to [0, 1]): far from what it was trained on, it may restore badly; "
+                "fit a model on such images (or on data that spans both)")
+
     def _warn_level_mismatch(self, image: np.ndarray, mapping: dict[str, float] | None,
                              alpha: np.ndarray | None) -> None:
         """A Python warning, once per Restorer, for the first image whose noise level is far from the model's
@@ -622,7 +644,12 @@ class Restorer:
         if not self.warn_level_mismatch:
             return
         if mapping:
-            if weak := self.weak_mapped_noise(image, mapping, alpha, seen=True):
+            if beyond := self.beyond_recorded_map(image, mapping):
+                import warnings
+
+                self.warn_level_mismatch = False
+                warnings.warn(beyond, stacklevel=3)
+            elif weak := self.weak_mapped_noise(image, mapping, alpha, seen=True):
                 import warnings
 
                 self.warn_level_mismatch = False

@@ -767,12 +767,12 @@ def run(args: argparse.Namespace) -> int:
         refuse_resume_without_data(args, header)
     fingerprint = data_fingerprint(data_paths(args))
     recorded_print = (header or {}).get("data_fingerprint")
-    if recorded_print and fingerprint and recorded_print != fingerprint and ignored_kernels:
+    if recorded_print and fingerprint and fingerprints_differ(recorded_print, fingerprint) and ignored_kernels:
         fingerprint = data_fingerprint([*data_paths(args), ignored_kernels])
-    if recorded_print and fingerprint and recorded_print != fingerprint:
+    if recorded_print and fingerprint and fingerprints_differ(recorded_print, fingerprint):
         raise UserError(f"{out}: its training data changed since the run began ({recorded_print['files']} files "
-                        f"then, {fingerprint['files']} now, or their names or sizes differ): the resumed run would "
-                        "train on other images; resume with the data as it was, or choose another -o")
+                        f"then, {fingerprint['files']} now, or their names, sizes or contents differ): the resumed "
+                        "run would train on other images; resume with the data as it was, or choose another -o")
     maps_dim = header is None or bool(header.get("maps_dim_data"))  # a run begun before: its data scale stays
     args.maps_dim_data = maps_dim  # for the methods' own sources (make_source)
     # the methods' own sources (blurry + noisy pairs, bursts) map float counts and dim data since stop 38: not in
@@ -862,6 +862,7 @@ def data_fingerprint(paths: Sequence[str | os.PathLike]) -> dict[str, object] | 
         return None
     suffixes = {*IMAGE_SUFFIXES, *FITS_SUFFIXES, *RAW_SUFFIXES, ".mat", ".npy", ".npz"}
     entries = []
+    content = hashlib.sha1()
     try:
         for number, given in enumerate(paths):  # by position: the same data given by another path still matches
             root = Path(given)
@@ -871,9 +872,33 @@ def data_fingerprint(paths: Sequence[str | os.PathLike]) -> dict[str, object] | 
                 if path.suffix.lower() in suffixes and not any(part.startswith(".") for part in relative.parts) \
                         and not is_loss_plot(path):
                     entries.append(f"{number}|{relative.as_posix()}|{path.stat().st_size}")
+                    content.update(_content_sample(path))
     except OSError:  # a folder that cannot be listed, a file gone meanwhile: the data's readers say what is wrong
         return None
-    return {"files": len(entries), "sha1": hashlib.sha1("\n".join(entries).encode()).hexdigest()}
+    return {"files": len(entries), "sha1": hashlib.sha1("\n".join(entries).encode()).hexdigest(),
+            "content": content.hexdigest()}
+
+
+CONTENT_SAMPLE = 4096  #: bytes read at the start, middle and end of each data file for the data fingerprint
+
+
+def _content_sample(path: Path) -> bytes:
+    """Three ``CONTENT_SAMPLE``-byte pieces of the file (start, middle, end): an uncompressed TIFF rewritten with
+    other pixels keeps its name and size, and only its content tells (an audit resumed on changed data)."""
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        pieces = []
+        for start in (0, max(size // 2 - CONTENT_SAMPLE // 2, 0), max(size - CONTENT_SAMPLE, 0)):
+            handle.seek(start)
+            pieces.append(handle.read(CONTENT_SAMPLE))
+    return b"".join(pieces)
+
+
+def fingerprints_differ(recorded: dict, now: dict) -> bool:
+    """Whether two :func:`data_fingerprint` records differ: in files, names or sizes, or in content where both
+    record it (a model begun before contents were sampled is compared by names and sizes only)."""
+    keys = ("files", "sha1") + (("content",) if "content" in recorded and "content" in now else ())
+    return any(recorded.get(key) != now.get(key) for key in keys)
 
 
 def hold_out(source: DataSource, args: argparse.Namespace) -> tuple[DataSource, list[dict] | None]:
@@ -927,12 +952,30 @@ def check_noise_independence(method: Method, source: DataSource, args: argparse.
     from ..noise_check import check_images
 
     record, warning = check_images(images, method.name)
+    if not warning and (subsampled := subsampled_jpegs(args)):
+        more = ", ..." if len(subsampled) > 1 else ""
+        warning = (f"{len(subsampled)} of the training images ({subsampled[0]}{more}) "
+                   f"are JPEGs with chroma subsampling (4:2:0 or 4:2:2, as most cameras write): their colour noise "
+                   f"is spread over neighbouring pixels, which the measured correlation (of the channels' mean) "
+                   f"does not show, and {method.name} assumes independent noise per pixel; it will keep much of "
+                   "the colour noise. Train on raw or uncompressed data if you have it, or on two shots of each "
+                   "scene (--pairs, Noise2Noise)")
     if warning:
         warn(warning)
     elif record and not args.quiet:
         print(f"noise check: neighbour correlation {record['neighbour_correlation']:.3f} (independent enough for "
               f"{method.name}; limit {record['limit']})")
     return record
+
+
+def subsampled_jpegs(args: argparse.Namespace) -> list[Path]:
+    """The colour JPEGs with chroma subsampling among the training files (:func:`selfrestore.io.
+    chroma_subsampled_jpeg`: only their headers are read)."""
+    from ..file_lists import list_images
+    from ..io import chroma_subsampled_jpeg
+
+    paths, _ = list_images([*map(str, args.data or []), *map(str, args.pairs or [])])
+    return [path for path in paths if chroma_subsampled_jpeg(path)]
 
 
 def size_check_pending(header: dict, side: int) -> bool:

@@ -370,6 +370,10 @@ def run(args: argparse.Namespace) -> int:
             mismatched += 1
             if mismatched == 1:  # once: a folder of such images would repeat it for each
                 warn(mismatch)
+        elif maps[middle] and (beyond := restorer.beyond_recorded_map(frames[middle], maps[middle])):
+            mismatched += 1
+            if mismatched == 1:
+                warn(f"{path}: {beyond}")
         elif maps[middle] and (weak := restorer.weak_mapped_noise(frames[middle], maps[middle], info.alpha)):
             mismatched += 1
             if mismatched == 1:

@@ -1,0 +1,101 @@
+"""The `fit` audit of stop 41: a resume on data rewritten in place, colour JPEGs with chroma subsampling,
++-inf pixels in float data, a model fitted on dim data restoring brighter data."""
+import warnings
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from selfrestore.checkpoint import read_checkpoint, update_header
+from selfrestore.cli import main
+from selfrestore.io import write_image
+
+FIT = ["--width", "4", "--depth", "2", "--patch-size", "32", "--batch-size", "2", "--no-amp", "--quiet"]
+
+
+def _noisy(rgb_image, seed=0):
+    rng = np.random.default_rng(seed)
+    return np.clip(rgb_image + rng.normal(0, 0.1, rgb_image.shape), 0, 1).astype(np.float32)
+
+
+def test_resume_refuses_data_rewritten_with_other_pixels_of_the_same_size(tmp_path, capsys):
+    """An uncompressed TIFF rewritten with other data keeps its name and size: the fingerprint of names and sizes
+    let `--resume` train on other images silently (an audit). Samples of the files' content now count too; a
+    model recorded before them (no "content") still resumes on names and sizes."""
+    data = tmp_path / "stacks"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        tifffile.imwrite(data / f"{name}.tif", rng.integers(0, 4096, (48, 48), dtype=np.uint16))
+    model = tmp_path / "m.safetensors"
+    assert main(["fit", str(data), "--method", "n2v", *FIT, "--steps", "2", "-o", str(model)]) == 0
+    tifffile.imwrite(data / "a.tif", rng.integers(0, 4096, (48, 48), dtype=np.uint16))  # same shape, same size
+    capsys.readouterr()
+    assert main(["fit", str(data), "-o", str(model), "--resume", "--steps", "3", "--quiet"]) == 2
+    assert "names, sizes or contents differ" in capsys.readouterr().err
+    recorded = read_checkpoint(model)[1]["data_fingerprint"]
+    update_header(model, data_fingerprint={key: recorded[key] for key in ("files", "sha1")})  # an older model
+    assert main(["fit", str(data), "-o", str(model), "--resume", "--steps", "3", "--quiet"]) == 0
+
+
+def test_fit_warns_of_chroma_subsampled_jpegs_for_a_method_that_needs_independent_noise(tmp_path, rgb_image, capsys):
+    """The noise check measures the channels' mean, in which 4:2:0 chroma noise hardly shows (0.01 for such
+    JPEGs in the audit): `fit` said the noise was independent enough for nb2nb."""
+    data = tmp_path / "jpegs"
+    data.mkdir()
+    for seed in range(2):
+        Image.fromarray((_noisy(rgb_image, seed) * 255).astype(np.uint8)).save(data / f"{seed}.jpg", quality=90)
+    capsys.readouterr()
+    assert main(["fit", str(data), "--method", "nb2nb", *FIT, "--steps", "1", "-o", str(tmp_path / "m")]) == 0
+    err = capsys.readouterr().err
+    assert "chroma subsampling" in err and "nb2nb" in err, err
+    png = tmp_path / "pngs"
+    png.mkdir()
+    write_image(png / "0.png", _noisy(rgb_image))
+    assert main(["fit", str(png), "--method", "nb2nb", *FIT, "--steps", "1", "-o", str(tmp_path / "p")]) == 0
+    assert "chroma subsampling" not in capsys.readouterr().err
+
+
+def test_infinite_pixels_of_float_data_are_blank_for_fit_and_restore(tmp_path, rgb_image, capsys):
+    """+-inf in float data (a ratio or flat-field image) made `fit` diverge at step 0 with advice to lower --lr;
+    they are now blank pixels, as NaN ones are: left out of what the network sees, NaN in the output."""
+    data = tmp_path / "floats"
+    data.mkdir()
+    image = _noisy(rgb_image)[:, :, 0] * 300
+    image[::16, ::16] = np.inf
+    image[8::16, 8::16] = -np.inf
+    tifffile.imwrite(data / "ratio.tif", image)
+    model = tmp_path / "m.safetensors"
+    assert main(["fit", str(data), "--method", "n2v", *FIT, "--steps", "3", "-o", str(model)]) == 0
+    assert main(["restore", str(data / "ratio.tif"), "--model", str(model), "-o", str(tmp_path / "out.tif"),
+                 "--quiet"]) == 0
+    restored = tifffile.imread(tmp_path / "out.tif")
+    blank = ~np.isfinite(image)
+    assert np.isnan(restored[blank]).all() and np.isfinite(restored[~blank]).all()
+
+
+def test_a_model_fitted_on_dim_data_warns_for_much_brighter_data(tmp_path, rgb_image, capsys):
+    """A model trained on 12-bit data (mapped to [0, 1] by a recorded map) restored a 4x brighter exposure, or
+    an 8-bit photo, far outside what it saw, without a word (an audit: the error rose from 1646 to 2993)."""
+    from selfrestore.restore import Restorer
+
+    data = tmp_path / "dim"
+    data.mkdir()
+    dim = (_noisy(rgb_image)[:, :, 0] * 4095).astype(np.uint16)
+    tifffile.imwrite(data / "a.tif", dim)
+    model = tmp_path / "m.safetensors"
+    assert main(["fit", str(data), "--method", "n2v", *FIT, "--steps", "2", "-o", str(model)]) == 0
+    assert read_checkpoint(model)[1].get("intensity")
+    bright = tmp_path / "bright.tif"
+    tifffile.imwrite(bright, np.minimum(dim.astype(np.uint32) * 4, 65535).astype(np.uint16))
+    capsys.readouterr()
+    assert main(["restore", str(bright), "--model", str(model), "-o", str(tmp_path / "b.tif"), "--quiet"]) == 0
+    assert "through the map the model was trained with" in capsys.readouterr().err
+    assert main(["restore", str(data / "a.tif"), "--model", str(model), "-o", str(tmp_path / "a.tif"), "--quiet"]) == 0
+    assert "through the map the model was trained with" not in capsys.readouterr().err
+    with pytest.warns(UserWarning, match="through the map the model was trained with"):
+        Restorer(model).restore(tifffile.imread(bright))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Restorer(model).restore(dim)
