@@ -8,8 +8,11 @@ pixels. The s x s sub-images of an image (every s-th pixel, from each of the s^2
 whose noise is far less correlated; each is restored alone and the results interleaved back. The price is
 detail: each sub-image is an aliased, half-resolution view, so on independent noise, or on nearly noise-free
 images, this is worse. It is asked for, not automatic: on one image, noise correlated between neighbours and fine
-texture look alike (the neighbour correlation of :mod:`selfrestore.noise_check` read 0.08-0.59 on noise-free
-Kodak crops, 0.44-0.55 on demosaicked noise; benchmarks/results/subsample_correlated.md).
+texture look alike (the neighbour correlation of :mod:`selfrestore.noise_check` read 0.15-0.57 on noise-free
+Kodak crops, 0.45-0.57 on demosaicked noise). With the default model (laine19-gauss5_50) it gained +1.4 / +1.75
+dB on box-filtered / demosaicked noise of std 40 / 30, +0.16 at demosaicked std 15, nothing on JPEG'd noise, and
+lost 2.3-4.1 dB on white noise and clean crops; the U-Net (unet-gauss25) gained only at demosaicked std 30
+(benchmarks/results/subsample_correlated.md).
 """
 from __future__ import annotations
 
