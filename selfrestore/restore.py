@@ -416,7 +416,7 @@ class Restorer:
     def __init__(self, model: str | os.PathLike, device: str | torch.device = "auto", tile: int = DEFAULT_TILE,
                  ensemble: bool = False, precision: str = "fp32", noise_params: dict[str, float] | None = None,
                  sensor_noise: tuple[float, float] | None = None, clipping: str = "auto",
-                 tile_context: str = "auto") -> None:
+                 tile_context: str = "auto", subsample: int = 1) -> None:
         """``tile``: 0 (automatic) or a side of at least 64 pixels, as ``--tile``; ``tile_context``: "auto"
         or "full" (tiled == untiled), as ``--tile-context``; ``precision``: "fp32" or
         "bf16". ``noise_params``: the noise level of the images to restore when it differs from the model's
@@ -424,7 +424,9 @@ class Restorer:
         take it (Laine19 with a known level). ``sensor_noise``: (a, b) of Poisson-Gaussian noise
         (Var = a x + b^2, in the data's units) to restore with a Gaussian model that takes a noise level,
         through the generalised Anscombe transform (see :meth:`restore`). ``clipping``: "auto" undoes the bias
-        of Gaussian noise clipped at 0 and 1 (:meth:`clipping_correction`); "off"."""
+        of Gaussian noise clipped at 0 and 1 (:meth:`clipping_correction`); "off". ``subsample``: 2 restores
+        each image's 2 x 2 sub-images apart (:mod:`selfrestore.subimages`: for noise correlated between
+        neighbouring pixels, as in demosaicked or JPEG photos), as ``--subsample``; 1 (default) the image."""
         from .checkpoint import load_model
         from .errors import UserError
 
@@ -434,6 +436,10 @@ class Restorer:
             raise UserError(f"clipping {clipping!r}: use one of {', '.join(CLIPPING_MODES)}")
         if tile_context not in TILE_CONTEXTS:
             raise UserError(f"tile_context {tile_context!r}: use one of {', '.join(TILE_CONTEXTS)}")
+        from .subimages import SUBSAMPLE_STRIDES
+
+        if isinstance(subsample, bool) or subsample not in SUBSAMPLE_STRIDES:
+            raise UserError(f"subsample {subsample!r}: use one of {', '.join(map(str, SUBSAMPLE_STRIDES))}")
         if isinstance(tile, bool) or not isinstance(tile, numbers.Integral) or (tile != 0 and tile < MIN_TILE):
             raise UserError(f"tile {tile!r}: use 0 (automatic) or a whole number of at least {MIN_TILE} pixels")
         if not (isinstance(ensemble, (bool, np.bool_, type(None)))  # ensemble="no" was true: 9x slower
@@ -463,6 +469,10 @@ class Restorer:
         self.maps_dim_data = bool(self.header.get("maps_dim_data")) or self.shipped
         self.tile, self.ensemble, self.precision, self.clipping = tile, bool(ensemble), precision, clipping
         self.tile_context = tile_context
+        self.subsample = int(subsample)
+        if self.subsample > 1 and not getattr(self.method, "corrects_clipped_noise", False):
+            raise UserError(f"{model}: subsample {subsample} is for denoising models (method {self.method.name!r} "
+                            "is not one: its sub-images would not be what it was trained on)")
         #: warn (once) when an image's noise is far from the level a single-level model was trained for
         self.warn_level_mismatch = True
         #: warn (once, at the first image) of what :meth:`model_problems` finds; the command line says it itself
@@ -761,10 +771,10 @@ class Restorer:
         self.last_clipping = None
         if self.sensor_noise is not None:
             stabilised, inverse, params = self._stabilise(image)
-            return back(inverse(self._restore(stabilised, progress, params=params)))
+            return back(inverse(self._restore_subsampled(stabilised, progress, params)))
         mapping = self.mapping_for(image) if mapping is _PER_IMAGE else _checked_mapping(mapping)
         self._warn_level_mismatch(_seen(image, back), mapping, back.alpha)  # type: ignore[attr-defined]
-        restored = self._restore(self.to_model_scale(image, mapping), progress, self._scaled_params(mapping))
+        restored = self._restore_subsampled(self.to_model_scale(image, mapping), progress, self._scaled_params(mapping))
         correction = self.last_clipping = self.clipping_correction(_seen(image, back), mapping, clipping_decision)
         if correction is not None:
             restored = unclip(restored, *correction, in_place=True)[0]
@@ -874,16 +884,32 @@ class Restorer:
         self.last_clipping = None
         if self.sensor_noise is not None:
             stabilised, inverse, params = self._stabilise(image)
-            mean, std = self._mean_and_std(stabilised, progress, params)
+            mean, std = self._mean_and_std_subsampled(stabilised, progress, params)
             return back(inverse(mean)), back(inverse(mean, std), spread=True)
         mapping = self.mapping_for(image) if mapping is _PER_IMAGE else _checked_mapping(mapping)
         self._warn_level_mismatch(_seen(image, back), mapping, back.alpha)  # type: ignore[attr-defined]
-        mean, std = self._mean_and_std(self.to_model_scale(image, mapping), progress, self._scaled_params(mapping))
+        mean, std = self._mean_and_std_subsampled(self.to_model_scale(image, mapping), progress,
+                                                  self._scaled_params(mapping))
         correction = self.last_clipping = self.clipping_correction(_seen(image, back), mapping, clipping_decision)
         if correction is not None:
             mean, std = unclip(mean, *correction, std=std, in_place=True)
         return (back(self.from_model_scale(mean, mapping=mapping)),
                 back(self.from_model_scale(std.astype(np.float32), spread=True, mapping=mapping), spread=True))
+
+    def _restore_subsampled(self, image: np.ndarray, progress: bool, params: dict[str, float]) -> np.ndarray:
+        """:meth:`_restore` of ``image``, or of each of its sub-images (:attr:`subsample`)."""
+        from .subimages import in_subimages
+
+        return in_subimages(lambda part: self._restore(part, progress, params), image,
+                            self.subsample)
+
+    def _mean_and_std_subsampled(self, image: np.ndarray, progress: bool, params: dict[str, float]
+                                 ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_mean_and_std` of ``image``, or of each of its sub-images (:attr:`subsample`)."""
+        from .subimages import in_subimages
+
+        return in_subimages(lambda part: self._mean_and_std(part, progress, params), image,
+                            self.subsample)
 
     def _mean_and_std(self, image: np.ndarray, progress: bool, params: dict[str, float]
                       ) -> tuple[np.ndarray, np.ndarray]:

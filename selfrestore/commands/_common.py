@@ -183,7 +183,7 @@ def add_tile_context(group: argparse._ArgumentGroup, help: str) -> None:
 
 
 def add_runtime_options(parser: argparse.ArgumentParser) -> None:
-    """Add the shared inference options (--tile, --ensemble, --precision, --device) to a command's parser."""
+    """Add the shared inference options (--tile, --subsample, --ensemble, --precision, --device) to a parser."""
     group = parser.add_argument_group("inference")
     group.add_argument("--tile", type=tile_size, default=0,
                        help="tile size in pixels (0: automatic, whole image up to 1.5 MP, else 512); peak memory "
@@ -193,6 +193,14 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
                      "others are under 128), so that the result does not depend on --tile, at about 1.4x the time "
                      "when the image is tiled (with --tile 0: over 1.5 MP). What auto changes: "
                      "benchmarks/results/tile_context.md")
+    group.add_argument("--subsample", type=int, choices=(1, 2), default=1, metavar="{1,2}",
+                       help="2: restore the image's four half-size sub-images (every other pixel) apart and "
+                            "interleave them: for noise spread over neighbouring pixels (demosaicked or JPEG photos, "
+                            "in-camera processing: `selfrestore inspect` measures it), which a model made for "
+                            "independent noise otherwise keeps; costs fine detail. With the default model: +1.4 / "
+                            "+1.75 dB on strong box-filtered / demosaicked noise, +0.16 on weaker demosaicked noise, "
+                            "nothing on JPEG'd noise, -2 to -4 dB on white noise and clean images "
+                            "(benchmarks/results/subsample_correlated.md). 1 (default): the image as it is")
     group.add_argument("--ensemble", action="store_true",
                        help="average over the 8 flips/rotations (9x slower; unet-gauss25 on Kodak24, sigma 25: "
                             "+0.08 dB)")

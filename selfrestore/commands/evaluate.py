@@ -206,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
     # the noise is simulated unclipped: values on 0 or 1 (Poisson zeros) are no clipping to correct
     restorer = Restorer(args.model, device=command_device(args.device), tile=args.tile,
                         ensemble=args.ensemble, precision=args.precision, clipping="off",
-                        tile_context=args.tile_context)
+                        tile_context=args.tile_context, subsample=args.subsample)
     restorer.warn_level_mismatch = False  # the noise level is the one chosen to evaluate at
     restorer.warn_model_problems = False  # an unfinished model is said below
     from ._common import say_if_unfinished

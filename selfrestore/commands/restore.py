@@ -260,7 +260,7 @@ def run(args: argparse.Namespace) -> int:
     restorer = Restorer(args.model, device=command_device(args.device), tile=args.tile,
                         ensemble=args.ensemble, precision=args.precision, noise_params=noise_params(args),
                         sensor_noise=tuple(args.noise_pg) if args.noise_pg else None, clipping=args.clipping,
-                        tile_context=args.tile_context)
+                        tile_context=args.tile_context, subsample=args.subsample)
     restorer.warn_level_mismatch = False  # said per run below, in the command's words (noise_mismatch)
     restorer.warn_model_problems = False  # said below in the command's words
     size_problem = recorded_warning(restorer.header)
@@ -546,8 +546,8 @@ def run_pairs(args: argparse.Namespace) -> int:
                         "selfir`")
     if args.inputs:
         raise UserError("give either INPUT images or --blurry/--noisy, not both")
-    if args.adapt or args.uncertainty or noise_params(args) or args.noise_pg:
-        raise UserError("--adapt, --uncertainty and --noise-* do not apply to blurry+noisy restoration")
+    if args.adapt or args.uncertainty or noise_params(args) or args.noise_pg or args.subsample != 1:
+        raise UserError("--adapt, --uncertainty, --subsample and --noise-* do not apply to blurry+noisy restoration")
     pairs = _blurry_noisy_paths(args.blurry, args.noisy)
     restorer = Restorer(args.model, device=command_device(args.device), tile=args.tile,
                         ensemble=args.ensemble, precision=args.precision, tile_context=args.tile_context)
