@@ -343,9 +343,9 @@ def _tiff_chain_cut(tif) -> bool:
 
 
 def refuse_animation(img, path: Path) -> None:
-    """An ImageReadError for an animated WebP / PNG opened by PIL as ``img``, which would be read as its first
-    frame alone (not for MPO: a phone JPEG's second image is a preview)."""
-    if img.format in ("WEBP", "PNG") and getattr(img, "is_animated", False):
+    """An ImageReadError for an animated WebP / PNG / GIF opened by PIL as ``img``, which would be read as its
+    first frame alone (not for MPO: a phone JPEG's second image is a preview)."""
+    if img.format in ("WEBP", "PNG", "GIF") and getattr(img, "is_animated", False):
         raise ImageReadError(f"{path}: an animated {img.format} of {img.n_frames} frames, not one image: save its "
                              "frames as images in a folder and restore them with `selfrestore video FOLDER -o OUT/`")
 

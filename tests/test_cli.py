@@ -516,7 +516,7 @@ def test_demo_crops_inside_the_image_and_refuses_sizes_it_cannot_crop(tmp_path, 
     assert not (tmp_path / "d").exists()
     with pytest.raises(SystemExit):
         main(["demo", "--help"])
-    assert "demo_n2n.safetensors are replaced" in " ".join(capsys.readouterr().out.split())
+    assert "comparison.png are replaced; with --train, demo_n2n.safetensors too" in " ".join(capsys.readouterr().out.split())
 
 
 def test_python_api_writes_options_as_the_command_line_does(tmp_path, rgb_image, monkeypatch):

@@ -308,7 +308,12 @@ def check_output(args: argparse.Namespace) -> Path:
     writes beside it (``NAME.best.safetensors``) already there unless --resume continues it."""
     from ..train import best_model_path
 
+    from ..io import FITS_SUFFIXES, IMAGE_SUFFIXES
+
     out = model_path(args.output)
+    if Path(args.output).suffix.lower() in (*IMAGE_SUFFIXES, *FITS_SUFFIXES) and not args.resume:
+        raise UserError(f"-o {args.output}: an image file name; -o names the model file fit writes (e.g. "
+                        f"{Path(args.output).with_suffix('.safetensors')}); `selfrestore restore` writes images")
     for path in dict.fromkeys((Path(args.output), out)):
         if path.is_dir():
             raise UserError(f"{path} is a folder: give -o a model file name (e.g. {path / 'model.safetensors'})")
@@ -692,7 +697,8 @@ def warn_padded_patches(source: DataSource, patch_size: int, patch_sizes: Sequen
     fits = largest // multiple * multiple  # the largest patch side the network takes that the images hold
     sides = ",".join(map(str, patch_sizes))
     if fits < multiple:
-        advice = f"this network needs sides that are multiples of {multiple} px"
+        advice = (f"this network needs sides that are multiples of {multiple} px (a smaller --depth, where the "
+                  "network takes one, lowers that)")
     elif largest >= patch_size:  # only the mixed sides are too large
         made = f"the automatic --patch-sizes {sides}" if automatic else f"--patch-sizes {sides}"
         advice = f"{made} go above them; --patch-sizes off trains on real pixels only"
@@ -1009,8 +1015,10 @@ def check_size_dependence(method: Method, net: nn.Module, source: DataSource, ou
     multiple = method.patch_side_multiple(net)
     trained_side, side = side, fitting_side(source, side, multiple)
     if side < trained_side and side <= 2 * MARGIN:  # recorded, so that a rerun does not take it for pending
-        reason = (f"no training image holds a {2 * trained_side} px patch, nor one of "
-                  f"{2 * smallest_side(multiple)} px, the smallest the check can use with this network")
+        smallest = 2 * smallest_side(multiple)
+        reason = (f"no training image holds a {2 * trained_side} px patch" + (
+            f", nor one of {smallest} px, the smallest the check can use with this network"
+            if smallest != 2 * trained_side else " (the smallest the check can use with this network)"))
         update_header(out, size_check={"skipped": reason})
         if not quiet:
             print(f"size check skipped: {reason}")

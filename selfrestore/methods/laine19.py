@@ -85,8 +85,9 @@ def noise_family(noise: Corruption | None) -> str:
     if isinstance(noise, Impulse):
         return "impulse"
     name = getattr(noise, "name", None)
+    given = "no --noise was given" if noise is None else f"got {name!r}"
     raise UserError(f"laine19 needs a Gaussian, Poisson, Poisson-Gaussian or impulse noise model "
-                    f"(--noise gauss25 | poisson30 | pg0.01_0.02 | impulse0.5), got {name!r}")
+                    f"(--noise gauss25 | poisson30 | pg0.01_0.02 | impulse0.5): {given}")
 
 
 def raw_to_level(raw: Tensor) -> Tensor:

@@ -1,0 +1,42 @@
+"""Smaller findings of stop 41's `fit` audit: a dangling link in a data folder, -o naming an image, an
+animated GIF, laine19 without --noise."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from selfrestore.cli import main
+from selfrestore.errors import ImageReadError
+from selfrestore.file_lists import list_images
+from selfrestore.io import read_image, write_image
+
+
+def test_a_dangling_link_in_a_folder_is_reported_not_skipped_silently(tmp_path, rgb_image):
+    (tmp_path / "d").mkdir()
+    write_image(tmp_path / "d" / "a.png", rgb_image)
+    (tmp_path / "d" / "b.png").symlink_to(tmp_path / "gone.png")
+    paths, problems = list_images([tmp_path / "d"])
+    assert [p.name for p in paths] == ["a.png"]
+    assert len(problems) == 1 and "b.png" in problems[0] and "does not exist" in problems[0]
+
+
+def test_fit_refuses_an_image_file_name_as_its_model_file(tmp_path, rgb_image, capsys):
+    write_image(tmp_path / "d" / "a.png", rgb_image)
+    assert main(["fit", str(tmp_path / "d"), "-o", str(tmp_path / "d" / "b.png"), "--steps", "1"]) == 2
+    assert "an image file name" in capsys.readouterr().err
+    assert not (tmp_path / "d" / "b.png.safetensors").exists()
+
+
+def test_an_animated_gif_is_refused_not_read_as_its_first_frame(tmp_path):
+    frames = [Image.fromarray(np.full((20, 20, 3), 60 * i, np.uint8)) for i in range(3)]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:])
+    with pytest.raises(ImageReadError, match="animated GIF of 3 frames"):
+        read_image(tmp_path / "a.gif")
+    frames[0].save(tmp_path / "still.gif")
+    assert read_image(tmp_path / "still.gif")[0].shape == (20, 20, 3)
+
+
+def test_laine19_without_noise_says_the_option_is_missing(tmp_path, rgb_image, capsys):
+    write_image(tmp_path / "d" / "a.png", rgb_image)
+    assert main(["fit", str(tmp_path / "d"), "--method", "laine19", "-o", str(tmp_path / "m"), "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "no --noise was given" in err and "None" not in err
