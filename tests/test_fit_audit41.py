@@ -99,3 +99,20 @@ def test_a_model_fitted_on_dim_data_warns_for_much_brighter_data(tmp_path, rgb_i
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         Restorer(model).restore(dim)
+
+
+def test_inspect_measures_around_blank_pixels_and_names_why_an_all_blank_image_is_left_out(tmp_path, capsys):
+    """Blank pixels (NaN, and +-inf since they are blank too) are left out of inspect's measurement, not
+    measured as the median the reader fills in; an all-NaN image is left out for that reason, not for alpha."""
+    rng = np.random.default_rng(0)
+    noisy = (0.5 + 0.1 * rng.standard_normal((64, 64))).astype(np.float32)
+    noisy[:, :32] = np.nan  # half blank: the median filled there would read as a noise-free half
+    write_image(tmp_path / "half.tif", noisy, dtype="float32")
+    assert main(["inspect", str(tmp_path / "half.tif"), "--json", str(tmp_path / "r.json")]) == 0
+    import json
+
+    assert 0.09 < json.loads((tmp_path / "r.json").read_text())["noise_sigma_median"] < 0.11
+    write_image(tmp_path / "blank.tif", np.full((16, 16), np.nan, np.float32), dtype="float32")
+    capsys.readouterr()
+    assert main(["inspect", str(tmp_path / "blank.tif")]) != 0
+    assert "blank (NaN) pixels leave no 2x2 pixels" in capsys.readouterr().err

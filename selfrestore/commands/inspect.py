@@ -275,17 +275,17 @@ def run(args: argparse.Namespace) -> int:
     time_series: list[str] = []  # TIFF stacks with a time axis: `selfrestore video` fine-tunes on their frames
 
     def measure(name: str, frame: np.ndarray, dtype: str, suffix: str, planes: int,
-                usable: np.ndarray | None = None) -> None:
-        """``usable``: the pixels to measure (the opaque ones of an image with alpha), or None for all."""
+                usable: np.ndarray | None = None, blank: np.ndarray | None = None, infinite: int = 0) -> None:
+        """``usable``: the pixels to measure (the opaque ones of an image with alpha), or None for all; ``blank``:
+        the (H, W, C) pixels the reader filled (NaN or +-inf: :attr:`~selfrestore.io.ImageInfo.blank`), of which
+        ``infinite`` were +-inf (said: NaN is the usual mark of a blank pixel, inf is not)."""
         scale = 1.0 if dtype == "float32" else 255.0  # float: the level in the data's own units, shown as is
-        finite = np.isfinite(frame).all(axis=2)
-        infinite = int(finite.size - np.count_nonzero(finite))  # +-inf (NaN is read as blank, set to the median)
+        finite = np.isfinite(frame).all(axis=2) if blank is None else ~np.asarray(blank).any(axis=2)
         float_range = None
         if dtype == "float32":
             values = frame[finite]
             float_range = [float(values.min()), float(values.max())] if values.size else None
-        if infinite:  # measured on the finite pixels alone (inf - inf is NaN, and a median of NaN is NaN)
-            frame = np.where(finite[:, :, None], frame, np.float32(0))
+        if not finite.all():  # measured on the finite pixels alone (not the median the reader filled in)
             usable = finite if usable is None else usable & finite
         # dim 16-bit data (under intensity_map.DIM_LIMIT of the range, e.g. 12-bit counts): fit and restore map it by
         # its percentiles to [0, 1], the scale its noise level and noise model are meant on
@@ -299,13 +299,15 @@ def run(args: argparse.Namespace) -> int:
             elif infinite:
                 reason = (f"non-finite values (inf) in {infinite} of its {finite.size} pixels leave no 2x2 pixels "
                           "to measure its noise on")
+            elif not finite.any():
+                reason = "blank (NaN) pixels leave no 2x2 pixels to measure its noise on"
             else:
                 reason = "no opaque 2x2 pixels to measure its noise on"
             warn(f"{name}: {reason}; left out")
             return
         if infinite:
             warn(f"{name}: non-finite values (inf) in {infinite} of its {finite.size} pixels; measured on the others "
-                 "(restoring it needs finite values)")
+                 "(restore takes them as blank pixels, as NaN ones: NaN in its output)")
         kinds[(suffix, dtype, frame.shape[2], planes)] += 1
         correlation = neighbour_correlation([frame], usable=[usable])
         level = noise_level_function(frame, usable=usable) if dtype != "float32" else None
@@ -337,7 +339,11 @@ def run(args: argparse.Namespace) -> int:
             -1, *info.alpha.shape[-2:])[middle]  # a stack's alphas: the measured plane's
         usable = None if alpha is None or alpha.shape != frames[middle].shape[:2] else alpha > 0
         before = len(rows)
-        measure(str(path), frames[middle], info.dtype, path.suffix.lower(), len(frames), usable)
+        blanks = info.frame_blanks
+        infinite = info.infinite if len(frames) == 1 or blanks is None or not info.infinite else \
+            int(np.count_nonzero(blanks[middle]))  # a stack with inf in it: the measured plane's blank pixels
+        measure(str(path), frames[middle], info.dtype, path.suffix.lower(), len(frames), usable,
+                None if blanks is None else blanks[middle], infinite)
         if len(rows) > before:
             images_measured += 1
             progress.update()
