@@ -99,10 +99,6 @@ def list_images(inputs: Sequence[str | os.PathLike], output_folder: str | os.Pat
                            and not is_loss_plot(q)
                            and not any(part.startswith(".") for part in q.relative_to(p).parts)
                            and not any(q.resolve().is_relative_to(folder) for folder in earlier))
-            broken = sorted(q for q in p.rglob("*") if q.is_symlink() and not q.exists()
-                            and q.suffix.lower() in IMAGE_SUFFIXES
-                            and not any(part.startswith(".") for part in q.relative_to(p).parts))
-            problems += [f"{q}: a link to a file that does not exist (skipped)" for q in broken]
             if not found:
                 problems.append(f"{p}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
             paths.extend(found)

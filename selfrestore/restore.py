@@ -294,6 +294,32 @@ class _PlanesAsIn(Sequence):
         return _seen(*_array_in(plane, self.channels))
 
 
+def _plane_seen(plane: Any, channels: int | None, blanks: Sequence[np.ndarray | None] | None, index: int
+                ) -> np.ndarray:
+    """A stack's plane as :func:`_array_in` gives it, with its blank pixels NaN: those the array holds, and those a
+    reader filled (``blanks[index]``, :attr:`selfrestore.io.ImageInfo.blank`)."""
+    values, back = _array_in(plane, channels)
+    values = _seen(values, back)
+    blank = None if blanks is None or index >= len(blanks) else blanks[index]
+    if blank is not None and np.shape(blank) == values.shape:
+        values = np.where(blank, np.float32(np.nan), values)
+    return values
+
+
+def _measured_plane(planes: Sequence[Any], group: Sequence[int], channels: int | None,
+                    blanks: Sequence[np.ndarray | None] | None) -> np.ndarray:
+    """The plane of a group its map is fitted on (:meth:`Restorer._fitted_map`): the middle one, or, where it is
+    mostly blank, the nearest of up to 8 others with at least half its pixels finite (else the middle one)."""
+    order = sorted(group, key=lambda i: abs(group.index(i) - len(group) // 2))[:9]
+    first = None
+    for index in order:
+        seen = _plane_seen(planes[index], channels, blanks, index)
+        first = seen if first is None else first
+        if np.count_nonzero(np.isfinite(seen)) >= seen.size / 2:
+            return seen
+    return first
+
+
 def _seen(values: np.ndarray, back: Callable[..., np.ndarray]) -> np.ndarray:
     """What the clipped-noise decision looks at: the values :func:`_array_in` gives, with blank pixels NaN
     again (filled with the median for the network, they would count as flat, noiseless patches)."""
@@ -617,7 +643,8 @@ class Restorer:
         advice = ("use laine19-gauss5_50 (the default), which measures each image's level, or fit a model on your "
                   "own data (selfrestore fit)") if single else "check the result, or fit a model on your own data " \
             "(selfrestore fit)"
-        whose = "the model's recorded map" if self.intensity and mapping == self.intensity else "the map given"
+        whose = "the model's recorded map" if self.intensity and mapping == self.intensity else \
+            f"their map (offset {mapping['offset']:.4g}, scale {mapping['scale']:.4g})"
         return (f"its values are mapped to [0, 1] by {whose}, where the noise is about "
                 f"{255 * measured:.2g}/255, under half the {'level' if single else 'lowest level'} the model was "
                 f"trained on ({255 * lowest:g}/255): it may smooth away faint detail and bias faint areas and the "
@@ -694,10 +721,11 @@ class Restorer:
         unmapped image with a background at or below 0 is shifted (shipped models only: a user's model may have
         been trained on such data as it is; :func:`~selfrestore.intensity_map.negative_background_mapping`); a
         map whose noise on the network's scale (measured on ``image`` as :meth:`mapped_level_low`) is under half
-        the lowest level of a Gaussian model is narrowed (:func:`~selfrestore.intensity_map.noise_aware`),
-        unless a level is given. Other images that are not mapped stay unmapped."""
+        the lowest level of a Gaussian model is narrowed (:func:`~selfrestore.intensity_map.noise_aware`: as far
+        as the bulk of the image stays under 1), unless a level is given. Other images that are not mapped stay
+        unmapped. ``image``: with its blank pixels NaN (:func:`_seen`), which are left out."""
         from .corruption.noise import Gaussian
-        from .intensity_map import negative_background_mapping, noise_aware
+        from .intensity_map import BULK_PERCENTILE, negative_background_mapping, noise_aware
 
         if mapping is None and self.shipped and self.sensor_noise is None:
             mapping = negative_background_mapping(image)
@@ -705,8 +733,11 @@ class Restorer:
         if not mapping or not isinstance(noise, Gaussian) or noise.low <= 0 or self.noise_params \
                 or self.sensor_noise is not None:
             return mapping
-        measured = _central_noise_sigma(self.to_model_scale(image, mapping))
-        return noise_aware(mapping, measured, (float(noise.low), float(noise.high)))
+        scaled = self.to_model_scale(image, mapping)  # blank pixels NaN: left out of both measures
+        finite = scaled[np.isfinite(scaled)]
+        bulk = float(np.percentile(finite[np.random.default_rng(0).integers(0, finite.size, min(finite.size, 100000))],
+                                   BULK_PERCENTILE)) if finite.size else float("nan")
+        return noise_aware(mapping, _central_noise_sigma(scaled), (float(noise.low), float(noise.high)), bulk)
 
     def _dim_map_fits(self, image: np.ndarray, mapping: dict[str, float] | None) -> bool:
         """False when ``mapping`` is a dim map (``scale`` < 1, data on the [0, 1] scale) that would take the
@@ -772,7 +803,7 @@ class Restorer:
         if self.sensor_noise is not None:
             stabilised, inverse, params = self._stabilise(image)
             return back(inverse(self._restore_subsampled(stabilised, progress, params)))
-        mapping = self.mapping_for(image) if mapping is _PER_IMAGE else _checked_mapping(mapping)
+        mapping = self.mapping_for(_seen(image, back)) if mapping is _PER_IMAGE else _checked_mapping(mapping)
         self._warn_level_mismatch(_seen(image, back), mapping, back.alpha)  # type: ignore[attr-defined]
         restored = self._restore_subsampled(self.to_model_scale(image, mapping), progress, self._scaled_params(mapping))
         correction = self.last_clipping = self.clipping_correction(_seen(image, back), mapping, clipping_decision)
@@ -824,12 +855,12 @@ class Restorer:
         if self.sensor_noise is not None or self.intensity:
             return [None if self.sensor_noise is not None else self.intensity] * len(planes)
         if len(planes) < 2:
-            return [self.mapping_for(_array_in(plane, self.channels)[0]) for plane in planes]
+            return [self.mapping_for(_plane_seen(plane, self.channels, blanks, i)) for i, plane in enumerate(planes)]
         maps: list[Any] = [None] * len(planes)
         for group in plane_groups(len(planes), stack_shape, stack_axes):
             found = intensity_mapping(iter(_PlanesAsIn(planes, group, self.channels, blanks)),
                                       per_image=samples_per_frame(len(group)), dim=self.maps_dim_data)
-            middle = _array_in(planes[group[len(group) // 2]], self.channels)[0]
+            middle = _measured_plane(planes, group, self.channels, blanks)
             found = self._fitted_map(middle, found if self._dim_map_fits(middle, found) else None)
             for i in group:
                 maps[i] = found
@@ -886,7 +917,7 @@ class Restorer:
             stabilised, inverse, params = self._stabilise(image)
             mean, std = self._mean_and_std_subsampled(stabilised, progress, params)
             return back(inverse(mean)), back(inverse(mean, std), spread=True)
-        mapping = self.mapping_for(image) if mapping is _PER_IMAGE else _checked_mapping(mapping)
+        mapping = self.mapping_for(_seen(image, back)) if mapping is _PER_IMAGE else _checked_mapping(mapping)
         self._warn_level_mismatch(_seen(image, back), mapping, back.alpha)  # type: ignore[attr-defined]
         mean, std = self._mean_and_std_subsampled(self.to_model_scale(image, mapping), progress,
                                                   self._scaled_params(mapping))
@@ -900,6 +931,7 @@ class Restorer:
         """:meth:`_restore` of ``image``, or of each of its sub-images (:attr:`subsample`)."""
         from .subimages import in_subimages
 
+        self._refuse_too_small_to_subsample(image)
         return in_subimages(lambda part: self._restore(part, progress, params), image,
                             self.subsample)
 
@@ -908,6 +940,7 @@ class Restorer:
         """:meth:`_mean_and_std` of ``image``, or of each of its sub-images (:attr:`subsample`)."""
         from .subimages import in_subimages
 
+        self._refuse_too_small_to_subsample(image)
         return in_subimages(lambda part: self._mean_and_std(part, progress, params), image,
                             self.subsample)
 
@@ -970,6 +1003,18 @@ class Restorer:
             return out.numpy().astype(np.float32)
 
         return stabilised.numpy(), back, {"sigma": 1.0 / (high - low)}
+
+    def _refuse_too_small_to_subsample(self, image: np.ndarray) -> None:
+        """A blind-spot model restores an image as sub-images (:attr:`subsample` 2) only when each holds
+        ``MIN_BLIND_SPOT_PIXELS``: said of the image, not of its sub-images."""
+        h, w = image.shape[:2]
+        s = self.subsample
+        if s > 1 and getattr(self.net, "blind_spot", False) and (-(-h // s)) * (-(-w // s)) < MIN_BLIND_SPOT_PIXELS:
+            from .errors import ImageRefused
+
+            raise ImageRefused(f"a {h} x {w} image is too small to restore as {s} x {s} sub-images with a blind-spot "
+                               f"model ({self.method.name}): each needs at least {MIN_BLIND_SPOT_PIXELS} pixels; "
+                               "restore it without --subsample")
 
     def _refuse_single_pixel(self, image: np.ndarray) -> None:
         """A blind-spot network predicts each pixel from its neighbours alone: a 1 x 1 image has none, and its

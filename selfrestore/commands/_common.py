@@ -195,12 +195,12 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
                      "benchmarks/results/tile_context.md")
     group.add_argument("--subsample", type=int, choices=(1, 2), default=1, metavar="{1,2}",
                        help="2: restore the image's four half-size sub-images (every other pixel) apart and "
-                            "interleave them: for noise spread over neighbouring pixels (demosaicked or JPEG photos, "
-                            "in-camera processing: `selfrestore inspect` measures it), which a model made for "
-                            "independent noise otherwise keeps; costs fine detail. With the default model: +1.4 / "
-                            "+1.75 dB on strong box-filtered / demosaicked noise, +0.16 on weaker demosaicked noise, "
-                            "nothing on JPEG'd noise, -2 to -4 dB on white noise and clean images "
-                            "(benchmarks/results/subsample_correlated.md). 1 (default): the image as it is")
+                            "interleave them: for strong noise spread over neighbouring pixels (demosaicked or "
+                            "smoothed: `selfrestore inspect` measures the correlation), which a blind-spot model "
+                            "otherwise keeps; costs fine detail. With the default model: +1.4 / +1.75 dB on strong "
+                            "box-filtered / demosaicked noise, +0.16 on weaker demosaicked noise, nothing on JPEG'd "
+                            "noise, -2 to -4 dB on white noise and clean images; unet-gauss25 lost in all but one "
+                            "case (benchmarks/results/subsample_correlated.md). 1 (default): the image as it is")
     group.add_argument("--ensemble", action="store_true",
                        help="average over the 8 flips/rotations (9x slower; unet-gauss25 on Kodak24, sigma 25: "
                             "+0.08 dB)")

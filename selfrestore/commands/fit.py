@@ -311,7 +311,8 @@ def check_output(args: argparse.Namespace) -> Path:
     from ..io import FITS_SUFFIXES, IMAGE_SUFFIXES
 
     out = model_path(args.output)
-    if Path(args.output).suffix.lower() in (*IMAGE_SUFFIXES, *FITS_SUFFIXES) and not args.resume:
+    image_suffixes = (set(IMAGE_SUFFIXES) | set(FITS_SUFFIXES)) - {".fit"}  # "model.fit": a plausible model name
+    if Path(args.output).suffix.lower() in image_suffixes and not args.resume:
         raise UserError(f"-o {args.output}: an image file name; -o names the model file fit writes (e.g. "
                         f"{Path(args.output).with_suffix('.safetensors')}); `selfrestore restore` writes images")
     for path in dict.fromkeys((Path(args.output), out)):
@@ -878,7 +879,10 @@ def data_fingerprint(paths: Sequence[str | os.PathLike]) -> dict[str, object] | 
                 if path.suffix.lower() in suffixes and not any(part.startswith(".") for part in relative.parts) \
                         and not is_loss_plot(path):
                     entries.append(f"{number}|{relative.as_posix()}|{path.stat().st_size}")
-                    content.update(_content_sample(path))
+                    try:
+                        content.update(_content_sample(path))
+                    except OSError:  # unreadable (permissions): its reader says so; names and sizes still count
+                        content.update(b"unreadable")
     except OSError:  # a folder that cannot be listed, a file gone meanwhile: the data's readers say what is wrong
         return None
     return {"files": len(entries), "sha1": hashlib.sha1("\n".join(entries).encode()).hexdigest(),

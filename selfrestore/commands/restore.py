@@ -257,6 +257,8 @@ def run(args: argparse.Namespace) -> int:
                  f"estimated per image); for other noise, fit a model on your own images (selfrestore fit --help)")
     if args.noise_pg and args.adapt:
         raise UserError("--noise-pg does not combine with --adapt")
+    if args.subsample != 1 and args.adapt:  # it would fine-tune on the whole images and restore their sub-images
+        raise UserError("--subsample does not combine with --adapt")
     restorer = Restorer(args.model, device=command_device(args.device), tile=args.tile,
                         ensemble=args.ensemble, precision=args.precision, noise_params=noise_params(args),
                         sensor_noise=tuple(args.noise_pg) if args.noise_pg else None, clipping=args.clipping,
@@ -374,7 +376,9 @@ def run(args: argparse.Namespace) -> int:
             mismatched += 1
             if mismatched == 1:
                 warn(f"{path}: {beyond}")
-        elif maps[middle] and (weak := restorer.weak_mapped_noise(frames[middle], maps[middle], info.alpha)):
+        elif maps[middle] and (weak := restorer.weak_mapped_noise(  # measured without the blank pixels
+                frames[middle] if info.frame_blanks is None else
+                np.where(info.frame_blanks[middle], np.float32(np.nan), frames[middle]), maps[middle], info.alpha)):
             mismatched += 1
             if mismatched == 1:
                 warn(f"{path}: {weak}")
