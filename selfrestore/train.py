@@ -27,7 +27,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from .checkpoint import load_net_state, load_optimizer_state, read_checkpoint, save_checkpoint, unwrap
+from .checkpoint import (check_training_header, load_net_state, load_optimizer_state, read_checkpoint,
+                         save_checkpoint, unwrap)
 from .errors import Interrupted, Terminated, UserError
 from .methods.base import Method
 
@@ -399,6 +400,7 @@ def train(method: Method, net: nn.Module, source: DataSource, config: TrainConfi
     start, spent_before = 0, 0.0
     if config.resume and out_path.exists():
         tensors, header = read_checkpoint(out_path)
+        check_training_header(out_path, header)
         if header.get("method", {}).get("name") != method.name:
             raise UserError(f"{out_path}: was trained with method {header.get('method', {}).get('name')!r}, "
                             f"not {method.name!r}; resume with the same options or choose another -o")

@@ -1,7 +1,8 @@
 """Ctrl-C and SIGTERM take effect between training steps (audit stop 41): a signal that lands in the optimizer
 step, the held-out loss or the best-weights write waits for the step to end, so the interrupt checkpoint holds
 whole steps and --resume ends with exactly the weights (and history, and best weights) of an uninterrupted run;
-a second Ctrl-C there stops at once without saving; SIGTERM saves like Ctrl-C and exits 143."""
+a second Ctrl-C there stops at once without saving; SIGTERM saves like Ctrl-C and exits 143; a hand-damaged
+model header is one line on --resume, not a traceback."""
 import os
 import signal
 from pathlib import Path
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from selfrestore.checkpoint import read_checkpoint
+from selfrestore.checkpoint import _write, read_checkpoint
 from selfrestore.cli import main
 from selfrestore.io import write_image
 
@@ -163,3 +164,20 @@ def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path, monkeypatch, capsys)
     for out, step in ((inside, 3), (between, 5)):
         assert read_checkpoint(out)[1]["step"] == step
         assert main(_fit(data, out, "--resume")) == 0 and _same_tensors(full, out)
+
+
+@pytest.mark.parametrize("damage, shown", [("step", "step 'abc'"), ("history", "history 'x'"),
+                                           ("method", "method None")])
+def test_a_damaged_header_is_one_line_on_resume(tmp_path, capsys, damage, shown):
+    """A hand-edited header ("step": "abc", "history": "x", "method": null) made fit --resume end in a
+    ValueError / AttributeError traceback; it is now one line naming the file, as restore --model says."""
+    data = _noisy_images(tmp_path / "data")
+    out = tmp_path / "m.safetensors"
+    assert main(_fit(data, out, "--steps", "2")) == 0
+    tensors, header = read_checkpoint(out)
+    header[damage] = {"step": "abc", "history": "x", "method": None}[damage]
+    _write(out, tensors, header)
+    capsys.readouterr()
+    assert main(_fit(data, out, "--steps", "4", "--resume")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"selfrestore fit: error: {out}: damaged") and shown in err[0], err
