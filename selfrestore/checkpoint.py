@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from .atomic_files import atomic_path
-from .errors import UserError
+from .errors import UserError, short_repr
 from .registry import METHODS, NETS
 
 if TYPE_CHECKING:
@@ -151,6 +151,39 @@ def unfinished_training(header: dict[str, Any]) -> str | None:
     planned = f"{budget / 60:g} min ({float(header.get('budget_spent', 0.0)) / 60:.3g} spent)" if budget \
         else f"{steps} steps"
     return f"its training stopped at step {step} of a planned {planned} (fit ... --resume continues it)"
+
+
+#: the header fields a resumed training run reads, and their JSON types (bool is no number here)
+_TRAINING_FIELDS: dict[str, tuple[type, ...]] = {"step": (int,), "history": (list,), "method": (dict,),
+                                                 "net": (dict,), "train_config": (dict,), "optimizer": (dict,),
+                                                 "data_options": (dict,), "data": (list,),
+                                                 "budget_spent": (int, float)}
+#: the numbers of ``train_config`` that a resumed run takes as its options
+_TRAINING_NUMBERS = ("steps", "budget_seconds", "val_every", "ckpt_every", "batch_size", "patch_size", "seed", "lr")
+
+
+def check_training_header(path: str | os.PathLike, header: dict[str, Any]) -> None:
+    """A UserError naming ``path`` when the header of a model file to resume has a field of the wrong type (a
+    hand-edited ``"step": "abc"``, ``"history": "x"``, ``"method": null``): one line, as ``restore --model`` says
+    of such a file, instead of a traceback deep in the training driver."""
+    def number(value: Any) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    problems = [f"{key} {short_repr(header[key])}" for key, types in _TRAINING_FIELDS.items()
+                if key in header and (not isinstance(header[key], types) or isinstance(header[key], bool))]
+    if not problems:
+        method, config, history = header.get("method"), header.get("train_config") or {}, header.get("history") or []
+        if method is None or not isinstance(method.get("name"), str):
+            problems.append("no method name")
+        if "step" in header and header["step"] < 0:
+            problems.append(f"step {header['step']}")
+        problems += [f"train_config {key} is {short_repr(config[key])}" for key in _TRAINING_NUMBERS
+                     if config.get(key) is not None and not number(config[key])]
+        if not all(isinstance(r, dict) and "step" in r and all(number(v) for v in r.values()) for r in history):
+            problems.append("history holds other records than numbers by name with a step")
+    if problems:
+        raise UserError(f"{path}: damaged or incompatible selfrestore model file ({'; '.join(problems)}): "
+                        "it cannot be resumed; choose another -o")
 
 
 def load_net_state(net: nn.Module, tensors: dict[str, torch.Tensor], prefix: str = "net.") -> None:

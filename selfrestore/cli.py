@@ -83,7 +83,8 @@ def parser_for(argv: list[str]) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line on ``argv`` (default: sys.argv) and return the exit code: the command's own, 2 for a
-    usage or user error, 130 when interrupted, 141 for a closed pipe, 1 when the file system refused."""
+    usage or user error, 130 when interrupted (143 for a SIGTERM that training saved its checkpoint for), 141 for
+    a closed pipe, 1 when the file system refused."""
     logging.getLogger("tifffile").setLevel(logging.CRITICAL)  # raw lines on files that the commands report
     try:  # Ctrl-C while the commands are imported (the first second) is an interruption too, not a traceback
         given = sys.argv[1:] if argv is None else argv
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except Interrupted as exc:
         print(f"selfrestore {args.command}: {exc}", file=sys.stderr)
-        return 130
+        return exc.exit_code
     except UserError as exc:
         print(f"selfrestore {args.command}: error: {exc}", file=sys.stderr)
         return 2

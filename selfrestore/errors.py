@@ -9,6 +9,15 @@ class Interrupted(UserError):
     """The user stopped the work (Ctrl-C) after what it had done was saved; the message says where and how to
     continue. The command line exits with 130, as for any Ctrl-C."""
 
+    exit_code = 130
+
+
+class Terminated(Interrupted):
+    """As :class:`Interrupted`, for a SIGTERM (``kill``, a batch system's time limit) that the work saved its state
+    for: the command line exits with 143 (128 + 15), as a process ended by SIGTERM."""
+
+    exit_code = 143
+
 
 class ResumeRefused(UserError):
     """A saved state an interrupted run left that this run cannot continue (unreadable, saved with other

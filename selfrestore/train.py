@@ -14,6 +14,9 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import signal
+import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -24,8 +27,9 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from .checkpoint import load_net_state, load_optimizer_state, read_checkpoint, save_checkpoint, unwrap
-from .errors import Interrupted, UserError
+from .checkpoint import (check_training_header, load_net_state, load_optimizer_state, read_checkpoint,
+                         save_checkpoint, unwrap)
+from .errors import Interrupted, Terminated, UserError
 from .methods.base import Method
 
 if TYPE_CHECKING:
@@ -70,8 +74,9 @@ class TrainConfig:
     #: the budget's clock: "wall", or "cpu" (process CPU time / torch threads: a run on a shared CPU is
     #: charged for the compute it got, not for the time other jobs held the cores)
     budget_clock: str = "wall"
-    #: on Ctrl-C, checkpoint and end with a UserError saying how to --resume; False (a throw-away run in a
-    #: temporary folder: restore / burst --adapt, demo) lets the KeyboardInterrupt through, nothing to resume
+    #: on Ctrl-C (or SIGTERM), checkpoint at the end of the step and end with a UserError (Interrupted, or
+    #: Terminated) saying how to --resume; False (a throw-away run in a temporary folder: restore / burst --adapt,
+    #: demo) lets the KeyboardInterrupt through (SIGTERM keeps its default action), nothing to resume
     interrupt_checkpoint: bool = True
 
 
@@ -213,6 +218,61 @@ def _slice(batch: Any, start: int, stop: int) -> Any:
     return batch
 
 
+class _StepBoundaries:
+    """Ctrl-C (SIGINT) and SIGTERM (``kill``, a batch system's time limit) take effect between steps: from
+    :meth:`defer` to :meth:`allow` (the optimizer step and that step's bookkeeping: history, validation, best
+    weights, periodic checkpoint) a signal is recorded and raised as KeyboardInterrupt at :meth:`allow`, so the
+    interrupt checkpoint holds whole steps (on CPU, Adam updates the parameters one by one in Python: a Ctrl-C
+    could land half-way). A second signal there stops at once (``abandoned``: the weights in memory may not be
+    those of a whole step, not to be saved). Elsewhere a signal raises at once. Only in the main thread; SIGINT
+    stays ignored where the shell ignores it, SIGTERM is taken over only from its default action (death), and
+    :meth:`restore` gives the previous handlers back."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.inside = False
+        self.pending = False
+        self.abandoned = False
+        self.terminated = False  #: a SIGTERM came (the run ends as :class:`Terminated`)
+        self.previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        if not self.enabled:
+            return
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            self.previous[signal.SIGINT] = signal.signal(signal.SIGINT, self._handle)
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            self.previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, self._handle)
+
+    def restore(self) -> None:
+        self.inside = False
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        self.previous.clear()
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.terminated = self.terminated or signum == signal.SIGTERM
+        if self.inside and not self.pending:
+            self.pending = True
+            what = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
+            print(f"\n{what}: stopping after this step to save a checkpoint (Ctrl-C again: stop at once, without "
+                  "saving)", file=sys.stderr)
+            return
+        self.abandoned = self.inside
+        raise KeyboardInterrupt
+
+    def defer(self) -> None:
+        """From here a signal waits for :meth:`allow`."""
+        self.inside = True
+
+    def allow(self) -> None:
+        """Signals take effect at once again; one that came since :meth:`defer` is raised now."""
+        self.inside = False
+        if self.pending:
+            self.pending = False
+            raise KeyboardInterrupt
+
+
 class _Distributed:
     """torchrun environment: rank / world size, process group set-up and tear-down."""
 
@@ -340,6 +400,7 @@ def train(method: Method, net: nn.Module, source: DataSource, config: TrainConfi
     start, spent_before = 0, 0.0
     if config.resume and out_path.exists():
         tensors, header = read_checkpoint(out_path)
+        check_training_header(out_path, header)
         if header.get("method", {}).get("name") != method.name:
             raise UserError(f"{out_path}: was trained with method {header.get('method', {}).get('name')!r}, "
                             f"not {method.name!r}; resume with the same options or choose another -o")
@@ -378,11 +439,14 @@ def train(method: Method, net: nn.Module, source: DataSource, config: TrainConfi
         """Budget seconds used so far (this run and the runs it resumes)."""
         return clock() - clock_start - not_counted if clock else 0.0
 
+    saved = [start if config.resume and out_path.exists() else None]  # the step the file in out_path holds
+
     def checkpoint(step: int) -> None:
         if ddp.main:
             extra_meta = {"budget_spent": spent()} if clock else {}
             save_checkpoint(out_path, net, {**base_meta, "step": step, "history": history, **extra_meta},
                             optimizer, extra_modules)
+            saved[0] = step
 
     best_path = best_model_path(out_path)
 
@@ -410,7 +474,9 @@ def train(method: Method, net: nn.Module, source: DataSource, config: TrainConfi
                             dynamic_ncols=True)
     ema, t0, step = None, time.time(), start
     completed = start  # steps whose update is in the weights (what an interrupt must checkpoint)
+    boundaries = _StepBoundaries(config.interrupt_checkpoint)
     try:
+        boundaries.install()
         for step in range(start, config.steps):
             fraction = None
             if clock is not None:
@@ -437,6 +503,7 @@ def train(method: Method, net: nn.Module, source: DataSource, config: TrainConfi
                 ddp.average_gradients([p for m in extra_modules.values() for p in m.parameters()])
             if config.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+            boundaries.defer()  # from the update on, a signal waits for the end of the step
             optimizer.step()
             completed = step + 1
             value = float(loss.detach())
@@ -469,15 +536,23 @@ def train(method: Method, net: nn.Module, source: DataSource, config: TrainConfi
                 progress.update(min(round(spent()), progress.total) - progress.n if clock else 1)
             if done % config.ckpt_every == 0 or done == config.steps:
                 checkpoint(done)
+            boundaries.allow()  # a signal that came meanwhile stops the run here
     except KeyboardInterrupt:
         if not config.interrupt_checkpoint:
             raise
-        checkpoint(completed)  # keep what was learned; --resume continues from here
+        stopped = Terminated if boundaries.terminated else Interrupted
+        what = "terminated (SIGTERM)" if boundaries.terminated else "interrupted"
         if progress is not None:
             progress.close()
-        raise Interrupted(f"interrupted after step {completed}; checkpoint saved to {out_path} (continue with "
-                          "--resume)") from None
+        if boundaries.abandoned:  # a second signal inside a step: its weights are not those of a whole step
+            kept = (f"{out_path} keeps step {saved[0]} (continue with --resume)" if saved[0] is not None
+                    else "nothing saved")
+            raise stopped(f"{what} again during step {step + 1}: stopped at once; {kept}") from None
+        checkpoint(completed)  # keep what was learned; --resume continues from here
+        raise stopped(f"{what} after step {completed}; checkpoint saved to {out_path} (continue with "
+                      "--resume)") from None
     finally:
+        boundaries.restore()
         if progress is not None:
             progress.close()
     if holdout and ddp.main and history and "holdout_loss" not in history[-1]:  # a time budget's last step

@@ -512,9 +512,12 @@ def resume_defaults(args: argparse.Namespace, header: dict) -> None:
     options :func:`_settings` compares, plus the step / time budget, --val-every / --ckpt-every (with --holdout
     they decide which weights are kept as the best) and the precision); a --minutes budget for a
     run trained to a step count, or another --precision than the run's, is a UserError (the weights
-    would follow a mixture of two runs)."""
-    config = header.get("train_config") or {}
+    would follow a mixture of two runs); a damaged header is a UserError."""
+    from ..checkpoint import check_training_header
+
     out = model_path(args.output)
+    check_training_header(out, header)  # a hand-edited field: one line here, not a traceback in training
+    config = header.get("train_config") or {}
     if args.minutes and not config.get("budget_seconds", 1):
         raise UserError(f"{out} was trained to a step count (--steps {config.get('steps')}), not for --minutes: "
                         f"resume without --minutes (a larger --steps trains it further), or choose another -o")
