@@ -425,7 +425,7 @@ def train(method: Method, net: nn.Module, source: DataSource, config: TrainConfi
             print(f"{out_path} is already at step {start} of {config.steps}: finished, nothing to train")
         elif ddp.main and config.progress:
             print(f"resuming {out_path} at step {start}"
-                  + (f" ({spent_before / 60:.1f} of {config.budget_seconds / 60:.1f} min spent)"
+                  + (f" ({spent_before / 60:.3g} of {config.budget_seconds / 60:.3g} min spent)"
                      if config.budget_seconds > 0 else f"/{config.steps}"))
     model = nn.parallel.DistributedDataParallel(net) if ddp.active else net
     channels = getattr(source, "channels", None)
