@@ -56,7 +56,7 @@ class ImageInfo:
     stack_shape: tuple[int, ...] = ()  #: a TIFF stack's leading axes (z, time, channel ...): () for one image
     stack_axes: str = ""               #: their tifffile axis letters, e.g. "Z" or "TZC"
     blank: np.ndarray | None = None    #: float images: where the input held NaN or +-inf (blank pixels), NaN on writing
-    infinite: int = 0                  #: how many of the blank pixels (values, all planes) were +-inf, not NaN
+    infinite: int = 0                  #: how many of the blank pixels (all planes) held +-inf, not NaN
     fits_header: str | None = None     #: a FITS image's header (WCS, exposure ...), written back unchanged
     fits_dropped: tuple = ()           #: the other HDUs of a multi-extension FITS (masks, tables), not written
     tiff_tags: tuple = ()              #: TIFF tags carried to the output: GeoTIFF / GDAL (code, type, count, value)
@@ -732,7 +732,7 @@ def stored_to_float_image(array: np.ndarray, path: Path, meta: dict) -> tuple[np
     blank, infinite = None, 0
     if dtype == "float32" and not np.isfinite(pixels).all():  # blank pixels (astronomy; +-inf of a ratio image
         blank = ~np.isfinite(pixels)                            # too): the network sees the median, they go back NaN
-        infinite = int(np.count_nonzero(np.isinf(pixels)))
+        infinite = int(np.count_nonzero(np.isinf(pixels).any(axis=2)))  # pixels, not values
         pixels = np.where(blank, np.median(pixels[~blank]) if not blank.all() else 0.0, pixels).astype(np.float32)
     pixels = np.ascontiguousarray(pixels)
     return pixels, ImageInfo(dtype=dtype, channels=pixels.shape[2], alpha=alpha, source=str(path), blank=blank,

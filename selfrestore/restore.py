@@ -310,7 +310,8 @@ def _measured_plane(planes: Sequence[Any], group: Sequence[int], channels: int |
                     blanks: Sequence[np.ndarray | None] | None) -> np.ndarray:
     """The plane of a group its map is fitted on (:meth:`Restorer._fitted_map`): the middle one, or, where it is
     mostly blank, the nearest of up to 8 others with at least half its pixels finite (else the middle one)."""
-    order = sorted(group, key=lambda i: abs(group.index(i) - len(group) // 2))[:9]
+    middle = len(group) // 2
+    order = [group[k] for k in sorted(range(len(group)), key=lambda k: abs(k - middle))[:9]]
     first = None
     for index in order:
         seen = _plane_seen(planes[index], channels, blanks, index)

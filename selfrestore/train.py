@@ -234,12 +234,14 @@ class _StepBoundaries:
         self.pending = False
         self.abandoned = False
         self.terminated = False  #: a SIGTERM came (the run ends as :class:`Terminated`)
+        self.stepping = False  #: inside ``optimizer.step()``: the weights in memory are not those of a whole step
+        self.saving = False  #: the interrupt checkpoint is being written: a further SIGTERM waits for it
         self.previous: dict[int, Any] = {}
 
     def install(self) -> None:
         if not self.enabled:
             return
-        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        if signal.getsignal(signal.SIGINT) not in (signal.SIG_IGN, None):  # None: a C extension's, not ours to take
             self.previous[signal.SIGINT] = signal.signal(signal.SIGINT, self._handle)
         if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
             self.previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, self._handle)
@@ -251,14 +253,16 @@ class _StepBoundaries:
         self.previous.clear()
 
     def _handle(self, signum: int, frame: Any) -> None:
-        self.terminated = self.terminated or signum == signal.SIGTERM
+        term = signum == signal.SIGTERM
+        self.terminated = self.terminated or term
+        if (self.inside or self.saving) and term and (self.pending or self.saving):
+            return  # a repeated SIGTERM (a batch system and torchrun both send one) never stops the save
         if self.inside and not self.pending:
             self.pending = True
-            what = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
-            print(f"\n{what}: stopping after this step to save a checkpoint (Ctrl-C again: stop at once, without "
-                  "saving)", file=sys.stderr)
+            print(f"\n{'SIGTERM' if term else 'Ctrl-C'}: stopping after this step to save a checkpoint"
+                  + ("" if term else " (Ctrl-C again: stop at once, without saving)"), file=sys.stderr)
             return
-        self.abandoned = self.inside
+        self.abandoned = self.inside and self.stepping  # after the update the weights are a whole step: saved
         raise KeyboardInterrupt
 
     def defer(self) -> None:
@@ -504,7 +508,9 @@ def train(method: Method, net: nn.Module, source: DataSource, config: TrainConfi
             if config.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
             boundaries.defer()  # from the update on, a signal waits for the end of the step
+            boundaries.stepping = True
             optimizer.step()
+            boundaries.stepping = False
             completed = step + 1
             value = float(loss.detach())
             if not math.isfinite(value):
@@ -548,7 +554,9 @@ def train(method: Method, net: nn.Module, source: DataSource, config: TrainConfi
             kept = (f"{out_path} keeps step {saved[0]} (continue with --resume)" if saved[0] is not None
                     else "nothing saved")
             raise stopped(f"{what} again during step {step + 1}: stopped at once; {kept}") from None
+        boundaries.inside, boundaries.saving = False, True  # a further SIGTERM waits; a Ctrl-C still stops
         checkpoint(completed)  # keep what was learned; --resume continues from here
+        boundaries.saving = False
         raise stopped(f"{what} after step {completed}; checkpoint saved to {out_path} (continue with "
                       "--resume)") from None
     finally:

@@ -116,3 +116,13 @@ def test_inspect_measures_around_blank_pixels_and_names_why_an_all_blank_image_i
     capsys.readouterr()
     assert main(["inspect", str(tmp_path / "blank.tif")]) != 0
     assert "blank (NaN) pixels leave no 2x2 pixels" in capsys.readouterr().err
+
+
+def test_inspect_counts_infinite_pixels_not_values(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    colour = (0.5 + 0.1 * rng.standard_normal((64, 64, 3))).astype(np.float32)
+    colour[5, 5] = np.inf  # two pixels, six values
+    colour[9, 9] = -np.inf
+    write_image(tmp_path / "rgb.tif", colour, dtype="float32")
+    assert main(["inspect", str(tmp_path / "rgb.tif")]) == 0
+    assert "non-finite values (inf) in 2 of its 4096 pixels" in capsys.readouterr().err

@@ -128,7 +128,7 @@ def test_inspect_names_non_finite_values_as_the_reason_an_image_is_left_out(tmp_
     write_image(tmp_path / "inf.tif", np.where(noisy > 0.5, np.inf, -np.inf).astype(np.float32), dtype="float32")
     assert main(["inspect", str(tmp_path / "inf.tif")]) != 0
     err = capsys.readouterr().err
-    assert "non-finite values (inf)" in err and "opaque" not in err
+    assert "non-finite values (inf" in err and "opaque" not in err
     noisy[2:4, 2:4] = np.inf  # one 2x2 block of inf: inf - inf is NaN there
     write_image(tmp_path / "some.tif", noisy, dtype="float32")
     assert main(["inspect", str(tmp_path / "some.tif"), "--json", str(tmp_path / "r.json")]) == 0

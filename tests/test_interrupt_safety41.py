@@ -66,6 +66,18 @@ def _signals_in_optimizer_step(monkeypatch, call: int, *signals: int) -> None:
     monkeypatch.setattr(torch.optim.Adam, "step", step)
 
 
+@pytest.fixture(autouse=True)
+def _default_signal_handlers():
+    """Python's own handlers, whatever the test run was started with (a background job's shell ignores
+    SIGINT, and fit then leaves Ctrl-C ignored too), and the caller's given back after each test."""
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    yield
+    for signum, handler in before.items():
+        signal.signal(signum, handler)
+
+
 def _handlers_given_back() -> bool:
     return (signal.getsignal(signal.SIGINT) is signal.default_int_handler
             and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL)
@@ -164,6 +176,39 @@ def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path, monkeypatch, capsys)
     for out, step in ((inside, 3), (between, 5)):
         assert read_checkpoint(out)[1]["step"] == step
         assert main(_fit(data, out, "--resume")) == 0 and _same_tensors(full, out)
+
+
+def test_a_repeated_sigterm_does_not_abandon_the_save_and_a_second_ctrl_c_after_the_update_keeps_the_step(
+        tmp_path, monkeypatch, capsys):
+    """A batch system and torchrun each send SIGTERM: the second one, inside the same step, stopped the run at
+    once and lost the step (a review); it is now ignored. A second Ctrl-C after the update (in the held-out
+    loss) stopped without saving the step whose update was whole; it is now saved."""
+    import selfrestore.train as train_module
+
+    data = _noisy_images(tmp_path / "data")
+    full, twice = tmp_path / "full.safetensors", tmp_path / "twice.safetensors"
+    assert main(_fit(data, full)) == 0
+    with monkeypatch.context() as patch:
+        _signals_in_optimizer_step(patch, 3, signal.SIGTERM, signal.SIGTERM)
+        assert main(_fit(data, twice)) == 143
+    assert read_checkpoint(twice)[1]["step"] == 3
+    assert main(_fit(data, twice, "--resume")) == 0 and _same_tensors(full, twice)
+    capsys.readouterr()
+    original, calls = train_module.holdout_loss, {"n": 0}
+
+    def two_ctrl_c(*args, **kwargs):  # both Ctrl-Cs after the 2nd step's update
+        calls["n"] += 1
+        if calls["n"] == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(*args, **kwargs)
+
+    kept = tmp_path / "kept.safetensors"
+    with monkeypatch.context() as patch:
+        patch.setattr(train_module, "holdout_loss", two_ctrl_c)
+        assert main(_fit(data, kept, "--holdout", "0.5")) == 130
+    assert read_checkpoint(kept)[1]["step"] >= 1  # the step whose update was whole, not "nothing saved"
+    assert "nothing saved" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("damage, shown", [("step", "step 'abc'"), ("history", "history 'x'"),

@@ -275,10 +275,12 @@ def run(args: argparse.Namespace) -> int:
     time_series: list[str] = []  # TIFF stacks with a time axis: `selfrestore video` fine-tunes on their frames
 
     def measure(name: str, frame: np.ndarray, dtype: str, suffix: str, planes: int,
-                usable: np.ndarray | None = None, blank: np.ndarray | None = None, infinite: int = 0) -> None:
+                usable: np.ndarray | None = None, blank: np.ndarray | None = None, infinite: int = 0,
+                stack: bool = False) -> None:
         """``usable``: the pixels to measure (the opaque ones of an image with alpha), or None for all; ``blank``:
         the (H, W, C) pixels the reader filled (NaN or +-inf: :attr:`~selfrestore.io.ImageInfo.blank`), of which
-        ``infinite`` were +-inf (said: NaN is the usual mark of a blank pixel, inf is not)."""
+        ``infinite`` were +-inf (said: NaN is the usual mark of a blank pixel, inf is not); ``stack``: of all its
+        planes, which the reader counted, not of the measured one."""
         scale = 1.0 if dtype == "float32" else 255.0  # float: the level in the data's own units, shown as is
         finite = np.isfinite(frame).all(axis=2) if blank is None else ~np.asarray(blank).any(axis=2)
         float_range = None
@@ -293,12 +295,12 @@ def run(args: argparse.Namespace) -> int:
         if mapping:
             frame = ((frame - np.float32(mapping["offset"])) / np.float32(mapping["scale"])).astype(np.float32)
         sigma = noise_sigma(frame, usable) if min(frame.shape[:2]) >= 2 else float("nan")
+        where = f"{infinite} pixels of its {planes} planes" if stack else f"{infinite} of its {finite.size} pixels"
         if not np.isfinite(sigma):  # a 1-px side has no 2x2 block: "nan" in the report and invalid JSON before
             if min(frame.shape[:2]) < 2:
                 reason = f"too small to measure its noise ({frame.shape[1]}x{frame.shape[0]} px)"
             elif infinite:
-                reason = (f"non-finite values (inf) in {infinite} of its {finite.size} pixels leave no 2x2 pixels "
-                          "to measure its noise on")
+                reason = f"non-finite values (inf, in {where}) leave no 2x2 pixels to measure its noise on"
             elif not finite.any():
                 reason = "blank (NaN) pixels leave no 2x2 pixels to measure its noise on"
             else:
@@ -306,7 +308,7 @@ def run(args: argparse.Namespace) -> int:
             warn(f"{name}: {reason}; left out")
             return
         if infinite:
-            warn(f"{name}: non-finite values (inf) in {infinite} of its {finite.size} pixels; measured on the others "
+            warn(f"{name}: non-finite values (inf) in {where}; measured on the others "
                  "(restore takes them as blank pixels, as NaN ones: NaN in its output)")
         kinds[(suffix, dtype, frame.shape[2], planes)] += 1
         correlation = neighbour_correlation([frame], usable=[usable])
@@ -340,10 +342,8 @@ def run(args: argparse.Namespace) -> int:
         usable = None if alpha is None or alpha.shape != frames[middle].shape[:2] else alpha > 0
         before = len(rows)
         blanks = info.frame_blanks
-        infinite = info.infinite if len(frames) == 1 or blanks is None or not info.infinite else \
-            int(np.count_nonzero(blanks[middle]))  # a stack with inf in it: the measured plane's blank pixels
         measure(str(path), frames[middle], info.dtype, path.suffix.lower(), len(frames), usable,
-                None if blanks is None else blanks[middle], infinite)
+                None if blanks is None else blanks[middle], info.infinite, stack=len(frames) > 1)
         if len(rows) > before:
             images_measured += 1
             progress.update()
