@@ -226,3 +226,41 @@ def test_a_damaged_header_is_one_line_on_resume(tmp_path, capsys, damage, shown)
     assert main(_fit(data, out, "--steps", "4", "--resume")) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"selfrestore fit: error: {out}: damaged") and shown in err[0], err
+
+
+@pytest.mark.parametrize("mode", ["online", "offline"])
+def test_video_fine_tuning_saves_its_state_on_sigterm(tmp_path, tiny_model, monkeypatch, capsys, mode):
+    """`video` saved its fine-tuning state on Ctrl-C but died on SIGTERM (a batch system's time limit), losing the
+    work since the last periodic save (the review). It now finishes the frame in hand, saves, exits 143 naming
+    --resume (a repeated SIGTERM does not stop the save), and the resumed run writes the frames of an
+    uninterrupted one."""
+    import functools
+
+    import tifffile
+
+    import selfrestore.video as video
+
+    frames = _noisy_images(tmp_path / "frames", n=4)
+    base = ["video", str(frames), "--method", "f2f", "--model", str(tiny_model), "--steps-per-frame", "2",
+            "--crop", "32", f"--{mode}", "--quiet"] + (["--passes", "2"] if mode == "offline" else [])
+    monkeypatch.setattr(video, "VideoConfig", functools.partial(video.VideoConfig, checkpoint_seconds=3600))
+    reference, resumed = tmp_path / "reference.tif", tmp_path / "resumed.tif"
+    assert main([*base, "-o", str(reference)]) == 0
+    original, calls = video.VideoFineTuner.train_steps, []
+
+    def sigterm_on_second(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(self, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(video.VideoFineTuner, "train_steps", sigterm_on_second)
+        capsys.readouterr()
+        assert main([*base, "-o", str(resumed)]) == 143
+    assert _handlers_given_back()
+    err = capsys.readouterr().err
+    assert "terminated (SIGTERM)" in err and "--resume" in err, err
+    assert main([*base, "-o", str(resumed), "--resume"]) == 0
+    assert np.array_equal(tifffile.imread(reference), tifffile.imread(resumed))
