@@ -75,3 +75,18 @@ def test_subsample_is_refused_where_it_does_not_apply(tmp_path, tiny_model, caps
     code = main(["restore", "--blurry", "b.png", "--noisy", "n.png", "--model", str(tiny_model), "--subsample", "2",
                  "-o", str(tmp_path / "o")])
     assert code != 0 and "--subsample" in capsys.readouterr().err
+
+
+def test_inspect_offers_subsample_for_correlated_noise_only(tmp_path, astronaut, capsys):
+    from selfrestore.io import write_image
+
+    clean = astronaut[:256, :256]
+    rng = np.random.default_rng(0)
+    kernel = np.array([1.0, 2.0, 1.0]) / 4
+    smoothed = convolve1d(convolve1d(rng.normal(0, 40 / 255, clean.shape), kernel, axis=0), kernel, axis=1)
+    write_image(tmp_path / "smoothed.png", np.clip(clean + smoothed, 0, 1).astype(np.float32))
+    write_image(tmp_path / "white.png", np.clip(clean + rng.normal(0, 25 / 255, clean.shape), 0, 1).astype(np.float32))
+    assert main(["inspect", str(tmp_path / "smoothed.png")]) == 0
+    assert "--subsample 2" in capsys.readouterr().out
+    assert main(["inspect", str(tmp_path / "white.png")]) == 0
+    assert "--subsample" not in capsys.readouterr().out
