@@ -57,6 +57,7 @@ class ImageInfo:
     stack_axes: str = ""               #: their tifffile axis letters, e.g. "Z" or "TZC"
     blank: np.ndarray | None = None    #: float images: where the input held NaN or +-inf (blank pixels), NaN on writing
     infinite: int = 0                  #: how many of the blank pixels (all planes) held +-inf, not NaN
+    plane_infinite: tuple = ()         #: a stack's: that count per plane
     fits_header: str | None = None     #: a FITS image's header (WCS, exposure ...), written back unchanged
     fits_dropped: tuple = ()           #: the other HDUs of a multi-extension FITS (masks, tables), not written
     tiff_tags: tuple = ()              #: TIFF tags carried to the output: GeoTIFF / GDAL (code, type, count, value)
@@ -708,7 +709,8 @@ def read_frames(path: str | os.PathLike) -> tuple[list[np.ndarray], ImageInfo]:
         info.stack_alpha_dropped = any(i.alpha is not None for _, i in frames)
         if any(i.blank is not None for _, i in frames):  # blank pixels of every plane: (N, H, W, C)
             info.blank = np.stack([i.blank if i.blank is not None else np.zeros(p.shape, bool) for p, i in frames])
-            info.infinite = sum(i.infinite for _, i in frames)
+            info.plane_infinite = tuple(i.infinite for _, i in frames)
+            info.infinite = sum(info.plane_infinite)
         return [pixels for pixels, _ in frames], info
     pixels, info = stored_to_float_image(array, path, meta)
     return [pixels], info

@@ -223,8 +223,9 @@ class _StepBoundaries:
     :meth:`defer` to :meth:`allow` (the optimizer step and that step's bookkeeping: history, validation, best
     weights, periodic checkpoint) a signal is recorded and raised as KeyboardInterrupt at :meth:`allow`, so the
     interrupt checkpoint holds whole steps (on CPU, Adam updates the parameters one by one in Python: a Ctrl-C
-    could land half-way). A second signal there stops at once (``abandoned``: the weights in memory may not be
-    those of a whole step, not to be saved). Elsewhere a signal raises at once. Only in the main thread; SIGINT
+    could land half-way). A second Ctrl-C there stops at once (``abandoned``: the weights in memory may not be
+    those of a whole step, and its history record may be missing: not saved); a repeated SIGTERM never stops the
+    save. Elsewhere a signal raises at once. Only in the main thread; SIGINT
     stays ignored where the shell ignores it, SIGTERM is taken over only from its default action (death), and
     :meth:`restore` gives the previous handlers back."""
 
@@ -234,8 +235,6 @@ class _StepBoundaries:
         self.pending = False
         self.abandoned = False
         self.terminated = False  #: a SIGTERM came (the run ends as :class:`Terminated`)
-        self.stepping = False  #: inside ``optimizer.step()``: the weights in memory are not those of a whole step
-        self.saving = False  #: the interrupt checkpoint is being written: a further SIGTERM waits for it
         self.previous: dict[int, Any] = {}
 
     def install(self) -> None:
@@ -254,15 +253,16 @@ class _StepBoundaries:
 
     def _handle(self, signum: int, frame: Any) -> None:
         term = signum == signal.SIGTERM
+        if term and (self.terminated or self.pending):  # a batch system and torchrun both send one: a SIGTERM
+            self.terminated = True                       # never stops a save that is coming
+            return
         self.terminated = self.terminated or term
-        if (self.inside or self.saving) and term and (self.pending or self.saving):
-            return  # a repeated SIGTERM (a batch system and torchrun both send one) never stops the save
         if self.inside and not self.pending:
             self.pending = True
             print(f"\n{'SIGTERM' if term else 'Ctrl-C'}: stopping after this step to save a checkpoint"
                   + ("" if term else " (Ctrl-C again: stop at once, without saving)"), file=sys.stderr)
             return
-        self.abandoned = self.inside and self.stepping  # after the update the weights are a whole step: saved
+        self.abandoned = self.inside  # the step's update or bookkeeping is unfinished: not saved
         raise KeyboardInterrupt
 
     def defer(self) -> None:
@@ -508,9 +508,7 @@ def train(method: Method, net: nn.Module, source: DataSource, config: TrainConfi
             if config.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
             boundaries.defer()  # from the update on, a signal waits for the end of the step
-            boundaries.stepping = True
             optimizer.step()
-            boundaries.stepping = False
             completed = step + 1
             value = float(loss.detach())
             if not math.isfinite(value):
@@ -554,9 +552,8 @@ def train(method: Method, net: nn.Module, source: DataSource, config: TrainConfi
             kept = (f"{out_path} keeps step {saved[0]} (continue with --resume)" if saved[0] is not None
                     else "nothing saved")
             raise stopped(f"{what} again during step {step + 1}: stopped at once; {kept}") from None
-        boundaries.inside, boundaries.saving = False, True  # a further SIGTERM waits; a Ctrl-C still stops
+        boundaries.inside = False
         checkpoint(completed)  # keep what was learned; --resume continues from here
-        boundaries.saving = False
         raise stopped(f"{what} after step {completed}; checkpoint saved to {out_path} (continue with "
                       "--resume)") from None
     finally:

@@ -126,3 +126,16 @@ def test_inspect_counts_infinite_pixels_not_values(tmp_path, capsys):
     write_image(tmp_path / "rgb.tif", colour, dtype="float32")
     assert main(["inspect", str(tmp_path / "rgb.tif")]) == 0
     assert "non-finite values (inf) in 2 of its 4096 pixels" in capsys.readouterr().err
+
+
+def test_inspect_names_inf_only_where_the_measured_plane_has_it(tmp_path, capsys):
+    """A stack with one inf in its first plane and a blank (NaN) middle plane: the middle plane is left out for
+    its NaN pixels, not for the other plane's inf (the third review)."""
+    rng = np.random.default_rng(0)
+    planes = (0.5 + 0.1 * rng.standard_normal((5, 64, 64))).astype(np.float32)
+    planes[0, 3, 3] = np.inf
+    planes[2] = np.nan
+    tifffile.imwrite(tmp_path / "stack.tif", planes, imagej=True, metadata={"axes": "ZYX"})
+    main(["inspect", str(tmp_path / "stack.tif")])
+    err = capsys.readouterr().err
+    assert "blank (NaN) pixels leave no 2x2 pixels" in err and "non-finite" not in err, err

@@ -283,8 +283,8 @@ def run(args: argparse.Namespace) -> int:
                 stack: bool = False) -> None:
         """``usable``: the pixels to measure (the opaque ones of an image with alpha), or None for all; ``blank``:
         the (H, W, C) pixels the reader filled (NaN or +-inf: :attr:`~selfrestore.io.ImageInfo.blank`), of which
-        ``infinite`` were +-inf (said: NaN is the usual mark of a blank pixel, inf is not); ``stack``: of all its
-        planes, which the reader counted, not of the measured one."""
+        ``infinite`` were +-inf (said: NaN is the usual mark of a blank pixel, inf is not); ``stack``: the plane
+        measured is one of a stack's."""
         scale = 1.0 if dtype == "float32" else 255.0  # float: the level in the data's own units, shown as is
         finite = np.isfinite(frame).all(axis=2) if blank is None else ~np.asarray(blank).any(axis=2)
         float_range = None
@@ -299,7 +299,8 @@ def run(args: argparse.Namespace) -> int:
         if mapping:
             frame = ((frame - np.float32(mapping["offset"])) / np.float32(mapping["scale"])).astype(np.float32)
         sigma = noise_sigma(frame, usable) if min(frame.shape[:2]) >= 2 else float("nan")
-        where = f"{infinite} pixels of its {planes} planes" if stack else f"{infinite} of its {finite.size} pixels"
+        where = (f"{infinite} of the {finite.size} pixels of its measured plane" if stack
+                 else f"{infinite} of its {finite.size} pixels")
         if not np.isfinite(sigma):  # a 1-px side has no 2x2 block: "nan" in the report and invalid JSON before
             if min(frame.shape[:2]) < 2:
                 reason = f"too small to measure its noise ({frame.shape[1]}x{frame.shape[0]} px)"
@@ -346,8 +347,9 @@ def run(args: argparse.Namespace) -> int:
         usable = None if alpha is None or alpha.shape != frames[middle].shape[:2] else alpha > 0
         before = len(rows)
         blanks = info.frame_blanks
+        infinite = info.plane_infinite[middle] if info.plane_infinite else info.infinite
         measure(str(path), frames[middle], info.dtype, path.suffix.lower(), len(frames), usable,
-                None if blanks is None else blanks[middle], info.infinite, stack=len(frames) > 1)
+                None if blanks is None else blanks[middle], infinite, stack=len(frames) > 1)
         if len(rows) > before:
             images_measured += 1
             progress.update()
