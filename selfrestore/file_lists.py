@@ -74,8 +74,8 @@ def is_loss_plot(path: Path) -> bool:
         path.with_name(name[:-len(LOSS_PLOT_SUFFIX)] + ".safetensors").is_file()
 
 
-def list_images(inputs: Sequence[str | os.PathLike], output_folder: str | os.PathLike | None = None
-                ) -> tuple[list[Path], list[str]]:
+def list_images(inputs: Sequence[str | os.PathLike], output_folder: str | os.PathLike | None = None,
+                notes: list[str] | None = None) -> tuple[list[Path], list[str]]:
     """Expand files and folders (recursively, sorted) into image paths. Inside a folder, hidden files and
     folders (names starting with "."; e.g. the temporary file of a killed write, macOS ``._NAME`` companions,
     a video run's frame spool) and ``fit``'s loss plots (:func:`is_loss_plot`: a model may be saved inside its
@@ -84,7 +84,8 @@ def list_images(inputs: Sequence[str | os.PathLike], output_folder: str | os.Pat
     the folder's own results go to (``output_folder/NAME``), is left out (a rerun would restore them again).
 
     Returns (paths, problems): missing inputs and empty folders are reported as one-line problems instead
-    of raising, so that the good inputs of the same call are still processed.
+    of raising, so that the good inputs of the same call are still processed. ``notes``: a list that gets a
+    line for each link inside a folder whose target is gone (skipped: to be said, not a failure).
     """
     paths: list[Path] = []
     problems: list[str] = []
@@ -95,10 +96,17 @@ def list_images(inputs: Sequence[str | os.PathLike], output_folder: str | os.Pat
             root = p.resolve()
             earlier = [] if results is None else [  # p.name: as restore names the subfolder; only inside p
                 f for f in {results, results / p.name} if f != root and f.is_relative_to(root)]
-            found = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES
-                           and not is_loss_plot(q)
-                           and not any(part.startswith(".") for part in q.relative_to(p).parts)
-                           and not any(q.resolve().is_relative_to(folder) for folder in earlier))
+            found = []
+            for q in p.rglob("*"):
+                if q.suffix.lower() not in IMAGE_SUFFIXES or any(part.startswith(".")
+                                                                 for part in q.relative_to(p).parts):
+                    continue
+                if q.is_file():
+                    if not is_loss_plot(q) and not any(q.resolve().is_relative_to(folder) for folder in earlier):
+                        found.append(q)
+                elif notes is not None and q.is_symlink() and not q.exists():
+                    notes.append(f"{q}: a link to a file that does not exist; skipped")
+            found.sort()
             if not found:
                 problems.append(f"{p}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
             paths.extend(found)

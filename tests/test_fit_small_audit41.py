@@ -29,3 +29,19 @@ def test_laine19_without_noise_says_the_option_is_missing(tmp_path, rgb_image, c
     assert main(["fit", str(tmp_path / "d"), "--method", "laine19", "-o", str(tmp_path / "m"), "--steps", "1"]) == 2
     err = capsys.readouterr().err
     assert "no --noise was given" in err and "None" not in err
+
+
+def test_a_dangling_link_in_a_folder_is_said_and_skipped_without_failing(tmp_path, rgb_image, capsys):
+    """A link whose target is gone was skipped without a word (the fit audit); reporting it as a failure made
+    restore exit 1 and pair / burst runs abort (a review). It is now said and skipped by restore and fit."""
+    data = tmp_path / "d"
+    write_image(data / "a.png", rgb_image)
+    (data / "b.png").symlink_to(tmp_path / "gone.png")
+    assert main(["restore", str(data), "-o", str(tmp_path / "out"), "--model", "unet-gauss25", "--quiet"]) == 0
+    assert "b.png: a link to a file that does not exist; skipped" in capsys.readouterr().err
+    assert main(["fit", str(data), "--method", "n2v", "--width", "4", "--depth", "2", "--patch-size", "32",
+                 "--batch-size", "2", "--no-amp", "--quiet", "--steps", "1", "-o", str(tmp_path / "m")]) == 0
+    assert "b.png: a link to a file that does not exist; skipped" in capsys.readouterr().err
+    from selfrestore.file_lists import list_images
+
+    assert list_images([data]) == ([data / "a.png"], [])  # without notes: as before

@@ -276,9 +276,10 @@ def run(args: argparse.Namespace) -> int:
     if args.uncertainty and not hasattr(restorer.method, "restore_with_uncertainty"):
         raise UserError(f"--uncertainty needs a Bayesian model; {args.model} uses method {restorer.method.name!r}")
     outdir = Path(args.output)
-    paths, problems = list_images(args.inputs, output_folder=outdir)  # an image file name: no folder below it
+    notes: list[str] = []  # links whose target is gone: said, not failures
+    paths, problems = list_images(args.inputs, output_folder=outdir, notes=notes)  # a file name: no folder below
     failures = len(problems)
-    for problem in problems:
+    for problem in [*problems, *notes]:
         warn(problem)
     single = output_file(args.output, len(paths)) if paths else None  # `a a -o x.png`: two inputs, one name
     unique: dict[Path, Path] = {}  # an input given twice (or a file and its folder) is restored once

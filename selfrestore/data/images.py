@@ -65,10 +65,13 @@ def load_images(inputs: Sequence[str | os.PathLike], channels: int | None = None
     """
     from tqdm import tqdm
 
-    paths, problems = list_images(inputs)
+    notes: list[str] = []
+    paths, problems = list_images(inputs, notes=notes)
     check_fits_in_memory(paths, channels, copies)
     for problem in problems:
         warn(f"skipped {problem}")
+    for note in notes:
+        warn(note)
     images = []
     for path in tqdm(paths, desc="reading", unit="img", leave=False, disable=not progress or len(paths) <= 20):
         try:
