@@ -58,6 +58,9 @@ class ImageInfo:
     blank: np.ndarray | None = None    #: float images: where the input held NaN or +-inf (blank pixels), NaN on writing
     infinite: int = 0                  #: how many of the blank pixels (all planes) held +-inf, not NaN
     plane_infinite: tuple = ()         #: a stack's: that count per plane
+    #: the file's own pixel type where it is read as float counts (int16, int32, float64 ...): a TIFF or FITS output
+    #: is written in it (integers rounded and clipped to the type; kept float32 where blank pixels must stay NaN)
+    stored_type: str | None = None
     fits_header: str | None = None     #: a FITS image's header (WCS, exposure ...), written back unchanged
     fits_dropped: tuple = ()           #: the other HDUs of a multi-extension FITS (masks, tables), not written
     tiff_tags: tuple = ()              #: TIFF tags carried to the output: GeoTIFF / GDAL (code, type, count, value)
@@ -380,6 +383,7 @@ def _tiff_as_displayed(array: np.ndarray, axes: str, page, meta: dict) -> tuple[
         return _unpremultiplied(array, -1 if axes.endswith("YXS") else -3, samples - len(extra)), axes, \
             photometric, samples
     if photometric == 0 and samples == 1:  # MinIsWhite: 0 is white
+        meta["_inverted"] = True  # its values are written back reversed, as float: no type of its own to keep
         if array.dtype.kind in "bi":  # ~v = -1 - v for signed values: reversed order, no overflow
             return ~array, axes, 1, 1
         if array.dtype.kind == "u" and int(page.bitspersample) <= 16:
@@ -698,6 +702,20 @@ def read_frames(path: str | os.PathLike) -> tuple[list[np.ndarray], ImageInfo]:
     except Exception as exc:  # PIL / tifffile / astropy raise many types for corrupt data
         raise unreadable_image(path, exc) from None
     array = np.asarray(array)
+    stored = array.dtype.newbyteorder("=").name
+    inverted = meta.pop("_inverted", False)
+    frames, info = _frames_of(array, path, meta)
+    if info.dtype == "float32" and stored in STORED_TYPES and not inverted:
+        info.stored_type = stored
+    return frames, info
+
+
+#: pixel types read as float counts that outputs keep (TIFF, FITS): see :attr:`ImageInfo.stored_type`
+STORED_TYPES = ("int8", "int16", "int32", "int64", "uint32", "uint64", "float64")
+
+
+def _frames_of(array: np.ndarray, path: Path, meta: dict) -> tuple[list[np.ndarray], ImageInfo]:
+    """:func:`read_frames` of the decoded ``array``."""
     stack = {k: meta.pop(k) for k in ("stack_shape", "stack_axes") if k in meta}
     if stack:
         kind = pixel_type(array)  # one pixel type for every plane (an int32 plane in 0..1000 would be 16-bit alone)
@@ -786,6 +804,21 @@ def type_range(dtype: str | None) -> float:
     return {"uint8": 255.0, "uint16": 65535.0}.get(str(dtype), 1.0)
 
 
+def in_stored_type(pixels: np.ndarray, info: ImageInfo | None, suffix: str) -> np.ndarray:
+    """Float32 ``pixels`` of an output in the input's own type (:attr:`ImageInfo.stored_type`) where the format
+    holds it (TIFF, FITS): integers rounded and clipped to the type's range, unless a pixel is NaN (a blank one,
+    which no integer holds: float32 kept); float64 as float64."""
+    if info is None or not info.stored_type or suffix not in STACK_SUFFIXES or pixels.dtype != np.float32:
+        return pixels
+    target = np.dtype(info.stored_type)
+    if target.kind == "f":
+        return pixels.astype(target)
+    if np.isnan(pixels).any():
+        return pixels
+    bounds = np.iinfo(target)
+    return np.clip(np.round(pixels.astype(np.float64)), bounds.min, bounds.max).astype(target)
+
+
 def quantize(array: np.ndarray, dtype: str) -> np.ndarray:
     """Clip to [0, 1] and round to the integer type (float32 is returned unclipped)."""
     if dtype == "float32":
@@ -864,6 +897,7 @@ def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | No
     """
     path = Path(path)
     suffix = path.suffix.lower()
+    asked = dtype
     array, dtype = _array_to_write(path, array, dtype)
     dtype = dtype or (info.dtype if info else "uint8")
     if dtype == "float32":
@@ -879,6 +913,8 @@ def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | No
     if alpha:
         array = np.concatenate([array, info.alpha[:, :, None]], axis=2)
     pixels = quantize(array, dtype)
+    if asked is None and not alpha:  # the input's own type (int16, float64 ...): see ImageInfo.stored_type
+        pixels = in_stored_type(pixels, info, suffix)
     if suffix in FITS_SUFFIXES:  # colour as three planes (NAXIS3 = 3)
         return _write_fits(path, pixels if pixels.shape[2] == 1 else np.moveaxis(pixels, 2, 0), info)
     if pixels.shape[2] == 1:
@@ -939,10 +975,12 @@ def write_frames(path: str | os.PathLike, frames: Sequence[np.ndarray], info: Im
     if len(frames) != int(np.prod(info.stack_shape)):
         raise ValueError(f"{len(frames)} frames do not fill a stack of shape {info.stack_shape}")
     planes = np.stack([np.asarray(f, dtype=np.float32).reshape(*f.shape[:2], -1) for f in frames])
-    dtype = dtype or info.dtype
+    asked, dtype = dtype, dtype or info.dtype
     if dtype == "float32" and info.blank is not None and info.blank.shape == planes.shape:
         planes = np.where(info.blank, np.float32(np.nan), planes)
     pixels = quantize(planes, dtype)
+    if asked is None:
+        pixels = in_stored_type(pixels, info, path.suffix.lower())
     colour = pixels.shape[-1] >= 3
     pixels = pixels.reshape(*info.stack_shape, *(pixels.shape[1:] if colour else pixels.shape[1:3]))
     if path.suffix.lower() in FITS_SUFFIXES:
