@@ -96,7 +96,7 @@ def list_images(inputs: Sequence[str | os.PathLike], output_folder: str | os.Pat
             root = p.resolve()
             earlier = [] if results is None else [  # p.name: as restore names the subfolder; only inside p
                 f for f in {results, results / p.name} if f != root and f.is_relative_to(root)]
-            found = []
+            found, broken = [], []
             for q in p.rglob("*"):
                 if q.suffix.lower() not in IMAGE_SUFFIXES or any(part.startswith(".")
                                                                  for part in q.relative_to(p).parts):
@@ -104,9 +104,12 @@ def list_images(inputs: Sequence[str | os.PathLike], output_folder: str | os.Pat
                 if q.is_file():
                     if not is_loss_plot(q) and not any(q.resolve().is_relative_to(folder) for folder in earlier):
                         found.append(q)
-                elif notes is not None and q.is_symlink() and not q.exists():
-                    notes.append(f"{q}: a link to a file that does not exist; skipped")
+                elif notes is not None and q.is_symlink() and not q.exists() \
+                        and not any(q.parent.resolve().is_relative_to(folder) for folder in earlier):
+                    broken.append(f"{q}: a link to nothing that exists (a missing or looping target); skipped")
             found.sort()
+            if notes is not None:
+                notes += sorted(broken)
             if not found:
                 problems.append(f"{p}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
             paths.extend(found)

@@ -815,8 +815,10 @@ def in_stored_type(pixels: np.ndarray, info: ImageInfo | None, suffix: str) -> n
         return pixels.astype(target)
     if np.isnan(pixels).any():
         return pixels
-    bounds = np.iinfo(target)
-    return np.clip(np.round(pixels.astype(np.float64)), bounds.min, bounds.max).astype(target)
+    bounds = np.iinfo(target)  # the float64 nearest each bound from inside (2**63 - 1 rounds up to 2**63: wrapped)
+    low, high = (float(np.nextafter(np.float64(b), np.float64(0))) if abs(float(b)) >= 2.0 ** 53 else float(b)
+                 for b in (bounds.min, bounds.max))
+    return np.clip(np.round(pixels.astype(np.float64)), low, high).astype(target)
 
 
 def quantize(array: np.ndarray, dtype: str) -> np.ndarray:

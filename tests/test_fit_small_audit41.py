@@ -38,10 +38,10 @@ def test_a_dangling_link_in_a_folder_is_said_and_skipped_without_failing(tmp_pat
     write_image(data / "a.png", rgb_image)
     (data / "b.png").symlink_to(tmp_path / "gone.png")
     assert main(["restore", str(data), "-o", str(tmp_path / "out"), "--model", "unet-gauss25", "--quiet"]) == 0
-    assert "b.png: a link to a file that does not exist; skipped" in capsys.readouterr().err
+    assert "b.png: a link to nothing that exists" in capsys.readouterr().err
     assert main(["fit", str(data), "--method", "n2v", "--width", "4", "--depth", "2", "--patch-size", "32",
                  "--batch-size", "2", "--no-amp", "--quiet", "--steps", "1", "-o", str(tmp_path / "m")]) == 0
-    assert "b.png: a link to a file that does not exist; skipped" in capsys.readouterr().err
+    assert "b.png: a link to nothing that exists" in capsys.readouterr().err
     from selfrestore.file_lists import list_images
 
     assert list_images([data]) == ([data / "a.png"], [])  # without notes: as before

@@ -54,3 +54,14 @@ def test_restore_keeps_an_int16_stack_and_fits_in_their_type(tmp_path):
     assert restored.dtype == np.int16 and restored.shape == stack.shape
     with fits.open(tmp_path / "out" / "one.fits") as hdus:
         assert hdus[0].header["BITPIX"] == 16 and abs(float(hdus[0].data.mean()) - 1000) < 20
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint64])
+def test_64_bit_values_past_the_type_are_clipped_not_wrapped(tmp_path, dtype):
+    """2**63 - 1 as a float64 rounds up to 2**63, which cast back to int64 wrapped to the minimum (a review)."""
+    data = np.full((32, 32), 2 ** 62, dtype)
+    tifffile.imwrite(tmp_path / "in.tif", data)
+    frames, info = read_frames(tmp_path / "in.tif")
+    write_frames(tmp_path / "out.tif", [frames[0] * 3], info)
+    back = tifffile.imread(tmp_path / "out.tif")
+    assert back.dtype == dtype and back.min() > 2 ** 62  # near the type's maximum, not wrapped to its minimum
