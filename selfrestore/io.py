@@ -855,6 +855,18 @@ def clipped_share(path: str | os.PathLike, images: Sequence[np.ndarray], dtype: 
     return outside / max(total, 1)
 
 
+def stored_type_clipped_share(path: str | os.PathLike, images: Sequence[np.ndarray], info: ImageInfo) -> float:
+    """The share of ``images``' values that writing them to ``path`` in the input's integer type
+    (:attr:`ImageInfo.stored_type`, :func:`in_stored_type`) clips to the type's range (0 where it does not apply)."""
+    if not info.stored_type or np.dtype(info.stored_type).kind not in "iu" or \
+            Path(path).suffix.lower() not in STACK_SUFFIXES:
+        return 0.0
+    bounds = np.iinfo(np.dtype(info.stored_type))
+    total = sum(np.asarray(image).size for image in images)
+    outside = sum(int(np.count_nonzero((image < bounds.min - 0.5) | (image > bounds.max + 0.5))) for image in images)
+    return outside / max(total, 1)
+
+
 def float_pixels(array: np.ndarray, where: str = "") -> tuple[np.ndarray, str | None]:
     """An image array as (H, W, C) float32 on the [0, 1] scale of its type, and that type when it is an integer
     one ("uint8" / "uint16", either byte order: scaled from its full range) or None (float, bool: taken as

@@ -65,3 +65,17 @@ def test_64_bit_values_past_the_type_are_clipped_not_wrapped(tmp_path, dtype):
     write_frames(tmp_path / "out.tif", [frames[0] * 3], info)
     back = tifffile.imread(tmp_path / "out.tif")
     assert back.dtype == dtype and back.min() > 2 ** 62  # near the type's maximum, not wrapped to its minimum
+
+
+def test_restore_says_when_values_are_clipped_to_the_input_type(tmp_path, capsys):
+    """uint32 counts near 0 whose restored values go below 0 were clipped to 0 without a word (a review)."""
+    rng = np.random.default_rng(3)
+    data = np.clip(np.round(rng.normal(5, 40, (64, 64))), 0, None).astype(np.uint32)
+    data[0, 0] = 70000  # beyond 16 bits: read as float counts, written back as uint32
+    tifffile.imwrite(tmp_path / "in.tif", data)
+    from selfrestore.io import stored_type_clipped_share
+
+    frames, info = read_frames(tmp_path / "in.tif")
+    assert stored_type_clipped_share(tmp_path / "o.tif", [frames[0] - 10], info) > 0.1
+    assert stored_type_clipped_share(tmp_path / "o.tif", [frames[0]], info) == 0
+    assert stored_type_clipped_share(tmp_path / "o.png", [frames[0] - 10], info) == 0

@@ -236,8 +236,8 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from ..io import (chroma_subsampled_jpeg, clipped_share, read_frames, stack_target_problem, type_range,
-                      write_frames)
+    from ..io import (chroma_subsampled_jpeg, clipped_share, read_frames, stack_target_problem,
+                      stored_type_clipped_share, type_range, write_frames)
     from ..memory_check import check_fits_in_memory
     from ..restore import Restorer
     from ..size_check import recorded_warning
@@ -411,6 +411,9 @@ def run(args: argparse.Namespace) -> int:
         if info.dtype == "float32" and (share := clipped_share(target, outputs, info.dtype)) > 0.001:
             warn(f"{target}: {100 * share:.1f}% of the restored values of "
                  f"{path} lie outside [0, 1] and are clipped by {target.suffix}; choose .tif or .fits to keep them")
+        elif (share := stored_type_clipped_share(target, outputs, info)) > 0.001:
+            warn(f"{target}: {100 * share:.1f}% of the restored values of {path} lie outside the range of its "
+                 f"{info.stored_type} pixels and are clipped to it")
         try:  # a file system that says no (permissions, a full disk): reported, and the next input goes on
             if target not in kept:
                 write_frames(target, outputs, info)
