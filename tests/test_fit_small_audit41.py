@@ -45,3 +45,24 @@ def test_a_dangling_link_in_a_folder_is_said_and_skipped_without_failing(tmp_pat
     from selfrestore.file_lists import list_images
 
     assert list_images([data]) == ([data / "a.png"], [])  # without notes: as before
+
+
+def test_fit_warns_when_one_map_leaves_some_training_images_nearly_black(tmp_path, capsys):
+    """A uint16 stack (about 0.015 on the 0-1 scale) beside float counts of about 300: one map for all, the
+    16-bit planes trained as nearly black, unsaid (the audit)."""
+    import tifffile
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "mixed"
+    data.mkdir()
+    tifffile.imwrite(data / "counts.tif", (300 + 30 * rng.standard_normal((64, 64))).astype(np.float32))
+    tifffile.imwrite(data / "dim.tif", (1000 + 50 * rng.standard_normal((64, 64))).astype(np.uint16))
+    assert main(["fit", str(data), "--method", "n2v", "--width", "4", "--depth", "2", "--patch-size", "32",
+                 "--batch-size", "2", "--no-amp", "--steps", "1", "-o", str(tmp_path / "m")]) == 0
+    assert "1 of the training images lie under 5% of that range" in capsys.readouterr().err
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    tifffile.imwrite(alone / "counts.tif", (300 + 30 * rng.standard_normal((64, 64))).astype(np.float32))
+    assert main(["fit", str(alone), "--method", "n2v", "--width", "4", "--depth", "2", "--patch-size", "32",
+                 "--batch-size", "2", "--no-amp", "--steps", "1", "-o", str(tmp_path / "a")]) == 0
+    assert "under 5% of that range" not in capsys.readouterr().err

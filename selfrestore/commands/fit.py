@@ -13,6 +13,7 @@ from ..errors import UserError
 from ._common import add_parser, command_device, count, positive_float, positive_int, same_entry_finder, warn
 
 if TYPE_CHECKING:
+    import numpy as np
     from torch import Tensor, nn
 
     from ..corruption import Corruption
@@ -207,10 +208,30 @@ def build_source(args: argparse.Namespace, method: Method, noise: Corruption | N
                             "[0, 1] first, or train on the noisy data itself")
         return source
     if mapping:
+        dark = nearly_black_under(next(iter(source.fields.values())), mapping)
         source.map_to_unit_range(mapping)
         if not args.quiet:
             print(mapped_data_line(mapping))
+        if dark:
+            warn(f"{dark} of the training images lie under 5% of that range (e.g. 8/16-bit images beside float "
+                 "counts, or a much dimmer acquisition): one map for all, they train as nearly black; train on one "
+                 "kind of data, or scale them alike first")
     return source
+
+
+def nearly_black_under(images: Sequence[np.ndarray], mapping: dict[str, float]) -> int:
+    """How many ``images`` have their 99.9th percentile under 5% of ``mapping``'s range (an audit: a 16-bit stack
+    beside float counts of ~300 trained as nearly black under their one map)."""
+    import numpy as np
+
+    rng, count = np.random.default_rng(0), 0
+    for image in images:
+        values = np.asarray(image).reshape(-1)
+        values = values[rng.integers(0, values.size, min(values.size, 20000))] if values.size else values
+        values = values[np.isfinite(values)]
+        if values.size and (np.percentile(values, 99.9) - mapping["offset"]) / mapping["scale"] < 0.05:
+            count += 1
+    return count
 
 
 def _build_source(args, method, noise):
