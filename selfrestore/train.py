@@ -14,9 +14,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import signal
-import sys
-import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -31,6 +28,7 @@ from .checkpoint import (check_training_header, load_net_state, load_optimizer_s
                          save_checkpoint, unwrap)
 from .errors import Interrupted, Terminated, UserError
 from .methods.base import Method
+from .stop_signals import StopSignals
 
 if TYPE_CHECKING:
     from .data.base import DataSource
@@ -216,65 +214,6 @@ def _slice(batch: Any, start: int, stop: int) -> Any:
     if isinstance(batch, dict):
         return {k: _slice(v, start, stop) for k, v in batch.items()}
     return batch
-
-
-class _StepBoundaries:
-    """Ctrl-C (SIGINT) and SIGTERM (``kill``, a batch system's time limit) take effect between steps: from
-    :meth:`defer` to :meth:`allow` (the optimizer step and that step's bookkeeping: history, validation, best
-    weights, periodic checkpoint) a signal is recorded and raised as KeyboardInterrupt at :meth:`allow`, so the
-    interrupt checkpoint holds whole steps (on CPU, Adam updates the parameters one by one in Python: a Ctrl-C
-    could land half-way). A second Ctrl-C there stops at once (``abandoned``: the weights in memory may not be
-    those of a whole step, and its history record may be missing: not saved); a repeated SIGTERM never stops the
-    save. Elsewhere a signal raises at once. Only in the main thread; SIGINT
-    stays ignored where the shell ignores it, SIGTERM is taken over only from its default action (death), and
-    :meth:`restore` gives the previous handlers back."""
-
-    def __init__(self, enabled: bool = True):
-        self.enabled = enabled and threading.current_thread() is threading.main_thread()
-        self.inside = False
-        self.pending = False
-        self.abandoned = False
-        self.terminated = False  #: a SIGTERM came (the run ends as :class:`Terminated`)
-        self.previous: dict[int, Any] = {}
-
-    def install(self) -> None:
-        if not self.enabled:
-            return
-        if signal.getsignal(signal.SIGINT) not in (signal.SIG_IGN, None):  # None: a C extension's, not ours to take
-            self.previous[signal.SIGINT] = signal.signal(signal.SIGINT, self._handle)
-        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-            self.previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, self._handle)
-
-    def restore(self) -> None:
-        self.inside = False
-        for signum, handler in self.previous.items():
-            signal.signal(signum, handler)
-        self.previous.clear()
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        term = signum == signal.SIGTERM
-        if term and (self.terminated or self.pending):  # a batch system and torchrun both send one: a SIGTERM
-            self.terminated = True                       # never stops a save that is coming
-            return
-        self.terminated = self.terminated or term
-        if self.inside and not self.pending:
-            self.pending = True
-            print(f"\n{'SIGTERM' if term else 'Ctrl-C'}: stopping after this step to save a checkpoint"
-                  + ("" if term else " (Ctrl-C again: stop at once, without saving)"), file=sys.stderr)
-            return
-        self.abandoned = self.inside  # the step's update or bookkeeping is unfinished: not saved
-        raise KeyboardInterrupt
-
-    def defer(self) -> None:
-        """From here a signal waits for :meth:`allow`."""
-        self.inside = True
-
-    def allow(self) -> None:
-        """Signals take effect at once again; one that came since :meth:`defer` is raised now."""
-        self.inside = False
-        if self.pending:
-            self.pending = False
-            raise KeyboardInterrupt
 
 
 class _Distributed:
@@ -478,7 +417,7 @@ def train(method: Method, net: nn.Module, source: DataSource, config: TrainConfi
                             dynamic_ncols=True)
     ema, t0, step = None, time.time(), start
     completed = start  # steps whose update is in the weights (what an interrupt must checkpoint)
-    boundaries = _StepBoundaries(config.interrupt_checkpoint)
+    boundaries = StopSignals(config.interrupt_checkpoint)  # Ctrl-C / SIGTERM take effect between steps
     try:
         boundaries.install()
         for step in range(start, config.steps):

@@ -33,9 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import sys
-import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -46,6 +43,7 @@ import torch
 from torch import Tensor, nn
 
 from .errors import Interrupted, ResumeRefused, Terminated, UserError
+from .stop_signals import StopSignals
 from .flow import FlowEstimator, flow_to_tensor, inside_mask, occlusion_mask
 from .methods.base import Method
 from .restore import restore_array
@@ -302,56 +300,27 @@ def _progress(total: int, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, unit="frame", dynamic_ncols=True, disable=not enabled)
 
 
-class StopRequest:
-    """Whether a stop was asked (called: True / False) and by which signal (:attr:`terminated`: SIGTERM)."""
-
-    def __init__(self) -> None:
-        self.asked = False
-        self.terminated = False
-
-    def __call__(self) -> bool:
-        return self.asked
-
-    def stopped(self, where: str, checkpoint: str | os.PathLike) -> Interrupted:
-        """The error to raise once the state is saved: :class:`Terminated` (exit 143) after a SIGTERM."""
-        kind, what = (Terminated, "terminated (SIGTERM)") if self.terminated else (Interrupted, "interrupted")
-        return kind(f"{what} {where}; the fine-tuning state is saved in {checkpoint} (the same command with "
-                    "--resume continues it)")
+def _stopped(request: StopSignals, where: str, checkpoint: str | os.PathLike) -> Interrupted:
+    """The error to raise once the fine-tuning state is saved: :class:`Terminated` (exit 143) after a SIGTERM."""
+    kind, what = (Terminated, "terminated (SIGTERM)") if request.terminated else (Interrupted, "interrupted")
+    return kind(f"{what} {where}; the fine-tuning state is saved in {checkpoint} (the same command with "
+                "--resume continues it)")
 
 
 @contextlib.contextmanager
-def stop_after_frame(enabled: bool) -> Iterator[StopRequest]:
+def stop_after_frame(enabled: bool) -> Iterator[StopSignals]:
     """While fine-tuning with a checkpoint, the first Ctrl-C or SIGTERM (``kill``, a batch system's time limit)
-    asks to stop once the current frame is done (the caller then saves its state and raises
-    :meth:`StopRequest.stopped`), so the work since the last periodic save is kept and the saved state is a
-    consistent one; a second Ctrl-C stops at once (a repeated SIGTERM, as a batch system and a launcher both
-    send, does not). Yields the :class:`StopRequest`. Where Ctrl-C is ignored (a job started in the background, or
-    under nohup) it stays ignored; SIGTERM is taken over only from its default action."""
-    request = StopRequest()
-    if not enabled or threading.current_thread() is not threading.main_thread():
-        yield request
-        return
-
-    def ask(signum, frame) -> None:
-        term = signum == signal.SIGTERM
-        if request.asked and term:
-            return
-        if request.asked:
-            raise KeyboardInterrupt
-        request.asked, request.terminated = True, term
-        print(f"\n{'SIGTERM' if term else 'Ctrl-C'}: stopping after this frame to save the fine-tuning state"
-              + ("" if term else " (Ctrl-C again: stop now, losing the work since the last save)"), file=sys.stderr)
-
-    previous = {}
-    if signal.getsignal(signal.SIGINT) not in (signal.SIG_IGN, None):
-        previous[signal.SIGINT] = signal.signal(signal.SIGINT, ask)
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, ask)
+    asks to stop once the current frame is done (the caller then saves its state and raises :func:`_stopped`),
+    so the work since the last periodic save is kept and the saved state is a consistent one; a second Ctrl-C
+    stops at once, a repeated SIGTERM does not (:class:`~selfrestore.stop_signals.StopSignals`). Yields it:
+    called, "was a stop asked?"."""
+    request = StopSignals(enabled, unit="frame", saving="the fine-tuning state")
+    request.install()
+    request.defer()  # every signal waits for the end of the frame in hand
     try:
         yield request
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        request.restore()
 
 
 def _lookahead(method: Method) -> int:
@@ -429,7 +398,7 @@ def run_online(tuner: VideoFineTuner, frames: Iterable[np.ndarray], n: int, sink
                                       previous_output=previous_output)
                 last_save = time.perf_counter()
                 if stop_asked():
-                    raise stop_asked.stopped(f"after frame {t + 1} of {n}", config.checkpoint)
+                    raise _stopped(stop_asked, f"after frame {t + 1} of {n}", config.checkpoint)
     tuner.stats.frames, tuner.stats.resumed = n - first, first  # the speed is this run's
     tuner.stats.seconds = time.perf_counter() - start
     return tuner.stats
@@ -503,8 +472,8 @@ def run_offline(tuner: VideoFineTuner, frames: Iterable[np.ndarray], n: int, sin
                     save_video_checkpoint(tuner, config.checkpoint, fingerprint, *done)
                     last_save = time.perf_counter()
                     if stop_asked():
-                        raise stop_asked.stopped(f"in fine-tuning pass {p + 1} of {config.passes}, after {i + 1} of "
-                                                 f"{n} frames", config.checkpoint)
+                        where = f"in fine-tuning pass {p + 1} of {config.passes}, after {i + 1} of {n} frames"
+                        raise _stopped(stop_asked, where, config.checkpoint)
         position, order = 0, None
     if config.checkpoint:  # a kill while the frames are written need not repeat the training
         save_video_checkpoint(tuner, config.checkpoint, fingerprint, config.passes, 0, None)
