@@ -87,6 +87,16 @@ def mapping_from_samples(raw: np.ndarray, signal: np.ndarray, dim: bool = False)
     return {"offset": low, "scale": max(high - low, 1e-12)}
 
 
+def sampled_percentiles(values: np.ndarray, percentiles: list[float], count: int = 100000) -> list[float]:
+    """The ``percentiles`` of the finite ones of ``values`` (any shape), from up to ``count`` of them drawn with a
+    fixed seed (a large image need not be sorted whole); NaN for each where none is finite."""
+    flat = np.asarray(values).reshape(-1)
+    if flat.size > count:
+        flat = flat[np.random.default_rng(0).integers(0, flat.size, count)]
+    flat = flat[np.isfinite(flat)]
+    return [float(v) for v in np.percentile(flat, percentiles)] if flat.size else [float("nan")] * len(percentiles)
+
+
 def noise_aware(mapping: dict[str, float], measured: float, levels: tuple[float, float], bulk: float = 0.0
                 ) -> dict[str, float]:
     """``mapping`` narrowed where the noise it leaves (``measured``, std on the mapped scale) is under half the

@@ -56,8 +56,7 @@ class ImageInfo:
     stack_shape: tuple[int, ...] = ()  #: a TIFF stack's leading axes (z, time, channel ...): () for one image
     stack_axes: str = ""               #: their tifffile axis letters, e.g. "Z" or "TZC"
     blank: np.ndarray | None = None    #: float images: where the input held NaN or +-inf (blank pixels), NaN on writing
-    infinite: int = 0                  #: how many of the blank pixels (all planes) held +-inf, not NaN
-    plane_infinite: tuple = ()         #: a stack's: that count per plane
+    plane_infinite: tuple = ()         #: per plane, how many of the blank pixels held +-inf, not NaN
     #: the file's own pixel type where it is read as float counts (int16, int32, float64 ...): a TIFF or FITS output
     #: is written in it (integers rounded and clipped to the type; kept float32 where blank pixels must stay NaN)
     stored_type: str | None = None
@@ -73,6 +72,11 @@ class ImageInfo:
     jpeg_subsampling: int | None = None  #: a JPEG's chroma subsampling (PIL: 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0), kept
     xmp: bytes | None = None           #: a JPEG's / WebP's XMP packet (ratings, edits, captions), written back
     png_text: tuple = ()               #: a PNG's text chunks ((key, value), ...: author, XMP, software ...)
+
+    @property
+    def infinite(self) -> int:
+        """How many of the blank pixels (all planes) held +-inf, not NaN."""
+        return sum(self.plane_infinite)
 
     @property
     def bit_depth(self) -> int:
@@ -727,8 +731,7 @@ def _frames_of(array: np.ndarray, path: Path, meta: dict) -> tuple[list[np.ndarr
         info.stack_alpha_dropped = any(i.alpha is not None for _, i in frames)
         if any(i.blank is not None for _, i in frames):  # blank pixels of every plane: (N, H, W, C)
             info.blank = np.stack([i.blank if i.blank is not None else np.zeros(p.shape, bool) for p, i in frames])
-            info.plane_infinite = tuple(i.infinite for _, i in frames)
-            info.infinite = sum(info.plane_infinite)
+        info.plane_infinite = tuple(i.infinite for _, i in frames)
         return [pixels for pixels, _ in frames], info
     pixels, info = stored_to_float_image(array, path, meta)
     return [pixels], info
@@ -756,7 +759,7 @@ def stored_to_float_image(array: np.ndarray, path: Path, meta: dict) -> tuple[np
         pixels = np.where(blank, np.median(pixels[~blank]) if not blank.all() else 0.0, pixels).astype(np.float32)
     pixels = np.ascontiguousarray(pixels)
     return pixels, ImageInfo(dtype=dtype, channels=pixels.shape[2], alpha=alpha, source=str(path), blank=blank,
-                             infinite=infinite, **meta)
+                             plane_infinite=(infinite,), **meta)
 
 
 def chroma_subsampled_jpeg(path: str | os.PathLike) -> bool:

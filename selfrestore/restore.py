@@ -660,13 +660,10 @@ class Restorer:
         same scene from error 1646 to 2993, an 8-bit photo to saturation). None otherwise."""
         if not self.intensity or mapping != self.intensity:
             return None
-        values = _array_in(image, self.channels)[0]
-        finite = values[np.isfinite(values)]
-        if not finite.size:
-            return None
-        sample = finite[np.random.default_rng(0).integers(0, finite.size, min(finite.size, 100000))]
-        low, high = (float(v) for v in np.percentile(self.to_model_scale(sample, mapping), [0.1, 99.9]))
-        if -0.5 <= low and high <= 1.5:
+        from .intensity_map import sampled_percentiles
+
+        low, high = sampled_percentiles(self.to_model_scale(_array_in(image, self.channels)[0], mapping), [0.1, 99.9])
+        if not (low < -0.5 or high > 1.5):  # (NaN: nothing finite to tell)
             return None
         top = mapping["offset"] + mapping["scale"]
         return (f"its values reach {low:.2g} .. {high:.2g} on the network's scale through the map the model was "
@@ -726,7 +723,7 @@ class Restorer:
         as the bulk of the image stays under 1), unless a level is given. Other images that are not mapped stay
         unmapped. ``image``: with its blank pixels NaN (:func:`_seen`), which are left out."""
         from .corruption.noise import Gaussian
-        from .intensity_map import BULK_PERCENTILE, negative_background_mapping, noise_aware
+        from .intensity_map import BULK_PERCENTILE, negative_background_mapping, noise_aware, sampled_percentiles
 
         if mapping is None and self.shipped and self.sensor_noise is None:
             mapping = negative_background_mapping(image)
@@ -735,9 +732,7 @@ class Restorer:
                 or self.sensor_noise is not None:
             return mapping
         scaled = self.to_model_scale(image, mapping)  # blank pixels NaN: left out of both measures
-        finite = scaled[np.isfinite(scaled)]
-        bulk = float(np.percentile(finite[np.random.default_rng(0).integers(0, finite.size, min(finite.size, 100000))],
-                                   BULK_PERCENTILE)) if finite.size else float("nan")
+        bulk = sampled_percentiles(scaled, [BULK_PERCENTILE])[0]
         return noise_aware(mapping, _central_noise_sigma(scaled), (float(noise.low), float(noise.high)), bulk)
 
     def _dim_map_fits(self, image: np.ndarray, mapping: dict[str, float] | None) -> bool:
@@ -803,10 +798,11 @@ class Restorer:
         self.last_clipping = None
         if self.sensor_noise is not None:
             stabilised, inverse, params = self._stabilise(image)
-            return back(inverse(self._restore_subsampled(stabilised, progress, params)))
+            return back(inverse(self._subsampled(self._restore, stabilised, progress, params)))
         mapping = self.mapping_for(_seen(image, back)) if mapping is _PER_IMAGE else _checked_mapping(mapping)
         self._warn_level_mismatch(_seen(image, back), mapping, back.alpha)  # type: ignore[attr-defined]
-        restored = self._restore_subsampled(self.to_model_scale(image, mapping), progress, self._scaled_params(mapping))
+        restored = self._subsampled(self._restore, self.to_model_scale(image, mapping), progress,
+                                    self._scaled_params(mapping))
         correction = self.last_clipping = self.clipping_correction(_seen(image, back), mapping, clipping_decision)
         if correction is not None:
             restored = unclip(restored, *correction, in_place=True)[0]
@@ -916,34 +912,26 @@ class Restorer:
         self.last_clipping = None
         if self.sensor_noise is not None:
             stabilised, inverse, params = self._stabilise(image)
-            mean, std = self._mean_and_std_subsampled(stabilised, progress, params)
+            mean, std = self._subsampled(self._mean_and_std, stabilised, progress, params)
             return back(inverse(mean)), back(inverse(mean, std), spread=True)
         mapping = self.mapping_for(_seen(image, back)) if mapping is _PER_IMAGE else _checked_mapping(mapping)
         self._warn_level_mismatch(_seen(image, back), mapping, back.alpha)  # type: ignore[attr-defined]
-        mean, std = self._mean_and_std_subsampled(self.to_model_scale(image, mapping), progress,
-                                                  self._scaled_params(mapping))
+        mean, std = self._subsampled(self._mean_and_std, self.to_model_scale(image, mapping), progress,
+                                     self._scaled_params(mapping))
         correction = self.last_clipping = self.clipping_correction(_seen(image, back), mapping, clipping_decision)
         if correction is not None:
             mean, std = unclip(mean, *correction, std=std, in_place=True)
         return (back(self.from_model_scale(mean, mapping=mapping)),
                 back(self.from_model_scale(std.astype(np.float32), spread=True, mapping=mapping), spread=True))
 
-    def _restore_subsampled(self, image: np.ndarray, progress: bool, params: dict[str, float]) -> np.ndarray:
-        """:meth:`_restore` of ``image``, or of each of its sub-images (:attr:`subsample`)."""
+    def _subsampled(self, restore: Callable[..., Any], image: np.ndarray, progress: bool,
+                    params: dict[str, float]) -> Any:
+        """``restore`` (:meth:`_restore` or :meth:`_mean_and_std`) of ``image``, or of each of its sub-images
+        (:attr:`subsample`)."""
         from .subimages import in_subimages
 
         self._refuse_too_small_to_subsample(image)
-        return in_subimages(lambda part: self._restore(part, progress, params), image,
-                            self.subsample)
-
-    def _mean_and_std_subsampled(self, image: np.ndarray, progress: bool, params: dict[str, float]
-                                 ) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`_mean_and_std` of ``image``, or of each of its sub-images (:attr:`subsample`)."""
-        from .subimages import in_subimages
-
-        self._refuse_too_small_to_subsample(image)
-        return in_subimages(lambda part: self._mean_and_std(part, progress, params), image,
-                            self.subsample)
+        return in_subimages(lambda part: restore(part, progress, params), image, self.subsample)
 
     def _mean_and_std(self, image: np.ndarray, progress: bool, params: dict[str, float]
                       ) -> tuple[np.ndarray, np.ndarray]:

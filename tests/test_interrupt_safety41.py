@@ -13,18 +13,7 @@ import torch
 
 from selfrestore.checkpoint import _write, read_checkpoint
 from selfrestore.cli import main
-from selfrestore.io import write_image
-
-
-def _noisy_images(folder: Path, n: int = 2, size: int = 48) -> Path:
-    from skimage import data
-
-    image = data.astronaut().astype(np.float32) / 255
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        crop = image[60 * i:60 * i + size, 200:200 + size]
-        write_image(folder / f"img{i}.png", np.clip(crop + rng.normal(0, 0.1, crop.shape), 0, 1).astype(np.float32))
-    return folder
+from test_interruptions import _noisy_images  # noqa: E402 (tests/ is on the path)
 
 
 def _fit(data: Path, out: Path, *extra: str) -> list[str]:

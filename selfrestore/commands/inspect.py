@@ -347,7 +347,7 @@ def run(args: argparse.Namespace) -> int:
         usable = None if alpha is None or alpha.shape != frames[middle].shape[:2] else alpha > 0
         before = len(rows)
         blanks = info.frame_blanks
-        infinite = info.plane_infinite[middle] if info.plane_infinite else info.infinite
+        infinite = info.plane_infinite[middle] if len(info.plane_infinite) == len(frames) else 0
         measure(str(path), frames[middle], info.dtype, path.suffix.lower(), len(frames), usable,
                 None if blanks is None else blanks[middle], infinite, stack=len(frames) > 1)
         if len(rows) > before:
