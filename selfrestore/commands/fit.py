@@ -321,9 +321,8 @@ def model_path(output: str | os.PathLike) -> Path:
 def check_output(args: argparse.Namespace) -> Path:
     """The model file ``-o`` names, checked before any work: not a folder, and neither it nor the files a run
     writes beside it (``NAME.best.safetensors``) already there unless --resume continues it."""
-    from ..train import best_model_path
-
     from ..io import FITS_SUFFIXES, IMAGE_SUFFIXES
+    from ..train import best_model_path
 
     out = model_path(args.output)
     image_suffixes = (set(IMAGE_SUFFIXES) | set(FITS_SUFFIXES)) - {".fit"}  # "model.fit": a plausible model name
