@@ -218,10 +218,14 @@ def check_images(images: Sequence[np.ndarray], method: str) -> tuple[dict | None
     return record, correlation_warning(correlation, method) if correlation > CORRELATION_LIMIT else None
 
 
+INDEPENDENT_DATA_ADVICE = ("Train on raw or uncompressed data if you have it, or on two shots of each scene "
+                           "(--pairs, Noise2Noise)")
+
+
 def correlation_warning(correlation: float, method: str) -> str:
     """The warning printed when the neighbour ``correlation`` exceeds ``CORRELATION_LIMIT``: ``method`` will keep
     much of such noise, and what to train on instead."""
     return (f"the noise in these images is correlated between neighbouring pixels (excess correlation "
             f"{correlation:.2f} > {CORRELATION_LIMIT}): {method} assumes independent noise per pixel and will "
-            f"keep much of it (as after JPEG compression, demosaicking or in-camera noise reduction). Train on "
-            f"raw or uncompressed data if you have it, or on two shots of each scene (--pairs, Noise2Noise)")
+            f"keep much of it (as after JPEG compression, demosaicking or in-camera noise reduction). "
+            + INDEPENDENT_DATA_ADVICE)

@@ -976,7 +976,7 @@ def check_noise_independence(method: Method, source: DataSource, args: argparse.
     images = getattr(source, "fields", {}).get("noisy")
     if not images:
         return None
-    from ..noise_check import check_images
+    from ..noise_check import INDEPENDENT_DATA_ADVICE, check_images
 
     record, warning = check_images(images, method.name)
     if not warning and (subsampled := subsampled_jpegs(args)):
@@ -985,8 +985,7 @@ def check_noise_independence(method: Method, source: DataSource, args: argparse.
                    f"are JPEGs with chroma subsampling (4:2:0 or 4:2:2, as most cameras write): their colour noise "
                    f"is spread over neighbouring pixels, which the measured correlation (of the channels' mean) "
                    f"does not show, and {method.name} assumes independent noise per pixel; it will keep much of "
-                   "the colour noise. Train on raw or uncompressed data if you have it, or on two shots of each "
-                   "scene (--pairs, Noise2Noise)")
+                   "the colour noise. " + INDEPENDENT_DATA_ADVICE)
     if warning:
         warn(warning)
     elif record and not args.quiet:
