@@ -237,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..io import (chroma_subsampled_jpeg, clipped_share, read_frames, stack_target_problem,
-                      stored_type_clipped_share, type_range, write_frames)
+                      stored_type_clipped_share, stored_type_clipping_said, type_range, write_frames)
     from ..memory_check import check_fits_in_memory
     from ..restore import Restorer
     from ..size_check import recorded_warning
@@ -411,9 +411,8 @@ def run(args: argparse.Namespace) -> int:
         if info.dtype == "float32" and (share := clipped_share(target, outputs, info.dtype)) > 0.001:
             warn(f"{target}: {100 * share:.1f}% of the restored values of "
                  f"{path} lie outside [0, 1] and are clipped by {target.suffix}; choose .tif or .fits to keep them")
-        elif (share := stored_type_clipped_share(target, outputs, info)) > 0.001:
-            warn(f"{target}: {100 * share:.1f}% of the restored values of {path} lie outside the range of its "
-                 f"{info.stored_type} pixels and are clipped to it")
+        elif said := stored_type_clipping_said(path, target, stored_type_clipped_share(target, outputs, info), info):
+            warn(said)
         try:  # a file system that says no (permissions, a full disk): reported, and the next input goes on
             if target not in kept:
                 write_frames(target, outputs, info)
@@ -526,7 +525,8 @@ def restore_streaming(restorer: Restorer, path: Path, target: Path, args: argpar
             progress=not args.quiet, announce=None if args.quiet else warn,
             std_target=std_path(target) if args.uncertainty else None,
             decide=lambda *stack: plans(restorer, *stack, path=path),
-            alpha_dropped=warn, keep_target=keep_target)  # alpha: said even with --quiet (data the output lacks)
+            alpha_dropped=warn, keep_target=keep_target,  # alpha, clipped values: said even with --quiet
+            clipped=warn)
     except NotStreamable:
         raise too_large from None
     if not args.quiet:

@@ -471,6 +471,8 @@ def run(args: argparse.Namespace) -> int:
         raise  # anything else (out of memory, a bug): the state stays for --resume
     checkpoint.unlink(missing_ok=True)  # the restored video is written: nothing left to resume
     writer.remove_spool()  # only now: a kill before the unlink leaves a state whose frames are still there
+    if said := writer.clipping_said():  # (even with --quiet: values the output lacks)
+        warn(said)
     if not args.quiet:
         if writer.removed:
             print(f"deleted {len(writer.removed)} older frame(s) of {args.output} beyond this video's "
