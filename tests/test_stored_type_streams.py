@@ -189,3 +189,18 @@ def test_the_video_command_keeps_an_int16_video_in_int16(tmp_path, tiny_model, o
     written = tifffile.imread(tmp_path / output) if output.endswith(".tif") else _read_frames(tmp_path / output,
                                                                                                ".tif")
     assert written.dtype == np.int16 and written.shape == data.shape
+
+
+@pytest.mark.parametrize("kind", ["int16", "int32-small", "uint32", "float64", "float32", "int16-miniswhite"])
+def test_a_video_frame_header_tells_the_type_read_image_keeps(tmp_path, kind):
+    """The fast header of a frame file names the stored type :func:`selfrestore.io.read_image` keeps (none for
+    int32 values within 16 bits, read as uint16, for float32, or for MinIsWhite, whose values are reversed)."""
+    from selfrestore.io import read_image
+    from selfrestore.video_io import _frame_header
+
+    dtype = np.dtype(kind.split("-")[0])
+    data = _counts(dtype, (24, 32)) if kind != "int32-small" else np.arange(24 * 32, dtype=dtype).reshape(24, 32)
+    tifffile.imwrite(tmp_path / "f.tif", data, photometric="miniswhite" if "miniswhite" in kind else "minisblack")
+    stored = read_image(tmp_path / "f.tif")[1].stored_type
+    assert _frame_header(tmp_path / "f.tif")[5] == stored
+    assert (stored is None) == (kind in ("int32-small", "float32", "int16-miniswhite"))

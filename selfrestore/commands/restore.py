@@ -20,9 +20,10 @@ if TYPE_CHECKING:
 
 DESCRIPTION = """\
 Restore images (files or folders) with a model file from `selfrestore fit` or a shipped model
-(`selfrestore models`). Outputs keep the input's name, sub-folders, bit depth (8/16-bit, float TIFF),
-gray/colour and alpha channel; a multi-page TIFF stack (z, time, channels) is restored plane by plane and
-written back with the same axes. A file that cannot be read is reported and skipped; the others are still
+(`selfrestore models`). Outputs keep the input's name, sub-folders, bit depth (8/16-bit, float TIFF;
+int16, int32, float64 ... TIFF / FITS in their own type, a stack too large for memory too), gray/colour and
+alpha channel; a multi-page TIFF stack (z, time, channels) is restored plane by plane and written back with
+the same axes. A file that cannot be read is reported and skipped; the others are still
 restored, and the exit code is 1 if anything failed.
 """
 
@@ -544,7 +545,7 @@ def _blurry_noisy_paths(blurry: str, noisy: str) -> list[tuple[Path, Path]]:
 def run_pairs(args: argparse.Namespace) -> int:
     """Restore blurry + noisy pairs with a two-input (selfir) model; outputs are named after the noisy shot."""
     from ..data.blurry_noisy import read_blurry_noisy
-    from ..io import read_image, to_channels, write_image
+    from ..io import read_image, stored_type_clipped_share, stored_type_clipping_said, to_channels, write_image
     from ..restore import Restorer
 
     if not (args.blurry and args.noisy):
@@ -598,8 +599,11 @@ def run_pairs(args: argparse.Namespace) -> int:
             continue
         out = restore_pair(restorer, blurry, noisy, args)
         have = info.channels
+        out = to_channels(out, have) if have != out.shape[2] else out
+        if said := stored_type_clipping_said(n_path, target, stored_type_clipped_share(target, [out], info), info):
+            warn(said)  # (written in the noisy shot's own type, int16 ..., as restore writes one image)
         try:  # a file system that says no (permissions, a full disk): reported, and the next pair goes on
-            write_image(target, to_channels(out, have) if have != out.shape[2] else out, info)
+            write_image(target, out, info)
         except UserError as exc:
             warn(str(exc))
             failures += 1

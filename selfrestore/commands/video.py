@@ -35,7 +35,7 @@ INPUT is a folder of frames, a frame pattern (frames/%05d.png), a video file (mp
 webm) or a TIFF / FITS time series (a microscope time-lapse: one plane per frame). The output's form follows
 its name (a video suffix, a .tif / .fits stack, a %d pattern, or else a folder), with the input's bit depth
 and frame rate (a stack output: the input stack's layout, tags and value range; float TIFF / FITS frames stay
-float, in their own value range).
+float, in their own value range; int16, int32, float64 ... ones keep their own type in TIFF / FITS outputs).
 """
 
 EPILOG = """\
