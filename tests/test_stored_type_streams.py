@@ -204,3 +204,26 @@ def test_a_video_frame_header_tells_the_type_read_image_keeps(tmp_path, kind):
     stored = read_image(tmp_path / "f.tif")[1].stored_type
     assert _frame_header(tmp_path / "f.tif")[5] == stored
     assert (stored is None) == (kind in ("int32-small", "float32", "int16-miniswhite"))
+
+
+def test_a_blurry_noisy_pair_says_when_values_are_clipped_to_its_type(tmp_path, rgb_image, monkeypatch, capsys):
+    """`restore --blurry/--noisy` writes the noisy shot's own type (uint32 here) and now says, as `restore` of one
+    image does, when restored values are clipped to it (below 0 here)."""
+    import selfrestore.commands.restore as command
+    from test_pairs_audit38 import FIT, _pairs  # noqa: E402 (tests/ is on the path)
+
+    bdir, ndir = _pairs(tmp_path / "train", rgb_image)
+    model = tmp_path / "selfir.safetensors"
+    assert main(["fit", "--blurry", str(bdir), "--noisy", str(ndir), *FIT, "-o", str(model)]) == 0
+    counts = np.round(rgb_image[:64, :64] * 3000).astype(np.uint32)
+    counts[0, 0] = 70_000  # beyond 16 bits: float counts, kept as uint32
+    for name in ("blurry", "noisy"):
+        (tmp_path / name).mkdir()
+        tifffile.imwrite(tmp_path / name / "a.tif", counts, photometric="rgb")
+    monkeypatch.setattr(command, "restore_pair", lambda restorer, blurry, noisy, args: np.full(
+        (64, 64, 3), -50, np.float32))  # the stand-in restoration: below the type's range
+    assert main(["restore", "--blurry", str(tmp_path / "blurry"), "--noisy", str(tmp_path / "noisy"), "--model",
+                 str(model), "-o", str(tmp_path / "out"), "--quiet"]) == 0
+    written = tifffile.imread(tmp_path / "out" / "a.tif")
+    assert written.dtype == np.uint32 and (written == 0).all()
+    assert "100.0% of the restored values" in capsys.readouterr().err
