@@ -4,9 +4,10 @@
 survive. Here the stored pixels are opened as a memory map instead (an uncompressed file maps directly; a
 compressed one is decoded once into a temporary file beside the output), each plane is converted and
 restored on its own, and the restored planes are written, in order, into a TIFF of the same axes, shape, bit
-depth (an int16, uint32, float64 ... stack in its own type, as io.in_stored_type writes it), resolution, georeferencing tags and codec (compressed plane by plane as the in-memory path compresses
-the whole stack), renamed into place when complete. Only a few planes are ever in memory. Layouts: gray planes
-(axes ...YX) and contiguous colour (...YXS); others are refused. The float32 --uncertainty stack is filled
+depth (an int16, uint32, float64 ... stack in its own type, as io.in_stored_type writes it), resolution,
+georeferencing tags and codec (compressed plane by plane as the in-memory path compresses the whole stack),
+renamed into place when complete. Only a few planes are ever in memory. Layouts: gray planes (axes ...YX) and
+contiguous colour (...YXS); others are refused. The float32 --uncertainty stack is filled
 into a memory map beside the output, then compressed from it as the in-memory path compresses it. Left
 uncompressed: an ImageJ output that may not fit a classic TIFF compressed (io.tiff_packing: ImageJ files
 are not BigTIFF, and offsets past 4 GB are only readable when the pixels are stored contiguously).
