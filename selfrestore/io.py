@@ -706,16 +706,23 @@ def read_frames(path: str | os.PathLike) -> tuple[list[np.ndarray], ImageInfo]:
     except Exception as exc:  # PIL / tifffile / astropy raise many types for corrupt data
         raise unreadable_image(path, exc) from None
     array = np.asarray(array)
-    stored = array.dtype.newbyteorder("=").name
     inverted = meta.pop("_inverted", False)
     frames, info = _frames_of(array, path, meta)
-    if info.dtype == "float32" and stored in STORED_TYPES and not inverted:
-        info.stored_type = stored
+    info.stored_type = kept_stored_type(array.dtype, info.dtype, inverted)
     return frames, info
 
 
 #: pixel types read as float counts that outputs keep (TIFF, FITS): see :attr:`ImageInfo.stored_type`
 STORED_TYPES = ("int8", "int16", "int32", "int64", "uint32", "uint64", "float64")
+
+
+def kept_stored_type(stored: np.dtype, dtype: str, inverted: bool = False) -> str | None:
+    """The :attr:`ImageInfo.stored_type` of pixels stored as ``stored`` in the file and read as ``dtype``: the
+    file's own type where it is read as float counts ("float32") and outputs can hold it (:data:`STORED_TYPES`),
+    else None; never for a MinIsWhite image (``inverted``: its values are reversed, no type of its own to keep).
+    One rule for every reader (an image or stack in memory, a streamed stack, a video's frames), so they agree."""
+    name = np.dtype(stored).newbyteorder("=").name
+    return name if dtype == "float32" and name in STORED_TYPES and not inverted else None
 
 
 def _frames_of(array: np.ndarray, path: Path, meta: dict) -> tuple[list[np.ndarray], ImageInfo]:
@@ -807,13 +814,22 @@ def type_range(dtype: str | None) -> float:
     return {"uint8": 255.0, "uint16": 65535.0}.get(str(dtype), 1.0)
 
 
+def stored_output_type(info: ImageInfo | None, suffix: str) -> np.dtype | None:
+    """The type :func:`in_stored_type` writes float32 pixels of ``info``'s input in to a file of ``suffix``: the
+    input's own type (:attr:`ImageInfo.stored_type`) where the format holds it (TIFF, FITS), else None (float32
+    stays). A writer that must fix its type before the pixels come (a stack streamed plane by plane) asks here."""
+    if info is None or not info.stored_type or suffix.lower() not in STACK_SUFFIXES:
+        return None
+    return np.dtype(info.stored_type)
+
+
 def in_stored_type(pixels: np.ndarray, info: ImageInfo | None, suffix: str) -> np.ndarray:
-    """Float32 ``pixels`` of an output in the input's own type (:attr:`ImageInfo.stored_type`) where the format
+    """Float32 ``pixels`` of an output in the input's own type (:func:`stored_output_type`) where the format
     holds it (TIFF, FITS): integers rounded and clipped to the type's range, unless a pixel is NaN (a blank one,
     which no integer holds: float32 kept); float64 as float64."""
-    if info is None or not info.stored_type or suffix not in STACK_SUFFIXES or pixels.dtype != np.float32:
+    target = stored_output_type(info, suffix)
+    if target is None or pixels.dtype != np.float32:
         return pixels
-    target = np.dtype(info.stored_type)
     if target.kind == "f":
         return pixels.astype(target)
     if np.isnan(pixels).any():
@@ -868,6 +884,17 @@ def stored_type_clipped_share(path: str | os.PathLike, images: Sequence[np.ndarr
     total = sum(np.asarray(image).size for image in images)
     outside = sum(int(np.count_nonzero((image < bounds.min - 0.5) | (image > bounds.max + 0.5))) for image in images)
     return outside / max(total, 1)
+
+
+def stored_type_clipping_said(source: str | os.PathLike, target: str | os.PathLike, share: float,
+                              info: ImageInfo) -> str | None:
+    """The warning that ``share`` (:func:`stored_type_clipped_share`) of the restored values of ``source`` are
+    clipped to the range of its integer type in ``target``, or None for under 0.1% (a restoration's odd pixel):
+    the same words from every command that writes the input's type (restore, its streamed stacks, video)."""
+    if share <= 0.001:
+        return None
+    return (f"{target}: {100 * share:.1f}% of the restored values of {source} lie outside the range of its "
+            f"{info.stored_type} pixels and are clipped to it")
 
 
 def float_pixels(array: np.ndarray, where: str = "") -> tuple[np.ndarray, str | None]:

@@ -4,9 +4,10 @@
 survive. Here the stored pixels are opened as a memory map instead (an uncompressed file maps directly; a
 compressed one is decoded once into a temporary file beside the output), each plane is converted and
 restored on its own, and the restored planes are written, in order, into a TIFF of the same axes, shape, bit
-depth, resolution, georeferencing tags and codec (compressed plane by plane as the in-memory path compresses
-the whole stack), renamed into place when complete. Only a few planes are ever in memory. Layouts: gray planes
-(axes ...YX) and contiguous colour (...YXS); others are refused. The float32 --uncertainty stack is filled
+depth (an int16, uint32, float64 ... stack in its own type, as io.in_stored_type writes it), resolution,
+georeferencing tags and codec (compressed plane by plane as the in-memory path compresses the whole stack),
+renamed into place when complete. Only a few planes are ever in memory. Layouts: gray planes (axes ...YX) and
+contiguous colour (...YXS); others are refused. The float32 --uncertainty stack is filled
 into a memory map beside the output, then compressed from it as the in-memory path compresses it. Left
 uncompressed: an ImageJ output that may not fit a classic TIFF compressed (io.tiff_packing: ImageJ files
 are not BigTIFF, and offsets past 4 GB are only readable when the pixels are stored contiguously).
@@ -22,8 +23,9 @@ import numpy as np
 
 from .atomic_files import discard, publish, temporary_beside
 from .errors import ImageReadError, UserError, unreadable_image
-from .io import (ImageInfo, integer_pixel_type, quantize, stored_to_float_image, tiff_metadata, tiff_packing,
-                 tiff_pages_lost, tiff_write_options, type_range)
+from .io import (ImageInfo, in_stored_type, integer_pixel_type, kept_stored_type, quantize, stored_output_type,
+                 stored_to_float_image, stored_type_clipped_share, stored_type_clipping_said, tiff_metadata,
+                 tiff_packing, tiff_pages_lost, tiff_write_options, type_range)
 
 
 class NotStreamable(UserError):
@@ -88,6 +90,7 @@ class StreamedStack:
             high = max(int(np.max(plane)) for plane in self.planes)
             self._cast = np.dtype(integer_pixel_type(low, high, self.planes.dtype))
         first, self.info = stored_to_float_image(self._plane_array(0), self.path, self._meta)
+        self.info.stored_type = kept_stored_type(self.planes.dtype, self.info.dtype)  # (MinIsWhite: NotStreamable)
         self.info.stack_alpha_dropped = self.info.alpha is not None
         self.info.stack_shape, self.info.stack_axes, self.info.alpha = self.stack_shape, self.stack_axes, None
         self.height, self.width, self.channels = first.shape
@@ -131,7 +134,8 @@ def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike
                             progress: bool = False, announce: Callable[[str], None] | None = None,
                             std_target: str | os.PathLike | None = None,
                             decide: Callable[..., list[Any]] | None = None,
-                            alpha_dropped: Callable[[str], None] | None = None, keep_target: bool = False) -> int:
+                            alpha_dropped: Callable[[str], None] | None = None, keep_target: bool = False,
+                            clipped: Callable[[str], None] | None = None) -> int:
     """Restore every plane of the TIFF stack ``source`` with ``restore`` ((H, W, C), the plane's decision ->
     (H, W, C)) into the TIFF ``target``, plane by plane; returns the number of planes. ``decide``
     (planes, stack_shape, stack_axes) gives each plane's decision, reading the planes it needs lazily, one at a
@@ -139,7 +143,9 @@ def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike
     decision is None. ``std_target``: ``restore`` returns (mean, std) and the std planes go to that
     float32 TIFF of the same layout. Outputs appear only when complete. :class:`NotStreamable` (before
     anything is written) for other files; ``announce`` is told it started, ``alpha_dropped`` that the planes'
-    alpha channel is not restored (an RGBA stack). ``keep_target``: the target is there already, written by a run
+    alpha channel is not restored (an RGBA stack), ``clipped`` that restored values were clipped to the range of
+    the input's integer type (the target keeps the input's own type as the in-memory path does:
+    :func:`selfrestore.io.in_stored_type`). ``keep_target``: the target is there already, written by a run
     stopped before its ``std_target`` (``restore --skip-existing``): it is kept when it has this stack's layout
     and pixel type (a UserError otherwise, before any work) and only the std is written."""
     import tifffile
@@ -165,7 +171,8 @@ def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike
             alpha_dropped(f"{source}: the alpha channel of this stack's images is not restored; the output has none")
         colour = stack.channels >= 3
         plane_shape = (stack.height, stack.width, 3) if colour else (stack.height, stack.width)
-        if keep_target and _stack_layout(target) != ((*stack.stack_shape, *plane_shape), np.dtype(info.dtype)):
+        out_type = stored_output_type(info, target.suffix) or np.dtype(info.dtype)  # int16, float64 ... kept
+        if keep_target and _stack_layout(target) != ((*stack.stack_shape, *plane_shape), out_type):
             raise UserError(f"{target}: exists (pass --overwrite to replace it)")  # not this stack's restoration
         axes = stack.stack_axes + ("YXS" if colour else "YX")
 
@@ -178,9 +185,9 @@ def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike
                     **{k: v for k, v in found.items() if v is not None}}
 
         decisions = decide(_LazyPlanes(stack), stack.stack_shape, stack.stack_axes) if decide else [None] * len(stack)
-        main_options = options(info.dtype)
-        nbytes = len(stack) * int(np.prod(plane_shape)) * np.dtype(info.dtype).itemsize
-        packing = tiff_packing(info, np.dtype(info.dtype), nbytes, imagej=bool(main_options.get("imagej")))
+        main_options = options(out_type.name)
+        nbytes = len(stack) * int(np.prod(plane_shape)) * out_type.itemsize
+        packing = tiff_packing(info, out_type, nbytes, imagej=bool(main_options.get("imagej")))
         std_out = std_packing = None
         if std_target is not None:  # float32, memory-mapped: filled beside the restored planes (then compressed)
             std_options = options("float32")
@@ -191,8 +198,11 @@ def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike
             std_out = tifffile.memmap(str(partials[-1]), shape=(*stack.stack_shape, *plane_shape),
                                       dtype=np.float32, **std_options).reshape(-1, *plane_shape)
 
+        shares: list[float] = []  # of each plane's values clipped to the input's integer type (planes alike)
+
         def restored_planes():
-            """Each plane restored, quantised to the output's bit depth, in file order (its std into std_out)."""
+            """Each plane restored, quantised to the output's bit depth and in the input's own type, in file order
+            (its std into std_out)."""
             for index in tqdm(range(len(stack)), desc="planes", unit="plane", disable=not progress):
                 pixels, blank = stack.plane(index)
                 result = restore(pixels, decisions[index])
@@ -204,17 +214,19 @@ def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike
                 mean = np.asarray(mean, dtype=np.float32)
                 if blank is not None and info.dtype == "float32":
                     mean = np.where(blank, np.float32(np.nan), mean)
-                yield quantize(mean, info.dtype).reshape(plane_shape)
+                shares.append(stored_type_clipped_share(target, [mean], info))
+                yield _in_type(in_stored_type(quantize(mean, info.dtype), info, target.suffix.lower()),
+                               out_type, source).reshape(plane_shape)
 
         if keep_target:  # the planes' std alone is written
             for _ in restored_planes():
                 pass
         elif packing.get("compression"):  # pages compressed as they come
             tifffile.imwrite(str(partials[0]), restored_planes(), shape=(*stack.stack_shape, *plane_shape),
-                             dtype=np.dtype(info.dtype), **main_options, **packing)
+                             dtype=out_type, **main_options, **packing)
         else:
             out = tifffile.memmap(str(partials[0]), shape=(*stack.stack_shape, *plane_shape),
-                                  dtype=np.dtype(info.dtype), **main_options)
+                                  dtype=out_type, **main_options)
             planes_out = out.reshape(-1, *plane_shape)
             for index, plane in enumerate(restored_planes()):
                 planes_out[index] = plane
@@ -229,11 +241,24 @@ def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike
             del std_out
         for partial, final in zip(partials, finals):
             publish(partial, final)
+        if clipped and not keep_target and \
+                (said := stored_type_clipping_said(source, target, float(np.mean(shares or [0.0])), info)):
+            clipped(said)
     finally:
         stack.close()
         for partial in partials:
             discard(partial)
     return int(np.prod(stack.stack_shape))
+
+
+def _in_type(plane: np.ndarray, out_type: np.dtype, source: str | os.PathLike) -> np.ndarray:
+    """A restored plane from :func:`selfrestore.io.in_stored_type` in the streamed output's one type: a plane it
+    left float32 for NaN, which no integer type holds, is refused (an integer input has no blank pixels, so only a
+    restoration that failed makes them; the in-memory path would keep the whole stack float32)."""
+    if plane.dtype != out_type:
+        raise UserError(f"{source}: restored values are not numbers (NaN) where its {out_type} pixels were; "
+                        "the output is not written")
+    return plane
 
 
 def _stack_layout(path: Path) -> tuple[tuple[int, ...], np.dtype] | None:

@@ -27,8 +27,9 @@ from .atomic_files import discard, publish, temporary_beside
 from .errors import ResumeRefused, UserError, unreadable_image
 from .intensity_map import intensity_mapping
 from .io import (FITS_SUFFIXES, IMAGE_SUFFIXES, OTHER_VIDEO_SUFFIXES, STACK_SUFFIXES, TIFF_SUFFIXES, VIDEO_SUFFIXES,
-                 ImageInfo, palette_colours, pixel_type, read_frames, read_image, refuse_animation, tiff_pages_lost,
-                 to_channels, write_frames, write_image)
+                 ImageInfo, kept_stored_type, palette_colours, pixel_type, read_frames, read_image, refuse_animation,
+                 stored_type_clipped_share, stored_type_clipping_said, tiff_pages_lost, to_channels, write_frames,
+                 write_image)
 from .memory_check import check_fits_in_memory
 
 #: a printf frame pattern's frame-number field, or ``%%`` (a literal %), in a frame file's name
@@ -64,6 +65,9 @@ class VideoInfo:
     #: a video file's share of frame intervals that differ from the others (ffmpeg's vfrdet): a variable rate,
     #: which the output (written at a constant ``fps``) does not keep
     variable_rate: float = 0.0
+    #: the frames' own pixel type where they are float counts of one wider or signed type (int16, int32, float64
+    #: ...: :attr:`selfrestore.io.ImageInfo.stored_type`): TIFF / FITS frame and stack outputs are written in it
+    stored_type: str | None = None
 
 
 def _ffmpeg():
@@ -359,11 +363,12 @@ def _pixel_type_of(array: np.ndarray) -> str:
     return pixel_type(array) or "float32"
 
 
-def _frame_header(path: Path) -> tuple[int, int, int, bool, str]:
-    """(height, width, colour channels, alpha, pixel type) of one frame file; its pixels are decoded too (a
-    file cut short has a sound header): milliseconds per frame, where fine-tuning then takes seconds; an
+def _frame_header(path: Path) -> tuple[int, int, int, bool, str, str | None]:
+    """(height, width, colour channels, alpha, pixel type, stored type) of one frame file; its pixels are decoded
+    too (a file cut short has a sound header): milliseconds per frame, where fine-tuning then takes seconds; an
     unreadable file is a UserError naming it. The pixel type is the one :func:`selfrestore.io.read_image`
-    reports ("uint8", "uint16" or "float32")."""
+    reports ("uint8", "uint16" or "float32"), the stored type its :attr:`~selfrestore.io.ImageInfo.stored_type`
+    (int16, float64 ... read as float counts, or None)."""
     if path.stat().st_size == 0:
         raise UserError(f"{path}: empty file (0 bytes)")
     suffix = path.suffix.lower()
@@ -377,13 +382,15 @@ def _frame_header(path: Path) -> tuple[int, int, int, bool, str]:
                 if tif.series and int(np.prod(tif.series[0].shape)) > int(np.prod(page.shape)):
                     raise UserError(f"{path}: a stack of images, not one frame")
                 samples, photometric = int(page.samplesperpixel), int(page.photometric)
-                depth = _pixel_type_of(page.asarray())
+                pixels = page.asarray()
+                depth = _pixel_type_of(pixels)
                 if photometric == 3 and page.colormap is not None:  # indices: read_image applies the colour map
-                    return int(page.imagelength), int(page.imagewidth), 3, False, pixel_type(palette_colours(page))
+                    return (int(page.imagelength), int(page.imagewidth), 3, False, pixel_type(palette_colours(page)),
+                            None)
                 if photometric == 5 and samples >= 4:  # CMYK (+ alpha): read as RGB
-                    return int(page.imagelength), int(page.imagewidth), 3, samples > 4, depth
+                    return int(page.imagelength), int(page.imagewidth), 3, samples > 4, depth, None
                 return (int(page.imagelength), int(page.imagewidth), 1 if samples <= 2 else 3, samples in (2, 4),
-                        depth)
+                        depth, kept_stored_type(pixels.dtype, depth, inverted=photometric == 0))
         if suffix not in FITS_SUFFIXES + (".ppm", ".pnm"):  # (PIL reads a 16-bit PPM as 8 bits: read_image below)
             from .io import png16_colour_type, pil_image
 
@@ -400,13 +407,13 @@ def _frame_header(path: Path) -> tuple[int, int, int, bool, str]:
             gray = mode in ("1", "L", "LA", "La", "I", "F") or mode.startswith("I;16")
             alpha = mode in ("LA", "La", "RGBA", "RGBa", "PA") or (transparent and (mode in ("P", "L", "RGB")
                                                                                    or mode.startswith("I;16")))
-            return height, width, 1 if gray else 3, alpha, depth
+            return height, width, 1 if gray else 3, alpha, depth, None  # (PNG ...: no type of its own kept)
     except UserError:
         raise
     except Exception as exc:  # PIL / tifffile raise many types for data that is not an image
         raise unreadable_image(path, exc) from None
     frame, info = read_image(path)
-    return frame.shape[0], frame.shape[1], frame.shape[2], info.alpha is not None, info.dtype
+    return frame.shape[0], frame.shape[1], frame.shape[2], info.alpha is not None, info.dtype, info.stored_type
 
 
 def samples_per_frame(frames: int) -> int:
@@ -442,7 +449,7 @@ class VideoReader:
     def _frames_info(self, kind: str, source: str, first: int) -> VideoInfo:
         frame, image_info = read_image(self._paths[0])
         h, w, c = frame.shape
-        alpha, depths = self._check_frames()
+        alpha, depths, stored = self._check_frames()
         # the deepest frame's depth for every frame: 8-bit frames (read as v / 255) are written 16-bit as v * 257
         deepest = max([image_info.dtype, *depths], key=DEPTHS.index)
         mapping = self._intensity() if deepest == "float32" else None
@@ -453,7 +460,8 @@ class VideoReader:
                             "one kind of values: convert them alike")
         return VideoInfo(kind, source, len(self._paths), h, w, c, dtype, names=[p.name for p in self._paths],
                          first_index=first, intensity=mapping, alpha=alpha,
-                         mixed_depths=depths if len(depths) > 1 else None)
+                         mixed_depths=depths if len(depths) > 1 else None,
+                         stored_type=stored if dtype == "float32" else None)
 
     def _intensity(self) -> dict[str, float] | None:
         """The one :func:`intensity_mapping` of float frames far outside [0, 1] (counts kept as float TIFF /
@@ -465,15 +473,17 @@ class VideoReader:
         return intensity_mapping((read_image(path)[0] for path in self._paths),
                                  per_image=samples_per_frame(len(self._paths)))
 
-    def _check_frames(self) -> tuple[bool, dict[str, int]]:
+    def _check_frames(self) -> tuple[bool, dict[str, int], str | None]:
         """Read every frame before anything is restored, so that a file which is no image, is cut short or has
         another size stops the run before a frame is written (not half-way); returns whether any frame
-        has an alpha channel, and how many frames there are of each pixel type (shallowest first)."""
-        height, width, channels, alpha, depth = _frame_header(self._paths[0])
+        has an alpha channel, how many frames there are of each pixel type (shallowest first), and the stored
+        type (int16, float64 ...) that every frame shares (None where they differ: float32 holds them all)."""
+        height, width, channels, alpha, depth, stored = _frame_header(self._paths[0])
         counts = {depth: 1}
         for path in self._paths[1:]:
-            h, w, c, a, depth = _frame_header(path)
+            h, w, c, a, depth, own = _frame_header(path)
             counts[depth] = counts.get(depth, 0) + 1
+            stored = stored if own == stored else None
             if (h, w) != (height, width):
                 raise UserError(f"{path}: {w}x{h} pixels, but the first frame {self._paths[0].name} is "
                                 f"{width}x{height}; every frame of a video needs the same size")
@@ -482,7 +492,7 @@ class VideoReader:
                                 f"{self._paths[0].name} is {'gray' if channels == 1 else 'colour'}; every frame "
                                 "of a video needs the same channels")
             alpha = alpha or a
-        return alpha, dict(sorted(counts.items(), key=lambda item: DEPTHS.index(item[0])))
+        return alpha, dict(sorted(counts.items(), key=lambda item: DEPTHS.index(item[0]))), stored
 
     def _read_stack(self, path: Path) -> VideoInfo:
         """A TIFF / FITS file whose planes are the frames (one leading axis: time); they are held in memory."""
@@ -499,7 +509,7 @@ class VideoReader:
         self._frames = frames
         h, w, c = frames[0].shape
         return VideoInfo("stack", str(path), len(frames), h, w, c, image_info.dtype, stack=image_info,
-                         intensity=mapping, alpha=image_info.stack_alpha_dropped)
+                         intensity=mapping, alpha=image_info.stack_alpha_dropped, stored_type=image_info.stored_type)
 
     def _probe_file(self, path: Path) -> VideoInfo:
         ffmpeg = _ffmpeg()
@@ -693,7 +703,9 @@ class VideoWriter:
         self.target, self.info, self.count, self.prune = str(target), info, 0, prune
         self.keep_spool = keep_spool
         self.removed: list[Path] = []  #: stale frames deleted on close (``prune``)
-        self._image_info = ImageInfo(dtype=info.dtype, channels=info.channels)
+        #: frame files and a stack output made of them: the input's bit depth and own type (int16 ...: stored_type)
+        self._image_info = ImageInfo(dtype=info.dtype, channels=info.channels, stored_type=info.stored_type)
+        self._clipped: list[float] = []  # of each frame written: its values clipped to the input's integer type
         self._encoder = None
         self._frames: list[np.ndarray] = []
         self._spool: Path | None = None
@@ -798,10 +810,12 @@ class VideoWriter:
         """Put one frame into the stack or the encoder (not counted)."""
         if self.kind == "stack":
             self._frames.append(self._unmapped(frame))
+            self._clipped.append(stored_type_clipped_share(self.target, self._frames[-1:], self._image_info))
         elif self.kind != "file":
             path = self._frame_path(self.count)
-            write_image(path, self._unmapped(frame) if path.suffix.lower() in STACK_SUFFIXES else frame,
-                        self._image_info)
+            frame = self._unmapped(frame) if path.suffix.lower() in STACK_SUFFIXES else frame
+            self._clipped.append(stored_type_clipped_share(path, [frame], self._image_info))
+            write_image(path, frame, self._image_info)
         else:
             if self._encoder is None:
                 self._open_encoder(*frame.shape[:2], gray=frame.shape[2] == 1)
@@ -842,7 +856,7 @@ class VideoWriter:
                     frame = to_channels(frame, self.info.channels)
                 self._append(frame)
         if self.kind == "stack" and ok and self._frames:
-            layout = self.info.stack or ImageInfo(dtype=self.info.dtype, channels=self.info.channels)
+            layout = self.info.stack or self._image_info
             same = layout.blank is not None and len(layout.blank) == len(self._frames)
             layout = replace(layout, stack_shape=(len(self._frames),), stack_axes=layout.stack_axes or "T",
                              blank=layout.blank if same else None)
@@ -868,6 +882,14 @@ class VideoWriter:
             for path in self.removed:
                 path.unlink(missing_ok=True)
             self.prune = False
+
+    def clipping_said(self) -> str | None:
+        """The warning that restored values of the frames written were clipped to the range of the input's
+        integer type (int16 ...: :func:`selfrestore.io.stored_type_clipping_said`), or None."""
+        if not self._clipped:
+            return None
+        return stored_type_clipping_said(self.info.source, self.target, float(np.mean(self._clipped)),
+                                         self._image_info)
 
     def remove_spool(self) -> None:
         """Delete the spool folder (the video or stack file is made from it)."""

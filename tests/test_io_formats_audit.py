@@ -243,7 +243,7 @@ def test_a_video_frame_header_agrees_with_read_image(tmp_path):
 
     for path in _frame_files(tmp_path / "frames"):
         image, info = read_image(path)
-        assert _frame_header(path) == (*image.shape, info.alpha is not None, info.dtype), path.name
+        assert _frame_header(path) == (*image.shape, info.alpha is not None, info.dtype, info.stored_type), path.name
 
 
 def test_an_integer_stack_restores_alike_in_memory_and_streamed(tmp_path, monkeypatch):
@@ -341,7 +341,7 @@ def test_a_16_bit_palette_frame_header_says_16_bit(tmp_path):
     colours = np.random.default_rng(4).integers(0, 65536, (3, 256)).astype(np.uint16)
     tifffile.imwrite(tmp_path / "p.tif", _pattern()[:, :, 0], photometric="palette", colormap=colours)
     image, info = read_image(tmp_path / "p.tif")
-    assert info.dtype == "uint16" and _frame_header(tmp_path / "p.tif") == (24, 40, 3, False, "uint16")
+    assert info.dtype == "uint16" and _frame_header(tmp_path / "p.tif") == (24, 40, 3, False, "uint16", None)
 
 
 def test_a_lossy_webp_is_written_at_jpeg_quality(tmp_path):
@@ -379,7 +379,7 @@ def test_a_16_bit_gray_png_transparent_value_becomes_alpha(tmp_path):
     image, info = read_image(tmp_path / "in.png")
     assert info.dtype == "uint16" and image.shape == (24, 40, 1) and info.alpha is not None
     assert (info.alpha[:6, :6] == 0).all() and (info.alpha[6:] == 1).all()
-    assert _frame_header(tmp_path / "in.png") == (24, 40, 1, True, "uint16")
+    assert _frame_header(tmp_path / "in.png") == (24, 40, 1, True, "uint16", None)
     write_image(tmp_path / "out.png", image, info)
     back, back_info = read_image(tmp_path / "out.png")
     assert back_info.dtype == "uint16" and np.array_equal(back_info.alpha, info.alpha)

@@ -20,9 +20,10 @@ if TYPE_CHECKING:
 
 DESCRIPTION = """\
 Restore images (files or folders) with a model file from `selfrestore fit` or a shipped model
-(`selfrestore models`). Outputs keep the input's name, sub-folders, bit depth (8/16-bit, float TIFF),
-gray/colour and alpha channel; a multi-page TIFF stack (z, time, channels) is restored plane by plane and
-written back with the same axes. A file that cannot be read is reported and skipped; the others are still
+(`selfrestore models`). Outputs keep the input's name, sub-folders, bit depth (8/16-bit, float TIFF;
+int16, int32, float64 ... TIFF / FITS in their own type, a stack too large for memory too), gray/colour and
+alpha channel; a multi-page TIFF stack (z, time, channels) is restored plane by plane and written back with
+the same axes. A file that cannot be read is reported and skipped; the others are still
 restored, and the exit code is 1 if anything failed.
 """
 
@@ -237,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..io import (chroma_subsampled_jpeg, clipped_share, read_frames, stack_target_problem,
-                      stored_type_clipped_share, type_range, write_frames)
+                      stored_type_clipped_share, stored_type_clipping_said, type_range, write_frames)
     from ..memory_check import check_fits_in_memory
     from ..restore import Restorer
     from ..size_check import recorded_warning
@@ -411,9 +412,8 @@ def run(args: argparse.Namespace) -> int:
         if info.dtype == "float32" and (share := clipped_share(target, outputs, info.dtype)) > 0.001:
             warn(f"{target}: {100 * share:.1f}% of the restored values of "
                  f"{path} lie outside [0, 1] and are clipped by {target.suffix}; choose .tif or .fits to keep them")
-        elif (share := stored_type_clipped_share(target, outputs, info)) > 0.001:
-            warn(f"{target}: {100 * share:.1f}% of the restored values of {path} lie outside the range of its "
-                 f"{info.stored_type} pixels and are clipped to it")
+        elif said := stored_type_clipping_said(path, target, stored_type_clipped_share(target, outputs, info), info):
+            warn(said)
         try:  # a file system that says no (permissions, a full disk): reported, and the next input goes on
             if target not in kept:
                 write_frames(target, outputs, info)
@@ -526,7 +526,8 @@ def restore_streaming(restorer: Restorer, path: Path, target: Path, args: argpar
             progress=not args.quiet, announce=None if args.quiet else warn,
             std_target=std_path(target) if args.uncertainty else None,
             decide=lambda *stack: plans(restorer, *stack, path=path),
-            alpha_dropped=warn, keep_target=keep_target)  # alpha: said even with --quiet (data the output lacks)
+            alpha_dropped=warn, keep_target=keep_target,  # alpha, clipped values: said even with --quiet
+            clipped=warn)
     except NotStreamable:
         raise too_large from None
     if not args.quiet:
@@ -544,7 +545,7 @@ def _blurry_noisy_paths(blurry: str, noisy: str) -> list[tuple[Path, Path]]:
 def run_pairs(args: argparse.Namespace) -> int:
     """Restore blurry + noisy pairs with a two-input (selfir) model; outputs are named after the noisy shot."""
     from ..data.blurry_noisy import read_blurry_noisy
-    from ..io import read_image, to_channels, write_image
+    from ..io import read_image, stored_type_clipped_share, stored_type_clipping_said, to_channels, write_image
     from ..restore import Restorer
 
     if not (args.blurry and args.noisy):
@@ -598,8 +599,11 @@ def run_pairs(args: argparse.Namespace) -> int:
             continue
         out = restore_pair(restorer, blurry, noisy, args)
         have = info.channels
+        out = to_channels(out, have) if have != out.shape[2] else out
+        if said := stored_type_clipping_said(n_path, target, stored_type_clipped_share(target, [out], info), info):
+            warn(said)  # (written in the noisy shot's own type, int16 ..., as restore writes one image)
         try:  # a file system that says no (permissions, a full disk): reported, and the next pair goes on
-            write_image(target, to_channels(out, have) if have != out.shape[2] else out, info)
+            write_image(target, out, info)
         except UserError as exc:
             warn(str(exc))
             failures += 1

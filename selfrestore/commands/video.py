@@ -35,7 +35,7 @@ INPUT is a folder of frames, a frame pattern (frames/%05d.png), a video file (mp
 webm) or a TIFF / FITS time series (a microscope time-lapse: one plane per frame). The output's form follows
 its name (a video suffix, a .tif / .fits stack, a %d pattern, or else a folder), with the input's bit depth
 and frame rate (a stack output: the input stack's layout, tags and value range; float TIFF / FITS frames stay
-float, in their own value range).
+float, in their own value range; int16, int32, float64 ... ones keep their own type in TIFF / FITS outputs).
 """
 
 EPILOG = """\
@@ -471,6 +471,8 @@ def run(args: argparse.Namespace) -> int:
         raise  # anything else (out of memory, a bug): the state stays for --resume
     checkpoint.unlink(missing_ok=True)  # the restored video is written: nothing left to resume
     writer.remove_spool()  # only now: a kill before the unlink leaves a state whose frames are still there
+    if said := writer.clipping_said():  # (even with --quiet: values the output lacks)
+        warn(said)
     if not args.quiet:
         if writer.removed:
             print(f"deleted {len(writer.removed)} older frame(s) of {args.output} beyond this video's "
