@@ -9,9 +9,9 @@ At test time there is no sharp image, only the blurry inputs B. Each iteration a
    gradient): a clean image is hard to reblur, so M_D is pushed towards outputs in which M_R finds no blur
    left to amplify.
 
-Iterations run on random crops of the inputs (``patch_size``; ``None`` uses the whole images), so one
-adaptation can cover one image or a whole folder; an image smaller than the network's size multiple is padded
-by repeating its edge. ``warmup`` M_R-only iterations come first: needed when
+Iterations run on random crops of the inputs (``patch_size``, or the smallest input's side when that is less,
+one side for all: :func:`crop_side`; ``None`` uses the whole images), so one adaptation can cover one image or a
+whole folder; an image smaller than the network's size multiple is padded by repeating its edge. ``warmup`` M_R-only iterations come first: needed when
 M_R starts untrained (a model trained with plain L1), harmless otherwise.
 """
 from __future__ import annotations
@@ -53,18 +53,27 @@ def _at_least(image: Tensor, side: int) -> Tensor:
     return torch.nn.functional.pad(image, (0, max(0, side - w), 0, max(0, side - h)), mode="replicate")
 
 
-def _crops(images: list[Tensor], config: AdaptConfig, rng: np.random.Generator, multiple: int) -> Tensor:
-    """A batch of random crops (one whole image when ``patch_size`` is None)."""
+def crop_side(images: Sequence[Tensor], patch_size: int, multiple: int) -> int:
+    """The one crop side of every adaptation batch: ``patch_size``, or the smallest side among ``images`` when
+    that is less, rounded down to the network's size ``multiple`` (at least one multiple: the images are padded to
+    it). One side for all: crops of different sides cannot be stacked into a batch (a 96x61 image next to a
+    96x96 one stopped ``restore --adapt`` with a RuntimeError in torch.cat); over all the images, not the ones a
+    batch happens to draw, so that the random draws stay those of the uniform-size case."""
+    smallest = min(min(image.shape[-2:]) for image in images)
+    side = min(patch_size, smallest)
+    return max(multiple, side - side % multiple)
+
+
+def _crops(images: list[Tensor], config: AdaptConfig, rng: np.random.Generator, side: int) -> Tensor:
+    """A batch of random ``side`` x ``side`` crops (one whole image when ``patch_size`` is None)."""
     if config.patch_size is None:
         return images[int(rng.integers(len(images)))]
     crops = []
     for _ in range(config.batch_size):
         img = images[int(rng.integers(len(images)))]
         h, w = img.shape[-2:]
-        size = min(config.patch_size, h, w)
-        size -= size % multiple
-        y, x = int(rng.integers(h - size + 1)), int(rng.integers(w - size + 1))
-        crops.append(img[..., y:y + size, x:x + size])
+        y, x = int(rng.integers(h - side + 1)), int(rng.integers(w - side + 1))
+        crops.append(img[..., y:y + side, x:x + side])
     return torch.cat(crops)
 
 
@@ -85,6 +94,7 @@ def adapt_deblur(deblur_net: nn.Module, reblur_net: nn.Module, blurry: Sequence[
     reblur_net.to(device)
     multiple = int(getattr(deblur_net, "size_multiple", 1))
     images = [_at_least(image, multiple) for image in images]
+    side = crop_side(images, config.patch_size, multiple) if config.patch_size is not None else 0
     rng = np.random.default_rng(config.seed)
     opt_d = torch.optim.Adam(deblur_net.parameters(), lr=config.lr_deblur)
     opt_r = torch.optim.Adam(reblur_net.parameters(), lr=config.lr_reblur)
@@ -98,7 +108,7 @@ def adapt_deblur(deblur_net: nn.Module, reblur_net: nn.Module, blurry: Sequence[
     try:
         for it in range(config.warmup + config.steps):
             bar.update(1)
-            b = _crops(images, config, rng, multiple)
+            b = _crops(images, config, rng, side)
             # 1. M_R update: rebuild the input blur from L, keep the pseudo-sharp L* = M_D(L) unchanged
             with torch.no_grad():
                 deblurred = deblur_net(b)
