@@ -71,3 +71,39 @@ def test_api_restore_adapts_on_inputs_of_different_sizes(reblur_model, tmp_path)
     inputs = _sharp_folder(tmp_path / "in", sizes=((96, 96), (61, 96)), seed=1)
     assert api.restore(inputs, model=reblur_model, output=tmp_path / "out", adapt=2, quiet=True) == 0
     assert len(list((tmp_path / "out").rglob("*.png"))) == 2
+
+
+# ------------------------------------------------------------------------------------------ 2. adaptation setting
+def test_restore_adapt_uses_the_validated_setting(reblur_model, tmp_path, monkeypatch):
+    """`restore --adapt` on a deblurring model adapts with the setting benchmarks/results/reblur_table.md
+    validated ("20,1e-5,1e-5,1"), not one its validation measured worse than no adaptation (lr(M_R) 1e-4,
+    no anchor); its help says so."""
+    import selfrestore.adapt_deblur as adapt_module
+
+    seen = []
+    monkeypatch.setattr(adapt_module, "adapt_deblur", lambda deblur, reblur, blurry, config: seen.append(config))
+    inputs = _sharp_folder(tmp_path / "in", sizes=((40, 40),), seed=2)
+    assert main(["restore", str(inputs), "--model", str(reblur_model), "-o", str(tmp_path / "out"), "--adapt", "20",
+                 "--quiet"]) == 0
+    config = seen[0]
+    assert (config.steps, config.lr_deblur, config.lr_reblur, config.consistency) == (20, 1e-5, 1e-5, 1.0)
+    from selfrestore.cli import build_parser
+
+    help_text = " ".join(build_parser()._subparsers._group_actions[0].choices["restore"].format_help().split())
+    assert "reblur_table.md" in help_text and "all the inputs of the call together" in help_text
+
+
+def test_reblur_benchmark_passes_its_adaptation_settings_explicitly():
+    """benchmarks/reblur_table.py gives every setting of its grid to ``Reblur.adapt``: its table does not move
+    with the product's defaults."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    source = (root / "benchmarks" / "reblur_table.py").read_text()
+    call = source[source.index("method.adapt("):]
+    call = call[:call.index("\n    return")]
+    for name in ("lr_deblur=", "lr_reblur=", "consistency=", "patch_size=", "batch_size=", "seed="):
+        assert name in call
+    from selfrestore.adapt_deblur import VALIDATED_SETTING
+
+    assert VALIDATED_SETTING in source  # the grid holds the validated setting

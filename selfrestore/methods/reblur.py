@@ -144,7 +144,8 @@ class DeblurL1(Method):
               **settings: Any) -> dict[str, list[float]]:
         """Self-supervised test-time adaptation of ``net`` (in place) on blurry images (tensors (1, C, H, W)
         or (C, H, W), or (H, W, C) arrays as ``restore --adapt`` passes them); ``settings`` go to
-        :class:`selfrestore.adapt_deblur.AdaptConfig`. Returns the loss history. Without a trained M_R, a
+        :class:`selfrestore.adapt_deblur.AdaptConfig` (those not given: its defaults, the setting validated in
+        benchmarks/results/reblur_table.md). Returns the loss history. Without a trained M_R, a
         fresh one is first fitted alone (``warmup``, default 50 steps)."""
         from ..adapt_deblur import AdaptConfig, adapt_deblur
 
