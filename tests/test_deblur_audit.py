@@ -107,3 +107,59 @@ def test_reblur_benchmark_passes_its_adaptation_settings_explicitly():
     from selfrestore.adapt_deblur import VALIDATED_SETTING
 
     assert VALIDATED_SETTING in source  # the grid holds the validated setting
+
+
+# ------------------------------------------------------------------------------------------ 3. data scale
+def _pair_folders(tmp_path, scale: float, dtype: str = "float32", channels: int = 3,
+                  sharp_channels: int | None = None):
+    """blurry/ and sharp/ folders of two 48x48 pairs (TIFF): float counts ``scale`` times [0, 1] (``dtype``
+    float32), or 16-bit files of values up to ``scale`` of 65535 (``dtype`` uint16)."""
+    rng = np.random.default_rng(5)
+    unit = 1.0 if dtype == "float32" else 65535.0
+    for i in range(2):
+        sharp = rng.random((48, 48, sharp_channels or channels))
+        blurry = rng.random((48, 48, channels))
+        for folder, image in (("blurry", blurry), ("sharp", sharp)):
+            write_image(tmp_path / folder / f"p{i}.tif", (image * scale / unit).astype(np.float32), dtype=dtype)
+    return tmp_path / "blurry", tmp_path / "sharp"
+
+
+@pytest.mark.parametrize("scale, dtype", [(5000.0, "float32"), (4000.0, "uint16")])
+def test_deblur_training_data_out_of_range_is_mapped_and_recorded(tmp_path, scale, dtype):
+    """Float counts and dim 16-bit pairs: one map for blurry and sharp, recorded in the model, which restore then
+    uses (each image's own percentiles gave the network a scale it never trained on)."""
+    from selfrestore.checkpoint import read_checkpoint
+    from selfrestore.data.blur_pairs import RealBlurPairs
+    from selfrestore.restore import Restorer
+
+    blurry, sharp = _pair_folders(tmp_path, scale, dtype)
+    source = RealBlurPairs(blurry, sharp, mapped=True, dim=True)
+    assert source.intensity is not None
+    assert all(0 <= np.percentile(image, 50) <= 1 for pair in source.pairs for image in pair)
+    model = tmp_path / "m.safetensors"
+    assert main(["fit", "--pairs", str(blurry), str(sharp), "--method", "deblur_l1", "-o", str(model), *TINY]) == 0
+    recorded = read_checkpoint(model)[1].get("intensity")
+    assert recorded and read_checkpoint(model)[1].get("maps_method_data")
+    from selfrestore.io import read_image
+
+    assert Restorer(model).mapping_for(read_image(blurry / "p0.tif")[0]) == recorded
+
+
+def test_synthetic_deblur_data_of_float_counts_is_mapped(tmp_path):
+    from selfrestore.checkpoint import read_checkpoint
+
+    _, sharp = _pair_folders(tmp_path, 3000.0)
+    model = tmp_path / "m.safetensors"
+    assert main(["fit", str(sharp), "--synthetic", "--kernels", str(_kernel_file(tmp_path)), "--method", "reblur",
+                 "-o", str(model), *TINY]) == 0
+    assert read_checkpoint(model)[1].get("intensity")["scale"] > 100
+
+
+def test_deblur_data_in_full_range_is_not_mapped(tmp_path, reblur_model):
+    """8-bit PNGs and full-range 16-bit TIFFs train as they are: no map, models and tables unchanged."""
+    from selfrestore.checkpoint import read_checkpoint
+    from selfrestore.data.blur_pairs import RealBlurPairs
+
+    assert "intensity" not in read_checkpoint(reblur_model)[1]
+    blurry, sharp = _pair_folders(tmp_path, 65535.0, "uint16")
+    assert RealBlurPairs(blurry, sharp, dim=True).intensity is None

@@ -799,8 +799,9 @@ def run(args: argparse.Namespace) -> int:
                         "run would train on other images; resume with the data as it was, or choose another -o")
     maps_dim = header is None or bool(header.get("maps_dim_data"))  # a run begun before: its data scale stays
     args.maps_dim_data = maps_dim  # for the methods' own sources (make_source)
-    # the methods' own sources (blurry + noisy pairs, bursts) map float counts and dim data since stop 38: not in
-    # a run begun before (its data scale stays), and `restore` / `burst` map only for models that record it
+    # the methods' own sources (blurry + noisy pairs, bursts since stop 38; deblurring pairs since the deblur audit)
+    # map float counts and dim data: not in a run begun before (its data scale stays), and `restore` / `burst` map
+    # only for models that record it
     args.maps_method_data = header is None or bool(header.get("maps_method_data"))
     source = method.make_source(args, noise)
     if source is None:
@@ -842,8 +843,8 @@ def run(args: argparse.Namespace) -> int:
             **({"intensity": source.intensity} if getattr(source, "intensity", None) else {}),
             **({"data_options": data_options_of(args, cls)} if cls.data_options else {}),
             **({"maps_dim_data": True} if maps_dim else {}),  # restore maps dim images as fit maps training data
-            **({"maps_method_data": True} if args.maps_method_data and method.batch_kind in ("blurry_noisy", "burst")
-               else {}),
+            **({"maps_method_data": True} if args.maps_method_data and method.batch_kind in ("blurry_noisy", "burst",
+                                                                                              "blurry") else {}),
             **({"noise_check": noise_check} if noise_check else {}),
             **({"data_fingerprint": fingerprint} if fingerprint else {}),  # --resume compares it
             **({"holdout": args.holdout} if args.holdout else {})}  # as given, even where ignored: resume compares it

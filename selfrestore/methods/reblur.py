@@ -107,8 +107,10 @@ class DeblurL1(Method):
         from ..data.blur_pairs import RealBlurPairs, SyntheticBlurPairs
         from ..errors import UserError
 
+        scale = {"mapped": getattr(args, "maps_method_data", True), "dim": getattr(args, "maps_dim_data", True),
+                 "quiet": getattr(args, "quiet", False), "seed": getattr(args, "seed", 0)}  # float counts, dim data
         if getattr(args, "pairs", None):
-            return RealBlurPairs(*args.pairs, channels=getattr(args, "channels", None))
+            return RealBlurPairs(*args.pairs, channels=getattr(args, "channels", None), **scale)
         if not getattr(args, "synthetic", False) or not args.data:
             raise UserError(f"method {self.name} learns deblurring from (blurry, sharp) pairs: give "
                             f"--pairs BLURRY_DIR SHARP_DIR, or sharp images with --synthetic "
@@ -128,7 +130,7 @@ class DeblurL1(Method):
             kernels = load_kernels(args.kernels) if args.kernels else None
             corruption = Blur(kernels=kernels, sigma=blur_noise)
         images = load_images(args.data, args.channels)
-        return SyntheticBlurPairs(images, corruption)
+        return SyntheticBlurPairs(images, corruption, **scale)
 
     # --- auxiliary networks (none here) -------------------------------------------------------------
     def extra_modules(self, channels: int | None = None) -> dict[str, nn.Module]:
