@@ -163,3 +163,25 @@ def test_deblur_data_in_full_range_is_not_mapped(tmp_path, reblur_model):
     assert "intensity" not in read_checkpoint(reblur_model)[1]
     blurry, sharp = _pair_folders(tmp_path, 65535.0, "uint16")
     assert RealBlurPairs(blurry, sharp, dim=True).intensity is None
+
+
+# ------------------------------------------------------------------------------------------ 4. --init
+def test_fit_reblur_init_from_a_reblur_model_loads_its_reblurring_module(reblur_model, tmp_path, capsys):
+    """`fit --method reblur --init REBLUR_MODEL` goes on with the model's M_R (it restarted it); a model of another
+    method, or an M_R of other sizes, is said to leave M_R fresh."""
+    from selfrestore.checkpoint import read_checkpoint
+
+    sharp = _sharp_folder(tmp_path / "sharp", seed=3)
+    common = ["--synthetic", "--kernels", str(_kernel_file(tmp_path)), "--method", "reblur", "--init",
+              str(reblur_model), *TINY, "--steps", "1", "--lr", "1e-12"]
+    out = tmp_path / "refined.safetensors"
+    assert main(["fit", str(sharp), "-o", str(out), *common]) == 0
+    before, after = read_checkpoint(reblur_model)[0], read_checkpoint(out)[0]
+    extra = [k for k in before if k.startswith("extra.reblur.")]
+    assert extra
+    for key in extra:
+        torch.testing.assert_close(after[key].float(), before[key].float(), atol=1e-6, rtol=0)
+    capsys.readouterr()
+    loud = [arg for arg in common if arg != "--quiet"]
+    assert main(["fit", str(sharp), "-o", str(tmp_path / "other.safetensors"), *loud, "--reblur-features", "8"]) == 0
+    assert "the reblur module starts fresh" in capsys.readouterr().out

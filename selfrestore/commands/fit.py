@@ -269,8 +269,9 @@ def _kind_needed(method: Method) -> str:
     return f"{method.batch_kind!r} data"
 
 
-def init_from(net: nn.Module, model: str) -> None:
-    """Copy the network weights of a trained or shipped model into ``net`` (same architecture)."""
+def init_from(net: nn.Module, model: str, method: Method | None = None, quiet: bool = False) -> None:
+    """Copy the network weights of a trained or shipped model into ``net`` (same architecture), and into
+    ``method``'s extra modules (reblur's M_R) those of the model's (:func:`init_extra_modules`)."""
     from ..checkpoint import load_net_state, read_checkpoint, resolve_model
 
     tensors, header = read_checkpoint(resolve_model(model))
@@ -281,6 +282,33 @@ def init_from(net: nn.Module, model: str) -> None:
         raise UserError(f"--init {model}: its network ({header.get('net', {}).get('name')} "
                         f"{header.get('net', {}).get('kwargs')}) does not match the one this method builds "
                         f"({first})") from None
+    if method is not None:
+        init_extra_modules(method, model, tensors, header, quiet)
+
+
+def init_extra_modules(method: Method, model: str, tensors: dict[str, Tensor], header: dict, quiet: bool = False
+                       ) -> None:
+    """``fit --init`` of a method with extra modules (reblur's M_R): from a model of the same method whose extra
+    modules have the shapes this run builds, load them (``method.load_extra_modules``: a reblur model refined
+    went on with a fresh M_R, which had to catch up while the reblurring loss misled M_D); otherwise say that
+    they start fresh."""
+    modules = getattr(method, "extra_modules", lambda: {})()
+    if not modules:
+        return
+    names = ", ".join(modules)
+    saved = {k[len("extra."):]: v for k, v in tensors.items() if k.startswith("extra.")}
+    wanted = {f"{name}.{key}": tuple(v.shape) for name, module in modules.items()
+              for key, v in module.state_dict().items()}
+    if header.get("method", {}).get("name") == method.name and hasattr(method, "load_extra_modules") \
+            and {k: tuple(v.shape) for k, v in saved.items()} == wanted:
+        method.load_extra_modules({k: v.float() for k, v in tensors.items()})
+        if not quiet:
+            print(f"--init {model}: its network and its {names} module loaded")
+        return
+    why = (f"a {header.get('method', {}).get('name')} model, without this method's {names} module"
+           if header.get("method", {}).get("name") != method.name else f"its {names} module has other sizes")
+    if not quiet:
+        print(f"--init {model}: {why}; the {names} module starts fresh")
 
 
 def validation_pairs(paths: Sequence[str], noise: Corruption, channels: int,
@@ -816,7 +844,7 @@ def run(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)  # the initial weights are part of what --seed reproduces
     net = build_checked_net(method, net_name, net_kwargs, source.channels)
     if args.init and header is None:
-        init_from(net, args.init)
+        init_from(net, args.init, method, quiet=args.quiet)
     multiple = method.patch_side_multiple(net)
     if args.patch_size % multiple:
         raise UserError(f"--patch-size must be a multiple of {multiple} for method {method.name} with network "
