@@ -185,3 +185,15 @@ def test_fit_reblur_init_from_a_reblur_model_loads_its_reblurring_module(reblur_
     loud = [arg for arg in common if arg != "--quiet"]
     assert main(["fit", str(sharp), "-o", str(tmp_path / "other.safetensors"), *loud, "--reblur-features", "8"]) == 0
     assert "the reblur module starts fresh" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------------------ 5. --blur-noise
+def test_blur_noise_with_a_named_blur_model_is_refused(tmp_path, capsys):
+    """`--noise blur31_gauss1 --blur-noise 5` used sigma 1 and recorded 5: a one-line error, as --kernels is."""
+    sharp = _sharp_folder(tmp_path / "sharp")
+    out = tmp_path / "m.safetensors"
+    assert main(["fit", str(sharp), "--synthetic", "--noise", "blur9_gauss1", "--blur-noise", "5", "--method",
+                 "reblur", "-o", str(out), *TINY]) != 0
+    err = capsys.readouterr().err
+    assert "--blur-noise" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()

@@ -122,6 +122,9 @@ class DeblurL1(Method):
         if isinstance(noise, Blur):
             if args.kernels:
                 raise UserError("give either --noise blur... or --kernels, not both")
+            if getattr(args, "blur_noise", None) is not None:  # it was recorded, and the name's sigma used
+                raise UserError(f"--noise {noise.name} names its own noise (blurN_gaussS: std S); --blur-noise "
+                                f"goes with --kernels or random camera shake: give one of the two, not both")
             corruption = noise
         else:
             if noise is not None:
