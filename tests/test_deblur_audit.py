@@ -197,3 +197,13 @@ def test_blur_noise_with_a_named_blur_model_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--blur-noise" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+# ------------------------------------------------------------------------------------------ 6. --holdout
+def test_holdout_with_deblurring_data_says_the_real_reason(tmp_path, capsys):
+    """Deblurring pairs are not image lists: --holdout is not supported there (it blamed too few images)."""
+    sharp = _sharp_folder(tmp_path / "sharp", sizes=((40, 40),) * 3)
+    assert main(["fit", str(sharp), "--synthetic", "--kernels", str(_kernel_file(tmp_path)), "--method", "reblur",
+                 "--holdout", "0.3", "-o", str(tmp_path / "m.safetensors"), *TINY]) == 0
+    err = capsys.readouterr().err
+    assert "--holdout ignored: holding images out is not supported" in err and "at least 2 images" not in err

@@ -968,13 +968,24 @@ def hold_out(source: DataSource, args: argparse.Namespace) -> tuple[DataSource, 
         raise UserError(f"--holdout {args.holdout:g}: give a fraction of the images, between 0 and 1 (e.g. 0.1)")
     split = split_holdout(source, args.holdout, seed=args.seed)
     if split is None:
-        warn("--holdout ignored: it needs a folder of at least 2 images (not video clips or bursts)")
+        warn(holdout_ignored(source))
         return source, None
     training, held = split
     if not args.quiet:
         print(f"holding out {len(held)} of {len(training) + len(held)} images to measure the loss on images the "
               "network does not train on")
     return training, holdout_batches(held, args.batch_size, args.patch_size)
+
+
+def holdout_ignored(source: DataSource) -> str:
+    """Why ``--holdout`` is ignored for ``source``: a data source that is not a list of images (deblurring pairs,
+    bursts, video) cannot hold images out at all (its warning blamed too few images); a list of one image can."""
+    from ..data.images import PatchSource
+
+    if not isinstance(source, PatchSource):
+        return (f"--holdout ignored: holding images out is not supported for this method's training data "
+                f"({getattr(source, 'kind', 'its')!r} data); it works on lists of noisy images or pairs")
+    return "--holdout ignored: it needs a folder of at least 2 images"
 
 
 def report_holdout(out: Path) -> None:
