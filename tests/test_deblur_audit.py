@@ -207,3 +207,21 @@ def test_holdout_with_deblurring_data_says_the_real_reason(tmp_path, capsys):
                  "--holdout", "0.3", "-o", str(tmp_path / "m.safetensors"), *TINY]) == 0
     err = capsys.readouterr().err
     assert "--holdout ignored: holding images out is not supported" in err and "at least 2 images" not in err
+
+
+# ------------------------------------------------------------------------------------------ 8. channels
+def test_gray_blurry_colour_sharp_pair_names_the_channels(tmp_path, capsys):
+    blurry, sharp = _pair_folders(tmp_path, 1.0, channels=1, sharp_channels=3)
+    args = ["fit", "--pairs", str(blurry), str(sharp), "--method", "deblur_l1", *TINY]
+    assert main([*args, "-o", str(tmp_path / "m.safetensors")]) != 0
+    err = capsys.readouterr().err
+    assert "channel" in err and "--channels 3" in err and "Traceback" not in err
+    assert main([*args, "--channels", "3", "-o", str(tmp_path / "m3.safetensors")]) == 0
+
+
+def test_synthetic_folder_mixing_gray_and_colour_names_channels(tmp_path, capsys):
+    sharp = _sharp_folder(tmp_path / "sharp")
+    write_image(sharp / "gray.png", np.random.default_rng(0).random((40, 40)).astype(np.float32))
+    assert main(["fit", str(sharp), "--synthetic", "--kernels", str(_kernel_file(tmp_path)), "--method", "reblur",
+                 "-o", str(tmp_path / "m.safetensors"), *TINY]) != 0
+    assert "--channels" in capsys.readouterr().err

@@ -42,8 +42,20 @@ def _channels(images: Sequence[np.ndarray], what: str) -> int:
         raise UserError(f"{what}: no images")
     channels = {img.shape[2] for img in images}
     if len(channels) != 1:
-        raise UserError(f"{what}: images mix {sorted(channels)} channels; convert them to one")
+        raise UserError(f"{what}: images mix {sorted(channels)} channels; give --channels 1 or 3 to convert "
+                        "them to one")
     return channels.pop()
+
+
+def _check_pair(blurry: np.ndarray, sharp: np.ndarray, b_path: os.PathLike, s_path: os.PathLike) -> None:
+    """A UserError for a pair whose images differ in size, or in channels alone (a gray blurry shot of a colour
+    sharp one: ``--channels`` converts both)."""
+    if blurry.shape[:2] != sharp.shape[:2]:
+        raise UserError(f"{b_path}: size {blurry.shape[1]}x{blurry.shape[0]} differs from {s_path} "
+                        f"({sharp.shape[1]}x{sharp.shape[0]})")
+    if blurry.shape[2] != sharp.shape[2]:
+        raise UserError(f"{b_path} has {blurry.shape[2]} channel(s), {s_path} {sharp.shape[2]}: give --channels 3 "
+                        "(or 1) to convert both")
 
 
 def unit_range_map(images: Sequence[np.ndarray], mapped: bool = True, dim: bool = False, seed: int = 0,
@@ -189,9 +201,7 @@ class RealBlurPairs:
                 continue
             if channels:
                 b, s = to_channels(b, channels), to_channels(s, channels)
-            if b.shape != s.shape:
-                raise UserError(f"{b_path}: size {b.shape[1]}x{b.shape[0]}x{b.shape[2]} differs from "
-                                f"{s_path} ({s.shape[1]}x{s.shape[0]}x{s.shape[2]})")
+            _check_pair(b, s, b_path, s_path)
             self.pairs.append((b, s))
         self.channels = _channels([b for b, _ in self.pairs], f"{blurry_dir}")
         self.intensity = unit_range_map([image for pair in self.pairs for image in pair], mapped, dim, seed, quiet)
