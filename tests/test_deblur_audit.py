@@ -225,3 +225,18 @@ def test_synthetic_folder_mixing_gray_and_colour_names_channels(tmp_path, capsys
     assert main(["fit", str(sharp), "--synthetic", "--kernels", str(_kernel_file(tmp_path)), "--method", "reblur",
                  "-o", str(tmp_path / "m.safetensors"), *TINY]) != 0
     assert "--channels" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------ 9. --redraw
+def test_redraw_with_deblurring_is_refused_and_documented(tmp_path, capsys):
+    """Deblurring's synthetic blur is drawn per patch: --redraw changed nothing yet was recorded; --help says so."""
+    sharp = _sharp_folder(tmp_path / "sharp")
+    out = tmp_path / "m.safetensors"
+    assert main(["fit", str(sharp), "--synthetic", "--redraw", "--kernels", str(_kernel_file(tmp_path)),
+                 "--method", "deblur_l1", "-o", str(out), *TINY]) != 0
+    err = capsys.readouterr().err
+    assert "--redraw" in err and len(err.strip().splitlines()) == 1 and not out.exists()
+    from selfrestore.cli import build_parser
+
+    help_text = " ".join(build_parser()._subparsers._group_actions[0].choices["fit"].format_help().split())
+    assert "blurred anew for every patch" in help_text

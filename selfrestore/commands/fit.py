@@ -81,9 +81,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="noise model, e.g. gauss25, gauss5_50, poisson30, impulse0.5 (needed by --synthetic "
                         "and by likelihood-based methods)")
     p.add_argument("--synthetic", action="store_true", default=None,
-                   help="DATA are clean images: corrupt them with --noise")
+                   help="DATA are clean images: corrupt them with --noise, once with a fixed seed (deblurring, "
+                        "--method reblur / deblur_l1: blurred anew for every patch)")
     p.add_argument("--redraw", action="store_true", default=None,
-                   help="with --synthetic: draw fresh noise every batch (NOT single-realisation; label results)")
+                   help="with --synthetic: draw fresh noise every batch (NOT single-realisation; label results; "
+                        "not for deblurring, which always draws its blur anew)")
     p.add_argument("--pairs", nargs=2, metavar=("DIR_A", "DIR_B"), help="real noisy pairs matched by file name")
     p.add_argument("--val", nargs="+", metavar="CLEAN", help="clean images for validation PSNR (needs --noise)")
     p.add_argument("--holdout", type=float, default=None, metavar="FRACTION",

@@ -115,6 +115,9 @@ class DeblurL1(Method):
             raise UserError(f"method {self.name} learns deblurring from (blurry, sharp) pairs: give "
                             f"--pairs BLURRY_DIR SHARP_DIR, or sharp images with --synthetic "
                             f"(blurred with --kernels FILE or random camera shake)")
+        if getattr(args, "redraw", None):  # it would be recorded as if it changed something
+            raise UserError(f"--redraw: method {self.name} already blurs its synthetic data anew for every patch "
+                            "(supervised data augmentation); leave --redraw out")
         from ..data.images import load_images
 
         blur_noise = 1.0 if getattr(args, "blur_noise", None) is None else args.blur_noise
