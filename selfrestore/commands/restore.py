@@ -70,7 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(self-supervised methods for which this is sound). A deblurring model (reblur, deblur_l1): "
                         "N alternations of the reblurring adaptation (after 50 steps fitting a reblurring module if "
                         "it has none), with the setting validated in benchmarks/results/reblur_table.md (lr(M_D) "
-                        "1e-5, lr(M_R) 1e-5, anchor weight 1), measured at N = 20 (--adapt 20; other N untested); "
+                        "1e-5, lr(M_R) 1e-5, anchor weight 1), measured there with N = 20 only (--adapt 20); "
                         "one adaptation runs over all the inputs of the call together, so each result depends on "
                         "the whole set given")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
