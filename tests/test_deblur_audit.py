@@ -240,3 +240,42 @@ def test_redraw_with_deblurring_is_refused_and_documented(tmp_path, capsys):
 
     help_text = " ".join(build_parser()._subparsers._group_actions[0].choices["fit"].format_help().split())
     assert "blurred anew for every patch" in help_text
+
+
+def test_adapting_a_deblur_l1_model_fits_its_fresh_reblurring_module_at_the_faster_rate(tmp_path, monkeypatch):
+    """A deblur_l1 model has no trained M_R: `restore --adapt` first fits a fresh one (50 warm-up steps) at
+    FRESH_REBLUR_LR, not at the validated 1e-5 (chosen for a trained M_R, under which a fresh one barely learns
+    the blur before M_D relies on it); M_D's rate and the anchor stay the validated ones."""
+    import selfrestore.adapt_deblur as adapt_module
+    from selfrestore.methods.reblur import FRESH_REBLUR_LR
+
+    sharp = _sharp_folder(tmp_path / "sharp")
+    model = tmp_path / "l1.safetensors"
+    assert main(["fit", str(sharp), "--synthetic", "--kernels", str(_kernel_file(tmp_path)), "--method",
+                 "deblur_l1", "-o", str(model), *TINY]) == 0
+    seen = []
+    monkeypatch.setattr(adapt_module, "adapt_deblur", lambda deblur, reblur, blurry, config: seen.append(config))
+    inputs = _sharp_folder(tmp_path / "in", sizes=((40, 40),), seed=2)
+    assert main(["restore", str(inputs), "--model", str(model), "-o", str(tmp_path / "out"), "--adapt", "5",
+                 "--quiet"]) == 0
+    config = seen[0]
+    assert (config.warmup, config.lr_reblur, config.lr_deblur, config.consistency) == (50, FRESH_REBLUR_LR, 1e-5, 1.0)
+    assert FRESH_REBLUR_LR > 1e-5
+
+
+def test_a_deblur_run_begun_with_redraw_still_resumes(tmp_path):
+    """`--redraw` (a no-op for deblurring) is refused for new runs, but a run that recorded it before the
+    refusal resumes: --resume fills it from the run's header, where the user never typed it."""
+    from selfrestore.checkpoint import _write, read_checkpoint
+
+    sharp = _sharp_folder(tmp_path / "sharp")
+    model = tmp_path / "rd.safetensors"
+    kernels = _kernel_file(tmp_path)
+    assert main(["fit", str(sharp), "--synthetic", "--kernels", str(kernels), "--method", "deblur_l1",
+                 "-o", str(model), *TINY]) == 0
+    tensors, header = read_checkpoint(model)
+    header["redraw"] = True  # as a run of the previous version recorded it
+    header["step"] = 1  # (unfinished, so there is something left to resume)
+    _write(model, tensors, header)
+    assert main(["fit", str(sharp), "--synthetic", "--kernels", str(kernels), "--method", "deblur_l1",
+                 "-o", str(model), "--resume", *TINY]) == 0

@@ -28,6 +28,7 @@ two updates of one step of the paper's alternation, taken simultaneously from th
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Sequence
 
 import torch
@@ -93,7 +94,8 @@ class DeblurL1(Method):
                             "../shared/data/blur_kernels/...); default: random camera-shake trajectories"},
         "blur_noise": {"type": float, "default": 1.0, "metavar": "S",
                        "help": "deblurring, with --synthetic: std of the light noise added to the blurry "
-                               "images (0-255 scale)"},
+                               "images (0-255 scale; of the [0, 1] range fit maps float counts and dim 16-bit "
+                               "data to); not with --noise blurN_gaussS, which names its own"},
     }
 
     def loss(self, net: nn.Module, batch: dict[str, Tensor]) -> Tensor:
@@ -115,7 +117,8 @@ class DeblurL1(Method):
             raise UserError(f"method {self.name} learns deblurring from (blurry, sharp) pairs: give "
                             f"--pairs BLURRY_DIR SHARP_DIR, or sharp images with --synthetic "
                             f"(blurred with --kernels FILE or random camera shake)")
-        if getattr(args, "redraw", None):  # it would be recorded as if it changed something
+        resumed = bool(getattr(args, "resume", False)) and Path(args.output).exists()  # begun before the refusals
+        if getattr(args, "redraw", None) and not resumed:  # it would be recorded as if it changed something
             raise UserError(f"--redraw: method {self.name} already blurs its synthetic data anew for every patch "
                             "(supervised data augmentation); leave --redraw out")
         from ..data.images import load_images
@@ -125,7 +128,7 @@ class DeblurL1(Method):
         if isinstance(noise, Blur):
             if args.kernels:
                 raise UserError("give either --noise blur... or --kernels, not both")
-            if getattr(args, "blur_noise", None) is not None:  # it was recorded, and the name's sigma used
+            if getattr(args, "blur_noise", None) is not None and not resumed:  # it was recorded, the name's used
                 raise UserError(f"--noise {noise.name} names its own noise (blurN_gaussS: std S); --blur-noise "
                                 f"goes with --kernels or random camera shake: give one of the two, not both")
             corruption = noise
@@ -153,8 +156,10 @@ class DeblurL1(Method):
         """Self-supervised test-time adaptation of ``net`` (in place) on blurry images (tensors (1, C, H, W)
         or (C, H, W), or (H, W, C) arrays as ``restore --adapt`` passes them); ``settings`` go to
         :class:`selfrestore.adapt_deblur.AdaptConfig` (those not given: its defaults, the setting validated in
-        benchmarks/results/reblur_table.md). Returns the loss history. Without a trained M_R, a
-        fresh one is first fitted alone (``warmup``, default 50 steps)."""
+        benchmarks/results/reblur_table.md, for a model with a trained M_R). Returns the loss history. Without a
+        trained M_R (a deblur_l1 model), a fresh one is first fitted alone (``warmup``, default 50 steps) and
+        learns at ``lr_reblur`` FRESH_REBLUR_LR unless told otherwise: the validated 1e-5 is for a trained M_R,
+        and fits a fresh one slowly."""
         from ..adapt_deblur import AdaptConfig, adapt_deblur
 
         param = next(net.parameters())
@@ -162,7 +167,13 @@ class DeblurL1(Method):
         reblur_net, trained = self.reblur_module(blurry[0].shape[-3])
         if not trained:
             settings.setdefault("warmup", 50)
+            settings.setdefault("lr_reblur", FRESH_REBLUR_LR)
         return adapt_deblur(net, reblur_net, blurry, AdaptConfig(steps=steps, **settings))
+
+
+#: M_R's learning rate in test-time adaptation when it starts untrained (a deblur_l1 model): the rate used before
+#: stop 42; at the validated 1e-5 a fresh M_R learnt a toy blur in its 50 warm-up steps far less (an ad hoc probe)
+FRESH_REBLUR_LR = 1e-4
 
 
 @METHODS.register("reblur")
