@@ -816,9 +816,13 @@ def type_range(dtype: str | None) -> float:
 
 def stored_output_type(info: ImageInfo | None, suffix: str) -> np.dtype | None:
     """The type :func:`in_stored_type` writes float32 pixels of ``info``'s input in to a file of ``suffix``: the
-    input's own type (:attr:`ImageInfo.stored_type`) where the format holds it (TIFF, FITS), else None (float32
-    stays). A writer that must fix its type before the pixels come (a stack streamed plane by plane) asks here."""
-    if info is None or not info.stored_type or suffix.lower() not in STACK_SUFFIXES:
+    input's own type (:attr:`ImageInfo.stored_type`) where the format holds it (TIFF, FITS) and no alpha channel
+    is written beside (float32 then: alpha in [0, 1] holds no int16 ... levels), else None (float32 stays). A
+    writer that must fix its type before the pixels come (a stack streamed plane by plane) asks here, and so does
+    the clipped-values warning (:func:`stored_type_clipped_share`), so it never speaks of a type not written."""
+    suffix = suffix.lower()
+    if info is None or not info.stored_type or suffix not in STACK_SUFFIXES or \
+            (info.alpha is not None and suffix not in NO_ALPHA_SUFFIXES):
         return None
     return np.dtype(info.stored_type)
 
@@ -877,10 +881,10 @@ def clipped_share(path: str | os.PathLike, images: Sequence[np.ndarray], dtype: 
 def stored_type_clipped_share(path: str | os.PathLike, images: Sequence[np.ndarray], info: ImageInfo) -> float:
     """The share of ``images``' values that writing them to ``path`` in the input's integer type
     (:attr:`ImageInfo.stored_type`, :func:`in_stored_type`) clips to the type's range (0 where it does not apply)."""
-    if not info.stored_type or np.dtype(info.stored_type).kind not in "iu" or \
-            Path(path).suffix.lower() not in STACK_SUFFIXES:
+    target = stored_output_type(info, Path(path).suffix)
+    if target is None or target.kind not in "iu":
         return 0.0
-    bounds = np.iinfo(np.dtype(info.stored_type))
+    bounds = np.iinfo(target)
     total = sum(np.asarray(image).size for image in images)
     outside = sum(int(np.count_nonzero((image < bounds.min - 0.5) | (image > bounds.max + 0.5))) for image in images)
     return outside / max(total, 1)
@@ -957,7 +961,7 @@ def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | No
     if alpha:
         array = np.concatenate([array, info.alpha[:, :, None]], axis=2)
     pixels = quantize(array, dtype)
-    if asked is None and not alpha:  # the input's own type (int16, float64 ...): see ImageInfo.stored_type
+    if asked is None:  # the input's own type (int16, float64 ...; not beside alpha): see ImageInfo.stored_type
         pixels = in_stored_type(pixels, info, suffix)
     if suffix in FITS_SUFFIXES:  # colour as three planes (NAXIS3 = 3)
         return _write_fits(path, pixels if pixels.shape[2] == 1 else np.moveaxis(pixels, 2, 0), info)
