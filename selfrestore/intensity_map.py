@@ -3,7 +3,7 @@ a burst, a video) to the [0, 1] range the networks are made for (restored values
 from __future__ import annotations
 
 import warnings
-from typing import Iterable
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -39,6 +39,29 @@ def intensity_mapping(images: Iterable[np.ndarray], seed: int = 0, per_image: in
         signal.append(means)
         del image  # a frame read lazily goes before the next one is read
     return mapping_from_samples(np.concatenate(raw), np.concatenate(signal), dim=dim) if raw else None
+
+
+def training_map(images: Iterable[np.ndarray], mapped: bool = True, dim: bool = False, seed: int = 0,
+                 quiet: bool = True) -> dict[str, float] | None:
+    """The one :func:`intensity_mapping` of a method's whole training data (every field and frame alike: the
+    fields stay on one scale), said (:func:`mapped_data_line`) unless ``quiet``; None when not ``mapped``
+    (``--resume`` of a run begun before that kind of data was mapped). ``restore`` then maps its inputs by the
+    map the model records, the scale the network trained on."""
+    if not mapped:
+        return None
+    mapping = intensity_mapping(images, seed=seed, dim=dim)
+    if mapping and not quiet:
+        print(mapped_data_line(mapping))
+    return mapping
+
+
+def apply_mapping(values: Any, mapping: dict[str, float] | None) -> Any:
+    """``values`` (an array or a tensor) mapped by ``x' = (x - offset) / scale``, in float32; as they are for
+    no map."""
+    if not mapping:
+        return values
+    mapped = (values - mapping["offset"]) / mapping["scale"]
+    return mapped.astype(np.float32) if isinstance(mapped, np.ndarray) else mapped.float()
 
 
 def mapped_data_line(mapping: dict[str, float]) -> str:

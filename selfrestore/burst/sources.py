@@ -155,14 +155,12 @@ def burst_source(args: argparse.Namespace, method: Method) -> RealBursts:
     camera_raw = any(p.suffix.lower() in RAW_SUFFIXES for folder in folders for p in folder.iterdir())
     mapping = _map_bursts(bursts, args, camera_raw)
     if mapping:  # one map for all frames of all bursts: bursts mapped apart would no longer agree
-        bursts = [((b - mapping["offset"]) / mapping["scale"]).float() for b in bursts]
+        from ..intensity_map import apply_mapping
+
+        bursts = [apply_mapping(b, mapping) for b in bursts]
     source = RealBursts(bursts, raw=raw, min_frames=method.min_training_frames)
     source.names = [str(folder) for folder in folders]
     source.intensity = mapping  # fit records it in the model: `burst --model` maps the frames alike
-    if mapping and not getattr(args, "quiet", False):
-        from ..intensity_map import mapped_data_line
-
-        print(mapped_data_line(mapping))
     if not getattr(args, "quiet", False) and any(b.shape[0] > source.frames for b in bursts):
         print(f"training on {source.frames} frames at a time (the shortest burst's count): longer bursts give "
               f"their first frame and a random subset of the others at each draw")
@@ -176,13 +174,12 @@ def _map_bursts(bursts: Sequence[Tensor], args: argparse.Namespace, camera_raw: 
     using only a sliver of it (12/14-bit counts in 16-bit files; not ``camera_raw`` files, which their white level
     scales, as ``burst`` reads them); None for data in about [0, 1], and on ``--resume`` of a run begun before
     bursts were mapped (``args.maps_method_data`` False)."""
-    from ..intensity_map import intensity_mapping
+    from ..intensity_map import training_map
 
-    if not getattr(args, "maps_method_data", True):  # --resume of a run begun before bursts were mapped
-        return None
     frames = (frame.permute(1, 2, 0).numpy() for burst in bursts for frame in burst)
-    return intensity_mapping(frames, seed=int(getattr(args, "seed", 0) or 0),
-                             dim=bool(getattr(args, "maps_dim_data", True)) and not camera_raw)
+    return training_map(frames, mapped=getattr(args, "maps_method_data", True),
+                        dim=bool(getattr(args, "maps_dim_data", True)) and not camera_raw,
+                        seed=int(getattr(args, "seed", 0) or 0), quiet=getattr(args, "quiet", False))
 
 
 def _largest_patch(args: argparse.Namespace, raw: bool) -> tuple[int, str]:

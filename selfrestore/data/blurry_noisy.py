@@ -166,10 +166,7 @@ class RealBlurryNoisy(PatchSource):
             blurry = [to_channels(b, c) for b in blurry]
             noisy = [to_channels(n, c) for n in noisy]
         super().__init__({"blurry": blurry, "noisy": noisy})
-        from ..intensity_map import intensity_mapping, mapped_data_line
+        from ..intensity_map import training_map
 
-        mapping = intensity_mapping(blurry + noisy, seed=seed, dim=dim) if mapped else None
-        if mapping:
+        if mapping := training_map(blurry + noisy, mapped, dim, seed, quiet):
             self.map_to_unit_range(mapping)
-            if not quiet:
-                print(mapped_data_line(mapping))

@@ -108,9 +108,10 @@ class PatchSource:
     def map_to_unit_range(self, mapping: dict[str, float]) -> None:
         """Map every field's arrays by ``x' = (x - offset) / scale`` (one map for all: the fields stay on one
         scale) and record it in :attr:`intensity`, so that restoring maps alike."""
-        offset, scale = mapping["offset"], mapping["scale"]
+        from ..intensity_map import apply_mapping
+
         for name, arrays in self.fields.items():
-            self.fields[name] = [((a - offset) / scale).astype(np.float32) for a in arrays]
+            self.fields[name] = [apply_mapping(a, mapping) for a in arrays]
         self.intensity = mapping
 
     def subset(self, keep: Callable[[int], bool]) -> PatchSource:
