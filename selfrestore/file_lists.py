@@ -11,6 +11,20 @@ from .errors import UserError
 from .io import IMAGE_SUFFIXES
 
 
+def resolved(path: str | os.PathLike, loop_ok: bool = False) -> Path:
+    """``path`` made absolute with its symlinks followed (``Path.resolve``), where a symlink loop (a link that
+    leads back to itself) is a one-line UserError naming ``path`` instead of a RuntimeError (Python 3.11) that the
+    command line would print as a traceback. ``loop_ok``: where only the identity of a name matters (is it one of
+    the inputs?), a looping name stands for itself (its absolute name), being no other file."""
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError):  # the loop: RuntimeError before Python 3.13, an OSError (ELOOP) after
+        if loop_ok:
+            return Path(os.path.abspath(path))
+        raise UserError(f"{path}: a symbolic link that leads back to itself (a symlink loop); give another "
+                        "name or remove the link") from None
+
+
 def file_identity(path: str | os.PathLike) -> tuple[int, int] | None:
     """(device, inode) of an existing file, the same for every name of it (relative, through a link, a hard
     link); None where it does not exist or cannot be reached. To tell whether two inputs are one file (read
@@ -32,7 +46,7 @@ def entry_identity(path: str | os.PathLike) -> tuple[int, int, str] | None:
     :func:`same_entry`)."""
     path = Path(path)
     if path.name in ("", ".."):  # ".", "x/..": the folder itself, named in its real parent
-        path = path.resolve()
+        path = resolved(path, loop_ok=True)
     folder = file_identity(path.parent)
     return None if folder is None else (*folder, path.name)
 
@@ -51,7 +65,7 @@ def same_entry(first: str | os.PathLike, second: str | os.PathLike) -> bool:
     differ only in case in the same folder that are the same existing file. A hard link is another entry: an
     output written there (atomically) leaves the other name and its bytes as they were."""
     first, second = Path(first), Path(second)
-    if first.resolve() == second.resolve():
+    if resolved(first, loop_ok=True) == resolved(second, loop_ok=True):
         return True
     one, other = entry_identity(first), entry_identity(second)
     if one is None or other is None:
@@ -89,11 +103,11 @@ def list_images(inputs: Sequence[str | os.PathLike], output_folder: str | os.Pat
     """
     paths: list[Path] = []
     problems: list[str] = []
-    results = None if output_folder is None else Path(output_folder).resolve()
+    results = None if output_folder is None else resolved(output_folder)
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            root = p.resolve()
+            root = resolved(p)
             earlier = [] if results is None else [  # p.name: as restore names the subfolder; only inside p
                 f for f in {results, results / p.name} if f != root and f.is_relative_to(root)]
             found, broken = [], []
@@ -102,10 +116,10 @@ def list_images(inputs: Sequence[str | os.PathLike], output_folder: str | os.Pat
                                                                  for part in q.relative_to(p).parts):
                     continue
                 if q.is_file():
-                    if not is_loss_plot(q) and not any(q.resolve().is_relative_to(folder) for folder in earlier):
+                    if not is_loss_plot(q) and not any(resolved(q, loop_ok=True).is_relative_to(folder) for folder in earlier):
                         found.append(q)
                 elif notes is not None and q.is_symlink() and not q.exists() \
-                        and not any(q.parent.resolve().is_relative_to(folder) for folder in earlier):
+                        and not any(resolved(q.parent, loop_ok=True).is_relative_to(folder) for folder in earlier):
                     broken.append(f"{q}: a link to nothing that exists (a missing or looping target); skipped")
             found.sort()
             if notes is not None:
@@ -128,7 +142,7 @@ def match_by_name(first: str | os.PathLike, second: str | os.PathLike, names: tu
     each folder holds, for the messages. UserError for a missing or empty folder, two images of one name, or
     one folder given as both (every pair would be an image with itself: a network trained on it learns nothing).
     """
-    if Path(first).resolve() == Path(second).resolve() and Path(first).is_dir():
+    if resolved(first, loop_ok=True) == resolved(second, loop_ok=True) and Path(first).is_dir():
         raise UserError(f"{first}: given as both the {names[0]} and the {names[1]} folder; give two folders")
     found = []
     for name, folder in zip(names, (Path(first), Path(second))):
@@ -173,7 +187,7 @@ def file_or_folder_pairs(first: str | os.PathLike, second: str | os.PathLike, na
     for path, option in ((a, options[0]), (b, options[1])):
         if not path.exists():
             raise UserError(f"{path}: no such file or folder ({option})")
-    if a.resolve() == b.resolve():  # the same shots twice: every pair would be one image with itself
+    if resolved(a, loop_ok=True) == resolved(b, loop_ok=True):  # the same shots twice: every pair would be one image with itself
         raise UserError(f"{options[0]} and {options[1]} both name {a}: give the {names[0]} and the {names[1]} "
                         "images apart")
     if a.is_dir() and b.is_dir():

@@ -644,10 +644,15 @@ def _show(label: str, value: object) -> str:
 
 
 def _same(label: str, recorded: object, given: object) -> bool:
+    from ..file_lists import resolved
+
+    def one_path(a: str, b: str) -> bool:
+        return a == b or resolved(a, loop_ok=True) == resolved(b, loop_ok=True)
+
     if label == "DATA" and isinstance(recorded, list) and isinstance(given, list) and len(recorded) == len(given):
-        return all(a == b or Path(a).resolve() == Path(b).resolve() for a, b in zip(recorded, given))
+        return all(one_path(a, b) for a, b in zip(recorded, given))
     if label in PATH_OPTIONS and isinstance(recorded, str) and isinstance(given, str):
-        return recorded == given or Path(recorded).resolve() == Path(given).resolve()
+        return one_path(recorded, given)
     return recorded == given
 
 
@@ -673,7 +678,9 @@ def data_options_of(args: argparse.Namespace, cls: type) -> dict[str, object]:
     def recorded(key: str) -> object:  # a path as an absolute one: a resume from another folder compares it
         value = getattr(args, key, None)
         if _is_path_option(key) and isinstance(value, (str, os.PathLike)):
-            return str(Path(value).resolve())
+            from ..file_lists import resolved
+
+            return str(resolved(value, loop_ok=True))
         return json.loads(json.dumps(value, default=str))
 
     return {key: cls.data_options[key].get("default") if getattr(args, key, None) is None else recorded(key)
@@ -837,7 +844,10 @@ def run(args: argparse.Namespace) -> int:
     val = validation_pairs(args.val, noise, source.channels) if args.val and noise else None
     if args.val and not noise:
         warn("--val ignored: it needs --noise to corrupt the clean validation images")
-    meta = {"data": [str(Path(d).resolve()) for d in (args.data or args.pairs or [])], "synthetic": args.synthetic,
+    from ..file_lists import resolved
+
+    data = [str(resolved(d, loop_ok=True)) for d in (args.data or args.pairs or [])]  # a looping one: as given
+    meta = {"data": data, "synthetic": args.synthetic,
             "redraw": args.redraw, **({"init": str(args.init)} if args.init else {}),
             **({"intensity": source.intensity} if getattr(source, "intensity", None) else {}),
             **({"data_options": data_options_of(args, cls)} if cls.data_options else {}),

@@ -166,9 +166,11 @@ def advice(sigma: float | None, correlation: float | None, inputs: list[str], pa
 def distinct(items: list) -> list:
     """``items`` (file names or paths) without repeats of one file under another spelling (``a.png``,
     ``./x/../a.png``, its absolute name), first occurrences kept in order; as ``evaluate`` and ``restore`` do."""
+    from ..file_lists import resolved
+
     unique: dict[Path, object] = {}
     for item in items:
-        unique.setdefault(Path(item).resolve(), item)
+        unique.setdefault(resolved(item, loop_ok=True), item)  # a looping link: reported unreadable later
     return list(unique.values())
 
 

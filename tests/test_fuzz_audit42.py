@@ -1,0 +1,57 @@
+"""Bad inputs found by a fuzz audit: each is a one-line error naming the file (or a skipped file and a warning),
+never a traceback, and nothing is lost."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from selfrestore.cli import main
+from selfrestore.io import write_image
+
+
+def _loop(folder: Path, name: str) -> Path:
+    """``folder/name`` a symlink that leads back to itself through a second link."""
+    first, second = folder / name, folder / ("other-" + name)
+    first.symlink_to(second)
+    second.symlink_to(first)
+    return first
+
+
+@pytest.fixture
+def small_png(tmp_path) -> Path:
+    """A tiny 32x32 RGB image with noise."""
+    path = tmp_path / "good.png"
+    write_image(path, np.random.default_rng(0).random((32, 32, 3), dtype=np.float32))
+    return path
+
+
+def test_a_symlink_loop_as_an_output_is_a_one_line_error_naming_it(tmp_path, small_png, tiny_model, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    commands = [
+        ["restore", "--model", str(tiny_model), "-o", str(_loop(out, "r.png")), str(small_png)],
+        ["inspect", "--json", str(_loop(out, "i.json")), str(small_png)],
+        ["evaluate", "--clean", str(small_png), "--noise", "gauss25", "--model", str(tiny_model), "--perceptual",
+         "off", "--json", str(_loop(out, "e.json"))],
+        ["burst", str(small_png), str(small_png.with_name("good2.png")), "--task", "superres", "-o",
+         str(_loop(out, "b.png"))],
+        ["fit", str(small_png), "--method", "n2v", "--steps", "1", "--patch-size", "32", "--width", "4",
+         "-o", str(_loop(out, "m.safetensors")), "--quiet"],
+    ]
+    write_image(small_png.with_name("good2.png"), np.random.default_rng(1).random((32, 32, 3), dtype=np.float32))
+    for argv in commands:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert "symlink loop" in err and str(out) in err and len(err.strip().splitlines()) == 1, err
+    assert sorted(p.name for p in out.iterdir() if not p.is_symlink()) == []
+
+
+def test_a_symlink_loop_as_an_input_is_skipped_with_the_others_read(tmp_path, small_png, capsys):
+    loop = _loop(tmp_path, "loop.png")
+    assert main(["inspect", str(loop), str(small_png)]) == 0
+    assert f"{loop}: no such file" in capsys.readouterr().err
+    assert main(["fit", str(small_png), str(loop), "--method", "n2v", "--steps", "1", "--patch-size", "32",
+                 "--width", "4", "-o", str(tmp_path / "m.safetensors"), "--quiet"]) == 0
+    assert f"{loop}: no such file" in capsys.readouterr().err
