@@ -750,15 +750,15 @@ def stored_to_float_image(array: np.ndarray, path: Path, meta: dict) -> tuple[np
         array = array[:, :, None]
     if array.ndim != 3 or array.shape[0] < MIN_SIDE or array.shape[1] < MIN_SIDE:
         raise ImageReadError(f"{path}: unsupported image shape {array.shape}")
+    channels = array.shape[2]
+    if not 1 <= channels <= 4:  # 0 (an empty TIFF plane): nothing to restore, and every later step would fail
+        raise ImageReadError(f"{path}: {channels} channels; expected gray, RGB or RGBA")
     pixels, dtype = _to_float(array, path)
-    channels = pixels.shape[2]
     alpha = None
     if channels == 2:  # gray + alpha
         pixels, alpha = pixels[:, :, :1], pixels[:, :, 1]
     elif channels == 4:  # RGB + alpha
         pixels, alpha = pixels[:, :, :3], pixels[:, :, 3]
-    elif channels > 4:
-        raise ImageReadError(f"{path}: {channels} channels; expected gray, RGB or RGBA")
     blank, infinite = None, 0
     if dtype == "float32" and not np.isfinite(pixels).all():  # blank pixels (astronomy; +-inf of a ratio image
         blank = ~np.isfinite(pixels)                            # too): the network sees the median, they go back NaN

@@ -55,3 +55,22 @@ def test_a_symlink_loop_as_an_input_is_skipped_with_the_others_read(tmp_path, sm
     assert main(["fit", str(small_png), str(loop), "--method", "n2v", "--steps", "1", "--patch-size", "32",
                  "--width", "4", "-o", str(tmp_path / "m.safetensors"), "--quiet"]) == 0
     assert f"{loop}: no such file" in capsys.readouterr().err
+
+
+def test_a_tiff_of_no_channels_is_an_unreadable_file_named_and_the_others_are_done(tmp_path, small_png, tiny_model,
+                                                                                  capsys):
+    import tifffile
+
+    empty = tmp_path / "ch0.tif"
+    tifffile.imwrite(empty, np.zeros((32, 32, 0), np.uint8))
+    said = f"{empty}: 0 channels; expected gray, RGB or RGBA"
+    assert main(["inspect", str(empty), str(small_png)]) == 0
+    assert said in capsys.readouterr().err
+    assert main(["restore", "--model", str(tiny_model), "-o", str(tmp_path / "out"), str(empty), str(small_png)]) == 1
+    assert said in capsys.readouterr().err and (tmp_path / "out" / "good.png").is_file()
+    assert main(["evaluate", "--clean", str(empty), str(small_png), "--noise", "gauss25", "--model", str(tiny_model),
+                 "--perceptual", "off"]) == 1
+    assert said in capsys.readouterr().err
+    assert main(["fit", str(empty), "--method", "n2v", "--steps", "1", "--patch-size", "32", "--width", "4",
+                 "-o", str(tmp_path / "m.safetensors"), "--quiet"]) == 2
+    assert said in capsys.readouterr().err and not (tmp_path / "m.safetensors").exists()
