@@ -74,3 +74,24 @@ def test_a_tiff_of_no_channels_is_an_unreadable_file_named_and_the_others_are_do
     assert main(["fit", str(empty), "--method", "n2v", "--steps", "1", "--patch-size", "32", "--width", "4",
                  "-o", str(tmp_path / "m.safetensors"), "--quiet"]) == 2
     assert said in capsys.readouterr().err and not (tmp_path / "m.safetensors").exists()
+
+
+def test_an_image_too_large_for_memory_is_refused_from_its_header_by_inspect_evaluate_and_burst(
+        tmp_path, small_png, tiny_model, monkeypatch, capsys):
+    """A decompression bomb (a 10 kB PNG of 100000 x 100000 pixels) got the process killed: here a 256 x 256
+    image on a machine of "200 kB" stands for it."""
+    from selfrestore import memory_check
+
+    big = tmp_path / "big.png"
+    write_image(big, np.zeros((256, 256, 3), np.float32))
+    monkeypatch.setattr(memory_check, "physical_memory", lambda: 200_000)
+    said = f"{big} needs, as float32"
+    assert main(["inspect", str(big), str(small_png)]) == 0
+    out = capsys.readouterr()
+    assert said in out.err and "1 image(s) inspected of 2" in out.out
+    assert main(["evaluate", "--clean", str(big), str(small_png), "--noise", "gauss25", "--model", str(tiny_model),
+                 "--perceptual", "off"]) == 1
+    out = capsys.readouterr()
+    assert said in out.err and "good.png" in out.out and "big.png" not in out.out
+    assert main(["burst", str(big), str(small_png), "--task", "superres", "-o", str(tmp_path / "sr.png")]) == 2
+    assert f"the largest {big}" in capsys.readouterr().err

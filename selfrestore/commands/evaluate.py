@@ -131,14 +131,16 @@ def evaluate_model(restorer: Restorer, paths: Sequence[Path], noise: Corruption,
     earlier noise)."""
     from ..errors import ImageReadError
     from ..io import read_image, to_array, to_tensor
+    from ..memory_check import ONE_IMAGE_ADVICE, check_fits_in_memory
     from ..metrics import SSIM_WINDOW, psnr, quantize8, ssim
 
     rows = []
     labels = row_labels(paths)
     with_alpha = []  # the scored images whose alpha channel was set aside on reading: said once, below
     for index, (path, label) in enumerate(zip(paths, labels)):
-        try:
-            clean, info = read_image(path)
+        try:  # a decompression bomb (a small file of huge pixels): refused from its header, not decoded
+            check_fits_in_memory([path], copies=3, advice=ONE_IMAGE_ADVICE, error=ImageReadError)  # clean, noisy
+            clean, info = read_image(path)                                                           # and restored
         except ImageReadError as exc:
             warn(str(exc))
             continue

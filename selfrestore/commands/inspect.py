@@ -249,6 +249,7 @@ def run(args: argparse.Namespace) -> int:
     from ..file_lists import list_images
     from ..intensity_map import intensity_mapping
     from ..io import chroma_subsampled_jpeg, depth_name, read_frames
+    from ..memory_check import ONE_IMAGE_ADVICE, check_fits_in_memory
     from ..noise_check import neighbour_correlation, noise_level_function, noise_sigma
 
     from ..video_io import is_video_file
@@ -335,7 +336,8 @@ def run(args: argparse.Namespace) -> int:
     for path in candidates:
         if images_measured == len(chosen):
             break
-        try:
+        try:  # a decompression bomb (a small file of huge pixels): refused from its header, not decoded
+            check_fits_in_memory([path], copies=2, advice=ONE_IMAGE_ADVICE, error=ImageReadError)
             frames, info = read_frames(path)
         except ImageReadError as exc:
             warn(str(exc))
