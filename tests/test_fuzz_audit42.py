@@ -95,3 +95,21 @@ def test_an_image_too_large_for_memory_is_refused_from_its_header_by_inspect_eva
     assert said in out.err and "good.png" in out.out and "big.png" not in out.out
     assert main(["burst", str(big), str(small_png), "--task", "superres", "-o", str(tmp_path / "sr.png")]) == 2
     assert f"the largest {big}" in capsys.readouterr().err
+
+
+def test_fit_refuses_patches_too_large_for_memory_and_a_depth_out_of_range_before_training(tmp_path, small_png,
+                                                                                           capsys, monkeypatch):
+    from selfrestore import memory_check
+
+    monkeypatch.setattr(memory_check, "physical_memory", lambda: 16 * 2**30)  # any machine: 16 GB
+    fit = ["fit", str(small_png), "--method", "n2v", "--steps", "1", "--batch-size", "2", "--quiet",
+           "-o", str(tmp_path / "m.safetensors")]
+    assert main([*fit, "--patch-size", "100000"]) == 2
+    err = capsys.readouterr().err
+    assert "--patch-size 100000: a batch of 2 patches of 100000 x 100000 px needs" in err and "GB of memory" in err
+    assert main([*fit, "--patch-size", "32", "--depth", "50"]) == 2
+    assert "--depth 50: too deep for network unet" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main([*fit, "--depth", "1000"])
+    assert stop.value.code == 2 and "the network depth goes from 1 to 100" in capsys.readouterr().err
+    assert not (tmp_path / "m.safetensors").exists()

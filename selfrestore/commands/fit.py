@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shlex
 from pathlib import Path
@@ -94,7 +95,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "is refused unless --resume)")
     p.add_argument("--net", default=None, help="network (default: the method's own)")
     p.add_argument("--width", type=positive_int, default=None, help="network width (feature maps)")
-    p.add_argument("--depth", type=positive_int, default=None, help="network depth (pooling levels / layers)")
+    p.add_argument("--depth", type=depth_value, default=None,
+                   help=f"network depth (pooling levels / layers), 1 to {MAX_DEPTH}")
     p.add_argument("--channels", type=int, choices=[1, 3], default=None, help="1 gray, 3 colour (default: data)")
     p.add_argument("--init", metavar="MODEL", default=None,
                    help="start from the weights of a trained model file or shipped model (fine-tuning), e.g. "
@@ -495,6 +497,43 @@ def check_net(method: Method, net_name: str, args: argparse.Namespace) -> None:
                             f"{', '.join(suited)}{also}): leave --{key} out")
 
 
+#: the deepest network ``--depth`` builds (a DnCNN's layers; a U-Net's levels are bounded by :func:`check_depth`)
+MAX_DEPTH = 100
+#: the largest patch-side multiple a network may ask for: a U-Net of depth d takes sides that are multiples of 2**d
+MAX_SIDE_MULTIPLE = 256
+
+
+def depth_value(text: str) -> int:
+    """argparse type of --depth: a whole number from 1 to :data:`MAX_DEPTH` (a huge one built a network for minutes
+    or asked for patch sides in multiples of 2**50)."""
+    value = positive_int(text)
+    if value > MAX_DEPTH:
+        raise argparse.ArgumentTypeError(f"{text}: the network depth goes from 1 to {MAX_DEPTH}")
+    return value
+
+
+def check_depth(depth: int | None, multiple: int, net_name: str) -> None:
+    """A UserError naming the depths that suit when a given --depth makes the network take only patch sides that
+    are multiples of more than :data:`MAX_SIDE_MULTIPLE` px (``fit --depth 50`` said "--patch-size must be a
+    multiple of 1125899906842624"). Each level of such a network doubles the multiple."""
+    if depth is None or multiple <= MAX_SIDE_MULTIPLE:
+        return
+    deepest = depth - math.ceil(math.log2(multiple / MAX_SIDE_MULTIPLE))
+    raise UserError(f"--depth {depth}: too deep for network {net_name} (its patch sides would be multiples of "
+                    f"{multiple} px); give --depth from 1 to {max(deepest, 1)}")
+
+
+def refuse_patches_over_memory(batch_size: int, side: int, option: str, channels: int) -> None:
+    """A UserError before training when a batch of ``side`` px patches (and the images mirror-padded to that
+    side when smaller) would not fit in this machine's memory: ``--patch-size 100000`` asked numpy for 112 GB
+    mid-way, a traceback."""
+    from ..memory_check import refuse_over_memory
+
+    refuse_over_memory(2 * batch_size * side**2 * channels * 4,
+                       f"{option} {side}: a batch of {batch_size} patches of {side} x {side} px needs",
+                       "give a smaller patch side (the default is 128) or --batch-size")
+
+
 def build_checked_net(method: Method, net_name: str, kwargs: dict, channels: int) -> nn.Module:
     """``build_net`` with a network that does not build with the method's arguments (e.g. ``dual_unet``, which
     takes two inputs, for one image) turned into a UserError naming the networks the method takes."""
@@ -824,6 +863,7 @@ def run(args: argparse.Namespace) -> int:
     if args.init and header is None:
         init_from(net, args.init)
     multiple = method.patch_side_multiple(net)
+    check_depth(args.depth, multiple, net_name)
     if args.patch_size % multiple:
         raise UserError(f"--patch-size must be a multiple of {multiple} for method {method.name} with network "
                         f"{net_name}")
@@ -832,6 +872,9 @@ def run(args: argparse.Namespace) -> int:
     if header is not None:
         refuse_changes(out, header, {"net": {"name": net_name, "kwargs": net_kwargs}, "channels": source.channels,
                                      "train_config": {"patch_sizes": patch_sizes}})
+    side = max([args.patch_size, *patch_sizes])
+    refuse_patches_over_memory(args.batch_size, side, "--patch-size" if side == args.patch_size else "--patch-sizes",
+                               source.channels)
     warn_padded_patches(source, args.patch_size, patch_sizes, multiple,
                         automatic=(args.patch_sizes or "").strip().lower() == "auto")
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, patch_size=args.patch_size, lr=args.lr,
