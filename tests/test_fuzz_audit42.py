@@ -113,3 +113,18 @@ def test_fit_refuses_patches_too_large_for_memory_and_a_depth_out_of_range_befor
         main([*fit, "--depth", "1000"])
     assert stop.value.code == 2 and "the network depth goes from 1 to 100" in capsys.readouterr().err
     assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_a_model_file_with_non_finite_weights_is_refused_at_load(tmp_path, small_png, capsys):
+    import torch
+
+    from selfrestore.checkpoint import build_net, save_checkpoint
+
+    net = build_net("unet", in_channels=3, out_channels=3, width=4, depth=2)
+    with torch.no_grad():
+        next(net.parameters())[0].fill_(float("nan"))
+    model = tmp_path / "nan.safetensors"
+    save_checkpoint(model, net, {"method": {"name": "n2c", "noise": None}, "channels": 3})
+    assert main(["restore", "--model", str(model), "-o", str(tmp_path / "out"), str(small_png)]) == 2
+    assert f"{model}: damaged model file: non-finite weights" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
