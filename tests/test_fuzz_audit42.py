@@ -128,3 +128,22 @@ def test_a_model_file_with_non_finite_weights_is_refused_at_load(tmp_path, small
     assert main(["restore", "--model", str(model), "-o", str(tmp_path / "out"), str(small_png)]) == 2
     assert f"{model}: damaged model file: non-finite weights" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_evaluate_skips_a_clean_image_with_blank_pixels_naming_it(tmp_path, small_png, tiny_model, capsys):
+    import tifffile
+
+    rng = np.random.default_rng(2)
+    nan, inf, some = tmp_path / "nan.tif", tmp_path / "inf.tif", tmp_path / "some.tif"
+    tifffile.imwrite(nan, np.full((32, 32), np.nan, np.float32))
+    tifffile.imwrite(inf, np.full((32, 32), np.inf, np.float32))
+    partly = rng.random((32, 32), dtype=np.float32)
+    partly[:2, :3] = np.nan
+    tifffile.imwrite(some, partly)
+    assert main(["evaluate", "--clean", str(nan), str(inf), str(some), str(small_png), "--noise", "gauss25",
+                 "--model", str(tiny_model), "--perceptual", "off"]) == 1
+    out = capsys.readouterr()
+    for path in (nan, inf):
+        assert f"skipped {path}: every pixel blank (NaN or infinite)" in out.err
+    assert f"skipped {some}: 6 of its 1024 pixels blank" in out.err
+    assert "(1 images" in out.out and "nan.tif" not in out.out

@@ -148,7 +148,7 @@ def evaluate_model(restorer: Restorer, paths: Sequence[Path], noise: Corruption,
             warn(f"skipped {path}: {clean.shape[1]}x{clean.shape[0]} is too small to evaluate (SSIM needs "
                  f"{SSIM_WINDOW}x{SSIM_WINDOW} pixels)")
             continue
-        problem = out_of_range(path, clean) if info.dtype == "float32" else None
+        problem = blank_reference(path, info.blank) or (out_of_range(path, clean) if info.dtype == "float32" else None)
         if problem:
             warn(problem)
             continue
@@ -176,6 +176,17 @@ def evaluate_model(restorer: Restorer, paths: Sequence[Path], noise: Corruption,
              else f"{len(with_alpha)} images have an alpha channel ({', '.join(with_alpha[:3])}"
                   f"{' ...' if len(with_alpha) > 3 else ''}): it is not scored (the colour channels are)")
     return rows
+
+
+def blank_reference(path: Path, blank: np.ndarray | None) -> str | None:
+    """The warning that skips a clean image with blank (NaN or infinite) pixels, None for a whole one: they are
+    read as a stand-in (the median), which the scores would take for the truth (an all-NaN image scored 33 dB,
+    an all-inf one inf dB). Partly blank images are skipped too: SSIM's windows would mix the stand-in in."""
+    if blank is None:
+        return None
+    pixels = blank.reshape(-1, blank.shape[-1]).any(axis=1)
+    what = "every pixel" if pixels.all() else f"{int(pixels.sum())} of its {pixels.size} pixels"
+    return f"skipped {path}: {what} blank (NaN or infinite); a clean reference must be whole to score against"
 
 
 def run(args: argparse.Namespace) -> int:
