@@ -147,3 +147,16 @@ def test_evaluate_skips_a_clean_image_with_blank_pixels_naming_it(tmp_path, smal
         assert f"skipped {path}: every pixel blank (NaN or infinite)" in out.err
     assert f"skipped {some}: 6 of its 1024 pixels blank" in out.err
     assert "(1 images" in out.out and "nan.tif" not in out.out
+
+
+def test_fit_leaves_out_an_all_blank_image_naming_it_and_refuses_when_none_is_left(tmp_path, small_png, capsys):
+    import tifffile
+
+    nan = tmp_path / "nan.tif"
+    tifffile.imwrite(nan, np.full((32, 32, 3), np.nan, np.float32))
+    fit = ["fit", "--method", "n2v", "--steps", "1", "--patch-size", "32", "--width", "4", "--quiet"]
+    assert main([*fit, str(nan), "-o", str(tmp_path / "none.safetensors")]) == 2
+    assert f"skipped {nan}: every pixel blank" in capsys.readouterr().err
+    assert not (tmp_path / "none.safetensors").exists()
+    assert main([*fit, str(nan), str(small_png), "-o", str(tmp_path / "m.safetensors")]) == 0
+    assert f"skipped {nan}: every pixel blank" in capsys.readouterr().err
