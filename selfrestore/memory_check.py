@@ -80,7 +80,7 @@ def check_fits_in_memory(paths: Sequence[Path], channels: int | None = None, cop
     """UserError (of kind ``error``), before anything is decoded, when ``copies`` float32 versions of every image
     would not fit in this machine's memory (instead of the system killing the process half-way through loading:
     a 10 kB PNG may hold 100000 x 100000 pixels)."""
-    if not physical_memory():
+    if not physical_memory() or not paths:
         return  # the platform does not say: nothing to compare with (and the headers need not be read)
     sizes = decoded_sizes(paths, channels)
     largest = max(range(len(sizes)), key=sizes.__getitem__, default=0)

@@ -62,7 +62,8 @@ def test_a_tiff_of_no_channels_is_an_unreadable_file_named_and_the_others_are_do
     import tifffile
 
     empty = tmp_path / "ch0.tif"
-    tifffile.imwrite(empty, np.zeros((32, 32, 0), np.uint8))
+    with pytest.warns(UserWarning, match="zero-size"):
+        tifffile.imwrite(empty, np.zeros((32, 32, 0), np.uint8))
     said = f"{empty}: 0 channels; expected gray, RGB or RGBA"
     assert main(["inspect", str(empty), str(small_png)]) == 0
     assert said in capsys.readouterr().err
@@ -153,10 +154,27 @@ def test_fit_leaves_out_an_all_blank_image_naming_it_and_refuses_when_none_is_le
     import tifffile
 
     nan = tmp_path / "nan.tif"
-    tifffile.imwrite(nan, np.full((32, 32, 3), np.nan, np.float32))
+    tifffile.imwrite(nan, np.full((32, 32, 3), np.nan, np.float32), photometric="rgb")
     fit = ["fit", "--method", "n2v", "--steps", "1", "--patch-size", "32", "--width", "4", "--quiet"]
     assert main([*fit, str(nan), "-o", str(tmp_path / "none.safetensors")]) == 2
     assert f"skipped {nan}: every pixel blank" in capsys.readouterr().err
     assert not (tmp_path / "none.safetensors").exists()
     assert main([*fit, str(nan), str(small_png), "-o", str(tmp_path / "m.safetensors")]) == 0
     assert f"skipped {nan}: every pixel blank" in capsys.readouterr().err
+
+
+def test_restore_writes_infinite_input_pixels_back_as_they_were(tmp_path, tiny_model):
+    """+-inf pixels of a float image are blank (the network sees a stand-in); they came back NaN, silently."""
+    import tifffile
+
+    image = np.random.default_rng(3).random((32, 32), dtype=np.float32)
+    image[1, 2], image[5, 7], image[9, 9] = np.inf, -np.inf, np.nan
+    stack = np.stack([image, np.flipud(image)])
+    tifffile.imwrite(tmp_path / "one.tif", image)
+    tifffile.imwrite(tmp_path / "stack.tif", stack)
+    assert main(["restore", "--model", str(tiny_model), "-o", str(tmp_path / "out"), str(tmp_path / "one.tif"),
+                 str(tmp_path / "stack.tif"), "--quiet"]) == 0
+    for name, given in (("one.tif", image), ("stack.tif", stack)):
+        restored, blank = tifffile.imread(tmp_path / "out" / name), ~np.isfinite(given)
+        assert restored.shape == given.shape and np.isfinite(restored[~blank]).all()
+        np.testing.assert_array_equal(restored[blank], given[blank])  # +inf, -inf and NaN where they were

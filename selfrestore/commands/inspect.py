@@ -317,7 +317,7 @@ def run(args: argparse.Namespace) -> int:
             return
         if infinite:
             warn(f"{name}: non-finite values (inf) in {where}; measured on the others "
-                 "(restore takes them as blank pixels, as NaN ones: NaN in its output)")
+                 "(restore takes them as blank pixels, as NaN ones: its output holds them as they were)")
         kinds[(suffix, dtype, frame.shape[2], planes)] += 1
         correlation = neighbour_correlation([frame], usable=[usable])
         level = noise_level_function(frame, usable=usable) if dtype != "float32" else None
