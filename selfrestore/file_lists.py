@@ -147,7 +147,8 @@ def match_by_name(first: str | os.PathLike, second: str | os.PathLike, names: tu
     found = []
     for name, folder in zip(names, (Path(first), Path(second))):
         if not folder.is_dir():
-            raise UserError(f"{folder}: {name} folder does not exist")
+            raise UserError(f"{folder}: a file, not a folder; give the {name} as a folder of images" if folder.exists()
+                            else f"{folder}: {name} folder does not exist")
         paths, problems = list_images([folder])
         if problems:
             raise UserError(problems[0])

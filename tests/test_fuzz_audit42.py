@@ -178,3 +178,13 @@ def test_restore_writes_infinite_input_pixels_back_as_they_were(tmp_path, tiny_m
         restored, blank = tifffile.imread(tmp_path / "out" / name), ~np.isfinite(given)
         assert restored.shape == given.shape and np.isfinite(restored[~blank]).all()
         np.testing.assert_array_equal(restored[blank], given[blank])  # +inf, -inf and NaN where they were
+
+
+def test_fit_refuses_gaussian_noise_of_level_0_and_pairs_given_as_files(tmp_path, small_png, capsys):
+    fit = ["fit", "--steps", "1", "--patch-size", "32", "--quiet", "-o", str(tmp_path / "m.safetensors")]
+    assert main([*fit, str(small_png), "--synthetic", "--noise", "gauss0"]) == 2
+    assert "--noise gauss0: a noise level of 0 adds no noise to train on" in capsys.readouterr().err
+    assert main([*fit, "--pairs", str(small_png), str(small_png.with_name("x.png"))]) == 2
+    assert f"{small_png}: a file, not a folder; give the first shots as a folder of images" \
+        in capsys.readouterr().err
+    assert not (tmp_path / "m.safetensors").exists()

@@ -534,6 +534,17 @@ def refuse_patches_over_memory(batch_size: int, side: int, option: str, channels
                        "give a smaller patch side (the default is 128) or --batch-size")
 
 
+def refuse_no_noise(noise: object, given: str | None) -> None:
+    """A UserError for a Gaussian noise model of level 0 (``gauss0``): a network trained on it is trained on clean
+    pixels as their own "noisy" version, and its likelihood has no variance, as ``poisson0`` is refused. (``evaluate
+    --noise gauss0`` keeps it: the scores of clean inputs, a baseline.)"""
+    from ..corruption.noise import Gaussian
+
+    if type(noise) is Gaussian and noise.high == 0:
+        raise UserError(f"--noise {given}: a noise level of 0 adds no noise to train on; give a level above 0 "
+                        "(e.g. gauss25)")
+
+
 def build_checked_net(method: Method, net_name: str, kwargs: dict, channels: int) -> nn.Module:
     """``build_net`` with a network that does not build with the method's arguments (e.g. ``dual_unet``, which
     takes two inputs, for one image) turned into a UserError naming the networks the method takes."""
@@ -800,6 +811,7 @@ def run(args: argparse.Namespace) -> int:
     refuse_ignored_data_options(args)
     command_device(args.device)  # a device that is not here: said in the command's words, before the data
     noise = parse_corruption(args.noise) if args.noise else None
+    refuse_no_noise(noise, args.noise)
     if args.method is None:
         args.method = default_method(args)
         if not args.quiet and data_given(args):  # without data, the error about it comes alone
