@@ -116,7 +116,7 @@ def list_images(inputs: Sequence[str | os.PathLike], output_folder: str | os.Pat
                                                                  for part in q.relative_to(p).parts):
                     continue
                 if q.is_file():
-                    if not is_loss_plot(q) and not any(resolved(q, loop_ok=True).is_relative_to(folder) for folder in earlier):
+                    if not is_loss_plot(q) and not any(resolved(q).is_relative_to(folder) for folder in earlier):
                         found.append(q)
                 elif notes is not None and q.is_symlink() and not q.exists() \
                         and not any(resolved(q.parent, loop_ok=True).is_relative_to(folder) for folder in earlier):
@@ -188,7 +188,7 @@ def file_or_folder_pairs(first: str | os.PathLike, second: str | os.PathLike, na
     for path, option in ((a, options[0]), (b, options[1])):
         if not path.exists():
             raise UserError(f"{path}: no such file or folder ({option})")
-    if resolved(a, loop_ok=True) == resolved(b, loop_ok=True):  # the same shots twice: every pair would be one image with itself
+    if resolved(a) == resolved(b):  # the same shots twice: every pair would be one image with itself
         raise UserError(f"{options[0]} and {options[1]} both name {a}: give the {names[0]} and the {names[1]} "
                         "images apart")
     if a.is_dir() and b.is_dir():
