@@ -3,6 +3,7 @@ results left out), two spellings of one file or directory entry told apart, and 
 by name."""
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 from typing import Sequence
@@ -18,7 +19,9 @@ def resolved(path: str | os.PathLike, loop_ok: bool = False) -> Path:
     the inputs?), a looping name stands for itself (its absolute name), being no other file."""
     try:
         return Path(path).resolve()
-    except (RuntimeError, OSError):  # the loop: RuntimeError before Python 3.13, an OSError (ELOOP) after
+    except (RuntimeError, OSError) as exc:  # the loop: RuntimeError before Python 3.13, an OSError (ELOOP) after
+        if isinstance(exc, OSError) and exc.errno != errno.ELOOP:
+            raise
         if loop_ok:
             return Path(os.path.abspath(path))
         raise UserError(f"{path}: a symbolic link that leads back to itself (a symlink loop); give another "
