@@ -101,7 +101,16 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
         raise UserError(f"{path}: not a selfrestore model file ({str(exc).splitlines()[0][:120]})") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise UserError(f"{path}: not a selfrestore model file (no '{FORMAT}' header)")
+    refuse_non_finite_weights(path, tensors)
     return tensors, header
+
+
+def refuse_non_finite_weights(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    """A UserError naming ``path`` when a network weight is NaN or infinite (a corrupted file, a diverged run
+    saved by hand): such a model restored every image all black, exit 0, with a raw numpy warning."""
+    for name, tensor in tensors.items():
+        if name.startswith(("net.", "extra.")) and tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise UserError(f"{path}: damaged model file: non-finite weights ({name} holds NaN or infinity)")
 
 
 def export_model(source: str | os.PathLike, target: str | os.PathLike, info: str = "",

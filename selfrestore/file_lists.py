@@ -3,12 +3,29 @@ results left out), two spellings of one file or directory entry told apart, and 
 by name."""
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 from typing import Sequence
 
 from .errors import UserError
 from .io import IMAGE_SUFFIXES
+
+
+def resolved(path: str | os.PathLike, loop_ok: bool = False) -> Path:
+    """``path`` made absolute with its symlinks followed (``Path.resolve``), where a symlink loop (a link that
+    leads back to itself) is a one-line UserError naming ``path`` instead of a RuntimeError (Python 3.11) that the
+    command line would print as a traceback. ``loop_ok``: where only the identity of a name matters (is it one of
+    the inputs?), a looping name stands for itself (its absolute name), being no other file."""
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError) as exc:  # the loop: RuntimeError before Python 3.13, an OSError (ELOOP) after
+        if isinstance(exc, OSError) and exc.errno != errno.ELOOP:
+            raise
+        if loop_ok:
+            return Path(os.path.abspath(path))
+        raise UserError(f"{path}: a symbolic link that leads back to itself (a symlink loop); give another "
+                        "name or remove the link") from None
 
 
 def file_identity(path: str | os.PathLike) -> tuple[int, int] | None:
@@ -32,7 +49,7 @@ def entry_identity(path: str | os.PathLike) -> tuple[int, int, str] | None:
     :func:`same_entry`)."""
     path = Path(path)
     if path.name in ("", ".."):  # ".", "x/..": the folder itself, named in its real parent
-        path = path.resolve()
+        path = resolved(path, loop_ok=True)
     folder = file_identity(path.parent)
     return None if folder is None else (*folder, path.name)
 
@@ -51,7 +68,7 @@ def same_entry(first: str | os.PathLike, second: str | os.PathLike) -> bool:
     differ only in case in the same folder that are the same existing file. A hard link is another entry: an
     output written there (atomically) leaves the other name and its bytes as they were."""
     first, second = Path(first), Path(second)
-    if first.resolve() == second.resolve():
+    if resolved(first, loop_ok=True) == resolved(second, loop_ok=True):
         return True
     one, other = entry_identity(first), entry_identity(second)
     if one is None or other is None:
@@ -89,11 +106,11 @@ def list_images(inputs: Sequence[str | os.PathLike], output_folder: str | os.Pat
     """
     paths: list[Path] = []
     problems: list[str] = []
-    results = None if output_folder is None else Path(output_folder).resolve()
+    results = None if output_folder is None else resolved(output_folder)
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            root = p.resolve()
+            root = resolved(p)
             earlier = [] if results is None else [  # p.name: as restore names the subfolder; only inside p
                 f for f in {results, results / p.name} if f != root and f.is_relative_to(root)]
             found, broken = [], []
@@ -102,10 +119,10 @@ def list_images(inputs: Sequence[str | os.PathLike], output_folder: str | os.Pat
                                                                  for part in q.relative_to(p).parts):
                     continue
                 if q.is_file():
-                    if not is_loss_plot(q) and not any(q.resolve().is_relative_to(folder) for folder in earlier):
+                    if not is_loss_plot(q) and not any(resolved(q).is_relative_to(folder) for folder in earlier):
                         found.append(q)
                 elif notes is not None and q.is_symlink() and not q.exists() \
-                        and not any(q.parent.resolve().is_relative_to(folder) for folder in earlier):
+                        and not any(resolved(q.parent, loop_ok=True).is_relative_to(folder) for folder in earlier):
                     broken.append(f"{q}: a link to nothing that exists (a missing or looping target); skipped")
             found.sort()
             if notes is not None:
@@ -128,12 +145,13 @@ def match_by_name(first: str | os.PathLike, second: str | os.PathLike, names: tu
     each folder holds, for the messages. UserError for a missing or empty folder, two images of one name, or
     one folder given as both (every pair would be an image with itself: a network trained on it learns nothing).
     """
-    if Path(first).resolve() == Path(second).resolve() and Path(first).is_dir():
+    if resolved(first, loop_ok=True) == resolved(second, loop_ok=True) and Path(first).is_dir():
         raise UserError(f"{first}: given as both the {names[0]} and the {names[1]} folder; give two folders")
     found = []
     for name, folder in zip(names, (Path(first), Path(second))):
         if not folder.is_dir():
-            raise UserError(f"{folder}: {name} folder does not exist")
+            raise UserError(f"{folder}: a file, not a folder; give the {name} as a folder of images" if folder.exists()
+                            else f"{folder}: {name} folder does not exist")
         paths, problems = list_images([folder])
         if problems:
             raise UserError(problems[0])
@@ -173,7 +191,7 @@ def file_or_folder_pairs(first: str | os.PathLike, second: str | os.PathLike, na
     for path, option in ((a, options[0]), (b, options[1])):
         if not path.exists():
             raise UserError(f"{path}: no such file or folder ({option})")
-    if a.resolve() == b.resolve():  # the same shots twice: every pair would be one image with itself
+    if resolved(a) == resolved(b):  # the same shots twice: every pair would be one image with itself
         raise UserError(f"{options[0]} and {options[1]} both name {a}: give the {names[0]} and the {names[1]} "
                         "images apart")
     if a.is_dir() and b.is_dir():

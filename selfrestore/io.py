@@ -57,6 +57,9 @@ class ImageInfo:
     stack_axes: str = ""               #: their tifffile axis letters, e.g. "Z" or "TZC"
     blank: np.ndarray | None = None    #: float images: where the input held NaN or +-inf (blank pixels), NaN on writing
     plane_infinite: tuple = ()         #: per plane, how many of the blank pixels held +-inf, not NaN
+    #: where some blank pixels held +-inf: the sign of each blank value (int8, blank's shape: +1 +inf, -1 -inf, 0 NaN),
+    #: so that outputs hold the same +-inf there (see :func:`blank_fill`); None where all of them were NaN
+    blank_sign: np.ndarray | None = None
     #: the file's own pixel type where it is read as float counts (int16, int32, float64 ...): a TIFF or FITS output
     #: is written in it (integers rounded and clipped to the type; kept float32 where blank pixels must stay NaN)
     stored_type: str | None = None
@@ -739,6 +742,9 @@ def _frames_of(array: np.ndarray, path: Path, meta: dict) -> tuple[list[np.ndarr
         if any(i.blank is not None for _, i in frames):  # blank pixels of every plane: (N, H, W, C)
             info.blank = np.stack([i.blank if i.blank is not None else np.zeros(p.shape, bool) for p, i in frames])
         info.plane_infinite = tuple(i.infinite for _, i in frames)
+        if info.infinite:  # the signs of every plane's blank values, as blank
+            info.blank_sign = np.stack([i.blank_sign if i.blank_sign is not None else np.zeros(p.shape, np.int8)
+                                        for p, i in frames])
         return [pixels for pixels, _ in frames], info
     pixels, info = stored_to_float_image(array, path, meta)
     return [pixels], info
@@ -750,23 +756,24 @@ def stored_to_float_image(array: np.ndarray, path: Path, meta: dict) -> tuple[np
         array = array[:, :, None]
     if array.ndim != 3 or array.shape[0] < MIN_SIDE or array.shape[1] < MIN_SIDE:
         raise ImageReadError(f"{path}: unsupported image shape {array.shape}")
+    channels = array.shape[2]
+    if not 1 <= channels <= 4:  # 0 (an empty TIFF plane): nothing to restore, and every later step would fail
+        raise ImageReadError(f"{path}: {channels} channels; expected gray, RGB or RGBA")
     pixels, dtype = _to_float(array, path)
-    channels = pixels.shape[2]
     alpha = None
     if channels == 2:  # gray + alpha
         pixels, alpha = pixels[:, :, :1], pixels[:, :, 1]
     elif channels == 4:  # RGB + alpha
         pixels, alpha = pixels[:, :, :3], pixels[:, :, 3]
-    elif channels > 4:
-        raise ImageReadError(f"{path}: {channels} channels; expected gray, RGB or RGBA")
-    blank, infinite = None, 0
+    blank, infinite, sign = None, 0, None
     if dtype == "float32" and not np.isfinite(pixels).all():  # blank pixels (astronomy; +-inf of a ratio image
-        blank = ~np.isfinite(pixels)                            # too): the network sees the median, they go back NaN
-        infinite = int(np.count_nonzero(np.isinf(pixels).any(axis=2)))  # pixels, not values
+        blank = ~np.isfinite(pixels)                            # too): the network sees the median, they go back
+        infinite = int(np.count_nonzero(np.isinf(pixels).any(axis=2)))  # pixels, not values   (NaN, or their inf)
+        sign = np.isposinf(pixels).astype(np.int8) - np.isneginf(pixels) if infinite else None
         pixels = np.where(blank, np.median(pixels[~blank]) if not blank.all() else 0.0, pixels).astype(np.float32)
     pixels = np.ascontiguousarray(pixels)
     return pixels, ImageInfo(dtype=dtype, channels=pixels.shape[2], alpha=alpha, source=str(path), blank=blank,
-                             plane_infinite=(infinite,), **meta)
+                             plane_infinite=(infinite,), blank_sign=sign, **meta)
 
 
 def chroma_subsampled_jpeg(path: str | os.PathLike) -> bool:
@@ -825,6 +832,15 @@ def stored_output_type(info: ImageInfo | None, suffix: str) -> np.dtype | None:
             (info.alpha is not None and suffix not in NO_ALPHA_SUFFIXES):
         return None
     return np.dtype(info.stored_type)
+
+
+def blank_fill(info: ImageInfo) -> np.ndarray | np.float32:
+    """What an output holds at the input's blank pixels (:attr:`ImageInfo.blank`): NaN, and the input's own +-inf
+    where it held one (:attr:`ImageInfo.blank_sign`; a ratio image's infinities came back NaN, silently)."""
+    sign = info.blank_sign
+    if sign is None or info.blank is None or sign.shape != info.blank.shape:
+        return np.float32(np.nan)
+    return np.choose(sign + 1, [np.float32(-np.inf), np.float32(np.nan), np.float32(np.inf)]).astype(np.float32)
 
 
 def in_stored_type(pixels: np.ndarray, info: ImageInfo | None, suffix: str) -> np.ndarray:
@@ -955,7 +971,7 @@ def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | No
     elif dtype == "float32" and suffix not in STACK_SUFFIXES:
         dtype = "uint16"
     if dtype == "float32" and info is not None and info.blank is not None and info.blank.shape == array.shape:
-        array = np.where(info.blank, np.float32(np.nan), array)
+        array = np.where(info.blank, blank_fill(info), array)
     alpha = (info is not None and info.alpha is not None and info.alpha.shape == array.shape[:2]
              and suffix not in NO_ALPHA_SUFFIXES)
     if alpha:
@@ -1025,7 +1041,7 @@ def write_frames(path: str | os.PathLike, frames: Sequence[np.ndarray], info: Im
     planes = np.stack([np.asarray(f, dtype=np.float32).reshape(*f.shape[:2], -1) for f in frames])
     asked, dtype = dtype, dtype or info.dtype
     if dtype == "float32" and info.blank is not None and info.blank.shape == planes.shape:
-        planes = np.where(info.blank, np.float32(np.nan), planes)
+        planes = np.where(info.blank, blank_fill(info), planes)
     pixels = quantize(planes, dtype)
     if asked is None:
         pixels = in_stored_type(pixels, info, path.suffix.lower())

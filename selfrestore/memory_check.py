@@ -22,10 +22,16 @@ def physical_memory() -> int | None:
 
 def decoded_bytes(paths: Sequence[Path], channels: int | None = None) -> int:
     """Memory the images take once decoded to float32, from their headers alone (unreadable ones count 0)."""
+    return sum(decoded_sizes(paths, channels))
+
+
+def decoded_sizes(paths: Sequence[Path], channels: int | None = None) -> list[int]:
+    """:func:`decoded_bytes` of each image, in the order of ``paths``: to name the largest of a refused set."""
     Image = pil_image()
 
-    total = 0
+    sizes = []
     for path in paths:
+        sizes.append(0)
         try:
             if path.suffix.lower() in FITS_SUFFIXES:
                 header = astropy_fits().getheader(str(path))
@@ -46,30 +52,39 @@ def decoded_bytes(paths: Sequence[Path], channels: int | None = None) -> int:
                     pixels, bands = img.size[0] * img.size[1], channels or min(3, len(img.getbands()))
         except Exception:
             continue
-        total += pixels * bands * 4
-    return total
+        sizes[-1] = pixels * bands * 4
+    return sizes
 
 
 TRAINING_ADVICE = ("train on fewer or smaller images (a folder holding a subset; a few hundred photos give plenty "
                    "of training patches)")
 
 
-def refuse_over_memory(need: int, what: str, advice: str) -> None:
+#: what to do with one image too large for this machine's memory (a decompression bomb: a tiny file, a huge image)
+ONE_IMAGE_ADVICE = "check the file (its header claims that many pixels), or split it into smaller images"
+
+
+def refuse_over_memory(need: int, what: str, advice: str, error: type[UserError] = UserError) -> None:
     """UserError "WHAT: about X GB of memory, more than this machine's Y GB allows: ADVICE" when ``need`` bytes
     exceed 80% of this machine's memory (checked before the work: the system would kill the process half-way
-    instead)."""
+    instead). ``error``: the UserError kind raised (ImageReadError: one image a command skips, going on with the
+    others)."""
     memory = physical_memory()
     if memory and need > 0.8 * memory:
-        raise UserError(f"{what}: about {need / 2**30:.1f} GB of memory, more than this machine's "
+        raise error(f"{what}: about {need / 2**30:.1f} GB of memory, more than this machine's "
                         f"{memory / 2**30:.1f} GB allows: {advice}")
 
 
 def check_fits_in_memory(paths: Sequence[Path], channels: int | None = None, copies: int = 1,
-                         advice: str = TRAINING_ADVICE) -> None:
-    """UserError, before anything is decoded, when ``copies`` float32 versions of every image would not fit
-    in this machine's memory (instead of the system killing the process half-way through loading)."""
-    if not physical_memory():
+                         advice: str = TRAINING_ADVICE, error: type[UserError] = UserError) -> None:
+    """UserError (of kind ``error``), before anything is decoded, when ``copies`` float32 versions of every image
+    would not fit in this machine's memory (instead of the system killing the process half-way through loading:
+    a 10 kB PNG may hold 100000 x 100000 pixels)."""
+    if not physical_memory() or not paths:
         return  # the platform does not say: nothing to compare with (and the headers need not be read)
-    what = f"{paths[0]} needs" if len(paths) == 1 else f"{len(paths)} images need"
-    refuse_over_memory(decoded_bytes(paths, channels) * copies,
-                       f"{what}, as float32 ({copies} cop{'ies' if copies > 1 else 'y'})", advice)
+    sizes = decoded_sizes(paths, channels)
+    largest = max(range(len(sizes)), key=sizes.__getitem__, default=0)
+    what = f"{paths[0]} needs" if len(paths) == 1 else \
+        f"{len(paths)} images (the largest {paths[largest]}: {sizes[largest] / 2**30:.1f} GB) need"
+    refuse_over_memory(sum(sizes) * copies,
+                       f"{what}, as float32 ({copies} cop{'ies' if copies > 1 else 'y'})", advice, error)

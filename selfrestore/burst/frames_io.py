@@ -129,8 +129,12 @@ def load_frames(inputs: list[str], task: str, minimum: int = 2, training: bool =
             raise UserError(f"training burst {inputs[0]}: {reason}; a training burst is a folder holding its "
                             "frames directly: leave it out of the training data, or move its sub-folders out of "
                             "it") from None
-    else:
+    else:  # a training burst's frames were checked with the others' (load_bursts)
+        from ..memory_check import check_fits_in_memory
+
         paths = burst_paths(inputs)
+        check_fits_in_memory(paths, channels=1 if task == "demosaic" else None,
+                             advice="give fewer or smaller frames (a decompression bomb: check the files)")
     raw = bool(paths) and paths[0].suffix.lower() in RAW_SUFFIXES
     info = None
     arrays = []

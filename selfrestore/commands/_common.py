@@ -113,19 +113,19 @@ def same_entry_finder(candidates: Iterable[str | os.PathLike]) -> Callable[[str 
     candidate is none of them: outputs are written atomically (a new file renamed over the name), which leaves
     the candidate's bytes whole under its own name. Each candidate is looked at once, so checking every output
     of a long video stays cheap."""
-    from ..file_lists import entry_identity, folded_entry, same_entry
+    from ..file_lists import entry_identity, folded_entry, resolved, same_entry
 
     by_name: dict[Path, Path] = {}
     by_entry: dict[tuple[int, int, str], list[Path]] = {}
     for item in candidates:
         item = Path(item)
-        by_name.setdefault(item.resolve(), item)
+        by_name.setdefault(resolved(item, loop_ok=True), item)  # a looping input: unreadable, reported as such
         identity = entry_identity(item)
         if identity is not None:
             by_entry.setdefault(folded_entry(identity), []).append(item)
 
     def find(path: str | os.PathLike) -> Path | None:
-        found = by_name.get(Path(path).resolve())
+        found = by_name.get(resolved(path))  # a looping output name: refused, naming it
         if found is None and by_entry:
             identity = entry_identity(path)
             near = [] if identity is None else by_entry.get(folded_entry(identity), [])

@@ -131,14 +131,16 @@ def evaluate_model(restorer: Restorer, paths: Sequence[Path], noise: Corruption,
     earlier noise)."""
     from ..errors import ImageReadError
     from ..io import read_image, to_array, to_tensor
+    from ..memory_check import ONE_IMAGE_ADVICE, check_fits_in_memory
     from ..metrics import SSIM_WINDOW, psnr, quantize8, ssim
 
     rows = []
     labels = row_labels(paths)
     with_alpha = []  # the scored images whose alpha channel was set aside on reading: said once, below
     for index, (path, label) in enumerate(zip(paths, labels)):
-        try:
-            clean, info = read_image(path)
+        try:  # a decompression bomb (a small file of huge pixels): refused from its header, not decoded
+            check_fits_in_memory([path], copies=3, advice=ONE_IMAGE_ADVICE, error=ImageReadError)  # clean, noisy
+            clean, info = read_image(path)                                                           # and restored
         except ImageReadError as exc:
             warn(str(exc))
             continue
@@ -146,7 +148,7 @@ def evaluate_model(restorer: Restorer, paths: Sequence[Path], noise: Corruption,
             warn(f"skipped {path}: {clean.shape[1]}x{clean.shape[0]} is too small to evaluate (SSIM needs "
                  f"{SSIM_WINDOW}x{SSIM_WINDOW} pixels)")
             continue
-        problem = out_of_range(path, clean) if info.dtype == "float32" else None
+        problem = blank_reference(path, info.blank) or (out_of_range(path, clean) if info.dtype == "float32" else None)
         if problem:
             warn(problem)
             continue
@@ -174,6 +176,17 @@ def evaluate_model(restorer: Restorer, paths: Sequence[Path], noise: Corruption,
              else f"{len(with_alpha)} images have an alpha channel ({', '.join(with_alpha[:3])}"
                   f"{' ...' if len(with_alpha) > 3 else ''}): it is not scored (the colour channels are)")
     return rows
+
+
+def blank_reference(path: Path, blank: np.ndarray | None) -> str | None:
+    """The warning that skips a clean image with blank (NaN or infinite) pixels, None for a whole one: they are
+    read as a stand-in (the median), which the scores would take for the truth (an all-NaN image scored 33 dB,
+    an all-inf one inf dB). Partly blank images are skipped too: SSIM's windows would mix the stand-in in."""
+    if blank is None:
+        return None
+    pixels = blank.reshape(-1, blank.shape[-1]).any(axis=1)
+    what = "every pixel" if pixels.all() else f"{int(pixels.sum())} of its {pixels.size} pixels"
+    return f"skipped {path}: {what} blank (NaN or infinite); a clean reference must be whole to score against"
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shlex
 from pathlib import Path
@@ -96,7 +97,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "is refused unless --resume)")
     p.add_argument("--net", default=None, help="network (default: the method's own)")
     p.add_argument("--width", type=positive_int, default=None, help="network width (feature maps)")
-    p.add_argument("--depth", type=positive_int, default=None, help="network depth (pooling levels / layers)")
+    p.add_argument("--depth", type=depth_value, default=None,
+                   help=f"network depth (pooling levels / layers), 1 to {MAX_DEPTH}")
     p.add_argument("--channels", type=int, choices=[1, 3], default=None, help="1 gray, 3 colour (default: data)")
     p.add_argument("--init", metavar="MODEL", default=None,
                    help="start from the weights of a trained model file or shipped model (fine-tuning), e.g. "
@@ -525,6 +527,54 @@ def check_net(method: Method, net_name: str, args: argparse.Namespace) -> None:
                             f"{', '.join(suited)}{also}): leave --{key} out")
 
 
+#: the deepest network ``--depth`` builds (a DnCNN's layers; a U-Net's levels are bounded by :func:`check_depth`)
+MAX_DEPTH = 100
+#: the largest patch-side multiple a network may ask for: a U-Net of depth d takes sides that are multiples of 2**d
+MAX_SIDE_MULTIPLE = 256
+
+
+def depth_value(text: str) -> int:
+    """argparse type of --depth: a whole number from 1 to :data:`MAX_DEPTH` (a huge one built a network for minutes
+    or asked for patch sides in multiples of 2**50)."""
+    value = positive_int(text)
+    if value > MAX_DEPTH:
+        raise argparse.ArgumentTypeError(f"{text}: the network depth goes from 1 to {MAX_DEPTH}")
+    return value
+
+
+def check_depth(depth: int | None, multiple: int, net_name: str) -> None:
+    """A UserError naming the depths that suit when a given --depth makes the network take only patch sides that
+    are multiples of more than :data:`MAX_SIDE_MULTIPLE` px (``fit --depth 50`` said "--patch-size must be a
+    multiple of 1125899906842624"). Each level of such a network doubles the multiple."""
+    if depth is None or multiple <= MAX_SIDE_MULTIPLE:
+        return
+    deepest = depth - math.ceil(math.log2(multiple / MAX_SIDE_MULTIPLE))
+    raise UserError(f"--depth {depth}: too deep for network {net_name} (its patch sides would be multiples of "
+                    f"{multiple} px); give --depth from 1 to {max(deepest, 1)}")
+
+
+def refuse_patches_over_memory(batch_size: int, side: int, option: str, channels: int) -> None:
+    """A UserError before training when a batch of ``side`` px patches (and the images mirror-padded to that
+    side when smaller) would not fit in this machine's memory: ``--patch-size 100000`` asked numpy for 112 GB
+    mid-way, a traceback."""
+    from ..memory_check import refuse_over_memory
+
+    refuse_over_memory(2 * batch_size * side**2 * channels * 4,
+                       f"{option} {side}: a batch of {batch_size} patches of {side} x {side} px needs",
+                       "give a smaller patch side (the default is 128) or --batch-size")
+
+
+def refuse_no_noise(noise: object, given: str | None) -> None:
+    """A UserError for a Gaussian noise model of level 0 (``gauss0``): a network trained on it is trained on clean
+    pixels as their own "noisy" version, and its likelihood has no variance, as ``poisson0`` is refused. (``evaluate
+    --noise gauss0`` keeps it: the scores of clean inputs, a baseline.)"""
+    from ..corruption.noise import Gaussian
+
+    if type(noise) is Gaussian and noise.high == 0:
+        raise UserError(f"--noise {given}: a noise level of 0 adds no noise to train on; give a level above 0 "
+                        "(e.g. gauss25)")
+
+
 def build_checked_net(method: Method, net_name: str, kwargs: dict, channels: int) -> nn.Module:
     """``build_net`` with a network that does not build with the method's arguments (e.g. ``dual_unet``, which
     takes two inputs, for one image) turned into a UserError naming the networks the method takes."""
@@ -674,10 +724,15 @@ def _show(label: str, value: object) -> str:
 
 
 def _same(label: str, recorded: object, given: object) -> bool:
+    from ..file_lists import resolved
+
+    def one_path(a: str, b: str) -> bool:
+        return a == b or resolved(a, loop_ok=True) == resolved(b, loop_ok=True)
+
     if label == "DATA" and isinstance(recorded, list) and isinstance(given, list) and len(recorded) == len(given):
-        return all(a == b or Path(a).resolve() == Path(b).resolve() for a, b in zip(recorded, given))
+        return all(one_path(a, b) for a, b in zip(recorded, given))
     if label in PATH_OPTIONS and isinstance(recorded, str) and isinstance(given, str):
-        return recorded == given or Path(recorded).resolve() == Path(given).resolve()
+        return one_path(recorded, given)
     return recorded == given
 
 
@@ -703,7 +758,9 @@ def data_options_of(args: argparse.Namespace, cls: type) -> dict[str, object]:
     def recorded(key: str) -> object:  # a path as an absolute one: a resume from another folder compares it
         value = getattr(args, key, None)
         if _is_path_option(key) and isinstance(value, (str, os.PathLike)):
-            return str(Path(value).resolve())
+            from ..file_lists import resolved
+
+            return str(resolved(value, loop_ok=True))
         return json.loads(json.dumps(value, default=str))
 
     return {key: cls.data_options[key].get("default") if getattr(args, key, None) is None else recorded(key)
@@ -784,6 +841,7 @@ def run(args: argparse.Namespace) -> int:
     refuse_ignored_data_options(args)
     command_device(args.device)  # a device that is not here: said in the command's words, before the data
     noise = parse_corruption(args.noise) if args.noise else None
+    refuse_no_noise(noise, args.noise)
     if args.method is None:
         args.method = default_method(args)
         if not args.quiet and data_given(args):  # without data, the error about it comes alone
@@ -848,6 +906,7 @@ def run(args: argparse.Namespace) -> int:
     if args.init and header is None:
         init_from(net, args.init, method, quiet=args.quiet)
     multiple = method.patch_side_multiple(net)
+    check_depth(args.depth, multiple, net_name)
     if args.patch_size % multiple:
         raise UserError(f"--patch-size must be a multiple of {multiple} for method {method.name} with network "
                         f"{net_name}")
@@ -856,6 +915,9 @@ def run(args: argparse.Namespace) -> int:
     if header is not None:
         refuse_changes(out, header, {"net": {"name": net_name, "kwargs": net_kwargs}, "channels": source.channels,
                                      "train_config": {"patch_sizes": patch_sizes}})
+    side = max([args.patch_size, *patch_sizes])
+    refuse_patches_over_memory(args.batch_size, side, "--patch-size" if side == args.patch_size else "--patch-sizes",
+                               source.channels)
     warn_padded_patches(source, args.patch_size, patch_sizes, multiple,
                         automatic=(args.patch_sizes or "").strip().lower() == "auto")
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, patch_size=args.patch_size, lr=args.lr,
@@ -868,7 +930,10 @@ def run(args: argparse.Namespace) -> int:
     val = validation_pairs(args.val, noise, source.channels) if args.val and noise else None
     if args.val and not noise:
         warn("--val ignored: it needs --noise to corrupt the clean validation images")
-    meta = {"data": [str(Path(d).resolve()) for d in (args.data or args.pairs or [])], "synthetic": args.synthetic,
+    from ..file_lists import resolved
+
+    data = [str(resolved(d, loop_ok=True)) for d in (args.data or args.pairs or [])]  # a looping one: as given
+    meta = {"data": data, "synthetic": args.synthetic,
             "redraw": args.redraw, **({"init": str(args.init)} if args.init else {}),
             **({"intensity": source.intensity} if getattr(source, "intensity", None) else {}),
             **({"data_options": data_options_of(args, cls)} if cls.data_options else {}),

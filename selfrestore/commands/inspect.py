@@ -166,9 +166,11 @@ def advice(sigma: float | None, correlation: float | None, inputs: list[str], pa
 def distinct(items: list) -> list:
     """``items`` (file names or paths) without repeats of one file under another spelling (``a.png``,
     ``./x/../a.png``, its absolute name), first occurrences kept in order; as ``evaluate`` and ``restore`` do."""
+    from ..file_lists import resolved
+
     unique: dict[Path, object] = {}
     for item in items:
-        unique.setdefault(Path(item).resolve(), item)
+        unique.setdefault(resolved(item, loop_ok=True), item)  # a looping link: reported unreadable later
     return list(unique.values())
 
 
@@ -247,6 +249,7 @@ def run(args: argparse.Namespace) -> int:
     from ..file_lists import list_images
     from ..intensity_map import intensity_mapping
     from ..io import chroma_subsampled_jpeg, depth_name, read_frames
+    from ..memory_check import ONE_IMAGE_ADVICE, check_fits_in_memory
     from ..noise_check import neighbour_correlation, noise_level_function, noise_sigma
 
     from ..video_io import is_video_file
@@ -314,7 +317,7 @@ def run(args: argparse.Namespace) -> int:
             return
         if infinite:
             warn(f"{name}: non-finite values (inf) in {where}; measured on the others "
-                 "(restore takes them as blank pixels, as NaN ones: NaN in its output)")
+                 "(restore takes them as blank pixels, as NaN ones: its output holds them as they were)")
         kinds[(suffix, dtype, frame.shape[2], planes)] += 1
         correlation = neighbour_correlation([frame], usable=[usable])
         level = noise_level_function(frame, usable=usable) if dtype != "float32" else None
@@ -333,7 +336,8 @@ def run(args: argparse.Namespace) -> int:
     for path in candidates:
         if images_measured == len(chosen):
             break
-        try:
+        try:  # a decompression bomb (a small file of huge pixels): refused from its header, not decoded
+            check_fits_in_memory([path], copies=2, advice=ONE_IMAGE_ADVICE, error=ImageReadError)
             frames, info = read_frames(path)
         except ImageReadError as exc:
             warn(str(exc))

@@ -75,9 +75,12 @@ def load_images(inputs: Sequence[str | os.PathLike], channels: int | None = None
     images = []
     for path in tqdm(paths, desc="reading", unit="img", leave=False, disable=not progress or len(paths) <= 20):
         try:
-            frames, _ = read_frames(path)  # a TIFF stack gives each of its planes
+            frames, info = read_frames(path)  # a TIFF stack gives each of its planes
         except ImageReadError as exc:
             warn(f"skipped {exc}")
+            continue
+        if info.blank is not None and info.blank.all():  # read as a stand-in value: nothing to learn from
+            warn(f"skipped {path}: every pixel blank (NaN or infinite)")
             continue
         images.extend(to_channels(image, channels) if channels else image for image in frames)
     if not images:
