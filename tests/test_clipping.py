@@ -390,3 +390,22 @@ def test_the_level_of_a_chroma_subsampled_jpeg_is_measured(sigma):
     assert abs(clipped_noise_level(pixels / 255.0) * 255 / sigma - 1) < 0.15
     gray = np.repeat(pixels[:, :, 1:2], 3, axis=2) / 255.0  # a gray photo stored as RGB (the review: read 1.5x)
     assert abs(clipped_noise_level(gray) * 255 / sigma - 1) < 0.15
+
+
+def test_scipy_is_loaded_only_for_an_image_that_is_corrected():
+    """Importing scipy.special took 0.3-1 s of each `selfrestore restore`: it is loaded when a correction is
+    made (its ndtr), not for an image with no clipped end (a 16-bit scan, float data)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from selfrestore.restore import Restorer; r = Restorer('laine19-gauss5_50'); "
+            "x = np.random.default_rng(0).normal(0.5, 0.1, (48, 48, 3)); "
+            "r.restore((np.clip(x, 0.01, 0.99) * 65535).astype(np.uint16)); "
+            "print(r.last_clipping, 'scipy.special' in sys.modules); "
+            "r.restore(np.clip(x * 255 - 60, 0, 255).astype(np.uint8)); "
+            "print(r.last_clipping is not None, 'scipy.special' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["None", "False", "True", "True"]

@@ -81,9 +81,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="noise model, e.g. gauss25, gauss5_50, poisson30, impulse0.5 (needed by --synthetic "
                         "and by likelihood-based methods)")
     p.add_argument("--synthetic", action="store_true", default=None,
-                   help="DATA are clean images: corrupt them with --noise")
+                   help="DATA are clean images: corrupt them with --noise, once with a fixed seed (deblurring, "
+                        "--method reblur / deblur_l1: blurred anew for every patch)")
     p.add_argument("--redraw", action="store_true", default=None,
-                   help="with --synthetic: draw fresh noise every batch (NOT single-realisation; label results)")
+                   help="with --synthetic: draw fresh noise every batch (NOT single-realisation; label results; "
+                        "not for deblurring, which always draws its blur anew)")
     p.add_argument("--pairs", nargs=2, metavar=("DIR_A", "DIR_B"), help="real noisy pairs matched by file name")
     p.add_argument("--val", nargs="+", metavar="CLEAN", help="clean images for validation PSNR (needs --noise)")
     p.add_argument("--holdout", type=float, default=None, metavar="FRACTION",
@@ -269,8 +271,9 @@ def _kind_needed(method: Method) -> str:
     return f"{method.batch_kind!r} data"
 
 
-def init_from(net: nn.Module, model: str) -> None:
-    """Copy the network weights of a trained or shipped model into ``net`` (same architecture)."""
+def init_from(net: nn.Module, model: str, method: Method | None = None, quiet: bool = False) -> None:
+    """Copy the network weights of a trained or shipped model into ``net`` (same architecture), and into
+    ``method``'s extra modules (reblur's M_R) those of the model's (:func:`init_extra_modules`)."""
     from ..checkpoint import load_net_state, read_checkpoint, resolve_model
 
     tensors, header = read_checkpoint(resolve_model(model))
@@ -281,6 +284,33 @@ def init_from(net: nn.Module, model: str) -> None:
         raise UserError(f"--init {model}: its network ({header.get('net', {}).get('name')} "
                         f"{header.get('net', {}).get('kwargs')}) does not match the one this method builds "
                         f"({first})") from None
+    if method is not None:
+        init_extra_modules(method, model, tensors, header, quiet)
+
+
+def init_extra_modules(method: Method, model: str, tensors: dict[str, Tensor], header: dict, quiet: bool = False
+                       ) -> None:
+    """``fit --init`` of a method with extra modules (reblur's M_R): from a model of the same method whose extra
+    modules have the shapes this run builds, load them (``method.load_extra_modules``: a reblur model refined
+    went on with a fresh M_R, which had to catch up while the reblurring loss misled M_D); otherwise say that
+    they start fresh."""
+    modules = getattr(method, "extra_modules", lambda: {})()
+    if not modules:
+        return
+    names = ", ".join(modules)
+    saved = {k[len("extra."):]: v for k, v in tensors.items() if k.startswith("extra.")}
+    wanted = {f"{name}.{key}": tuple(v.shape) for name, module in modules.items()
+              for key, v in module.state_dict().items()}
+    if header.get("method", {}).get("name") == method.name and hasattr(method, "load_extra_modules") \
+            and {k: tuple(v.shape) for k, v in saved.items()} == wanted:
+        method.load_extra_modules({k: v.float() for k, v in tensors.items()})
+        if not quiet:
+            print(f"--init {model}: its network and its {names} module loaded")
+        return
+    why = (f"a {header.get('method', {}).get('name')} model, without this method's {names} module"
+           if header.get("method", {}).get("name") != method.name else f"its {names} module has other sizes")
+    if not quiet:
+        print(f"--init {model}: {why}; the {names} module starts fresh")
 
 
 def validation_pairs(paths: Sequence[str], noise: Corruption, channels: int,
@@ -799,8 +829,9 @@ def run(args: argparse.Namespace) -> int:
                         "run would train on other images; resume with the data as it was, or choose another -o")
     maps_dim = header is None or bool(header.get("maps_dim_data"))  # a run begun before: its data scale stays
     args.maps_dim_data = maps_dim  # for the methods' own sources (make_source)
-    # the methods' own sources (blurry + noisy pairs, bursts) map float counts and dim data since stop 38: not in
-    # a run begun before (its data scale stays), and `restore` / `burst` map only for models that record it
+    # the methods' own sources (blurry + noisy pairs, bursts since stop 38; deblurring pairs since the deblur audit)
+    # map float counts and dim data: not in a run begun before (its data scale stays), and `restore` / `burst` map
+    # only for models that record it
     args.maps_method_data = header is None or bool(header.get("maps_method_data"))
     source = method.make_source(args, noise)
     if source is None:
@@ -815,7 +846,7 @@ def run(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)  # the initial weights are part of what --seed reproduces
     net = build_checked_net(method, net_name, net_kwargs, source.channels)
     if args.init and header is None:
-        init_from(net, args.init)
+        init_from(net, args.init, method, quiet=args.quiet)
     multiple = method.patch_side_multiple(net)
     if args.patch_size % multiple:
         raise UserError(f"--patch-size must be a multiple of {multiple} for method {method.name} with network "
@@ -842,8 +873,8 @@ def run(args: argparse.Namespace) -> int:
             **({"intensity": source.intensity} if getattr(source, "intensity", None) else {}),
             **({"data_options": data_options_of(args, cls)} if cls.data_options else {}),
             **({"maps_dim_data": True} if maps_dim else {}),  # restore maps dim images as fit maps training data
-            **({"maps_method_data": True} if args.maps_method_data and method.batch_kind in ("blurry_noisy", "burst")
-               else {}),
+            **({"maps_method_data": True} if args.maps_method_data and method.batch_kind in ("blurry_noisy", "burst",
+                                                                                              "blurry") else {}),
             **({"noise_check": noise_check} if noise_check else {}),
             **({"data_fingerprint": fingerprint} if fingerprint else {}),  # --resume compares it
             **({"holdout": args.holdout} if args.holdout else {})}  # as given, even where ignored: resume compares it
@@ -939,13 +970,24 @@ def hold_out(source: DataSource, args: argparse.Namespace) -> tuple[DataSource, 
         raise UserError(f"--holdout {args.holdout:g}: give a fraction of the images, between 0 and 1 (e.g. 0.1)")
     split = split_holdout(source, args.holdout, seed=args.seed)
     if split is None:
-        warn("--holdout ignored: it needs a folder of at least 2 images (not video clips or bursts)")
+        warn(holdout_ignored(source))
         return source, None
     training, held = split
     if not args.quiet:
         print(f"holding out {len(held)} of {len(training) + len(held)} images to measure the loss on images the "
               "network does not train on")
     return training, holdout_batches(held, args.batch_size, args.patch_size)
+
+
+def holdout_ignored(source: DataSource) -> str:
+    """Why ``--holdout`` is ignored for ``source``: a data source that is not a list of images (deblurring pairs,
+    bursts, video) cannot hold images out at all (its warning blamed too few images); a list of one image can."""
+    from ..data.images import PatchSource
+
+    if not isinstance(source, PatchSource):
+        return (f"--holdout ignored: holding images out is not supported for this method's training data "
+                f"({getattr(source, 'kind', 'its')!r} data); it works on lists of noisy images or pairs")
+    return "--holdout ignored: it needs a folder of at least 2 images"
 
 
 def report_holdout(out: Path) -> None:

@@ -67,8 +67,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "about 0.1%% of the errors beyond 4 std (benchmarks/results/uncertainty_calibration.md)")
     p.add_argument("--adapt", type=count, default=0, metavar="N",
                    help="first fine-tune the model on the input images themselves for N steps "
-                        "(self-supervised methods for which this is sound; a deblurring model: N alternations of "
-                        "the reblurring adaptation, after 50 steps fitting a reblurring module if it has none)")
+                        "(self-supervised methods for which this is sound). A deblurring model (reblur, deblur_l1): "
+                        "N alternations of the reblurring adaptation (after 50 steps fitting a reblurring module if "
+                        "it has none), with the setting validated in benchmarks/results/reblur_table.md (lr(M_D) "
+                        "1e-5, lr(M_R) 1e-5, anchor weight 1), measured there with N = 20 only (--adapt 20); "
+                        "one adaptation runs over all the inputs of the call together, so each result depends on "
+                        "the whole set given")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--skip-existing", action="store_true",
                    help="leave inputs whose output exists alone (rerun an interrupted batch to finish it)")

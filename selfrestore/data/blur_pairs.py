@@ -42,8 +42,42 @@ def _channels(images: Sequence[np.ndarray], what: str) -> int:
         raise UserError(f"{what}: no images")
     channels = {img.shape[2] for img in images}
     if len(channels) != 1:
-        raise UserError(f"{what}: images mix {sorted(channels)} channels; convert them to one")
+        raise UserError(f"{what}: images mix {sorted(channels)} channels; give --channels 1 or 3 to convert "
+                        "them to one")
     return channels.pop()
+
+
+def _check_pair(blurry: np.ndarray, sharp: np.ndarray, b_path: os.PathLike, s_path: os.PathLike) -> None:
+    """A UserError for a pair whose images differ in size, or in channels alone (a gray blurry shot of a colour
+    sharp one: ``--channels`` converts both)."""
+    if blurry.shape[:2] != sharp.shape[:2]:
+        raise UserError(f"{b_path}: size {blurry.shape[1]}x{blurry.shape[0]} differs from {s_path} "
+                        f"({sharp.shape[1]}x{sharp.shape[0]})")
+    if blurry.shape[2] != sharp.shape[2]:
+        raise UserError(f"{b_path} has {blurry.shape[2]} channel(s), {s_path} {sharp.shape[2]}: give --channels 3 "
+                        "(or 1) to convert both")
+
+
+def unit_range_map(images: Sequence[np.ndarray], mapped: bool = True, dim: bool = False, seed: int = 0,
+                   quiet: bool = True) -> dict[str, float] | None:
+    """One :func:`~selfrestore.intensity_map.intensity_mapping` of all the training ``images`` (blurry and sharp
+    alike: the pair stays on one scale), as ``fit`` maps its other data: float counts far outside [0, 1], and
+    (``dim``) dim 16-bit data; None for data in about [0, 1] (8/16-bit files in full range), and when not
+    ``mapped`` (``--resume`` of a run begun before deblurring data was mapped). ``restore`` then maps the inputs
+    by the map the model records, the scale the network trained on (each image's own percentiles were another)."""
+    if not mapped:
+        return None
+    from ..intensity_map import intensity_mapping, mapped_data_line
+
+    mapping = intensity_mapping(images, seed=seed, dim=dim)
+    if mapping and not quiet:
+        print(mapped_data_line(mapping))
+    return mapping
+
+
+def _mapped(image: np.ndarray, mapping: dict[str, float] | None) -> np.ndarray:
+    """``image`` mapped by ``x' = (x - offset) / scale`` (as it is for no map)."""
+    return image if mapping is None else ((image - mapping["offset"]) / mapping["scale"]).astype(np.float32)
 
 
 def _augment(patches: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
@@ -83,9 +117,14 @@ class SyntheticBlurPairs:
     kind = BATCH_KIND
 
     def __init__(self, clean_images: Sequence[np.ndarray], corruption: Blur | None = None,
-                 with_clean: bool = True, augment: bool = True):
+                 with_clean: bool = True, augment: bool = True, mapped: bool = True, dim: bool = False,
+                 quiet: bool = True, seed: int = 0):
+        """``mapped``, ``dim``, ``quiet``, ``seed``: the sharp images' map to [0, 1] (:func:`unit_range_map`,
+        :attr:`intensity`), before they are blurred."""
         self.images = [_as_hwc(img) for img in clean_images]
         self.channels = _channels(self.images, "synthetic blur pairs")
+        self.intensity = unit_range_map(self.images, mapped, dim, seed, quiet)
+        self.images = [_mapped(img, self.intensity) for img in self.images]
         self.corruption = corruption if corruption is not None else Blur()
         if not isinstance(self.corruption, Blur):
             raise UserError(f"synthetic blur pairs need a blur model, got {self.corruption!r}")
@@ -139,9 +178,12 @@ class RealBlurPairs:
     kind = BATCH_KIND
 
     def __init__(self, blurry_dir: str | os.PathLike, sharp_dir: str | os.PathLike, with_clean: bool = True,
-                 augment: bool = True, channels: int | None = None, warn: Callable[[str], None] | None = None):
+                 augment: bool = True, channels: int | None = None, warn: Callable[[str], None] | None = None,
+                 mapped: bool = True, dim: bool = False, quiet: bool = True, seed: int = 0):
         """``channels``: 1 or 3, every image converted (``fit --channels``); ``warn``: told of a pair with an
-        unreadable file, which is left out (the others still train; default: stderr)."""
+        unreadable file, which is left out (the others still train; default: stderr). ``mapped``, ``dim``,
+        ``quiet``, ``seed``: one map to [0, 1] for both images of every pair (:func:`unit_range_map`,
+        :attr:`intensity`)."""
         from ..data.blurry_noisy import _to_stderr
         from ..errors import ImageReadError
         from ..file_lists import match_all_by_name
@@ -159,11 +201,11 @@ class RealBlurPairs:
                 continue
             if channels:
                 b, s = to_channels(b, channels), to_channels(s, channels)
-            if b.shape != s.shape:
-                raise UserError(f"{b_path}: size {b.shape[1]}x{b.shape[0]}x{b.shape[2]} differs from "
-                                f"{s_path} ({s.shape[1]}x{s.shape[0]}x{s.shape[2]})")
+            _check_pair(b, s, b_path, s_path)
             self.pairs.append((b, s))
         self.channels = _channels([b for b, _ in self.pairs], f"{blurry_dir}")
+        self.intensity = unit_range_map([image for pair in self.pairs for image in pair], mapped, dim, seed, quiet)
+        self.pairs = [(_mapped(b, self.intensity), _mapped(s, self.intensity)) for b, s in self.pairs]
         self.with_clean = with_clean
         self.augment = augment
 

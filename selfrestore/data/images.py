@@ -139,7 +139,8 @@ class PatchSource:
 def split_holdout(source: DataSource, fraction: float, seed: int = 0) -> tuple[PatchSource, PatchSource] | None:
     """(training source, held-out source): a ``fraction`` of the images (at least one, never all) set
     aside, chosen at random with ``seed``, so a self-supervised loss can be measured on images the network
-    does not train on. None for sources that are not image lists (video, bursts) or have one image."""
+    does not train on. None for sources that are not image lists (video, bursts, deblurring pairs) or have one
+    image (:func:`selfrestore.commands.fit.holdout_ignored` says which)."""
     if not isinstance(source, PatchSource) or len(source) < 2:
         return None
     count = min(len(source) - 1, max(1, round(fraction * len(source))))

@@ -107,12 +107,17 @@ class DeblurL1(Method):
         from ..data.blur_pairs import RealBlurPairs, SyntheticBlurPairs
         from ..errors import UserError
 
+        scale = {"mapped": getattr(args, "maps_method_data", True), "dim": getattr(args, "maps_dim_data", True),
+                 "quiet": getattr(args, "quiet", False), "seed": getattr(args, "seed", 0)}  # float counts, dim data
         if getattr(args, "pairs", None):
-            return RealBlurPairs(*args.pairs, channels=getattr(args, "channels", None))
+            return RealBlurPairs(*args.pairs, channels=getattr(args, "channels", None), **scale)
         if not getattr(args, "synthetic", False) or not args.data:
             raise UserError(f"method {self.name} learns deblurring from (blurry, sharp) pairs: give "
                             f"--pairs BLURRY_DIR SHARP_DIR, or sharp images with --synthetic "
                             f"(blurred with --kernels FILE or random camera shake)")
+        if getattr(args, "redraw", None):  # it would be recorded as if it changed something
+            raise UserError(f"--redraw: method {self.name} already blurs its synthetic data anew for every patch "
+                            "(supervised data augmentation); leave --redraw out")
         from ..data.images import load_images
 
         blur_noise = 1.0 if getattr(args, "blur_noise", None) is None else args.blur_noise
@@ -120,6 +125,9 @@ class DeblurL1(Method):
         if isinstance(noise, Blur):
             if args.kernels:
                 raise UserError("give either --noise blur... or --kernels, not both")
+            if getattr(args, "blur_noise", None) is not None:  # it was recorded, and the name's sigma used
+                raise UserError(f"--noise {noise.name} names its own noise (blurN_gaussS: std S); --blur-noise "
+                                f"goes with --kernels or random camera shake: give one of the two, not both")
             corruption = noise
         else:
             if noise is not None:
@@ -128,7 +136,7 @@ class DeblurL1(Method):
             kernels = load_kernels(args.kernels) if args.kernels else None
             corruption = Blur(kernels=kernels, sigma=blur_noise)
         images = load_images(args.data, args.channels)
-        return SyntheticBlurPairs(images, corruption)
+        return SyntheticBlurPairs(images, corruption, **scale)
 
     # --- auxiliary networks (none here) -------------------------------------------------------------
     def extra_modules(self, channels: int | None = None) -> dict[str, nn.Module]:
@@ -144,7 +152,8 @@ class DeblurL1(Method):
               **settings: Any) -> dict[str, list[float]]:
         """Self-supervised test-time adaptation of ``net`` (in place) on blurry images (tensors (1, C, H, W)
         or (C, H, W), or (H, W, C) arrays as ``restore --adapt`` passes them); ``settings`` go to
-        :class:`selfrestore.adapt_deblur.AdaptConfig`. Returns the loss history. Without a trained M_R, a
+        :class:`selfrestore.adapt_deblur.AdaptConfig` (those not given: its defaults, the setting validated in
+        benchmarks/results/reblur_table.md). Returns the loss history. Without a trained M_R, a
         fresh one is first fitted alone (``warmup``, default 50 steps)."""
         from ..adapt_deblur import AdaptConfig, adapt_deblur
 
