@@ -71,15 +71,16 @@ def measured_rows(models: list[str], noisy: np.ndarray, clean: np.ndarray) -> li
             if not getattr(net, "takes_trim", False) and trims and tile == 512:
                 continue  # (a net that does not trim: the first way again)
             net.takes_trim = bool(getattr(net, "takes_trim", False)) and trims
-            counts = counting(net)
+            counts, rotations = counting(net), 4 if hasattr(net, "branch") else 1
             begin = time.time()
             out = restorer.restore(noisy)
             seconds = time.time() - begin
             eight = np.round(np.clip(out, 0, 1) * 255)
             reference = eight if reference is None else reference
-            side = tile or auto_tile(*noisy.shape[:2], getattr(net, "size_multiple", 1), tile_margin(net))
+            side = tile or "x".join(map(str, auto_tile(*noisy.shape[:2], getattr(net, "size_multiple", 1),
+                                                       tile_margin(net))))
             rows.append(f"| {model}: {label} | {side} | {seconds:.0f} | {psnr(eight / 255, clean):.3f} | "
-                        f"{sum(counts) / noisy.shape[0] / noisy.shape[1]:.2f} | "
+                        f"{sum(counts) / rotations / noisy.shape[0] / noisy.shape[1]:.2f} | "
                         f"{np.abs(eight - reference).max():.0f} | {np.mean(eight != reference) * 100:.3f} | "
                         f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.2f} |")
     return rows
@@ -97,14 +98,15 @@ def counted_rows(sizes: list[tuple[int, int]]) -> list[str]:
     for height, width in sizes:
         image = np.zeros((height, width, 3), np.float32)
         found = []
-        for tile, trims in ((512, False), (512, True), (auto_tile(height, width, multiple, margin), True)):
+        for tile, trims in ((512, False), (512, True), (0, True)):  # (0: automatic)
             counts = counting(net)
             tiled_apply(lambda x, *trim: net(x, *trim), image, multiple=multiple, margin=margin, tile=tile,
                         pad="zero", trims=trims)
             found.append(sum(counts) / 4 / height / width)
             net.branch.forward = type(net.branch).forward.__get__(net.branch)
+        automatic = "x".join(map(str, auto_tile(height, width, multiple, margin)))
         rows.append(f"| {width} x {height} ({height * width / 1e6:.1f} MP) | {found[0]:.2f} | {found[1]:.2f} | "
-                    f"{auto_tile(height, width, multiple, margin)} | {found[2]:.2f} | {found[2] / found[0]:.2f} |")
+                    f"{automatic} | {found[2]:.2f} | {found[2] / found[0]:.2f} |")
     return rows
 
 
@@ -125,14 +127,15 @@ def main() -> None:
              "Test: eight Kodak24 images as one 2048 x 1536 mosaic (3.1 MP), gauss25 noise (seed 2025), 8-bit values, "
              "restored by `Restorer(model, tile=T)` (as `selfrestore restore`; context auto: 256 px for the "
              "blind-spot net, 128 for the U-Net). Computed: pixels through the network's branch (the blind-spot "
-             "net: all four rotations) per image pixel. Differences: of the 8-bit output from the first row of the "
+             "net: per rotation) per image pixel. Differences: of the 8-bit output from the first row of the "
              "model. Peak RSS: of the whole process so far (rows in the order listed).", "",
-             "| restorer | tile (px) | time (s) | PSNR (dB) | computed / image pixels | max diff (8-bit levels) | "
-             "8-bit values changed (%) | peak RSS so far (GB) |",
+             "| restorer | tile (h x w px) | time (s) | PSNR (dB) | computed / image pixels | "
+             "max diff (8-bit levels) | 8-bit values changed (%) | peak RSS so far (GB) |",
              "|---|---|---|---|---|---|---|---|", *measured, "",
              "Computed pixels per image pixel (per rotation) of the blind-spot net's branches for larger photos "
              "(context 256 px), counted through a 4-channel stand-in with the same tiling and trimming:", "",
-             "| image | 512 px tiles | 512 px, trimmed | automatic tile (px) | automatic, trimmed | ratio to 512 |",
+             "| image | 512 px tiles | 512 px, trimmed | automatic tile (h x w px) | automatic, trimmed | "
+             "ratio to 512 |",
              "|---|---|---|---|---|---|", *counted, ""]
     Path(args.out).write_text("\n".join(lines))
     print("\n".join(lines))

@@ -5,7 +5,9 @@ When the stitched result equals the untiled one (``context="full"``): the image 
 multiple of the network's ``size_multiple`` m, tiles start on multiples of m (so pooling grids line up) and
 carry a context margin, a multiple of m, at least the receptive-field radius; each tile contributes only its
 core, whose outputs never see the tile's artificial border. That margin is wide (224 px for the U-Nets, 384 for
-the blind-spot nets): a 512 px tile then computes 3.5-6x its own area. ``context="auto"`` (the default)
+the blind-spot nets): a 512 px tile then computes 3.5-6x its own area (automatic tiles are larger:
+:func:`auto_tile`; the blind-spot net leaves out of each rotated branch the context it never looks at).
+``context="auto"`` (the default)
 caps it at AUTO_CONTEXT pixels (a net may state its own ``auto_context``: 256 for the blind-spot nets, whose
 four half-plane branches reach further): what lies further out barely reaches a pixel, and tiled images restore
 faster (benchmarks/results/tile_context.md). Images up to AUTO_SINGLE_TILE_PIXELS are one tile either way. A model
@@ -101,17 +103,18 @@ def self_ensemble(fn: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
     return ensembled
 
 
-def auto_tile(height: int, width: int, multiple: int, margin: int) -> int:
-    """The automatic tile side for an image over AUTO_SINGLE_TILE_PIXELS: the largest whose tile and context
-    (``margin`` on each side) together compute no more pixels than one whole image of that limit (so peak memory
-    stays that of such an image), and at least AUTO_TILE; then evened out so that the tiles of each row and column
-    are about equal (no thin last tile whose context costs as much as a whole one). A multiple of ``multiple``.
-    Fewer, larger tiles carry less context in all: a 4000 x 3000 image computes 2.8x its area in 704 px tiles with
-    256 px of context, 3.6x in 512 px ones."""
+def auto_tile(height: int, width: int, multiple: int, margin: int) -> tuple[int, int]:
+    """The automatic tile (height, width) for an image over AUTO_SINGLE_TILE_PIXELS. The largest side is that
+    of the largest square tile whose context (``margin`` on each side) brings it to no more pixels than one whole
+    image of that limit (so peak memory stays that of such an image), or AUTO_TILE if larger; each axis gets the
+    tiles that side needs, evened out, so the tiles of a row or column are about equal (no thin last tile whose
+    context costs as much as a whole one). Multiples of ``multiple``. Fewer, larger tiles carry less context in
+    all (benchmarks/results/tile_speed.md)."""
     m = max(1, int(multiple))
     largest = max(AUTO_TILE, (math.isqrt(AUTO_SINGLE_TILE_PIXELS) - 2 * margin) // m * m)
-    even = max(math.ceil(side / math.ceil(side / largest)) for side in (height, width))
-    return int(math.ceil(even / m) * m)
+    even = (math.ceil(side / math.ceil(side / largest)) for side in (height, width))
+    tile_height, tile_width = (int(math.ceil(side / m) * m) for side in even)
+    return tile_height, tile_width
 
 
 def tiled_apply(fn: Callable[..., Tensor], image: np.ndarray, multiple: int = 1, margin: int = 0,
@@ -128,12 +131,15 @@ def tiled_apply(fn: Callable[..., Tensor], image: np.ndarray, multiple: int = 1,
     height, width = image.shape[:2]
     m = max(1, int(multiple))
     margin = int(math.ceil(margin / m) * m)
-    if not tile:  # automatic: whole image when small (fastest), bounded tiles when large (bounded memory)
-        tile = max(height, width) + m if height * width <= AUTO_SINGLE_TILE_PIXELS else auto_tile(height, width,
-                                                                                               m, margin)
-    tile = max(m, int(math.ceil(int(tile) / m) * m))
+    if tile:
+        sides = (int(tile), int(tile))
+    elif height * width <= AUTO_SINGLE_TILE_PIXELS:  # automatic: whole image when small (fastest) ...
+        sides = (height + m, width + m)
+    else:  # ... bounded tiles when large (bounded memory)
+        sides = auto_tile(height, width, m, margin)
+    tile_h, tile_w = (max(m, int(math.ceil(side / m) * m)) for side in sides)
     hp, wp = int(math.ceil(height / m) * m), int(math.ceil(width / m) * m)
-    ys, xs = list(range(0, hp, tile)), list(range(0, wp, tile))
+    ys, xs = list(range(0, hp, tile_h)), list(range(0, wp, tile_w))
     out: np.ndarray | None = None
     bar = None
     if progress and len(ys) * len(xs) > 1:
@@ -142,20 +148,20 @@ def tiled_apply(fn: Callable[..., Tensor], image: np.ndarray, multiple: int = 1,
         bar = tqdm(total=len(ys) * len(xs), desc="tiles", leave=False)
     for y0 in ys:
         for x0 in xs:
-            cy0, cy1 = max(0, y0 - margin), min(hp, y0 + tile + margin)
-            cx0, cx1 = max(0, x0 - margin), min(wp, x0 + tile + margin)
+            cy0, cy1 = max(0, y0 - margin), min(hp, y0 + tile_h + margin)
+            cx0, cx1 = max(0, x0 - margin), min(wp, x0 + tile_w + margin)
             crop = image[np.ix_(reflect_indices(cy0, cy1, height), reflect_indices(cx0, cx1, width))]
             if pad == "zero":
                 crop = crop.copy()
                 crop[max(0, height - cy0):] = 0
                 crop[:, max(0, width - cx0):] = 0
             x = torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1)))[None].float().to(device)
-            trim = (y0 - cy0, cy1 - min(y0 + tile, hp), x0 - cx0, cx1 - min(x0 + tile, wp))
+            trim = (y0 - cy0, cy1 - min(y0 + tile_h, hp), x0 - cx0, cx1 - min(x0 + tile_w, wp))
             with torch.no_grad():
                 x = x.contiguous(memory_format=torch.channels_last)
                 y = fn(x, trim) if trims else fn(x)
             y = y[0].float().cpu().numpy()
-            ry1, rx1 = min(y0 + tile, height), min(x0 + tile, width)
+            ry1, rx1 = min(y0 + tile_h, height), min(x0 + tile_w, width)
             if ry1 <= y0 or rx1 <= x0:
                 continue
             if out is None:

@@ -234,3 +234,24 @@ def test_tiles_of_a_trimming_net_compute_less_and_give_the_same_result(monkeypat
     assert all(np.allclose(a, b, rtol=0, atol=1e-6) for a, b in zip(trimmed, whole))
     assert trimmed_pixels < 0.9 * sum(computed)
     assert restore_module.tile_margin(net, "full") > 0
+
+
+def test_automatic_tiles_stay_within_the_single_tile_budget_and_are_even():
+    """Over 1.5 MP the automatic tile sides are at most the largest square whose tile and context compute no
+    more than a 1.5 MP image (at least AUTO_TILE), multiples of the net's size, and evened out: the last tile of a
+    row or column is not a thin strip whose context costs as much as a whole tile."""
+    import math
+
+    from selfrestore.restore import AUTO_SINGLE_TILE_PIXELS, AUTO_TILE, auto_tile
+
+    for height, width in [(1536, 2048), (3000, 4000), (4000, 6000), (1300, 1200), (7744, 5163)]:
+        for multiple, margin in [(32, 256), (32, 128), (16, 224), (32, 384)]:
+            tiles = auto_tile(height, width, multiple, margin)
+            largest = max(tiles)
+            assert all(side % multiple == 0 for side in tiles)
+            assert (largest + 2 * margin) ** 2 <= AUTO_SINGLE_TILE_PIXELS or largest <= AUTO_TILE
+            for side, tile in zip((height, width), tiles):
+                rest = side - (math.ceil(side / tile) - 1) * tile
+                assert rest >= tile - multiple * math.ceil(side / tile), (side, tile, rest)
+    assert min(auto_tile(3000, 4000, 32, 256)) > AUTO_TILE  # the default model's context: larger tiles than before
+    assert auto_tile(3000, 4000, 32, 384) == (AUTO_TILE, AUTO_TILE)  # full context: over the budget at 512 already
