@@ -5,7 +5,9 @@ When the stitched result equals the untiled one (``context="full"``): the image 
 multiple of the network's ``size_multiple`` m, tiles start on multiples of m (so pooling grids line up) and
 carry a context margin, a multiple of m, at least the receptive-field radius; each tile contributes only its
 core, whose outputs never see the tile's artificial border. That margin is wide (224 px for the U-Nets, 384 for
-the blind-spot nets): a 512 px tile then computes 3.5-6x its own area. ``context="auto"`` (the default)
+the blind-spot nets): a 512 px tile then computes 3.5-6x its own area (automatic tiles are larger:
+:func:`auto_tile`; the blind-spot net leaves out of each rotated branch the context it never looks at).
+``context="auto"`` (the default)
 caps it at AUTO_CONTEXT pixels (a net may state its own ``auto_context``: 256 for the blind-spot nets, whose
 four half-plane branches reach further): what lies further out barely reaches a pixel, and tiled images restore
 faster (benchmarks/results/tile_context.md). Images up to AUTO_SINGLE_TILE_PIXELS are one tile either way. A model
@@ -33,9 +35,9 @@ from .train import autocast, pick_device
 if TYPE_CHECKING:
     from .methods.base import Method
 
-DEFAULT_TILE = 0           #: 0 = automatic: one tile up to AUTO_SINGLE_TILE_PIXELS, else AUTO_TILE
+DEFAULT_TILE = 0           #: 0 = automatic: one tile up to AUTO_SINGLE_TILE_PIXELS, else :func:`auto_tile`
 AUTO_SINGLE_TILE_PIXELS = 1_500_000
-AUTO_TILE = 512            #: bounds peak memory: a 40 MP image restored in ~2.4 GB (full context; benchmarks/results)
+AUTO_TILE = 512            #: the smallest automatic tile: a 40 MP image restored in ~2.4 GB (full context)
 MIN_TILE = 64              #: smaller tiles would spend nearly all their time on the context margin each carries
 TILE_CONTEXTS = ("auto", "full")  #: as ``--tile-context``
 POSTERIOR_BAND_PIXELS = 262144  #: the posterior of an image whose noise level is estimated: bands of this many pixels
@@ -101,22 +103,43 @@ def self_ensemble(fn: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
     return ensembled
 
 
-def tiled_apply(fn: Callable[[Tensor], Tensor], image: np.ndarray, multiple: int = 1, margin: int = 0,
+def auto_tile(height: int, width: int, multiple: int, margin: int) -> tuple[int, int]:
+    """The automatic tile (height, width) for an image over AUTO_SINGLE_TILE_PIXELS. The largest side is that
+    of the largest square tile whose context (``margin`` on each side) brings it to no more pixels than one whole
+    image of that limit (so peak memory stays that of such an image), or AUTO_TILE if larger; each axis gets the
+    tiles that side needs, evened out, so the tiles of a row or column are about equal (no thin last tile whose
+    context costs as much as a whole one). Multiples of ``multiple``. Fewer, larger tiles carry less context in
+    all (benchmarks/results/tile_speed.md)."""
+    m = max(1, int(multiple))
+    largest = max(AUTO_TILE, (math.isqrt(AUTO_SINGLE_TILE_PIXELS) - 2 * margin) // m * m)
+    even = (math.ceil(side / math.ceil(side / largest)) for side in (height, width))
+    tile_height, tile_width = (int(math.ceil(side / m) * m) for side in even)
+    return tile_height, tile_width
+
+
+def tiled_apply(fn: Callable[..., Tensor], image: np.ndarray, multiple: int = 1, margin: int = 0,
                 tile: int = DEFAULT_TILE, device: torch.device | str = "cpu", progress: bool = False,
-                pad: str = "reflect") -> np.ndarray:
+                pad: str = "reflect", trims: bool = False) -> np.ndarray:
     """Apply a size-preserving ``fn`` ((1, C, h, w) -> (1, C', h, w)) to an (H, W, C) array tile by tile.
 
     ``pad`` fills the virtual border up to a multiple of ``multiple``: "reflect" (mirror) or "zero" (for
     blind-spot networks, where a mirrored copy of a pixel would fall inside its own receptive field).
+    ``trims``: ``fn(x, trim)`` gives only the part of its result that a tile keeps, ``trim`` (top, bottom, left,
+    right) rows and columns in from x's borders (whole multiples of ``multiple``; the blind-spot net's
+    ``forward``): the context is then not carried through the computations that do not need it.
     """
     height, width = image.shape[:2]
     m = max(1, int(multiple))
     margin = int(math.ceil(margin / m) * m)
-    if not tile:  # automatic: whole image when small (fastest), bounded tiles when large (bounded memory)
-        tile = max(height, width) + m if height * width <= AUTO_SINGLE_TILE_PIXELS else AUTO_TILE
-    tile = max(m, int(math.ceil(int(tile) / m) * m))
+    if tile:
+        sides = (int(tile), int(tile))
+    elif height * width <= AUTO_SINGLE_TILE_PIXELS:  # automatic: whole image when small (fastest) ...
+        sides = (height + m, width + m)
+    else:  # ... bounded tiles when large (bounded memory)
+        sides = auto_tile(height, width, m, margin)
+    tile_h, tile_w = (max(m, int(math.ceil(side / m) * m)) for side in sides)
     hp, wp = int(math.ceil(height / m) * m), int(math.ceil(width / m) * m)
-    ys, xs = list(range(0, hp, tile)), list(range(0, wp, tile))
+    ys, xs = list(range(0, hp, tile_h)), list(range(0, wp, tile_w))
     out: np.ndarray | None = None
     bar = None
     if progress and len(ys) * len(xs) > 1:
@@ -125,23 +148,26 @@ def tiled_apply(fn: Callable[[Tensor], Tensor], image: np.ndarray, multiple: int
         bar = tqdm(total=len(ys) * len(xs), desc="tiles", leave=False)
     for y0 in ys:
         for x0 in xs:
-            cy0, cy1 = max(0, y0 - margin), min(hp, y0 + tile + margin)
-            cx0, cx1 = max(0, x0 - margin), min(wp, x0 + tile + margin)
+            cy0, cy1 = max(0, y0 - margin), min(hp, y0 + tile_h + margin)
+            cx0, cx1 = max(0, x0 - margin), min(wp, x0 + tile_w + margin)
             crop = image[np.ix_(reflect_indices(cy0, cy1, height), reflect_indices(cx0, cx1, width))]
             if pad == "zero":
                 crop = crop.copy()
                 crop[max(0, height - cy0):] = 0
                 crop[:, max(0, width - cx0):] = 0
             x = torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1)))[None].float().to(device)
+            trim = (y0 - cy0, cy1 - min(y0 + tile_h, hp), x0 - cx0, cx1 - min(x0 + tile_w, wp))
             with torch.no_grad():
-                y = fn(x.contiguous(memory_format=torch.channels_last))
+                x = x.contiguous(memory_format=torch.channels_last)
+                y = fn(x, trim) if trims else fn(x)
             y = y[0].float().cpu().numpy()
-            ry1, rx1 = min(y0 + tile, height), min(x0 + tile, width)
+            ry1, rx1 = min(y0 + tile_h, height), min(x0 + tile_w, width)
             if ry1 <= y0 or rx1 <= x0:
                 continue
             if out is None:
                 out = np.empty((height, width, y.shape[0]), np.float32)
-            out[y0:ry1, x0:rx1] = y[:, y0 - cy0:ry1 - cy0, x0 - cx0:rx1 - cx0].transpose(1, 2, 0)
+            top, left = (0, 0) if trims else trim[::2]  # where the tile's own pixels start in y
+            out[y0:ry1, x0:rx1] = y[:, top:top + ry1 - y0, left:left + rx1 - x0].transpose(1, 2, 0)
             if bar is not None:
                 bar.update(1)
     if bar is not None:
@@ -175,15 +201,16 @@ def restore_array(method: Method | None, net: nn.Module, image: np.ndarray, tile
     tiling = dict(multiple=getattr(net, "size_multiple", 1), margin=tile_margin(net, context), tile=tile,
                   device=device, progress=progress, pad="zero" if getattr(net, "blind_spot", False) else "reflect")
 
-    def in_precision(f: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
-        def run(x: Tensor) -> Tensor:
+    def in_precision(f: Callable[..., Tensor]) -> Callable[..., Tensor]:
+        def run(x: Tensor, *trim: Any) -> Tensor:
             with autocast(device, precision == "bf16"):
-                return f(x).float()
+                return f(x, *trim).float()
 
         return run
 
     if fn is None and not params and getattr(method, "restore_estimates_level", False):
-        out = torch.from_numpy(tiled_apply(in_precision(net), image, **tiling).transpose(2, 0, 1))[None]
+        trims = bool(getattr(net, "takes_trim", False))  # the net leaves out a tile's context itself
+        out = torch.from_numpy(tiled_apply(in_precision(net), image, **tiling, trims=trims).transpose(2, 0, 1))[None]
         obs = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32).transpose(2, 0, 1))[None]
         params = {key: float(value) for key, value in method.level_from_output(out, obs).items()}
         if not ensemble:

@@ -198,3 +198,60 @@ def test_a_mean_only_model_over_a_range_of_levels_restores_to_its_mean():
         mean = net(torch.from_numpy(image.transpose(2, 0, 1).copy())[None])[0].numpy().transpose(1, 2, 0)
     assert not method.restore_estimates_level
     assert np.abs(restore_array(method, net, image, device="cpu") - mean).max() < 1e-6
+
+
+def test_a_trimmed_blind_spot_pass_equals_the_middle_of_the_whole_one():
+    """forward(x, trim) runs each rotated branch without the side it never looks at and combines the kept
+    pixels only: the untrimmed output's middle, for trims of whole multiples of 4 and not (to float32 round-off:
+    oneDNN may pick another convolution algorithm for another input shape, which can change the last bit)."""
+    _, net = _range_model()
+    x = torch.from_numpy(_flat_and_busy(64, 96).transpose(2, 0, 1).copy())[None]
+    x = x.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        whole = net(x)
+        for top, bottom, left, right in [(0, 0, 0, 0), (8, 0, 0, 0), (0, 8, 0, 0), (0, 0, 8, 0), (0, 0, 0, 8),
+                                         (16, 8, 12, 20), (3, 5, 7, 9)]:
+            trimmed = net(x, (top, bottom, left, right))
+            assert torch.allclose(trimmed, whole[:, :, top:64 - bottom, left:96 - right], rtol=0, atol=1e-6)
+
+
+def test_tiles_of_a_trimming_net_compute_less_and_give_the_same_result(monkeypatch):
+    """restore_array has a blind-spot net leave out each tile's context where no kept output looks (and its 1x1
+    combination compute the tile's own pixels only): the same result as without (to float32 round-off), tiled
+    or not."""
+    import selfrestore.restore as restore_module
+
+    method, net = _range_model()
+    image = _flat_and_busy(100, 136)
+    computed = []
+    branch = net.branch.forward
+    monkeypatch.setattr(net.branch, "forward", lambda x: computed.append(x.shape[-2] * x.shape[-1]) or branch(x))
+    trimmed = [restore_array(method, net, image, tile=tile, device="cpu", context="full") for tile in (64, 4096)]
+    trimmed_pixels = sum(computed)
+    computed.clear()
+    monkeypatch.setattr(net, "takes_trim", False)
+    whole = [restore_array(method, net, image, tile=tile, device="cpu", context="full") for tile in (64, 4096)]
+    assert all(np.allclose(a, b, rtol=0, atol=1e-6) for a, b in zip(trimmed, whole))
+    assert trimmed_pixels < 0.9 * sum(computed)
+    assert restore_module.tile_margin(net, "full") > 0
+
+
+def test_automatic_tiles_stay_within_the_single_tile_budget_and_are_even():
+    """Over 1.5 MP the automatic tile sides are at most the largest square whose tile and context compute no
+    more than a 1.5 MP image (at least AUTO_TILE), multiples of the net's size, and evened out: the last tile of a
+    row or column is not a thin strip whose context costs as much as a whole tile."""
+    import math
+
+    from selfrestore.restore import AUTO_SINGLE_TILE_PIXELS, AUTO_TILE, auto_tile
+
+    for height, width in [(1536, 2048), (3000, 4000), (4000, 6000), (1300, 1200), (7744, 5163)]:
+        for multiple, margin in [(32, 256), (32, 128), (16, 224), (32, 384)]:
+            tiles = auto_tile(height, width, multiple, margin)
+            largest = max(tiles)
+            assert all(side % multiple == 0 for side in tiles)
+            assert (largest + 2 * margin) ** 2 <= AUTO_SINGLE_TILE_PIXELS or largest <= AUTO_TILE
+            for side, tile in zip((height, width), tiles):
+                rest = side - (math.ceil(side / tile) - 1) * tile
+                assert rest >= tile - multiple * math.ceil(side / tile), (side, tile, rest)
+    assert min(auto_tile(3000, 4000, 32, 256)) > AUTO_TILE  # the default model's context: larger tiles than before
+    assert auto_tile(3000, 4000, 32, 384) == (AUTO_TILE, AUTO_TILE)  # full context: over the budget at 512 already

@@ -186,8 +186,9 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
     """Add the shared inference options (--tile, --subsample, --ensemble, --precision, --device) to a parser."""
     group = parser.add_argument_group("inference")
     group.add_argument("--tile", type=tile_size, default=0,
-                       help="tile size in pixels (0: automatic, whole image up to 1.5 MP, else 512); peak memory "
-                            "grows with it")
+                       help="tile size in pixels (0: automatic, whole image up to 1.5 MP, else tiles that with "
+                            "their context are at most about 1.5 MP, evened out over the image: up to 704 px for "
+                            "the blind-spot nets); peak memory grows with it")
     add_tile_context(group, "the context each tile carries: auto (default) at most 128 px (blind-spot nets "
                      "256); full the network's whole receptive field (U-Nets 224 px, blind-spot nets 384; the "
                      "others are under 128), so that the result does not depend on --tile, at about 1.4x the time "

@@ -31,6 +31,8 @@ from torch import Tensor, nn
 from ..registry import NETS
 
 ROTATIONS = (0, 1, 2, 3)  # multiples of 90 degrees
+Trim = tuple[int, int, int, int]  #: rows / columns left out at the (top, bottom, left, right) of an output
+NO_TRIM: Trim = (0, 0, 0, 0)
 COMBINE_BAND_PIXELS = 65536  #: inference combines the branches' features in bands of about this many pixels
 
 
@@ -128,6 +130,7 @@ class BlindSpotUNet(nn.Module):
         # (benchmarks/results/tile_context.md)
         self.auto_context = 256
         self.blind_spot = True  # restoration pads with zeros: mirrored copies of a pixel would leak into its own prior
+        self.takes_trim = True  # forward(x, trim) leaves out a tile's context (restore.tiled_apply's ``trims``)
         self.branch = UNetBody(in_channels, width, depth, blind=True)
         d = 2 * width
         self.combine = nn.Sequential(
@@ -151,36 +154,57 @@ class BlindSpotUNet(nn.Module):
             else:
                 raise ValueError(f"noise_estimator must be 'per_image' or 'global', not {noise_estimator!r}")
 
-    def branch_features(self, x: Tensor) -> list[Tensor]:
+    def branch_features(self, x: Tensor, trim: Trim = NO_TRIM) -> list[Tensor]:
         """Run the half-plane branch on the four rotations and return the four rotated-back feature maps
-        (each N, 2 * width, H, W).
+        (each N, 2 * width, H, W; with ``trim``, only those of the pixels it leaves, see :meth:`forward`).
 
         The paper stacks the rotations in the batch; one pass per rotation computes the same thing (shared
         weights) and is faster on CPU (smaller activations stay in cache: 1.4 s vs 1.8 s per training step
-        at batch 4, 128 px) and needs a quarter of the activation memory at once."""
+        at batch 4, 128 px) and needs a quarter of the activation memory at once.
+
+        A branch's outputs never depend on the rows below them (half-plane convolutions, shifted pools,
+        nearest upsampling: all causal downwards), so each rotation is run without the trimmed side it never
+        looks at (whole multiples of ``size_multiple`` of it, keeping the pooling grids): the same values,
+        computed on up to a quarter fewer pixels for a tile with context on all four sides."""
         fmt = _memory_format(x)  # rot90 returns strided views: keep one layout so the convs stay on the fast path
-        return [torch.rot90(shift_down(self.branch(torch.rot90(x, k, dims=(2, 3)).contiguous(memory_format=fmt))),
-                            -k, dims=(2, 3)) for k in ROTATIONS]
+        feats = []
+        for k in ROTATIONS:
+            top, bottom, left, right = rotated_trim(trim, k)
+            rotated = torch.rot90(x, k, dims=(2, 3))
+            unseen = bottom // self.size_multiple * self.size_multiple  # rows no kept output looks at
+            f = shift_down(self.branch(rotated[:, :, :rotated.shape[2] - unseen].contiguous(memory_format=fmt)))
+            feats.append(torch.rot90(f[:, :, top:f.shape[2] - (bottom - unseen), left:f.shape[3] - right], -k,
+                                     dims=(2, 3)))
+        return feats
 
-    def branches(self, x: Tensor) -> Tensor:
+    def branches(self, x: Tensor, trim: Trim = NO_TRIM) -> Tensor:
         """The four branches' features concatenated on the channel axis (N, 4 * 2 * width, H, W)."""
-        return torch.cat(self.branch_features(x), dim=1).contiguous(memory_format=_memory_format(x))
+        return torch.cat(self.branch_features(x, trim), dim=1).contiguous(memory_format=_memory_format(x))
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, trim: Trim = NO_TRIM) -> Tensor:
+        """The ``out_channels`` maps of (N, C, H, W) ``x``; ``trim`` (top, bottom, left, right): that many rows
+        and columns at x's borders are left out of the result (a tile's context, whose outputs a tiled
+        restoration throws away): (N, out_channels, H - top - bottom, W - left - right), equal to the
+        untrimmed result's middle, the branches run on less of x and the 1x1 combination on the kept pixels
+        only."""
         _, _, h, w = x.shape
         if h % self.size_multiple or w % self.size_multiple:
             raise ValueError(f"blindspot net: input {h}x{w} is not a multiple of {self.size_multiple}")
+        top, bottom, left, right = trim
+        if min(trim) < 0 or top + bottom >= h or left + right >= w:
+            raise ValueError(f"blindspot net: trim {trim} leaves nothing of a {h}x{w} input")
         if torch.is_grad_enabled():
-            out = self.combine(self.branches(x))
+            out = self.combine(self.branches(x, trim))
         else:  # inference: the per-pixel 1x1 combination band by band; the concatenated features and the first
             # combining layer (4 * 2 * width channels each) never exist at full size: ~40% less peak memory
-            feats, fmt = self.branch_features(x), _memory_format(x)
-            rows = max(1, COMBINE_BAND_PIXELS // max(1, w))
-            out = torch.cat([self.combine(torch.cat([f[:, :, top:top + rows] for f in feats], dim=1)
-                                          .contiguous(memory_format=fmt)) for top in range(0, h, rows)], dim=2)
+            feats, fmt = self.branch_features(x, trim), _memory_format(x)
+            kept_h, kept_w = feats[0].shape[2:]
+            rows = max(1, COMBINE_BAND_PIXELS // max(1, kept_w))
+            out = torch.cat([self.combine(torch.cat([f[:, :, band:band + rows] for f in feats], dim=1)
+                                          .contiguous(memory_format=fmt)) for band in range(0, kept_h, rows)], dim=2)
             del feats
-        if self.noise_outputs:
-            out = torch.cat([out, self.noise_maps(x).to(out.dtype)], dim=1)
+        if self.noise_outputs:  # measured on the whole input, as untrimmed
+            out = torch.cat([out, self.noise_maps(x)[:, :, top:h - bottom, left:w - right].to(out.dtype)], dim=1)
         return out
 
     def noise_maps(self, x: Tensor) -> Tensor:
@@ -192,6 +216,15 @@ class BlindSpotUNet(nn.Module):
         else:
             values = self.noise_net(x).float().mean(dim=(2, 3))
         return (self.noise_gain * values).reshape(n, -1, 1, 1).expand(n, self.noise_outputs, h, w)
+
+
+def rotated_trim(trim: Trim, k: int) -> Trim:
+    """``trim`` (top, bottom, left, right) of an image as seen in its ``torch.rot90(x, k, dims=(2, 3))``: one
+    quarter turn counter-clockwise brings the right side to the top, the top to the left."""
+    for _ in range(k % 4):
+        top, bottom, left, right = trim
+        trim = (right, left, top, bottom)
+    return trim
 
 
 def _memory_format(x: Tensor) -> torch.memory_format:
