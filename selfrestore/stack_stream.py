@@ -23,9 +23,9 @@ import numpy as np
 
 from .atomic_files import discard, publish, temporary_beside
 from .errors import ImageReadError, UserError, unreadable_image
-from .io import (ImageInfo, in_stored_type, integer_pixel_type, kept_stored_type, quantize, stored_output_type,
-                 stored_to_float_image, stored_type_clipped_share, stored_type_clipping_said, tiff_metadata,
-                 tiff_packing, tiff_pages_lost, tiff_write_options, type_range)
+from .io import (ImageInfo, blank_fill, in_stored_type, integer_pixel_type, kept_stored_type, quantize,
+                 stored_output_type, stored_to_float_image, stored_type_clipped_share, stored_type_clipping_said,
+                 tiff_metadata, tiff_packing, tiff_pages_lost, tiff_write_options, type_range)
 
 
 class NotStreamable(UserError):
@@ -98,10 +98,10 @@ class StreamedStack:
     def __len__(self) -> int:
         return len(self.planes)
 
-    def plane(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """Plane ``index`` as float32 (H, W, C) (alpha dropped), and where it held NaN (blank) or None."""
-        pixels, info = stored_to_float_image(self._plane_array(index), self.path, {})
-        return pixels, info.blank
+    def plane(self, index: int) -> tuple[np.ndarray, ImageInfo]:
+        """Plane ``index`` as float32 (H, W, C) (alpha dropped), and its own ImageInfo: where it held NaN or +-inf
+        (blank, blank_sign)."""
+        return stored_to_float_image(self._plane_array(index), self.path, {})
 
     def _plane_array(self, index: int) -> np.ndarray:
         plane = np.asarray(self.planes[index])
@@ -125,8 +125,8 @@ class _LazyPlanes(Sequence):
     def __getitem__(self, index: int) -> np.ndarray:  # type: ignore[override]
         if not 0 <= index < len(self.stack):
             raise IndexError(index)
-        pixels, blank = self.stack.plane(index)
-        return pixels if blank is None else np.where(blank, np.float32(np.nan), pixels)
+        pixels, plane = self.stack.plane(index)
+        return pixels if plane.blank is None else np.where(plane.blank, np.float32(np.nan), pixels)
 
 
 def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike,
@@ -204,7 +204,8 @@ def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike
             """Each plane restored, quantised to the output's bit depth and in the input's own type, in file order
             (its std into std_out)."""
             for index in tqdm(range(len(stack)), desc="planes", unit="plane", disable=not progress):
-                pixels, blank = stack.plane(index)
+                pixels, plane = stack.plane(index)
+                blank = plane.blank
                 result = restore(pixels, decisions[index])
                 mean, std = (result if std_out is not None else (result, None))
                 if std_out is not None:
@@ -212,8 +213,8 @@ def restore_stack_streaming(source: str | os.PathLike, target: str | os.PathLike
                     std_out[index] = (std if blank is None else np.where(blank, np.float32(np.nan), std)
                                       ).reshape(plane_shape)
                 mean = np.asarray(mean, dtype=np.float32)
-                if blank is not None and info.dtype == "float32":
-                    mean = np.where(blank, np.float32(np.nan), mean)
+                if blank is not None and info.dtype == "float32":  # NaN, or the input's +-inf, as they were
+                    mean = np.where(blank, blank_fill(plane), mean)
                 shares.append(stored_type_clipped_share(target, [mean], info))
                 yield _in_type(in_stored_type(quantize(mean, info.dtype), info, target.suffix.lower()),
                                out_type, source).reshape(plane_shape)

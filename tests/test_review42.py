@@ -5,6 +5,7 @@ import numpy as np
 import tifffile
 
 from selfrestore.io import read_image, stored_type_clipped_share, write_image
+from test_stored_type_streams import gray_model  # noqa: F401 (a fixture; tests/ is on the path)
 
 
 def test_no_clipping_is_reported_for_an_int16_image_with_alpha_which_is_written_as_float(tmp_path):
@@ -21,3 +22,21 @@ def test_no_clipping_is_reported_for_an_int16_image_with_alpha_which_is_written_
     write_image(target, restored, info)
     written = tifffile.imread(target)
     assert written.dtype == np.float32 and written[..., :3].max() > 32767
+
+
+def test_a_streamed_float_stack_writes_its_infinite_pixels_back_as_they_were(tmp_path, monkeypatch, gray_model):
+    """A float32 stack too large for memory, restored plane by plane, holds the input's +-inf where it had them
+    (and NaN where NaN), as the in-memory path does: they came back NaN."""
+    import selfrestore.memory_check as memory_check
+    from selfrestore.cli import main
+    from selfrestore.restore import Restorer
+    monkeypatch.setattr(Restorer, "restore", lambda self, image, **_: image + 0.5)
+    data = np.random.default_rng(1).random((3, 24, 32)).astype(np.float32)
+    data[0, 1, 2], data[1, 5, 7], data[2, 9, 9] = np.inf, -np.inf, np.nan
+    tifffile.imwrite(tmp_path / "stack.tif", data, photometric="minisblack", metadata={"axes": "ZYX"})
+    monkeypatch.setattr(memory_check, "physical_memory", lambda: 10 ** 4)  # 10 kB: the stack "does not fit"
+    assert main(["restore", str(tmp_path / "stack.tif"), "--model", str(gray_model), "--quiet",
+                 "-o", str(tmp_path / "streamed.tif")]) == 0
+    streamed, blank = tifffile.imread(tmp_path / "streamed.tif"), ~np.isfinite(data)
+    np.testing.assert_array_equal(streamed[blank], data[blank])
+    assert np.isfinite(streamed[~blank]).all()
