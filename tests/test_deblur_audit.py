@@ -74,18 +74,23 @@ def test_api_restore_adapts_on_inputs_of_different_sizes(reblur_model, tmp_path)
 
 
 # ------------------------------------------------------------------------------------------ 2. adaptation setting
-def test_restore_adapt_uses_the_validated_setting(reblur_model, tmp_path, monkeypatch):
-    """`restore --adapt` on a deblurring model adapts with the setting benchmarks/results/reblur_table.md
-    validated ("20,1e-5,1e-5,1"), not one its validation measured worse than no adaptation (lr(M_R) 1e-4,
-    no anchor); its help says so."""
+def _adaptation_setting(model, steps: int, tmp_path, monkeypatch):
+    """The AdaptConfig `restore --adapt STEPS` gives the adaptation of ``model`` (stood in for: not run)."""
     import selfrestore.adapt_deblur as adapt_module
 
     seen = []
     monkeypatch.setattr(adapt_module, "adapt_deblur", lambda deblur, reblur, blurry, config: seen.append(config))
     inputs = _sharp_folder(tmp_path / "in", sizes=((40, 40),), seed=2)
-    assert main(["restore", str(inputs), "--model", str(reblur_model), "-o", str(tmp_path / "out"), "--adapt", "20",
+    assert main(["restore", str(inputs), "--model", str(model), "-o", str(tmp_path / "out"), "--adapt", str(steps),
                  "--quiet"]) == 0
-    config = seen[0]
+    return seen[0]
+
+
+def test_restore_adapt_uses_the_validated_setting(reblur_model, tmp_path, monkeypatch):
+    """`restore --adapt` on a deblurring model adapts with the setting benchmarks/results/reblur_table.md
+    validated ("20,1e-5,1e-5,1"), not one its validation measured worse than no adaptation (lr(M_R) 1e-4,
+    no anchor); its help says so."""
+    config = _adaptation_setting(reblur_model, 20, tmp_path, monkeypatch)
     assert (config.steps, config.lr_deblur, config.lr_reblur, config.consistency) == (20, 1e-5, 1e-5, 1.0)
     from selfrestore.cli import build_parser
 
@@ -246,19 +251,13 @@ def test_adapting_a_deblur_l1_model_fits_its_fresh_reblurring_module_at_the_fast
     """A deblur_l1 model has no trained M_R: `restore --adapt` first fits a fresh one (50 warm-up steps) at
     FRESH_REBLUR_LR, not at the validated 1e-5 (chosen for a trained M_R, under which a fresh one barely learns
     the blur before M_D relies on it); M_D's rate and the anchor stay the validated ones."""
-    import selfrestore.adapt_deblur as adapt_module
     from selfrestore.methods.reblur import FRESH_REBLUR_LR
 
     sharp = _sharp_folder(tmp_path / "sharp")
     model = tmp_path / "l1.safetensors"
     assert main(["fit", str(sharp), "--synthetic", "--kernels", str(_kernel_file(tmp_path)), "--method",
                  "deblur_l1", "-o", str(model), *TINY]) == 0
-    seen = []
-    monkeypatch.setattr(adapt_module, "adapt_deblur", lambda deblur, reblur, blurry, config: seen.append(config))
-    inputs = _sharp_folder(tmp_path / "in", sizes=((40, 40),), seed=2)
-    assert main(["restore", str(inputs), "--model", str(model), "-o", str(tmp_path / "out"), "--adapt", "5",
-                 "--quiet"]) == 0
-    config = seen[0]
+    config = _adaptation_setting(model, 5, tmp_path, monkeypatch)
     assert (config.warmup, config.lr_reblur, config.lr_deblur, config.consistency) == (50, FRESH_REBLUR_LR, 1e-5, 1.0)
     assert FRESH_REBLUR_LR > 1e-5
 
