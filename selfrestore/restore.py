@@ -208,22 +208,38 @@ def restore_array(method: Method | None, net: nn.Module, image: np.ndarray, tile
 
         return run
 
+    # the net leaves out a tile's context itself, where the method restores from the net's output
+    trims = bool(getattr(net, "takes_trim", False)) and hasattr(method, "restore_from_output")
     if fn is None and not params and getattr(method, "restore_estimates_level", False):
-        trims = bool(getattr(net, "takes_trim", False))  # the net leaves out a tile's context itself
         out = torch.from_numpy(tiled_apply(in_precision(net), image, **tiling, trims=trims).transpose(2, 0, 1))[None]
         obs = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32).transpose(2, 0, 1))[None]
         params = {key: float(value) for key, value in method.level_from_output(out, obs).items()}
         if not ensemble:
             return _posterior_in_bands(method, out, obs, params, uncertainty, channel_mean)
         del out, obs
-    if fn is None:
-        fn = _method_fn(method, net, params, uncertainty, channel_mean)
-    return tiled_apply(self_ensemble(in_precision(fn)) if ensemble else in_precision(fn), image, **tiling)
+    if ensemble:
+        fn = fn or _method_fn(method, net, params, uncertainty, channel_mean)
+        return tiled_apply(self_ensemble(in_precision(fn)), image, **tiling)
+    trims = trims and fn is None  # (the x8 ensemble's flips would turn the trim with them: not trimmed)
+    fn = fn or _method_fn(method, net, params, uncertainty, channel_mean, trims)
+    return tiled_apply(in_precision(fn), image, **tiling, trims=trims)
 
 
-def _method_fn(method: Method, net: nn.Module, params: Mapping[str, Any],
-               uncertainty: bool, channel_mean: bool = False) -> Callable[[Tensor], Tensor]:
-    """The method's restoration of a (1, C, h, w) tile: the mean, or the means then the variances."""
+def _method_fn(method: Method, net: nn.Module, params: Mapping[str, Any], uncertainty: bool,
+               channel_mean: bool = False, trims: bool = False) -> Callable[..., Tensor]:
+    """The method's restoration of a (1, C, h, w) tile: the mean, or the means then the variances. ``trims``:
+    of the tile's kept pixels only, ``fn(x, trim)`` (:func:`tiled_apply`), from the net's trimmed output and
+    those pixels of x (``method.restore_from_output``)."""
+    if trims:
+        extra = {"channel_mean": True} if channel_mean and uncertainty else {}
+
+        def kept(x: Tensor, trim: tuple[int, int, int, int]) -> Tensor:
+            top, bottom, left, right = trim
+            obs = x[..., top:x.shape[-2] - bottom, left:x.shape[-1] - right]
+            result = method.restore_from_output(net(x, trim), obs, want_std=uncertainty, **params, **extra)
+            return torch.cat([result[0], result[1].square()], dim=1) if uncertainty else result
+
+        return kept
     if not uncertainty:
         return lambda x: method.restore(net, x, **params)
 

@@ -255,3 +255,25 @@ def test_automatic_tiles_stay_within_the_single_tile_budget_and_are_even():
                 assert rest >= tile - multiple * math.ceil(side / tile), (side, tile, rest)
     assert min(auto_tile(3000, 4000, 32, 256)) > AUTO_TILE  # the default model's context: larger tiles than before
     assert auto_tile(3000, 4000, 32, 384) == (AUTO_TILE, AUTO_TILE)  # full context: over the budget at 512 already
+
+
+def test_a_known_level_trims_tiles_too_with_the_same_mean_and_uncertainty(monkeypatch):
+    """With the level given (laine19-gauss25, or --noise-sigma), each tile's posterior is computed from the net's
+    trimmed output and the tile's own pixels (restore_from_output): the same mean and variance as untrimmed
+    (float32 round-off), tiled with full context equal to untiled, and less computed; not with --ensemble."""
+    method, net = _range_model()
+    image = _flat_and_busy(100, 136)
+    computed = []
+    branch = net.branch.forward
+    monkeypatch.setattr(net.branch, "forward", lambda x: computed.append(x.shape[-2] * x.shape[-1]) or branch(x))
+    kinds = [dict(params={"sigma": 0.1}), dict(params={"sigma": 0.1}, uncertainty=True)]
+    trimmed = [restore_array(method, net, image, tile=tile, device="cpu", context="full", **kind)
+               for kind in kinds for tile in (64, 4096)]
+    trimmed_pixels = sum(computed)
+    computed.clear()
+    monkeypatch.setattr(net, "takes_trim", False)
+    whole = [restore_array(method, net, image, tile=tile, device="cpu", context="full", **kind)
+             for kind in kinds for tile in (64, 4096)]
+    assert all(a.shape == b.shape and np.allclose(a, b, rtol=0, atol=1e-6) for a, b in zip(trimmed, whole))
+    assert np.allclose(trimmed[0], trimmed[1], rtol=0, atol=1e-5)  # tiled == untiled
+    assert trimmed_pixels < 0.9 * sum(computed)
