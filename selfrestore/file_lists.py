@@ -18,8 +18,11 @@ def resolved(path: str | os.PathLike, loop_ok: bool = False) -> Path:
     command line would print as a traceback. ``loop_ok``: where only the identity of a name matters (is it one of
     the inputs?), a looping name stands for itself (its absolute name), being no other file."""
     try:
-        return Path(path).resolve()
-    except (RuntimeError, OSError) as exc:  # the loop: RuntimeError before Python 3.13, an OSError (ELOOP) after
+        found = Path(path).resolve()
+        if os.path.islink(found):  # Python 3.13 returns a looping name as it is (3.10-3.12 raise RuntimeError)
+            os.stat(found)  # ELOOP
+        return found
+    except (RuntimeError, OSError) as exc:
         if isinstance(exc, OSError) and exc.errno != errno.ELOOP:
             raise
         if loop_ok:

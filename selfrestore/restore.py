@@ -812,10 +812,9 @@ class Restorer:
 
     def to_model_scale(self, image: np.ndarray, mapping: dict[str, float] | None = None) -> np.ndarray:
         """The values the network works on (``mapping``: from :meth:`mapping_for`; default the model's)."""
-        mapping = mapping or self.intensity
-        if not mapping:
-            return image
-        return ((image - mapping["offset"]) / mapping["scale"]).astype(np.float32)
+        from .intensity_map import apply_mapping
+
+        return apply_mapping(image, mapping or self.intensity)
 
     def from_model_scale(self, image: np.ndarray, spread: bool = False,
                          mapping: dict[str, float] | None = None) -> np.ndarray:

@@ -25,7 +25,7 @@ import numpy as np
 
 from .atomic_files import discard, publish, temporary_beside
 from .errors import ResumeRefused, UserError, unreadable_image
-from .intensity_map import intensity_mapping
+from .intensity_map import apply_mapping, intensity_mapping
 from .io import (FITS_SUFFIXES, IMAGE_SUFFIXES, OTHER_VIDEO_SUFFIXES, STACK_SUFFIXES, TIFF_SUFFIXES, VIDEO_SUFFIXES,
                  ImageInfo, kept_stored_type, palette_colours, pixel_type, read_frames, read_image, refuse_animation,
                  stored_type_clipped_share, stored_type_clipping_said, tiff_pages_lost, to_channels, write_frames,
@@ -505,7 +505,7 @@ class VideoReader:
                                            f"leading (time) axis"))
         mapping = intensity_mapping(frames, per_image=samples_per_frame(len(frames)))  # as the same frames in a folder
         if mapping:
-            frames = [((f - mapping["offset"]) / mapping["scale"]).astype(np.float32) for f in frames]
+            frames = [apply_mapping(f, mapping) for f in frames]
         self._frames = frames
         h, w, c = frames[0].shape
         return VideoInfo("stack", str(path), len(frames), h, w, c, image_info.dtype, stack=image_info,
@@ -560,9 +560,7 @@ class VideoReader:
                 if frame.shape != (self.info.height, self.info.width, self.info.channels):
                     raise UserError(f"{path}: frame of shape {frame.shape} in a video of "
                                     f"{self.info.height}x{self.info.width}x{self.info.channels}")
-                if self.info.intensity:
-                    frame = ((frame - self.info.intensity["offset"]) / self.info.intensity["scale"]).astype(np.float32)
-                yield frame
+                yield apply_mapping(frame, self.info.intensity)
             return
         deep, channels = self.info.dtype == "uint16", self.info.channels
         pix_fmt = ("gray16le" if deep else "gray") if channels == 1 else ("rgb48le" if deep else "rgb24")

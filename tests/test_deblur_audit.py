@@ -268,7 +268,7 @@ def test_a_deblur_run_begun_with_redraw_still_resumes(tmp_path):
     from selfrestore.checkpoint import _write, read_checkpoint
 
     sharp = _sharp_folder(tmp_path / "sharp")
-    model = tmp_path / "rd.safetensors"
+    model = tmp_path / "rd.safetensors"  # (given to -o without its suffix below: fit appends it)
     kernels = _kernel_file(tmp_path)
     assert main(["fit", str(sharp), "--synthetic", "--kernels", str(kernels), "--method", "deblur_l1",
                  "-o", str(model), *TINY]) == 0
@@ -277,4 +277,4 @@ def test_a_deblur_run_begun_with_redraw_still_resumes(tmp_path):
     header["step"] = 1  # (unfinished, so there is something left to resume)
     _write(model, tensors, header)
     assert main(["fit", str(sharp), "--synthetic", "--kernels", str(kernels), "--method", "deblur_l1",
-                 "-o", str(model), "--resume", *TINY]) == 0
+                 "-o", str(tmp_path / "rd"), "--resume", *TINY]) == 0

@@ -40,3 +40,54 @@ def test_a_streamed_float_stack_writes_its_infinite_pixels_back_as_they_were(tmp
     streamed, blank = tifffile.imread(tmp_path / "streamed.tif"), ~np.isfinite(data)
     np.testing.assert_array_equal(streamed[blank], data[blank])
     assert np.isfinite(streamed[~blank]).all()
+
+
+def test_the_uncertainty_map_is_nan_where_the_input_held_infinities(tmp_path):
+    """NAME.std.tif holds NaN at every blank pixel (README): the input's +-inf, which the restored image keeps,
+    are no standard deviation (they were written there too)."""
+    from selfrestore.cli import main
+
+    image = np.random.default_rng(3).random((40, 40), dtype=np.float32)
+    image[1, 2], image[5, 7], image[9, 9] = np.inf, -np.inf, np.nan
+    tifffile.imwrite(tmp_path / "in.tif", image)
+    assert main(["restore", str(tmp_path / "in.tif"), "--model", "laine19-gauss25", "--uncertainty", "--quiet",
+                 "-o", str(tmp_path / "out.tif")]) == 0
+    restored, std = tifffile.imread(tmp_path / "out.tif"), tifffile.imread(tmp_path / "out.std.tif")
+    blank = ~np.isfinite(image)
+    np.testing.assert_array_equal(restored[blank], image[blank])
+    assert np.isnan(std[blank]).all() and np.isfinite(std[~blank]).all()
+
+
+def test_an_all_blank_plane_of_a_training_stack_is_left_out_and_said(tmp_path):
+    """A stack whose middle plane is all NaN: that plane is left out of training, named, the others kept (the
+    whole-file check let it through as a plane of zeros)."""
+    from selfrestore.data.images import load_images
+
+    stack = np.random.default_rng(2).random((3, 24, 32)).astype(np.float32)
+    stack[1] = np.nan
+    tifffile.imwrite(tmp_path / "stack.tif", stack, photometric="minisblack", metadata={"axes": "ZYX"})
+    said = []
+    images = load_images([tmp_path / "stack.tif"], warn=said.append)
+    assert len(images) == 2 and all(np.isfinite(image).all() and image.max() > 0.5 for image in images)
+    assert any("1 of its 3 planes left out" in line for line in said)
+
+
+def test_a_symlink_loop_is_found_where_resolve_returns_it_as_it_is(tmp_path, monkeypatch):
+    """Python 3.13's Path.resolve returns a looping name instead of raising (3.10-3.12 raise RuntimeError):
+    resolved still refuses it (the loop went unseen there, and an output rename replaced the link)."""
+    import os
+    from pathlib import Path
+
+    import pytest
+
+    from selfrestore.errors import UserError
+    from selfrestore.file_lists import resolved
+
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    monkeypatch.setattr(Path, "resolve", lambda self, strict=False: Path(os.path.abspath(self)))  # as 3.13 does
+    with pytest.raises(UserError, match="symlink loop"):
+        resolved(tmp_path / "a")
+    assert resolved(tmp_path / "a", loop_ok=True) == tmp_path / "a"
+    (tmp_path / "c.png").write_bytes(b"")
+    assert resolved(tmp_path / "c.png") == tmp_path / "c.png"

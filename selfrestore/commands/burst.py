@@ -132,7 +132,9 @@ def run(args: argparse.Namespace) -> int:
                             dim=args.adapt > 0 if not args.model else _maps_dim_data(args.model, header))
     say_if_depth_lost(output, "uint16" if info is None else info.dtype, "burst")  # (raw camera files: 16-bit)
     if mapping:  # one map for the whole burst: frames mapped apart would no longer agree
-        frames = (frames - mapping["offset"]) / mapping["scale"]
+        from ..intensity_map import apply_mapping
+
+        frames = apply_mapping(frames, mapping)
     height, width = frames.shape[-2:]
     if raw and (height % 2 or width % 2):  # whole 2x2 Bayer tiles; the output is cropped back to the frame
         frames = _pad_to_even(frames)

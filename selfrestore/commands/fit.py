@@ -891,6 +891,7 @@ def run(args: argparse.Namespace) -> int:
     # map float counts and dim data: not in a run begun before (its data scale stays), and `restore` / `burst` map
     # only for models that record it
     args.maps_method_data = header is None or bool(header.get("maps_method_data"))
+    args.resumed_run = header is not None  # (options refused for new runs may be recorded by an older one)
     source = method.make_source(args, noise)
     if source is None:
         source = build_source(args, method, noise, dim=maps_dim)

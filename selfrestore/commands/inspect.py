@@ -247,7 +247,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import ImageReadError, UserError
     from ..atomic_files import refuse_folder
     from ..file_lists import list_images
-    from ..intensity_map import intensity_mapping
+    from ..intensity_map import apply_mapping, intensity_mapping
     from ..io import chroma_subsampled_jpeg, depth_name, read_frames
     from ..memory_check import ONE_IMAGE_ADVICE, check_fits_in_memory
     from ..noise_check import neighbour_correlation, noise_level_function, noise_sigma
@@ -299,8 +299,7 @@ def run(args: argparse.Namespace) -> int:
         # dim 16-bit data (under intensity_map.DIM_LIMIT of the range, e.g. 12-bit counts): fit and restore map it by
         # its percentiles to [0, 1], the scale its noise level and noise model are meant on
         mapping = intensity_mapping([frame], dim=True) if dtype == "uint16" else None
-        if mapping:
-            frame = ((frame - np.float32(mapping["offset"])) / np.float32(mapping["scale"])).astype(np.float32)
+        frame = apply_mapping(frame, mapping)
         sigma = noise_sigma(frame, usable) if min(frame.shape[:2]) >= 2 else float("nan")
         where = (f"{infinite} of the {finite.size} pixels of its measured plane" if stack
                  else f"{infinite} of its {finite.size} pixels")

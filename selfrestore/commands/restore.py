@@ -423,10 +423,10 @@ def run(args: argparse.Namespace) -> int:
             if target not in kept:
                 write_frames(target, outputs, info)
             # a float TIFF in the data's units (8 / 16-bit files: levels of the type, as float counts are), with
-            # the image's blank pixels (NaN), pixel size and layout, without its alpha
+            # the image's blank pixels (NaN, not the input's +-inf: no std), pixel size and layout, without its alpha
             if args.uncertainty and std_path(target) not in kept:
                 write_frames(std_path(target), [np.float32(type_range(info.dtype)) * std for std in deviations],
-                             replace(info, alpha=None), dtype="float32")
+                             replace(info, alpha=None, blank_sign=None), dtype="float32")
         except UserError as exc:
             warn(str(exc))
             failures += 1

@@ -79,9 +79,16 @@ def load_images(inputs: Sequence[str | os.PathLike], channels: int | None = None
         except ImageReadError as exc:
             warn(f"skipped {exc}")
             continue
-        if info.blank is not None and info.blank.all():  # read as a stand-in value: nothing to learn from
-            warn(f"skipped {path}: every pixel blank (NaN or infinite)")
-            continue
+        if info.blank is not None:  # blank pixels are read as a stand-in value: nothing to learn from
+            blanks = info.blank if len(frames) > 1 else [info.blank]  # (a stack's: one per plane)
+            whole = [frame for frame, blank in zip(frames, blanks) if not blank.all()]
+            if not whole:
+                warn(f"skipped {path}: every pixel blank (NaN or infinite)")
+                continue
+            if len(whole) < len(frames):
+                warn(f"{path}: {len(frames) - len(whole)} of its {len(frames)} planes left out: every pixel of "
+                     "them blank (NaN or infinite)")
+            frames = whole
         images.extend(to_channels(image, channels) if channels else image for image in frames)
     if not images:
         raise UserError(f"no readable images in {', '.join(map(str, inputs))}")

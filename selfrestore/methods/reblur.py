@@ -28,7 +28,6 @@ two updates of one step of the paper's alternation, taken simultaneously from th
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Sequence
 
 import torch
@@ -117,7 +116,7 @@ class DeblurL1(Method):
             raise UserError(f"method {self.name} learns deblurring from (blurry, sharp) pairs: give "
                             f"--pairs BLURRY_DIR SHARP_DIR, or sharp images with --synthetic "
                             f"(blurred with --kernels FILE or random camera shake)")
-        resumed = bool(getattr(args, "resume", False)) and Path(args.output).exists()  # begun before the refusals
+        resumed = bool(getattr(args, "resumed_run", False))  # a run begun before the refusals: as it was begun
         if getattr(args, "redraw", None) and not resumed:  # it would be recorded as if it changed something
             raise UserError(f"--redraw: method {self.name} already blurs its synthetic data anew for every patch "
                             "(supervised data augmentation); leave --redraw out")
