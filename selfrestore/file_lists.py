@@ -19,8 +19,11 @@ def resolved(path: str | os.PathLike, loop_ok: bool = False) -> Path:
     the inputs?), a looping name stands for itself (its absolute name), being no other file."""
     try:
         found = Path(path).resolve()
-        if os.path.islink(found):  # Python 3.13 returns a looping name as it is (3.10-3.12 raise RuntimeError)
-            os.stat(found)  # ELOOP
+        try:  # Python 3.13 returns a name through a loop as it is (3.10-3.12 raise RuntimeError): stat says ELOOP
+            os.stat(found)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise
         return found
     except (RuntimeError, OSError) as exc:
         if isinstance(exc, OSError) and exc.errno != errno.ELOOP:

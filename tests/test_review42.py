@@ -86,8 +86,9 @@ def test_a_symlink_loop_is_found_where_resolve_returns_it_as_it_is(tmp_path, mon
     (tmp_path / "a").symlink_to(tmp_path / "b")
     (tmp_path / "b").symlink_to(tmp_path / "a")
     monkeypatch.setattr(Path, "resolve", lambda self, strict=False: Path(os.path.abspath(self)))  # as 3.13 does
-    with pytest.raises(UserError, match="symlink loop"):
-        resolved(tmp_path / "a")
+    for looping in (tmp_path / "a", tmp_path / "a" / "x.png"):  # the loop last, or a folder on the way
+        with pytest.raises(UserError, match="symlink loop"):
+            resolved(looping)
     assert resolved(tmp_path / "a", loop_ok=True) == tmp_path / "a"
     (tmp_path / "c.png").write_bytes(b"")
     assert resolved(tmp_path / "c.png") == tmp_path / "c.png"
