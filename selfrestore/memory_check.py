@@ -72,7 +72,7 @@ def refuse_over_memory(need: int, what: str, advice: str, error: type[UserError]
     memory = physical_memory()
     if memory and need > 0.8 * memory:
         raise error(f"{what}: about {need / 2**30:.1f} GB of memory, more than this machine's "
-                        f"{memory / 2**30:.1f} GB allows: {advice}")
+                    f"{memory / 2**30:.1f} GB allows: {advice}")
 
 
 def check_fits_in_memory(paths: Sequence[Path], channels: int | None = None, copies: int = 1,
