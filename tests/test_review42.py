@@ -92,3 +92,26 @@ def test_a_symlink_loop_is_found_where_resolve_returns_it_as_it_is(tmp_path, mon
     assert resolved(tmp_path / "a", loop_ok=True) == tmp_path / "a"
     (tmp_path / "c.png").write_bytes(b"")
     assert resolved(tmp_path / "c.png") == tmp_path / "c.png"
+
+
+def test_a_stack_streamed_plane_by_plane_says_it_lies_far_beyond_the_models_map(tmp_path, rgb_image, monkeypatch,
+                                                                                  capsys):
+    """A model fitted on 12-bit data records its map; a 4x brighter stack too large for memory, restored plane by
+    plane, is said to lie far beyond it, as the same stack restored in memory is (it was not)."""
+    import selfrestore.memory_check as memory_check
+    from selfrestore.cli import main
+    from test_fit_audit41 import FIT, _noisy  # noqa: E402 (tests/ is on the path)
+
+    data = tmp_path / "dim"
+    data.mkdir()
+    dim = (_noisy(rgb_image)[:, :, 0] * 4095).astype(np.uint16)
+    tifffile.imwrite(data / "a.tif", dim)
+    model = tmp_path / "m.safetensors"
+    assert main(["fit", str(data), "--method", "n2v", *FIT, "--steps", "2", "-o", str(model)]) == 0
+    bright = np.minimum(np.stack([dim, dim[::-1]]).astype(np.uint32) * 4, 65535).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "bright.tif", bright, photometric="minisblack", metadata={"axes": "ZYX"})
+    monkeypatch.setattr(memory_check, "physical_memory", lambda: 10 ** 4)  # 10 kB: the stack "does not fit"
+    capsys.readouterr()
+    assert main(["restore", str(tmp_path / "bright.tif"), "--model", str(model), "-o", str(tmp_path / "b.tif")]) == 0
+    err = capsys.readouterr().err
+    assert "plane by plane" in err and "through the map the model was trained with" in err

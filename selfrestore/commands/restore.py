@@ -507,12 +507,14 @@ def left_by(output: Path, frames: Sequence[np.ndarray]) -> bool:
 def plans(restorer: Restorer, planes: Sequence, stack_shape: Sequence[int], stack_axes: str,
           path: Path | None = None) -> list[tuple]:
     """(clipping decision, intensity map) of each plane of a stack streamed from its file (two passes); with
-    ``path``, the weak noise of a mapped stack said as for a stack restored in memory."""
+    ``path``, what a mapped stack restored in memory says: values far beyond the model's recorded map, or else
+    weak noise."""
     maps = restorer.stack_mappings(planes, stack_shape, stack_axes)
     middle = len(planes) // 2
-    if path is not None and maps and maps[middle] and (weak := restorer.weak_mapped_noise(planes[middle],
-                                                                                        maps[middle])):
-        warn(f"{path}: {weak}")
+    if path is not None and maps and maps[middle] and \
+            (said := restorer.beyond_recorded_map(planes[middle], maps[middle])
+             or restorer.weak_mapped_noise(planes[middle], maps[middle])):
+        warn(f"{path}: {said}")
     return list(zip(restorer.stack_clipping(planes, stack_shape, stack_axes, mappings=maps), maps))
 
 
