@@ -5,7 +5,8 @@ import numpy as np
 import tifffile
 
 from selfrestore.io import read_image, stored_type_clipped_share, write_image
-from test_stored_type_streams import gray_model  # noqa: F401 (a fixture; tests/ is on the path)
+from test_deblur_audit import reblur_model  # noqa: F401 (fixtures; tests/ is on the path)
+from test_stored_type_streams import gray_model  # noqa: F401
 
 
 def test_no_clipping_is_reported_for_an_int16_image_with_alpha_which_is_written_as_float(tmp_path):
@@ -115,3 +116,17 @@ def test_a_stack_streamed_plane_by_plane_says_it_lies_far_beyond_the_models_map(
     assert main(["restore", str(tmp_path / "bright.tif"), "--model", str(model), "-o", str(tmp_path / "b.tif")]) == 0
     err = capsys.readouterr().err
     assert "plane by plane" in err and "through the map the model was trained with" in err
+
+
+def test_evaluate_warns_that_a_deblurring_model_scored_on_noise_alone_sees_no_blur(tmp_path, reblur_model, capsys):
+    """`evaluate --noise gauss25` with a deblurring model ran without a word: its scores say how it treats
+    images that are not blurred. It now says so; with a blur (--noise blurN_gaussS) it does not."""
+    from selfrestore.cli import main
+    from test_deblur_audit import _sharp_folder  # noqa: E402 (tests/ is on the path)
+
+    clean = _sharp_folder(tmp_path / "clean", sizes=((48, 48),))
+    base = ["evaluate", "--clean", str(clean), "--model", str(reblur_model), "--perceptual", "off"]
+    assert main([*base, "--noise", "gauss25"]) == 0
+    assert "adds no blur" in capsys.readouterr().err
+    assert main([*base, "--noise", "blur31_gauss1"]) == 0
+    assert "adds no blur" not in capsys.readouterr().err

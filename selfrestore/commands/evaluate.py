@@ -189,6 +189,18 @@ def blank_reference(path: Path, blank: np.ndarray | None) -> str | None:
     return f"skipped {path}: {what} blank (NaN or infinite); a clean reference must be whole to score against"
 
 
+def blur_not_simulated(restorer: Restorer, noise: Corruption, args: argparse.Namespace) -> str | None:
+    """The warning for a deblurring model scored with a --noise that blurs nothing (gauss25 ...): its scores would
+    say how it treats sharp noisy images, not how it deblurs. None otherwise."""
+    from ..corruption.blur import Blur
+
+    if getattr(restorer.method, "batch_kind", None) != "blurry" or isinstance(noise, Blur):
+        return None
+    return (f"{args.model} was trained to deblur (method {restorer.method.name}); --noise {args.noise} adds no "
+            "blur, so the scores say how it treats images that are not blurred: give a blur, e.g. --noise "
+            "blur31_gauss1")
+
+
 def run(args: argparse.Namespace) -> int:
     """Score the model on the clean images corrupted with a fixed seed, printing (or writing as JSON) PSNR /
     SSIM; returns 1 if some inputs were skipped (not found, unreadable, too small), else 0."""
@@ -225,6 +237,8 @@ def run(args: argparse.Namespace) -> int:
     from ._common import say_if_unfinished
 
     say_if_unfinished(args.model, restorer.header)  # its scores are those of a model whose training was cut short
+    if said := blur_not_simulated(restorer, noise, args):
+        warn(said)
     for problem in problems:
         warn(problem)
     if args.limit:
