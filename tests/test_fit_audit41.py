@@ -76,17 +76,25 @@ def test_infinite_pixels_of_float_data_are_blank_for_fit_and_restore(tmp_path, r
     assert np.array_equal(restored[blank], image[blank]) and np.isfinite(restored[~blank]).all()
 
 
-def test_a_model_fitted_on_dim_data_warns_for_much_brighter_data(tmp_path, rgb_image, capsys):
-    """A model trained on 12-bit data (mapped to [0, 1] by a recorded map) restored a 4x brighter exposure, or
-    an 8-bit photo, far outside what it saw, without a word (an audit: the error rose from 1646 to 2993)."""
-    from selfrestore.restore import Restorer
-
+def _dim_data_model(tmp_path, rgb_image) -> tuple[np.ndarray, object]:
+    """(12-bit gray counts in a 16-bit TIFF in tmp_path/dim, a tiny n2v model fitted on them): fit maps such
+    dim data to [0, 1] and records the map."""
     data = tmp_path / "dim"
     data.mkdir()
     dim = (_noisy(rgb_image)[:, :, 0] * 4095).astype(np.uint16)
     tifffile.imwrite(data / "a.tif", dim)
     model = tmp_path / "m.safetensors"
     assert main(["fit", str(data), "--method", "n2v", *FIT, "--steps", "2", "-o", str(model)]) == 0
+    return dim, model
+
+
+def test_a_model_fitted_on_dim_data_warns_for_much_brighter_data(tmp_path, rgb_image, capsys):
+    """A model trained on 12-bit data (mapped to [0, 1] by a recorded map) restored a 4x brighter exposure, or
+    an 8-bit photo, far outside what it saw, without a word (an audit: the error rose from 1646 to 2993)."""
+    from selfrestore.restore import Restorer
+
+    dim, model = _dim_data_model(tmp_path, rgb_image)
+    data = tmp_path / "dim"
     assert read_checkpoint(model)[1].get("intensity")
     bright = tmp_path / "bright.tif"
     tifffile.imwrite(bright, np.minimum(dim.astype(np.uint32) * 4, 65535).astype(np.uint16))

@@ -101,14 +101,9 @@ def test_a_stack_streamed_plane_by_plane_says_it_lies_far_beyond_the_models_map(
     plane, is said to lie far beyond it, as the same stack restored in memory is (it was not)."""
     import selfrestore.memory_check as memory_check
     from selfrestore.cli import main
-    from test_fit_audit41 import FIT, _noisy  # noqa: E402 (tests/ is on the path)
+    from test_fit_audit41 import _dim_data_model  # noqa: E402 (tests/ is on the path)
 
-    data = tmp_path / "dim"
-    data.mkdir()
-    dim = (_noisy(rgb_image)[:, :, 0] * 4095).astype(np.uint16)
-    tifffile.imwrite(data / "a.tif", dim)
-    model = tmp_path / "m.safetensors"
-    assert main(["fit", str(data), "--method", "n2v", *FIT, "--steps", "2", "-o", str(model)]) == 0
+    dim, model = _dim_data_model(tmp_path, rgb_image)
     bright = np.minimum(np.stack([dim, dim[::-1]]).astype(np.uint32) * 4, 65535).astype(np.uint16)
     tifffile.imwrite(tmp_path / "bright.tif", bright, photometric="minisblack", metadata={"axes": "ZYX"})
     monkeypatch.setattr(memory_check, "physical_memory", lambda: 10 ** 4)  # 10 kB: the stack "does not fit"
