@@ -939,8 +939,7 @@ def run(args: argparse.Namespace) -> int:
             **({"intensity": source.intensity} if getattr(source, "intensity", None) else {}),
             **({"data_options": data_options_of(args, cls)} if cls.data_options else {}),
             **({"maps_dim_data": True} if maps_dim else {}),  # restore maps dim images as fit maps training data
-            **({"maps_method_data": True} if args.maps_method_data and method.batch_kind in ("blurry_noisy", "burst",
-                                                                                              "blurry") else {}),
+            **({"maps_method_data": True} if args.maps_method_data and method.maps_own_data else {}),
             **({"noise_check": noise_check} if noise_check else {}),
             **({"data_fingerprint": fingerprint} if fingerprint else {}),  # --resume compares it
             **({"holdout": args.holdout} if args.holdout else {})}  # as given, even where ignored: resume compares it

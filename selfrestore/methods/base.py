@@ -33,6 +33,9 @@ class Method:
     name: ClassVar[str] = "method"
     batch_kind: ClassVar[str] = "single"
     needs_clean: ClassVar[bool] = False  #: True only for the supervised reference (benchmarks)
+    #: whether :meth:`make_source` maps float counts and dim data to [0, 1] itself (``intensity_map.training_map``
+    #: with ``args.maps_method_data``): ``fit`` records it, so a resumed run keeps the scale it began with
+    maps_own_data: ClassVar[bool] = False
     default_net: ClassVar[str] = "unet"
     #: whether fine-tuning on the test images themselves ("restore --adapt N") is sound for this method
     supports_adaptation: ClassVar[bool] = False

@@ -51,6 +51,7 @@ def total_variation(flow: Tensor) -> Tensor:
 class DeepShiftAndAddMethod(Method):
     name = "dsa"
     batch_kind = "burst"
+    maps_own_data = True  #: (its sources map float counts and dim data: training_map)
     default_net = "dsa"
     min_training_frames = 3  #: frames a training burst needs: at least 2 to fuse and 1 held out as the target
 

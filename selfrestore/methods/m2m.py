@@ -38,6 +38,7 @@ def burst_affines(batch: dict[str, Tensor], raw: bool) -> Tensor:
 class MosaicToMosaic(Method):
     name = "m2m"
     batch_kind = "burst"
+    maps_own_data = True  #: (its sources map float counts and dim data: training_map)
     min_training_frames = 2  #: frames a training burst needs: each frame is the target of the next
     raw_bursts = True  #: trains on and restores RGGB raw frames
     default_net = "demosaic"

@@ -83,6 +83,7 @@ class DeblurL1(Method):
 
     name = "deblur_l1"
     batch_kind = "blurry"
+    maps_own_data = True  #: (its sources map float counts and dim data: training_map)
     needs_clean = True
     default_net = "unet_residual"  #: M_D(B) = B + U(B) (selfrestore.nets.reblur.ResidualUNet)
     supports_adaptation = True  #: through a fresh reblurring module (see :meth:`adapt`)

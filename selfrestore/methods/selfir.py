@@ -41,6 +41,7 @@ class BlurryNoisyMethod(Method):
     the two-input convention, the ``fit`` data options and the data source built from them."""
 
     batch_kind: ClassVar[str] = "blurry_noisy"
+    maps_own_data = True  #: (its sources map float counts and dim data: training_map)
     default_net: ClassVar[str] = "unet"
     #: which inputs the network sees: "both" (2C channels: blurry, noisy), "blurry" or "noisy" (C channels)
     inputs: ClassVar[str] = "both"
