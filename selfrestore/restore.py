@@ -94,11 +94,26 @@ def _d4_inverse(x: Tensor, k: int) -> Tensor:
     return torch.rot90(x, -(k % 4), dims=(-2, -1))
 
 
-def self_ensemble(fn: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
-    """Average of fn over the 8 flips/rotations (each undone before averaging)."""
+def _d4_trim(trim: tuple[int, int, int, int], height: int, width: int, k: int) -> tuple[int, int, int, int]:
+    """The (top, bottom, left, right) trim of ``_d4(x, k)`` for the ``trim`` of an x of ``height`` x ``width``:
+    the same kept pixels, seen through the flip / rotation (found by turning a mask of them)."""
+    top, bottom, left, right = trim
+    kept = torch.zeros(height, width, dtype=torch.bool)
+    kept[top:height - bottom, left:width - right] = True
+    kept = _d4(kept, k)
+    rows, cols = kept.any(dim=1).nonzero()[:, 0], kept.any(dim=0).nonzero()[:, 0]
+    return (int(rows[0]), kept.shape[0] - 1 - int(rows[-1]), int(cols[0]), kept.shape[1] - 1 - int(cols[-1]))
 
-    def ensembled(x: Tensor) -> Tensor:
-        return sum(_d4_inverse(fn(_d4(x, k)), k) for k in range(8)) / 8.0
+
+def self_ensemble(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    """Average of fn over the 8 flips/rotations (each undone before averaging). For a trimming ``fn(x, trim)``
+    (:func:`tiled_apply`'s ``trims``), ``ensembled(x, trim)``: each pass is given the trim turned with its x."""
+
+    def ensembled(x: Tensor, *trim: tuple[int, int, int, int]) -> Tensor:
+        def turned(k: int) -> Tensor:
+            return fn(_d4(x, k), *(_d4_trim(t, *x.shape[-2:], k) for t in trim))
+
+        return sum(_d4_inverse(turned(k), k) for k in range(8)) / 8.0
 
     return ensembled
 
@@ -217,12 +232,9 @@ def restore_array(method: Method | None, net: nn.Module, image: np.ndarray, tile
         if not ensemble:
             return _posterior_in_bands(method, out, obs, params, uncertainty, channel_mean)
         del out, obs
-    if ensemble:
-        fn = fn or _method_fn(method, net, params, uncertainty, channel_mean)
-        return tiled_apply(self_ensemble(in_precision(fn)), image, **tiling)
-    trims = trims and fn is None  # (the x8 ensemble's flips would turn the trim with them: not trimmed)
+    trims = trims and fn is None
     fn = fn or _method_fn(method, net, params, uncertainty, channel_mean, trims)
-    return tiled_apply(in_precision(fn), image, **tiling, trims=trims)
+    return tiled_apply((self_ensemble if ensemble else lambda f: f)(in_precision(fn)), image, **tiling, trims=trims)
 
 
 def _method_fn(method: Method, net: nn.Module, params: Mapping[str, Any], uncertainty: bool,

@@ -260,7 +260,7 @@ def test_automatic_tiles_stay_within_the_single_tile_budget_and_are_even():
 def test_a_known_level_trims_tiles_too_with_the_same_mean_and_uncertainty(monkeypatch):
     """With the level given (laine19-gauss25, or --noise-sigma), each tile's posterior is computed from the net's
     trimmed output and the tile's own pixels (restore_from_output): the same mean and variance as untrimmed
-    (float32 round-off), tiled with full context equal to untiled, and less computed; not with --ensemble."""
+    (float32 round-off), tiled with full context equal to untiled, and less computed."""
     method, net = _range_model()
     image = _flat_and_busy(100, 136)
     computed = []
@@ -277,3 +277,38 @@ def test_a_known_level_trims_tiles_too_with_the_same_mean_and_uncertainty(monkey
     assert all(a.shape == b.shape and np.allclose(a, b, rtol=0, atol=1e-6) for a, b in zip(trimmed, whole))
     assert np.allclose(trimmed[0], trimmed[1], rtol=0, atol=1e-5)  # tiled == untiled
     assert trimmed_pixels < 0.9 * sum(computed)
+
+
+def test_the_ensemble_trims_tiles_too_each_pass_with_its_trim_turned(monkeypatch):
+    """With --ensemble, each of the eight flipped / rotated passes over a tile is given the tile's trim turned with
+    it: the same mean and variance as untrimmed (float32 round-off), for a known and an estimated level, tiles on
+    a side that is not square, and less computed."""
+    method, net = _range_model()
+    image = _flat_and_busy(100, 136)
+    computed = []
+    branch = net.branch.forward
+    monkeypatch.setattr(net.branch, "forward", lambda x: computed.append(x.shape[-2] * x.shape[-1]) or branch(x))
+    kinds = [dict(params={"sigma": 0.1}), dict(params={"sigma": 0.1}, uncertainty=True), {}]
+    trimmed = [restore_array(method, net, image, tile=tile, device="cpu", context="full", ensemble=True, **kind)
+               for kind in kinds for tile in (64, 4096)]
+    trimmed_pixels = sum(computed)
+    computed.clear()
+    monkeypatch.setattr(net, "takes_trim", False)
+    whole = [restore_array(method, net, image, tile=tile, device="cpu", context="full", ensemble=True, **kind)
+             for kind in kinds for tile in (64, 4096)]
+    assert all(a.shape == b.shape and np.allclose(a, b, rtol=0, atol=1e-6) for a, b in zip(trimmed, whole))
+    assert np.allclose(trimmed[0], trimmed[1], rtol=0, atol=1e-5)  # tiled == untiled
+    assert trimmed_pixels < 0.9 * sum(computed)
+
+
+def test_a_trim_turned_with_its_tile_keeps_the_same_pixels():
+    """_d4_trim: the pixels kept of the turned tile are the turned kept pixels, for all eight turns."""
+    from selfrestore.restore import _d4, _d4_trim
+
+    x = torch.arange(7 * 11, dtype=torch.float32).reshape(7, 11)
+    top, bottom, left, right = 1, 2, 3, 4
+    kept = x[top:7 - bottom, left:11 - right]
+    for k in range(8):
+        turned = _d4(x, k)
+        t, b, l, r = _d4_trim((top, bottom, left, right), 7, 11, k)
+        assert torch.equal(turned[t:turned.shape[0] - b, l:turned.shape[1] - r], _d4(kept, k)), k
