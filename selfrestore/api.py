@@ -40,20 +40,30 @@ def command_line(verb: str, positional: Sequence[PathLike], options: dict[str, A
     starting with ``-`` is not taken for an option; a list for an option of one value (``--patch-sizes
     S,S,...``) is joined by commas, and so is an array (numpy or torch) as its values; a flag is given when its
     value is true (a flag's value is a bool or an int: anything else, "no" say, is a UserError; True for an
-    option that takes a value is one too). ``parser``: the command line's
-    (built here when not given), which says how each option is written."""
+    option that takes a value is one too); a key that is no option of the command is a UserError naming the
+    nearest ones (never a prefix taken for an option: ``steps`` is not ``video``'s ``steps_per_frame``). A
+    relative file name starting with ``-`` among an option's several values is written ``./-name``. ``parser``:
+    the command line's (built here when not given), which says how each option is written."""
+    import difflib
+
     import numpy as np
 
     if parser is None:
         from .cli import build_parser
 
-        parser = build_parser()
+        parser = build_parser(verb)
     verbs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
     actions = {flag: a for a in verbs[verb]._actions for flag in a.option_strings} if verb in verbs else {}
     argv = [verb]
     for key, value in options.items():
         flag = "--" + key.replace("_", "-")
         action = actions.get(flag)
+        if actions and action is None:
+            keys = sorted({f[2:].replace("-", "_") for f in actions if f.startswith("--")})
+            near = difflib.get_close_matches(key, keys, n=3, cutoff=0.6) or [k for k in keys if k.startswith(key)]
+            raise UserError(f"{verb}: no option {key}={_short(value)}"
+                            + (f" (did you mean {' or '.join(near)}?)" if near else "")
+                            + f"; the options: selfrestore {verb} --help")
         if isinstance(value, np.ndarray) or (hasattr(value, "tolist") and hasattr(value, "ndim")):
             value = value.tolist()  # an array (numpy, torch) as its values: noise_pg=np.array([a, b]) is two
         if isinstance(value, (bool, np.bool_)) and value and action is not None and action.nargs not in (0, "?"):
@@ -69,12 +79,24 @@ def command_line(verb: str, positional: Sequence[PathLike], options: dict[str, A
         if value is True or (action is not None and action.nargs == 0):
             argv.append(flag)
         elif isinstance(value, (list, tuple)) and (action is None or action.nargs not in (None, "?")):
-            argv += [flag, *map(str, value)]
+            argv += [flag, *map(_not_an_option, value)]
         elif isinstance(value, (list, tuple)):
             argv.append(f"{flag}={','.join(map(str, value))}")
         else:
             argv.append(f"{flag}={value}")
     return argv + (["--", *map(str, positional)] if positional else [])
+
+
+def _not_an_option(value: Any) -> str:
+    """``value`` as one of an option's several values: a relative file name starting with ``-`` (``-n.png``) as
+    ``./-n.png``, which argparse would otherwise take for an option; a negative number stays as it is."""
+    text = os.fspath(value) if isinstance(value, os.PathLike) else str(value)
+    if text.startswith("-") and not isinstance(value, numbers.Number):
+        try:
+            float(text)
+        except ValueError:
+            return os.path.join(".", text)
+    return text
 
 
 def _own_random_state() -> contextlib.AbstractContextManager:
@@ -98,7 +120,7 @@ def run_command(verb: str, *positional: PathLike, **options: Any) -> int:
             what = "file or folder" if key == "output" else "model file or shipped model"
             raise UserError(f"{key}={_short(value)}: give a {what} name (a str or pathlib.Path), not "
                             f"{type(value).__name__}")
-    parser = build_parser()
+    parser = build_parser(verb)
     argv = command_line(verb, positional, options, parser)
     messages = io.StringIO()
     try:
@@ -124,7 +146,7 @@ def _as_list(items: PathLike | Sequence[PathLike] | None) -> list[PathLike]:
     if items is None:
         return []
     if isinstance(items, (str, os.PathLike)):
-        return [items]
+        items = [items]
     if isinstance(items, (bytes, bytearray, Mapping)):  # bytes iterate as numbers, a dict as its keys
         raise UserError(f"{_short(items)}: expected a file or folder (a str or pathlib.Path), or a list of them, not "
                         f"{type(items).__name__}")
@@ -140,21 +162,24 @@ def _as_list(items: PathLike | Sequence[PathLike] | None) -> list[PathLike]:
     if wrong is not None:
         raise UserError(f"{_short(wrong)}: expected a file or folder (a str or pathlib.Path), or a list of them, not "
                         f"{type(wrong).__name__}")
+    if any(isinstance(v, str) and not v.strip() for v in values):  # an unset variable; the CLI reads "" as "."
+        raise UserError("an empty file name: give a file or folder (\".\" for the current folder)")
     return values
 
 
-def fit(data: PathLike | Sequence[PathLike] = (), *, output: PathLike, **options: Any) -> Path:
+def fit(data: PathLike | Sequence[PathLike] = (), *, output: PathLike, **options: Any) -> Path | None:
     """Train a model on corrupted images (``selfrestore fit``); returns the model file's path.
 
     ``data``: image files or folders (none for methods that take theirs from ``pairs=(A, B)`` or
     ``blurry=..., noisy=...``). Options as in ``selfrestore fit --help``, e.g. ``method="laine19",
     noise="gauss25", minutes=10``. ``quiet=True`` hides the progress bar. Beside the model file the run also
     draws its loss curves (``NAME.training.png``) and, with ``holdout``, keeps ``NAME.best.safetensors``.
+    (``help=True`` prints the command's help, trains nothing and returns None.)
     """
     from .commands.fit import model_path
 
     run_command("fit", *_as_list(data), output=output, **options)
-    return model_path(output)
+    return None if options.get("help") else model_path(output)
 
 
 def restore(inputs: PathLike | Sequence[PathLike] = (), *, output: PathLike, model: PathLike | None = None,
@@ -168,7 +193,10 @@ def restore(inputs: PathLike | Sequence[PathLike] = (), *, output: PathLike, mod
 def video(source: PathLike, *, output: PathLike, **options: Any) -> int:
     """Fine-tune a denoiser on one noisy video and restore it (``selfrestore video``): ``method="f2f"`` or
     ``"mf2f"``, ``offline=True`` for several passes first."""
-    return run_command("video", source, output=output, **options)
+    if isinstance(source, (list, tuple)) or len(sources := _as_list(source)) != 1:
+        raise UserError(f"{_short(source)}: give one video (a file, a folder of frames or a frame pattern such as "
+                        "frames/%05d.png)" + (", not a list" if isinstance(source, (list, tuple)) else ""))
+    return run_command("video", *sources, output=output, **options)
 
 
 def burst(frames: PathLike | Sequence[PathLike], *, output: PathLike, **options: Any) -> int:
@@ -204,7 +232,8 @@ def evaluate(clean: PathLike | Sequence[PathLike], *, model: PathLike, noise: st
 
     Returns the report: ``report["mean"]["psnr"]``, ``["ssim"]``, ``["psnr_noisy"]`` (and LPIPS / NIQE with
     ``perceptual=...``), ``report["images"]`` one dict per image, ``report["exit_code"]`` (1: some images
-    were skipped). ``json="report.json"`` also writes it to a file."""
+    were skipped). ``json="report.json"`` also writes it to a file. The scores are printed as well (per image and
+    their mean, on stdout) unless ``quiet=True``."""
     return _report("evaluate", (), {"clean": _as_list(clean), "model": model, "noise": noise, **options})
 
 

@@ -1,6 +1,7 @@
 """Name -> class registries, so adding a network, a method or a noise model is one decorator."""
 from __future__ import annotations
 
+import threading
 from typing import Callable, Generic, TypeVar
 
 from .errors import UserError
@@ -47,19 +48,29 @@ METHODS: Registry = Registry("method")
 
 _PLUGIN_PACKAGES = ("selfrestore.nets", "selfrestore.methods")
 _imported = False
+_importing = threading.RLock()  # two threads loading their first models at once: the second waits for all
+_in_progress = False  # (seen only by the thread holding the lock: a module's import that asks again)
 
 
 def _import_plugins() -> None:
-    """Import every module of the nets/ and methods/ packages so their decorators run."""
-    global _imported
+    """Import every module of the nets/ and methods/ packages so their decorators run (once per process; a
+    thread that comes while another imports them waits, rather than reading half-filled registries)."""
+    global _imported, _in_progress
     if _imported:
         return
-    _imported = True
-    import importlib
-    import pkgutil
+    with _importing:
+        if _imported or _in_progress:  # done meanwhile by another thread, or asked during the imports
+            return
+        _in_progress = True
+        try:
+            import importlib
+            import pkgutil
 
-    for package_name in _PLUGIN_PACKAGES:
-        package = importlib.import_module(package_name)
-        for info in pkgutil.iter_modules(package.__path__):
-            if not info.name.startswith("_"):
-                importlib.import_module(f"{package_name}.{info.name}")
+            for package_name in _PLUGIN_PACKAGES:
+                package = importlib.import_module(package_name)
+                for info in pkgutil.iter_modules(package.__path__):
+                    if not info.name.startswith("_"):
+                        importlib.import_module(f"{package_name}.{info.name}")
+            _imported = True
+        finally:
+            _in_progress = False

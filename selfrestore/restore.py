@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from .corruption.clipping import clipping_of, clipping_of_planes, plane_groups, unclip
+from .shipped_defaults import DEFAULT_MODEL
 from .train import autocast, pick_device
 
 if TYPE_CHECKING:
@@ -436,7 +437,8 @@ def _array_in(image: Any, channels: int | None = None) -> tuple[np.ndarray, Call
         if have in (2, 4):
             values, alpha = values[:, :, :-1], values[:, :, -1:]
         elif have not in (1, 3):
-            hint = (" (it looks like (C, H, W): pass image.transpose(1, 2, 0))"
+            turn = "permute" if isinstance(image, torch.Tensor) else "transpose"
+            hint = (f" (it looks like (C, H, W): pass image.{turn}(1, 2, 0))"
                     if array.ndim == 3 and array.shape[0] in (1, 2, 3, 4) else "")
             raise UserError(f"an image array of shape {array.shape} has {have} channels; this model restores "
                             f"gray or colour images, (H, W), (H, W, 1) or (H, W, 3), with an optional alpha "
@@ -495,11 +497,12 @@ class Restorer:
     Options as those of ``selfrestore restore`` (same defaults), checked here: a mistake is a UserError.
     """
 
-    def __init__(self, model: str | os.PathLike, device: str | torch.device = "auto", tile: int = DEFAULT_TILE,
+    def __init__(self, model: str | os.PathLike = DEFAULT_MODEL, device: str | torch.device = "auto", tile: int = DEFAULT_TILE,
                  ensemble: bool = False, precision: str = "fp32", noise_params: dict[str, float] | None = None,
                  sensor_noise: tuple[float, float] | None = None, clipping: str = "auto",
                  tile_context: str = "auto", subsample: int = 1) -> None:
-        """``tile``: 0 (automatic) or a side of at least 64 pixels, as ``--tile``; ``tile_context``: "auto"
+        """``model``: a model file or a shipped model's name (``selfrestore models``); by default, as ``restore``'s,
+        :data:`DEFAULT_MODEL`. ``tile``: 0 (automatic) or a side of at least 64 pixels, as ``--tile``; ``tile_context``: "auto"
         or "full" (tiled == untiled), as ``--tile-context``; ``precision``: "fp32" or
         "bf16". ``noise_params``: the noise level of the images to restore when it differs from the model's
         nominal one (``sigma`` / ``lam`` / ``alpha`` in [0, 1] image units), for Bayesian models that
@@ -575,8 +578,11 @@ class Restorer:
                 raise UserError(f"{model}: method {self.method.describe()} does not take the noise parameter(s) "
                                 f"{', '.join(unused)}" + (f" (it takes: {', '.join(accepts)})" if accepts else
                                                          " (it has no noise model to set)"))
-            for key, value in self.noise_params.items():
+            for key, value in list(self.noise_params.items()):
                 low, high, meaning = NOISE_PARAM_RANGES.get(key, (-math.inf, math.inf, "a number"))
+                if getattr(value, "ndim", None) == 0 and getattr(value, "dtype", None) is not None \
+                        and str(value.dtype) != "bool":  # a 0-d numpy array or torch tensor: its number
+                    value = self.noise_params[key] = value.item()
                 if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low < value < high:
                     raise UserError(f"noise parameter {key}={value!r}: expected {meaning}, "
                                     + ("above 0" if high == math.inf else f"in ({low:g}, {high:g})"))
@@ -1149,14 +1155,14 @@ class Restorer:
         stack plane by plane, into a TIFF or FITS of the same layout). Checked before the work, as by
         ``selfrestore restore``: a ``target`` that is ``source`` itself, a folder or no image format, and float
         values that ``target``'s format would clip, are a UserError. An existing ``target`` is replaced."""
-        from .errors import UserError
+        from .errors import UserError, short_repr
         from .atomic_files import refuse_folder
         from .file_lists import same_entry
         from .io import IMAGE_SUFFIXES, read_frames, refuse_clipping, stack_target_problem, write_frames
 
         for name, value in (("source", source), ("target", target)):
-            if not isinstance(value, (str, os.PathLike)):
-                raise UserError(f"{name} {value!r}: give a file name (a str or pathlib.Path), not "
+            if not isinstance(value, (str, os.PathLike)):  # (an array: its repr would be many lines)
+                raise UserError(f"{name} {short_repr(value)}: give a file name (a str or pathlib.Path), not "
                                 f"{type(value).__name__}")
         source, target = Path(source), refuse_folder(target)
         if same_entry(target, source):  # any spelling of it (a hard link is another entry: written atomically)

@@ -340,14 +340,14 @@ def test_python_api_runs_the_commands_with_their_defaults_and_errors(tmp_path, r
     assert read_image(tmp_path / "out.png")[0].shape == rgb_image.shape
     with pytest.raises(UserError, match="--patch-size must be a multiple"):  # the command's own check
         api.fit(tmp_path / "clean", output=tmp_path / "m2", method="nb2nb", patch_size=33, quiet=True)
-    with pytest.raises(UserError, match="unrecognized arguments: --no-such-option"):  # argparse, as one line
+    with pytest.raises(UserError, match="no option no_such_option=3; the options: selfrestore restore --help"):
         api.restore(tmp_path / "clean", model=model, output=tmp_path / "o", no_such_option=3)
     assert api.command_line("fit", ["d"], {"pairs": ("a", "b"), "quiet": True, "init": None, "lr": 1e-3}) == [
         "fit", "--pairs", "a", "b", "--quiet", "--lr=0.001", "--", "d"]
 
 
 def test_restore_without_a_model_uses_the_shipped_default_and_says_so(tmp_path, rgb_image, capsys):
-    from selfrestore.commands.restore import DEFAULT_MODEL
+    from selfrestore.shipped_defaults import DEFAULT_MODEL
 
     noisy = np.clip(rgb_image[:48, :64] + np.random.default_rng(0).normal(0, 20 / 255, (48, 64, 3)), 0, 1)
     write_image(tmp_path / "n.png", noisy)

@@ -27,8 +27,11 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 
 def add_parser(sub: argparse._SubParsersAction, name: str, help: str, description: str,
                epilog: str = "") -> argparse.ArgumentParser:
-    """Add a command's parser to the CLI's subparsers, with the shared help formatting (defaults shown)."""
-    return sub.add_parser(name, help=help, description=description, epilog=epilog, formatter_class=HelpFormatter)
+    """Add a command's parser to the CLI's subparsers, with the shared help formatting (defaults shown). Options
+    are taken only as written in full: argparse's prefix matching read ``video --steps 5`` as ``--steps-per-frame``
+    and ``--noise-s 12`` as ``--noise-sigma``, where a misspelt option should be an error."""
+    return sub.add_parser(name, help=help, description=description, epilog=epilog, formatter_class=HelpFormatter,
+                          allow_abbrev=False)
 
 
 def warn(message: str) -> None:

@@ -47,6 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="LPIPS + NIQE: when their weight files are installed (auto), always (error if missing), "
                         "never. NIQE needs at least two 96 x 96 blocks: '-' for a smaller image")
     p.add_argument("--json", nargs="?", const="-", metavar="FILE", help="write results as JSON (to FILE or stdout)")
+    p.add_argument("--quiet", action="store_true",
+                   help="print no score lines (per image and mean; warnings still go to stderr, and --json still "
+                        "writes its report): for scripts, and api.evaluate(..., quiet=True)")
     add_runtime_options(p)
     p.set_defaults(func=run)
 
@@ -243,7 +246,7 @@ def run(args: argparse.Namespace) -> int:
         warn(problem)
     if args.limit:
         paths = paths[: args.limit]
-    log = (lambda s: print(s, file=sys.stderr)) if args.json == "-" else print
+    log = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr)) if args.json == "-" else print
     extra_metrics = perceptual_metrics(args.perceptual)
     rows = evaluate_model(restorer, paths, noise, args.seed, log=log, extra_metrics=extra_metrics)
     if not rows:

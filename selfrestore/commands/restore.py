@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from ..atomic_files import check_writable_place, remove_stale_temporaries
 from ..errors import ImageReadError, ImageRefused, UserError
+from ..shipped_defaults import DEFAULT_MODEL
 from ._common import (add_parser, add_runtime_options, command_device, count, same_entry_finder, say_if_depth_lost,
                       say_if_unfinished, warn)
 
@@ -42,7 +43,6 @@ examples:
 """
 
 
-DEFAULT_MODEL = "laine19-gauss5_50"
 
 SUMMARY = "restore images with a model"  # its line in `selfrestore --help`
 
