@@ -497,13 +497,13 @@ class Restorer:
     Options as those of ``selfrestore restore`` (same defaults), checked here: a mistake is a UserError.
     """
 
-    def __init__(self, model: str | os.PathLike = DEFAULT_MODEL, device: str | torch.device = "auto", tile: int = DEFAULT_TILE,
-                 ensemble: bool = False, precision: str = "fp32", noise_params: dict[str, float] | None = None,
-                 sensor_noise: tuple[float, float] | None = None, clipping: str = "auto",
+    def __init__(self, model: str | os.PathLike = DEFAULT_MODEL, device: str | torch.device = "auto",
+                 tile: int = DEFAULT_TILE, ensemble: bool = False, precision: str = "fp32",
+                 noise_params: dict[str, float] | None = None, sensor_noise: tuple[float, float] | None = None, clipping: str = "auto",
                  tile_context: str = "auto", subsample: int = 1) -> None:
         """``model``: a model file or a shipped model's name (``selfrestore models``); by default, as ``restore``'s,
-        :data:`DEFAULT_MODEL`. ``tile``: 0 (automatic) or a side of at least 64 pixels, as ``--tile``; ``tile_context``: "auto"
-        or "full" (tiled == untiled), as ``--tile-context``; ``precision``: "fp32" or
+        :data:`DEFAULT_MODEL`. ``tile``: 0 (automatic) or a side of at least 64 pixels, as ``--tile``;
+        ``tile_context``: "auto" or "full" (tiled == untiled), as ``--tile-context``; ``precision``: "fp32" or
         "bf16". ``noise_params``: the noise level of the images to restore when it differs from the model's
         nominal one (``sigma`` / ``lam`` / ``alpha`` in [0, 1] image units), for Bayesian models that
         take it (Laine19 with a known level). ``sensor_noise``: (a, b) of Poisson-Gaussian noise
