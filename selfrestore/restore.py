@@ -499,8 +499,8 @@ class Restorer:
 
     def __init__(self, model: str | os.PathLike = DEFAULT_MODEL, device: str | torch.device = "auto",
                  tile: int = DEFAULT_TILE, ensemble: bool = False, precision: str = "fp32",
-                 noise_params: dict[str, float] | None = None, sensor_noise: tuple[float, float] | None = None, clipping: str = "auto",
-                 tile_context: str = "auto", subsample: int = 1) -> None:
+                 noise_params: dict[str, float] | None = None, sensor_noise: tuple[float, float] | None = None,
+                 clipping: str = "auto", tile_context: str = "auto", subsample: int = 1) -> None:
         """``model``: a model file or a shipped model's name (``selfrestore models``); by default, as ``restore``'s,
         :data:`DEFAULT_MODEL`. ``tile``: 0 (automatic) or a side of at least 64 pixels, as ``--tile``;
         ``tile_context``: "auto" or "full" (tiled == untiled), as ``--tile-context``; ``precision``: "fp32" or
