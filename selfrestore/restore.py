@@ -399,7 +399,7 @@ def _gray_noise_sigma(gray: np.ndarray) -> float:
         return haar
 
 
-def _central_noise_sigma(image: np.ndarray, alpha: np.ndarray | None = None) -> float:
+def central_noise_sigma(image: np.ndarray, alpha: np.ndarray | None = None) -> float:
     """The noise std of an (H, W[, C]) image on the [0, 1] scale, measured on the image alone
     (:func:`selfrestore.noise_check.noise_sigma`) on the opaque, unclipped 2x2 blocks of a central crop of at
     most 2048 px a side; NaN where too little can be measured."""
@@ -659,7 +659,7 @@ class Restorer:
         if not isinstance(noise, Gaussian) or noise.low != noise.high or noise.low == 0 or self.noise_params \
                 or self.sensor_noise is not None:
             return None
-        measured, trained = _central_noise_sigma(image, alpha), noise.low
+        measured, trained = central_noise_sigma(image, alpha), noise.low
         if not np.isfinite(measured) or trained / 2 <= measured <= 2 * trained:
             return None
         if measured > trained and self.takes_gray_as_colour(image):  # its colour view has the model's level
@@ -690,7 +690,7 @@ class Restorer:
                 or self.sensor_noise is not None:
             return None
         values = image if seen else _seen(*_array_in(image, self.channels))
-        measured = _central_noise_sigma(self.to_model_scale(values, _checked_mapping(mapping)), alpha)
+        measured = central_noise_sigma(self.to_model_scale(values, _checked_mapping(mapping)), alpha)
         if not np.isfinite(measured) or measured >= noise.low / 2:
             return None
         return float(measured), float(noise.low)
@@ -794,7 +794,7 @@ class Restorer:
             return mapping
         scaled = self.to_model_scale(image, mapping)  # blank pixels NaN: left out of both measures
         bulk = sampled_percentiles(scaled, [BULK_PERCENTILE])[0]
-        return noise_aware(mapping, _central_noise_sigma(scaled), (float(noise.low), float(noise.high)), bulk)
+        return noise_aware(mapping, central_noise_sigma(scaled), (float(noise.low), float(noise.high)), bulk)
 
     def _dim_map_fits(self, image: np.ndarray, mapping: dict[str, float] | None) -> bool:
         """False when ``mapping`` is a dim map (``scale`` < 1, data on the [0, 1] scale) that would take the
@@ -810,7 +810,7 @@ class Restorer:
         low, high = max(noise.low, 1e-6), max(noise.high, 1e-6)
         sigma = self.noise_params.get("sigma")
         if sigma is None:
-            sigma = _central_noise_sigma(image)
+            sigma = central_noise_sigma(image)
         if not np.isfinite(sigma) or sigma <= 0:
             return True
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from ..atomic_files import check_writable_place, remove_stale_temporaries
 from ..errors import ImageReadError, ImageRefused, UserError
-from ..shipped_defaults import DEFAULT_MODEL
+from ..shipped_defaults import DEFAULT_MODEL, JPEG_MODEL
 from ._common import (add_parser, add_runtime_options, command_device, count, same_entry_finder, say_if_depth_lost,
                       say_if_unfinished, warn)
 
@@ -446,6 +446,10 @@ def run(args: argparse.Namespace) -> int:
         warn(f"{failures} input(s) failed; {restored} restored")
     return 1 if failures else 0
 
+
+#: with no --model, a chroma-subsampled JPEG whose noise measures at least this std (0-255 scale, on the image
+#: alone: restore.central_noise_sigma) is restored with JPEG_MODEL (benchmarks/results/jpeg_default_model.md)
+JPEG_UNET_LEVEL = 8.0
 
 NO_ORIENTATION_SUFFIXES = (".bmp", ".ppm", ".pgm")  #: formats with no EXIF block: an orientation is lost
 
