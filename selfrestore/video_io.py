@@ -19,7 +19,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -423,6 +423,27 @@ def samples_per_frame(frames: int) -> int:
     return max(500, 2_000_000 // max(frames, 1))
 
 
+DIM_CHECK_FRAMES = 16  #: frames (evenly spread) read to tell whether 16-bit frames are dim data
+
+
+def _spread(count: int) -> list[int]:
+    """Up to DIM_CHECK_FRAMES frame indices spread evenly over ``count`` frames."""
+    return sorted({round(i * (count - 1) / max(1, DIM_CHECK_FRAMES - 1)) for i in range(min(count, DIM_CHECK_FRAMES))})
+
+
+def refuse_dim_frames(source: str | os.PathLike, frames: Iterable[np.ndarray]) -> None:
+    """A UserError for 16-bit frames that use only a sliver of their range (12-bit counts kept in 16-bit files,
+    a dim sensor's): ``restore`` maps such images to the range its networks work on
+    (:func:`~selfrestore.intensity_map.intensity_mapping` with ``dim``), ``video`` does not yet, and its networks
+    would return them far off (a 12-bit time-lapse came back at 5x its mean)."""
+    if intensity_mapping(frames, dim=True) is None:
+        return
+    raise UserError(f"{source}: its 16-bit frames use only a small part of the 16-bit range (12- or 14-bit counts?), "
+                    "which selfrestore video does not map to its networks' range yet (restore does): save the frames "
+                    "as float32 TIFF (their counts as float: video maps those), or scale them to the full 16-bit range "
+                    "first; or restore the frames one by one with selfrestore restore")
+
+
 class VideoReader:
     """Iterate over the frames of a folder, a printf pattern or a video file (float32 (H, W, C))."""
 
@@ -453,6 +474,8 @@ class VideoReader:
         # the deepest frame's depth for every frame: 8-bit frames (read as v / 255) are written 16-bit as v * 257
         deepest = max([image_info.dtype, *depths], key=DEPTHS.index)
         mapping = self._intensity() if deepest == "float32" else None
+        if deepest == "uint16":
+            refuse_dim_frames(source, (read_image(self._paths[i])[0] for i in _spread(len(self._paths))))
         dtype = "float32" if mapping else deepest  # counts cannot go back into 8 / 16 bits
         if mapping and len(depths) > 1:  # 8/16-bit frames (read in [0, 1]) through the counts' map: near black
             whole = ", ".join(f"{n} {depth}" for depth, n in depths.items())
@@ -503,6 +526,8 @@ class VideoReader:
             raise UserError(f"{path}: " + ("one image, not a time series" if not image_info.stack_shape else
                                            f"a stack with axes {image_info.stack_axes}: a video needs one "
                                            f"leading (time) axis"))
+        if image_info.dtype == "uint16":
+            refuse_dim_frames(path, (frames[i] for i in _spread(len(frames))))
         mapping = intensity_mapping(frames, per_image=samples_per_frame(len(frames)))  # as the same frames in a folder
         if mapping:
             frames = [apply_mapping(f, mapping) for f in frames]

@@ -54,7 +54,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None,
                    help=f"model file from `selfrestore fit`, or the name of a shipped model (`selfrestore models`); "
                         f"default: {DEFAULT_MODEL}, for Gaussian noise of std 5-50 (0-255 scale) whose level is "
-                        f"estimated per image: a start, but a model fitted on your own data does better")
+                        f"estimated per image (and {JPEG_MODEL} for a noisy chroma-subsampled JPEG, as phones and "
+                        f"cameras write: its noise is spread over neighbouring pixels; with --uncertainty, "
+                        f"--noise-*, --adapt or --subsample: {DEFAULT_MODEL} for all): a start, but a model fitted "
+                        f"on your own data does better")
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="folder for the restored images (names and sub-folders kept; a folder INPUT keeps its "
                         "own name too: photos/ -o out/ writes out/photos/...), or, for one input, an "
@@ -245,13 +248,17 @@ def run(args: argparse.Namespace) -> int:
     from ..io import (chroma_subsampled_jpeg, clipped_share, read_frames, stack_target_problem,
                       stored_type_clipped_share, stored_type_clipping_said, type_range, write_frames)
     from ..memory_check import check_fits_in_memory
-    from ..restore import Restorer
+    from ..restore import Restorer, central_noise_sigma
     from ..size_check import recorded_warning
 
     if args.blurry or args.noisy:
         return run_pairs(args)
     if not args.inputs:
         raise UserError("no inputs: give image files or folders (or --blurry B --noisy N for a selfir model)")
+    # no model named: noisy chroma-subsampled JPEGs get JPEG_MODEL (jpeg_model_for), where no option asks for
+    # what only the default model does (a posterior, a noise level, adaptation to all inputs, sub-images)
+    jpeg_rule = args.model is None and not (args.uncertainty or args.noise_pg or noise_params(args) or args.adapt
+                                           or args.subsample != 1)
     if args.model is None:
         args.model = DEFAULT_MODEL
         found = any(Path(given).exists() for given in args.inputs)  # else the missing inputs are said alone
@@ -271,6 +278,21 @@ def run(args: argparse.Namespace) -> int:
                         tile_context=args.tile_context, subsample=args.subsample)
     restorer.warn_level_mismatch = False  # said per run below, in the command's words (noise_mismatch)
     restorer.warn_model_problems = False  # said below in the command's words
+    jpeg_restorer: list[Restorer] = []  # JPEG_MODEL, made when the first JPEG needs it
+
+    def jpeg_model_for(path: Path, frames: list, info: ImageInfo) -> Restorer | None:
+        """JPEG_MODEL's restorer for a chroma-subsampled JPEG whose noise measures at least JPEG_UNET_LEVEL
+        under the rule (jpeg_rule), else None (weak noise: the default leaves the photo about as it is)."""
+        if not (jpeg_rule and len(frames) == 1 and chroma_subsampled_jpeg(path)):
+            return None
+        if 255 * central_noise_sigma(frames[0], info.alpha) < JPEG_UNET_LEVEL:
+            return None
+        if not jpeg_restorer:
+            made = Restorer(JPEG_MODEL, device=command_device(args.device), tile=args.tile, ensemble=args.ensemble,
+                            precision=args.precision, clipping=args.clipping, tile_context=args.tile_context)
+            made.warn_level_mismatch = made.warn_model_problems = False
+            jpeg_restorer.append(made)
+        return jpeg_restorer[0]
     size_problem = recorded_warning(restorer.header)
     if size_problem:
         warn(f"{args.model}: {size_problem}")
@@ -337,7 +359,7 @@ def run(args: argparse.Namespace) -> int:
             adapt_model(restorer, readable, args.adapt, quiet=args.quiet, maps=maps)
     from tqdm import tqdm
 
-    restored, mismatched, subsampled_said = 0, 0, False
+    restored, mismatched, subsampled_said, by_jpeg_model = 0, 0, False, 0
     for path, target in tqdm(todo, desc="restore", unit="img", disable=len(todo) < 2 or args.quiet):
         try:  # one file at a time: a folder of any size fits in memory (a huge stack is refused, not killed)
             if not (args.adapt and preloaded[path]):
@@ -373,42 +395,51 @@ def run(args: argparse.Namespace) -> int:
             failures += 1
             continue
         middle = len(frames) // 2
-        maps = restorer.stack_mappings(frames, info.stack_shape, info.stack_axes, info.frame_blanks)
-        if info.dtype != "float32" and not maps[middle] and \
-                (mismatch := noise_mismatch(restorer, frames[middle], info.alpha, path)):  # mapped: unknown units
+        model = restorer
+        subsampled = chroma_subsampled_jpeg(path)
+        if by_jpeg := jpeg_model_for(path, frames, info):
+            model, by_jpeg_model = by_jpeg, by_jpeg_model + 1
+            if by_jpeg_model == 1:  # once, as the warnings below
+                warn(f"{path}: a JPEG with chroma subsampling (4:2:0 or 4:2:2) and noise: restored with the shipped "
+                     f"{JPEG_MODEL}, not {DEFAULT_MODEL}, whose blind spot assumes noise independent from pixel to "
+                     f"pixel (benchmarks/results/jpeg_default_model.md); --model {DEFAULT_MODEL} to use it anyway")
+        maps = model.stack_mappings(frames, info.stack_shape, info.stack_axes, info.frame_blanks)
+        if info.dtype != "float32" and not maps[middle] and not subsampled and \
+                (mismatch := noise_mismatch(model, frames[middle], info.alpha, path)):  # mapped: unknown units
             mismatched += 1
             if mismatched == 1:  # once: a folder of such images would repeat it for each
                 warn(mismatch)
-        elif maps[middle] and (beyond := restorer.beyond_recorded_map(frames[middle], maps[middle])):
+        elif maps[middle] and (beyond := model.beyond_recorded_map(frames[middle], maps[middle])):
             mismatched += 1
             if mismatched == 1:
                 warn(f"{path}: {beyond}")
-        elif maps[middle] and (weak := restorer.weak_mapped_noise(  # measured without the blank pixels
+        elif maps[middle] and (weak := model.weak_mapped_noise(  # measured without the blank pixels
                 frames[middle] if info.frame_blanks is None else
                 np.where(info.frame_blanks[middle], np.float32(np.nan), frames[middle]), maps[middle], info.alpha)):
             mismatched += 1
             if mismatched == 1:
                 warn(f"{path}: {weak}")
-        if getattr(restorer.net, "blind_spot", False) and not subsampled_said and chroma_subsampled_jpeg(path):
+        if getattr(model.net, "blind_spot", False) and not subsampled_said and subsampled and not jpeg_rule:
+            # (under the rule, its noise was weak: the default model then leaves the photo about as it is)
             subsampled_said = True  # once, as above
             warn(f"{path}: a JPEG with chroma subsampling (4:2:0 or 4:2:2, as most cameras write): its noise is "
-                 f"spread over neighbouring pixels, and a blind-spot model ({restorer.method.name}) restores such "
+                 f"spread over neighbouring pixels, and a blind-spot model ({model.method.name}) restores such "
                  "images poorly (it assumes independent noise per pixel); prefer --model unet-gauss25, or the raw / "
                  "uncompressed files if you have them")
         start = time.time()
         outputs, deviations = [], []
-        decisions = restorer.stack_clipping(frames, info.stack_shape, info.stack_axes, info.frame_blanks, maps)
+        decisions = model.stack_clipping(frames, info.stack_shape, info.stack_axes, info.frame_blanks, maps)
         try:  # an image the model cannot restore (a 1 x 1 image for a blind-spot model): reported, the rest go on
             for image, decision, mapping in tqdm(zip(frames, decisions, maps), total=len(frames), desc="planes",
                                                  unit="plane", leave=False, disable=len(frames) < 2 or args.quiet):
                 alone = not args.quiet and len(frames) == 1
                 if args.uncertainty:
-                    mean, std = restorer.restore_with_uncertainty(image, progress=alone, clipping_decision=decision,
+                    mean, std = model.restore_with_uncertainty(image, progress=alone, clipping_decision=decision,
                                                                   mapping=mapping)
                     outputs.append(mean)
                     deviations.append(std)
                 else:
-                    outputs.append(restorer.restore(image, progress=alone, clipping_decision=decision,
+                    outputs.append(model.restore(image, progress=alone, clipping_decision=decision,
                                                     mapping=mapping))
         except ImageRefused as exc:
             warn(f"{path}: {exc}")
@@ -437,11 +468,13 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             speed = megapixels / max(time.time() - start, 1e-9)
             written = [out for out in outputs_of[path] if out not in kept]  # (a kept half is not written again)
-            tqdm.write(f"{path} -> {', '.join(map(str, written))}  ({speed:.2f} MP/s{clipping_said(restorer)})")
+            tqdm.write(f"{path} -> {', '.join(map(str, written))}  ({speed:.2f} MP/s{clipping_said(model)})")
     if skipped and not args.quiet:
         print(f"skipped {skipped} input(s) whose output exists (--skip-existing)")
     if mismatched > 1:
         warn(f"{mismatched} inputs have noise far from the level the model was trained for (see above)")
+    if by_jpeg_model > 1:
+        warn(f"{by_jpeg_model} noisy chroma-subsampled JPEGs were restored with {JPEG_MODEL} (see above)")
     if failures:
         warn(f"{failures} input(s) failed; {restored} restored")
     return 1 if failures else 0
