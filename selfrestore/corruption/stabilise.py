@@ -11,7 +11,10 @@ use the closed-form approximation of the exact unbiased inverse of Makitalo & Fo
 
     I(D) = D^2 / 4 + sqrt(3/2) / (4 D) - 11 / (8 D^2) + 5 sqrt(3/2) / (8 D^3) - 1/8 - (b / a)^2
 
-in units of a (x = a * I(D), clamped at 0). A standard deviation s_D of the estimate D goes back by the delta
+in units of a (x = a * I(D)). Below f(0), the transform of a zero signal (where the closed form's 1 / D terms
+stop describing it), I continues along its tangent at f(0), down to the transform's domain (y / a + 3/8 +
+(b / a)^2 >= 0): an estimate of a dark or bias-subtracted sky below zero stays below zero, as the data's mean
+does, where a clamp at 0 raised it. A standard deviation s_D of the estimate D goes back by the delta
 method, s_x = a |I'(D)| s_D (:func:`inverse_anscombe_std`).
 """
 from __future__ import annotations
@@ -35,13 +38,24 @@ def anscombe(y: Tensor, a: float, b: float) -> Tensor:
     return 2 * torch.sqrt((y / a + 0.375 + (b / a) ** 2).clamp_min(0))
 
 
+def _closed_form(d: Tensor, b_over_a: float) -> Tensor:
+    return d**2 / 4 + _ROOT_3_2 / (4 * d) - 11 / (8 * d**2) + 5 * _ROOT_3_2 / (8 * d**3) - 0.125 - b_over_a**2
+
+
+def _slope(d: Tensor) -> Tensor:
+    return d / 2 - _ROOT_3_2 / (4 * d**2) + 11 / (4 * d**3) - 15 * _ROOT_3_2 / (8 * d**4)
+
+
 def inverse_anscombe(d: Tensor, a: float, b: float) -> Tensor:
     """Closed-form approximately unbiased inverse of :func:`anscombe` (Makitalo & Foi 2013): ``d`` is a
-    denoised, i.e. E[f(y) | x], estimate; returns x >= 0 on the scale of y."""
+    denoised, i.e. E[f(y) | x], estimate; returns x on the scale of y: below f(0) along the tangent there,
+    down to the lowest y the transform takes, -(3 a / 8 + b^2 / a)."""
     _check(a, b)
-    d = d.clamp_min(1e-3)
-    x = (d**2 / 4 + _ROOT_3_2 / (4 * d) - 11 / (8 * d**2) + 5 * _ROOT_3_2 / (8 * d**3) - 0.125 - (b / a) ** 2)
-    return a * x.clamp_min(0)
+    zero = torch.full_like(d, 2 * math.sqrt(0.375 + (b / a) ** 2))  # f(0)
+    above = _closed_form(torch.maximum(d, zero), b / a)
+    below = _closed_form(zero, b / a) + _slope(zero) * (d - zero)
+    x = torch.where(d >= zero, above, below)
+    return a * x.clamp_min(-(0.375 + (b / a) ** 2))
 
 
 def inverse_anscombe_std(d: Tensor, std_d: Tensor, a: float, b: float) -> Tensor:
@@ -52,8 +66,7 @@ def inverse_anscombe_std(d: Tensor, std_d: Tensor, a: float, b: float) -> Tensor
     where the closed form's slope would blow up."""
     _check(a, b)
     d = d.clamp_min(2 * math.sqrt(0.375 + (b / a) ** 2))
-    slope = d / 2 - _ROOT_3_2 / (4 * d**2) + 11 / (4 * d**3) - 15 * _ROOT_3_2 / (8 * d**4)
-    return a * slope.abs() * std_d
+    return a * _slope(d).abs() * std_d
 
 
 def anscombe_range(a: float, b: float, low: float = 0.0, high: float = 1.0) -> tuple[float, float]:
