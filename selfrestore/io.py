@@ -6,8 +6,11 @@ depth, re-attaching the alpha channel that was set aside on reading and the embe
 EXIF block (so a phone photo keeps its colour space and its orientation tag: the pixels are restored as
 stored, and the output displays as the input did). EXIF goes to JPEG, PNG and WebP outputs (its orientation
 to TIFF as the Orientation tag, and a TIFF's tag back); the ICC profile to those and to TIFF; the resolution
-(dpi) to PNG, JPEG and TIFF. Every write is atomic (:mod:`selfrestore.atomic_files`): a temporary file in the
-target folder, then a rename, so a crash never leaves a half-written image or checkpoint behind.
+(dpi) to PNG, JPEG and TIFF; XMP to every one of these (a TIFF's tag 700, a PNG's iTXt chunk); a photo's
+descriptive text (PHOTO_TAGS: camera make, model, date, artist, copyright ..., a TIFF's or its EXIF block's) to
+TIFF; a JPEG's comment, IPTC (APP13) and progressive coding to JPEG; a PNG's gAMA / cHRM / sRGB to PNG.
+Every write is atomic (:mod:`selfrestore.atomic_files`): a temporary file in the target folder, then a
+rename, so a crash never leaves a half-written image or checkpoint behind.
 """
 from __future__ import annotations
 
@@ -73,8 +76,14 @@ class ImageInfo:
     tiff_compression: tuple | None = None  #: a compressed TIFF's (codec, predictor), kept: see _tiff_compression
     stack_alpha_dropped: bool = False  #: a stack whose planes had an alpha channel, which is not carried to outputs
     jpeg_subsampling: int | None = None  #: a JPEG's chroma subsampling (PIL: 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0), kept
-    xmp: bytes | None = None           #: a JPEG's / WebP's XMP packet (ratings, edits, captions), written back
+    xmp: bytes | None = None           #: XMP packet (ratings, edits, captions; a TIFF's tag 700), written back
     png_text: tuple = ()               #: a PNG's text chunks ((key, value), ...: author, XMP, software ...)
+    #: a TIFF's descriptive tags ((code, bytes), ...: see PHOTO_TAGS), to TIFF outputs (with an EXIF block's)
+    photo_tags: tuple = ()
+    jpeg_comment: bytes | None = None  #: a JPEG's comment (COM segment), written back to JPEG outputs
+    jpeg_app13: tuple = ()             #: a JPEG's APP13 segments (IPTC caption, keywords, credit), to JPEG outputs
+    jpeg_progressive: bool = False     #: a progressive JPEG: JPEG outputs are progressive too
+    png_colour: tuple = ()             #: a PNG's gAMA / cHRM / sRGB chunks ((type, data), ...), to PNG outputs
 
     @property
     def infinite(self) -> int:
@@ -463,15 +472,31 @@ def _webp_is_lossless(path: Path) -> bool:
 
 #: TIFF tags that describe where and what the pixels are (GeoTIFF model, GDAL metadata and no-data value)
 CARRIED_TIFF_TAGS = (33550, 33922, 34264, 34735, 34736, 34737, 42112, 42113)
+#: a photo's descriptive text, as TIFF tags and as the same fields of an EXIF block's first IFD: ImageDescription,
+#: Make, Model, Software, DateTime, Artist, Copyright; carried to TIFF outputs (see tiff_write_options)
+PHOTO_TAGS = (270, 271, 272, 305, 306, 315, 33432)
+#: tifffile's page flags that say nothing of the ImageDescription: any other one (shaped, imagej, ome, a
+#: microscope's ...) means the description holds that format's metadata, which is not carried as a photo's text
+PLAIN_PAGE_FLAGS = frozenset({"multipage", "volumetric", "subifd", "frame", "virtual", "geotiff", "gdal", "dng",
+                              "tiffep"})
 
 
 def tiff_metadata(page) -> dict:
-    """The ICC profile, resolution and georeferencing tags of a TIFF page, to write back."""
+    """The ICC profile, resolution, georeferencing, descriptive (PHOTO_TAGS) and XMP tags of a TIFF page, to
+    write back."""
     tags = page.tags
     meta: dict = {}
     icc = tags.get(34675)  # InterColorProfile
     if icc is not None and icc.value:
         meta["icc_profile"] = bytes(icc.value)
+    photo = tuple((code, tags[code].value.encode("utf-8")) for code in PHOTO_TAGS
+                  if code in tags and isinstance(tags[code].value, str) and tags[code].value.strip()
+                  and (code != 270 or set(page.flags) <= PLAIN_PAGE_FLAGS))
+    if photo:
+        meta["photo_tags"] = photo
+    xmp = tags.get(700)  # XMP packet (BYTE or UNDEFINED)
+    if xmp is not None and isinstance(xmp.value, (bytes, tuple)) and xmp.value:
+        meta["xmp"] = bytes(xmp.value)
     carried = tuple((t.code, int(t.dtype), t.count, t.value) for t in (tags.get(code) for code in CARRIED_TIFF_TAGS)
                     if t is not None)
     if carried:
@@ -505,6 +530,23 @@ def exif_orientation(exif: bytes | None) -> int | None:
     except Exception:  # a damaged EXIF block: no orientation to carry
         return None
     return value if value in range(2, 9) else None
+
+
+def exif_photo_tags(exif: bytes | None) -> dict:
+    """The descriptive fields (:data:`PHOTO_TAGS`) of an EXIF block's first IFD, as {code: bytes as stored}."""
+    if not exif:
+        return {}
+    from PIL import Image
+
+    try:
+        found = Image.Exif()
+        found.load(exif)
+        values = {code: found.get(code) for code in PHOTO_TAGS}
+    except Exception:  # a damaged EXIF block: nothing to carry
+        return {}
+    stored = {code: value.encode("latin-1", "replace") if isinstance(value, str) else value  # (PIL reads latin-1)
+              for code, value in values.items() if isinstance(value, (str, bytes))}
+    return {code: value for code, value in stored.items() if value.strip(b" \0")}
 
 
 #: ImageJ metadata that tifffile derives from the written array (the rest is carried over)
@@ -549,19 +591,31 @@ def ome_pixel_metadata(xml: str) -> dict:
 
 
 def tiff_write_options(info: "ImageInfo | None", pixels: np.ndarray | None = None, axes: str = "") -> dict:
-    """tifffile.imwrite keywords that carry ``info``'s ICC profile, resolution and georeferencing tags; given
-    the ``pixels`` to write and their ``axes``, also the axes description: as ImageJ metadata (so ImageJ
-    opens the output as the hyperstack the input was) where the input was an ImageJ file and ImageJ can hold
-    the pixels (8/16-bit or float32 planes, 8-bit RGB), as OME metadata (pixel sizes, time step, channel names)
-    where it was an OME-TIFF."""
+    """tifffile.imwrite keywords that carry ``info``'s ICC profile, resolution, georeferencing tags, XMP (tag
+    700) and descriptive tags (:data:`PHOTO_TAGS`: the TIFF's own, else its EXIF block's: a camera JPEG's Make,
+    Model ... as TIFF tags; Software in place of tifffile's own); given the ``pixels`` to write and their
+    ``axes``, also the axes description: as ImageJ metadata (so ImageJ opens the output as the hyperstack the
+    input was) where the input was an ImageJ file and ImageJ can hold the pixels (8/16-bit or float32 planes,
+    8-bit RGB), as OME metadata (pixel sizes, time step, channel names) where it was an OME-TIFF; else, for one
+    image (axes YX / YXS) with an ImageDescription to carry, that description in place of tifffile's shape
+    description (which one page does not need; a stack's layout does: there the input's is left out)."""
     options: dict = {}
+    description = None
     if info is not None:
         options["iccprofile"] = info.icc_profile
-        if info.tiff_tags:
-            options["extratags"] = [(code, dtype, count, value, True) for code, dtype, count, value in info.tiff_tags]
+        extratags = [(code, dtype, count, value, True) for code, dtype, count, value in info.tiff_tags]
         orientation = exif_orientation(info.exif)  # a phone photo's EXIF orientation as the TIFF tag
         if orientation is not None:
-            options["extratags"] = options.get("extratags", []) + [(274, 3, 1, orientation, True)]
+            extratags.append((274, 3, 1, orientation, True))
+        photo = {**exif_photo_tags(info.exif), **dict(info.photo_tags)}  # (a TIFF's own tags win)
+        description = photo.pop(270, None)
+        if photo.get(305):  # in place of tifffile's "tifffile.py", not beside it
+            options["software"] = photo.pop(305)
+        extratags += [(code, 2, 0, value, True) for code, value in photo.items()]
+        if info.xmp:
+            extratags.append((700, 1, len(info.xmp), info.xmp, True))
+        if extratags:
+            options["extratags"] = extratags
         if info.tiff_resolution:
             x, y, unit = info.tiff_resolution
             options.update(resolution=(x, y), resolutionunit=unit)
@@ -581,6 +635,8 @@ def tiff_write_options(info: "ImageInfo | None", pixels: np.ndarray | None = Non
         if names and "C" in axes and pixels.shape[axes.index("C")] == len(names):
             ome["Channel"] = {"Name": names}
         options.update(ome=True, metadata={**ome, "axes": axes})
+    elif description and axes in ("YX", "YXS"):
+        options.update(description=description, metadata=None)
     return options
 
 
@@ -655,11 +711,21 @@ def _pil_metadata(img) -> dict:
         sampling = JpegImagePlugin.get_sampling(img)
         if sampling in (0, 1, 2):
             meta["jpeg_subsampling"] = sampling
-    if img.format in ("JPEG", "MPO", "WEBP") and isinstance(img.info.get("xmp"), (bytes, str)) and img.info["xmp"]:
+        if isinstance(img.info.get("comment"), bytes) and img.info["comment"]:
+            meta["jpeg_comment"] = img.info["comment"]
+        app13 = tuple(bytes(data) for marker, data in getattr(img, "applist", ()) if marker == "APP13" and data)
+        if app13:
+            meta["jpeg_app13"] = app13
+        if img.info.get("progressive"):
+            meta["jpeg_progressive"] = True
+    if img.format in ("JPEG", "MPO", "WEBP", "PNG") and isinstance(img.info.get("xmp"), (bytes, str)) \
+            and img.info["xmp"]:  # (a PNG's: its iTXt chunk "XML:com.adobe.xmp", in png_text too)
         xmp = img.info["xmp"]
         meta["xmp"] = xmp.encode("utf-8") if isinstance(xmp, str) else bytes(xmp)
     if img.format == "PNG" and getattr(img, "text", None):
         meta["png_text"] = tuple((str(k), str(v)) for k, v in img.text.items())
+    if img.format == "PNG" and (colour := png_colour_chunks(img.info)):
+        meta["png_colour"] = colour
     if img.info.get("exif"):  # the block as stored (maker notes and sub-IFDs included)
         meta["exif"] = bytes(img.info["exif"])
     else:
@@ -670,6 +736,24 @@ def _pil_metadata(img) -> dict:
         except Exception:  # a damaged EXIF block must not stop the image from being restored
             pass
     return meta
+
+
+def png_colour_chunks(info: dict) -> tuple:
+    """The gAMA, cHRM and sRGB chunks ((type, data), ...) of a PNG whose values PIL read into ``info``
+    (``gamma``, ``chromaticity``, ``srgb``: how the stored values map to light), to write back."""
+    import struct
+
+    chunks = []
+    gamma = info.get("gamma")
+    if isinstance(gamma, numbers.Real) and 0 < gamma * 100000 < 2**32:  # (stored as 100000 x gamma)
+        chunks.append((b"gAMA", struct.pack(">I", round(gamma * 100000))))
+    chromaticity = info.get("chromaticity")
+    if isinstance(chromaticity, tuple) and len(chromaticity) == 8 \
+            and all(isinstance(v, numbers.Real) and 0 <= v * 100000 < 2**32 for v in chromaticity):
+        chunks.append((b"cHRM", struct.pack(">8I", *(round(v * 100000) for v in chromaticity))))
+    if isinstance(info.get("srgb"), numbers.Integral) and int(info["srgb"]) in range(4):  # rendering intent
+        chunks.append((b"sRGB", bytes([int(info["srgb"])])))
+    return tuple(chunks)
 
 
 def read_image(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo]:
@@ -988,7 +1072,12 @@ def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | No
             "lossless": info.webp_lossless and suffix == ".webp",
             "subsampling": info.jpeg_subsampling if suffix in (".jpg", ".jpeg") else None,
             "xmp": info.xmp if suffix in (".jpg", ".jpeg", ".webp") else None,
-            "png_text": info.png_text if suffix == ".png" else None} if info is not None else {}
+            "png_text": png_texts(info) if suffix == ".png" else None,
+            "png_colour": info.png_colour if suffix == ".png" else None,
+            "comment": info.jpeg_comment if suffix in (".jpg", ".jpeg") else None,
+            "extra": b"".join(b"\xff\xed" + (len(data) + 2).to_bytes(2, "big") + data  # APP13, as stored
+                              for data in info.jpeg_app13) if suffix in (".jpg", ".jpeg") else None,
+            "progressive": info.jpeg_progressive and suffix in (".jpg", ".jpeg")} if info is not None else {}
     with atomic_path(path) as tmp:
         if suffix in TIFF_SUFFIXES:
             import tifffile
@@ -1006,6 +1095,16 @@ def write_image(path: str | os.PathLike, array: np.ndarray, info: ImageInfo | No
             _write_with_pil(tmp, pixels, suffix,  # (subsampling 0 is 4:4:4, a value)
                             {k: v for k, v in meta.items() if v or (k == "subsampling" and v is not None)})
     return path
+
+
+XMP_PNG_KEY = "XML:com.adobe.xmp"  #: the iTXt keyword of a PNG's XMP packet
+
+
+def png_texts(info: ImageInfo) -> tuple:
+    """A PNG output's text chunks: the input's, and its XMP packet (a JPEG's, a TIFF's) where they hold none."""
+    if info.xmp and all(key != XMP_PNG_KEY for key, _ in info.png_text):
+        return (*info.png_text, (XMP_PNG_KEY, info.xmp.decode("utf-8", "replace")))
+    return info.png_text
 
 
 def _write_fits(path: Path, data: np.ndarray, info: ImageInfo | None) -> Path:
@@ -1082,15 +1181,17 @@ def _write_with_pil(tmp: Path, pixels: np.ndarray, suffix: str, meta: dict | Non
             meta["exif"] = exif.tobytes()
     if fmt == "JPEG" and len(meta.get("xmp") or b"") > MAX_JPEG_XMP:  # one APP1 segment: PIL refuses more
         meta.pop("xmp")
-    text = meta.pop("png_text", ())
-    if text and (pixels.dtype != np.uint16 or pixels.ndim == 2):  # PIL writes the chunks
+    text, colour = meta.pop("png_text", ()), meta.pop("png_colour", ())
+    if (text or colour) and (pixels.dtype != np.uint16 or pixels.ndim == 2):  # PIL writes the chunks
         from PIL import PngImagePlugin
 
         meta["pnginfo"] = PngImagePlugin.PngInfo()
+        for kind, data in colour:  # (PIL leaves sRGB out beside an ICC profile, as the PNG specification asks)
+            meta["pnginfo"].add(kind, data)
         for key, value in text:
             meta["pnginfo"].add_itxt(key, value)
-    elif text:
-        meta["png_text"] = text  # a 16-bit colour PNG: _add_png_metadata writes them
+    elif text or colour:
+        meta.update(png_text=text, png_colour=colour)  # a 16-bit colour PNG: _add_png_metadata writes them
     if pixels.dtype == np.uint16 and fmt == "PPM":  # PIL writes 8 bits only: a 16-bit PGM (P5) / PPM (P6) here
         if pixels.ndim == 3 and pixels.shape[2] != 3:
             raise OSError(f"PGM / PPM hold gray or RGB, not {pixels.shape[2]} channels")
@@ -1161,11 +1262,13 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
 
 
 def _add_png_metadata(path: Path, meta: dict) -> None:
-    """Insert pHYs / iCCP / eXIf chunks right after IHDR (where the PNG specification wants them: before IDAT)."""
+    """Insert gAMA / cHRM / sRGB / pHYs / iCCP / eXIf / iTXt chunks right after IHDR (where the PNG specification
+    wants them: before IDAT); sRGB not beside an ICC profile (as PIL writes them, and the specification asks)."""
     import struct
     import zlib
 
-    chunks = b""
+    chunks = b"".join(_png_chunk(kind, data) for kind, data in meta.get("png_colour", ())
+                      if not (kind == b"sRGB" and meta.get("icc_profile")))
     if meta.get("dpi"):  # pixels per metre, unit 1 (metre)
         chunks += _png_chunk(b"pHYs", struct.pack(">IIB", *(int(d / 0.0254 + 0.5) for d in meta["dpi"]), 1))
     if meta.get("icc_profile"):
