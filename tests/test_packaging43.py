@@ -65,6 +65,13 @@ def test_raw_file_without_rawpy_names_the_extra(monkeypatch, tmp_path):
         read_raw(tmp_path / "a.dng")
 
 
+def test_sdist_manifest_holds_what_the_tests_read():
+    manifest = (ROOT / "MANIFEST.in").read_text(encoding="utf-8").split()
+    for folder in ("tests", "benchmarks", "scripts"):  # README names files there; tests read them
+        assert folder in manifest and manifest[manifest.index(folder) - 1] == "graft", folder
+    assert {"Makefile", "constraints.txt", "LICENSE"} <= set(manifest)
+
+
 # --- 3: the fetch is a module of the package ---------------------------------------------------------------------
 
 def test_hints_name_the_module_not_the_script():
