@@ -66,10 +66,12 @@ def test_raw_file_without_rawpy_names_the_extra(monkeypatch, tmp_path):
 
 
 def test_sdist_manifest_holds_what_the_tests_read():
-    manifest = (ROOT / "MANIFEST.in").read_text(encoding="utf-8").split()
-    for folder in ("tests", "benchmarks", "scripts"):  # README names files there; tests read them
-        assert folder in manifest and manifest[manifest.index(folder) - 1] == "graft", folder
-    assert {"Makefile", "constraints.txt", "LICENSE"} <= set(manifest)
+    lines = [line.split() for line in (ROOT / "MANIFEST.in").read_text(encoding="utf-8").splitlines()
+             if line.strip() and not line.startswith("#")]
+    grafted = {words[1] for words in lines if words[0] == "graft"}
+    included = {word for words in lines if words[0] == "include" for word in words[1:]}
+    assert {"tests", "benchmarks", "scripts"} <= grafted  # README names files there; tests read them
+    assert {"Makefile", "constraints.txt", "LICENSE"} <= included
 
 
 # --- 3: the fetch is a module of the package ---------------------------------------------------------------------
