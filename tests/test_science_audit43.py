@@ -1,7 +1,6 @@
 """Defects a microscopist or astronomer met (an audit at stop 43): dim 16-bit time-lapses through `video`,
 negative sky values through `--noise-pg`, fpack-compressed FITS read as an 8-bit image."""
 import numpy as np
-import pytest
 import tifffile
 from PIL import Image
 
