@@ -7,7 +7,7 @@ import zlib
 import numpy as np
 import pytest
 import tifffile
-from PIL import Image, IptcImagePlugin, PngImagePlugin
+from PIL import Image, IptcImagePlugin
 
 from selfrestore.cli import main
 from selfrestore.io import read_image, write_image
