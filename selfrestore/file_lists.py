@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .errors import UserError
-from .io import IMAGE_SUFFIXES
+from .io import IMAGE_SUFFIXES, compressed_fits_name
 
 
 def resolved(path: str | os.PathLike, loop_ok: bool = False) -> Path:
@@ -121,8 +121,8 @@ def list_images(inputs: Sequence[str | os.PathLike], output_folder: str | os.Pat
                 f for f in {results, results / p.name} if f != root and f.is_relative_to(root)]
             found, broken = [], []
             for q in p.rglob("*"):
-                if q.suffix.lower() not in IMAGE_SUFFIXES or any(part.startswith(".")
-                                                                 for part in q.relative_to(p).parts):
+                image_name = q.suffix.lower() in IMAGE_SUFFIXES or compressed_fits_name(q.name)
+                if not image_name or any(part.startswith(".") for part in q.relative_to(p).parts):
                     continue
                 if q.is_file():
                     if not is_loss_plot(q) and not any(resolved(q).is_relative_to(folder) for folder in earlier):

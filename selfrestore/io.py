@@ -222,10 +222,39 @@ def pil_image():
     return Image
 
 
+def compressed_fits_name(name: str) -> bool:
+    """Whether ``name`` is that of a compressed FITS file as astropy reads them: tile-compressed (fpack,
+    ``NAME.fz``, ``NAME.fits.fz``) or gzipped (``NAME.fits.gz``); they are restored into ``NAME.fits``."""
+    stem, suffix = os.path.splitext(name.lower())
+    return suffix == ".fz" or (suffix == ".gz" and os.path.splitext(stem)[1] in FITS_SUFFIXES)
+
+
+def is_fits_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a FITS file: a FITS suffix, a compressed FITS name, or a file that starts as FITS
+    does (Pillow's own FITS reader would decode an fpack file's table as an 8-bit image)."""
+    path = Path(path)
+    if path.suffix.lower() in FITS_SUFFIXES or compressed_fits_name(path.name):
+        return True
+    try:
+        with open(path, "rb") as file:
+            return file.read(9) == b"SIMPLE  ="
+    except OSError:
+        return False
+
+
+def uncompressed_fits_name(name: str) -> str:
+    """The name a restored FITS file gets for an input ``name``: a compressed one's as NAME.fits (astropy reads
+    them; the image is written uncompressed); others unchanged."""
+    if not compressed_fits_name(name):
+        return name
+    stem = os.path.splitext(name)[0]
+    return stem if os.path.splitext(stem)[1].lower() in FITS_SUFFIXES else stem + ".fits"
+
+
 def _read_pixels(path: Path) -> tuple[np.ndarray, dict]:
     """The stored pixels and the metadata to carry to the output (``icc_profile``, ``exif``, FITS header)."""
     suffix = path.suffix.lower()
-    if suffix in FITS_SUFFIXES:
+    if suffix not in TIFF_SUFFIXES and is_fits_file(path):
         return _read_fits(path)
     if suffix in TIFF_SUFFIXES:
         import tifffile

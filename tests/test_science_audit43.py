@@ -75,3 +75,54 @@ def test_the_inverse_anscombe_goes_on_below_the_transform_of_zero_continuously()
         assert (x[1:] >= x[:-1]).all() and float(x.min()) < 0  # increasing, and below zero below f(0)
         assert float((x[1:] - x[:-1]).abs().max()) < 0.01 * a * zero + 1e-9  # no jump at f(0)
         assert float(inverse_anscombe(torch.tensor(-1e6, dtype=torch.float64), a, b)) >= -(3 * a / 8 + b * b / a) - 1e-9
+
+
+def _sky_header():
+    from astropy.io import fits
+
+    header = fits.Header()
+    header["EXPTIME"], header["BUNIT"], header["CTYPE1"], header["CTYPE2"] = 30.0, "adu", "RA---TAN", "DEC--TAN"
+    return header
+
+
+def test_an_fpack_compressed_fits_is_read_as_fits_and_restored_into_name_fits(tmp_path, capsys):
+    """A .fits.fz was decoded by Pillow's FITS plugin as an 8-bit image of its binary table (128 x 32), its header
+    lost; into a folder it then failed for want of a .fz format."""
+    from astropy.io import fits
+
+    from selfrestore.io import read_image
+
+    image = (np.random.default_rng(1).poisson(200.0, (64, 96)) + 0.0).astype(np.float32)
+    fits.HDUList([fits.PrimaryHDU(header=_sky_header()),
+                  fits.CompImageHDU(image, header=_sky_header())]).writeto(tmp_path / "sky.fits.fz")
+    pixels, info = read_image(tmp_path / "sky.fits.fz")
+    assert pixels.shape[:2] == (64, 96) and info.dtype == "float32" and "EXPTIME" in info.fits_header
+    assert main(["restore", str(tmp_path / "sky.fits.fz"), "-o", str(tmp_path / "out"), "--quiet"]) == 0
+    restored = tmp_path / "out" / "sky.fits"
+    assert fits.getdata(restored).shape == (64, 96) and fits.getheader(restored)["EXPTIME"] == 30.0
+
+
+def test_uncertainty_of_a_fits_image_is_a_fits_file_with_its_header(tmp_path):
+    """It was NAME.std.tif, without the WCS or units an astronomer overlays it with."""
+    from astropy.io import fits
+
+    image = (np.random.default_rng(1).poisson(200.0, (64, 64)) + 0.0).astype(np.float32)
+    fits.writeto(tmp_path / "sky.fits", image, _sky_header())
+    assert main(["restore", str(tmp_path / "sky.fits"), "-o", str(tmp_path / "out"), "--uncertainty",
+                 "--quiet"]) == 0
+    std = tmp_path / "out" / "sky.std.fits"
+    header = fits.getheader(std)
+    assert fits.getdata(std).dtype.kind == "f" and header["BUNIT"] == "adu" and header["CTYPE1"] == "RA---TAN"
+    assert not (tmp_path / "out" / "sky.std.tif").exists()
+
+
+def test_a_folder_lists_compressed_fits_files_but_not_other_gzipped_files(tmp_path):
+    from selfrestore.file_lists import list_images
+    from selfrestore.io import uncompressed_fits_name
+
+    for name in ("a.fits.fz", "b.fz", "c.fits.gz", "notes.txt.gz", "d.png"):
+        (tmp_path / name).write_bytes(b"")
+    paths, _ = list_images([tmp_path])
+    assert sorted(p.name for p in paths) == ["a.fits.fz", "b.fz", "c.fits.gz", "d.png"]
+    assert [uncompressed_fits_name(n) for n in ("a.fits.fz", "b.fz", "c.FITS.gz", "d.png")] == [
+        "a.fits", "b.fits", "c.FITS", "d.png"]
