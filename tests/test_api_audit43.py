@@ -122,3 +122,11 @@ def test_api_fit_help_returns_none(tmp_path, capsys):
     assert api.fit(output=str(tmp_path / "m"), help=True) is None
     assert "usage: selfrestore fit" in capsys.readouterr().out
     assert not list(tmp_path.iterdir())
+
+
+def test_restore_refuses_skip_existing_with_overwrite(tmp_path):
+    """Both were accepted and --overwrite won: what --skip-existing was asked to keep was replaced."""
+    source = _noisy_png(tmp_path / "a.png")
+    with pytest.raises(UserError, match="--skip-existing .* --overwrite"):
+        api.restore(str(source), model="unet-gauss25", output=str(tmp_path / "out.png"), skip_existing=True,
+                    overwrite=True)

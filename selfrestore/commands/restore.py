@@ -274,6 +274,8 @@ def run(args: argparse.Namespace) -> int:
                  f"estimated per image); for other noise, fit a model on your own images (selfrestore fit --help)")
     if args.noise_pg and args.adapt:
         raise UserError("--noise-pg does not combine with --adapt")
+    if args.skip_existing and args.overwrite:  # (--overwrite replaced what --skip-existing was asked to keep)
+        raise UserError("--skip-existing keeps existing outputs, --overwrite replaces them: give one of them")
     if args.subsample != 1 and args.adapt:  # it would fine-tune on the whole images and restore their sub-images
         raise UserError("--subsample does not combine with --adapt")
     restorer = Restorer(args.model, device=command_device(args.device), tile=args.tile,
