@@ -74,6 +74,7 @@ def test_inspect_advice_names_subsampled_jpegs_among_other_images():
     lines = advice(20.0, 0.0, ["d/"], noise_name="gauss20", subsampled=["d/a.jpg"], measured=3)
     text = "\n".join(lines)
     assert "1 of the 3 images" in text and "d/a.jpg --model unet-gauss25" in text and "selfrestore fit d/" in text
+    assert "move it elsewhere first" in text  # (the fit commands take the whole folder, JPEG included)
     alone = "\n".join(advice(20.0, 0.0, ["a.jpg"], noise_name="gauss20", subsampled=["a.jpg"], measured=1))
     assert "--model unet-gauss25" in alone and "laine19 --noise" not in alone and "Neighbor2Neighbor" not in alone
 

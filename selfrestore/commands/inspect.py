@@ -100,7 +100,8 @@ def subsampled_advice(subsampled: list[str], measured: int, target: str, sigma: 
             lines.append("To train: two shots of each scene (Noise2Noise needs no independent noise), or the raw / "
                          "uncompressed files: selfrestore fit --pairs SHOTS_A/ SHOTS_B/ -o model.safetensors")
     else:
-        lines.append(f"Leave {'them' if count > 1 else 'it'} out of training"
+        lines.append(f"Leave {'them' if count > 1 else 'it'} out of training (the fit commands below take every "
+                     f"image given: move {'them' if count > 1 else 'it'} elsewhere first)"
                      + (f"; restore {'them' if count > 1 else 'it'} apart: {restore}" if restore else ""))
     return lines
 
