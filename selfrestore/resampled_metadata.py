@@ -21,12 +21,13 @@ RASTER_TYPE_KEY, PIXEL_IS_POINT = 1025, 2
 
 
 def upscaled_info(info: ImageInfo, scale: int) -> ImageInfo:
-    """A copy of ``info`` describing the same scene on a grid ``scale`` times finer."""
+    """A copy of ``info`` describing the same scene on a grid ``scale`` times finer (without its XMP packet,
+    whose pixel dimensions and raw-development settings describe the frame as it was)."""
     if scale == 1:
         return info
     return dataclasses.replace(info, tiff_resolution=_resolution(info.tiff_resolution, scale),
                                fits_header=_fits_header(info.fits_header, scale),
-                               tiff_tags=_geotiff_tags(info.tiff_tags, scale))
+                               tiff_tags=_geotiff_tags(info.tiff_tags, scale), xmp=None)
 
 
 def _resolution(resolution: tuple | None, scale: int) -> tuple | None:

@@ -515,6 +515,7 @@ class Restorer:
         from .checkpoint import load_model
         from .errors import UserError
 
+        model = DEFAULT_MODEL if model is None else model  # (as api.restore(model=None) and restore without --model)
         if precision not in PRECISIONS:
             raise UserError(f"precision {precision!r}: use one of {', '.join(PRECISIONS)}")
         if clipping not in CLIPPING_MODES:

@@ -19,7 +19,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -431,12 +431,18 @@ def _spread(count: int) -> list[int]:
     return sorted({round(i * (count - 1) / max(1, DIM_CHECK_FRAMES - 1)) for i in range(min(count, DIM_CHECK_FRAMES))})
 
 
-def refuse_dim_frames(source: str | os.PathLike, frames: Iterable[np.ndarray]) -> None:
-    """A UserError for 16-bit frames that use only a sliver of their range (12-bit counts kept in 16-bit files,
-    a dim sensor's): ``restore`` maps such images to the range its networks work on
+def dim_16_bit_frames(count: int, frame: Callable[[int], np.ndarray]) -> bool:
+    """Whether the ``count`` 16-bit frames of a video (``frame(i)``: the i-th, read when asked) use only a sliver
+    of their range (12-bit counts kept in 16-bit files, a dim sensor's), judged on up to DIM_CHECK_FRAMES of them
+    spread evenly: ``restore`` maps such images to the range its networks work on
     (:func:`~selfrestore.intensity_map.intensity_mapping` with ``dim``), ``video`` does not yet, and its networks
-    would return them far off (a 12-bit time-lapse came back at 5x its mean)."""
-    if intensity_mapping(frames, dim=True) is None:
+    would return them far off (a 12-bit time-lapse came back at 5x its mean). ``inspect`` asks the same."""
+    return intensity_mapping((frame(i) for i in _spread(count)), dim=True) is not None
+
+
+def refuse_dim_frames(source: str | os.PathLike, count: int, frame: Callable[[int], np.ndarray]) -> None:
+    """A UserError for the dim 16-bit frames of :func:`dim_16_bit_frames`, saying what to do instead."""
+    if not dim_16_bit_frames(count, frame):
         return
     raise UserError(f"{source}: its 16-bit frames use only a small part of the 16-bit range (12- or 14-bit counts?), "
                     "which selfrestore video does not map to its networks' range yet (restore does): save the frames "
@@ -475,7 +481,7 @@ class VideoReader:
         deepest = max([image_info.dtype, *depths], key=DEPTHS.index)
         mapping = self._intensity() if deepest == "float32" else None
         if deepest == "uint16":
-            refuse_dim_frames(source, (read_image(self._paths[i])[0] for i in _spread(len(self._paths))))
+            refuse_dim_frames(source, len(self._paths), lambda i: read_image(self._paths[i])[0])
         dtype = "float32" if mapping else deepest  # counts cannot go back into 8 / 16 bits
         if mapping and len(depths) > 1:  # 8/16-bit frames (read in [0, 1]) through the counts' map: near black
             whole = ", ".join(f"{n} {depth}" for depth, n in depths.items())
@@ -527,7 +533,7 @@ class VideoReader:
                                            f"a stack with axes {image_info.stack_axes}: a video needs one "
                                            f"leading (time) axis"))
         if image_info.dtype == "uint16":
-            refuse_dim_frames(path, (frames[i] for i in _spread(len(frames))))
+            refuse_dim_frames(path, len(frames), frames.__getitem__)
         mapping = intensity_mapping(frames, per_image=samples_per_frame(len(frames)))  # as the same frames in a folder
         if mapping:
             frames = [apply_mapping(f, mapping) for f in frames]

@@ -89,7 +89,7 @@ def test_an_empty_input_name_is_refused_not_read_as_the_current_folder(tmp_path,
 
 @pytest.mark.parametrize("source", [np.zeros((3, 8, 8)), None, ["a.mp4", "b.mp4"]])
 def test_api_video_takes_one_source_and_says_so_in_one_line(tmp_path, source):
-    with pytest.raises(UserError) as caught:
+    with pytest.raises(UserError, match="give one video|an array of shape") as caught:
         api.video(source, output=str(tmp_path / "v"))
     assert "\n" not in str(caught.value) and len(str(caught.value)) < 300
 
@@ -113,9 +113,12 @@ def test_noise_params_take_a_0d_array_as_its_number(sigma):
 
 
 def test_restorer_without_a_model_uses_restores_default():
-    from selfrestore.shipped_defaults import DEFAULT_MODEL
-
-    assert Restorer(device="cpu").model == DEFAULT_MODEL
+    """Restorer() was a TypeError (no model); Restorer(None) a UserError where api.restore(model=None) is the
+    default. Both now load laine19-gauss5_50's weights."""
+    named = Restorer("laine19-gauss5_50", device="cpu").net.state_dict()
+    for restorer in (Restorer(device="cpu"), Restorer(None, device="cpu")):
+        assert restorer.method.name == "laine19"
+        assert all(torch.equal(value, named[key]) for key, value in restorer.net.state_dict().items())
 
 
 def test_api_fit_help_returns_none(tmp_path, capsys):

@@ -68,3 +68,10 @@ def test_a_named_unet_on_a_subsampled_jpeg_is_not_sent_back_to_the_default(tmp_p
     source = _jpeg(tmp_path / "n.jpg", 12)
     main(["restore", str(source), "--model", "unet-gauss25", "-o", str(tmp_path / "o.jpg"), "--quiet"])
     assert "omit --model" not in capsys.readouterr().err
+
+
+def test_a_named_unet_on_a_weakly_noisy_subsampled_jpeg_is_still_told_it_smooths(tmp_path, capsys):
+    """Under the rule's level the default suits such a JPEG better (jpeg_default_model.md): said, as for others."""
+    source = _jpeg(tmp_path / "w.jpg", 3)
+    main(["restore", str(source), "--model", "unet-gauss25", "-o", str(tmp_path / "o.jpg"), "--quiet"])
+    assert "smooth away detail; omit --model" in capsys.readouterr().err

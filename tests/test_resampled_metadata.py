@@ -42,3 +42,12 @@ def test_resolution_and_fits_cd_matrix():
         assert np.allclose(after.all_pix2world([[4 * (x - 0.5) + 0.5, 4 * (y - 0.5) + 0.5]], 1),
                            WCS(header).all_pix2world([[x, y]], 1))
     assert upscaled_info(info, 1) is info
+
+
+def test_an_upscaled_image_leaves_out_its_xmp():
+    """XMP holds the frame's pixel dimensions and raw-development settings: stale on a grid twice as fine."""
+    from selfrestore.io import ImageInfo
+    from selfrestore.resampled_metadata import upscaled_info
+
+    info = ImageInfo(dtype="uint8", channels=3, xmp=b"<x:xmpmeta/>")
+    assert upscaled_info(info, 2).xmp is None and upscaled_info(info, 1).xmp == b"<x:xmpmeta/>"

@@ -226,20 +226,6 @@ def video_advice(videos: list[str], sigma: float | None, correlation: float | No
     return lines
 
 
-def dim_16_bit(path: Path, frames: list, dtype: str) -> bool:
-    """Whether a stack's frames are dim 16-bit data, which ``selfrestore video`` refuses
-    (:func:`selfrestore.video_io.refuse_dim_frames`)."""
-    from ..errors import UserError
-    from ..video_io import refuse_dim_frames
-
-    try:
-        if dtype == "uint16":
-            refuse_dim_frames(path, frames)
-    except UserError:
-        return True
-    return False
-
-
 def time_series_advice(stacks: list[str], noise_name: str | None = None) -> list[str]:
     """What else suits TIFF stacks with a time axis: fine-tuning on their frames with ``selfrestore video``
     (with the mean-seeking L2 loss when the noise grows with brightness, as :func:`video_advice`)."""
@@ -267,7 +253,7 @@ def run(args: argparse.Namespace) -> int:
     from ..memory_check import ONE_IMAGE_ADVICE, check_fits_in_memory
     from ..noise_check import neighbour_correlation, noise_level_function, noise_sigma
 
-    from ..video_io import is_video_file
+    from ..video_io import dim_16_bit_frames, is_video_file
 
     if args.limit < 1:
         raise UserError("--limit must be at least 1")
@@ -359,7 +345,8 @@ def run(args: argparse.Namespace) -> int:
             continue
         middle = len(frames) // 2
         if "T" in info.stack_axes and info.stack_shape[info.stack_axes.index("T")] > 1 and \
-                not dim_16_bit(path, frames, info.dtype):  # (which video refuses: not advised)
+                not (info.dtype == "uint16" and dim_16_bit_frames(len(frames), frames.__getitem__)):
+            # (dim 16-bit frames, which video refuses: not advised)
             time_series.append(str(path))
         alpha = info.alpha if info.alpha is None or info.alpha.ndim == 2 else info.alpha.reshape(
             -1, *info.alpha.shape[-2:])[middle]  # a stack's alphas: the measured plane's

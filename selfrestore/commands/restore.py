@@ -47,6 +47,11 @@ examples:
 SUMMARY = "restore images with a model"  # its line in `selfrestore --help`
 
 
+#: with no --model, a chroma-subsampled JPEG whose noise measures at least this std (0-255 scale, on the image
+#: alone: restore.central_noise_sigma) is restored with JPEG_MODEL (benchmarks/results/jpeg_default_model.md)
+JPEG_UNET_LEVEL = 8.0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `selfrestore restore` command to the CLI's subparsers."""
     p = add_parser(sub, "restore", SUMMARY, DESCRIPTION, EPILOG)
@@ -54,8 +59,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None,
                    help=f"model file from `selfrestore fit`, or the name of a shipped model (`selfrestore models`); "
                         f"default: {DEFAULT_MODEL}, for Gaussian noise of std 5-50 (0-255 scale) whose level is "
-                        f"estimated per image (and {JPEG_MODEL} for a noisy chroma-subsampled JPEG, as phones and "
-                        f"cameras write: its noise is spread over neighbouring pixels; with --uncertainty, "
+                        f"estimated per image (and {JPEG_MODEL} for a chroma-subsampled JPEG, as phones and cameras "
+                        f"write, whose noise measures {JPEG_UNET_LEVEL:g} or more on the 0-255 scale: its noise is "
+                        f"spread over neighbouring pixels, which {DEFAULT_MODEL}'s blind spot assumes it is not; "
+                        f"with --uncertainty, "
                         f"--noise-*, --adapt or --subsample: {DEFAULT_MODEL} for all): a start, but a model fitted "
                         f"on your own data does better")
     p.add_argument("-o", "--output", required=True, metavar="OUT",
@@ -278,26 +285,27 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--skip-existing keeps existing outputs, --overwrite replaces them: give one of them")
     if args.subsample != 1 and args.adapt:  # it would fine-tune on the whole images and restore their sub-images
         raise UserError("--subsample does not combine with --adapt")
-    restorer = Restorer(args.model, device=command_device(args.device), tile=args.tile,
-                        ensemble=args.ensemble, precision=args.precision, noise_params=noise_params(args),
-                        sensor_noise=tuple(args.noise_pg) if args.noise_pg else None, clipping=args.clipping,
-                        tile_context=args.tile_context, subsample=args.subsample)
-    restorer.warn_level_mismatch = False  # said per run below, in the command's words (noise_mismatch)
-    restorer.warn_model_problems = False  # said below in the command's words
+    def made(model: str) -> Restorer:
+        """The command's restorer of ``model`` (its warnings said here, in the command's words)."""
+        restorer = Restorer(model, device=command_device(args.device), tile=args.tile,
+                            ensemble=args.ensemble, precision=args.precision, noise_params=noise_params(args),
+                            sensor_noise=tuple(args.noise_pg) if args.noise_pg else None, clipping=args.clipping,
+                            tile_context=args.tile_context, subsample=args.subsample)
+        restorer.warn_level_mismatch = False  # said per run below, in the command's words (noise_mismatch)
+        restorer.warn_model_problems = False  # said below in the command's words
+        return restorer
+
+    restorer = made(args.model)
     jpeg_restorer: list[Restorer] = []  # JPEG_MODEL, made when the first JPEG needs it
 
-    def jpeg_model_for(path: Path, frames: list, info: ImageInfo) -> Restorer | None:
-        """JPEG_MODEL's restorer for a chroma-subsampled JPEG whose noise measures at least JPEG_UNET_LEVEL
-        under the rule (jpeg_rule), else None (weak noise: the default leaves the photo about as it is)."""
-        if not (jpeg_rule and len(frames) == 1 and chroma_subsampled_jpeg(path)):
-            return None
-        if 255 * central_noise_sigma(frames[0], info.alpha) < JPEG_UNET_LEVEL:
+    def jpeg_model_for(level: float | None) -> Restorer | None:
+        """JPEG_MODEL's restorer for a chroma-subsampled JPEG (``level``: its measured noise, 0-255; None for
+        other images) whose noise measures at least JPEG_UNET_LEVEL under the rule (jpeg_rule), else None (weak
+        noise: the default leaves the photo about as it is)."""
+        if not jpeg_rule or level is None or level < JPEG_UNET_LEVEL:
             return None
         if not jpeg_restorer:
-            made = Restorer(JPEG_MODEL, device=command_device(args.device), tile=args.tile, ensemble=args.ensemble,
-                            precision=args.precision, clipping=args.clipping, tile_context=args.tile_context)
-            made.warn_level_mismatch = made.warn_model_problems = False
-            jpeg_restorer.append(made)
+            jpeg_restorer.append(made(JPEG_MODEL))
         return jpeg_restorer[0]
     size_problem = recorded_warning(restorer.header)
     if size_problem:
@@ -402,16 +410,20 @@ def run(args: argparse.Namespace) -> int:
             continue
         middle = len(frames) // 2
         model = restorer
-        subsampled = chroma_subsampled_jpeg(path)
-        if by_jpeg := jpeg_model_for(path, frames, info):
+        # a chroma-subsampled JPEG's noise level (0-255), measured on the image alone (JPEG_UNET_LEVEL's scale)
+        jpeg_level = 255 * central_noise_sigma(frames[0], info.alpha) if len(frames) == 1 and \
+            chroma_subsampled_jpeg(path) else None
+        if by_jpeg := jpeg_model_for(jpeg_level):
             model, by_jpeg_model = by_jpeg, by_jpeg_model + 1
             if by_jpeg_model == 1:  # once, as the warnings below
                 warn(f"{path}: a JPEG with chroma subsampling (4:2:0 or 4:2:2) and noise: restored with the shipped "
                      f"{JPEG_MODEL}, not {DEFAULT_MODEL}, whose blind spot assumes noise independent from pixel to "
                      f"pixel (benchmarks/results/jpeg_default_model.md); --model {DEFAULT_MODEL} to use it anyway")
         maps = model.stack_mappings(frames, info.stack_shape, info.stack_axes, info.frame_blanks)
-        if info.dtype != "float32" and not maps[middle] and not subsampled and \
-                (mismatch := noise_mismatch(model, frames[middle], info.alpha, path)):  # mapped: unknown units
+        # (a subsampled JPEG's level reads low after compression; at JPEG_UNET_LEVEL or more, JPEG_MODEL is what
+        # suits it, which "omit --model" would not say)
+        if info.dtype != "float32" and not maps[middle] and (jpeg_level is None or jpeg_level < JPEG_UNET_LEVEL) \
+                and (mismatch := noise_mismatch(model, frames[middle], info.alpha, path)):  # mapped: unknown units
             mismatched += 1
             if mismatched == 1:  # once: a folder of such images would repeat it for each
                 warn(mismatch)
@@ -425,7 +437,8 @@ def run(args: argparse.Namespace) -> int:
             mismatched += 1
             if mismatched == 1:
                 warn(f"{path}: {weak}")
-        if getattr(model.net, "blind_spot", False) and not subsampled_said and subsampled and not jpeg_rule:
+        if getattr(model.net, "blind_spot", False) and not subsampled_said and jpeg_level is not None \
+                and not jpeg_rule:
             # (under the rule, its noise was weak: the default model then leaves the photo about as it is)
             subsampled_said = True  # once, as above
             warn(f"{path}: a JPEG with chroma subsampling (4:2:0 or 4:2:2, as most cameras write): its noise is "
@@ -485,10 +498,6 @@ def run(args: argparse.Namespace) -> int:
         warn(f"{failures} input(s) failed; {restored} restored")
     return 1 if failures else 0
 
-
-#: with no --model, a chroma-subsampled JPEG whose noise measures at least this std (0-255 scale, on the image
-#: alone: restore.central_noise_sigma) is restored with JPEG_MODEL (benchmarks/results/jpeg_default_model.md)
-JPEG_UNET_LEVEL = 8.0
 
 NO_ORIENTATION_SUFFIXES = (".bmp", ".ppm", ".pgm")  #: formats with no EXIF block: an orientation is lost
 
