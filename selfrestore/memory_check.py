@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import UserError
-from .io import FITS_SUFFIXES, TIFF_SUFFIXES, astropy_fits, pil_image
+from .io import TIFF_SUFFIXES, astropy_fits, is_fits_file, pil_image
 
 
 def physical_memory() -> int | None:
@@ -33,8 +33,10 @@ def decoded_sizes(paths: Sequence[Path], channels: int | None = None) -> list[in
     for path in paths:
         sizes.append(0)
         try:
-            if path.suffix.lower() in FITS_SUFFIXES:
-                header = astropy_fits().getheader(str(path))
+            if path.suffix.lower() not in TIFF_SUFFIXES and is_fits_file(path):  # .fits.fz too (its image: an
+                with astropy_fits().open(str(path)) as hdus:  # extension) ; headers only, the data is not read
+                    header = next((hdu.header for hdu in hdus if hdu.is_image
+                                   and int(hdu.header.get("NAXIS", 0)) >= 2), {})
                 shape = tuple(int(header.get(f"NAXIS{i}", 1)) for i in range(1, int(header.get("NAXIS", 0)) + 1))
                 pixels, bands = int(np.prod(shape)) if shape else 0, channels or 1
             elif path.suffix.lower() in TIFF_SUFFIXES:

@@ -27,9 +27,9 @@ from .atomic_files import discard, publish, temporary_beside
 from .errors import ResumeRefused, UserError, unreadable_image
 from .intensity_map import apply_mapping, intensity_mapping
 from .io import (FITS_SUFFIXES, IMAGE_SUFFIXES, OTHER_VIDEO_SUFFIXES, STACK_SUFFIXES, TIFF_SUFFIXES, VIDEO_SUFFIXES,
-                 ImageInfo, kept_stored_type, palette_colours, pixel_type, read_frames, read_image, refuse_animation,
-                 stored_type_clipped_share, stored_type_clipping_said, tiff_pages_lost, to_channels, write_frames,
-                 write_image)
+                 ImageInfo, compressed_fits_name, kept_stored_type, palette_colours, pixel_type, read_frames,
+                 read_image, refuse_animation, stored_type_clipped_share, stored_type_clipping_said, tiff_pages_lost,
+                 to_channels, write_frames, write_image)
 from .memory_check import check_fits_in_memory
 
 #: a printf frame pattern's frame-number field, or ``%%`` (a literal %), in a frame file's name
@@ -268,8 +268,9 @@ def is_video_file(path: str | os.PathLike) -> bool:
 
 
 def is_stack_file(path: str | os.PathLike) -> bool:
-    """A TIFF or FITS name: a time series of planes in one file (microscopy time-lapse, telescope cube)."""
-    return Path(path).suffix.lower() in STACK_SUFFIXES
+    """A TIFF or FITS name (compressed FITS too: ``NAME.fits.fz``): a time series of planes in one file
+    (microscopy time-lapse, telescope cube)."""
+    return Path(path).suffix.lower() in STACK_SUFFIXES or compressed_fits_name(Path(path).name)
 
 
 def spool_folder(target: str | os.PathLike) -> Path:

@@ -65,8 +65,9 @@ def test_restorer_refuses_bad_noise_levels(options):
         Restorer("laine19-gauss5_50", device="cpu", **options)
 
 
-@pytest.mark.parametrize("model", [None, 3])
+@pytest.mark.parametrize("model", [3, 2.5])
 def test_restorer_without_a_model_name_is_a_user_error(model):
+    """(None is restore's default model: tests/test_api_audit43.py)"""
     with pytest.raises(UserError, match="shipped model"):
         Restorer(model, device="cpu")
 

@@ -127,3 +127,19 @@ def test_a_folder_lists_compressed_fits_files_but_not_other_gzipped_files(tmp_pa
     assert sorted(p.name for p in paths) == ["a.fits.fz", "b.fz", "c.fits.gz", "d.png"]
     assert [uncompressed_fits_name(n) for n in ("a.fits.fz", "b.fz", "c.FITS.gz", "d.png")] == [
         "a.fits", "b.fits", "c.FITS", "d.png"]
+
+
+def test_compressed_fits_are_sized_from_their_image_header_and_counted_by_fit_resume(tmp_path):
+    """The memory check sized an fpack file by its binary table (Pillow): a large .fz would pass unchecked; fit's
+    data fingerprint (which --resume compares) counted no .fz file."""
+    from astropy.io import fits
+
+    from selfrestore.commands.fit import data_fingerprint
+    from selfrestore.memory_check import decoded_sizes
+
+    image = np.zeros((3, 64, 80), np.float32)
+    fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(image)]).writeto(tmp_path / "cube.fits.fz")
+    fits.writeto(tmp_path / "cube.fits", image)
+    assert decoded_sizes([tmp_path / "cube.fits.fz"]) == decoded_sizes([tmp_path / "cube.fits"]) == [3 * 64 * 80 * 4]
+    (tmp_path / "cube.fits").unlink()
+    assert data_fingerprint([tmp_path])["files"] == 1

@@ -976,7 +976,7 @@ def data_fingerprint(paths: Sequence[str | os.PathLike]) -> dict[str, object] | 
 
     from ..burst.frames_io import RAW_SUFFIXES
     from ..file_lists import is_loss_plot
-    from ..io import FITS_SUFFIXES, IMAGE_SUFFIXES
+    from ..io import FITS_SUFFIXES, IMAGE_SUFFIXES, compressed_fits_name
 
     if not paths:
         return None
@@ -989,8 +989,8 @@ def data_fingerprint(paths: Sequence[str | os.PathLike]) -> dict[str, object] | 
             files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
             for path in files:
                 relative = path.relative_to(root) if root.is_dir() else Path(path.name)
-                if path.suffix.lower() in suffixes and not any(part.startswith(".") for part in relative.parts) \
-                        and not is_loss_plot(path):
+                if (path.suffix.lower() in suffixes or compressed_fits_name(path.name)) \
+                        and not any(part.startswith(".") for part in relative.parts) and not is_loss_plot(path):
                     entries.append(f"{number}|{relative.as_posix()}|{path.stat().st_size}")
                     try:
                         content.update(_content_sample(path))

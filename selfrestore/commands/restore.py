@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from ..atomic_files import check_writable_place, remove_stale_temporaries
 from ..errors import ImageReadError, ImageRefused, UserError
-from ..shipped_defaults import DEFAULT_MODEL, JPEG_MODEL
+from ..shipped_defaults import DEFAULT_MODEL
 from ._common import (add_parser, add_runtime_options, command_device, count, same_entry_finder, say_if_depth_lost,
                       say_if_unfinished, warn)
 
@@ -47,11 +47,6 @@ examples:
 SUMMARY = "restore images with a model"  # its line in `selfrestore --help`
 
 
-#: with no --model, a chroma-subsampled JPEG whose noise measures at least this std (0-255 scale, on the image
-#: alone: restore.central_noise_sigma) is restored with JPEG_MODEL (benchmarks/results/jpeg_default_model.md)
-JPEG_UNET_LEVEL = 8.0
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `selfrestore restore` command to the CLI's subparsers."""
     p = add_parser(sub, "restore", SUMMARY, DESCRIPTION, EPILOG)
@@ -59,12 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None,
                    help=f"model file from `selfrestore fit`, or the name of a shipped model (`selfrestore models`); "
                         f"default: {DEFAULT_MODEL}, for Gaussian noise of std 5-50 (0-255 scale) whose level is "
-                        f"estimated per image (and {JPEG_MODEL} for a chroma-subsampled JPEG, as phones and cameras "
-                        f"write, whose noise measures {JPEG_UNET_LEVEL:g} or more on the 0-255 scale: its noise is "
-                        f"spread over neighbouring pixels, which {DEFAULT_MODEL}'s blind spot assumes it is not; "
-                        f"with --uncertainty, "
-                        f"--noise-*, --adapt or --subsample: {DEFAULT_MODEL} for all): a start, but a model fitted "
-                        f"on your own data does better")
+                        f"estimated per image: a start, but a model fitted on your own data does better")
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="folder for the restored images (names and sub-folders kept; a folder INPUT keeps its "
                         "own name too: photos/ -o out/ writes out/photos/...), or, for one input, an "
@@ -259,17 +249,13 @@ def run(args: argparse.Namespace) -> int:
     from ..io import (chroma_subsampled_jpeg, clipped_share, read_frames, stack_target_problem,
                       stored_type_clipped_share, stored_type_clipping_said, type_range, write_frames)
     from ..memory_check import check_fits_in_memory
-    from ..restore import Restorer, central_noise_sigma
+    from ..restore import Restorer
     from ..size_check import recorded_warning
 
     if args.blurry or args.noisy:
         return run_pairs(args)
     if not args.inputs:
         raise UserError("no inputs: give image files or folders (or --blurry B --noisy N for a selfir model)")
-    # no model named: noisy chroma-subsampled JPEGs get JPEG_MODEL (jpeg_model_for), where no option asks for
-    # what only the default model does (a posterior, a noise level, adaptation to all inputs, sub-images)
-    jpeg_rule = args.model is None and not (args.uncertainty or args.noise_pg or noise_params(args) or args.adapt
-                                           or args.subsample != 1)
     if args.model is None:
         args.model = DEFAULT_MODEL
         found = any(Path(given).exists() for given in args.inputs)  # else the missing inputs are said alone
@@ -285,28 +271,12 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--skip-existing keeps existing outputs, --overwrite replaces them: give one of them")
     if args.subsample != 1 and args.adapt:  # it would fine-tune on the whole images and restore their sub-images
         raise UserError("--subsample does not combine with --adapt")
-    def made(model: str) -> Restorer:
-        """The command's restorer of ``model`` (its warnings said here, in the command's words)."""
-        restorer = Restorer(model, device=command_device(args.device), tile=args.tile,
-                            ensemble=args.ensemble, precision=args.precision, noise_params=noise_params(args),
-                            sensor_noise=tuple(args.noise_pg) if args.noise_pg else None, clipping=args.clipping,
-                            tile_context=args.tile_context, subsample=args.subsample)
-        restorer.warn_level_mismatch = False  # said per run below, in the command's words (noise_mismatch)
-        restorer.warn_model_problems = False  # said below in the command's words
-        return restorer
-
-    restorer = made(args.model)
-    jpeg_restorer: list[Restorer] = []  # JPEG_MODEL, made when the first JPEG needs it
-
-    def jpeg_model_for(level: float | None) -> Restorer | None:
-        """JPEG_MODEL's restorer for a chroma-subsampled JPEG (``level``: its measured noise, 0-255; None for
-        other images) whose noise measures at least JPEG_UNET_LEVEL under the rule (jpeg_rule), else None (weak
-        noise: the default leaves the photo about as it is)."""
-        if not jpeg_rule or level is None or level < JPEG_UNET_LEVEL:
-            return None
-        if not jpeg_restorer:
-            jpeg_restorer.append(made(JPEG_MODEL))
-        return jpeg_restorer[0]
+    restorer = Restorer(args.model, device=command_device(args.device), tile=args.tile,
+                        ensemble=args.ensemble, precision=args.precision, noise_params=noise_params(args),
+                        sensor_noise=tuple(args.noise_pg) if args.noise_pg else None, clipping=args.clipping,
+                        tile_context=args.tile_context, subsample=args.subsample)
+    restorer.warn_level_mismatch = False  # said per run below, in the command's words (noise_mismatch)
+    restorer.warn_model_problems = False  # said below in the command's words
     size_problem = recorded_warning(restorer.header)
     if size_problem:
         warn(f"{args.model}: {size_problem}")
@@ -373,7 +343,7 @@ def run(args: argparse.Namespace) -> int:
             adapt_model(restorer, readable, args.adapt, quiet=args.quiet, maps=maps)
     from tqdm import tqdm
 
-    restored, mismatched, subsampled_said, by_jpeg_model = 0, 0, False, 0
+    restored, mismatched, subsampled_said = 0, 0, False
     for path, target in tqdm(todo, desc="restore", unit="img", disable=len(todo) < 2 or args.quiet):
         try:  # one file at a time: a folder of any size fits in memory (a huge stack is refused, not killed)
             if not (args.adapt and preloaded[path]):
@@ -409,56 +379,44 @@ def run(args: argparse.Namespace) -> int:
             failures += 1
             continue
         middle = len(frames) // 2
-        model = restorer
-        # a chroma-subsampled JPEG's noise level (0-255), measured on the image alone (JPEG_UNET_LEVEL's scale)
-        jpeg_level = 255 * central_noise_sigma(frames[0], info.alpha) if len(frames) == 1 and \
-            chroma_subsampled_jpeg(path) else None
-        if by_jpeg := jpeg_model_for(jpeg_level):
-            model, by_jpeg_model = by_jpeg, by_jpeg_model + 1
-            if by_jpeg_model == 1:  # once, as the warnings below
-                warn(f"{path}: a JPEG with chroma subsampling (4:2:0 or 4:2:2) and noise: restored with the shipped "
-                     f"{JPEG_MODEL}, not {DEFAULT_MODEL}, whose blind spot assumes noise independent from pixel to "
-                     f"pixel (benchmarks/results/jpeg_default_model.md); --model {DEFAULT_MODEL} to use it anyway")
-        maps = model.stack_mappings(frames, info.stack_shape, info.stack_axes, info.frame_blanks)
-        # (a subsampled JPEG's level reads low after compression; at JPEG_UNET_LEVEL or more, JPEG_MODEL is what
-        # suits it, which "omit --model" would not say)
-        if info.dtype != "float32" and not maps[middle] and (jpeg_level is None or jpeg_level < JPEG_UNET_LEVEL) \
-                and (mismatch := noise_mismatch(model, frames[middle], info.alpha, path)):  # mapped: unknown units
+        maps = restorer.stack_mappings(frames, info.stack_shape, info.stack_axes, info.frame_blanks)
+        if info.dtype != "float32" and not maps[middle] and \
+                (mismatch := noise_mismatch(restorer, frames[middle], info.alpha, path)):  # mapped: unknown units
             mismatched += 1
             if mismatched == 1:  # once: a folder of such images would repeat it for each
                 warn(mismatch)
-        elif maps[middle] and (beyond := model.beyond_recorded_map(frames[middle], maps[middle])):
+        elif maps[middle] and (beyond := restorer.beyond_recorded_map(frames[middle], maps[middle])):
             mismatched += 1
             if mismatched == 1:
                 warn(f"{path}: {beyond}")
-        elif maps[middle] and (weak := model.weak_mapped_noise(  # measured without the blank pixels
+        elif maps[middle] and (weak := restorer.weak_mapped_noise(  # measured without the blank pixels
                 frames[middle] if info.frame_blanks is None else
                 np.where(info.frame_blanks[middle], np.float32(np.nan), frames[middle]), maps[middle], info.alpha)):
             mismatched += 1
             if mismatched == 1:
                 warn(f"{path}: {weak}")
-        if getattr(model.net, "blind_spot", False) and not subsampled_said and jpeg_level is not None \
-                and not jpeg_rule:
-            # (under the rule, its noise was weak: the default model then leaves the photo about as it is)
+        if getattr(restorer.net, "blind_spot", False) and not subsampled_said and chroma_subsampled_jpeg(path):
             subsampled_said = True  # once, as above
             warn(f"{path}: a JPEG with chroma subsampling (4:2:0 or 4:2:2, as most cameras write): its noise is "
-                 f"spread over neighbouring pixels, and a blind-spot model ({model.method.name}) restores such "
-                 "images poorly (it assumes independent noise per pixel); prefer --model unet-gauss25, or the raw / "
-                 "uncompressed files if you have them")
+                 f"spread over neighbouring pixels, and a blind-spot model ({restorer.method.name}) assumes it is not "
+                 "and leaves most of it; if the photo is visibly noisy, --model unet-gauss25 (no blind spot) restores "
+                 "it better (4:2:0 Kodak24 crops at std 15-30: +2.6 to +5.9 dB, benchmarks/results/"
+                 "jpeg_default_model.md), but smooths the detail of a clean or weakly noisy one (-3.7 to -9.0 dB at "
+                 "std 0-6); or use the raw / uncompressed files if you have them")
         start = time.time()
         outputs, deviations = [], []
-        decisions = model.stack_clipping(frames, info.stack_shape, info.stack_axes, info.frame_blanks, maps)
+        decisions = restorer.stack_clipping(frames, info.stack_shape, info.stack_axes, info.frame_blanks, maps)
         try:  # an image the model cannot restore (a 1 x 1 image for a blind-spot model): reported, the rest go on
             for image, decision, mapping in tqdm(zip(frames, decisions, maps), total=len(frames), desc="planes",
                                                  unit="plane", leave=False, disable=len(frames) < 2 or args.quiet):
                 alone = not args.quiet and len(frames) == 1
                 if args.uncertainty:
-                    mean, std = model.restore_with_uncertainty(image, progress=alone, clipping_decision=decision,
+                    mean, std = restorer.restore_with_uncertainty(image, progress=alone, clipping_decision=decision,
                                                                   mapping=mapping)
                     outputs.append(mean)
                     deviations.append(std)
                 else:
-                    outputs.append(model.restore(image, progress=alone, clipping_decision=decision,
+                    outputs.append(restorer.restore(image, progress=alone, clipping_decision=decision,
                                                     mapping=mapping))
         except ImageRefused as exc:
             warn(f"{path}: {exc}")
@@ -487,13 +445,11 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             speed = megapixels / max(time.time() - start, 1e-9)
             written = [out for out in outputs_of[path] if out not in kept]  # (a kept half is not written again)
-            tqdm.write(f"{path} -> {', '.join(map(str, written))}  ({speed:.2f} MP/s{clipping_said(model)})")
+            tqdm.write(f"{path} -> {', '.join(map(str, written))}  ({speed:.2f} MP/s{clipping_said(restorer)})")
     if skipped and not args.quiet:
         print(f"skipped {skipped} input(s) whose output exists (--skip-existing)")
     if mismatched > 1:
         warn(f"{mismatched} inputs have noise far from the level the model was trained for (see above)")
-    if by_jpeg_model > 1:
-        warn(f"{by_jpeg_model} noisy chroma-subsampled JPEGs were restored with {JPEG_MODEL} (see above)")
     if failures:
         warn(f"{failures} input(s) failed; {restored} restored")
     return 1 if failures else 0
