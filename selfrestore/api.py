@@ -167,14 +167,14 @@ def _as_list(items: PathLike | Sequence[PathLike] | None) -> list[PathLike]:
     return values
 
 
-def fit(data: PathLike | Sequence[PathLike] = (), *, output: PathLike, **options: Any) -> Path | None:
+def fit(data: PathLike | Sequence[PathLike] = (), *, output: PathLike | None = None, **options: Any) -> Path | None:
     """Train a model on corrupted images (``selfrestore fit``); returns the model file's path.
 
     ``data``: image files or folders (none for methods that take theirs from ``pairs=(A, B)`` or
     ``blurry=..., noisy=...``). Options as in ``selfrestore fit --help``, e.g. ``method="laine19",
     noise="gauss25", minutes=10``. ``quiet=True`` hides the progress bar. Beside the model file the run also
     draws its loss curves (``NAME.training.png``) and, with ``holdout``, keeps ``NAME.best.safetensors``.
-    (``help=True`` prints the command's help, trains nothing and returns None.)
+    (``help=True`` prints the command's help, trains nothing and returns None; ``output`` is needed otherwise.)
     """
     from .commands.fit import model_path
 

@@ -122,9 +122,12 @@ def test_restorer_without_a_model_uses_restores_default():
 
 
 def test_api_fit_help_returns_none(tmp_path, capsys):
-    assert api.fit(output=str(tmp_path / "m"), help=True) is None
+    """It returned the path of a model it had not made, and needed output= for help."""
+    assert api.fit(output=str(tmp_path / "m"), help=True) is None and api.fit(help=True) is None
     assert "usage: selfrestore fit" in capsys.readouterr().out
     assert not list(tmp_path.iterdir())
+    with pytest.raises(UserError, match="required: -o/--output"):
+        api.fit(str(tmp_path))
 
 
 def test_restore_refuses_skip_existing_with_overwrite(tmp_path):
