@@ -143,3 +143,25 @@ def test_compressed_fits_are_sized_from_their_image_header_and_counted_by_fit_re
     assert decoded_sizes([tmp_path / "cube.fits.fz"]) == decoded_sizes([tmp_path / "cube.fits"]) == [3 * 64 * 80 * 4]
     (tmp_path / "cube.fits").unlink()
     assert data_fingerprint([tmp_path])["files"] == 1
+
+
+def test_inspect_measures_each_channel_of_a_stack_whatever_the_axis_order(tmp_path, capsys):
+    """It measured the middle plane only: channel 0 of a ZCYX stack, channel 1 of the same data as CZYX, so its
+    levels and advice depended on the axis order; each channel is now measured (its middle plane)."""
+    import json
+
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[:64, :64]
+    clean = 100 + 3900 * np.exp(-((y - 32) ** 2 + (x - 32) ** 2) / (2 * 12 ** 2))
+    stack = np.stack([np.stack([np.clip(rng.poisson(clean * s / 2) * 2 + rng.normal(0, 5, clean.shape), 0, 4095)
+                                for s in (1.0, 0.1)]) for _ in range(3)]).astype(np.uint16)  # Z, C, Y, X
+    tifffile.imwrite(tmp_path / "zcyx.tif", stack, imagej=True, metadata={"axes": "ZCYX"})
+    tifffile.imwrite(tmp_path / "czyx.ome.tif", stack.transpose(1, 0, 2, 3).copy(), ome=True,
+                     metadata={"axes": "CZYX"})
+    reports = []
+    for name in ("zcyx.tif", "czyx.ome.tif"):
+        assert main(["inspect", str(tmp_path / name), "--json", str(tmp_path / f"{name}.json")]) == 0
+        reports.append(json.loads((tmp_path / f"{name}.json").read_text()))
+    levels = [[row["noise_sigma"] for row in report["images"]] for report in reports]
+    assert len(levels[0]) == 2 and np.allclose(levels[0], levels[1])
+    assert "channels apart" in capsys.readouterr().out

@@ -226,6 +226,9 @@ def video_advice(videos: list[str], sigma: float | None, correlation: float | No
     return lines
 
 
+MAX_CHANNELS_MEASURED = 16  #: a stack's channels measured apart up to this many (else its middle plane only)
+
+
 def time_series_advice(stacks: list[str], noise_name: str | None = None) -> list[str]:
     """What else suits TIFF stacks with a time axis: fine-tuning on their frames with ``selfrestore video``
     (with the mean-seeking L2 loss when the noise grows with brightness, as :func:`video_advice`)."""
@@ -253,6 +256,7 @@ def run(args: argparse.Namespace) -> int:
     from ..memory_check import ONE_IMAGE_ADVICE, check_fits_in_memory
     from ..noise_check import neighbour_correlation, noise_level_function, noise_sigma
 
+    from ..corruption.clipping import plane_groups
     from ..video_io import dim_16_bit_frames, is_video_file
 
     if args.limit < 1:
@@ -284,11 +288,12 @@ def run(args: argparse.Namespace) -> int:
 
     def measure(name: str, frame: np.ndarray, dtype: str, suffix: str, planes: int,
                 usable: np.ndarray | None = None, blank: np.ndarray | None = None, infinite: int = 0,
-                stack: bool = False) -> None:
+                stack: bool = False, counted: bool = True) -> None:
         """``usable``: the pixels to measure (the opaque ones of an image with alpha), or None for all; ``blank``:
         the (H, W, C) pixels the reader filled (NaN or +-inf: :attr:`~selfrestore.io.ImageInfo.blank`), of which
         ``infinite`` were +-inf (said: NaN is the usual mark of a blank pixel, inf is not); ``stack``: the plane
-        measured is one of a stack's."""
+        measured is one of a stack's; ``counted``: the file is counted among the kinds of files (not again for
+        its other channels)."""
         scale = 1.0 if dtype == "float32" else 255.0  # float: the level in the data's own units, shown as is
         finite = np.isfinite(frame).all(axis=2) if blank is None else ~np.asarray(blank).any(axis=2)
         float_range = None
@@ -318,7 +323,7 @@ def run(args: argparse.Namespace) -> int:
         if infinite:
             warn(f"{name}: non-finite values (inf) in {where}; measured on the others "
                  "(restore takes them as blank pixels, as NaN ones: its output holds them as they were)")
-        kinds[(suffix, dtype, frame.shape[2], planes)] += 1
+        kinds[(suffix, dtype, frame.shape[2], planes)] += counted
         correlation = neighbour_correlation([frame], usable=[usable])
         level = noise_level_function(frame, usable=usable) if dtype != "float32" else None
         rows.append({"image": name, "height": frame.shape[0], "width": frame.shape[1],
@@ -344,18 +349,24 @@ def run(args: argparse.Namespace) -> int:
             unreadable.add(str(path))
             continue
         middle = len(frames) // 2
+        planes_measured = [middle]  # a stack's middle plane; with a channel axis each channel's (its own noise)
+        if "C" in info.stack_axes and 1 < len(groups := plane_groups(len(frames), info.stack_shape, info.stack_axes)
+                                              ) <= MAX_CHANNELS_MEASURED:
+            planes_measured = [group[len(group) // 2] for group in groups]
         if "T" in info.stack_axes and info.stack_shape[info.stack_axes.index("T")] > 1 and \
                 not (info.dtype == "uint16" and dim_16_bit_frames(len(frames), frames.__getitem__)):
             # (dim 16-bit frames, which video refuses: not advised)
             time_series.append(str(path))
-        alpha = info.alpha if info.alpha is None or info.alpha.ndim == 2 else info.alpha.reshape(
-            -1, *info.alpha.shape[-2:])[middle]  # a stack's alphas: the measured plane's
-        usable = None if alpha is None or alpha.shape != frames[middle].shape[:2] else alpha > 0
         before = len(rows)
         blanks = info.frame_blanks
-        infinite = info.plane_infinite[middle] if len(info.plane_infinite) == len(frames) else 0
-        measure(str(path), frames[middle], info.dtype, path.suffix.lower(), len(frames), usable,
-                None if blanks is None else blanks[middle], infinite, stack=len(frames) > 1)
+        for number, plane in enumerate(planes_measured):
+            alpha = info.alpha if info.alpha is None or info.alpha.ndim == 2 else info.alpha.reshape(
+                -1, *info.alpha.shape[-2:])[plane]  # a stack's alphas: the measured plane's
+            usable = None if alpha is None or alpha.shape != frames[plane].shape[:2] else alpha > 0
+            infinite = info.plane_infinite[plane] if len(info.plane_infinite) == len(frames) else 0
+            name = str(path) if len(planes_measured) == 1 else f"{path} channel {number + 1}"
+            measure(name, frames[plane], info.dtype, path.suffix.lower(), len(frames), usable,
+                    None if blanks is None else blanks[plane], infinite, stack=len(frames) > 1, counted=number == 0)
         if len(rows) > before:
             images_measured += 1
             progress.update()
@@ -384,6 +395,8 @@ def run(args: argparse.Namespace) -> int:
         print(*parts, file=sys.stderr if args.json == "-" else sys.stdout)
 
     what = "image(s) / video frame(s)" if videos else "image(s)"
+    if any(" channel " in r["image"] for r in rows):
+        what += " (a stack's channels apart)"
     say(f"{len(rows)} {what} inspected" + (f" of {len(paths)}" if not videos and len(paths) > len(rows) else ""))
     for (suffix, dtype, channels, planes), count in sorted(kinds.items()):
         form = {1: "gray", 3: "colour"}.get(channels, f"{channels} channels")
