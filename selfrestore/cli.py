@@ -81,11 +81,23 @@ def parser_for(argv: list[str]) -> argparse.ArgumentParser:
                         or not first.startswith("-"))
 
 
+LOG_PROGRESS_SECONDS = 30  #: the least time between two progress updates written to a file rather than a terminal
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no stream, or a closed one
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line on ``argv`` (default: sys.argv) and return the exit code: the command's own, 2 for a
     usage or user error, 130 when interrupted (143 for a SIGTERM that training saved its checkpoint for), 141 for
     a closed pipe, 1 when the file system refused."""
     logging.getLogger("tifffile").setLevel(logging.CRITICAL)  # raw lines on files that the commands report
+    if not _is_terminal(sys.stderr):  # a log file or a batch job's output: a progress line every 30 s, not
+        os.environ.setdefault("TQDM_MININTERVAL", str(LOG_PROGRESS_SECONDS))  # 10 a second (tqdm reads TQDM_*)
     try:  # Ctrl-C while the commands are imported (the first second) is an interruption too, not a traceback
         given = sys.argv[1:] if argv is None else argv
         parser = parser_for(given)

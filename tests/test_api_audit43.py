@@ -136,3 +136,17 @@ def test_restore_refuses_skip_existing_with_overwrite(tmp_path):
     with pytest.raises(UserError, match="--skip-existing .* --overwrite"):
         api.restore(str(source), model="unet-gauss25", output=str(tmp_path / "out.png"), skip_existing=True,
                     overwrite=True)
+
+
+def test_progress_into_a_log_file_is_updated_every_30_s_not_ten_times_a_second(tmp_path):
+    """With stderr redirected to a file (a batch job), tqdm's bars wrote ten updates a second into the log."""
+    script = ("import os, sys\nfrom selfrestore.cli import main\nmain(['models'])\n"
+              "print(os.environ.get('TQDM_MININTERVAL'))\nfrom tqdm import tqdm\nprint(tqdm(total=1).mininterval)")
+    env = {key: value for key, value in os.environ.items() if key != "TQDM_MININTERVAL"}
+    with open(tmp_path / "log.txt", "w") as log:
+        done = subprocess.run([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=log, text=True,
+                              env={**env, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert done.stdout.split()[-2:] == ["30", "30.0"], done.stdout
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**env, "PYTHONPATH": str(ROOT), "TQDM_MININTERVAL": "2"})
+    assert done.stdout.split()[-2:] == ["2", "2.0"]  # the user's own setting wins
