@@ -27,34 +27,7 @@ def upscaled_info(info: ImageInfo, scale: int) -> ImageInfo:
         return info
     return dataclasses.replace(info, tiff_resolution=_resolution(info.tiff_resolution, scale),
                                fits_header=_fits_header(info.fits_header, scale),
-                               tiff_tags=_geotiff_tags(info.tiff_tags, scale), xmp=None,
-                               exif=_exif(info.exif, scale))
-
-
-#: EXIF X / Y resolution (first IFD), and the pixel dimensions of the Exif sub-IFD (0x8769)
-EXIF_RESOLUTION, EXIF_SUB_IFD, EXIF_PIXEL_DIMENSIONS = (282, 283), 0x8769, (40962, 40963)
-
-
-def _exif(exif: bytes | None, scale: int) -> bytes | None:
-    """An EXIF block with its resolution and pixel dimensions times ``scale`` (the rest as it was); one that
-    cannot be read is left out rather than kept describing the frame as it was."""
-    if not exif:
-        return exif
-    from PIL import Image
-
-    try:
-        found = Image.Exif()
-        found.load(exif)
-        for code in EXIF_RESOLUTION:
-            if code in found:
-                found[code] = float(found[code]) * scale
-        sub = found.get_ifd(EXIF_SUB_IFD)
-        for code in EXIF_PIXEL_DIMENSIONS:
-            if isinstance(sub.get(code), int):
-                sub[code] = sub[code] * scale
-        return found.tobytes()
-    except Exception:  # a damaged block
-        return None
+                               tiff_tags=_geotiff_tags(info.tiff_tags, scale), xmp=None)
 
 
 def _resolution(resolution: tuple | None, scale: int) -> tuple | None:

@@ -51,19 +51,3 @@ def test_an_upscaled_image_leaves_out_its_xmp():
 
     info = ImageInfo(dtype="uint8", channels=3, xmp=b"<x:xmpmeta/>")
     assert upscaled_info(info, 2).xmp is None and upscaled_info(info, 1).xmp == b"<x:xmpmeta/>"
-
-
-def test_an_upscaled_image_has_its_exif_resolution_and_pixel_dimensions_scaled():
-    """They stayed those of the input frame (300 dpi, 64 px) beside the JFIF's 600 dpi on a 128 px output."""
-    from PIL import Image
-
-    from selfrestore.io import ImageInfo
-    from selfrestore.resampled_metadata import upscaled_info
-
-    exif = Image.Exif()
-    exif[282], exif[283], exif[271] = 300.0, 300.0, "Cam"
-    exif.get_ifd(0x8769).update({40962: 64, 40963: 48})
-    scaled = Image.Exif()
-    scaled.load(upscaled_info(ImageInfo(dtype="uint8", channels=3, exif=exif.tobytes()), 2).exif)
-    assert float(scaled[282]) == float(scaled[283]) == 600.0 and scaled[271] == "Cam"
-    assert scaled.get_ifd(0x8769) == {40962: 128, 40963: 96}
