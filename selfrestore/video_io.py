@@ -29,7 +29,7 @@ from .intensity_map import apply_mapping, intensity_mapping
 from .io import (FITS_SUFFIXES, IMAGE_SUFFIXES, OTHER_VIDEO_SUFFIXES, STACK_SUFFIXES, TIFF_SUFFIXES, VIDEO_SUFFIXES,
                  ImageInfo, compressed_fits_name, kept_stored_type, palette_colours, pixel_type, read_frames,
                  read_image, refuse_animation, stored_type_clipped_share, stored_type_clipping_said, tiff_pages_lost,
-                 to_channels, write_frames, write_image)
+                 to_channels, uncompressed_fits_name, write_frames, write_image)
 from .memory_check import check_fits_in_memory
 
 #: a printf frame pattern's frame-number field, or ``%%`` (a literal %), in a frame file's name
@@ -647,8 +647,11 @@ def output_kind(target: str | os.PathLike) -> str:
     text = str(target)
     if is_video_file(text):
         return "file"
-    if is_stack_file(text) and not is_pattern(text):
+    if Path(text).suffix.lower() in STACK_SUFFIXES and not is_pattern(text):
         return "stack"
+    if compressed_fits_name(Path(text).name):  # read, not written (as restore writes NAME.fits for them)
+        raise UserError(f"{text}: compressed FITS is read but not written; choose "
+                        f"{uncompressed_fits_name(Path(text).name)} (uncompressed)")
     if is_pattern(text):
         check_pattern(text)
         suffix = Path(text).suffix.lower()

@@ -165,3 +165,10 @@ def test_inspect_measures_each_channel_of_a_stack_whatever_the_axis_order(tmp_pa
     levels = [[row["noise_sigma"] for row in report["images"]] for report in reports]
     assert len(levels[0]) == 2 and np.allclose(levels[0], levels[1])
     assert "channels apart" in capsys.readouterr().out
+
+
+def test_video_refuses_a_compressed_fits_output_before_any_work(tmp_path, capsys):
+    """`-o out.fits.fz` was taken as a stack and refused by the writer after the fine-tuning."""
+    tifffile.imwrite(tmp_path / "full.tif", _time_lapse(16.0), imagej=True, metadata={"axes": "TYX"})
+    assert main(["video", str(tmp_path / "full.tif"), "-o", str(tmp_path / "out.fits.fz"), "--quiet"]) == 2
+    assert "choose out.fits" in capsys.readouterr().err and not (tmp_path / "out.fits.fz").exists()

@@ -89,11 +89,14 @@ def subsampled_advice(subsampled: list[str], measured: int, target: str, sigma: 
     restore = None
     if (noise_name is None or noise_name.startswith("gauss")) and sigma is not None and 5 <= sigma <= 50:
         restore = (f"selfrestore restore {target if alone else shell_words(subsampled)} --model {PAIRS_MODEL} -o "
-                   f"restored/   (a Noise2Noise U-Net, no blind spot; trained at std 25)")
+                   f"restored/   (a Noise2Noise U-Net, no blind spot; trained at std 25) if visibly noisy: +2.6 to "
+                   "+5.9 dB over the default at std 15-30, but -3.7 to -9.0 dB on clean or weakly noisy JPEGs (std "
+                   "0-6; benchmarks/results/jpeg_default_model.md), which the level measured here cannot tell apart "
+                   "from noisy ones (detail reads as noise): judge by eye")
     if alone:
         if restore:
             lines.append(f"Restore {'them' if count > 1 else 'it'} with the shipped model that needs no independent "
-                         f"noise: {restore}")
+                         f"noise, {restore}")
         elif sigma is not None and sigma < 2:
             lines.append("The noise is very low (below 2 on the 0-255 scale): there may be little to restore.")
         if pairs_hint:
@@ -366,7 +369,8 @@ def run(args: argparse.Namespace) -> int:
             infinite = info.plane_infinite[plane] if len(info.plane_infinite) == len(frames) else 0
             name = str(path) if len(planes_measured) == 1 else f"{path} channel {number + 1}"
             measure(name, frames[plane], info.dtype, path.suffix.lower(), len(frames), usable,
-                    None if blanks is None else blanks[plane], infinite, stack=len(frames) > 1, counted=number == 0)
+                    None if blanks is None else blanks[plane], infinite, stack=len(frames) > 1,
+                    counted=len(rows) == before)  # (the file once, at its first channel measured)
         if len(rows) > before:
             images_measured += 1
             progress.update()
@@ -397,7 +401,10 @@ def run(args: argparse.Namespace) -> int:
     what = "image(s) / video frame(s)" if videos else "image(s)"
     if any(" channel " in r["image"] for r in rows):
         what += " (a stack's channels apart)"
-    say(f"{len(rows)} {what} inspected" + (f" of {len(paths)}" if not videos and len(paths) > len(rows) else ""))
+    files_left = not videos and len(paths) > images_measured  # (rows: a stack's channels apart, or files)
+    say(f"{len(rows)} {what} inspected" + ("" if not files_left else f" of {len(paths)}"
+                                           if len(rows) == images_measured else
+                                           f" (from {images_measured} of {len(paths)} files)"))
     for (suffix, dtype, channels, planes), count in sorted(kinds.items()):
         form = {1: "gray", 3: "colour"}.get(channels, f"{channels} channels")
         depth = depth_name(dtype)

@@ -216,13 +216,22 @@ def clipping_said(restorer: Restorer) -> str:
     return f"; noise clipped at {ends}: bias undone for {level}"
 
 
-def noise_mismatch(restorer: Restorer, image: np.ndarray, alpha: np.ndarray | None, path: Path) -> str | None:
+def noise_mismatch(restorer: Restorer, image: np.ndarray, alpha: np.ndarray | None, path: Path,
+                   subsampled_jpeg: bool = False) -> str | None:
     """A warning when a model trained for one Gaussian noise level meets an image whose noise std is under half or
-    over twice that level (:meth:`selfrestore.restore.Restorer.level_mismatch`); None otherwise."""
+    over twice that level (:meth:`selfrestore.restore.Restorer.level_mismatch`); None otherwise. For a chroma-
+    subsampled JPEG, whose level reads low after compression (std 20 at quality 75 measured about 12) and which the
+    blind-spot default restores poorly, it says so rather than "omit --model"."""
     found = restorer.level_mismatch(image, alpha)
     if found is None:
         return None
     measured, trained = found
+    if subsampled_jpeg and not getattr(restorer.net, "blind_spot", False):
+        return (f"{path}: noise std about {measured * 255:.1f} on the 0-255 scale as measured on this chroma-"
+                f"subsampled JPEG (compression makes it read low), the model was trained for {trained * 255:g}: "
+                "on a visibly noisy photo it does better than the blind-spot default (+2.6 to +5.9 dB at std 15-30, "
+                "benchmarks/results/jpeg_default_model.md), on a clean or weakly noisy one it smooths detail "
+                "(-3.7 to -9.0 dB at std 0-6): then omit --model")
     takes_level = "sigma" in getattr(restorer.method, "accepted_noise_params", lambda: ())()
     given = ("pass --noise-sigma " + f"{max(measured * 255, 0.5):.1f} (the measured level), or omit --model"
              if takes_level else "omit --model")
@@ -381,7 +390,8 @@ def run(args: argparse.Namespace) -> int:
         middle = len(frames) // 2
         maps = restorer.stack_mappings(frames, info.stack_shape, info.stack_axes, info.frame_blanks)
         if info.dtype != "float32" and not maps[middle] and \
-                (mismatch := noise_mismatch(restorer, frames[middle], info.alpha, path)):  # mapped: unknown units
+                (mismatch := noise_mismatch(restorer, frames[middle], info.alpha, path,
+                                            chroma_subsampled_jpeg(path))):  # mapped: unknown units
             mismatched += 1
             if mismatched == 1:  # once: a folder of such images would repeat it for each
                 warn(mismatch)
