@@ -340,7 +340,7 @@ def run(args: argparse.Namespace) -> int:
                      if mapping else None})
 
     progress = tqdm(total=len(chosen), desc="inspect", unit="img", disable=len(chosen) < 4)
-    images_measured = 0
+    images_measured, channels_apart = 0, False
     for path in candidates:
         if images_measured == len(chosen):
             break
@@ -356,6 +356,7 @@ def run(args: argparse.Namespace) -> int:
         if "C" in info.stack_axes and 1 < len(groups := plane_groups(len(frames), info.stack_shape, info.stack_axes)
                                               ) <= MAX_CHANNELS_MEASURED:
             planes_measured = [group[len(group) // 2] for group in groups]
+            channels_apart = True
         if "T" in info.stack_axes and info.stack_shape[info.stack_axes.index("T")] > 1 and \
                 not (info.dtype == "uint16" and dim_16_bit_frames(len(frames), frames.__getitem__)):
             # (dim 16-bit frames, which video refuses: not advised)
@@ -399,7 +400,7 @@ def run(args: argparse.Namespace) -> int:
         print(*parts, file=sys.stderr if args.json == "-" else sys.stdout)
 
     what = "image(s) / video frame(s)" if videos else "image(s)"
-    if any(" channel " in r["image"] for r in rows):
+    if channels_apart:
         what += " (a stack's channels apart)"
     files_left = not videos and len(paths) > images_measured  # (rows: a stack's channels apart, or files)
     say(f"{len(rows)} {what} inspected" + ("" if not files_left else f" of {len(paths)}"
