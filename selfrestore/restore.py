@@ -1024,15 +1024,21 @@ class Restorer:
     def _stabilise(self, image: np.ndarray
                    ) -> tuple[np.ndarray, Callable[..., np.ndarray], dict[str, float]]:
         """Poisson-Gaussian data for a Gaussian model: the generalised Anscombe transform makes the noise
-        Gaussian with unit std; mapped to [0, 1] (signals 0 .. max(1, 99.9th percentile)) its std is known,
-        1 / range, and is given to the model. Returns (stabilised image, ``back``, the model's noise level):
+        Gaussian with unit std; mapped to [0, 1] (signals 0 .. the image's 99.9th percentile) its std is known,
+        1 / range, and is given to the model. The range is the image's own, not the data type's: 12-bit counts
+        in a 16-bit file on the 0-1 scale of 65535 took a fixed 0 .. 1 range, so the signal filled 1/16 of it
+        and the model, told of noise 16x below what it saw, left it almost as it was. The range is widened
+        where the signal spans so few noise stds that the level would exceed the model's highest.
+        Returns (stabilised image, ``back``, the model's noise level):
         ``back(estimate)`` is the Makitalo-Foi unbiased inverse of an estimate, ``back(estimate, std)`` its
         std mapped by the delta method (first order: it grows like the shot noise)."""
+        from .corruption.noise import Gaussian
         from .corruption.stabilise import anscombe, anscombe_range, inverse_anscombe, inverse_anscombe_std
 
         a, b = self.sensor_noise
         finite = image[np.isfinite(image)]
-        top = max(1.0, float(np.percentile(finite, 99.9))) if finite.size else 1.0
+        top = float(np.percentile(finite, 99.9)) if finite.size else 1.0
+        top = top if top > 0 else 1.0
         try:
             low, high = anscombe_range(a, b, 0.0, top)
         except OverflowError:
@@ -1043,6 +1049,9 @@ class Restorer:
             raise ImageRefused(f"Poisson-Gaussian noise (a, b) = ({a:g}, {b:g}) is out of proportion with this "
                                f"image's values (0 .. {top:g}): give a and b in the data's own units (selfrestore "
                                "inspect)")
+        noise = getattr(self.method, "noise", None)
+        highest_level = noise.high if isinstance(noise, Gaussian) and noise.high > 0 else 50 / 255
+        high = max(high, low + 1.0 / highest_level)
         stabilised = (anscombe(torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)), a, b) - low) \
             / (high - low)
 
