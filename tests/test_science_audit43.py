@@ -164,6 +164,7 @@ def test_inspect_measures_each_channel_of_a_stack_whatever_the_axis_order(tmp_pa
         reports.append(json.loads((tmp_path / f"{name}.json").read_text()))
     levels = [[row["noise_sigma"] for row in report["images"]] for report in reports]
     assert len(levels[0]) == 2 and np.allclose(levels[0], levels[1])
+    assert [row["channel"] for report in reports for row in report["images"]] == [1, 2, 1, 2]  # (stop 44: a field)
     assert "channels apart" in capsys.readouterr().out
 
 

@@ -291,12 +291,12 @@ def run(args: argparse.Namespace) -> int:
 
     def measure(name: str, frame: np.ndarray, dtype: str, suffix: str, planes: int,
                 usable: np.ndarray | None = None, blank: np.ndarray | None = None, infinite: int = 0,
-                stack: bool = False, counted: bool = True) -> None:
+                stack: bool = False, counted: bool = True, channel: int | None = None) -> None:
         """``usable``: the pixels to measure (the opaque ones of an image with alpha), or None for all; ``blank``:
         the (H, W, C) pixels the reader filled (NaN or +-inf: :attr:`~selfrestore.io.ImageInfo.blank`), of which
         ``infinite`` were +-inf (said: NaN is the usual mark of a blank pixel, inf is not); ``stack``: the plane
         measured is one of a stack's; ``counted``: the file is counted among the kinds of files (not again for
-        its other channels)."""
+        its other channels); ``channel``: the stack's channel (from 1) measured apart, recorded in the JSON row."""
         scale = 1.0 if dtype == "float32" else 255.0  # float: the level in the data's own units, shown as is
         finite = np.isfinite(frame).all(axis=2) if blank is None else ~np.asarray(blank).any(axis=2)
         float_range = None
@@ -330,7 +330,7 @@ def run(args: argparse.Namespace) -> int:
         correlation = neighbour_correlation([frame], usable=[usable])
         level = noise_level_function(frame, usable=usable) if dtype != "float32" else None
         rows.append({"image": name, "height": frame.shape[0], "width": frame.shape[1],
-                     "channels": frame.shape[2], "dtype": dtype, "planes": planes,
+                     "channel": channel, "channels": frame.shape[2], "dtype": dtype, "planes": planes,
                      "noise_sigma": float(f"{sigma * scale:.4g}"),  # float data may be on any scale
                      "neighbour_correlation": None if correlation is None else round(correlation, 4),
                      "variance_a": level[0] if level else None, "variance_b": level[1] if level else None,
@@ -371,7 +371,8 @@ def run(args: argparse.Namespace) -> int:
             name = str(path) if len(planes_measured) == 1 else f"{path} channel {number + 1}"
             measure(name, frames[plane], info.dtype, path.suffix.lower(), len(frames), usable,
                     None if blanks is None else blanks[plane], infinite, stack=len(frames) > 1,
-                    counted=len(rows) == before)  # (the file once, at its first channel measured)
+                    counted=len(rows) == before,  # (the file once, at its first channel measured)
+                    channel=None if len(planes_measured) == 1 else number + 1)
         if len(rows) > before:
             images_measured += 1
             progress.update()
